@@ -1,0 +1,34 @@
+# Every target installs what it needs first, so each works on a fresh clone.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## venv + pip install -e '.[dev]'
+
+test: $(STAMP)  ## the whole suite (offline: loopback emulator, ../shared/data when present)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+demo: $(STAMP)  ## offline: a replayed sample market fetched into ./demo-data, then its status
+	$(BIN)/python examples/make_sample_market.py demo-data/sample-market
+	$(BIN)/cryptobot --config examples/demo.yaml fetch --top 10 --timeframes 5m,15m --days 7 --funding
+	$(BIN)/cryptobot --config examples/demo.yaml fetch --status
+
+bench: $(STAMP)  ## benchmarks print tables; nothing is asserted
+	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_fetch_requests.py
+
+clean:
+	rm -rf $(VENV) demo-data .pytest_cache .ruff_cache

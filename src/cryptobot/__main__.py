@@ -1,0 +1,3 @@
+from cryptobot.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Plain types, configuration and errors shared by every layer."""

@@ -1,0 +1,234 @@
+"""Loading the effective configuration: defaults < YAML file < CRYPTOBOT_* env < flags.
+
+Secrets are not part of :class:`Settings`; :class:`Secrets` reads them from the environment
+(after ``.env``) and only ever shows them masked.
+"""
+
+import copy
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dotenv import load_dotenv
+from pydantic import ValidationError
+
+from cryptobot.core.errors import ConfigError
+from cryptobot.core.settings import ExchangeSettings, Settings
+
+ENV_PREFIX = "CRYPTOBOT_"
+SECRET_ENV = {
+    "api_key": "CRYPTOBOT_API_KEY",
+    "api_secret": "CRYPTOBOT_API_SECRET",
+    "api_password": "CRYPTOBOT_API_PASSWORD",
+    "notify_urls": "CRYPTOBOT_NOTIFY_URLS",
+}
+#: Environment names that are not configuration keys.
+_NOT_KEYS = {*SECRET_ENV.values(), "CRYPTOBOT_CONFIG"}
+_SECRET_WORDS = re.compile(r"(secret|password|passphrase|api_?key|token|private_?key)", re.I)
+LOCAL_CONFIG = "cryptobot.yaml"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials from the environment. ``repr`` and :meth:`masked` never reveal them."""
+
+    api_key: str | None = None
+    api_secret: str | None = None
+    api_password: str | None = None
+    notify_urls: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "Secrets":
+        return cls(**{name: os.environ.get(env) or None for name, env in SECRET_ENV.items()})
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.api_key and self.api_secret)
+
+    def values(self) -> list[str]:
+        found = (self.api_key, self.api_secret, self.api_password, self.notify_urls)
+        return [v for v in found if v]
+
+    def masked(self) -> dict[str, str]:
+        return {
+            name: (f"**** (from {SECRET_ENV[name]})" if getattr(self, name) else "not set")
+            for name in SECRET_ENV
+        }
+
+    def __repr__(self) -> str:
+        return f"Secrets({self.masked()})"
+
+
+def default_dict() -> dict[str, Any]:
+    text = resources.files("cryptobot.core").joinpath("default.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build the effective settings; raises :class:`ConfigError` with a precise message."""
+    env = dict(os.environ if env is None else env)
+    data = default_dict()
+    path = _config_file(config_path, env, cwd or Path.cwd())
+    if path is not None:
+        _merge(data, _read_yaml(path), str(path))
+    _merge(data, _env_overrides(env), "the environment")
+    _merge(data, _unflatten(overrides or {}), "the command line")
+    return validate(data, source=str(path) if path else "the configuration")
+
+
+def load_dotenv_file(cwd: Path | None = None) -> None:
+    """Read ``.env`` into the environment without overriding what is already set."""
+    load_dotenv((cwd or Path.cwd()) / ".env", override=False)
+
+
+def validate(data: dict[str, Any], source: str = "the configuration") -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{source}: {describe_error(first)}{tail}") from None
+
+
+def describe_error(err: dict[str, Any]) -> str:
+    """One pydantic error as ``key must be ..., got value``."""
+    key = ".".join(str(p) for p in err["loc"])
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "extra_forbidden":
+        return f"{key} is not a known setting (check the spelling; see `cryptobot config show`)"
+    if kind == "missing":
+        return f"{key} is required"
+    bounds = {
+        "greater_than_equal": f"at least {ctx.get('ge')}",
+        "greater_than": f"greater than {ctx.get('gt')}",
+        "less_than_equal": f"at most {ctx.get('le')}",
+        "less_than": f"less than {ctx.get('lt')}",
+    }
+    if kind in bounds:
+        allowed = _range_phrase(err["loc"]) or bounds[kind]
+    elif kind == "literal_error":
+        allowed = f"one of {ctx.get('expected')}"
+    elif kind == "string_pattern_mismatch":
+        allowed = f"text matching {ctx.get('pattern')}"
+    else:
+        allowed = err["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
+    return f"{key} must be {allowed}, got {got!r}"
+
+
+def _range_phrase(loc: tuple[Any, ...]) -> str | None:
+    """``between 0 and 100`` when the field at ``loc`` has both a lower and an upper bound."""
+    model: Any = Settings
+    info = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if fields is None:  # a dict of sections (exchanges.<id>): skip the key
+            model = ExchangeSettings
+            continue
+        info = fields.get(part)
+        if info is None:
+            return None
+        model = info.annotation
+    limits: dict[str, Any] = {}
+    for meta in info.metadata if info else []:
+        for name in ("ge", "gt", "le", "lt"):
+            if getattr(meta, name, None) is not None:
+                limits[name] = getattr(meta, name)
+    low = limits.get("ge", limits.get("gt"))
+    high = limits.get("le", limits.get("lt"))
+    if low is None or high is None:
+        return None
+    return f"between {_num(low)} and {_num(high)}"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _config_file(explicit: str | Path | None, env: dict[str, str], cwd: Path) -> Path | None:
+    chosen = explicit or env.get("CRYPTOBOT_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    local = cwd / LOCAL_CONFIG
+    return local if local.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    _refuse_secrets(data, str(path))
+    return data
+
+
+def _refuse_secrets(data: dict[str, Any], source: str, prefix: str = "") -> None:
+    for key, value in data.items():
+        if _SECRET_WORDS.search(str(key)):
+            raise ConfigError(
+                f"{source}: {prefix}{key} looks like a secret; secrets are read only from the"
+                f" environment or .env ({', '.join(SECRET_ENV.values())})"
+            )
+        if isinstance(value, dict):
+            _refuse_secrets(value, source, f"{prefix}{key}.")
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value, source)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_KEYS:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        try:
+            flat[path] = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            raise ConfigError(f"{name}: value {raw!r} is not a valid YAML scalar") from None
+    return _unflatten(flat)
+
+
+def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def redact(text: str, secrets: Secrets) -> str:
+    """Remove any secret value from a message before it is shown or stored."""
+    for value in secrets.values():
+        text = text.replace(value, "****")
+    return text
+
+
+def settings_yaml(settings: Settings) -> str:
+    return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)

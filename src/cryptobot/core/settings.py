@@ -1,0 +1,298 @@
+"""The configuration schema: every tunable of the five plans, with its allowed range.
+
+The YAML in ``default.yaml`` and these models must agree key for key (``extra="forbid"``), so a
+misspelt key in a user file is reported instead of silently ignored.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Pct = Annotated[float, Field(ge=0, le=100)]
+Positive = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=1)]
+Timeframe = Literal[
+    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"
+]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExchangeSettings(Section):
+    api_base: str | None = None
+    sandbox: bool = False
+    enable_rate_limit: bool = True
+    timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 10_000
+    ohlcv_limit: Annotated[int, Field(ge=1, le=5000)] = 1000
+    funding_limit: Annotated[int, Field(ge=1, le=5000)] = 100
+    open_interest_limit: Annotated[int, Field(ge=1, le=5000)] = 100
+    open_interest_max_days: Count = 30
+
+
+class RetrySettings(Section):
+    attempts: Annotated[int, Field(ge=1, le=20)]
+    base_delay_s: NonNeg
+    max_delay_s: NonNeg
+
+
+class ReplaySettings(Section):
+    source_dir: str | None
+    source_exchange: str
+    start: str | None
+
+
+class UniverseSettings(Section):
+    quote: str
+    exclude_bases: list[str]
+    min_quote_volume_24h: NonNeg
+
+
+class FetchSettings(Section):
+    timeframes: list[Timeframe]
+    days: Annotated[float, Field(gt=0, le=3650)]
+    concurrency: Annotated[int, Field(ge=1, le=32)]
+    funding: bool
+    open_interest: bool
+    open_interest_period: Literal["5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
+
+
+class BosFvgFibSettings(Section):
+    context_timeframe: Timeframe
+    entry_timeframe: Timeframe
+    swing_left: Count
+    swing_right: Count
+    bos_confirm_closes: Count
+    fib_levels: list[Annotated[float, Field(gt=0, lt=1)]]
+    targets_r: list[Positive]
+    min_confidence: Annotated[int, Field(ge=0, le=5)]
+    poi_max_age_bars: Count
+
+
+class MomentumSettings(Section):
+    timeframe: Timeframe
+    confirm_timeframe: Timeframe
+    ema_fast: Count
+    ema_slow: Count
+    rsi_period: Count
+    rsi_long_min: Pct
+    rsi_short_max: Pct
+    volume_period: Count
+    volume_mult: Positive
+    adx_period: Count
+    adx_min: Pct
+    atr_period: Count
+    stop_atr_mult: Positive
+
+
+class BreakoutSettings(Section):
+    timeframe: Timeframe
+    confirm_timeframe: Timeframe
+    context_timeframe: Timeframe
+    volume_period: Count
+    volume_mult: Positive
+    orderflow_mult: Positive
+    sr_lookback: Count
+    rs_percentile_min: Pct
+    pullback_max_pct: Pct
+
+
+class GridSettings(Section):
+    levels: Annotated[int, Field(ge=2, le=500)]
+    range_pct: Positive
+    order_usd: Positive
+
+
+class FundingCarrySettings(Section):
+    min_rate: Positive
+    min_periods: Count
+
+
+class StrategiesSettings(Section):
+    enabled: list[Literal["bos_fvg_fib", "momentum", "breakout", "grid", "funding_carry"]]
+    bos_fvg_fib: BosFvgFibSettings
+    momentum: MomentumSettings
+    breakout: BreakoutSettings
+    grid: GridSettings
+    funding_carry: FundingCarrySettings
+
+
+class SignalSettings(Section):
+    regime_filter: bool
+    htf_bias: bool
+    funding_extreme: Positive
+    cooldown_after_loss_min: NonNeg
+    max_setup_age_bars: Count
+    one_signal_per_symbol: bool
+
+
+class CotSettings(Section):
+    report: Literal["tff_futures_only", "tff_futures_and_options_combined", "legacy_futures_only"]
+    markets: list[str]
+    lookback_weeks: Count
+    extreme_percentile: Pct
+
+
+class CrowdSettings(Section):
+    required_extremes: Annotated[int, Field(ge=1, le=4)]
+    liquidation_spike_mult: Positive
+    fear_greed_low: Pct
+    fear_greed_high: Pct
+    funding_extreme: Positive
+    long_short_skew: Positive
+
+
+class ContextSettings(Section):
+    cot: CotSettings
+    crowd: CrowdSettings
+
+
+class SizingSettings(Section):
+    method: Literal["fixed_usd", "pct_equity", "margin_pct"]
+    risk_usd: Positive
+    risk_pct: Annotated[float, Field(gt=0, le=100)]
+    margin_pct: Annotated[float, Field(gt=0, le=100)]
+    leverage: Annotated[float, Field(ge=1, le=200)]
+    include_fees: bool
+    min_size_tolerance_pct: Pct
+
+
+class LadderStep(Section):
+    gain_pct: NonNeg
+    risk_pct: Annotated[float, Field(gt=0, le=100)]
+    max_leverage: Annotated[float, Field(ge=1, le=200)]
+
+
+class LeverageLadderSettings(Section):
+    enabled: bool
+    steps: list[LadderStep]
+
+
+class DynamicLeverageSettings(Section):
+    enabled: bool
+    high_confidence_bonus: Annotated[int, Field(ge=0, le=10)]
+    low_volatility_bonus: Annotated[int, Field(ge=0, le=10)]
+    after_loss_penalty: Annotated[int, Field(ge=0, le=10)]
+    drawdown_cap_pct: Pct
+
+
+class GateSettings(Section):
+    max_risk_per_trade_pct: Pct
+    max_order_notional_usd: Positive
+    max_total_exposure_pct: Annotated[float, Field(ge=0, le=10_000)]
+    max_symbol_exposure_pct: Annotated[float, Field(ge=0, le=10_000)]
+    max_correlated_exposure_pct: Annotated[float, Field(ge=0, le=10_000)]
+    correlation_threshold: Annotated[float, Field(ge=0, le=1)]
+    correlation_lookback_days: Count
+    max_concurrent_positions: Count
+    one_position_per_symbol: bool
+    reserve_cash_pct: Pct
+    max_price_deviation_pct: Pct
+
+
+class BreakerSettings(Section):
+    daily_loss_pct: Pct
+    weekly_loss_pct: Pct
+    monthly_loss_pct: Pct
+    daily_loss_usd: Positive | None
+    weekly_loss_usd: Positive | None
+    daily_block_hours: Positive
+    recovery_hours: NonNeg
+    recovery_size_mult: Annotated[float, Field(gt=0, le=1)]
+    flash_crash_pct: Pct
+    flash_crash_window_s: Positive
+    min_margin_ratio_pct: Pct
+
+
+class RiskSettings(Section):
+    sizing: SizingSettings
+    margin_mode: Literal["isolated", "cross"]
+    max_leverage: Annotated[float, Field(ge=1, le=200)]
+    liquidation_buffer_pct: Pct
+    leverage_ladder: LeverageLadderSettings
+    dynamic_leverage: DynamicLeverageSettings
+    gates: GateSettings
+    breakers: BreakerSettings
+
+
+class TakeProfitStep(Section):
+    r: Positive
+    pct: Pct
+
+
+class TrailTier(Section):
+    at_r: NonNeg
+    atr_mult: Positive
+
+
+class ScaleInSettings(Section):
+    enabled: bool
+    trigger_margin_profit_pct: Positive
+    add_size_mult: Positive
+    close_original_frac: Annotated[float, Field(ge=0, le=1)]
+    stop_to_breakeven: bool
+    max_adds: Annotated[int, Field(ge=0, le=50)]
+
+
+class ManageSettings(Section):
+    take_profit_ladder: list[TakeProfitStep]
+    trail_rest: bool
+    breakeven_after_r: NonNeg
+    trailing_atr_tiers: list[TrailTier]
+    time_stop_minutes: NonNeg
+    scale_in: ScaleInSettings
+    watch_interval_s: Positive
+
+
+class BacktestSettings(Section):
+    initial_equity: Positive
+    maker_fee: Annotated[float, Field(ge=-0.01, le=0.01)]
+    taker_fee: Annotated[float, Field(ge=0, le=0.01)]
+    slippage_bps: NonNeg
+    limit_fill: Literal["touch", "through"]
+    intrabar: Literal["stop_first", "detail"]
+    funding_fallback_rate: Annotated[float, Field(ge=-0.01, le=0.01)]
+
+
+class ExecutionSettings(Section):
+    maker_first: bool
+    maker_timeout_s: Positive
+    client_order_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,8}$")]
+
+
+class NotifySettings(Section):
+    min_level: Literal["debug", "info", "warning", "error", "critical"]
+    daily_report: bool
+
+
+class ScheduleSettings(Section):
+    fetch_every_s: Positive
+    manage_every_s: Positive
+    reconcile_every_s: Positive
+    daily_report_utc: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+
+class Settings(Section):
+    mode: Literal["paper", "live"]
+    exchange: str
+    data_dir: str
+    exchanges: dict[str, ExchangeSettings]
+    retry: RetrySettings
+    replay: ReplaySettings
+    universe: UniverseSettings
+    fetch: FetchSettings
+    strategies: StrategiesSettings
+    signal: SignalSettings
+    context: ContextSettings
+    risk: RiskSettings
+    manage: ManageSettings
+    backtest: BacktestSettings
+    execution: ExecutionSettings
+    notify: NotifySettings
+    schedule: ScheduleSettings
+
+    def venue(self, exchange_id: str | None = None) -> ExchangeSettings:
+        """Connection settings of a venue; unlisted ccxt venues get conservative defaults."""
+        return self.exchanges.get(exchange_id or self.exchange, ExchangeSettings())

@@ -1,0 +1,32 @@
+"""UTC time parsing and formatting: ms since epoch inside, ISO-8601 at the edges."""
+
+from datetime import UTC, datetime
+
+from cryptobot.core.errors import CryptobotError
+
+DAY_MS = 86_400_000
+
+
+def parse_time(text: str) -> int:
+    """Parse ``2024-01-01``, ``2024-01-01T12:00``, ``...Z`` or epoch milliseconds into UTC ms."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CryptobotError(
+            f"malformed date {text!r}; use ISO-8601 such as 2024-01-01 or 2024-01-01T08:00Z"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def iso(ms: int | None) -> str | None:
+    """UTC ISO-8601 with a ``Z``, to the second (or the millisecond when it has one)."""
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    spec = "milliseconds" if ms % 1000 else "seconds"
+    return dt.isoformat(timespec=spec).replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""The Parquet lake under ``data_dir``, its DuckDB views, importers and fetchers."""

@@ -1,0 +1,93 @@
+"""DuckDB views over the lake in ``cryptobot.duckdb``, so any SQL client can query it.
+
+The views read the Parquet files directly (nothing is copied). Connections are opened briefly
+and retried while another process (the daemon) holds the write lock.
+"""
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from cryptobot.core.errors import CryptobotError
+
+DB_NAME = "cryptobot.duckdb"
+T = TypeVar("T")
+
+_VIEWS = {
+    "candles": (
+        "candles/*/*/*/*.parquet",
+        "regexp_extract(filename, '/candles/([^/]+)/', 1) AS exchange, "
+        "regexp_extract(filename, '/candles/[^/]+/([^/]+)/', 1) AS symbol_id, "
+        "regexp_extract(filename, '/candles/[^/]+/[^/]+/([^/]+)/', 1) AS timeframe, "
+        "timestamp, open, high, low, close, volume",
+    ),
+    "funding": (
+        "funding/*/*.parquet",
+        "regexp_extract(filename, '/funding/([^/]+)/', 1) AS exchange, "
+        "regexp_extract(filename, '/funding/[^/]+/([^/]+)\\.parquet', 1) AS symbol_id, "
+        "timestamp, funding_rate",
+    ),
+    "open_interest": (
+        "open_interest/*/*/*.parquet",
+        "regexp_extract(filename, '/open_interest/([^/]+)/', 1) AS exchange, "
+        "regexp_extract(filename, '/open_interest/[^/]+/([^/]+)/', 1) AS symbol_id, "
+        "regexp_extract(filename, '/([^/]+)\\.parquet', 1) AS period, "
+        "timestamp, open_interest, open_interest_value",
+    ),
+    "markets": (
+        "markets/*.parquet",
+        "regexp_extract(filename, '/markets/([^/]+)\\.parquet', 1) AS exchange, "
+        "* EXCLUDE (filename)",
+    ),
+}
+
+
+@contextmanager
+def connect(root: Path, read_only: bool = False, wait_s: float = 10.0):
+    """A short-lived connection; waits for another process's lock up to ``wait_s``."""
+    path = Path(root) / DB_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _retry_locked(lambda: duckdb.connect(str(path), read_only=read_only), wait_s)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def refresh_views(root: Path) -> list[str]:
+    """(Re)create a view for every kind of record present; returns the view names."""
+    root = Path(root).resolve()
+    made = []
+    with connect(root) as con:
+        for name, (pattern, columns) in _VIEWS.items():
+            if not any(root.glob(pattern)):
+                continue
+            glob = (root / pattern).as_posix().replace("'", "''")
+            con.execute(
+                f"CREATE OR REPLACE VIEW {name} AS SELECT {columns} "
+                f"FROM read_parquet('{glob}', filename = true, union_by_name = true)"
+            )
+            made.append(name)
+    return made
+
+
+def query(root: Path, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    with connect(root, read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def _retry_locked(open_: Callable[[], T], wait_s: float) -> T:
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return open_()
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise CryptobotError(f"the journal database is busy or unreadable: {exc}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)

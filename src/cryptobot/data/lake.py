@@ -1,0 +1,239 @@
+"""The Parquet lake: where each kind of record lives and how it is merged in.
+
+Layout (DESIGN.md §5)::
+
+    candles/<exchange>/<symbol-id>/<timeframe>/<YYYY-MM>.parquet   (timeframes >= 1h: <YYYY>)
+    funding/<exchange>/<symbol-id>.parquet
+    open_interest/<exchange>/<symbol-id>/<period>.parquet
+    markets/<exchange>.parquet
+
+Candles are partitioned by calendar period so an append rewrites one small file, not the
+history. Every write merges on ``timestamp`` (the incoming row wins), so re-fetching or
+re-importing a range never duplicates a bar, and goes through :func:`atomic_write`.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cryptobot.core.errors import DataError
+from cryptobot.core.market import Market
+from cryptobot.core.symbols import id_to_symbol, symbol_to_id
+from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.data.atomic import atomic_write
+from cryptobot.data.validate import CandleReport, check_candles
+
+OHLCV = ["timestamp", "open", "high", "low", "close", "volume"]
+_HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    new_rows: int
+    total_rows: int
+
+
+class Lake:
+    """File-level access to one ``data_dir``. Stateless: safe to create anywhere, any time."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # ---- candles -------------------------------------------------------------------------
+    def candle_dir(self, exchange: str, symbol: str, timeframe: str) -> Path:
+        return self.root / "candles" / exchange / symbol_to_id(symbol) / timeframe
+
+    def candle_sets(self, exchange: str | None = None) -> Iterator[tuple[str, str, str]]:
+        """(exchange, symbol, timeframe) of every stored series, sorted."""
+        base = self.root / "candles"
+        pattern = f"{exchange or '*'}/*/*"
+        for tf_dir in sorted(base.glob(pattern)):
+            if tf_dir.is_dir() and any(tf_dir.glob("*.parquet")):
+                yield tf_dir.parent.parent.name, id_to_symbol(tf_dir.parent.name), tf_dir.name
+
+    def read_candles(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> pd.DataFrame:
+        """Stored bars with ``start <= timestamp <= end``, sorted, as float64 columns."""
+        files = sorted(self.candle_dir(exchange, symbol, timeframe).glob("*.parquet"))
+        if start is not None or end is not None:
+            tf_ms = timeframe_ms(timeframe)
+            files = [f for f in files if _partition_overlaps(f.stem, tf_ms, start, end)]
+        if not files:
+            return pd.DataFrame(
+                {c: pd.Series(dtype="int64" if c == "timestamp" else "float64") for c in OHLCV}
+            )
+        frame = pd.concat([_read_parquet(f, OHLCV) for f in files], ignore_index=True)
+        if start is not None:
+            frame = frame[frame["timestamp"] >= start]
+        if end is not None:
+            frame = frame[frame["timestamp"] <= end]
+        return frame.reset_index(drop=True)
+
+    def last_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
+        """Open time of the newest stored bar, reading only the newest partition."""
+        files = sorted(self.candle_dir(exchange, symbol, timeframe).glob("*.parquet"))
+        for f in reversed(files):
+            ts = _read_parquet(f, ["timestamp"])["timestamp"]
+            if len(ts):
+                return int(ts.max())
+        return None
+
+    def first_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
+        files = sorted(self.candle_dir(exchange, symbol, timeframe).glob("*.parquet"))
+        for f in files:
+            ts = _read_parquet(f, ["timestamp"])["timestamp"]
+            if len(ts):
+                return int(ts.min())
+        return None
+
+    def write_candles(
+        self, exchange: str, symbol: str, timeframe: str, frame: pd.DataFrame
+    ) -> WriteResult:
+        """Validate and merge bars into their partitions. Invalid data raises before any write."""
+        tf_ms = timeframe_ms(timeframe)
+        bars = normalise_ohlcv(frame)
+        report = check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=tf_ms)
+        if report.problems():
+            raise DataError(
+                f"refusing to store {symbol} {timeframe}: " + "; ".join(report.problems())
+            )
+        bars = bars.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
+        directory = self.candle_dir(exchange, symbol, timeframe)
+        keys = _partition_keys(bars["timestamp"].to_numpy(), tf_ms)
+        new = 0
+        for key in np.unique(keys):
+            part = bars[keys == key]
+            new += merge_rows(directory / f"{key}.parquet", part, OHLCV).new_rows
+        total = sum(pq.ParquetFile(f).metadata.num_rows for f in directory.glob("*.parquet"))
+        return WriteResult(new, total)
+
+    def candle_report(self, exchange: str, symbol: str, timeframe: str) -> CandleReport:
+        bars = self.read_candles(exchange, symbol, timeframe)
+        return check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=timeframe_ms(timeframe))
+
+    # ---- funding, open interest, markets -------------------------------------------------
+    def funding_path(self, exchange: str, symbol: str) -> Path:
+        return self.root / "funding" / exchange / f"{symbol_to_id(symbol)}.parquet"
+
+    def write_funding(self, exchange: str, symbol: str, frame: pd.DataFrame) -> WriteResult:
+        """Rows ``timestamp, funding_rate[, mark_price]``; settlement-time jitter of a few ms
+        (seen in Binance history) is folded to the second so one event is one row."""
+        frame = frame.copy()
+        frame["timestamp"] = (frame["timestamp"].astype("int64") // 1000) * 1000
+        return merge_rows(self.funding_path(exchange, symbol), frame, list(frame.columns))
+
+    def read_funding(self, exchange: str, symbol: str) -> pd.DataFrame:
+        path = self.funding_path(exchange, symbol)
+        return (
+            _read_parquet(path)
+            if path.exists()
+            else pd.DataFrame(
+                {"timestamp": pd.Series(dtype="int64"), "funding_rate": pd.Series(dtype="float64")}
+            )
+        )
+
+    def open_interest_path(self, exchange: str, symbol: str, period: str) -> Path:
+        return self.root / "open_interest" / exchange / symbol_to_id(symbol) / f"{period}.parquet"
+
+    def write_open_interest(
+        self, exchange: str, symbol: str, period: str, frame: pd.DataFrame
+    ) -> WriteResult:
+        path = self.open_interest_path(exchange, symbol, period)
+        return merge_rows(path, frame, list(frame.columns))
+
+    def read_open_interest(self, exchange: str, symbol: str, period: str) -> pd.DataFrame:
+        path = self.open_interest_path(exchange, symbol, period)
+        return _read_parquet(path) if path.exists() else pd.DataFrame()
+
+    def markets_path(self, exchange: str) -> Path:
+        return self.root / "markets" / f"{exchange}.parquet"
+
+    def write_markets(self, exchange: str, markets: list[Market]) -> None:
+        table = pa.Table.from_pylist([m.to_row() for m in markets])
+        atomic_write(self.markets_path(exchange), lambda tmp: pq.write_table(table, tmp))
+
+    def read_markets(self, exchange: str) -> dict[str, Market]:
+        path = self.markets_path(exchange)
+        if not path.exists():
+            return {}
+        rows = _read_parquet(path).to_dict("records")
+        return {r["symbol"]: Market.from_row(_nan_to_none(r)) for r in rows}
+
+
+def normalise_ohlcv(frame: pd.DataFrame) -> pd.DataFrame:
+    """The canonical column set and dtypes (int64 ms timestamps, float64 values)."""
+    missing = [c for c in OHLCV if c not in frame.columns]
+    if missing:
+        raise DataError(f"candles need columns {OHLCV}; missing {missing}")
+    out = frame[OHLCV].copy()
+    out["timestamp"] = out["timestamp"].astype("int64")
+    for col in OHLCV[1:]:
+        out[col] = out[col].astype("float64")
+    return out.reset_index(drop=True)
+
+
+def merge_rows(path: Path, rows: pd.DataFrame, columns: list[str]) -> WriteResult:
+    """Merge ``rows`` into the Parquet file at ``path`` keyed on ``timestamp``; new rows win.
+
+    The file is rewritten (atomically) only when something changed.
+    """
+    rows = rows[columns].drop_duplicates("timestamp", keep="last")
+    if path.exists():
+        old = _read_parquet(path)
+        merged = pd.concat([old, rows], ignore_index=True)
+        merged = merged.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
+        new_rows = len(merged) - len(old)
+        if new_rows == 0 and _same(old, merged):
+            return WriteResult(0, len(old))
+    else:
+        merged = rows.sort_values("timestamp")
+        new_rows = len(merged)
+    table = pa.Table.from_pandas(merged.reset_index(drop=True), preserve_index=False)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    return WriteResult(new_rows, len(merged))
+
+
+def _same(old: pd.DataFrame, merged: pd.DataFrame) -> bool:
+    left = old.sort_values("timestamp").reset_index(drop=True)
+    right = merged.reset_index(drop=True)
+    return left.shape == right.shape and left.equals(right[left.columns])
+
+
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pq.read_table(path, columns=columns).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _partition_keys(ts: np.ndarray, tf_ms: int) -> np.ndarray:
+    """``YYYY-MM`` for intraday timeframes below 1h, ``YYYY`` from 1h up."""
+    unit = "M" if tf_ms < _HOUR_MS else "Y"
+    return np.datetime_as_string(ts.astype("datetime64[ms]").astype(f"datetime64[{unit}]"))
+
+
+def _partition_overlaps(stem: str, tf_ms: int, start: int | None, end: int | None) -> bool:
+    year, _, month = stem.partition("-")
+    first = datetime(int(year), int(month or 1), 1, tzinfo=UTC)
+    if month:
+        nxt = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=UTC)
+    else:
+        nxt = datetime(first.year + 1, 1, 1, tzinfo=UTC)
+    lo, hi = int(first.timestamp() * 1000), int(nxt.timestamp() * 1000) - 1
+    return (start is None or hi >= start) and (end is None or lo <= end)
+
+
+def _nan_to_none(row: dict) -> dict:
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
