@@ -1,0 +1,26 @@
+"""Choosing the exchange implementation from the settings."""
+
+from pathlib import Path
+
+from cryptobot.core.config import Secrets
+from cryptobot.core.settings import Settings
+from cryptobot.core.timeutil import parse_time
+from cryptobot.data.lake import Lake
+from cryptobot.exchange.base import Exchange
+from cryptobot.exchange.ccxt_exchange import CcxtExchange
+from cryptobot.exchange.replay import ReplayClock, ReplayExchange
+from cryptobot.exchange.retry import RetryPolicy
+
+
+def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchange:
+    if settings.exchange == "replay":
+        replay = settings.replay
+        lake = Lake(Path(replay.source_dir or settings.data_dir))
+        clock = ReplayClock(parse_time(replay.start)) if replay.start else None
+        return ReplayExchange(lake, replay.source_exchange, clock)
+    policy = RetryPolicy(
+        attempts=settings.retry.attempts,
+        base_delay_s=settings.retry.base_delay_s,
+        max_delay_s=settings.retry.max_delay_s,
+    )
+    return CcxtExchange(settings.exchange, settings.venue(), policy, secrets)
