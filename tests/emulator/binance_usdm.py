@@ -279,7 +279,7 @@ class BinanceEmulator:
     def _guess_spec(self, base: str) -> tuple[str, str]:
         bars = self.bars(base, "5m")
         price = float(bars[-1, 4]) if len(bars) else 1.0
-        digits = max(0, 4 - int(math.floor(math.log10(price))))
+        digits = max(0, 4 - math.floor(math.log10(price)))
         return f"{10**-digits:.{digits}f}", "1"
 
     def klines(self, q: dict[str, str]) -> tuple[int, Any]:

@@ -1,0 +1,133 @@
+"""``cryptobot fetch``: candles, funding, open interest and markets into the lake."""
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cryptobot.cli.context import AppContext
+from cryptobot.cli.output import Format, render
+from cryptobot.cli.progress import progress_bar
+from cryptobot.core.errors import CryptobotError
+from cryptobot.core.symbols import check_symbol, parse_symbols
+from cryptobot.core.timeframes import parse_timeframes, timeframe_ms
+from cryptobot.core.timeutil import iso, parse_time
+from cryptobot.data.fetcher import Fetcher, FetchPlan
+from cryptobot.data.importer import read_candle_file
+from cryptobot.data.lake import Lake
+from cryptobot.data.status import lake_status
+from cryptobot.exchange.factory import open_exchange
+
+EPILOG = (
+    "Examples:\n\n"
+    "  cryptobot fetch --top 30 --timeframes 5m,15m --days 30\n\n"
+    "  cryptobot fetch --symbols BTC/USDT:USDT,ETH/USDT:USDT --timeframes 1h"
+    " --since 2024-01-01 --funding --open-interest\n\n"
+    "  cryptobot fetch --import BTCUSDT-5m.feather --symbol BTC/USDT:USDT --timeframe 5m\n\n"
+    "  cryptobot fetch --status"
+)
+
+
+def fetch(
+    ctx: typer.Context,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated unified symbols.")] = None,
+    top: Annotated[
+        int | None, typer.Option(min=1, help="The N busiest USDT perpetuals by 24h volume.")
+    ] = None,
+    timeframes: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. 5m,15m (config: fetch.timeframes).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Start, ISO-8601 (UTC) e.g. 2024-01-01.")
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(min=0.001, help="History when --since is not given.")
+    ] = None,
+    funding: Annotated[
+        bool | None, typer.Option("--funding/--no-funding", help="Funding-rate history too.")
+    ] = None,
+    open_interest: Annotated[
+        bool | None,
+        typer.Option("--open-interest/--no-open-interest", help="Open-interest history too."),
+    ] = None,
+    import_file: Annotated[
+        Path | None,
+        typer.Option("--import", help="Store a CSV/Parquet/feather candle file instead."),
+    ] = None,
+    symbol: Annotated[str | None, typer.Option(help="With --import: its symbol.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="With --import: its timeframe.")] = None,
+    status: Annotated[bool, typer.Option("--status", help="Report what is stored.")] = False,
+    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+) -> None:
+    """Bring the lake up to date: candles (closed bars only), funding, open interest, markets.
+
+    Re-running resumes from the last stored bar and never duplicates one;
+    a summary row per series says what was added and how many gaps remain.
+    """
+    obj: AppContext = ctx.obj
+    if status:
+        rows = lake_status(Lake(obj.data_dir(create=False)))
+        render(rows, fmt, output, title="stored data")
+        return
+    if import_file is not None:
+        render([_import(obj, import_file, symbol, timeframe)], fmt, output, title="import")
+        return
+    if symbols and top:
+        raise typer.BadParameter("give --symbols or --top, not both")
+    cfg = obj.settings.fetch
+    plan = FetchPlan(
+        symbols=parse_symbols(symbols) if symbols else None,
+        top=top,
+        timeframes=parse_timeframes(timeframes) if timeframes else list(cfg.timeframes),
+        since=parse_time(since) if since else None,
+        days=days if days is not None else cfg.days,
+        funding=cfg.funding if funding is None else funding,
+        open_interest=cfg.open_interest if open_interest is None else open_interest,
+        open_interest_period=cfg.open_interest_period,
+    )
+    if not plan.symbols and not plan.top:
+        raise typer.BadParameter("say which symbols: --symbols BTC/USDT:USDT,... or --top N")
+    results = asyncio.run(_run(obj, plan))
+    render([vars(r) for r in results], fmt, output, title=f"fetch {obj.settings.exchange}")
+    failed = [r for r in results if r.error]
+    if failed:
+        raise CryptobotError(f"{len(failed)} of {len(results)} series failed; see the error column")
+
+
+async def _run(obj: AppContext, plan: FetchPlan):
+    lake = Lake(obj.data_dir(create=True))
+    settings = obj.settings
+    async with open_exchange(settings, obj.secrets) as exchange:
+        with progress_bar(not obj.quiet) as progress:
+            fetcher = Fetcher(
+                exchange, lake, settings.universe, settings.fetch.concurrency, progress
+            )
+            return await fetcher.run(plan)
+
+
+def _import(obj: AppContext, path: Path, symbol: str | None, timeframe: str | None) -> dict:
+    if not symbol or not timeframe:
+        raise typer.BadParameter("--import needs --symbol and --timeframe")
+    check_symbol(symbol)
+    timeframe_ms(timeframe)
+    frame = read_candle_file(path)
+    lake = Lake(obj.data_dir(create=True))
+    exchange = obj.settings.exchange
+    markets = lake.read_markets(exchange)
+    if markets and symbol not in markets:
+        raise CryptobotError(f"{exchange} lists no contract {symbol} (stored markets)")
+    written = lake.write_candles(exchange, symbol, timeframe, frame)
+    report = lake.candle_report(exchange, symbol, timeframe)
+    return {
+        "exchange": exchange,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "read": len(frame),
+        "new": written.new_rows,
+        "total": written.total_rows,
+        "gaps": report.gaps,
+        "first": iso(report.first),
+        "last": iso(report.last),
+    }

@@ -1,0 +1,223 @@
+"""``fetch``: bring the lake up to date from an exchange.
+
+For each (symbol, timeframe) the fetcher works out which ranges are missing -- before the first
+stored bar when the requested start is earlier, and after the last one -- and pages through
+them with the venue's largest page, each request starting one bar after the previous page
+ended, so N bars cost ceil(N / limit) requests. Only bars that have closed by the exchange's
+clock are kept. Every page is written (atomically) as it arrives, so a run killed half-way
+resumes where it stopped. Symbols run concurrently, bounded by ``concurrency``; ccxt's
+throttle keeps the request rate within the venue's limits.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cryptobot.core.errors import CryptobotError, UnknownSymbolError
+from cryptobot.core.settings import UniverseSettings
+from cryptobot.core.timeframes import last_closed_open, timeframe_ms
+from cryptobot.core.timeutil import DAY_MS, iso
+from cryptobot.data import catalog
+from cryptobot.data.lake import OHLCV, Lake
+from cryptobot.data.universe import top_symbols
+from cryptobot.exchange.base import Exchange
+
+log = logging.getLogger(__name__)
+
+#: progress(key, done, total): called as pages arrive; ``total`` is the planned bar count.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    symbols: list[str] | None = None
+    top: int | None = None
+    timeframes: list[str] = field(default_factory=lambda: ["5m"])
+    since: int | None = None
+    days: float = 30.0
+    funding: bool = False
+    open_interest: bool = False
+    open_interest_period: str = "1h"
+
+
+@dataclass
+class SeriesResult:
+    symbol: str
+    dataset: str  # a timeframe, "funding", or "oi:<period>"
+    new: int = 0
+    total: int = 0
+    gaps: int = 0
+    first: str | None = None
+    last: str | None = None
+    requests: int = 0
+    error: str | None = None
+
+
+class Fetcher:
+    def __init__(
+        self,
+        exchange: Exchange,
+        lake: Lake,
+        universe: UniverseSettings,
+        concurrency: int = 4,
+        progress: Progress | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.lake = lake
+        self.universe = universe
+        self._slots = asyncio.Semaphore(concurrency)
+        self._progress = progress or (lambda key, done, total: None)
+
+    async def run(self, plan: FetchPlan) -> list[SeriesResult]:
+        markets = await self.exchange.load_markets()
+        self.lake.write_markets(self.exchange.id, list(markets.values()))
+        symbols = await self.select(plan, markets)
+        now = await self.exchange.now()
+        start = plan.since if plan.since is not None else now - int(plan.days * DAY_MS)
+        jobs = []
+        for symbol in symbols:
+            jobs += [
+                self._guard(symbol, tf, self.candles(symbol, tf, start, now))
+                for tf in plan.timeframes
+            ]
+            if plan.funding:
+                jobs.append(self._guard(symbol, "funding", self.funding(symbol, start, now)))
+            if plan.open_interest:
+                period = plan.open_interest_period
+                job = self.open_interest(symbol, period, start, now)
+                jobs.append(self._guard(symbol, f"oi:{period}", job))
+        results = list(await asyncio.gather(*jobs))
+        catalog.refresh_views(self.lake.root)
+        return results
+
+    async def select(self, plan: FetchPlan, markets: dict) -> list[str]:
+        if plan.symbols:
+            unknown = [s for s in plan.symbols if s not in markets]
+            if unknown:
+                raise UnknownSymbolError(
+                    f"{self.exchange.id} lists no contract {', '.join(unknown)}"
+                    " (perpetuals are written like BTC/USDT:USDT)"
+                )
+            return list(plan.symbols)
+        if not plan.top:
+            raise CryptobotError("say which symbols: --symbols BTC/USDT:USDT,... or --top N")
+        tickers = await self.exchange.fetch_tickers()
+        chosen = top_symbols(markets, tickers, plan.top, self.universe)
+        log.info("top %d by 24h quote volume: %s", plan.top, ", ".join(chosen))
+        return chosen
+
+    async def candles(self, symbol: str, tf: str, start: int, now: int) -> SeriesResult:
+        tf_ms = timeframe_ms(tf)
+        end = last_closed_open(now, tf_ms)
+        start = -(-start // tf_ms) * tf_ms  # first bar open at or after start
+        result = SeriesResult(symbol, tf)
+        ranges = self._missing(symbol, tf, start, end, tf_ms)
+        planned = sum((hi - lo) // tf_ms + 1 for lo, hi in ranges)
+        key = f"{symbol} {tf}"
+        for lo, hi in ranges:
+            cursor = lo
+            while cursor <= hi:
+                limit = min(self.exchange.ohlcv_limit, (hi - cursor) // tf_ms + 1)
+                rows = await self.exchange.fetch_ohlcv(symbol, tf, cursor, limit)
+                result.requests += 1
+                rows = [r for r in rows if cursor <= r[0] <= hi]
+                if not rows:
+                    break
+                frame = pd.DataFrame(rows, columns=OHLCV)
+                result.new += self.lake.write_candles(self.exchange.id, symbol, tf, frame).new_rows
+                self._progress(key, result.new, planned)
+                cursor = int(rows[-1][0]) + tf_ms
+        report = self.lake.candle_report(self.exchange.id, symbol, tf)
+        result.total, result.gaps = report.bars, report.gaps
+        result.first, result.last = iso(report.first), iso(report.last)
+        self._progress(key, planned, planned)
+        return result
+
+    def _missing(
+        self, symbol: str, tf: str, start: int, end: int, tf_ms: int
+    ) -> list[tuple[int, int]]:
+        first = self.lake.first_candle_time(self.exchange.id, symbol, tf)
+        last = self.lake.last_candle_time(self.exchange.id, symbol, tf)
+        if first is None or last is None:
+            return [(start, end)] if start <= end else []
+        ranges = []
+        if start < first:
+            ranges.append((start, first - tf_ms))
+        resume = max(last + tf_ms, start)
+        if resume <= end:
+            ranges.append((resume, end))
+        return ranges
+
+    async def funding(self, symbol: str, start: int, now: int) -> SeriesResult:
+        result = SeriesResult(symbol, "funding")
+        stored = self.lake.read_funding(self.exchange.id, symbol)
+        cursor = max(start, int(stored.timestamp.max()) + 1000) if len(stored) else start
+        limit = self.exchange.funding_limit
+        while cursor <= now:
+            rows = await self.exchange.fetch_funding_history(symbol, cursor, limit)
+            result.requests += 1
+            rows = [r for r in rows if cursor <= r.timestamp <= now]
+            if rows:
+                frame = pd.DataFrame(
+                    {
+                        "timestamp": [r.timestamp for r in rows],
+                        "funding_rate": [r.funding_rate for r in rows],
+                    }
+                )
+                result.new += self.lake.write_funding(self.exchange.id, symbol, frame).new_rows
+                cursor = rows[-1].timestamp + 1000
+            if len(rows) < limit:
+                break
+        stored = self.lake.read_funding(self.exchange.id, symbol)
+        _describe_rows(result, stored)
+        return result
+
+    async def open_interest(self, symbol: str, period: str, start: int, now: int) -> SeriesResult:
+        result = SeriesResult(symbol, f"oi:{period}")
+        p_ms = timeframe_ms(period)
+        oldest = now - self.exchange.open_interest_max_days * DAY_MS + p_ms
+        stored = self.lake.read_open_interest(self.exchange.id, symbol, period)
+        cursor = max(start, oldest)
+        if len(stored):
+            cursor = max(cursor, int(stored.timestamp.max()) + p_ms)
+        cursor = -(-cursor // p_ms) * p_ms
+        end = last_closed_open(now, p_ms) + p_ms  # OI is a snapshot at the period's start
+        limit = self.exchange.open_interest_limit
+        while cursor <= end:
+            n = min(limit, (end - cursor) // p_ms + 1)
+            rows = await self.exchange.fetch_open_interest_history(symbol, period, cursor, n)
+            result.requests += 1
+            rows = [r for r in rows if cursor <= r.timestamp <= end]
+            if not rows:
+                break
+            frame = pd.DataFrame(
+                {
+                    "timestamp": [r.timestamp for r in rows],
+                    "open_interest": [r.open_interest for r in rows],
+                    "open_interest_value": [r.open_interest_value for r in rows],
+                }
+            ).astype({"open_interest": "float64", "open_interest_value": "float64"})
+            written = self.lake.write_open_interest(self.exchange.id, symbol, period, frame)
+            result.new += written.new_rows
+            cursor = rows[-1].timestamp + p_ms
+        _describe_rows(result, self.lake.read_open_interest(self.exchange.id, symbol, period))
+        return result
+
+    async def _guard(self, symbol: str, dataset: str, job) -> SeriesResult:
+        """Run one series; a failure is recorded in its row and the others carry on."""
+        async with self._slots:
+            try:
+                return await job
+            except CryptobotError as exc:
+                log.error("%s %s: %s", symbol, dataset, exc)
+                return SeriesResult(symbol, dataset, error=str(exc))
+
+
+def _describe_rows(result: SeriesResult, stored: pd.DataFrame) -> None:
+    result.total = len(stored)
+    if len(stored):
+        result.first = iso(int(stored.timestamp.min()))
+        result.last = iso(int(stored.timestamp.max()))
