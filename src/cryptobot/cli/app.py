@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from cryptobot import __version__
 from cryptobot.cli import config_cmd, fetch
@@ -28,23 +29,15 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except CryptobotError as exc:
             _fail(ctx, str(exc))
-        except BrokenPipeError:
-            raise
+        except (BrokenPipeError, typer.Exit, typer.Abort, TyperException):
+            raise  # usage errors (exit 2) and deliberate exits are typer's to render
         except KeyboardInterrupt:
             stderr.print("interrupted", style="yellow")
             ctx.exit(130)
         except Exception as exc:
-            if isinstance(exc, typer.Exit | typer.Abort) or _is_click(exc):
-                raise
             if _verbose(ctx):
                 raise
             _fail(ctx, f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)")
-
-
-def _is_click(exc: Exception) -> bool:
-    import click
-
-    return isinstance(exc, click.exceptions.ClickException | click.exceptions.Exit)
 
 
 def _verbose(ctx: typer.Context) -> bool:

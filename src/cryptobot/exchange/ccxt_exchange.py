@@ -162,7 +162,7 @@ class CcxtExchange(Exchange):
             raise CryptobotError(
                 f"{self.id} refused the API keys; check CRYPTOBOT_API_KEY/CRYPTOBOT_API_SECRET"
             ) from None
-        except ccxt.ExchangeError as exc:
+        except ccxt.BaseError as exc:
             raise ExchangeFailure(f"{what}: {describe(exc)}") from None
 
 
@@ -176,14 +176,17 @@ def _rebase(urls: Any, base: str) -> Any:
 
 
 def _install_error_hook(client: Any) -> None:
-    """Give ccxt's 429/418 errors the Retry-After header, and treat an unparsable JSON body as
-    a transient bad response rather than an empty result."""
+    """Give ccxt's 429/418 errors the Retry-After header, make every 5xx transient (ccxt would
+    classify a Binance 5xx by its body code), and treat an unparsable JSON body as a transient
+    bad response rather than an empty result."""
     original = client.handle_errors
 
     def handle_errors(code, reason, url, method, headers, body, response, *rest):
         lowered = {str(k).lower(): v for k, v in (headers or {}).items()}
         if code in (418, 429):
             raise RetryAfter(f"{client.id} HTTP {code} {reason}", _seconds(lowered))
+        if code >= 500:  # whatever error code the body carries, the venue itself is unwell
+            raise ccxt.ExchangeNotAvailable(f"{client.id} HTTP {code} {reason}")
         if code == 200 and body and response is None and "json" in lowered.get("content-type", ""):
             raise ccxt.BadResponse(f"{client.id} malformed JSON from {url.split('?')[0]}")
         return original(code, reason, url, method, headers, body, response, *rest)

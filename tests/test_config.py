@@ -1,0 +1,108 @@
+"""Configuration: layering, validation messages, secrets."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cryptobot.core.config import Secrets, default_dict, load_settings, redact
+from cryptobot.core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_load_and_match_the_repo_copy():
+    settings = load_settings(env={})
+    assert settings.mode == "paper"
+    assert settings.exchange == "binanceusdm"
+    assert settings.risk.breakers.daily_loss_pct == 3.0
+    assert settings.risk.breakers.weekly_loss_pct == 7.0
+    assert settings.risk.breakers.monthly_loss_pct == 12.0
+    assert settings.risk.sizing.risk_usd == 1.0
+    # config/default.yaml is the packaged file (a link), so the documented defaults are the real ones
+    assert yaml.safe_load((ROOT / "config" / "default.yaml").read_text()) == default_dict()
+
+
+def test_layering_file_then_env_then_flags(tmp_path: Path):
+    cfg = tmp_path / "my.yaml"
+    cfg.write_text("fetch:\n  days: 7\n  concurrency: 2\nrisk:\n  max_leverage: 10\n")
+    env = {"CRYPTOBOT_FETCH__DAYS": "14", "CRYPTOBOT_RISK__MAX_LEVERAGE": "5"}
+    settings = load_settings(cfg, overrides={"risk.max_leverage": 3}, env=env)
+    assert settings.fetch.concurrency == 2  # file
+    assert settings.fetch.days == 14  # env beats file
+    assert settings.risk.max_leverage == 3  # flag beats env
+
+
+def test_local_cryptobot_yaml_is_picked_up(tmp_path: Path):
+    (tmp_path / "cryptobot.yaml").write_text("exchange: bybit\n")
+    assert load_settings(env={}, cwd=tmp_path).exchange == "bybit"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"risk.breakers.daily_loss_pct": 300},
+            "risk.breakers.daily_loss_pct must be between 0 and 100, got 300",
+        ),
+        (
+            {"risk.margin_mode": "hedged"},
+            "risk.margin_mode must be one of 'isolated' or 'cross', got 'hedged'",
+        ),
+        ({"fetch.concurrency": 0}, "fetch.concurrency must be between 1 and 32, got 0"),
+        ({"risk.breakrs": {}}, "risk.breakrs is not a known setting"),
+        ({"mode": "yolo"}, "mode must be one of 'paper' or 'live', got 'yolo'"),
+        ({"schedule.daily_report_utc": "25:00"}, "schedule.daily_report_utc must be text"),
+    ],
+)
+def test_validation_names_key_value_and_allowed(override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(overrides=override, env={})
+
+
+def test_env_value_that_is_invalid_is_reported():
+    with pytest.raises(ConfigError, match="fetch.days must be"):
+        load_settings(env={"CRYPTOBOT_FETCH__DAYS": "-3"})
+
+
+def test_secrets_in_yaml_are_refused(tmp_path: Path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("exchanges:\n  binanceusdm:\n    api_key: abc\n")
+    with pytest.raises(ConfigError, match="looks like a secret"):
+        load_settings(cfg, env={})
+
+
+def test_broken_yaml_and_missing_file(tmp_path: Path):
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("fetch: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_settings(cfg, env={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml", env={})
+
+
+def test_secrets_never_shown(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CRYPTOBOT_API_KEY", "AKIA-very-secret")
+    monkeypatch.setenv("CRYPTOBOT_API_SECRET", "s3cr3t-value")
+    secrets = Secrets.from_env()
+    assert secrets.has_keys
+    assert "AKIA" not in repr(secrets) and "s3cr3t" not in str(secrets.masked())
+    assert redact("signature for AKIA-very-secret failed", secrets) == "signature for **** failed"
+
+
+def test_config_show_masks_and_check_validates(cli, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("CRYPTOBOT_API_SECRET", "hunter2-secret")
+    result = cli("config", "show")
+    assert "hunter2" not in result.stdout
+    assert "api_secret: **** (from CRYPTOBOT_API_SECRET)" in result.stdout
+    assert yaml.safe_load(result.stdout)["risk"]["breakers"]["daily_loss_pct"] == 3.0
+
+    good = tmp_path / "good.yaml"
+    good.write_text("risk:\n  breakers:\n    daily_loss_pct: 2\n")
+    assert "ok" in cli("config", "check", str(good)).stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("risk:\n  breakers:\n    daily_loss_pct: 300\n")
+    result = cli("config", "check", str(bad), ok=False)
+    assert result.exit_code == 1
+    assert "daily_loss_pct must be between 0 and 100, got 300" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,191 @@
+"""`cryptobot fetch` with the real ccxt client against the loopback Binance emulator."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cryptobot.data.lake import OHLCV, Lake
+from tests.conftest import Cli, emulator_env
+from tests.emulator import BinanceEmulator, Faults
+from tests.emulator.binance_usdm import EXTRA_MARKETS
+
+DAY = 86_400_000
+TF = {"5m": 300_000, "15m": 900_000}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def expected_top(emu: BinanceEmulator, n: int) -> list[str]:
+    """The emulator's busiest perpetuals, computed independently of cryptobot's ranking."""
+    _, tickers = emu.tickers({})
+    ranked = sorted(
+        (t for t in tickers if t["symbol"] not in EXTRA_MARKETS),
+        key=lambda t: -float(t["quoteVolume"]),
+    )
+    return [f"{t['symbol'][:-4]}/USDT:USDT" for t in ranked[:n]]
+
+
+def expected_bars(emu: BinanceEmulator, symbol: str, tf: str, days: float) -> pd.DataFrame:
+    start = emu.now_ms - int(days * DAY)
+    start = -(-start // TF[tf]) * TF[tf]
+    bars = emu.closed(symbol.split("/")[0], tf)
+    bars = bars[bars[:, 0] >= start]
+    frame = pd.DataFrame(bars, columns=OHLCV)
+    frame["timestamp"] = frame["timestamp"].astype("int64")
+    return frame
+
+
+def assert_lake_matches(emu: BinanceEmulator, data_dir: Path, symbols: list[str], days: float):
+    lake = Lake(data_dir)
+    for symbol in symbols:
+        for tf in TF:
+            stored = lake.read_candles("binanceusdm", symbol, tf)
+            pd.testing.assert_frame_equal(stored, expected_bars(emu, symbol, tf, days))
+
+
+FETCH = ("fetch", "--top", "5", "--timeframes", "5m,15m", "--days", "10", "-f", "jsonl")
+
+
+def test_top5_stores_exactly_the_emulators_closed_bars(emulator, emu_cli: Cli, data_dir: Path):
+    result = emu_cli(*FETCH)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    top = expected_top(emulator, 5)
+    assert "USDC/USDT:USDT" not in top and len(top) == 5
+    assert sorted({r["symbol"] for r in rows}) == sorted(top)  # stablecoin and quarterly skipped
+    assert_lake_matches(emulator, data_dir, top, 10)
+    # the bar that opened at the emulator's "now" is still forming: never stored
+    lake = Lake(data_dir)
+    assert lake.last_candle_time("binanceusdm", top[0], "5m") == emulator.now_ms - TF["5m"]
+    # N bars cost ceil(N / 1000) requests, with no overlapping pages
+    for r in rows:
+        assert r["requests"] == -(-r["new"] // 1000), r
+    pages = [
+        (h.params["symbol"], h.params["interval"], int(h.params["startTime"]))
+        for h in emulator.hits
+        if h.path == "/fapi/v1/klines"
+    ]
+    assert len(pages) == len(set(pages)) == sum(r["requests"] for r in rows)
+    assert (data_dir / "markets" / "binanceusdm.parquet").exists()
+
+
+def test_rerun_fetches_nothing_then_only_what_is_new(emulator, emu_cli: Cli, data_dir: Path):
+    emu_cli(*FETCH)
+    before = emulator.count("/fapi/v1/klines")
+    rows = [json.loads(x) for x in emu_cli(*FETCH).stdout.splitlines()]
+    assert all(r["new"] == 0 for r in rows)
+    assert emulator.count("/fapi/v1/klines") == before  # nothing to ask for
+    emulator.now_ms += 3_600_000  # an hour later
+    rows = [json.loads(x) for x in emu_cli(*FETCH).stdout.splitlines()]
+    assert {(r["dataset"], r["new"], r["requests"]) for r in rows} == {("5m", 12, 1), ("15m", 4, 1)}
+    top = expected_top(emulator, 5)
+    lake = Lake(data_dir)
+    for symbol in top:  # the stored series stays contiguous and duplicate-free
+        report = lake.candle_report("binanceusdm", symbol, "5m")
+        assert (report.gaps, report.duplicates, report.bars) == (0, 0, 2880 + 12)
+
+
+def test_faults_on_30_percent_of_requests_change_nothing(emulator, data_dir: Path):
+    emulator.faults = Faults(
+        rate=0.3,
+        kinds=("429", "418", "500", "502", "503", "drop", "malformed"),
+        retry_after_s=1,
+        paths=("",),
+        seed=11,
+    )
+    env = emulator_env(emulator, data_dir) | {"CRYPTOBOT_FETCH__CONCURRENCY": "1"}
+    Cli(env)(*FETCH)
+    faults = [h for h in emulator.hits if h.outcome != "ok"]
+    assert len(faults) >= 5, "the fault injector did not fire"
+    assert not [h for h in emulator.hits if h.outcome.startswith("emulator error")]
+    assert_lake_matches(emulator, data_dir, expected_top(emulator, 5), 10)
+    # after a 429/418 the client waited at least Retry-After before its next request
+    hits = emulator.hits
+    waited = [hits[i + 1].t - h.t for i, h in enumerate(hits[:-1]) if h.retry_after]
+    assert waited and min(waited) >= 1.0 - 0.02, waited
+
+
+def test_timeouts_are_retried(emulator, data_dir: Path):
+    emulator.faults = Faults(rate=0.5, kinds=("slow",), slow_s=1.5, seed=3)
+    Cli(emulator_env(emulator, data_dir))(
+        "fetch", "--symbols", "BTC/USDT:USDT", "--timeframes", "15m", "--days", "30"
+    )
+    assert emulator.count("/fapi/v1/klines", "slow") >= 1
+    assert_lake_matches_one(emulator, data_dir, "BTC/USDT:USDT", "15m", 30)
+
+
+def assert_lake_matches_one(emu, data_dir, symbol, tf, days):
+    stored = Lake(data_dir).read_candles("binanceusdm", symbol, tf)
+    pd.testing.assert_frame_equal(stored, expected_bars(emu, symbol, tf, days))
+
+
+def test_a_run_killed_half_way_resumes_and_completes(emulator, data_dir: Path):
+    env = os.environ | emulator_env(emulator, data_dir) | {"CRYPTOBOT_FETCH__CONCURRENCY": "2"}
+    cmd = [sys.executable, "-m", "cryptobot", *FETCH]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def kill_midway(served: int) -> None:
+        if served == 7:
+            proc.send_signal(signal.SIGKILL)
+
+    emulator.on_klines = kill_midway
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    lake = Lake(data_dir)
+    partial = sum(len(lake.read_candles(*s)) for s in lake.candle_sets())
+    assert 0 < partial < 5 * (2880 + 960)
+    emulator.on_klines = None
+    Cli(emulator_env(emulator, data_dir))(*FETCH)
+    assert_lake_matches(emulator, data_dir, expected_top(emulator, 5), 10)
+
+
+def test_funding_and_open_interest(emulator, emu_cli: Cli, data_dir: Path):
+    emu_cli(
+        "fetch",
+        "--symbols",
+        "BTC/USDT:USDT,ETH/USDT:USDT",
+        "--timeframes",
+        "1h",
+        "--since",
+        "2025-03-01",
+        "--funding",
+        "--open-interest",
+    )
+    lake = Lake(data_dir)
+    funding = lake.read_funding("binanceusdm", "BTC/USDT:USDT")
+    expected = [(t // 1000 * 1000, r) for t, r in emulator.funding("BTC") if t >= 1_740_787_200_000]
+    assert list(zip(funding.timestamp, funding.funding_rate, strict=True)) == expected
+    oi = lake.read_open_interest("binanceusdm", "ETH/USDT:USDT", "1h")
+    # Binance keeps 30 days; the fetcher starts one period inside that window so its oldest
+    # request is never refused, and ends at the snapshot taken at the exchange's "now"
+    assert len(oi) == 30 * 24
+    assert oi.timestamp.iloc[-1] == emulator.now_ms
+    assert np.all(np.diff(oi.timestamp) == 3_600_000)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--symbols", "FOO/USDT:USDT"), "lists no contract FOO/USDT:USDT"),
+        (("--symbols", "BTCUSDT"), "not a ccxt unified symbol"),
+        (("--top", "3", "--timeframes", "7m"), "unknown timeframe '7m'"),
+        (("--top", "3", "--since", "2024-13-45"), "malformed date '2024-13-45'"),
+    ],
+)
+def test_bad_inputs_give_one_line_and_exit_1(emu_cli: Cli, data_dir: Path, args, message):
+    result = emu_cli("fetch", *args, ok=False)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not list(data_dir.rglob("candles/**/*.parquet"))
+
+
+def test_usage_errors_exit_2(emu_cli: Cli):
+    assert emu_cli("fetch", ok=False).exit_code == 2
+    assert emu_cli("fetch", "--top", "3", "--symbols", "BTC/USDT:USDT", ok=False).exit_code == 2
+    assert emu_cli("fetch", "--import", "x.csv", ok=False).exit_code == 2
