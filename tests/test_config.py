@@ -1,5 +1,6 @@
 """Configuration: layering, validation messages, secrets."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ def test_defaults_load_and_match_the_repo_copy():
     assert settings.risk.breakers.weekly_loss_pct == 7.0
     assert settings.risk.breakers.monthly_loss_pct == 12.0
     assert settings.risk.sizing.risk_usd == 1.0
-    # config/default.yaml is the packaged file (a link), so the documented defaults are the real ones
+    # config/default.yaml links to the packaged file: the documented defaults are the real ones
     assert yaml.safe_load((ROOT / "config" / "default.yaml").read_text()) == default_dict()
 
 
@@ -56,12 +57,12 @@ def test_local_cryptobot_yaml_is_picked_up(tmp_path: Path):
     ],
 )
 def test_validation_names_key_value_and_allowed(override, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings(overrides=override, env={})
 
 
 def test_env_value_that_is_invalid_is_reported():
-    with pytest.raises(ConfigError, match="fetch.days must be"):
+    with pytest.raises(ConfigError, match=r"fetch\.days must be"):
         load_settings(env={"CRYPTOBOT_FETCH__DAYS": "-3"})
 
 
