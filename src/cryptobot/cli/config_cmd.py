@@ -8,7 +8,10 @@ import typer
 from cryptobot.cli.context import AppContext
 from cryptobot.core.config import load_settings, settings_yaml
 
-app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect and validate configuration.\n\nExample: cryptobot config check my.yaml",
+    no_args_is_help=True,
+)
 
 
 @app.command("show")

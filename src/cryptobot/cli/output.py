@@ -43,7 +43,10 @@ def render(
         return
     chosen = fmt or (Format.table if sys.stdout.isatty() else Format.jsonl)
     if chosen is Format.table:
-        Console(soft_wrap=False).print(as_table(records, title))
+        table = as_table(records, title)
+        console = Console()
+        console.width = max(console.width, _min_width(table))
+        console.print(table)
     else:
         sys.stdout.write(dumps(records, chosen))
         sys.stdout.flush()
@@ -80,11 +83,22 @@ def write_records(records: Sequence[Record], path: Path) -> None:
 def as_table(records: Sequence[Record], title: str | None = None) -> Table:
     table = Table(title=title, header_style="bold")
     columns = _columns(records)
-    for col in columns:
-        table.add_column(col, justify="right" if _numeric(records, col) else "left")
-    for r in records:
-        table.add_row(*(_cell(r.get(c)) for c in columns))
+    cells = [[_cell(r.get(c)) for c in columns] for r in records]
+    for i, col in enumerate(columns):
+        widest = max([len(col), *(len(row[i]) for row in cells)])
+        table.add_column(
+            col,
+            justify="right" if _numeric(records, col) else "left",
+            min_width=min(widest, 22),  # readable cells; a wide table scrolls instead of mashing
+            overflow="fold",
+        )
+    for row in cells:
+        table.add_row(*row)
     return table
+
+
+def _min_width(table: Table) -> int:
+    return sum((c.min_width or 0) + 3 for c in table.columns) + 1
 
 
 def _columns(records: Sequence[Record]) -> list[str]:
