@@ -161,3 +161,22 @@ def test_read_records_from_files_and_stdin(tmp_path: Path):
     assert read_records("-", io.StringIO((tmp_path / "r.jsonl").read_text())) == records
     with pytest.raises(DataError, match="stdin line 2: not valid JSON"):
         read_records("-", io.StringIO('{"a": 1}\n{oops\n'))
+
+
+def test_status_reports_the_known_hole_in_a_real_file(cli: Cli, shared: Path):
+    """XRP 1h holds two segments (Nov 2021, and 2025): one gap, the bars between missing."""
+    cli(
+        "fetch",
+        "--import",
+        str(BINANCE / "XRP_USDT_USDT/1h.parquet"),
+        "--symbol",
+        "XRP/USDT:USDT",
+        "--timeframe",
+        "1h",
+    )
+    (row,) = json.loads(cli("fetch", "--status", "-f", "json").stdout)
+    first_segment_end = pd.Timestamp("2021-11-21 04:00", tz="UTC")
+    second_start = pd.Timestamp("2024-12-31 00:00", tz="UTC")
+    hole = int((second_start - first_segment_end) / pd.Timedelta(hours=1)) - 1
+    assert (row["bars"], row["gaps"], row["missing_bars"]) == (5956, 1, hole)
+    assert row["problems"] is None

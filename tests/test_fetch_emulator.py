@@ -144,6 +144,39 @@ def test_a_run_killed_half_way_resumes_and_completes(emulator, data_dir: Path):
     assert_lake_matches(emulator, data_dir, expected_top(emulator, 5), 10)
 
 
+def test_concurrency_is_bounded(emulator, data_dir: Path):
+    emulator.latency_s = 0.05
+    env = emulator_env(emulator, data_dir) | {"CRYPTOBOT_FETCH__CONCURRENCY": "2"}
+    Cli(env)("fetch", "--top", "6", "--timeframes", "5m,15m", "--days", "3")
+    assert emulator.max_in_flight == 2
+
+
+def test_leverage_brackets_are_stored_and_keys_never_leak(emulator, data_dir: Path):
+    env = emulator_env(emulator, data_dir) | {
+        "CRYPTOBOT_API_KEY": "key-AAAA-1234",
+        "CRYPTOBOT_API_SECRET": "secret-BBBB-5678",
+    }
+    result = Cli(env)(
+        "-v", "fetch", "--symbols", "BTC/USDT:USDT", "--timeframes", "1h", "--days", "1"
+    )
+    assert emulator.count("/fapi/v1/leverageBracket") == 1
+    markets = Lake(data_dir).read_markets("binanceusdm")
+    btc = markets["BTC/USDT:USDT"]
+    assert (btc.tick_size, btc.step_size, btc.min_qty, btc.min_notional) == (0.1, 0.001, 0.001, 100)
+    assert btc.leverage_tiers[2] == {
+        "tier": 3.0,
+        "minNotional": 250_000.0,
+        "maxNotional": 3_000_000.0,
+        "maintenanceMarginRate": 0.01,
+        "maxLeverage": 50.0,
+        "maintenanceAmount": 1300.0,
+    }
+    stored = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    for secret in ("key-AAAA-1234", "secret-BBBB-5678"):
+        assert secret.encode() not in stored
+        assert secret not in result.stdout + result.stderr
+
+
 def test_funding_and_open_interest(emulator, emu_cli: Cli, data_dir: Path):
     emu_cli(
         "fetch",

@@ -112,6 +112,9 @@ class BinanceEmulator:
         self.faults = Faults()
         self.hits: list[Hit] = []
         self.on_klines: Any = None  # optional callback(count) after each served klines page
+        self.latency_s = 0.0  # added to every klines answer, to observe concurrency
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], np.ndarray] = {}
         self.symbols = sorted(
@@ -289,6 +292,12 @@ class BinanceEmulator:
         if interval not in _TF_MS:
             return 400, {"code": -1120, "msg": "Invalid interval."}
         limit = min(int(q.get("limit", 500)), 1500)
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        time.sleep(self.latency_s)
+        with self._lock:
+            self.in_flight -= 1
         bars = self.visible(base, interval)
         if "endTime" in q:
             bars = bars[bars[:, 0] <= int(q["endTime"])]

@@ -107,6 +107,7 @@ def main_options(
         handlers=[RichHandler(console=stderr, show_path=False, show_time=False)],
         force=True,
     )
+    # never DEBUG: ccxt logs request headers (with the API key) at that level
     for noisy in ("ccxt", "asyncio", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
 

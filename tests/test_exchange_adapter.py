@@ -1,0 +1,42 @@
+"""The ccxt adapter is built for every supported venue without touching the network."""
+
+import asyncio
+
+import pytest
+
+from cryptobot.core.config import load_settings
+from cryptobot.core.errors import CryptobotError
+from cryptobot.exchange.ccxt_exchange import SUPPORTED, CcxtExchange
+from cryptobot.exchange.factory import open_exchange
+from cryptobot.exchange.retry import RetryPolicy
+
+
+def _urls(value) -> list[str]:
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _urls(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("exchange_id", SUPPORTED)
+def test_every_venue_can_be_pointed_at_loopback(exchange_id: str):
+    settings = load_settings(
+        env={},
+        overrides={
+            "exchange": exchange_id,
+            f"exchanges.{exchange_id}.api_base": "http://127.0.0.1:9",
+        },
+    )
+    exchange = open_exchange(settings)
+    try:
+        assert isinstance(exchange, CcxtExchange) and exchange.id == exchange_id
+        assert exchange.ohlcv_limit == settings.exchanges[exchange_id].ohlcv_limit
+        urls = _urls(exchange._ccxt.urls["api"])
+        assert urls and all(u.startswith("http://127.0.0.1:9") for u in urls)
+    finally:
+        asyncio.run(exchange.close())
+
+
+def test_unknown_venue_is_a_clear_error():
+    settings = load_settings(env={}, overrides={"exchange": "mtgox"})
+    with pytest.raises(CryptobotError, match="unknown exchange 'mtgox'"):
+        CcxtExchange("mtgox", settings.venue(), RetryPolicy())
