@@ -53,6 +53,7 @@ def test_local_cryptobot_yaml_is_picked_up(tmp_path: Path):
         ({"fetch.concurrency": 0}, "fetch.concurrency must be between 1 and 32, got 0"),
         ({"risk.breakrs": {}}, "risk.breakrs is not a known setting"),
         ({"mode": "yolo"}, "mode must be one of 'paper' or 'live', got 'yolo'"),
+        ({"exchange": "binanc"}, "exchange must be one of 'binanceusdm', 'bybit', 'bitget' or"),
         ({"schedule.daily_report_utc": "25:00"}, "schedule.daily_report_utc must be text"),
     ],
 )

@@ -37,6 +37,6 @@ def test_every_venue_can_be_pointed_at_loopback(exchange_id: str):
 
 
 def test_unknown_venue_is_a_clear_error():
-    settings = load_settings(env={}, overrides={"exchange": "mtgox"})
+    settings = load_settings(env={})
     with pytest.raises(CryptobotError, match="unknown exchange 'mtgox'"):
         CcxtExchange("mtgox", settings.venue(), RetryPolicy())

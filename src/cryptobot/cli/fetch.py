@@ -1,6 +1,7 @@
 """``cryptobot fetch``: candles, funding, open interest and markets into the lake."""
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,8 @@ from cryptobot.data.importer import read_candle_file
 from cryptobot.data.lake import Lake
 from cryptobot.data.status import lake_status
 from cryptobot.exchange.factory import open_exchange
+
+log = logging.getLogger(__name__)
 
 EPILOG = (
     "Examples:\n\n"
@@ -68,7 +71,10 @@ def fetch(
     """
     obj: AppContext = ctx.obj
     if status:
-        rows = lake_status(Lake(obj.data_dir(create=False)))
+        root = obj.data_dir(create=False)
+        rows = lake_status(Lake(root))
+        if not rows:
+            log.warning("no candles stored in %s yet; run `cryptobot fetch` first", root)
         render(rows, fmt, output, title="stored data")
         return
     if import_file is not None:

@@ -17,6 +17,11 @@ Timeframe = Literal[
 ]
 
 
+#: Venues reached through ccxt; ``replay`` serves a stored lake through the same interface.
+CCXT_VENUES = ("binanceusdm", "bybit", "bitget")
+Venue = Literal["binanceusdm", "bybit", "bitget", "replay"]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -276,7 +281,7 @@ class ScheduleSettings(Section):
 
 class Settings(Section):
     mode: Literal["paper", "live"]
-    exchange: str
+    exchange: Venue
     data_dir: str
     exchanges: dict[str, ExchangeSettings]
     retry: RetrySettings

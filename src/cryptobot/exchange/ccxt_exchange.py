@@ -16,14 +16,14 @@ import ccxt.async_support as ccxt_async
 from cryptobot.core.config import Secrets
 from cryptobot.core.errors import CryptobotError, ExchangeFailure, UnknownSymbolError
 from cryptobot.core.market import Market
-from cryptobot.core.settings import ExchangeSettings
+from cryptobot.core.settings import CCXT_VENUES, ExchangeSettings
 from cryptobot.exchange.base import Exchange, FundingRate, OhlcvRow, OpenInterest, Ticker
 from cryptobot.exchange.retry import RetryAfter, RetryPolicy, describe
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SUPPORTED = ("binanceusdm", "bybit", "bitget")
+SUPPORTED = CCXT_VENUES
 #: Load only linear perpetual/futures markets: spot and options are not traded here.
 _MARKET_OPTIONS: dict[str, dict[str, Any]] = {
     "binanceusdm": {"fetchMargins": False, "fetchCurrencies": False},
