@@ -11,11 +11,11 @@ from cryptobot.cli.context import AppContext
 from cryptobot.cli.output import Format, render
 from cryptobot.cli.progress import progress_bar
 from cryptobot.core.errors import CryptobotError
-from cryptobot.core.symbols import check_symbol, parse_symbols
-from cryptobot.core.timeframes import parse_timeframes, timeframe_ms
-from cryptobot.core.timeutil import iso, parse_time
+from cryptobot.core.symbols import parse_symbols
+from cryptobot.core.timeframes import parse_timeframes
+from cryptobot.core.timeutil import parse_time
 from cryptobot.data.fetcher import Fetcher, FetchPlan
-from cryptobot.data.importer import read_candle_file
+from cryptobot.data.importer import import_candles
 from cryptobot.data.lake import Lake
 from cryptobot.data.status import lake_status
 from cryptobot.exchange.factory import open_exchange
@@ -116,24 +116,5 @@ async def _run(obj: AppContext, plan: FetchPlan):
 def _import(obj: AppContext, path: Path, symbol: str | None, timeframe: str | None) -> dict:
     if not symbol or not timeframe:
         raise typer.BadParameter("--import needs --symbol and --timeframe")
-    check_symbol(symbol)
-    timeframe_ms(timeframe)
-    frame = read_candle_file(path)
     lake = Lake(obj.data_dir(create=True))
-    exchange = obj.settings.exchange
-    markets = lake.read_markets(exchange)
-    if markets and symbol not in markets:
-        raise CryptobotError(f"{exchange} lists no contract {symbol} (stored markets)")
-    written = lake.write_candles(exchange, symbol, timeframe, frame)
-    report = lake.candle_report(exchange, symbol, timeframe)
-    return {
-        "exchange": exchange,
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "read": len(frame),
-        "new": written.new_rows,
-        "total": written.total_rows,
-        "gaps": report.gaps,
-        "first": iso(report.first),
-        "last": iso(report.last),
-    }
+    return import_candles(lake, obj.settings.exchange, symbol, timeframe, path)

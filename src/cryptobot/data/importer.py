@@ -12,11 +12,43 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from cryptobot.core.errors import DataError
-from cryptobot.data.lake import OHLCV
+from cryptobot.core.errors import DataError, UnknownSymbolError
+from cryptobot.core.symbols import check_symbol
+from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.core.timeutil import iso
+from cryptobot.data.lake import OHLCV, Lake
 
 _TIME_NAMES = ("timestamp", "date", "time", "datetime", "open_time", "ts")
 _SECONDS_BELOW = 100_000_000_000  # epoch values below this are seconds (before 1973 in ms)
+
+
+def import_candles(
+    lake: Lake, exchange: str, symbol: str, timeframe: str, path: str | Path
+) -> dict[str, object]:
+    """Read, validate and merge a candle file into the lake; returns a summary row.
+
+    When markets for ``exchange`` are stored, the symbol must be one of them (a typo would
+    otherwise start a series nobody can fetch into).
+    """
+    check_symbol(symbol)
+    timeframe_ms(timeframe)
+    frame = read_candle_file(path)
+    markets = lake.read_markets(exchange)
+    if markets and symbol not in markets:
+        raise UnknownSymbolError(f"{exchange} lists no contract {symbol} (stored markets)")
+    written = lake.write_candles(exchange, symbol, timeframe, frame)
+    report = lake.candle_report(exchange, symbol, timeframe)
+    return {
+        "exchange": exchange,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "read": len(frame),
+        "new": written.new_rows,
+        "total": written.total_rows,
+        "gaps": report.gaps,
+        "first": iso(report.first),
+        "last": iso(report.last),
+    }
 
 
 def read_candle_file(path: str | Path) -> pd.DataFrame:

@@ -83,19 +83,17 @@ class Lake:
 
     def last_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
         """Open time of the newest stored bar, reading only the newest partition."""
-        files = sorted(self.candle_dir(exchange, symbol, timeframe).glob("*.parquet"))
-        for f in reversed(files):
-            ts = _read_parquet(f, ["timestamp"])["timestamp"]
-            if len(ts):
-                return int(ts.max())
-        return None
+        return self._edge_time(exchange, symbol, timeframe, newest=True)
 
     def first_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
+        return self._edge_time(exchange, symbol, timeframe, newest=False)
+
+    def _edge_time(self, exchange: str, symbol: str, timeframe: str, newest: bool) -> int | None:
         files = sorted(self.candle_dir(exchange, symbol, timeframe).glob("*.parquet"))
-        for f in files:
+        for f in reversed(files) if newest else files:
             ts = _read_parquet(f, ["timestamp"])["timestamp"]
             if len(ts):
-                return int(ts.min())
+                return int(ts.max() if newest else ts.min())
         return None
 
     def write_candles(
