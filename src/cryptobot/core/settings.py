@@ -74,6 +74,9 @@ class BosFvgFibSettings(Section):
     targets_r: list[Positive]
     min_confidence: Annotated[int, Field(ge=0, le=5)]
     poi_max_age_bars: Count
+    fvg_min_size_pct: NonNeg
+    clear_break_atr: NonNeg
+    retest_tolerance_pct: NonNeg
 
 
 class MomentumSettings(Section):
@@ -90,6 +93,8 @@ class MomentumSettings(Section):
     adx_min: Pct
     atr_period: Count
     stop_atr_mult: Positive
+    cross_within_bars: Count
+    targets_r: list[Positive]
 
 
 class BreakoutSettings(Section):
@@ -100,8 +105,12 @@ class BreakoutSettings(Section):
     volume_mult: Positive
     orderflow_mult: Positive
     sr_lookback: Count
+    rs_period: Count
     rs_percentile_min: Pct
     pullback_max_pct: Pct
+    pullback_bars: Count
+    daily_ema: Count
+    targets_r: list[Positive]
 
 
 class GridSettings(Section):

@@ -1,0 +1,143 @@
+"""The setup record: what a strategy saw and the trade it proposes.
+
+A setup is ``triggered`` when its entry rule fired on the bar ``ts`` (enter at ``entry``), or
+``armed`` when its context is in place and ``entry`` is the price level that would trigger it.
+Its ``id`` hashes what identifies the opportunity (venue, symbol, strategy, side, status and the
+bar where its context formed, ``anchor_ts``), so scanning the same bars again yields the same
+ids and the journal never stores a setup twice.
+
+On the wire (JSONL) times are ISO-8601 UTC; in Parquet rows they are int64 milliseconds and
+``reasons`` is a JSON string. ``schema`` names the version: ``setup/1``.
+"""
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from cryptobot.core.errors import DataError
+from cryptobot.core.timeutil import iso, parse_time
+
+SETUP_SCHEMA = "setup/1"
+Side = Literal["long", "short"]
+Status = Literal["triggered", "armed"]
+
+
+@dataclass(frozen=True)
+class Setup:
+    exchange: str
+    symbol: str
+    strategy: str
+    timeframe: str
+    side: Side
+    status: Status
+    ts: int
+    anchor_ts: int
+    entry: float
+    stop: float
+    targets: list[float]
+    confidence: int
+    reasons: dict[str, Any] = field(default_factory=dict)
+    schema: str = SETUP_SCHEMA
+
+    @property
+    def id(self) -> str:
+        key = "|".join(
+            map(
+                str,
+                (
+                    self.exchange,
+                    self.symbol,
+                    self.strategy,
+                    self.timeframe,
+                    self.side,
+                    self.status,
+                    self.anchor_ts,
+                ),
+            )
+        )
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    @property
+    def risk(self) -> float:
+        """Price distance from entry to stop (> 0 for a valid setup)."""
+        return self.entry - self.stop if self.side == "long" else self.stop - self.entry
+
+    @property
+    def r_targets(self) -> list[float]:
+        """Each target in multiples of the risk (R)."""
+        sign = 1 if self.side == "long" else -1
+        return [round(sign * (t - self.entry) / self.risk, 2) for t in self.targets]
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"schema": self.schema, "id": self.id, **asdict(self)}
+        out["ts"], out["anchor_ts"] = iso(self.ts), iso(self.anchor_ts)
+        out["reasons"] = _plain(self.reasons)
+        return out
+
+    def to_row(self) -> dict[str, Any]:
+        out = {"schema": self.schema, "id": self.id, **asdict(self)}
+        out["reasons"] = json.dumps(_plain(self.reasons), sort_keys=True)
+        return out
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Setup":
+        """Parse a JSONL or Parquet record; a wrong or missing field is one clear error."""
+        if record.get("schema") != SETUP_SCHEMA:
+            raise DataError(f"not a {SETUP_SCHEMA} record (schema={record.get('schema')!r})")
+        try:
+            reasons = record.get("reasons") or {}
+            setup = cls(
+                exchange=str(record["exchange"]),
+                symbol=str(record["symbol"]),
+                strategy=str(record["strategy"]),
+                timeframe=str(record["timeframe"]),
+                side=_choice(record["side"], ("long", "short"), "side"),
+                status=_choice(record["status"], ("triggered", "armed"), "status"),
+                ts=_time(record["ts"]),
+                anchor_ts=_time(record.get("anchor_ts", record["ts"])),
+                entry=float(record["entry"]),
+                stop=float(record["stop"]),
+                targets=[float(t) for t in _list(record.get("targets"))],
+                confidence=int(record["confidence"]),
+                reasons=json.loads(reasons) if isinstance(reasons, str) else dict(reasons),
+            )
+        except KeyError as exc:
+            raise DataError(f"{SETUP_SCHEMA} record without {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"bad {SETUP_SCHEMA} record: {exc}") from None
+        if not setup.risk > 0:
+            raise DataError(f"{setup.symbol} {setup.side} setup with its stop on the wrong side")
+        return setup
+
+
+def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _time(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else parse_time(str(value))
+
+
+def _list(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return json.loads(value)
+    return list(value)
+
+
+def _plain(value: Any) -> Any:
+    """Reasons as JSON-safe plain values: numpy scalars to Python, NaN to None, floats trimmed."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float):
+        return None if math.isnan(value) else float(f"{value:.10g}")
+    return value

@@ -1,0 +1,86 @@
+"""What every strategy shares: its input (one symbol's closed candles per timeframe) and the
+helpers that line timeframes up without peeking into unfinished bars."""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptobot.core.errors import DataError
+from cryptobot.core.setup import Setup, Side
+from cryptobot.core.timeframes import timeframe_ms
+
+
+@dataclass(frozen=True)
+class SymbolData:
+    """Closed candles of one symbol, per timeframe, oldest first (lake column layout).
+
+    ``rs_percentile`` is the symbol's relative-strength percentile in the scanned universe,
+    indexed by candle timestamp, when a universe was scanned (None for a lone symbol).
+    """
+
+    exchange: str
+    symbol: str
+    frames: Mapping[str, pd.DataFrame]
+    rs_percentile: pd.Series | None = None
+    benchmark: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+
+    def frame(self, timeframe: str) -> pd.DataFrame:
+        try:
+            return self.frames[timeframe]
+        except KeyError:
+            raise DataError(f"{self.symbol}: no {timeframe} candles loaded") from None
+
+    def truncated(self, end_ms: int) -> "SymbolData":
+        """The same data as a scanner standing at ``end_ms`` saw it: bars closed by then."""
+
+        def cut(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+            return {tf: f[f.timestamp + timeframe_ms(tf) <= end_ms] for tf, f in frames.items()}
+
+        rs = self.rs_percentile
+        return SymbolData(
+            self.exchange,
+            self.symbol,
+            cut(self.frames),
+            None if rs is None else rs[rs.index <= end_ms],
+            cut(self.benchmark),
+        )
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A named detector: which timeframes it reads and how many bars it needs of each."""
+
+    name: str
+    timeframes: Callable[[Any], list[str]]
+    detect: Callable[[SymbolData, Any], list[Setup]]
+    min_bars: int
+
+
+def closed_at(lower: pd.DataFrame, lower_tf: str, higher: pd.DataFrame, higher_tf: str):
+    """For each lower-timeframe bar, the row of the newest higher-timeframe bar that had closed
+    when the lower bar closed; -1 when none had or when that bar is stale (a hole in the
+    higher timeframe's data: it closed more than one higher bar before)."""
+    step = timeframe_ms(higher_tf)
+    lower_close = lower["timestamp"].to_numpy() + timeframe_ms(lower_tf)
+    higher_close = higher["timestamp"].to_numpy() + step
+    rows = np.searchsorted(higher_close, lower_close, side="right") - 1
+    fresh = (rows >= 0) & (lower_close - higher_close[np.maximum(rows, 0)] < step)
+    return np.where(fresh, rows, -1)
+
+
+def targets(entry: float, stop: float, side: Side, multiples: Sequence[float]) -> list[float]:
+    risk = abs(entry - stop)
+    sign = 1.0 if side == "long" else -1.0
+    return [entry + sign * r * risk for r in multiples]
+
+
+def mirrored(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prices negated (highs become lows): bearish structure read as bullish, so a detector
+    written for longs serves shorts with exactly mirrored rules."""
+    out = frame.copy()
+    out["open"], out["close"] = -frame["open"], -frame["close"]
+    out["high"], out["low"] = -frame["low"], -frame["high"]
+    return out
