@@ -21,10 +21,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-demo: $(STAMP)  ## offline: a replayed sample market fetched into ./demo-data, then its status
+demo: $(STAMP)  ## offline: scan a replayed SYNTHETIC sample market (fetched into ./demo-data)
 	$(BIN)/python examples/make_sample_market.py demo-data/sample-market
 	$(BIN)/cryptobot --config examples/demo.yaml fetch --top 10 --timeframes 5m,15m --days 7 --funding
-	$(BIN)/cryptobot --config examples/demo.yaml fetch --status
+	$(BIN)/cryptobot --config examples/demo.yaml scan --top 30 --within 12 --format table
 
 bench: $(STAMP)  ## benchmarks print tables; nothing is asserted
 	$(BIN)/python bench/bench_import.py

@@ -5,7 +5,10 @@ not real. They are stored as a lake under exchange name ``synthetic`` so nothing
 them for a venue's data; `cryptobot --exchange replay` serves them through the same interface
 as a live exchange. Real data is one `cryptobot fetch` away on a machine that is online.
 
-    python examples/make_sample_market.py demo-data/sample-market [--days 10]
+    python examples/make_sample_market.py demo-data/sample-market [--days 30]
+
+1m bars are generated for the whole period and resampled into 5m, 15m, 1h, 4h and 1d; only the
+last ``--minute-days`` of 1m bars are stored (enough for the scalping detectors).
 """
 
 import argparse
@@ -20,7 +23,8 @@ from cryptobot.data.lake import Lake
 
 EXCHANGE = "synthetic"
 END_MS = 1_767_225_600_000  # 2026-01-01T00:00Z: the replay clock starts here by default
-FIVE_MIN = 300_000
+ONE_MIN = 60_000
+TIMEFRAMES = {"5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}  # resampled from 1m
 BASES = {  # base: starting price (rough orders of magnitude, so sizes and ticks look familiar)
     "BTC": 90_000,
     "ETH": 3_200,
@@ -57,20 +61,21 @@ BASES = {  # base: starting price (rough orders of magnitude, so sizes and ticks
 
 def bars_for(base: str, start_price: float, n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    regime = np.repeat(rng.choice([0.6, 1.0, 2.2], size=n // 96 + 1, p=[0.4, 0.45, 0.15]), 96)[:n]
-    drift = np.repeat(rng.normal(0, 0.0004, size=n // 288 + 1), 288)[:n]
-    returns = drift + rng.standard_t(4, size=n) * 0.0018 * regime
+    regime = np.repeat(rng.choice([0.6, 1.0, 2.2], size=n // 480 + 1, p=[0.4, 0.45, 0.15]), 480)
+    regime = regime[:n]
+    drift = np.repeat(rng.normal(0, 0.00008, size=n // 1440 + 1), 1440)[:n]
+    returns = drift + rng.standard_t(4, size=n) * 0.0008 * regime
     close = start_price * np.exp(np.cumsum(returns))
     open_ = np.concatenate(([start_price], close[:-1]))
-    wick = np.abs(rng.normal(0, 0.0012, size=(2, n))) * regime
+    wick = np.abs(rng.normal(0, 0.0005, size=(2, n))) * regime
     high = np.maximum(open_, close) * (1 + wick[0])
     low = np.minimum(open_, close) * (1 - wick[1])
-    surge = np.where(rng.random(n) < 0.01, rng.uniform(3, 8, n), 1.0)
-    notional = 2e6 * (1 + 10 * (base in ("BTC", "ETH"))) * rng.lognormal(0, 0.5, n) * surge
+    surge = np.where(rng.random(n) < 0.005, rng.uniform(3, 8, n), 1.0)
+    notional = 4e5 * (1 + 10 * (base in ("BTC", "ETH"))) * rng.lognormal(0, 0.5, n) * surge
     tick = _tick(start_price)
     frame = pd.DataFrame(
         {
-            "timestamp": END_MS - FIVE_MIN * np.arange(n, 0, -1, dtype="int64"),
+            "timestamp": END_MS - ONE_MIN * np.arange(n, 0, -1, dtype="int64"),
             "open": _round(open_, tick),
             "high": _round(high, tick),
             "low": _round(low, tick),
@@ -133,15 +138,17 @@ def _round(values: np.ndarray, tick: float) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="lake folder to create or refresh")
-    parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--minute-days", type=int, default=2, help="days of 1m bars kept")
     args = parser.parse_args()
     lake = Lake(args.out)
-    n = args.days * 288
     for seed, (base, price) in enumerate(BASES.items()):
         symbol = f"{base}/USDT:USDT"
-        five = bars_for(base, price, n, seed)
-        lake.write_candles(EXCHANGE, symbol, "5m", five)
-        lake.write_candles(EXCHANGE, symbol, "15m", resample(five, 15))
+        minute = bars_for(base, price, args.days * 1440, seed)
+        keep = minute.timestamp >= END_MS - args.minute_days * 86_400_000
+        lake.write_candles(EXCHANGE, symbol, "1m", minute[keep])
+        for timeframe, minutes in TIMEFRAMES.items():
+            lake.write_candles(EXCHANGE, symbol, timeframe, resample(minute, minutes))
         stamps = np.arange(END_MS - args.days * 86_400_000, END_MS, 8 * 3_600_000)
         rates = np.random.default_rng(1000 + seed).normal(0.0001, 0.0002, len(stamps))
         lake.write_funding(

@@ -133,6 +133,13 @@ class StrategiesSettings(Section):
     funding_carry: FundingCarrySettings
 
 
+class ScanSettings(Section):
+    top: Count
+    bars: Annotated[int, Field(ge=50, le=20_000)]
+    within: Count
+    benchmark: str
+
+
 class SignalSettings(Section):
     regime_filter: bool
     htf_bias: bool
@@ -298,6 +305,7 @@ class Settings(Section):
     universe: UniverseSettings
     fetch: FetchSettings
     strategies: StrategiesSettings
+    scan: ScanSettings
     signal: SignalSettings
     context: ContextSettings
     risk: RiskSettings

@@ -41,6 +41,10 @@ class Setup:
     reasons: dict[str, Any] = field(default_factory=dict)
     schema: str = SETUP_SCHEMA
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reasons", _plain(self.reasons))
+        object.__setattr__(self, "targets", [float(t) for t in self.targets])
+
     @property
     def id(self) -> str:
         key = "|".join(
@@ -73,12 +77,11 @@ class Setup:
     def to_json(self) -> dict[str, Any]:
         out = {"schema": self.schema, "id": self.id, **asdict(self)}
         out["ts"], out["anchor_ts"] = iso(self.ts), iso(self.anchor_ts)
-        out["reasons"] = _plain(self.reasons)
         return out
 
     def to_row(self) -> dict[str, Any]:
         out = {"schema": self.schema, "id": self.id, **asdict(self)}
-        out["reasons"] = json.dumps(_plain(self.reasons), sort_keys=True)
+        out["reasons"] = json.dumps(self.reasons, sort_keys=True)
         return out
 
     @classmethod
@@ -136,8 +139,8 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _plain(value.tolist())
     if isinstance(value, float):
         return None if math.isnan(value) else float(f"{value:.10g}")
     return value

@@ -38,6 +38,7 @@ class FetchPlan:
     timeframes: list[str] = field(default_factory=lambda: ["5m"])
     since: int | None = None
     days: float = 30.0
+    bars: int | None = None  # instead of since/days: this many closed bars of each timeframe
     funding: bool = False
     open_interest: bool = False
     open_interest_period: str = "1h"
@@ -80,7 +81,7 @@ class Fetcher:
         jobs = []
         for symbol in symbols:
             jobs += [
-                self._guard(symbol, tf, self.candles(symbol, tf, start, now))
+                self._guard(symbol, tf, self.candles(symbol, tf, _start(plan, tf, start, now), now))
                 for tf in plan.timeframes
             ]
             if plan.funding:
@@ -214,6 +215,13 @@ class Fetcher:
             except CryptobotError as exc:
                 log.error("%s %s: %s", symbol, dataset, exc)
                 return SeriesResult(symbol, dataset, error=str(exc))
+
+
+def _start(plan: FetchPlan, timeframe: str, start: int, now: int) -> int:
+    if plan.bars is None:
+        return start
+    tf_ms = timeframe_ms(timeframe)
+    return last_closed_open(now, tf_ms) - (plan.bars - 1) * tf_ms
 
 
 def _describe_rows(result: SeriesResult, stored: pd.DataFrame) -> None:

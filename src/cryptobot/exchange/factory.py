@@ -24,3 +24,10 @@ def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchang
         max_delay_s=settings.retry.max_delay_s,
     )
     return CcxtExchange(settings.exchange, settings.venue(), policy, secrets)
+
+
+def stored_exchange(settings: Settings, lake: Lake) -> Exchange:
+    """The data dir's own stored candles as an exchange (no network): what ``--offline``
+    commands read. Its clock stands just after the newest stored bar."""
+    name = settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
+    return ReplayExchange(lake, name)

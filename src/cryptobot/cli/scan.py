@@ -1,0 +1,167 @@
+"""``cryptobot scan``: setups on the busiest perpetuals, now."""
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cryptobot.cli.context import AppContext
+from cryptobot.cli.output import Format, render
+from cryptobot.core.setup import Setup
+from cryptobot.core.symbols import parse_symbols
+from cryptobot.core.timeutil import iso
+from cryptobot.data.lake import Lake
+from cryptobot.exchange.factory import open_exchange, stored_exchange
+from cryptobot.journal.setups import record_setups
+from cryptobot.strategies.registry import STRATEGIES, resolve
+from cryptobot.strategies.scanner import (
+    ScanRequest,
+    scan,
+    seconds_to_next_close,
+    timeframes_of,
+    watch,
+)
+
+log = logging.getLogger(__name__)
+
+EPILOG = (
+    "Examples:\n\n"
+    "  cryptobot scan --top 30\n\n"
+    "  cryptobot scan --top 30 --strategy bos_fvg_fib --min-confidence 4\n\n"
+    "  cryptobot scan --symbols BTC/USDT:USDT --strategy momentum --format jsonl > setups.jsonl\n\n"
+    "  cryptobot scan --top 30 --watch\n\n"
+    "  cryptobot scan --top 30 --format jsonl | cryptobot signal - --format jsonl"
+)
+
+
+def scan_command(
+    ctx: typer.Context,
+    top: Annotated[
+        int | None, typer.Option(min=1, help="The N busiest perpetuals (config: scan.top).")
+    ] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated unified symbols.")] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Comma-separated: {', '.join(STRATEGIES)} (config: strategies.enabled)."
+        ),
+    ] = None,
+    min_confidence: Annotated[
+        int | None,
+        typer.Option(min=0, max=5, help="Hide setups below this confidence (0-5)."),
+    ] = None,
+    within: Annotated[
+        int | None,
+        typer.Option(min=1, help="List triggers of the last N closed bars (config: scan.within)."),
+    ] = None,
+    bars: Annotated[
+        int | None, typer.Option(min=50, help="Closed bars per timeframe (config: scan.bars).")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use stored candles only; no network.")
+    ] = False,
+    watch_: Annotated[
+        bool, typer.Option("--watch", help="Scan again at every candle close until Ctrl-C.")
+    ] = False,
+    cycles: Annotated[
+        int | None, typer.Option(min=1, help="With --watch: stop after N scans.")
+    ] = None,
+    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+) -> None:
+    """Run the strategies on closed bars and list setups: [bold]triggered[/] (act now) and
+    [bold]armed[/] (context in place; entry is the level that would trigger).
+
+    Candles are refreshed through the lake first (only what is missing) unless --offline.
+    Every setup is journaled in the DuckDB journal; re-scanning the same bars adds no rows.
+    """
+    obj: AppContext = ctx.obj
+    settings = obj.settings
+    if symbols and top:
+        raise typer.BadParameter("give --symbols or --top, not both")
+    names = strategy.split(",") if strategy else _enabled(settings.strategies.enabled)
+    request = ScanRequest(
+        strategies=[n.strip() for n in names if n.strip()],
+        symbols=parse_symbols(symbols) if symbols else None,
+        top=None if symbols else (top or settings.scan.top),
+        within=within or settings.scan.within,
+        min_confidence=min_confidence,
+        offline=offline,
+        bars=bars or settings.scan.bars,
+    )
+    lake = Lake(obj.data_dir(create=not offline))
+
+    async def once() -> int:
+        exchange = (
+            stored_exchange(settings, lake) if offline else open_exchange(settings, obj.secrets)
+        )
+        async with exchange:
+            result = await scan(exchange, lake, settings, request)
+        for error in result.errors:
+            log.warning(error)
+        new = record_setups(lake.root, result.setups, result.as_of)
+        log.info("%d setups (%d new) at %s", len(result.setups), new, iso(result.as_of))
+        _render(result.setups, fmt, output, f"setups at {iso(result.as_of)}")
+        return result.as_of
+
+    shortest = timeframes_of(resolve(request.strategies, settings))[0]  # validates names early
+    if not watch_:
+        asyncio.run(once())
+        return
+
+    async def wait(_as_of: int | None) -> None:
+        await asyncio.sleep(seconds_to_next_close(int(time.time() * 1000), shortest))
+
+    asyncio.run(watch(once, wait, cycles))
+
+
+def _enabled(enabled: list[str]) -> list[str]:
+    return [n for n in enabled if n in STRATEGIES]
+
+
+def _render(setups: list[Setup], fmt: Format | None, output: Path | None, title: str) -> None:
+    if output is not None and output.suffix.lower() == ".parquet":
+        render([s.to_row() for s in setups], fmt, output)
+    elif fmt in (Format.json, Format.jsonl, Format.csv) or output is not None:
+        render([s.to_json() for s in setups], fmt, output)
+    else:
+        render([_display(s) for s in setups], fmt, output, title=title)
+
+
+def _display(s: Setup) -> dict:
+    """One table row: what a trader reads first, reasons last."""
+    digits = _digits(s.entry)
+    return {
+        "symbol": s.symbol,
+        "strategy": s.strategy,
+        "status": s.status,
+        "side": s.side,
+        "tf": s.timeframe,
+        "bar": (iso(s.ts) or "")[:16].replace("T", " "),
+        "entry": round(s.entry, digits),
+        "stop": round(s.stop, digits),
+        "targets": " ".join(f"{t:.{digits}f}" for t in s.targets),
+        "R": " ".join(f"{r:g}" for r in s.r_targets),
+        "conf": s.confidence,
+        "reasons": _reasons(s.reasons),
+    }
+
+
+def _digits(price: float) -> int:
+    return max(2, 6 - len(str(int(abs(price)))))
+
+
+def _reasons(reasons: dict) -> str:
+    parts = []
+    for key, value in reasons.items():
+        if value is None or value == [] or key.endswith("_ts") or isinstance(value, dict):
+            continue  # nested detail (e.g. every Fib level) stays in the JSON output
+        if isinstance(value, float):
+            value = f"{value:.6g}"
+        elif isinstance(value, list):
+            value = ",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value)
+        parts.append(f"{key}={value}")
+    return "; ".join(parts)

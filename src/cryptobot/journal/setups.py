@@ -1,0 +1,74 @@
+"""Setups and signal decisions in the DuckDB journal (``cryptobot.duckdb`` in the data dir).
+
+A setup row is keyed by the setup's id, so re-scanning the same bars updates ``last_seen``
+instead of adding a row; an armed setup that later triggers is a new row (its status is part
+of its identity). Each write is one transaction on a short-lived connection.
+"""
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from cryptobot.core.setup import Setup
+from cryptobot.data import catalog
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS setups (
+    id VARCHAR PRIMARY KEY, ts BIGINT, anchor_ts BIGINT, exchange VARCHAR, symbol VARCHAR,
+    strategy VARCHAR, timeframe VARCHAR, side VARCHAR, status VARCHAR, entry DOUBLE,
+    stop DOUBLE, targets VARCHAR, confidence INTEGER, reasons VARCHAR,
+    first_seen BIGINT, last_seen BIGINT
+);
+CREATE TABLE IF NOT EXISTS signal_decisions (
+    setup_id VARCHAR PRIMARY KEY, decided_at BIGINT, ts BIGINT, exchange VARCHAR,
+    symbol VARCHAR, strategy VARCHAR, side VARCHAR, accepted BOOLEAN, reason VARCHAR,
+    context VARCHAR
+);
+"""
+
+
+def ensure_schema(con) -> None:
+    con.execute(_SCHEMA)
+
+
+def record_setups(root: Path, setups: Iterable[Setup], seen_at: int) -> int:
+    """Store setups; returns how many were new."""
+    rows = [_setup_row(s, seen_at) for s in setups]
+    if not rows:
+        return 0
+    with catalog.connect(root) as con:
+        ensure_schema(con)
+        con.execute("BEGIN")
+        before = con.execute("SELECT count(*) FROM setups").fetchone()[0]
+        con.executemany(
+            "INSERT INTO setups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, ts = excluded.ts, "
+            "entry = excluded.entry, stop = excluded.stop, targets = excluded.targets, "
+            "confidence = excluded.confidence, reasons = excluded.reasons",
+            rows,
+        )
+        after = con.execute("SELECT count(*) FROM setups").fetchone()[0]
+        con.execute("COMMIT")
+    return after - before
+
+
+def _setup_row(s: Setup, seen_at: int) -> tuple:
+    row = s.to_row()
+    return (
+        s.id,
+        s.ts,
+        s.anchor_ts,
+        s.exchange,
+        s.symbol,
+        s.strategy,
+        s.timeframe,
+        s.side,
+        s.status,
+        s.entry,
+        s.stop,
+        json.dumps(s.targets),
+        s.confidence,
+        row["reasons"],
+        seen_at,
+        seen_at,
+    )
