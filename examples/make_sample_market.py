@@ -20,11 +20,12 @@ import pandas as pd
 
 from cryptobot.core.market import Market
 from cryptobot.data.lake import Lake
+from cryptobot.data.resample import resample
 
 EXCHANGE = "synthetic"
 END_MS = 1_767_225_600_000  # 2026-01-01T00:00Z: the replay clock starts here by default
 ONE_MIN = 60_000
-TIMEFRAMES = {"5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}  # resampled from 1m
+TIMEFRAMES = ["5m", "15m", "1h", "4h", "1d"]  # resampled from 1m
 BASES = {  # base: starting price (rough orders of magnitude, so sizes and ticks look familiar)
     "BTC": 90_000,
     "ETH": 3_200,
@@ -88,21 +89,6 @@ def bars_for(base: str, start_price: float, n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def resample(frame: pd.DataFrame, minutes: int) -> pd.DataFrame:
-    key = frame.timestamp // (minutes * 60_000) * (minutes * 60_000)
-    grouped = frame.groupby(key)
-    return pd.DataFrame(
-        {
-            "timestamp": grouped.timestamp.first().index.astype("int64"),
-            "open": grouped.open.first().values,
-            "high": grouped.high.max().values,
-            "low": grouped.low.min().values,
-            "close": grouped.close.last().values,
-            "volume": grouped.volume.sum().values,
-        }
-    )
-
-
 def market(base: str, price: float) -> Market:
     tick = _tick(price)
     step = 10 ** math.floor(math.log10(max(10 / price, 1e-3)))
@@ -147,8 +133,8 @@ def main() -> None:
         minute = bars_for(base, price, args.days * 1440, seed)
         keep = minute.timestamp >= END_MS - args.minute_days * 86_400_000
         lake.write_candles(EXCHANGE, symbol, "1m", minute[keep])
-        for timeframe, minutes in TIMEFRAMES.items():
-            lake.write_candles(EXCHANGE, symbol, timeframe, resample(minute, minutes))
+        for timeframe in TIMEFRAMES:
+            lake.write_candles(EXCHANGE, symbol, timeframe, resample(minute, "1m", timeframe))
         stamps = np.arange(END_MS - args.days * 86_400_000, END_MS, 8 * 3_600_000)
         rates = np.random.default_rng(1000 + seed).normal(0.0001, 0.0002, len(stamps))
         lake.write_funding(

@@ -78,3 +78,11 @@ def cli(data_dir: Path) -> Cli:
 @pytest.fixture
 def emu_cli(emulator: BinanceEmulator, data_dir: Path) -> Cli:
     return Cli(emulator_env(emulator, data_dir))
+
+
+@pytest.fixture
+def settings():
+    """The packaged defaults (the autouse fixture keeps the developer's config out)."""
+    from cryptobot.core.config import load_settings
+
+    return load_settings()

@@ -5,7 +5,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from cryptobot.analysis.structure import swings
+from cryptobot.analysis.fvg import fair_value_gaps, fill_fraction, gaps_as_of
+from cryptobot.analysis.structure import breaks, swings
+from cryptobot.strategies.bos_fvg_fib import points_of_interest
 from tests.conftest import BINANCE
 
 # Binance BTC/USDT:USDT 1h, 2025-04-01 00:00 .. 15:00 UTC (rows 0..15), highs and lows as stored.
@@ -96,3 +98,89 @@ def test_no_look_ahead_on_real_data(shared):
     rng = np.random.default_rng(0)
     shuffled.iloc[3000:, 1:5] = shuffled.iloc[3000:, 1:5].to_numpy()[rng.permutation(3000)]
     pd.testing.assert_frame_equal(swings(shuffled, 3, 3).iloc[:3000], full.iloc[:3000])
+
+
+# ---- breaks of structure, impulse legs, fair value gaps, Fib and POI on a longer window ----
+# The same BTC/USDT:USDT 1h candles from 2025-04-01 00:00 UTC, rows 0..29.
+
+
+@pytest.fixture
+def window30(shared) -> pd.DataFrame:
+    table = pq.read_table(BINANCE / "BTC_USDT_USDT/1h.parquet").to_pandas()
+    return table[table.timestamp >= 1_743_465_600_000].head(30).reset_index(drop=True)
+
+
+def test_hand_checked_breaks_and_legs(window30):
+    out = breaks(window30, swings(window30, 1, 1), confirm_closes=1)
+    events = [
+        (
+            int(t),
+            int(out.bos[t] or out.choch[t]),
+            "bos" if out.bos[t] else "choch",
+            out.break_level[t],
+        )
+        for t in np.flatnonzero((out.bos != 0) | (out.choch != 0))
+    ]
+    # row 6 closes 83420.1 above the swing high 83213.0 (pivot row 3, known at row 4): first
+    # break, no prior direction -> BOS. Row 15 closes 85245.4 above the next swing high 84474.8
+    # (pivot 10): BOS again. The swing low 84715.7 (pivot 20, known at 21) replaced the older
+    # 84666.3 (pivot 18); row 26 closes 84674.1 below it: bearish, against the trend -> CHoCH.
+    assert events == [(6, 1, "bos", 83213.0), (15, 1, "bos", 84474.8), (26, -1, "choch", 84715.7)]
+    # the row-6 leg starts at the lowest low between pivot 3 and row 6 (82846.1, row 4) and
+    # extends with each new high: 83460.0 at row 6, 84474.8 at row 10 and after
+    assert (out.leg_start[6], out.leg_start_pos[6], out.leg_end[6]) == (82846.1, 4, 83460.0)
+    assert (out.leg_end[10], out.leg_end[14]) == (84474.8, 84474.8)
+    # the row-15 leg starts at row 14's 82505.0 sweep; the row-26 leg at row 23's 85595.5 high
+    assert (out.leg_start[15], out.leg_end[23]) == (82505.0, 85595.5)
+    assert (out.leg_start[26], out.leg_start_pos[26], out.leg_end[29]) == (85595.5, 23, 84075.1)
+    assert out.trend.tolist() == [0] * 6 + [1] * 20 + [-1] * 4
+
+
+def test_break_needs_the_confirmation_closes(window30):
+    out = breaks(window30, swings(window30, 1, 1), confirm_closes=2)
+    # row 6 alone is not enough: row 7 closes 83415.2, still above 83213.0 -> break on row 7
+    assert int(np.flatnonzero(out.bos != 0)[0]) == 7
+
+
+def test_hand_checked_fair_value_gaps(window30):
+    gaps = fair_value_gaps(window30)
+    # (pos, side, top, bottom, touch, fill): e.g. row 9: low 84062.0 > row 7's high 83565.0 and
+    # row 8 closed up; row 11's low 83790.0 enters it, row 12's 83549.2 fills it. Row 15's gap
+    # (83869.0..84133.8) is first entered on row 29 (84075.1) and not filled by then.
+    assert gaps.values.tolist() == [
+        [3, 1, 82888.0, 82710.2, 4, 14],
+        [7, 1, 83334.0, 83292.0, 14, 14],
+        [9, 1, 84062.0, 83565.0, 11, 12],
+        [15, 1, 84133.8, 83869.0, 29, -1],
+        [16, 1, 84758.1, 84332.3, 18, 29],
+    ]
+    assert gaps_as_of(gaps, 11).values.tolist()[-1] == [9, 1, 84062.0, 83565.0, 11, -1]
+    gap = gaps.iloc[2]
+    # by row 11 the low 83790.0 went (84062.0 - 83790.0) / 497.0 = 54.7% into the gap
+    assert fill_fraction(gap, window30, 11) == pytest.approx(272.0 / 497.0)
+    assert fill_fraction(gap, window30, 12) == 1.0
+
+
+def test_hand_checked_fib_and_point_of_interest(window30, settings):
+    params = settings.strategies.bos_fvg_fib.model_copy(update={"swing_left": 1, "swing_right": 1})
+    pois = points_of_interest(window30, params)
+    assert pois[5] is None  # no break yet
+    poi = pois[10]
+    # leg 82846.1 -> 84474.8 (1628.7): 0.5 = 83660.45, 0.618 = 83468.2634, 0.786 = 83194.6418
+    assert poi.fib == pytest.approx({0.5: 83660.45, 0.618: 83468.2634, 0.786: 83194.6418})
+    # the row-9 gap 83565.0..84062.0 was created inside the leg and overlaps the zone:
+    # POI = 83565.0..83660.45, which does not hold the 0.618 level (no confluence point)
+    assert (poi.bottom, poi.top) == pytest.approx((83565.0, 83660.45))
+    assert poi.fvg == (83565.0, 84062.0)
+    # retest: a low since the break within 0.15% above the broken level (83213.0 * 1.0015 =
+    # 83337.8): row 7's low 83334.0 is
+    assert not poi.confluence and poi.retest
+    # that gap fills on row 12, so from then on the POI narrows to the row-7 gap 83292..83334
+    assert (pois[12].bottom, pois[12].top) == (83292.0, 83334.0)
+    # row 14 fills that one too: the POI is the bare Fib zone, which holds 0.618
+    assert pois[14].bottom == pytest.approx(83194.6418)
+    assert (pois[14].fvg, pois[14].confluence) == (None, True)
+    # ATR(14) is undefined on row 6, so the first break cannot count as "clear"
+    assert not poi.clear_break
+    # the bearish CHoCH on row 26 ends the bullish legs: no bullish POI from then on
+    assert pois[26:] == [None] * 4
