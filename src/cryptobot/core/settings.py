@@ -142,7 +142,10 @@ class ScanSettings(Section):
 
 class SignalSettings(Section):
     regime_filter: bool
+    regime_block: dict[str, list[Literal["ranging", "trending", "volatile"]]]
     htf_bias: bool
+    htf: dict[str, Timeframe]
+    htf_ema: Count
     funding_extreme: Positive
     cooldown_after_loss_min: NonNeg
     max_setup_age_bars: Count

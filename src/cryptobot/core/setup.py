@@ -42,7 +42,7 @@ class Setup:
     schema: str = SETUP_SCHEMA
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reasons", _plain(self.reasons))
+        object.__setattr__(self, "reasons", json_safe(self.reasons))
         object.__setattr__(self, "targets", [float(t) for t in self.targets])
 
     @property
@@ -133,14 +133,14 @@ def _list(value: Any) -> list:
     return list(value)
 
 
-def _plain(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Reasons as JSON-safe plain values: numpy scalars to Python, NaN to None, floats trimmed."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _plain(value.tolist())
+        return json_safe(value.tolist())
     if isinstance(value, float):
         return None if math.isnan(value) else float(f"{value:.10g}")
     return value

@@ -9,7 +9,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from cryptobot.core.setup import Setup
+from cryptobot.core.setup import Setup, json_safe
+from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data import catalog
 
 _SCHEMA = """
@@ -20,9 +21,13 @@ CREATE TABLE IF NOT EXISTS setups (
     first_seen BIGINT, last_seen BIGINT
 );
 CREATE TABLE IF NOT EXISTS signal_decisions (
-    setup_id VARCHAR PRIMARY KEY, decided_at BIGINT, ts BIGINT, exchange VARCHAR,
-    symbol VARCHAR, strategy VARCHAR, side VARCHAR, accepted BOOLEAN, reason VARCHAR,
-    context VARCHAR
+    setup_id VARCHAR PRIMARY KEY, decided_at BIGINT, ts BIGINT, expires_at BIGINT,
+    exchange VARCHAR, symbol VARCHAR, strategy VARCHAR, side VARCHAR, accepted BOOLEAN,
+    reason VARCHAR, context VARCHAR, record VARCHAR
+);
+CREATE TABLE IF NOT EXISTS trades (
+    id VARCHAR PRIMARY KEY, exchange VARCHAR, symbol VARCHAR, strategy VARCHAR, side VARCHAR,
+    opened_at BIGINT, closed_at BIGINT, pnl_usd DOUBLE
 );
 """
 
@@ -50,6 +55,56 @@ def record_setups(root: Path, setups: Iterable[Setup], seen_at: int) -> int:
         after = con.execute("SELECT count(*) FROM setups").fetchone()[0]
         con.execute("COMMIT")
     return after - before
+
+
+def record_decisions(root: Path, decisions: Iterable, decided_at: int, max_age_bars: int) -> None:
+    """Store every signal decision (accepted or not, with its reason); re-deciding a setup
+    replaces its earlier decision."""
+    rows = []
+    for d in decisions:
+        s = d.setup
+        expires = s.ts + (max_age_bars + 1) * timeframe_ms(s.timeframe)
+        rows.append(
+            (
+                s.id,
+                decided_at,
+                s.ts,
+                expires,
+                s.exchange,
+                s.symbol,
+                s.strategy,
+                s.side,
+                d.accepted,
+                d.reason,
+                json.dumps(json_safe(d.context)),
+                json.dumps(s.to_json()),
+            )
+        )
+    if not rows:
+        return
+    with catalog.connect(root) as con:
+        ensure_schema(con)
+        con.execute("BEGIN")
+        con.executemany(
+            "INSERT OR REPLACE INTO signal_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        con.execute("COMMIT")
+
+
+def signal_history(root: Path, now: int) -> tuple[dict[str, int], dict[str, str]]:
+    """(last losing trade close per symbol, live accepted signal's setup id per symbol)."""
+    with catalog.connect(root) as con:
+        ensure_schema(con)
+        losses = con.execute(
+            "SELECT symbol, max(closed_at) FROM trades WHERE pnl_usd < 0 GROUP BY symbol"
+        ).fetchall()
+        live = con.execute(
+            "SELECT symbol, arg_max(setup_id, ts) FROM signal_decisions "
+            "WHERE accepted AND expires_at > ? GROUP BY symbol",
+            [now],
+        ).fetchall()
+    return {s: int(t) for s, t in losses}, dict(live)
 
 
 def _setup_row(s: Setup, seen_at: int) -> tuple:

@@ -1,0 +1,68 @@
+"""``cryptobot signal``: setups in, signals out (context filters applied, every decision
+journaled)."""
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cryptobot.cli.context import AppContext
+from cryptobot.cli.inputs import read_records
+from cryptobot.cli.output import Format, render
+from cryptobot.core.setup import Setup
+from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.data.lake import Lake
+from cryptobot.journal.setups import record_decisions, signal_history
+from cryptobot.strategies.signals import History, decide
+
+log = logging.getLogger(__name__)
+
+EPILOG = (
+    "Examples:\n\n"
+    "  cryptobot signal setups.jsonl\n\n"
+    "  cryptobot scan --top 30 --format jsonl | cryptobot signal - --format jsonl\n\n"
+    "  cryptobot signal setups.jsonl --all --format table   # why each setup passed or not"
+)
+
+
+def signal_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="Setups: a .jsonl/.json/.parquet file or - for stdin.")
+    ],
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every decision with its reason, not only signals.")
+    ] = False,
+    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+) -> None:
+    """Turn setups into signals: regime, funding, higher-timeframe bias, cooldown after a loss,
+    one signal per symbol, expiry. Rejected setups are journaled with the reason."""
+    obj: AppContext = ctx.obj
+    setups = [Setup.from_record(r) for r in read_records(source)]
+    lake = Lake(obj.data_dir(create=False))
+    p = obj.settings.signal
+    clock = max((s.ts + timeframe_ms(s.timeframe) for s in setups), default=0)
+    losses, live = signal_history(lake.root, clock)
+    decisions = decide(setups, lake, p, History(losses, live))
+    record_decisions(lake.root, decisions, clock, p.max_setup_age_bars)
+    accepted = [d for d in decisions if d.accepted]
+    log.info("%d of %d setups became signals", len(accepted), len(decisions))
+    if show_all:
+        rows = [
+            {
+                "symbol": d.setup.symbol,
+                "strategy": d.setup.strategy,
+                "side": d.setup.side,
+                "status": d.setup.status,
+                "setup_id": d.setup.id,
+                "accepted": d.accepted,
+                "reason": d.reason,
+                **{k: v for k, v in d.context.items()},
+            }
+            for d in decisions
+        ]
+        render(rows, fmt, output, title="signal decisions")
+        return
+    render([d.signal.to_json() for d in accepted], fmt, output, title="signals")

@@ -1,0 +1,169 @@
+"""Setups -> signals: the context filters, in the order they are applied.
+
+1. ``armed`` setups are not instructions yet (they wait for their trigger).
+2. Expiry: a setup is stale once ``max_setup_age_bars`` bars of its timeframe have closed
+   after its own (the data's clock: the newest stored bar of that series).
+3. Regime (``regime_filter``): the regime of the setup's timeframe at its bar
+   (``analysis.regime``) must not be one its strategy skips (``regime_block``).
+4. Funding: with the newest stored funding rate at or before the setup, a long is refused when
+   the rate is >= ``funding_extreme`` (longs are crowded and pay) and a short when it is <=
+   -``funding_extreme``; below that the rate only sets ``funding_bias`` (+1 it pays this side,
+   -1 it costs this side, 0 none known).
+5. Higher-timeframe bias (``htf_bias``): on the newest closed bar of ``htf[timeframe]`` the
+   close against its EMA(``htf_ema``) must agree with the side; unknown bias (no data) passes
+   and says so.
+6. Cooldown: no signal on a symbol within ``cooldown_after_loss_min`` of a losing trade's close
+   (from the journal's trades).
+7. One signal per symbol (``one_signal_per_symbol``): the best setup of a symbol in the batch
+   (confidence, then newest) wins, and none while an accepted signal of that symbol is still
+   live in the journal.
+
+Every decision, accepted or not, is returned with its reason so the journal keeps them all.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptobot.analysis.indicators import ema
+from cryptobot.analysis.regime import regime
+from cryptobot.core.settings import SignalSettings
+from cryptobot.core.setup import Setup
+from cryptobot.core.signal import Signal
+from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.data.lake import Lake
+
+HISTORY_BARS = 400  # bars read for regime and bias: enough for their warm-up
+
+
+@dataclass
+class Decision:
+    setup: Setup
+    accepted: bool
+    reason: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def signal(self) -> Signal:
+        return Signal(self.setup, self.context)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the filters know beyond the setups: per symbol, the last losing trade's close and
+    whether an accepted signal is still live (both from the journal)."""
+
+    last_loss_ms: dict[str, int] = field(default_factory=dict)
+    live_signal: dict[str, str] = field(default_factory=dict)  # symbol -> setup id
+
+
+def decide(
+    setups: list[Setup], lake: Lake, p: SignalSettings, history: History | None = None
+) -> list[Decision]:
+    history = history or History()
+    decisions = [_filter(s, lake, p, history) for s in setups]
+    if p.one_signal_per_symbol:
+        _one_per_symbol(decisions, history)
+    return decisions
+
+
+def _filter(s: Setup, lake: Lake, p: SignalSettings, history: History) -> Decision:
+    if s.status != "triggered":
+        return Decision(s, False, "armed: waiting for its trigger")
+    tf_ms = timeframe_ms(s.timeframe)
+    newest = lake.last_candle_time(s.exchange, s.symbol, s.timeframe)
+    age = max((newest or s.ts) - s.ts, 0) // tf_ms
+    context: dict[str, Any] = {"age_bars": int(age)}
+    if age >= p.max_setup_age_bars:
+        limit = p.max_setup_age_bars
+        return Decision(s, False, f"stale: {age} bars closed since (limit {limit})", context)
+    checks = (_regime, _funding, _htf, _cooldown)
+    for check in checks:
+        refusal = check(s, lake, p, history, context)
+        if refusal:
+            return Decision(s, False, refusal, context)
+    return Decision(s, True, "accepted", context)
+
+
+def _regime(s: Setup, lake: Lake, p: SignalSettings, _h, context: dict) -> str | None:
+    if not p.regime_filter:
+        return None
+    frame = _history(lake, s, s.timeframe, s.ts)
+    label = str(regime(frame).iloc[-1]) if len(frame) else "unknown"
+    context["regime"] = label
+    if label in p.regime_block.get(s.strategy, []):
+        return f"regime: {s.strategy} skips {label} markets"
+    return None
+
+
+def _funding(s: Setup, lake: Lake, p: SignalSettings, _h, context: dict) -> str | None:
+    rates = lake.read_funding(s.exchange, s.symbol)
+    known = rates[rates.timestamp <= s.ts + timeframe_ms(s.timeframe)]
+    if not len(known):
+        context["funding_bias"] = 0
+        return None
+    rate = float(known.funding_rate.iloc[-1])
+    sign = 1 if s.side == "long" else -1
+    context["funding_rate"] = rate
+    context["funding_bias"] = int(-np.sign(rate) * sign)  # positive funding: longs pay
+    if sign * rate >= p.funding_extreme:
+        return f"funding: {s.side}s are crowded ({rate:+.4%} per period)"
+    return None
+
+
+def _htf(s: Setup, lake: Lake, p: SignalSettings, _h, context: dict) -> str | None:
+    higher = p.htf.get(s.timeframe)
+    if not p.htf_bias or higher is None:
+        return None
+    frame = _history(lake, s, higher, s.ts + timeframe_ms(s.timeframe) - timeframe_ms(higher))
+    if len(frame) < p.htf_ema:
+        context["htf_bias"] = "unknown"
+        return None
+    above = frame.close.iloc[-1] > ema(frame, p.htf_ema).iloc[-1]
+    context["htf_bias"] = "long" if above else "short"
+    if context["htf_bias"] != s.side:
+        return f"htf: {higher} close is {'above' if above else 'below'} its EMA({p.htf_ema})"
+    return None
+
+
+def _cooldown(s: Setup, _lake, p: SignalSettings, history: History, context: dict) -> str | None:
+    loss = history.last_loss_ms.get(s.symbol)
+    if loss is None or p.cooldown_after_loss_min <= 0:
+        return None
+    minutes = (s.ts + timeframe_ms(s.timeframe) - loss) / 60_000
+    if 0 <= minutes < p.cooldown_after_loss_min:
+        return f"cooldown: a loss on {s.symbol} {minutes:.0f} min ago"
+    return None
+
+
+def _one_per_symbol(decisions: list[Decision], history: History) -> None:
+    best: dict[str, Decision] = {}
+    for d in decisions:
+        if not d.accepted:
+            continue
+        if (
+            d.setup.symbol in history.live_signal
+            and history.live_signal[d.setup.symbol] != d.setup.id
+        ):
+            d.accepted, d.reason = False, "one per symbol: a signal is already live"
+            continue
+        rival = best.get(d.setup.symbol)
+        if rival is None or (d.setup.confidence, d.setup.ts) > (
+            rival.setup.confidence,
+            rival.setup.ts,
+        ):
+            if rival is not None:
+                rival.accepted, rival.reason = False, "one per symbol: a better setup won"
+            best[d.setup.symbol] = d
+        else:
+            d.accepted, d.reason = False, "one per symbol: a better setup won"
+
+
+def _history(lake: Lake, s: Setup, timeframe: str, last_open: int) -> pd.DataFrame:
+    """Closed bars of ``timeframe`` up to the one opening at ``last_open``."""
+    tf_ms = timeframe_ms(timeframe)
+    end = last_open // tf_ms * tf_ms
+    start = end - (HISTORY_BARS - 1) * tf_ms
+    return lake.read_candles(s.exchange, s.symbol, timeframe, start, end).reset_index(drop=True)
