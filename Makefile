@@ -29,6 +29,7 @@ demo: $(STAMP)  ## offline: scan a replayed SYNTHETIC sample market (fetched int
 bench: $(STAMP)  ## benchmarks print tables; nothing is asserted
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_fetch_requests.py
+	$(BIN)/python bench/bench_scan.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .ruff_cache

@@ -7,6 +7,7 @@ closed, so it is reported on its *confirmation* bar ``i + right``: every column 
 on bars <= t only, and a scanner looking at the last closed bar sees exactly what a backtest saw.
 """
 
+import numba
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
@@ -70,87 +71,72 @@ def breaks(frame: pd.DataFrame, swing_frame: pd.DataFrame, confirm_closes: int =
     """
     if confirm_closes < 1:
         raise ValueError("confirm_closes must be >= 1")
-    n = len(frame)
-    high = frame["high"].to_numpy(dtype="float64")
-    low = frame["low"].to_numpy(dtype="float64")
-    close = frame["close"].to_numpy(dtype="float64").tolist()
-    new_high = _swing_events(swing_frame, "high")
-    new_low = _swing_events(swing_frame, "low")
-    cols = _BreakColumns(n)
-    level_up = level_down = None  # (price, pivot position) of the active swings
+    arrays = [frame[k].to_numpy(dtype="float64") for k in ("high", "low", "close")]
+    arrays += [swing_frame[k].to_numpy(dtype="float64") for k in _SWING_COLUMNS]
+    events, legs = _break_kernel(*arrays, confirm_closes)
+    out = pd.DataFrame(legs, columns=["trend", *_LEG_COLUMNS], index=frame.index).ffill()
+    out["trend"] = out["trend"].fillna(0).astype(np.int8)
+    out.insert(0, "bos", events[:, 0].astype(np.int8))
+    out.insert(1, "choch", events[:, 1].astype(np.int8))
+    out.insert(3, "break_level", events[:, 2])
+    out.insert(4, "break_swing_pos", events[:, 3])
+    return out
+
+
+_SWING_COLUMNS = ("swing_high", "swing_high_pos", "swing_low", "swing_low_pos")
+_LEG_COLUMNS = (
+    "leg_start",
+    "leg_start_pos",
+    "leg_end",
+    "leg_end_pos",
+    "leg_break_pos",
+    "leg_level",
+)
+
+
+@numba.njit(cache=True)
+def _break_kernel(high, low, close, sh, sh_pos, sl, sl_pos, confirm):  # pragma: no cover
+    """Bar by bar (compiled). ``events`` rows: bos, choch, level, swing pos (on break bars).
+    ``legs`` rows: trend + leg columns, written only where they change (NaN elsewhere)."""
+    n = len(close)
+    events = np.zeros((n, 4))
+    events[:, 2:] = np.nan
+    legs = np.full((n, 7), np.nan)
+    up_level = down_level = np.nan
+    up_pos = down_pos = -1
     run_up = run_down = 0
     trend = 0
-    leg = None  # [side, start_price, start_pos, end_price, end_pos, break_pos, level]
+    side = 0
+    start = start_pos = end = end_pos = brk = lvl = np.nan
     for t in range(n):
-        if t in new_high:
-            level_up, run_up = new_high[t], 0
-        if t in new_low:
-            level_down, run_down = new_low[t], 0
-        run_up = run_up + 1 if level_up is not None and close[t] > level_up[0] else 0
-        run_down = run_down + 1 if level_down is not None and close[t] < level_down[0] else 0
-        if run_up >= confirm_closes:
-            leg = _open_leg(1, level_up, t, low, high)
-            cols.mark(t, 1, trend, level_up)
-            trend, level_up, run_up = 1, None, 0
-        elif run_down >= confirm_closes:
-            leg = _open_leg(-1, level_down, t, low, high)
-            cols.mark(t, -1, trend, level_down)
-            trend, level_down, run_down = -1, None, 0
-        elif leg is not None:
-            _extend_leg(leg, t, low, high)
-        cols.state(t, trend, leg)
-    return cols.frame(frame.index)
-
-
-def _swing_events(swing_frame: pd.DataFrame, kind: str) -> dict[int, tuple[float, int]]:
-    price = swing_frame[f"swing_{kind}"].to_numpy()
-    pos = swing_frame[f"swing_{kind}_pos"].to_numpy()
-    return {int(t): (float(price[t]), int(pos[t])) for t in np.flatnonzero(~np.isnan(price))}
-
-
-def _open_leg(
-    side: int, level: tuple[float, int], t: int, low: np.ndarray, high: np.ndarray
-) -> list:
-    pivot = level[1]
-    if side == 1:
-        start = pivot + int(np.argmin(low[pivot : t + 1]))
-        end = start + int(np.argmax(high[start : t + 1]))
-        return [1, low[start], start, high[end], end, t, level[0]]
-    start = pivot + int(np.argmax(high[pivot : t + 1]))
-    end = start + int(np.argmin(low[start : t + 1]))
-    return [-1, high[start], start, low[end], end, t, level[0]]
-
-
-def _extend_leg(leg: list, t: int, low: np.ndarray, high: np.ndarray) -> None:
-    if leg[0] == 1 and high[t] > leg[3]:
-        leg[3], leg[4] = high[t], t
-    elif leg[0] == -1 and low[t] < leg[3]:
-        leg[3], leg[4] = low[t], t
-
-
-class _BreakColumns:
-    """Output arrays of :func:`breaks`, filled bar by bar."""
-
-    def __init__(self, n: int) -> None:
-        self.bos = np.zeros(n, dtype=np.int8)
-        self.choch = np.zeros(n, dtype=np.int8)
-        self.trend = np.zeros(n, dtype=np.int8)
-        names = ("break_level", "break_swing_pos", "leg_start", "leg_start_pos", "leg_end")
-        names += ("leg_end_pos", "leg_break_pos", "leg_level")
-        self.values = {name: np.full(n, np.nan) for name in names}
-
-    def mark(self, t: int, side: int, trend: int, level: tuple[float, int]) -> None:
-        (self.choch if trend == -side else self.bos)[t] = side
-        self.values["break_level"][t], self.values["break_swing_pos"][t] = level
-
-    def state(self, t: int, trend: int, leg: list | None) -> None:
-        self.trend[t] = trend
-        if leg is None:
-            return
-        v = self.values
-        _, v["leg_start"][t], v["leg_start_pos"][t], v["leg_end"][t] = leg[:4]
-        v["leg_end_pos"][t], v["leg_break_pos"][t], v["leg_level"][t] = leg[4:]
-
-    def frame(self, index: pd.Index) -> pd.DataFrame:
-        data = {"bos": self.bos, "choch": self.choch, "trend": self.trend, **self.values}
-        return pd.DataFrame(data, index=index)
+        if not np.isnan(sh[t]):
+            up_level, up_pos, run_up = sh[t], int(sh_pos[t]), 0
+        if not np.isnan(sl[t]):
+            down_level, down_pos, run_down = sl[t], int(sl_pos[t]), 0
+        run_up = run_up + 1 if not np.isnan(up_level) and close[t] > up_level else 0
+        run_down = run_down + 1 if not np.isnan(down_level) and close[t] < down_level else 0
+        if run_up >= confirm or run_down >= confirm:
+            side = 1 if run_up >= confirm else -1
+            level, pivot = (up_level, up_pos) if side == 1 else (down_level, down_pos)
+            events[t, 0 if trend != -side else 1] = side
+            events[t, 2], events[t, 3] = level, pivot
+            if side == 1:
+                s = pivot + np.argmin(low[pivot : t + 1])
+                e = s + np.argmax(high[s : t + 1])
+                start, end = low[s], high[e]
+                up_level, run_up = np.nan, 0
+            else:
+                s = pivot + np.argmax(high[pivot : t + 1])
+                e = s + np.argmin(low[s : t + 1])
+                start, end = high[s], low[e]
+                down_level, run_down = np.nan, 0
+            start_pos, end_pos, brk, lvl, trend = s, e, t, level, side
+        elif side == 1 and high[t] > end:
+            end, end_pos = high[t], t
+        elif side == -1 and low[t] < end:
+            end, end_pos = low[t], t
+        else:
+            continue
+        legs[t, 0], legs[t, 1], legs[t, 2], legs[t, 3] = trend, start, start_pos, end
+        legs[t, 4], legs[t, 5], legs[t, 6] = end_pos, brk, lvl
+    return events, legs

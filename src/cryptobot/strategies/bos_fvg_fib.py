@@ -23,6 +23,7 @@ A valid POI that has not triggered by the last bar is reported ``armed``: entry 
 near edge, stop beyond the leg's start.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,41 +66,55 @@ def detect(data: SymbolData, p: BosFvgFibSettings) -> list[Setup]:
     setups = []
     for side, sign in (("long", 1.0), ("short", -1.0)):
         c, e = (ctx, entry) if sign > 0 else (mirrored(ctx), mirrored(entry))
-        pois = points_of_interest(c, p)
+        pois = points_of_interest(c, p, from_row=int(rows[rows >= 0].min(initial=len(ctx))))
         for found in _entries(e, pois, rows, p):
             setups.append(_setup(data, p, side, sign, ctx, entry, found))
     return sorted(setups, key=lambda s: (s.ts, s.side))
 
 
-def points_of_interest(ctx: pd.DataFrame, p: BosFvgFibSettings) -> list[Poi | None]:
-    """The bullish POI in force at each 15m bar (None when there is none)."""
+def points_of_interest(
+    ctx: pd.DataFrame, p: BosFvgFibSettings, from_row: int = 0
+) -> list[Poi | None]:
+    """The bullish POI in force at each 15m bar (None when there is none); rows before
+    ``from_row`` are left None (their state is still tracked) when only later ones matter."""
     brk = breaks(ctx, swings(ctx, p.swing_left, p.swing_right), p.bos_confirm_closes)
     gaps = fair_value_gaps(ctx, p.fvg_min_size_pct / 100)
     gaps = gaps[gaps.side == 1]
     gap_cols = tuple(gaps[k].to_numpy() for k in ("pos", "bottom", "top", "fill_pos"))
-    atr14 = atr(ctx, 14).to_numpy()
-    low, close = ctx["low"].to_numpy(), ctx["close"].to_numpy()
-    legs = {k: brk[k].to_numpy() for k in ("trend", "leg_break_pos", "leg_start", "leg_end")}
-    legs |= {k: brk[k].to_numpy() for k in ("leg_start_pos", "leg_level")}
+    atr14 = atr(ctx, 14).to_numpy().tolist()  # plain floats: this loop runs per bar
+    low, close = ctx["low"].to_numpy().tolist(), ctx["close"].to_numpy().tolist()
+    names = ("trend", "leg_break_pos", "leg_start", "leg_end", "leg_start_pos", "leg_level")
+    legs = {k: brk[k].to_numpy(dtype="float64").tolist() for k in names}
+    gap_event = np.zeros(len(ctx), dtype=bool)  # a gap appears or fills: the POI may change
+    gap_event[gap_cols[0]] = True
+    gap_event[gap_cols[3][gap_cols[3] >= 0]] = True
     out: list[Poi | None] = [None] * len(ctx)
-    lowest = worst_close = np.inf
+    lowest = worst_close = math.inf
+    previous: tuple | None = None
     for t in range(len(ctx)):
-        if legs["trend"][t] != 1 or np.isnan(legs["leg_break_pos"][t]):
+        if legs["trend"][t] != 1 or math.isnan(legs["leg_break_pos"][t]):
             continue
         b = int(legs["leg_break_pos"][t])
         if b == t:
-            lowest = worst_close = np.inf
+            lowest = worst_close = math.inf
         else:
             lowest, worst_close = min(lowest, low[t]), min(worst_close, close[t])
-        leg = {k: v[t] for k, v in legs.items()}
-        if t - b > p.poi_max_age_bars or worst_close < leg["leg_start"]:
+        if t < from_row or t - b > p.poi_max_age_bars or worst_close < legs["leg_start"][t]:
             continue
-        clear = close[b] - leg["leg_level"] >= p.clear_break_atr * atr14[b]
-        out[t] = _poi(leg, b, t, gap_cols, p, lowest, bool(clear))
+        level = legs["leg_level"][t]
+        retest = bool(lowest <= level + abs(level) * p.retest_tolerance_pct / 100)
+        key = (b, legs["leg_end"][t], retest)
+        if previous is not None and previous[0] == key and not gap_event[t]:
+            out[t] = previous[1]  # nothing the POI depends on changed since the last bar
+            continue
+        leg = {k: v[t] for k, v in legs.items()}
+        clear = bool(close[b] - level >= p.clear_break_atr * atr14[b])
+        out[t] = _poi(leg, b, t, gap_cols, p, retest, clear)
+        previous = (key, out[t])
     return out
 
 
-def _poi(leg: dict, b: int, t: int, gaps: tuple, p: BosFvgFibSettings, lowest, clear) -> Poi:
+def _poi(leg: dict, b: int, t: int, gaps: tuple, p: BosFvgFibSettings, retest, clear) -> Poi:
     start, end, level = leg["leg_start"], leg["leg_end"], leg["leg_level"]
     fibs = fib.retracements(start, end, p.fib_levels)
     zone = fib.zone(start, end, p.fib_levels)
@@ -122,7 +137,7 @@ def _poi(leg: dict, b: int, t: int, gaps: tuple, p: BosFvgFibSettings, lowest, c
         fvg=best,
         clear_break=clear,
         confluence=bool(band[0] <= fibs[middle] <= band[1]),
-        retest=bool(lowest <= level + abs(level) * p.retest_tolerance_pct / 100),
+        retest=retest,
     )
 
 
