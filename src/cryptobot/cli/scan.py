@@ -15,15 +15,7 @@ from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.factory import open_exchange, stored_exchange
-from cryptobot.journal.setups import record_setups
-from cryptobot.strategies.registry import STRATEGIES, resolve
-from cryptobot.strategies.scanner import (
-    ScanRequest,
-    scan,
-    seconds_to_next_close,
-    timeframes_of,
-    watch,
-)
+from cryptobot.strategies import NAMES
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +37,7 @@ def scan_command(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated unified symbols.")] = None,
     strategy: Annotated[
         str | None,
-        typer.Option(
-            help=f"Comma-separated: {', '.join(STRATEGIES)} (config: strategies.enabled)."
-        ),
+        typer.Option(help=f"Comma-separated: {', '.join(NAMES)} (config: strategies.enabled)."),
     ] = None,
     min_confidence: Annotated[
         int | None,
@@ -78,6 +68,17 @@ def scan_command(
     Candles are refreshed through the lake first (only what is missing) unless --offline.
     Every setup is journaled in the DuckDB journal; re-scanning the same bars adds no rows.
     """
+    # the detectors (numba, TA-Lib) load here, not at start-up: `cryptobot --help` stays quick
+    from cryptobot.journal.setups import record_setups
+    from cryptobot.strategies.registry import resolve
+    from cryptobot.strategies.scanner import (
+        ScanRequest,
+        scan,
+        seconds_to_next_close,
+        timeframes_of,
+        watch,
+    )
+
     obj: AppContext = ctx.obj
     settings = obj.settings
     if symbols and top:
@@ -119,7 +120,7 @@ def scan_command(
 
 
 def _enabled(enabled: list[str]) -> list[str]:
-    return [n for n in enabled if n in STRATEGIES]
+    return [n for n in enabled if n in NAMES]
 
 
 def _render(setups: list[Setup], fmt: Format | None, output: Path | None, title: str) -> None:

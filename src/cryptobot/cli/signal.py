@@ -13,8 +13,6 @@ from cryptobot.cli.output import Format, render
 from cryptobot.core.setup import Setup
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data.lake import Lake
-from cryptobot.journal.setups import record_decisions, signal_history
-from cryptobot.strategies.signals import History, decide
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +37,9 @@ def signal_command(
 ) -> None:
     """Turn setups into signals: regime, funding, higher-timeframe bias, cooldown after a loss,
     one signal per symbol, expiry. Rejected setups are journaled with the reason."""
+    from cryptobot.journal.setups import record_decisions, signal_history
+    from cryptobot.strategies.signals import History, decide
+
     obj: AppContext = ctx.obj
     setups = [Setup.from_record(r) for r in read_records(source)]
     lake = Lake(obj.data_dir(create=False))

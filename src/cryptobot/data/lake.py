@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cryptobot.core.errors import DataError
@@ -74,12 +75,14 @@ class Lake:
             return pd.DataFrame(
                 {c: pd.Series(dtype="int64" if c == "timestamp" else "float64") for c in OHLCV}
             )
-        frame = pd.concat([_read_parquet(f, OHLCV) for f in files], ignore_index=True)
+        table = pa.concat_tables([_read_table(f, OHLCV) for f in files])
+        stamps = table["timestamp"]
         if start is not None:
-            frame = frame[frame["timestamp"] >= start]
+            table = table.filter(pc.greater_equal(stamps, start))
+            stamps = table["timestamp"]
         if end is not None:
-            frame = frame[frame["timestamp"] <= end]
-        return frame.reset_index(drop=True)
+            table = table.filter(pc.less_equal(stamps, end))
+        return table.to_pandas()
 
     def last_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
         """Open time of the newest stored bar, reading only the newest partition."""
@@ -91,9 +94,9 @@ class Lake:
     def _edge_time(self, exchange: str, symbol: str, timeframe: str, newest: bool) -> int | None:
         files = sorted(self.candle_dir(exchange, symbol, timeframe).glob("*.parquet"))
         for f in reversed(files) if newest else files:
-            ts = _read_parquet(f, ["timestamp"])["timestamp"]
-            if len(ts):
-                return int(ts.max() if newest else ts.min())
+            edge = _footer_edge(f, newest)
+            if edge is not None:
+                return edge
         return None
 
     def write_candles(
@@ -210,8 +213,27 @@ def _same(old: pd.DataFrame, merged: pd.DataFrame) -> bool:
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    return _read_table(path, columns).to_pandas()
+
+
+def _footer_edge(path: Path, newest: bool) -> int | None:
+    """The newest/oldest timestamp of a file from its footer statistics (no data read);
+    falls back to reading the column when a writer left no statistics."""
     try:
-        return pq.read_table(path, columns=columns).to_pandas()
+        meta = pq.ParquetFile(path).metadata
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    column = meta.schema.names.index("timestamp") if "timestamp" in meta.schema.names else None
+    stats = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
+    if column is not None and stats and all(st is not None and st.has_min_max for st in stats):
+        return int(max(st.max for st in stats) if newest else min(st.min for st in stats))
+    ts = _read_parquet(path, ["timestamp"])["timestamp"]
+    return int(ts.max() if newest else ts.min()) if len(ts) else None
+
+
+def _read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
 

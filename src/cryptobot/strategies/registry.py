@@ -4,12 +4,13 @@ from typing import Any
 
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.settings import Settings
-from cryptobot.strategies import bos_fvg_fib, breakout, momentum
+from cryptobot.strategies import NAMES, bos_fvg_fib, breakout, momentum
 from cryptobot.strategies.base import Strategy
 
 STRATEGIES: dict[str, Strategy] = {
     s.name: s for s in (bos_fvg_fib.STRATEGY, momentum.STRATEGY, breakout.STRATEGY)
 }
+assert tuple(STRATEGIES) == NAMES
 
 
 def resolve(names: list[str], settings: Settings) -> list[tuple[Strategy, Any]]:
