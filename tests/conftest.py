@@ -1,6 +1,8 @@
 """Fixtures: the loopback emulator, real shared data, and a CLI runner pointed at both."""
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,3 +88,30 @@ def settings():
     from cryptobot.core.config import load_settings
 
     return load_settings()
+
+
+def sample_market_config(tmp_path: Path, days: int) -> Path:
+    """The demo's config pointed at a fresh synthetic sample market of ``days`` days under
+    ``tmp_path`` (data dir ``tmp_path/demo``)."""
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "sample-market"
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "examples/make_sample_market.py"),
+            str(source),
+            "--days",
+            str(days),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    config = tmp_path / "demo.yaml"
+    config.write_text(
+        (root / "examples/demo.yaml")
+        .read_text()
+        .replace("demo-data/sample-market", str(source))
+        .replace("data_dir: demo-data", f"data_dir: {tmp_path / 'demo'}")
+    )
+    (tmp_path / "demo").mkdir()
+    return config

@@ -7,26 +7,13 @@ import sys
 from pathlib import Path
 
 from cryptobot.data.lake import Lake
-from tests.conftest import Cli, emulator_env
+from tests.conftest import Cli, emulator_env, sample_market_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_fetches_the_synthetic_market_through_replay(tmp_path: Path):
-    source = tmp_path / "sample-market"
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples/make_sample_market.py"), str(source), "--days", "3"],
-        check=True,
-        capture_output=True,
-    )
-    config = tmp_path / "demo.yaml"
-    config.write_text(
-        (ROOT / "examples/demo.yaml")
-        .read_text()
-        .replace("demo-data/sample-market", str(source))
-        .replace("data_dir: demo-data", f"data_dir: {tmp_path / 'demo'}")
-    )
-    (tmp_path / "demo").mkdir()
+    config = sample_market_config(tmp_path, days=3)
     cli = Cli()
     out = cli(
         "--config",

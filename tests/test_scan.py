@@ -3,8 +3,6 @@ replay exchange over the synthetic sample market, the journal, and the setup rec
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -13,7 +11,7 @@ import pytest
 from cryptobot.core.errors import DataError
 from cryptobot.core.setup import Setup
 from cryptobot.strategies.scanner import seconds_to_next_close, watch
-from tests.conftest import Cli
+from tests.conftest import Cli, sample_market_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW_ISO = "2025-04-07T12:00:00Z"
@@ -61,53 +59,17 @@ def test_scan_against_the_emulator_journals_once(emulator, emu_cli: Cli, data_di
 
 
 def test_newest_first_and_within_filters(emulator, emu_cli: Cli):
-    wide = _setups(
-        emu_cli(
-            "scan",
-            "--symbols",
-            "ETH/USDT:USDT,BTC/USDT:USDT",
-            "--strategy",
-            "bos_fvg_fib",
-            "--within",
-            "300",
-            "--min-confidence",
-            "0",
-            "--format",
-            "jsonl",
-        ).stdout
-    )
+    def bos(*extra: str) -> list[Setup]:
+        pair = ("--symbols", "ETH/USDT:USDT,BTC/USDT:USDT", "--strategy", "bos_fvg_fib")
+        return _setups(emu_cli("scan", *pair, *extra, "--format", "jsonl").stdout)
+
+    wide = bos("--within", "300", "--min-confidence", "0")
     assert [s.ts for s in wide] == sorted((s.ts for s in wide), reverse=True)
-    narrow = _setups(
-        emu_cli(
-            "scan",
-            "--symbols",
-            "ETH/USDT:USDT,BTC/USDT:USDT",
-            "--strategy",
-            "bos_fvg_fib",
-            "--min-confidence",
-            "0",
-            "--format",
-            "jsonl",
-        ).stdout
-    )
+    narrow = bos("--min-confidence", "0")
     last_bar = emulator.now_ms - 300_000
     assert all(s.status == "armed" or s.ts == last_bar for s in narrow)
     assert {s.id for s in narrow} <= {s.id for s in wide}
-    strict = _setups(
-        emu_cli(
-            "scan",
-            "--symbols",
-            "ETH/USDT:USDT,BTC/USDT:USDT",
-            "--strategy",
-            "bos_fvg_fib",
-            "--within",
-            "300",
-            "--min-confidence",
-            "4",
-            "--format",
-            "jsonl",
-        ).stdout
-    )
+    strict = bos("--within", "300", "--min-confidence", "4")
     assert all(s.confidence >= 4 for s in strict)
     assert len(strict) <= len(wide)
 
@@ -167,20 +129,7 @@ def test_table_output_names_the_columns(emulator, emu_cli: Cli):
 
 
 def test_scan_on_the_replayed_synthetic_market(tmp_path: Path):
-    source = tmp_path / "sample-market"
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples/make_sample_market.py"), str(source), "--days", "12"],
-        check=True,
-        capture_output=True,
-    )
-    config = tmp_path / "demo.yaml"
-    config.write_text(
-        (ROOT / "examples/demo.yaml")
-        .read_text()
-        .replace("demo-data/sample-market", str(source))
-        .replace("data_dir: demo-data", f"data_dir: {tmp_path / 'demo'}")
-    )
-    (tmp_path / "demo").mkdir()
+    config = sample_market_config(tmp_path, days=12)
     cli = Cli()
     out = cli(
         "--config",

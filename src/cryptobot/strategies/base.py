@@ -71,10 +71,37 @@ def closed_at(lower: pd.DataFrame, lower_tf: str, higher: pd.DataFrame, higher_t
     return np.where(fresh, rows, -1)
 
 
-def targets(entry: float, stop: float, side: Side, multiples: Sequence[float]) -> list[float]:
-    risk = abs(entry - stop)
+def make_setup(
+    data: SymbolData,
+    strategy: str,
+    timeframe: str,
+    side: Side,
+    triggered: bool,
+    times: tuple[int, int],
+    levels: tuple[float, float],
+    targets_r: Sequence[float],
+    confidence: int,
+    reasons: dict[str, Any],
+) -> Setup:
+    """A setup with targets at ``targets_r`` multiples of its risk; ``times`` = (bar of the
+    setup, bar where its context formed), ``levels`` = (entry, stop)."""
+    entry, stop = float(levels[0]), float(levels[1])
     sign = 1.0 if side == "long" else -1.0
-    return [entry + sign * r * risk for r in multiples]
+    return Setup(
+        exchange=data.exchange,
+        symbol=data.symbol,
+        strategy=strategy,
+        timeframe=timeframe,
+        side=side,
+        status="triggered" if triggered else "armed",
+        ts=int(times[0]),
+        anchor_ts=int(times[1]),
+        entry=entry,
+        stop=stop,
+        targets=[entry + sign * r * abs(entry - stop) for r in targets_r],
+        confidence=int(confidence),
+        reasons=reasons,
+    )
 
 
 def mirrored(frame: pd.DataFrame) -> pd.DataFrame:

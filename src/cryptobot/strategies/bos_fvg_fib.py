@@ -35,7 +35,7 @@ from cryptobot.analysis.indicators import atr
 from cryptobot.analysis.structure import breaks, swings
 from cryptobot.core.settings import BosFvgFibSettings
 from cryptobot.core.setup import Setup
-from cryptobot.strategies.base import Strategy, SymbolData, closed_at, mirrored, targets
+from cryptobot.strategies.base import Strategy, SymbolData, closed_at, make_setup, mirrored
 
 NAME = "bos_fvg_fib"
 
@@ -198,20 +198,17 @@ def _setup(data, p, side, sign, ctx, entry, found) -> Setup:
         "trigger": ("structure_shift" if shift else "fvg_mitigation") if triggered else None,
         "points": [k for k, v in points.items() if v],
     }
-    return Setup(
-        exchange=data.exchange,
-        symbol=data.symbol,
-        strategy=NAME,
-        timeframe=p.entry_timeframe,
-        side=side,
-        status="triggered" if triggered else "armed",
-        ts=int(entry["timestamp"].iloc[row]),
-        anchor_ts=int(ctx["timestamp"].iloc[poi.anchor]),
-        entry=float(price),
-        stop=float(stop),
-        targets=targets(float(price), float(stop), side, p.targets_r),
-        confidence=sum(points.values()),
-        reasons=reasons,
+    return make_setup(
+        data,
+        NAME,
+        p.entry_timeframe,
+        side,
+        triggered,
+        (entry["timestamp"].iloc[row], ctx["timestamp"].iloc[poi.anchor]),
+        (price, stop),
+        p.targets_r,
+        sum(points.values()),
+        reasons,
     )
 
 

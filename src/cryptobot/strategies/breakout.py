@@ -28,7 +28,7 @@ from cryptobot.analysis.indicators import ema, volume_ratio
 from cryptobot.analysis.strength import relative_strength
 from cryptobot.core.settings import BreakoutSettings
 from cryptobot.core.setup import Setup
-from cryptobot.strategies.base import Strategy, SymbolData, closed_at, mirrored, targets
+from cryptobot.strategies.base import Strategy, SymbolData, closed_at, make_setup, mirrored
 
 NAME = "breakout"
 
@@ -148,20 +148,17 @@ def _setup(data, p, side, sign, fast, table, hit) -> Setup:
         "flow_ratio": float(table["flow_ratio"].iat[b]),
         "rs_percentile": pct if sign > 0 else 100.0 - pct,
     }
-    return Setup(
-        exchange=data.exchange,
-        symbol=data.symbol,
-        strategy=NAME,
-        timeframe=p.timeframe,
-        side=side,
-        status="triggered" if triggered else "armed",
-        ts=int(fast["timestamp"].iat[row]),
-        anchor_ts=int(fast["timestamp"].iat[b]),
-        entry=entry,
-        stop=stop,
-        targets=targets(entry, stop, side, p.targets_r),
-        confidence=int(confidence),
-        reasons=reasons,
+    return make_setup(
+        data,
+        NAME,
+        p.timeframe,
+        side,
+        triggered,
+        (fast["timestamp"].iat[row], fast["timestamp"].iat[b]),
+        (entry, stop),
+        p.targets_r,
+        confidence,
+        reasons,
     )
 
 

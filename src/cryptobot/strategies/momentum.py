@@ -19,7 +19,7 @@ import pandas as pd
 from cryptobot.analysis.indicators import adx, atr, ema, macd, rsi, volume_ratio
 from cryptobot.core.settings import MomentumSettings
 from cryptobot.core.setup import Setup
-from cryptobot.strategies.base import Strategy, SymbolData, closed_at, mirrored, targets
+from cryptobot.strategies.base import Strategy, SymbolData, closed_at, make_setup, mirrored
 
 NAME = "momentum"
 RULES = ("rsi", "volume", "adx", "macd_rising", "htf_trend")
@@ -103,20 +103,17 @@ def _setup(data, p, side, sign, frame, table, t, cross) -> Setup:
     }
     if not triggered:
         reasons["waiting_for"] = [k for k, v in met.items() if not v]
-    return Setup(
-        exchange=data.exchange,
-        symbol=data.symbol,
-        strategy=NAME,
-        timeframe=p.timeframe,
-        side=side,
-        status="triggered" if triggered else "armed",
-        ts=int(frame["timestamp"].iat[row]),
-        anchor_ts=int(frame["timestamp"].iat[cross]),
-        entry=close,
-        stop=stop,
-        targets=targets(close, stop, side, p.targets_r),
-        confidence=int(confidence),
-        reasons=reasons,
+    return make_setup(
+        data,
+        NAME,
+        p.timeframe,
+        side,
+        triggered,
+        (frame["timestamp"].iat[row], frame["timestamp"].iat[cross]),
+        (close, stop),
+        p.targets_r,
+        confidence,
+        reasons,
     )
 
 
