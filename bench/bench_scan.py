@@ -22,7 +22,7 @@ from cryptobot.core.config import load_settings
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.replay import ReplayExchange
 from cryptobot.strategies.registry import resolve
-from cryptobot.strategies.scanner import ScanRequest, _frames, detect_all, scan, timeframes_of
+from cryptobot.strategies.scanner import ScanRequest, detect_all, load_frames, scan, timeframes_of
 
 ROOT = Path(__file__).resolve().parents[1]
 BARS = 1500
@@ -59,7 +59,7 @@ def main() -> None:
         result = offline_scan()
         now, symbols = result.as_of, result.symbols
         frames = {
-            s: _frames(lake, "synthetic", s, timeframes_of(chosen), now, BARS) for s in symbols
+            s: load_frames(lake, "synthetic", s, timeframes_of(chosen), now, BARS) for s in symbols
         }
 
         def detectors():

@@ -51,12 +51,11 @@ class SymbolData:
 
 @dataclass(frozen=True)
 class Strategy:
-    """A named detector: which timeframes it reads and how many bars it needs of each."""
+    """A named detector and the timeframes it reads."""
 
     name: str
     timeframes: Callable[[Any], list[str]]
     detect: Callable[[SymbolData, Any], list[Setup]]
-    min_bars: int
 
 
 def closed_at(lower: pd.DataFrame, lower_tf: str, higher: pd.DataFrame, higher_tf: str):

@@ -216,5 +216,4 @@ STRATEGY = Strategy(
     name=NAME,
     timeframes=lambda p: [p.context_timeframe, p.entry_timeframe],
     detect=detect,
-    min_bars=300,
 )

@@ -171,5 +171,4 @@ STRATEGY = Strategy(
     name=NAME,
     timeframes=lambda p: [p.timeframe, p.confirm_timeframe, p.context_timeframe],
     detect=detect,
-    min_bars=300,
 )

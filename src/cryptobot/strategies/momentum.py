@@ -121,5 +121,4 @@ STRATEGY = Strategy(
     name=NAME,
     timeframes=lambda p: [p.timeframe, p.confirm_timeframe],
     detect=detect,
-    min_bars=300,
 )

@@ -58,7 +58,7 @@ async def scan(exchange: Exchange, lake: Lake, settings: Settings, req: ScanRequ
         plan = FetchPlan(symbols=wanted, timeframes=timeframes, bars=req.bars)
         errors = [f"{r.symbol} {r.dataset}: {r.error}" for r in await fetcher.run(plan) if r.error]
     now = await exchange.now()
-    frames = {s: _frames(lake, exchange.id, s, timeframes, now, req.bars) for s in wanted}
+    frames = {s: load_frames(lake, exchange.id, s, timeframes, now, req.bars) for s in wanted}
     setups = detect_all(exchange.id, symbols, frames, chosen, settings.scan.benchmark, now)
     return ScanResult(now, symbols, _keep(setups, chosen, req, now), errors)
 
@@ -87,7 +87,10 @@ def detect_all(
     return out
 
 
-def _frames(lake: Lake, exchange_id: str, symbol: str, timeframes, now: int, bars: int):
+def load_frames(
+    lake: Lake, exchange_id: str, symbol: str, timeframes: list[str], now: int, bars: int
+) -> dict[str, pd.DataFrame]:
+    """The last ``bars`` bars of each timeframe that had closed by ``now``."""
     out = {}
     for tf in timeframes:
         tf_ms = timeframe_ms(tf)
