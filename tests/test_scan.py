@@ -74,23 +74,14 @@ def test_newest_first_and_within_filters(emulator, emu_cli: Cli):
     assert len(strict) <= len(wide)
 
 
+ETH_BOS = ("scan", "--symbols", "ETH/USDT:USDT", "--strategy", "bos_fvg_fib")
+EVERYTHING = ("--within", "300", "--min-confidence", "0")
+
+
 def test_offline_uses_only_what_is_stored(emulator, emu_cli: Cli):
-    emu_cli("scan", "--symbols", "ETH/USDT:USDT", "--strategy", "bos_fvg_fib", "--format", "jsonl")
+    emu_cli(*ETH_BOS, "--format", "jsonl")
     hits = len(emulator.hits)
-    out = emu_cli(
-        "scan",
-        "--symbols",
-        "ETH/USDT:USDT",
-        "--strategy",
-        "bos_fvg_fib",
-        "--offline",
-        "--within",
-        "300",
-        "--min-confidence",
-        "0",
-        "--format",
-        "jsonl",
-    )
+    out = emu_cli(*ETH_BOS, "--offline", *EVERYTHING, "--format", "jsonl")
     assert len(emulator.hits) == hits  # no request at all
     assert all(s.symbol == "ETH/USDT:USDT" for s in _setups(out.stdout))
 
@@ -111,19 +102,7 @@ def test_user_errors_are_one_line(emulator, emu_cli: Cli, data_dir: Path, args, 
 
 
 def test_table_output_names_the_columns(emulator, emu_cli: Cli):
-    out = emu_cli(
-        "scan",
-        "--symbols",
-        "ETH/USDT:USDT",
-        "--strategy",
-        "bos_fvg_fib",
-        "--within",
-        "300",
-        "--min-confidence",
-        "0",
-        "--format",
-        "table",
-    ).stdout
+    out = emu_cli(*ETH_BOS, *EVERYTHING, "--format", "table").stdout
     for column in ("symbol", "strategy", "status", "side", "entry", "stop", "targets", "conf"):
         assert column in out
 

@@ -11,7 +11,6 @@ from cryptobot.cli.context import AppContext
 from cryptobot.cli.inputs import read_records
 from cryptobot.cli.output import Format, render
 from cryptobot.core.setup import Setup
-from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -37,17 +36,12 @@ def signal_command(
 ) -> None:
     """Turn setups into signals: regime, funding, higher-timeframe bias, cooldown after a loss,
     one signal per symbol, expiry. Rejected setups are journaled with the reason."""
-    from cryptobot.journal.setups import record_decisions, signal_history
-    from cryptobot.strategies.signals import History, decide
+    from cryptobot.strategies.signals import decide_and_record
 
     obj: AppContext = ctx.obj
     setups = [Setup.from_record(r) for r in read_records(source)]
     lake = Lake(obj.data_dir(create=False))
-    p = obj.settings.signal
-    clock = max((s.ts + timeframe_ms(s.timeframe) for s in setups), default=0)
-    losses, live = signal_history(lake.root, clock)
-    decisions = decide(setups, lake, p, History(losses, live))
-    record_decisions(lake.root, decisions, clock, p.max_setup_age_bars)
+    decisions = decide_and_record(setups, lake, obj.settings.signal)
     accepted = [d for d in decisions if d.accepted]
     log.info("%d of %d setups became signals", len(accepted), len(decisions))
     if show_all:

@@ -34,6 +34,7 @@ from cryptobot.core.setup import Setup
 from cryptobot.core.signal import Signal
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data.lake import Lake
+from cryptobot.journal.setups import record_decisions, signal_history
 
 HISTORY_BARS = 400  # bars read for regime and bias: enough for their warm-up
 
@@ -66,6 +67,16 @@ def decide(
     decisions = [_filter(s, lake, p, history) for s in setups]
     if p.one_signal_per_symbol:
         _one_per_symbol(decisions, history)
+    return decisions
+
+
+def decide_and_record(setups: list[Setup], lake: Lake, p: SignalSettings) -> list[Decision]:
+    """Decide with what the journal knows (losses, live signals) at the batch's clock (the
+    newest setup bar's close), then journal every decision."""
+    clock = max((s.ts + timeframe_ms(s.timeframe) for s in setups), default=0)
+    losses, live = signal_history(lake.root, clock)
+    decisions = decide(setups, lake, p, History(losses, live))
+    record_decisions(lake.root, decisions, clock, p.max_setup_age_bars)
     return decisions
 
 
