@@ -59,7 +59,7 @@ class Market:
             maker=_num(m.get("maker")),
             taker=_num(m.get("taker")),
             maint_margin_rate=float(mmr) / 100 if mmr not in (None, "") else None,
-            leverage_tiers=[_plain_tier(t) for t in tiers or []],
+            leverage_tiers=[plain_tier(t) for t in tiers or []],
         )
 
     def to_row(self) -> dict[str, Any]:
@@ -78,11 +78,13 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _plain_tier(tier: dict[str, Any]) -> dict[str, Any]:
+def plain_tier(tier: dict[str, Any]) -> dict[str, Any]:
     """Keep the documented tier fields; ccxt's ``info`` is exchange noise for storage."""
     keys = ("tier", "minNotional", "maxNotional", "maintenanceMarginRate", "maxLeverage")
     out = {k: tier.get(k) for k in keys}
     info = tier.get("info") or {}
-    if "cum" in info:
+    if tier.get("maintenanceAmount") is not None:
+        out["maintenanceAmount"] = float(tier["maintenanceAmount"])
+    elif "cum" in info:
         out["maintenanceAmount"] = float(info["cum"])
     return out

@@ -197,6 +197,8 @@ class LeverageLadderSettings(Section):
 class DynamicLeverageSettings(Section):
     enabled: bool
     high_confidence_bonus: Annotated[int, Field(ge=0, le=10)]
+    high_confidence_min: Annotated[int, Field(ge=0, le=5)]
+    low_volatility_max_pct: Positive
     low_volatility_bonus: Annotated[int, Field(ge=0, le=10)]
     after_loss_penalty: Annotated[int, Field(ge=0, le=10)]
     drawdown_cap_pct: Pct
@@ -227,6 +229,7 @@ class BreakerSettings(Section):
     recovery_size_mult: Annotated[float, Field(gt=0, le=1)]
     flash_crash_pct: Pct
     flash_crash_window_s: Positive
+    flash_crash_block_min: NonNeg
     min_margin_ratio_pct: Pct
 
 

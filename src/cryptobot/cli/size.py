@@ -1,0 +1,178 @@
+"""``cryptobot size``: signals (or one trade given as flags) in, sized orders out."""
+
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from cryptobot.cli.context import AppContext
+from cryptobot.cli.inputs import read_records
+from cryptobot.cli.output import Format, render
+from cryptobot.core.errors import CryptobotError
+from cryptobot.core.order import Intent, SizedOrder
+from cryptobot.core.settings import RiskSettings
+from cryptobot.data.lake import Lake
+from cryptobot.risk.context import MarketFlags, account_state, brackets_resolver, resolve_markets
+from cryptobot.risk.liquidation import venue_of
+from cryptobot.risk.orders import SizingSetup, size_orders
+
+EPILOG = (
+    "Examples:\n\n"
+    "  cryptobot size --symbol BTC/USDT:USDT --side long --entry 95000 --stop 94200"
+    " --risk-usd 1\n\n"
+    "  cryptobot size --symbol ETH/USDT:USDT --side short --entry 3500 --stop 3560"
+    " --risk-pct 0.5 --equity 50\n\n"
+    "  cryptobot size --symbol BTC/USDT:USDT --side short --entry 95000 --margin-pct 10"
+    " --leverage 20 --equity 100\n\n"
+    "  cryptobot signal setups.jsonl --format jsonl | cryptobot size - --risk-usd 1"
+    " -o orders.parquet\n\n"
+    "  cryptobot size --symbol X/USDT:USDT --side long --entry 2.5 --stop 2.4 --step 1"
+    " --min-notional 5 --explain   # a market not stored"
+)
+
+Opt = typer.Option
+
+
+def size_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None,
+        typer.Argument(help="Signals or setups: .jsonl/.json/.parquet file, or - for stdin."),
+    ] = None,
+    symbol: Annotated[str | None, Opt(help="One trade given as flags: its symbol.")] = None,
+    side: Annotated[Literal["long", "short"] | None, Opt(help="long or short.")] = None,
+    entry: Annotated[float | None, Opt(help="Entry price.")] = None,
+    stop: Annotated[float | None, Opt(help="Stop price.")] = None,
+    target: Annotated[list[float] | None, Opt(help="Take-profit price (repeatable).")] = None,
+    risk_usd: Annotated[float | None, Opt(min=0, help="Fixed $ risk at the stop.")] = None,
+    risk_pct: Annotated[float | None, Opt(min=0, help="% of equity at risk at the stop.")] = None,
+    margin_pct: Annotated[
+        float | None, Opt(min=0, help="% of equity as margin, times --leverage.")
+    ] = None,
+    equity: Annotated[float | None, Opt(help="Account equity in the quote currency.")] = None,
+    leverage: Annotated[float | None, Opt(help="Use this leverage instead of choosing.")] = None,
+    margin_mode: Annotated[
+        Literal["isolated", "cross"] | None, Opt(help="Config: risk.margin_mode.")
+    ] = None,
+    tick: Annotated[float | None, Opt(help="Price tick (overrides the stored market).")] = None,
+    step: Annotated[float | None, Opt(help="Amount step (overrides the stored market).")] = None,
+    min_qty: Annotated[float | None, Opt(help="Minimum order quantity.")] = None,
+    min_notional: Annotated[float | None, Opt(help="Minimum order value.")] = None,
+    max_leverage: Annotated[float | None, Opt(help="The market's maximum leverage.")] = None,
+    taker_fee: Annotated[float | None, Opt(help="Taker fee rate, e.g. 0.0005.")] = None,
+    brackets: Annotated[
+        Path | None, Opt(help="Leverage brackets JSON (ccxt fetch_leverage_tiers shape).")
+    ] = None,
+    explain: Annotated[
+        bool, Opt("--explain", help="Show every step of the arithmetic and every gate (stderr).")
+    ] = False,
+    fmt: Annotated[Format | None, Opt("--format", "-f", help="Output format.")] = None,
+    output: Annotated[Path | None, Opt("--output", "-o", help="Write to FILE.")] = None,
+) -> None:
+    """Size orders: quantity rounded down to the market's step so the loss at the stop stays
+    within the target, leverage, margin, liquidation price, fees, and every pre-trade gate."""
+    obj: AppContext = ctx.obj
+    settings = obj.settings
+    risk = _policy(settings.risk, risk_usd, risk_pct, margin_pct, margin_mode)
+    intents = _intents(source, settings.exchange, symbol, side, entry, stop, target or [])
+    root = _data_dir(obj)
+    exchange = intents[0].exchange
+    venue = venue_of(exchange)
+    flags = MarketFlags(tick, step, min_qty, min_notional, max_leverage, None, taker_fee, brackets)
+    symbols = [i.symbol for i in intents]
+    markets = resolve_markets(Lake(root) if root else None, exchange, symbols, flags)
+    now = int(time.time() * 1000)
+    account, growth = account_state(root, exchange, symbols, equity, risk, now)
+    setup = SizingSetup(
+        risk=risk,
+        venue=venue,
+        client_order_prefix=settings.execution.client_order_prefix,
+        taker_fee=settings.backtest.taker_fee,
+        leverage=leverage,
+        growth=growth,
+    )
+    orders = size_orders(
+        intents, markets, brackets_resolver(venue, risk.max_leverage, brackets), account, setup
+    )
+    if explain:
+        _explain(orders)
+    if output is not None and output.suffix.lower() == ".parquet":
+        render([o.to_row() for o in orders], fmt, output)
+        return
+    render([o.to_json() for o in orders], fmt, output, title="sized orders")
+
+
+def _policy(
+    risk: RiskSettings,
+    risk_usd: float | None,
+    risk_pct: float | None,
+    margin_pct: float | None,
+    margin_mode: str | None,
+) -> RiskSettings:
+    chosen = {
+        k: v
+        for k, v in (("risk_usd", risk_usd), ("risk_pct", risk_pct), ("margin_pct", margin_pct))
+        if v is not None
+    }
+    if len(chosen) > 1:
+        raise CryptobotError("give one of --risk-usd, --risk-pct, --margin-pct")
+    sizing = risk.sizing
+    if chosen:
+        ((key, value),) = chosen.items()
+        method = {"risk_usd": "fixed_usd", "risk_pct": "pct_equity", "margin_pct": "margin_pct"}
+        if not value > 0:
+            raise CryptobotError(f"--{key.replace('_', '-')} must be positive")
+        sizing = sizing.model_copy(update={"method": method[key], key: value})
+    update = {"sizing": sizing}
+    if margin_mode is not None:
+        update["margin_mode"] = margin_mode
+    return risk.model_copy(update=update)
+
+
+def _intents(
+    source: str | None,
+    exchange: str,
+    symbol: str | None,
+    side: str | None,
+    entry: float | None,
+    stop: float | None,
+    targets: list[float],
+) -> list[Intent]:
+    manual = symbol is not None or entry is not None or side is not None
+    if source is not None and manual:
+        raise CryptobotError("give either a SOURCE of signals or --symbol/--side/--entry, not both")
+    if source is not None:
+        intents = [Intent.from_record(r) for r in read_records(source)]
+        if not intents:
+            raise CryptobotError(f"{source}: no records to size")
+        return intents
+    missing = [
+        n for n, v in (("--symbol", symbol), ("--side", side), ("--entry", entry)) if v is None
+    ]
+    if missing:
+        raise CryptobotError(f"missing {', '.join(missing)} (or give a SOURCE of signals)")
+    return [Intent(exchange, symbol, side, entry, stop, tuple(targets))]
+
+
+def _data_dir(obj: AppContext) -> Path | None:
+    """The lake, if there is one: offline sizing with market flags needs none."""
+    try:
+        return obj.data_dir(create=False)
+    except CryptobotError:
+        return None
+
+
+def _explain(orders: list[SizedOrder]) -> None:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    for o in orders:
+        i = o.intent
+        console.print(f"[bold]{i.symbol} {i.side}[/] entry {i.entry:g} stop {i.stop}: {o.status}")
+        for line in o.steps:
+            console.print(f"  {line}")
+        for name, verdict in o.gates.items():
+            style = "green" if verdict.startswith("pass") else "red"
+            console.print(f"  gate {name}: [{style}]{verdict}[/]")
+        if o.reason:
+            console.print(f"  [red]refused:[/] {o.reason}")

@@ -1,0 +1,347 @@
+"""Circuit breakers: a pure state machine fed with equity, price, margin and reset events.
+
+Backtest, paper and live feed it the same events and get the same answers. ``step`` returns
+the new state and the actions the caller must carry out; nothing here talks to an exchange.
+
+Modes, from least to most severe (a breaker only ever escalates until time, a reset or a
+config change releases it):
+
+* ``active`` - trading normally.
+* ``recovery`` - entries allowed at ``recovery_size_mult`` (50%) of the normal size, for
+  ``recovery_hours`` after a daily block ends.
+* ``reducing`` - the margin guard fired (less than ``min_margin_ratio_pct`` of the margin left
+  above maintenance): reduce positions, no new entries until the margin recovers.
+* ``blocked`` - the daily loss limit (% or $) tripped: cancel orders, close directional
+  positions, no entries for ``daily_block_hours``, then recovery. A flash crash (a move beyond
+  ``flash_crash_pct`` within ``flash_crash_window_s``) exits everything and blocks entries for
+  ``flash_crash_block_min``.
+* ``halted`` - the weekly limit tripped: flatten everything; only a manual reset releases it
+  (and starts new daily and weekly budgets from the equity at the reset).
+* ``stopped`` - the monthly limit tripped: full stop until the risk configuration changes.
+
+Losses are measured from the equity at the first observation of the UTC day, ISO week and
+calendar month.
+"""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from cryptobot.core.settings import BreakerSettings, RiskSettings
+
+HOUR_MS = 3_600_000
+
+
+class Mode(StrEnum):
+    active = "active"
+    recovery = "recovery"
+    reducing = "reducing"
+    blocked = "blocked"
+    halted = "halted"
+    stopped = "stopped"
+
+
+SEVERITY = {m: i for i, m in enumerate(Mode)}
+SEVERITY[Mode.recovery] = SEVERITY[Mode.active]
+
+
+class Action(StrEnum):
+    cancel_orders = "cancel_orders"
+    close_directional = "close_directional"
+    flatten_all = "flatten_all"
+    exit_all = "exit_all"
+    reduce_positions = "reduce_positions"
+
+
+@dataclass(frozen=True)
+class Equity:
+    ts: int
+    equity: float
+
+
+@dataclass(frozen=True)
+class Price:
+    ts: int
+    symbol: str
+    price: float
+
+
+@dataclass(frozen=True)
+class MarginLevel:
+    ts: int
+    margin_left_pct: float
+
+
+@dataclass(frozen=True)
+class Reset:
+    ts: int
+
+
+@dataclass(frozen=True)
+class Clock:
+    ts: int
+
+
+Event = Equity | Price | MarginLevel | Reset | Clock
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    mode: Mode = Mode.active
+    tripped_by: str | None = None
+    reason: str = ""
+    since: int | None = None
+    until: int | None = None  # end of a block
+    recovery_until: int | None = None
+    flash_until: int | None = None  # no second flash-crash exit before this
+    config_key: str | None = None  # the risk config when a monthly stop tripped
+    start_equity: float | None = None
+    peak_equity: float | None = None
+    last_equity: float | None = None
+    day: str | None = None
+    day_start: float | None = None
+    week: str | None = None
+    week_start: float | None = None
+    month: str | None = None
+    month_start: float | None = None
+    prices: tuple[tuple[str, int, float], ...] = field(default=(), compare=False)
+
+    @property
+    def entries_allowed(self) -> bool:
+        return self.mode in (Mode.active, Mode.recovery)
+
+    def size_mult(self, settings: BreakerSettings) -> float:
+        return settings.recovery_size_mult if self.mode is Mode.recovery else 1.0
+
+    def to_record(self) -> dict:
+        """JSON-safe; the flash-crash price window is not kept (it refills within a window)."""
+        out = asdict(self)
+        out.pop("prices")
+        out["mode"] = self.mode.value
+        return out
+
+    @classmethod
+    def from_record(cls, record: dict) -> "BreakerState":
+        data = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+        data["mode"] = Mode(data.get("mode", "active"))
+        data.pop("prices", None)
+        return cls(**data)
+
+
+def config_key(risk: RiskSettings) -> str:
+    return hashlib.sha1(json.dumps(risk.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def step(
+    state: BreakerState, event: Event, risk: RiskSettings
+) -> tuple[BreakerState, tuple[Action, ...]]:
+    """The state after ``event`` and what the caller must do now."""
+    b = risk.breakers
+    state = _release(state, event.ts, config_key(risk))
+    if isinstance(event, Equity):
+        return _on_equity(state, event, b, config_key(risk))
+    if isinstance(event, Price):
+        return _on_price(state, event, b)
+    if isinstance(event, MarginLevel):
+        return _on_margin(state, event, b)
+    if isinstance(event, Reset):
+        return _on_reset(state, event)
+    return state, ()
+
+
+def run(
+    state: BreakerState, events: Sequence[Event], risk: RiskSettings
+) -> tuple[BreakerState, list[tuple[Event, tuple[Action, ...]]]]:
+    """Feed events in order; returns the final state and every event that asked for actions."""
+    acted = []
+    for event in events:
+        state, actions = step(state, event, risk)
+        if actions:
+            acted.append((event, actions))
+    return state, acted
+
+
+def _release(state: BreakerState, ts: int, key: str) -> BreakerState:
+    """Time and configuration changes that end a trip."""
+    if state.mode is Mode.blocked and state.until is not None and ts >= state.until:
+        if state.tripped_by == "daily" and state.recovery_until and ts < state.recovery_until:
+            return replace(
+                state,
+                mode=Mode.recovery,
+                reason="recovery after a daily stop",
+                since=state.until,
+                until=None,
+            )
+        return _cleared(state, ts)
+    if (
+        state.mode is Mode.recovery
+        and state.recovery_until is not None
+        and ts >= state.recovery_until
+    ):
+        return _cleared(state, ts)
+    if state.mode is Mode.stopped and state.config_key != key:
+        return replace(_cleared(state, ts), month_start=state.last_equity)
+    return state
+
+
+def _cleared(state: BreakerState, ts: int) -> BreakerState:
+    return replace(
+        state,
+        mode=Mode.active,
+        tripped_by=None,
+        reason="",
+        since=ts,
+        until=None,
+        recovery_until=None,
+        config_key=None,
+    )
+
+
+def _on_equity(
+    state: BreakerState, ev: Equity, b: BreakerSettings, key: str
+) -> tuple[BreakerState, tuple[Action, ...]]:
+    state = _roll_periods(state, ev)
+    trips = [
+        (
+            "monthly",
+            _loss(state.month_start, ev.equity, b.monthly_loss_pct, None),
+            Mode.stopped,
+            (Action.cancel_orders, Action.flatten_all),
+        ),
+        (
+            "weekly",
+            _loss(state.week_start, ev.equity, b.weekly_loss_pct, b.weekly_loss_usd),
+            Mode.halted,
+            (Action.cancel_orders, Action.flatten_all),
+        ),
+        (
+            "daily",
+            _loss(state.day_start, ev.equity, b.daily_loss_pct, b.daily_loss_usd),
+            Mode.blocked,
+            (Action.cancel_orders, Action.close_directional),
+        ),
+    ]
+    for name, breach, mode, actions in trips:
+        if breach and SEVERITY[mode] > SEVERITY[state.mode]:
+            tripped = replace(
+                state,
+                mode=mode,
+                tripped_by=name,
+                reason=f"{name} loss limit: {breach}",
+                since=ev.ts,
+                until=None,
+                recovery_until=None,
+            )
+            if mode is Mode.blocked:
+                until = ev.ts + int(b.daily_block_hours * HOUR_MS)
+                tripped = replace(
+                    tripped, until=until, recovery_until=until + int(b.recovery_hours * HOUR_MS)
+                )
+            if mode is Mode.stopped:
+                tripped = replace(tripped, config_key=key)
+            return tripped, actions
+    return state, ()
+
+
+def _roll_periods(state: BreakerState, ev: Equity) -> BreakerState:
+    moment = datetime.fromtimestamp(ev.ts / 1000, UTC)
+    day = moment.strftime("%Y-%m-%d")
+    iso = moment.isocalendar()
+    week = f"{iso.year}-W{iso.week:02d}"
+    month = moment.strftime("%Y-%m")
+    changes: dict = {
+        "last_equity": ev.equity,
+        "peak_equity": max(ev.equity, state.peak_equity or ev.equity),
+    }
+    if state.start_equity is None:
+        changes["start_equity"] = ev.equity
+    if day != state.day:
+        changes.update(day=day, day_start=ev.equity)
+    if week != state.week:
+        changes.update(week=week, week_start=ev.equity)
+    if month != state.month:
+        changes.update(month=month, month_start=ev.equity)
+    return replace(state, **changes)
+
+
+def _loss(start: float | None, equity: float, pct: float, usd: float | None) -> str | None:
+    if not start:
+        return None
+    lost = start - equity
+    lost_pct = lost / start * 100
+    if lost_pct >= pct:
+        return f"down {lost_pct:.2f}% (${lost:,.2f}) from ${start:,.2f}, limit {pct:g}%"
+    if usd is not None and lost >= usd:
+        return f"down ${lost:,.2f} from ${start:,.2f}, limit ${usd:g}"
+    return None
+
+
+def _on_price(
+    state: BreakerState, ev: Price, b: BreakerSettings
+) -> tuple[BreakerState, tuple[Action, ...]]:
+    horizon = ev.ts - int(b.flash_crash_window_s * 1000)
+    window = [p for p in state.prices if p[1] >= horizon] + [(ev.symbol, ev.ts, ev.price)]
+    state = replace(state, prices=tuple(window))
+    seen = [p for s, _, p in window if s == ev.symbol]
+    high, low = max(seen), min(seen)
+    drop = (high - ev.price) / high * 100
+    rise = (ev.price - low) / low * 100
+    move = max(drop, rise)
+    quiet = state.flash_until is not None and ev.ts < state.flash_until
+    if move <= b.flash_crash_pct or quiet or state.mode in (Mode.halted, Mode.stopped):
+        return state, ()
+    word = "fell" if drop >= rise else "rose"
+    reason = f"flash crash: {ev.symbol} {word} {move:.2f}% within {b.flash_crash_window_s:g}s"
+    until = ev.ts + int(b.flash_crash_block_min * 60_000)
+    state = replace(state, flash_until=until)
+    if state.mode is not Mode.blocked:  # a daily block keeps its longer term
+        state = replace(
+            state,
+            mode=Mode.blocked,
+            tripped_by="flash_crash",
+            reason=reason,
+            since=ev.ts,
+            until=until,
+            recovery_until=None,
+        )
+    return state, (Action.cancel_orders, Action.exit_all)
+
+
+def _on_margin(
+    state: BreakerState, ev: MarginLevel, b: BreakerSettings
+) -> tuple[BreakerState, tuple[Action, ...]]:
+    low = ev.margin_left_pct < b.min_margin_ratio_pct
+    if low and state.entries_allowed:
+        reason = (
+            f"margin guard: {ev.margin_left_pct:.1f}% of the margin left above maintenance "
+            f"(< {b.min_margin_ratio_pct:g}%)"
+        )
+        return replace(
+            state, mode=Mode.reducing, tripped_by="margin", reason=reason, since=ev.ts
+        ), (Action.reduce_positions,)
+    if low and state.mode is Mode.reducing:
+        return state, (Action.reduce_positions,)
+    if not low and state.mode is Mode.reducing:
+        resumed = state.recovery_until is not None and ev.ts < state.recovery_until
+        if resumed:
+            return replace(
+                state,
+                mode=Mode.recovery,
+                tripped_by="daily",
+                reason="recovery after a daily stop",
+                since=ev.ts,
+            ), ()
+        return _cleared(state, ev.ts), ()
+    return state, ()
+
+
+def _on_reset(state: BreakerState, ev: Reset) -> tuple[BreakerState, tuple[Action, ...]]:
+    """A manual reset releases a weekly halt. It cannot shorten a daily block or undo a monthly
+    stop (only a configuration change releases that)."""
+    if state.mode is Mode.halted:
+        fresh = _cleared(state, ev.ts)
+        return replace(fresh, day_start=state.last_equity, week_start=state.last_equity), ()
+    return state, ()

@@ -1,0 +1,139 @@
+"""What sizing needs from storage: market rules (stored, or given as flags), brackets, the
+breaker state, equity history for the ladder, open-order ids and return correlations.
+
+Everything is read from the lake and the journal; nothing here reaches an exchange, so ``size``
+works offline and in a pipe.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from cryptobot.core.market import Market
+from cryptobot.core.settings import RiskSettings
+from cryptobot.data import catalog
+from cryptobot.data.lake import Lake
+from cryptobot.journal import breakers as breaker_journal
+from cryptobot.risk import brackets as bracket_rules
+from cryptobot.risk.breakers import BreakerState, Clock, step
+from cryptobot.risk.correlation import return_correlations
+from cryptobot.risk.gates import AccountState
+from cryptobot.risk.ladder import LeverageContext
+from cryptobot.risk.liquidation import Venue
+
+
+@dataclass(frozen=True)
+class MarketFlags:
+    """Market rules given on the command line; each replaces the stored value."""
+
+    tick_size: float | None = None
+    step_size: float | None = None
+    min_qty: float | None = None
+    min_notional: float | None = None
+    max_leverage: float | None = None
+    contract_size: float | None = None
+    taker: float | None = None
+    brackets_file: Path | None = None
+
+    def given(self) -> dict:
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "brackets_file" and getattr(self, f.name) is not None
+        }
+
+
+def resolve_markets(
+    lake: Lake | None, exchange: str, symbols: Iterable[str], flags: MarketFlags
+) -> dict[str, Market]:
+    """Stored markets with the flags applied; a symbol not stored becomes a market built from
+    the flags alone when they give at least its step size."""
+    stored = lake.read_markets(exchange) if lake else {}
+    out = {}
+    for symbol in set(symbols):
+        market = stored.get(symbol)
+        if market is not None:
+            out[symbol] = replace(market, **flags.given())
+        elif flags.step_size is not None:
+            out[symbol] = _flag_market(symbol, flags)
+    return out
+
+
+def _flag_market(symbol: str, flags: MarketFlags) -> Market:
+    base, rest = symbol.split("/", 1) if "/" in symbol else (symbol, "USDT")
+    quote = rest.split(":")[0]
+    return Market(
+        symbol=symbol,
+        id=symbol.replace("/", "").split(":")[0],
+        base=base,
+        quote=quote,
+        settle=quote,
+        type="swap",
+        linear=True,
+        active=True,
+        contract_size=flags.contract_size or 1.0,
+        tick_size=flags.tick_size,
+        step_size=flags.step_size,
+        min_qty=flags.min_qty,
+        min_notional=flags.min_notional,
+        max_leverage=flags.max_leverage,
+        maker=None,
+        taker=flags.taker,
+    )
+
+
+def brackets_resolver(
+    venue: Venue, default_max_leverage: float, brackets_file: Path | None
+) -> Callable[[Market], list[bracket_rules.Bracket]]:
+    def resolve(market: Market) -> list[bracket_rules.Bracket]:
+        if brackets_file is not None:
+            tiers = bracket_rules.read_file(brackets_file, market.symbol, market.id)
+            return bracket_rules.from_tiers(tiers, derive_amounts=venue != "bitget")
+        return bracket_rules.for_market(market, venue, default_max_leverage)
+
+    return resolve
+
+
+def current_breaker(root: Path | None, risk: RiskSettings, now: int) -> BreakerState:
+    """The journaled state, with the releases that time (or a config change) has brought."""
+    record = breaker_journal.load_state(root) if root else None
+    state = BreakerState.from_record(record) if record else BreakerState()
+    return step(state, Clock(now), risk)[0]
+
+
+def account_state(
+    root: Path | None,
+    exchange: str,
+    symbols: Iterable[str],
+    equity: float | None,
+    risk: RiskSettings,
+    now: int,
+) -> tuple[AccountState, LeverageContext]:
+    breaker = current_breaker(root, risk, now)
+    correlations = {}
+    if root is not None:
+        correlations = return_correlations(
+            Lake(root), exchange, symbols, risk.gates.correlation_lookback_days
+        )
+    account = AccountState(equity=equity, correlations=correlations, breaker=breaker)
+    growth = LeverageContext(
+        equity=equity,
+        start_equity=breaker.start_equity,
+        peak_equity=max(breaker.peak_equity or 0.0, equity or 0.0) or None,
+        recent_loss=_last_trade_lost(root),
+    )
+    return account, growth
+
+
+def _last_trade_lost(root: Path | None) -> bool:
+    if root is None or not (root / catalog.DB_NAME).exists():
+        return False
+    with catalog.connect(root) as con:
+        if not con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'trades'"
+        ).fetchone()[0]:
+            return False
+        row = con.execute(
+            "SELECT pnl_usd FROM trades WHERE closed_at IS NOT NULL ORDER BY closed_at DESC LIMIT 1"
+        ).fetchone()
+    return bool(row and row[0] is not None and row[0] < 0)

@@ -1,0 +1,128 @@
+"""From intents to sized orders: ladder, breaker, sizing and the gate chain, in that order.
+
+This is the one path every order takes before it may reach an exchange (``size`` now; ``trade``,
+``manage``, ``daemon`` and the backtest later). Orders of one batch are gated in sequence, each
+seeing the account as if the earlier ones were placed, so a pipe of five signals cannot open
+five positions when the limit is three.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from cryptobot.core.errors import UnknownSymbolError
+from cryptobot.core.market import Market
+from cryptobot.core.order import Intent, SizedOrder
+from cryptobot.core.settings import RiskSettings
+from cryptobot.risk import gates
+from cryptobot.risk.brackets import Bracket
+from cryptobot.risk.ladder import LeverageContext, ladder_decision
+from cryptobot.risk.liquidation import Venue
+from cryptobot.risk.sizing import SizeRequest, Sizing, size_position
+
+
+@dataclass(frozen=True)
+class SizingSetup:
+    """What stays the same for every order of a batch."""
+
+    risk: RiskSettings
+    venue: Venue
+    client_order_prefix: str
+    taker_fee: float = 0.0005
+    leverage: float | None = None  # forced leverage (--leverage)
+    growth: LeverageContext = field(default_factory=LeverageContext)  # for the ladder
+
+
+def size_orders(
+    intents: Iterable[Intent],
+    markets: Mapping[str, Market],
+    brackets_of: Callable[[Market], list[Bracket]],
+    account: gates.AccountState,
+    setup: SizingSetup,
+) -> list[SizedOrder]:
+    out = []
+    for intent in intents:
+        market = markets.get(intent.symbol)
+        if market is None:
+            raise UnknownSymbolError(
+                f"{intent.symbol} is not among the stored {intent.exchange} markets; run "
+                "`cryptobot fetch` for it, or give --tick/--step/--min-notional"
+            )
+        order, proposal = _size_one(intent, market, brackets_of(market), account, setup)
+        if order.status == "sized":
+            account = account.with_order(proposal)
+        out.append(order)
+    return out
+
+
+def _size_one(
+    intent: Intent,
+    market: Market,
+    brackets: list[Bracket],
+    account: gates.AccountState,
+    setup: SizingSetup,
+) -> tuple[SizedOrder, gates.OrderProposal]:
+    risk = setup.risk
+    growth = replace(
+        setup.growth, confidence=intent.confidence, volatility_pct=intent.volatility_pct
+    )
+    ladder = ladder_decision(risk, growth)
+    request = SizeRequest(
+        symbol=intent.symbol,
+        side=intent.side,
+        entry=intent.entry,
+        stop=intent.stop,
+        targets=intent.targets,
+        equity=account.equity,
+        leverage=setup.leverage,
+        max_leverage=ladder.max_leverage,
+        risk_pct=ladder.risk_pct,
+        size_mult=account.breaker.size_mult(risk.breakers),
+    )
+    sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee)
+    cid = intent.client_order_id(setup.client_order_prefix)
+    proposal = gates.OrderProposal(
+        symbol=intent.symbol,
+        side=intent.side,
+        entry=intent.entry,
+        notional=sizing.notional,
+        margin=sizing.margin,
+        leverage=sizing.leverage,
+        risk_usd=sizing.risk_usd,
+        client_order_id=cid,
+        max_leverage=sizing.bracket.max_leverage,
+    )
+    verdicts = gates.check(proposal, account, risk)
+    reason = sizing.refused or gates.first_rejection(verdicts)
+    order = SizedOrder(
+        intent=intent,
+        client_order_id=cid,
+        status="refused" if reason else "sized",
+        reason=reason or "",
+        figures=_figures(sizing, risk, request.size_mult),
+        gates={v.gate: str(v) for v in verdicts},
+        steps=(*ladder.reasons, *sizing.steps),
+    )
+    return order, proposal
+
+
+def _figures(s: Sizing, risk: RiskSettings, size_mult: float) -> dict:
+    return {
+        "method": s.method,
+        "risk_target_usd": s.risk_target_usd,
+        "size_mult": size_mult,
+        "qty_raw": s.qty_raw,
+        "qty": s.qty,
+        "notional": s.notional,
+        "leverage": s.leverage,
+        "margin": s.margin,
+        "margin_mode": risk.margin_mode,
+        "liquidation_price": s.liquidation_price,
+        "liquidation_distance_pct": s.liquidation_distance_pct,
+        "bracket_tier": s.bracket.tier,
+        "mmr": s.bracket.mmr,
+        "maint_amount": s.bracket.maint_amount,
+        "risk_usd": s.risk_usd,
+        "fees_usd": s.fees_usd,
+        "target_r": [t.r for t in s.targets],
+        "target_pnl_usd": [t.pnl_usd for t in s.targets],
+    }
