@@ -61,6 +61,9 @@ def liquidation_price(
     s = 1 if side == "long" else -1
     base = balance - other_maintenance + other_upnl
     fee = taker_fee if venue == "bitget" else 0.0
+    at_entry = bracket_for(brackets, qty * entry)
+    if _excess(s, qty, entry, base, at_entry, fee, entry) <= 0:
+        return Liquidation(entry, at_entry, venue)  # under-margined already: liquidated at once
     roots = [
         (price, b)
         for b in brackets
@@ -71,7 +74,7 @@ def liquidation_price(
     if s == 1:
         below = [(p, b) for p, b in roots if p <= entry]
         if not below:
-            return Liquidation(None, bracket_for(brackets, qty * entry), venue)
+            return Liquidation(None, at_entry, venue)
         price, bracket = max(below, key=lambda r: r[0])
         return Liquidation(price, bracket, venue)
     above = [(p, b) for p, b in roots if p >= entry]
