@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from cryptobot import __version__
-from cryptobot.cli import config_cmd, fetch, scan, signal, size
+from cryptobot.cli import config_cmd, fetch, risk_cmd, scan, signal, size
 from cryptobot.cli.context import AppContext
 from cryptobot.core.config import Secrets, redact
 from cryptobot.core.errors import CryptobotError
@@ -70,6 +70,7 @@ app.command("fetch", rich_help_panel="Data", epilog=fetch.EPILOG)(fetch.fetch)
 app.command("scan", rich_help_panel="Setups", epilog=scan.EPILOG)(scan.scan_command)
 app.command("signal", rich_help_panel="Setups", epilog=signal.EPILOG)(signal.signal_command)
 app.command("size", rich_help_panel="Risk", epilog=size.EPILOG)(size.size_command)
+app.add_typer(risk_cmd.app, name="risk", rich_help_panel="Risk")
 
 
 def _version(value: bool) -> None:

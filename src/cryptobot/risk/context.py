@@ -15,7 +15,7 @@ from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
 from cryptobot.journal import breakers as breaker_journal
 from cryptobot.risk import brackets as bracket_rules
-from cryptobot.risk.breakers import BreakerState, Clock, step
+from cryptobot.risk.breakers import Action, BreakerState, Clock, Event, step
 from cryptobot.risk.correlation import return_correlations
 from cryptobot.risk.gates import AccountState
 from cryptobot.risk.ladder import LeverageContext
@@ -99,6 +99,20 @@ def current_breaker(root: Path | None, risk: RiskSettings, now: int) -> BreakerS
     record = breaker_journal.load_state(root) if root else None
     state = BreakerState.from_record(record) if record else BreakerState()
     return step(state, Clock(now), risk)[0]
+
+
+def apply_event(
+    root: Path, event: Event, risk: RiskSettings, label: str
+) -> tuple[BreakerState, tuple[Action, ...]]:
+    """Feed one event to the journaled breaker and store the result in one transaction."""
+    record = breaker_journal.load_state(root)
+    before = BreakerState.from_record(record) if record else BreakerState()
+    released = step(before, Clock(event.ts), risk)[0]
+    after, actions = step(released, event, risk)
+    breaker_journal.save_state(
+        root, before.to_record(), after.to_record(), event.ts, label, [a.value for a in actions]
+    )
+    return after, actions
 
 
 def account_state(

@@ -1,0 +1,78 @@
+"""``cryptobot risk``: the circuit breaker's state, equity observations, and the manual reset."""
+
+import time
+from typing import Annotated
+
+import typer
+
+from cryptobot.cli.context import AppContext
+from cryptobot.cli.output import Format, render
+from cryptobot.core.timeutil import iso
+from cryptobot.journal import breakers as breaker_journal
+from cryptobot.risk.breakers import BreakerState, Equity, Reset
+from cryptobot.risk.context import apply_event, current_breaker
+
+app = typer.Typer(
+    help="Circuit breakers: status, equity observations, manual reset after a weekly halt.",
+    no_args_is_help=True,
+)
+FormatOpt = Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")]
+
+
+@app.command("status", epilog="Example:\n\n  cryptobot risk status")
+def status(ctx: typer.Context, fmt: FormatOpt = None) -> None:
+    """The breaker's mode, why, until when, and the latest trips."""
+    obj: AppContext = ctx.obj
+    root = obj.data_dir(create=False)
+    state = current_breaker(root, obj.settings.risk, _now())
+    render([_row(state)], fmt, title="circuit breaker")
+    events = breaker_journal.events(root)
+    if events and (fmt is None or fmt is Format.table):
+        for e in events:
+            e["ts"] = iso(e["ts"])
+        render(events, fmt, title="latest breaker events")
+
+
+@app.command("equity", epilog="Example (cron, every minute):\n\n  cryptobot risk equity 987.5")
+def equity(
+    ctx: typer.Context,
+    amount: Annotated[float, typer.Argument(help="Account equity now, in the quote currency.")],
+    fmt: FormatOpt = None,
+) -> None:
+    """Record an equity observation; trips the daily/weekly/monthly breaker when a limit is hit
+    and prints the actions it asks for."""
+    obj: AppContext = ctx.obj
+    if amount < 0:
+        raise typer.BadParameter("equity cannot be negative")
+    root = obj.data_dir(create=True)
+    state, actions = apply_event(
+        root, Equity(_now(), amount), obj.settings.risk, f"equity {amount:g}"
+    )
+    render([_row(state) | {"actions": ",".join(actions)}], fmt, title="circuit breaker")
+
+
+@app.command("reset", epilog="Example:\n\n  cryptobot risk reset")
+def reset(ctx: typer.Context, fmt: FormatOpt = None) -> None:
+    """Release a weekly halt by hand (a daily block runs its course; a monthly stop needs a
+    config change)."""
+    obj: AppContext = ctx.obj
+    root = obj.data_dir(create=False)
+    state, _ = apply_event(root, Reset(_now()), obj.settings.risk, "manual reset")
+    render([_row(state)], fmt, title="circuit breaker")
+
+
+def _row(state: BreakerState) -> dict:
+    return {
+        "mode": str(state.mode),
+        "entries_allowed": state.entries_allowed,
+        "tripped_by": state.tripped_by,
+        "reason": state.reason,
+        "until": iso(state.until),
+        "recovery_until": iso(state.recovery_until),
+        "day_start_equity": state.day_start,
+        "last_equity": state.last_equity,
+    }
+
+
+def _now() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,252 @@
+"""``cryptobot size`` and ``cryptobot risk`` end to end: real Parquet markets, real DuckDB."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from cryptobot.core.market import Market
+from cryptobot.core.setup import Setup
+from cryptobot.core.signal import Signal
+from cryptobot.core.timeutil import parse_time
+from cryptobot.data.lake import Lake
+from tests.conftest import Cli
+from tests.test_risk_liquidation import BTC_TABLE
+
+BTC_FLAGS = ("--symbol", "BTC/USDT:USDT", "--side", "long", "--entry", "95000")
+
+
+def _tiers() -> list[dict]:
+    """Binance's BTCUSDT brackets as ``fetch`` stores them (ccxt tiers + maintenance amount)."""
+    floors = [0, *(cap for cap, _, _ in BTC_TABLE[:-1])]
+    out, amount, last_mmr = [], 0.0, 0.0
+    for i, (floor, (cap, mmr, lev)) in enumerate(zip(floors, BTC_TABLE, strict=True), start=1):
+        amount += floor * (mmr - last_mmr)
+        last_mmr = mmr
+        out.append(
+            {
+                "tier": i,
+                "minNotional": floor,
+                "maxNotional": cap,
+                "maintenanceMarginRate": mmr,
+                "maxLeverage": lev,
+                "maintenanceAmount": amount,
+            }
+        )
+    return out
+
+
+@pytest.fixture
+def cli(data_dir: Path) -> Cli:
+    btc = Market(
+        "BTC/USDT:USDT",
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        "USDT",
+        "swap",
+        True,
+        True,
+        1.0,
+        0.1,
+        0.001,
+        0.001,
+        100.0,
+        125.0,
+        0.0002,
+        0.0005,
+        None,
+        _tiers(),
+    )
+    eth = Market(
+        "ETH/USDT:USDT",
+        "ETHUSDT",
+        "ETH",
+        "USDT",
+        "USDT",
+        "swap",
+        True,
+        True,
+        1.0,
+        0.01,
+        0.001,
+        0.001,
+        20.0,
+        100.0,
+        0.0002,
+        0.0005,
+        0.005,
+    )
+    Lake(data_dir).write_markets("binanceusdm", [btc, eth])
+    return Cli({"CRYPTOBOT_DATA_DIR": str(data_dir)})
+
+
+def records(result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_stored_market_rules_and_brackets_are_used(cli: Cli):
+    """Binance's $100 minimum refuses the $1 BTC order; $10 risk on 800 points is sized."""
+    (small,) = records(cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "1"))
+    assert small["status"] == "refused" and "min notional $100" in small["reason"]
+    result = cli(
+        "size",
+        *BTC_FLAGS,
+        "--stop",
+        "94200",
+        "--risk-usd",
+        "10",
+        "--target",
+        "96600",
+        "--equity",
+        "2000",
+        "--format",
+        "jsonl",
+    )
+    (order,) = records(result)
+    # 10 / (800 + 0.0005 x 189,200) = 0.011178 -> 0.011 BTC = $1,045; budget 10% of $2,000 ->
+    # ceil(1045 / 200) = 6x; bracket 1 of the stored table (0.4%, up to 125x).
+    assert order["status"] == "sized" and order["schema"] == "sized_order/1"
+    assert (order["qty"], order["leverage"], order["bracket_tier"]) == (0.011, 6.0, 1)
+    assert order["risk_usd"] == pytest.approx(0.011 * 894.6)
+    assert order["target_r"] == [2.0]
+    assert order["client_order_id"].startswith("cb-") and len(order["client_order_id"]) == 27
+    assert all(v.startswith("pass") for v in order["gates"].values())
+    again = records(
+        cli(
+            "size",
+            *BTC_FLAGS,
+            "--stop",
+            "94200",
+            "--risk-usd",
+            "10",
+            "--target",
+            "96600",
+            "--equity",
+            "2000",
+        )
+    )
+    assert again[0]["client_order_id"] == order["client_order_id"]  # deterministic
+
+
+def test_explain_goes_to_stderr_and_stdout_stays_data(cli: Cli):
+    result = cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "10", "--explain")
+    assert "rounded down to the step 0.001: 0.011" in result.stderr
+    assert "gate duplicate_order: pass" in result.stderr
+    assert "liquidation (binance, isolated, bracket 1" in result.stderr
+    assert len(records(result)) == 1
+
+
+def _signal(symbol: str, entry: float, stop: float, minute: int) -> dict:
+    ts = parse_time("2025-06-01T12:00Z") + minute * 60_000
+    setup = Setup(
+        "binanceusdm",
+        symbol,
+        "momentum",
+        "1h",
+        "long",
+        "triggered",
+        ts,
+        ts,
+        entry,
+        stop,
+        [entry + 2 * (entry - stop)],
+        4,
+        {"atr": (entry - stop) / 1.5},
+    )
+    return Signal(setup, {"regime": "trending"}).to_json()
+
+
+def test_a_pipe_of_signals_is_gated_as_one_batch(cli: Cli, tmp_path: Path):
+    """Four signals, three positions allowed: the fourth is refused by the concurrency gate,
+    as if the first three had been placed."""
+    lines = [_signal(f"C{i}/USDT:USDT", 10.0 + i, 9.5 + i, i) for i in range(4)]
+    stdin = "".join(json.dumps(r) + "\n" for r in lines)
+    out = tmp_path / "orders.parquet"
+    cli(
+        "size",
+        "-",
+        "--risk-usd",
+        "1",
+        "--equity",
+        "500",
+        "--step",
+        "0.1",
+        "--min-notional",
+        "5",
+        "-o",
+        str(out),
+        input=stdin,
+    )
+    rows = pq.read_table(out).to_pylist()
+    assert [r["status"] for r in rows] == ["sized", "sized", "sized", "refused"]
+    assert rows[3]["reason"].startswith("max_concurrent_positions: 3 open, cap 3")
+    assert rows[0]["signal_id"] == lines[0]["setup_id"]
+    assert isinstance(rows[0]["ts"], int) and json.loads(rows[0]["gates"])
+    # the same signals read back from the Parquet file of setups give the same orders
+    setups = tmp_path / "setups.jsonl"
+    setups.write_text(stdin)
+    again = records(
+        cli(
+            "size",
+            str(setups),
+            "--risk-usd",
+            "1",
+            "--equity",
+            "500",
+            "--step",
+            "0.1",
+            "--min-notional",
+            "5",
+        )
+    )
+    assert [r["client_order_id"] for r in again] == [r["client_order_id"] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((*BTC_FLAGS, "--risk-usd", "1"), "fixed_usd sizing needs a stop"),
+        ((*BTC_FLAGS, "--stop", "95000", "--risk-usd", "1"), "the stop equals the entry"),
+        ((*BTC_FLAGS, "--stop", "96000", "--risk-usd", "1"), "must be below the entry"),
+        (
+            ("--symbol", "NOPE/USDT:USDT", "--side", "long", "--entry", "1", "--stop", "0.9"),
+            "NOPE/USDT:USDT is not among the stored binanceusdm markets",
+        ),
+        (
+            (*BTC_FLAGS, "--stop", "94000", "--risk-pct", "1", "--equity", "-5"),
+            "equity must be positive",
+        ),
+        ((*BTC_FLAGS, "--stop", "94000", "--risk-pct", "1"), "needs the account equity"),
+        ((*BTC_FLAGS, "--stop", "94000", "--risk-usd", "1", "--risk-pct", "1"), "give one of"),
+        (("missing.jsonl",), "missing.jsonl does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(cli: Cli, args, message):
+    result = cli("size", *args, ok=False)
+    assert result.exit_code == 1, result.stdout
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
+
+
+def test_a_bad_record_on_stdin_is_one_line(cli: Cli):
+    bad = json.dumps({"schema": "setup/1", "symbol": "BTC/USDT:USDT"}) + "\n"
+    result = cli("size", "-", input=bad, ok=False)
+    assert result.exit_code == 1 and "setup/1 record without" in result.stderr
+
+
+def test_a_tripped_breaker_refuses_every_order_until_reset(cli: Cli):
+    cli("risk", "equity", "1000")
+    (tripped,) = records(cli("risk", "equity", "920", "--format", "jsonl"))
+    assert tripped["mode"] == "halted" and "weekly loss limit" in tripped["reason"]
+    assert "flatten_all" in tripped["actions"]
+    (order,) = records(cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "10"))
+    assert order["status"] == "refused"
+    assert order["reason"].startswith("circuit_breaker: halted: weekly loss limit")
+    status = cli("risk", "status", "--format", "jsonl")
+    assert records(status)[0]["mode"] == "halted"
+    (released,) = records(cli("risk", "reset", "--format", "jsonl"))
+    assert released["mode"] == "active"
+    (order,) = records(cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "10"))
+    assert order["status"] == "sized"
