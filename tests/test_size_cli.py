@@ -250,3 +250,63 @@ def test_a_tripped_breaker_refuses_every_order_until_reset(cli: Cli):
     assert released["mode"] == "active"
     (order,) = records(cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "10"))
     assert order["status"] == "sized"
+
+
+def test_correlated_exposure_uses_return_correlations_from_the_lake(shared, data_dir: Path):
+    """Real BTC and ETH hourly candles (March 2025): their returns correlate far above the 0.8
+    threshold, so an ETH long after a BTC long counts against the correlated-exposure cap."""
+    from cryptobot.core.config import load_settings
+    from cryptobot.risk import gates
+    from cryptobot.risk.correlation import return_correlations
+
+    lake = Lake(data_dir)
+    end = parse_time("2025-04-01")
+    for base in ("BTC", "ETH"):
+        bars = pq.read_table(shared / f"candles/binance/{base}_USDT_USDT/1h.parquet").to_pandas()
+        lake.write_candles(
+            "binanceusdm",
+            f"{base}/USDT:USDT",
+            "1h",
+            bars[(bars.timestamp < end) & (bars.timestamp >= end - 40 * 86_400_000)],
+        )
+    pair = frozenset(("BTC/USDT:USDT", "ETH/USDT:USDT"))
+    corr = return_correlations(lake, "binanceusdm", ["BTC/USDT:USDT", "ETH/USDT:USDT"], 30)
+    assert 0.8 < corr[pair] < 1.0
+    risk = load_settings().risk
+    account = gates.AccountState(
+        equity=1000.0,
+        positions=(gates.OpenPosition("BTC/USDT:USDT", "long", 900.0, 90.0),),
+        correlations=corr,
+    )
+    eth = gates.OrderProposal("ETH/USDT:USDT", "long", 1800.0, 800.0, 80.0, 10, 5.0, "cb-eth", 100)
+    verdicts = {v.gate: v for v in gates.check(eth, account, risk)}
+    assert not verdicts["correlated_exposure"].passed  # 900 + 800 > 150% of 1,000
+    assert verdicts["total_exposure"].passed and verdicts["symbol_exposure"].passed
+
+
+def test_setups_from_a_parquet_file(cli: Cli, tmp_path: Path):
+    """`scan -o setups.parquet` then `size setups.parquet`: Parquet rows parse as setups."""
+    import pyarrow as pa
+
+    ts = parse_time("2025-06-01T12:00Z")
+    setup = Setup(
+        "binanceusdm",
+        "ETH/USDT:USDT",
+        "bos_fvg_fib",
+        "5m",
+        "short",
+        "triggered",
+        ts,
+        ts,
+        3500.0,
+        3560.0,
+        [3440.0, 3380.0],
+        4,
+        {"bos_level": 3520.0},
+    )
+    path = tmp_path / "setups.parquet"
+    pq.write_table(pa.Table.from_pylist([setup.to_row()]), path)
+    (order,) = records(cli("size", str(path), "--risk-pct", "0.5", "--equity", "5000"))
+    # 0.5% of $5,000 = $25; 25 / (60 + 0.0005 x 7,060) = 0.3935 -> 0.393 ETH
+    assert order["status"] == "sized" and order["qty"] == 0.393
+    assert order["target_r"] == [1.0, 2.0] and order["signal_id"] == setup.id
