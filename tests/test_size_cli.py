@@ -136,6 +136,8 @@ def test_explain_goes_to_stderr_and_stdout_stays_data(cli: Cli):
     assert "gate duplicate_order: pass" in result.stderr
     assert "liquidation (binance, isolated, bracket 1" in result.stderr
     assert len(records(result)) == 1
+    table = cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "10", "--format", "table")
+    assert "0.0111782 -> 0.011" in table.stdout and "13/13 pass" in table.stdout
 
 
 def _signal(symbol: str, entry: float, stop: float, minute: int) -> dict:

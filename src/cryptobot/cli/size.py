@@ -1,5 +1,6 @@
 """``cryptobot size``: signals (or one trade given as flags) in, sized orders out."""
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -100,8 +101,10 @@ def size_command(
         _explain(orders)
     if output is not None and output.suffix.lower() == ".parquet":
         render([o.to_row() for o in orders], fmt, output)
-        return
-    render([o.to_json() for o in orders], fmt, output, title="sized orders")
+    elif output is None and (fmt is Format.table or (fmt is None and sys.stdout.isatty())):
+        render([_display(o) for o in orders], Format.table, title="sized orders")
+    else:
+        render([o.to_json() for o in orders], fmt, output, title="sized orders")
 
 
 def _policy(
@@ -176,3 +179,32 @@ def _explain(orders: list[SizedOrder]) -> None:
             console.print(f"  gate {name}: [{style}]{verdict}[/]")
         if o.reason:
             console.print(f"  [red]refused:[/] {o.reason}")
+
+
+def _display(o: SizedOrder) -> dict:
+    """The table a trader reads: the figures that decide, one line per order."""
+    f, i = o.figures, o.intent
+    liq = f["liquidation_price"]
+    passed = sum(v.startswith("pass") for v in o.gates.values())
+    targets = [
+        f"{t:g} ({r:g}R ${pnl:,.2f})" if r is not None else f"{t:g} (${pnl:,.2f})"
+        for t, r, pnl in zip(i.targets, f["target_r"], f["target_pnl_usd"], strict=True)
+    ]
+    return {
+        "symbol": i.symbol,
+        "side": i.side,
+        "status": o.status,
+        "entry": i.entry,
+        "stop": i.stop,
+        "qty": f"{f['qty_raw']:.6g} -> {f['qty']:g}",
+        "notional": round(f["notional"], 2),
+        "leverage": f"{f['leverage']:g}x",
+        "margin": round(f["margin"], 2),
+        "liquidation": f"{liq:,.2f} ({f['liquidation_distance_pct']:.2f}%)" if liq else "none",
+        "bracket": f"{f['bracket_tier']} ({f['mmr'] * 100:g}%)",
+        "risk_usd": None if f["risk_usd"] is None else round(f["risk_usd"], 4),
+        "fees_usd": round(f["fees_usd"], 4),
+        "targets": ", ".join(targets),
+        "gates": f"{passed}/{len(o.gates)} pass",
+        "reason": o.reason,
+    }
