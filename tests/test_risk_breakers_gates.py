@@ -260,3 +260,52 @@ def test_a_tripped_breaker_blocks_every_entry_and_verdicts_are_deterministic(
     assert gates.check(proposal, account, RISK) == first
     closing = gates.check(replace(proposal, reduce_only=True), account, RISK)
     assert closing[0].passed  # reducing risk is always allowed
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    state=TRIPPED,
+    side=st.sampled_from(["long", "short"]),
+    entry=st.floats(1, 100_000),
+    stop_pct=st.floats(0.2, 10),
+    equity=st.one_of(st.none(), st.floats(100, 1e6)),
+)
+def test_a_tripped_breaker_refuses_every_order_the_sizing_path_produces(
+    state, side, entry, stop_pct, equity
+):
+    """The path `size` (and later trade/daemon) takes: ladder, sizing, gates."""
+    from cryptobot.core.market import Market
+    from cryptobot.core.order import Intent
+    from cryptobot.risk.brackets import fallback
+    from cryptobot.risk.orders import SizingSetup, size_orders
+
+    stop = entry * (1 - stop_pct / 100) if side == "long" else entry * (1 + stop_pct / 100)
+    market = Market(
+        "X/USDT:USDT",
+        "XUSDT",
+        "X",
+        "USDT",
+        "USDT",
+        "swap",
+        True,
+        True,
+        1.0,
+        None,
+        None,
+        None,
+        None,
+        50.0,
+        None,
+        0.0005,
+    )
+    intents = [Intent("binanceusdm", "X/USDT:USDT", side, entry, stop)]
+    account = gates.AccountState(equity=equity, breaker=state)
+    (sized,) = size_orders(
+        intents,
+        {"X/USDT:USDT": market},
+        lambda m: fallback(50),
+        account,
+        SizingSetup(RISK, "binance", "cb"),
+    )
+    assert sized.status == "refused"
+    assert sized.reason.startswith(f"circuit_breaker: {state.mode}")

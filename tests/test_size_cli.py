@@ -312,3 +312,40 @@ def test_setups_from_a_parquet_file(cli: Cli, tmp_path: Path):
     # 0.5% of $5,000 = $25; 25 / (60 + 0.0005 x 7,060) = 0.3935 -> 0.393 ETH
     assert order["status"] == "sized" and order["qty"] == 0.393
     assert order["target_r"] == [1.0, 2.0] and order["signal_id"] == setup.id
+
+
+def test_markets_fetched_through_ccxt_from_the_emulator_drive_the_sizing(emulator, data_dir):
+    """`fetch` (real ccxt client, loopback emulator, keys set so brackets are fetched) stores
+    BTCUSDT's rules and Binance's bracket table; a $3,000 risk on a 1,000-point stop is 3 BTC =
+    $285,000 notional: bracket 3 (1%, maintenance amount 1,300, max 50x)."""
+    from tests.conftest import emulator_env
+
+    env = emulator_env(emulator, data_dir) | {
+        "CRYPTOBOT_API_KEY": "key-test",
+        "CRYPTOBOT_API_SECRET": "secret-test",
+        "CRYPTOBOT_RISK__GATES__MAX_ORDER_NOTIONAL_USD": "1000000",
+    }
+    cli = Cli(env)
+    cli("fetch", "--symbols", "BTC/USDT:USDT", "--timeframes", "1h", "--days", "1")
+    requests = emulator.count("/fapi/v1/klines")
+    (order,) = records(
+        cli(
+            "size",
+            *BTC_FLAGS,
+            "--stop",
+            "94000",
+            "--risk-usd",
+            "3000",
+            "--taker-fee",
+            "0",
+            "--equity",
+            "400000",
+        )
+    )
+    assert emulator.count("/fapi/v1/klines") == requests  # size never calls the exchange
+    assert order["qty"] == 3.0 and order["status"] == "sized"
+    assert (order["bracket_tier"], order["mmr"], order["maint_amount"]) == (3, 0.01, 1300.0)
+    # margin budget 10% of $400,000: ceil(285,000 / 40,000) = 8x, isolated margin $35,625;
+    # LP = (35,625 + 1,300 - 285,000) / (3 x 0.01 - 3) = 83,526.94 (notional 250,581: bracket 3)
+    assert order["leverage"] == 8.0
+    assert order["liquidation_price"] == pytest.approx(248_075 / 2.97)

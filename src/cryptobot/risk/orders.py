@@ -92,7 +92,10 @@ def _size_one(
         max_leverage=sizing.bracket.max_leverage,
     )
     verdicts = gates.check(proposal, account, risk)
-    reason = sizing.refused or gates.first_rejection(verdicts)
+    breaker = next(v for v in verdicts if v.gate == "circuit_breaker")
+    reason = (
+        gates.first_rejection([breaker]) or sizing.refused or gates.first_rejection(verdicts)
+    )  # a tripped breaker is named first: it is what a trader must act on
     order = SizedOrder(
         intent=intent,
         client_order_id=cid,
