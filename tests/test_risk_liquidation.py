@@ -8,21 +8,11 @@ from hypothesis import strategies as st
 
 from cryptobot.risk.brackets import Bracket, bracket_for, fallback, from_tiers, read_file
 from cryptobot.risk.liquidation import liquidation_price, margin_left_pct
+from tests.emulator.binance_usdm import BTC_BRACKETS
 
 # Binance's documented BTCUSDT brackets (notional cap, maintenance margin rate, max leverage),
 # the table the test emulator serves; the maintenance amounts are derived by Binance's formula.
-BTC_TABLE = [
-    (50_000, 0.004, 125),
-    (250_000, 0.005, 100),
-    (3_000_000, 0.01, 50),
-    (15_000_000, 0.025, 20),
-    (30_000_000, 0.05, 10),
-    (80_000_000, 0.1, 5),
-    (100_000_000, 0.125, 4),
-    (200_000_000, 0.15, 3),
-    (300_000_000, 0.25, 2),
-    (500_000_000, 0.5, 1),
-]
+BTC_TABLE = BTC_BRACKETS
 
 
 def btc_brackets() -> list[Bracket]:

@@ -12,29 +12,24 @@ from cryptobot.core.signal import Signal
 from cryptobot.core.timeutil import parse_time
 from cryptobot.data.lake import Lake
 from tests.conftest import Cli
-from tests.test_risk_liquidation import BTC_TABLE
+from tests.test_risk_liquidation import btc_brackets
 
 BTC_FLAGS = ("--symbol", "BTC/USDT:USDT", "--side", "long", "--entry", "95000")
 
 
 def _tiers() -> list[dict]:
     """Binance's BTCUSDT brackets as ``fetch`` stores them (ccxt tiers + maintenance amount)."""
-    floors = [0, *(cap for cap, _, _ in BTC_TABLE[:-1])]
-    out, amount, last_mmr = [], 0.0, 0.0
-    for i, (floor, (cap, mmr, lev)) in enumerate(zip(floors, BTC_TABLE, strict=True), start=1):
-        amount += floor * (mmr - last_mmr)
-        last_mmr = mmr
-        out.append(
-            {
-                "tier": i,
-                "minNotional": floor,
-                "maxNotional": cap,
-                "maintenanceMarginRate": mmr,
-                "maxLeverage": lev,
-                "maintenanceAmount": amount,
-            }
-        )
-    return out
+    return [
+        {
+            "tier": b.tier,
+            "minNotional": b.floor,
+            "maxNotional": b.cap,
+            "maintenanceMarginRate": b.mmr,
+            "maxLeverage": b.max_leverage,
+            "maintenanceAmount": b.maint_amount,
+        }
+        for b in btc_brackets()
+    ]
 
 
 @pytest.fixture

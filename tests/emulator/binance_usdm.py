@@ -60,7 +60,7 @@ _SPECS = {
     "BCH": ("0.01", "0.001"),
 }
 # Binance's documented BTCUSDT brackets: (notional cap, maintenance margin rate, max leverage)
-_BRACKETS = [
+BTC_BRACKETS = [
     (50_000, 0.004, 125),
     (250_000, 0.005, 100),
     (3_000_000, 0.01, 50),
@@ -420,7 +420,7 @@ class BinanceEmulator:
         out = []
         for b in self.symbols:
             floor, cum, prev_rate, rows = 0, 0.0, 0.0, []
-            for i, (cap, rate, lev) in enumerate(_BRACKETS, start=1):
+            for i, (cap, rate, lev) in enumerate(BTC_BRACKETS, start=1):
                 cum += floor * (rate - prev_rate)
                 rows.append(
                     {
