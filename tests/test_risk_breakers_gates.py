@@ -274,29 +274,14 @@ def test_a_tripped_breaker_refuses_every_order_the_sizing_path_produces(
     state, side, entry, stop_pct, equity
 ):
     """The path `size` (and later trade/daemon) takes: ladder, sizing, gates."""
-    from cryptobot.core.market import Market
     from cryptobot.core.order import Intent
     from cryptobot.risk.brackets import fallback
     from cryptobot.risk.orders import SizingSetup, size_orders
+    from tests.test_risk_sizing import market as market_rules
 
     stop = entry * (1 - stop_pct / 100) if side == "long" else entry * (1 + stop_pct / 100)
-    market = Market(
-        "X/USDT:USDT",
-        "XUSDT",
-        "X",
-        "USDT",
-        "USDT",
-        "swap",
-        True,
-        True,
-        1.0,
-        None,
-        None,
-        None,
-        None,
-        50.0,
-        None,
-        0.0005,
+    market = market_rules(
+        "X/USDT:USDT", step=None, min_qty=None, min_notional=None, max_leverage=50.0
     )
     intents = [Intent("binanceusdm", "X/USDT:USDT", side, entry, stop)]
     account = gates.AccountState(equity=equity, breaker=state)

@@ -24,7 +24,10 @@ def market(
     min_notional=5.0,
     taker=0.0005,
     max_leverage=125.0,
+    maint_margin_rate=None,
+    tiers=(),
 ) -> Market:
+    """A linear USDT perpetual with the given rules (tick 0.1, maker 0.02%)."""
     base = symbol.split("/")[0]
     return Market(
         symbol,
@@ -43,6 +46,8 @@ def market(
         max_leverage,
         0.0002,
         taker,
+        maint_margin_rate,
+        list(tiers),
     )
 
 

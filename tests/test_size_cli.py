@@ -6,15 +6,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cryptobot.core.market import Market
 from cryptobot.core.setup import Setup
 from cryptobot.core.signal import Signal
 from cryptobot.core.timeutil import parse_time
 from cryptobot.data.lake import Lake
 from tests.conftest import Cli
 from tests.test_risk_liquidation import btc_brackets
+from tests.test_risk_sizing import market
 
 BTC_FLAGS = ("--symbol", "BTC/USDT:USDT", "--side", "long", "--entry", "95000")
+SIZED = (*BTC_FLAGS, "--stop", "94200", "--risk-usd", "10", "--target", "96600", "--equity", "2000")
 
 
 def _tiers() -> list[dict]:
@@ -34,45 +35,9 @@ def _tiers() -> list[dict]:
 
 @pytest.fixture
 def cli(data_dir: Path) -> Cli:
-    btc = Market(
-        "BTC/USDT:USDT",
-        "BTCUSDT",
-        "BTC",
-        "USDT",
-        "USDT",
-        "swap",
-        True,
-        True,
-        1.0,
-        0.1,
-        0.001,
-        0.001,
-        100.0,
-        125.0,
-        0.0002,
-        0.0005,
-        None,
-        _tiers(),
-    )
-    eth = Market(
-        "ETH/USDT:USDT",
-        "ETHUSDT",
-        "ETH",
-        "USDT",
-        "USDT",
-        "swap",
-        True,
-        True,
-        1.0,
-        0.01,
-        0.001,
-        0.001,
-        20.0,
-        100.0,
-        0.0002,
-        0.0005,
-        0.005,
-    )
+    """Binance's BTCUSDT (min notional $100, its bracket table) and ETHUSDT rules, stored."""
+    btc = market(min_notional=100.0, tiers=_tiers())
+    eth = market("ETH/USDT:USDT", min_notional=20.0, max_leverage=100.0, maint_margin_rate=0.005)
     Lake(data_dir).write_markets("binanceusdm", [btc, eth])
     return Cli({"CRYPTOBOT_DATA_DIR": str(data_dir)})
 
@@ -85,20 +50,7 @@ def test_stored_market_rules_and_brackets_are_used(cli: Cli):
     """Binance's $100 minimum refuses the $1 BTC order; $10 risk on 800 points is sized."""
     (small,) = records(cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "1"))
     assert small["status"] == "refused" and "min notional $100" in small["reason"]
-    result = cli(
-        "size",
-        *BTC_FLAGS,
-        "--stop",
-        "94200",
-        "--risk-usd",
-        "10",
-        "--target",
-        "96600",
-        "--equity",
-        "2000",
-        "--format",
-        "jsonl",
-    )
+    result = cli("size", *SIZED, "--format", "jsonl")
     (order,) = records(result)
     # 10 / (800 + 0.0005 x 189,200) = 0.011178 -> 0.011 BTC = $1,045; budget 10% of $2,000 ->
     # ceil(1045 / 200) = 6x; bracket 1 of the stored table (0.4%, up to 125x).
@@ -108,20 +60,7 @@ def test_stored_market_rules_and_brackets_are_used(cli: Cli):
     assert order["target_r"] == [2.0]
     assert order["client_order_id"].startswith("cb-") and len(order["client_order_id"]) == 27
     assert all(v.startswith("pass") for v in order["gates"].values())
-    again = records(
-        cli(
-            "size",
-            *BTC_FLAGS,
-            "--stop",
-            "94200",
-            "--risk-usd",
-            "10",
-            "--target",
-            "96600",
-            "--equity",
-            "2000",
-        )
-    )
+    again = records(cli("size", *SIZED))
     assert again[0]["client_order_id"] == order["client_order_id"]  # deterministic
 
 
