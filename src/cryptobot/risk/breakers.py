@@ -140,9 +140,10 @@ def step(
 ) -> tuple[BreakerState, tuple[Action, ...]]:
     """The state after ``event`` and what the caller must do now."""
     b = risk.breakers
-    state = _release(state, event.ts, config_key(risk))
+    key = config_key(risk)
+    state = _release(state, event.ts, key)
     if isinstance(event, Equity):
-        return _on_equity(state, event, b, config_key(risk))
+        return _on_equity(state, event, b, key)
     if isinstance(event, Price):
         return _on_price(state, event, b)
     if isinstance(event, MarginLevel):
