@@ -278,6 +278,8 @@ class BacktestSettings(Section):
     maker_fee: Annotated[float, Field(ge=-0.01, le=0.01)]
     taker_fee: Annotated[float, Field(ge=0, le=0.01)]
     slippage_bps: NonNeg
+    slippage_bps_per_pct_volume: NonNeg
+    liquidation_fee: Annotated[float, Field(ge=0, le=0.1)]
     limit_fill: Literal["touch", "through"]
     intrabar: Literal["stop_first", "detail"]
     funding_fallback_rate: Annotated[float, Field(ge=-0.01, le=0.01)]

@@ -1,0 +1,1 @@
+"""Backtests: the compiled trade loop, signals, portfolio, metrics, sweeps and walk-forward."""

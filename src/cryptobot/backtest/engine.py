@@ -1,0 +1,164 @@
+"""Running the compiled loop: costs, signals, buffers, and the trades/fills/equity frames.
+
+``run_units`` trades a fixed quantity on every eligible signal of one symbol, entirely in
+compiled code (the reference strategy, sweeps). The portfolio driver (``portfolio``) sizes each
+trade through the risk engine instead; both live every trade through ``kernel.run_trade``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cryptobot.backtest import kernel
+from cryptobot.backtest.bars import SymbolBars
+from cryptobot.core.settings import BacktestSettings
+from cryptobot.fills.model import KIND_NAMES
+from cryptobot.manage.policy import Policy
+
+
+@dataclass(frozen=True)
+class Costs:
+    taker: float = 0.0
+    maker: float = 0.0
+    slippage_bps: float = 0.0
+    slippage_bps_per_pct_volume: float = 0.0
+    liquidation_fee: float = 0.0
+    limit_through: bool = False
+
+    @classmethod
+    def from_settings(cls, b: BacktestSettings) -> "Costs":
+        return cls(
+            taker=b.taker_fee,
+            maker=b.maker_fee,
+            slippage_bps=b.slippage_bps,
+            slippage_bps_per_pct_volume=b.slippage_bps_per_pct_volume,
+            liquidation_fee=b.liquidation_fee,
+            limit_through=b.limit_fill == "through",
+        )
+
+    def array(self) -> np.ndarray:
+        return np.array(
+            [
+                self.taker,
+                self.maker,
+                self.slippage_bps,
+                self.slippage_bps_per_pct_volume,
+                self.liquidation_fee,
+                float(self.limit_through),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Per bar of one symbol: the side signalled at its close (+1/-1/0) and the stop of that
+    entry, as a price (``stop_price``) or as a distance from the entry fill (``stop_distance``);
+    NaN where none."""
+
+    side: np.ndarray
+    stop_price: np.ndarray
+    stop_distance: np.ndarray
+
+    @classmethod
+    def of(cls, side: np.ndarray, stop_price=None, stop_distance=None) -> "Signals":
+        n = len(side)
+        none = np.full(n, np.nan)
+        return cls(
+            np.ascontiguousarray(side, dtype=np.int8),
+            none if stop_price is None else np.ascontiguousarray(stop_price, dtype=np.float64),
+            none if stop_distance is None else np.ascontiguousarray(stop_distance, np.float64),
+        )
+
+    @property
+    def count(self) -> int:
+        return int(np.count_nonzero(self.side))
+
+
+@dataclass(frozen=True)
+class SymbolRun:
+    """What one symbol's trades left: trade rows, fill rows and PnL per bar (kernel layout)."""
+
+    bars: SymbolBars
+    trades: np.ndarray
+    fills: np.ndarray
+    pnl: np.ndarray
+
+    def trades_frame(self) -> pd.DataFrame:
+        return trades_frame(self.bars, self.trades)
+
+    def fills_frame(self) -> pd.DataFrame:
+        return fills_frame(self.bars, self.fills)
+
+
+def run_units(
+    sb: SymbolBars,
+    signals: Signals,
+    qty: float,
+    policy: Policy,
+    costs: Costs,
+    start: int = 0,
+    end: int | None = None,
+    cooldown_bars: int = 0,
+) -> SymbolRun:
+    """Trades of ``qty`` units on the signals of bars ``start:end`` (end of data by default)."""
+    n = len(sb)
+    end = n if end is None else end
+    capacity = max(1, int(np.count_nonzero(signals.side[start:end])))
+    trades = np.zeros((capacity, len(kernel.TRADE_COLUMNS)))
+    fills = np.zeros((capacity * policy.max_fills, len(kernel.FILL_COLUMNS)))
+    pnl = np.zeros(n)
+    k, nf = kernel.run_signals(
+        sb.bars, signals.side, signals.stop_price, signals.stop_distance, sb.funding, sb.detail,
+        sb.span, float(qty), start, end, cooldown_bars, policy.scalars(), policy.tp_r,
+        policy.tp_frac, policy.trail_r, policy.trail_mult, costs.array(), pnl, trades, fills,
+    )  # fmt: skip
+    return SymbolRun(sb, trades[:k], fills[:nf], pnl)
+
+
+def trades_frame(sb: SymbolBars, rows: np.ndarray) -> pd.DataFrame:
+    t = pd.DataFrame(rows, columns=list(kernel.TRADE_COLUMNS))
+    entry, exit_ = t["entry_bar"].astype(int), t["exit_bar"].astype(int)
+    still_open = t["open"] > 0
+    out = pd.DataFrame(
+        {
+            "symbol": sb.symbol,
+            "side": np.where(t["side"] > 0, "long", "short"),
+            "entry_time": sb.timestamps[entry],
+            # a fill inside a bar is stamped with the bar's open time (its moment is unknown)
+            "exit_time": np.where(still_open, -1, sb.timestamps[exit_.to_numpy()]),
+        }
+    )
+    for c in ("qty", "entry_price", "stop", "risk", "exit_price", "gross", "fees", "funding",
+              "net", "r", "max_qty", "mfe_r", "mae_r", "liquidation_price"):  # fmt: skip
+        out[c] = t[c]
+    out["adds"] = t["adds"].astype(int)
+    out["reason"] = [
+        "open" if o else KIND_NAMES.get(int(r), "?")
+        for r, o in zip(t["reason"], still_open, strict=True)
+    ]
+    out["open"] = still_open
+    out["bars_held"] = exit_ - entry + 1
+    out["exit_time"] = out["exit_time"].astype("int64")
+    return out
+
+
+def fills_frame(sb: SymbolBars, rows: np.ndarray) -> pd.DataFrame:
+    f = pd.DataFrame(rows, columns=list(kernel.FILL_COLUMNS))
+    return pd.DataFrame(
+        {
+            "symbol": sb.symbol,
+            "trade": f["trade"].astype(int),
+            "time": sb.timestamps[f["bar"].astype(int).to_numpy()],
+            "kind": [KIND_NAMES[int(k)] for k in f["kind"]],
+            "side": np.where(f["side"] > 0, "buy", "sell"),
+            "qty": f["qty"],
+            "price": f["price"],
+            "fee": f["fee"],
+        }
+    )
+
+
+def equity_frame(timestamps: np.ndarray, pnl: np.ndarray, initial: float) -> pd.DataFrame:
+    """Equity marked at each bar's close."""
+    return pd.DataFrame({"timestamp": timestamps, "equity": initial + np.cumsum(pnl)})

@@ -1,0 +1,25 @@
+"""``ema_cross``: the reference strategy, defined exactly so two correct engines agree.
+
+EMA(fast) and EMA(slow) of the close with TA-Lib semantics; ``d = fast - slow``; the state is
++1 when d > 0, -1 when d < 0, the previous state when d == 0 and 0 while the slow EMA is
+undefined. A cross at bar t is a change of state from -1 to +1 (long) or +1 to -1 (short); it is
+executed at bar t+1's open by closing the position and opening one unit the other way. With
+``stop_atr``, the stop is the entry fill -/+ ``stop_atr`` x ATR(14) of bar t, live from bar t+2;
+after a stop-out the position stays flat until the next cross. See ``kernel`` for the fills.
+"""
+
+import numpy as np
+import pandas as pd
+import talib
+
+
+def ema_cross_signals(close: np.ndarray, fast: int = 9, slow: int = 21) -> np.ndarray:
+    """+1 / -1 at the bars whose close crosses up / down, 0 elsewhere (int8)."""
+    d = talib.EMA(close, fast) - talib.EMA(close, slow)
+    state = pd.Series(np.where(d > 0, 1.0, np.where(d < 0, -1.0, np.nan)))
+    state[np.isnan(d)] = 0.0
+    s = state.ffill().to_numpy()
+    cross = np.zeros(len(close), dtype=np.int8)
+    cross[1:][(s[:-1] == -1) & (s[1:] == 1)] = 1
+    cross[1:][(s[:-1] == 1) & (s[1:] == -1)] = -1
+    return cross

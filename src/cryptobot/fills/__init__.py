@@ -1,0 +1,1 @@
+"""The one matching model: how an order fills against a bar (see ``fills.model``)."""
