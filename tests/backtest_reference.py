@@ -88,9 +88,9 @@ def plain_ema_cross(
             continue  # never on the entry bar
         if pos is not None and not math.isnan(stop):
             hit = None
-            if pos.side == 1 and o[i] <= stop or pos.side == -1 and o[i] >= stop:
+            if (pos.side == 1 and o[i] <= stop) or (pos.side == -1 and o[i] >= stop):
                 hit = o[i]
-            elif pos.side == 1 and lo[i] <= stop or pos.side == -1 and h[i] >= stop:
+            elif (pos.side == 1 and lo[i] <= stop) or (pos.side == -1 and h[i] >= stop):
                 hit = stop
             if hit is not None:
                 pos.exit_bar, pos.exit = i, hit

@@ -29,7 +29,8 @@ def test_same_trades_and_pnl_as_a_plain_loop(btc_1m, stop_atr):
     assert got.loc[~got.open, "exit_time"].tolist() == [
         int(btc_1m.timestamp.iat[t.exit_bar]) for t in closed
     ]
-    assert np.allclose(got.loc[~got.open, "exit_price"], [t.exit for t in closed], rtol=0, atol=1e-9)
+    exits = [t.exit for t in closed]
+    assert np.allclose(got.loc[~got.open, "exit_price"], exits, rtol=0, atol=1e-9)
     assert got["fees"].sum() == pytest.approx(fees, abs=0.005)
     assert run.pnl.sum() == pytest.approx(pnl, abs=0.005)
     assert got["net"].sum() == pytest.approx(pnl, abs=0.005)
