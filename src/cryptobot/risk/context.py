@@ -55,11 +55,11 @@ def resolve_markets(
         if market is not None:
             out[symbol] = replace(market, **flags.given())
         elif flags.step_size is not None:
-            out[symbol] = _flag_market(symbol, flags)
+            out[symbol] = flag_market(symbol, flags)
     return out
 
 
-def _flag_market(symbol: str, flags: MarketFlags) -> Market:
+def flag_market(symbol: str, flags: MarketFlags) -> Market:
     base, rest = symbol.split("/", 1) if "/" in symbol else (symbol, "USDT")
     quote = rest.split(":")[0]
     return Market(

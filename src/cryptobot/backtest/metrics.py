@@ -1,0 +1,118 @@
+"""Performance figures of a run, from its equity curve and trade list (reused by ``report``).
+
+Conventions: returns are daily (the equity's last value of each UTC day), annualised with 365
+days (crypto trades every day); Sharpe = mean / standard deviation (ddof=1) x sqrt(365), with no
+risk-free rate; Sortino uses the downside deviation sqrt(mean(min(r, 0)^2)); CAGR compounds over
+the calendar span of the curve; Calmar = CAGR / max drawdown; drawdown duration is the longest
+time from a peak to the recovery of that peak (or to the end). Exposure is the share of bars
+with a position open. Expectancy is the mean net PnL per closed trade; average R the mean of
+closed trades' R multiples.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+DAY_MS = 86_400_000
+YEAR_DAYS = 365.0
+
+
+def summary(equity: pd.DataFrame, trades: pd.DataFrame, exposure: float | None = None) -> dict:
+    """``equity``: columns timestamp (ms) and equity, one row per bar; ``trades``: the trade list
+    of ``engine.trades_frame``."""
+    values = equity["equity"].to_numpy(dtype=np.float64)
+    stamps = equity["timestamp"].to_numpy(dtype=np.int64)
+    start, end = (values[0], values[-1]) if len(values) else (math.nan, math.nan)
+    days = (stamps[-1] - stamps[0]) / DAY_MS if len(stamps) > 1 else 0.0
+    daily = daily_returns(equity)
+    dd, dd_days = max_drawdown(stamps, values)
+    closed = trades[~trades["open"]] if len(trades) else trades
+    out = {
+        "start_equity": start,
+        "end_equity": end,
+        "total_return_pct": (end / start - 1) * 100 if start else math.nan,
+        "cagr_pct": cagr(start, end, days),
+        "max_drawdown_pct": dd,
+        "max_drawdown_days": dd_days,
+        "sharpe": sharpe(daily),
+        "sortino": sortino(daily),
+        "trades": len(trades),
+        "closed_trades": len(closed),
+        **trade_figures(closed, trades, days),
+        "exposure_pct": math.nan if exposure is None else exposure * 100,
+    }
+    out["calmar"] = out["cagr_pct"] / dd if dd > 0 else math.nan
+    return out
+
+
+def daily_returns(equity: pd.DataFrame) -> np.ndarray:
+    if equity.empty:
+        return np.empty(0)
+    days = equity["timestamp"].to_numpy(np.int64) // DAY_MS
+    last = pd.Series(equity["equity"].to_numpy(), index=days).groupby(level=0).last()
+    return last.pct_change().dropna().to_numpy()
+
+
+def cagr(start: float, end: float, days: float) -> float:
+    if not days or not start or start <= 0 or end <= 0:
+        return math.nan
+    return ((end / start) ** (YEAR_DAYS / days) - 1) * 100
+
+
+def sharpe(daily: np.ndarray) -> float:
+    if len(daily) < 2 or np.std(daily, ddof=1) == 0:
+        return math.nan
+    return float(np.mean(daily) / np.std(daily, ddof=1) * math.sqrt(YEAR_DAYS))
+
+
+def sortino(daily: np.ndarray) -> float:
+    downside = math.sqrt(float(np.mean(np.minimum(daily, 0.0) ** 2))) if len(daily) else 0.0
+    if len(daily) < 2 or downside == 0:
+        return math.nan
+    return float(np.mean(daily) / downside * math.sqrt(YEAR_DAYS))
+
+
+def max_drawdown(stamps: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Deepest fall from a running peak in %, and the longest peak-to-recovery time in days."""
+    if len(values) == 0:
+        return 0.0, 0.0
+    peaks = np.maximum.accumulate(values)
+    depth = float(np.max(1 - values / peaks) * 100)
+    longest, peak_time = 0, stamps[0]
+    for t, v, p in zip(stamps, values, peaks, strict=True):
+        if v >= p:
+            peak_time = t
+        longest = max(longest, t - peak_time)
+    return depth, longest / DAY_MS
+
+
+def trade_figures(closed: pd.DataFrame, trades: pd.DataFrame, days: float) -> dict:
+    net = closed["net"].to_numpy() if len(closed) else np.empty(0)
+    wins, losses = net[net > 0], net[net < 0]
+    funding = trades["funding"].to_numpy() if len(trades) else np.empty(0)
+    hold_ms = (closed["exit_time"] - closed["entry_time"]).to_numpy() if len(closed) else []
+    return {
+        "win_rate_pct": len(wins) / len(net) * 100 if len(net) else math.nan,
+        "profit_factor": wins.sum() / -losses.sum() if len(losses) else math.nan,
+        "expectancy_usd": float(net.mean()) if len(net) else math.nan,
+        "avg_r": float(np.nanmean(closed["r"]))
+        if len(closed) and closed["r"].notna().any()
+        else math.nan,
+        "trades_per_day": len(trades) / days if days else math.nan,
+        "avg_hold_hours": float(np.mean(hold_ms)) / 3_600_000 if len(hold_ms) else math.nan,
+        "fees_usd": float(trades["fees"].sum()) if len(trades) else 0.0,
+        "funding_paid_usd": float(-funding[funding < 0].sum()),
+        "funding_received_usd": float(funding[funding > 0].sum()),
+        "liquidations": int((closed["reason"] == "liquidation").sum()) if len(closed) else 0,
+    }
+
+
+def buy_and_hold_pct(closes: pd.Series | np.ndarray) -> float:
+    values = np.asarray(closes, dtype=np.float64)
+    return (values[-1] / values[0] - 1) * 100 if len(values) > 1 else math.nan
+
+
+def blend_pct(first: np.ndarray, second: np.ndarray) -> float:
+    """Buy-and-hold of half the money in each (no rebalancing)."""
+    return (buy_and_hold_pct(first) + buy_and_hold_pct(second)) / 2

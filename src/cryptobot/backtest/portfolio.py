@@ -1,0 +1,312 @@
+"""Many symbols on one equity, in time order, through the risk engine (plan 5's portfolio).
+
+Every signal, across all symbols, is taken in the order of its bar (then symbol). For each:
+the equity marked at that close, the positions open at the next open and the circuit breaker's
+state make an account; the signal becomes an intent (entry = the signal bar's close, its stop)
+and goes through ``risk.orders.size_orders`` - ladder, breaker size multiple, sizing, the gate
+chain - exactly as ``size`` and ``trade`` do. A refused signal is counted with its reason. An
+accepted one is filled at the next open (plus slippage) and lived by ``kernel.run_trade``
+with the sized quantity and liquidation price.
+
+The circuit breaker is fed the marked equity at every signal and at least once an hour of bar
+time. When it trips with an exit action (daily: close directional positions; weekly/monthly:
+flatten), every open position is closed at the next open: the trade is lived again with that
+forced end and its first version taken back. A weekly halt and a monthly stop need a manual
+reset live; the backtest plays that reset at the start of the next ISO week / month.
+"""
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from cryptobot.backtest import kernel
+from cryptobot.backtest.bars import SymbolBars
+from cryptobot.backtest.engine import Costs, Signals
+from cryptobot.core.market import Market
+from cryptobot.core.order import Intent
+from cryptobot.core.settings import RiskSettings
+from cryptobot.fills.model import market_price, slippage_bps
+from cryptobot.manage.policy import Policy
+from cryptobot.risk import breakers, gates
+from cryptobot.risk.brackets import Bracket
+from cryptobot.risk.orders import SizingSetup, size_orders
+
+HOUR_MS = 3_600_000
+EXIT_ACTIONS = {
+    breakers.Action.flatten_all,
+    breakers.Action.exit_all,
+    breakers.Action.close_directional,
+    breakers.Action.reduce_positions,
+}
+
+
+@dataclass(frozen=True)
+class PortfolioSetup:
+    exchange: str
+    strategy: str
+    risk: RiskSettings
+    sizing: SizingSetup
+    markets: Mapping[str, Market]
+    brackets_of: Callable[[Market], list[Bracket]]
+    policy: Policy
+    costs: Costs
+    initial_equity: float
+    use_breakers: bool = True
+    cooldown_bars: int = 0
+
+
+@dataclass
+class _Open:
+    """An accepted trade and what it takes to live it again with a forced end."""
+
+    row: int
+    symbol: int
+    args: tuple
+    end_bar: int
+    fills_from: int
+    fills_to: int
+
+
+@dataclass
+class PortfolioRun:
+    bars: list[SymbolBars]
+    trades: np.ndarray  # kernel rows
+    trade_symbol: np.ndarray  # symbol index of each row
+    fills: np.ndarray
+    pnl: np.ndarray  # (symbols, bars)
+    refused: Counter = field(default_factory=Counter)
+    breaker_trips: list[tuple[int, str]] = field(default_factory=list)
+
+
+def run_portfolio(
+    bars: Sequence[SymbolBars],
+    signals: Sequence[Signals],
+    setup: PortfolioSetup,
+    start: int = 0,
+    end: int | None = None,
+) -> PortfolioRun:
+    """``bars`` share one time grid (``align``); ``signals`` are per symbol on that grid."""
+    return _Driver(bars, signals, setup, start, len(bars[0]) if end is None else end).run()
+
+
+class _Driver:
+    def __init__(self, bars, signals, setup: PortfolioSetup, start: int, end: int) -> None:
+        self.bars, self.signals, self.s = list(bars), list(signals), setup
+        self.start, self.end = start, end
+        self.stamps = bars[0].timestamps
+        self.bar_ms = int(np.min(np.diff(self.stamps))) if len(self.stamps) > 1 else HOUR_MS
+        n_sig = sum(int(np.count_nonzero(sg.side[start:end])) for sg in signals)
+        self.trades = np.zeros((max(1, n_sig), len(kernel.TRADE_COLUMNS)))
+        self.symbol_of = np.zeros(max(1, n_sig), dtype=np.int64)
+        self.fills = np.zeros((max(1, n_sig) * setup.policy.max_fills, len(kernel.FILL_COLUMNS)))
+        self.dead = np.zeros(self.fills.shape[0], dtype=bool)
+        self.pnl = np.zeros((len(bars), len(self.stamps)))
+        self.k = self.nf = 0
+        self.marked_to, self.marked = start - 1, setup.initial_equity
+        self.allowed = np.full(len(bars), start, dtype=np.int64)
+        self.open: list[_Open] = []
+        self.breaker = breakers.BreakerState()
+        self.out = PortfolioRun(self.bars, self.trades, self.symbol_of, self.fills, self.pnl)
+        p = setup.policy
+        self.policy_args = (p.scalars(), p.tp_r, p.tp_frac, p.trail_r, p.trail_mult)
+
+    def run(self) -> PortfolioRun:
+        for t in self._moments():
+            due = [i for i, sg in enumerate(self.signals) if sg.side[t] and t >= self.allowed[i]]
+            if self.s.use_breakers:
+                self._feed_breaker(t)
+            for i in due:
+                self._consider(t, i)
+        self.out.trades, self.out.trade_symbol = self.trades[: self.k], self.symbol_of[: self.k]
+        self.out.fills = self.fills[: self.nf][~self.dead[: self.nf]]
+        return self.out
+
+    def _moments(self) -> np.ndarray:
+        """Bars whose close matters: a signal, or (with breakers) an hourly equity check."""
+        span = np.arange(self.start, self.end - 1)
+        moments = span[np.any([sg.side[self.start : self.end - 1] != 0 for sg in self.signals], 0)]
+        if self.s.use_breakers:
+            closes = self.stamps[span] + self.bar_ms
+            hourly = span[closes % max(HOUR_MS, self.bar_ms) == 0]
+            moments = np.union1d(moments, hourly)
+        return moments
+
+    def equity_at(self, t: int) -> float:
+        """Equity marked at bar t's close (trades only ever write from their entry bar on)."""
+        if t > self.marked_to:
+            self.marked += float(self.pnl[:, self.marked_to + 1 : t + 1].sum())
+            self.marked_to = t
+        return self.marked
+
+    def _feed_breaker(self, t: int) -> None:
+        now = int(self.stamps[t] + self.bar_ms)
+        self.breaker = _manual_reset(self.breaker, now, self.s.risk)
+        state, actions = breakers.step(
+            self.breaker, breakers.Equity(now, self.equity_at(t)), self.s.risk
+        )
+        if state.mode != self.breaker.mode and state.tripped_by:
+            self.out.breaker_trips.append((now, state.reason))
+        self.breaker = state
+        if EXIT_ACTIONS & set(actions):
+            self._close_all_at(t + 1)
+
+    def _consider(self, t: int, i: int) -> None:
+        sb, sg, s = self.bars[i], self.signals[i], self.s
+        side = int(sg.side[t])
+        close = float(sb.bars[t, kernel.CLOSE])
+        stop = _stop_of(sg, t, close, side)
+        intent = Intent(
+            exchange=s.exchange, symbol=sb.symbol, side="long" if side > 0 else "short",
+            entry=close, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
+            timeframe=sb.timeframe, ts=int(self.stamps[t]),
+            signal_id=f"{s.strategy}|{sb.symbol}|{int(self.stamps[t])}|{side}",
+        )  # fmt: skip
+        account = gates.AccountState(
+            equity=self.equity_at(t), positions=self._positions(t + 1), breaker=self.breaker
+        )
+        order = size_orders([intent], s.markets, s.brackets_of, account, s.sizing)[0]
+        if order.status != "sized":
+            self.out.refused[_reason_key(order.reason)] += 1
+            return
+        f = order.figures
+        qty = float(f["qty"]) * s.markets[sb.symbol].contract_size
+        i0 = t + 1
+        bps = slippage_bps(s.costs.slippage_bps, qty, sb.bars[i0, kernel.VOLUME],
+                           s.costs.slippage_bps_per_pct_volume)  # fmt: skip
+        price = market_price(float(sb.bars[i0, kernel.OPEN]), side, bps)
+        if not math.isnan(stop) and (price - stop) * side <= 0:
+            self.out.refused["entry gapped through its stop"] += 1
+            return
+        liq = f.get("liquidation_price")
+        liq_ratio = liq / close if liq else math.nan
+        args = (i0, side, qty, price, stop, liq_ratio, float(f["leverage"]))
+        self._live(i, args, self.end, row=self.k)
+        self.k += 1
+
+    def _live(self, i: int, args: tuple, end_bar: int, row: int, weight: float = 1.0) -> None:
+        sb, sg = self.bars[i], self.signals[i]
+        before = self.nf
+        self.nf = kernel.run_trade(
+            sb.bars, sg.side, sb.funding, sb.detail, sb.span, *args, end_bar, *self.policy_args,
+            self.s.costs.array(), self.pnl[i], weight, self.trades, row, self.fills, self.nf,
+        )  # fmt: skip
+        self.symbol_of[row] = i
+        trade = self.trades[row]
+        self.open = [o for o in self.open if o.row != row]
+        if trade[kernel.T_OPEN] > 0 or int(trade[kernel.T_EXIT_BAR]) > args[0]:
+            self.open.append(_Open(row, i, args, end_bar, before, self.nf))
+        allowed = kernel.next_signal_bar(trade) if trade[kernel.T_OPEN] == 0 else self.end
+        if self.s.cooldown_bars and trade[kernel.T_NET] < 0:
+            allowed = max(allowed, int(trade[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
+        self.allowed[i] = allowed
+
+    def _positions(self, at: int) -> tuple[gates.OpenPosition, ...]:
+        out = []
+        for o in self.open:
+            trade = self.trades[o.row]
+            if _holds(trade, at):
+                notional = trade[kernel.T_QTY] * trade[kernel.T_ENTRY_PX]
+                lev = o.args[6]
+                side = "long" if trade[kernel.T_SIDE] > 0 else "short"
+                out.append(
+                    gates.OpenPosition(self.bars[o.symbol].symbol, side, notional, notional / lev)
+                )
+        return tuple(out)
+
+    def _close_all_at(self, at: int) -> None:
+        """Live every position still open at bar ``at``'s open again, ending there."""
+        for o in list(self.open):
+            trade = self.trades[o.row]
+            if not _holds(trade, at) or at >= self.end or at <= o.args[0]:
+                continue
+            scratch_t = np.zeros((1, self.trades.shape[1]))
+            scratch_f = np.zeros((self.s.policy.max_fills, self.fills.shape[1]))
+            sb, sg = self.bars[o.symbol], self.signals[o.symbol]
+            kernel.run_trade(
+                sb.bars,
+                sg.side,
+                sb.funding,
+                sb.detail,
+                sb.span,
+                *o.args,
+                self.end,
+                *self.policy_args,
+                self.s.costs.array(),
+                self.pnl[o.symbol],
+                -1.0,
+                scratch_t,
+                0,
+                scratch_f,
+                0,
+            )  # fmt: skip  (takes the first version's PnL back)
+            self.dead[o.fills_from : o.fills_to] = True
+            self._live(o.symbol, o.args, at, row=o.row)
+
+
+def _holds(trade: np.ndarray, at: int) -> bool:
+    """Whether the position is still open at bar ``at``'s open (after what happens there)."""
+    if trade[kernel.T_ENTRY_BAR] > at:
+        return False
+    if trade[kernel.T_OPEN] > 0:
+        return True
+    exit_bar = int(trade[kernel.T_EXIT_BAR])
+    return exit_bar > at or (exit_bar == at and trade[kernel.T_EXIT_AT_OPEN] == 0)
+
+
+def _stop_of(sg: Signals, t: int, close: float, side: int) -> float:
+    if not math.isnan(sg.stop_price[t]):
+        return float(sg.stop_price[t])
+    if not math.isnan(sg.stop_distance[t]):
+        return close - side * float(sg.stop_distance[t])
+    return math.nan
+
+
+def _reason_key(reason: str) -> str:
+    """Refusal reasons without their figures, so they count together."""
+    return reason.split(":")[0].strip()
+
+
+def _manual_reset(state: breakers.BreakerState, now: int, risk: RiskSettings):
+    """The trader's reset of a weekly halt (next ISO week) or monthly stop (next month)."""
+    if state.mode not in (breakers.Mode.halted, breakers.Mode.stopped) or state.since is None:
+        return state
+    then, moment = (datetime.fromtimestamp(x / 1000, UTC) for x in (state.since, now))
+    if state.mode is breakers.Mode.halted:
+        moved = then.isocalendar()[:2] != moment.isocalendar()[:2]
+    else:
+        moved = (then.year, then.month) != (moment.year, moment.month)
+    return breakers.step(state, breakers.Reset(now), risk)[0] if moved else state
+
+
+def align(all_bars: Sequence[SymbolBars], signals: Sequence[Signals]):
+    """Put symbols on one grid (the union of their bar times): a missing bar is a flat bar at
+    the previous close with no volume, no funding and no signal."""
+    grid = np.unique(np.concatenate([b.timestamps for b in all_bars]))
+    out_bars, out_signals = [], []
+    for sb, sg in zip(all_bars, signals, strict=True):
+        if len(sb.timestamps) == len(grid) and np.array_equal(sb.timestamps, grid):
+            out_bars.append(sb)
+            out_signals.append(sg)
+            continue
+        rows = np.searchsorted(sb.timestamps, grid, side="right") - 1
+        present = (rows >= 0) & (sb.timestamps[np.maximum(rows, 0)] == grid)
+        src = np.maximum(rows, 0)
+        bars = sb.bars[src].copy()
+        flat = ~present
+        bars[flat, 0:4] = sb.bars[src[flat], kernel.CLOSE][:, None]
+        bars[flat, kernel.VOLUME] = 0.0
+        funding = np.where(present[:, None], sb.funding[src], [0.0, np.nan])
+        span = np.where(present[:, None], sb.span[src], 0)
+        out_bars.append(replace(sb, timestamps=grid, bars=bars, funding=funding, span=span))
+        out_signals.append(
+            Signals(
+                np.where(present, sg.side[src], 0).astype(np.int8),
+                np.where(present, sg.stop_price[src], np.nan),
+                np.where(present, sg.stop_distance[src], np.nan),
+            )
+        )
+    return out_bars, out_signals

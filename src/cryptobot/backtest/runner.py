@@ -1,0 +1,342 @@
+"""A backtest from the lake: load candles and funding, turn a strategy into signals, run, and
+collect trades, fills, equity and metrics. The CLI, sweeps and walk-forward all call this.
+
+Two ways to size:
+- **units** (``units`` set): every trade is that many base units, no margin limits and no risk
+  engine: the reference ``ema_cross`` definition, fast enough for big sweeps. Symbols run
+  independently; the equity is their sum.
+- **risk** (default): the portfolio driver sizes every trade through the risk engine (config
+  ``risk.sizing``, or ``risk_usd``/``risk_pct``), with the gate chain and circuit breakers in time
+  order over all symbols on one equity.
+
+``ema_cross`` is the reference strategy (``reference``); with ``units`` it follows its exact
+definition (exit on the opposite cross, stop live from the bar after the entry, no management).
+The scan strategies use their detector over the whole history (the same code as ``scan``; the
+detectors have no look-ahead) and the ``manage`` policy from the config.
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptobot.backtest import metrics
+from cryptobot.backtest.bars import SymbolBars, symbol_bars
+from cryptobot.backtest.engine import (
+    Costs,
+    Signals,
+    equity_frame,
+    fills_frame,
+    run_units,
+    trades_frame,
+)
+from cryptobot.backtest.portfolio import PortfolioSetup, align, run_portfolio
+from cryptobot.backtest.reference import ema_cross_signals
+from cryptobot.core.errors import ConfigError, DataError
+from cryptobot.core.settings import Settings
+from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.data.lake import Lake
+from cryptobot.manage.policy import Policy
+from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
+from cryptobot.risk.liquidation import venue_of
+from cryptobot.risk.orders import SizingSetup
+from cryptobot.strategies.registry import STRATEGIES
+from cryptobot.strategies.scanner import detect_all
+
+REFERENCE = "ema_cross"
+REFERENCE_PARAMS = {"fast": 9, "slow": 21, "stop_atr": math.nan}
+
+
+@dataclass(frozen=True)
+class Request:
+    strategy: str
+    symbols: list[str]
+    exchange: str
+    timeframe: str | None = None  # the strategy's trigger timeframe by default
+    start: int | None = None
+    end: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)  # strategy parameter overrides
+    units: float | None = None
+    risk_usd: float | None = None
+    risk_pct: float | None = None
+    detail: str | None = None
+    funding: bool = True
+    breakers: bool = True
+    costs: Costs | None = None  # None: config backtest.* (ema_cross in units: its reference costs)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Everything a run reads, loaded once (sweeps and walk-forward reuse it)."""
+
+    timeframe: str
+    bars: list[SymbolBars]
+    frames: dict[str, dict[str, pd.DataFrame]]  # per symbol, per timeframe (strategies)
+    benchmark: dict[str, pd.DataFrame]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class Result:
+    request: Request
+    trades: pd.DataFrame
+    fills: pd.DataFrame
+    equity: pd.DataFrame
+    summary: dict
+    per_symbol: pd.DataFrame
+    benchmarks: dict[str, float]
+    refused: dict[str, int]
+    breaker_trips: list[tuple[int, str]]
+    warnings: tuple[str, ...]
+
+
+def trigger_timeframe(req: Request, settings: Settings) -> str:
+    if req.timeframe:
+        return req.timeframe
+    if req.strategy == REFERENCE:
+        raise ConfigError("ema_cross needs --timeframe (it runs on any)")
+    params = strategy_params(req, settings)
+    return min(STRATEGIES[req.strategy].timeframes(params), key=timeframe_ms)
+
+
+def strategy_params(req: Request, settings: Settings) -> Any:
+    if req.strategy == REFERENCE:
+        unknown = set(req.params) - set(REFERENCE_PARAMS)
+        if unknown:
+            raise ConfigError(f"ema_cross has no parameter {', '.join(sorted(unknown))}; it has "
+                              f"{', '.join(REFERENCE_PARAMS)}")  # fmt: skip
+        return {**REFERENCE_PARAMS, **req.params}
+    if req.strategy not in STRATEGIES:
+        raise ConfigError(
+            f"unknown strategy {req.strategy}; choose from {REFERENCE}, {', '.join(STRATEGIES)}"
+        )
+    base = getattr(settings.strategies, req.strategy)
+    unknown = set(req.params) - set(type(base).model_fields)
+    if unknown:
+        raise ConfigError(f"{req.strategy} has no parameter {', '.join(sorted(unknown))}")
+    return type(base).model_validate({**base.model_dump(), **req.params})
+
+
+def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
+    tf = trigger_timeframe(req, settings)
+    wanted = [tf]
+    if req.strategy != REFERENCE:
+        wanted = sorted({tf, *STRATEGIES[req.strategy].timeframes(strategy_params(req, settings))},
+                        key=timeframe_ms)  # fmt: skip
+    frames, bars, warnings = {}, [], []
+    for symbol in req.symbols:
+        frames[symbol] = {
+            t: lake.read_candles(req.exchange, symbol, t, None, req.end) for t in wanted
+        }
+        candles = frames[symbol][tf]
+        if candles.empty:
+            raise DataError(
+                f"no stored {tf} candles for {symbol} on {req.exchange}; run "
+                f"`cryptobot fetch --symbols {symbol} --timeframes {tf}`"
+            )
+        funding = lake.read_funding(req.exchange, symbol) if req.funding else None
+        detail = (
+            lake.read_candles(req.exchange, symbol, req.detail, None, req.end)
+            if req.detail
+            else None
+        )
+        if req.detail and (detail is None or detail.empty):
+            warnings.append(f"{symbol}: no stored {req.detail} candles; --detail ignored")
+        fallback = settings.backtest.funding_fallback_rate if req.funding else None
+        sb = symbol_bars(symbol, tf, candles, funding, fallback, detail)
+        bars.append(sb)
+        warnings += sb.warnings
+    bench_symbol = settings.scan.benchmark
+    benchmark = {}
+    if req.strategy == "breakout":
+        benchmark = {
+            t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
+        }
+    return Dataset(tf, bars, frames, benchmark, tuple(warnings))
+
+
+def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals]:
+    params = strategy_params(req, settings)
+    if req.strategy == REFERENCE:
+        out = []
+        for sb in data.bars:
+            side = ema_cross_signals(sb.bars[:, 3], int(params["fast"]), int(params["slow"]))
+            stop = params["stop_atr"]
+            out.append(
+                Signals.of(side, stop_distance=None if math.isnan(stop) else stop * sb.bars[:, 5])
+            )
+        return out
+    strategy = STRATEGIES[req.strategy]
+    frames = dict(data.frames)
+    if data.benchmark:
+        frames.setdefault(settings.scan.benchmark, data.benchmark)
+    setups = detect_all(req.exchange, req.symbols, frames, [(strategy, params)],
+                        settings.scan.benchmark, 0)  # fmt: skip
+    out = []
+    for sb in data.bars:
+        side = np.zeros(len(sb), dtype=np.int8)
+        stop = np.full(len(sb), np.nan)
+        confidence = np.full(len(sb), -1)
+        for s in setups:
+            if s.symbol != sb.symbol or s.status != "triggered" or s.timeframe != data.timeframe:
+                continue
+            t = int(np.searchsorted(sb.timestamps, s.ts))
+            if t < len(sb) and sb.timestamps[t] == s.ts and s.confidence > confidence[t]:
+                side[t], stop[t], confidence[t] = (
+                    (1 if s.side == "long" else -1),
+                    s.stop,
+                    s.confidence,
+                )
+        out.append(Signals.of(side, stop_price=stop))
+    return out
+
+
+def policy_for(req: Request, settings: Settings, timeframe: str) -> Policy:
+    if req.strategy == REFERENCE:
+        return Policy.none(exit_on_signal=True, stop_delay_bars=1)
+    return Policy.from_settings(settings.manage, timeframe_ms(timeframe) / 60_000)
+
+
+def costs_for(req: Request, settings: Settings) -> Costs:
+    if req.costs is not None:
+        return req.costs
+    if req.strategy == REFERENCE and req.units is not None:
+        return Costs(taker=0.0004)  # the reference definition: 0.04 % per fill, nothing else
+    return Costs.from_settings(settings.backtest)
+
+
+def run(req: Request, data: Dataset, settings: Settings, lake: Lake | None = None) -> Result:
+    signals = signals_for(req, data, settings)
+    bars, signals = align(data.bars, signals)
+    stamps = bars[0].timestamps
+    start = int(np.searchsorted(stamps, req.start)) if req.start is not None else 0
+    end = (
+        int(np.searchsorted(stamps, req.end, side="right")) if req.end is not None else len(stamps)
+    )
+    if end - start < 2:
+        raise DataError("fewer than two bars in the chosen --from/--to window")
+    policy, costs = policy_for(req, settings, data.timeframe), costs_for(req, settings)
+    initial = settings.backtest.initial_equity
+    refused: dict[str, int] = {}
+    trips: list = []
+    if req.units is not None:
+        runs = [
+            run_units(sb, sg, req.units, policy, costs, start, end)
+            for sb, sg in zip(bars, signals, strict=True)
+        ]
+        trades = pd.concat([r.trades_frame() for r in runs], ignore_index=True)
+        fills = pd.concat([r.fills_frame() for r in runs], ignore_index=True)
+        pnl = np.vstack([r.pnl for r in runs])
+    else:
+        setup = _portfolio_setup(req, settings, policy, costs, lake, data.timeframe)
+        out = run_portfolio(bars, signals, setup, start, end)
+        trades = _portfolio_trades(out)
+        fills = _portfolio_fills(out)
+        pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
+    window = slice(start, end)
+    equity = equity_frame(stamps[window], pnl.sum(axis=0)[window], initial)
+    exposure = _exposure(trades, stamps[window])
+    per_symbol = pd.DataFrame(
+        [_symbol_summary(sb.symbol, pnl[i][window], stamps[window], trades, initial)
+         for i, sb in enumerate(bars)]
+    )  # fmt: skip
+    return Result(
+        req, trades, fills, equity, metrics.summary(equity, trades, exposure), per_symbol,
+        _benchmarks(bars, window, lake, req, data.timeframe), refused, trips, data.warnings,
+    )  # fmt: skip
+
+
+def _symbol_summary(
+    symbol: str, pnl: np.ndarray, stamps: np.ndarray, trades: pd.DataFrame, initial: float
+) -> dict:
+    mine = trades[trades.symbol == symbol] if len(trades) else trades
+    curve = equity_frame(stamps, pnl, initial)
+    return {"symbol": symbol, **metrics.summary(curve, mine, _exposure(mine, stamps))}
+
+
+def _portfolio_setup(
+    req: Request, settings: Settings, policy: Policy, costs: Costs, lake: Lake | None, tf: str
+) -> PortfolioSetup:
+    risk = settings.risk
+    sizing = risk.sizing
+    if req.risk_usd is not None:
+        sizing = sizing.model_copy(update={"method": "fixed_usd", "risk_usd": req.risk_usd})
+    elif req.risk_pct is not None:
+        sizing = sizing.model_copy(update={"method": "pct_equity", "risk_pct": req.risk_pct})
+    risk = risk.model_copy(update={"sizing": sizing})
+    venue = venue_of(req.exchange)
+    markets = resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
+    for symbol in req.symbols:  # not stored: no step rounding, the configured leverage cap
+        markets.setdefault(symbol, flag_market(symbol, MarketFlags(max_leverage=risk.max_leverage)))
+    cooldown_ms = settings.signal.cooldown_after_loss_min * 60_000
+    return PortfolioSetup(
+        exchange=req.exchange,
+        strategy=req.strategy,
+        risk=risk,
+        sizing=SizingSetup(risk, venue, settings.execution.client_order_prefix, costs.taker),
+        markets=markets,
+        brackets_of=brackets_resolver(venue, risk.max_leverage, None),
+        policy=policy,
+        costs=costs,
+        initial_equity=settings.backtest.initial_equity,
+        use_breakers=req.breakers,
+        cooldown_bars=math.ceil(cooldown_ms / timeframe_ms(tf)),
+    )
+
+
+def _portfolio_trades(out) -> pd.DataFrame:
+    frames = [trades_frame(sb, out.trades[out.trade_symbol == i]) for i, sb in enumerate(out.bars)]
+    trades = pd.concat(frames, ignore_index=True)
+    return trades.sort_values(["entry_time", "symbol"], kind="stable", ignore_index=True)
+
+
+def _portfolio_fills(out) -> pd.DataFrame:
+    symbol_of_trade = out.trade_symbol
+    rows = out.fills
+    frames = []
+    for i, sb in enumerate(out.bars):
+        mine = rows[symbol_of_trade[rows[:, 0].astype(int)] == i] if len(rows) else rows
+        frames.append(fills_frame(sb, mine))
+    return pd.concat(frames, ignore_index=True).sort_values(
+        "time", kind="stable", ignore_index=True
+    )
+
+
+def _exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
+    """Share of bars with at least one position open."""
+    if len(stamps) == 0 or len(trades) == 0:
+        return 0.0
+    held = np.zeros(len(stamps) + 1)
+    first = np.searchsorted(stamps, trades["entry_time"].to_numpy())
+    last = np.where(
+        trades["open"].to_numpy(),
+        len(stamps) - 1,
+        np.searchsorted(stamps, trades["exit_time"].to_numpy()),
+    )
+    np.add.at(held, first, 1)
+    np.add.at(held, last + 1, -1)
+    return float(np.mean(np.cumsum(held)[:-1] > 0))
+
+
+def _benchmarks(bars, window: slice, lake: Lake | None, req: Request, tf: str) -> dict[str, float]:
+    """Buy-and-hold over the run's window: each symbol, BTC and 50/50 BTC/ETH (when stored)."""
+    out = {f"hold {sb.symbol}": metrics.buy_and_hold_pct(sb.bars[window, 3]) for sb in bars}
+    stamps = bars[0].timestamps[window]
+    closes = {}
+    for base in ("BTC", "ETH"):
+        symbol = f"{base}/USDT:USDT"
+        frame = (
+            lake.read_candles(req.exchange, symbol, tf, int(stamps[0]), int(stamps[-1]))
+            if lake
+            else None
+        )
+        if frame is not None and len(frame) > 1:
+            closes[base] = frame["close"].to_numpy()
+    if "BTC" in closes:
+        out["hold BTC"] = metrics.buy_and_hold_pct(closes["BTC"])
+    if len(closes) == 2:
+        out["hold 50/50 BTC/ETH"] = metrics.blend_pct(closes["BTC"], closes["ETH"])
+    return out
