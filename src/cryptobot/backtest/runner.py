@@ -39,6 +39,7 @@ from cryptobot.core.errors import ConfigError, DataError
 from cryptobot.core.settings import Settings
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data.lake import Lake
+from cryptobot.data.resample import resample
 from cryptobot.manage.policy import Policy
 from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
 from cryptobot.risk.liquidation import venue_of
@@ -128,15 +129,13 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
                         key=timeframe_ms)  # fmt: skip
     frames, bars, warnings = {}, [], []
     for symbol in req.symbols:
-        frames[symbol] = {
-            t: lake.read_candles(req.exchange, symbol, t, None, req.end) for t in wanted
-        }
-        candles = frames[symbol][tf]
+        candles = lake.read_candles(req.exchange, symbol, tf, None, req.end)
         if candles.empty:
             raise DataError(
                 f"no stored {tf} candles for {symbol} on {req.exchange}; run "
                 f"`cryptobot fetch --symbols {symbol} --timeframes {tf}`"
             )
+        frames[symbol] = {t: _frame(lake, req, symbol, t, candles, tf, warnings) for t in wanted}
         funding = lake.read_funding(req.exchange, symbol) if req.funding else None
         detail = (
             lake.read_candles(req.exchange, symbol, req.detail, None, req.end)
@@ -156,6 +155,18 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
             t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
         }
     return Dataset(tf, bars, frames, benchmark, tuple(warnings))
+
+
+def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: pd.DataFrame, base_tf: str,
+           warnings: list[str]) -> pd.DataFrame:  # fmt: skip
+    """Stored candles of ``tf``, else built from the trigger timeframe's (a warning says so)."""
+    if tf == base_tf:
+        return base
+    frame = lake.read_candles(req.exchange, symbol, tf, None, req.end)
+    if frame.empty and len(base) and timeframe_ms(tf) % timeframe_ms(base_tf) == 0:
+        warnings.append(f"{symbol}: no stored {tf} candles; built them from {base_tf}")
+        return resample(base, base_tf, tf)
+    return frame
 
 
 def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals]:
