@@ -102,7 +102,7 @@ def trade_figures(closed: pd.DataFrame, trades: pd.DataFrame, days: float) -> di
         "trades_per_day": len(trades) / days if days else math.nan,
         "avg_hold_hours": float(np.mean(hold_ms)) / 3_600_000 if len(hold_ms) else math.nan,
         "fees_usd": float(trades["fees"].sum()) if len(trades) else 0.0,
-        "funding_paid_usd": float(-funding[funding < 0].sum()),
+        "funding_paid_usd": abs(float(funding[funding < 0].sum())),
         "funding_received_usd": float(funding[funding > 0].sum()),
         "liquidations": int((closed["reason"] == "liquidation").sum()) if len(closed) else 0,
     }

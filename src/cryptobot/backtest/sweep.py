@@ -43,7 +43,7 @@ def parse_spec(text: str) -> tuple[str, list[float]]:
             step = rest[0] if rest else 1.0
             if step <= 0 or b < a or len(rest) > 1:
                 raise ValueError
-            points = [a + i * step for i in range(math.floor((b - a) / step + 1e-9) + 1)]
+            points = [round(a + i * step, 10) for i in range(math.floor((b - a) / step + 1e-9) + 1)]
         else:
             points = [float(v) for v in values.split(",")]
     except ValueError:
@@ -98,12 +98,14 @@ def sweep(
     points: list[dict],
     jobs: int = 1,
     root: Path | None = None,
-    window: tuple[int | None, int | None] = (None, None),
+    window: tuple[int | None, int | None] | None = None,
 ) -> pd.DataFrame:
-    """One row per grid point: its parameters and summary figures (in grid order)."""
+    """One row per grid point: its parameters and summary figures (in grid order); over
+    ``window`` (first, last bar time) or the request's own --from/--to."""
     global _JOB
     _JOB = _Job(job_req, data, settings, root)
-    tasks = [(p, *window) for p in points]
+    first, last = window if window is not None else (job_req.start, job_req.end)
+    tasks = [(p, first, last) for p in points]
     try:
         if jobs <= 1 or len(points) <= 1:
             rows = [_run_point(t) for t in tasks]

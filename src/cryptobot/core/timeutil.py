@@ -30,3 +30,18 @@ def iso(ms: int | None) -> str | None:
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     spec = "milliseconds" if ms % 1000 else "seconds"
     return dt.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+_UNITS_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def parse_duration(text: str) -> int:
+    """``90d``, ``12h``, ``2w``, ``30m`` -> milliseconds."""
+    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    try:
+        ms = float(value) * _UNITS_MS[unit]
+    except (KeyError, ValueError):
+        raise ValueError(f"bad duration {text!r}; use e.g. 90d, 12h, 2w or 30m") from None
+    if ms <= 0:
+        raise ValueError(f"bad duration {text!r}; it must be positive")
+    return int(ms)

@@ -1,0 +1,222 @@
+"""``cryptobot backtest``: a strategy over stored candles -> trades, equity, metrics."""
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+
+from cryptobot.backtest import runner, sweep
+from cryptobot.backtest.engine import Costs
+from cryptobot.cli.context import AppContext
+from cryptobot.cli.output import Format, render
+from cryptobot.core.errors import CryptobotError
+from cryptobot.core.symbols import parse_symbols
+from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.core.timeutil import iso, parse_duration, parse_time
+from cryptobot.data.atomic import atomic_write
+from cryptobot.data.lake import Lake
+from cryptobot.journal import backtests as journal
+
+EPILOG = (
+    "Examples:\n\n"
+    "  cryptobot backtest --strategy momentum --symbols BTC/USDT:USDT,ETH/USDT:USDT"
+    " --timeframe 1h --from 2025-01-01 --to 2025-08-31\n\n"
+    "  cryptobot backtest --strategy bos_fvg_fib --top 10 --risk-usd 1 -o runs/bos.parquet\n\n"
+    "  cryptobot backtest --strategy momentum --sweep ema_fast=5:15:2 --sweep ema_slow=20:60:5"
+    " --jobs 2\n\n"
+    "  cryptobot backtest --strategy momentum --walk-forward --train 90d --test 30d\n\n"
+    "  cryptobot backtest --strategy ema_cross --symbols BTC/USDT:USDT --timeframe 1m"
+    " --stop-atr 1.5"
+)
+Opt = typer.Option
+SHOWN = ("total_return_pct", "cagr_pct", "max_drawdown_pct", "max_drawdown_days", "sharpe",
+         "sortino", "calmar", "trades", "win_rate_pct", "profit_factor", "expectancy_usd",
+         "avg_r", "exposure_pct", "trades_per_day", "avg_hold_hours", "fees_usd",
+         "funding_paid_usd", "funding_received_usd", "liquidations", "end_equity")  # fmt: skip
+
+
+def backtest_command(
+    ctx: typer.Context,
+    strategy: Annotated[str, Opt(help="ema_cross, momentum, bos_fvg_fib or breakout.")],
+    symbols: Annotated[str | None, Opt(help="Comma-separated unified symbols.")] = None,
+    top: Annotated[
+        int | None, Opt(min=1, help="The N stored symbols with the most quote volume (last day).")
+    ] = None,
+    timeframe: Annotated[
+        str | None, Opt(help="Bar timeframe (default: the strategy's trigger timeframe).")
+    ] = None,
+    start: Annotated[str | None, Opt("--from", help="First bar (ISO date/time, UTC).")] = None,
+    end: Annotated[str | None, Opt("--to", help="Last bar (ISO date/time, UTC).")] = None,
+    units: Annotated[
+        float | None, Opt(help="Trade this many base units, no risk engine (ema_cross: 1).")
+    ] = None,
+    risk_usd: Annotated[float | None, Opt(min=0, help="Fixed $ risk per trade.")] = None,
+    risk_pct: Annotated[float | None, Opt(min=0, help="% of equity at risk per trade.")] = None,
+    stop_atr: Annotated[
+        float | None, Opt(min=0, help="ema_cross: stop at this many ATR(14) from the entry.")
+    ] = None,
+    detail: Annotated[
+        str | None, Opt(help="Resolve stop-and-target bars from this stored timeframe, e.g. 1m.")
+    ] = None,
+    time_stop: Annotated[
+        float | None, Opt(min=0, help="Minutes before a trade going nowhere is closed (0: off).")
+    ] = None,
+    fee: Annotated[
+        float | None, Opt(min=0, help="Taker fee rate (config: backtest.taker_fee).")
+    ] = None,
+    slippage_bps: Annotated[float | None, Opt(min=0, help="Market/stop slippage in bps.")] = None,
+    no_funding: Annotated[bool, Opt("--no-funding", help="Charge no funding.")] = False,
+    no_breakers: Annotated[bool, Opt("--no-breakers", help="No circuit breakers.")] = False,
+    sweep_specs: Annotated[
+        list[str] | None, Opt("--sweep", help="name=start:stop:step or name=a,b,c (repeatable).")
+    ] = None,
+    objective: Annotated[
+        str, Opt(help="Sort sweeps and pick walk-forward winners by this.")
+    ] = "sharpe",
+    jobs: Annotated[int, Opt(min=1, help="Parallel processes for sweeps.")] = 1,
+    walk_forward: Annotated[
+        bool, Opt("--walk-forward", help="Rolling train/test windows.")
+    ] = False,
+    train: Annotated[str, Opt(help="Walk-forward train window, e.g. 90d.")] = "90d",
+    test: Annotated[str, Opt(help="Walk-forward test window, e.g. 30d.")] = "30d",
+    fmt: Annotated[Format | None, Opt("--format", "-f", help="Summary format.")] = None,
+    output: Annotated[
+        Path | None,
+        Opt("--output", "-o", help="Trades to FILE.parquet (+ .equity/.fills.parquet beside)."),
+    ] = None,
+    no_journal: Annotated[bool, Opt("--no-journal", help="Do not record the run.")] = False,
+) -> None:
+    """Backtest a strategy over stored candles with slippage, fees, funding, liquidation,
+    position management and the risk engine; prints the summary, records the run."""
+    obj: AppContext = ctx.obj
+    settings = obj.settings
+    if time_stop is not None:
+        manage = settings.manage.model_copy(update={"time_stop_minutes": time_stop})
+        settings = settings.model_copy(update={"manage": manage})
+    root = obj.data_dir(create=False)
+    lake = Lake(root)
+    try:
+        window = (parse_time(start) if start else None, parse_time(end) if end else None)
+        train_ms, test_ms = parse_duration(train), parse_duration(test)
+    except ValueError as exc:
+        raise CryptobotError(str(exc)) from None
+    if risk_usd is not None and risk_pct is not None:
+        raise CryptobotError("give one of --risk-usd, --risk-pct")
+    exchange = settings.exchange
+    chosen = _symbols(lake, exchange, symbols, top, timeframe, strategy, settings)
+    if units is None and strategy == runner.REFERENCE and risk_usd is None and risk_pct is None:
+        units = 1.0  # the reference definition
+    params = {} if stop_atr is None else {"stop_atr": stop_atr}
+    req = runner.Request(
+        strategy=strategy, symbols=chosen, exchange=exchange, timeframe=timeframe,
+        start=window[0], end=window[1], params=params, units=units, risk_usd=risk_usd,
+        risk_pct=risk_pct, detail=detail, funding=not no_funding, breakers=not no_breakers,
+    )  # fmt: skip
+    req = replace(req, costs=_costs(req, settings, fee, slippage_bps))
+    data = runner.load(lake, req, settings)
+    err = Console(stderr=True)
+    for warning in data.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    if sweep_specs or walk_forward:
+        points = sweep.grid(sweep_specs or [])
+        if walk_forward:
+            table, totals = sweep.walk_forward(req, data, settings, points, train_ms, test_ms,
+                                               objective, jobs, root)  # fmt: skip
+            rows = _times(table, ("train_from", "test_from", "test_to"))
+            render(rows, fmt, output, title="walk-forward windows")
+            err.print(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
+            return
+        table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs, root), objective)
+        names = list(points[0])
+        render(
+            table[[*names, *SHOWN]].to_dict("records"), fmt, output, title=f"sweep by {objective}"
+        )
+        return
+    result = runner.run(req, data, settings, lake)
+    _show(result, fmt, err)
+    if output is not None:
+        _write(output, result)
+    if not no_journal:
+        record = {"strategy": strategy, "symbols": chosen, "timeframe": data.timeframe,
+                  "from": start, "to": end, "units": units, "risk_usd": risk_usd,
+                  "risk_pct": risk_pct, "params": params, "detail": detail}  # fmt: skip
+        run_id = journal.save_run(root, record, data.timeframe, result.summary,
+                                  result.benchmarks, result.trades, result.equity)  # fmt: skip
+        err.print(f"run {run_id} recorded in the journal")
+
+
+def _symbols(lake, exchange, symbols, top, timeframe, strategy, settings) -> list[str]:
+    if symbols:
+        return parse_symbols(symbols)
+    if top is None:
+        raise CryptobotError("give --symbols or --top N")
+    tf = timeframe or runner.trigger_timeframe(
+        runner.Request(strategy=strategy, symbols=[], exchange=exchange), settings
+    )
+    volumes = {}
+    for venue, symbol, stored_tf in lake.candle_sets(exchange):
+        if stored_tf == tf:
+            last = lake.last_candle_time(venue, symbol, tf)
+            bars = lake.read_candles(venue, symbol, tf, last - 86_400_000 + timeframe_ms(tf), last)
+            volumes[symbol] = float((bars["close"] * bars["volume"]).sum())
+    if not volumes:
+        raise CryptobotError(f"no stored {tf} candles on {exchange}; run `cryptobot fetch` first")
+    return sorted(volumes, key=volumes.get, reverse=True)[:top]
+
+
+def _costs(req: runner.Request, settings, fee: float | None, slippage: float | None) -> Costs:
+    base = runner.costs_for(req, settings)
+    changes = {k: v for k, v in (("taker", fee), ("slippage_bps", slippage)) if v is not None}
+    return replace(base, **changes)
+
+
+def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
+    scopes = {"portfolio": result.summary}
+    scopes.update({r["symbol"]: r for r in result.per_symbol.to_dict("records")})
+    title = f"{result.request.strategy} backtest"
+    if fmt is Format.table or (fmt is None and sys.stdout.isatty()):  # figures down, scopes across
+        rows = [{"figure": k, **{scope: s[k] for scope, s in scopes.items()}} for k in SHOWN]
+        render(rows, Format.table, None, title=title)
+    else:
+        render([{"scope": n, **{k: s[k] for k in SHOWN}} for n, s in scopes.items()], fmt, None)
+    err.print(
+        "buy and hold: "
+        + ", ".join(f"{k.removeprefix('hold ')} {v:+.2f}%" for k, v in result.benchmarks.items())
+    )
+    if result.refused:
+        err.print(
+            "refused by the risk engine: "
+            + ", ".join(f"{k} x{v}" for k, v in result.refused.items())
+        )
+    for ts, reason in result.breaker_trips:
+        err.print(f"breaker tripped {iso(ts)}: {reason}")
+
+
+def _write(output: Path, result: runner.Result) -> None:
+    if output.suffix.lower() != ".parquet":
+        raise CryptobotError(f"-o {output}: a backtest writes .parquet files")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stem = output.with_suffix("")
+    files = {
+        output: result.trades,
+        stem.with_suffix(".equity.parquet"): result.equity,
+        stem.with_suffix(".fills.parquet"): result.fills,
+    }
+    for path, frame in files.items():
+        atomic_write(path, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+
+
+def _times(table: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:
+    out = table.copy()
+    for c in columns:
+        out[c] = [iso(int(v))[:16] for v in out[c]]
+    return out.to_dict("records")
+
+
+def _fmt(v) -> str:
+    return f"{v:,.4g}" if isinstance(v, (float, np.floating)) else str(v)
