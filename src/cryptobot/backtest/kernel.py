@@ -289,7 +289,7 @@ def next_signal_bar(trade):
 
 
 @njit(cache=True)
-def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, start, end,
+def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, leverage, start, end,
                 cooldown_bars, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, trades,
                 fills):  # fmt: skip
     """Trades of ``qty`` units on every eligible signal between bars ``start`` and ``end``
@@ -307,7 +307,7 @@ def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, star
         if not math.isnan(stop) and (px - stop) * side <= 0.0:
             continue  # the entry would fill beyond its own stop
         nf = run_trade(bars, sig, funding, detail, span, i0, side, qty, px, stop, math.nan,
-                       1.0, end, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, 1.0,
+                       leverage, end, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, 1.0,
                        trades, k, fills, nf)  # fmt: skip
         k += 1
         if trades[k - 1, T_OPEN] > 0.0:
