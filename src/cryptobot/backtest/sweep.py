@@ -118,6 +118,10 @@ def sweep(
     return pd.DataFrame(rows)
 
 
+def _bars_in(stamps: np.ndarray, first: int, last: int) -> int:
+    return int(np.searchsorted(stamps, last, side="right") - np.searchsorted(stamps, first))
+
+
 def walk_forward(
     req: runner.Request,
     data: runner.Dataset,
@@ -137,6 +141,9 @@ def walk_forward(
     a = first
     while a + train_ms + test_ms <= last + 1:
         train, test = (a, a + train_ms - 1), (a + train_ms, a + train_ms + test_ms - 1)
+        if min(_bars_in(stamps, *train), _bars_in(stamps, *test)) < 2:  # a hole in the data
+            a += test_ms
+            continue
         ins = better_first(sweep(req, data, settings, points, jobs, root, train), objective)
         best = {k: ins.iloc[0][k] for k in points[0]} if points and points[0] else {}
         best = {k: (int(v) if float(v).is_integer() else float(v)) for k, v in best.items()}

@@ -109,8 +109,11 @@ def backtest_command(
         raise CryptobotError("give one of --risk-usd, --risk-pct")
     exchange = settings.exchange
     chosen = _symbols(lake, exchange, symbols, top, timeframe, strategy, settings)
-    if units is None and strategy == runner.REFERENCE and risk_usd is None and risk_pct is None:
-        units = 1.0  # the reference definition
+    reference = (
+        strategy == runner.REFERENCE and units is None and risk_usd is None and risk_pct is None
+    )
+    if reference:  # the reference definition: 1 unit, 0.04 % fees, no slippage, no funding
+        units, no_funding = 1.0, True
     params = {} if stop_atr is None else {"stop_atr": stop_atr}
     req = runner.Request(
         strategy=strategy, symbols=chosen, exchange=exchange, timeframe=timeframe,

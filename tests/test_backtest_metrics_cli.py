@@ -1,0 +1,137 @@
+"""Metrics against hand-computed values, and ``cryptobot backtest`` end to end on real candles."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cryptobot.backtest import metrics
+from cryptobot.data.lake import Lake
+from cryptobot.journal import backtests as journal
+from tests.backtest_reference import plain_ema_cross
+from tests.conftest import BINANCE, Cli
+
+DAY = 86_400_000
+
+
+def test_metrics_equal_hand_computed_values_on_a_small_curve():
+    """Daily equity 100, 110, 99, 108.9, 118.8 (returns +10 %, -10 %, +10 %, +9.0909 %)."""
+    values = [100.0, 110.0, 99.0, 108.9, 118.8]
+    equity = pd.DataFrame({"timestamp": np.arange(5) * DAY, "equity": values})
+    trades = pd.DataFrame(
+        {"net": [10.0, -11.0, 9.9, 9.9], "r": [1.0, -1.1, 0.99, 0.99], "fees": 0.5,
+         "funding": [-0.2, 0.1, 0.0, -0.1], "open": False, "reason": "stop",
+         "entry_time": np.arange(4) * DAY, "exit_time": np.arange(4) * DAY + DAY // 2}
+    )  # fmt: skip
+    s = metrics.summary(equity, trades, exposure=0.5)
+    r = np.array([0.1, -0.1, 0.1, 118.8 / 108.9 - 1])
+    assert s["total_return_pct"] == pytest.approx(18.8)
+    assert s["cagr_pct"] == pytest.approx((1.188 ** (365 / 4) - 1) * 100)
+    assert s["max_drawdown_pct"] == pytest.approx(10.0)  # 110 -> 99
+    assert s["max_drawdown_days"] == pytest.approx(2.0)  # day 1 peak, recovered on day 3
+    assert s["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(365))
+    assert s["sortino"] == pytest.approx(r.mean() / math.sqrt(0.01 / 4) * math.sqrt(365))
+    assert s["calmar"] == pytest.approx(s["cagr_pct"] / 10.0)
+    assert s["win_rate_pct"] == 75.0
+    assert s["profit_factor"] == pytest.approx(29.8 / 11.0)
+    assert s["expectancy_usd"] == pytest.approx(18.8 / 4)
+    assert s["avg_r"] == pytest.approx(1.88 / 4)
+    assert s["fees_usd"] == 2.0
+    assert (s["funding_paid_usd"], s["funding_received_usd"]) == (pytest.approx(0.3), 0.1)
+    assert s["trades_per_day"] == 1.0 and s["avg_hold_hours"] == 12.0
+    assert s["exposure_pct"] == 50.0 and s["liquidations"] == 0
+    assert metrics.buy_and_hold_pct([100, 150]) == 50.0
+    assert metrics.blend_pct(np.array([100, 150]), np.array([100, 90])) == 20.0
+
+
+@pytest.fixture
+def lake_dir(tmp_path, shared):
+    root = tmp_path / "data"
+    root.mkdir()
+    lake = Lake(root)
+    frame = pd.read_parquet(BINANCE / "BTC_USDT_USDT" / "1m.parquet").iloc[:5000]
+    lake.write_candles("binanceusdm", "BTC/USDT:USDT", "1m", frame)
+    for sym in ("BTC", "ETH"):
+        hourly = pd.read_parquet(BINANCE / f"{sym}_USDT_USDT" / "1h.parquet")
+        lake.write_candles(
+            "binanceusdm", f"{sym}/USDT:USDT", "1h", hourly[hourly.timestamp >= 1_704_067_200_000]
+        )
+    return root, frame
+
+
+def test_backtest_ema_cross_cli_matches_the_reference_and_records_the_run(lake_dir, tmp_path):
+    root, frame = lake_dir
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(root)})
+    out = tmp_path / "runs" / "ema.parquet"
+    res = cli("backtest", "--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT", "--timeframe",
+              "1m", "--stop-atr", "1.5", "-o", str(out), "--format", "json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout)[0]
+    trades = pd.read_parquet(out)
+    expected, _, pnl = plain_ema_cross(frame, 1.5)
+    assert summary["trades"] == len(trades) == len(expected)
+    assert summary["end_equity"] - 1000 == pytest.approx(pnl, abs=0.005)
+    equity = pd.read_parquet(out.with_suffix("").with_suffix(".equity.parquet"))
+    assert len(equity) == len(frame)
+    assert pd.read_parquet(out.with_suffix("").with_suffix(".fills.parquet")).kind.iat[0] == "entry"
+    (run,) = journal.runs(root)
+    assert run["strategy"] == "ema_cross" and json.loads(run["summary"])["trades"] == len(expected)
+
+
+def test_backtest_momentum_portfolio_sweep_and_walk_forward(lake_dir):
+    root, _ = lake_dir
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(root)})
+    base = ("backtest", "--strategy", "momentum", "--symbols", "BTC/USDT:USDT,ETH/USDT:USDT",
+            "--time-stop", "0", "--format", "json")  # fmt: skip
+    res = cli(*base, "--risk-usd", "5")
+    assert res.exit_code == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [r["scope"] for r in rows] == ["portfolio", "BTC/USDT:USDT", "ETH/USDT:USDT"]
+    assert rows[0]["trades"] == rows[1]["trades"] + rows[2]["trades"] > 5
+    assert "built them from 1h" in res.stderr  # 4h confirmation resampled
+    sweep = cli(*base, "--sweep", "ema_fast=5:9:4", "--sweep", "ema_slow=21,30", "--jobs", "2")
+    assert sweep.exit_code == 0, sweep.stderr
+    table = json.loads(sweep.stdout)
+    assert len(table) == 4 and {(r["ema_fast"], r["ema_slow"]) for r in table} == {
+        (5, 21), (5, 30), (9, 21), (9, 30)}  # fmt: skip
+    sharpe = [r["sharpe"] for r in table if r["sharpe"] is not None]
+    assert sharpe == sorted(sharpe, reverse=True)
+    wf = cli(*base, "--walk-forward", "--train", "180d", "--test", "60d", "--sweep", "ema_fast=5,9")
+    assert wf.exit_code == 0, wf.stderr
+    windows = json.loads(wf.stdout)
+    assert len(windows) >= 3 and "walk_forward_efficiency_pct" in wf.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--strategy", "nope", "--symbols", "BTC/USDT:USDT"), "unknown strategy nope"),
+        (("--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT"), "needs --timeframe"),
+        (("--strategy", "momentum", "--symbols", "DOGE/USDT:USDT"), "no stored 1h candles"),
+        (("--strategy", "momentum", "--symbols", "BTC/USDT:USDT", "--sweep", "x"), "bad --sweep"),
+        (
+            ("--strategy", "momentum", "--symbols", "BTC/USDT:USDT", "--sweep", "nope=1,2"),
+            "has no parameter nope",
+        ),
+        (
+            (
+                "--strategy",
+                "momentum",
+                "--symbols",
+                "BTC/USDT:USDT",
+                "--train",
+                "9x",
+                "--walk-forward",
+            ),
+            "bad duration",
+        ),
+    ],
+)
+def test_bad_requests_are_one_line_and_exit_1(lake_dir, args, message):
+    root, _ = lake_dir
+    res = Cli({"CRYPTOBOT_DATA_DIR": str(root)})("backtest", *args, ok=None)
+    assert res.exit_code == 1
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and message in errors[0]  # warnings may precede the one error line
