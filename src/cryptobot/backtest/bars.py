@@ -12,7 +12,7 @@ the stop and a target were both touched (``--detail 1m``).
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,29 +31,12 @@ class SymbolBars:
     timestamps: np.ndarray  # int64 ms, bar open times
     bars: np.ndarray  # (n, 6) open high low close volume atr
     funding: np.ndarray  # (n, 2) rate charged at the bar's open, price (NaN: previous close)
-    detail: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))  # open high low
-    span: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    detail: np.ndarray  # (m, 3) open high low of the detail bars
+    span: np.ndarray  # (n, 2) int64: the detail rows inside each bar
     warnings: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.span.shape[0] != self.timestamps.shape[0]:
-            object.__setattr__(self, "span", np.zeros((len(self.timestamps), 2), np.int64))
 
     def __len__(self) -> int:
         return self.timestamps.shape[0]
-
-    def window(self, start: int, end: int) -> "SymbolBars":
-        """Bars ``start:end`` (detail spans re-based), e.g. one walk-forward window."""
-        return SymbolBars(
-            self.symbol,
-            self.timeframe,
-            self.timestamps[start:end],
-            self.bars[start:end],
-            self.funding[start:end],
-            self.detail,
-            self.span[start:end],
-            self.warnings,
-        )
 
 
 def symbol_bars(

@@ -70,10 +70,6 @@ class Signals:
             none if stop_distance is None else np.ascontiguousarray(stop_distance, np.float64),
         )
 
-    @property
-    def count(self) -> int:
-        return int(np.count_nonzero(self.side))
-
 
 @dataclass(frozen=True)
 class SymbolRun:

@@ -280,6 +280,13 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
 
 
 @njit(cache=True)
+def entry_fill(bars, i0, side, qty, costs):
+    """Price of a market entry at bar ``i0``'s open, slippage against the order."""
+    bps = slippage_bps(costs[C_SLIPPAGE], qty, bars[i0, VOLUME], costs[C_SLIPPAGE_VOLUME])
+    return market_price(bars[i0, OPEN], side, bps)
+
+
+@njit(cache=True)
 def next_signal_bar(trade):
     """First signal bar whose entry (at the next open) may follow this trade: a trade closed at a
     bar's open makes room for a signal at the close before (a reversal); one closed during the
@@ -301,10 +308,9 @@ def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, leve
         if side == 0 or t < allowed:
             continue
         i0 = t + 1
-        bps = slippage_bps(costs[C_SLIPPAGE], qty, bars[i0, VOLUME], costs[C_SLIPPAGE_VOLUME])
-        px = market_price(bars[i0, OPEN], side, bps)
+        px = entry_fill(bars, i0, side, qty, costs)
         stop = stop_abs[t] if not math.isnan(stop_abs[t]) else px - side * stop_dist[t]
-        if not math.isnan(stop) and (px - stop) * side <= 0.0:
+        if beyond(side, px, stop):
             continue  # the entry would fill beyond its own stop
         nf = run_trade(bars, sig, funding, detail, span, i0, side, qty, px, stop, math.nan,
                        leverage, end, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, 1.0,

@@ -46,6 +46,22 @@ def summary(equity: pd.DataFrame, trades: pd.DataFrame, exposure: float | None =
     return out
 
 
+def exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
+    """Share of bars with at least one position open."""
+    if len(stamps) == 0 or len(trades) == 0:
+        return 0.0
+    held = np.zeros(len(stamps) + 1)
+    first = np.searchsorted(stamps, trades["entry_time"].to_numpy())
+    last = np.where(
+        trades["open"].to_numpy(),
+        len(stamps) - 1,
+        np.searchsorted(stamps, trades["exit_time"].to_numpy()),
+    )
+    np.add.at(held, first, 1)
+    np.add.at(held, last + 1, -1)
+    return float(np.mean(np.cumsum(held)[:-1] > 0))
+
+
 def daily_returns(equity: pd.DataFrame) -> np.ndarray:
     if equity.empty:
         return np.empty(0)

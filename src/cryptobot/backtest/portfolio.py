@@ -29,13 +29,14 @@ from cryptobot.backtest.engine import Costs, Signals
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent
 from cryptobot.core.settings import RiskSettings
-from cryptobot.fills.model import market_price, slippage_bps
+from cryptobot.fills.model import beyond
 from cryptobot.manage.policy import Policy
 from cryptobot.risk import breakers, gates
 from cryptobot.risk.brackets import Bracket
 from cryptobot.risk.orders import SizingSetup, size_orders
 
 HOUR_MS = 3_600_000
+ARG_LEVERAGE = 6  # position of the leverage in a trade's ``run_trade`` arguments
 EXIT_ACTIONS = {
     breakers.Action.flatten_all,
     breakers.Action.exit_all,
@@ -175,10 +176,8 @@ class _Driver:
         f = order.figures
         qty = float(f["qty"]) * s.markets[sb.symbol].contract_size
         i0 = t + 1
-        bps = slippage_bps(s.costs.slippage_bps, qty, sb.bars[i0, kernel.VOLUME],
-                           s.costs.slippage_bps_per_pct_volume)  # fmt: skip
-        price = market_price(float(sb.bars[i0, kernel.OPEN]), side, bps)
-        if not math.isnan(stop) and (price - stop) * side <= 0:
+        price = kernel.entry_fill(sb.bars, i0, side, qty, s.costs.array())
+        if beyond(side, price, stop):
             self.out.refused["entry gapped through its stop"] += 1
             return
         liq = f.get("liquidation_price")
@@ -210,7 +209,7 @@ class _Driver:
             trade = self.trades[o.row]
             if _holds(trade, at):
                 notional = trade[kernel.T_QTY] * trade[kernel.T_ENTRY_PX]
-                lev = o.args[6]
+                lev = o.args[ARG_LEVERAGE]
                 side = "long" if trade[kernel.T_SIDE] > 0 else "short"
                 out.append(
                     gates.OpenPosition(self.bars[o.symbol].symbol, side, notional, notional / lev)

@@ -17,7 +17,7 @@ detectors have no look-ahead) and the ``manage`` policy from the config.
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from cryptobot.backtest.engine import (
 from cryptobot.backtest.portfolio import PortfolioSetup, align, run_portfolio
 from cryptobot.backtest.reference import ema_cross_signals
 from cryptobot.core.errors import ConfigError, DataError
+from cryptobot.core.market import Market
 from cryptobot.core.settings import Settings
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data.lake import Lake
@@ -48,6 +49,7 @@ from cryptobot.strategies.registry import STRATEGIES
 from cryptobot.strategies.scanner import detect_all
 
 REFERENCE = "ema_cross"
+HELD = ("BTC", "ETH")  # buy-and-hold benchmarks besides each symbol
 REFERENCE_PARAMS = {"fast": 9, "slow": 21, "stop_atr": math.nan}
 
 
@@ -77,6 +79,8 @@ class Dataset:
     bars: list[SymbolBars]
     frames: dict[str, dict[str, pd.DataFrame]]  # per symbol, per timeframe (strategies)
     benchmark: dict[str, pd.DataFrame]
+    markets: dict[str, Market]  # stored contract specs, for sizing
+    held: dict[str, pd.DataFrame]  # BTC and ETH candles of the timeframe, for buy-and-hold
     warnings: tuple[str, ...] = ()
 
 
@@ -92,6 +96,19 @@ class Result:
     refused: dict[str, int]
     breaker_trips: list[tuple[int, str]]
     warnings: tuple[str, ...]
+
+
+def with_defaults(req: Request) -> Request:
+    """``ema_cross`` with no sizing asked for is its reference definition: 1 unit, no funding
+    (and the reference costs, ``costs_for``)."""
+    if (
+        req.strategy == REFERENCE
+        and req.units is None
+        and req.risk_usd is None
+        and req.risk_pct is None
+    ):
+        return replace(req, units=1.0, funding=False)
+    return req
 
 
 def trigger_timeframe(req: Request, settings: Settings) -> str:
@@ -154,7 +171,9 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         benchmark = {
             t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
         }
-    return Dataset(tf, bars, frames, benchmark, tuple(warnings))
+    markets = resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
+    held = {b: lake.read_candles(req.exchange, f"{b}/USDT:USDT", tf, None, req.end) for b in HELD}
+    return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings))
 
 
 def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: pd.DataFrame, base_tf: str,
@@ -219,7 +238,7 @@ def costs_for(req: Request, settings: Settings) -> Costs:
     return Costs.from_settings(settings.backtest)
 
 
-def run(req: Request, data: Dataset, settings: Settings, lake: Lake | None = None) -> Result:
+def run(req: Request, data: Dataset, settings: Settings) -> Result:
     signals = signals_for(req, data, settings)
     bars, signals = align(data.bars, signals)
     stamps = bars[0].timestamps
@@ -242,21 +261,21 @@ def run(req: Request, data: Dataset, settings: Settings, lake: Lake | None = Non
         fills = pd.concat([r.fills_frame() for r in runs], ignore_index=True)
         pnl = np.vstack([r.pnl for r in runs])
     else:
-        setup = _portfolio_setup(req, settings, policy, costs, lake, data.timeframe)
+        setup = _portfolio_setup(req, settings, policy, costs, data)
         out = run_portfolio(bars, signals, setup, start, end)
         trades = _portfolio_trades(out)
         fills = _portfolio_fills(out)
         pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
     window = slice(start, end)
     equity = equity_frame(stamps[window], pnl.sum(axis=0)[window], initial)
-    exposure = _exposure(trades, stamps[window])
+    exposure = metrics.exposure(trades, stamps[window])
     per_symbol = pd.DataFrame(
         [_symbol_summary(sb.symbol, pnl[i][window], stamps[window], trades, initial)
          for i, sb in enumerate(bars)]
     )  # fmt: skip
     return Result(
         req, trades, fills, equity, metrics.summary(equity, trades, exposure), per_symbol,
-        _benchmarks(bars, window, lake, req, data.timeframe), refused, trips, data.warnings,
+        _benchmarks(bars, window, data.held), refused, trips, data.warnings,
     )  # fmt: skip
 
 
@@ -265,11 +284,11 @@ def _symbol_summary(
 ) -> dict:
     mine = trades[trades.symbol == symbol] if len(trades) else trades
     curve = equity_frame(stamps, pnl, initial)
-    return {"symbol": symbol, **metrics.summary(curve, mine, _exposure(mine, stamps))}
+    return {"symbol": symbol, **metrics.summary(curve, mine, metrics.exposure(mine, stamps))}
 
 
 def _portfolio_setup(
-    req: Request, settings: Settings, policy: Policy, costs: Costs, lake: Lake | None, tf: str
+    req: Request, settings: Settings, policy: Policy, costs: Costs, data: Dataset
 ) -> PortfolioSetup:
     risk = settings.risk
     sizing = risk.sizing
@@ -279,7 +298,7 @@ def _portfolio_setup(
         sizing = sizing.model_copy(update={"method": "pct_equity", "risk_pct": req.risk_pct})
     risk = risk.model_copy(update={"sizing": sizing})
     venue = venue_of(req.exchange)
-    markets = resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
+    markets = dict(data.markets)
     for symbol in req.symbols:  # not stored: no step rounding, the configured leverage cap
         markets.setdefault(symbol, flag_market(symbol, MarketFlags(max_leverage=risk.max_leverage)))
     cooldown_ms = settings.signal.cooldown_after_loss_min * 60_000
@@ -294,7 +313,7 @@ def _portfolio_setup(
         costs=costs,
         initial_equity=settings.backtest.initial_equity,
         use_breakers=req.breakers,
-        cooldown_bars=math.ceil(cooldown_ms / timeframe_ms(tf)),
+        cooldown_bars=math.ceil(cooldown_ms / timeframe_ms(data.timeframe)),
     )
 
 
@@ -316,36 +335,15 @@ def _portfolio_fills(out) -> pd.DataFrame:
     )
 
 
-def _exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
-    """Share of bars with at least one position open."""
-    if len(stamps) == 0 or len(trades) == 0:
-        return 0.0
-    held = np.zeros(len(stamps) + 1)
-    first = np.searchsorted(stamps, trades["entry_time"].to_numpy())
-    last = np.where(
-        trades["open"].to_numpy(),
-        len(stamps) - 1,
-        np.searchsorted(stamps, trades["exit_time"].to_numpy()),
-    )
-    np.add.at(held, first, 1)
-    np.add.at(held, last + 1, -1)
-    return float(np.mean(np.cumsum(held)[:-1] > 0))
-
-
-def _benchmarks(bars, window: slice, lake: Lake | None, req: Request, tf: str) -> dict[str, float]:
+def _benchmarks(bars, window: slice, held: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Buy-and-hold over the run's window: each symbol, BTC and 50/50 BTC/ETH (when stored)."""
     out = {f"hold {sb.symbol}": metrics.buy_and_hold_pct(sb.bars[window, 3]) for sb in bars}
     stamps = bars[0].timestamps[window]
     closes = {}
-    for base in ("BTC", "ETH"):
-        symbol = f"{base}/USDT:USDT"
-        frame = (
-            lake.read_candles(req.exchange, symbol, tf, int(stamps[0]), int(stamps[-1]))
-            if lake
-            else None
-        )
-        if frame is not None and len(frame) > 1:
-            closes[base] = frame["close"].to_numpy()
+    for base, frame in held.items():
+        inside = frame[(frame.timestamp >= stamps[0]) & (frame.timestamp <= stamps[-1])]
+        if len(inside) > 1:
+            closes[base] = inside["close"].to_numpy()
     if "BTC" in closes:
         out["hold BTC"] = metrics.buy_and_hold_pct(closes["BTC"])
     if len(closes) == 2:

@@ -18,7 +18,6 @@ import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +25,6 @@ import pandas as pd
 from cryptobot.backtest import runner
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.settings import Settings
-from cryptobot.data.lake import Lake
 
 LOWER_IS_BETTER = {"max_drawdown_pct", "max_drawdown_days"}
 DAY_MS = 86_400_000
@@ -75,7 +73,6 @@ class _Job:
     req: runner.Request
     data: runner.Dataset
     settings: Settings
-    root: Path | None
 
 
 _JOB: _Job | None = None
@@ -86,8 +83,7 @@ def _run_point(point: tuple[dict, int | None, int | None]) -> dict:
     job = _JOB
     assert job is not None
     req = replace(job.req, params={**job.req.params, **params}, start=start, end=end)
-    lake = Lake(job.root) if job.root else None
-    result = runner.run(req, job.data, job.settings, lake)
+    result = runner.run(req, job.data, job.settings)
     return {**params, **result.summary}
 
 
@@ -97,13 +93,12 @@ def sweep(
     settings: Settings,
     points: list[dict],
     jobs: int = 1,
-    root: Path | None = None,
     window: tuple[int | None, int | None] | None = None,
 ) -> pd.DataFrame:
     """One row per grid point: its parameters and summary figures (in grid order); over
     ``window`` (first, last bar time) or the request's own --from/--to."""
     global _JOB
-    _JOB = _Job(job_req, data, settings, root)
+    _JOB = _Job(job_req, data, settings)
     first, last = window if window is not None else (job_req.start, job_req.end)
     tasks = [(p, first, last) for p in points]
     try:
@@ -131,7 +126,6 @@ def walk_forward(
     test_ms: int,
     objective: str,
     jobs: int = 1,
-    root: Path | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Per window: dates, the chosen parameters, in-sample and out-of-sample figures."""
     stamps = data.bars[0].timestamps
@@ -144,10 +138,10 @@ def walk_forward(
         if min(_bars_in(stamps, *train), _bars_in(stamps, *test)) < 2:  # a hole in the data
             a += test_ms
             continue
-        ins = better_first(sweep(req, data, settings, points, jobs, root, train), objective)
+        ins = better_first(sweep(req, data, settings, points, jobs, train), objective)
         best = {k: ins.iloc[0][k] for k in points[0]} if points and points[0] else {}
         best = {k: (int(v) if float(v).is_integer() else float(v)) for k, v in best.items()}
-        out = sweep(req, data, settings, [best], 1, root, test).iloc[0]
+        out = sweep(req, data, settings, [best], 1, test).iloc[0]
         rows.append(
             {
                 "train_from": train[0], "test_from": test[0], "test_to": test[1], **best,

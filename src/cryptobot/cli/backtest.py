@@ -16,10 +16,10 @@ from cryptobot.cli.context import AppContext
 from cryptobot.cli.output import Format, render
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.symbols import parse_symbols
-from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
 from cryptobot.data.atomic import atomic_write
 from cryptobot.data.lake import Lake
+from cryptobot.data.universe import top_stored
 from cryptobot.journal import backtests as journal
 
 EPILOG = (
@@ -109,17 +109,13 @@ def backtest_command(
         raise CryptobotError("give one of --risk-usd, --risk-pct")
     exchange = settings.exchange
     chosen = _symbols(lake, exchange, symbols, top, timeframe, strategy, settings)
-    reference = (
-        strategy == runner.REFERENCE and units is None and risk_usd is None and risk_pct is None
-    )
-    if reference:  # the reference definition: 1 unit, 0.04 % fees, no slippage, no funding
-        units, no_funding = 1.0, True
     params = {} if stop_atr is None else {"stop_atr": stop_atr}
     req = runner.Request(
         strategy=strategy, symbols=chosen, exchange=exchange, timeframe=timeframe,
         start=window[0], end=window[1], params=params, units=units, risk_usd=risk_usd,
         risk_pct=risk_pct, detail=detail, funding=not no_funding, breakers=not no_breakers,
     )  # fmt: skip
+    req = runner.with_defaults(req)
     req = replace(req, costs=_costs(req, settings, fee, slippage_bps))
     data = runner.load(lake, req, settings)
     err = Console(stderr=True)
@@ -129,18 +125,18 @@ def backtest_command(
         points = sweep.grid(sweep_specs or [])
         if walk_forward:
             table, totals = sweep.walk_forward(req, data, settings, points, train_ms, test_ms,
-                                               objective, jobs, root)  # fmt: skip
+                                               objective, jobs)  # fmt: skip
             rows = _times(table, ("train_from", "test_from", "test_to"))
             render(rows, fmt, output, title="walk-forward windows")
             err.print(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
             return
-        table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs, root), objective)
+        table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs), objective)
         names = list(points[0])
         render(
             table[[*names, *SHOWN]].to_dict("records"), fmt, output, title=f"sweep by {objective}"
         )
         return
-    result = runner.run(req, data, settings, lake)
+    result = runner.run(req, data, settings)
     _show(result, fmt, err)
     if output is not None:
         _write(output, result)
@@ -161,15 +157,10 @@ def _symbols(lake, exchange, symbols, top, timeframe, strategy, settings) -> lis
     tf = timeframe or runner.trigger_timeframe(
         runner.Request(strategy=strategy, symbols=[], exchange=exchange), settings
     )
-    volumes = {}
-    for venue, symbol, stored_tf in lake.candle_sets(exchange):
-        if stored_tf == tf:
-            last = lake.last_candle_time(venue, symbol, tf)
-            bars = lake.read_candles(venue, symbol, tf, last - 86_400_000 + timeframe_ms(tf), last)
-            volumes[symbol] = float((bars["close"] * bars["volume"]).sum())
-    if not volumes:
+    chosen = top_stored(lake, exchange, tf, top)
+    if not chosen:
         raise CryptobotError(f"no stored {tf} candles on {exchange}; run `cryptobot fetch` first")
-    return sorted(volumes, key=volumes.get, reverse=True)[:top]
+    return chosen
 
 
 def _costs(req: runner.Request, settings, fee: float | None, slippage: float | None) -> Costs:

@@ -3,7 +3,11 @@ stablecoin bases excluded, ranked by 24h quote volume."""
 
 from cryptobot.core.market import Market
 from cryptobot.core.settings import UniverseSettings
+from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import Ticker
+
+DAY_MS = 86_400_000
 
 
 def top_symbols(
@@ -24,3 +28,15 @@ def top_symbols(
     ]
     eligible.sort(key=lambda s: (-tickers[s].quote_volume, s))
     return eligible[:n]
+
+
+def top_stored(lake: Lake, exchange: str, timeframe: str, n: int) -> list[str]:
+    """Offline ``--top N``: stored symbols ranked by the quote volume (close x volume) of their
+    last day of ``timeframe`` candles."""
+    volumes = {}
+    for venue, symbol, tf in lake.candle_sets(exchange):
+        if tf == timeframe:
+            last = lake.last_candle_time(venue, symbol, tf)
+            bars = lake.read_candles(venue, symbol, tf, last - DAY_MS + timeframe_ms(tf), last)
+            volumes[symbol] = float((bars["close"] * bars["volume"]).sum())
+    return sorted(volumes, key=lambda s: (-volumes[s], s))[:n]

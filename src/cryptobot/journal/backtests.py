@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptobot.core.setup import json_safe
 from cryptobot.data import catalog
 
 _SCHEMA = """
@@ -56,8 +57,8 @@ def save_run(
             "INSERT INTO backtest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, created, request["strategy"], ",".join(request["symbols"]), timeframe,
              int(stamps[0]) if len(stamps) else None, int(stamps[-1]) if len(stamps) else None,
-             json.dumps(request, default=str), json.dumps(_plain(summary)),
-             json.dumps(_plain(benchmarks))],
+             json.dumps(request, default=str), json.dumps(json_safe(summary)),
+             json.dumps(json_safe(benchmarks))],
         )  # fmt: skip
         con.register("trade_rows", rows)
         con.execute("INSERT INTO backtest_trades SELECT * FROM trade_rows")
@@ -81,12 +82,3 @@ def runs(root: Path) -> list[dict]:
         cur = con.execute("SELECT * FROM backtest_runs ORDER BY created_at")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def _plain(values: dict) -> dict:
-    """JSON-safe numbers (NaN/inf as null)."""
-    out = {}
-    for k, v in values.items():
-        v = float(v) if isinstance(v, (np.floating, np.integer, float, int)) else v
-        out[k] = None if isinstance(v, float) and not np.isfinite(v) else v
-    return out
