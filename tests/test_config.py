@@ -83,6 +83,15 @@ def test_broken_yaml_and_missing_file(tmp_path: Path):
         load_settings(tmp_path / "nope.yaml", env={})
 
 
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path):
+    """YAML keeps the last of two equal keys without a word; a risk limit read in one place
+    and applied from another is worse than a clear refusal."""
+    cfg = tmp_path / "twice.yaml"
+    cfg.write_text("risk:\n  breakers:\n    daily_loss_pct: 2\n    daily_loss_pct: 5\n")
+    with pytest.raises(ConfigError, match=r"at line 4 \(duplicate key 'daily_loss_pct'\)"):
+        load_settings(cfg, env={})
+
+
 def test_secrets_never_shown(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CRYPTOBOT_API_KEY", "AKIA-very-secret")
     monkeypatch.setenv("CRYPTOBOT_API_SECRET", "s3cr3t-value")

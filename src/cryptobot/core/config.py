@@ -63,9 +63,29 @@ class Secrets:
         return f"Secrets({self.masked()})"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A mapping that names a key twice is refused: YAML would silently keep the last value,
+    and a trader would run with a limit other than the one they read in the file."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_StrictLoader)
+
+
 def default_dict() -> dict[str, Any]:
     text = resources.files("cryptobot.core").joinpath("default.yaml").read_text()
-    return yaml.safe_load(text)
+    return _parse_yaml(text)
 
 
 def load_settings(
@@ -167,11 +187,13 @@ def _config_file(explicit: str | Path | None, env: dict[str, str], cwd: Path) ->
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _parse_yaml(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+        problem = getattr(exc, "problem", None) or ""
+        what = f" ({problem})" if problem.startswith("duplicate key") else ""
+        raise ConfigError(f"{path}: not valid YAML{where}{what}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
