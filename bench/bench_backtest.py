@@ -4,11 +4,12 @@ backtesting.py's and vectorbt's ``Portfolio.from_signals`` on the same bars, in 
 Cases: (a) the real BTC/USDT:USDT 1m series of ../shared/data; (b) 1,000,000 synthetic 1m bars
 (a seeded random walk); (c) a 100-pair EMA sweep (fast 5..14 x slow 22..40) on (a): ours in 2
 forked processes, vectorbt as 100 columns in one call. Times are the median of 3 runs after one
-warm-up (numba compilation excluded, as vectorbt's is); backtesting.py runs once on (b) (it
-takes minutes). Peak traced Python/NumPy memory of our run is reported for (b).
-Usage: python bench/bench_backtest.py [--quick]   (--quick: skip backtesting.py on (b))
+warm-up (numba compilation excluded, as vectorbt's is; backtesting.py's progress bars off).
+Peak traced Python/NumPy memory of our run is reported for (b).
+Usage: python bench/bench_backtest.py [--quick]   (--quick: skip backtesting.py on (b), ~30 s)
 """
 
+import os
 import statistics
 import sys
 import time
@@ -24,6 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars, before its import
 
 from cryptobot.backtest.bars import symbol_bars  # noqa: E402
 from cryptobot.backtest.engine import Costs, Signals, run_units  # noqa: E402
@@ -116,9 +118,7 @@ def main() -> None:
         if name.startswith("(b)") and quick:
             t_bt = float("nan")
         else:
-            t_bt = median_time(
-                lambda f=frame: backtesting_py_run(f, 1.5), 1 if name.startswith("(b)") else 3
-            )
+            t_bt = median_time(lambda f=frame: backtesting_py_run(f, 1.5))
         rows.append((name, len(frame), t_ours, t_bt, t_vbt))
     t_sweep = median_time(lambda: ours_sweep(real))
     t_vsweep = median_time(lambda: vectorbt_sweep(real))

@@ -149,8 +149,8 @@ class _Driver:
         state, actions = breakers.step(
             self.breaker, breakers.Equity(now, self.equity_at(t)), self.s.risk
         )
-        if state.mode != self.breaker.mode and state.tripped_by:
-            self.out.breaker_trips.append((now, state.reason))
+        if breakers.SEVERITY[state.mode] > breakers.SEVERITY[self.breaker.mode]:
+            self.out.breaker_trips.append((now, state.reason))  # a trip, not its release
         self.breaker = state
         if EXIT_ACTIONS & set(actions):
             self._close_all_at(t + 1)
@@ -160,6 +160,9 @@ class _Driver:
         side = int(sg.side[t])
         close = float(sb.bars[t, kernel.CLOSE])
         stop = _stop_of(sg, t, close, side)
+        if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
+            self.out.refused["no stop to size the risk from"] += 1  # e.g. ATR still warming up
+            return
         intent = Intent(
             exchange=s.exchange, symbol=sb.symbol, side="long" if side > 0 else "short",
             entry=close, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
