@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptobot.backtest.bars import symbol_bars
+from cryptobot.backtest.bars import funding_warning, symbol_bars
 from cryptobot.backtest.engine import Costs, Signals, run_units, trades_frame
 from cryptobot.backtest.portfolio import PortfolioSetup, run_portfolio
 from cryptobot.core.config import load_settings
@@ -63,7 +63,9 @@ def test_funding_uses_the_stored_mark_price_and_a_constant_where_history_is_miss
     sb = symbol_bars("X/USDT:USDT", "1h", bars, funding, fallback_rate=0.0001)
     assert sb.funding[8].tolist() == [0.0002, 101.0]
     assert sb.funding[16, 0] == sb.funding[24, 0] == sb.funding[32, 0] == 0.0001
-    assert sb.warnings and "no stored funding for 5 of 6" in sb.warnings[0]
+    assert "no stored funding for 5 of 6 funding times" in funding_warning(sb)
+    assert "for 2 of 2 funding times" in funding_warning(sb, T0 + 2 * H8, T0 + 3 * H8)
+    assert funding_warning(sb, T0 + H8, T0 + H8) is None  # the stored one
     run = run_units(sb, long_at(48), 1.0, Policy.none(), Costs())
     # 08:00 at the mark 101, then 16:00, 00:00, 08:00, 16:00 at the previous close 100
     assert run.trades_frame().funding.iat[0] == pytest.approx(-(101 * 0.0002 + 4 * 100 * 0.0001))

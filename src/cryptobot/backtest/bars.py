@@ -4,15 +4,15 @@ Funding: each funding timestamp is charged at the open of the first bar starting
 it (exactly the funding instant for bars of 8h or less; bars longer than the funding interval
 charge it at their next open). The notional is taken at the stored mark price when the history
 has one, else at the close of the bar before (the price at that instant). Where the history
-does not cover the run, a constant ``fallback_rate`` is charged every 8 hours at 00/08/16 UTC
-and a warning says so.
+does not cover the run, a constant ``fallback_rate`` is charged every 8 hours at 00/08/16 UTC;
+``funding_warning`` says so for the window a run actually covers.
 
 Detail: for each bar, the span of lower-timeframe bars inside it, used to resolve a bar where
 the stop and a target were both touched (``--detail 1m``).
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,8 @@ class SymbolBars:
     funding: np.ndarray  # (n, 2) rate charged at the bar's open, price (NaN: previous close)
     detail: np.ndarray  # (m, 3) open high low of the detail bars
     span: np.ndarray  # (n, 2) int64: the detail rows inside each bar
-    warnings: tuple[str, ...] = ()
+    assumed_funding: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    fallback_rate: float = 0.0  # the constant charged at ``assumed_funding`` times
 
     def __len__(self) -> int:
         return self.timestamps.shape[0]
@@ -53,21 +54,40 @@ def symbol_bars(
         [candles[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")]
         + [atr(candles, atr_period).to_numpy()]
     )
-    charges, warnings = funding_charges(ts, funding, fallback_rate, symbol)
+    charges, assumed = funding_charges(ts, funding, fallback_rate)
     detail_bars, span = detail_spans(ts, timeframe_ms(timeframe), detail)
     return SymbolBars(symbol, timeframe, ts, np.ascontiguousarray(bars), charges, detail_bars,
-                      span, warnings)  # fmt: skip
+                      span, assumed, fallback_rate or 0.0)  # fmt: skip
+
+
+def funding_warning(sb: SymbolBars, start: int | None = None, end: int | None = None) -> str | None:
+    """What was assumed about funding between ``start`` and ``end`` (ms; default: all bars)."""
+    if len(sb) == 0 or len(sb.assumed_funding) == 0:
+        return None
+    lo = sb.timestamps[0] if start is None else max(start, int(sb.timestamps[0]))
+    hi = sb.timestamps[-1] if end is None else min(end, int(sb.timestamps[-1]))
+    marks = _marks(lo, hi)
+    missing = sb.assumed_funding[(sb.assumed_funding >= lo) & (sb.assumed_funding <= hi)]
+    if len(missing) == 0:
+        return None
+    return (
+        f"{sb.symbol}: no stored funding for {len(missing)} of {len(marks)} funding times "
+        f"({iso(int(missing[0]))[:10]}..{iso(int(missing[-1]))[:10]}); charging a "
+        f"constant {sb.fallback_rate:.4%} there (run `cryptobot fetch --funding`)"
+    )
 
 
 def funding_charges(
-    ts: np.ndarray, funding: pd.DataFrame | None, fallback_rate: float | None, symbol: str
-) -> tuple[np.ndarray, tuple[str, ...]]:
+    ts: np.ndarray, funding: pd.DataFrame | None, fallback_rate: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar: the rate charged at its open and the price to charge it on; and the funding
+    times at which ``fallback_rate`` was assumed for want of history."""
     out = np.zeros((len(ts), 2))
     out[:, 1] = np.nan
+    missing = np.empty(0, np.int64)
     if len(ts) == 0:
-        return out, ()
+        return out, missing
     events = _funding_events(funding)
-    warnings: list[str] = []
     if fallback_rate:
         marks = _marks(ts[0], ts[-1])
         missing = marks[_far_from(marks, events["timestamp"].to_numpy(np.int64))]
@@ -76,11 +96,6 @@ def funding_charges(
                 {"timestamp": missing, "funding_rate": fallback_rate, "mark": np.nan}
             )
             events = pd.concat([events, extra]).sort_values("timestamp")
-            warnings.append(
-                f"{symbol}: no stored funding for {len(missing)} of {len(marks)} funding times "
-                f"({iso(int(missing[0]))[:10]}..{iso(int(missing[-1]))[:10]}); charging a "
-                f"constant {fallback_rate:.4%} there (run `cryptobot fetch --funding`)"
-            )
     rows = np.searchsorted(ts, events["timestamp"].to_numpy(np.int64), side="left")
     inside = (rows > 0) & (rows < len(ts))  # a funding before the first bar's open: not held
     rates, prices = events["funding_rate"].to_numpy(), events["mark"].to_numpy()
@@ -88,7 +103,7 @@ def funding_charges(
         out[row, 0] += rate
         if not math.isnan(mark):
             out[row, 1] = mark
-    return out, tuple(warnings)
+    return out, missing
 
 
 def _funding_events(funding: pd.DataFrame | None) -> pd.DataFrame:

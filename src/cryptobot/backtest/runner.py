@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cryptobot.backtest import metrics
-from cryptobot.backtest.bars import SymbolBars, symbol_bars
+from cryptobot.backtest.bars import SymbolBars, funding_warning, symbol_bars
 from cryptobot.backtest.engine import (
     Costs,
     Signals,
@@ -164,7 +164,8 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         fallback = settings.backtest.funding_fallback_rate if req.funding else None
         sb = symbol_bars(symbol, tf, candles, funding, fallback, detail)
         bars.append(sb)
-        warnings += sb.warnings
+        if note := funding_warning(sb, req.start, req.end):
+            warnings.append(note)
     bench_symbol = settings.scan.benchmark
     benchmark = {}
     if req.strategy == "breakout":
