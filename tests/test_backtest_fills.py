@@ -145,6 +145,24 @@ def test_take_profit_ladder_breakeven_and_never_loosening_trail():
     assert trail > 100.0
 
 
+def test_partial_exits_are_rounded_down_to_the_market_step():
+    """The same ladder on 1 unit with a 0.1 step: 25 % is 0.25, which no order can carry; each
+    target takes 0.2 and the trail closes the 0.6 left. On 0.3 units a 25 % slice rounds to 0:
+    no target fills and the whole position goes with the trail."""
+    rows = [(100, 101, 99, 100)] * 15 + [(100, 100.5, 99.5, 100), (100, 102.5, 99.8, 102),
+            (102, 104.5, 101.8, 104), (104, 104.2, 99, 100)]  # fmt: skip
+    sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
+    policy = Policy(np.array([1.0, 2.0]), np.array([0.25, 0.25]), np.array([0.0]),
+                    np.array([1.0]), breakeven_r=1.0)  # fmt: skip
+    signals = long_at(len(rows), t=14, stop=98.0)
+    fills = run_units(sb, signals, 1.0, policy, Costs(), step=0.1).fills_frame()
+    assert fills.kind.tolist() == ["entry", "target", "target", "trail"]
+    assert fills.qty.tolist() == pytest.approx([1.0, 0.2, 0.2, 0.6])
+    fills = run_units(sb, signals, 0.3, policy, Costs(), step=0.1).fills_frame()
+    assert fills.kind.tolist() == ["entry", "trail"]
+    assert fills.qty.tolist() == pytest.approx([0.3, 0.3])
+
+
 def test_time_stop_closes_a_trade_going_nowhere_at_the_next_open():
     rows = flat(10)
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))

@@ -68,10 +68,12 @@ def managed(scale_in: bool) -> Policy:
     scale_in=st.booleans(),
     slippage=st.sampled_from([0.0, 5.0]),
     detail_1m=st.booleans(),
+    step=st.sampled_from([0.0, 0.01, 0.25]),
 )
-def test_the_books_balance(seed, n, manage, scale_in, slippage, detail_1m):
+def test_the_books_balance(seed, n, manage, scale_in, slippage, detail_1m, step):
     """Whatever happens (gaps, slippage, funding, ladders, scale-ins, reversals): the PnL booked
-    bar by bar adds up to the trades' net, and the trades' fees to the fills' fees."""
+    bar by bar adds up to the trades' net, the trades' fees to the fills' fees, and every fill
+    of a 2-unit position is a whole number of the market's step."""
     frame = market(seed, n, gaps=True)
     detail = None
     if detail_1m:  # 1m bars inside each hour: a flat path at the hour's open, high, low, close
@@ -83,12 +85,15 @@ def test_the_books_balance(seed, n, manage, scale_in, slippage, detail_1m):
     sb = symbol_bars("X/USDT:USDT", "1h", frame, funding(seed, n), detail=detail)
     policy = managed(scale_in) if manage else Policy.none(exit_on_signal=True)
     costs = Costs(taker=0.0005, maker=0.0002, slippage_bps=slippage, liquidation_fee=0.0125)
-    run = run_units(sb, random_signals(seed, n, 0.08), 2.0, policy, costs, leverage=10.0)
+    run = run_units(sb, random_signals(seed, n, 0.08), 2.0, policy, costs, leverage=10.0, step=step)
     trades, fills = run.trades_frame(), run.fills_frame()
     assert math.isclose(run.pnl.sum(), trades.net.sum(), rel_tol=1e-9, abs_tol=1e-9)
     assert math.isclose(fills.fee.sum(), trades.fees.sum(), rel_tol=1e-9, abs_tol=1e-12)
     assert (trades.exit_time[~trades.open] >= trades.entry_time[~trades.open]).all()
     assert trades.open.sum() <= 1  # one position at a time per symbol
+    if step:
+        lots = fills.qty.to_numpy() / step
+        np.testing.assert_allclose(lots, np.round(lots), atol=1e-6)
 
 
 @settings(max_examples=60, deadline=None)

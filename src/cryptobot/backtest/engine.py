@@ -97,9 +97,11 @@ def run_units(
     end: int | None = None,
     cooldown_bars: int = 0,
     leverage: float = 1.0,
+    step: float = 0.0,
 ) -> SymbolRun:
     """Trades of ``qty`` units on the signals of bars ``start:end`` (end of data by default);
-    ``leverage`` only scales the profit on margin a scale-in rule looks at."""
+    ``leverage`` only scales the profit on margin a scale-in rule looks at; partial exits and
+    scale-ins are rounded down to ``step`` (0: not rounded)."""
     n = len(sb)
     end = n if end is None else end
     capacity = max(1, int(np.count_nonzero(signals.side[start:end])))
@@ -108,8 +110,9 @@ def run_units(
     pnl = np.zeros(n)
     k, nf = kernel.run_signals(
         sb.bars, signals.side, signals.stop_price, signals.stop_distance, sb.funding, sb.detail,
-        sb.span, float(qty), leverage, start, end, cooldown_bars, policy.scalars(), policy.tp_r,
-        policy.tp_frac, policy.trail_r, policy.trail_mult, costs.array(), pnl, trades, fills,
+        sb.span, float(qty), leverage, step, start, end, cooldown_bars, policy.scalars(),
+        policy.tp_r, policy.tp_frac, policy.trail_r, policy.trail_mult, costs.array(), pnl, trades,
+        fills,
     )  # fmt: skip
     return SymbolRun(sb, trades[:k], fills[:nf], pnl)
 

@@ -41,6 +41,7 @@ from cryptobot.fills.model import (
     exits_in_bar,
     fee,
     funding_cash,
+    lot,
     market_price,
     slippage_bps,
 )
@@ -171,10 +172,11 @@ def _bar_exits(st, side, i, bars, detail, span, stop, liq, tp_px, tp_q, stop_kin
 
 @njit(cache=True)
 def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, stop, liq_ratio,
-              leverage, end_bar, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, weight,
+              leverage, step, end_bar, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, weight,
               trades, k, fills, nf):  # fmt: skip
     """Live one position (entered at bar ``i0``'s open at ``entry_px``) to its end; returns the
-    new fills count. ``liq_ratio`` = liquidation price / entry price (NaN: none)."""
+    new fills count. ``liq_ratio`` = liquidation price / entry price (NaN: none); ``step`` = the
+    market's quantity step (0: none), to which partial exits and scale-ins are rounded down."""
     n = bars.shape[0]
     st = np.zeros(6)
     st[S_QTY], st[S_AVG] = qty, entry_px
@@ -183,7 +185,10 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
     risk = abs(entry_px - stop)
     liq = entry_px * liq_ratio
     tp_px = entry_px + side * tp_r * risk
-    tp_q = tp_frac * qty if risk > 0.0 else np.zeros(tp_r.shape[0])
+    tp_q = np.zeros(tp_r.shape[0])
+    if risk > 0.0:
+        for j in range(tp_r.shape[0]):
+            tp_q[j] = lot(tp_frac[j] * qty, step)
     events = np.empty((tp_r.shape[0] + 2, 3))
     stop_kind, pending, adds = STOP, 0, 0
     best, worst, max_q, paid_funding, marked = entry_px, entry_px, qty, 0.0, 0.0
@@ -206,16 +211,18 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
                 nf = _reduce(st, side, q, px, costs[C_TAKER], fills, nf, k, i, action)
                 exit_bar, reason, at_open = i, action, True
             elif action == SCALE_IN:
-                add, cut = p[P_SCALE_ADD] * q, p[P_SCALE_CLOSE] * q
-                px = market_price(op, side, bps)
-                paid = fee(px, add, costs[C_TAKER])
-                st[S_AVG] = (st[S_AVG] * q + px * add) / (q + add)
-                st[S_QTY] += add
-                st[S_FEES] += paid
-                nf = _fill(fills, nf, k, i, SCALE_IN, side, add, px, paid)
-                max_q = max(max_q, st[S_QTY])
-                px = market_price(op, -side, bps)
-                nf = _reduce(st, side, cut, px, costs[C_TAKER], fills, nf, k, i, SCALE_OUT)
+                add, cut = lot(p[P_SCALE_ADD] * q, step), lot(p[P_SCALE_CLOSE] * q, step)
+                if add > 0.0:
+                    px = market_price(op, side, bps)
+                    paid = fee(px, add, costs[C_TAKER])
+                    st[S_AVG] = (st[S_AVG] * q + px * add) / (q + add)
+                    st[S_QTY] += add
+                    st[S_FEES] += paid
+                    nf = _fill(fills, nf, k, i, SCALE_IN, side, add, px, paid)
+                    max_q = max(max_q, st[S_QTY])
+                if cut > 0.0:
+                    px = market_price(op, -side, bps)
+                    nf = _reduce(st, side, cut, px, costs[C_TAKER], fills, nf, k, i, SCALE_OUT)
                 if p[P_SCALE_BE] > 0.0:
                     stop = tighter(side, stop, st[S_AVG])
                     stop_kind = BREAKEVEN
@@ -296,8 +303,8 @@ def next_signal_bar(trade):
 
 
 @njit(cache=True)
-def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, leverage, start, end,
-                cooldown_bars, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, trades,
+def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, leverage, step, start,
+                end, cooldown_bars, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, trades,
                 fills):  # fmt: skip
     """Trades of ``qty`` units on every eligible signal between bars ``start`` and ``end``
     (exclusive): a signal at the close of bar t enters at bar t+1's open, when flat or when
@@ -313,7 +320,7 @@ def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, leve
         if beyond(side, px, stop):
             continue  # the entry would fill beyond its own stop
         nf = run_trade(bars, sig, funding, detail, span, i0, side, qty, px, stop, math.nan,
-                       leverage, end, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, 1.0,
+                       leverage, step, end, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, 1.0,
                        trades, k, fills, nf)  # fmt: skip
         k += 1
         if trades[k - 1, T_OPEN] > 0.0:

@@ -177,7 +177,9 @@ class _Driver:
             self.out.refused[_reason_key(order.reason)] += 1
             return
         f = order.figures
-        qty = float(f["qty"]) * s.markets[sb.symbol].contract_size
+        market = s.markets[sb.symbol]
+        qty = float(f["qty"]) * market.contract_size
+        step = (market.step_size or 0.0) * market.contract_size
         i0 = t + 1
         price = kernel.entry_fill(sb.bars, i0, side, qty, s.costs.array())
         if beyond(side, price, stop):
@@ -185,7 +187,7 @@ class _Driver:
             return
         liq = f.get("liquidation_price")
         liq_ratio = liq / close if liq else math.nan
-        args = (i0, side, qty, price, stop, liq_ratio, float(f["leverage"]))
+        args = (i0, side, qty, price, stop, liq_ratio, float(f["leverage"]), step)
         self._live(i, args, self.end, row=self.k)
         self.k += 1
 

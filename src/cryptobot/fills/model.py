@@ -106,6 +106,15 @@ def limit_fill(
 
 
 @njit(cache=True)
+def lot(qty: float, step: float) -> float:
+    """``qty`` rounded down to a multiple of the market's ``step`` (0: any quantity), so a
+    partial exit is an order the exchange accepts and never larger than intended."""
+    if step <= 0.0:
+        return qty
+    return math.floor(qty / step + 1e-9) * step
+
+
+@njit(cache=True)
 def fee(price: float, qty: float, rate: float) -> float:
     return abs(price * qty) * rate
 
