@@ -139,3 +139,15 @@ def test_a_weekly_trip_halts_until_the_reset_of_the_next_iso_week():
     assert t.net.iat[0] == pytest.approx(-80.0)
     assert dict(out.refused) == {"circuit_breaker": 2}
     assert "weekly" in out.breaker_trips[0][1]
+
+
+def test_a_distance_stop_is_sized_from_the_signal_close_and_placed_from_the_fill():
+    """A 5-point ATR stop: sizing sees 100 - 5 = 95 ($10 -> 2 units); the entry fills at bar
+    1's open, 102, so the stop goes to 97, exactly as the fixed-units path places it."""
+    frame = series(6)
+    frame.loc[1:, ["open", "high", "low", "close"]] = 102.0
+    side = np.zeros(6, dtype=np.int8)
+    side[0] = 1
+    signals = Signals.of(side, stop_distance=np.full(6, 5.0))
+    t = trades_of(run([frame], [signals], 10_000.0, 10.0)).iloc[0]
+    assert (t.qty, t.entry_price, t.stop) == (2.0, 102.0, 97.0)

@@ -6,7 +6,9 @@ state make an account; the signal becomes an intent (entry = the signal bar's cl
 and goes through ``risk.orders.size_orders`` - ladder, breaker size multiple, sizing, the gate
 chain - exactly as ``size`` and ``trade`` do. A refused signal is counted with its reason. An
 accepted one is filled at the next open (plus slippage) and lived by ``kernel.run_trade``
-with the sized quantity and liquidation price.
+with the sized quantity and liquidation price. A stop given as a distance (an ATR multiple)
+is sized from the signal close - the best estimate before the fill - and placed from the entry
+fill, as the fixed-units path and the reference strategy place it.
 
 The circuit breaker is fed the marked equity at every signal and at least once an hour of bar
 time. When it trips with an exit action (daily: close directional positions; weekly/monthly:
@@ -182,6 +184,8 @@ class _Driver:
         step = (market.step_size or 0.0) * market.contract_size
         i0 = t + 1
         price = kernel.entry_fill(sb.bars, i0, side, qty, s.costs.array())
+        if math.isnan(sg.stop_price[t]) and not math.isnan(sg.stop_distance[t]):
+            stop = price - side * float(sg.stop_distance[t])  # from the fill, as run_signals
         if beyond(side, price, stop):
             self.out.refused["entry gapped through its stop"] += 1
             return
