@@ -171,6 +171,29 @@ def _bar_exits(st, side, i, bars, detail, span, stop, liq, tp_px, tp_q, stop_kin
 
 
 @njit(cache=True)
+def _reached(side, op, hi, lo, stop, liq, target):
+    """Whether the bar touched a level that exits: a test on scalars that spares most bars the
+    full matching (whose array arguments cost more than the test)."""
+    low, high = min(lo, op), max(hi, op)
+    adverse, favourable = (low, high) if side > 0 else (high, low)
+    return (
+        beyond(side, adverse, stop)
+        or beyond(side, adverse, liq)
+        or (favourable - target) * side >= 0.0  # False while no target rests (NaN)
+    )
+
+
+@njit(cache=True)
+def _nearest_target(side, tp_px, tp_q):
+    """The resting take-profit nearest the price (NaN when none is left)."""
+    out = math.nan
+    for j in range(tp_px.shape[0]):
+        if tp_q[j] > 0.0 and (math.isnan(out) or (tp_px[j] - out) * side < 0.0):
+            out = tp_px[j]
+    return out
+
+
+@njit(cache=True)
 def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, stop, liq_ratio,
               leverage, step, end_bar, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, weight,
               trades, k, fills, nf):  # fmt: skip
@@ -189,6 +212,7 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
     if risk > 0.0:
         for j in range(tp_r.shape[0]):
             tp_q[j] = lot(tp_frac[j] * qty, step)
+    next_tp = _nearest_target(side, tp_px, tp_q)
     events = np.empty((tp_r.shape[0] + 2, 3))
     stop_kind, pending, adds = STOP, 0, 0
     best, worst, max_q, paid_funding, marked = entry_px, entry_px, qty, 0.0, 0.0
@@ -228,9 +252,14 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
                     stop_kind = BREAKEVEN
                 liq = st[S_AVG] * liq_ratio
                 adds += 1
-        if exit_bar < 0 and i >= i0 + p[P_STOP_DELAY]:
+        if (
+            exit_bar < 0
+            and i >= i0 + p[P_STOP_DELAY]
+            and _reached(side, op, hi, lo, stop, liq, next_tp)
+        ):
             nf, last = _bar_exits(st, side, i, bars, detail, span, stop, liq, tp_px, tp_q,
                                   stop_kind, costs, events, fills, nf, k)  # fmt: skip
+            next_tp = _nearest_target(side, tp_px, tp_q)
             if st[S_QTY] <= 0.0:
                 exit_bar, reason = i, last
         if exit_bar < 0:

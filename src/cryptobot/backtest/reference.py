@@ -8,18 +8,31 @@ executed at bar t+1's open by closing the position and opening one unit the othe
 after a stop-out the position stays flat until the next cross. See ``kernel`` for the fills.
 """
 
+import math
+
 import numpy as np
-import pandas as pd
 import talib
+from numba import njit
 
 
 def ema_cross_signals(close: np.ndarray, fast: int = 9, slow: int = 21) -> np.ndarray:
     """+1 / -1 at the bars whose close crosses up / down, 0 elsewhere (int8)."""
-    d = talib.EMA(close, fast) - talib.EMA(close, slow)
-    state = pd.Series(np.where(d > 0, 1.0, np.where(d < 0, -1.0, np.nan)))
-    state[np.isnan(d)] = 0.0
-    s = state.ffill().to_numpy()
-    cross = np.zeros(len(close), dtype=np.int8)
-    cross[1:][(s[:-1] == -1) & (s[1:] == 1)] = 1
-    cross[1:][(s[:-1] == 1) & (s[1:] == -1)] = -1
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    return _crosses(talib.EMA(close, fast) - talib.EMA(close, slow))
+
+
+@njit(cache=True)
+def _crosses(d: np.ndarray) -> np.ndarray:
+    cross = np.zeros(d.shape[0], dtype=np.int8)
+    state = 0
+    for t in range(d.shape[0]):
+        before = state
+        if math.isnan(d[t]):
+            state = 0
+        elif d[t] > 0.0:
+            state = 1
+        elif d[t] < 0.0:
+            state = -1
+        if before == -state and state != 0:
+            cross[t] = state
     return cross
