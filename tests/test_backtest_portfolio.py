@@ -41,7 +41,9 @@ def longs(n: int, at: dict[int, float]) -> Signals:
     return Signals.of(side, stop_price=stop)
 
 
-def run(frames, signals, equity: float, risk_usd: float, **risk_changes) -> PortfolioRun:
+def run(
+    frames, signals, equity: float, risk_usd: float, cooldown_bars: int = 0, **risk_changes
+) -> PortfolioRun:
     settings = load_settings(None, {})
     risk = settings.risk.model_copy(
         update={"sizing": settings.risk.sizing.model_copy(
@@ -55,7 +57,7 @@ def run(frames, signals, equity: float, risk_usd: float, **risk_changes) -> Port
         sizing=SizingSetup(risk, "binance", "cb", 0.0),
         markets={s: flag_market(s, MarketFlags(max_leverage=20, step_size=0.01)) for s in SYMBOLS},
         brackets_of=brackets_resolver("binance", 20, None), policy=Policy.none(), costs=Costs(),
-        initial_equity=equity,
+        initial_equity=equity, cooldown_bars=cooldown_bars,
     )  # fmt: skip
     return run_portfolio(bars, signals, setup)
 
@@ -151,3 +153,12 @@ def test_a_distance_stop_is_sized_from_the_signal_close_and_placed_from_the_fill
     signals = Signals.of(side, stop_distance=np.full(6, 5.0))
     t = trades_of(run([frame], [signals], 10_000.0, 10.0)).iloc[0]
     assert (t.qty, t.entry_price, t.stop) == (2.0, 102.0, 97.0)
+
+
+def test_after_a_loss_the_symbol_cools_down_for_the_configured_bars():
+    """A is stopped out at bar 3 with a loss; with a 3-bar cooldown its signals at bars 4 and 5
+    are skipped and the one at bar 6 is taken (fills at bar 7)."""
+    n = 10
+    signals = [longs(n, {0: 95.0, 4: 95.0, 5: 95.0, 6: 95.0})]
+    t = trades_of(run([series(n, {3: 94.0})], signals, 10_000.0, 10.0, cooldown_bars=3))
+    assert t[["entry_bar", "exit_bar"]].values.tolist() == [[1, 3], [7, -1]]
