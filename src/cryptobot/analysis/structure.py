@@ -33,8 +33,17 @@ def swings(frame: pd.DataFrame, left: int = 3, right: int = 3) -> pd.DataFrame:
         pos[pivots + right] = pivots
         out[f"swing_{name}"] = price
         out[f"swing_{name}_pos"] = pos
-        out[f"last_swing_{name}"] = pd.Series(price).ffill().to_numpy()
+        out[f"last_swing_{name}"] = _forward_filled(price, pivots + right)
     return pd.DataFrame(out, index=frame.index)
+
+
+def _forward_filled(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values`` with each gap after one of the (sorted) ``rows`` filled from it (NaN before
+    the first)."""
+    if len(rows) == 0:
+        return np.full(len(values), np.nan)
+    latest = np.searchsorted(rows, np.arange(len(values)), side="right") - 1
+    return np.where(latest >= 0, values[rows[np.maximum(latest, 0)]], np.nan)
 
 
 def _pivots(values: np.ndarray, left: int, right: int) -> np.ndarray:
@@ -74,13 +83,15 @@ def breaks(frame: pd.DataFrame, swing_frame: pd.DataFrame, confirm_closes: int =
     arrays = [frame[k].to_numpy(dtype="float64") for k in ("high", "low", "close")]
     arrays += [swing_frame[k].to_numpy(dtype="float64") for k in _SWING_COLUMNS]
     events, legs = _break_kernel(*arrays, confirm_closes)
-    out = pd.DataFrame(legs, columns=["trend", *_LEG_COLUMNS], index=frame.index).ffill()
-    out["trend"] = out["trend"].fillna(0).astype(np.int8)
-    out.insert(0, "bos", events[:, 0].astype(np.int8))
-    out.insert(1, "choch", events[:, 1].astype(np.int8))
-    out.insert(3, "break_level", events[:, 2])
-    out.insert(4, "break_swing_pos", events[:, 3])
-    return out
+    columns = {
+        "bos": events[:, 0].astype(np.int8),
+        "choch": events[:, 1].astype(np.int8),
+        "trend": legs[:, 0].astype(np.int8),
+        "break_level": events[:, 2],
+        "break_swing_pos": events[:, 3],
+    }
+    columns.update({name: legs[:, j + 1] for j, name in enumerate(_LEG_COLUMNS)})
+    return pd.DataFrame(columns, index=frame.index)
 
 
 _SWING_COLUMNS = ("swing_high", "swing_high_pos", "swing_low", "swing_low_pos")
@@ -97,11 +108,12 @@ _LEG_COLUMNS = (
 @numba.njit(cache=True)
 def _break_kernel(high, low, close, sh, sh_pos, sl, sl_pos, confirm):  # pragma: no cover
     """Bar by bar (compiled). ``events`` rows: bos, choch, level, swing pos (on break bars).
-    ``legs`` rows: trend + leg columns, written only where they change (NaN elsewhere)."""
+    ``legs`` rows: trend + leg columns as of each bar (trend 0 and NaN before the first break)."""
     n = len(close)
     events = np.zeros((n, 4))
     events[:, 2:] = np.nan
     legs = np.full((n, 7), np.nan)
+    legs[:, 0] = 0.0
     up_level = down_level = np.nan
     up_pos = down_pos = -1
     run_up = run_down = 0
@@ -135,7 +147,7 @@ def _break_kernel(high, low, close, sh, sh_pos, sl, sl_pos, confirm):  # pragma:
             end, end_pos = high[t], t
         elif side == -1 and low[t] < end:
             end, end_pos = low[t], t
-        else:
+        if trend == 0:
             continue
         legs[t, 0], legs[t, 1], legs[t, 2], legs[t, 3] = trend, start, start_pos, end
         legs[t, 4], legs[t, 5], legs[t, 6] = end_pos, brk, lvl

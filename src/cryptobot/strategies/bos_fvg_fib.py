@@ -23,9 +23,11 @@ A valid POI that has not triggered by the last bar is reported ``armed``: entry 
 near edge, stop beyond the leg's start.
 """
 
-import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from operator import itemgetter
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -80,65 +82,110 @@ def points_of_interest(
     brk = breaks(ctx, swings(ctx, p.swing_left, p.swing_right), p.bos_confirm_closes)
     gaps = fair_value_gaps(ctx, p.fvg_min_size_pct / 100)
     gaps = gaps[gaps.side == 1]
-    gap_cols = tuple(gaps[k].to_numpy() for k in ("pos", "bottom", "top", "fill_pos"))
-    atr14 = atr(ctx, 14).to_numpy().tolist()  # plain floats: this loop runs per bar
-    low, close = ctx["low"].to_numpy().tolist(), ctx["close"].to_numpy().tolist()
-    names = ("trend", "leg_break_pos", "leg_start", "leg_end", "leg_start_pos", "leg_level")
-    legs = {k: brk[k].to_numpy(dtype="float64").tolist() for k in names}
-    gap_event = np.zeros(len(ctx), dtype=bool)  # a gap appears or fills: the POI may change
-    gap_event[gap_cols[0]] = True
-    gap_event[gap_cols[3][gap_cols[3] >= 0]] = True
+    columns = (gaps[k].to_numpy().tolist() for k in ("pos", "fill_pos", "bottom", "top"))
+    gap_rows = list(zip(*columns, strict=True))  # sorted by pos
+    leg_cols = np.column_stack([brk[k].to_numpy(dtype="float64") for k in _LEG_KEY])
+    low, close = (ctx[k].to_numpy(dtype="float64") for k in ("low", "close"))
+    live, retest = _poi_bars(
+        brk["trend"].to_numpy(np.int64), leg_cols, low, close, p.poi_max_age_bars,
+        p.retest_tolerance_pct / 100, from_row,
+    )  # fmt: skip
+    rows = np.flatnonzero(live)
+    # a bar needs a new POI when its leg or its retest differs from the bar before
+    new_leg = np.ones(len(rows), dtype=bool)
+    new_leg[1:] = (np.diff(rows) > 1) | np.any(leg_cols[rows[1:]] != leg_cols[rows[:-1]], axis=1)
+    changed = new_leg.copy()
+    changed[1:] |= retest[rows[1:]] != retest[rows[:-1]]
+    atr14 = atr(ctx, 14).to_numpy()
     out: list[Poi | None] = [None] * len(ctx)
-    lowest = worst_close = math.inf
-    previous: tuple | None = None
-    for t in range(len(ctx)):
-        if legs["trend"][t] != 1 or math.isnan(legs["leg_break_pos"][t]):
-            continue
-        b = int(legs["leg_break_pos"][t])
-        if b == t:
-            lowest = worst_close = math.inf
-        else:
-            lowest, worst_close = min(lowest, low[t]), min(worst_close, close[t])
-        if t < from_row or t - b > p.poi_max_age_bars or worst_close < legs["leg_start"][t]:
-            continue
-        level = legs["leg_level"][t]
-        retest = bool(lowest <= level + abs(level) * p.retest_tolerance_pct / 100)
-        key = (b, legs["leg_end"][t], retest)
-        if previous is not None and previous[0] == key and not gap_event[t]:
-            out[t] = previous[1]  # nothing the POI depends on changed since the last bar
-            continue
-        leg = {k: v[t] for k, v in legs.items()}
-        clear = bool(close[b] - level >= p.clear_break_atr * atr14[b])
-        out[t] = _poi(leg, b, t, gap_cols, p, retest, clear)
-        previous = (key, out[t])
+    leg: _Leg | None = None
+    poi: Poi | None = None
+    for t, fresh, moved in zip(rows.tolist(), new_leg.tolist(), changed.tolist(), strict=True):
+        if fresh:
+            key = tuple(leg_cols[t].tolist())
+            b = int(key[0])
+            clear = bool(close[b] - key[-1] >= p.clear_break_atr * atr14[b])
+            leg = _Leg.of(key, gap_rows, clear, p)
+        if moved or t in leg.events:
+            poi = leg.poi(t, bool(retest[t]), p)
+        out[t] = poi
     return out
 
 
-def _poi(leg: dict, b: int, t: int, gaps: tuple, p: BosFvgFibSettings, retest, clear) -> Poi:
-    start, end, level = leg["leg_start"], leg["leg_end"], leg["leg_level"]
-    fibs = fib.retracements(start, end, p.fib_levels)
-    zone = fib.zone(start, end, p.fib_levels)
-    pos, bottom, top, fill = gaps
-    live = (pos - 2 >= leg["leg_start_pos"]) & (pos <= t) & ((fill < 0) | (fill > t))
-    best, band = None, zone
-    for g in np.flatnonzero(live & (bottom <= zone[1]) & (top >= zone[0])):
-        common = fib.overlap((bottom[g], top[g]), zone)
-        if common and (best is None or common[1] - common[0] > band[1] - band[0]):
-            best, band = (float(bottom[g]), float(top[g])), common
-    middle = sorted(p.fib_levels)[len(p.fib_levels) // 2]
-    return Poi(
-        anchor=b,
-        bottom=band[0],
-        top=band[1],
-        leg_start=start,
-        leg_end=end,
-        level=level,
-        fib=fibs,
-        fvg=best,
-        clear_break=clear,
-        confluence=bool(band[0] <= fibs[middle] <= band[1]),
-        retest=retest,
-    )
+_LEG_KEY = ("leg_break_pos", "leg_start", "leg_end", "leg_start_pos", "leg_level")
+
+
+@numba.njit(cache=True)
+def _poi_bars(trend, legs, low, close, max_age, tolerance, from_row):  # pragma: no cover
+    """Per 15m bar (compiled): whether a bullish POI is in force, and whether price has come
+    back to the broken level since the break. ``legs`` columns are ``_LEG_KEY``."""
+    n = len(trend)
+    live = np.zeros(n, dtype=np.bool_)
+    retest = np.zeros(n, dtype=np.bool_)
+    lowest = worst_close = np.inf
+    for t in range(n):
+        if trend[t] != 1 or np.isnan(legs[t, 0]):
+            continue
+        b = int(legs[t, 0])
+        if b == t:
+            lowest = worst_close = np.inf
+        else:
+            lowest, worst_close = min(lowest, low[t]), min(worst_close, close[t])
+        if t < from_row or t - b > max_age or worst_close < legs[t, 1]:
+            continue
+        live[t] = True
+        level = legs[t, 4]
+        retest[t] = lowest <= level + abs(level) * tolerance
+    return live, retest
+
+
+@dataclass(frozen=True)
+class _Leg:
+    """What a POI takes from its impulse leg, worked out once per leg: the Fib levels and zone,
+    the 15m gaps inside the leg that meet the zone, and the bars where one of them appears or
+    fills (the only bars besides a retest where the POI can change)."""
+
+    key: tuple
+    fib: dict[float, float]
+    zone: tuple[float, float]
+    gaps: list[tuple[int, int, float, float]]  # pos, fill_pos, bottom, top
+    events: frozenset[int]
+    clear: bool
+
+    @classmethod
+    def of(cls, key: tuple, gap_rows: list, clear: bool, p: BosFvgFibSettings) -> "_Leg":
+        b, start, end, start_pos, _ = key
+        zone = fib.zone(start, end, p.fib_levels)
+        first = bisect_left(gap_rows, start_pos + 2, key=itemgetter(0))
+        last = bisect_right(gap_rows, b + p.poi_max_age_bars, key=itemgetter(0))  # POI's life
+        gaps = [g for g in gap_rows[first:last] if g[2] <= zone[1] and g[3] >= zone[0]]
+        events = frozenset(int(x) for g in gaps for x in g[:2] if x >= 0)
+        return cls(key, fib.retracements(start, end, p.fib_levels), zone, gaps, events, clear)
+
+    def poi(self, t: int, retest: bool, p: BosFvgFibSettings) -> Poi:
+        """The POI at bar t: the zone, narrowed to the widest overlap of a gap live at t."""
+        best, band = None, self.zone
+        for pos, fill, bottom, top in self.gaps:
+            if pos > t or 0 <= fill <= t:
+                continue
+            common = fib.overlap((bottom, top), self.zone)
+            if common and (best is None or common[1] - common[0] > band[1] - band[0]):
+                best, band = (bottom, top), common
+        middle = sorted(p.fib_levels)[len(p.fib_levels) // 2]
+        b, start, end, _, level = self.key
+        return Poi(
+            anchor=int(b),
+            bottom=band[0],
+            top=band[1],
+            leg_start=start,
+            leg_end=end,
+            level=level,
+            fib=self.fib,
+            fvg=best,
+            clear_break=self.clear,
+            confluence=bool(band[0] <= self.fib[middle] <= band[1]),
+            retest=retest,
+        )
 
 
 def _entries(e: pd.DataFrame, pois: list[Poi | None], rows: np.ndarray, p: BosFvgFibSettings):
@@ -153,26 +200,48 @@ def _entries(e: pd.DataFrame, pois: list[Poi | None], rows: np.ndarray, p: BosFv
     closes = e["close"].to_numpy()
     ok = closes[held.touch_pos.to_numpy()] > held.bottom.to_numpy()
     mitigated[held.touch_pos.to_numpy()[ok]] = True
-    low, close, open_ = e["low"].to_numpy(), closes, e["open"].to_numpy()
-    done: set[int] = set()
-    touch: dict[int, float] = {}
-    for j in range(len(e)):
-        poi = pois[rows[j]] if rows[j] >= 0 else None
-        if poi is None or poi.anchor in done:
-            continue
-        if poi.anchor not in touch and low[j] <= poi.top:
-            touch[poi.anchor] = low[j]
-        if poi.anchor not in touch:
-            continue
-        touch[poi.anchor] = lowest = min(touch[poi.anchor], low[j])
-        trigger = shifted[j] or mitigated[j]
-        near = (poi.top + poi.leg_end) / 2  # entries in the leg's upper half chase the move
-        if trigger and close[j] > open_[j] and lowest < close[j] < near:
-            done.add(poi.anchor)
-            yield poi, j, lowest, bool(shifted[j])
+    anchor, top, leg_end = _per_bar(pois, rows)
+    hits, lows = _triggers(
+        anchor, top, leg_end, e["low"].to_numpy(dtype="float64"), closes,
+        e["open"].to_numpy(dtype="float64"), shifted | mitigated,
+    )  # fmt: skip
+    for j, lowest in zip(hits.tolist(), lows.tolist(), strict=True):
+        yield pois[rows[j]], j, lowest, bool(shifted[j])
     last = pois[rows[-1]] if len(e) and rows[-1] >= 0 else None
-    if last is not None and last.anchor not in done and close[-1] > last.leg_start:
+    done = {int(anchor[j]) for j in hits.tolist()}
+    if last is not None and last.anchor not in done and closes[-1] > last.leg_start:
         yield last, None, None, False
+
+
+def _per_bar(pois: list[Poi | None], rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The POI in force at each entry bar as arrays: anchor (-1: none), top and leg end."""
+    anchor = np.array([-1 if q is None else q.anchor for q in pois] + [-1], dtype=np.int64)
+    top = np.array([np.nan if q is None else q.top for q in pois] + [np.nan])
+    end = np.array([np.nan if q is None else q.leg_end for q in pois] + [np.nan])
+    at = np.where(rows >= 0, rows, len(pois))  # row -1 reads the sentinel
+    return anchor[at], top[at], end[at]
+
+
+@numba.njit(cache=True)
+def _triggers(anchor, top, leg_end, low, close, open_, trigger):  # pragma: no cover
+    """Entry bars (compiled) where the POI in force triggers, with the lowest low since price
+    first reached it. A POI triggers once; anchors only grow (a POI belongs to the newest
+    break), so the state of the current one is all there is to keep."""
+    hits = np.empty(len(anchor), dtype=np.int64)
+    lows = np.empty(len(anchor))
+    k, current, done, lowest = 0, -1, False, np.nan
+    for j in range(len(anchor)):
+        if anchor[j] < 0:
+            continue
+        if anchor[j] != current:
+            current, done, lowest = anchor[j], False, np.nan
+        if done or (np.isnan(lowest) and not low[j] <= top[j]):
+            continue
+        lowest = low[j] if np.isnan(lowest) else min(lowest, low[j])
+        near = (top[j] + leg_end[j]) / 2  # entries in the leg's upper half chase the move
+        if trigger[j] and close[j] > open_[j] and lowest < close[j] < near:
+            hits[k], lows[k], k, done = j, lowest, k + 1, True
+    return hits[:k], lows[:k]
 
 
 def _setup(data, p, side, sign, ctx, entry, found) -> Setup:
