@@ -14,8 +14,8 @@ def retracements(start: float, end: float, levels: Sequence[float]) -> dict[floa
 
 def zone(start: float, end: float, levels: Sequence[float]) -> tuple[float, float]:
     """The price band between the shallowest and the deepest retracement (bottom, top)."""
-    prices = retracements(start, end, (min(levels), max(levels))).values()
-    return min(prices), max(prices)
+    a, b = (end - r * (end - start) for r in (min(levels), max(levels)))
+    return (a, b) if a <= b else (b, a)
 
 
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float] | None:

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cryptobot.core.errors import DataError
@@ -76,14 +75,12 @@ class Lake:
                 {c: pd.Series(dtype="int64" if c == "timestamp" else "float64") for c in OHLCV}
             )
         table = pa.concat_tables([_read_table(f, OHLCV) for f in files])
-        stamps = table["timestamp"]
-        if start is not None:
-            table = table.filter(pc.greater_equal(stamps, start))
-            stamps = table["timestamp"]
-        if end is not None:
-            table = table.filter(pc.less_equal(stamps, end))
+        columns = {c: table[c].to_numpy() for c in OHLCV}
+        stamps = columns["timestamp"]  # partitions hold sorted bars and sort by name
+        first = 0 if start is None else int(np.searchsorted(stamps, start, side="left"))
+        last = len(stamps) if end is None else int(np.searchsorted(stamps, end, side="right"))
         # column by column: a third of the time of Table.to_pandas on scan-sized reads
-        return pd.DataFrame({c: table[c].to_numpy() for c in OHLCV})
+        return pd.DataFrame({c: v[first:last] for c, v in columns.items()})
 
     def last_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
         """Open time of the newest stored bar, reading only the newest partition."""

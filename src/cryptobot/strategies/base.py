@@ -106,7 +106,9 @@ def make_setup(
 def mirrored(frame: pd.DataFrame) -> pd.DataFrame:
     """Prices negated (highs become lows): bearish structure read as bullish, so a detector
     written for longs serves shorts with exactly mirrored rules."""
-    out = frame.copy()
-    out["open"], out["close"] = -frame["open"], -frame["close"]
-    out["high"], out["low"] = -frame["low"], -frame["high"]
-    return out
+    swap = {"open": "open", "high": "low", "low": "high", "close": "close"}
+    columns = {
+        name: -frame[swap[name]].to_numpy() if name in swap else frame[name].to_numpy()
+        for name in frame.columns
+    }
+    return pd.DataFrame(columns, index=frame.index)

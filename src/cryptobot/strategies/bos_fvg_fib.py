@@ -81,8 +81,8 @@ def points_of_interest(
     ``from_row`` are left None (their state is still tracked) when only later ones matter."""
     brk = breaks(ctx, swings(ctx, p.swing_left, p.swing_right), p.bos_confirm_closes)
     gaps = fair_value_gaps(ctx, p.fvg_min_size_pct / 100)
-    gaps = gaps[gaps.side == 1]
-    columns = (gaps[k].to_numpy().tolist() for k in ("pos", "fill_pos", "bottom", "top"))
+    up = gaps["side"].to_numpy() == 1
+    columns = (gaps[k].to_numpy()[up].tolist() for k in ("pos", "fill_pos", "bottom", "top"))
     gap_rows = list(zip(*columns, strict=True))  # sorted by pos
     leg_cols = np.column_stack([brk[k].to_numpy(dtype="float64") for k in _LEG_KEY])
     low, close = (ctx[k].to_numpy(dtype="float64") for k in ("low", "close"))
@@ -107,7 +107,7 @@ def points_of_interest(
             clear = bool(close[b] - key[-1] >= p.clear_break_atr * atr14[b])
             leg = _Leg.of(key, gap_rows, clear, p)
         if moved or t in leg.events:
-            poi = leg.poi(t, bool(retest[t]), p)
+            poi = leg.poi(t, bool(retest[t]))
         out[t] = poi
     return out
 
@@ -142,14 +142,15 @@ def _poi_bars(trend, legs, low, close, max_age, tolerance, from_row):  # pragma:
 @dataclass(frozen=True)
 class _Leg:
     """What a POI takes from its impulse leg, worked out once per leg: the Fib levels and zone,
-    the 15m gaps inside the leg that meet the zone, and the bars where one of them appears or
-    fills (the only bars besides a retest where the POI can change)."""
+    the 15m gaps inside the leg that meet the zone (with their overlap), and the bars where one
+    of them appears or fills (the only bars besides a retest where the POI can change)."""
 
     key: tuple
     fib: dict[float, float]
+    middle: float  # price of the middle Fib level
     zone: tuple[float, float]
-    gaps: list[tuple[int, int, float, float]]  # pos, fill_pos, bottom, top
-    events: frozenset[int]
+    gaps: list[tuple[int, int, tuple[float, float], tuple[float, float]]]  # pos, fill, gap, common
+    events: set[int]
     clear: bool
 
     @classmethod
@@ -158,20 +159,24 @@ class _Leg:
         zone = fib.zone(start, end, p.fib_levels)
         first = bisect_left(gap_rows, start_pos + 2, key=itemgetter(0))
         last = bisect_right(gap_rows, b + p.poi_max_age_bars, key=itemgetter(0))  # POI's life
-        gaps = [g for g in gap_rows[first:last] if g[2] <= zone[1] and g[3] >= zone[0]]
-        events = frozenset(int(x) for g in gaps for x in g[:2] if x >= 0)
-        return cls(key, fib.retracements(start, end, p.fib_levels), zone, gaps, events, clear)
+        gaps = [
+            (pos, fill, (bottom, top), common)
+            for pos, fill, bottom, top in gap_rows[first:last]
+            if (common := fib.overlap((bottom, top), zone))
+        ]
+        events = {x for g in gaps for x in g[:2] if x >= 0}
+        fibs = fib.retracements(start, end, p.fib_levels)
+        middle = fibs[sorted(p.fib_levels)[len(p.fib_levels) // 2]]
+        return cls(key, fibs, middle, zone, gaps, events, clear)
 
-    def poi(self, t: int, retest: bool, p: BosFvgFibSettings) -> Poi:
+    def poi(self, t: int, retest: bool) -> Poi:
         """The POI at bar t: the zone, narrowed to the widest overlap of a gap live at t."""
         best, band = None, self.zone
-        for pos, fill, bottom, top in self.gaps:
+        for pos, fill, gap, common in self.gaps:
             if pos > t or 0 <= fill <= t:
                 continue
-            common = fib.overlap((bottom, top), self.zone)
-            if common and (best is None or common[1] - common[0] > band[1] - band[0]):
-                best, band = (bottom, top), common
-        middle = sorted(p.fib_levels)[len(p.fib_levels) // 2]
+            if best is None or common[1] - common[0] > band[1] - band[0]:
+                best, band = gap, common
         b, start, end, _, level = self.key
         return Poi(
             anchor=int(b),
@@ -183,7 +188,7 @@ class _Leg:
             fib=self.fib,
             fvg=best,
             clear_break=self.clear,
-            confluence=bool(band[0] <= self.fib[middle] <= band[1]),
+            confluence=band[0] <= self.middle <= band[1],
             retest=retest,
         )
 
@@ -194,12 +199,11 @@ def _entries(e: pd.DataFrame, pois: list[Poi | None], rows: np.ndarray, p: BosFv
     shift = breaks(e, swing, 1)["trend"].to_numpy()
     shifted = np.concatenate(([False], (shift[1:] == 1) & (shift[:-1] != 1)))
     gaps = fair_value_gaps(e)
-    gaps = gaps[gaps.side == 1]
-    mitigated = np.zeros(len(e), dtype=bool)
-    held = gaps[gaps.touch_pos >= 0]
-    closes = e["close"].to_numpy()
-    ok = closes[held.touch_pos.to_numpy()] > held.bottom.to_numpy()
-    mitigated[held.touch_pos.to_numpy()[ok]] = True
+    touch, bottom = gaps["touch_pos"].to_numpy(), gaps["bottom"].to_numpy()
+    held = (gaps["side"].to_numpy() == 1) & (touch >= 0)
+    closes = e["close"].to_numpy(dtype="float64")
+    mitigated = np.zeros(len(e), dtype=bool)  # a bullish gap touched by a bar closing above it
+    mitigated[touch[held][closes[touch[held]] > bottom[held]]] = True
     anchor, top, leg_end = _per_bar(pois, rows)
     hits, lows = _triggers(
         anchor, top, leg_end, e["low"].to_numpy(dtype="float64"), closes,

@@ -73,30 +73,28 @@ def _rules(f, c, daily, rows, before, strong, p: BreakoutSettings) -> pd.DataFra
     flow = order_flow(f, p.volume_period)
     up5 = (ema(c, 9) > ema(c, 21)).to_numpy()
     pct = np.where(rows >= 0, strong[np.maximum(rows, 0)], np.nan)
-    table = pd.DataFrame(
-        {
-            "resistance": resistance,
-            "cross": (close > resistance) & ~(prev_close > resistance),
-            "volume_ratio": volume_ratio(f, p.volume_period).to_numpy(),
-            "flow_ratio": flow["flow_ratio"].to_numpy(),
-            "buying": flow["delta"].to_numpy() > 0,
-            "momentum_1m": (ema(f, 9) > ema(f, 21)).to_numpy(),
-            "momentum_5m": np.where(rows >= 0, up5[np.maximum(rows, 0)], False),
-            "rs_percentile": pct,
-            "daily_trend": _daily_trend(f, daily, p),
-        }
+    cols = {
+        "resistance": resistance,
+        "cross": (close > resistance) & ~(prev_close > resistance),
+        "volume_ratio": volume_ratio(f, p.volume_period).to_numpy(),
+        "flow_ratio": flow["flow_ratio"].to_numpy(),
+        "buying": flow["delta"].to_numpy() > 0,
+        "momentum_1m": (ema(f, 9) > ema(f, 21)).to_numpy(),
+        "momentum_5m": np.where(rows >= 0, up5[np.maximum(rows, 0)], False),
+        "rs_percentile": pct,
+        "daily_trend": _daily_trend(f, daily, p),
+    }
+    cols["break"] = (
+        cols["cross"]
+        & (cols["volume_ratio"] >= p.volume_mult)
+        & (cols["flow_ratio"] >= p.orderflow_mult)
+        & cols["buying"]
+        & cols["momentum_1m"]
+        & cols["momentum_5m"]
+        & (cols["rs_percentile"] >= p.rs_percentile_min)
+        & cols["daily_trend"]
     )
-    table["break"] = (
-        table["cross"]
-        & (table["volume_ratio"] >= p.volume_mult)
-        & (table["flow_ratio"] >= p.orderflow_mult)
-        & table["buying"]
-        & table["momentum_1m"]
-        & table["momentum_5m"]
-        & (table["rs_percentile"] >= p.rs_percentile_min)
-        & table["daily_trend"]
-    )
-    return table
+    return pd.DataFrame(cols)
 
 
 def _daily_trend(f: pd.DataFrame, daily: pd.DataFrame | None, p: BreakoutSettings) -> np.ndarray:

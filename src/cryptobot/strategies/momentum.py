@@ -67,19 +67,20 @@ def _rules(f: pd.DataFrame, c: pd.DataFrame, rows: np.ndarray, p, rsi_min: float
 
 def _hits(table: pd.DataFrame, p: MomentumSettings):
     """(bar, cross bar) of each trigger, then (last bar, cross bar) if a fresh cross is armed."""
-    ok = table[list(RULES)].all(axis=1).to_numpy() & table["above"].to_numpy()
-    cross = table["cross"].to_numpy()
+    above, sized = table["above"].to_numpy(), np.isfinite(table["atr"].to_numpy())
+    ok = np.logical_and.reduce([table[rule].to_numpy() for rule in RULES]) & above & sized
+    cross = table["cross"].to_numpy().tolist()  # plain values: this loop runs per bar
+    ok = ok.tolist()
     last_cross, fired = -1, False
     for t in range(len(table)):
         if cross[t]:
             last_cross, fired = t, False
-        fresh = last_cross >= 0 and t - last_cross < p.cross_within_bars
-        if fresh and not fired and ok[t] and np.isfinite(table["atr"].iat[t]):
+        if ok[t] and not fired and last_cross >= 0 and t - last_cross < p.cross_within_bars:
             fired = True
             yield t, last_cross
     t = len(table) - 1
-    fresh = last_cross >= 0 and t - last_cross < p.cross_within_bars and table["above"].iat[t]
-    if fresh and not fired and np.isfinite(table["atr"].iat[t]):
+    fresh = last_cross >= 0 and t - last_cross < p.cross_within_bars and above[t]
+    if fresh and not fired and sized[t]:
         yield None, last_cross
 
 
