@@ -80,10 +80,7 @@ def points_of_interest(
     """The bullish POI in force at each 15m bar (None when there is none); rows before
     ``from_row`` are left None (their state is still tracked) when only later ones matter."""
     brk = breaks(ctx, swings(ctx, p.swing_left, p.swing_right), p.bos_confirm_closes)
-    gaps = fair_value_gaps(ctx, p.fvg_min_size_pct / 100)
-    up = gaps["side"].to_numpy() == 1
-    columns = (gaps[k].to_numpy()[up].tolist() for k in ("pos", "fill_pos", "bottom", "top"))
-    gap_rows = list(zip(*columns, strict=True))  # sorted by pos
+    gap_rows = _bullish_gaps(ctx, p.fvg_min_size_pct / 100)
     leg_cols = np.column_stack([brk[k].to_numpy(dtype="float64") for k in _LEG_KEY])
     low, close = (ctx[k].to_numpy(dtype="float64") for k in ("low", "close"))
     live, retest = _poi_bars(
@@ -91,11 +88,7 @@ def points_of_interest(
         p.retest_tolerance_pct / 100, from_row,
     )  # fmt: skip
     rows = np.flatnonzero(live)
-    # a bar needs a new POI when its leg or its retest differs from the bar before
-    new_leg = np.ones(len(rows), dtype=bool)
-    new_leg[1:] = (np.diff(rows) > 1) | np.any(leg_cols[rows[1:]] != leg_cols[rows[:-1]], axis=1)
-    changed = new_leg.copy()
-    changed[1:] |= retest[rows[1:]] != retest[rows[:-1]]
+    new_leg, changed = _changes(rows, leg_cols, retest)
     atr14 = atr(ctx, 14).to_numpy()
     out: list[Poi | None] = [None] * len(ctx)
     leg: _Leg | None = None
@@ -113,6 +106,24 @@ def points_of_interest(
 
 
 _LEG_KEY = ("leg_break_pos", "leg_start", "leg_end", "leg_start_pos", "leg_level")
+
+
+def _bullish_gaps(ctx: pd.DataFrame, min_size: float) -> list[tuple[int, int, float, float]]:
+    """(pos, fill_pos, bottom, top) of each bullish 15m gap, in order of pos."""
+    gaps = fair_value_gaps(ctx, min_size)
+    up = gaps["side"].to_numpy() == 1
+    columns = (gaps[k].to_numpy()[up].tolist() for k in ("pos", "fill_pos", "bottom", "top"))
+    return list(zip(*columns, strict=True))
+
+
+def _changes(rows: np.ndarray, legs: np.ndarray, retest: np.ndarray):
+    """For the live bars ``rows``: which start a new leg, and which need a new POI (a new leg
+    or a change of retest) compared with the bar before."""
+    new_leg = np.ones(len(rows), dtype=bool)
+    new_leg[1:] = (np.diff(rows) > 1) | np.any(legs[rows[1:]] != legs[rows[:-1]], axis=1)
+    changed = new_leg.copy()
+    changed[1:] |= retest[rows[1:]] != retest[rows[:-1]]
+    return new_leg, changed
 
 
 @numba.njit(cache=True)
