@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 from cryptobot.backtest import metrics
 from cryptobot.data.lake import Lake
 from cryptobot.journal import backtests as journal
+from cryptobot.risk.context import MarketFlags, flag_market
 from tests.backtest_reference import plain_ema_cross
 from tests.conftest import BINANCE, Cli
 
@@ -102,6 +104,25 @@ def test_backtest_momentum_portfolio_sweep_and_walk_forward(lake_dir):
     assert wf.exit_code == 0, wf.stderr
     windows = json.loads(wf.stdout)
     assert len(windows) >= 3 and "walk_forward_efficiency_pct" in wf.stderr
+
+
+@pytest.mark.parametrize(("flags", "taker"), [((), 0.001), (("--fee", "0.0002"), 0.0002)])
+def test_fills_pay_the_stored_market_fees_unless_a_fee_is_given(lake_dir, tmp_path, flags, taker):
+    """load_markets says BTC costs 0.1 % taker here: the backtest charges that on its market
+    and stop fills (the config's 0.05 % is for markets that state none); --fee overrides."""
+    root, _ = lake_dir
+    btc = replace(flag_market("BTC/USDT:USDT", MarketFlags(step_size=0.001)), taker=0.001)
+    Lake(root).write_markets("binanceusdm", [btc])
+    out = tmp_path / "fees.parquet"
+    res = Cli({"CRYPTOBOT_DATA_DIR": str(root)})(
+        "backtest", "--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT", "--timeframe", "1m",
+        "--stop-atr", "1.5", "--risk-usd", "0.8", "--slippage-bps", "0", "-o", str(out), *flags,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    fills = pd.read_parquet(out.with_suffix("").with_suffix(".fills.parquet"))
+    taken = fills[fills.kind.isin(["entry", "stop", "signal"])]
+    assert len(taken) > 10
+    np.testing.assert_allclose(taken.fee, taker * taken.qty * taken.price, rtol=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,7 @@ class PortfolioSetup:
     initial_equity: float
     use_breakers: bool = True
     cooldown_bars: int = 0
+    symbol_costs: Mapping[str, Costs] = field(default_factory=dict)  # a market's own fees
 
 
 @dataclass
@@ -116,6 +117,7 @@ class _Driver:
         self.out = PortfolioRun(self.bars, self.trades, self.symbol_of, self.fills, self.pnl)
         p = setup.policy
         self.policy_args = (p.scalars(), p.tp_r, p.tp_frac, p.trail_r, p.trail_mult)
+        self.costs = [setup.symbol_costs.get(b.symbol, setup.costs).array() for b in self.bars]
 
     def run(self) -> PortfolioRun:
         for t in self._moments():
@@ -183,7 +185,7 @@ class _Driver:
         qty = float(f["qty"]) * market.contract_size
         step = (market.step_size or 0.0) * market.contract_size
         i0 = t + 1
-        price = kernel.entry_fill(sb.bars, i0, side, qty, s.costs.array())
+        price = kernel.entry_fill(sb.bars, i0, side, qty, self.costs[i])
         if math.isnan(sg.stop_price[t]) and not math.isnan(sg.stop_distance[t]):
             stop = price - side * float(sg.stop_distance[t])  # from the fill, as run_signals
         if beyond(side, price, stop):
@@ -200,7 +202,7 @@ class _Driver:
         before = self.nf
         self.nf = kernel.run_trade(
             sb.bars, sg.side, sb.funding, sb.detail, sb.span, *args, end_bar, *self.policy_args,
-            self.s.costs.array(), self.pnl[i], weight, self.trades, row, self.fills, self.nf,
+            self.costs[i], self.pnl[i], weight, self.trades, row, self.fills, self.nf,
         )  # fmt: skip
         self.symbol_of[row] = i
         trade = self.trades[row]
@@ -243,7 +245,7 @@ class _Driver:
                 *o.args,
                 self.end,
                 *self.policy_args,
-                self.s.costs.array(),
+                self.costs[o.symbol],
                 self.pnl[o.symbol],
                 -1.0,
                 scratch_t,

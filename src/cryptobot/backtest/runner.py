@@ -69,6 +69,7 @@ class Request:
     funding: bool = True
     breakers: bool = True
     costs: Costs | None = None  # None: config backtest.* (ema_cross in units: its reference costs)
+    market_fees: bool = True  # each stored market's own maker/taker where it states them
 
 
 @dataclass(frozen=True)
@@ -231,12 +232,24 @@ def policy_for(req: Request, settings: Settings, timeframe: str) -> Policy:
     return Policy.from_settings(settings.manage, timeframe_ms(timeframe) / 60_000)
 
 
-def costs_for(req: Request, settings: Settings) -> Costs:
+def costs_for(req: Request, settings: Settings, market: Market | None = None) -> Costs:
+    """The run's costs; with ``market``, that market's own maker/taker fees (as the exchange
+    reports them in load_markets) replace the configured ones, unless the request turned that
+    off (an explicit --fee) or it is the reference strategy with its defined 0.04 %."""
+    reference = req.strategy == REFERENCE and req.units is not None
     if req.costs is not None:
-        return req.costs
-    if req.strategy == REFERENCE and req.units is not None:
-        return Costs(taker=0.0004)  # the reference definition: 0.04 % per fill, nothing else
-    return Costs.from_settings(settings.backtest)
+        base = req.costs
+    elif reference:
+        base = Costs(taker=0.0004)  # the reference definition: 0.04 % per fill, nothing else
+    else:
+        base = Costs.from_settings(settings.backtest)
+    if market is None or reference or not req.market_fees:
+        return base
+    return replace(
+        base,
+        taker=base.taker if market.taker is None else market.taker,
+        maker=base.maker if market.maker is None else market.maker,
+    )
 
 
 def run(req: Request, data: Dataset, settings: Settings) -> Result:
@@ -250,19 +263,20 @@ def run(req: Request, data: Dataset, settings: Settings) -> Result:
     if end - start < 2:
         raise DataError("fewer than two bars in the chosen --from/--to window")
     policy, costs = policy_for(req, settings, data.timeframe), costs_for(req, settings)
+    fees = {sb.symbol: costs_for(req, settings, data.markets.get(sb.symbol)) for sb in bars}
     initial = settings.backtest.initial_equity
     refused: dict[str, int] = {}
     trips: list = []
     if req.units is not None:
         runs = [
-            run_units(sb, sg, req.units, policy, costs, start, end)
+            run_units(sb, sg, req.units, policy, fees[sb.symbol], start, end)
             for sb, sg in zip(bars, signals, strict=True)
         ]
         trades = pd.concat([r.trades_frame() for r in runs], ignore_index=True)
         fills = pd.concat([r.fills_frame() for r in runs], ignore_index=True)
         pnl = np.vstack([r.pnl for r in runs])
     else:
-        setup = _portfolio_setup(req, settings, policy, costs, data)
+        setup = _portfolio_setup(req, settings, policy, (costs, fees), data)
         out = run_portfolio(bars, signals, setup, start, end)
         trades = _portfolio_trades(out)
         fills = _portfolio_fills(out)
@@ -289,8 +303,11 @@ def _symbol_summary(
 
 
 def _portfolio_setup(
-    req: Request, settings: Settings, policy: Policy, costs: Costs, data: Dataset
-) -> PortfolioSetup:
+    req: Request, settings: Settings, policy: Policy, costs: tuple[Costs, dict[str, Costs]],
+    data: Dataset,
+) -> PortfolioSetup:  # fmt: skip
+    """``costs``: the run's, and each symbol's (with its market's own fees)."""
+    costs, fees = costs
     risk = settings.risk
     sizing = risk.sizing
     if req.risk_usd is not None:
@@ -312,6 +329,7 @@ def _portfolio_setup(
         brackets_of=brackets_resolver(venue, risk.max_leverage, None),
         policy=policy,
         costs=costs,
+        symbol_costs=fees,
         initial_equity=settings.backtest.initial_equity,
         use_breakers=req.breakers,
         cooldown_bars=math.ceil(cooldown_ms / timeframe_ms(data.timeframe)),

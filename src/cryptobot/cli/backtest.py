@@ -67,7 +67,12 @@ def backtest_command(
         float | None, Opt(min=0, help="Minutes before a trade going nowhere is closed (0: off).")
     ] = None,
     fee: Annotated[
-        float | None, Opt(min=0, help="Taker fee rate (config: backtest.taker_fee).")
+        float | None,
+        Opt(
+            min=0,
+            help="Taker fee rate for every market (default: each stored market's own, else "
+            "config backtest.taker_fee).",
+        ),
     ] = None,
     slippage_bps: Annotated[float | None, Opt(min=0, help="Market/stop slippage in bps.")] = None,
     no_funding: Annotated[bool, Opt("--no-funding", help="Charge no funding.")] = False,
@@ -116,7 +121,7 @@ def backtest_command(
         risk_pct=risk_pct, detail=detail, funding=not no_funding, breakers=not no_breakers,
     )  # fmt: skip
     req = runner.with_defaults(req)
-    req = replace(req, costs=_costs(req, settings, fee, slippage_bps))
+    req = replace(req, costs=_costs(req, settings, fee, slippage_bps), market_fees=fee is None)
     data = runner.load(lake, req, settings)
     err = Console(stderr=True)
     for warning in data.warnings:
