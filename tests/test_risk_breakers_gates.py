@@ -75,6 +75,25 @@ def test_weekly_halt_needs_a_manual_reset_and_starts_new_budgets():
     assert state.mode is Mode.active  # the new budget starts from 925
 
 
+def test_a_weekly_reset_does_not_end_the_daily_block_underneath():
+    """Monday -3.5 % trips the day (blocked until Tuesday 01:00, recovery to Thursday 01:00);
+    Monday evening the week reaches -7.5 %: halted. A reset on Monday night starts new budgets
+    but the daily block runs on, then its recovery; a reset after both is a clean start. A
+    weekly trip that breaches the day at the same moment brings its own daily block."""
+    state, _ = run(BreakerState(), [Equity(T0, 1000), Equity(T0 + H, 965)], RISK)
+    state, _ = step(state, Equity(T0 + 20 * H, 925), RISK)
+    assert state.mode is Mode.halted and state.until == T0 + 25 * H
+    blocked, _ = step(state, Reset(T0 + 22 * H), RISK)
+    assert blocked.mode is Mode.blocked and blocked.until == T0 + 25 * H
+    assert not blocked.entries_allowed and blocked.week_start == 925
+    assert step(blocked, Clock(T0 + 26 * H), RISK)[0].mode is Mode.recovery
+    assert step(state, Reset(T0 + 30 * H), RISK)[0].mode is Mode.recovery
+    assert step(state, Reset(T0 + 80 * H), RISK)[0].mode is Mode.active
+    at_once, _ = run(BreakerState(), [Equity(T0, 1000), Equity(T0 + H, 920)], RISK)
+    assert at_once.mode is Mode.halted and at_once.until == T0 + 25 * H
+    assert step(at_once, Reset(T0 + 2 * H), RISK)[0].mode is Mode.blocked
+
+
 def test_monthly_stop_only_a_config_change_releases():
     state, _ = run(BreakerState(), [Equity(T0, 1000), Equity(T0 + 100 * H, 975)], RISK)
     events = [Equity(T0 + 150 * H, 950), Equity(T0 + 200 * H, 925), Equity(T0 + 500 * H, 870)]

@@ -173,6 +173,8 @@ def test_a_bad_record_on_stdin_is_one_line(cli: Cli):
 
 
 def test_a_tripped_breaker_refuses_every_order_until_reset(cli: Cli):
+    """With a 10 % daily limit, -8 % trips only the week: halted until the manual reset."""
+    cli = Cli(cli.env | {"CRYPTOBOT_RISK__BREAKERS__DAILY_LOSS_PCT": "10"})
     cli("risk", "equity", "1000")
     (tripped,) = records(cli("risk", "equity", "920", "--format", "jsonl"))
     assert tripped["mode"] == "halted" and "weekly loss limit" in tripped["reason"]
@@ -186,6 +188,18 @@ def test_a_tripped_breaker_refuses_every_order_until_reset(cli: Cli):
     assert released["mode"] == "active"
     (order,) = records(cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "10"))
     assert order["status"] == "sized"
+
+
+def test_a_weekly_reset_leaves_the_daily_block_of_the_same_loss(cli: Cli):
+    """-8 % at once breaches the week and the 3 % day: the reset starts new budgets, but the
+    24 h daily block runs on and still refuses orders."""
+    cli("risk", "equity", "1000")
+    cli("risk", "equity", "920")
+    (after,) = records(cli("risk", "reset", "--format", "jsonl"))
+    assert after["mode"] == "blocked" and "outlasts the weekly reset" in after["reason"]
+    assert after["until"] is not None
+    (order,) = records(cli("size", *BTC_FLAGS, "--stop", "94200", "--risk-usd", "10"))
+    assert order["reason"].startswith("circuit_breaker: blocked: daily loss limit")
 
 
 def test_correlated_exposure_uses_return_correlations_from_the_lake(shared, data_dir: Path):

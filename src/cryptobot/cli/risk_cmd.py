@@ -9,8 +9,10 @@ from cryptobot.cli.context import AppContext
 from cryptobot.cli.output import Format, render
 from cryptobot.core.timeutil import iso
 from cryptobot.journal import breakers as breaker_journal
-from cryptobot.risk.breakers import BreakerState, Equity, Reset
+from cryptobot.risk.breakers import BreakerState, Equity, Mode, Reset
 from cryptobot.risk.context import apply_event, current_breaker
+
+SEVERE = (Mode.halted, Mode.stopped)
 
 app = typer.Typer(
     help="Circuit breakers: status, equity observations, manual reset after a weekly halt.",
@@ -67,7 +69,9 @@ def _row(state: BreakerState) -> dict:
         "entries_allowed": state.entries_allowed,
         "tripped_by": state.tripped_by,
         "reason": state.reason,
-        "until": iso(state.until),
+        "until": iso(state.until) if state.mode is Mode.blocked else None,
+        # a daily block a weekly reset will not end (kept under a halt or a stop)
+        "daily_block_until": iso(state.until) if state.mode in SEVERE else None,
         "recovery_until": iso(state.recovery_until),
         "day_start_equity": state.day_start,
         "last_equity": state.last_equity,

@@ -16,7 +16,9 @@ config change releases it):
   ``flash_crash_pct`` within ``flash_crash_window_s``) exits everything and blocks entries for
   ``flash_crash_block_min``.
 * ``halted`` - the weekly limit tripped: flatten everything; only a manual reset releases it
-  (and starts new daily and weekly budgets from the equity at the reset).
+  (and starts new daily and weekly budgets from the equity at the reset). A daily block
+  tripped by the same losses (before or at the same moment) runs its course under a halt or a
+  stop: the reset leaves the account blocked, then in recovery, until that block's end.
 * ``stopped`` - the monthly limit tripped: full stop until the risk configuration changes.
 
 Losses are measured from the equity at the first observation of the UTC day, ISO week and
@@ -225,6 +227,7 @@ def _on_equity(
             (Action.cancel_orders, Action.close_directional),
         ),
     ]
+    daily = _daily_block(state, ev.ts, trips[-1][1] is not None, b)
     for name, breach, mode, actions in trips:
         if breach and SEVERITY[mode] > SEVERITY[state.mode]:
             tripped = replace(
@@ -236,15 +239,28 @@ def _on_equity(
                 until=None,
                 recovery_until=None,
             )
-            if mode is Mode.blocked:
-                until = ev.ts + int(b.daily_block_hours * HOUR_MS)
-                tripped = replace(
-                    tripped, until=until, recovery_until=until + int(b.recovery_hours * HOUR_MS)
-                )
+            if daily is not None:  # a weekly or monthly trip keeps the daily block underneath
+                tripped = replace(tripped, until=daily[0], recovery_until=daily[1])
             if mode is Mode.stopped:
                 tripped = replace(tripped, config_key=key)
             return tripped, actions
     return state, ()
+
+
+def _daily_block(
+    state: BreakerState, ts: int, breached: bool, b: BreakerSettings
+) -> tuple[int, int] | None:
+    """(end of the entry block, end of the recovery) of the daily stop in force or tripping
+    now, so that a reset of a more severe trip cannot shorten it."""
+    carried = state.tripped_by == "daily" or state.mode in (Mode.halted, Mode.stopped)
+    if carried and state.until is not None and ts < state.until:
+        return state.until, state.recovery_until or state.until
+    if breached:
+        until = ts + int(b.daily_block_hours * HOUR_MS)
+        return until, until + int(b.recovery_hours * HOUR_MS)
+    if state.recovery_until is not None and ts < state.recovery_until:
+        return ts, state.recovery_until
+    return None
 
 
 def _roll_periods(state: BreakerState, ev: Equity) -> BreakerState:
@@ -342,7 +358,20 @@ def _on_margin(
 def _on_reset(state: BreakerState, ev: Reset) -> tuple[BreakerState, tuple[Action, ...]]:
     """A manual reset releases a weekly halt. It cannot shorten a daily block or undo a monthly
     stop (only a configuration change releases that)."""
-    if state.mode is Mode.halted:
-        fresh = _cleared(state, ev.ts)
-        return replace(fresh, day_start=state.last_equity, week_start=state.last_equity), ()
-    return state, ()
+    if state.mode is not Mode.halted:
+        return state, ()
+    fresh = replace(
+        _cleared(state, ev.ts), day_start=state.last_equity, week_start=state.last_equity
+    )
+    if state.until is not None and ev.ts < state.until:  # the daily block still runs
+        return replace(
+            fresh, mode=Mode.blocked, tripped_by="daily", since=ev.ts, until=state.until,
+            recovery_until=state.recovery_until,
+            reason="daily loss limit: the block outlasts the weekly reset",
+        ), ()  # fmt: skip
+    if state.recovery_until is not None and ev.ts < state.recovery_until:
+        return replace(
+            fresh, mode=Mode.recovery, tripped_by="daily", since=ev.ts,
+            recovery_until=state.recovery_until, reason="recovery after a daily stop",
+        ), ()  # fmt: skip
+    return fresh, ()
