@@ -171,9 +171,9 @@ class _Leg:
         first = bisect_left(gap_rows, start_pos + 2, key=itemgetter(0))
         last = bisect_right(gap_rows, b + p.poi_max_age_bars, key=itemgetter(0))  # POI's life
         gaps = [
-            (pos, fill, (bottom, top), common)
+            (pos, fill, (bottom, top), fib.overlap((bottom, top), zone))
             for pos, fill, bottom, top in gap_rows[first:last]
-            if (common := fib.overlap((bottom, top), zone))
+            if bottom <= zone[1] and top >= zone[0]  # they meet
         ]
         events = {x for g in gaps for x in g[:2] if x >= 0}
         fibs = fib.retracements(start, end, p.fib_levels)
