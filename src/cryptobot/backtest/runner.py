@@ -276,7 +276,7 @@ def run(req: Request, data: Dataset, settings: Settings) -> Result:
         fills = pd.concat([r.fills_frame() for r in runs], ignore_index=True)
         pnl = np.vstack([r.pnl for r in runs])
     else:
-        setup = _portfolio_setup(req, settings, policy, (costs, fees), data)
+        setup = _portfolio_setup(req, settings, policy, costs, fees, data)
         out = run_portfolio(bars, signals, setup, start, end)
         trades = _portfolio_trades(out)
         fills = _portfolio_fills(out)
@@ -303,11 +303,11 @@ def _symbol_summary(
 
 
 def _portfolio_setup(
-    req: Request, settings: Settings, policy: Policy, costs: tuple[Costs, dict[str, Costs]],
+    req: Request, settings: Settings, policy: Policy, costs: Costs, fees: dict[str, Costs],
     data: Dataset,
 ) -> PortfolioSetup:  # fmt: skip
-    """``costs``: the run's, and each symbol's (with its market's own fees)."""
-    costs, fees = costs
+    """``costs``: the run's (the sizing's fee where a market states none); ``fees``: each
+    symbol's, with its market's own maker/taker."""
     risk = settings.risk
     sizing = risk.sizing
     if req.risk_usd is not None:
