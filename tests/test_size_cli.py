@@ -100,21 +100,8 @@ def test_a_pipe_of_signals_is_gated_as_one_batch(cli: Cli, tmp_path: Path):
     lines = [_signal(f"C{i}/USDT:USDT", 10.0 + i, 9.5 + i, i) for i in range(4)]
     stdin = "".join(json.dumps(r) + "\n" for r in lines)
     out = tmp_path / "orders.parquet"
-    cli(
-        "size",
-        "-",
-        "--risk-usd",
-        "1",
-        "--equity",
-        "500",
-        "--step",
-        "0.1",
-        "--min-notional",
-        "5",
-        "-o",
-        str(out),
-        input=stdin,
-    )
+    flags = ("--risk-usd", "1", "--equity", "500", "--step", "0.1", "--min-notional", "5")
+    cli("size", "-", *flags, "-o", str(out), input=stdin)
     rows = pq.read_table(out).to_pylist()
     assert [r["status"] for r in rows] == ["sized", "sized", "sized", "refused"]
     assert rows[3]["reason"].startswith("max_concurrent_positions: 3 open, cap 3")
@@ -123,20 +110,7 @@ def test_a_pipe_of_signals_is_gated_as_one_batch(cli: Cli, tmp_path: Path):
     # the same signals read back from the Parquet file of setups give the same orders
     setups = tmp_path / "setups.jsonl"
     setups.write_text(stdin)
-    again = records(
-        cli(
-            "size",
-            str(setups),
-            "--risk-usd",
-            "1",
-            "--equity",
-            "500",
-            "--step",
-            "0.1",
-            "--min-notional",
-            "5",
-        )
-    )
+    again = records(cli("size", str(setups), *flags))
     assert [r["client_order_id"] for r in again] == [r["client_order_id"] for r in rows]
 
 
