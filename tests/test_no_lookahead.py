@@ -145,3 +145,29 @@ def test_breakout_strategy(shared, settings):
     bench = {"5m": _since(_read("BTC", "5m"), first)}
     data = SymbolData("binance", "SOL/USDT:USDT", frames, benchmark=bench)
     _check_strategy(breakout.detect, data, p, "1m")
+
+
+def test_breakout_on_a_newly_listed_symbol(shared, settings):
+    """A listing with fewer than ``daily_ema`` daily bars at first: the 20th daily close (inside
+    the window) must not change what earlier bars reported."""
+    p = settings.strategies.breakout
+    minute = _read("SOL", "1m").iloc[-6000:].reset_index(drop=True)
+    first = minute.timestamp.iloc[0]
+    listed = first - (p.daily_ema - 2) * 86_400_000  # the 20th daily bar closes on day two
+    frames = {
+        "1m": minute,
+        "5m": _since(_read("SOL", "5m"), listed),
+        "1d": _since(_read("SOL", "1d"), listed),
+    }
+    daily_closes = frames["1d"].timestamp + 86_400_000
+    crossing = int(daily_closes.iloc[p.daily_ema - 1])
+    assert first < crossing < minute.timestamp.iloc[-1], "the 20th daily close is in the window"
+    bench = {"5m": _since(_read("BTC", "5m"), listed)}
+    data = SymbolData("binance", "SOL/USDT:USDT", frames, benchmark=bench)
+    full = breakout.detect(data, p)
+    assert any(s.ts < crossing for s in full if s.status == "triggered")
+    _check_strategy(breakout.detect, data, p, "1m")
+    before = crossing - 60_000  # the scanner standing just before the 20th daily close
+    assert _triggered_by(breakout.detect(data.truncated(before), p), before) == _triggered_by(
+        full, before
+    )
