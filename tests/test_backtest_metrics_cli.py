@@ -129,8 +129,16 @@ def test_fills_pay_the_stored_market_fees_unless_a_fee_is_given(lake_dir, tmp_pa
     ("args", "message"),
     [
         (("--strategy", "nope", "--symbols", "BTC/USDT:USDT"), "unknown strategy nope"),
+        (
+            ("--strategy", "nope", "--symbols", "BTC/USDT:USDT", "--timeframe", "1m"),
+            "unknown strategy nope",
+        ),
+        (("--strategy", "nope", "--top", "2"), "unknown strategy nope"),
         (("--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT"), "needs --timeframe"),
-        (("--strategy", "momentum", "--symbols", "DOGE/USDT:USDT"), "no stored 1h candles"),
+        (
+            ("--strategy", "momentum", "--symbols", "DOGE/USDT:USDT"),
+            "no candles stored for DOGE/USDT:USDT (1h)",
+        ),
         (("--strategy", "momentum", "--symbols", "BTC/USDT:USDT", "--sweep", "x"), "bad --sweep"),
         (
             ("--strategy", "momentum", "--symbols", "BTC/USDT:USDT", "--sweep", "nope=1,2"),

@@ -140,17 +140,17 @@ def strategy_params(req: Request, settings: Settings) -> Any:
 
 
 def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
+    params = strategy_params(req, settings)  # an unknown name or parameter fails here, clearly
     tf = trigger_timeframe(req, settings)
     wanted = [tf]
     if req.strategy != REFERENCE:
-        wanted = sorted({tf, *STRATEGIES[req.strategy].timeframes(strategy_params(req, settings))},
-                        key=timeframe_ms)  # fmt: skip
+        wanted = sorted({tf, *STRATEGIES[req.strategy].timeframes(params)}, key=timeframe_ms)
     frames, bars, warnings = {}, [], []
     for symbol in req.symbols:
         candles = lake.read_candles(req.exchange, symbol, tf, None, req.end)
         if candles.empty:
             raise DataError(
-                f"no stored {tf} candles for {symbol} on {req.exchange}; run "
+                f"no candles stored for {symbol} ({tf}) on {req.exchange}; run "
                 f"`cryptobot fetch --symbols {symbol} --timeframes {tf}`"
             )
         frames[symbol] = {t: _frame(lake, req, symbol, t, candles, tf, warnings) for t in wanted}
