@@ -30,12 +30,11 @@ def test_metrics_equal_hand_computed_values_on_a_small_curve():
     s = metrics.summary(equity, trades, exposure=0.5)
     r = np.array([0.1, -0.1, 0.1, 118.8 / 108.9 - 1])
     assert s["total_return_pct"] == pytest.approx(18.8)
-    assert s["cagr_pct"] == pytest.approx((1.188 ** (365 / 4) - 1) * 100)
+    assert math.isnan(s["cagr_pct"]) and math.isnan(s["calmar"])  # 4 days: no CAGR
     assert s["max_drawdown_pct"] == pytest.approx(10.0)  # 110 -> 99
     assert s["max_drawdown_days"] == pytest.approx(2.0)  # day 1 peak, recovered on day 3
     assert s["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(365))
     assert s["sortino"] == pytest.approx(r.mean() / math.sqrt(0.01 / 4) * math.sqrt(365))
-    assert s["calmar"] == pytest.approx(s["cagr_pct"] / 10.0)
     assert s["win_rate_pct"] == 75.0
     assert s["profit_factor"] == pytest.approx(29.8 / 11.0)
     assert s["expectancy_usd"] == pytest.approx(18.8 / 4)
@@ -46,6 +45,21 @@ def test_metrics_equal_hand_computed_values_on_a_small_curve():
     assert s["exposure_pct"] == 50.0 and s["liquidations"] == 0
     assert metrics.buy_and_hold_pct([100, 150]) == 50.0
     assert metrics.blend_pct(np.array([100, 150]), np.array([100, 90])) == 20.0
+
+
+def test_cagr_and_calmar_from_a_few_months_on():
+    """CAGR compounds over the calendar span once it is MIN_CAGR_DAYS long (not before)."""
+    for days, reported in ((89, False), (90, True), (365, True)):
+        equity = pd.DataFrame(
+            {"timestamp": np.array([0, days // 2, days]) * DAY, "equity": [100.0, 90.0, 121.0]}
+        )
+        s = metrics.summary(equity, pd.DataFrame())
+        if reported:
+            assert s["cagr_pct"] == pytest.approx((1.21 ** (365 / days) - 1) * 100)
+            assert s["calmar"] == pytest.approx(s["cagr_pct"] / 10.0)
+        else:
+            assert math.isnan(s["cagr_pct"]) and math.isnan(s["calmar"])
+    assert s["total_return_pct"] == pytest.approx(21.0)
 
 
 @pytest.fixture
