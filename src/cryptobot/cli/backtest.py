@@ -64,7 +64,12 @@ def backtest_command(
         str | None, Opt(help="Resolve stop-and-target bars from this stored timeframe, e.g. 1m.")
     ] = None,
     time_stop: Annotated[
-        float | None, Opt(min=0, help="Minutes before a trade going nowhere is closed (0: off).")
+        float | None,
+        Opt(
+            min=0,
+            help="Minutes before a trade going nowhere is closed (0: off; "
+            "default: 30 bars of the strategy's timeframe).",
+        ),
     ] = None,
     fee: Annotated[
         float | None,
