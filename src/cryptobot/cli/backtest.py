@@ -197,6 +197,8 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
             "refused by the risk engine: "
             + ", ".join(f"{k} x{v}" for k, v in result.refused.items())
         )
+    for note in result.notes:
+        err.print(f"[red]warning:[/] {note}")
     for ts, reason in result.breaker_trips:
         err.print(f"breaker tripped {iso(ts)}: {reason}")
 

@@ -283,6 +283,7 @@ class BacktestSettings(Section):
     limit_fill: Literal["touch", "through"]
     intrabar: Literal["stop_first", "detail"]
     funding_fallback_rate: Annotated[float, Field(ge=-0.01, le=0.01)]
+    units_below_zero: Literal["continue", "end"]
 
 
 class ExecutionSettings(Section):
