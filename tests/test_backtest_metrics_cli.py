@@ -148,6 +148,7 @@ def test_fills_pay_the_stored_market_fees_unless_a_fee_is_given(lake_dir, tmp_pa
             "unknown strategy nope",
         ),
         (("--strategy", "nope", "--top", "2"), "unknown strategy nope"),
+        (("--strategy", "", "--symbols", "BTC/USDT:USDT"), "unknown strategy (none given)"),
         (("--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT"), "needs --timeframe"),
         (
             ("--strategy", "momentum", "--symbols", "DOGE/USDT:USDT"),

@@ -90,6 +90,7 @@ def test_offline_uses_only_what_is_stored(emulator, emu_cli: Cli):
     ("args", "message"),
     [
         (("--symbols", "ETH/USDT:USDT", "--strategy", "nope"), "unknown strategy nope"),
+        (("--symbols", "ETH/USDT:USDT", "--strategy", " , "), "no strategy given"),
         (("--symbols", "FOO/USDT:USDT"), "lists no contract FOO/USDT:USDT"),
         (("--symbols", "ETH/USDT:USDT", "--offline"), "has no candles"),
     ],

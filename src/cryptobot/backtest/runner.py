@@ -135,9 +135,9 @@ def strategy_params(req: Request, settings: Settings) -> Any:
                               f"{', '.join(REFERENCE_PARAMS)}")  # fmt: skip
         return {**REFERENCE_PARAMS, **req.params}
     if req.strategy not in STRATEGIES:
-        raise ConfigError(
-            f"unknown strategy {req.strategy}; choose from {REFERENCE}, {', '.join(STRATEGIES)}"
-        )
+        name = req.strategy or "(none given)"
+        choices = ", ".join((REFERENCE, *STRATEGIES))
+        raise ConfigError(f"unknown strategy {name}; choose from {choices}")
     base = getattr(settings.strategies, req.strategy)
     unknown = set(req.params) - set(type(base).model_fields)
     if unknown:
