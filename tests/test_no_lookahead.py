@@ -102,7 +102,24 @@ def _triggered_by(setups, end_ms: int) -> list:
     ]
 
 
+def _scrambled_after(data: SymbolData, end_ms: int) -> SymbolData:
+    """Every frame's bars that close after ``end_ms`` shuffled among themselves."""
+
+    def scramble(frames):
+        out = {}
+        for tf, f in frames.items():
+            f = f.reset_index(drop=True)
+            later = np.flatnonzero(f.timestamp.to_numpy() + timeframe_ms(tf) > end_ms)
+            out[tf] = _scrambled(f, int(later[0])) if len(later) else f
+        return out
+
+    return SymbolData(data.exchange, data.symbol, scramble(data.frames), None,
+                      scramble(data.benchmark))  # fmt: skip
+
+
 def _check_strategy(detect, data: SymbolData, params, step_tf: str) -> None:
+    """Truncated at five points, and with the future scrambled there: the triggers closed by
+    then are the same as over the whole data."""
     full = detect(data, params)
     stamps = data.frame(step_tf)["timestamp"].to_numpy()
     checked = 0
@@ -110,6 +127,7 @@ def _check_strategy(detect, data: SymbolData, params, step_tf: str) -> None:
         end_ms = int(stamps[end]) + timeframe_ms(step_tf)
         seen = _triggered_by(detect(data.truncated(end_ms), params), end_ms)
         assert seen == _triggered_by(full, end_ms)
+        assert _triggered_by(detect(_scrambled_after(data, end_ms), params), end_ms) == seen
         checked += len(seen)
     assert checked > 0, "the window should hold triggered setups to compare"
 
