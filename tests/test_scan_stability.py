@@ -57,7 +57,12 @@ def _store(lake: Lake, spans) -> None:
 
 def _scan(lake: Lake, settings, strategy: str, symbols: list[str], now: int, within: int):
     req = scanner.ScanRequest(
-        strategies=[strategy], symbols=symbols, within=within, min_confidence=0, offline=True
+        strategies=[strategy],
+        symbols=symbols,
+        within=within,
+        min_confidence=0,
+        offline=True,
+        bars=settings.scan.bars,
     )
     exchange = ReplayExchange(lake, "binance", ReplayClock(now))
     return asyncio.run(scanner.scan(exchange, lake, settings, req))
