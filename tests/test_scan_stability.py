@@ -19,7 +19,7 @@ from cryptobot.strategies.registry import resolve
 from tests.conftest import BINANCE
 
 WITHIN = 300  # bars of the trigger timeframe compared
-LATER = 37  # k: the second scan stands this many trigger bars later
+LATER = (1, 37, 199)  # k: the second scan stands this many trigger bars later (<= bars - WITHIN)
 
 # strategy, symbols, the first scan's clock, the stored span: (symbol, timeframe, from, to)
 CASES = {
@@ -76,6 +76,7 @@ def _triggered(setups, last_bar: int, first_bar: int) -> list[dict]:
 
 @pytest.mark.parametrize("strategy", list(CASES))
 def test_scan_at_t_and_later_agree_on_earlier_bars(shared, settings, tmp_path: Path, strategy):
+    """Any k: the window moves by k bars, and so does the warm-up before it."""
     symbols, clock, spans = CASES[strategy]
     lake = Lake(tmp_path / "lake")
     _store(lake, spans)
@@ -85,10 +86,11 @@ def test_scan_at_t_and_later_agree_on_earlier_bars(shared, settings, tmp_path: P
     last = last_closed_open(now, tf_ms)
     first = last - (WITHIN - 1) * tf_ms
     early = _scan(lake, settings, strategy, symbols, now, WITHIN)
-    later = _scan(lake, settings, strategy, symbols, now + LATER * tf_ms, WITHIN + LATER)
     seen = _triggered(early.setups, last, first)
     assert seen, "the compared bars should hold triggered setups"
-    assert _triggered(later.setups, last, first) == seen
+    for k in LATER:
+        later = _scan(lake, settings, strategy, symbols, now + k * tf_ms, WITHIN + k)
+        assert _triggered(later.setups, last, first) == seen, f"k = {k}"
     # ...and what a backtest sees: the same detectors over everything stored up to T
     frames = {
         s: scanner.load_frames(lake, "binance", s, scanner.timeframes_of(chosen), now, 10**6)
