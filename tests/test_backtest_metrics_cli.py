@@ -62,6 +62,16 @@ def test_cagr_and_calmar_from_a_few_months_on():
     assert s["total_return_pct"] == pytest.approx(21.0)
 
 
+def test_exposure_of_a_trade_closed_after_the_window():
+    """A window that ends before the data closes its trades at the next open, after its last
+    bar: they count as held to that bar (this raised IndexError in walk-forward windows)."""
+    stamps = np.arange(10) * DAY
+    trades = pd.DataFrame(
+        {"entry_time": [2 * DAY, 8 * DAY], "exit_time": [4 * DAY, 10 * DAY], "open": False}
+    )
+    assert metrics.exposure(trades, stamps) == pytest.approx(0.5)  # bars 2-4 and 8-9
+
+
 @pytest.fixture
 def lake_dir(tmp_path, shared):
     root = tmp_path / "data"
@@ -137,6 +147,20 @@ def test_fills_pay_the_stored_market_fees_unless_a_fee_is_given(lake_dir, tmp_pa
     taken = fills[fills.kind.isin(["entry", "stop", "signal"])]
     assert len(taken) > 10
     np.testing.assert_allclose(taken.fee, taker * taken.qty * taken.price, rtol=1e-9)
+
+
+def test_units_walk_forward_windows_end_inside_the_data(lake_dir):
+    """ema_cross in units holds a position across most window ends: forced out at the next
+    open, after the window's last bar."""
+    root, _ = lake_dir
+    res = Cli({"CRYPTOBOT_DATA_DIR": str(root)})(
+        "backtest", "--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT", "--timeframe", "1h",
+        "--units", "0.01", "--walk-forward", "--train", "60d", "--test", "30d",
+        "--sweep", "fast=5,9", "--format", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    windows = json.loads(res.stdout)
+    assert len(windows) >= 5 and all(w["oos_trades"] > 0 for w in windows)
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,9 @@ def summary(equity: pd.DataFrame, trades: pd.DataFrame, exposure: float | None =
 
 
 def exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
-    """Share of bars with at least one position open."""
+    """Share of bars with at least one position open. A trade still open at the end, or closed
+    after it (a window ending before the data does closes it at the next open), is held to the
+    last bar."""
     if len(stamps) == 0 or len(trades) == 0:
         return 0.0
     held = np.zeros(len(stamps) + 1)
@@ -58,7 +60,7 @@ def exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
     last = np.where(
         trades["open"].to_numpy(),
         len(stamps) - 1,
-        np.searchsorted(stamps, trades["exit_time"].to_numpy()),
+        np.minimum(np.searchsorted(stamps, trades["exit_time"].to_numpy()), len(stamps) - 1),
     )
     np.add.at(held, first, 1)
     np.add.at(held, last + 1, -1)
