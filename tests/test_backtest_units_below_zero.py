@@ -1,6 +1,8 @@
 """A units-mode run (no margin, no risk engine) can lose more than the account holds: it says
 so, and ends there when the config asks (``backtest.units_below_zero: end``)."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -60,5 +62,11 @@ def test_the_cli_prints_the_note(lake):
         *args, "--units", str(UNITS), "--format", "json", "--no-journal"
     )
     assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout, parse_constant=_refuse)[0]  # strict JSON; portfolio first
+    assert summary["end_equity"] < 0 and summary["cagr_pct"] is None  # 3.5 days: no CAGR
     stderr = " ".join(res.stderr.split())  # the console wraps long lines
     assert "equity fell to -" in stderr and "carries on" in stderr
+
+
+def _refuse(name: str):
+    raise AssertionError(f"{name} is not JSON")

@@ -15,6 +15,7 @@ from cryptobot.backtest.engine import Costs
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.output import Format, render
 from cryptobot.core.errors import CryptobotError
+from cryptobot.core.setup import json_safe
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
 from cryptobot.data.atomic import atomic_write
@@ -187,7 +188,8 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
         rows = [{"figure": k, **{scope: s[k] for scope, s in scopes.items()}} for k in SHOWN]
         render(rows, Format.table, None, title=title)
     else:
-        render([{"scope": n, **{k: s[k] for k in SHOWN}} for n, s in scopes.items()], fmt, None)
+        rows = [{"scope": n, **{k: s[k] for k in SHOWN}} for n, s in scopes.items()]
+        render(json_safe(rows), fmt, None)  # strict JSON: a figure not defined is null
     err.print(
         "buy and hold: "
         + ", ".join(f"{k.removeprefix('hold ')} {v:+.2f}%" for k, v in result.benchmarks.items())
