@@ -30,12 +30,11 @@ def test_metrics_equal_hand_computed_values_on_a_small_curve():
     s = metrics.summary(equity, trades, exposure=0.5)
     r = np.array([0.1, -0.1, 0.1, 118.8 / 108.9 - 1])
     assert s["total_return_pct"] == pytest.approx(18.8)
-    assert s["cagr_pct"] == pytest.approx((1.188 ** (365 / 4) - 1) * 100)
+    assert math.isnan(s["cagr_pct"]) and math.isnan(s["calmar"])  # 4 days: no CAGR
     assert s["max_drawdown_pct"] == pytest.approx(10.0)  # 110 -> 99
     assert s["max_drawdown_days"] == pytest.approx(2.0)  # day 1 peak, recovered on day 3
     assert s["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(365))
     assert s["sortino"] == pytest.approx(r.mean() / math.sqrt(0.01 / 4) * math.sqrt(365))
-    assert s["calmar"] == pytest.approx(s["cagr_pct"] / 10.0)
     assert s["win_rate_pct"] == 75.0
     assert s["profit_factor"] == pytest.approx(29.8 / 11.0)
     assert s["expectancy_usd"] == pytest.approx(18.8 / 4)
@@ -46,6 +45,31 @@ def test_metrics_equal_hand_computed_values_on_a_small_curve():
     assert s["exposure_pct"] == 50.0 and s["liquidations"] == 0
     assert metrics.buy_and_hold_pct([100, 150]) == 50.0
     assert metrics.blend_pct(np.array([100, 150]), np.array([100, 90])) == 20.0
+
+
+def test_cagr_and_calmar_from_a_few_months_on():
+    """CAGR compounds over the calendar span once it is MIN_CAGR_DAYS long (not before)."""
+    for days, reported in ((89, False), (90, True), (365, True)):
+        equity = pd.DataFrame(
+            {"timestamp": np.array([0, days // 2, days]) * DAY, "equity": [100.0, 90.0, 121.0]}
+        )
+        s = metrics.summary(equity, pd.DataFrame())
+        if reported:
+            assert s["cagr_pct"] == pytest.approx((1.21 ** (365 / days) - 1) * 100)
+            assert s["calmar"] == pytest.approx(s["cagr_pct"] / 10.0)
+        else:
+            assert math.isnan(s["cagr_pct"]) and math.isnan(s["calmar"])
+    assert s["total_return_pct"] == pytest.approx(21.0)
+
+
+def test_exposure_of_a_trade_closed_after_the_window():
+    """A window that ends before the data closes its trades at the next open, after its last
+    bar: they count as held to that bar (this raised IndexError in walk-forward windows)."""
+    stamps = np.arange(10) * DAY
+    trades = pd.DataFrame(
+        {"entry_time": [2 * DAY, 8 * DAY], "exit_time": [4 * DAY, 10 * DAY], "open": False}
+    )
+    assert metrics.exposure(trades, stamps) == pytest.approx(0.5)  # bars 2-4 and 8-9
 
 
 @pytest.fixture
@@ -125,12 +149,35 @@ def test_fills_pay_the_stored_market_fees_unless_a_fee_is_given(lake_dir, tmp_pa
     np.testing.assert_allclose(taken.fee, taker * taken.qty * taken.price, rtol=1e-9)
 
 
+def test_units_walk_forward_windows_end_inside_the_data(lake_dir):
+    """ema_cross in units holds a position across most window ends: forced out at the next
+    open, after the window's last bar."""
+    root, _ = lake_dir
+    res = Cli({"CRYPTOBOT_DATA_DIR": str(root)})(
+        "backtest", "--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT", "--timeframe", "1h",
+        "--units", "0.01", "--walk-forward", "--train", "60d", "--test", "30d",
+        "--sweep", "fast=5,9", "--format", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    windows = json.loads(res.stdout)
+    assert len(windows) >= 5 and all(w["oos_trades"] > 0 for w in windows)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--strategy", "nope", "--symbols", "BTC/USDT:USDT"), "unknown strategy nope"),
+        (
+            ("--strategy", "nope", "--symbols", "BTC/USDT:USDT", "--timeframe", "1m"),
+            "unknown strategy nope",
+        ),
+        (("--strategy", "nope", "--top", "2"), "unknown strategy nope"),
+        (("--strategy", "", "--symbols", "BTC/USDT:USDT"), "unknown strategy (none given)"),
         (("--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT"), "needs --timeframe"),
-        (("--strategy", "momentum", "--symbols", "DOGE/USDT:USDT"), "no stored 1h candles"),
+        (
+            ("--strategy", "momentum", "--symbols", "DOGE/USDT:USDT"),
+            "no candles stored for DOGE/USDT:USDT (1h)",
+        ),
         (("--strategy", "momentum", "--symbols", "BTC/USDT:USDT", "--sweep", "x"), "bad --sweep"),
         (
             ("--strategy", "momentum", "--symbols", "BTC/USDT:USDT", "--sweep", "nope=1,2"),

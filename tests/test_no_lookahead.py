@@ -102,7 +102,24 @@ def _triggered_by(setups, end_ms: int) -> list:
     ]
 
 
+def _scrambled_after(data: SymbolData, end_ms: int) -> SymbolData:
+    """Every frame's bars that close after ``end_ms`` shuffled among themselves."""
+
+    def scramble(frames):
+        out = {}
+        for tf, f in frames.items():
+            f = f.reset_index(drop=True)
+            later = np.flatnonzero(f.timestamp.to_numpy() + timeframe_ms(tf) > end_ms)
+            out[tf] = _scrambled(f, int(later[0])) if len(later) else f
+        return out
+
+    return SymbolData(data.exchange, data.symbol, scramble(data.frames), None,
+                      scramble(data.benchmark))  # fmt: skip
+
+
 def _check_strategy(detect, data: SymbolData, params, step_tf: str) -> None:
+    """Truncated at five points, and with the future scrambled there: the triggers closed by
+    then are the same as over the whole data."""
     full = detect(data, params)
     stamps = data.frame(step_tf)["timestamp"].to_numpy()
     checked = 0
@@ -110,6 +127,7 @@ def _check_strategy(detect, data: SymbolData, params, step_tf: str) -> None:
         end_ms = int(stamps[end]) + timeframe_ms(step_tf)
         seen = _triggered_by(detect(data.truncated(end_ms), params), end_ms)
         assert seen == _triggered_by(full, end_ms)
+        assert _triggered_by(detect(_scrambled_after(data, end_ms), params), end_ms) == seen
         checked += len(seen)
     assert checked > 0, "the window should hold triggered setups to compare"
 
@@ -145,3 +163,29 @@ def test_breakout_strategy(shared, settings):
     bench = {"5m": _since(_read("BTC", "5m"), first)}
     data = SymbolData("binance", "SOL/USDT:USDT", frames, benchmark=bench)
     _check_strategy(breakout.detect, data, p, "1m")
+
+
+def test_breakout_on_a_newly_listed_symbol(shared, settings):
+    """A listing with fewer than ``daily_ema`` daily bars at first: the 20th daily close (inside
+    the window) must not change what earlier bars reported."""
+    p = settings.strategies.breakout
+    minute = _read("SOL", "1m").iloc[-6000:].reset_index(drop=True)
+    first = minute.timestamp.iloc[0]
+    listed = first - (p.daily_ema - 2) * 86_400_000  # the 20th daily bar closes on day two
+    frames = {
+        "1m": minute,
+        "5m": _since(_read("SOL", "5m"), listed),
+        "1d": _since(_read("SOL", "1d"), listed),
+    }
+    daily_closes = frames["1d"].timestamp + 86_400_000
+    crossing = int(daily_closes.iloc[p.daily_ema - 1])
+    assert first < crossing < minute.timestamp.iloc[-1], "the 20th daily close is in the window"
+    bench = {"5m": _since(_read("BTC", "5m"), listed)}
+    data = SymbolData("binance", "SOL/USDT:USDT", frames, benchmark=bench)
+    full = breakout.detect(data, p)
+    assert any(s.ts < crossing for s in full if s.status == "triggered")
+    _check_strategy(breakout.detect, data, p, "1m")
+    before = crossing - 60_000  # the scanner standing just before the 20th daily close
+    assert _triggered_by(breakout.detect(data.truncated(before), p), before) == _triggered_by(
+        full, before
+    )

@@ -90,6 +90,7 @@ def test_offline_uses_only_what_is_stored(emulator, emu_cli: Cli):
     ("args", "message"),
     [
         (("--symbols", "ETH/USDT:USDT", "--strategy", "nope"), "unknown strategy nope"),
+        (("--symbols", "ETH/USDT:USDT", "--strategy", " , "), "no strategy given"),
         (("--symbols", "FOO/USDT:USDT"), "lists no contract FOO/USDT:USDT"),
         (("--symbols", "ETH/USDT:USDT", "--offline"), "has no candles"),
     ],
@@ -99,6 +100,17 @@ def test_user_errors_are_one_line(emulator, emu_cli: Cli, data_dir: Path, args, 
     assert result.exit_code == 1
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (data_dir / "cryptobot.duckdb").exists() or _journal(data_dir) == []
+
+
+def test_offline_notes_and_unstored_symbols(emulator, emu_cli: Cli):
+    """Offline: a symbol not in the lake is a missing download; an empty scan says so."""
+    emu_cli(*ETH_BOS, "--format", "jsonl")
+    result = emu_cli("scan", "--symbols", "SOL/USDT:USDT", "--offline", ok=None)
+    assert result.exit_code == 1
+    assert "no candles stored for SOL/USDT:USDT" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    quiet = emu_cli(*ETH_BOS, "--offline", "--min-confidence", "5", "--format", "jsonl")
+    assert quiet.stdout == "" and "0 setups at" in quiet.stderr
 
 
 def test_table_output_names_the_columns(emulator, emu_cli: Cli):

@@ -3,7 +3,9 @@
 Conventions: returns are daily (the equity's last value of each UTC day), annualised with 365
 days (crypto trades every day); Sharpe = mean / standard deviation (ddof=1) x sqrt(365), with no
 risk-free rate; Sortino uses the downside deviation sqrt(mean(min(r, 0)^2)); CAGR compounds over
-the calendar span of the curve; Calmar = CAGR / max drawdown; drawdown duration is the longest
+the calendar span of the curve and is not reported (NaN, null in JSON) for spans shorter than
+``MIN_CAGR_DAYS``: a week's +5 % compounded to a year says nothing about a strategy; Calmar =
+CAGR / max drawdown (so it is not reported either); drawdown duration is the longest
 time from a peak to the recovery of that peak (or to the end). Exposure is the share of bars
 with a position open. Expectancy is the mean net PnL per closed trade; average R the mean of
 closed trades' R multiples.
@@ -16,6 +18,7 @@ import pandas as pd
 
 DAY_MS = 86_400_000
 YEAR_DAYS = 365.0
+MIN_CAGR_DAYS = 90.0
 
 
 def summary(equity: pd.DataFrame, trades: pd.DataFrame, exposure: float | None = None) -> dict:
@@ -47,7 +50,9 @@ def summary(equity: pd.DataFrame, trades: pd.DataFrame, exposure: float | None =
 
 
 def exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
-    """Share of bars with at least one position open."""
+    """Share of bars with at least one position open. A trade still open at the end, or closed
+    after it (a window ending before the data does closes it at the next open), is held to the
+    last bar."""
     if len(stamps) == 0 or len(trades) == 0:
         return 0.0
     held = np.zeros(len(stamps) + 1)
@@ -55,7 +60,7 @@ def exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
     last = np.where(
         trades["open"].to_numpy(),
         len(stamps) - 1,
-        np.searchsorted(stamps, trades["exit_time"].to_numpy()),
+        np.minimum(np.searchsorted(stamps, trades["exit_time"].to_numpy()), len(stamps) - 1),
     )
     np.add.at(held, first, 1)
     np.add.at(held, last + 1, -1)
@@ -71,7 +76,7 @@ def daily_returns(equity: pd.DataFrame) -> np.ndarray:
 
 
 def cagr(start: float, end: float, days: float) -> float:
-    if not days or not start or start <= 0 or end <= 0:
+    if days < MIN_CAGR_DAYS or not start or start <= 0 or end <= 0:
         return math.nan
     return ((end / start) ** (YEAR_DAYS / days) - 1) * 100
 

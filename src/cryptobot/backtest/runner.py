@@ -4,7 +4,11 @@ collect trades, fills, equity and metrics. The CLI, sweeps and walk-forward all 
 Two ways to size:
 - **units** (``units`` set): every trade is that many base units, no margin limits and no risk
   engine: the reference ``ema_cross`` definition, fast enough for big sweeps. Symbols run
-  independently; the equity is their sum.
+  independently; the equity is their sum. Nothing stops such a run from losing more than it
+  has: the first close that marks the equity at or below zero is reported in ``Result.notes``
+  and, with ``backtest.units_below_zero: end``, the run ends there (open positions are closed
+  at the next open, the kernel's forced exit at a window's end; nothing trades after). The
+  default ``continue`` keeps the PnL of N units running, as the ema_cross reference defines.
 - **risk** (default): the portfolio driver sizes every trade through the risk engine (config
   ``risk.sizing``, or ``risk_usd``/``risk_pct``), with the gate chain and circuit breakers in time
   order over all symbols on one equity.
@@ -39,6 +43,7 @@ from cryptobot.core.errors import ConfigError, DataError
 from cryptobot.core.market import Market
 from cryptobot.core.settings import Settings
 from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.core.timeutil import iso
 from cryptobot.data.lake import Lake
 from cryptobot.data.resample import resample
 from cryptobot.manage.policy import Policy
@@ -96,7 +101,8 @@ class Result:
     benchmarks: dict[str, float]
     refused: dict[str, int]
     breaker_trips: list[tuple[int, str]]
-    warnings: tuple[str, ...]
+    warnings: tuple[str, ...]  # about the data (also printed before the run)
+    notes: tuple[str, ...] = ()  # what the run itself found, e.g. equity below zero
 
 
 def with_defaults(req: Request) -> Request:
@@ -129,9 +135,9 @@ def strategy_params(req: Request, settings: Settings) -> Any:
                               f"{', '.join(REFERENCE_PARAMS)}")  # fmt: skip
         return {**REFERENCE_PARAMS, **req.params}
     if req.strategy not in STRATEGIES:
-        raise ConfigError(
-            f"unknown strategy {req.strategy}; choose from {REFERENCE}, {', '.join(STRATEGIES)}"
-        )
+        name = req.strategy or "(none given)"
+        choices = ", ".join((REFERENCE, *STRATEGIES))
+        raise ConfigError(f"unknown strategy {name}; choose from {choices}")
     base = getattr(settings.strategies, req.strategy)
     unknown = set(req.params) - set(type(base).model_fields)
     if unknown:
@@ -140,17 +146,17 @@ def strategy_params(req: Request, settings: Settings) -> Any:
 
 
 def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
+    params = strategy_params(req, settings)  # an unknown name or parameter fails here, clearly
     tf = trigger_timeframe(req, settings)
     wanted = [tf]
     if req.strategy != REFERENCE:
-        wanted = sorted({tf, *STRATEGIES[req.strategy].timeframes(strategy_params(req, settings))},
-                        key=timeframe_ms)  # fmt: skip
+        wanted = sorted({tf, *STRATEGIES[req.strategy].timeframes(params)}, key=timeframe_ms)
     frames, bars, warnings = {}, [], []
     for symbol in req.symbols:
         candles = lake.read_candles(req.exchange, symbol, tf, None, req.end)
         if candles.empty:
             raise DataError(
-                f"no stored {tf} candles for {symbol} on {req.exchange}; run "
+                f"no candles stored for {symbol} ({tf}) on {req.exchange}; run "
                 f"`cryptobot fetch --symbols {symbol} --timeframes {tf}`"
             )
         frames[symbol] = {t: _frame(lake, req, symbol, t, candles, tf, warnings) for t in wanted}
@@ -267,11 +273,29 @@ def run(req: Request, data: Dataset, settings: Settings) -> Result:
     initial = settings.backtest.initial_equity
     refused: dict[str, int] = {}
     trips: list = []
+    notes: list[str] = []
+    shown = end  # bars the equity curve covers
     if req.units is not None:
         runs = [
             run_units(sb, sg, req.units, policy, fees[sb.symbol], start, end)
             for sb, sg in zip(bars, signals, strict=True)
         ]
+        ruin = ruin_bar(np.vstack([r.pnl for r in runs]), initial=initial, start=start, end=end)
+        ends = ruin is not None and settings.backtest.units_below_zero == "end"
+        if ruin is not None:
+            value = initial + sum(float(r.pnl[start : ruin + 1].sum()) for r in runs)
+            notes.append(
+                f"equity fell to {value:,.2f} at the close of {iso(int(stamps[ruin]))} (--units "
+                "trades without margin or liquidation): "
+                + ("the run ends there; open positions are closed at the next open"
+                   if ends else "the run carries on (backtest.units_below_zero: continue)")
+            )  # fmt: skip
+        if ends:  # the same kernel, its window ending at that bar's close
+            runs = [
+                run_units(sb, sg, req.units, policy, fees[sb.symbol], start, ruin + 1)
+                for sb, sg in zip(bars, signals, strict=True)
+            ]
+            shown = min(ruin + 2, len(stamps))  # with the next open's forced exits
         trades = pd.concat([r.trades_frame() for r in runs], ignore_index=True)
         fills = pd.concat([r.fills_frame() for r in runs], ignore_index=True)
         pnl = np.vstack([r.pnl for r in runs])
@@ -281,7 +305,7 @@ def run(req: Request, data: Dataset, settings: Settings) -> Result:
         trades = _portfolio_trades(out)
         fills = _portfolio_fills(out)
         pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
-    window = slice(start, end)
+    window = slice(start, shown)
     equity = equity_frame(stamps[window], pnl.sum(axis=0)[window], initial)
     exposure = metrics.exposure(trades, stamps[window])
     per_symbol = pd.DataFrame(
@@ -290,8 +314,16 @@ def run(req: Request, data: Dataset, settings: Settings) -> Result:
     )  # fmt: skip
     return Result(
         req, trades, fills, equity, metrics.summary(equity, trades, exposure), per_symbol,
-        _benchmarks(bars, window, data.held), refused, trips, data.warnings,
+        _benchmarks(bars, window, data.held), refused, trips, data.warnings, tuple(notes),
     )  # fmt: skip
+
+
+def ruin_bar(pnl: np.ndarray, *, initial: float, start: int, end: int) -> int | None:
+    """The first bar of ``start:end`` whose close marks the summed equity at or below zero (a
+    units-mode run has no margin to stop it), or None."""
+    equity = initial + np.cumsum(pnl[:, start:end].sum(axis=0))
+    below = np.flatnonzero(equity <= 0)
+    return start + int(below[0]) if len(below) else None
 
 
 def _symbol_summary(

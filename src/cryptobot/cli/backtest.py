@@ -15,6 +15,7 @@ from cryptobot.backtest.engine import Costs
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.output import Format, render
 from cryptobot.core.errors import CryptobotError
+from cryptobot.core.setup import json_safe
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
 from cryptobot.data.atomic import atomic_write
@@ -64,7 +65,12 @@ def backtest_command(
         str | None, Opt(help="Resolve stop-and-target bars from this stored timeframe, e.g. 1m.")
     ] = None,
     time_stop: Annotated[
-        float | None, Opt(min=0, help="Minutes before a trade going nowhere is closed (0: off).")
+        float | None,
+        Opt(
+            min=0,
+            help="Minutes before a trade going nowhere is closed (0: off; "
+            "default: 30 bars of the strategy's timeframe).",
+        ),
     ] = None,
     fee: Annotated[
         float | None,
@@ -182,7 +188,8 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
         rows = [{"figure": k, **{scope: s[k] for scope, s in scopes.items()}} for k in SHOWN]
         render(rows, Format.table, None, title=title)
     else:
-        render([{"scope": n, **{k: s[k] for k in SHOWN}} for n, s in scopes.items()], fmt, None)
+        rows = [{"scope": n, **{k: s[k] for k in SHOWN}} for n, s in scopes.items()]
+        render(json_safe(rows), fmt, None)  # strict JSON: a figure not defined is null
     err.print(
         "buy and hold: "
         + ", ".join(f"{k.removeprefix('hold ')} {v:+.2f}%" for k, v in result.benchmarks.items())
@@ -192,6 +199,8 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
             "refused by the risk engine: "
             + ", ".join(f"{k} x{v}" for k, v in result.refused.items())
         )
+    for note in result.notes:
+        err.print(f"[red]warning:[/] {note}")
     for ts, reason in result.breaker_trips:
         err.print(f"breaker tripped {iso(ts)}: {reason}")
 

@@ -101,8 +101,8 @@ def scan_command(
         )
         async with exchange:
             result = await scan(exchange, lake, settings, request)
-        for error in result.errors:
-            log.warning(error)
+        for line in result.errors + result.notes:
+            log.warning(line)
         new = record_setups(lake.root, result.setups, result.as_of)
         log.info("%d setups (%d new) at %s", len(result.setups), new, iso(result.as_of))
         _render(result.setups, fmt, output, f"setups at {iso(result.as_of)}")

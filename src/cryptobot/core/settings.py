@@ -268,7 +268,7 @@ class ManageSettings(Section):
     trail_rest: bool
     breakeven_after_r: NonNeg
     trailing_atr_tiers: list[TrailTier]
-    time_stop_minutes: NonNeg
+    time_stop_minutes: NonNeg | None  # None: TIME_STOP_BARS bars of the strategy's timeframe
     scale_in: ScaleInSettings
     watch_interval_s: Positive
 
@@ -283,6 +283,7 @@ class BacktestSettings(Section):
     limit_fill: Literal["touch", "through"]
     intrabar: Literal["stop_first", "detail"]
     funding_fallback_rate: Annotated[float, Field(ge=-0.01, le=0.01)]
+    units_below_zero: Literal["continue", "end"]
 
 
 class ExecutionSettings(Section):

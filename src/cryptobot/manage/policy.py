@@ -14,6 +14,8 @@ moved because of bar t applies from bar t+1.
   ``trail_rest``.
 - **Time stop**: a trade that has not reached ``breakeven_after_r`` R within
   ``time_stop_minutes`` is closed at the next open (a scalp that goes nowhere is dead money).
+  Unset (the default), it is ``TIME_STOP_BARS`` bars of the timeframe the policy runs on, the
+  strategy's own: 30 minutes for a 1m scalp, 30 hours for 1h momentum, not 30 minutes for both.
 - **Scale-in** (plan 3): when the open profit on margin reaches ``trigger_margin_profit_pct``,
   add ``add_size_mult`` x the position at market, close ``close_original_frac`` of the position
   as it was before the add, and move the stop to the new average entry; at most ``max_adds``.
@@ -26,6 +28,8 @@ import numpy as np
 from numba import njit
 
 from cryptobot.core.settings import ManageSettings
+
+TIME_STOP_BARS = 30
 
 
 @njit(cache=True)
@@ -118,9 +122,7 @@ class Policy:
             trail_r=np.array([t.at_r for t in tiers], dtype=np.float64),
             trail_mult=np.array([t.atr_mult for t in tiers], dtype=np.float64),
             breakeven_r=m.breakeven_after_r if m.breakeven_after_r > 0 else math.nan,
-            time_stop_bars=math.ceil(m.time_stop_minutes / bar_minutes)
-            if m.time_stop_minutes > 0
-            else 0,
+            time_stop_bars=time_stop_bars(m.time_stop_minutes, bar_minutes),
             exit_on_signal=exit_on_signal,
             scale_trigger_pct=s.trigger_margin_profit_pct if s.enabled else math.nan,
             scale_add_mult=s.add_size_mult,
@@ -154,3 +156,11 @@ class Policy:
 
 P_BREAKEVEN_R, P_TIME_BARS, P_EXIT_ON_SIGNAL, P_STOP_DELAY = 0, 1, 2, 3
 P_SCALE_TRIGGER, P_SCALE_ADD, P_SCALE_CLOSE, P_SCALE_BE, P_SCALE_MAX = 4, 5, 6, 7, 8
+
+
+def time_stop_bars(minutes: float | None, bar_minutes: float) -> int:
+    """Bars a trade may go nowhere: the configured minutes rounded up to whole bars, or
+    ``TIME_STOP_BARS`` when none are configured (0 minutes: no time stop)."""
+    if minutes is None:
+        return TIME_STOP_BARS
+    return math.ceil(minutes / bar_minutes) if minutes > 0 else 0

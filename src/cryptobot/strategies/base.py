@@ -58,6 +58,15 @@ class Strategy:
     detect: Callable[[SymbolData, Any], list[Setup]]
 
 
+def closed_count(
+    lower: pd.DataFrame, lower_tf: str, higher: pd.DataFrame, higher_tf: str
+) -> np.ndarray:
+    """For each lower-timeframe bar, how many higher-timeframe bars had closed when it closed."""
+    lower_close = lower["timestamp"].to_numpy() + timeframe_ms(lower_tf)
+    higher_close = higher["timestamp"].to_numpy() + timeframe_ms(higher_tf)
+    return np.searchsorted(higher_close, lower_close, side="right")
+
+
 def closed_at(lower: pd.DataFrame, lower_tf: str, higher: pd.DataFrame, higher_tf: str):
     """For each lower-timeframe bar, the row of the newest higher-timeframe bar that had closed
     when the lower bar closed; -1 when none had or when that bar is stale (a hole in the
@@ -65,7 +74,7 @@ def closed_at(lower: pd.DataFrame, lower_tf: str, higher: pd.DataFrame, higher_t
     step = timeframe_ms(higher_tf)
     lower_close = lower["timestamp"].to_numpy() + timeframe_ms(lower_tf)
     higher_close = higher["timestamp"].to_numpy() + step
-    rows = np.searchsorted(higher_close, lower_close, side="right") - 1
+    rows = closed_count(lower, lower_tf, higher, higher_tf) - 1
     fresh = (rows >= 0) & (lower_close - higher_close[np.maximum(rows, 0)] < step)
     return np.where(fresh, rows, -1)
 

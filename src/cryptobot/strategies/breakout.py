@@ -6,7 +6,13 @@ bar opened. A long *break* is the first 1m close above it where, on that bar: vo
 >= ``orderflow_mult`` x its average; EMA(9) > EMA(21) on 1m and on the newest closed 5m bar;
 the relative-strength percentile (``rs_period`` 5m bars vs BTC, ranked in the scanned
 universe) is >= ``rs_percentile_min`` (a lone symbol needs only to beat BTC); the last closed
-daily close is above its EMA(``daily_ema``) when daily candles are loaded.
+daily close is above its EMA(``daily_ema``).
+
+The daily rule is decided per 1m bar from the daily bars closed by then, so a decision never
+changes when later days arrive. While fewer than ``daily_ema`` daily bars had closed (a newly
+listed symbol, or no daily candles loaded) the trend is unknown and the rule abstains (passes):
+the other rules still filter, and new listings stay scannable. Once ``daily_ema`` daily bars
+exist the rule applies from that bar on; a daily bar missing from the data (a hole) fails it.
 
 Entry comes after a micro-pullback: within ``pullback_bars`` bars of the break a low dips
 below the break close, and the first later bar that closes above the previous bar's high
@@ -28,7 +34,14 @@ from cryptobot.analysis.indicators import ema, volume_ratio
 from cryptobot.analysis.strength import relative_strength
 from cryptobot.core.settings import BreakoutSettings
 from cryptobot.core.setup import Setup
-from cryptobot.strategies.base import Strategy, SymbolData, closed_at, make_setup, mirrored
+from cryptobot.strategies.base import (
+    Strategy,
+    SymbolData,
+    closed_at,
+    closed_count,
+    make_setup,
+    mirrored,
+)
 
 NAME = "breakout"
 
@@ -98,11 +111,15 @@ def _rules(f, c, daily, rows, before, strong, p: BreakoutSettings) -> pd.DataFra
 
 
 def _daily_trend(f: pd.DataFrame, daily: pd.DataFrame | None, p: BreakoutSettings) -> np.ndarray:
-    if daily is None or len(daily) < p.daily_ema:
-        return np.ones(len(f), dtype=bool)  # no daily context loaded: the rule abstains
+    """Per 1m bar: True (abstain) while fewer than ``daily_ema`` daily bars had closed, then
+    whether the newest closed daily close is above its EMA (False on a stale daily bar)."""
+    if daily is None or len(daily) == 0:
+        return np.ones(len(f), dtype=bool)
+    closed = closed_count(f, p.timeframe, daily, p.context_timeframe)
     rows = closed_at(f, p.timeframe, daily, p.context_timeframe)
     above = (daily["close"] > ema(daily, p.daily_ema)).to_numpy()
-    return np.where(rows >= 0, above[np.maximum(rows, 0)], False)
+    known = np.where(rows >= 0, above[np.maximum(rows, 0)], False)
+    return np.where(closed < p.daily_ema, True, known)
 
 
 def _entries(f: pd.DataFrame, table: pd.DataFrame, p: BreakoutSettings):

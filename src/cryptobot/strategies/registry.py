@@ -14,7 +14,9 @@ assert tuple(STRATEGIES) == NAMES
 
 
 def resolve(names: list[str], settings: Settings) -> list[tuple[Strategy, Any]]:
-    """The named strategies with their parameters; an unknown name is a clear error."""
+    """The named strategies with their parameters; an unknown name, or none, is a clear error."""
+    if not names:
+        raise ConfigError(f"no strategy given; choose from {', '.join(STRATEGIES)}")
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         raise ConfigError(

@@ -2,7 +2,15 @@
 actionable now (triggered on one of the last ``within`` bars) or worth watching (armed).
 
 The detectors are the same functions a backtest runs over the whole history; the scan only
-looks at the newest bars of their output.
+looks at the newest bars of their output. So that it sees what a backtest saw, it reads
+``WARMUP_BARS`` more closed bars before its ``scan.bars`` window (and fetches them with it) and
+reports only setups on the window's bars: indicators that start from a seed (EMA, MACD and
+Wilder's RSI/ATR/ADX) have forgotten where the read began by then, and swings and breaks have
+re-synchronised, so a bar's setups do not change from one scan to the next.
+
+What a trader should know about a scan that is not a setup (nothing found, a timeframe with
+no stored candles, stored candles that stop well before the scan's clock) comes back as
+``ScanResult.notes``, one line each.
 """
 
 import logging
@@ -13,10 +21,11 @@ from typing import Any
 import pandas as pd
 
 from cryptobot.analysis.strength import relative_strength, universe_percentiles
-from cryptobot.core.errors import CryptobotError
+from cryptobot.core.errors import CryptobotError, DataError
 from cryptobot.core.settings import Settings
 from cryptobot.core.setup import Setup
 from cryptobot.core.timeframes import last_closed_open, timeframe_ms
+from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data.fetcher import Fetcher, FetchPlan
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import Exchange
@@ -24,6 +33,11 @@ from cryptobot.strategies.base import Strategy, SymbolData
 from cryptobot.strategies.registry import resolve
 
 log = logging.getLogger(__name__)
+
+WARMUP_BARS = 1000
+"""Extra bars read before the reported window. The slowest default smoothing (ATR/ADX(14),
+Wilder: 13/14 per bar) shrinks a seed's trace to 0.93^1000 < 1e-31 of its size, far below a
+price tick; tests check scans at T and T + k agree exactly on real data."""
 
 
 @dataclass(frozen=True)
@@ -43,24 +57,71 @@ class ScanResult:
     symbols: list[str]
     setups: list[Setup]
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 async def scan(exchange: Exchange, lake: Lake, settings: Settings, req: ScanRequest) -> ScanResult:
     chosen = resolve(req.strategies, settings)
     timeframes = timeframes_of(chosen)
     markets = await exchange.load_markets()
+    if req.offline and req.symbols:
+        _require_stored(req.symbols, markets, exchange.id)
     fetcher = Fetcher(exchange, lake, settings.universe, settings.fetch.concurrency)
     symbols = await fetcher.select(FetchPlan(symbols=req.symbols, top=req.top), markets)
     benchmark = settings.scan.benchmark
     wanted = symbols + ([benchmark] if benchmark in markets and benchmark not in symbols else [])
+    depth = req.bars + WARMUP_BARS
     errors = []
     if not req.offline:
-        plan = FetchPlan(symbols=wanted, timeframes=timeframes, bars=req.bars)
+        plan = FetchPlan(symbols=wanted, timeframes=timeframes, bars=depth)
         errors = [f"{r.symbol} {r.dataset}: {r.error}" for r in await fetcher.run(plan) if r.error]
     now = await exchange.now()
-    frames = {s: load_frames(lake, exchange.id, s, timeframes, now, req.bars) for s in wanted}
+    frames = {s: load_frames(lake, exchange.id, s, timeframes, now, depth) for s in wanted}
     setups = detect_all(exchange.id, symbols, frames, chosen, settings.scan.benchmark, now)
-    return ScanResult(now, symbols, _keep(setups, chosen, req, now), errors)
+    kept = _keep(setups, chosen, req, now)
+    notes = data_notes(frames={s: frames[s] for s in symbols}, now=now)
+    if not kept:
+        names = ", ".join(s.name for s, _ in chosen)
+        notes.append(f"0 setups at {iso(now)} ({names}; symbols scanned: {len(symbols)})")
+    return ScanResult(now, symbols, kept, errors, notes)
+
+
+def _require_stored(symbols: list[str], markets: dict, exchange_id: str) -> None:
+    """Offline, a symbol the lake has no candles for is a missing download, not a bad name."""
+    missing = [s for s in symbols if s not in markets]
+    if missing:
+        raise DataError(
+            f"no candles stored for {', '.join(missing)} on {exchange_id}; run "
+            f"`cryptobot fetch --symbols {','.join(missing)}` first"
+        )
+
+
+def data_notes(*, frames: dict[str, dict[str, pd.DataFrame]], now: int) -> list[str]:
+    """One line per symbol and timeframe whose stored candles cannot give a current setup:
+    none loaded, or the newest one closed before the scan's last closed bar (offline, a lake
+    fetched days ago looks like a quiet market otherwise)."""
+    notes = []
+    for symbol, per_tf in frames.items():
+        for tf, frame in per_tf.items():
+            tf_ms = timeframe_ms(tf)
+            if frame.empty:
+                notes.append(f"{symbol}: no {tf} candles stored; its strategies saw nothing")
+                continue
+            newest = int(frame["timestamp"].iat[-1])
+            if newest < last_closed_open(now, tf_ms):
+                age = _age(now - newest - tf_ms)
+                notes.append(
+                    f"{symbol}: newest stored {tf} bar closed {age} before the scan's clock "
+                    f"({iso(newest + tf_ms)}); its setups are not current"
+                )
+    return notes
+
+
+def _age(ms: int) -> str:
+    for unit, size in (("days", DAY_MS), ("hours", 3_600_000)):
+        if ms >= size:
+            return f"{ms / size:.1f} {unit}"
+    return f"{ms / 60_000:.0f} minutes"
 
 
 def timeframes_of(chosen: list[tuple[Strategy, Any]]) -> list[str]:
@@ -123,7 +184,7 @@ def _keep(setups: list[Setup], chosen, req: ScanRequest, now: int) -> list[Setup
     for setup in setups:
         floor = req.min_confidence if req.min_confidence is not None else minimum[setup.strategy]
         tf_ms = timeframe_ms(setup.timeframe)
-        recent = setup.ts >= last_closed_open(now, tf_ms) - (req.within - 1) * tf_ms
+        recent = setup.ts >= last_closed_open(now, tf_ms) - (min(req.within, req.bars) - 1) * tf_ms
         if setup.confidence >= floor and (setup.status == "armed" or recent):
             kept.append(setup)
     return sorted(kept, key=lambda s: (-s.ts, s.status != "triggered", -s.confidence, s.symbol))
