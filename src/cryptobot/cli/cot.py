@@ -1,0 +1,148 @@
+"""``cryptobot cot``: CFTC Commitments of Traders for CME Bitcoin/Ether -> a weekly bias."""
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cryptobot.cli.context import AppContext
+from cryptobot.cli.output import Format, render
+from cryptobot.core.timeutil import iso, parse_time
+from cryptobot.cot import bias
+from cryptobot.cot.source import fetch_report, import_file, report_named
+from cryptobot.cot.store import CotLake
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help=(
+        "CFTC Commitments of Traders for CME Bitcoin/Ether: latest positioning by trader"
+        " category, weekly change, COT index and percentile, and the bias with its reason."
+    ),
+    invoke_without_command=True,
+    epilog=(
+        "Examples:\n\n  cryptobot cot fetch\n\n  cryptobot cot\n\n"
+        "  cryptobot cot history --asset BTC --weeks 156"
+    ),
+)
+FormatOpt = Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write .parquet/.csv/.jsonl/.json.")
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="See only reports published by then (ISO time; default now)."),
+]
+ReportOpt = Annotated[
+    str | None,
+    typer.Option("--report", help="tff_futures_only, tff_combined, legacy_futures_only, ..."),
+]
+
+
+@app.callback()
+def latest_command(
+    ctx: typer.Context,
+    asset: Annotated[
+        str | None, typer.Option("--asset", "-a", help="Comma list (default cot.assets).")
+    ] = None,
+    report: ReportOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Latest positioning per asset and the bias it gives."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: AppContext = ctx.obj
+    cfg = obj.settings.cot
+    chosen = report_named(report or cfg.bias_report)
+    frame = bias.visible(CotLake(obj.data_dir(create=False)).read(chosen), _now(as_of))
+    assets = asset.split(",") if asset else cfg.assets
+    for a in assets:
+        bias.code_of(a, cfg)  # an unknown asset is an error even when nothing is stored
+    rows = bias.latest(frame, chosen, assets, cfg)
+    if not rows:
+        log.warning("no %s reports stored yet; run `cryptobot cot fetch`", chosen.name)
+    render([_record(r) for r in rows], fmt, output, title=f"COT {chosen.name}")
+
+
+@app.command(
+    "fetch",
+    epilog="Examples:\n\n  cryptobot cot fetch\n\n"
+    "  cryptobot cot fetch --import fut_fin_txt_2023.zip",
+)
+def fetch_command(
+    ctx: typer.Context,
+    report: Annotated[
+        str | None, typer.Option("--report", help="Comma list (default cot.reports).")
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", help="auto (API, zips if it fails) | api | zip.")
+    ] = "auto",
+    import_path: Annotated[
+        Path | None,
+        typer.Option("--import", help="A CFTC yearly zip (or its .txt) to store, offline."),
+    ] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Download the CFTC reports for the configured CME codes, all history, incrementally."""
+    if source not in ("auto", "api", "zip"):
+        raise typer.BadParameter("use auto, api or zip", param_hint="--source")
+    obj: AppContext = ctx.obj
+    cfg = obj.settings.cot
+    lake = CotLake(obj.data_dir(create=True))
+    if import_path is not None:
+        expect = report_named(report) if report else None
+        results = [import_file(lake, import_path, cfg=cfg, expect=expect)]
+    else:
+        names = report.split(",") if report else cfg.reports
+        reports = [report_named(n.strip()) for n in names]
+        results = [
+            fetch_report(lake, r, cfg=cfg, now_ms=_now(None), source=source, warn=log.warning)
+            for r in reports
+        ]
+    render([vars(r) for r in results], fmt, title="COT fetch")
+
+
+@app.command("history", epilog="Example:\n\n  cryptobot cot history --asset BTC --weeks 156")
+def history_command(
+    ctx: typer.Context,
+    asset: Annotated[str, typer.Option("--asset", "-a", help="BTC, ETH, MBT or MET.")] = "BTC",
+    weeks: Annotated[int, typer.Option("--weeks", "-n", min=1, help="Last N reports.")] = 52,
+    report: ReportOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Week by week: nets per category, the indexes and the bias each report gave."""
+    obj: AppContext = ctx.obj
+    cfg = obj.settings.cot
+    chosen = report_named(report or cfg.bias_report)
+    bias.code_of(asset, cfg)
+    frame = bias.visible(CotLake(obj.data_dir(create=False)).read(chosen), _now(as_of))
+    rows = bias.table(frame, chosen, asset.upper(), cfg).tail(weeks)
+    records = [_record({"asset": asset.upper(), **r}) for r in rows.to_dict("records")]
+    render(records, fmt, output, title=f"COT {chosen.name} {asset.upper()}")
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    """Dates as ISO text, floats rounded, NaN as null (strict JSON)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "report_date":
+            value = iso(int(value))[:10]
+        elif key == "published_ts":
+            key, value = "published_at", iso(int(value))
+        elif isinstance(value, float):
+            value = None if math.isnan(value) or math.isinf(value) else round(value, 2)
+        elif hasattr(value, "item"):  # numpy scalars
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _now(as_of: str | None) -> int:
+    return parse_time(as_of) if as_of else int(time.time() * 1000)
