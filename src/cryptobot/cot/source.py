@@ -91,7 +91,7 @@ def fetch_report(
     used = source
     try:
         if source == "zip":
-            records, raws = _zip_records(report, cfg, http, codes, since, now_ms)
+            records, raws = _zip_records(report, cfg, http, codes, since, now_ms, warn)
         else:
             used = "api"
             records, raws = _api_records(report, cfg, http, codes, since)
@@ -100,7 +100,7 @@ def fetch_report(
             raise
         warn(f"{exc}; falling back to the yearly zips")
         used = "zip"
-        records, raws = _zip_records(report, cfg, http, codes, since, now_ms)
+        records, raws = _zip_records(report, cfg, http, codes, since, now_ms, warn)
     result = lake.store(report, records, raws, calendar=calendar_of(cfg), source=used)
     return _result(lake, report, used, http.requests, result.new_rows, result.total_rows)
 
@@ -181,23 +181,28 @@ def _zip_records(
     codes: set[str],
     since: int | None,
     now_ms: int,
+    warn: Callable[[str], None],
 ) -> tuple[Records, Raws]:
     this_year = datetime.fromtimestamp(now_ms / 1000, UTC).year
     first = datetime.fromtimestamp(since / 1000, UTC).year if since is not None else cfg.first_year
     records: Records = []
     raws: Raws = []
+    missing = []
     for year in range(first, this_year + 1):
         name = report.zip_name(year)
         data = http.get(f"{cfg.files_base.rstrip('/')}/{name}")
-        if data is None:
-            if year == this_year:  # early January: the new year's file does not exist yet
-                continue
-            raise Unreachable(f"{name} is missing at {cfg.files_base}")
+        if data is None:  # early January the new year's file does not exist yet
+            missing.append(name)
+            continue
         found, rows = read_zip(data, name)
         if found != report:
             raise DataError(f"{name} holds the {found.name} report, not {report.name}")
         records += parse_records(rows, report, codes, name)
         raws.append((name, data))
+    if not raws:
+        raise Unreachable(f"none of {', '.join(missing)} is at {cfg.files_base}")
+    if missing:
+        warn(f"not published at {cfg.files_base}: {', '.join(missing)}")
     return records, raws
 
 
