@@ -226,3 +226,16 @@ def test_a_category_from_the_other_family_is_refused(tff_lake: Path) -> None:
     env = {"CRYPTOBOT_DATA_DIR": str(tff_lake), "CRYPTOBOT_COT__CATEGORY": "noncomm"}
     result = Cli(env)("cot", ok=False)
     assert result.exit_code == 1 and "not in the tff_futures_only report" in result.stderr
+
+
+def test_legacy_report_reads_non_commercials(cli: Cli, data_dir: Path) -> None:
+    legacy = COT / "legacy_futures_only" / "deacot2025.zip"
+    if not legacy.exists():
+        pytest.skip("../shared/data/cot is not present")
+    cli("cot", "fetch", "--import", str(legacy), "-f", "jsonl")
+    args = ("cot", "history", "--report", "legacy_futures_only", "--asset", "BTC", "-f", "jsonl")
+    last = _jsonl(cli(*args, "--category", "noncomm", "--as-of", "2025-03-22").stdout)[-1]
+    assert (last["report_date"], last["net_noncomm"], last["measure"]) == ("2025-03-18", 1841, 1841)
+    assert last["bias"] == "NEUTRAL" and "11 weeks of reports" in last["reason"]
+    bad = cli(*args, "--category", "asset_mgr", ok=False)
+    assert bad.exit_code == 1 and "use one of noncomm, comm, nonrept" in bad.stderr

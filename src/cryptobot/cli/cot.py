@@ -10,6 +10,7 @@ import typer
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.output import Format, render
+from cryptobot.core.settings import CotBiasSettings
 from cryptobot.core.timeutil import iso, parse_time
 from cryptobot.cot import bias
 from cryptobot.cot.source import fetch_report, import_file, report_named
@@ -36,6 +37,10 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="See only reports published by then (ISO time; default now)."),
 ]
+CategoryOpt = Annotated[
+    str | None,
+    typer.Option("--category", help="asset_mgr, lev_money, dealer, ...; legacy: noncomm, comm."),
+]
 ReportOpt = Annotated[
     str | None,
     typer.Option("--report", help="tff_futures_only, tff_combined, legacy_futures_only, ..."),
@@ -49,6 +54,7 @@ def latest_command(
         str | None, typer.Option("--asset", "-a", help="Comma list (default cot.assets).")
     ] = None,
     report: ReportOpt = None,
+    category: CategoryOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -57,7 +63,7 @@ def latest_command(
     if ctx.invoked_subcommand is not None:
         return
     obj: AppContext = ctx.obj
-    cfg = obj.settings.cot
+    cfg = _with_category(obj, category)
     chosen = report_named(report or cfg.bias_report)
     frame = bias.visible(CotLake(obj.data_dir(create=False)).read(chosen), _now(as_of))
     assets = asset.split(",") if asset else cfg.assets
@@ -113,19 +119,26 @@ def history_command(
     asset: Annotated[str, typer.Option("--asset", "-a", help="BTC, ETH, MBT or MET.")] = "BTC",
     weeks: Annotated[int, typer.Option("--weeks", "-n", min=1, help="Last N reports.")] = 52,
     report: ReportOpt = None,
+    category: CategoryOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Week by week: nets per category, the indexes and the bias each report gave."""
     obj: AppContext = ctx.obj
-    cfg = obj.settings.cot
+    cfg = _with_category(obj, category)
     chosen = report_named(report or cfg.bias_report)
     bias.code_of(asset, cfg)
     frame = bias.visible(CotLake(obj.data_dir(create=False)).read(chosen), _now(as_of))
     rows = bias.table(frame, chosen, asset.upper(), cfg).tail(weeks)
     records = [_record({"asset": asset.upper(), **r}) for r in rows.to_dict("records")]
     render(records, fmt, output, title=f"COT {chosen.name} {asset.upper()}")
+
+
+def _with_category(obj: AppContext, category: str | None) -> CotBiasSettings:
+    """The config's ``cot`` section, with ``--category`` (checked against the report later)."""
+    cfg = obj.settings.cot
+    return cfg.model_copy(update={"category": category}) if category else cfg
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
