@@ -183,6 +183,7 @@ class CotBiasSettings(Section):
     bias_window: Annotated[int, Field(ge=2, le=1000)]
     bullish_at: Pct
     bearish_at: Pct
+    signal_filter: bool
     closures: list[str]
     publication_overrides: dict[str, str]
 

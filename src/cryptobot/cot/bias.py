@@ -18,13 +18,15 @@ before its publication time.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.settings import CotBiasSettings
-from cryptobot.cot.reports import CATEGORY_LABELS, ReportType, check_category
+from cryptobot.cot.reports import CATEGORY_LABELS, REPORTS, ReportType, check_category
+from cryptobot.cot.store import CotLake
 
 BULLISH, BEARISH, NEUTRAL = "BULLISH", "BEARISH", "NEUTRAL"
 
@@ -124,7 +126,7 @@ def table(
     for w in sorted(set(cfg.windows) | {cfg.bias_window}):
         pos[f"cot_index_{w}"] = rolling(measure, w, "minmax")
         pos[f"pctl_{w}"] = rolling(measure, w, "percentile")
-    chosen = pos[f"{'pctl' if cfg.method == 'percentile' else 'cot_index'}_{cfg.bias_window}"]
+    chosen = pos[_index_column(cfg)]
     readings = [
         read_bias(asset=asset, index=i, net=m, weeks=n + 1, cfg=cfg)
         for n, (i, m) in enumerate(zip(chosen, measure, strict=True))
@@ -145,6 +147,44 @@ def latest(
         if len(rows):
             out.append({"asset": asset.upper(), **rows.iloc[-1].to_dict()})
     return out
+
+
+class BiasBook:
+    """The bias of any configured asset as of any moment, from one read of the lake: what
+    ``signal`` (and a backtest) ask for every setup, seeing only reports published by then."""
+
+    def __init__(self, root: Path, cfg: CotBiasSettings) -> None:
+        self.cfg = cfg
+        self.report = REPORTS[cfg.bias_report]
+        check_category(self.report, cfg.category)
+        self.frame = CotLake(root).read(self.report)
+        self._cache: dict[tuple[str, int], Reading | None] = {}
+
+    def at(self, asset: str, now_ms: int) -> Reading | None:
+        """None for an asset without COT data (not in ``cot.markets``, or nothing public)."""
+        if asset.upper() not in self.cfg.markets:
+            return None
+        seen = visible(self.frame, now_ms)
+        key = (asset.upper(), len(seen))
+        if key not in self._cache:
+            rows = table(seen, self.report, asset.upper(), self.cfg)
+            last = rows.iloc[-1] if len(rows) else None
+            self._cache[key] = (
+                None
+                if last is None
+                else Reading(
+                    str(last["bias"]), _or_none(last[_index_column(self.cfg)]), str(last["reason"])
+                )
+            )
+        return self._cache[key]
+
+
+def _index_column(cfg: CotBiasSettings) -> str:
+    return f"{'pctl' if cfg.method == 'percentile' else 'cot_index'}_{cfg.bias_window}"
+
+
+def _or_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 def _ordinal(n: int) -> str:
