@@ -239,3 +239,13 @@ def test_legacy_report_reads_non_commercials(cli: Cli, data_dir: Path) -> None:
     assert last["bias"] == "NEUTRAL" and "11 weeks of reports" in last["reason"]
     bad = cli(*args, "--category", "asset_mgr", ok=False)
     assert bad.exit_code == 1 and "use one of noncomm, comm, nonrept" in bad.stderr
+
+
+def test_the_table_shows_the_configured_measure_and_method(cli: Cli, tff_lake: Path) -> None:
+    out = cli("cot", "--as-of", "2023-10-14", "-f", "table").stdout
+    assert "pctl_156" in out and "net_asset_mgr" in out and "BULLISH" in out
+    assert "cot_index_156" not in out and "net_pct_oi" not in out
+    env = {"CRYPTOBOT_DATA_DIR": str(tff_lake), "CRYPTOBOT_COT__METHOD": "minmax",
+           "CRYPTOBOT_COT__MEASURE": "net_pct_oi"}  # fmt: skip
+    out = Cli(env)("cot", "--as-of", "2023-10-14", "-f", "table").stdout
+    assert "cot_index_156" in out and "net_pct_oi_asset_mgr" in out and "pctl_156" not in out

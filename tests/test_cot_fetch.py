@@ -216,3 +216,24 @@ def test_two_processes_importing_at_once_keep_both(data_dir: Path) -> None:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     assert len(stored(data_dir)) == 138
+
+
+def test_kill_9_during_imports_leaves_a_readable_lake(data_dir: Path) -> None:
+    """Killed at whatever point it reached, an import leaves the previous file or the new one,
+    never a broken one; the next run completes the lake."""
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {"CRYPTOBOT_DATA_DIR": str(data_dir), "PYTHONPATH": str(root / "src")}
+    cmd = [sys.executable, "-m", "cryptobot", "cot", "fetch", "-f", "jsonl", "--import"]
+    subprocess.run([*cmd, str(TFF[0])], env=env, check=True, capture_output=True)
+    for delay in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
+        proc = subprocess.Popen(
+            [*cmd, str(TFF[-1])], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # SIGKILL: no cleanup runs
+            proc.wait()
+        assert len(stored(data_dir)) in (39, 39 + 164)
+    subprocess.run([*cmd, str(TFF[-1])], env=env, check=True, capture_output=True)
+    assert len(stored(data_dir)) == 39 + 164

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -72,7 +73,8 @@ def latest_command(
     rows = bias.latest(frame, chosen, assets, cfg)
     if not rows:
         log.warning("no %s reports stored yet; run `cryptobot cot fetch`", chosen.name)
-    render([_record(r) for r in rows], fmt, output, title=f"COT {chosen.name}")
+    records = _for_screen([_record(r) for r in rows], cfg, fmt, output)
+    render(records, fmt, output, title=f"COT {chosen.name}")
 
 
 @app.command(
@@ -132,6 +134,7 @@ def history_command(
     frame = bias.visible(CotLake(obj.data_dir(create=False)).read(chosen), _now(as_of))
     rows = bias.table(frame, chosen, asset.upper(), cfg).tail(weeks)
     records = [_record({"asset": asset.upper(), **r}) for r in rows.to_dict("records")]
+    records = _for_screen(records, cfg, fmt, output)
     render(records, fmt, output, title=f"COT {chosen.name} {asset.upper()}")
 
 
@@ -139,6 +142,29 @@ def _with_category(obj: AppContext, category: str | None) -> CotBiasSettings:
     """The config's ``cot`` section, with ``--category`` (checked against the report later)."""
     cfg = obj.settings.cot
     return cfg.model_copy(update={"category": category}) if category else cfg
+
+
+def _for_screen(
+    records: list[dict[str, Any]], cfg: CotBiasSettings, fmt: Format | None, output: Path | None
+) -> list[dict[str, Any]]:
+    """A table on a terminal keeps what a trader reads (nets in the configured measure, the
+    configured index); files and pipes get every column."""
+    table = output is None and (fmt is Format.table or (fmt is None and sys.stdout.isatty()))
+    if not table:
+        return records
+    return [{k: v for k, v in r.items() if _shown(k, cfg)} for r in records]
+
+
+def _shown(key: str, cfg: CotBiasSettings) -> bool:
+    if key.startswith("net_pct_oi_"):
+        return cfg.measure == "net_pct_oi"
+    if key.startswith("net_"):
+        return cfg.measure == "net"
+    if key.startswith("cot_index_"):
+        return cfg.method == "minmax"
+    if key.startswith("pctl_"):
+        return cfg.method == "percentile"
+    return key != "measure"  # the configured category's net, shown among the nets
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
