@@ -249,3 +249,17 @@ def test_the_table_shows_the_configured_measure_and_method(cli: Cli, tff_lake: P
            "CRYPTOBOT_COT__MEASURE": "net_pct_oi"}  # fmt: skip
     out = Cli(env)("cot", "--as-of", "2023-10-14", "-f", "table").stdout
     assert "cot_index_156" in out and "net_pct_oi_asset_mgr" in out and "pctl_156" not in out
+
+
+def test_history_chart_is_a_self_contained_page(cli: Cli, tff_lake: Path, tmp_path: Path) -> None:
+    chart = tmp_path / "cot-btc.html"
+    args = ("cot", "history", "--asset", "BTC", "--weeks", "156", "--as-of", "2023-10-14")
+    rows = _jsonl(cli(*args, "--chart", str(chart), "-f", "jsonl").stdout)
+    page = chart.read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page
+    assert f"{len(rows)} reports" in page and "BULLISH at 80" in page and "BEARISH at 20" in page
+    lines = page.split("<polyline")[1:]
+    assert len(lines) == 5 + 1  # five TFF categories, then the index
+    index_points = lines[-1].split("points='")[1].split("'")[0].split()
+    expected = sum(r["pctl_156"] is not None for r in rows)
+    assert len(index_points) == expected > 100 and "nan" not in page.lower()

@@ -14,8 +14,10 @@ from cryptobot.cli.output import Format, render
 from cryptobot.core.settings import CotBiasSettings
 from cryptobot.core.timeutil import iso, parse_time
 from cryptobot.cot import bias
+from cryptobot.cot.chart import history_html
 from cryptobot.cot.source import fetch_report, import_file, report_named
 from cryptobot.cot.store import CotLake
+from cryptobot.data.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ app = typer.Typer(
     invoke_without_command=True,
     epilog=(
         "Examples:\n\n  cryptobot cot fetch\n\n  cryptobot cot\n\n"
-        "  cryptobot cot history --asset BTC --weeks 156"
+        "  cryptobot cot history --asset BTC --weeks 156 --chart cot-btc.html"
     ),
 )
 FormatOpt = Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")]
@@ -115,7 +117,10 @@ def fetch_command(
     render([vars(r) for r in results], fmt, title="COT fetch")
 
 
-@app.command("history", epilog="Example:\n\n  cryptobot cot history --asset BTC --weeks 156")
+@app.command(
+    "history",
+    epilog="Example:\n\n  cryptobot cot history --asset BTC --weeks 156 --chart cot-btc.html",
+)
 def history_command(
     ctx: typer.Context,
     asset: Annotated[str, typer.Option("--asset", "-a", help="BTC, ETH, MBT or MET.")] = "BTC",
@@ -123,6 +128,9 @@ def history_command(
     report: ReportOpt = None,
     category: CategoryOpt = None,
     as_of: AsOfOpt = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also write an HTML chart (e.g. cot-btc.html).")
+    ] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -133,6 +141,15 @@ def history_command(
     bias.code_of(asset, cfg)
     frame = bias.visible(CotLake(obj.data_dir(create=False)).read(chosen), _now(as_of))
     rows = bias.table(frame, chosen, asset.upper(), cfg).tail(weeks)
+    if chart is not None:
+        page = history_html(
+            rows,
+            asset=asset.upper(),
+            categories=chosen.categories,
+            index=bias.index_column(cfg),
+            cfg=cfg,
+        )
+        atomic_write(chart, lambda tmp: tmp.write_text(page))
     records = [_record({"asset": asset.upper(), **r}) for r in rows.to_dict("records")]
     records = _for_screen(records, cfg, fmt, output)
     render(records, fmt, output, title=f"COT {chosen.name} {asset.upper()}")

@@ -126,7 +126,7 @@ def table(
     for w in sorted(set(cfg.windows) | {cfg.bias_window}):
         pos[f"cot_index_{w}"] = rolling(measure, w, "minmax")
         pos[f"pctl_{w}"] = rolling(measure, w, "percentile")
-    chosen = pos[_index_column(cfg)]
+    chosen = pos[index_column(cfg)]
     readings = [
         read_bias(asset=asset, index=i, net=m, weeks=n + 1, cfg=cfg)
         for n, (i, m) in enumerate(zip(chosen, measure, strict=True))
@@ -173,13 +173,13 @@ class BiasBook:
                 None
                 if last is None
                 else Reading(
-                    str(last["bias"]), _or_none(last[_index_column(self.cfg)]), str(last["reason"])
+                    str(last["bias"]), _or_none(last[index_column(self.cfg)]), str(last["reason"])
                 )
             )
         return self._cache[key]
 
 
-def _index_column(cfg: CotBiasSettings) -> str:
+def index_column(cfg: CotBiasSettings) -> str:
     return f"{'pctl' if cfg.method == 'percentile' else 'cot_index'}_{cfg.bias_window}"
 
 
