@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cryptobot.core.config import load_settings
 from cryptobot.core.setup import Setup
 from cryptobot.cot.bias import BiasBook
 from cryptobot.data.lake import Lake
@@ -98,3 +99,36 @@ def test_signal_command_applies_the_filter(lake: Lake, tmp_path: Path) -> None:
     out = Cli(env)("signal", str(setups), "--all", "-f", "jsonl").stdout
     row = json.loads(out)
     assert row["accepted"] is False and row["reason"].startswith("cot: BTC BULLISH")
+
+
+def test_backtest_applies_the_same_filter(lake: Lake, tmp_path: Path) -> None:
+    """momentum on real BTC 1h candles of 2023 (CME asset managers: BULLISH most of the year):
+    with the filter every short under a BULLISH bias is gone, the longs stay."""
+    import pandas as pd
+
+    from tests.conftest import BINANCE
+
+    if not BINANCE.is_dir():
+        pytest.skip("../shared/data is not present")
+    hourly = pd.read_parquet(BINANCE / "BTC_USDT_USDT" / "1h.parquet")
+    hourly = hourly[hourly.timestamp.between(_ms("2023-01-01"), _ms("2023-10-16"))]
+    lake.write_candles("binanceusdm", "BTC/USDT:USDT", "1h", hourly)
+    trades = {}
+    for flag in ("false", "true"):
+        out = tmp_path / f"bt-{flag}.parquet"
+        env = {"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT_COT__SIGNAL_FILTER": flag}
+        Cli(env)("backtest", "--strategy", "momentum", "--symbols", "BTC/USDT:USDT",
+                 "--from", "2023-01-01", "-o", str(out), "-f", "jsonl")  # fmt: skip
+        trades[flag] = pd.read_parquet(out)
+    off, on = trades["false"], trades["true"]
+    book = BiasBook(lake.root, load_settings().cot)
+    entry_ms = off["entry_time"].astype("int64")  # the signal bar's close, in ms
+    bias = book.sides("BTC", entry_ms.to_numpy())
+    against = ((off["side"] == "short") & (bias == 1)) | ((off["side"] == "long") & (bias == -1))
+    assert against.sum() > 0  # the test means something: trades the filter must remove
+    kept = off[~against.to_numpy()]
+    assert (
+        on[["side", "entry_time"]]
+        .reset_index(drop=True)
+        .equals(kept[["side", "entry_time"]].reset_index(drop=True))
+    )

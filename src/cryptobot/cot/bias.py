@@ -151,40 +151,52 @@ def latest(
 
 class BiasBook:
     """The bias of any configured asset as of any moment, from one read of the lake: what
-    ``signal`` (and a backtest) ask for every setup, seeing only reports published by then."""
+    ``signal`` and the backtest ask, seeing only reports published by then.
+
+    A report counts once it and every earlier one are public (the running maximum of the
+    publication times), so what is visible is always a prefix of the history and the index
+    computed over the whole history equals the one computed over what was visible.
+    """
 
     def __init__(self, root: Path, cfg: CotBiasSettings) -> None:
         self.cfg = cfg
         self.report = REPORTS[cfg.bias_report]
         check_category(self.report, cfg.category)
         self.frame = CotLake(root).read(self.report)
-        self._cache: dict[tuple[str, int], Reading | None] = {}
+        self._tables: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
 
     def at(self, asset: str, now_ms: int) -> Reading | None:
         """None for an asset without COT data (not in ``cot.markets``, or nothing public)."""
-        if asset.upper() not in self.cfg.markets:
+        rows, usable = self._table(asset)
+        i = int(np.searchsorted(usable, now_ms, side="right")) - 1
+        if i < 0:
             return None
-        seen = visible(self.frame, now_ms)
-        key = (asset.upper(), len(seen))
-        if key not in self._cache:
-            rows = table(seen, self.report, asset.upper(), self.cfg)
-            last = rows.iloc[-1] if len(rows) else None
-            self._cache[key] = (
-                None
-                if last is None
-                else Reading(
-                    str(last["bias"]), _or_none(last[index_column(self.cfg)]), str(last["reason"])
-                )
-            )
-        return self._cache[key]
+        row = rows.iloc[i]
+        index = float(row[index_column(self.cfg)])
+        return Reading(str(row["bias"]), None if np.isnan(index) else index, str(row["reason"]))
+
+    def sides(self, asset: str, times_ms: np.ndarray) -> np.ndarray:
+        """Per time: +1 under BULLISH, -1 under BEARISH, 0 otherwise (NEUTRAL, none public)."""
+        rows, usable = self._table(asset)
+        labels = np.select([rows["bias"] == BULLISH, rows["bias"] == BEARISH], [1, -1], 0)
+        i = np.searchsorted(usable, np.asarray(times_ms, dtype="int64"), side="right") - 1
+        picked = labels[np.clip(i, 0, None)] if len(labels) else np.zeros(len(i), dtype="int64")
+        return np.where(i >= 0, picked, 0).astype(np.int8)
+
+    def _table(self, asset: str) -> tuple[pd.DataFrame, np.ndarray]:
+        key = asset.upper()
+        if key not in self._tables:
+            if key in self.cfg.markets:
+                rows = table(self.frame, self.report, key, self.cfg)
+            else:
+                rows = pd.DataFrame({"published_ts": pd.Series(dtype="int64")})
+            usable = np.maximum.accumulate(rows["published_ts"].to_numpy(dtype="int64"))
+            self._tables[key] = (rows, usable)
+        return self._tables[key]
 
 
 def index_column(cfg: CotBiasSettings) -> str:
     return f"{'pctl' if cfg.method == 'percentile' else 'cot_index'}_{cfg.bias_window}"
-
-
-def _or_none(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
 
 
 def _ordinal(n: int) -> str:
