@@ -167,3 +167,23 @@ def test_other_files_are_named_for_what_they_are(header: str, message: str) -> N
 def test_a_corrupt_zip_is_refused() -> None:
     with pytest.raises(DataError, match="not a readable zip"):
         read_zip(b"PK\x03\x04 truncated", "fut_fin_txt_2023.zip")
+
+
+@needs_cot
+def test_the_text_inside_a_zip_imports_too_and_keeps_its_raw_copy_apart(
+    cli: Cli, data_dir: Path, tmp_path: Path
+) -> None:
+    texts = []
+    for year in (2022, 2023):
+        path = COT / "tff_futures_only" / f"fut_fin_txt_{year}.zip"
+        with zipfile.ZipFile(path) as zf:
+            text = tmp_path / path.stem / "FinFutYY.txt"  # the CFTC's name for every year
+            text.parent.mkdir()
+            text.write_bytes(zf.read(zf.namelist()[0]))
+            texts.append(text)
+    for text in texts:
+        cli("cot", "fetch", "--import", str(text), "-f", "jsonl")
+    raw = sorted(p.name for p in (data_dir / "cot" / "raw" / "tff_futures_only").iterdir())
+    assert len(raw) == 2 and all(name.endswith("-FinFutYY.txt") for name in raw)
+    stored = pq.read_table(data_dir / "cot" / "tff_futures_only.parquet").to_pandas()
+    assert len(stored) == 208 + 164

@@ -120,10 +120,12 @@ def import_file(
     if expect is not None and report != expect:
         raise DataError(f"{path.name} holds the {report.name} report, not {expect.name}")
     records = parse_records(rows, report, set(cfg.markets.values()), path.name)
+    # the zips are named per year; the text inside is not (annual.txt, FinFutYY.txt)
+    raw_name = path.name if path.suffix.lower() == ".zip" else f"{_sha(data)}-{path.name}"
     result = lake.store(
         report,
         records,
-        [(path.name, data)],
+        [(raw_name, data)],
         calendar=calendar_of(cfg),
         source=f"import:{path.name}",
     )
@@ -155,7 +157,7 @@ def _api_records(
         rows = [{fold(k): v for k, v in row.items()} for row in page]
         records += parse_records(rows, report, codes, where_page)
         if page:
-            raws.append((f"api-{hashlib.sha256(body).hexdigest()[:16]}.json", body))
+            raws.append((f"api-{_sha(body)}.json", body))
         if len(page) < cfg.page_size:
             return records, raws
         offset += cfg.page_size
@@ -212,6 +214,10 @@ def _result(
     last = lake.last_dates(report)
     newest = iso(max(last.values())) if last else None
     return FetchResult(report.name, source, requests, new, total, newest and newest[:10])
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def _floating(ms: int) -> str:
