@@ -44,6 +44,7 @@ from cryptobot.core.market import Market
 from cryptobot.core.settings import Settings
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
+from cryptobot.cot.bias import BiasBook
 from cryptobot.data.lake import Lake
 from cryptobot.data.resample import resample
 from cryptobot.manage.policy import Policy
@@ -88,6 +89,7 @@ class Dataset:
     markets: dict[str, Market]  # stored contract specs, for sizing
     held: dict[str, pd.DataFrame]  # BTC and ETH candles of the timeframe, for buy-and-hold
     warnings: tuple[str, ...] = ()
+    cot_sides: dict[str, np.ndarray] = field(default_factory=dict)  # cot.signal_filter, per bar
 
 
 @dataclass
@@ -181,7 +183,14 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         }
     markets = resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
     held = {b: lake.read_candles(req.exchange, f"{b}/USDT:USDT", tf, None, req.end) for b in HELD}
-    return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings))
+    cot_sides = {}
+    if settings.cot.signal_filter and req.strategy != REFERENCE:  # ema_cross: signals exit too
+        book = BiasBook(lake.root, settings.cot)
+        if book.frame.empty:
+            warnings.append("cot.signal_filter is on but no COT reports are stored; none applied")
+        closes = {sb.symbol: sb.timestamps + timeframe_ms(tf) for sb in bars}
+        cot_sides = {s: book.sides(s.split("/")[0], t) for s, t in closes.items()}
+    return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings), cot_sides)
 
 
 def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: pd.DataFrame, base_tf: str,
@@ -228,6 +237,8 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
                     s.stop,
                     s.confidence,
                 )
+        if sb.symbol in data.cot_sides:  # no entry against the weekly COT bias
+            side[(side != 0) & (side == -data.cot_sides[sb.symbol])] = 0
         out.append(Signals.of(side, stop_price=stop))
     return out
 

@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from cryptobot import __version__
-from cryptobot.cli import backtest, config_cmd, fetch, risk_cmd, scan, signal, size
+from cryptobot.cli import backtest, config_cmd, cot, fetch, risk_cmd, scan, signal, size
 from cryptobot.cli.context import AppContext
 from cryptobot.core.config import Secrets, redact
 from cryptobot.core.errors import CryptobotError
@@ -71,6 +71,7 @@ app.command("scan", rich_help_panel="Setups", epilog=scan.EPILOG)(scan.scan_comm
 app.command("signal", rich_help_panel="Setups", epilog=signal.EPILOG)(signal.signal_command)
 app.command("size", rich_help_panel="Risk", epilog=size.EPILOG)(size.size_command)
 app.add_typer(risk_cmd.app, name="risk", rich_help_panel="Risk")
+app.add_typer(cot.app, name="cot", rich_help_panel="Data")
 app.command("backtest", rich_help_panel="Research", epilog=backtest.EPILOG)(
     backtest.backtest_command
 )

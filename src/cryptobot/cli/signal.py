@@ -41,7 +41,7 @@ def signal_command(
     obj: AppContext = ctx.obj
     setups = [Setup.from_record(r) for r in read_records(source)]
     lake = Lake(obj.data_dir(create=False))
-    decisions = decide_and_record(setups, lake, obj.settings.signal)
+    decisions = decide_and_record(setups, lake, obj.settings.signal, cot=obj.settings.cot)
     accepted = [d for d in decisions if d.accepted]
     log.info("%d of %d setups became signals", len(accepted), len(decisions))
     if show_all:

@@ -159,6 +159,35 @@ class CotSettings(Section):
     extreme_percentile: Pct
 
 
+CotReport = Literal["tff_futures_only", "tff_combined", "legacy_futures_only", "legacy_combined"]
+
+
+class CotBiasSettings(Section):
+    """``cot:``: where the CFTC data comes from and how a weekly bias is read from it."""
+
+    api_base: str
+    files_base: str
+    reports: list[CotReport]
+    first_year: Annotated[int, Field(ge=2006, le=2100)]
+    page_size: Annotated[int, Field(ge=1, le=50_000)]
+    timeout_s: Positive
+    markets: dict[str, Annotated[str, Field(pattern=r"^[0-9A-Z]{6}$")]]
+    assets: list[str]
+    bias_report: CotReport
+    category: Literal[
+        "asset_mgr", "lev_money", "dealer", "other_rept", "nonrept", "noncomm", "comm"
+    ]
+    measure: Literal["net", "net_pct_oi"]
+    method: Literal["percentile", "minmax"]
+    windows: list[Annotated[int, Field(ge=2, le=1000)]]
+    bias_window: Annotated[int, Field(ge=2, le=1000)]
+    bullish_at: Pct
+    bearish_at: Pct
+    signal_filter: bool
+    closures: list[str]
+    publication_overrides: dict[str, str]
+
+
 class CrowdSettings(Section):
     required_extremes: Annotated[int, Field(ge=1, le=4)]
     liquidation_spike_mult: Positive
@@ -317,6 +346,7 @@ class Settings(Section):
     scan: ScanSettings
     signal: SignalSettings
     context: ContextSettings
+    cot: CotBiasSettings
     risk: RiskSettings
     manage: ManageSettings
     backtest: BacktestSettings

@@ -14,7 +14,10 @@
    and says so.
 6. Cooldown: no signal on a symbol within ``cooldown_after_loss_min`` of a losing trade's close
    (from the journal's trades).
-7. One signal per symbol (``one_signal_per_symbol``): the best setup of a symbol in the batch
+7. COT (``cot.signal_filter``): a long is refused under a BEARISH weekly COT bias of its base
+   asset and a short under a BULLISH one, seeing only reports published by the setup's close
+   (``cot.bias.BiasBook``); assets without COT data pass and say so.
+8. One signal per symbol (``one_signal_per_symbol``): the best setup of a symbol in the batch
    (confidence, then newest) wins, and none while an accepted signal of that symbol is still
    live in the journal.
 
@@ -29,10 +32,11 @@ import pandas as pd
 
 from cryptobot.analysis.indicators import ema
 from cryptobot.analysis.regime import regime
-from cryptobot.core.settings import SignalSettings
+from cryptobot.core.settings import CotBiasSettings, SignalSettings
 from cryptobot.core.setup import Setup
 from cryptobot.core.signal import Signal
 from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.cot.bias import BiasBook
 from cryptobot.data.lake import Lake
 from cryptobot.journal.setups import record_decisions, signal_history
 
@@ -61,26 +65,36 @@ class History:
 
 
 def decide(
-    setups: list[Setup], lake: Lake, p: SignalSettings, history: History | None = None
+    setups: list[Setup],
+    lake: Lake,
+    p: SignalSettings,
+    history: History | None = None,
+    *,
+    cot: CotBiasSettings | None = None,
 ) -> list[Decision]:
     history = history or History()
-    decisions = [_filter(s, lake, p, history) for s in setups]
+    book = BiasBook(lake.root, cot) if cot is not None and cot.signal_filter else None
+    decisions = [_filter(s, lake, p, history, book) for s in setups]
     if p.one_signal_per_symbol:
         _one_per_symbol(decisions, history)
     return decisions
 
 
-def decide_and_record(setups: list[Setup], lake: Lake, p: SignalSettings) -> list[Decision]:
+def decide_and_record(
+    setups: list[Setup], lake: Lake, p: SignalSettings, *, cot: CotBiasSettings | None = None
+) -> list[Decision]:
     """Decide with what the journal knows (losses, live signals) at the batch's clock (the
     newest setup bar's close), then journal every decision."""
     clock = max((s.ts + timeframe_ms(s.timeframe) for s in setups), default=0)
     losses, live = signal_history(lake.root, clock)
-    decisions = decide(setups, lake, p, History(losses, live))
+    decisions = decide(setups, lake, p, History(losses, live), cot=cot)
     record_decisions(lake.root, decisions, clock, p.max_setup_age_bars)
     return decisions
 
 
-def _filter(s: Setup, lake: Lake, p: SignalSettings, history: History) -> Decision:
+def _filter(
+    s: Setup, lake: Lake, p: SignalSettings, history: History, book: BiasBook | None
+) -> Decision:
     if s.status != "triggered":
         return Decision(s, False, "armed: waiting for its trigger")
     tf_ms = timeframe_ms(s.timeframe)
@@ -95,6 +109,9 @@ def _filter(s: Setup, lake: Lake, p: SignalSettings, history: History) -> Decisi
         refusal = check(s, lake, p, history, context)
         if refusal:
             return Decision(s, False, refusal, context)
+    refusal = _cot(s, book, context) if book is not None else None
+    if refusal:
+        return Decision(s, False, refusal, context)
     return Decision(s, True, "accepted", context)
 
 
@@ -137,6 +154,16 @@ def _htf(s: Setup, lake: Lake, p: SignalSettings, _h, context: dict) -> str | No
     if context["htf_bias"] != s.side:
         return f"htf: {higher} close is {'above' if above else 'below'} its EMA({p.htf_ema})"
     return None
+
+
+def _cot(s: Setup, book: BiasBook, context: dict) -> str | None:
+    reading = book.at(s.symbol.split("/")[0], s.ts + timeframe_ms(s.timeframe))
+    context["cot_bias"] = reading.label if reading else "none"
+    if reading is None:
+        return None
+    context["cot_reason"] = reading.reason
+    against = {"long": "BEARISH", "short": "BULLISH"}[s.side]
+    return f"cot: {reading.reason}" if reading.label == against else None
 
 
 def _cooldown(s: Setup, _lake, p: SignalSettings, history: History, context: dict) -> str | None:

@@ -1,0 +1,265 @@
+"""COT index, percentile rank, the bias sentence, and publication times (no look-ahead)."""
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cryptobot.core.config import load_settings
+from cryptobot.core.errors import ConfigError
+from cryptobot.cot.bias import minmax_index, percentile_rank, read_bias, rolling, visible
+from cryptobot.cot.release import Calendar, federal_holidays
+from tests.conftest import Cli
+from tests.cot_server import COT
+
+TFF = sorted((COT / "tff_futures_only").glob("*.zip"))
+needs_cot = pytest.mark.skipif(not TFF, reason="../shared/data/cot is not present")
+
+
+def test_percentile_rank_by_hand_with_ties() -> None:
+    window = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3], dtype=float)
+    # x = 3; below: 1, 1, 2 = 3; equal: two 3s (itself included) -> one other, counting half
+    assert percentile_rank(window) == pytest.approx(100 * (3 + 0.5) / 9)
+    assert minmax_index(window) == pytest.approx(100 * (3 - 1) / (9 - 1))
+
+
+@pytest.mark.parametrize(
+    ("window", "pct", "minmax"),
+    [
+        ([1, 2, 3, 4], 100.0, 100.0),  # unique maximum
+        ([4, 3, 2, 1], 0.0, 0.0),  # unique minimum
+        ([7, 7, 7], 50.0, 50.0),  # all equal: the middle, both ways
+        ([1, 3, 3, 2, 3], 75.0, 100.0),  # tied at the top: 2 below, 2 others equal -> (2+1)/4
+    ],
+)
+def test_edges_and_the_tie_rule(window: list[int], pct: float, minmax: float) -> None:
+    arr = np.array(window, dtype=float)
+    assert percentile_rank(arr) == pytest.approx(pct)
+    assert minmax_index(arr) == pytest.approx(minmax)
+
+
+@given(st.lists(st.integers(-50_000, 50_000), min_size=2, max_size=60))
+def test_indexes_stay_in_0_100_and_agree_on_the_extremes(values: list[int]) -> None:
+    arr = np.array(values, dtype=float)
+    pct, mm = percentile_rank(arr), minmax_index(arr)
+    assert 0 <= pct <= 100 and 0 <= mm <= 100
+    if arr[-1] > arr[:-1].max():
+        assert pct == mm == 100
+    if arr[-1] < arr[:-1].min():
+        assert pct == mm == 0
+
+
+def test_rolling_needs_the_full_window() -> None:
+    out = rolling(np.arange(5, dtype=float), 3, "percentile")
+    assert np.isnan(out[:2]).all() and (out[2:] == 100).all()
+
+
+def _cfg(**changes):
+    return load_settings().cot.model_copy(update=changes)
+
+
+@pytest.mark.parametrize(
+    ("index", "net", "label", "reason"),
+    [
+        (
+            12.0,
+            4210,
+            "BEARISH",
+            "BTC BEARISH: asset managers' net long at the 12th percentile of 156 weeks",
+        ),
+        (
+            81.0,
+            -5,
+            "BULLISH",
+            "BTC BULLISH: asset managers' net short at the 81st percentile of 156 weeks",
+        ),
+        (80.0, 1, "BULLISH", None),
+        (20.0, 1, "BEARISH", None),
+        (50.0, 1, "NEUTRAL", "(BULLISH at >= 80, BEARISH at <= 20)"),
+        (None, None, "NEUTRAL", "BTC NEUTRAL: 40 weeks of reports, the index needs 156"),
+    ],
+)
+def test_bias_thresholds_and_the_sentence(index, net, label, reason) -> None:
+    got = read_bias(asset="BTC", index=index, net=net, weeks=40, cfg=_cfg())
+    assert got.label == label
+    if reason:
+        assert reason in got.reason
+
+
+def test_minmax_sentence() -> None:
+    got = read_bias(asset="ETH", index=91.4, net=10, weeks=200, cfg=_cfg(method="minmax"))
+    assert got.reason == "ETH BULLISH: asset managers' net long at 91% of its 156-week range"
+
+
+# ---- publication time ---------------------------------------------------------------------
+
+
+def _utc(day: date) -> str:
+    ms = Calendar().published_ms(day)
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@pytest.mark.parametrize(
+    ("as_of", "published_utc"),
+    [
+        ("2023-10-10", "2023-10-13 19:30"),  # Friday 15:30 EDT
+        ("2023-01-10", "2023-01-13 20:30"),  # Friday 15:30 EST
+        ("2022-11-22", "2022-11-28 20:30"),  # Thanksgiving: Monday
+        ("2024-06-18", "2024-06-24 19:30"),  # Juneteenth on Wednesday: Monday
+        ("2021-12-28", "2022-01-03 20:30"),  # New Year's Day observed Friday 31 Dec: Monday
+        ("2018-12-31", "2019-03-08 20:30"),  # the 2018-19 lapse: when the backlog was cleared
+        ("2018-12-18", "2018-12-21 20:30"),  # released the day before the lapse began
+    ],
+)
+def test_publication_rule(as_of: str, published_utc: str) -> None:
+    assert _utc(date.fromisoformat(as_of)) == published_utc
+
+
+def test_an_override_beats_the_rule_and_closures_move_the_release() -> None:
+    cal = Calendar(closures=["2023-10-12"], overrides={"2023-10-03": "2023-10-09T10:00:00-04:00"})
+    assert cal.published_ms(date(2023, 10, 3)) == int(
+        datetime(2023, 10, 9, 14, tzinfo=UTC).timestamp() * 1000
+    )
+    assert cal.published_ms(date(2023, 10, 10)) == int(  # closed Thursday -> Monday
+        datetime(2023, 10, 16, 19, 30, tzinfo=UTC).timestamp() * 1000
+    )
+
+
+@pytest.mark.parametrize("bad", [{"overrides": {"2023-10-03": "2023-10-09"}}, {"closures": ["x"]}])
+def test_bad_calendar_config_is_a_config_error(bad: dict) -> None:
+    with pytest.raises(ConfigError):
+        Calendar(**bad)
+
+
+def test_federal_holidays_2024() -> None:
+    assert sorted(d.isoformat() for d in federal_holidays(2024)) == [
+        "2024-01-01", "2024-01-15", "2024-02-19", "2024-05-27", "2024-06-19", "2024-07-04",
+        "2024-09-02", "2024-10-14", "2024-11-11", "2024-11-28", "2024-12-25",
+    ]  # fmt: skip
+
+
+# ---- against the real files ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tff_lake(cli: Cli, data_dir: Path) -> Path:
+    if not TFF:
+        pytest.skip("../shared/data/cot is not present")
+    for path in TFF:
+        cli("cot", "fetch", "--import", str(path), "-f", "jsonl")
+    return data_dir
+
+
+def _jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_a_delayed_monday_report_is_invisible_before_its_publication(cli: Cli, tff_lake) -> None:
+    """As of Tuesday 2022-11-22 (Thanksgiving week): published Monday 2022-11-28 15:30 EST."""
+
+    def latest_btc(as_of: str) -> str:
+        out = cli("cot", "--asset", "BTC", "--as-of", as_of, "-f", "jsonl").stdout
+        return _jsonl(out)[0]["report_date"]
+
+    assert latest_btc("2022-11-25T21:00Z") == "2022-11-15"  # the Friday it would normally be out
+    assert latest_btc("2022-11-28T20:29Z") == "2022-11-15"
+    assert latest_btc("2022-11-28T20:30Z") == "2022-11-22"
+    frame = pq.read_table(tff_lake / "cot" / "tff_futures_only.parquet").to_pandas()
+    monday = int(datetime(2022, 11, 28, 20, 30, tzinfo=UTC).timestamp() * 1000)
+    seen = visible(frame, monday - 1)
+    assert seen["report_date"].max() < int(datetime(2022, 11, 22, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_history_index_equals_a_hand_computed_window(cli: Cli, tff_lake: Path) -> None:
+    """The 26-week percentile and min-max of BTC asset managers' net on 2023-10-10, worked out
+    here from the stored long and short columns with plain Python."""
+    out = cli(
+        "cot", "history", "--asset", "BTC", "--weeks", "3", "--as-of", "2023-10-14", "-f", "jsonl"
+    )
+    last = _jsonl(out.stdout)[-1]
+    assert last["report_date"] == "2023-10-10"
+    frame = pq.read_table(tff_lake / "cot" / "tff_futures_only.parquet").to_pandas()
+    btc = frame[frame["code"] == "133741"].sort_values("report_date")
+    longs, shorts = btc["asset_mgr_long"].tolist(), btc["asset_mgr_short"].tolist()
+    nets = [lo - sh for lo, sh in zip(longs, shorts, strict=True)][-26:]
+    x = nets[-1]
+    below = sum(v < x for v in nets)
+    ties = sum(v == x for v in nets) - 1
+    assert last["net_asset_mgr"] == x == 7402 - 517
+    assert last["pctl_26"] == round(100 * (below + ties / 2) / 25, 2)
+    assert last["cot_index_26"] == round(100 * (x - min(nets)) / (max(nets) - min(nets)), 2)
+    assert last["change"] == x - nets[-2]
+
+
+def test_latest_output_is_strict_json_with_a_reason(cli: Cli, tff_lake: Path) -> None:
+    out = cli("cot", "--as-of", "2023-10-14", "-f", "json").stdout
+    rows = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    assert [r["asset"] for r in rows] == ["BTC", "ETH"]
+    btc, eth = rows
+    assert btc["bias"] in ("BULLISH", "BEARISH", "NEUTRAL")
+    assert btc["reason"].startswith(f"BTC {btc['bias']}: asset managers' net long")
+    assert eth["pctl_156"] is None and "the index needs 156" in eth["reason"]  # ETH began 2021
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("cot", "history", "--asset", "DOGE"),
+        ("cot", "--asset", "BTC,DOGE"),
+        ("cot", "--report", "disaggregated"),
+    ],
+)
+def test_unknown_asset_or_report_is_one_line_exit_1(cli: Cli, tff_lake: Path, args) -> None:
+    before = (tff_lake / "cot" / "tff_futures_only.parquet").read_bytes()
+    result = cli(*args, ok=False)
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "unknown" in result.stderr
+    assert (tff_lake / "cot" / "tff_futures_only.parquet").read_bytes() == before
+
+
+def test_a_category_from_the_other_family_is_refused(tff_lake: Path) -> None:
+    env = {"CRYPTOBOT_DATA_DIR": str(tff_lake), "CRYPTOBOT_COT__CATEGORY": "noncomm"}
+    result = Cli(env)("cot", ok=False)
+    assert result.exit_code == 1 and "not in the tff_futures_only report" in result.stderr
+
+
+def test_legacy_report_reads_non_commercials(cli: Cli, data_dir: Path) -> None:
+    legacy = COT / "legacy_futures_only" / "deacot2025.zip"
+    if not legacy.exists():
+        pytest.skip("../shared/data/cot is not present")
+    cli("cot", "fetch", "--import", str(legacy), "-f", "jsonl")
+    args = ("cot", "history", "--report", "legacy_futures_only", "--asset", "BTC", "-f", "jsonl")
+    last = _jsonl(cli(*args, "--category", "noncomm", "--as-of", "2025-03-22").stdout)[-1]
+    assert (last["report_date"], last["net_noncomm"], last["measure"]) == ("2025-03-18", 1841, 1841)
+    assert last["bias"] == "NEUTRAL" and "11 weeks of reports" in last["reason"]
+    bad = cli(*args, "--category", "asset_mgr", ok=False)
+    assert bad.exit_code == 1 and "use one of noncomm, comm, nonrept" in bad.stderr
+
+
+def test_the_table_shows_the_configured_measure_and_method(cli: Cli, tff_lake: Path) -> None:
+    out = cli("cot", "--as-of", "2023-10-14", "-f", "table").stdout
+    assert "pctl_156" in out and "net_asset_mgr" in out and "BULLISH" in out
+    assert "cot_index_156" not in out and "net_pct_oi" not in out
+    env = {"CRYPTOBOT_DATA_DIR": str(tff_lake), "CRYPTOBOT_COT__METHOD": "minmax",
+           "CRYPTOBOT_COT__MEASURE": "net_pct_oi"}  # fmt: skip
+    out = Cli(env)("cot", "--as-of", "2023-10-14", "-f", "table").stdout
+    assert "cot_index_156" in out and "net_pct_oi_asset_mgr" in out and "pctl_156" not in out
+
+
+def test_history_chart_is_a_self_contained_page(cli: Cli, tff_lake: Path, tmp_path: Path) -> None:
+    chart = tmp_path / "cot-btc.html"
+    args = ("cot", "history", "--asset", "BTC", "--weeks", "156", "--as-of", "2023-10-14")
+    rows = _jsonl(cli(*args, "--chart", str(chart), "-f", "jsonl").stdout)
+    page = chart.read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page
+    assert f"{len(rows)} reports" in page and "BULLISH at 80" in page and "BEARISH at 20" in page
+    lines = page.split("<polyline")[1:]
+    assert len(lines) == 5 + 1  # five TFF categories, then the index
+    index_points = lines[-1].split("points='")[1].split("'")[0].split()
+    expected = sum(r["pctl_156"] is not None for r in rows)
+    assert len(index_points) == expected > 100 and "nan" not in page.lower()
