@@ -45,10 +45,10 @@ def check_output(path: Path | None) -> Path | None:
     """Refuse an ``-o`` the command could not write, before it does any work."""
     if path is None:
         return None
-    if path.suffix.lower() not in SUFFIXES:
-        raise CryptobotError(f"-o {path}: use a .parquet, .csv, .jsonl or .json file name")
     if path.is_dir():
         raise CryptobotError(f"-o {path}: is a directory; give a file name")
+    if path.suffix.lower() not in SUFFIXES:
+        raise CryptobotError(f"-o {path}: use a .parquet, .csv, .jsonl or .json file name")
     if not path.parent.is_dir():
         raise CryptobotError(f"-o {path}: directory {path.parent} does not exist; create it first")
     return path
