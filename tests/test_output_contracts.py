@@ -242,3 +242,40 @@ def test_risk_writes_its_state_to_a_file(demo, tmp_path: Path):
     run("risk", "status", "-o", str(out))
     (state,) = strict_loads(out.read_text())
     assert "mode" in state and "entries_allowed" in state
+
+
+def test_the_demo_config_sizes_and_backtests_its_own_markets(demo):
+    """`exchange: replay` stores the replayed venue's markets under its own id (synthetic):
+    `size` and `backtest` read them there, as `scan` does."""
+    run, _ = demo
+    flags = ("--side", "long", "--entry", "4", "--stop", "3.9", "--risk-usd", "1")
+    (order,) = strict_lines(run("size", "--symbol", "TIA/USDT:USDT", *flags).stdout)
+    assert order["status"] == "sized" and order["exchange"] == "synthetic"
+    assert order["qty"] > 0 and "not among" not in order["reason"]
+    args = ("backtest", "--strategy", "ema_cross", "--timeframe", "1h", "--no-journal")
+    rows = strict_lines(run(*args, "--symbols", "TIA/USDT:USDT").stdout)
+    assert [r["scope"] for r in rows] == ["portfolio", "TIA/USDT:USDT"]
+
+
+def test_one_flag_family_with_its_aliases_across_commands(demo):
+    """--symbols/--symbol, --timeframe(s), --taker-fee/--fee, --from/--since name the same
+    thing in every command (README: Output and input conventions)."""
+    run, _ = demo
+    scan = ("scan", "--within", "288", "--offline", "--strategy", "bos_fvg_fib")
+    assert (
+        run(*scan, "--symbol", "ETH/USDT:USDT").stdout
+        == run(*scan, "--symbols", "ETH/USDT:USDT").stdout
+    )
+    base = ("backtest", "--strategy", "ema_cross", "--no-journal", "--from", "2025-12-30")
+    one = run(*base, "--symbols", "BTC/USDT:USDT", "--timeframe", "1h", "--taker-fee", "0.001")
+    two = run(*base, "--symbol", "BTC/USDT:USDT", "--timeframes", "1h", "--fee", "0.001")
+    assert strict_lines(one.stdout) == strict_lines(two.stdout)
+    since = run(*base[:-2], "--since", "2025-12-30", "--symbol", "BTC/USDT:USDT",
+                "--timeframe", "1h", "--fee", "0.001")  # fmt: skip
+    assert strict_lines(since.stdout) == strict_lines(one.stdout)
+    fetched = strict_lines(
+        run(
+            "fetch", "--symbol", "BTC/USDT:USDT", "--timeframe", "1h", "--from", "2025-12-30"
+        ).stdout
+    )
+    assert [r["dataset"] for r in fetched] == ["1h"] and fetched[0]["error"] is None

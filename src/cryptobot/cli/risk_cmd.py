@@ -1,9 +1,12 @@
 """``cryptobot risk``: the circuit breaker's state, equity observations, and the manual reset."""
 
+import re
 import time
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE
@@ -35,11 +38,24 @@ def status(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) 
         render(events, fmt, title="latest breaker events")
 
 
+class _SignedNumber(TyperCommand):
+    """``risk equity -5`` or ``-inf``: a number to check and refuse with its reason, not an
+    unknown option (click would read ``-inf`` as the short options -i -n -f)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        numbers = [a for a in args if _SIGNED.match(a)]
+        if numbers and "--" not in args:
+            args = [*(a for a in args if not _SIGNED.match(a)), "--", *numbers]
+        return super().parse_args(ctx, args)
+
+
+_SIGNED = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
 @app.command(
     "equity",
+    cls=_SignedNumber,
     epilog="Example (cron, every minute):\n\n  cryptobot risk equity 987.5",
-    # "-5" is a (negative) number to refuse with a reason, not an unknown option
-    context_settings={"ignore_unknown_options": True},
 )
 def equity(
     ctx: typer.Context,

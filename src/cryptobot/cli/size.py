@@ -118,7 +118,10 @@ def size_command(
     markets = resolve_markets(Lake(root) if root else None, exchange, symbols, flags)
     if skip_bad:
         intents = _known(intents, markets)
-    account, growth = account_state(root, exchange, symbols, equity, risk, int(time.time() * 1000))
+    # the breaker is judged against the configured risk: a monthly stop ends on a config
+    # change, and this command's --risk-usd/--margin-mode flags are not one
+    now = int(time.time() * 1000)
+    account, growth = account_state(root, exchange, symbols, equity, settings.risk, now)
     setup = SizingSetup(
         risk=risk,
         venue=venue,

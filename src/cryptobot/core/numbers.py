@@ -12,6 +12,8 @@ from typing import Any
 def finite(value: Any, *, name: str, gt: float | None = None, ge: float | None = None) -> float:
     """``value`` as a finite float, above ``gt`` / at least ``ge``; else ValueError naming
     ``name`` and the value, worded for a trader."""
+    if value is None or (isinstance(value, str) and not value.strip()):  # null, an empty cell
+        raise ValueError(f"{name} is missing")
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
