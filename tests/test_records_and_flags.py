@@ -124,6 +124,9 @@ FLAGS = ("--risk-usd", "1", "--step", "0.1", "--min-notional", "5")
         ({"entry": 14.0, "stop": 14.0}, "the stop equals the entry (14); no risk to size"),
         ({"stop": 15.0}, "long: the stop must be below the entry (15 vs 14)"),
         ({"entry": -1.0}, "entry must be positive, got -1"),
+        ({"ts": float("nan")}, "ts must be a finite number"),
+        ({"reasons": {"atr": "wide"}}, "reasons.atr must be a number, got 'wide'"),
+        ({"entry": None}, "entry is missing"),
     ],
 )
 def test_one_bad_record_is_named_with_its_real_reason(cli: Cli, bad, reason):

@@ -133,7 +133,9 @@ def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
 
 
 def _time(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) else parse_time(str(value))
+    if isinstance(value, int | float):
+        return int(finite(value, name="ts", ge=0))
+    return parse_time(str(value))
 
 
 def _list(value: Any) -> list:
