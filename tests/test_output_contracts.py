@@ -9,6 +9,9 @@ import csv
 import io
 import json
 import math
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -279,3 +282,41 @@ def test_one_flag_family_with_its_aliases_across_commands(demo):
         ).stdout
     )
     assert [r["dataset"] for r in fetched] == ["1h"] and fetched[0]["error"] is None
+
+
+KILLED_WRITER = """
+import os, sys
+import cryptobot.cli.output as output
+
+def half_then_die(table, tmp):
+    with open(tmp, "wb") as fh:
+        fh.write(b"PAR1 half a file")
+    os.kill(os.getpid(), 9)
+
+output.pq.write_table = half_then_die
+output.write_records([{"symbol": "NEW", "qty": 2.0}], output.Path(sys.argv[1]))
+"""
+
+
+def test_an_export_killed_mid_write_leaves_the_previous_file(tmp_path: Path):
+    out = tmp_path / "orders.parquet"
+    write_records([{"symbol": "OLD", "qty": 1.0}], out)
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(out)], check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert pq.read_table(out).to_pylist() == [{"symbol": "OLD", "qty": 1.0}]
+
+
+def test_two_processes_writing_the_same_file_leave_one_whole_result(demo, tmp_path: Path):
+    """Two cron jobs overlapping: the file is one run's complete output, never a mix."""
+    _, root = demo
+    config = root.parent / "demo.yaml"
+    out = tmp_path / "orders.jsonl"
+    size = [sys.executable, "-m", "cryptobot", "--config", str(config), "size", "-o", str(out)]
+    trade = ["--symbol", "TIA/USDT:USDT", "--side", "long", "--stop", "3", "--risk-usd", "1"]
+    runs = [
+        subprocess.Popen([*size, *trade, "--entry", entry], stderr=subprocess.PIPE)
+        for entry in ("4", "5")
+    ]
+    assert [p.wait() for p in runs] == [0, 0], [p.stderr.read() for p in runs]
+    (order,) = strict_lines(out.read_text())
+    assert order["entry"] in (4.0, 5.0) and order["schema"] == "sized_order/1"
