@@ -245,3 +245,10 @@ def test_a_parsed_intent_always_has_a_finite_risk_on_the_right_side(entry, stop)
     except DataError:
         return
     assert 0 < intent.stop < intent.entry < float("inf")
+
+
+@pytest.mark.parametrize("window", ["nand", "infd", "-infd", "0d", "1e309d"])
+def test_walk_forward_windows_must_be_finite_durations(cli: Cli, window):
+    result = cli(*BACKTEST, "--walk-forward", "--train", window, ok=False)
+    assert result.exit_code == 1 and "bad duration" in result.stderr
+    assert "unexpected" not in result.stderr
