@@ -20,9 +20,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cryptobot.cli.output import Format, dumps, strict, write_records
+from cryptobot.cli.output import Format, dumps, write_records
 from cryptobot.cli.scan import _render
 from cryptobot.core.errors import CryptobotError
+from cryptobot.core.numbers import plain
 from cryptobot.core.setup import Setup
 from cryptobot.data.catalog import DB_NAME
 from tests.conftest import Cli, sample_market_config
@@ -170,8 +171,8 @@ def test_numpy_values_and_infinities_become_plain_json():
         "c": [np.inf, -np.inf, 1.5],
         "d": {"e": np.nan},
     }
-    assert strict(row) == {"a": None, "b": 3, "c": [None, None, 1.5], "d": {"e": None}}
-    assert strict_loads(dumps([row], Format.json)) == [strict(row)]
+    assert plain(row) == {"a": None, "b": 3, "c": [None, None, 1.5], "d": {"e": None}}
+    assert strict_loads(dumps([row], Format.json)) == [plain(row)]
     assert next(csv.DictReader(io.StringIO(dumps([row], Format.csv))))["a"] == ""
 
 

@@ -210,7 +210,7 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
     scopes = {"portfolio": result.summary}
     scopes.update({r["symbol"]: r for r in result.per_symbol.to_dict("records")})
     title = f"{result.request.strategy} backtest"
-    if wants_table(fmt, None):  # figures down, scopes across
+    if wants_table(fmt=fmt, output=None):  # figures down, scopes across
         rows = [{"figure": k, **{scope: s[k] for scope, s in scopes.items()}} for k in SHOWN]
         render(rows, Format.table, None, title=title)
     else:

@@ -14,12 +14,11 @@ work (a missing directory is an error, not a silent ``mkdir``).
 import csv
 import io
 import json
-import math
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cryptobot.core.errors import CryptobotError
+from cryptobot.core.numbers import plain
 from cryptobot.data.atomic import atomic_write
 
 Record = dict[str, Any]
@@ -66,12 +66,12 @@ OutputOpt = Annotated[
 FormatOpt = Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")]
 
 
-def wants_table(fmt: Format | None, output: Path | None, stdout: TextIO | None = None) -> bool:
+def wants_table(*, fmt: Format | None, output: Path | None) -> bool:
     """A table for a person (terminal or ``--format table``); full records everywhere else, so
     a pipe or a file always carries what the next command needs."""
     if output is not None:
         return False
-    return fmt is Format.table or (fmt is None and (stdout or sys.stdout).isatty())
+    return fmt is Format.table or (fmt is None and sys.stdout.isatty())
 
 
 def render(
@@ -83,7 +83,7 @@ def render(
     if output is not None:
         write_records(records, output)
         return
-    if wants_table(fmt, None):
+    if wants_table(fmt=fmt, output=None):
         table = as_table(records, title)
         console = Console()
         console.width = max(console.width, _min_width(table))
@@ -93,22 +93,9 @@ def render(
         sys.stdout.flush()
 
 
-def strict(value: Any) -> Any:
-    """Plain JSON values: numpy scalars to Python, NaN and +-infinity to None, recursively."""
-    if isinstance(value, dict):
-        return {str(k): strict(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy scalars and arrays
-        return strict(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def to_json(value: Any, indent: int | None = None) -> str:
+def to_json(value: Any, *, indent: int | None = None) -> str:
     """Strict JSON text; times and other objects as their string form."""
-    return json.dumps(strict(value), indent=indent, default=str, allow_nan=False)
+    return json.dumps(plain(value), indent=indent, default=str, allow_nan=False)
 
 
 def dumps(records: Sequence[Record], fmt: Format) -> str:
@@ -143,7 +130,7 @@ def arrow_table(records: Sequence[Record]) -> pa.Table:
     hold as one type (a number in one row, text in another) is stored as JSON text."""
     columns = {}
     for name in _columns(records):
-        values = [strict(r.get(name)) for r in records]
+        values = [plain(r.get(name)) for r in records]
         try:
             columns[name] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -185,12 +172,12 @@ def _numeric(records: Sequence[Record], col: str) -> bool:
 
 
 def _csv_cell(value: Any) -> Any:
-    value = strict(value)
+    value = plain(value)
     return to_json(value) if isinstance(value, dict | list) else value
 
 
 def _cell(value: Any) -> str:
-    value = strict(value)
+    value = plain(value)
     if value is None:
         return ""
     if isinstance(value, float):

@@ -32,7 +32,7 @@ def status(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) 
     state = current_breaker(root, obj.settings.risk, _now())
     render([_row(state)], fmt, output, title="circuit breaker")
     events = breaker_journal.events(root)
-    if events and wants_table(fmt, output):
+    if events and wants_table(fmt=fmt, output=output):
         for e in events:
             e["ts"] = iso(e["ts"])
         render(events, fmt, title="latest breaker events")

@@ -133,7 +133,7 @@ def _enabled(enabled: list[str]) -> list[str]:
 def _render(setups: list[Setup], fmt: Format | None, output: Path | None, title: str) -> None:
     if output is not None and output.suffix.lower() == ".parquet":
         render([s.to_row() for s in setups], fmt, output)
-    elif wants_table(fmt, output):
+    elif wants_table(fmt=fmt, output=output):
         render([_display(s) for s in setups], Format.table, title=title)
     else:
         render([s.to_json() for s in setups], fmt, output)

@@ -108,8 +108,15 @@ def size_command(
     obj: AppContext = ctx.obj
     settings = obj.settings
     risk = _policy(settings.risk, risk_usd, risk_pct, margin_pct, margin_mode)
-    manual = _manual(lake_exchange(settings), symbol, side, entry, stop, target or [])
-    intents = _intents(source, manual, skip_bad)
+    manual = _manual(
+        exchange=lake_exchange(settings),
+        symbol=symbol,
+        side=side,
+        entry=entry,
+        stop=stop,
+        targets=target or [],
+    )
+    intents = _intents(source=source, manual=manual, skip_bad=skip_bad)
     root = _data_dir(obj)
     flags = MarketFlags(tick, step, min_qty, min_notional, max_leverage, None, taker_fee, brackets)
     exchange = intents[0].exchange if intents else lake_exchange(settings)
@@ -117,7 +124,7 @@ def size_command(
     symbols = [i.symbol for i in intents]
     markets = resolve_markets(Lake(root) if root else None, exchange, symbols, flags)
     if skip_bad:
-        intents = _known(intents, markets)
+        intents = _known(intents=intents, markets=markets)
     # the breaker is judged against the configured risk: a monthly stop ends on a config
     # change, and this command's --risk-usd/--margin-mode flags are not one
     now = int(time.time() * 1000)
@@ -137,7 +144,7 @@ def size_command(
         _explain(orders)
     if output is not None and output.suffix.lower() == ".parquet":
         render([o.to_row() for o in orders], fmt, output)
-    elif wants_table(fmt, output):
+    elif wants_table(fmt=fmt, output=output):
         render([_display(o) for o in orders], Format.table, title="sized orders")
     else:
         render([o.to_json() for o in orders], fmt, output, title="sized orders")
@@ -169,6 +176,7 @@ def _policy(
 
 
 def _manual(
+    *,
     exchange: str,
     symbol: str | None,
     side: str | None,
@@ -187,7 +195,7 @@ def _manual(
     return Intent(exchange, symbol, side, entry, stop, tuple(targets))
 
 
-def _intents(source: str | None, manual: Intent | None, skip_bad: bool) -> list[Intent]:
+def _intents(*, source: str | None, manual: Intent | None, skip_bad: bool) -> list[Intent]:
     if source is not None and manual is not None:
         raise CryptobotError("give either a SOURCE of signals or --symbol/--side/--entry, not both")
     if source is not None:
@@ -199,7 +207,7 @@ def _intents(source: str | None, manual: Intent | None, skip_bad: bool) -> list[
     return [manual]
 
 
-def _known(intents: list[Intent], markets: dict) -> list[Intent]:
+def _known(*, intents: list[Intent], markets: dict) -> list[Intent]:
     """With --skip-bad, a record whose market is neither stored nor given is left out too."""
     for i in intents:
         if i.symbol not in markets:

@@ -29,3 +29,19 @@ def finite(value: Any, *, name: str, gt: float | None = None, ge: float | None =
         bound = "zero or more" if ge == 0 else f"at least {ge:g}"
         raise ValueError(f"{name} must be {bound}, got {number:g}")
     return number
+
+
+def plain(value: Any, *, digits: int | None = None) -> Any:
+    """Plain JSON values, recursively: numpy scalars and arrays to Python, NaN and +-infinity
+    to None (strict JSON has neither), floats to ``digits`` significant digits when given."""
+    if isinstance(value, dict):
+        return {str(k): plain(v, digits=digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v, digits=digits) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy scalars and arrays
+        return plain(value.tolist(), digits=digits)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}") if digits else value
+    return value

@@ -12,12 +12,11 @@ On the wire (JSONL) times are ISO-8601 UTC; in Parquet rows they are int64 milli
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cryptobot.core.errors import DataError
-from cryptobot.core.numbers import finite
+from cryptobot.core.numbers import finite, plain
 from cryptobot.core.timeutil import iso, parse_time
 
 SETUP_SCHEMA = "setup/1"
@@ -111,11 +110,11 @@ class Setup:
             raise DataError(f"{SETUP_SCHEMA} record without {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
             raise DataError(f"bad {SETUP_SCHEMA} record: {exc}") from None
-        check_stop(setup.symbol, setup.side, setup.entry, setup.stop)
+        check_stop(symbol=setup.symbol, side=setup.side, entry=setup.entry, stop=setup.stop)
         return setup
 
 
-def check_stop(symbol: str, side: str, entry: float, stop: float) -> None:
+def check_stop(*, symbol: str, side: str, entry: float, stop: float) -> None:
     """A stop that leaves no risk to size, or sits on the profit side, is named as such."""
     if stop == entry:
         raise DataError(f"{symbol} {side}: the stop equals the entry ({entry:g}); no risk to size")
@@ -147,14 +146,6 @@ def _list(value: Any) -> list:
 
 
 def json_safe(value: Any) -> Any:
-    """Reasons as JSON-safe plain values: numpy scalars to Python, NaN and +-inf to None, floats
-    trimmed."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return json_safe(value.tolist())
-    if isinstance(value, float):
-        return float(f"{value:.10g}") if math.isfinite(value) else None
-    return value
+    """Reasons and figures as plain JSON values, floats trimmed to 10 significant digits (what
+    a detector computed, without float noise)."""
+    return plain(value, digits=10)

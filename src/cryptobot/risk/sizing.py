@@ -233,7 +233,7 @@ def _validate(req: SizeRequest, risk: RiskSettings) -> None:
     if method in ("pct_equity", "margin_pct") and req.equity is None:
         raise DataError(f"{method} sizing needs the account equity (--equity)")
     if req.stop is not None:
-        check_stop(req.symbol, req.side, req.entry, req.stop)
+        check_stop(symbol=req.symbol, side=req.side, entry=req.entry, stop=req.stop)
     if req.leverage is not None and req.leverage < 1:
         raise DataError(f"leverage must be at least 1, got {req.leverage}")
 
