@@ -132,6 +132,16 @@ def test_a_low_priced_setup_keeps_its_prices_on_a_pipe(capsys):
     )
 
 
+def test_a_low_priced_setup_reads_in_the_table_too(capsys):
+    setup = Setup(
+        "synthetic", "PEPE/USDT:USDT", "momentum", "1h", "long", "triggered",
+        1_767_222_000_000, 1_767_222_000_000, 0.00001234, 0.00001198, [0.00001306], 4,
+    )  # fmt: skip
+    _render([setup], Format.table, None, "setups")
+    table = capsys.readouterr().out
+    assert "0.00001234" in table and "0.00001198" in table and "0.00001306" in table
+
+
 def test_a_scan_without_setups_says_so_on_stderr(demo):
     run, _ = demo
     args = ("scan", "--symbols", "BTC/USDT:USDT", "--strategy", "breakout", "--offline")

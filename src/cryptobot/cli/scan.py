@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from cryptobot.cli.context import AppContext
@@ -140,8 +141,8 @@ def _render(setups: list[Setup], fmt: Format | None, output: Path | None, title:
 
 
 def _display(s: Setup) -> dict:
-    """One table row: what a trader reads first, reasons last."""
-    digits = _digits(s.entry)
+    """One table row: what a trader reads first, reasons last. Prices keep 8 significant
+    digits, so a $0.00001 market reads as well as a $90,000 one."""
     return {
         "symbol": s.symbol,
         "strategy": s.strategy,
@@ -149,17 +150,18 @@ def _display(s: Setup) -> dict:
         "side": s.side,
         "tf": s.timeframe,
         "bar": (iso(s.ts) or "")[:16].replace("T", " "),
-        "entry": round(s.entry, digits),
-        "stop": round(s.stop, digits),
-        "targets": " ".join(f"{t:.{digits}f}" for t in s.targets),
+        "entry": _price(s.entry),
+        "stop": _price(s.stop),
+        "targets": " ".join(_price(t) for t in s.targets),
         "R": " ".join(f"{r:g}" for r in s.r_targets),
         "conf": s.confidence,
         "reasons": _reasons(s.reasons),
     }
 
 
-def _digits(price: float) -> int:
-    return max(2, 6 - len(str(int(abs(price)))))
+def _price(value: float) -> str:
+    """8 significant digits, never an exponent: 0.00001234 and 90000.12 as written."""
+    return np.format_float_positional(value, precision=8, fractional=False, trim="-")
 
 
 def _reasons(reasons: dict) -> str:
