@@ -91,6 +91,7 @@ def test_backtest_ema_cross_cli_matches_the_reference_and_records_the_run(lake_d
     root, frame = lake_dir
     cli = Cli({"CRYPTOBOT_DATA_DIR": str(root)})
     out = tmp_path / "runs" / "ema.parquet"
+    out.parent.mkdir()  # -o into a missing directory is an error
     res = cli("backtest", "--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT", "--timeframe",
               "1m", "--stop-atr", "1.5", "-o", str(out), "--format", "json")  # fmt: skip
     assert res.exit_code == 0, res.stderr

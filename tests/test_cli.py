@@ -156,9 +156,12 @@ def test_read_records_from_files_and_stdin(tmp_path: Path):
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (tmp_path / "r.json").write_text(json.dumps(records))
     pd.DataFrame(records).to_parquet(tmp_path / "r.parquet")
-    for name in ("r.jsonl", "r.json", "r.parquet"):
-        assert read_records(str(tmp_path / name)) == records
-    assert read_records("-", io.StringIO((tmp_path / "r.jsonl").read_text())) == records
+    for name, unit in (("r.jsonl", "line"), ("r.json", "row"), ("r.parquet", "row")):
+        numbered = read_records(str(tmp_path / name))
+        assert [r for _, r in numbered] == records
+        assert [w for w, _ in numbered] == [f"{tmp_path / name} {unit} {n}" for n in (1, 2)]
+    stdin = read_records("-", io.StringIO("\n" + (tmp_path / "r.jsonl").read_text()))
+    assert stdin == [("stdin line 2", records[0]), ("stdin line 3", records[1])]  # blank skipped
     with pytest.raises(DataError, match="stdin line 2: not valid JSON"):
         read_records("-", io.StringIO('{"a": 1}\n{oops\n'))
 

@@ -201,7 +201,7 @@ def test_recovery_mode_halves_the_target(settings):
         (SizeRequest("BTC/USDT:USDT", "short", 95_000, 94_000), "must be above the entry"),
         (SizeRequest("BTC/USDT:USDT", "long", 95_000, None), "needs a stop"),
         (SizeRequest("BTC/USDT:USDT", "long", 95_000, 94_000, equity=-5), "equity must be"),
-        (SizeRequest("BTC/USDT:USDT", "long", -1, 94_000), "entry must be a positive"),
+        (SizeRequest("BTC/USDT:USDT", "long", -1, 94_000), "entry must be positive"),
     ],
 )
 def test_bad_requests_are_clear_errors(settings, request_, message):

@@ -170,7 +170,7 @@ def test_setup_record_round_trips():
         Setup.from_record({k: v for k, v in record.items() if k != "stop"})
     with pytest.raises(DataError, match="side must be one of"):
         Setup.from_record({**record, "side": "up"})
-    with pytest.raises(DataError, match="stop on the wrong side"):
+    with pytest.raises(DataError, match="stop must be above the entry"):
         Setup.from_record({**record, "stop": 79_000.0})
 
 

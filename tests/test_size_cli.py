@@ -124,10 +124,6 @@ def test_a_pipe_of_signals_is_gated_as_one_batch(cli: Cli, tmp_path: Path):
             ("--symbol", "NOPE/USDT:USDT", "--side", "long", "--entry", "1", "--stop", "0.9"),
             "NOPE/USDT:USDT is not among the stored binanceusdm markets",
         ),
-        (
-            (*BTC_FLAGS, "--stop", "94000", "--risk-pct", "1", "--equity", "-5"),
-            "equity must be positive",
-        ),
         ((*BTC_FLAGS, "--stop", "94000", "--risk-pct", "1"), "needs the account equity"),
         ((*BTC_FLAGS, "--stop", "94000", "--risk-usd", "1", "--risk-pct", "1"), "give one of"),
         (("missing.jsonl",), "missing.jsonl does not exist"),

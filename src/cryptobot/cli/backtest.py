@@ -1,6 +1,5 @@
 """``cryptobot backtest``: a strategy over stored candles -> trades, equity, metrics."""
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -13,14 +12,15 @@ from rich.console import Console
 from cryptobot.backtest import runner, sweep
 from cryptobot.backtest.engine import Costs
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.output import Format, render
+from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE
+from cryptobot.cli.output import Format, check_output, render, wants_table
 from cryptobot.core.errors import CryptobotError
-from cryptobot.core.setup import json_safe
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
 from cryptobot.data.atomic import atomic_write
 from cryptobot.data.lake import Lake
 from cryptobot.data.universe import top_stored
+from cryptobot.exchange.factory import lake_exchange
 from cryptobot.journal import backtests as journal
 
 EPILOG = (
@@ -44,22 +44,37 @@ SHOWN = ("total_return_pct", "cagr_pct", "max_drawdown_pct", "max_drawdown_days"
 def backtest_command(
     ctx: typer.Context,
     strategy: Annotated[str, Opt(help="ema_cross, momentum, bos_fvg_fib or breakout.")],
-    symbols: Annotated[str | None, Opt(help="Comma-separated unified symbols.")] = None,
+    symbols: Annotated[
+        str | None, Opt("--symbols", "--symbol", help="Comma-separated unified symbols.")
+    ] = None,
     top: Annotated[
         int | None, Opt(min=1, help="The N stored symbols with the most quote volume (last day).")
     ] = None,
     timeframe: Annotated[
-        str | None, Opt(help="Bar timeframe (default: the strategy's trigger timeframe).")
+        str | None,
+        Opt(
+            "--timeframe",
+            "--timeframes",
+            help="Bar timeframe (default: the strategy's trigger timeframe).",
+        ),
     ] = None,
-    start: Annotated[str | None, Opt("--from", help="First bar (ISO date/time, UTC).")] = None,
+    start: Annotated[
+        str | None, Opt("--from", "--since", help="First bar (ISO date/time, UTC).")
+    ] = None,
     end: Annotated[str | None, Opt("--to", help="Last bar (ISO date/time, UTC).")] = None,
     units: Annotated[
-        float | None, Opt(help="Trade this many base units, no risk engine (ema_cross: 1).")
+        float | None,
+        Opt(parser=POSITIVE, help="Trade this many base units, no risk engine (ema_cross: 1)."),
     ] = None,
-    risk_usd: Annotated[float | None, Opt(min=0, help="Fixed $ risk per trade.")] = None,
-    risk_pct: Annotated[float | None, Opt(min=0, help="% of equity at risk per trade.")] = None,
+    risk_usd: Annotated[
+        float | None, Opt(parser=POSITIVE, help="Fixed $ risk per trade (> 0).")
+    ] = None,
+    risk_pct: Annotated[
+        float | None, Opt(parser=POSITIVE, help="% of equity at risk per trade (> 0).")
+    ] = None,
     stop_atr: Annotated[
-        float | None, Opt(min=0, help="ema_cross: stop at this many ATR(14) from the entry.")
+        float | None,
+        Opt(parser=POSITIVE, help="ema_cross: stop at this many ATR(14) from the entry (> 0)."),
     ] = None,
     detail: Annotated[
         str | None, Opt(help="Resolve stop-and-target bars from this stored timeframe, e.g. 1m.")
@@ -67,7 +82,7 @@ def backtest_command(
     time_stop: Annotated[
         float | None,
         Opt(
-            min=0,
+            parser=NON_NEGATIVE,
             help="Minutes before a trade going nowhere is closed (0: off; "
             "default: 30 bars of the strategy's timeframe).",
         ),
@@ -75,12 +90,16 @@ def backtest_command(
     fee: Annotated[
         float | None,
         Opt(
-            min=0,
+            "--taker-fee",
+            "--fee",
+            parser=NON_NEGATIVE,
             help="Taker fee rate for every market (default: each stored market's own, else "
             "config backtest.taker_fee).",
         ),
     ] = None,
-    slippage_bps: Annotated[float | None, Opt(min=0, help="Market/stop slippage in bps.")] = None,
+    slippage_bps: Annotated[
+        float | None, Opt(parser=NON_NEGATIVE, help="Market/stop slippage in bps.")
+    ] = None,
     no_funding: Annotated[bool, Opt("--no-funding", help="Charge no funding.")] = False,
     no_breakers: Annotated[bool, Opt("--no-breakers", help="No circuit breakers.")] = False,
     sweep_specs: Annotated[
@@ -98,7 +117,13 @@ def backtest_command(
     fmt: Annotated[Format | None, Opt("--format", "-f", help="Summary format.")] = None,
     output: Annotated[
         Path | None,
-        Opt("--output", "-o", help="Trades to FILE.parquet (+ .equity/.fills.parquet beside)."),
+        Opt(
+            "--output",
+            "-o",
+            callback=check_output,
+            help="Trades to FILE.parquet (+ .equity/.fills.parquet beside); a sweep or a "
+            "walk-forward writes its table (.parquet/.csv/.jsonl/.json).",
+        ),
     ] = None,
     no_journal: Annotated[bool, Opt("--no-journal", help="Do not record the run.")] = False,
 ) -> None:
@@ -106,6 +131,11 @@ def backtest_command(
     position management and the risk engine; prints the summary, records the run."""
     obj: AppContext = ctx.obj
     settings = obj.settings
+    single = not (sweep_specs or walk_forward)
+    if single and output is not None and output.suffix.lower() != ".parquet":
+        raise CryptobotError(
+            f"-o {output}: a backtest writes .parquet files (trades, equity, fills)"
+        )
     if time_stop is not None:
         manage = settings.manage.model_copy(update={"time_stop_minutes": time_stop})
         settings = settings.model_copy(update={"manage": manage})
@@ -118,7 +148,7 @@ def backtest_command(
         raise CryptobotError(str(exc)) from None
     if risk_usd is not None and risk_pct is not None:
         raise CryptobotError("give one of --risk-usd, --risk-pct")
-    exchange = settings.exchange
+    exchange = lake_exchange(settings)
     chosen = _symbols(lake, exchange, symbols, top, timeframe, strategy, settings)
     params = {} if stop_atr is None else {"stop_atr": stop_atr}
     req = runner.Request(
@@ -184,12 +214,12 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
     scopes = {"portfolio": result.summary}
     scopes.update({r["symbol"]: r for r in result.per_symbol.to_dict("records")})
     title = f"{result.request.strategy} backtest"
-    if fmt is Format.table or (fmt is None and sys.stdout.isatty()):  # figures down, scopes across
+    if wants_table(fmt=fmt, output=None):  # figures down, scopes across
         rows = [{"figure": k, **{scope: s[k] for scope, s in scopes.items()}} for k in SHOWN]
         render(rows, Format.table, None, title=title)
     else:
         rows = [{"scope": n, **{k: s[k] for k in SHOWN}} for n, s in scopes.items()]
-        render(json_safe(rows), fmt, None)  # strict JSON: a figure not defined is null
+        render(rows, fmt, None)  # render writes a figure that is not defined as null
     err.print(
         "buy and hold: "
         + ", ".join(f"{k.removeprefix('hold ')} {v:+.2f}%" for k, v in result.benchmarks.items())
@@ -206,9 +236,6 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
 
 
 def _write(output: Path, result: runner.Result) -> None:
-    if output.suffix.lower() != ".parquet":
-        raise CryptobotError(f"-o {output}: a backtest writes .parquet files")
-    output.parent.mkdir(parents=True, exist_ok=True)
     stem = output.with_suffix("")
     files = {
         output: result.trades,

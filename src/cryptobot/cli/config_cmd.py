@@ -1,11 +1,13 @@
 """``cryptobot config``: show the effective configuration, check a file."""
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cryptobot.cli.context import AppContext
+from cryptobot.cli.output import to_json
 from cryptobot.core.config import load_settings, settings_yaml
 
 app = typer.Typer(
@@ -14,17 +16,34 @@ app = typer.Typer(
 )
 
 
+class ConfigFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
 @app.command("show")
-def show(ctx: typer.Context) -> None:
+def show(
+    ctx: typer.Context,
+    fmt: Annotated[
+        ConfigFormat,
+        typer.Option("--format", "-f", help="yaml (a config file you can edit) or json."),
+    ] = ConfigFormat.yaml,
+) -> None:
     """Print the effective config (defaults < file < CRYPTOBOT_* env < flags); secrets masked.
 
-    Example: cryptobot --config my.yaml config show
+    The output is itself a valid config file (JSON is YAML). Which secrets are set is said in
+    comments (yaml) or on stderr (json), never their values.
+
+    Example: cryptobot --config my.yaml config show --format json
     """
     obj: AppContext = ctx.obj
+    secrets = [f"# {name}: {state}" for name, state in obj.secrets.masked().items()]
+    if fmt is ConfigFormat.json:
+        typer.echo(to_json(obj.settings.model_dump(mode="json"), indent=2))
+        typer.echo("\n".join(["# secrets (environment / .env only)", *secrets]), err=True)
+        return
     typer.echo(settings_yaml(obj.settings), nl=False)
-    typer.echo("# secrets (environment / .env only)")
-    for name, state in obj.secrets.masked().items():
-        typer.echo(f"# {name}: {state}")
+    typer.echo("\n".join(["# secrets (environment / .env only)", *secrets]))
 
 
 @app.command("check")

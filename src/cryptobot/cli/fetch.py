@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.output import Format, render
+from cryptobot.cli.numbers import POSITIVE
+from cryptobot.cli.output import FormatOpt, OutputOpt, render
 from cryptobot.cli.progress import progress_bar
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.symbols import parse_symbols
@@ -26,7 +27,7 @@ EPILOG = (
     "Examples:\n\n"
     "  cryptobot fetch --top 30 --timeframes 5m,15m --days 30\n\n"
     "  cryptobot fetch --symbols BTC/USDT:USDT,ETH/USDT:USDT --timeframes 1h"
-    " --since 2024-01-01 --funding --open-interest\n\n"
+    " --from 2024-01-01 --funding --open-interest\n\n"
     "  cryptobot fetch --import BTCUSDT-5m.feather --symbol BTC/USDT:USDT --timeframe 5m\n\n"
     "  cryptobot fetch --status"
 )
@@ -34,18 +35,30 @@ EPILOG = (
 
 def fetch(
     ctx: typer.Context,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated unified symbols.")] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            "--symbols", "--symbol", help="Comma-separated unified symbols (--import: one)."
+        ),
+    ] = None,
     top: Annotated[
         int | None, typer.Option(min=1, help="The N busiest USDT perpetuals by 24h volume.")
     ] = None,
     timeframes: Annotated[
-        str | None, typer.Option(help="Comma-separated, e.g. 5m,15m (config: fetch.timeframes).")
+        str | None,
+        typer.Option(
+            "--timeframes",
+            "--timeframe",
+            help="Comma-separated, e.g. 5m,15m (config: fetch.timeframes; --import: one).",
+        ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Start, ISO-8601 (UTC) e.g. 2024-01-01.")
+        str | None,
+        typer.Option("--from", "--since", help="Start, ISO-8601 (UTC) e.g. 2024-01-01."),
     ] = None,
     days: Annotated[
-        float | None, typer.Option(min=0.001, help="History when --since is not given.")
+        float | None,
+        typer.Option(parser=POSITIVE, help="Days of history when --from is not given (> 0)."),
     ] = None,
     funding: Annotated[
         bool | None, typer.Option("--funding/--no-funding", help="Funding-rate history too.")
@@ -58,11 +71,9 @@ def fetch(
         Path | None,
         typer.Option("--import", help="Store a CSV/Parquet/feather candle file instead."),
     ] = None,
-    symbol: Annotated[str | None, typer.Option(help="With --import: its symbol.")] = None,
-    timeframe: Annotated[str | None, typer.Option(help="With --import: its timeframe.")] = None,
     status: Annotated[bool, typer.Option("--status", help="Report what is stored.")] = False,
-    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
 ) -> None:
     """Bring the lake up to date: candles (closed bars only), funding, open interest, markets.
 
@@ -78,7 +89,7 @@ def fetch(
         render(rows, fmt, output, title="stored data")
         return
     if import_file is not None:
-        render([_import(obj, import_file, symbol, timeframe)], fmt, output, title="import")
+        render([_import(obj, import_file, symbols, timeframes)], fmt, output, title="import")
         return
     if symbols and top:
         raise typer.BadParameter("give --symbols or --top, not both")
@@ -116,5 +127,7 @@ async def _run(obj: AppContext, plan: FetchPlan):
 def _import(obj: AppContext, path: Path, symbol: str | None, timeframe: str | None) -> dict:
     if not symbol or not timeframe:
         raise typer.BadParameter("--import needs --symbol and --timeframe")
+    if "," in symbol + timeframe:
+        raise typer.BadParameter("--import stores one file: give one --symbol and one --timeframe")
     lake = Lake(obj.data_dir(create=True))
     return import_candles(lake, obj.settings.exchange, symbol, timeframe, path)

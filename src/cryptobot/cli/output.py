@@ -3,6 +3,12 @@
 A rich table when stdout is a terminal, JSON Lines when it is a pipe; ``--format`` picks
 table/json/jsonl/csv explicitly and ``-o FILE`` writes .parquet/.csv/.jsonl/.json by extension.
 Logs and progress never go to stdout.
+
+This is the one place records leave, so the output contracts live here: JSON is strict (a NaN or
+an infinity becomes ``null``, which JavaScript, Go and ``json.loads(parse_constant=...)`` all
+accept), a Parquet file has a column for every key of every row (not only the first row's), a CSV
+cell holding a list or an object is JSON text, and ``-o`` is checked before a command starts its
+work (a missing directory is an error, not a silent ``mkdir``).
 """
 
 import csv
@@ -12,17 +18,20 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import typer
 from rich.console import Console
 from rich.table import Table
 
 from cryptobot.core.errors import CryptobotError
+from cryptobot.core.numbers import plain
 from cryptobot.data.atomic import atomic_write
 
 Record = dict[str, Any]
+SUFFIXES = (".parquet", ".csv", ".jsonl", ".json")
 
 
 class Format(StrEnum):
@@ -30,6 +39,39 @@ class Format(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+
+
+def check_output(path: Path | None) -> Path | None:
+    """Refuse an ``-o`` the command could not write, before it does any work."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise CryptobotError(f"-o {path}: is a directory; give a file name")
+    if path.suffix.lower() not in SUFFIXES:
+        raise CryptobotError(f"-o {path}: use a .parquet, .csv, .jsonl or .json file name")
+    if not path.parent.is_dir():
+        raise CryptobotError(f"-o {path}: directory {path.parent} does not exist; create it first")
+    return path
+
+
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write to FILE (.parquet, .csv, .jsonl or .json) instead of stdout.",
+        callback=check_output,
+    ),
+]
+FormatOpt = Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")]
+
+
+def wants_table(*, fmt: Format | None, output: Path | None) -> bool:
+    """A table for a person (terminal or ``--format table``); full records everywhere else, so
+    a pipe or a file always carries what the next command needs."""
+    if output is not None:
+        return False
+    return fmt is Format.table or (fmt is None and sys.stdout.isatty())
 
 
 def render(
@@ -41,43 +83,59 @@ def render(
     if output is not None:
         write_records(records, output)
         return
-    chosen = fmt or (Format.table if sys.stdout.isatty() else Format.jsonl)
-    if chosen is Format.table:
+    if wants_table(fmt=fmt, output=None):
         table = as_table(records, title)
         console = Console()
         console.width = max(console.width, _min_width(table))
         console.print(table)
     else:
-        sys.stdout.write(dumps(records, chosen))
+        sys.stdout.write(dumps(records, fmt or Format.jsonl))
         sys.stdout.flush()
+
+
+def to_json(value: Any, *, indent: int | None = None) -> str:
+    """Strict JSON text; times and other objects as their string form."""
+    return json.dumps(plain(value), indent=indent, default=str, allow_nan=False)
 
 
 def dumps(records: Sequence[Record], fmt: Format) -> str:
     if fmt is Format.json:
-        return json.dumps(list(records), indent=2, default=str) + "\n"
+        return to_json(list(records), indent=2) + "\n"
     if fmt is Format.jsonl:
-        return "".join(json.dumps(r, default=str) + "\n" for r in records)
+        return "".join(to_json(r) + "\n" for r in records)
     if fmt is Format.csv:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=_columns(records), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows({k: _csv_cell(v) for k, v in r.items()} for r in records)
         return buf.getvalue()
     raise ValueError(fmt)
 
 
 def write_records(records: Sequence[Record], path: Path) -> None:
     """Write by extension, atomically, so an interrupted export never leaves half a file."""
+    check_output(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        table = pa.Table.from_pylist(list(records))
+        table = arrow_table(records)
         atomic_write(path, lambda tmp: pq.write_table(table, tmp))
         return
     formats = {".csv": Format.csv, ".jsonl": Format.jsonl, ".json": Format.json}
-    if suffix not in formats:
-        raise CryptobotError(f"-o {path}: use a .parquet, .csv, .jsonl or .json file name")
     text = dumps(records, formats[suffix])
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def arrow_table(records: Sequence[Record]) -> pa.Table:
+    """One column per key of any row (missing values null). A column whose values Arrow cannot
+    hold as one type (a number in one row, text in another) is stored as JSON text."""
+    columns = {}
+    for name in _columns(records):
+        values = [plain(r.get(name)) for r in records]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array([None if v is None else to_json(v) for v in values])
+    return pa.table(columns)
 
 
 def as_table(records: Sequence[Record], title: str | None = None) -> Table:
@@ -113,7 +171,13 @@ def _numeric(records: Sequence[Record], col: str) -> bool:
     return bool(values) and all(isinstance(v, int | float) for v in values)
 
 
+def _csv_cell(value: Any) -> Any:
+    value = plain(value)
+    return to_json(value) if isinstance(value, dict | list) else value
+
+
 def _cell(value: Any) -> str:
+    value = plain(value)
     if value is None:
         return ""
     if isinstance(value, float):

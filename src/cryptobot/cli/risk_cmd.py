@@ -1,12 +1,16 @@
 """``cryptobot risk``: the circuit breaker's state, equity observations, and the manual reset."""
 
+import re
 import time
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.output import Format, render
+from cryptobot.cli.numbers import NON_NEGATIVE
+from cryptobot.cli.output import FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.timeutil import iso
 from cryptobot.journal import breakers as breaker_journal
 from cryptobot.risk.breakers import BreakerState, Equity, Mode, Reset
@@ -18,49 +22,72 @@ app = typer.Typer(
     help="Circuit breakers: status, equity observations, manual reset after a weekly halt.",
     no_args_is_help=True,
 )
-FormatOpt = Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")]
 
 
 @app.command("status", epilog="Example:\n\n  cryptobot risk status")
-def status(ctx: typer.Context, fmt: FormatOpt = None) -> None:
-    """The breaker's mode, why, until when, and the latest trips."""
+def status(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+    """The breaker's mode, why, until when, and the latest trips (on a terminal)."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=False)
     state = current_breaker(root, obj.settings.risk, _now())
-    render([_row(state)], fmt, title="circuit breaker")
+    render([_row(state)], fmt, output, title="circuit breaker")
     events = breaker_journal.events(root)
-    if events and (fmt is None or fmt is Format.table):
+    if events and wants_table(fmt=fmt, output=output):
         for e in events:
             e["ts"] = iso(e["ts"])
         render(events, fmt, title="latest breaker events")
 
 
-@app.command("equity", epilog="Example (cron, every minute):\n\n  cryptobot risk equity 987.5")
+class _SignedNumber(TyperCommand):
+    """``risk equity -5`` or ``-inf``: a number to check and refuse with its reason, not an
+    unknown option (click would read ``-inf`` as the short options -i -n -f)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        numbers = [a for a in args if _SIGNED.match(a)]
+        if numbers and "--" not in args:
+            args = [*(a for a in args if not _SIGNED.match(a)), "--", *numbers]
+        return super().parse_args(ctx, args)
+
+
+_SIGNED = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+@app.command(
+    "equity",
+    cls=_SignedNumber,
+    epilog="Example (cron, every minute):\n\n  cryptobot risk equity 987.5",
+)
 def equity(
     ctx: typer.Context,
-    amount: Annotated[float, typer.Argument(help="Account equity now, in the quote currency.")],
+    amount: Annotated[
+        float,
+        typer.Argument(
+            parser=NON_NEGATIVE,
+            metavar="AMOUNT",
+            help="Account equity now, in the quote currency (finite, >= 0).",
+        ),
+    ],
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
 ) -> None:
     """Record an equity observation; trips the daily/weekly/monthly breaker when a limit is hit
     and prints the actions it asks for."""
     obj: AppContext = ctx.obj
-    if amount < 0:
-        raise typer.BadParameter("equity cannot be negative")
     root = obj.data_dir(create=True)
     state, actions = apply_event(
         root, Equity(_now(), amount), obj.settings.risk, f"equity {amount:g}"
     )
-    render([_row(state) | {"actions": ",".join(actions)}], fmt, title="circuit breaker")
+    render([_row(state) | {"actions": ",".join(actions)}], fmt, output, title="circuit breaker")
 
 
 @app.command("reset", epilog="Example:\n\n  cryptobot risk reset")
-def reset(ctx: typer.Context, fmt: FormatOpt = None) -> None:
+def reset(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """Release a weekly halt by hand (a daily block runs its course; a monthly stop needs a
     config change)."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=False)
     state, _ = apply_event(root, Reset(_now()), obj.settings.risk, "manual reset")
-    render([_row(state)], fmt, title="circuit breaker")
+    render([_row(state)], fmt, output, title="circuit breaker")
 
 
 def _row(state: BreakerState) -> dict:

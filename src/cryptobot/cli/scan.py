@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.output import Format, render
+from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.setup import Setup
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso
@@ -34,7 +35,10 @@ def scan_command(
     top: Annotated[
         int | None, typer.Option(min=1, help="The N busiest perpetuals (config: scan.top).")
     ] = None,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated unified symbols.")] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option("--symbols", "--symbol", help="Comma-separated unified symbols."),
+    ] = None,
     strategy: Annotated[
         str | None,
         typer.Option(help=f"Comma-separated: {', '.join(NAMES)} (config: strategies.enabled)."),
@@ -59,14 +63,16 @@ def scan_command(
     cycles: Annotated[
         int | None, typer.Option(min=1, help="With --watch: stop after N scans.")
     ] = None,
-    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
 ) -> None:
     """Run the strategies on closed bars and list setups: [bold]triggered[/] (act now) and
     [bold]armed[/] (context in place; entry is the level that would trigger).
 
     Candles are refreshed through the lake first (only what is missing) unless --offline.
     Every setup is journaled in the DuckDB journal; re-scanning the same bars adds no rows.
+    On a pipe or in a file the records are full setup/1 records (what `signal` and `size`
+    read); the table rounds prices for reading only.
     """
     # the detectors (numba, TA-Lib) load here, not at start-up: `cryptobot --help` stays quick
     from cryptobot.journal.setups import record_setups
@@ -105,6 +111,8 @@ def scan_command(
             log.warning(line)
         new = record_setups(lake.root, result.setups, result.as_of)
         log.info("%d setups (%d new) at %s", len(result.setups), new, iso(result.as_of))
+        if not result.setups:
+            log.warning("no setups at %s", iso(result.as_of))  # an empty pipe, said once
         _render(result.setups, fmt, output, f"setups at {iso(result.as_of)}")
         return result.as_of
 
@@ -126,15 +134,15 @@ def _enabled(enabled: list[str]) -> list[str]:
 def _render(setups: list[Setup], fmt: Format | None, output: Path | None, title: str) -> None:
     if output is not None and output.suffix.lower() == ".parquet":
         render([s.to_row() for s in setups], fmt, output)
-    elif fmt in (Format.json, Format.jsonl, Format.csv) or output is not None:
-        render([s.to_json() for s in setups], fmt, output)
+    elif wants_table(fmt=fmt, output=output):
+        render([_display(s) for s in setups], Format.table, title=title)
     else:
-        render([_display(s) for s in setups], fmt, output, title=title)
+        render([s.to_json() for s in setups], fmt, output)
 
 
 def _display(s: Setup) -> dict:
-    """One table row: what a trader reads first, reasons last."""
-    digits = _digits(s.entry)
+    """One table row: what a trader reads first, reasons last. Prices keep 8 significant
+    digits, so a $0.00001 market reads as well as a $90,000 one."""
     return {
         "symbol": s.symbol,
         "strategy": s.strategy,
@@ -142,17 +150,18 @@ def _display(s: Setup) -> dict:
         "side": s.side,
         "tf": s.timeframe,
         "bar": (iso(s.ts) or "")[:16].replace("T", " "),
-        "entry": round(s.entry, digits),
-        "stop": round(s.stop, digits),
-        "targets": " ".join(f"{t:.{digits}f}" for t in s.targets),
+        "entry": _price(s.entry),
+        "stop": _price(s.stop),
+        "targets": " ".join(_price(t) for t in s.targets),
         "R": " ".join(f"{r:g}" for r in s.r_targets),
         "conf": s.confidence,
         "reasons": _reasons(s.reasons),
     }
 
 
-def _digits(price: float) -> int:
-    return max(2, 6 - len(str(int(abs(price)))))
+def _price(value: float) -> str:
+    """8 significant digits, never an exponent: 0.00001234 and 90000.12 as written."""
+    return np.format_float_positional(value, precision=8, fractional=False, trim="-")
 
 
 def _reasons(reasons: dict) -> str:

@@ -2,14 +2,13 @@
 journaled)."""
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.inputs import read_records
-from cryptobot.cli.output import Format, render
+from cryptobot.cli.inputs import parse_records, read_records
+from cryptobot.cli.output import FormatOpt, OutputOpt, render
 from cryptobot.core.setup import Setup
 from cryptobot.data.lake import Lake
 
@@ -31,15 +30,24 @@ def signal_command(
     show_all: Annotated[
         bool, typer.Option("--all", help="List every decision with its reason, not only signals.")
     ] = False,
-    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+    skip_bad: Annotated[
+        bool,
+        typer.Option("--skip-bad", help="Leave out bad records (each named on stderr)."),
+    ] = False,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
 ) -> None:
     """Turn setups into signals: regime, funding, higher-timeframe bias, cooldown after a loss,
     one signal per symbol, expiry. Rejected setups are journaled with the reason."""
     from cryptobot.strategies.signals import decide_and_record
 
     obj: AppContext = ctx.obj
-    setups = [Setup.from_record(r) for r in read_records(source)]
+    setups = parse_records(
+        read_records(source),
+        Setup.from_record,
+        skip_bad=skip_bad,
+        warn=log.warning,
+    )
     lake = Lake(obj.data_dir(create=False))
     decisions = decide_and_record(setups, lake, obj.settings.signal, cot=obj.settings.cot)
     accepted = [d for d in decisions if d.accepted]

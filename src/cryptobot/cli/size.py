@@ -1,6 +1,5 @@
 """``cryptobot size``: signals (or one trade given as flags) in, sized orders out."""
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -9,12 +8,14 @@ import typer
 from rich.console import Console
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.inputs import read_records
-from cryptobot.cli.output import Format, render
+from cryptobot.cli.inputs import parse_records, read_records
+from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE, number
+from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.order import Intent, SizedOrder
 from cryptobot.core.settings import RiskSettings
 from cryptobot.data.lake import Lake
+from cryptobot.exchange.factory import lake_exchange
 from cryptobot.risk.context import MarketFlags, account_state, brackets_resolver, resolve_markets
 from cryptobot.risk.liquidation import venue_of
 from cryptobot.risk.orders import SizingSetup, size_orders
@@ -40,52 +41,94 @@ def size_command(
     ctx: typer.Context,
     source: Annotated[
         str | None,
-        typer.Argument(help="Signals or setups: .jsonl/.json/.parquet file, or - for stdin."),
+        typer.Argument(help="Signals or setups: .jsonl/.json/.csv/.parquet file, or - for stdin."),
     ] = None,
-    symbol: Annotated[str | None, Opt(help="One trade given as flags: its symbol.")] = None,
+    symbol: Annotated[
+        str | None, Opt("--symbol", "--symbols", help="One trade given as flags: its symbol.")
+    ] = None,
     side: Annotated[Literal["long", "short"] | None, Opt(help="long or short.")] = None,
-    entry: Annotated[float | None, Opt(help="Entry price.")] = None,
-    stop: Annotated[float | None, Opt(help="Stop price.")] = None,
-    target: Annotated[list[float] | None, Opt(help="Take-profit price (repeatable).")] = None,
-    risk_usd: Annotated[float | None, Opt(min=0, help="Fixed $ risk at the stop.")] = None,
-    risk_pct: Annotated[float | None, Opt(min=0, help="% of equity at risk at the stop.")] = None,
-    margin_pct: Annotated[
-        float | None, Opt(min=0, help="% of equity as margin, times --leverage.")
+    entry: Annotated[float | None, Opt(parser=POSITIVE, help="Entry price (> 0).")] = None,
+    stop: Annotated[float | None, Opt(parser=POSITIVE, help="Stop price (> 0).")] = None,
+    target: Annotated[
+        list[float] | None, Opt(parser=POSITIVE, help="Take-profit price (repeatable).")
     ] = None,
-    equity: Annotated[float | None, Opt(help="Account equity in the quote currency.")] = None,
-    leverage: Annotated[float | None, Opt(help="Use this leverage instead of choosing.")] = None,
+    risk_usd: Annotated[
+        float | None, Opt(parser=POSITIVE, help="Fixed $ risk at the stop (> 0).")
+    ] = None,
+    risk_pct: Annotated[
+        float | None, Opt(parser=POSITIVE, help="% of equity at risk at the stop (> 0).")
+    ] = None,
+    margin_pct: Annotated[
+        float | None, Opt(parser=POSITIVE, help="% of equity as margin, times --leverage (> 0).")
+    ] = None,
+    equity: Annotated[
+        float | None, Opt(parser=POSITIVE, help="Account equity in the quote currency (> 0).")
+    ] = None,
+    leverage: Annotated[
+        float | None, Opt(parser=number(ge=1), help="Use this leverage instead of choosing (>= 1).")
+    ] = None,
     margin_mode: Annotated[
         Literal["isolated", "cross"] | None, Opt(help="Config: risk.margin_mode.")
     ] = None,
-    tick: Annotated[float | None, Opt(help="Price tick (overrides the stored market).")] = None,
-    step: Annotated[float | None, Opt(help="Amount step (overrides the stored market).")] = None,
-    min_qty: Annotated[float | None, Opt(help="Minimum order quantity.")] = None,
-    min_notional: Annotated[float | None, Opt(help="Minimum order value.")] = None,
-    max_leverage: Annotated[float | None, Opt(help="The market's maximum leverage.")] = None,
-    taker_fee: Annotated[float | None, Opt(help="Taker fee rate, e.g. 0.0005.")] = None,
+    tick: Annotated[
+        float | None, Opt(parser=POSITIVE, help="Price tick (overrides the stored market).")
+    ] = None,
+    step: Annotated[
+        float | None, Opt(parser=POSITIVE, help="Amount step (overrides the stored market).")
+    ] = None,
+    min_qty: Annotated[
+        float | None, Opt(parser=NON_NEGATIVE, help="Minimum order quantity.")
+    ] = None,
+    min_notional: Annotated[
+        float | None, Opt(parser=NON_NEGATIVE, help="Minimum order value.")
+    ] = None,
+    max_leverage: Annotated[
+        float | None, Opt(parser=POSITIVE, help="The market's maximum leverage.")
+    ] = None,
+    taker_fee: Annotated[
+        float | None,
+        Opt("--taker-fee", "--fee", parser=NON_NEGATIVE, help="Taker fee rate, e.g. 0.0005."),
+    ] = None,
     brackets: Annotated[
         Path | None, Opt(help="Leverage brackets JSON (ccxt fetch_leverage_tiers shape).")
     ] = None,
+    skip_bad: Annotated[
+        bool,
+        Opt("--skip-bad", help="Leave out bad records (each named on stderr); size the rest."),
+    ] = False,
     explain: Annotated[
         bool, Opt("--explain", help="Show every step of the arithmetic and every gate (stderr).")
     ] = False,
-    fmt: Annotated[Format | None, Opt("--format", "-f", help="Output format.")] = None,
-    output: Annotated[Path | None, Opt("--output", "-o", help="Write to FILE.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
 ) -> None:
     """Size orders: quantity rounded down to the market's step so the loss at the stop stays
-    within the target, leverage, margin, liquidation price, fees, and every pre-trade gate."""
+    within the target, leverage, margin, liquidation price, fees, and every pre-trade gate.
+    An empty input gives an empty output (exit 0)."""
     obj: AppContext = ctx.obj
     settings = obj.settings
     risk = _policy(settings.risk, risk_usd, risk_pct, margin_pct, margin_mode)
-    intents = _intents(source, settings.exchange, symbol, side, entry, stop, target or [])
+    manual = _manual(
+        exchange=lake_exchange(settings),
+        symbol=symbol,
+        side=side,
+        entry=entry,
+        stop=stop,
+        targets=target or [],
+    )
+    intents = _intents(source=source, manual=manual, skip_bad=skip_bad)
     root = _data_dir(obj)
-    exchange = intents[0].exchange
-    venue = venue_of(exchange)
     flags = MarketFlags(tick, step, min_qty, min_notional, max_leverage, None, taker_fee, brackets)
+    exchange = intents[0].exchange if intents else lake_exchange(settings)
+    venue = venue_of(exchange)
     symbols = [i.symbol for i in intents]
     markets = resolve_markets(Lake(root) if root else None, exchange, symbols, flags)
+    if skip_bad:
+        intents = _known(intents=intents, markets=markets)
+    # the breaker is judged against the configured risk: a monthly stop ends on a config
+    # change, and this command's --risk-usd/--margin-mode flags are not one
     now = int(time.time() * 1000)
-    account, growth = account_state(root, exchange, symbols, equity, risk, now)
+    account, growth = account_state(root, exchange, symbols, equity, settings.risk, now)
     setup = SizingSetup(
         risk=risk,
         venue=venue,
@@ -101,7 +144,7 @@ def size_command(
         _explain(orders)
     if output is not None and output.suffix.lower() == ".parquet":
         render([o.to_row() for o in orders], fmt, output)
-    elif output is None and (fmt is Format.table or (fmt is None and sys.stdout.isatty())):
+    elif wants_table(fmt=fmt, output=output):
         render([_display(o) for o in orders], Format.table, title="sized orders")
     else:
         render([o.to_json() for o in orders], fmt, output, title="sized orders")
@@ -123,10 +166,8 @@ def _policy(
         raise CryptobotError("give one of --risk-usd, --risk-pct, --margin-pct")
     sizing = risk.sizing
     if chosen:
-        ((key, value),) = chosen.items()
+        ((key, value),) = chosen.items()  # > 0 and finite: the flag parsers checked
         method = {"risk_usd": "fixed_usd", "risk_pct": "pct_equity", "margin_pct": "margin_pct"}
-        if not value > 0:
-            raise CryptobotError(f"--{key.replace('_', '-')} must be positive")
         sizing = sizing.model_copy(update={"method": method[key], key: value})
     update = {"sizing": sizing}
     if margin_mode is not None:
@@ -134,29 +175,48 @@ def _policy(
     return risk.model_copy(update=update)
 
 
-def _intents(
-    source: str | None,
+def _manual(
+    *,
     exchange: str,
     symbol: str | None,
     side: str | None,
     entry: float | None,
     stop: float | None,
     targets: list[float],
-) -> list[Intent]:
-    manual = symbol is not None or entry is not None or side is not None
-    if source is not None and manual:
-        raise CryptobotError("give either a SOURCE of signals or --symbol/--side/--entry, not both")
-    if source is not None:
-        intents = [Intent.from_record(r) for r in read_records(source)]
-        if not intents:
-            raise CryptobotError(f"{source}: no records to size")
-        return intents
+) -> Intent | None:
+    """The one trade given as flags, if any flag of it was given."""
+    if symbol is None and entry is None and side is None:
+        return None
     missing = [
         n for n, v in (("--symbol", symbol), ("--side", side), ("--entry", entry)) if v is None
     ]
     if missing:
         raise CryptobotError(f"missing {', '.join(missing)} (or give a SOURCE of signals)")
-    return [Intent(exchange, symbol, side, entry, stop, tuple(targets))]
+    return Intent(exchange, symbol, side, entry, stop, tuple(targets))
+
+
+def _intents(*, source: str | None, manual: Intent | None, skip_bad: bool) -> list[Intent]:
+    if source is not None and manual is not None:
+        raise CryptobotError("give either a SOURCE of signals or --symbol/--side/--entry, not both")
+    if source is not None:
+        return parse_records(
+            read_records(source), Intent.from_record, skip_bad=skip_bad, warn=_warn
+        )
+    if manual is None:
+        raise CryptobotError("missing --symbol, --side, --entry (or give a SOURCE of signals)")
+    return [manual]
+
+
+def _known(*, intents: list[Intent], markets: dict) -> list[Intent]:
+    """With --skip-bad, a record whose market is neither stored nor given is left out too."""
+    for i in intents:
+        if i.symbol not in markets:
+            _warn(f"skipped {i.symbol}: not among the stored {i.exchange} markets")
+    return [i for i in intents if i.symbol in markets]
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
 
 
 def _data_dir(obj: AppContext) -> Path | None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cryptobot.core.errors import DataError
+from cryptobot.core.numbers import finite
 from cryptobot.core.setup import SETUP_SCHEMA, Setup, json_safe
 from cryptobot.core.signal import SIGNAL_SCHEMA, Signal
 from cryptobot.core.timeutil import iso
@@ -40,6 +41,10 @@ class Intent:
     @classmethod
     def from_setup(cls, setup: Setup) -> "Intent":
         atr = setup.reasons.get("atr")
+        try:
+            atr = finite(atr, name="reasons.atr", ge=0) if atr is not None else None
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
         return cls(
             exchange=setup.exchange,
             symbol=setup.symbol,
@@ -52,7 +57,7 @@ class Intent:
             ts=setup.ts,
             confidence=setup.confidence,
             signal_id=setup.id,
-            volatility_pct=float(atr) / setup.entry * 100 if atr else None,
+            volatility_pct=atr / setup.entry * 100 if atr else None,
         )
 
     @classmethod

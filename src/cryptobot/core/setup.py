@@ -12,11 +12,11 @@ On the wire (JSONL) times are ISO-8601 UTC; in Parquet rows they are int64 milli
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cryptobot.core.errors import DataError
+from cryptobot.core.numbers import finite, plain
 from cryptobot.core.timeutil import iso, parse_time
 
 SETUP_SCHEMA = "setup/1"
@@ -100,19 +100,29 @@ class Setup:
                 status=_choice(record["status"], ("triggered", "armed"), "status"),
                 ts=_time(record["ts"]),
                 anchor_ts=_time(record.get("anchor_ts", record["ts"])),
-                entry=float(record["entry"]),
-                stop=float(record["stop"]),
-                targets=[float(t) for t in _list(record.get("targets"))],
-                confidence=int(record["confidence"]),
+                entry=finite(record["entry"], name="entry", gt=0),
+                stop=finite(record["stop"], name="stop", gt=0),
+                targets=[finite(t, name="target", gt=0) for t in _list(record.get("targets"))],
+                confidence=int(finite(record["confidence"], name="confidence", ge=0)),
                 reasons=json.loads(reasons) if isinstance(reasons, str) else dict(reasons),
             )
         except KeyError as exc:
             raise DataError(f"{SETUP_SCHEMA} record without {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
             raise DataError(f"bad {SETUP_SCHEMA} record: {exc}") from None
-        if not setup.risk > 0:
-            raise DataError(f"{setup.symbol} {setup.side} setup with its stop on the wrong side")
+        check_stop(symbol=setup.symbol, side=setup.side, entry=setup.entry, stop=setup.stop)
         return setup
+
+
+def check_stop(*, symbol: str, side: str, entry: float, stop: float) -> None:
+    """A stop that leaves no risk to size, or sits on the profit side, is named as such."""
+    if stop == entry:
+        raise DataError(f"{symbol} {side}: the stop equals the entry ({entry:g}); no risk to size")
+    if (stop > entry) if side == "long" else (stop < entry):
+        where = "below" if side == "long" else "above"
+        raise DataError(
+            f"{symbol} {side}: the stop must be {where} the entry ({stop:g} vs {entry:g})"
+        )
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
@@ -122,7 +132,9 @@ def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
 
 
 def _time(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) else parse_time(str(value))
+    if isinstance(value, int | float):
+        return int(finite(value, name="ts", ge=0))
+    return parse_time(str(value))
 
 
 def _list(value: Any) -> list:
@@ -134,13 +146,6 @@ def _list(value: Any) -> list:
 
 
 def json_safe(value: Any) -> Any:
-    """Reasons as JSON-safe plain values: numpy scalars to Python, NaN to None, floats trimmed."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return json_safe(value.tolist())
-    if isinstance(value, float):
-        return None if math.isnan(value) else float(f"{value:.10g}")
-    return value
+    """Reasons and figures as plain JSON values, floats trimmed to 10 significant digits (what
+    a detector computed, without float noise)."""
+    return plain(value, digits=10)

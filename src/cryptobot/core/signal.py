@@ -6,6 +6,7 @@ its bias, higher-timeframe bias). The signal's ``id`` is the setup's id: one set
 one signal only.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,11 @@ class Signal:
             raise DataError(f"not a {SIGNAL_SCHEMA} record (schema={record.get('schema')!r})")
         setup = Setup.from_record({**record, "schema": "setup/1"})
         context = record.get("context") or {}
+        if isinstance(context, str):  # a Parquet or CSV cell holds it as JSON text
+            try:
+                context = json.loads(context)
+            except json.JSONDecodeError:
+                raise DataError(f"{SIGNAL_SCHEMA} context is not valid JSON") from None
         if not isinstance(context, dict):
             raise DataError(f"{SIGNAL_SCHEMA} context must be an object")
         return cls(setup, context)

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from cryptobot.core.errors import CryptobotError
+from cryptobot.core.numbers import finite
 
 DAY_MS = 86_400_000
 
@@ -39,8 +40,8 @@ def parse_duration(text: str) -> int:
     """``90d``, ``12h``, ``2w``, ``30m`` -> milliseconds."""
     value, unit = text.strip()[:-1], text.strip()[-1:].lower()
     try:
-        ms = float(value) * _UNITS_MS[unit]
-    except (KeyError, ValueError):
+        ms = finite(value, name="duration") * _UNITS_MS[unit]
+    except (KeyError, ValueError):  # "nand" and "infd" included
         raise ValueError(f"bad duration {text!r}; use e.g. 90d, 12h, 2w or 30m") from None
     if ms <= 0:
         raise ValueError(f"bad duration {text!r}; it must be positive")

@@ -26,8 +26,13 @@ def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchang
     return CcxtExchange(settings.exchange, settings.venue(), policy, secrets)
 
 
+def lake_exchange(settings: Settings) -> str:
+    """The exchange id the lake files data under: ``fetch`` through the replay exchange stores
+    the replayed venue's markets and candles under that venue's id, not under ``replay``."""
+    return settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
+
+
 def stored_exchange(settings: Settings, lake: Lake) -> Exchange:
     """The data dir's own stored candles as an exchange (no network): what ``--offline``
     commands read. Its clock stands just after the newest stored bar."""
-    name = settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
-    return ReplayExchange(lake, name)
+    return ReplayExchange(lake, lake_exchange(settings))

@@ -25,7 +25,9 @@ from typing import Literal
 
 from cryptobot.core.errors import DataError
 from cryptobot.core.market import Market
+from cryptobot.core.numbers import finite
 from cryptobot.core.settings import RiskSettings
+from cryptobot.core.setup import check_stop
 from cryptobot.risk.brackets import Bracket, bracket_for
 from cryptobot.risk.liquidation import Venue, liquidation_price
 
@@ -216,27 +218,22 @@ def _targets(w: _Work, base_qty: float, fee_in: float) -> tuple[TargetFigures, .
 
 
 def _validate(req: SizeRequest, risk: RiskSettings) -> None:
-    if not req.entry > 0:
-        raise DataError(f"{req.symbol}: entry must be a positive price, got {req.entry}")
-    if req.equity is not None and not req.equity > 0:
-        raise DataError(f"equity must be positive, got {req.equity}")
+    """Every number finite and positive first: NaN passes every comparison below unnoticed."""
+    try:
+        finite(req.entry, name=f"{req.symbol}: entry", gt=0)
+        if req.stop is not None:
+            finite(req.stop, name=f"{req.symbol}: stop", gt=0)
+        if req.equity is not None:
+            finite(req.equity, name="equity", gt=0)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
     method = risk.sizing.method
     if method != "margin_pct" and req.stop is None:
         raise DataError(f"{req.symbol}: {method} sizing needs a stop (--stop)")
     if method in ("pct_equity", "margin_pct") and req.equity is None:
         raise DataError(f"{method} sizing needs the account equity (--equity)")
     if req.stop is not None:
-        if req.stop == req.entry:
-            raise DataError(
-                f"{req.symbol}: the stop equals the entry ({req.entry}); no risk to size"
-            )
-        wrong = req.stop > req.entry if req.side == "long" else req.stop < req.entry
-        if wrong or req.stop <= 0:
-            where = "below" if req.side == "long" else "above"
-            raise DataError(
-                f"{req.symbol}: a {req.side} stop must be {where} the entry "
-                f"({req.stop} vs {req.entry})"
-            )
+        check_stop(symbol=req.symbol, side=req.side, entry=req.entry, stop=req.stop)
     if req.leverage is not None and req.leverage < 1:
         raise DataError(f"leverage must be at least 1, got {req.leverage}")
 

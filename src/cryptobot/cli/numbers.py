@@ -1,0 +1,31 @@
+"""Numeric flag parsers: finite numbers with the bound the help text states.
+
+Click's FLOAT accepts ``nan`` and ``inf``, and its ranges let NaN through (every comparison with
+NaN is False), so every numeric flag and argument of every command parses through one of these
+(``typer.Option(parser=POSITIVE)``). A bad value is a usage error (exit 2) naming the flag.
+"""
+
+from collections.abc import Callable
+
+import typer
+
+from cryptobot.core.numbers import finite
+
+Parser = Callable[[str], float]
+
+
+def number(*, gt: float | None = None, ge: float | None = None) -> Parser:
+    """A parser for a finite float above ``gt`` (strictly) or at least ``ge``."""
+
+    def parse(value: str) -> float:
+        try:
+            return finite(value, name="value", gt=gt, ge=ge)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc).removeprefix("value ")) from None
+
+    return parse
+
+
+FINITE = number()
+POSITIVE = number(gt=0)  # prices, amounts, risk: zero means nothing to trade
+NON_NEGATIVE = number(ge=0)  # fees, slippage, minutes where 0 means "off"

@@ -1,0 +1,47 @@
+"""Finite numbers at every edge: flags, records, files.
+
+``float("nan")`` and ``float("inf")`` parse without complaint, and NaN then slips through every
+``<``/``>`` check (each comparison is False), so a NaN equity or entry silently disables the
+limit it meets. Every number a user or a file hands in passes through :func:`finite` first.
+"""
+
+import math
+from typing import Any
+
+
+def finite(value: Any, *, name: str, gt: float | None = None, ge: float | None = None) -> float:
+    """``value`` as a finite float, above ``gt`` / at least ``ge``; else ValueError naming
+    ``name`` and the value, worded for a trader."""
+    if value is None or (isinstance(value, str) and not value.strip()):  # null, an empty cell
+        raise ValueError(f"{name} is missing")
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if gt is not None and not number > gt:
+        bound = "positive" if gt == 0 else f"greater than {gt:g}"
+        raise ValueError(f"{name} must be {bound}, got {number:g}")
+    if ge is not None and not number >= ge:
+        bound = "zero or more" if ge == 0 else f"at least {ge:g}"
+        raise ValueError(f"{name} must be {bound}, got {number:g}")
+    return number
+
+
+def plain(value: Any, *, digits: int | None = None) -> Any:
+    """Plain JSON values, recursively: numpy scalars and arrays to Python, NaN and +-infinity
+    to None (strict JSON has neither), floats to ``digits`` significant digits when given."""
+    if isinstance(value, dict):
+        return {str(k): plain(v, digits=digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v, digits=digits) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy scalars and arrays
+        return plain(value.tolist(), digits=digits)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}") if digits else value
+    return value
