@@ -142,7 +142,7 @@ def test_old_style_setting_name_is_ignored_with_a_warning(caplog: pytest.LogCapt
 
 
 def test_unknown_setting_under_the_settings_prefix_is_an_error():
-    with pytest.raises(ConfigError, match="risk.max_levrage is not a known setting"):
+    with pytest.raises(ConfigError, match=r"risk\.max_levrage is not a known setting"):
         load_settings(env={"CRYPTOBOT__RISK__MAX_LEVRAGE": "5"})
 
 

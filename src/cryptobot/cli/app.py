@@ -178,7 +178,7 @@ class _Group(TyperGroup):
             where = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""
             typer.echo(f"error: {exc.format_message()}{where}", err=True)
             code = exc.exit_code
-        except click.exceptions.Abort:
+        except typer.Abort:
             typer.echo("aborted", err=True)
             code = 1
         sys.exit(code if isinstance(code, int) else 0)
