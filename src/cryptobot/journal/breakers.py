@@ -23,11 +23,11 @@ NAME = "account"
 
 
 def load_state(root: Path) -> dict | None:
-    """The stored state record (``BreakerState.to_record``), or None before the first event."""
-    if not (Path(root) / catalog.DB_NAME).exists():
-        return None
-    with catalog.connect(root) as con:
-        con.execute(_SCHEMA)
+    """The stored state record (``BreakerState.to_record``), or None before the first event.
+    Read-only, so ``size`` and ``risk status`` never wait behind each other."""
+    with catalog.reader(root) as con:
+        if con is None or "breaker_state" not in catalog.tables(con):
+            return None
         row = con.execute("SELECT state FROM breaker_state WHERE name = ?", [NAME]).fetchone()
     return json.loads(row[0]) if row else None
 
@@ -60,10 +60,9 @@ def save_state(
 
 
 def events(root: Path, limit: int = 20) -> list[dict]:
-    if not (Path(root) / catalog.DB_NAME).exists():
-        return []
-    with catalog.connect(root) as con:
-        con.execute(_SCHEMA)
+    with catalog.reader(root) as con:
+        if con is None or "breaker_events" not in catalog.tables(con):
+            return []
         cur = con.execute("SELECT * FROM breaker_events ORDER BY ts DESC LIMIT ?", [limit])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -140,12 +140,10 @@ def account_state(
 
 
 def _last_trade_lost(root: Path | None) -> bool:
-    if root is None or not (root / catalog.DB_NAME).exists():
+    if root is None:
         return False
-    with catalog.connect(root) as con:
-        if not con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'trades'"
-        ).fetchone()[0]:
+    with catalog.reader(root) as con:
+        if con is None or "trades" not in catalog.tables(con):
             return False
         row = con.execute(
             "SELECT pnl_usd FROM trades WHERE closed_at IS NOT NULL ORDER BY closed_at DESC LIMIT 1"
