@@ -175,8 +175,10 @@ class _Group(TyperGroup):
                 typer.echo(exc.format_message())
             code = exc.exit_code
         except click.ClickException as exc:
-            where = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""
-            typer.echo(f"error: {exc.format_message()}{where}", err=True)
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else prog_name or "cryptobot"
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            typer.echo(f"error: {message} (see {where} --help)", err=True)
             code = exc.exit_code
         except typer.Abort:
             typer.echo("aborted", err=True)
