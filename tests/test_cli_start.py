@@ -138,3 +138,11 @@ def test_usage_errors_are_one_line_with_exit_2(args, expected):
     assert result.stderr.startswith(expected)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "--help" in result.stderr and result.stdout == ""
+
+
+def test_offline_scan_does_not_import_ccxt(tmp_path: Path):
+    """ccxt loads only when a live venue is opened (exchange/factory.py)."""
+    args = ("scan", "--offline", "--symbols", "BTC/USDT:USDT", "-f", "json")
+    code, modules, _ = _loaded(tmp_path, *args)
+    assert code == 1  # an empty lake: the one-line error, not a crash
+    assert not {m for m in modules if m == "ccxt" or m.startswith("ccxt.")}
