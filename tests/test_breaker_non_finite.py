@@ -4,6 +4,7 @@ state, not in the configuration (the hardening issue's item 1)."""
 import json
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -188,3 +189,11 @@ def _feed(state: BreakerState, event) -> BreakerState:
         value = getattr(event, figure)
         assert not math.isfinite(value) or value <= 0  # refused only for a bad figure
         return state
+
+
+def test_numpy_figures_are_accepted_and_text_is_refused():
+    state, _ = step(BreakerState(), Equity(T0, np.float32(1000)), RISK)
+    state, _ = step(state, Equity(T0 + 1, np.int64(960)), RISK)
+    assert state.mode is Mode.blocked
+    with pytest.raises(DataError, match="finite number"):
+        step(state, Equity(T0 + 2, "1000"), RISK)  # type: ignore[arg-type]

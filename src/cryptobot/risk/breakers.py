@@ -205,7 +205,11 @@ def _check(event: Event) -> None:
     }.get(type(event), ())
     for name in figures:
         value = getattr(event, name)
-        if not isinstance(value, int | float) or not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)  # numpy scalars too
+        except TypeError:
+            finite = False
+        if not finite:
             raise DataError(
                 f"breaker {name} must be a finite number, got {value!r}; the breaker state is"
                 " unchanged"
