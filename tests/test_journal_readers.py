@@ -131,3 +131,46 @@ def test_readers_open_read_only(journaled: Path):
         assert con is not None and "breaker_state" in catalog.tables(con)
         with pytest.raises(Exception, match="read-only"):
             con.execute("CREATE TABLE scratch (a INT)")
+
+
+FEED = """
+import sys
+from pathlib import Path
+from cryptobot.core.config import load_settings
+from cryptobot.risk.breakers import Equity
+from cryptobot.risk.context import apply_event
+
+root, first = Path(sys.argv[1]), int(sys.argv[2])
+risk = load_settings(env={}).risk
+for i in range(15):
+    amount = 1000.0 + first + 2 * i
+    apply_event(root, Equity(1_740_960_000_000 + i, amount), risk, f"equity {amount}")
+"""
+
+
+def test_two_processes_feeding_the_breaker_lose_no_update(data_dir: Path):
+    """Read, step and store happen in one transaction: with a read outside it, a peak (or a
+    trip) computed by one process could be overwritten by the other's older state."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", FEED, str(data_dir), str(first)],
+            env=_env(data_dir),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for first in (0, 1)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    state = journal.load_state(data_dir)
+    assert state["peak_equity"] == 1000.0 + 1 + 2 * 14  # the highest of all 30 observations
+
+
+def test_a_refused_event_stores_nothing(data_dir: Path):
+    first = _cryptobot(data_dir, "risk", "equity", "1000", "-f", "json")
+    assert first.returncode == 0, first.stderr
+    before = journal.load_state(data_dir)
+    refused = _cryptobot(data_dir, "risk", "equity", "inf", "-f", "json")
+    assert refused.returncode != 0 and refused.stderr.count("\n") == 1
+    assert journal.load_state(data_dir) == before and journal.events(data_dir) == []
