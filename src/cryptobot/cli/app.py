@@ -117,6 +117,11 @@ class _Group(TyperGroup):
 
     _listing = False
 
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        # names only: typer's "did you mean" reads them; get_command builds the commands
+        self.commands = dict.fromkeys(COMMANDS)  # type: ignore[assignment]
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
@@ -134,12 +139,6 @@ class _Group(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        self.commands = dict.fromkeys(COMMANDS)  # type: ignore[assignment]  # for "did you mean"
-        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
