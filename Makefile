@@ -31,6 +31,7 @@ bench: $(STAMP)  ## benchmarks print tables; nothing is asserted
 	$(BIN)/python bench/bench_fetch_requests.py
 	$(BIN)/python bench/bench_scan.py
 	$(BIN)/python bench/bench_backtest.py
+	$(BIN)/python bench/bench_startup.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .ruff_cache

@@ -41,12 +41,12 @@ def emulator(shared: Path) -> Iterator[BinanceEmulator]:
 def emulator_env(emu: BinanceEmulator, data_dir: Path) -> dict[str, str]:
     """Environment that points the real ccxt client at the emulator, fast retries."""
     return {
-        "CRYPTOBOT_EXCHANGES__BINANCEUSDM__API_BASE": emu.url,
-        "CRYPTOBOT_EXCHANGES__BINANCEUSDM__ENABLE_RATE_LIMIT": "false",
-        "CRYPTOBOT_EXCHANGES__BINANCEUSDM__TIMEOUT_MS": "1000",
-        "CRYPTOBOT_RETRY__BASE_DELAY_S": "0.01",
-        "CRYPTOBOT_RETRY__MAX_DELAY_S": "0.05",
-        "CRYPTOBOT_RETRY__ATTEMPTS": "12",
+        "CRYPTOBOT__EXCHANGES__BINANCEUSDM__API_BASE": emu.url,
+        "CRYPTOBOT__EXCHANGES__BINANCEUSDM__ENABLE_RATE_LIMIT": "false",
+        "CRYPTOBOT__EXCHANGES__BINANCEUSDM__TIMEOUT_MS": "1000",
+        "CRYPTOBOT__RETRY__BASE_DELAY_S": "0.01",
+        "CRYPTOBOT__RETRY__MAX_DELAY_S": "0.05",
+        "CRYPTOBOT__RETRY__ATTEMPTS": "12",
         "CRYPTOBOT_DATA_DIR": str(data_dir),
     }
 

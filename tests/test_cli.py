@@ -133,7 +133,7 @@ def test_missing_data_dir_and_invalid_config(tmp_path: Path):
     assert (
         result.exit_code == 1 and "data dir" in result.stderr and "does not exist" in result.stderr
     )
-    bad = Cli({"CRYPTOBOT_RISK__BREAKERS__WEEKLY_LOSS_PCT": "700"})
+    bad = Cli({"CRYPTOBOT__RISK__BREAKERS__WEEKLY_LOSS_PCT": "700"})
     result = bad("config", "show", ok=False)
     assert result.exit_code == 1
     assert "risk.breakers.weekly_loss_pct must be between 0 and 100, got 700" in result.stderr

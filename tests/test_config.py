@@ -27,7 +27,7 @@ def test_defaults_load_and_match_the_repo_copy():
 def test_layering_file_then_env_then_flags(tmp_path: Path):
     cfg = tmp_path / "my.yaml"
     cfg.write_text("fetch:\n  days: 7\n  concurrency: 2\nrisk:\n  max_leverage: 10\n")
-    env = {"CRYPTOBOT_FETCH__DAYS": "14", "CRYPTOBOT_RISK__MAX_LEVERAGE": "5"}
+    env = {"CRYPTOBOT__FETCH__DAYS": "14", "CRYPTOBOT__RISK__MAX_LEVERAGE": "5"}
     settings = load_settings(cfg, overrides={"risk.max_leverage": 3}, env=env)
     assert settings.fetch.concurrency == 2  # file
     assert settings.fetch.days == 14  # env beats file
@@ -64,7 +64,7 @@ def test_validation_names_key_value_and_allowed(override, message):
 
 def test_env_value_that_is_invalid_is_reported():
     with pytest.raises(ConfigError, match=r"fetch\.days must be"):
-        load_settings(env={"CRYPTOBOT_FETCH__DAYS": "-3"})
+        load_settings(env={"CRYPTOBOT__FETCH__DAYS": "-3"})
 
 
 def test_secrets_in_yaml_are_refused(tmp_path: Path):
@@ -117,3 +117,52 @@ def test_config_show_masks_and_check_validates(cli, tmp_path: Path, monkeypatch)
     assert result.exit_code == 1
     assert "daily_loss_pct must be between 0 and 100, got 300" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_users_own_cryptobot_variables_are_not_settings():
+    """CRYPTOBOT_CMD in a user's script once stopped every command as an unknown setting."""
+    env = {"CRYPTOBOT_CMD": "scan", "CRYPTOBOT_X": "1", "CRYPTOBOT_CONFIG_DIR": "/nowhere"}
+    assert load_settings(env=env) == load_settings(env={})
+
+
+def test_documented_single_underscore_names_still_work(tmp_path: Path):
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text("exchange: bybit\n")
+    env = {"CRYPTOBOT_DATA_DIR": "/srv/lake", "CRYPTOBOT_CONFIG": str(cfg)}
+    settings = load_settings(env=env, cwd=tmp_path)
+    assert (settings.data_dir, settings.exchange) == ("/srv/lake", "bybit")
+    assert Secrets.from_env() is not None  # secrets are read apart from the settings
+
+
+def test_old_style_setting_name_is_ignored_with_a_warning(caplog: pytest.LogCaptureFixture):
+    env = {"CRYPTOBOT_RISK__MAX_LEVERAGE": "5"}
+    settings = load_settings(env=env)
+    assert settings.risk.max_leverage == load_settings(env={}).risk.max_leverage
+    assert "CRYPTOBOT__RISK__MAX_LEVERAGE" in caplog.text
+
+
+def test_unknown_setting_under_the_settings_prefix_is_an_error():
+    with pytest.raises(ConfigError, match=r"risk\.max_levrage is not a known setting"):
+        load_settings(env={"CRYPTOBOT__RISK__MAX_LEVRAGE": "5"})
+
+
+@pytest.mark.parametrize("raw", [".nan", "nan", "NaN", ".inf", "-.inf", "inf", "1e999"])
+@pytest.mark.parametrize(
+    "key",
+    ["RISK__BREAKERS__DAILY_LOSS_PCT", "RISK__SIZING__RISK_USD", "BACKTEST__TAKER_FEE"],
+)
+def test_non_finite_numbers_are_refused_from_the_environment(key: str, raw: str):
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        load_settings(env={f"CRYPTOBOT__{key}": raw})
+
+
+def test_non_finite_numbers_are_refused_in_a_file_and_in_lists(tmp_path: Path):
+    for body in (
+        "risk:\n  breakers:\n    weekly_loss_usd: .inf\n",
+        "manage:\n  trailing_atr_tiers: [{at_r: .nan, atr_mult: 1}]\n",
+        "strategies:\n  momentum:\n    targets_r: [1, .inf]\n",
+    ):
+        cfg = tmp_path / "nan.yaml"
+        cfg.write_text(body)
+        with pytest.raises(ConfigError, match="must be a finite number"):
+            load_settings(cfg, env={})

@@ -98,7 +98,7 @@ def test_faults_on_30_percent_of_requests_change_nothing(emulator, data_dir: Pat
         paths=("",),
         seed=11,
     )
-    env = emulator_env(emulator, data_dir) | {"CRYPTOBOT_FETCH__CONCURRENCY": "1"}
+    env = emulator_env(emulator, data_dir) | {"CRYPTOBOT__FETCH__CONCURRENCY": "1"}
     Cli(env)(*FETCH)
     faults = [h for h in emulator.hits if h.outcome != "ok"]
     assert len(faults) >= 5, "the fault injector did not fire"
@@ -125,7 +125,7 @@ def assert_lake_matches_one(emu, data_dir, symbol, tf, days):
 
 
 def test_a_run_killed_half_way_resumes_and_completes(emulator, data_dir: Path):
-    env = os.environ | emulator_env(emulator, data_dir) | {"CRYPTOBOT_FETCH__CONCURRENCY": "2"}
+    env = os.environ | emulator_env(emulator, data_dir) | {"CRYPTOBOT__FETCH__CONCURRENCY": "2"}
     cmd = [sys.executable, "-m", "cryptobot", *FETCH]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -148,7 +148,7 @@ def test_a_run_killed_half_way_resumes_and_completes(emulator, data_dir: Path):
 
 def test_concurrency_is_bounded(emulator, data_dir: Path):
     emulator.latency_s = 0.05
-    env = emulator_env(emulator, data_dir) | {"CRYPTOBOT_FETCH__CONCURRENCY": "2"}
+    env = emulator_env(emulator, data_dir) | {"CRYPTOBOT__FETCH__CONCURRENCY": "2"}
     Cli(env)("fetch", "--top", "6", "--timeframes", "5m,15m", "--days", "3")
     assert emulator.max_in_flight == 2
 

@@ -7,9 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryptobot.core.config import load_settings
+from cryptobot.core.order import Intent
 from cryptobot.core.timeutil import parse_time
 from cryptobot.journal import breakers as journal
 from cryptobot.risk import gates
+from cryptobot.risk.brackets import fallback
 from cryptobot.risk.breakers import (
     Action,
     BreakerState,
@@ -22,6 +24,8 @@ from cryptobot.risk.breakers import (
     run,
     step,
 )
+from cryptobot.risk.orders import SizingSetup, size_orders
+from tests.test_risk_sizing import market as market_rules
 
 DEFAULTS = load_settings()
 RISK = DEFAULTS.risk
@@ -135,6 +139,20 @@ def test_flash_crash_exits_everything_once_and_blocks_briefly():
     assert again == ()  # one exit per crash
     state, _ = step(state, Clock(T0 + 16 * 60_000), RISK)
     assert state.mode is Mode.active
+
+
+def test_a_daily_loss_during_a_flash_crash_block_outlasts_it():
+    """Found by the non-finite invariant: the daily trip used to be swallowed by the 15-minute
+    flash-crash block (same severity), and entries resumed when those minutes ended."""
+    events = [Equity(T0, 1000.0), Price(T0, "BTC", 100.0), Price(T0 + 20_000, "BTC", 94.0)]
+    state, _ = run(BreakerState(), events, RISK)
+    assert state.tripped_by == "flash_crash"
+    state, actions = step(state, Equity(T0 + 30_000, 965.0), RISK)
+    assert state.tripped_by == "daily" and Action.close_directional in actions
+    state, _ = step(state, Clock(T0 + 16 * 60_000), RISK)
+    assert state.mode is Mode.blocked and not state.entries_allowed
+    state, _ = step(state, Clock(T0 + 30_000 + 24 * H), RISK)
+    assert state.mode is Mode.recovery
 
 
 def test_a_slow_fall_is_not_a_flash_crash():
@@ -293,11 +311,6 @@ def test_a_tripped_breaker_refuses_every_order_the_sizing_path_produces(
     state, side, entry, stop_pct, equity
 ):
     """The path `size` (and later trade/daemon) takes: ladder, sizing, gates."""
-    from cryptobot.core.order import Intent
-    from cryptobot.risk.brackets import fallback
-    from cryptobot.risk.orders import SizingSetup, size_orders
-    from tests.test_risk_sizing import market as market_rules
-
     stop = entry * (1 - stop_pct / 100) if side == "long" else entry * (1 + stop_pct / 100)
     market = market_rules(
         "X/USDT:USDT", step=None, min_qty=None, min_notional=None, max_leverage=50.0

@@ -156,7 +156,7 @@ def test_scan_piped_into_signal_journals_every_decision(emulator, emu_cli: Cli, 
         "--format",
         "jsonl",
     ).stdout
-    emu_cli.env["CRYPTOBOT_SIGNAL__MAX_SETUP_AGE_BARS"] = "400"  # let old setups through
+    emu_cli.env["CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS"] = "400"  # let old setups through
     out = emu_cli("signal", "-", "--format", "jsonl", input=setups).stdout
     signals = [Signal.from_record(json.loads(line)) for line in out.splitlines()]
     n = len(setups.splitlines())

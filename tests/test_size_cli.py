@@ -144,7 +144,7 @@ def test_a_bad_record_on_stdin_is_one_line(cli: Cli):
 
 def test_a_tripped_breaker_refuses_every_order_until_reset(cli: Cli):
     """With a 10 % daily limit, -8 % trips only the week: halted until the manual reset."""
-    cli = Cli(cli.env | {"CRYPTOBOT_RISK__BREAKERS__DAILY_LOSS_PCT": "10"})
+    cli = Cli(cli.env | {"CRYPTOBOT__RISK__BREAKERS__DAILY_LOSS_PCT": "10"})
     cli("risk", "equity", "1000")
     (tripped,) = records(cli("risk", "equity", "920", "--format", "jsonl"))
     assert tripped["mode"] == "halted" and "weekly loss limit" in tripped["reason"]
@@ -241,7 +241,7 @@ def test_markets_fetched_through_ccxt_from_the_emulator_drive_the_sizing(emulato
     env = emulator_env(emulator, data_dir) | {
         "CRYPTOBOT_API_KEY": "key-test",
         "CRYPTOBOT_API_SECRET": "secret-test",
-        "CRYPTOBOT_RISK__GATES__MAX_ORDER_NOTIONAL_USD": "1000000",
+        "CRYPTOBOT__RISK__GATES__MAX_ORDER_NOTIONAL_USD": "1000000",
     }
     cli = Cli(env)
     cli("fetch", "--symbols", "BTC/USDT:USDT", "--timeframes", "1h", "--days", "1")

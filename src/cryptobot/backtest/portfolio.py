@@ -292,10 +292,19 @@ def _manual_reset(state: breakers.BreakerState, now: int, risk: RiskSettings):
     return breakers.step(state, breakers.Reset(now), risk)[0] if moved else state
 
 
+def _sorted_union(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.unique(np.concatenate(arrays))`` without its hash table, which takes 0.3 s on a
+    million sorted bar times that a sort and a neighbour comparison handle in milliseconds."""
+    stamps = np.sort(np.concatenate(arrays))
+    if len(stamps) < 2:
+        return stamps
+    return stamps[np.concatenate(([True], stamps[1:] != stamps[:-1]))]
+
+
 def align(all_bars: Sequence[SymbolBars], signals: Sequence[Signals]):
     """Put symbols on one grid (the union of their bar times): a missing bar is a flat bar at
     the previous close with no volume, no funding and no signal."""
-    grid = np.unique(np.concatenate([b.timestamps for b in all_bars]))
+    grid = _sorted_union([b.timestamps for b in all_bars])
     out_bars, out_signals = [], []
     for sb, sg in zip(all_bars, signals, strict=True):
         if len(sb.timestamps) == len(grid) and np.array_equal(sb.timestamps, grid):

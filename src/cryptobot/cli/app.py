@@ -1,54 +1,211 @@
-"""The ``cryptobot`` command: global options, sub-commands, and the one error handler."""
+"""The ``cryptobot`` command: global options, sub-commands loaded on demand, one error handler.
 
+A CLI in pipes and cron starts thousands of times a day, so nothing heavy is imported here:
+each sub-command's module (and with it pandas, ccxt, numba, the backtest kernel) is imported
+only when that command runs. ``--help`` lists the commands from :data:`COMMANDS`, a static
+table whose short help a test keeps equal to each command's docstring.
+"""
+
+import copy
+import importlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
-from typer.core import TyperGroup
+import typer.main
+from typer import _click as click
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from cryptobot import __version__
-from cryptobot.cli import backtest, config_cmd, cot, fetch, risk_cmd, scan, signal, size
 from cryptobot.cli.context import AppContext
-from cryptobot.core.config import Secrets, redact
 from cryptobot.core.errors import CryptobotError
 
-stderr = Console(stderr=True)
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a sub-command lives and what ``cryptobot --help`` says about it."""
+
+    module: str
+    attr: str  # the command function, or ``app`` for a group of sub-commands
+    panel: str
+    short_help: str
+    group: bool = False
+
+
+COMMANDS: dict[str, Entry] = {
+    "fetch": Entry(
+        "cryptobot.cli.fetch",
+        "fetch",
+        "Data",
+        "Bring the lake up to date: candles (closed bars only), funding, open interest, markets.",
+    ),
+    "scan": Entry(
+        "cryptobot.cli.scan",
+        "scan_command",
+        "Setups",
+        "Run the strategies on closed bars and list setups: [bold]triggered[/] (act now) and"
+        " [bold]armed[/] (context in place; entry is the level that would trigger).",
+    ),
+    "signal": Entry(
+        "cryptobot.cli.signal",
+        "signal_command",
+        "Setups",
+        "Turn setups into signals: regime, funding, higher-timeframe bias, cooldown after a loss,"
+        " one signal per symbol, expiry. Rejected setups are journaled with the reason.",
+    ),
+    "size": Entry(
+        "cryptobot.cli.size",
+        "size_command",
+        "Risk",
+        "Size orders: quantity rounded down to the market's step so the loss at the stop stays"
+        " within the target, leverage, margin, liquidation price, fees, and every pre-trade gate.",
+    ),
+    "risk": Entry(
+        "cryptobot.cli.risk_cmd",
+        "app",
+        "Risk",
+        "Circuit breakers: status, equity observations, manual reset after a weekly halt.",
+        group=True,
+    ),
+    "backtest": Entry(
+        "cryptobot.cli.backtest",
+        "backtest_command",
+        "Research",
+        "Backtest a strategy over stored candles with slippage, fees, funding, liquidation,"
+        " position management and the risk engine; prints the summary, records the run.",
+    ),
+    "cot": Entry(
+        "cryptobot.cli.cot",
+        "app",
+        "Data",
+        "CFTC Commitments of Traders for CME Bitcoin/Ether: latest positioning by trader"
+        " category, weekly change, COT index and percentile, and the bias with its reason.",
+        group=True,
+    ),
+    "config": Entry(
+        "cryptobot.cli.config_cmd",
+        "app",
+        "Setup",
+        "Inspect and validate configuration.",
+        group=True,
+    ),
+}
+
+GLOBAL_PANEL = "Global options"
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module of one sub-command and build its click command, with the global
+    options attached so they are accepted after the sub-command name too."""
+    entry = COMMANDS[name]
+    module = importlib.import_module(entry.module)
+    target = getattr(module, entry.attr)
+    if entry.group:
+        command: click.Command = typer.main.get_group(target)
+        command.name = name
+        command.rich_help_panel = entry.panel  # type: ignore[attr-defined]
+    else:
+        single = typer.Typer(rich_markup_mode="rich", add_completion=False)
+        single.command(name, rich_help_panel=entry.panel, epilog=getattr(module, "EPILOG", None))(
+            target
+        )
+        command = typer.main.get_command(single)
+    _attach_globals(command)
+    return command
 
 
 class _Group(TyperGroup):
-    """Turns errors a user can fix into one line on stderr and exit 1."""
+    """Loads sub-commands lazily; turns errors a user can fix into one line on stderr."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    _listing = False
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        # names only: typer's "did you mean" reads them; get_command builds the commands
+        self.commands = dict.fromkeys(COMMANDS)  # type: ignore[assignment]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        if self._listing:  # the top-level help needs names and short help only
+            return TyperCommand(name=cmd_name, help=entry.short_help, rich_help_panel=entry.panel)
+        return load_command(cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CryptobotError as exc:
             _fail(ctx, str(exc))
-        except (BrokenPipeError, typer.Exit, typer.Abort, TyperException):
-            raise  # usage errors (exit 2) and deliberate exits are typer's to render
+        except (BrokenPipeError, typer.Exit, typer.Abort, TyperException, click.ClickException):
+            raise  # usage errors (exit 2) and deliberate exits are handled in main()
         except KeyboardInterrupt:
-            stderr.print("interrupted", style="yellow")
+            sys.stderr.write("interrupted\n")
             ctx.exit(130)
         except Exception as exc:
             if _verbose(ctx):
                 raise
             _fail(ctx, f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)")
 
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Usage errors as one line (``error: ... (see cryptobot size --help)``), exit 2,
+        instead of a usage block and a boxed message."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # the help is its message
+            if exc.format_message():  # empty when rich has already printed it
+                typer.echo(exc.format_message())
+            code = exc.exit_code
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else prog_name or "cryptobot"
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            typer.echo(f"error: {message} (see {where} --help)", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            code = 1
+        sys.exit(code if isinstance(code, int) else 0)
 
-def _verbose(ctx: typer.Context) -> bool:
+
+def _verbose(ctx: click.Context) -> bool:
     return isinstance(ctx.obj, AppContext) and ctx.obj.verbose
 
 
-def _fail(ctx: typer.Context, message: str) -> None:
+def _fail(ctx: click.Context, message: str) -> None:
+    from cryptobot.core.config import Secrets, redact
+
     text = redact(message, Secrets.from_env())
-    stderr.print(f"[bold red]error:[/] {text}", highlight=False, soft_wrap=True)
+    typer.echo(f"error: {text}", err=True)
     if _verbose(ctx):
-        stderr.print_exception()
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
     ctx.exit(1)
 
 
@@ -64,16 +221,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     add_completion=False,
-)
-app.add_typer(config_cmd.app, name="config", rich_help_panel="Setup")
-app.command("fetch", rich_help_panel="Data", epilog=fetch.EPILOG)(fetch.fetch)
-app.command("scan", rich_help_panel="Setups", epilog=scan.EPILOG)(scan.scan_command)
-app.command("signal", rich_help_panel="Setups", epilog=signal.EPILOG)(signal.signal_command)
-app.command("size", rich_help_panel="Risk", epilog=size.EPILOG)(size.size_command)
-app.add_typer(risk_cmd.app, name="risk", rich_help_panel="Risk")
-app.add_typer(cot.app, name="cot", rich_help_panel="Data")
-app.command("backtest", rich_help_panel="Research", epilog=backtest.EPILOG)(
-    backtest.backtest_command
 )
 
 
@@ -100,24 +247,83 @@ def main_options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="More logs; tracebacks.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Errors only on stderr.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only data on stdout and errors on stderr.")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
+    """The global options; each is also accepted after the sub-command (see _attach_globals)."""
     overrides = {k: v for k, v in {"data_dir": data_dir, "exchange": exchange}.items() if v}
     ctx.obj = AppContext(config_path=config, overrides=overrides, verbose=verbose, quiet=quiet)
+    configure_logging(verbose=verbose, quiet=quiet)
+
+
+def configure_logging(*, verbose: bool, quiet: bool) -> None:
+    """Logs go to stderr through rich; ``-q`` keeps errors only."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(
         level=level,
         format="%(message)s",
-        handlers=[RichHandler(console=stderr, show_path=False, show_time=False)],
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
         force=True,
     )
     # never DEBUG: ccxt logs request headers (with the API key) at that level
     for noisy in ("ccxt", "asyncio", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+
+
+_GLOBAL_NAMES = ("config", "data_dir", "exchange", "verbose", "quiet")
+
+
+def _global_options() -> list[click.Parameter]:
+    """The top-level options a sub-command repeats (``cryptobot size ... -q``)."""
+    top = typer.main.get_command(app)
+    return [p for p in top.params if p.name in _GLOBAL_NAMES]
+
+
+def _attach_globals(command: click.Command) -> None:
+    """Give ``command`` (and each command of a group) the global options, minus any option
+    string the command already uses for itself; they update the :class:`AppContext`."""
+    subcommands = getattr(command, "commands", None)
+    if subcommands is not None:
+        for sub in subcommands.values():
+            _attach_globals(sub)
+        return
+    taken = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+    for option in _global_options():
+        opts = [o for o in option.opts if o not in taken]
+        if not opts:
+            continue
+        repeated = copy.copy(option)
+        repeated.opts = opts
+        repeated.name = f"global_{option.name}"
+        repeated.expose_value = False
+        repeated.callback = _apply_global
+        repeated.rich_help_panel = GLOBAL_PANEL  # type: ignore[attr-defined]
+        command.params.append(repeated)
+
+
+def _apply_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option given after the sub-command: the same effect as before it."""
+    if value in (None, False):
+        return
+    obj = ctx.find_object(AppContext)
+    if obj is None:  # the command was built outside the top-level group (a test)
+        return
+    name = (param.name or "").removeprefix("global_")
+    if name == "config":
+        obj.config_path = Path(value)
+    elif name in ("data_dir", "exchange"):
+        obj.overrides[name] = value
+    else:
+        setattr(obj, name, True)
+        configure_logging(verbose=obj.verbose, quiet=obj.quiet)
 
 
 def main() -> None:

@@ -2,11 +2,13 @@
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptobot.core.config import Secrets, load_dotenv_file, load_settings
 from cryptobot.core.errors import CryptobotError
-from cryptobot.core.settings import Settings
+
+if TYPE_CHECKING:  # pydantic and the schema load with the first command that reads settings
+    from cryptobot.core.config import Secrets
+    from cryptobot.core.settings import Settings
 
 
 @dataclass
@@ -15,18 +17,23 @@ class AppContext:
     overrides: dict[str, Any] = field(default_factory=dict)
     verbose: bool = False
     quiet: bool = False
-    _settings: Settings | None = None
+    _settings: "Settings | None" = None
 
     @property
-    def settings(self) -> Settings:
-        """Loaded lazily so ``config check FILE`` works even when the default config is broken."""
+    def settings(self) -> "Settings":
+        """Loaded lazily so ``config check FILE`` works even when the default config is broken
+        (and so ``--version`` or ``--help`` never import pydantic)."""
+        from cryptobot.core.config import load_dotenv_file, load_settings
+
         if self._settings is None:
             load_dotenv_file()
             self._settings = load_settings(self.config_path, self.overrides)
         return self._settings
 
     @property
-    def secrets(self) -> Secrets:
+    def secrets(self) -> "Secrets":
+        from cryptobot.core.config import Secrets, load_dotenv_file
+
         load_dotenv_file()
         return Secrets.from_env()
 

@@ -1,10 +1,16 @@
-"""Loading the effective configuration: defaults < YAML file < CRYPTOBOT_* env < flags.
+"""Loading the effective configuration: defaults < YAML file < CRYPTOBOT__* env < flags.
+
+Settings in the environment are spelt ``CRYPTOBOT__SECTION__KEY`` (two underscores after
+``CRYPTOBOT``, as freqtrade does): users keep their own ``CRYPTOBOT_SOMETHING`` variables in
+scripts, and a single-underscore prefix made every such variable a fatal "unknown setting".
+Only the documented names below are read with one underscore.
 
 Secrets are not part of :class:`Settings`; :class:`Secrets` reads them from the environment
 (after ``.env``) and only ever shows them masked.
 """
 
 import copy
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -19,17 +25,18 @@ from pydantic import ValidationError
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.settings import ExchangeSettings, Settings
 
-ENV_PREFIX = "CRYPTOBOT_"
+ENV_PREFIX = "CRYPTOBOT__"
+#: Single-underscore names that set a setting (documented long before the prefix changed).
+ENV_ALIASES = {"CRYPTOBOT_DATA_DIR": "data_dir"}
 SECRET_ENV = {
     "api_key": "CRYPTOBOT_API_KEY",
     "api_secret": "CRYPTOBOT_API_SECRET",
     "api_password": "CRYPTOBOT_API_PASSWORD",
     "notify_urls": "CRYPTOBOT_NOTIFY_URLS",
 }
-#: Environment names that are not configuration keys.
-_NOT_KEYS = {*SECRET_ENV.values(), "CRYPTOBOT_CONFIG"}
 _SECRET_WORDS = re.compile(r"(secret|password|passphrase|api_?key|token|private_?key)", re.I)
 LOCAL_CONFIG = "cryptobot.yaml"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -222,11 +229,22 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
 
 
 def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    """``CRYPTOBOT__RISK__MAX_LEVERAGE=5`` -> ``{"risk": {"max_leverage": 5}}``; other
+    ``CRYPTOBOT_*`` names belong to the user (an old-style setting name gets a warning)."""
     flat: dict[str, Any] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name in _NOT_KEYS:
+        if name in ENV_ALIASES:
+            path = ENV_ALIASES[name]
+        elif name.startswith(ENV_PREFIX):
+            path = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        else:
+            if name.startswith("CRYPTOBOT_") and "__" in name:
+                _log.warning(
+                    "%s is ignored: settings in the environment are spelt %s (two underscores)",
+                    name,
+                    ENV_PREFIX + name.removeprefix("CRYPTOBOT_"),
+                )
             continue
-        path = name[len(ENV_PREFIX) :].lower().replace("__", ".")
         try:
             flat[path] = yaml.safe_load(raw) if raw != "" else None
         except yaml.YAMLError:

@@ -23,7 +23,10 @@ Venue = Literal["binanceusdm", "bybit", "bitget", "replay"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so are NaN and infinity: a NaN limit compares false with
+    everything, so ``daily_loss_pct: .nan`` would silently disable the breaker it configures."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ExchangeSettings(Section):

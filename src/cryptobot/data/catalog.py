@@ -2,10 +2,15 @@
 
 The views read the Parquet files directly (nothing is copied). Connections are opened briefly
 and retried while another process (the daemon) holds the write lock.
+
+DuckDB lets one process write, or several read, never both at once: a read-only connection
+cannot open while a writer holds the file. So readers (``risk status``, ``size``, ``journal``)
+open read-only through :func:`reader` and retry on the lock, and writers keep their connection
+for one transaction only; then a reader waits milliseconds, never the whole ``wait_s``.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,15 +52,35 @@ _VIEWS = {
 
 
 @contextmanager
-def connect(root: Path, read_only: bool = False, wait_s: float = 10.0):
+def connect(
+    root: Path, read_only: bool = False, wait_s: float = 10.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection; waits for another process's lock up to ``wait_s``."""
     path = Path(root) / DB_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
     con = _retry_locked(lambda: duckdb.connect(str(path), read_only=read_only), wait_s)
     try:
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def reader(root: Path, wait_s: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only connection, or None when there is no journal yet (a reader never creates
+    one: ``risk status`` on a fresh data dir leaves it as it was)."""
+    if not (Path(root) / DB_NAME).is_file():
+        yield None
+        return
+    with connect(root, read_only=True, wait_s=wait_s) as con:
+        yield con
+
+
+def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables and views of the journal (a read-only reader cannot create missing ones)."""
+    rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    return {row[0] for row in rows}
 
 
 def refresh_views(root: Path) -> list[str]:

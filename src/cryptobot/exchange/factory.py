@@ -1,4 +1,8 @@
-"""Choosing the exchange implementation from the settings."""
+"""Choosing the exchange implementation from the settings.
+
+ccxt (sync and async, about half a second to import) loads only when a live venue is opened:
+``scan --offline``, replay and the stored exchange never need it.
+"""
 
 from pathlib import Path
 
@@ -7,9 +11,7 @@ from cryptobot.core.settings import Settings
 from cryptobot.core.timeutil import parse_time
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import Exchange
-from cryptobot.exchange.ccxt_exchange import CcxtExchange
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
-from cryptobot.exchange.retry import RetryPolicy
 
 
 def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchange:
@@ -18,6 +20,9 @@ def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchang
         lake = Lake(Path(replay.source_dir or settings.data_dir))
         clock = ReplayClock(parse_time(replay.start)) if replay.start else None
         return ReplayExchange(lake, replay.source_exchange, clock)
+    from cryptobot.exchange.ccxt_exchange import CcxtExchange
+    from cryptobot.exchange.retry import RetryPolicy
+
     policy = RetryPolicy(
         attempts=settings.retry.attempts,
         base_delay_s=settings.retry.base_delay_s,

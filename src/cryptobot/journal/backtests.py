@@ -72,12 +72,8 @@ def save_run(
 
 
 def runs(root: Path) -> list[dict]:
-    if not (Path(root) / catalog.DB_NAME).exists():
-        return []
-    with catalog.connect(root, read_only=True) as con:
-        if not con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'backtest_runs'"
-        ).fetchone()[0]:
+    with catalog.reader(root) as con:
+        if con is None or "backtest_runs" not in catalog.tables(con):
             return []
         cur = con.execute("SELECT * FROM backtest_runs ORDER BY created_at")
         names = [d[0] for d in cur.description]

@@ -2,11 +2,16 @@
 
 ``breaker_state`` holds one row (the current state as JSON); ``breaker_events`` keeps every
 event that changed the mode or asked for actions, with its reason, for the journal and report.
-A state change and its event row are written in one transaction.
+A state change and its event row are written in one transaction, together with the read of
+the state it was computed from (:func:`update_state`).
 """
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+import duckdb
 
 from cryptobot.data import catalog
 
@@ -23,13 +28,24 @@ NAME = "account"
 
 
 def load_state(root: Path) -> dict | None:
-    """The stored state record (``BreakerState.to_record``), or None before the first event."""
-    if not (Path(root) / catalog.DB_NAME).exists():
-        return None
-    with catalog.connect(root) as con:
-        con.execute(_SCHEMA)
+    """The stored state record (``BreakerState.to_record``), or None before the first event.
+    Read-only, so ``size`` and ``risk status`` never wait behind each other."""
+    with catalog.reader(root) as con:
+        if con is None or "breaker_state" not in catalog.tables(con):
+            return None
         row = con.execute("SELECT state FROM breaker_state WHERE name = ?", [NAME]).fetchone()
     return json.loads(row[0]) if row else None
+
+
+@dataclass(frozen=True)
+class Update:
+    """A state change to store: the records before and after, and the event that made it."""
+
+    before: dict
+    after: dict
+    ts: int
+    event: str
+    actions: list[str]
 
 
 def save_state(
@@ -39,31 +55,42 @@ def save_state(
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
         con.execute("BEGIN")
-        con.execute(
-            "INSERT OR REPLACE INTO breaker_state VALUES (?, ?, ?)",
-            [NAME, ts, json.dumps(after)],
-        )
-        if actions or before["mode"] != after["mode"]:
-            con.execute(
-                "INSERT INTO breaker_events VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    ts,
-                    event,
-                    before["mode"],
-                    after["mode"],
-                    after["tripped_by"],
-                    after["reason"],
-                    json.dumps(actions),
-                ],
-            )
+        _write(con, Update(before, after, ts, event, actions))
         con.execute("COMMIT")
 
 
-def events(root: Path, limit: int = 20) -> list[dict]:
-    if not (Path(root) / catalog.DB_NAME).exists():
-        return []
+def update_state(root: Path, change: Callable[[dict | None], Update]) -> Update:
+    """Read the stored state, let ``change`` compute the next one, store it: one write
+    transaction, so two processes feeding events at once (cron and the daemon) cannot
+    overwrite each other's result. If ``change`` raises, nothing is stored."""
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
+        con.execute("BEGIN")
+        row = con.execute("SELECT state FROM breaker_state WHERE name = ?", [NAME]).fetchone()
+        update = change(json.loads(row[0]) if row else None)
+        _write(con, update)
+        con.execute("COMMIT")
+    return update
+
+
+def _write(con: duckdb.DuckDBPyConnection, update: Update) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO breaker_state VALUES (?, ?, ?)",
+        [NAME, update.ts, json.dumps(update.after)],
+    )
+    if update.actions or update.before["mode"] != update.after["mode"]:
+        after = update.after
+        con.execute(
+            "INSERT INTO breaker_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [update.ts, update.event, update.before["mode"], after["mode"], after["tripped_by"],
+             after["reason"], json.dumps(update.actions)],
+        )  # fmt: skip
+
+
+def events(root: Path, limit: int = 20) -> list[dict]:
+    with catalog.reader(root) as con:
+        if con is None or "breaker_events" not in catalog.tables(con):
+            return []
         cur = con.execute("SELECT * FROM breaker_events ORDER BY ts DESC LIMIT ?", [limit])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

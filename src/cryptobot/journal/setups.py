@@ -94,17 +94,21 @@ def record_decisions(root: Path, decisions: Iterable, decided_at: int, max_age_b
 
 def signal_history(root: Path, now: int) -> tuple[dict[str, int], dict[str, str]]:
     """(last losing trade close per symbol, live accepted signal's setup id per symbol)."""
-    with catalog.connect(root) as con:
-        ensure_schema(con)
-        losses = con.execute(
-            "SELECT symbol, max(closed_at) FROM trades WHERE pnl_usd < 0 GROUP BY symbol"
-        ).fetchall()
-        live = con.execute(
-            "SELECT symbol, arg_max(setup_id, ts) FROM signal_decisions "
-            "WHERE accepted AND expires_at > ? GROUP BY symbol",
-            [now],
-        ).fetchall()
-    return {s: int(t) for s, t in losses}, dict(live)
+    losses: list[tuple] = []
+    live: list[tuple] = []
+    with catalog.reader(root) as con:
+        present = catalog.tables(con) if con is not None else set()
+        if "trades" in present:
+            losses = con.execute(
+                "SELECT symbol, max(closed_at) FROM trades WHERE pnl_usd < 0 GROUP BY symbol"
+            ).fetchall()
+        if "signal_decisions" in present:
+            live = con.execute(
+                "SELECT symbol, arg_max(setup_id, ts) FROM signal_decisions "
+                "WHERE accepted AND expires_at > ? GROUP BY symbol",
+                [now],
+            ).fetchall()
+    return {s: int(t) for s, t in losses if t is not None}, dict(live)
 
 
 def _setup_row(s: Setup, seen_at: int) -> tuple:

@@ -23,18 +23,27 @@ config change releases it):
 
 Losses are measured from the equity at the first observation of the UTC day, ISO week and
 calendar month.
+
+Non-finite numbers never enter the state: a NaN equity compares false with every limit, so
+one ``risk equity nan`` used to leave the breaker ``active`` for the rest of the day whatever
+the losses. ``step`` refuses such events (:class:`~cryptobot.core.errors.DataError`, the state
+unchanged), and a stored state that holds one anyway is read as ``blocked`` until a manual
+reset (``tripped_by="corrupt_state"``), never as ``active``.
 """
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from cryptobot.core.errors import DataError
 from cryptobot.core.settings import BreakerSettings, RiskSettings
 
 HOUR_MS = 3_600_000
+CORRUPT = "corrupt_state"
 
 
 class Mode(StrEnum):
@@ -127,10 +136,29 @@ class BreakerState:
 
     @classmethod
     def from_record(cls, record: dict) -> "BreakerState":
+        """The stored state; one holding NaN/inf figures is unsafe and comes back blocked."""
         data = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
         data["mode"] = Mode(data.get("mode", "active"))
         data.pop("prices", None)
-        return cls(**data)
+        bad = [k for k, v in data.items() if isinstance(v, float) and not math.isfinite(v)]
+        if not bad:
+            return cls(**data)
+        data.update(dict.fromkeys(bad))  # the next observations start fresh figures
+        state = cls(**data)
+        if SEVERITY[state.mode] > SEVERITY[Mode.blocked]:  # a halt or a stop stays what it is
+            return state
+        reason = (
+            f"the stored breaker state holds non-finite {', '.join(sorted(bad))};"
+            " entries are blocked until `cryptobot risk reset`"
+        )
+        return replace(
+            state,
+            mode=Mode.blocked,
+            tripped_by=CORRUPT,
+            reason=reason,
+            until=None,
+            recovery_until=None,
+        )
 
 
 def config_key(risk: RiskSettings) -> str:
@@ -140,7 +168,9 @@ def config_key(risk: RiskSettings) -> str:
 def step(
     state: BreakerState, event: Event, risk: RiskSettings
 ) -> tuple[BreakerState, tuple[Action, ...]]:
-    """The state after ``event`` and what the caller must do now."""
+    """The state after ``event`` and what the caller must do now; raises
+    :class:`DataError` (nothing changed) for an event carrying NaN, infinity or a price <= 0."""
+    _check(event)
     b = risk.breakers
     key = config_key(risk)
     state = _release(state, event.ts, key)
@@ -165,6 +195,27 @@ def run(
         if actions:
             acted.append((event, actions))
     return state, acted
+
+
+def _check(event: Event) -> None:
+    figures = {
+        Equity: ("equity",),
+        Price: ("price",),
+        MarginLevel: ("margin_left_pct",),
+    }.get(type(event), ())
+    for name in figures:
+        value = getattr(event, name)
+        try:
+            finite = math.isfinite(value)  # numpy scalars too
+        except TypeError:
+            finite = False
+        if not finite:
+            raise DataError(
+                f"breaker {name} must be a finite number, got {value!r}; the breaker state is"
+                " unchanged"
+            )
+    if isinstance(event, Price) and event.price <= 0:
+        raise DataError(f"breaker price must be positive, got {event.price!r}")
 
 
 def _release(state: BreakerState, ts: int, key: str) -> BreakerState:
@@ -229,7 +280,9 @@ def _on_equity(
     ]
     daily = _daily_block(state, ev.ts, trips[-1][1] is not None, b)
     for name, breach, mode, actions in trips:
-        if breach and SEVERITY[mode] > SEVERITY[state.mode]:
+        # a daily trip also replaces a flash-crash block, which would end after minutes
+        flash = state.tripped_by == "flash_crash" and mode is state.mode
+        if breach and (SEVERITY[mode] > SEVERITY[state.mode] or flash):
             tripped = replace(
                 state,
                 mode=mode,
@@ -275,11 +328,12 @@ def _roll_periods(state: BreakerState, ev: Equity) -> BreakerState:
     }
     if state.start_equity is None:
         changes["start_equity"] = ev.equity
-    if day != state.day:
+    # a start cleared from a corrupt stored state is taken again from this observation
+    if day != state.day or state.day_start is None:
         changes.update(day=day, day_start=ev.equity)
-    if week != state.week:
+    if week != state.week or state.week_start is None:
         changes.update(week=week, week_start=ev.equity)
-    if month != state.month:
+    if month != state.month or state.month_start is None:
         changes.update(month=month, month_start=ev.equity)
     return replace(state, **changes)
 
@@ -356,8 +410,10 @@ def _on_margin(
 
 
 def _on_reset(state: BreakerState, ev: Reset) -> tuple[BreakerState, tuple[Action, ...]]:
-    """A manual reset releases a weekly halt. It cannot shorten a daily block or undo a monthly
-    stop (only a configuration change releases that)."""
+    """A manual reset releases a weekly halt, or the block of a corrupt stored state. It cannot
+    shorten a daily block or undo a monthly stop (only a configuration change releases that)."""
+    if state.tripped_by == CORRUPT:
+        return _cleared(state, ev.ts), ()
     if state.mode is not Mode.halted:
         return state, ()
     fresh = replace(

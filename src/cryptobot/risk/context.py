@@ -104,15 +104,20 @@ def current_breaker(root: Path | None, risk: RiskSettings, now: int) -> BreakerS
 def apply_event(
     root: Path, event: Event, risk: RiskSettings, label: str
 ) -> tuple[BreakerState, tuple[Action, ...]]:
-    """Feed one event to the journaled breaker and store the result in one transaction."""
-    record = breaker_journal.load_state(root)
-    before = BreakerState.from_record(record) if record else BreakerState()
-    released = step(before, Clock(event.ts), risk)[0]
-    after, actions = step(released, event, risk)
-    breaker_journal.save_state(
-        root, before.to_record(), after.to_record(), event.ts, label, [a.value for a in actions]
-    )
-    return after, actions
+    """Feed one event to the journaled breaker: read, step and store in one transaction (two
+    processes at once cannot lose each other's trip)."""
+    outcome: list[tuple[BreakerState, tuple[Action, ...]]] = []
+
+    def change(record: dict | None) -> breaker_journal.Update:
+        before = BreakerState.from_record(record) if record else BreakerState()
+        released = step(before, Clock(event.ts), risk)[0]
+        after, actions = step(released, event, risk)
+        outcome.append((after, actions))
+        acts = [a.value for a in actions]
+        return breaker_journal.Update(before.to_record(), after.to_record(), event.ts, label, acts)
+
+    breaker_journal.update_state(root, change)
+    return outcome[0]
 
 
 def account_state(
@@ -140,12 +145,10 @@ def account_state(
 
 
 def _last_trade_lost(root: Path | None) -> bool:
-    if root is None or not (root / catalog.DB_NAME).exists():
+    if root is None:
         return False
-    with catalog.connect(root) as con:
-        if not con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'trades'"
-        ).fetchone()[0]:
+    with catalog.reader(root) as con:
+        if con is None or "trades" not in catalog.tables(con):
             return False
         row = con.execute(
             "SELECT pnl_usd FROM trades WHERE closed_at IS NOT NULL ORDER BY closed_at DESC LIMIT 1"

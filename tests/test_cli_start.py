@@ -1,0 +1,148 @@
+"""A CLI that starts fast and has global manners: lazy sub-commands, global options after the
+sub-command, ``-q``, usage errors in one line."""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cryptobot.cli.app import COMMANDS, load_command
+from tests.conftest import Cli
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+HEAVY = ("pandas", "ccxt", "numba", "pyarrow", "duckdb", "talib", "cryptobot.backtest")
+
+PROBE = """
+import sys
+from cryptobot.cli.app import main
+sys.argv = ["cryptobot", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("LOADED", " ".join(sorted(m for m in sys.modules)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _loaded(tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
+    """Run the CLI in a fresh interpreter; return its exit code, every module it imported and
+    its stdout."""
+    env = os.environ | {"PYTHONPATH": str(SRC), "CRYPTOBOT_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line = next(x for x in done.stderr.splitlines() if x.startswith("LOADED "))
+    return done.returncode, set(line.split()[1:]), done.stdout
+
+
+def _heavy(modules: set[str]) -> set[str]:
+    return {m for m in modules for h in HEAVY if m == h or m.startswith(h + ".")}
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ()], ids=str)
+def test_version_and_help_import_no_heavy_library(tmp_path: Path, args):
+    code, modules, out = _loaded(tmp_path, *args)
+    assert code in (0, 2) and "cryptobot" in out
+    assert not _heavy(modules), sorted(_heavy(modules))
+    assert not {m for m in modules if m.startswith("cryptobot.cli.") and m not in (
+        "cryptobot.cli.app", "cryptobot.cli.context")}  # fmt: skip
+
+
+def test_top_level_help_lists_every_command_from_the_table(tmp_path: Path):
+    _, _, out = _loaded(tmp_path, "--help")
+    for name in COMMANDS:
+        assert f" {name} " in out
+
+
+def test_size_imports_neither_ccxt_nor_numba_nor_the_backtest(tmp_path: Path):
+    args = ("size", "--symbol", "BTC/USDT:USDT", "--side", "long", "--entry", "95000",
+            "--stop", "94200", "--risk-usd", "1", "--step", "0.001", "-f", "json")  # fmt: skip
+    code, modules, out = _loaded(tmp_path, *args)
+    assert code == 0 and json.loads(out)[0]["status"] == "sized"
+    assert not {m for m in _heavy(modules) if not m.startswith(("pandas", "pyarrow", "duckdb"))}
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_short_help_table_matches_each_command(name: str):
+    """The table ``--help`` shows without importing the commands cannot drift from them."""
+    command = load_command(name)
+    first = (command.help or "").split("\n\n")[0]
+    assert " ".join(first.split()) == COMMANDS[name].short_help
+    assert command.rich_help_panel == COMMANDS[name].panel
+    module = __import__(COMMANDS[name].module, fromlist=["_"])
+    target = getattr(module, COMMANDS[name].attr)
+    assert COMMANDS[name].group or inspect.isfunction(target)
+
+
+def test_every_leaf_command_accepts_the_global_options():
+    for name in COMMANDS:
+        command = load_command(name)
+        leaves = getattr(command, "commands", {name: command}).values()
+        for leaf in leaves:
+            opts = {o for p in leaf.params for o in p.opts}
+            assert {"--config", "--data-dir", "--exchange", "-q", "-v"} <= opts, leaf.name
+
+
+def test_global_options_after_the_sub_command(tmp_path: Path):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    cli = Cli()
+    shown = cli("config", "show", "--exchange", "bybit", "--data-dir", str(lake)).stdout
+    assert "exchange: bybit" in shown and f"data_dir: {lake}" in shown
+    config = tmp_path / "mine.yaml"
+    config.write_text("risk:\n  max_leverage: 7\n")
+    assert "max_leverage: 7" in cli("config", "show", "-c", str(config)).stdout
+    status = cli("risk", "status", "-f", "json", "--data-dir", str(lake)).stdout
+    assert json.loads(status)[0]["mode"] == "active"
+
+
+def test_quiet_after_the_sub_command_silences_warnings():
+    cli = Cli({"CRYPTOBOT_RISK__MAX_LEVERAGE": "5"})  # an old-style name: a warning
+    assert "CRYPTOBOT__RISK__MAX_LEVERAGE" in cli("config", "show").stderr
+    quiet = cli("config", "show", "-q")
+    assert quiet.stderr == "" and "mode: paper" in quiet.stdout
+    assert cli("-q", "config", "show").stderr == ""
+
+
+def test_verbose_after_the_sub_command_shows_the_traceback(tmp_path: Path):
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(tmp_path / "missing" / "lake")})
+    plain = cli("risk", "status", ok=None)
+    assert plain.exit_code == 1 and len(plain.stderr.strip().splitlines()) == 1
+    verbose = cli("risk", "status", "-v", ok=None)
+    assert verbose.exit_code == 1 and "Traceback" in verbose.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("size", "--bogus"), "error: No such option: --bogus"),
+        (("sizee",), "error: No such command 'sizee'. Did you mean 'size'?"),
+        (("risk", "equity"), "error: Missing argument 'amount' (see cryptobot risk equity --help)"),
+        (("risk", "equity", "lots"), "error: Invalid value for 'amount'"),
+        (("config", "show", "--data-dir"), "error: Option '--data-dir' requires an argument"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args, expected):
+    result = Cli()(*args, ok=None)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(expected)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--help" in result.stderr and result.stdout == ""
+
+
+def test_offline_scan_does_not_import_ccxt(tmp_path: Path):
+    """ccxt loads only when a live venue is opened (exchange/factory.py)."""
+    args = ("scan", "--offline", "--symbols", "BTC/USDT:USDT", "-f", "json")
+    code, modules, _ = _loaded(tmp_path, *args)
+    assert code == 1  # an empty lake: the one-line error, not a crash
+    assert not {m for m in modules if m == "ccxt" or m.startswith("ccxt.")}

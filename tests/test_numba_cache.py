@@ -1,0 +1,88 @@
+"""The CLI survives an environment without a writable HOME (issue item 13)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptobot.core import numba_cache
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def test_candidates_in_order(tmp_path: Path):
+    env = {"NUMBA_CACHE_DIR": "/mine", "XDG_CACHE_HOME": "/xdg", "HOME": "/home/u"}
+    found = numba_cache.candidates(environ=env, temp_dir="/tmp", uid=7)
+    assert found == [
+        Path("/mine"),
+        Path("/xdg/cryptobot/numba"),
+        Path("/home/u/.cache/cryptobot/numba"),
+        Path("/tmp/cryptobot-numba-7"),
+    ]
+    assert numba_cache.candidates(environ={}, temp_dir="/t", uid=0) == [
+        Path("/t/cryptobot-numba-0")
+    ]
+
+
+def test_an_unusable_home_falls_through_to_the_temp_dir(tmp_path: Path):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")  # mkdir under it fails, even for root
+    env = {"HOME": str(home), "NUMBA_CACHE_DIR": str(home / "numba")}
+    chosen = numba_cache.configure(env)
+    assert chosen == env["NUMBA_CACHE_DIR"]
+    assert Path(chosen).parent == Path(numba_cache.tempfile.gettempdir())
+    assert numba_cache.writable(Path(chosen))
+
+
+def test_a_writable_home_is_used(tmp_path: Path):
+    env = {"HOME": str(tmp_path)}
+    assert numba_cache.configure(env) == str(tmp_path / ".cache" / "cryptobot" / "numba")
+
+
+def _read_only_tree(tmp_path: Path) -> Path:
+    """A copy of the package where numba cannot cache next to the sources (as in a read-only
+    site-packages): every ``__pycache__`` is a plain file."""
+    copy = tmp_path / "site"
+    shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in (copy / "cryptobot").rglob("__init__.py"):
+        (package.parent / "__pycache__").write_text("")
+    return copy
+
+
+def _run(tmp_path: Path, tree: Path, *args: str) -> subprocess.CompletedProcess:
+    home = tmp_path / "home-file"
+    home.write_text("")
+    temp = tmp_path / "tmp"
+    temp.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "XDG_"))}
+    env |= {"HOME": str(home), "TMPDIR": str(temp), "PYTHONPATH": str(tree)}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return subprocess.run(
+        [sys.executable, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_without_a_writable_home_or_source_tree_the_kernels_still_load(tmp_path: Path):
+    tree = _read_only_tree(tmp_path)
+    version = _run(tmp_path, tree, "-m", "cryptobot", "--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("cryptobot ")
+    code = (
+        "import os, cryptobot.backtest.kernel, cryptobot.fills.model;"
+        "print(os.environ['NUMBA_CACHE_DIR'])"
+    )
+    loaded = _run(tmp_path, tree, "-c", code)
+    assert loaded.returncode == 0, loaded.stderr
+    assert Path(loaded.stdout.strip()).parent == tmp_path / "tmp"
+
+
+def test_the_same_environment_breaks_numba_without_the_chosen_dir(tmp_path: Path):
+    """The failure the choice prevents (pins that the test above exercises something): a
+    cached kernel outside cryptobot, with nothing setting NUMBA_CACHE_DIR."""
+    tree = _read_only_tree(tmp_path)
+    probe = tree / "probe.py"
+    probe.write_text("import numba\n\n@numba.njit(cache=True)\ndef f(x):\n    return x\n")
+    (tree / "__pycache__").write_text("")
+    broken = _run(tmp_path, tree, str(probe))
+    assert broken.returncode != 0 and "no locator available" in broken.stderr
