@@ -223,7 +223,7 @@ def test_unknown_asset_or_report_is_one_line_exit_1(cli: Cli, tff_lake: Path, ar
 
 
 def test_a_category_from_the_other_family_is_refused(tff_lake: Path) -> None:
-    env = {"CRYPTOBOT_DATA_DIR": str(tff_lake), "CRYPTOBOT_COT__CATEGORY": "noncomm"}
+    env = {"CRYPTOBOT_DATA_DIR": str(tff_lake), "CRYPTOBOT__COT__CATEGORY": "noncomm"}
     result = Cli(env)("cot", ok=False)
     assert result.exit_code == 1 and "not in the tff_futures_only report" in result.stderr
 
@@ -245,8 +245,8 @@ def test_the_table_shows_the_configured_measure_and_method(cli: Cli, tff_lake: P
     out = cli("cot", "--as-of", "2023-10-14", "-f", "table").stdout
     assert "pctl_156" in out and "net_asset_mgr" in out and "BULLISH" in out
     assert "cot_index_156" not in out and "net_pct_oi" not in out
-    env = {"CRYPTOBOT_DATA_DIR": str(tff_lake), "CRYPTOBOT_COT__METHOD": "minmax",
-           "CRYPTOBOT_COT__MEASURE": "net_pct_oi"}  # fmt: skip
+    env = {"CRYPTOBOT_DATA_DIR": str(tff_lake), "CRYPTOBOT__COT__METHOD": "minmax",
+           "CRYPTOBOT__COT__MEASURE": "net_pct_oi"}  # fmt: skip
     out = Cli(env)("cot", "--as-of", "2023-10-14", "-f", "table").stdout
     assert "cot_index_156" in out and "net_pct_oi_asset_mgr" in out and "pctl_156" not in out
 

@@ -30,11 +30,11 @@ def cftc() -> Iterator[CftcServer]:
 def env_for(server: CftcServer, data_dir: Path, page_size: int = 100) -> dict[str, str]:
     return {
         "CRYPTOBOT_DATA_DIR": str(data_dir),
-        "CRYPTOBOT_COT__API_BASE": f"{server.url}/resource",
-        "CRYPTOBOT_COT__FILES_BASE": f"{server.url}/files",
-        "CRYPTOBOT_COT__PAGE_SIZE": str(page_size),
-        "CRYPTOBOT_COT__TIMEOUT_S": "5",
-        "CRYPTOBOT_COT__FIRST_YEAR": "2018",
+        "CRYPTOBOT__COT__API_BASE": f"{server.url}/resource",
+        "CRYPTOBOT__COT__FILES_BASE": f"{server.url}/files",
+        "CRYPTOBOT__COT__PAGE_SIZE": str(page_size),
+        "CRYPTOBOT__COT__TIMEOUT_S": "5",
+        "CRYPTOBOT__COT__FIRST_YEAR": "2018",
     }
 
 

@@ -85,7 +85,7 @@ def test_the_book_sees_a_delayed_monday_report_only_after_1530_eastern(lake, set
     before = book.at("BTC", _ms("2022-11-28T20:29"))
     after = book.at("BTC", _ms("2022-11-28T20:30"))
     assert friday == before != after  # 2022-11-15 until Monday 15:30 EST, then 2022-11-22
-    cli = Cli({"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT_COT__BIAS_WINDOW": "26"})
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT__COT__BIAS_WINDOW": "26"})
     rows = cli("cot", "--asset", "BTC", "--as-of", "2022-11-28T20:30Z", "-f", "jsonl").stdout
     assert json.loads(rows)["reason"] == after.reason
 
@@ -94,8 +94,8 @@ def test_signal_command_applies_the_filter(lake: Lake, tmp_path: Path) -> None:
     setups = tmp_path / "setups.jsonl"
     short = _setup("BTC/USDT:USDT", "short", "2023-10-14")
     setups.write_text(json.dumps(short.to_json()) + "\n")
-    env = {"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT_COT__SIGNAL_FILTER": "true",
-           "CRYPTOBOT_SIGNAL__MAX_SETUP_AGE_BARS": "1000000"}  # fmt: skip
+    env = {"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT__COT__SIGNAL_FILTER": "true",
+           "CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS": "1000000"}  # fmt: skip
     out = Cli(env)("signal", str(setups), "--all", "-f", "jsonl").stdout
     row = json.loads(out)
     assert row["accepted"] is False and row["reason"].startswith("cot: BTC BULLISH")
@@ -116,7 +116,7 @@ def test_backtest_applies_the_same_filter(lake: Lake, tmp_path: Path) -> None:
     trades = {}
     for flag in ("false", "true"):
         out = tmp_path / f"bt-{flag}.parquet"
-        env = {"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT_COT__SIGNAL_FILTER": flag}
+        env = {"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT__COT__SIGNAL_FILTER": flag}
         Cli(env)("backtest", "--strategy", "momentum", "--symbols", "BTC/USDT:USDT",
                  "--from", "2023-01-01", "-o", str(out), "-f", "jsonl")  # fmt: skip
         trades[flag] = pd.read_parquet(out)
