@@ -107,6 +107,20 @@ def test_backtest_ema_cross_cli_matches_the_reference_and_records_the_run(lake_d
     assert run["strategy"] == "ema_cross" and json.loads(run["summary"])["trades"] == len(expected)
 
 
+def test_quiet_backtest_prints_only_its_records(lake_dir):
+    """-q leaves the summary on stdout and nothing on stderr (no benchmarks, totals, journal)."""
+    root, _ = lake_dir
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(root)})
+    args = ("backtest", "--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT", "--timeframe",
+            "1m", "--format", "jsonl")  # fmt: skip
+    loud, quiet = cli(*args), cli(*args, "-q")
+    assert "buy and hold" in loud.stderr and quiet.stderr == ""
+    assert [json.loads(x)["scope"] for x in quiet.stdout.splitlines()] == [
+        "portfolio",
+        "BTC/USDT:USDT",
+    ]
+
+
 def test_backtest_momentum_portfolio_sweep_and_walk_forward(lake_dir):
     root, _ = lake_dir
     cli = Cli({"CRYPTOBOT_DATA_DIR": str(root)})

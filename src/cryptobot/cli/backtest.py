@@ -159,7 +159,7 @@ def backtest_command(
     req = runner.with_defaults(req)
     req = replace(req, costs=_costs(req, settings, fee, slippage_bps), market_fees=fee is None)
     data = runner.load(lake, req, settings)
-    err = Console(stderr=True)
+    err = Console(stderr=True, quiet=obj.quiet)  # -q: data and errors only
     for warning in data.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if sweep_specs or walk_forward:

@@ -29,7 +29,7 @@ def show(
         typer.Option("--format", "-f", help="yaml (a config file you can edit) or json."),
     ] = ConfigFormat.yaml,
 ) -> None:
-    """Print the effective config (defaults < file < CRYPTOBOT_* env < flags); secrets masked.
+    """Print the effective config (defaults < file < CRYPTOBOT__* env < flags); secrets masked.
 
     The output is itself a valid config file (JSON is YAML). Which secrets are set is said in
     comments (yaml) or on stderr (json), never their values.
