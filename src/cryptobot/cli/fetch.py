@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -117,4 +118,5 @@ def _import(obj: AppContext, path: Path, symbol: str | None, timeframe: str | No
     if not symbol or not timeframe:
         raise typer.BadParameter("--import needs --symbol and --timeframe")
     lake = Lake(obj.data_dir(create=True))
-    return import_candles(lake, obj.settings.exchange, symbol, timeframe, path)
+    now_ms = int(time.time() * 1000)
+    return import_candles(lake, obj.settings.exchange, symbol, timeframe, path, now_ms=now_ms)
