@@ -179,6 +179,20 @@ def test_changed_rows_counts_exactly_the_stored_bars_whose_values_differ(tmp_pat
     assert [r["changed"] for r in records] == ([len(revised)] if revised else [])
 
 
+def test_an_empty_write_leaves_no_trace_and_a_damaged_revision_log_is_a_clear_error(
+    tmp_path: Path,
+):
+    lake = Lake(tmp_path)
+    empty = _frame(JAN_2025, 10).iloc[:0]
+    assert lake.write_candles("x", SYMBOL, "5m", empty, now_ms=NOW).total_rows == 0
+    assert not any(tmp_path.iterdir())
+    lake.write_candles("x", SYMBOL, "5m", _frame(JAN_2025, 10), now_ms=NOW)
+    log = lake.candle_dir("x", SYMBOL, "5m") / REVISIONS
+    log.write_text('{"at": null, "source": "x", "changed": 2}\n\n{"changed": "many"}\n')
+    with pytest.raises(DataError, match=f"{REVISIONS} line 3 is not a revision record"):
+        lake.candle_revisions("x", SYMBOL, "5m")
+
+
 # ---- item 4: bars from the future ----------------------------------------------------------------
 
 

@@ -139,6 +139,8 @@ class Lake:
             raise DataError(f"refusing to store {symbol} {timeframe}: " + "; ".join(problems))
         bars = bars.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
         directory = self.candle_dir(exchange, symbol, timeframe)
+        if bars.empty:  # nothing to merge: no lock file, no directory for a series never stored
+            return WriteResult(0, len(self.read_candles(exchange, symbol, timeframe)))
         keys = _partition_keys(bars["timestamp"].to_numpy(), tf_ms)
         with locks.exclusive(directory / _SERIES_LOCK):
             remove_stale_temps(directory)
@@ -157,7 +159,18 @@ class Lake:
         path = self.candle_dir(exchange, symbol, timeframe) / REVISIONS
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        records = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict) or not isinstance(record.get("changed"), int):
+                raise DataError(f"{path} line {number} is not a revision record; fix or remove it")
+            records.append(record)
+        return records
 
     def candle_report(self, exchange: str, symbol: str, timeframe: str) -> CandleReport:
         bars = self.read_candles(exchange, symbol, timeframe)
