@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -130,4 +131,5 @@ def _import(obj: AppContext, path: Path, symbol: str | None, timeframe: str | No
     if "," in symbol + timeframe:
         raise typer.BadParameter("--import stores one file: give one --symbol and one --timeframe")
     lake = Lake(obj.data_dir(create=True))
-    return import_candles(lake, obj.settings.exchange, symbol, timeframe, path)
+    now_ms = int(time.time() * 1000)
+    return import_candles(lake, obj.settings.exchange, symbol, timeframe, path, now_ms=now_ms)

@@ -128,7 +128,10 @@ class Fetcher:
                 if not rows:
                     break
                 frame = pd.DataFrame(rows, columns=OHLCV)
-                result.new += self.lake.write_candles(self.exchange.id, symbol, tf, frame).new_rows
+                written = self.lake.write_candles(
+                    self.exchange.id, symbol, tf, frame, now_ms=now, source="fetch"
+                )
+                result.new += written.new_rows
                 self._progress(key, result.new, planned)
                 cursor = int(rows[-1][0]) + tf_ms
         report = self.lake.candle_report(self.exchange.id, symbol, tf)

@@ -23,12 +23,14 @@ _SECONDS_BELOW = 100_000_000_000  # epoch values below this are seconds (before 
 
 
 def import_candles(
-    lake: Lake, exchange: str, symbol: str, timeframe: str, path: str | Path
+    lake: Lake, exchange: str, symbol: str, timeframe: str, path: str | Path, *, now_ms: int
 ) -> dict[str, object]:
     """Read, validate and merge a candle file into the lake; returns a summary row.
 
     When markets for ``exchange`` are stored, the symbol must be one of them (a typo would
-    otherwise start a series nobody can fetch into).
+    otherwise start a series nobody can fetch into). ``now_ms`` is the wall clock: bars dated
+    later than one bar after it are refused. ``changed`` counts stored bars whose values the
+    file replaced (also kept in the series' revision log); an identical re-import says 0.
     """
     check_symbol(symbol)
     timeframe_ms(timeframe)
@@ -36,7 +38,9 @@ def import_candles(
     markets = lake.read_markets(exchange)
     if markets and symbol not in markets:
         raise UnknownSymbolError(f"{exchange} lists no contract {symbol} (stored markets)")
-    written = lake.write_candles(exchange, symbol, timeframe, frame)
+    written = lake.write_candles(
+        exchange, symbol, timeframe, frame, now_ms=now_ms, source=f"import {path}"
+    )
     report = lake.candle_report(exchange, symbol, timeframe)
     return {
         "exchange": exchange,
@@ -44,6 +48,7 @@ def import_candles(
         "timeframe": timeframe,
         "read": len(frame),
         "new": written.new_rows,
+        "changed": written.changed_rows,
         "total": written.total_rows,
         "gaps": report.gaps,
         "first": iso(report.first),

@@ -10,9 +10,20 @@ Layout (DESIGN.md §5)::
 Candles are partitioned by calendar period so an append rewrites one small file, not the
 history. Every write merges on ``timestamp`` (the incoming row wins), so re-fetching or
 re-importing a range never duplicates a bar, and goes through :func:`atomic_write`.
+
+Writers of one series are serialised by a lock file beside it (``<timeframe>/.lock`` for candles,
+``.<name>.parquet.lock`` beside a funding, open-interest or markets file), held for the whole
+read-merge-write, so concurrent ``fetch``/``--import``/``scan`` runs never drop each other's rows.
+Under that lock the temp files a killed writer left are removed. Readers take no lock.
+
+A write that replaces stored candle values (not just adds bars) is recorded in the series'
+``revisions.jsonl`` (one JSON object a line: ``at``, ``source``, ``changed``, ``first``, ``last``),
+which ``fetch --status`` sums up; a write that changes nothing records nothing.
 """
 
+import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,17 +37,24 @@ from cryptobot.core.errors import DataError
 from cryptobot.core.market import Market
 from cryptobot.core.symbols import id_to_symbol, symbol_to_id
 from cryptobot.core.timeframes import timeframe_ms
-from cryptobot.data.atomic import atomic_write
-from cryptobot.data.validate import CandleReport, check_candles
+from cryptobot.core.timeutil import iso
+from cryptobot.data import locks
+from cryptobot.data.atomic import atomic_write, remove_stale_temps
+from cryptobot.data.validate import CandleReport, check_candles, span
 
 OHLCV = ["timestamp", "open", "high", "low", "close", "volume"]
 _HOUR_MS = 3_600_000
+_SERIES_LOCK = ".lock"
+REVISIONS = "revisions.jsonl"
 
 
 @dataclass(frozen=True)
 class WriteResult:
     new_rows: int
     total_rows: int
+    changed_rows: int = 0  # rows already stored whose values this write replaced
+    changed_first: int | None = None  # timestamps of the first and last replaced row
+    changed_last: int | None = None
 
 
 class Lake:
@@ -98,25 +116,61 @@ class Lake:
         return None
 
     def write_candles(
-        self, exchange: str, symbol: str, timeframe: str, frame: pd.DataFrame
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        frame: pd.DataFrame,
+        *,
+        now_ms: int | None = None,
+        source: str = "write",
     ) -> WriteResult:
-        """Validate and merge bars into their partitions. Invalid data raises before any write."""
+        """Validate and merge bars into their partitions. Invalid data raises before any write.
+
+        ``now_ms`` is the caller's clock (the exchange's when fetching): a bar opening later than
+        one timeframe after it is refused. ``None`` skips that check (generated or test data).
+        ``source`` names the writer in the revision record when stored values change.
+        """
         tf_ms = timeframe_ms(timeframe)
         bars = normalise_ohlcv(frame)
         report = check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=tf_ms)
-        if report.problems():
-            raise DataError(
-                f"refusing to store {symbol} {timeframe}: " + "; ".join(report.problems())
-            )
+        problems = report.problems() + _future_bars(bars["timestamp"].to_numpy(), tf_ms, now_ms)
+        if problems:
+            raise DataError(f"refusing to store {symbol} {timeframe}: " + "; ".join(problems))
         bars = bars.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
         directory = self.candle_dir(exchange, symbol, timeframe)
+        if bars.empty:  # nothing to merge: no lock file, no directory for a series never stored
+            return WriteResult(0, len(self.read_candles(exchange, symbol, timeframe)))
         keys = _partition_keys(bars["timestamp"].to_numpy(), tf_ms)
-        new = 0
-        for key in np.unique(keys):
-            part = bars[keys == key]
-            new += merge_rows(directory / f"{key}.parquet", part, OHLCV).new_rows
-        total = sum(pq.ParquetFile(f).metadata.num_rows for f in directory.glob("*.parquet"))
-        return WriteResult(new, total)
+        with locks.exclusive(directory / _SERIES_LOCK):
+            remove_stale_temps(directory)
+            parts = [
+                merge_rows(directory / f"{key}.parquet", bars[keys == key], OHLCV)
+                for key in np.unique(keys)
+            ]
+            total = sum(pq.ParquetFile(f).metadata.num_rows for f in directory.glob("*.parquet"))
+            result = _combine(parts, total)
+            if result.changed_rows:
+                _record_revision(directory / REVISIONS, result, now_ms=now_ms, source=source)
+        return result
+
+    def candle_revisions(self, exchange: str, symbol: str, timeframe: str) -> list[dict]:
+        """The series' revision records, oldest first (empty when values never changed)."""
+        path = self.candle_dir(exchange, symbol, timeframe) / REVISIONS
+        if not path.exists():
+            return []
+        records = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict) or not isinstance(record.get("changed"), int):
+                raise DataError(f"{path} line {number} is not a revision record; fix or remove it")
+            records.append(record)
+        return records
 
     def candle_report(self, exchange: str, symbol: str, timeframe: str) -> CandleReport:
         bars = self.read_candles(exchange, symbol, timeframe)
@@ -131,7 +185,7 @@ class Lake:
         (seen in Binance history) is folded to the second so one event is one row."""
         frame = frame.copy()
         frame["timestamp"] = (frame["timestamp"].astype("int64") // 1000) * 1000
-        return merge_rows(self.funding_path(exchange, symbol), frame, list(frame.columns))
+        return _locked_merge(self.funding_path(exchange, symbol), frame)
 
     def read_funding(self, exchange: str, symbol: str) -> pd.DataFrame:
         path = self.funding_path(exchange, symbol)
@@ -149,8 +203,7 @@ class Lake:
     def write_open_interest(
         self, exchange: str, symbol: str, period: str, frame: pd.DataFrame
     ) -> WriteResult:
-        path = self.open_interest_path(exchange, symbol, period)
-        return merge_rows(path, frame, list(frame.columns))
+        return _locked_merge(self.open_interest_path(exchange, symbol, period), frame)
 
     def read_open_interest(self, exchange: str, symbol: str, period: str) -> pd.DataFrame:
         path = self.open_interest_path(exchange, symbol, period)
@@ -161,7 +214,9 @@ class Lake:
 
     def write_markets(self, exchange: str, markets: list[Market]) -> None:
         table = pa.Table.from_pylist([m.to_row() for m in markets])
-        atomic_write(self.markets_path(exchange), lambda tmp: pq.write_table(table, tmp))
+        path = self.markets_path(exchange)
+        with _file_lock(path):
+            atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
     def read_markets(self, exchange: str) -> dict[str, Market]:
         path = self.markets_path(exchange)
@@ -186,28 +241,103 @@ def normalise_ohlcv(frame: pd.DataFrame) -> pd.DataFrame:
 def merge_rows(path: Path, rows: pd.DataFrame, columns: list[str]) -> WriteResult:
     """Merge ``rows`` into the Parquet file at ``path`` keyed on ``timestamp``; new rows win.
 
-    The file is rewritten (atomically) only when something changed.
+    The file is rewritten (atomically) only when something changed. The caller holds the
+    series' lock: this is the read-merge-write that must not interleave with another.
     """
     rows = rows[columns].drop_duplicates("timestamp", keep="last")
-    if path.exists():
-        old = _read_parquet(path)
-        merged = pd.concat([old, rows], ignore_index=True)
-        merged = merged.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
-        new_rows = len(merged) - len(old)
-        if new_rows == 0 and _same(old, merged):
-            return WriteResult(0, len(old))
-    else:
+    if not path.exists():
         merged = rows.sort_values("timestamp")
-        new_rows = len(merged)
-    table = pa.Table.from_pandas(merged.reset_index(drop=True), preserve_index=False)
+        _write_parquet(path, merged)
+        return WriteResult(len(merged), len(merged))
+    old = _read_parquet(path)
+    if not old["timestamp"].is_monotonic_increasing:
+        old = old.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    stored, changed = _compare(old, rows)
+    if stored.all() and not changed.size:
+        return WriteResult(0, len(old))
+    merged = pd.concat([old, rows], ignore_index=True)
+    merged = merged.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
+    _write_parquet(path, merged)
+    first, last = (int(changed[0]), int(changed[-1])) if changed.size else (None, None)
+    return WriteResult(len(merged) - len(old), len(merged), len(changed), first, last)
+
+
+def _compare(old: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``rows`` are already stored (a mask), and the sorted timestamps of those whose
+    values differ from the stored ones in any column (NaN equals NaN; a column one side lacks
+    counts as NaN there)."""
+    stored_ts = old["timestamp"].to_numpy()
+    ts = rows["timestamp"].to_numpy()
+    if not len(stored_ts):
+        return np.zeros(len(ts), dtype=bool), ts[:0]
+    at = np.searchsorted(stored_ts, ts).clip(max=len(stored_ts) - 1)
+    hit = stored_ts[at] == ts
+    differs = np.zeros(int(hit.sum()), dtype=bool)
+    for col in dict.fromkeys([*old.columns, *rows.columns]):
+        if col == "timestamp":
+            continue
+        before = old[col].to_numpy()[at[hit]] if col in old else np.full(len(differs), np.nan)
+        after = rows[col].to_numpy()[hit] if col in rows else np.full(len(differs), np.nan)
+        differs |= ~((before == after) | (pd.isna(before) & pd.isna(after)))
+    return hit, np.sort(ts[hit][differs])
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-    return WriteResult(new_rows, len(merged))
 
 
-def _same(old: pd.DataFrame, merged: pd.DataFrame) -> bool:
-    left = old.sort_values("timestamp").reset_index(drop=True)
-    right = merged.reset_index(drop=True)
-    return left.shape == right.shape and left.equals(right[left.columns])
+def _locked_merge(path: Path, frame: pd.DataFrame) -> WriteResult:
+    """:func:`merge_rows` for a series that is one file, under that file's lock."""
+    with _file_lock(path):
+        return merge_rows(path, frame, list(frame.columns))
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """The lock of a one-file series; stale temp files of that file are removed under it."""
+    with locks.exclusive(path.with_name(f".{path.name}.lock")):
+        remove_stale_temps(path.parent, name=path.name)
+        yield
+
+
+def _future_bars(ts: np.ndarray, tf_ms: int, now_ms: int | None) -> list[str]:
+    """The problem with bars opening more than one bar after ``now_ms`` (none when no clock)."""
+    if now_ms is None:
+        return []
+    late = ts[ts > now_ms + tf_ms]
+    if not late.size:
+        return []
+    return [
+        f"{late.size} bar(s) from the future, the first at {iso(int(late.min()))}"
+        f" (now is {iso(now_ms)}; allowed up to one {span(tf_ms)} bar ahead)"
+    ]
+
+
+def _combine(parts: list[WriteResult], total: int) -> WriteResult:
+    firsts = [p.changed_first for p in parts if p.changed_first is not None]
+    lasts = [p.changed_last for p in parts if p.changed_last is not None]
+    return WriteResult(
+        new_rows=sum(p.new_rows for p in parts),
+        total_rows=total,
+        changed_rows=sum(p.changed_rows for p in parts),
+        changed_first=min(firsts, default=None),
+        changed_last=max(lasts, default=None),
+    )
+
+
+def _record_revision(path: Path, result: WriteResult, *, now_ms: int | None, source: str) -> None:
+    """Append one line to the revision log; rewritten atomically (it is small), under the lock."""
+    record = {
+        "at": iso(now_ms),
+        "source": source,
+        "changed": result.changed_rows,
+        "first": iso(result.changed_first),
+        "last": iso(result.changed_last),
+    }
+    before = path.read_text() if path.exists() else ""
+    text = before + json.dumps(record) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

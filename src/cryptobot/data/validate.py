@@ -1,10 +1,13 @@
 """Checks on OHLCV series, shared by every write and by ``fetch --status``.
 
 Hard problems (NaN, non-positive prices, a high below the body or a low above it, negative volume,
-timestamps off the timeframe grid) make a write refuse the data. Soft ones (gaps, duplicates,
-zero-volume runs) are facts about the market or the source and are only reported: the shared
-Binance data has real flat zero-volume bars during exchange incidents, and long holes between
-source segments.
+timestamps off the timeframe grid, bars spaced wider than the timeframe) make a write refuse the
+data. The spacing check catches a file imported under the wrong timeframe: 1h bars all lie on the
+5m grid, but no two of them are 5m apart. A series with holes still has neighbours one timeframe
+apart, so only a series whose *closest* pair of bars is further apart than one bar is refused.
+Soft ones (gaps, duplicates, zero-volume runs) are facts about the market or the source and are
+only reported: the shared Binance data has real flat zero-volume bars during exchange incidents,
+and long holes between source segments.
 """
 
 from dataclasses import asdict, dataclass
@@ -29,6 +32,8 @@ class CandleReport:
     negative_volume: int
     zero_volume_bars: int
     zero_volume_runs: int
+    tf_ms: int
+    closest_ms: int | None  # smallest spacing between distinct bars (None below 2 bars)
 
     def problems(self) -> list[str]:
         """The hard problems, worded for a one-line error."""
@@ -39,7 +44,14 @@ class CandleReport:
             "negative_volume": "rows with negative volume",
             "misaligned": "timestamps off the timeframe grid",
         }
-        return [f"{getattr(self, k)} {text}" for k, text in labels.items() if getattr(self, k)]
+        found = [f"{getattr(self, k)} {text}" for k, text in labels.items() if getattr(self, k)]
+        if self.closest_ms is not None and self.closest_ms > self.tf_ms and not self.misaligned:
+            tf = span(self.tf_ms)
+            found.append(
+                f"no two bars are {tf} apart (closest: {span(self.closest_ms)}): these are not"
+                f" {tf} bars; check the timeframe"
+            )
+        return found
 
     def as_row(self) -> dict:
         row = asdict(self)
@@ -59,7 +71,7 @@ def check_candles(
     """Examine one series (any order; duplicates allowed) for one timeframe."""
     n = len(ts)
     if n == 0:
-        return CandleReport(0, None, None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        return CandleReport(0, None, None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, tf_ms, None)
     prices = np.vstack([o, h, lo, c])
     nan_rows = np.isnan(prices).any(axis=0) | np.isnan(v)
     with np.errstate(invalid="ignore"):
@@ -90,4 +102,14 @@ def check_candles(
         negative_volume=int(neg_vol.sum()),
         zero_volume_bars=int(zero.sum()),
         zero_volume_runs=int(run_starts.sum()),
+        tf_ms=tf_ms,
+        closest_ms=int(steps.min()) if len(steps) else None,
     )
+
+
+def span(ms: int) -> str:
+    """``3_600_000`` -> ``"1h"``: the largest unit that divides the length evenly."""
+    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms / 1000:g}s"
