@@ -129,7 +129,13 @@ class Fetcher:
                     break
                 frame = pd.DataFrame(rows, columns=OHLCV)
                 written = self.lake.write_candles(
-                    self.exchange.id, symbol, tf, frame, now_ms=now, source="fetch"
+                    self.exchange.id,
+                    symbol,
+                    tf,
+                    frame,
+                    now_ms=now,
+                    source="fetch",
+                    check_spacing=False,  # bars of the timeframe asked for; a page may be sparse
                 )
                 result.new += written.new_rows
                 self._progress(key, result.new, planned)

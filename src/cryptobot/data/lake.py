@@ -124,17 +124,21 @@ class Lake:
         *,
         now_ms: int | None = None,
         source: str = "write",
+        check_spacing: bool = True,
     ) -> WriteResult:
         """Validate and merge bars into their partitions. Invalid data raises before any write.
 
         ``now_ms`` is the caller's clock (the exchange's when fetching): a bar opening later than
         one timeframe after it is refused. ``None`` skips that check (generated or test data).
         ``source`` names the writer in the revision record when stored values change.
+        ``check_spacing=False`` skips the wrong-timeframe test (see :meth:`CandleReport.problems`).
         """
         tf_ms = timeframe_ms(timeframe)
         bars = normalise_ohlcv(frame)
         report = check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=tf_ms)
-        problems = report.problems() + _future_bars(bars["timestamp"].to_numpy(), tf_ms, now_ms)
+        problems = report.problems(spacing=check_spacing) + _future_bars(
+            bars["timestamp"].to_numpy(), tf_ms, now_ms
+        )
         if problems:
             raise DataError(f"refusing to store {symbol} {timeframe}: " + "; ".join(problems))
         bars = bars.drop_duplicates("timestamp", keep="last").sort_values("timestamp")

@@ -35,8 +35,10 @@ class CandleReport:
     tf_ms: int
     closest_ms: int | None  # smallest spacing between distinct bars (None below 2 bars)
 
-    def problems(self) -> list[str]:
-        """The hard problems, worded for a one-line error."""
+    def problems(self, *, spacing: bool = True) -> list[str]:
+        """The hard problems, worded for a one-line error. ``spacing=False`` leaves out the
+        wrong-timeframe test, for bars an exchange served for the timeframe it was asked for (a
+        short page across a venue's outage has no two bars one timeframe apart)."""
         labels = {
             "nan_rows": "rows with NaN",
             "nonpositive": "rows with a price <= 0",
@@ -45,7 +47,8 @@ class CandleReport:
             "misaligned": "timestamps off the timeframe grid",
         }
         found = [f"{getattr(self, k)} {text}" for k, text in labels.items() if getattr(self, k)]
-        if self.closest_ms is not None and self.closest_ms > self.tf_ms and not self.misaligned:
+        wide = self.closest_ms is not None and self.closest_ms > self.tf_ms
+        if spacing and wide and not self.misaligned:
             tf = span(self.tf_ms)
             found.append(
                 f"no two bars are {tf} apart (closest: {span(self.closest_ms)}): these are not"
