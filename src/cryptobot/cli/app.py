@@ -64,7 +64,8 @@ COMMANDS: dict[str, Entry] = {
         "size_command",
         "Risk",
         "Size orders: quantity rounded down to the market's step so the loss at the stop stays"
-        " within the target, leverage, margin, liquidation price, fees, and every pre-trade gate.",
+        " within the target, leverage, margin, liquidation price, fees, and every pre-trade gate."
+        " An empty input gives an empty output (exit 0).",
     ),
     "risk": Entry(
         "cryptobot.cli.risk_cmd",
