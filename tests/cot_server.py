@@ -19,12 +19,13 @@ import json
 import re
 import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tests.emulator.binance_usdm import SHARED
+from tests.emulator.loopback import LoopbackServer
 
 COT = SHARED / "cot"
 DATASETS = {
@@ -77,7 +78,7 @@ def api_rows(folder: str) -> list[dict[str, str]]:
     return out
 
 
-class CftcServer:
+class CftcServer(LoopbackServer):
     def __init__(self) -> None:
         self.hits: list[str] = []
         self.api_down = False
@@ -85,22 +86,7 @@ class CftcServer:
         self.zip_override: dict[str, bytes] = {}
         self._rows: dict[str, list[dict[str, str]]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "CftcServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler(self))
 
     def count(self, prefix: str) -> int:
         return sum(h.startswith(prefix) for h in self.hits)

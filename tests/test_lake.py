@@ -14,7 +14,7 @@ from cryptobot.core.errors import DataError
 from cryptobot.data import catalog
 from cryptobot.data.importer import read_candle_file
 from cryptobot.data.lake import OHLCV, Lake
-from tests.conftest import BINANCE, SHARED
+from tests.conftest import BINANCE, SHARED, walk_bars
 
 PERP_FILES = sorted(BINANCE.glob("*_USDT_USDT/*.parquet")) if BINANCE.is_dir() else []
 
@@ -22,22 +22,6 @@ PERP_FILES = sorted(BINANCE.glob("*_USDT_USDT/*.parquet")) if BINANCE.is_dir() e
 def _manifest() -> dict[str, dict[str, str]]:
     with (SHARED / "MANIFEST.csv").open() as fh:
         return {row["path"]: row for row in csv.DictReader(fh)}
-
-
-def _frame(start: int, n: int, step: int = 300_000, seed: int = 1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(0.002 * rng.standard_normal(n).cumsum())
-    open_ = np.concatenate(([100.0], close[:-1]))
-    return pd.DataFrame(
-        {
-            "timestamp": start + step * np.arange(n, dtype="int64"),
-            "open": open_,
-            "high": np.maximum(open_, close) + 0.5,
-            "low": np.minimum(open_, close) - 0.5,
-            "close": close,
-            "volume": rng.uniform(1, 10, n),
-        }
-    )
 
 
 @pytest.mark.parametrize("path", PERP_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -62,7 +46,7 @@ def test_import_round_trips_bar_for_bar_and_reports_known_holes(path: Path, tmp_
 
 def test_reimport_and_overlapping_writes_never_duplicate(tmp_path: Path):
     lake = Lake(tmp_path)
-    bars = _frame(1_735_689_600_000, 20_000)  # 2025-01-01, spans several monthly partitions
+    bars = walk_bars(1_735_689_600_000, 20_000)  # 2025-01-01, spans several monthly partitions
     assert lake.write_candles("x", "BTC/USDT:USDT", "5m", bars).new_rows == 20_000
     files = sorted((tmp_path / "candles/x/BTC_USDT_USDT/5m").glob("*.parquet"))
     assert [f.stem for f in files] == ["2025-01", "2025-02", "2025-03"]
@@ -75,7 +59,7 @@ def test_reimport_and_overlapping_writes_never_duplicate(tmp_path: Path):
 @given(cuts=st.lists(st.integers(0, 3_000), min_size=1, max_size=6))
 def test_refetching_in_any_pieces_never_duplicates_rows(tmp_path_factory, cuts):
     lake = Lake(tmp_path_factory.mktemp("lake"))
-    bars = _frame(1_700_000_000_000 - 1_700_000_000_000 % 300_000, 3_000)
+    bars = walk_bars(1_700_000_000_000 - 1_700_000_000_000 % 300_000, 3_000)
     for cut in cuts:  # overlapping pieces in any order, some written twice
         lake.write_candles("x", "ETH/USDT:USDT", "5m", bars.iloc[cut // 2 : cut + 200])
     lake.write_candles("x", "ETH/USDT:USDT", "5m", bars)
@@ -105,10 +89,10 @@ def test_refetching_in_any_pieces_never_duplicates_rows(tmp_path_factory, cuts):
 )
 def test_invalid_bars_are_refused_and_nothing_stored_changes(tmp_path: Path, mutate, problem):
     lake = Lake(tmp_path)
-    good = _frame(1_735_689_600_000, 50)
+    good = walk_bars(1_735_689_600_000, 50)
     lake.write_candles("x", "BTC/USDT:USDT", "5m", good)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
-    bad = _frame(1_735_689_600_000 + 50 * 300_000, 50, seed=2)
+    bad = walk_bars(1_735_689_600_000 + 50 * 300_000, 50, seed=2)
     mutate(bad)
     with pytest.raises(DataError, match=problem):
         lake.write_candles("x", "BTC/USDT:USDT", "5m", bad)
@@ -117,7 +101,7 @@ def test_invalid_bars_are_refused_and_nothing_stored_changes(tmp_path: Path, mut
 
 def test_a_crash_while_writing_leaves_the_previous_file(tmp_path: Path, monkeypatch):
     lake = Lake(tmp_path)
-    bars = _frame(1_735_689_600_000, 100)
+    bars = walk_bars(1_735_689_600_000, 100)
     lake.write_candles("x", "BTC/USDT:USDT", "5m", bars.iloc[:50])
     path = next(tmp_path.rglob("*.parquet"))
     before = path.read_bytes()
@@ -135,7 +119,7 @@ def test_a_crash_while_writing_leaves_the_previous_file(tmp_path: Path, monkeypa
 
 def test_corrupt_partition_is_a_clear_error(tmp_path: Path):
     lake = Lake(tmp_path)
-    lake.write_candles("x", "BTC/USDT:USDT", "5m", _frame(1_735_689_600_000, 10))
+    lake.write_candles("x", "BTC/USDT:USDT", "5m", walk_bars(1_735_689_600_000, 10))
     next(tmp_path.rglob("*.parquet")).write_bytes(b"PAR1 garbage")
     with pytest.raises(DataError, match="cannot read"):
         lake.read_candles("x", "BTC/USDT:USDT", "5m")
@@ -154,7 +138,7 @@ def test_status_counts_gaps_duplicates_and_zero_volume_runs():
 
 def test_duckdb_views_see_what_the_lake_holds(tmp_path: Path):
     lake = Lake(tmp_path)
-    lake.write_candles("binanceusdm", "BTC/USDT:USDT", "5m", _frame(1_735_689_600_000, 10_000))
+    lake.write_candles("binanceusdm", "BTC/USDT:USDT", "5m", walk_bars(1_735_689_600_000, 10_000))
     lake.write_funding(
         "binanceusdm",
         "BTC/USDT:USDT",

@@ -22,7 +22,7 @@ from cryptobot.data import locks
 from cryptobot.data.atomic import atomic_write
 from cryptobot.data.lake import OHLCV, REVISIONS, Lake
 from cryptobot.data.validate import check_candles
-from tests.conftest import BINANCE, Cli
+from tests.conftest import BINANCE, Cli, walk_bars
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOL = "BTC/USDT:USDT"
@@ -31,22 +31,6 @@ JAN_2025 = 1_735_689_600_000
 NOW = 1_767_225_600_000  # 2026-01-01, the clock the lake tests pass in
 SPAWN = multiprocessing.get_context("spawn")
 DAYS = 3  # of 5m bars that concurrent writers share out, one hour per write
-
-
-def _frame(start: int, n: int, step: int = 300_000, seed: int = 1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(0.002 * rng.standard_normal(n).cumsum())
-    open_ = np.concatenate(([100.0], close[:-1]))
-    return pd.DataFrame(
-        {
-            "timestamp": start + step * np.arange(n, dtype="int64"),
-            "open": open_,
-            "high": np.maximum(open_, close) + 0.5,
-            "low": np.minimum(open_, close) - 0.5,
-            "close": close,
-            "volume": rng.uniform(1, 10, n),
-        }
-    )
 
 
 def _snapshot(root: Path) -> dict[Path, bytes]:
@@ -125,7 +109,7 @@ def test_a_fetched_page_across_a_venue_outage_is_stored(tmp_path: Path):
     """The exchange served the timeframe it was asked for: two bars either side of an outage
     have no neighbour one bar apart, yet they are real 5m bars (the fetcher skips the test)."""
     lake = Lake(tmp_path)
-    page = pd.concat([_frame(JAN_2025, 1), _frame(JAN_2025 + 3 * 300_000, 1, seed=2)])
+    page = pd.concat([walk_bars(JAN_2025, 1), walk_bars(JAN_2025 + 3 * 300_000, 1, seed=2)])
     with pytest.raises(DataError, match="no two bars are 5m apart"):
         lake.write_candles("binanceusdm", "BTC/USDT:USDT", "5m", page)
     written = lake.write_candles("binanceusdm", "BTC/USDT:USDT", "5m", page, check_spacing=False)
@@ -135,7 +119,7 @@ def test_a_fetched_page_across_a_venue_outage_is_stored(tmp_path: Path):
 def test_a_reimport_that_changes_values_says_how_many_and_status_keeps_it(
     cli: Cli, data_dir: Path, tmp_path: Path
 ):
-    bars = _frame(JAN_2025, 2_000)
+    bars = walk_bars(JAN_2025, 2_000)
     path = tmp_path / "bars.csv"
     bars.to_csv(path, index=False)
     assert _import(cli, path, "5m")["changed"] == 0
@@ -149,7 +133,7 @@ def test_a_reimport_that_changes_values_says_how_many_and_status_keeps_it(
     rows = [10, 11, 1_500]  # two partitions (January and February)
     revised.loc[rows, "high"] += 7.0
     revised.loc[[10], "volume"] = 0.0
-    revised = pd.concat([revised, _frame(JAN_2025 + 2_000 * 300_000, 5, seed=9)])
+    revised = pd.concat([revised, walk_bars(JAN_2025 + 2_000 * 300_000, 5, seed=9)])
     revised.to_csv(path, index=False)
     row = _import(cli, path, "5m")
     assert (row["new"], row["changed"], row["total"]) == (5, 3, 2_005)
@@ -176,10 +160,10 @@ def test_a_reimport_that_changes_values_says_how_many_and_status_keeps_it(
 )
 def test_changed_rows_counts_exactly_the_stored_bars_whose_values_differ(tmp_path_factory, picks):
     lake = Lake(tmp_path_factory.mktemp("lake"))
-    base = _frame(JAN_2025, 300)  # the write below reaches 100 bars past it
+    base = walk_bars(JAN_2025, 300)  # the write below reaches 100 bars past it
     lake.write_candles("x", SYMBOL, "5m", base, now_ms=NOW)
     chosen = {i for i, _ in picks} | {398, 399}  # one adjacent pair: the write is 5m data
-    update = _frame(JAN_2025, 400, seed=3).iloc[sorted(chosen)].copy()
+    update = walk_bars(JAN_2025, 400, seed=3).iloc[sorted(chosen)].copy()
     same = sorted({i for i, keep in picks if keep and i < 300})
     update.loc[same, OHLCV[1:]] = base.loc[same, OHLCV[1:]].to_numpy()  # resent unchanged
     result = lake.write_candles("x", SYMBOL, "5m", update, now_ms=NOW, source="test")
@@ -194,10 +178,10 @@ def test_an_empty_write_leaves_no_trace_and_a_damaged_revision_log_is_a_clear_er
     tmp_path: Path,
 ):
     lake = Lake(tmp_path)
-    empty = _frame(JAN_2025, 10).iloc[:0]
+    empty = walk_bars(JAN_2025, 10).iloc[:0]
     assert lake.write_candles("x", SYMBOL, "5m", empty, now_ms=NOW).total_rows == 0
     assert not any(tmp_path.iterdir())
-    lake.write_candles("x", SYMBOL, "5m", _frame(JAN_2025, 10), now_ms=NOW)
+    lake.write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 10), now_ms=NOW)
     log = lake.candle_dir("x", SYMBOL, "5m") / REVISIONS
     log.write_text('{"at": null, "source": "x", "changed": 2}\n\n{"changed": "many"}\n')
     with pytest.raises(DataError, match=f"{REVISIONS} line 3 is not a revision record"):
@@ -209,10 +193,10 @@ def test_an_empty_write_leaves_no_trace_and_a_damaged_revision_log_is_a_clear_er
 
 def test_bars_later_than_one_bar_past_now_are_refused(tmp_path: Path):
     lake = Lake(tmp_path)
-    bars = _frame(NOW - 10 * 300_000, 12)  # the last opens at now + 1 bar: allowed
+    bars = walk_bars(NOW - 10 * 300_000, 12)  # the last opens at now + 1 bar: allowed
     assert lake.write_candles("x", SYMBOL, "5m", bars, now_ms=NOW).new_rows == 12
     before = _snapshot(tmp_path)
-    late = _frame(NOW - 300_000, 4)  # the last opens at now + 2 bars
+    late = walk_bars(NOW - 300_000, 4)  # the last opens at now + 2 bars
     with pytest.raises(
         DataError, match=r"1 bar\(s\) from the future, the first at 2026-01-01T00:10"
     ):
@@ -224,7 +208,7 @@ def test_importing_a_bar_dated_2100_is_one_line_and_harmless(
     cli: Cli, data_dir: Path, tmp_path: Path
 ):
     path = tmp_path / "future.csv"
-    bars = _frame(JAN_2025, 100)
+    bars = walk_bars(JAN_2025, 100)
     bars.loc[99, "timestamp"] = int(pd.Timestamp("2100-01-01", tz="UTC").value // 1_000_000)
     bars.to_csv(path, index=False)
     result = _import(cli, path, "5m", ok=False)
@@ -240,7 +224,7 @@ def _write_share(root: str, share: int, writers: int, start) -> None:
     """One writer: every ``writers``-th hour of the month, one hour per write, plus its funding
     rows and the markets file, so the writers interleave as much as they can."""
     lake = Lake(root)
-    bars = _frame(JAN_2025, DAYS * 288, seed=7)
+    bars = walk_bars(JAN_2025, DAYS * 288, seed=7)
     hours = (bars.timestamp - JAN_2025) // 3_600_000
     start.wait()
     for hour in range(share, DAYS * 24, writers):
@@ -267,7 +251,7 @@ def test_concurrent_writers_lose_no_bar(tmp_path: Path, writers: int):
     assert [p.exitcode for p in procs] == [0] * writers
     lake = Lake(tmp_path)
     pd.testing.assert_frame_equal(
-        lake.read_candles("x", SYMBOL, "5m"), _frame(JAN_2025, DAYS * 288, seed=7)
+        lake.read_candles("x", SYMBOL, "5m"), walk_bars(JAN_2025, DAYS * 288, seed=7)
     )
     expected_funding = sorted(
         JAN_2025 + h * 3_600_000 for h in range(DAYS * 24) if h % (writers * 8) == h % writers
@@ -280,7 +264,7 @@ def test_concurrent_writers_lose_no_bar(tmp_path: Path, writers: int):
 def test_two_cli_imports_at_once_keep_every_bar(tmp_path: Path):
     """The issue's reproduction through the CLI: odd and even hours of one month's 5m bars, two
     `fetch --import` at once (the test above races many more writes, in several rounds)."""
-    bars = _frame(JAN_2025, 31 * 288, seed=5)
+    bars = walk_bars(JAN_2025, 31 * 288, seed=5)
     hours = (bars.timestamp - JAN_2025) // 3_600_000
     data_dir = tmp_path / "lake"
     data_dir.mkdir()
@@ -306,7 +290,7 @@ def test_two_cli_imports_at_once_keep_every_bar(tmp_path: Path):
 def _hold_lock_then_write(root: str, ready, go) -> None:
     """A writer that holds the series lock with its temp file on disk until told to finish."""
     directory = Lake(root).candle_dir("x", SYMBOL, "5m")
-    bars = _frame(JAN_2025, 12)
+    bars = walk_bars(JAN_2025, 12)
 
     def slow(tmp: Path) -> None:
         ready.set()
@@ -319,7 +303,7 @@ def _hold_lock_then_write(root: str, ready, go) -> None:
 
 def _write_later_bars(root: str, started) -> None:
     started.set()
-    Lake(root).write_candles("x", SYMBOL, "5m", _frame(JAN_2025 + 12 * 300_000, 12), now_ms=NOW)
+    Lake(root).write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025 + 12 * 300_000, 12), now_ms=NOW)
 
 
 def test_a_second_writer_waits_and_never_removes_a_live_temp_file(tmp_path: Path):
@@ -341,7 +325,9 @@ def test_a_second_writer_waits_and_never_removes_a_live_temp_file(tmp_path: Path
     stored = Lake(tmp_path).read_candles("x", SYMBOL, "5m")
     pd.testing.assert_frame_equal(
         stored,
-        pd.concat([_frame(JAN_2025, 12), _frame(JAN_2025 + 12 * 300_000, 12)], ignore_index=True),
+        pd.concat(
+            [walk_bars(JAN_2025, 12), walk_bars(JAN_2025 + 12 * 300_000, 12)], ignore_index=True
+        ),
     )
 
 
@@ -355,12 +341,12 @@ def _stall_mid_write(root: str, ready) -> None:
         time.sleep(600)
 
     pq.write_table = half  # this process only: it is killed before it could finish
-    Lake(root).write_candles("x", SYMBOL, "5m", _frame(JAN_2025, 100), now_ms=NOW)
+    Lake(root).write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 100), now_ms=NOW)
 
 
 def test_kill_9_mid_write_leaves_the_old_file_and_the_next_write_cleans_up(tmp_path: Path):
     lake = Lake(tmp_path)
-    lake.write_candles("x", SYMBOL, "5m", _frame(JAN_2025, 50), now_ms=NOW)
+    lake.write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 50), now_ms=NOW)
     ready = SPAWN.Event()
     child = SPAWN.Process(target=_stall_mid_write, args=(str(tmp_path), ready))
     child.start()
@@ -370,12 +356,12 @@ def test_kill_9_mid_write_leaves_the_old_file_and_the_next_write_cleans_up(tmp_p
         os.kill(child.pid, signal.SIGKILL)
         child.join()
     (stale,) = tmp_path.rglob("*.tmp")
-    pd.testing.assert_frame_equal(lake.read_candles("x", SYMBOL, "5m"), _frame(JAN_2025, 50))
+    pd.testing.assert_frame_equal(lake.read_candles("x", SYMBOL, "5m"), walk_bars(JAN_2025, 50))
 
-    lake.write_candles("x", SYMBOL, "5m", _frame(JAN_2025, 100), now_ms=NOW)  # lock is free
+    lake.write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 100), now_ms=NOW)  # lock is free
 
     assert not stale.exists() and not list(tmp_path.rglob("*.tmp"))
-    pd.testing.assert_frame_equal(lake.read_candles("x", SYMBOL, "5m"), _frame(JAN_2025, 100))
+    pd.testing.assert_frame_equal(lake.read_candles("x", SYMBOL, "5m"), walk_bars(JAN_2025, 100))
 
 
 def test_stale_temp_files_of_one_file_series_are_cleaned_by_its_next_write(tmp_path: Path):
@@ -396,11 +382,11 @@ _WRITE_EVERYTHING = """
 import os, sys
 import pandas as pd
 from cryptobot.data.lake import Lake
-from tests.test_lake_hardening import JAN_2025, NOW, SYMBOL, _frame
+from tests.test_lake_hardening import JAN_2025, NOW, SYMBOL, walk_bars
 os.umask(int(sys.argv[2], 8))
 lake = Lake(sys.argv[1])
-lake.write_candles("x", SYMBOL, "5m", _frame(JAN_2025, 10), now_ms=NOW)
-lake.write_candles("x", SYMBOL, "5m", _frame(JAN_2025, 10, seed=4), now_ms=NOW)  # a revision
+lake.write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 10), now_ms=NOW)
+lake.write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 10, seed=4), now_ms=NOW)  # a revision
 lake.write_funding("x", SYMBOL, pd.DataFrame({"timestamp": [JAN_2025], "funding_rate": [1e-4]}))
 lake.write_markets("x", [])
 """

@@ -21,13 +21,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pyarrow.parquet as pq
+
+from tests.emulator.loopback import LoopbackServer
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 DEFAULT_NOW = 1_744_027_200_000  # 2025-04-07T12:00:00Z: inside most shared Binance series
@@ -105,7 +107,7 @@ class Hit:
     retry_after: int | None = None
 
 
-class BinanceEmulator:
+class BinanceEmulator(LoopbackServer):
     def __init__(self, data_dir: Path = SHARED, now_ms: int = DEFAULT_NOW) -> None:
         self.data_dir = data_dir
         self.now_ms = now_ms
@@ -121,23 +123,7 @@ class BinanceEmulator:
             p.name.removesuffix("_USDT_USDT")
             for p in (data_dir / "candles" / "binance").glob("*_USDT_USDT")
         )
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    # ---- lifecycle -----------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "BinanceEmulator":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler(self))
 
     def count(self, path: str, outcome: str | None = None) -> int:
         return sum(1 for h in self.hits if h.path == path and outcome in (None, h.outcome))
