@@ -27,6 +27,7 @@ from cryptobot.risk.breakers import (
 )
 from cryptobot.risk.context import current_breaker
 from tests.conftest import Cli
+from tests.test_risk_breakers_gates import order
 
 RISK = load_settings(env={}).risk
 LIMIT = RISK.breakers.daily_loss_pct
@@ -74,7 +75,7 @@ def test_a_stored_state_with_a_non_finite_figure_is_blocked_not_active(field, ba
     state = BreakerState.from_record(record)
     assert state.mode is Mode.blocked and state.tripped_by == CORRUPT
     assert not state.entries_allowed and field in state.reason
-    verdict = gates.circuit_breaker(_order(), gates.AccountState(equity=None, breaker=state), RISK)
+    verdict = gates.circuit_breaker(order(), gates.AccountState(equity=None, breaker=state), RISK)
     assert not verdict.passed and "risk reset" in verdict.reason
     # time alone does not release it: it has no end
     assert step(state, Clock(T0 + 400 * 24 * 3_600_000), RISK)[0].mode is Mode.blocked
@@ -126,20 +127,6 @@ def test_config_refuses_non_finite_breaker_limits(raw):
     for key in ("DAILY_LOSS_PCT", "WEEKLY_LOSS_USD", "RECOVERY_SIZE_MULT", "FLASH_CRASH_PCT"):
         with pytest.raises(ConfigError, match="finite number"):
             load_settings(env={f"CRYPTOBOT__RISK__BREAKERS__{key}": raw})
-
-
-def _order() -> gates.OrderProposal:
-    return gates.OrderProposal(
-        symbol="BTC/USDT:USDT",
-        side="long",
-        entry=95_000,
-        notional=950,
-        margin=95,
-        leverage=10,
-        risk_usd=5,
-        client_order_id="cb-1",
-        max_leverage=125,
-    )
 
 
 figure = st.one_of(

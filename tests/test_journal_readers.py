@@ -43,6 +43,18 @@ def _cryptobot(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _all_succeed(commands: list[list[str]], data_dir: Path) -> None:
+    """Start every command at once (real processes on one journal), then wait for each."""
+    procs = [
+        subprocess.Popen(cmd, env=_env(data_dir), cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for cmd in commands
+    ]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+
+
 def _holder(data_dir: Path, mode: str, linger_s: float = 0.0) -> subprocess.Popen:
     """Another process with a connection open on the journal (a daemon, a report, the duckdb
     CLI); returns once it holds it."""
@@ -100,20 +112,8 @@ def test_readers_wait_for_a_writer_that_holds_its_connection_briefly(journaled: 
 
 
 def test_writers_in_two_processes_at_once_both_land(journaled: Path):
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cryptobot", "risk", "equity", str(amount), "-f", "json"],
-            env=_env(journaled),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for amount in (990, 995)
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+    risk_equity = [sys.executable, "-m", "cryptobot", "risk", "equity"]
+    _all_succeed([[*risk_equity, str(amount), "-f", "json"] for amount in (990, 995)], journaled)
     assert journal.load_state(journaled)["last_equity"] in (990.0, 995.0)
 
 
@@ -151,18 +151,9 @@ for i in range(15):
 def test_two_processes_feeding_the_breaker_lose_no_update(data_dir: Path):
     """Read, step and store happen in one transaction: with a read outside it, a peak (or a
     trip) computed by one process could be overwritten by the other's older state."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", FEED, str(data_dir), str(first)],
-            env=_env(data_dir),
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for first in (0, 1)
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+    _all_succeed(
+        [[sys.executable, "-c", FEED, str(data_dir), str(first)] for first in (0, 1)], data_dir
+    )
     state = journal.load_state(data_dir)
     assert state["peak_equity"] == 1000.0 + 1 + 2 * 14  # the highest of all 30 observations
 
