@@ -127,8 +127,8 @@ def test_verbose_after_the_sub_command_shows_the_traceback(tmp_path: Path):
     [
         (("size", "--bogus"), "error: No such option: --bogus"),
         (("sizee",), "error: No such command 'sizee'. Did you mean 'size'?"),
-        (("risk", "equity"), "error: Missing argument 'amount' (see cryptobot risk equity --help)"),
-        (("risk", "equity", "lots"), "error: Invalid value for 'amount'"),
+        (("risk", "equity"), "error: Missing argument 'AMOUNT' (see cryptobot risk equity --help)"),
+        (("risk", "equity", "lots"), "error: Invalid value for 'AMOUNT'"),
         (("config", "show", "--data-dir"), "error: Option '--data-dir' requires an argument"),
     ],
 )
