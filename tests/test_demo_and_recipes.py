@@ -58,3 +58,15 @@ def test_update_lake_recipe_against_the_emulator(emulator, data_dir: Path):
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(rows) == 6 and all(r["new"] == 0 for r in rows)  # 3 x (15m + funding)
     assert len(list(Lake(data_dir).candle_sets())) == 3
+
+
+def test_import_under_the_demo_config_files_bars_where_fetch_does(tmp_path: Path):
+    """With ``exchange: replay`` the lake files bars under the replayed venue (``synthetic``);
+    ``--import`` must too, or scan and backtest never see what was imported."""
+    config = sample_market_config(tmp_path, days=2)
+    source = tmp_path / "sample-market/candles/synthetic/BTC_USDT_USDT/5m/2025-12.parquet"
+    args = ("--config", str(config), "fetch", "--import", str(source))
+    out = Cli()(*args, "--symbol", "BTC/USDT:USDT", "--timeframe", "5m").stdout
+    row = json.loads(out)
+    assert (row["exchange"], row["new"], row["changed"]) == ("synthetic", 2 * 288, 0)
+    assert set(Lake(tmp_path / "demo").candle_sets()) == {("synthetic", "BTC/USDT:USDT", "5m")}

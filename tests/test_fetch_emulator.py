@@ -203,6 +203,33 @@ def test_funding_and_open_interest(emulator, emu_cli: Cli, data_dir: Path):
     assert np.all(np.diff(oi.timestamp) == 3_600_000)
 
 
+def test_an_earlier_since_back_fills_funding_and_open_interest(emulator, data_dir: Path):
+    """A second fetch from an earlier date completes funding and OI before what is stored,
+    exactly as one fetch from that date would (they used to resume only after the last one)."""
+    stored, second_run = {}, {}
+    for name, starts in {"twice": ("2025-03-25", "2025-03-01"), "once": ("2025-03-01",)}.items():
+        lake_dir = data_dir / name
+        lake_dir.mkdir()
+        cli = Cli(emulator_env(emulator, lake_dir))
+        for since in starts:
+            args = ("--symbols", "BTC/USDT:USDT", "--timeframes", "1h", "--since", since)
+            out = cli("fetch", *args, "--funding", "--open-interest", "-f", "jsonl").stdout
+        second_run[name] = {r["dataset"]: r for r in map(json.loads, out.splitlines())}
+        lake = Lake(lake_dir)
+        stored[name] = (
+            lake.read_funding("binanceusdm", "BTC/USDT:USDT"),
+            lake.read_open_interest("binanceusdm", "BTC/USDT:USDT", "1h"),
+        )
+    # back-filled: 24 days of 8h funding; hourly OI from the oldest Binance keeps (30 days
+    # before now, one period in) up to the first hour stored
+    march_25, hour = 1_742_860_800_000, 3_600_000
+    assert second_run["twice"]["funding"]["new"] == 24 * 3
+    oldest_oi = emulator.now_ms - 30 * DAY + hour
+    assert second_run["twice"]["oi:1h"]["new"] == (march_25 - oldest_oi) // hour
+    for twice, once in zip(stored["twice"], stored["once"], strict=True):
+        pd.testing.assert_frame_equal(twice, once)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

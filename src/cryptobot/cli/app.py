@@ -64,8 +64,7 @@ COMMANDS: dict[str, Entry] = {
         "size_command",
         "Risk",
         "Size orders: quantity rounded down to the market's step so the loss at the stop stays"
-        " within the target, leverage, margin, liquidation price, fees, and every pre-trade gate."
-        " An empty input gives an empty output (exit 0).",
+        " within the target, leverage, margin, liquidation price, fees, and every pre-trade gate.",
     ),
     "risk": Entry(
         "cryptobot.cli.risk_cmd",

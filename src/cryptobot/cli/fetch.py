@@ -20,7 +20,7 @@ from cryptobot.data.fetcher import Fetcher, FetchPlan
 from cryptobot.data.importer import import_candles
 from cryptobot.data.lake import Lake
 from cryptobot.data.status import lake_status
-from cryptobot.exchange.factory import open_exchange
+from cryptobot.exchange.factory import lake_exchange, open_exchange
 
 log = logging.getLogger(__name__)
 
@@ -132,4 +132,5 @@ def _import(obj: AppContext, path: Path, symbol: str | None, timeframe: str | No
         raise typer.BadParameter("--import stores one file: give one --symbol and one --timeframe")
     lake = Lake(obj.data_dir(create=True))
     now_ms = int(time.time() * 1000)
-    return import_candles(lake, obj.settings.exchange, symbol, timeframe, path, now_ms=now_ms)
+    exchange = lake_exchange(obj.settings)  # under replay: the replayed venue, as fetch files it
+    return import_candles(lake, exchange, symbol, timeframe, path, now_ms=now_ms)

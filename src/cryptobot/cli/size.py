@@ -104,6 +104,7 @@ def size_command(
 ) -> None:
     """Size orders: quantity rounded down to the market's step so the loss at the stop stays
     within the target, leverage, margin, liquidation price, fees, and every pre-trade gate.
+
     An empty input gives an empty output (exit 0)."""
     obj: AppContext = ctx.obj
     settings = obj.settings

@@ -1,7 +1,8 @@
 """``fetch``: bring the lake up to date from an exchange.
 
-For each (symbol, timeframe) the fetcher works out which ranges are missing -- before the first
-stored bar when the requested start is earlier, and after the last one -- and pages through
+For each series (candles of a timeframe, funding, open interest) the fetcher works out which
+ranges are missing -- before the first stored point when the requested start is earlier, and
+after the last one -- and pages through
 them with the venue's largest page, each request starting one bar after the previous page
 ended, so N bars cost ceil(N / limit) requests. Only bars that have closed by the exchange's
 clock are kept. Every page is written (atomically) as it arrives, so a run killed half-way
@@ -115,7 +116,9 @@ class Fetcher:
         end = last_closed_open(now, tf_ms)
         start = -(-start // tf_ms) * tf_ms  # first bar open at or after start
         result = SeriesResult(symbol, tf)
-        ranges = self._missing(symbol, tf, start, end, tf_ms)
+        first = self.lake.first_candle_time(self.exchange.id, symbol, tf)
+        last = self.lake.last_candle_time(self.exchange.id, symbol, tf)
+        ranges = missing_ranges(first, last, start=start, end=end, step=tf_ms)
         planned = sum((hi - lo) // tf_ms + 1 for lo, hi in ranges)
         key = f"{symbol} {tf}"
         for lo, hi in ranges:
@@ -146,30 +149,21 @@ class Fetcher:
         self._progress(key, planned, planned)
         return result
 
-    def _missing(
-        self, symbol: str, tf: str, start: int, end: int, tf_ms: int
-    ) -> list[tuple[int, int]]:
-        first = self.lake.first_candle_time(self.exchange.id, symbol, tf)
-        last = self.lake.last_candle_time(self.exchange.id, symbol, tf)
-        if first is None or last is None:
-            return [(start, end)] if start <= end else []
-        ranges = []
-        if start < first:
-            ranges.append((start, first - tf_ms))
-        resume = max(last + tf_ms, start)
-        if resume <= end:
-            ranges.append((resume, end))
-        return ranges
-
     async def funding(self, symbol: str, start: int, now: int) -> SeriesResult:
         result = SeriesResult(symbol, "funding")
-        stored = self.lake.read_funding(self.exchange.id, symbol)
-        cursor = max(start, int(stored.timestamp.max()) + 1000) if len(stored) else start
-        limit = self.exchange.funding_limit
-        while cursor <= now:
+        first, last = _span(self.lake.read_funding(self.exchange.id, symbol))
+        for lo, hi in missing_ranges(first, last, start=start, end=now, step=1000):
+            await self._funding_pages(symbol, lo, hi, result)
+        _describe_rows(result, self.lake.read_funding(self.exchange.id, symbol))
+        return result
+
+    async def _funding_pages(self, symbol: str, lo: int, hi: int, result: SeriesResult) -> None:
+        """Funding times are not a fixed grid: page on from the last one served, 1 s later."""
+        cursor, limit = lo, self.exchange.funding_limit
+        while cursor <= hi:
             rows = await self.exchange.fetch_funding_history(symbol, cursor, limit)
             result.requests += 1
-            rows = [r for r in rows if cursor <= r.timestamp <= now]
+            rows = [r for r in rows if cursor <= r.timestamp <= hi]
             if rows:
                 frame = pd.DataFrame(
                     {
@@ -181,26 +175,29 @@ class Fetcher:
                 cursor = rows[-1].timestamp + 1000
             if len(rows) < limit:
                 break
-        stored = self.lake.read_funding(self.exchange.id, symbol)
-        _describe_rows(result, stored)
-        return result
 
     async def open_interest(self, symbol: str, period: str, start: int, now: int) -> SeriesResult:
         result = SeriesResult(symbol, f"oi:{period}")
         p_ms = timeframe_ms(period)
         oldest = now - self.exchange.open_interest_max_days * DAY_MS + p_ms
-        stored = self.lake.read_open_interest(self.exchange.id, symbol, period)
-        cursor = max(start, oldest)
-        if len(stored):
-            cursor = max(cursor, int(stored.timestamp.max()) + p_ms)
-        cursor = -(-cursor // p_ms) * p_ms
+        start = -(-max(start, oldest) // p_ms) * p_ms
         end = last_closed_open(now, p_ms) + p_ms  # OI is a snapshot at the period's start
-        limit = self.exchange.open_interest_limit
-        while cursor <= end:
-            n = min(limit, (end - cursor) // p_ms + 1)
+        first, last = _span(self.lake.read_open_interest(self.exchange.id, symbol, period))
+        for lo, hi in missing_ranges(first, last, start=start, end=end, step=p_ms):
+            await self._open_interest_pages(symbol, period, lo, hi, result)
+        _describe_rows(result, self.lake.read_open_interest(self.exchange.id, symbol, period))
+        return result
+
+    async def _open_interest_pages(
+        self, symbol: str, period: str, lo: int, hi: int, result: SeriesResult
+    ) -> None:
+        p_ms = timeframe_ms(period)
+        cursor, limit = lo, self.exchange.open_interest_limit
+        while cursor <= hi:
+            n = min(limit, (hi - cursor) // p_ms + 1)
             rows = await self.exchange.fetch_open_interest_history(symbol, period, cursor, n)
             result.requests += 1
-            rows = [r for r in rows if cursor <= r.timestamp <= end]
+            rows = [r for r in rows if cursor <= r.timestamp <= hi]
             if not rows:
                 break
             frame = pd.DataFrame(
@@ -213,8 +210,6 @@ class Fetcher:
             written = self.lake.write_open_interest(self.exchange.id, symbol, period, frame)
             result.new += written.new_rows
             cursor = rows[-1].timestamp + p_ms
-        _describe_rows(result, self.lake.read_open_interest(self.exchange.id, symbol, period))
-        return result
 
     async def _guard(self, symbol: str, dataset: str, job) -> SeriesResult:
         """Run one series; a failure is recorded in its row and the others carry on."""
@@ -231,6 +226,29 @@ def _start(plan: FetchPlan, timeframe: str, start: int, now: int) -> int:
         return start
     tf_ms = timeframe_ms(timeframe)
     return last_closed_open(now, tf_ms) - (plan.bars - 1) * tf_ms
+
+
+def missing_ranges(
+    first: int | None, last: int | None, *, start: int, end: int, step: int
+) -> list[tuple[int, int]]:
+    """The inclusive spans of [start, end] a series stored over [first, last] lacks: before
+    its first point (an earlier --from back-fills) and after its last (a re-run resumes).
+    Holes inside the stored span are not re-asked: ``--status`` reports them."""
+    if first is None or last is None:
+        return [(start, end)] if start <= end else []
+    ranges = []
+    if start < first:
+        ranges.append((start, first - step))
+    resume = max(last + step, start)
+    if resume <= end:
+        ranges.append((resume, end))
+    return ranges
+
+
+def _span(stored: pd.DataFrame) -> tuple[int | None, int | None]:
+    if not len(stored):
+        return None, None
+    return int(stored.timestamp.min()), int(stored.timestamp.max())
 
 
 def _describe_rows(result: SeriesResult, stored: pd.DataFrame) -> None:
