@@ -40,6 +40,31 @@ def test_a_writable_home_is_used(tmp_path: Path):
     assert numba_cache.configure(env) == str(tmp_path / ".cache" / "cryptobot" / "numba")
 
 
+def test_a_cache_dir_planted_by_another_account_is_passed_over(tmp_path: Path):
+    """numba loads pickles from its cache: a folder someone else owns in the shared temp dir
+    (or a symlink) must never be used; an open folder of ours is closed to 0700."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    uid = os.getuid()
+    planted = temp / f"cryptobot-numba-{uid}"
+    planted.symlink_to(tmp_path)  # owned by us, but a link to somewhere else
+    assert numba_cache.configure(_no_home(tmp_path), temp_dir=str(temp)) is None
+    planted.unlink()
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)
+    chosen = numba_cache.configure(_no_home(tmp_path), temp_dir=str(temp))
+    assert chosen == str(planted) and planted.stat().st_mode & 0o777 == 0o700
+    if uid == 0:  # only root can hand a folder to another account
+        os.chown(planted, 65534, 65534)
+        assert numba_cache.configure(_no_home(tmp_path), temp_dir=str(temp)) is None
+
+
+def _no_home(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    return {"HOME": str(home)}
+
+
 def _read_only_tree(tmp_path: Path) -> Path:
     """A copy of the package where numba cannot cache next to the sources (as in a read-only
     site-packages): every ``__pycache__`` is a plain file."""
