@@ -108,7 +108,9 @@ def test_global_options_after_the_sub_command(tmp_path: Path):
 
 def test_quiet_after_the_sub_command_silences_warnings():
     cli = Cli({"CRYPTOBOT_RISK__MAX_LEVERAGE": "5"})  # an old-style name: a warning
-    assert "CRYPTOBOT__RISK__MAX_LEVERAGE" in cli("config", "show").stderr
+    loud = cli("config", "show").stderr
+    assert "CRYPTOBOT__RISK__MAX_LEVERAGE" in loud
+    assert loud.startswith("warning: ") and len(loud.strip().splitlines()) == 1  # not rich-wrapped
     quiet = cli("config", "show", "-q")
     assert quiet.stderr == "" and "mode: paper" in quiet.stdout
     assert cli("-q", "config", "show").stderr == ""

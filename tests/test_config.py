@@ -8,6 +8,7 @@ import yaml
 
 from cryptobot.core.config import Secrets, default_dict, load_settings, redact
 from cryptobot.core.errors import ConfigError
+from tests.conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,3 +167,11 @@ def test_non_finite_numbers_are_refused_in_a_file_and_in_lists(tmp_path: Path):
         cfg.write_text(body)
         with pytest.raises(ConfigError, match="must be a finite number"):
             load_settings(cfg, env={})
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path: Path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("mode: paper # d\xe9j\xe0\n".encode("latin-1"))
+    result = Cli()("config", "check", str(bad), ok=None)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {bad}: not UTF-8 text (byte 15); save it as UTF-8"

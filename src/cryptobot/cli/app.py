@@ -261,18 +261,28 @@ def main_options(
     configure_logging(verbose=verbose, quiet=quiet)
 
 
-def configure_logging(*, verbose: bool, quiet: bool) -> None:
-    """Logs go to stderr through rich; ``-q`` keeps errors only."""
-    from rich.console import Console
-    from rich.logging import RichHandler
+class _LineFormatter(logging.Formatter):
+    """``warning: message`` on one line, as the error lines read (for logs, cron mail, grep)."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def configure_logging(*, verbose: bool, quiet: bool) -> None:
+    """Logs go to stderr: through rich on a terminal, one plain line each otherwise (rich
+    wraps at 80 columns where there is no terminal); ``-q`` keeps errors only."""
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
-        force=True,
-    )
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(
+            console=Console(stderr=True), show_path=False, show_time=False
+        )
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_LineFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # never DEBUG: ccxt logs request headers (with the API key) at that level
     for noisy in ("ccxt", "asyncio", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))

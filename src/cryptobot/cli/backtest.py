@@ -249,9 +249,12 @@ def _write(output: Path, result: runner.Result) -> None:
 def _times(table: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:
     out = table.copy()
     for c in columns:
-        out[c] = [iso(int(v))[:16] for v in out[c]]
+        out[c] = [iso(int(v)) for v in out[c]]
     return out.to_dict("records")
 
 
 def _fmt(v) -> str:
-    return f"{v:,.4g}" if isinstance(v, (float, np.floating)) else str(v)
+    """A figure for a human line on stderr; one that is not defined reads "n/a", not nan."""
+    if isinstance(v, (float, np.floating)):
+        return f"{v:,.4g}" if np.isfinite(v) else "n/a"
+    return str(v)

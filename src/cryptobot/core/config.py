@@ -194,7 +194,11 @@ def _config_file(explicit: str | Path | None, env: dict[str, str], cwd: Path) ->
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = _parse_yaml(path.read_text())
+        data = _parse_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
