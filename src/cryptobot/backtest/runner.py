@@ -182,7 +182,7 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
             t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
         }
     markets = resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
-    held = {b: lake.read_candles(req.exchange, f"{b}/USDT:USDT", tf, None, req.end) for b in HELD}
+    held = {b: _candles(lake, req, f"{b}/USDT:USDT", tf, frames) for b in HELD}
     cot_sides = {}
     if settings.cot.signal_filter and req.strategy != REFERENCE:  # ema_cross: signals exit too
         book = BiasBook(lake.root, settings.cot)
@@ -191,6 +191,15 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         closes = {sb.symbol: sb.timestamps + timeframe_ms(tf) for sb in bars}
         cot_sides = {s: book.sides(s.split("/")[0], t) for s, t in closes.items()}
     return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings), cot_sides)
+
+
+def _candles(lake: Lake, req: Request, symbol: str, tf: str,
+             frames: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:  # fmt: skip
+    """Stored candles of ``symbol`` in the trigger timeframe ``tf``: a traded symbol's are read
+    already (a second read of BTC's million bars for buy-and-hold cost 0.1-0.4 s)."""
+    if symbol in frames:
+        return frames[symbol][tf]
+    return lake.read_candles(req.exchange, symbol, tf, None, req.end)
 
 
 def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: pd.DataFrame, base_tf: str,
@@ -318,13 +327,16 @@ def run(req: Request, data: Dataset, settings: Settings) -> Result:
         pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
     window = slice(start, shown)
     equity = equity_frame(stamps[window], pnl.sum(axis=0)[window], initial)
-    exposure = metrics.exposure(trades, stamps[window])
-    per_symbol = pd.DataFrame(
-        [_symbol_summary(sb.symbol, pnl[i][window], stamps[window], trades, initial)
-         for i, sb in enumerate(bars)]
-    )  # fmt: skip
+    summary = metrics.summary(equity, trades, metrics.exposure(trades, stamps[window]))
+    if len(bars) == 1:  # its figures are the portfolio's: not worked out twice (0.05 s on 1M bars)
+        per_symbol = pd.DataFrame([{"symbol": bars[0].symbol, **summary}])
+    else:
+        per_symbol = pd.DataFrame(
+            [_symbol_summary(sb.symbol, pnl[i][window], stamps[window], trades, initial)
+             for i, sb in enumerate(bars)]
+        )  # fmt: skip
     return Result(
-        req, trades, fills, equity, metrics.summary(equity, trades, exposure), per_symbol,
+        req, trades, fills, equity, summary, per_symbol,
         _benchmarks(bars, window, data.held), refused, trips, data.warnings, tuple(notes),
     )  # fmt: skip
 
