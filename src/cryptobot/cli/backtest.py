@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from cryptobot.backtest import runner, sweep
+from cryptobot.backtest import runner
 from cryptobot.backtest.engine import Costs
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE
@@ -163,6 +163,8 @@ def backtest_command(
     for warning in data.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if sweep_specs or walk_forward:
+        from cryptobot.backtest import sweep  # its process pool loads only for a sweep
+
         points = sweep.grid(sweep_specs or [])
         if walk_forward:
             table, totals = sweep.walk_forward(req, data, settings, points, train_ms, test_ms,
