@@ -134,3 +134,14 @@ def test_a_traded_btc_is_read_once_and_its_summary_is_the_portfolios(shared, set
     assert _same(row, {"symbol": "BTC/USDT:USDT", **one.summary})
     assert _same(row, two.per_symbol.to_dict("records")[0])  # as the general path works it out
     assert one.benchmarks["hold BTC"] == one.benchmarks["hold BTC/USDT:USDT"]
+
+
+@given(gaps=st.lists(st.integers(1, 3 * 3_600_000), max_size=80), start=st.integers(0, 10**13))
+def test_hourly_record_rows_equal_the_groupby_last(gaps, start):
+    from cryptobot.journal.backtests import HOUR_MS, hour_ends
+
+    stamps = start + np.cumsum(np.array(gaps, dtype=np.int64))
+    curve = pd.DataFrame({"timestamp": stamps, "equity": np.arange(len(stamps), dtype=float)})
+    want = curve.groupby(stamps // HOUR_MS, sort=True).last()
+    got = curve.iloc[hour_ends(stamps)]
+    assert np.array_equal(got.to_numpy(), want.to_numpy())
