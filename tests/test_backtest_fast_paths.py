@@ -1,12 +1,20 @@
-"""The vectorised drawdown and the bar-time union give exactly what their plain versions gave."""
+"""The fast paths of a backtest give exactly what their plain versions gave: the vectorised
+drawdown, exposure and fill names, the bar-time union, a one-symbol run's summary worked out
+once, and candles read once when the traded symbol is also a buy-and-hold benchmark."""
 
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cryptobot.backtest.metrics import DAY_MS, max_drawdown
+from cryptobot.backtest import runner
+from cryptobot.backtest.engine import kind_names
+from cryptobot.backtest.metrics import DAY_MS, exposure, max_drawdown
 from cryptobot.backtest.portfolio import _sorted_union
+from cryptobot.data.lake import Lake
+from cryptobot.fills.model import KIND_NAMES
+from tests.conftest import BINANCE
 
 
 def loop_drawdown(stamps: np.ndarray, values: np.ndarray) -> tuple[float, float]:
@@ -52,3 +60,88 @@ def test_sorted_union_equals_numpy_unique(arrays):
     got = _sorted_union(arrays)
     want = np.unique(np.concatenate(arrays))
     assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def loop_exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
+    """The np.add.at version bincount replaced."""
+    held = np.zeros(len(stamps) + 1)
+    first = np.searchsorted(stamps, trades["entry_time"].to_numpy())
+    ends = np.searchsorted(stamps, trades["exit_time"].to_numpy())
+    last = np.where(trades["open"].to_numpy(), len(stamps) - 1, np.minimum(ends, len(stamps) - 1))
+    np.add.at(held, first, 1)
+    np.add.at(held, last + 1, -1)
+    return float(np.mean(np.cumsum(held)[:-1] > 0))
+
+
+trade_spans = st.lists(
+    st.tuples(st.integers(0, 60), st.integers(0, 30), st.booleans()), min_size=1, max_size=25
+)
+
+
+@given(spans=trade_spans, n=st.integers(1, 50))
+def test_exposure_equals_the_add_at_version(spans, n):
+    stamps = np.arange(n, dtype=np.int64) * 60_000
+    entry = np.array([s[0] for s in spans], np.int64) * 60_000
+    trades = pd.DataFrame(
+        {"entry_time": entry, "exit_time": entry + np.array([s[1] for s in spans]) * 60_000,
+         "open": [s[2] for s in spans]}
+    )  # fmt: skip
+    assert exposure(trades, stamps) == loop_exposure(trades, stamps)
+
+
+def test_kind_names_equal_the_table_and_an_unknown_code_is_a_question_mark():
+    codes = np.array([*KIND_NAMES, 0, 99, -3], dtype=np.float64)  # as the kernel stores them
+    assert kind_names(codes).tolist() == [*KIND_NAMES.values(), "?", "?", "?"]
+    assert kind_names(np.empty(0)).tolist() == []
+
+
+class CountingLake(Lake):
+    """A real lake that remembers which candle series were read."""
+
+    def __init__(self, root) -> None:
+        super().__init__(root)
+        self.reads: list[tuple[str, str]] = []
+
+    def read_candles(self, exchange, symbol, timeframe, start=None, end=None):
+        self.reads.append((symbol, timeframe))
+        return super().read_candles(exchange, symbol, timeframe, start, end)
+
+
+def _ema_cross(symbols: list[str]) -> runner.Request:
+    req = runner.Request(strategy="ema_cross", symbols=symbols, exchange="binanceusdm",
+                         timeframe="1m", params={"stop_atr": 1.5})  # fmt: skip
+    return runner.with_defaults(req)
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Equal figures, NaN (undefined) equal to NaN."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+
+
+def test_a_traded_btc_is_read_once_and_its_summary_is_the_portfolios(shared, settings, tmp_path):
+    lake = CountingLake(tmp_path)
+    frame = pd.read_parquet(BINANCE / "BTC_USDT_USDT" / "1m.parquet").iloc[:20_000]
+    lake.write_candles("binanceusdm", "BTC/USDT:USDT", "1m", frame)
+    lake.write_candles("binanceusdm", "XBT/USDT:USDT", "1m", frame.iloc[::-1])  # a twin
+    alone = runner.load(lake, _ema_cross(["BTC/USDT:USDT"]), settings)
+    assert lake.reads == [("BTC/USDT:USDT", "1m"), ("ETH/USDT:USDT", "1m")]
+    assert alone.held["BTC"] is alone.frames["BTC/USDT:USDT"]["1m"] and alone.held["ETH"].empty
+    one = runner.run(_ema_cross(["BTC/USDT:USDT"]), alone, settings)
+    pair = _ema_cross(["BTC/USDT:USDT", "XBT/USDT:USDT"])
+    two = runner.run(pair, runner.load(lake, pair, settings), settings)
+    assert len(one.trades) > 100 and len(two.trades) == 2 * len(one.trades)
+    (row,) = one.per_symbol.to_dict("records")  # the portfolio's figures, not recomputed
+    assert _same(row, {"symbol": "BTC/USDT:USDT", **one.summary})
+    assert _same(row, two.per_symbol.to_dict("records")[0])  # as the general path works it out
+    assert one.benchmarks["hold BTC"] == one.benchmarks["hold BTC/USDT:USDT"]
+
+
+@given(gaps=st.lists(st.integers(1, 3 * 3_600_000), max_size=80), start=st.integers(0, 10**13))
+def test_hourly_record_rows_equal_the_groupby_last(gaps, start):
+    from cryptobot.journal.backtests import HOUR_MS, hour_ends
+
+    stamps = start + np.cumsum(np.array(gaps, dtype=np.int64))
+    curve = pd.DataFrame({"timestamp": stamps, "equity": np.arange(len(stamps), dtype=float)})
+    want = curve.groupby(stamps // HOUR_MS, sort=True).last()
+    got = curve.iloc[hour_ends(stamps)]
+    assert np.array_equal(got.to_numpy(), want.to_numpy())

@@ -125,6 +125,36 @@ def test_corrupt_partition_is_a_clear_error(tmp_path: Path):
         lake.read_candles("x", "BTC/USDT:USDT", "5m")
 
 
+@pytest.mark.parametrize("months", [1, 5], ids=["one file", "threaded read of five"])
+def test_read_frames_are_exact_and_writable(tmp_path: Path, months: int):
+    """One partition comes back from Arrow read-only and several as one new array; either way
+    the frame equals what was stored, window by window, and takes assignments."""
+    lake = Lake(tmp_path)
+    bars = _frame(1_735_689_600_000, months * 8_000)  # 5m bars: ~28 days a partition
+    lake.write_candles("x", "BTC/USDT:USDT", "5m", bars)
+    assert len(list(tmp_path.rglob("*.parquet"))) == months
+    whole = lake.read_candles("x", "BTC/USDT:USDT", "5m")
+    pd.testing.assert_frame_equal(whole, bars)
+    start, end = (int(bars.timestamp.iloc[i]) for i in (1_234, len(bars) - 4_321))
+    window = lake.read_candles("x", "BTC/USDT:USDT", "5m", start, end)
+    expected = bars.iloc[1_234 : len(bars) - 4_320].reset_index(drop=True)
+    pd.testing.assert_frame_equal(window, expected)
+    window.loc[0, "close"] = -1.0
+    whole["volume"] = 0.0
+    again = lake.read_candles("x", "BTC/USDT:USDT", "5m")
+    pd.testing.assert_frame_equal(again, bars)  # nothing written back into anything shared
+
+
+def test_one_bad_partition_among_many_is_named(tmp_path: Path):
+    lake = Lake(tmp_path)
+    lake.write_candles("x", "BTC/USDT:USDT", "5m", _frame(1_735_689_600_000, 50_000))
+    files = sorted(tmp_path.rglob("*.parquet"))
+    assert len(files) >= 4  # the threaded read
+    files[2].write_bytes(b"PAR1 garbage")
+    with pytest.raises(DataError, match=f"cannot read .*{files[2].name}"):
+        lake.read_candles("x", "BTC/USDT:USDT", "5m")
+
+
 def test_status_counts_gaps_duplicates_and_zero_volume_runs():
     from cryptobot.data.validate import check_candles
 

@@ -10,9 +10,10 @@ its top and fully filled when a low reaches its bottom; ``fill`` is the deepest 
 reached so far (0..1). Bearish gaps mirror on highs.
 """
 
-import numba
 import numpy as np
 import pandas as pd
+
+from cryptobot.core.jit import njit
 
 GAP_COLUMNS = ["pos", "side", "top", "bottom", "touch_pos", "fill_pos"]
 
@@ -69,7 +70,7 @@ def fill_fraction(gap: pd.Series, frame: pd.DataFrame, t: int) -> float:
     return float(min(max(depth / width, 0.0), 1.0)) if width > 0 else 1.0
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _mitigation(pos, side, top, bottom, high, low):  # pragma: no cover - compiled
     n = len(high)
     touch = np.full(len(pos), -1, dtype=np.int64)

@@ -7,10 +7,11 @@ closed, so it is reported on its *confirmation* bar ``i + right``: every column 
 on bars <= t only, and a scanner looking at the last closed bar sees exactly what a backtest saw.
 """
 
-import numba
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
+
+from cryptobot.core.jit import njit
 
 
 def swings(frame: pd.DataFrame, left: int = 3, right: int = 3) -> pd.DataFrame:
@@ -105,7 +106,7 @@ _LEG_COLUMNS = (
 )
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _break_kernel(high, low, close, sh, sh_pos, sl, sl_pos, confirm):  # pragma: no cover
     """Bar by bar (compiled). ``events`` rows: bos, choch, level, swing pos (on break bars).
     ``legs`` rows: trend + leg columns as of each bar (trend 0 and NaN before the first break)."""

@@ -134,10 +134,7 @@ def trades_frame(sb: SymbolBars, rows: np.ndarray) -> pd.DataFrame:
               "net", "r", "max_qty", "mfe_r", "mae_r", "liquidation_price"):  # fmt: skip
         out[c] = t[c]
     out["adds"] = t["adds"].astype(int)
-    out["reason"] = [
-        "open" if o else KIND_NAMES.get(int(r), "?")
-        for r, o in zip(t["reason"], still_open, strict=True)
-    ]
+    out["reason"] = np.where(still_open, "open", kind_names(t["reason"].to_numpy()))
     out["open"] = still_open
     out["bars_held"] = exit_ - entry + 1
     out["exit_time"] = out["exit_time"].astype("int64")
@@ -151,13 +148,22 @@ def fills_frame(sb: SymbolBars, rows: np.ndarray) -> pd.DataFrame:
             "symbol": sb.symbol,
             "trade": f["trade"].astype(int),
             "time": sb.timestamps[f["bar"].astype(int).to_numpy()],
-            "kind": [KIND_NAMES[int(k)] for k in f["kind"]],
+            "kind": kind_names(f["kind"].to_numpy()),
             "side": np.where(f["side"] > 0, "buy", "sell"),
             "qty": f["qty"],
             "price": f["price"],
             "fee": f["fee"],
         }
     )
+
+
+def kind_names(codes: np.ndarray) -> np.ndarray:
+    """The names of fill kinds (``fills.model.KIND_NAMES``; "?" for a code it lacks), looked up
+    as one array: a Python loop over a million-bar run's fills took 0.02-0.05 s."""
+    table = np.array(["?", *(KIND_NAMES.get(k, "?") for k in range(1, max(KIND_NAMES) + 1))])
+    index = codes.astype(np.int64)
+    known = (index >= 0) & (index < len(table))
+    return np.where(known, table[np.where(known, index, 0)], "?")
 
 
 def equity_frame(timestamps: np.ndarray, pnl: np.ndarray, initial: float) -> pd.DataFrame:

@@ -23,8 +23,8 @@ last bar is marked at the last close with no exit fill and no exit fee.
 import math
 
 import numpy as np
-from numba import njit
 
+from cryptobot.core.jit import njit
 from cryptobot.fills.model import (
     BREAKEVEN,
     ENTRY,

@@ -55,15 +55,15 @@ def exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
     last bar."""
     if len(stamps) == 0 or len(trades) == 0:
         return 0.0
-    held = np.zeros(len(stamps) + 1)
+    n = len(stamps)
     first = np.searchsorted(stamps, trades["entry_time"].to_numpy())
     last = np.where(
         trades["open"].to_numpy(),
-        len(stamps) - 1,
-        np.minimum(np.searchsorted(stamps, trades["exit_time"].to_numpy()), len(stamps) - 1),
+        n - 1,
+        np.minimum(np.searchsorted(stamps, trades["exit_time"].to_numpy()), n - 1),
     )
-    np.add.at(held, first, 1)
-    np.add.at(held, last + 1, -1)
+    # +1 where a trade starts, -1 after it ends (bincount: np.add.at is 10x slower)
+    held = np.bincount(first, minlength=n + 1) - np.bincount(last + 1, minlength=n + 1)
     return float(np.mean(np.cumsum(held)[:-1] > 0))
 
 

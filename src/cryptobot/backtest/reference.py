@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 import talib
-from numba import njit
+
+from cryptobot.core.jit import njit
 
 
 def ema_cross_signals(close: np.ndarray, fast: int = 9, slow: int = 21) -> np.ndarray:

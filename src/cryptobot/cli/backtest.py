@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from cryptobot.backtest import runner, sweep
+from cryptobot.backtest import runner
 from cryptobot.backtest.engine import Costs
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE
@@ -163,6 +163,8 @@ def backtest_command(
     for warning in data.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if sweep_specs or walk_forward:
+        from cryptobot.backtest import sweep  # its process pool loads only for a sweep
+
         points = sweep.grid(sweep_specs or [])
         if walk_forward:
             table, totals = sweep.walk_forward(req, data, settings, points, train_ms, test_ms,
@@ -243,7 +245,12 @@ def _write(output: Path, result: runner.Result) -> None:
         stem.with_suffix(".fills.parquet"): result.fills,
     }
     for path, frame in files.items():
-        atomic_write(path, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+        # dictionary encoding for the text columns only: Arrow's attempt on a million distinct
+        # equity values took longer than writing them (-o on 1M bars: 0.24 s -> 0.13 s)
+        text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
+        atomic_write(
+            path, lambda tmp, f=frame, t=text: f.to_parquet(tmp, index=False, use_dictionary=t)
+        )
 
 
 def _times(table: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:

@@ -70,9 +70,10 @@ class Secrets:
         return f"Secrets({self.masked()})"
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """A mapping that names a key twice is refused: YAML would silently keep the last value,
-    and a trader would run with a limit other than the one they read in the file."""
+    and a trader would run with a limit other than the one they read in the file. libyaml's
+    parser when PyYAML has it: the pure-Python one took 0.02 s of every command's start."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()

@@ -30,7 +30,8 @@ Rules, in the order a bar is lived through:
 import math
 
 import numpy as np
-from numba import njit
+
+from cryptobot.core.jit import njit
 
 #: Kinds of fills, as stored in fills and trades.
 ENTRY, STOP, TARGET, LIQUIDATION, SIGNAL, TIME, SCALE_IN, SCALE_OUT, FORCED = range(1, 10)

@@ -46,7 +46,7 @@ def save_run(
         :12
     ]
     stamps = equity["timestamp"].to_numpy(np.int64)
-    hourly = equity.groupby(stamps // HOUR_MS, sort=True).last()
+    hourly = equity.iloc[hour_ends(stamps)]
     cols = ["symbol", "side", "entry_time", "exit_time", "qty", "entry_price", "exit_price",
             "net", "fees", "funding", "r", "reason"]  # fmt: skip
     rows = trades[cols].assign(run_id=run_id)[["run_id", *cols]]
@@ -69,6 +69,13 @@ def save_run(
         con.execute("INSERT INTO backtest_equity SELECT * FROM equity_rows")
         con.execute("COMMIT")
     return run_id
+
+
+def hour_ends(stamps: np.ndarray) -> np.ndarray:
+    """Rows holding the last value of each UTC hour of a bar-time-sorted curve (a groupby of a
+    million rows took 0.02-0.04 s of the run's record)."""
+    hours = stamps // HOUR_MS
+    return np.flatnonzero(np.append(hours[1:] != hours[:-1], True)) if len(hours) else hours
 
 
 def runs(root: Path) -> list[dict]:

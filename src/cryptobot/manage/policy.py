@@ -25,8 +25,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from cryptobot.core.jit import njit
 from cryptobot.core.settings import ManageSettings
 
 TIME_STOP_BARS = 30

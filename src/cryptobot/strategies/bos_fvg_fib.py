@@ -27,7 +27,6 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from operator import itemgetter
 
-import numba
 import numpy as np
 import pandas as pd
 
@@ -35,6 +34,7 @@ from cryptobot.analysis import fib
 from cryptobot.analysis.fvg import fair_value_gaps
 from cryptobot.analysis.indicators import atr
 from cryptobot.analysis.structure import breaks, swings
+from cryptobot.core.jit import njit
 from cryptobot.core.settings import BosFvgFibSettings
 from cryptobot.core.setup import Setup
 from cryptobot.strategies.base import Strategy, SymbolData, closed_at, make_setup, mirrored
@@ -126,7 +126,7 @@ def _changes(rows: np.ndarray, legs: np.ndarray, retest: np.ndarray):
     return new_leg, changed
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _poi_bars(trend, legs, low, close, max_age, tolerance, from_row):  # pragma: no cover
     """Per 15m bar (compiled): whether a bullish POI is in force, and whether price has come
     back to the broken level since the break. ``legs`` columns are ``_LEG_KEY``."""
@@ -237,7 +237,7 @@ def _per_bar(pois: list[Poi | None], rows: np.ndarray) -> tuple[np.ndarray, ...]
     return anchor[at], top[at], end[at]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _triggers(anchor, top, leg_end, low, close, open_, trigger):  # pragma: no cover
     """Entry bars (compiled) where the POI in force triggers, with the lowest low since price
     first reached it. A POI triggers once; anchors only grow (a POI belongs to the newest

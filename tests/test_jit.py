@@ -1,0 +1,62 @@
+"""numba loads without scipy (core/jit.py), and numba's linear algebra still gets scipy."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _python(code: str) -> str:
+    env = os.environ | {"PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_kernel_runs_without_importing_scipy_linalg():
+    out = _python(
+        "import sys, numpy as np\n"
+        "from cryptobot.backtest.reference import ema_cross_signals\n"
+        "cross = ema_cross_signals(np.linspace(1.0, 2.0, 60) ** 2, 3, 5)\n"
+        "print(int(np.abs(cross).sum()), 'scipy.linalg' in sys.modules,"
+        " 'scipy.linalg.cython_blas' in sys.modules)"
+    )
+    assert out == "0 False False"  # a monotonic series never crosses; nothing left blocked
+
+
+def test_numba_linear_algebra_still_finds_scipy_afterwards():
+    out = _python(
+        "import sys, numpy as np\n"
+        "import cryptobot.core.jit as jit\n"
+        "@jit.njit\n"
+        "def dot(a, b):\n"
+        "    return np.dot(a, b)\n"
+        "print(dot(np.arange(3.0), np.arange(3.0)), 'scipy.linalg' in sys.modules)"
+    )
+    assert out == "5.0 True"
+
+
+def test_correlate_takes_the_plain_loop_and_agrees_with_numpy():
+    out = _python(
+        "import numpy as np\n"
+        "from cryptobot.core.jit import njit\n"
+        "@njit\n"
+        "def corr(a, b):\n"
+        "    return np.correlate(a, b)\n"
+        "a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, -1.0])\n"
+        "print(np.array_equal(corr(a, b), np.correlate(a, b)))"
+    )
+    assert out == "True"
+
+
+def test_nothing_is_blocked_when_scipy_blas_is_loaded_already():
+    out = _python(
+        "import scipy.linalg.cython_blas, sys\n"
+        "from cryptobot.core import jit\n"
+        "print(jit.load_numba_without_scipy(), sys.modules[jit.BLAS] is not None)"
+    )
+    assert out == "False True"
