@@ -130,7 +130,7 @@ def test_read_frames_are_exact_and_writable(tmp_path: Path, months: int):
     """One partition comes back from Arrow read-only and several as one new array; either way
     the frame equals what was stored, window by window, and takes assignments."""
     lake = Lake(tmp_path)
-    bars = _frame(1_735_689_600_000, months * 8_000)  # 5m bars: ~28 days a partition
+    bars = walk_bars(1_735_689_600_000, months * 8_000)  # 5m bars: ~28 days a partition
     lake.write_candles("x", "BTC/USDT:USDT", "5m", bars)
     assert len(list(tmp_path.rglob("*.parquet"))) == months
     whole = lake.read_candles("x", "BTC/USDT:USDT", "5m")
@@ -147,7 +147,7 @@ def test_read_frames_are_exact_and_writable(tmp_path: Path, months: int):
 
 def test_one_bad_partition_among_many_is_named(tmp_path: Path):
     lake = Lake(tmp_path)
-    lake.write_candles("x", "BTC/USDT:USDT", "5m", _frame(1_735_689_600_000, 50_000))
+    lake.write_candles("x", "BTC/USDT:USDT", "5m", walk_bars(1_735_689_600_000, 50_000))
     files = sorted(tmp_path.rglob("*.parquet"))
     assert len(files) >= 4  # the threaded read
     files[2].write_bytes(b"PAR1 garbage")
