@@ -193,10 +193,13 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         from cryptobot.cot.bias import BiasBook  # COT data loads only for a filter that uses it
 
         book = BiasBook(lake.root, settings.cot)
-        if book.frame.empty:
-            warnings.append("cot.signal_filter is on but no COT reports are stored; none applied")
         closes = {sb.symbol: sb.timestamps + timeframe_ms(tf) for sb in bars}
         cot_sides = {s: book.sides(s.split("/")[0], t) for s, t in closes.items()}
+        if book.frame.empty:
+            warnings.append("cot.signal_filter is on but no COT reports are stored; none applied")
+        else:  # bars without a usable report (none public yet, or too old) pass unfiltered
+            notes = [book.gap_note(s.split("/")[0], t) for s, t in closes.items()]
+            warnings.extend(n for n in notes if n)
     return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings), cot_sides)
 
 

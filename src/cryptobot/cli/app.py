@@ -298,13 +298,12 @@ def _global_options() -> list[click.Parameter]:
 
 
 def _attach_globals(command: click.Command) -> None:
-    """Give ``command`` (and each command of a group) the global options, minus any option
-    string the command already uses for itself; they update the :class:`AppContext`."""
-    subcommands = getattr(command, "commands", None)
-    if subcommands is not None:
-        for sub in subcommands.values():
-            _attach_globals(sub)
-        return
+    """Give ``command`` (a group, and each of its commands) the global options, minus any
+    option string the command already uses for itself; they update the :class:`AppContext`.
+    A group gets them too: ``cryptobot cot -q`` runs the group itself, and ``cryptobot risk
+    -q`` should say a command is missing, not that ``-q`` is unknown."""
+    for sub in getattr(command, "commands", {}).values():
+        _attach_globals(sub)
     taken = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
     for option in _global_options():
         opts = [o for o in option.opts if o not in taken]

@@ -7,14 +7,17 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.output import Format, render
+from cryptobot.cli.output import Format, FormatOpt, OutputOpt, check_file, render
+from cryptobot.core.errors import DataError
 from cryptobot.core.settings import CotBiasSettings
 from cryptobot.core.timeutil import iso, parse_time
 from cryptobot.cot import bias
 from cryptobot.cot.chart import history_html
+from cryptobot.cot.reports import ReportType
 from cryptobot.cot.source import fetch_report, import_file, report_named
 from cryptobot.cot.store import CotLake
 from cryptobot.data.atomic import atomic_write
@@ -32,10 +35,6 @@ app = typer.Typer(
         "  cryptobot cot history --asset BTC --weeks 156 --chart cot-btc.html"
     ),
 )
-FormatOpt = Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")]
-OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write .parquet/.csv/.jsonl/.json.")
-]
 AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="See only reports published by then (ISO time; default now)."),
@@ -48,6 +47,11 @@ ReportOpt = Annotated[
     str | None,
     typer.Option("--report", help="tff_futures_only, tff_combined, legacy_futures_only, ..."),
 ]
+
+
+def _check_chart(path: Path | None) -> Path | None:
+    """``--chart`` obeys ``-o``'s rule: a missing folder is an error before any work."""
+    return check_file(path, suffixes=(".html", ".htm"), flag="--chart")
 
 
 @app.callback()
@@ -68,13 +72,17 @@ def latest_command(
     obj: AppContext = ctx.obj
     cfg = _with_category(obj, category)
     chosen = report_named(report or cfg.bias_report)
-    frame = bias.visible(CotLake(obj.data_dir(create=False)).read(chosen), _now(as_of))
+    now = _now(as_of)
     assets = asset.split(",") if asset else cfg.assets
     for a in assets:
         bias.code_of(a, cfg)  # an unknown asset is an error even when nothing is stored
-    rows = bias.latest(frame, chosen, assets, cfg)
-    if not rows:
-        log.warning("no %s reports stored yet; run `cryptobot cot fetch`", chosen.name)
+    frame = _published(CotLake(obj.data_dir(create=False)), chosen, now)
+    rows = bias.latest(frame, chosen, assets, cfg, now_ms=now)
+    missing = sorted({a.upper() for a in assets} - {r["asset"] for r in rows})
+    if missing and not rows:
+        raise DataError(f"no {chosen.name} report of {', '.join(missing)} published by {iso(now)}")
+    for a in missing:
+        log.warning("%s: no %s report published by %s", a, chosen.name, iso(now))
     records = _for_screen([_record(r) for r in rows], cfg, fmt, output)
     render(records, fmt, output, title=f"COT {chosen.name}")
 
@@ -97,6 +105,7 @@ def fetch_command(
         typer.Option("--import", help="A CFTC yearly zip (or its .txt) to store, offline."),
     ] = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
 ) -> None:
     """Download the CFTC reports for the configured CME codes, all history, incrementally."""
     if source not in ("auto", "api", "zip"):
@@ -114,7 +123,7 @@ def fetch_command(
             fetch_report(lake, r, cfg=cfg, now_ms=_now(None), source=source, warn=log.warning)
             for r in reports
         ]
-    render([vars(r) for r in results], fmt, title="COT fetch")
+    render([vars(r) for r in results], fmt, output, title="COT fetch")
 
 
 @app.command(
@@ -129,7 +138,10 @@ def history_command(
     category: CategoryOpt = None,
     as_of: AsOfOpt = None,
     chart: Annotated[
-        Path | None, typer.Option("--chart", help="Also write an HTML chart (e.g. cot-btc.html).")
+        Path | None,
+        typer.Option(
+            "--chart", help="Also write an HTML chart (e.g. cot-btc.html).", callback=_check_chart
+        ),
     ] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -139,8 +151,11 @@ def history_command(
     cfg = _with_category(obj, category)
     chosen = report_named(report or cfg.bias_report)
     bias.code_of(asset, cfg)
-    frame = bias.visible(CotLake(obj.data_dir(create=False)).read(chosen), _now(as_of))
+    now = _now(as_of)
+    frame = _published(CotLake(obj.data_dir(create=False)), chosen, now)
     rows = bias.table(frame, chosen, asset.upper(), cfg).tail(weeks)
+    if rows.empty:
+        raise DataError(f"no {chosen.name} report of {asset.upper()} published by {iso(now)}")
     if chart is not None:
         page = history_html(
             rows,
@@ -153,6 +168,24 @@ def history_command(
     records = [_record({"asset": asset.upper(), **r}) for r in rows.to_dict("records")]
     records = _for_screen(records, cfg, fmt, output)
     render(records, fmt, output, title=f"COT {chosen.name} {asset.upper()}")
+
+
+def _published(lake: CotLake, report: ReportType, now_ms: int) -> pd.DataFrame:
+    """The stored reports public at ``now_ms``; none at all is an error worth one line (an
+    empty table would hide that the lake was never fetched, or that --as-of is too early)."""
+    stored = lake.read(report)
+    if stored.empty:
+        raise DataError(
+            f"no {report.name} COT reports stored in {lake.dir}; run `cryptobot cot fetch`"
+        )
+    frame = bias.visible(stored, now_ms)
+    if frame.empty:
+        first = iso(int(stored["published_ts"].min()))
+        raise DataError(
+            f"no {report.name} COT reports published by {iso(now_ms)} (the first stored was"
+            f" published {first})"
+        )
+    return frame
 
 
 def _with_category(obj: AppContext, category: str | None) -> CotBiasSettings:

@@ -43,14 +43,22 @@ class Format(StrEnum):
 
 def check_output(path: Path | None) -> Path | None:
     """Refuse an ``-o`` the command could not write, before it does any work."""
+    return check_file(path, suffixes=SUFFIXES, flag="-o")
+
+
+def check_file(path: Path | None, *, suffixes: Sequence[str], flag: str) -> Path | None:
+    """The rule of :func:`check_output` for any file option (``--chart page.html``)."""
     if path is None:
         return None
     if path.is_dir():
-        raise CryptobotError(f"-o {path}: is a directory; give a file name")
-    if path.suffix.lower() not in SUFFIXES:
-        raise CryptobotError(f"-o {path}: use a .parquet, .csv, .jsonl or .json file name")
+        raise CryptobotError(f"{flag} {path}: is a directory; give a file name")
+    if path.suffix.lower() not in suffixes:
+        names = " or ".join([", ".join(suffixes[:-1]), suffixes[-1]] if suffixes[:-1] else suffixes)
+        raise CryptobotError(f"{flag} {path}: use a {names} file name")
     if not path.parent.is_dir():
-        raise CryptobotError(f"-o {path}: directory {path.parent} does not exist; create it first")
+        raise CryptobotError(
+            f"{flag} {path}: directory {path.parent} does not exist; create it first"
+        )
     return path
 
 

@@ -187,6 +187,7 @@ class CotBiasSettings(Section):
     bullish_at: Pct
     bearish_at: Pct
     signal_filter: bool
+    max_report_age_days: Annotated[int, Field(ge=1, le=3650)]
     closures: list[str]
     publication_overrides: dict[str, str]
 

@@ -14,21 +14,29 @@ An index needs the full window: with fewer reports than ``w`` it is None and the
 BULLISH at index >= ``bullish_at``, BEARISH at <= ``bearish_at``. Only reports published by
 ``now`` are used: the caller's clock decides what is visible, so a backtest never sees a report
 before its publication time.
+
+A bias is only as good as its report is recent: positioning from months ago says nothing about
+this week. When the newest visible report's as-of date lies more than ``max_report_age_days``
+before ``now`` (a lake not fetched for a while, or a shutdown backlog) the bias is ``none``,
+with the reason, and no filter applies; so it is when nothing at all is public yet.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.settings import CotBiasSettings
+from cryptobot.core.timeutil import iso
 from cryptobot.cot.reports import CATEGORY_LABELS, REPORTS, ReportType, check_category
 from cryptobot.cot.store import CotLake
 
-BULLISH, BEARISH, NEUTRAL = "BULLISH", "BEARISH", "NEUTRAL"
+BULLISH, BEARISH, NEUTRAL, NONE = "BULLISH", "BEARISH", "NEUTRAL", "none"
+DAY_MS = 86_400_000
 
 
 def visible(frame: pd.DataFrame, now_ms: int) -> pd.DataFrame:
@@ -122,7 +130,7 @@ def table(
     pos = positions(frame, report, code_of(asset, cfg))
     measure = pos[f"{cfg.measure}_{cfg.category}"].to_numpy(dtype="float64")
     pos["measure"] = measure
-    pos["change"] = np.concatenate([[np.nan], np.diff(measure)])
+    pos["change"] = np.diff(measure, prepend=np.nan)  # no reports: no rows, not one NaN
     for w in sorted(set(cfg.windows) | {cfg.bias_window}):
         pos[f"cot_index_{w}"] = rolling(measure, w, "minmax")
         pos[f"pctl_{w}"] = rolling(measure, w, "percentile")
@@ -137,16 +145,41 @@ def table(
 
 
 def latest(
-    frame: pd.DataFrame, report: ReportType, assets: Sequence[str], cfg: CotBiasSettings
+    frame: pd.DataFrame,
+    report: ReportType,
+    assets: Sequence[str],
+    cfg: CotBiasSettings,
+    *,
+    now_ms: int,
 ) -> list[dict]:
     """The newest visible report per asset, as :func:`table` rows (assets without any
-    report are left out)."""
+    report are left out); one older than ``cfg.max_report_age_days`` at ``now_ms`` keeps its
+    numbers but reads bias ``none``, with the reason."""
     out = []
     for asset in assets:
         rows = table(frame, report, asset, cfg)
-        if len(rows):
-            out.append({"asset": asset.upper(), **rows.iloc[-1].to_dict()})
+        if not len(rows):
+            continue
+        row = {"asset": asset.upper(), **rows.iloc[-1].to_dict()}
+        if too_old(int(row["report_date"]), now_ms, cfg):
+            row |= {"bias": NONE, "reason": stale_reason(asset, row["report_date"], now_ms, cfg)}
+        out.append(row)
     return out
+
+
+def too_old(report_ms: Any, now_ms: Any, cfg: CotBiasSettings) -> Any:
+    """Whether a report as of ``report_ms`` is past ``cfg.max_report_age_days`` at ``now_ms``
+    (ints or NumPy arrays)."""
+    return np.asarray(now_ms) - np.asarray(report_ms) > cfg.max_report_age_days * DAY_MS
+
+
+def stale_reason(asset: str, report_ms: int, now_ms: int, cfg: CotBiasSettings) -> str:
+    days = (now_ms - int(report_ms)) // DAY_MS
+    return (
+        f"{asset.upper()} {NONE}: the newest COT report is as of {iso(int(report_ms))[:10]},"
+        f" {days} days before {iso(now_ms)[:10]} (cot.max_report_age_days: "
+        f"{cfg.max_report_age_days})"
+    )
 
 
 class BiasBook:
@@ -165,23 +198,57 @@ class BiasBook:
         self.frame = CotLake(root).read(self.report)
         self._tables: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
 
-    def at(self, asset: str, now_ms: int) -> Reading | None:
-        """None for an asset without COT data (not in ``cot.markets``, or nothing public)."""
-        rows, usable = self._table(asset)
+    def at(self, asset: str, now_ms: int) -> Reading:
+        """The reading at ``now_ms``; bias ``none`` (with why) for an asset not in
+        ``cot.markets``, with nothing public yet, or whose newest public report is too old."""
+        key = asset.upper()
+        if key not in self.cfg.markets:
+            return Reading(NONE, None, f"{key} {NONE}: not in cot.markets")
+        rows, usable = self._table(key)
         i = int(np.searchsorted(usable, now_ms, side="right")) - 1
         if i < 0:
-            return None
+            when = iso(now_ms)
+            reason = f"{key} {NONE}: no {self.report.name} COT report published by {when}"
+            return Reading(NONE, None, reason)
         row = rows.iloc[i]
+        if too_old(int(row["report_date"]), now_ms, self.cfg):
+            return Reading(NONE, None, stale_reason(key, row["report_date"], now_ms, self.cfg))
         index = float(row[index_column(self.cfg)])
         return Reading(str(row["bias"]), None if np.isnan(index) else index, str(row["reason"]))
 
     def sides(self, asset: str, times_ms: np.ndarray) -> np.ndarray:
-        """Per time: +1 under BULLISH, -1 under BEARISH, 0 otherwise (NEUTRAL, none public)."""
-        rows, usable = self._table(asset)
+        """Per time: +1 under BULLISH, -1 under BEARISH, 0 otherwise (NEUTRAL or none)."""
+        rows, _ = self._table(asset)
         labels = np.select([rows["bias"] == BULLISH, rows["bias"] == BEARISH], [1, -1], 0)
-        i = np.searchsorted(usable, np.asarray(times_ms, dtype="int64"), side="right") - 1
+        i, usable = self._usable(asset, times_ms)
         picked = labels[np.clip(i, 0, None)] if len(labels) else np.zeros(len(i), dtype="int64")
-        return np.where(i >= 0, picked, 0).astype(np.int8)
+        return np.where(usable, picked, 0).astype(np.int8)
+
+    def gap_note(self, asset: str, times_ms: np.ndarray) -> str | None:
+        """What a backtest should be told when some of its bars had no usable report
+        (None for an asset outside ``cot.markets``: the filter never concerned it)."""
+        key = asset.upper()
+        times = np.asarray(times_ms, dtype="int64")
+        if key not in self.cfg.markets or not len(times):
+            return None
+        missing = int((~self._usable(key, times)[1]).sum())
+        if not missing:
+            return None
+        return (
+            f"{key}: no COT bias at {missing} of {len(times)} bars (no report published yet,"
+            f" or the newest older than cot.max_report_age_days {self.cfg.max_report_age_days});"
+            " entries there are not filtered"
+        )
+
+    def _usable(self, asset: str, times_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per time: the index of the newest public report (-1: none) and whether it is
+        recent enough to read."""
+        rows, published = self._table(asset)
+        times = np.asarray(times_ms, dtype="int64")
+        i = np.searchsorted(published, times, side="right") - 1
+        dates = rows["report_date"].to_numpy(dtype="int64") if len(rows) else np.zeros(1, "int64")
+        ok = (i >= 0) & ~too_old(dates[np.clip(i, 0, None)], times, self.cfg)
+        return i, ok
 
     def _table(self, asset: str) -> tuple[pd.DataFrame, np.ndarray]:
         key = asset.upper()
@@ -189,7 +256,8 @@ class BiasBook:
             if key in self.cfg.markets:
                 rows = table(self.frame, self.report, key, self.cfg)
             else:
-                rows = pd.DataFrame({"published_ts": pd.Series(dtype="int64")})
+                empty = pd.Series(dtype="int64")
+                rows = pd.DataFrame({"published_ts": empty, "report_date": empty, "bias": []})
             usable = np.maximum.accumulate(rows["published_ts"].to_numpy(dtype="int64"))
             self._tables[key] = (rows, usable)
         return self._tables[key]

@@ -16,7 +16,8 @@
    (from the journal's trades).
 7. COT (``cot.signal_filter``): a long is refused under a BEARISH weekly COT bias of its base
    asset and a short under a BULLISH one, seeing only reports published by the setup's close
-   (``cot.bias.BiasBook``); assets without COT data pass and say so.
+   (``cot.bias.BiasBook``); assets without COT data, or whose newest report is older than
+   ``cot.max_report_age_days``, pass with ``cot_bias: none`` and say why (``cot_reason``).
 8. One signal per symbol (``one_signal_per_symbol``): the best setup of a symbol in the batch
    (confidence, then newest) wins, and none while an accepted signal of that symbol is still
    live in the journal.
@@ -158,9 +159,7 @@ def _htf(s: Setup, lake: Lake, p: SignalSettings, _h, context: dict) -> str | No
 
 def _cot(s: Setup, book: BiasBook, context: dict) -> str | None:
     reading = book.at(s.symbol.split("/")[0], s.ts + timeframe_ms(s.timeframe))
-    context["cot_bias"] = reading.label if reading else "none"
-    if reading is None:
-        return None
+    context["cot_bias"] = reading.label  # "none" (no report, or too old) never refuses
     context["cot_reason"] = reading.reason
     against = {"long": "BEARISH", "short": "BULLISH"}[s.side]
     return f"cot: {reading.reason}" if reading.label == against else None
