@@ -9,12 +9,14 @@ Windows: Binance ETH/USDT:USDT and BTC/USDT:USDT 15m + 5m, 2024-01-01 .. 2024-05
 ETC/USDT:USDT 2025-03-14 .. 2025-03-28.
 """
 
+import json
 from functools import cache
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
 from cryptobot.analysis.indicators import atr
 from cryptobot.core.config import load_settings
@@ -310,3 +312,27 @@ def test_every_setup_on_the_window_keeps_the_plan():
         assert abs(s.entry - s.stop) >= r["stop"]["atr"] - 1e-9
         assert s.confidence == sum(p["earned"] for p in r["points"].values())
         assert r["fvg"]["bottom"] <= r["poi"]["bottom"] <= r["poi"]["top"] <= r["fvg"]["top"]
+
+
+# ---- hostile input -------------------------------------------------------------------------
+
+
+def test_a_gap_size_of_zero_is_refused():
+    """``fvg_min_size_pct`` > 0: a zero floor let 0.006 % gaps make POIs."""
+    with pytest.raises(ValidationError, match="fvg_min_size_pct"):
+        _params().model_validate({**_params().model_dump(), "fvg_min_size_pct": 0})
+
+
+def test_one_nan_candle_changes_nothing_before_it_and_prints_strict_json():
+    """A NaN 5m low (a corrupt record) after the 2024-01-26 long: no crash, the setups before
+    it stay as they were, and every record is strict JSON."""
+    data = _data("ETH")
+    entry = data.frame("5m").copy()
+    bad = int(np.flatnonzero(entry.timestamp.to_numpy() == parse_time("2024-02-01T00:00:00Z"))[0])
+    entry.loc[bad, "low"] = np.nan
+    broken = SymbolData(data.exchange, data.symbol, {"15m": data.frame("15m"), "5m": entry})
+    seen = bos_fvg_fib.detect(broken, _params())
+    before = [s.to_json() for s in _detect("ETH") if s.ts < entry.timestamp[bad]]
+    assert [s.to_json() for s in seen if s.ts < entry.timestamp[bad]] == before
+    for s in seen:
+        json.dumps(s.to_json(), allow_nan=False)

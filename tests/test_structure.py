@@ -83,6 +83,22 @@ def test_hand_checked_swings_two_bars_each_side(window):
     assert _events(out, "low") == []
 
 
+def test_swing_significance_drops_the_wiggles(window):
+    # each pivot's size against its own 3-bar window: high row 3 83213.0 - lowest low of rows
+    # 2..4 (82610.1) = 602.9; high row 10 84474.8 - 83790.0 = 684.8. Low row 4: highest high
+    # of rows 3..5 (83292.0) - 82846.1 = 445.9; low row 6: 83565.0 - 82852.8 = 712.2; low
+    # row 14: 85475.0 - 82505.0 = 2970.0. A 650 floor keeps rows 10, 6 and 14.
+    out = swings(window, left=1, right=1, min_size=np.full(len(window), 650.0))
+    assert _events(out, "high") == [(11, 10, 84474.8)]
+    assert _events(out, "low") == [(7, 6, 82852.8), (15, 14, 82505.0)]
+    # the floor is per bar (k x ATR at the pivot); NaN (ATR not known yet) rejects the pivot
+    floor = np.full(len(window), 600.0)
+    floor[6] = np.nan
+    out = swings(window, left=1, right=1, min_size=floor)
+    assert _events(out, "high") == [(4, 3, 83213.0), (11, 10, 84474.8)]
+    assert _events(out, "low") == [(15, 14, 82505.0)]
+
+
 def test_equal_highs_count_once_the_first():
     frame = pd.DataFrame({"high": [1, 2, 5, 5, 2, 1.0], "low": [0.5] * 6})
     assert _events(swings(frame, 1, 1), "high") == [(3, 2, 5.0)]
