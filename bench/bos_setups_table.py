@@ -48,6 +48,16 @@ def _poi(reasons: dict) -> tuple[float, float] | None:
     return tuple(poi) if poi else None
 
 
+def _beyond_atr(setup, poi) -> float | None:
+    """How far the entry lies outside the POI, in 5m ATR (0 inside); None when the record
+    carries no ATR (the code before issue 15)."""
+    stop = setup.reasons.get("stop")
+    if poi is None or not isinstance(stop, dict):
+        return None
+    outside = max(poi[0] - setup.entry, setup.entry - poi[1], 0.0)
+    return outside / stop["atr"]
+
+
 def _realised_r(setup, bars: pd.DataFrame) -> float:
     """Held from the bar after the trigger to the last target or the stop (stop first)."""
     after = bars[bars.timestamp > setup.ts]
@@ -81,6 +91,7 @@ def run_window(name, bases, start, end, settings, detect, symbol_data) -> dict:
                     "side": s.side,
                     "confidence": s.confidence,
                     "inside": poi is not None and poi[0] <= s.entry <= poi[1],
+                    "beyond_atr": _beyond_atr(s, poi),
                     "stop_pct": abs(s.entry - s.stop) / s.entry * 100,
                     "r": _realised_r(s, entry),
                 }
@@ -101,6 +112,9 @@ def summary(result: dict) -> dict:
         return out
     q = np.percentile(df.stop_pct, [25, 50, 75])
     out["inside_poi"] = round(float(df.inside.mean()), 3)
+    beyond = df.beyond_atr.dropna()
+    if len(beyond):
+        out["beyond_poi_atr_max"] = round(float(beyond.max()), 3)
     out["stop_pct_q25_q50_q75"] = [round(float(x), 3) for x in q]
     out["stop_under_0.3pct"] = round(float((df.stop_pct < 0.3).mean()), 3)
     flips = [
