@@ -58,7 +58,12 @@ when it does not apply, e.g. on an armed setup):
   ``level`` (the broken 5m swing, structure shift) or ``fvg`` {bottom, top, formed_time}
 - ``stop``: ``basis`` ("poi_extreme" | "leg_start"), ``price`` (the basis price), ``buffer``
   (price distance), ``buffer_atr``, ``atr`` (5m ATR at the trigger / last bar)
-- ``points``: {name: {"earned": bool, ...evidence}} for the five points above
+- ``points``: {name: {"earned": bool, ...evidence}} for the five points above:
+  ``clear_bos`` {margin_atr (break close beyond the level, in 15m ATR), closes_beyond (of the
+  first ``clear_break_closes``)}; ``fvg_inside_zone`` {zone: {bottom, top}};
+  ``fib_confluence`` {level (the middle Fib price)}; ``retest`` {time, low (the retest bar's
+  low, its high for shorts; both None when not earned)}; ``structure_shift_5m`` {} (the
+  trigger says where)
 """
 
 from dataclasses import dataclass
@@ -264,11 +269,13 @@ class _Hit:
     extreme_row: int | None
     kind: int  # 1 structure shift, 2 FVG mitigation, 0 armed
     gap: tuple[float, float, int] | None  # a mitigated 5m gap: bottom, top, its bar
+    swing: float | None  # the 5m swing a structure shift broke
+    atr: float  # 5m ATR at the trigger (the last bar when armed)
 
 
 def _entries(e: pd.DataFrame, table: PoiTable, rows: np.ndarray, p: BosFvgFibSettings):
     """Yield a _Hit per trigger, then one for the POI still armed at the last bar."""
-    shift, gaps, atr5 = _entry_signals(e, p)
+    shift, swing, gaps, atr5 = _entry_signals(e, p)
     at = np.where(rows >= 0, rows, 0)
     live = (rows >= 0) & (table.gap[at] >= 0)
     anchor = np.where(live, table.brk["leg_break_pos"].to_numpy()[at], -1).astype(np.int64)
@@ -284,17 +291,20 @@ def _entries(e: pd.DataFrame, table: PoiTable, rows: np.ndarray, p: BosFvgFibSet
     )  # fmt: skip
     for j, touched, extreme, ext_j, kind, g in hits.tolist():
         r = int(rows[int(j)])
+        j = int(j)
         gap = None if g < 0 else tuple(gaps.iloc[int(g)][["bottom", "top", "pos"]].tolist())
-        yield _Hit(table.poi(r, p.fib_levels), r, int(j), int(touched), extreme, int(ext_j),
-                   int(kind), gap)  # fmt: skip
+        level = float(swing[j]) if kind == 1 else None
+        yield _Hit(table.poi(r, p.fib_levels), r, j, int(touched), extreme, int(ext_j),
+                   int(kind), gap, level, float(atr5[j]))  # fmt: skip
     if anchor[-1] >= 0 and state[0] == anchor[-1] and not state[1]:
         r = int(rows[-1])
-        yield _Hit(table.poi(r, p.fib_levels), r, None, None, None, None, 0, None)
+        poi = table.poi(r, p.fib_levels)
+        yield _Hit(poi, r, None, None, None, None, 0, None, None, float(atr5[-1]))
 
 
 def _entry_signals(e: pd.DataFrame, p: BosFvgFibSettings):
-    """5m inputs of the trigger: bars that break the newest 5m swing high, the bullish 5m gaps
-    wide enough to count (in order of the bar that first trades into them), and ATR."""
+    """5m inputs of the trigger: bars that break the newest 5m swing high (and its level), the
+    bullish 5m gaps wide enough to count (in order of the bar that first trades into them), ATR."""
     brk = breaks(e, swings(e, p.entry_swing_left, p.entry_swing_right), 1)
     shift = (brk["bos"].to_numpy() == 1) | (brk["choch"].to_numpy() == 1)
     atr5 = atr(e, p.atr_period).to_numpy()
@@ -302,7 +312,8 @@ def _entry_signals(e: pd.DataFrame, p: BosFvgFibSettings):
     pos = gaps["pos"].to_numpy()
     wide = (gaps["top"] - gaps["bottom"]).to_numpy() >= p.entry_fvg_min_atr * atr5[pos]
     gaps = gaps[(gaps.side == 1).to_numpy() & wide & (gaps.touch_pos >= 0).to_numpy()]
-    return shift, gaps.sort_values("touch_pos", kind="stable"), atr5
+    gaps = gaps.sort_values("touch_pos", kind="stable")
+    return shift, brk["break_level"].to_numpy(), gaps, atr5
 
 
 @numba.njit(cache=True)
@@ -372,7 +383,7 @@ class _View:
     def setup(self, hit: _Hit) -> Setup:
         p, sign, poi = self.p, self.sign, hit.poi
         row = hit.row if hit.row is not None else len(self.entry) - 1
-        atr5 = float(atr(self.e, p.atr_period).iloc[row])
+        atr5 = hit.atr
         buffer = p.stop_buffer_atr * atr5
         if hit.row is None:
             price, basis, base = poi.top, "leg_start", poi.leg_start
@@ -446,8 +457,7 @@ class _View:
             return None
         out: dict[str, Any] = {"time": self._t5(hit.row), "level": None, "fvg": None}
         if hit.kind == 1:
-            brk = breaks(self.e, swings(self.e, self.p.entry_swing_left, self.p.entry_swing_right))
-            out.update(kind="structure_shift", level=self.sign * brk["break_level"].iloc[hit.row])
+            out.update(kind="structure_shift", level=self.sign * hit.swing)
         else:
             bottom, top, pos = hit.gap
             band = self._band((bottom, top))
