@@ -336,3 +336,21 @@ def test_one_nan_candle_changes_nothing_before_it_and_prints_strict_json():
     assert [s.to_json() for s in seen if s.ts < entry.timestamp[bad]] == before
     for s in seen:
         json.dumps(s.to_json(), allow_nan=False)
+
+
+def test_an_armed_poi_carries_its_touch_eth_2025_04_07():
+    """Standing at 2025-04-07 12:00 (before the 12:30 trigger): the short POI of the 06:15
+    break (its close 1507.51 under the swing low 1520.0) is armed; price reached it at 08:40
+    and made its extreme so far, which the record carries; entry at the POI's near edge, stop
+    beyond the leg start."""
+    window = ("2025-03-20", "2025-04-08")
+    data = _data("ETH", window).truncated(parse_time("2025-04-07T12:00:00Z"))
+    (s,) = [x for x in bos_fvg_fib.detect(data, _params()) if x.status == "armed"]
+    r = s.reasons
+    assert (s.side, s.anchor_ts) == ("short", parse_time("2025-04-07T06:15:00Z"))
+    assert r["first_touch_time"] == "2025-04-07T08:40:00Z" and r["trigger"] is None
+    entry = data.frame("5m")
+    since = entry[entry.timestamp >= parse_time("2025-04-07T08:40:00Z")]
+    assert r["poi_extreme"] == since.high.max()
+    assert s.entry == r["poi"]["bottom"] and r["stop"]["basis"] == "leg_start"
+    assert s.stop == pytest.approx(r["leg"]["start"] + r["stop"]["buffer"])

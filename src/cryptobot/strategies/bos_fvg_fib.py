@@ -42,7 +42,8 @@ Confidence: one point each, every point recorded with its evidence:
 - ``structure_shift_5m``: the trigger was a 5m structure shift (not only a gap mitigation).
 
 A POI alive and untriggered at the last bar is reported ``armed``: entry at the POI top, stop
-the leg start minus the buffer.
+the leg start minus the buffer (its first touch and extreme so far are recorded when price has
+reached it).
 
 The setup's ``reasons`` (prices as traded, times UTC ISO-8601; every key always present, None
 when it does not apply, e.g. on an armed setup):
@@ -53,7 +54,8 @@ when it does not apply, e.g. on an armed setup):
 - ``fvg``: the 15m gap: ``bottom``, ``top``, ``start_time`` (its first candle), ``formed_time``
   (its third candle, the bar that made it known)
 - ``poi``: ``bottom``, ``top``
-- ``first_touch_time``; ``poi_extreme`` and ``poi_extreme_time`` (the extreme since the touch)
+- ``first_touch_time``; ``poi_extreme`` and ``poi_extreme_time`` (the extreme since the touch;
+  None on an armed POI price has not reached yet)
 - ``trigger``: ``kind`` ("structure_shift" | "fvg_mitigation"), ``time`` (the 5m trigger bar),
   ``level`` (the broken 5m swing, structure shift) or ``fvg`` {bottom, top, formed_time}
 - ``stop``: ``basis`` ("poi_extreme" | "leg_start"), ``price`` (the basis price), ``buffer``
@@ -296,10 +298,12 @@ def _entries(e: pd.DataFrame, table: PoiTable, rows: np.ndarray, p: BosFvgFibSet
         level = float(swing[j]) if kind == 1 else None
         yield _Hit(table.poi(r, p.fib_levels), r, j, int(touched), extreme, int(ext_j),
                    int(kind), gap, level, float(atr5[j]))  # fmt: skip
-    if anchor[-1] >= 0 and state[0] == anchor[-1] and not state[1]:
+    current, over, touched, extreme, ext_j = state
+    if anchor[-1] >= 0 and current == anchor[-1] and not over:
         r = int(rows[-1])
         poi = table.poi(r, p.fib_levels)
-        yield _Hit(poi, r, None, None, None, None, 0, None, None, float(atr5[-1]))
+        seen = (int(touched), extreme, int(ext_j)) if touched >= 0 else (None, None, None)
+        yield _Hit(poi, r, None, *seen, 0, None, None, float(atr5[-1]))
 
 
 def _entry_signals(e: pd.DataFrame, p: BosFvgFibSettings):
@@ -320,8 +324,9 @@ def _entry_signals(e: pd.DataFrame, p: BosFvgFibSettings):
 def _trigger_kernel(anchor, bottom, top, floor, low, close, open_, atr5, shift, g_touch, g_bottom,
                     g_top, tolerance, buffer, min_stop):  # fmt: skip  # pragma: no cover
     """5m bar by bar (compiled): triggers as rows (bar, first touch, extreme, extreme bar, kind,
-    5m gap), and the final state (anchor, done or dead). Anchors only grow: a POI belongs to
-    the newest break, so the current one's state is all there is to keep."""
+    5m gap), and the final state (anchor, done or dead, first touch, extreme, extreme bar).
+    Anchors only grow: a POI belongs to the newest break, so the current one's state is all
+    there is to keep."""
     n, count = len(anchor), len(g_touch)
     out = np.empty((n, 6))
     k, current, over, gi = 0, -1, False, 0
@@ -363,7 +368,7 @@ def _trigger_kernel(anchor, bottom, top, floor, low, close, open_, atr5, shift, 
         out[k, 0], out[k, 1], out[k, 2] = j, touched, extreme
         out[k, 3], out[k, 4], out[k, 5] = ext_j, kind, which
         k, over = k + 1, True
-    return out[:k], (current, over)
+    return out[:k], (current, over, touched, extreme, ext_j)
 
 
 @dataclass(frozen=True)
