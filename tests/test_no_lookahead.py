@@ -132,13 +132,21 @@ def _check_strategy(detect, data: SymbolData, params, step_tf: str) -> None:
     assert checked > 0, "the window should hold triggered setups to compare"
 
 
-def test_bos_fvg_fib_strategy(shared, settings):
-    p = settings.strategies.bos_fvg_fib
+@pytest.mark.parametrize(
+    "update", [{}, {"htf_timeframe": "1h", "allow_choch": False}], ids=["default", "htf"]
+)
+def test_bos_fvg_fib_strategy(shared, settings, update):
+    p = settings.strategies.bos_fvg_fib.model_copy(update=update)
     ctx = _read("ETH", "15m").iloc[-1500:].reset_index(drop=True)
     entry = _read("ETH", "5m")
     entry = entry[(entry.timestamp >= ctx.timestamp.iloc[500])]
     entry = entry[entry.timestamp < ctx.timestamp.iloc[-1] + 900_000].reset_index(drop=True)
-    data = SymbolData("binance", "ETH/USDT:USDT", {"15m": ctx, "5m": entry})
+    frames = {"15m": ctx, "5m": entry}
+    if p.htf_timeframe:
+        hourly = _read("ETH", "1h")
+        frames["1h"] = hourly[hourly.timestamp.between(ctx.timestamp.iloc[0] - 30 * 86_400_000,
+                                                       ctx.timestamp.iloc[-1])]  # fmt: skip
+    data = SymbolData("binance", "ETH/USDT:USDT", frames)
     _check_strategy(bos_fvg_fib.detect, data, p, "5m")
 
 

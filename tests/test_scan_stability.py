@@ -25,7 +25,7 @@ LATER = (1, 37, 199)  # k: the second scan stands this many trigger bars later (
 CASES = {
     "bos_fvg_fib": (
         ["ETH/USDT:USDT", "BTC/USDT:USDT"],
-        "2025-03-20T07:00:00Z",
+        "2025-03-07T12:00:00Z",
         [(s, tf, "2025-01-20", "2025-03-25") for s in ("ETH", "BTC") for tf in ("15m", "5m")],
     ),
     "momentum": (

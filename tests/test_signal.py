@@ -143,12 +143,15 @@ def test_one_signal_per_symbol(lake, settings):
 
 
 def test_scan_piped_into_signal_journals_every_decision(emulator, emu_cli: Cli, data_dir: Path):
+    # a week of 5m bars: bos_fvg_fib triggers a few times a month per symbol (issue 15)
     setups = emu_cli(
         "scan",
         "--top",
         "5",
         "--within",
-        "300",
+        "2000",
+        "--bars",
+        "2000",
         "--min-confidence",
         "0",
         "--strategy",
@@ -156,7 +159,7 @@ def test_scan_piped_into_signal_journals_every_decision(emulator, emu_cli: Cli, 
         "--format",
         "jsonl",
     ).stdout
-    emu_cli.env["CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS"] = "400"  # let old setups through
+    emu_cli.env["CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS"] = "2100"  # let old setups through
     out = emu_cli("signal", "-", "--format", "jsonl", input=setups).stdout
     signals = [Signal.from_record(json.loads(line)) for line in out.splitlines()]
     n = len(setups.splitlines())

@@ -83,6 +83,22 @@ def test_hand_checked_swings_two_bars_each_side(window):
     assert _events(out, "low") == []
 
 
+def test_swing_significance_drops_the_wiggles(window):
+    # each pivot's size against its own 3-bar window: high row 3 83213.0 - lowest low of rows
+    # 2..4 (82610.1) = 602.9; high row 10 84474.8 - 83790.0 = 684.8. Low row 4: highest high
+    # of rows 3..5 (83292.0) - 82846.1 = 445.9; low row 6: 83565.0 - 82852.8 = 712.2; low
+    # row 14: 85475.0 - 82505.0 = 2970.0. A 650 floor keeps rows 10, 6 and 14.
+    out = swings(window, left=1, right=1, min_size=np.full(len(window), 650.0))
+    assert _events(out, "high") == [(11, 10, 84474.8)]
+    assert _events(out, "low") == [(7, 6, 82852.8), (15, 14, 82505.0)]
+    # the floor is per bar (k x ATR at the pivot); NaN (ATR not known yet) rejects the pivot
+    floor = np.full(len(window), 600.0)
+    floor[6] = np.nan
+    out = swings(window, left=1, right=1, min_size=floor)
+    assert _events(out, "high") == [(4, 3, 83213.0), (11, 10, 84474.8)]
+    assert _events(out, "low") == [(15, 14, 82505.0)]
+
+
 def test_equal_highs_count_once_the_first():
     frame = pd.DataFrame({"high": [1, 2, 5, 5, 2, 1.0], "low": [0.5] * 6})
     assert _events(swings(frame, 1, 1), "high") == [(3, 2, 5.0)]
@@ -162,25 +178,28 @@ def test_hand_checked_fair_value_gaps(window30):
 
 
 def test_hand_checked_fib_and_point_of_interest(window30, settings):
-    params = settings.strategies.bos_fvg_fib.model_copy(update={"swing_left": 1, "swing_right": 1})
+    params = settings.strategies.bos_fvg_fib.model_copy(
+        update={"swing_left": 1, "swing_right": 1, "swing_min_atr": 0.0}
+    )
     pois = points_of_interest(window30, params)
-    assert pois[5] is None  # no break yet
+    # no POI before row 8: the row-7 gap 83292.0..83334.0 is known on row 7, but the leg
+    # 82846.1 -> 83565.0 puts the zone at 82999.05..83205.55, below the gap
+    assert pois[:8] == [None] * 8
+    # row 8: leg 82846.1 -> 84181.2, zone 83131.8..83513.65 holds the whole row-7 gap
+    assert (pois[8].bottom, pois[8].top, pois[8].fvg_pos) == (83292.0, 83334.0, 7)
     poi = pois[10]
     # leg 82846.1 -> 84474.8 (1628.7): 0.5 = 83660.45, 0.618 = 83468.2634, 0.786 = 83194.6418
     assert poi.fib == pytest.approx({0.5: 83660.45, 0.618: 83468.2634, 0.786: 83194.6418})
-    # the row-9 gap 83565.0..84062.0 was created inside the leg and overlaps the zone:
-    # POI = 83565.0..83660.45, which does not hold the 0.618 level (no confluence point)
+    # the row-9 gap 83565.0..84062.0 (first candle row 7, inside the leg) overlaps the zone over
+    # 83565.0..83660.45, wider than the row-7 gap's 42.0: it becomes the POI
     assert (poi.bottom, poi.top) == pytest.approx((83565.0, 83660.45))
-    assert poi.fvg == (83565.0, 84062.0)
-    # retest: a low since the break within 0.15% above the broken level (83213.0 * 1.0015 =
-    # 83337.8): row 7's low 83334.0 is
-    assert not poi.confluence and poi.retest
-    # that gap fills on row 12, so from then on the POI narrows to the row-7 gap 83292..83334
-    assert (pois[12].bottom, pois[12].top) == (83292.0, 83334.0)
-    # row 14 fills that one too: the POI is the bare Fib zone, which holds 0.618
-    assert pois[14].bottom == pytest.approx(83194.6418)
-    assert (pois[14].fvg, pois[14].confluence) == (None, True)
-    # ATR(14) is undefined on row 6, so the first break cannot count as "clear"
-    assert not poi.clear_break
-    # the bearish CHoCH on row 26 ends the bullish legs: no bullish POI from then on
-    assert pois[26:] == [None] * 4
+    assert (poi.fvg, poi.fvg_pos, poi.level) == ((83565.0, 84062.0), 9, 83213.0)
+    # row 11's low 83790.0 trades into the gap but not through it: the POI stands
+    assert pois[11] == poi
+    # row 12's low 83549.2 trades through the gap's bottom 83565.0: the POI is dead and the leg
+    # gets no other one (the row-7 gap below, or the bare Fib zone, do not take its place)
+    assert pois[12:15] == [None] * 3
+    # the row-15 break's leg starts at row 14 (82505.0): the row-15 gap's first candle (row 13)
+    # is before the leg, and the row-16 gap (84332.3..84758.1) sits above its 0.5 level
+    # (84050.25 once the leg reaches 85595.5): no POI; the CHoCH on row 26 ends bullish legs
+    assert pois[15:] == [None] * 15

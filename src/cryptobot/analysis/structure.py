@@ -5,6 +5,12 @@ it and at least as high as the ``right`` highs after it (so of two equal highs t
 counts); swing lows mirror this on lows. A swing can only be known once its ``right`` bars have
 closed, so it is reported on its *confirmation* bar ``i + right``: every column at bar t depends
 on bars <= t only, and a scanner looking at the last closed bar sees exactly what a backtest saw.
+
+Significance. A 3/3 fractal fires on every wiggle, and each wiggle then "breaks structure". With
+``min_size`` a pivot also has to stand out: a swing high's high must be at least ``min_size``
+above the lowest low of its own window (the ``left + right + 1`` bars around it), a swing low
+mirrors that. ``min_size`` is a price per bar (typically k x ATR at the pivot, known by the
+confirmation bar), so the filter adds no look-ahead.
 """
 
 import numpy as np
@@ -14,12 +20,21 @@ from numpy.lib.stride_tricks import sliding_window_view
 from cryptobot.core.jit import njit
 
 
-def swings(frame: pd.DataFrame, left: int = 3, right: int = 3) -> pd.DataFrame:
+def swings(
+    frame: pd.DataFrame,
+    left: int = 3,
+    right: int = 3,
+    *,
+    min_size: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Columns, aligned with ``frame``:
 
     - ``swing_high`` / ``swing_low``: the pivot's price, on the bar that confirms it (else NaN)
     - ``swing_high_pos`` / ``swing_low_pos``: the pivot's row position (on the same bar)
     - ``last_swing_high`` / ``last_swing_low``: the newest confirmed pivot price as of each bar
+
+    ``min_size`` (per bar, aligned with ``frame``; NaN rejects) keeps only pivots that stand
+    that far from the opposite extreme of their window (see the module docstring).
     """
     if left < 1 or right < 1:
         raise ValueError("swing windows need left >= 1 and right >= 1")
@@ -28,6 +43,9 @@ def swings(frame: pd.DataFrame, left: int = 3, right: int = 3) -> pd.DataFrame:
     out = {}
     for name, values, sign in (("high", high, 1.0), ("low", low, -1.0)):
         pivots = _pivots(sign * values, left, right)
+        if min_size is not None:
+            other = sign * (low if sign > 0 else high)  # the opposite extreme, same orientation
+            pivots = _significant(pivots, sign * values, other, left, right, min_size)
         price = np.full(len(values), np.nan)
         pos = np.full(len(values), np.nan)
         price[pivots + right] = values[pivots]
@@ -45,6 +63,23 @@ def _forward_filled(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return np.full(len(values), np.nan)
     latest = np.searchsorted(rows, np.arange(len(values)), side="right") - 1
     return np.where(latest >= 0, values[rows[np.maximum(latest, 0)]], np.nan)
+
+
+def _significant(
+    pivots: np.ndarray,
+    values: np.ndarray,
+    other: np.ndarray,
+    left: int,
+    right: int,
+    min_size: np.ndarray,
+) -> np.ndarray:
+    """The pivots whose value stands ``min_size`` above the lowest ``other`` of their window
+    (values and other in the same orientation: negated for swing lows)."""
+    if len(pivots) == 0:
+        return pivots
+    floor = sliding_window_view(other, left + right + 1).min(axis=1)[pivots - left]
+    size = np.asarray(min_size, dtype="float64")[pivots]
+    return pivots[values[pivots] - floor >= size]
 
 
 def _pivots(values: np.ndarray, left: int, right: int) -> np.ndarray:

@@ -70,16 +70,27 @@ class FetchSettings(Section):
 class BosFvgFibSettings(Section):
     context_timeframe: Timeframe
     entry_timeframe: Timeframe
+    htf_timeframe: Timeframe | None
+    allow_choch: bool
     swing_left: Count
     swing_right: Count
+    swing_min_atr: NonNeg
     bos_confirm_closes: Count
+    atr_period: Count
     fib_levels: list[Annotated[float, Field(gt=0, lt=1)]]
     targets_r: list[Positive]
     min_confidence: Annotated[int, Field(ge=0, le=5)]
     poi_max_age_bars: Count
-    fvg_min_size_pct: NonNeg
+    fvg_min_size_pct: Positive
     clear_break_atr: NonNeg
-    retest_tolerance_pct: NonNeg
+    clear_break_closes: Count
+    retest_atr: NonNeg
+    entry_swing_left: Count
+    entry_swing_right: Count
+    entry_fvg_min_atr: Positive
+    entry_tolerance_atr: NonNeg
+    stop_buffer_atr: NonNeg
+    min_stop_atr: Positive
 
 
 class MomentumSettings(Section):
