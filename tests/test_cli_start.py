@@ -58,6 +58,18 @@ def test_version_and_help_import_no_heavy_library(tmp_path: Path, args):
         "cryptobot.cli.app", "cryptobot.cli.context")}  # fmt: skip
 
 
+QUICK_HELP = ("backtest", "cot", "risk", "config")  # the rest: see the closing note of the issue
+
+
+@pytest.mark.parametrize("name", QUICK_HELP)
+def test_a_sub_command_help_imports_no_heavy_library(tmp_path: Path, name: str):
+    """``cryptobot NAME --help`` builds the command from its signature only: the library it
+    runs (pandas, numba, the engine) loads when the command runs."""
+    code, modules, out = _loaded(tmp_path, name, "--help")
+    assert code == 0 and "Usage" in out
+    assert not _heavy(modules), sorted(_heavy(modules))
+
+
 def test_top_level_help_lists_every_command_from_the_table(tmp_path: Path):
     _, _, out = _loaded(tmp_path, "--help")
     for name in COMMANDS:

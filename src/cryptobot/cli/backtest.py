@@ -1,27 +1,31 @@
-"""``cryptobot backtest``: a strategy over stored candles -> trades, equity, metrics."""
+"""``cryptobot backtest``: a strategy over stored candles -> trades, equity, metrics.
 
+The engine, pandas and numba load inside the command, not with the module, so
+``cryptobot backtest --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import pandas as pd
 import typer
-from rich.console import Console
 
-from cryptobot.backtest import runner
-from cryptobot.backtest.engine import Costs
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE
 from cryptobot.cli.output import Format, check_output, render, wants_table
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
-from cryptobot.data.atomic import atomic_write
-from cryptobot.data.lake import Lake
-from cryptobot.data.universe import top_stored
-from cryptobot.exchange.factory import lake_exchange
-from cryptobot.journal import backtests as journal
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+    from cryptobot.backtest import runner
+    from cryptobot.backtest.engine import Costs
 
 EPILOG = (
     "Examples:\n\n"
@@ -129,6 +133,13 @@ def backtest_command(
 ) -> None:
     """Backtest a strategy over stored candles with slippage, fees, funding, liquidation,
     position management and the risk engine; prints the summary, records the run."""
+    from rich.console import Console
+
+    from cryptobot.backtest import runner
+    from cryptobot.data.lake import Lake
+    from cryptobot.exchange.factory import lake_exchange
+    from cryptobot.journal import backtests as journal
+
     obj: AppContext = ctx.obj
     settings = obj.settings
     single = not (sweep_specs or walk_forward)
@@ -193,6 +204,9 @@ def backtest_command(
 
 
 def _symbols(lake, exchange, symbols, top, timeframe, strategy, settings) -> list[str]:
+    from cryptobot.backtest import runner
+    from cryptobot.data.universe import top_stored
+
     if symbols:
         return parse_symbols(symbols)
     if top is None:
@@ -207,6 +221,8 @@ def _symbols(lake, exchange, symbols, top, timeframe, strategy, settings) -> lis
 
 
 def _costs(req: runner.Request, settings, fee: float | None, slippage: float | None) -> Costs:
+    from cryptobot.backtest import runner
+
     base = runner.costs_for(req, settings)
     changes = {k: v for k, v in (("taker", fee), ("slippage_bps", slippage)) if v is not None}
     return replace(base, **changes)
@@ -238,6 +254,10 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
 
 
 def _write(output: Path, result: runner.Result) -> None:
+    import pandas as pd
+
+    from cryptobot.data.atomic import atomic_write
+
     stem = output.with_suffix("")
     files = {
         output: result.trades,
@@ -262,6 +282,7 @@ def _times(table: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:
 
 def _fmt(v) -> str:
     """A figure for a human line on stderr; one that is not defined reads "n/a", not nan."""
-    if isinstance(v, (float, np.floating)):
-        return f"{v:,.4g}" if np.isfinite(v) else "n/a"
+    if isinstance(v, float) or getattr(getattr(v, "dtype", None), "kind", "") == "f":
+        v = float(v)  # numpy's float32 too
+        return f"{v:,.4g}" if math.isfinite(v) else "n/a"
     return str(v)

@@ -1,26 +1,30 @@
-"""``cryptobot cot``: CFTC Commitments of Traders for CME Bitcoin/Ether -> a weekly bias."""
+"""``cryptobot cot``: CFTC Commitments of Traders for CME Bitcoin/Ether -> a weekly bias.
+
+The COT library and pandas load inside the commands, so ``cryptobot cot --help`` stays quick.
+"""
+
+from __future__ import annotations
 
 import logging
 import math
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.output import Format, FormatOpt, OutputOpt, check_file, render
 from cryptobot.core.errors import DataError
-from cryptobot.core.settings import CotBiasSettings
 from cryptobot.core.timeutil import iso, parse_time
-from cryptobot.cot import bias
-from cryptobot.cot.chart import history_html
-from cryptobot.cot.reports import ReportType
-from cryptobot.cot.source import fetch_report, import_file, report_named
-from cryptobot.cot.store import CotLake
-from cryptobot.data.atomic import atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cryptobot.core.settings import CotBiasSettings
+    from cryptobot.cot.reports import ReportType
+    from cryptobot.cot.store import CotLake
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,10 @@ def latest_command(
     """Latest positioning per asset and the bias it gives."""
     if ctx.invoked_subcommand is not None:
         return
+    from cryptobot.cot import bias
+    from cryptobot.cot.source import report_named
+    from cryptobot.cot.store import CotLake
+
     obj: AppContext = ctx.obj
     cfg = _with_category(obj, category)
     chosen = report_named(report or cfg.bias_report)
@@ -110,6 +118,9 @@ def fetch_command(
     """Download the CFTC reports for the configured CME codes, all history, incrementally."""
     if source not in ("auto", "api", "zip"):
         raise typer.BadParameter("use auto, api or zip", param_hint="--source")
+    from cryptobot.cot.source import fetch_report, import_file, report_named
+    from cryptobot.cot.store import CotLake
+
     obj: AppContext = ctx.obj
     cfg = obj.settings.cot
     lake = CotLake(obj.data_dir(create=True))
@@ -147,6 +158,12 @@ def history_command(
     output: OutputOpt = None,
 ) -> None:
     """Week by week: nets per category, the indexes and the bias each report gave."""
+    from cryptobot.cot import bias
+    from cryptobot.cot.chart import history_html
+    from cryptobot.cot.source import report_named
+    from cryptobot.cot.store import CotLake
+    from cryptobot.data.atomic import atomic_write
+
     obj: AppContext = ctx.obj
     cfg = _with_category(obj, category)
     chosen = report_named(report or cfg.bias_report)
@@ -173,6 +190,8 @@ def history_command(
 def _published(lake: CotLake, report: ReportType, now_ms: int) -> pd.DataFrame:
     """The stored reports public at ``now_ms``; none at all is an error worth one line (an
     empty table would hide that the lake was never fetched, or that --as-of is too early)."""
+    from cryptobot.cot import bias
+
     stored = lake.read(report)
     if stored.empty:
         raise DataError(

@@ -18,10 +18,8 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -29,6 +27,9 @@ from rich.table import Table
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.numbers import plain
 from cryptobot.data.atomic import atomic_write
+
+if TYPE_CHECKING:  # pyarrow loads only when a Parquet file is written (`--help` stays quick)
+    import pyarrow as pa
 
 Record = dict[str, Any]
 SUFFIXES = (".parquet", ".csv", ".jsonl", ".json")
@@ -125,6 +126,8 @@ def write_records(records: Sequence[Record], path: Path) -> None:
     check_output(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
         table = arrow_table(records)
         atomic_write(path, lambda tmp: pq.write_table(table, tmp))
         return
@@ -133,9 +136,11 @@ def write_records(records: Sequence[Record], path: Path) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def arrow_table(records: Sequence[Record]) -> pa.Table:
+def arrow_table(records: Sequence[Record]) -> "pa.Table":
     """One column per key of any row (missing values null). A column whose values Arrow cannot
     hold as one type (a number in one row, text in another) is stored as JSON text."""
+    import pyarrow as pa
+
     columns = {}
     for name in _columns(records):
         values = [plain(r.get(name)) for r in records]

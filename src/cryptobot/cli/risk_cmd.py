@@ -12,9 +12,7 @@ from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE
 from cryptobot.cli.output import FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.timeutil import iso
-from cryptobot.journal import breakers as breaker_journal
 from cryptobot.risk.breakers import BreakerState, Equity, Mode, Reset
-from cryptobot.risk.context import apply_event, current_breaker
 
 SEVERE = (Mode.halted, Mode.stopped)
 
@@ -29,6 +27,9 @@ def status(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) 
     """The breaker's mode, why, until when, and the latest trips (on a terminal)."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=False)
+    from cryptobot.journal import breakers as breaker_journal
+    from cryptobot.risk.context import current_breaker  # the journal loads when it runs
+
     state = current_breaker(root, obj.settings.risk, _now())
     render([_row(state)], fmt, output, title="circuit breaker")
     events = breaker_journal.events(root)
@@ -74,6 +75,8 @@ def equity(
     and prints the actions it asks for."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=True)
+    from cryptobot.risk.context import apply_event
+
     state, actions = apply_event(
         root, Equity(_now(), amount), obj.settings.risk, f"equity {amount:g}"
     )
@@ -86,6 +89,8 @@ def reset(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) -
     config change)."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=False)
+    from cryptobot.risk.context import apply_event
+
     state, _ = apply_event(root, Reset(_now()), obj.settings.risk, "manual reset")
     render([_row(state)], fmt, output, title="circuit breaker")
 

@@ -8,9 +8,7 @@ second fetch of the same data changes nothing. Writers hold ``cot/.lock`` for th
 write through a temp file and a rename: a run killed at any point leaves the last good file.
 """
 
-import fcntl
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pyarrow.parquet as pq
 from cryptobot.core.errors import DataError
 from cryptobot.cot.release import Calendar
 from cryptobot.cot.reports import ReportType, position_columns
+from cryptobot.data import locks
 from cryptobot.data.atomic import atomic_write
 from cryptobot.data.lake import WriteResult
 
@@ -71,7 +70,7 @@ class CotLake:
     ) -> WriteResult:
         """Keep ``raws`` as published and merge ``records`` (already validated) in."""
         frame = to_frame(report, records, calendar=calendar, source=source)
-        with self._locked():
+        with locks.exclusive(self.dir / ".lock"):
             for name, data in raws:
                 atomic_write(self.raw_path(report, name), lambda tmp, d=data: tmp.write_bytes(d))
             return self._merge(report, frame)
@@ -87,16 +86,6 @@ class CotLake:
         path = self.parsed_path(report)
         atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         return WriteResult(new_rows, len(merged))
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def to_frame(
