@@ -165,16 +165,23 @@ def _labels(ax: Axes, labels: list[Label]) -> None:
     ax.autoscale_view()
     low, high = ax.get_ylim()
     ax.set_ylim(low, high)
+    labels = sorted(labels)
+    wanted = [(price - low) / (high - low) for price, _, _ in labels]
     gap = 11 / max(ax.bbox.height, 1.0)  # one 8-point line, as a fraction of the pane
-    placed: list[float] = []
-    for price, _, _ in sorted(labels):
-        y = (price - low) / (high - low)
-        placed.append(max(y, placed[-1] + gap) if placed else y)
-    for i in range(len(placed) - 1, -1, -1):  # then down from the top edge, if it overflows
-        ceiling = 1.0 if i == len(placed) - 1 else placed[i + 1] - gap
-        placed[i] = min(placed[i], ceiling)
-    for (_, text, colour), y in zip(sorted(labels), placed, strict=True):
+    for (_, text, colour), y in zip(labels, spread(wanted, gap=gap), strict=True):
         ax.text(1.005, y, text, transform=ax.transAxes, va="center", fontsize=8, color=colour)
+
+
+def spread(wanted: Sequence[float], *, gap: float) -> list[float]:
+    """Positions (fractions of the pane, ascending) moved apart to at least ``gap``: first up
+    from the lowest, then down from the top edge where that pushed them past it. Order is
+    kept, so each label stays beside its own line's neighbours."""
+    placed: list[float] = []
+    for y in wanted:
+        placed.append(max(y, placed[-1] + gap) if placed else y)
+    for i in range(len(placed) - 1, -1, -1):
+        placed[i] = min(placed[i], 1.0 if i == len(placed) - 1 else placed[i + 1] - gap)
+    return placed
 
 
 def _box(ax: Axes, box: Box, right: float) -> None:
