@@ -7,6 +7,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from cryptobot.report.marks import panels_of
 from cryptobot.report.setup_charts import PAGE, chart_setup
 from cryptobot.report.windows import read_window, setup_close
 from tests.conftest import BINANCE, Cli
+from tests.test_cli_start import _loaded
 from tests.test_scan_stability import CASES, _scan, _store
 
 ETH = "ETH/USDT:USDT"
@@ -160,6 +163,67 @@ def test_a_chart_dir_that_is_not_one_is_refused_before_any_work(
     assert ("does not exist" if kind == "missing" else "is not a directory") in result.stderr
     assert not (data_dir / "cryptobot.duckdb").exists()  # refused before the journal opened
     assert target.is_file() == (kind == "file")
+
+
+def _scan_process(lake: Path, charts: Path) -> subprocess.Popen:
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = os.environ | {"PYTHONPATH": str(src), "CRYPTOBOT_DATA_DIR": str(lake)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cryptobot", *SCAN, "--chart", str(charts)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _whole(charts: Path, ids: list[str]) -> None:
+    """Every PNG decodes and the page holds exactly the given charts, each whole."""
+    for path in charts.glob("*.png"):
+        _assert_png(path)
+    page = (charts / PAGE).read_text()
+    assert page.endswith("</html>\n") and _figures(page) == ids
+
+
+def test_two_scans_charting_into_one_dir_at_once(scanned, eth_lake: Path, tmp_path: Path):
+    """Real processes: each file ends up whole (one writer's or the other's), no temp left."""
+    setups, _ = scanned
+    procs = [_scan_process(eth_lake, tmp_path) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    _whole(tmp_path, [s.id for s in setups])
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".html"] + [".png"] * len(setups)
+
+
+def test_a_run_killed_mid_way_leaves_the_charts_of_the_last_one_whole(
+    scanned, eth_lake: Path, tmp_path: Path
+):
+    """kill -9 once the new run has replaced its first PNG: the page and every PNG are still
+    whole files (the old page, or the new one if it got that far)."""
+    setups, charts = scanned
+    for path in charts.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    old_page = (tmp_path / PAGE).read_text()
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.png")}
+    proc = _scan_process(eth_lake, tmp_path)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(p.stat().st_mtime_ns != t for p, t in before.items() if p.exists()):
+            proc.kill()
+            break
+        time.sleep(0.005)
+    proc.communicate(timeout=60)
+    _whole(tmp_path, [s.id for s in setups])
+    assert (tmp_path / PAGE).read_text() in (old_page, (charts / PAGE).read_text())
+
+
+@pytest.mark.parametrize("command", ["scan", "signal"])
+def test_help_offers_chart_without_loading_matplotlib(tmp_path: Path, command: str):
+    code, modules, out = _loaded(tmp_path, command, "--help")
+    assert code == 0 and "--chart" in out
+    assert not [m for m in modules if m == "matplotlib" or m.startswith("matplotlib.")]
+    assert "cryptobot.report.charts" not in modules
 
 
 @pytest.mark.parametrize("strategy", ["momentum", "breakout"])

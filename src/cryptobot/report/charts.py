@@ -185,8 +185,10 @@ def spread(wanted: Sequence[float], *, gap: float) -> list[float]:
 
 
 def _box(ax: Axes, box: Box, right: float) -> None:
+    """A shaded band from ``since``; the POI named above it, an FVG below (they often share
+    an edge: the POI is narrowed to the FVG)."""
     colour, hatch = BOX_STYLE.get(box.kind, BOX_STYLE["poi"])
-    left = ax.get_xlim()[0] if box.since is None else _x(box.since)
+    left = max(ax.get_xlim()[0], _x(box.since)) if box.since is not None else ax.get_xlim()[0]
     ax.fill_between(
         [left, _x(right)],
         box.low,
@@ -196,10 +198,16 @@ def _box(ax: Axes, box: Box, right: float) -> None:
         hatch=hatch,
         edgecolor=colour,
         lw=0.8,
-        label=None,
     )
+    below = box.kind == "fvg"
     ax.text(
-        left, box.high, f" {box.label}", fontsize=8, color=colour, va="bottom", fontweight="bold"
+        left,
+        box.low if below else box.high,
+        f" {box.label}",
+        fontsize=8,
+        color=colour,
+        va="top" if below else "bottom",
+        fontweight="bold",
     )
 
 

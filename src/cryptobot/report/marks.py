@@ -130,8 +130,8 @@ def bos_fvg_fib(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
     p, r = cfg.bos_fvg_fib, setup.reasons
     bos_ts = _time(r.get(BOS.bos_ts)) or setup.anchor_ts
     kind = str(r.get(BOS.kind) or "BOS").upper().replace("CHOCH", "CHoCH")
-    fvg_ts = _time(r.get(BOS.fvg_ts))
-    zones = _boxes(r, since_poi=bos_ts, since_fvg=fvg_ts)
+    # the POI exists from the break on; an FVG from its formation bar, when the record says
+    zones = _boxes(r, since_poi=bos_ts, since_fvg=_time(r.get(BOS.fvg_ts)) or bos_ts)
     level = _number(r.get("bos_level"))
     context = Panel(
         timeframe=p.context_timeframe,
@@ -153,7 +153,7 @@ def bos_fvg_fib(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
         timeframe=p.entry_timeframe,
         title=f"{p.entry_timeframe}: trigger, entry, stop and targets",
         lines=trade_lines(setup, since=setup.ts),
-        boxes=_boxes(r, since_poi=None, since_fvg=None),
+        boxes=zones,
         markers=([Marker(touch, "first touch", "event")] if touch else [])
         + _setup_marker(setup, r),
         bars=72,
