@@ -226,6 +226,31 @@ def test_help_offers_chart_without_loading_matplotlib(tmp_path: Path, command: s
     assert "cryptobot.report.charts" not in modules
 
 
+def test_a_chart_that_cannot_be_written_is_one_line(scanned, eth_lake: Path, tmp_path: Path):
+    """A directory squatting on a chart's file name (root can write anywhere, so this is the
+    failure a test can cause): exit 1, one line, the records still printed, the rest whole."""
+    setups, charts = scanned
+    blocked = sorted(charts.glob("*.png"))[-1].name
+    (tmp_path / blocked).mkdir()
+    result = Cli({"CRYPTOBOT_DATA_DIR": str(eth_lake)})(*SCAN, "--chart", str(tmp_path), ok=None)
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: --chart {tmp_path}: ")
+    assert len(result.stdout.splitlines()) == len(setups)
+    assert (tmp_path / blocked).is_dir() and not (tmp_path / PAGE).exists()
+    for path in tmp_path.glob("*.png"):
+        if path.is_file():
+            _assert_png(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any directory")
+def test_a_read_only_chart_dir_is_refused_before_any_work(cli: Cli, data_dir: Path, tmp_path):
+    target = tmp_path / "charts"
+    target.mkdir(mode=0o555)
+    result = cli(*SCAN, "--chart", str(target), ok=None)
+    assert result.exit_code == 1 and "not writable" in result.stderr
+    assert not (data_dir / "cryptobot.duckdb").exists()
+
+
 @pytest.mark.parametrize("strategy", ["momentum", "breakout"])
 def test_momentum_and_breakout_charts_from_real_setups(shared, tmp_path: Path, strategy: str):
     """The first triggered setup of a real scan: its panels' windows split at the setup's close

@@ -2,6 +2,7 @@
 and the call into ``report.setup_charts`` (matplotlib loads only when charts are drawn)."""
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,8 @@ def check_chart_dir(path: Path | None) -> Path | None:
     if not path.is_dir():
         what = "is not a directory" if path.exists() else "does not exist; create it first"
         raise CryptobotError(f"--chart {path}: {what}")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CryptobotError(f"--chart {path}: not writable by this user")
     return path
 
 
@@ -46,9 +49,19 @@ def write_charts(
     now_ms: int,
     title: str,
 ) -> None:
+    """Draw ``setups`` into ``directory``; a file that cannot be written is one clear error
+    (the records were already printed; charts written before it stay whole)."""
     from cryptobot.report.setup_charts import write_setup_charts
 
-    paths = write_setup_charts(
-        setups, lake=lake, cfg=settings.strategies, directory=directory, now_ms=now_ms, title=title
-    )
+    try:
+        paths = write_setup_charts(
+            setups,
+            lake=lake,
+            cfg=settings.strategies,
+            directory=directory,
+            now_ms=now_ms,
+            title=title,
+        )
+    except OSError as exc:
+        raise CryptobotError(f"--chart {directory}: {exc.strerror or exc}") from None
     log.info("%d charts and %s written", len(paths) - 1, paths[-1])

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
@@ -285,8 +286,7 @@ def _volume(ax: Axes, frames: pd.DataFrame, tf: int, period: int, window: Window
 
 
 def _time_axis(bottom: Axes, above: Axes | None) -> None:
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
+    """Concise UTC dates under the lowest pane of a panel only."""
     locator = AutoDateLocator(minticks=6, maxticks=12)
     bottom.xaxis.set_major_locator(locator)
     bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
