@@ -132,13 +132,15 @@ def _draw_panel(ax: Axes, volume: Axes | None, setup: Setup, panel: Panel, windo
 
 
 def _span(frames: pd.DataFrame, setup: Setup, panel: Panel, tf: int) -> tuple[float, float]:
-    """The x range: the candles, or the setup's time when none are stored; room for labels."""
+    """The x range: the candles (or the setup's time when none are stored), and at least a
+    few bars of room after the setup, so its levels read as lines even on the newest bar."""
+    ahead = setup.ts + timeframe_ms(setup.timeframe) + min(panel.after, 8) * tf
     if frames.empty:
-        left, right = setup.ts - panel.bars * tf, setup.ts + 2 * tf
+        left, right = setup.ts - panel.bars * tf, ahead
     else:
-        left, right = float(frames["timestamp"].iloc[0]), float(frames["timestamp"].iloc[-1])
-    right += tf
-    return left - tf, right + 0.02 * (right - left)
+        left = float(frames["timestamp"].iloc[0])
+        right = max(float(frames["timestamp"].iloc[-1]) + tf, ahead)
+    return left - tf, right + 0.01 * (right - left)
 
 
 def _candles(ax: Axes, bars: pd.DataFrame, tf: int, *, alpha: float) -> None:
