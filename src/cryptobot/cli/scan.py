@@ -27,7 +27,7 @@ EPILOG = (
     "  cryptobot scan --top 30 --strategy bos_fvg_fib --min-confidence 4\n\n"
     "  cryptobot scan --symbols BTC/USDT:USDT --strategy momentum --format jsonl > setups.jsonl\n\n"
     "  cryptobot scan --top 30 --watch\n\n"
-    "  cryptobot scan --top 30 --strategy bos_fvg_fib --chart charts/   # PNGs + setups.html\n\n"
+    "  cryptobot scan --top 30 --strategy bos_fvg_fib --chart .   # PNGs + setups.html, here\n\n"
     "  cryptobot scan --top 30 --format jsonl | cryptobot signal - --format jsonl"
 )
 

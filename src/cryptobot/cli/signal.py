@@ -21,7 +21,7 @@ EPILOG = (
     "  cryptobot signal setups.jsonl\n\n"
     "  cryptobot scan --top 30 --format jsonl | cryptobot signal - --format jsonl\n\n"
     "  cryptobot signal setups.jsonl --all --format table   # why each setup passed or not\n\n"
-    "  cryptobot signal setups.jsonl --chart charts/   # a picture of each signal's setup"
+    "  cryptobot signal setups.jsonl --chart .   # a picture of each signal's setup, here"
 )
 
 
