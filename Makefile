@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test browser lint demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## venv + pip install -e '.[dev]'
 
-test: $(STAMP)  ## the whole suite (offline: loopback emulator, ../shared/data when present)
+test: $(STAMP) browser  ## the whole suite (offline: loopback emulator, ../shared/data when present)
 	$(BIN)/python -m pytest -q
+
+# a headless browser opens the setup-chart page in tests/test_setup_charts.py (skipped without it)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium could not be installed: the browser test will skip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

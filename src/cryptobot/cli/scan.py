@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
+from cryptobot.cli.charts import ChartOpt, write_charts
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.setup import Setup
@@ -16,6 +16,7 @@ from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.factory import open_exchange, stored_exchange
+from cryptobot.report.text import price_text, reasons_text
 from cryptobot.strategies import NAMES
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ EPILOG = (
     "  cryptobot scan --top 30 --strategy bos_fvg_fib --min-confidence 4\n\n"
     "  cryptobot scan --symbols BTC/USDT:USDT --strategy momentum --format jsonl > setups.jsonl\n\n"
     "  cryptobot scan --top 30 --watch\n\n"
+    "  cryptobot scan --top 30 --strategy bos_fvg_fib --chart .   # PNGs + setups.html, here\n\n"
     "  cryptobot scan --top 30 --format jsonl | cryptobot signal - --format jsonl"
 )
 
@@ -65,6 +67,7 @@ def scan_command(
     ] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    chart: ChartOpt = None,
 ) -> None:
     """Run the strategies on closed bars and list setups: [bold]triggered[/] (act now) and
     [bold]armed[/] (context in place; entry is the level that would trigger).
@@ -114,6 +117,15 @@ def scan_command(
         if not result.setups:
             log.warning("no setups at %s", iso(result.as_of))  # an empty pipe, said once
         _render(result.setups, fmt, output, f"setups at {iso(result.as_of)}")
+        if chart is not None:
+            write_charts(
+                result.setups,
+                directory=chart,
+                lake=lake,
+                settings=settings,
+                now_ms=result.as_of,
+                title=f"setups at {iso(result.as_of)}",
+            )
         return result.as_of
 
     shortest = timeframes_of(resolve(request.strategies, settings))[0]  # validates names early
@@ -141,8 +153,8 @@ def _render(setups: list[Setup], fmt: Format | None, output: Path | None, title:
 
 
 def _display(s: Setup) -> dict:
-    """One table row: what a trader reads first, reasons last. Prices keep 8 significant
-    digits, so a $0.00001 market reads as well as a $90,000 one."""
+    """One table row: what a trader reads first, reasons last (prices to 8 significant
+    digits)."""
     return {
         "symbol": s.symbol,
         "strategy": s.strategy,
@@ -150,28 +162,10 @@ def _display(s: Setup) -> dict:
         "side": s.side,
         "tf": s.timeframe,
         "bar": (iso(s.ts) or "")[:16].replace("T", " "),
-        "entry": _price(s.entry),
-        "stop": _price(s.stop),
-        "targets": " ".join(_price(t) for t in s.targets),
+        "entry": price_text(s.entry),
+        "stop": price_text(s.stop),
+        "targets": " ".join(price_text(t) for t in s.targets),
         "R": " ".join(f"{r:g}" for r in s.r_targets),
         "conf": s.confidence,
-        "reasons": _reasons(s.reasons),
+        "reasons": reasons_text(s.reasons),
     }
-
-
-def _price(value: float) -> str:
-    """8 significant digits, never an exponent: 0.00001234 and 90000.12 as written."""
-    return np.format_float_positional(value, precision=8, fractional=False, trim="-")
-
-
-def _reasons(reasons: dict) -> str:
-    parts = []
-    for key, value in reasons.items():
-        if value is None or value == [] or key.endswith("_ts") or isinstance(value, dict):
-            continue  # nested detail (e.g. every Fib level) stays in the JSON output
-        if isinstance(value, float):
-            value = f"{value:.6g}"
-        elif isinstance(value, list):
-            value = ",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value)
-        parts.append(f"{key}={value}")
-    return "; ".join(parts)

@@ -2,10 +2,12 @@
 journaled)."""
 
 import logging
+import time
 from typing import Annotated
 
 import typer
 
+from cryptobot.cli.charts import ChartOpt, write_charts
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.inputs import parse_records, read_records
 from cryptobot.cli.output import FormatOpt, OutputOpt, render
@@ -18,7 +20,8 @@ EPILOG = (
     "Examples:\n\n"
     "  cryptobot signal setups.jsonl\n\n"
     "  cryptobot scan --top 30 --format jsonl | cryptobot signal - --format jsonl\n\n"
-    "  cryptobot signal setups.jsonl --all --format table   # why each setup passed or not"
+    "  cryptobot signal setups.jsonl --all --format table   # why each setup passed or not\n\n"
+    "  cryptobot signal setups.jsonl --chart .   # a picture of each signal's setup, here"
 )
 
 
@@ -36,9 +39,12 @@ def signal_command(
     ] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    chart: ChartOpt = None,
 ) -> None:
     """Turn setups into signals: regime, funding, higher-timeframe bias, cooldown after a loss,
-    one signal per symbol, expiry. Rejected setups are journaled with the reason."""
+    one signal per symbol, expiry. Rejected setups are journaled with the reason.
+
+    --chart DIR draws the setups that became signals (every decided setup with --all)."""
     from cryptobot.strategies.signals import decide_and_record
 
     obj: AppContext = ctx.obj
@@ -52,6 +58,17 @@ def signal_command(
     decisions = decide_and_record(setups, lake, obj.settings.signal, cot=obj.settings.cot)
     accepted = [d for d in decisions if d.accepted]
     log.info("%d of %d setups became signals", len(accepted), len(decisions))
+    if chart is not None:
+        charted = [d.setup for d in (decisions if show_all else accepted)]
+        now_ms = int(time.time() * 1000)
+        write_charts(
+            charted,
+            directory=chart,
+            lake=lake,
+            settings=obj.settings,
+            now_ms=now_ms,
+            title="signals",
+        )
     if show_all:
         rows = [
             {

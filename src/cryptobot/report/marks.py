@@ -1,0 +1,298 @@
+"""What a setup's chart shows: panels of candles with the levels its strategy saw.
+
+This is the ONE place that reads a setup's ``reasons`` for drawing: ``PANELS`` maps a strategy
+name to a function that turns a setup into panels (a timeframe, horizontal lines, boxes, bar
+markers, an impulse leg, EMA overlays, a volume pane). Renderers know nothing about strategies.
+
+Every key is optional: what a record carries is drawn, what it lacks is left out, so records
+written before or after a detector gains a key both chart. ``bos_fvg_fib`` records carry today
+the broken level, leg start/end prices, the POI, the Fib levels, the FVG and the trigger kind;
+the keys it is expected to gain (times of the broken swing, the BOS bar, the leg ends, the FVG's
+formation, the first touch of the POI and the trigger, BOS vs CHoCH, the stop's basis) are read
+under the names in ``BosKeys`` and drawn where they exist. A strategy without an entry here
+gets one panel of its own timeframe with entry, stop and targets.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptobot.core.errors import CryptobotError
+from cryptobot.core.settings import StrategiesSettings
+from cryptobot.core.setup import Setup
+from cryptobot.core.timeutil import parse_time
+
+
+@dataclass(frozen=True)
+class Line:
+    """A horizontal price level, from ``since`` (ms; None: the whole panel) to ``until``."""
+
+    price: float
+    label: str
+    kind: str  # entry | stop | target | level | fib | leg
+    since: int | None = None
+    until: int | None = None
+
+
+@dataclass(frozen=True)
+class Box:
+    """A price band (POI, FVG) from ``since`` (ms; None: the whole panel) onwards."""
+
+    low: float
+    high: float
+    label: str
+    kind: str  # poi | fvg
+    since: int | None = None
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A bar worth pointing at: the BOS bar, the trigger, an EMA cross."""
+
+    ts: int
+    label: str
+    kind: str  # setup | event
+    price: float | None = None
+
+
+@dataclass(frozen=True)
+class Leg:
+    """The impulse leg: start and end price, with times when the record has them."""
+
+    start: float
+    end: float
+    start_ts: int | None = None
+    end_ts: int | None = None
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One timeframe's candles and what to draw on them. ``bars`` closed bars up to the
+    setup are shown (more when an older marker needs them), then up to ``after`` later ones."""
+
+    timeframe: str
+    title: str
+    lines: list[Line] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    leg: Leg | None = None
+    emas: tuple[int, ...] = ()
+    volume_period: int | None = None  # draw a volume pane with this average
+    bars: int = 96
+    after: int = 24
+
+    def earliest(self) -> int | None:
+        """The oldest time a drawing refers to (the window reaches back to it)."""
+        times = [m.ts for m in self.markers]
+        times += [t for t in (self.leg.start_ts, self.leg.end_ts) if t] if self.leg else []
+        times += [b.since for b in self.boxes if b.since is not None]
+        return min(times, default=None)
+
+
+@dataclass(frozen=True)
+class BosKeys:
+    """Names of the ``bos_fvg_fib`` reasons the chart reads (times in ms or ISO text)."""
+
+    swing_ts: str = "swing_ts"  # bar of the swing that was broken
+    bos_ts: str = "bos_ts"  # the break bar (falls back to the setup's anchor_ts)
+    kind: str = "bos_kind"  # "bos" (continuation) or "choch" (reversal)
+    leg_start_ts: str = "leg_start_ts"
+    leg_end_ts: str = "leg_end_ts"
+    fvg_ts: str = "fvg_ts"  # formation bar of the 15m FVG
+    first_touch_ts: str = "first_touch_ts"
+    trigger_ts: str = "trigger_ts"
+    stop_basis: str = "stop_basis"
+
+
+BOS = BosKeys()
+
+
+def trade_lines(setup: Setup, *, since: int | None) -> list[Line]:
+    """Entry, stop and each target with its R multiple: the same on every strategy's chart."""
+    lines = [
+        Line(setup.entry, "entry", "entry", since),
+        Line(setup.stop, _stop_label(setup), "stop", since),
+    ]
+    lines += [
+        Line(t, f"T{i} {r:g}R", "target", since)
+        for i, (t, r) in enumerate(zip(setup.targets, setup.r_targets, strict=True), 1)
+    ]
+    return lines
+
+
+def _stop_label(setup: Setup) -> str:
+    basis = setup.reasons.get(BOS.stop_basis)
+    return f"stop ({basis})" if isinstance(basis, str) and basis else "stop"
+
+
+def bos_fvg_fib(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
+    """15m: broken swing, BOS bar, leg, Fib lines, FVG and POI. 5m: POI, trigger, trade."""
+    p, r = cfg.bos_fvg_fib, setup.reasons
+    bos_ts = _time(r.get(BOS.bos_ts)) or setup.anchor_ts
+    kind = str(r.get(BOS.kind) or "BOS").upper().replace("CHOCH", "CHoCH")
+    # the POI exists from the break on; an FVG from its formation bar, when the record says
+    zones = _boxes(r, since_poi=bos_ts, since_fvg=_time(r.get(BOS.fvg_ts)) or bos_ts)
+    level = _number(r.get("bos_level"))
+    context = Panel(
+        timeframe=p.context_timeframe,
+        title=f"{p.context_timeframe}: structure, impulse leg, Fib zone and POI",
+        lines=(
+            [Line(level, f"broken swing ({kind})", "level", _time(r.get(BOS.swing_ts)), bos_ts)]
+            if level is not None
+            else []
+        )
+        + [Line(v, f"fib {k}", "fib", bos_ts) for k, v in _fibs(r)],
+        boxes=zones,
+        markers=[Marker(bos_ts, kind, "event", level), *_setup_marker(setup, r)],
+        leg=_leg(r),
+        bars=56,
+        after=16,
+    )
+    touch = _time(r.get(BOS.first_touch_ts))
+    entry = Panel(
+        timeframe=p.entry_timeframe,
+        title=f"{p.entry_timeframe}: trigger, entry, stop and targets",
+        lines=trade_lines(setup, since=setup.ts),
+        boxes=zones,
+        markers=([Marker(touch, "first touch", "event")] if touch else [])
+        + _setup_marker(setup, r),
+        bars=72,
+        after=36,
+    )
+    return [context, entry]
+
+
+def momentum(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
+    """1h: the EMA cross, the trigger bar and the volume surge; 4h: the trend that confirms."""
+    p, r = cfg.momentum, setup.reasons
+    cross = _time(r.get("ema_cross_ts"))
+    main = Panel(
+        timeframe=p.timeframe,
+        title=f"{p.timeframe}: EMA({p.ema_fast}/{p.ema_slow}) cross, volume and the trade",
+        lines=trade_lines(setup, since=setup.ts),
+        markers=([Marker(cross, "EMA cross", "event")] if cross else []) + _setup_marker(setup, r),
+        emas=(p.ema_fast, p.ema_slow),
+        volume_period=p.volume_period,
+        bars=72,
+        after=24,
+    )
+    confirm = Panel(
+        timeframe=p.confirm_timeframe,
+        title=f"{p.confirm_timeframe}: trend confirmation (EMA {p.ema_fast}/{p.ema_slow})",
+        lines=[Line(setup.entry, "entry", "entry", setup.ts)],
+        emas=(p.ema_fast, p.ema_slow),
+        bars=60,
+        after=6,
+    )
+    return [main, confirm]
+
+
+def breakout(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
+    """1m: the broken level, the break bar's volume surge, the pullback entry; 5m: the level
+    in context with the EMAs the momentum rule reads."""
+    p, r = cfg.breakout, setup.reasons
+    brk = _time(r.get("break_ts"))
+    level = _number(r.get("level"))
+    name = "resistance" if setup.side == "long" else "support"
+    levels = [Line(level, f"broken {name}", "level")] if level is not None else []
+    fast = Panel(
+        timeframe=p.timeframe,
+        title=f"{p.timeframe}: break of {name}, volume surge, pullback entry",
+        lines=levels + trade_lines(setup, since=brk or setup.ts),
+        markers=([Marker(brk, "break", "event", level)] if brk else []) + _setup_marker(setup, r),
+        emas=(9, 21),
+        volume_period=p.volume_period,
+        bars=90,
+        after=30,
+    )
+    confirm = Panel(
+        timeframe=p.confirm_timeframe,
+        title=f"{p.confirm_timeframe}: the {name} level ({p.sr_lookback}-bar extreme) and trend",
+        lines=list(levels),
+        emas=(9, 21),
+        bars=max(72, p.sr_lookback + 12),
+        after=12,
+    )
+    return [fast, confirm]
+
+
+def fallback(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
+    return [
+        Panel(
+            timeframe=setup.timeframe,
+            title=f"{setup.timeframe}: entry, stop and targets",
+            lines=trade_lines(setup, since=setup.ts),
+            markers=_setup_marker(setup, setup.reasons),
+        )
+    ]
+
+
+PANELS: dict[str, Callable[[Setup, StrategiesSettings], list[Panel]]] = {
+    "bos_fvg_fib": bos_fvg_fib,
+    "momentum": momentum,
+    "breakout": breakout,
+}
+
+
+def panels_of(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
+    return PANELS.get(setup.strategy, fallback)(setup, cfg)
+
+
+def _setup_marker(setup: Setup, r: dict[str, Any]) -> list[Marker]:
+    """The setup's own bar: the trigger (with its kind when known) or where it stands armed."""
+    if setup.status == "armed":
+        return [Marker(setup.ts, "armed (waiting)", "setup", setup.entry)]
+    trigger = r.get("trigger")
+    label = f"trigger: {str(trigger).replace('_', ' ')}" if trigger else "trigger"
+    return [Marker(_time(r.get(BOS.trigger_ts)) or setup.ts, label, "setup", setup.entry)]
+
+
+def _boxes(r: dict[str, Any], *, since_poi: int | None, since_fvg: int | None) -> list[Box]:
+    boxes = []
+    fvg = _pair(r.get("fvg"))
+    if fvg:
+        boxes.append(Box(*fvg, "15m FVG", "fvg", since_fvg))
+    poi = _pair(r.get("poi"))
+    if poi:
+        boxes.append(Box(*poi, "POI", "poi", since_poi))
+    return boxes
+
+
+def _fibs(r: dict[str, Any]) -> list[tuple[str, float]]:
+    fibs = r.get("fib")
+    if not isinstance(fibs, dict):
+        return []
+    pairs = [(str(k), _number(v)) for k, v in fibs.items()]
+    return sorted((k, v) for k, v in pairs if v is not None)
+
+
+def _leg(r: dict[str, Any]) -> Leg | None:
+    start, end = _number(r.get("leg_start")), _number(r.get("leg_end"))
+    if start is None or end is None:
+        return None
+    return Leg(start, end, _time(r.get(BOS.leg_start_ts)), _time(r.get(BOS.leg_end_ts)))
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    low, high = _number(value[0]), _number(value[1])
+    return None if low is None or high is None else (min(low, high), max(low, high))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value == value and abs(value) != float("inf") else None
+
+
+def _time(value: Any) -> int | None:
+    """A reason's time as ms: records carry ints in Parquet rows and may carry ISO text."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return int(value) if value == value and abs(value) != float("inf") else None
+    try:
+        return parse_time(str(value))
+    except CryptobotError:
+        return None
