@@ -39,13 +39,14 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def eth_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six days of real ETH 15m and 5m bars, filed where an offline binanceusdm scan reads."""
+    """Six days of real ETH 15m and 5m bars, filed where an offline binanceusdm scan reads:
+    they end with a triggered bos_fvg_fib short (2025-03-07 02:25)."""
     if not BINANCE.is_dir():
         pytest.skip("../shared/data is not present (real market data for fidelity tests)")
     root = tmp_path_factory.mktemp("lake")
     for tf in ("15m", "5m"):
         frame = pq.read_table(BINANCE / f"ETH_USDT_USDT/{tf}.parquet").to_pandas()
-        frame = frame[frame.timestamp.between(parse_time("2025-03-14"), parse_time("2025-03-20"))]
+        frame = frame[frame.timestamp.between(parse_time("2025-03-02"), parse_time("2025-03-08"))]
         Lake(root).write_candles("binanceusdm", ETH, tf, frame)
     return root
 
@@ -305,20 +306,19 @@ def test_records_with_more_keys_draw_them_and_bad_values_are_left_out(tmp_path: 
         BOS_RECORD
         | {
             "reasons": {
-                "bos_level": 0.195,
-                "bos_ts": "2025-03-19T15:45:00Z",
-                "bos_kind": "choch",
-                "leg_start": 0.215,
-                "leg_end": 0.18,
-                "leg_start_ts": 1_742_385_600_000,
-                "leg_end_ts": "2025-03-19T15:45:00Z",
-                "poi": [0.2, 0.205],
+                "break": {"kind": "choch", "time": "2025-03-19T15:45:00Z", "level": 0.195},
+                "leg": {
+                    "start": 0.215,
+                    "start_time": 1_742_385_600_000,
+                    "end": 0.18,
+                    "end_time": "2025-03-19T15:45:00Z",
+                },
+                "poi": {"bottom": 0.2, "top": 0.205},
                 "fib": {"0.5": 0.1975, "0.618": 0.2016, "0.786": 0.2075},
-                "fvg": [0.201, 0.206],
-                "fvg_ts": "2025-03-19T14:00:00Z",
-                "first_touch_ts": "2025-03-19T16:50:00Z",
-                "trigger": "structure_shift",
-                "stop_basis": "poi_extreme+buffer",
+                "fvg": {"bottom": 0.201, "top": 0.206, "start_time": "2025-03-19T14:00:00Z"},
+                "first_touch_time": "2025-03-19T16:50:00Z",
+                "trigger": {"kind": "structure_shift", "time": "2025-03-19T17:15:00Z"},
+                "stop": {"basis": "poi_extreme", "price": 0.208},
             }
         }
     )
@@ -335,21 +335,20 @@ def test_records_with_more_keys_draw_them_and_bad_values_are_left_out(tmp_path: 
     ]
     assert {b.kind: b.since for b in context.boxes}["fvg"] == parse_time("2025-03-19T14:00:00Z")
     assert "first touch" in [m.label for m in entry.markers]
-    assert "stop (poi_extreme+buffer)" in [line.label for line in entry.lines]
+    assert "stop (poi extreme)" in [line.label for line in entry.lines]
     assert [line.label for line in entry.lines if line.kind == "target"] == ["T1 1R", "T2 2R"]
 
     bad = Setup.from_record(
         BOS_RECORD
         | {
             "reasons": {
-                "bos_level": "high",
+                "break": {"level": "high", "time": "yesterday"},
                 "poi": "0.2-0.205",
                 "fib": [0.5, 0.618],
-                "fvg": [0.2],
-                "leg_start": 0.215,
-                "leg_end": None,
-                "bos_ts": "yesterday",
-                "first_touch_ts": True,
+                "fvg": {"bottom": 0.2},
+                "leg": {"start": 0.215, "end": None},
+                "first_touch_time": True,
+                "stop": ["poi_extreme"],
             }
         }
     )

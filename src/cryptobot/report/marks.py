@@ -4,13 +4,11 @@ This is the ONE place that reads a setup's ``reasons`` for drawing: ``PANELS`` m
 name to a function that turns a setup into panels (a timeframe, horizontal lines, boxes, bar
 markers, an impulse leg, EMA overlays, a volume pane). Renderers know nothing about strategies.
 
-Every key is optional: what a record carries is drawn, what it lacks is left out, so records
-written before or after a detector gains a key both chart. ``bos_fvg_fib`` records carry today
-the broken level, leg start/end prices, the POI, the Fib levels, the FVG and the trigger kind;
-the keys it is expected to gain (times of the broken swing, the BOS bar, the leg ends, the FVG's
-formation, the first touch of the POI and the trigger, BOS vs CHoCH, the stop's basis) are read
-under the names in ``BosKeys`` and drawn where they exist. A strategy without an entry here
-gets one panel of its own timeframe with entry, stop and targets.
+Every key is optional: what a record carries is drawn, what it lacks is left out (a malformed
+value too), so a record from another version still charts. ``bos_fvg_fib`` records carry their
+parts nested (``break``, ``leg``, ``fib``, ``fvg``, ``poi``, ``first_touch_time``, ``trigger``,
+``stop``: the keys are listed in that module's docstring). A strategy without an entry here gets
+one panel of its own timeframe with entry, stop and targets.
 """
 
 from collections.abc import Callable
@@ -89,22 +87,11 @@ class Panel:
         return min(times, default=None)
 
 
-@dataclass(frozen=True)
-class BosKeys:
-    """Names of the ``bos_fvg_fib`` reasons the chart reads (times in ms or ISO text)."""
-
-    swing_ts: str = "swing_ts"  # bar of the swing that was broken
-    bos_ts: str = "bos_ts"  # the break bar (falls back to the setup's anchor_ts)
-    kind: str = "bos_kind"  # "bos" (continuation) or "choch" (reversal)
-    leg_start_ts: str = "leg_start_ts"
-    leg_end_ts: str = "leg_end_ts"
-    fvg_ts: str = "fvg_ts"  # formation bar of the 15m FVG
-    first_touch_ts: str = "first_touch_ts"
-    trigger_ts: str = "trigger_ts"
-    stop_basis: str = "stop_basis"
-
-
-BOS = BosKeys()
+def _part(r: dict[str, Any], key: str) -> dict[str, Any]:
+    """One nested part of a ``bos_fvg_fib`` record (``break``, ``leg``, ``fvg``, ``poi``,
+    ``trigger``, ``stop``: see that module's docstring); ``{}`` when absent or malformed."""
+    value = r.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def trade_lines(setup: Setup, *, since: int | None) -> list[Line]:
@@ -121,23 +108,26 @@ def trade_lines(setup: Setup, *, since: int | None) -> list[Line]:
 
 
 def _stop_label(setup: Setup) -> str:
-    basis = setup.reasons.get(BOS.stop_basis)
-    return f"stop ({basis})" if isinstance(basis, str) and basis else "stop"
+    basis = _part(setup.reasons, "stop").get("basis")
+    return f"stop ({basis.replace('_', ' ')})" if isinstance(basis, str) and basis else "stop"
 
 
 def bos_fvg_fib(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
     """15m: broken swing, BOS bar, leg, Fib lines, FVG and POI. 5m: POI, trigger, trade."""
     p, r = cfg.bos_fvg_fib, setup.reasons
-    bos_ts = _time(r.get(BOS.bos_ts)) or setup.anchor_ts
-    kind = str(r.get(BOS.kind) or "BOS").upper().replace("CHOCH", "CHoCH")
-    # the POI exists from the break on; an FVG from its formation bar, when the record says
-    zones = _boxes(r, since_poi=bos_ts, since_fvg=_time(r.get(BOS.fvg_ts)) or bos_ts)
-    level = _number(r.get("bos_level"))
+    brk = _part(r, "break")
+    bos_ts = _time(brk.get("time")) or setup.anchor_ts
+    kind = str(brk.get("kind") or "BOS").upper().replace("CHOCH", "CHoCH")
+    # the POI exists from the break on; the FVG from its first candle, when the record says
+    zones = _boxes(
+        r, since_poi=bos_ts, since_fvg=_time(_part(r, "fvg").get("start_time")) or bos_ts
+    )
+    level = _number(brk.get("level"))
     context = Panel(
         timeframe=p.context_timeframe,
         title=f"{p.context_timeframe}: structure, impulse leg, Fib zone and POI",
         lines=(
-            [Line(level, f"broken swing ({kind})", "level", _time(r.get(BOS.swing_ts)), bos_ts)]
+            [Line(level, f"broken swing ({kind})", "level", _time(brk.get("swing_time")), bos_ts)]
             if level is not None
             else []
         )
@@ -148,7 +138,7 @@ def bos_fvg_fib(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
         bars=56,
         after=16,
     )
-    touch = _time(r.get(BOS.first_touch_ts))
+    touch = _time(r.get("first_touch_time"))
     entry = Panel(
         timeframe=p.entry_timeframe,
         title=f"{p.entry_timeframe}: trigger, entry, stop and targets",
@@ -243,16 +233,18 @@ def _setup_marker(setup: Setup, r: dict[str, Any]) -> list[Marker]:
     if setup.status == "armed":
         return [Marker(setup.ts, "armed (waiting)", "setup", setup.entry)]
     trigger = r.get("trigger")
-    label = f"trigger: {str(trigger).replace('_', ' ')}" if trigger else "trigger"
-    return [Marker(_time(r.get(BOS.trigger_ts)) or setup.ts, label, "setup", setup.entry)]
+    kind = trigger.get("kind") if isinstance(trigger, dict) else trigger  # bos_fvg_fib: a part
+    label = f"trigger: {str(kind).replace('_', ' ')}" if kind else "trigger"
+    when = _time(trigger.get("time")) if isinstance(trigger, dict) else None
+    return [Marker(when or setup.ts, label, "setup", setup.entry)]
 
 
 def _boxes(r: dict[str, Any], *, since_poi: int | None, since_fvg: int | None) -> list[Box]:
     boxes = []
-    fvg = _pair(r.get("fvg"))
+    fvg = _band(_part(r, "fvg"))
     if fvg:
         boxes.append(Box(*fvg, "15m FVG", "fvg", since_fvg))
-    poi = _pair(r.get("poi"))
+    poi = _band(_part(r, "poi"))
     if poi:
         boxes.append(Box(*poi, "POI", "poi", since_poi))
     return boxes
@@ -267,16 +259,15 @@ def _fibs(r: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def _leg(r: dict[str, Any]) -> Leg | None:
-    start, end = _number(r.get("leg_start")), _number(r.get("leg_end"))
+    leg = _part(r, "leg")
+    start, end = _number(leg.get("start")), _number(leg.get("end"))
     if start is None or end is None:
         return None
-    return Leg(start, end, _time(r.get(BOS.leg_start_ts)), _time(r.get(BOS.leg_end_ts)))
+    return Leg(start, end, _time(leg.get("start_time")), _time(leg.get("end_time")))
 
 
-def _pair(value: Any) -> tuple[float, float] | None:
-    if not isinstance(value, list | tuple) or len(value) != 2:
-        return None
-    low, high = _number(value[0]), _number(value[1])
+def _band(part: dict[str, Any]) -> tuple[float, float] | None:
+    low, high = _number(part.get("bottom")), _number(part.get("top"))
     return None if low is None or high is None else (min(low, high), max(low, high))
 
 
