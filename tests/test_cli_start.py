@@ -58,7 +58,7 @@ def test_version_and_help_import_no_heavy_library(tmp_path: Path, args):
         "cryptobot.cli.app", "cryptobot.cli.context")}  # fmt: skip
 
 
-QUICK_HELP = ("backtest", "cot", "risk", "config")  # the rest: see the closing note of the issue
+QUICK_HELP = ("backtest", "cot", "risk", "config", "scan")
 
 
 @pytest.mark.parametrize("name", QUICK_HELP)

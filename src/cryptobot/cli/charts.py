@@ -1,18 +1,22 @@
 """``--chart DIR`` shared by ``scan`` and ``signal``: the option, its check before any work,
 and the call into ``report.setup_charts`` (matplotlib loads only when charts are drawn)."""
 
+from __future__ import annotations
+
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cryptobot.core.errors import CryptobotError
-from cryptobot.core.settings import Settings
-from cryptobot.core.setup import Setup
-from cryptobot.data.lake import Lake
+
+if TYPE_CHECKING:  # the lake (pandas) loads with the command, not with its --help
+    from cryptobot.core.settings import Settings
+    from cryptobot.core.setup import Setup
+    from cryptobot.data.lake import Lake
 
 log = logging.getLogger(__name__)
 

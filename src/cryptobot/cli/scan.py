@@ -14,8 +14,6 @@ from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_tab
 from cryptobot.core.setup import Setup
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso
-from cryptobot.data.lake import Lake
-from cryptobot.exchange.factory import open_exchange, stored_exchange
 from cryptobot.report.text import price_text, reasons_text
 from cryptobot.strategies import NAMES
 
@@ -102,6 +100,9 @@ def scan_command(
         offline=offline,
         bars=bars or settings.scan.bars,
     )
+    from cryptobot.data.lake import Lake  # pandas loads with the scan, not with its --help
+    from cryptobot.exchange.factory import open_exchange, stored_exchange
+
     lake = Lake(obj.data_dir(create=not offline))
 
     async def once() -> int:
