@@ -6,9 +6,12 @@ and stored states that were not states."""
 import json
 import math
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cryptobot.core.config import load_settings
 from cryptobot.core.timeutil import parse_time
@@ -19,6 +22,7 @@ from cryptobot.risk.breakers import (
     BreakerState,
     Clock,
     Equity,
+    MarginLevel,
     Mode,
     Reset,
     limits_key,
@@ -237,4 +241,108 @@ def test_every_state_the_machine_writes_reads_back_unchanged():
     state = BreakerState()
     for event in events:
         state, _ = step(state, event, RISK)
+        assert BreakerState.from_record(json.loads(json.dumps(state.to_record()))) == state
+
+
+# ---- the invariant -------------------------------------------------------------------------
+LIMIT_SETS = [
+    RISK,
+    limits(daily_loss_pct=20.0, weekly_loss_pct=20.0, monthly_loss_pct=13.0),
+    limits(daily_loss_pct=20.0, weekly_loss_pct=20.0, monthly_loss_pct=20.0),
+    limits(daily_loss_pct=1.0, weekly_loss_pct=2.0, monthly_loss_pct=3.0),
+    limits(daily_loss_usd=5.0, weekly_loss_usd=20.0),
+    RISK.model_copy(update={"max_leverage": 19.0}),  # not a breaker limit
+]
+GAPS_S = [1, 60, 3600, 5 * 3600, 23 * 3600, 50 * 3600, 8 * 24 * 3600]
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["equity", "equity", "equity", "clock", "reset", "limits", "margin"]),
+        st.sampled_from(GAPS_S),
+        st.one_of(
+            st.sampled_from([0.0, -0.0, 1000.0]),
+            st.floats(min_value=800, max_value=1100),
+            st.floats(min_value=0, max_value=2000),
+        ),
+        st.integers(0, len(LIMIT_SETS) - 1),
+    ),
+    max_size=40,
+)
+
+
+class _Account:
+    """What the documented rules say about the account, kept apart from the state machine:
+    each period's start is its first reading above zero; a manual reset of a weekly halt
+    starts the day and the week again from the last reading; nothing else moves a start."""
+
+    def __init__(self) -> None:
+        self.labels: dict[str, str | None] = dict.fromkeys(("day", "week", "month"))
+        self.starts: dict[str, float | None] = dict.fromkeys(("day", "week", "month"))
+        self.last: float | None = None
+
+    def reading(self, ts: int, equity: float) -> None:
+        for period, label in _labels(ts).items():
+            start = self.starts[period]
+            if label != self.labels[period] or start is None or start <= 0:
+                self.labels[period], self.starts[period] = label, equity
+        self.last = equity
+
+    def reset_budgets(self) -> None:
+        self.starts["day"] = self.starts["week"] = self.last
+
+    def past(self, ts: int, risk) -> list[str]:
+        """The limits in force that the latest reading is past, in the periods still running."""
+        b, now, out = risk.breakers, _labels(ts), []
+        for period, pct, usd in (
+            ("day", b.daily_loss_pct, b.daily_loss_usd),
+            ("week", b.weekly_loss_pct, b.weekly_loss_usd),
+            ("month", b.monthly_loss_pct, None),
+        ):
+            start = self.starts[period]
+            if self.labels[period] != now[period] or not start or start <= 0 or self.last is None:
+                continue
+            lost = start - self.last
+            if lost / start * 100 >= pct or (usd is not None and lost >= usd):
+                out.append(period)
+        return out
+
+
+def _labels(ts: int) -> dict[str, str]:
+    moment = datetime.fromtimestamp(ts / 1000, UTC)
+    iso = moment.isocalendar()
+    return {
+        "day": moment.strftime("%Y-%m-%d"),
+        "week": f"{iso.year}-W{iso.week:02d}",
+        "month": moment.strftime("%Y-%m"),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=EVENTS)
+def test_no_sequence_leaves_entries_allowed_past_a_limit(events):
+    """Readings (0 and -0 among them), clock ticks, manual resets, margin levels and changes of
+    the settings in any order: whenever the latest reading is past a limit in force for a
+    period still running, entries are blocked (a weekly halt's reset, the one documented
+    release that moves a start, is followed by the account as the rule says). Every state the
+    machine holds also reads back from the journal's JSON unchanged."""
+    state, account, risk, ts = BreakerState(), _Account(), RISK, T0
+    for kind, gap_s, value, which in events:
+        ts += gap_s * 1000
+        if kind == "limits":
+            risk = LIMIT_SETS[which]
+            event = Clock(ts)
+        elif kind == "equity":
+            event = Equity(ts, value)
+            account.reading(ts, value + 0.0)
+        elif kind == "reset":
+            event = Reset(ts)
+            if state.mode is Mode.halted:
+                account.reset_budgets()
+        elif kind == "margin":
+            event = MarginLevel(ts, value % 100)
+        else:
+            event = Clock(ts)
+        state, _ = step(state, event, risk)
+        past = account.past(ts, risk)
+        assert not (past and state.entries_allowed), (past, state)
+        assert math.copysign(1.0, state.last_equity or 1.0) == 1.0  # never -0.0
         assert BreakerState.from_record(json.loads(json.dumps(state.to_record()))) == state
