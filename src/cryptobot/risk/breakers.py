@@ -4,7 +4,7 @@ Backtest, paper and live feed it the same events and get the same answers. ``ste
 the new state and the actions the caller must carry out; nothing here talks to an exchange.
 
 Modes, from least to most severe (a breaker only ever escalates until time, a reset or a
-config change releases it):
+change of the loss limits releases it):
 
 * ``active`` - trading normally.
 * ``recovery`` - entries allowed at ``recovery_size_mult`` (50%) of the normal size, for
