@@ -356,22 +356,23 @@ def _judge(
 ) -> tuple[BreakerState, tuple[Action, ...]]:
     """The latest equity against the limits in force, for the periods still current at ``ts``:
     the most severe limit it is past trips, unless the breaker is already that severe."""
+    now = _labels(ts)
     trips = [
         (
             "monthly",
-            _breach(state, "month", ts, b.monthly_loss_pct, None),
+            _breach(state, "month", now, b.monthly_loss_pct, None),
             Mode.stopped,
             (Action.cancel_orders, Action.flatten_all),
         ),
         (
             "weekly",
-            _breach(state, "week", ts, b.weekly_loss_pct, b.weekly_loss_usd),
+            _breach(state, "week", now, b.weekly_loss_pct, b.weekly_loss_usd),
             Mode.halted,
             (Action.cancel_orders, Action.flatten_all),
         ),
         (
             "daily",
-            _breach(state, "day", ts, b.daily_loss_pct, b.daily_loss_usd),
+            _breach(state, "day", now, b.daily_loss_pct, b.daily_loss_usd),
             Mode.blocked,
             (Action.cancel_orders, Action.close_directional),
         ),
@@ -445,11 +446,13 @@ def _positive(figure: float | None) -> bool:
     return figure is not None and figure > 0
 
 
-def _breach(state: BreakerState, period: str, ts: int, pct: float, usd: float | None) -> str | None:
+def _breach(
+    state: BreakerState, period: str, now: dict[str, str], pct: float, usd: float | None
+) -> str | None:
     """How far the latest equity is past the period's limit; None when it is not, or when the
     period has no positive start or is over (its next reading starts a new one)."""
     start = getattr(state, f"{period}_start")
-    current = getattr(state, period) == _labels(ts)[period]
+    current = getattr(state, period) == now[period]
     if not current or not _positive(start) or state.last_equity is None:
         return None
     return _loss(start, state.last_equity, pct, usd)
