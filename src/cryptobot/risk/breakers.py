@@ -316,7 +316,7 @@ def _release(state: BreakerState, ts: int, key: str) -> BreakerState:
     ):
         return _cleared(state, ts)
     if state.mode is Mode.stopped and state.config_key != key:
-        return _lifted(state, ts, "monthly stop")
+        return _lifted(state, ts, "release of the monthly stop")
     return state
 
 
@@ -328,7 +328,7 @@ def _lifted(state: BreakerState, ts: int, what: str) -> BreakerState:
         return replace(
             fresh, mode=Mode.blocked, tripped_by="daily", until=state.until,
             recovery_until=state.recovery_until,
-            reason=f"daily loss limit: the block outlasts the release of the {what}",
+            reason=f"daily loss limit: the block outlasts the {what}",
         )  # fmt: skip
     if state.recovery_until is not None and ts < state.recovery_until:
         return replace(
@@ -536,4 +536,4 @@ def _on_reset(state: BreakerState, ev: Reset) -> BreakerState:
     if state.mode is not Mode.halted:
         return state
     fresh = replace(state, day_start=state.last_equity, week_start=state.last_equity)
-    return _lifted(fresh, ev.ts, "weekly halt")
+    return _lifted(fresh, ev.ts, "weekly reset")
