@@ -86,7 +86,7 @@ def equity(
 @app.command("reset", epilog="Example:\n\n  cryptobot risk reset")
 def reset(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """Release a weekly halt by hand (a daily block runs its course; a monthly stop needs a
-    config change)."""
+    change of the loss limits, risk.breakers.*_loss_pct/usd)."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=False)
     from cryptobot.risk.context import apply_event

@@ -6,12 +6,25 @@ misspelt key in a user file is reported instead of silently ignored.
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-Pct = Annotated[float, Field(ge=0, le=100)]
-Positive = Annotated[float, Field(gt=0)]
-NonNeg = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=1)]
+
+def _not_a_bool(value: object) -> object:
+    """YAML reads true/false/yes/no/on/off as booleans and pydantic would take them as 1 and 0:
+    ``daily_loss_pct: false`` became a 0 % limit that trips at "down 0.00%", ``yes`` a 1 %
+    one. A number setting takes numbers only."""
+    if isinstance(value, bool):
+        raise ValueError("a number (true/false/yes/no are not numbers)")
+    return value
+
+
+#: Every number in the settings is one of these two (a bool is refused, see ``_not_a_bool``).
+Float = Annotated[float, BeforeValidator(_not_a_bool)]
+Int = Annotated[int, BeforeValidator(_not_a_bool)]
+Pct = Annotated[Float, Field(ge=0, le=100)]
+Positive = Annotated[Float, Field(gt=0)]
+NonNeg = Annotated[Float, Field(ge=0)]
+Count = Annotated[Int, Field(ge=1)]
 Timeframe = Literal[
     "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"
 ]
@@ -33,15 +46,15 @@ class ExchangeSettings(Section):
     api_base: str | None = None
     sandbox: bool = False
     enable_rate_limit: bool = True
-    timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 10_000
-    ohlcv_limit: Annotated[int, Field(ge=1, le=5000)] = 1000
-    funding_limit: Annotated[int, Field(ge=1, le=5000)] = 100
-    open_interest_limit: Annotated[int, Field(ge=1, le=5000)] = 100
+    timeout_ms: Annotated[Int, Field(ge=100, le=120_000)] = 10_000
+    ohlcv_limit: Annotated[Int, Field(ge=1, le=5000)] = 1000
+    funding_limit: Annotated[Int, Field(ge=1, le=5000)] = 100
+    open_interest_limit: Annotated[Int, Field(ge=1, le=5000)] = 100
     open_interest_max_days: Count = 30
 
 
 class RetrySettings(Section):
-    attempts: Annotated[int, Field(ge=1, le=20)]
+    attempts: Annotated[Int, Field(ge=1, le=20)]
     base_delay_s: NonNeg
     max_delay_s: NonNeg
 
@@ -60,8 +73,8 @@ class UniverseSettings(Section):
 
 class FetchSettings(Section):
     timeframes: list[Timeframe]
-    days: Annotated[float, Field(gt=0, le=3650)]
-    concurrency: Annotated[int, Field(ge=1, le=32)]
+    days: Annotated[Float, Field(gt=0, le=3650)]
+    concurrency: Annotated[Int, Field(ge=1, le=32)]
     funding: bool
     open_interest: bool
     open_interest_period: Literal["5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
@@ -77,9 +90,9 @@ class BosFvgFibSettings(Section):
     swing_min_atr: NonNeg
     bos_confirm_closes: Count
     atr_period: Count
-    fib_levels: list[Annotated[float, Field(gt=0, lt=1)]]
+    fib_levels: list[Annotated[Float, Field(gt=0, lt=1)]]
     targets_r: list[Positive]
-    min_confidence: Annotated[int, Field(ge=0, le=5)]
+    min_confidence: Annotated[Int, Field(ge=0, le=5)]
     poi_max_age_bars: Count
     fvg_min_size_pct: Positive
     clear_break_atr: NonNeg
@@ -128,7 +141,7 @@ class BreakoutSettings(Section):
 
 
 class GridSettings(Section):
-    levels: Annotated[int, Field(ge=2, le=500)]
+    levels: Annotated[Int, Field(ge=2, le=500)]
     range_pct: Positive
     order_usd: Positive
 
@@ -149,7 +162,7 @@ class StrategiesSettings(Section):
 
 class ScanSettings(Section):
     top: Count
-    bars: Annotated[int, Field(ge=50, le=20_000)]
+    bars: Annotated[Int, Field(ge=50, le=20_000)]
     within: Count
     benchmark: str
 
@@ -182,8 +195,8 @@ class CotBiasSettings(Section):
     api_base: str
     files_base: str
     reports: list[CotReport]
-    first_year: Annotated[int, Field(ge=2006, le=2100)]
-    page_size: Annotated[int, Field(ge=1, le=50_000)]
+    first_year: Annotated[Int, Field(ge=2006, le=2100)]
+    page_size: Annotated[Int, Field(ge=1, le=50_000)]
     timeout_s: Positive
     markets: dict[str, Annotated[str, Field(pattern=r"^[0-9A-Z]{6}$")]]
     assets: list[str]
@@ -193,18 +206,18 @@ class CotBiasSettings(Section):
     ]
     measure: Literal["net", "net_pct_oi"]
     method: Literal["percentile", "minmax"]
-    windows: list[Annotated[int, Field(ge=2, le=1000)]]
-    bias_window: Annotated[int, Field(ge=2, le=1000)]
+    windows: list[Annotated[Int, Field(ge=2, le=1000)]]
+    bias_window: Annotated[Int, Field(ge=2, le=1000)]
     bullish_at: Pct
     bearish_at: Pct
     signal_filter: bool
-    max_report_age_days: Annotated[int, Field(ge=1, le=3650)]
+    max_report_age_days: Annotated[Int, Field(ge=1, le=3650)]
     closures: list[str]
     publication_overrides: dict[str, str]
 
 
 class CrowdSettings(Section):
-    required_extremes: Annotated[int, Field(ge=1, le=4)]
+    required_extremes: Annotated[Int, Field(ge=1, le=4)]
     liquidation_spike_mult: Positive
     fear_greed_low: Pct
     fear_greed_high: Pct
@@ -220,17 +233,17 @@ class ContextSettings(Section):
 class SizingSettings(Section):
     method: Literal["fixed_usd", "pct_equity", "margin_pct"]
     risk_usd: Positive
-    risk_pct: Annotated[float, Field(gt=0, le=100)]
-    margin_pct: Annotated[float, Field(gt=0, le=100)]
-    leverage: Annotated[float, Field(ge=1, le=200)]
+    risk_pct: Annotated[Float, Field(gt=0, le=100)]
+    margin_pct: Annotated[Float, Field(gt=0, le=100)]
+    leverage: Annotated[Float, Field(ge=1, le=200)]
     include_fees: bool
     min_size_tolerance_pct: Pct
 
 
 class LadderStep(Section):
     gain_pct: NonNeg
-    risk_pct: Annotated[float, Field(gt=0, le=100)]
-    max_leverage: Annotated[float, Field(ge=1, le=200)]
+    risk_pct: Annotated[Float, Field(gt=0, le=100)]
+    max_leverage: Annotated[Float, Field(ge=1, le=200)]
 
 
 class LeverageLadderSettings(Section):
@@ -240,21 +253,21 @@ class LeverageLadderSettings(Section):
 
 class DynamicLeverageSettings(Section):
     enabled: bool
-    high_confidence_bonus: Annotated[int, Field(ge=0, le=10)]
-    high_confidence_min: Annotated[int, Field(ge=0, le=5)]
+    high_confidence_bonus: Annotated[Int, Field(ge=0, le=10)]
+    high_confidence_min: Annotated[Int, Field(ge=0, le=5)]
     low_volatility_max_pct: Positive
-    low_volatility_bonus: Annotated[int, Field(ge=0, le=10)]
-    after_loss_penalty: Annotated[int, Field(ge=0, le=10)]
+    low_volatility_bonus: Annotated[Int, Field(ge=0, le=10)]
+    after_loss_penalty: Annotated[Int, Field(ge=0, le=10)]
     drawdown_cap_pct: Pct
 
 
 class GateSettings(Section):
     max_risk_per_trade_pct: Pct
     max_order_notional_usd: Positive
-    max_total_exposure_pct: Annotated[float, Field(ge=0, le=10_000)]
-    max_symbol_exposure_pct: Annotated[float, Field(ge=0, le=10_000)]
-    max_correlated_exposure_pct: Annotated[float, Field(ge=0, le=10_000)]
-    correlation_threshold: Annotated[float, Field(ge=0, le=1)]
+    max_total_exposure_pct: Annotated[Float, Field(ge=0, le=10_000)]
+    max_symbol_exposure_pct: Annotated[Float, Field(ge=0, le=10_000)]
+    max_correlated_exposure_pct: Annotated[Float, Field(ge=0, le=10_000)]
+    correlation_threshold: Annotated[Float, Field(ge=0, le=1)]
     correlation_lookback_days: Count
     max_concurrent_positions: Count
     one_position_per_symbol: bool
@@ -270,7 +283,7 @@ class BreakerSettings(Section):
     weekly_loss_usd: Positive | None
     daily_block_hours: Positive
     recovery_hours: NonNeg
-    recovery_size_mult: Annotated[float, Field(gt=0, le=1)]
+    recovery_size_mult: Annotated[Float, Field(gt=0, le=1)]
     flash_crash_pct: Pct
     flash_crash_window_s: Positive
     flash_crash_block_min: NonNeg
@@ -280,7 +293,7 @@ class BreakerSettings(Section):
 class RiskSettings(Section):
     sizing: SizingSettings
     margin_mode: Literal["isolated", "cross"]
-    max_leverage: Annotated[float, Field(ge=1, le=200)]
+    max_leverage: Annotated[Float, Field(ge=1, le=200)]
     liquidation_buffer_pct: Pct
     leverage_ladder: LeverageLadderSettings
     dynamic_leverage: DynamicLeverageSettings
@@ -302,9 +315,9 @@ class ScaleInSettings(Section):
     enabled: bool
     trigger_margin_profit_pct: Positive
     add_size_mult: Positive
-    close_original_frac: Annotated[float, Field(ge=0, le=1)]
+    close_original_frac: Annotated[Float, Field(ge=0, le=1)]
     stop_to_breakeven: bool
-    max_adds: Annotated[int, Field(ge=0, le=50)]
+    max_adds: Annotated[Int, Field(ge=0, le=50)]
 
 
 class ManageSettings(Section):
@@ -319,14 +332,14 @@ class ManageSettings(Section):
 
 class BacktestSettings(Section):
     initial_equity: Positive
-    maker_fee: Annotated[float, Field(ge=-0.01, le=0.01)]
-    taker_fee: Annotated[float, Field(ge=0, le=0.01)]
+    maker_fee: Annotated[Float, Field(ge=-0.01, le=0.01)]
+    taker_fee: Annotated[Float, Field(ge=0, le=0.01)]
     slippage_bps: NonNeg
     slippage_bps_per_pct_volume: NonNeg
-    liquidation_fee: Annotated[float, Field(ge=0, le=0.1)]
+    liquidation_fee: Annotated[Float, Field(ge=0, le=0.1)]
     limit_fill: Literal["touch", "through"]
     intrabar: Literal["stop_first", "detail"]
-    funding_fallback_rate: Annotated[float, Field(ge=-0.01, le=0.01)]
+    funding_fallback_rate: Annotated[Float, Field(ge=-0.01, le=0.01)]
     units_below_zero: Literal["continue", "end"]
 
 

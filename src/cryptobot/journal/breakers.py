@@ -27,14 +27,25 @@ CREATE TABLE IF NOT EXISTS breaker_events (
 NAME = "account"
 
 
-def load_state(root: Path) -> dict | None:
+def load_state(root: Path) -> object:
     """The stored state record (``BreakerState.to_record``), or None before the first event.
     Read-only, so ``size`` and ``risk status`` never wait behind each other."""
     with catalog.reader(root) as con:
         if con is None or "breaker_state" not in catalog.tables(con):
             return None
         row = con.execute("SELECT state FROM breaker_state WHERE name = ?", [NAME]).fetchone()
-    return json.loads(row[0]) if row else None
+    return _decode(row[0]) if row else None
+
+
+def _decode(text: str | None) -> object:
+    """The stored JSON as it is, for ``BreakerState.from_record`` to judge. A row whose text is
+    not JSON, is JSON ``null`` or SQL NULL comes back as its text (never None, which means "no
+    state yet" and would read as a fresh, active breaker)."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return text or ""
+    return text if value is None else value
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ def save_state(
         con.execute("COMMIT")
 
 
-def update_state(root: Path, change: Callable[[dict | None], Update]) -> Update:
+def update_state(root: Path, change: Callable[[object], Update]) -> Update:
     """Read the stored state, let ``change`` compute the next one, store it: one write
     transaction, so two processes feeding events at once (cron and the daemon) cannot
     overwrite each other's result. If ``change`` raises, nothing is stored."""
@@ -67,7 +78,7 @@ def update_state(root: Path, change: Callable[[dict | None], Update]) -> Update:
         con.execute(_SCHEMA)
         con.execute("BEGIN")
         row = con.execute("SELECT state FROM breaker_state WHERE name = ?", [NAME]).fetchone()
-        update = change(json.loads(row[0]) if row else None)
+        update = change(_decode(row[0]) if row else None)
         _write(con, update)
         con.execute("COMMIT")
     return update

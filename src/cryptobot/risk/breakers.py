@@ -4,7 +4,7 @@ Backtest, paper and live feed it the same events and get the same answers. ``ste
 the new state and the actions the caller must carry out; nothing here talks to an exchange.
 
 Modes, from least to most severe (a breaker only ever escalates until time, a reset or a
-config change releases it):
+change of the loss limits releases it):
 
 * ``active`` - trading normally.
 * ``recovery`` - entries allowed at ``recovery_size_mult`` (50%) of the normal size, for
@@ -19,21 +19,39 @@ config change releases it):
   (and starts new daily and weekly budgets from the equity at the reset). A daily block
   tripped by the same losses (before or at the same moment) runs its course under a halt or a
   stop: the reset leaves the account blocked, then in recovery, until that block's end.
-* ``stopped`` - the monthly limit tripped: full stop until the risk configuration changes.
+* ``stopped`` - the monthly limit tripped: full stop until the loss limits change.
 
 Losses are measured from the equity at the first observation of the UTC day, ISO week and
-calendar month.
+calendar month that is above zero: a period whose first reading is 0 (an empty account, a
+feed's placeholder) starts at the next positive one, so a zero start never switches the limits
+off (it used to, for the whole day, week and month). ``-0`` is stored as ``0``.
+
+Every step judges the stored figures against the limits in force, not only a new equity
+reading: a limit lowered below the current loss trips at once, and a released stop whose loss
+is still past a limit trips again.
+
+**What releases a monthly stop.** A change of the loss limits, ``LIMIT_KEYS`` of
+``risk.breakers`` (``daily_loss_pct``, ``weekly_loss_pct``, ``monthly_loss_pct``,
+``daily_loss_usd``, ``weekly_loss_usd``): the trader has reconsidered how much they may lose.
+Nothing else counts: not leverage, sizing or gates, not the other breaker settings, and never a
+flag of one command. The release re-checks the month's loss (still from the month's first
+reading) against the new limits, so only a monthly limit above the loss, or a new month, lets
+entries resume; a weekly loss past the new weekly limit halts instead. A daily block tripped
+with the stop runs its course, then its recovery.
 
 Non-finite numbers never enter the state: a NaN equity compares false with every limit, so
 one ``risk equity nan`` used to leave the breaker ``active`` for the rest of the day whatever
 the losses. ``step`` refuses such events (:class:`~cryptobot.core.errors.DataError`, the state
-unchanged), and a stored state that holds one anyway is read as ``blocked`` until a manual
-reset (``tripped_by="corrupt_state"``), never as ``active``.
+unchanged). A stored state that is not a valid state (NaN or infinite figures, a field of the
+wrong type, an unknown mode, a time no clock can show, a missing or unknown key, not an object
+at all) is read as ``blocked`` until a manual reset (``tripped_by="corrupt_state"``), never as
+``active``; a halt or a stop that parses as one stays what it is.
 """
 
 import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -44,6 +62,15 @@ from cryptobot.core.settings import BreakerSettings, RiskSettings
 
 HOUR_MS = 3_600_000
 CORRUPT = "corrupt_state"
+#: The settings whose change releases a monthly stop (see the module docstring).
+LIMIT_KEYS = (
+    "daily_loss_pct",
+    "weekly_loss_pct",
+    "monthly_loss_pct",
+    "daily_loss_usd",
+    "weekly_loss_usd",
+)
+MAX_TS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last moment a datetime can hold
 
 
 class Mode(StrEnum):
@@ -108,7 +135,7 @@ class BreakerState:
     until: int | None = None  # end of a block
     recovery_until: int | None = None
     flash_until: int | None = None  # no second flash-crash exit before this
-    config_key: str | None = None  # the risk config when a monthly stop tripped
+    config_key: str | None = None  # the loss limits when a monthly stop tripped (limits_key)
     start_equity: float | None = None
     peak_equity: float | None = None
     last_equity: float | None = None
@@ -135,34 +162,84 @@ class BreakerState:
         return out
 
     @classmethod
-    def from_record(cls, record: dict) -> "BreakerState":
-        """The stored state; one holding NaN/inf figures is unsafe and comes back blocked."""
-        data = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
-        data["mode"] = Mode(data.get("mode", "active"))
-        data.pop("prices", None)
-        bad = [k for k, v in data.items() if isinstance(v, float) and not math.isfinite(v)]
-        if not bad:
-            return cls(**data)
-        data.update(dict.fromkeys(bad))  # the next observations start fresh figures
-        state = cls(**data)
-        if SEVERITY[state.mode] > SEVERITY[Mode.blocked]:  # a halt or a stop stays what it is
+    def from_record(cls, record: object) -> "BreakerState":
+        """The stored state. Anything that is not a valid state is unsafe: its invalid fields
+        are dropped (the next observations start fresh figures) and it comes back blocked
+        until a reset, unless it is a valid halt or stop, which stays what it is."""
+        if not isinstance(record, dict):
+            return _corrupt(cls(), "it is not a JSON object")
+        names = [n for n in cls.__dataclass_fields__ if n != "prices"]
+        problems = sorted(set(record) - set(names) - {"prices"})  # prices were never stored
+        problems += [n for n in names if n not in record or not _valid(n, record[n])]
+        data = {n: record[n] for n in names if n in record and n not in problems}
+        state = cls(**data | {"mode": Mode(data.get("mode", Mode.blocked))})
+        lacking = _lacking(state)
+        if not problems and lacking is None:
             return state
-        reason = (
-            f"the stored breaker state holds non-finite {', '.join(sorted(bad))};"
-            " entries are blocked until `cryptobot risk reset`"
-        )
-        return replace(
-            state,
-            mode=Mode.blocked,
-            tripped_by=CORRUPT,
-            reason=reason,
-            until=None,
-            recovery_until=None,
-        )
+        severe = SEVERITY[state.mode] > SEVERITY[Mode.blocked]
+        if "mode" not in problems and lacking is None and severe:
+            return state  # a halt, or a stop that knows its limits, stays what it is
+        problems = problems or [f"{state.mode} without {lacking}"]
+        more = f" and {len(problems) - 4} more" if len(problems) > 4 else ""
+        return _corrupt(state, f"invalid {', '.join(problems[:4])}{more}")
 
 
-def config_key(risk: RiskSettings) -> str:
-    return hashlib.sha1(json.dumps(risk.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+_TIMES = ("since", "until", "recovery_until", "flash_until")
+_FIGURES = ("start_equity", "peak_equity", "last_equity", "day_start", "week_start", "month_start")
+_LABELS = {"day": r"\d{4}-\d{2}-\d{2}", "week": r"\d{4}-W\d{2}", "month": r"\d{4}-\d{2}"}
+_TRIPS = ("daily", "weekly", "monthly", "flash_crash", "margin", CORRUPT)
+
+
+def _valid(name: str, value: object) -> bool:
+    """Whether ``value`` can be the stored field ``name`` (a bool is not a number)."""
+    if value is None:
+        return name not in ("mode", "reason")
+    if name == "mode":
+        return isinstance(value, str) and value in Mode.__members__
+    if name in _TIMES:
+        return type(value) is int and 0 <= value <= MAX_TS
+    if name in _FIGURES:
+        return type(value) in (int, float) and math.isfinite(value)
+    if name in _LABELS:
+        return isinstance(value, str) and re.fullmatch(_LABELS[name], value) is not None
+    if name == "tripped_by":
+        return isinstance(value, str) and value in _TRIPS
+    return isinstance(value, str)  # reason, config_key
+
+
+def _lacking(state: BreakerState) -> str | None:
+    """The field a mode cannot do without: a block without an end (other than a corrupt
+    state's) or a recovery without one would never be released by time, and a stop without
+    the key of its limits would release itself."""
+    if state.mode is Mode.blocked and state.until is None and state.tripped_by != CORRUPT:
+        return "until"
+    if state.mode is Mode.recovery and state.recovery_until is None:
+        return "recovery_until"
+    if state.mode is Mode.stopped and state.config_key is None:
+        return "config_key"
+    return None
+
+
+def _corrupt(state: BreakerState, problem: str) -> BreakerState:
+    reason = (
+        f"the stored breaker state is corrupt ({problem});"
+        " entries are blocked until `cryptobot risk reset`"
+    )
+    return replace(
+        state,
+        mode=Mode.blocked,
+        tripped_by=CORRUPT,
+        reason=reason,
+        until=None,
+        recovery_until=None,
+    )
+
+
+def limits_key(b: BreakerSettings) -> str:
+    """A fingerprint of the loss limits, stored with a monthly stop: it changes only when one
+    of ``LIMIT_KEYS`` does."""
+    limits = {name: getattr(b, name) for name in LIMIT_KEYS}
+    return hashlib.sha1(json.dumps(limits, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def step(
@@ -172,17 +249,19 @@ def step(
     :class:`DataError` (nothing changed) for an event carrying NaN, infinity or a price <= 0."""
     _check(event)
     b = risk.breakers
-    key = config_key(risk)
+    key = limits_key(b)
     state = _release(state, event.ts, key)
+    actions: tuple[Action, ...] = ()
     if isinstance(event, Equity):
-        return _on_equity(state, event, b, key)
-    if isinstance(event, Price):
-        return _on_price(state, event, b)
-    if isinstance(event, MarginLevel):
-        return _on_margin(state, event, b)
-    if isinstance(event, Reset):
-        return _on_reset(state, event)
-    return state, ()
+        state = _roll_periods(state, event)
+    elif isinstance(event, Price):
+        state, actions = _on_price(state, event, b)
+    elif isinstance(event, MarginLevel):
+        state, actions = _on_margin(state, event, b)
+    elif isinstance(event, Reset):
+        state = _on_reset(state, event)
+    state, judged = _judge(state, event.ts, b, key)
+    return state, tuple(dict.fromkeys(actions + judged))
 
 
 def run(
@@ -219,7 +298,7 @@ def _check(event: Event) -> None:
 
 
 def _release(state: BreakerState, ts: int, key: str) -> BreakerState:
-    """Time and configuration changes that end a trip."""
+    """Time, and a change of the loss limits, that end a trip (``_judge`` then re-checks)."""
     if state.mode is Mode.blocked and state.until is not None and ts >= state.until:
         if state.tripped_by == "daily" and state.recovery_until and ts < state.recovery_until:
             return replace(
@@ -237,8 +316,26 @@ def _release(state: BreakerState, ts: int, key: str) -> BreakerState:
     ):
         return _cleared(state, ts)
     if state.mode is Mode.stopped and state.config_key != key:
-        return replace(_cleared(state, ts), month_start=state.last_equity)
+        return _lifted(state, ts, "release of the monthly stop")
     return state
+
+
+def _lifted(state: BreakerState, ts: int, what: str) -> BreakerState:
+    """A halt or a stop released: the daily block tripped with it runs its course, then its
+    recovery; the figures stay as they are."""
+    fresh = _cleared(state, ts)
+    if state.until is not None and ts < state.until:
+        return replace(
+            fresh, mode=Mode.blocked, tripped_by="daily", until=state.until,
+            recovery_until=state.recovery_until,
+            reason=f"daily loss limit: the block outlasts the {what}",
+        )  # fmt: skip
+    if state.recovery_until is not None and ts < state.recovery_until:
+        return replace(
+            fresh, mode=Mode.recovery, tripped_by="daily",
+            recovery_until=state.recovery_until, reason="recovery after a daily stop",
+        )  # fmt: skip
+    return fresh
 
 
 def _cleared(state: BreakerState, ts: int) -> BreakerState:
@@ -254,31 +351,33 @@ def _cleared(state: BreakerState, ts: int) -> BreakerState:
     )
 
 
-def _on_equity(
-    state: BreakerState, ev: Equity, b: BreakerSettings, key: str
+def _judge(
+    state: BreakerState, ts: int, b: BreakerSettings, key: str
 ) -> tuple[BreakerState, tuple[Action, ...]]:
-    state = _roll_periods(state, ev)
+    """The latest equity against the limits in force, for the periods still current at ``ts``:
+    the most severe limit it is past trips, unless the breaker is already that severe."""
+    now = _labels(ts)
     trips = [
         (
             "monthly",
-            _loss(state.month_start, ev.equity, b.monthly_loss_pct, None),
+            _breach(state, "month", now, b.monthly_loss_pct, None),
             Mode.stopped,
             (Action.cancel_orders, Action.flatten_all),
         ),
         (
             "weekly",
-            _loss(state.week_start, ev.equity, b.weekly_loss_pct, b.weekly_loss_usd),
+            _breach(state, "week", now, b.weekly_loss_pct, b.weekly_loss_usd),
             Mode.halted,
             (Action.cancel_orders, Action.flatten_all),
         ),
         (
             "daily",
-            _loss(state.day_start, ev.equity, b.daily_loss_pct, b.daily_loss_usd),
+            _breach(state, "day", now, b.daily_loss_pct, b.daily_loss_usd),
             Mode.blocked,
             (Action.cancel_orders, Action.close_directional),
         ),
     ]
-    daily = _daily_block(state, ev.ts, trips[-1][1] is not None, b)
+    daily = _daily_block(state, ts, trips[-1][1] is not None, b)
     for name, breach, mode, actions in trips:
         # a daily trip also replaces a flash-crash block, which would end after minutes
         flash = state.tripped_by == "flash_crash" and mode is state.mode
@@ -288,7 +387,7 @@ def _on_equity(
                 mode=mode,
                 tripped_by=name,
                 reason=f"{name} loss limit: {breach}",
-                since=ev.ts,
+                since=ts,
                 until=None,
                 recovery_until=None,
             )
@@ -316,31 +415,50 @@ def _daily_block(
     return None
 
 
-def _roll_periods(state: BreakerState, ev: Equity) -> BreakerState:
-    moment = datetime.fromtimestamp(ev.ts / 1000, UTC)
-    day = moment.strftime("%Y-%m-%d")
+def _labels(ts: int) -> dict[str, str]:
+    """The UTC day, ISO week and calendar month ``ts`` falls in."""
+    moment = datetime.fromtimestamp(ts / 1000, UTC)
     iso = moment.isocalendar()
-    week = f"{iso.year}-W{iso.week:02d}"
-    month = moment.strftime("%Y-%m")
-    changes: dict = {
-        "last_equity": ev.equity,
-        "peak_equity": max(ev.equity, state.peak_equity or ev.equity),
+    return {
+        "day": moment.strftime("%Y-%m-%d"),
+        "week": f"{iso.year}-W{iso.week:02d}",
+        "month": moment.strftime("%Y-%m"),
     }
-    if state.start_equity is None:
-        changes["start_equity"] = ev.equity
-    # a start cleared from a corrupt stored state is taken again from this observation
-    if day != state.day or state.day_start is None:
-        changes.update(day=day, day_start=ev.equity)
-    if week != state.week or state.week_start is None:
-        changes.update(week=week, week_start=ev.equity)
-    if month != state.month or state.month_start is None:
-        changes.update(month=month, month_start=ev.equity)
+
+
+def _roll_periods(state: BreakerState, ev: Equity) -> BreakerState:
+    """Record the reading; a period starts at its first reading above zero (a start cleared
+    from a corrupt stored state is taken again from this observation)."""
+    equity = float(ev.equity) + 0.0  # -0.0 becomes 0.0; numpy scalars plain floats
+    changes: dict = {
+        "last_equity": equity,
+        "peak_equity": max(equity, state.peak_equity or equity),
+    }
+    if not _positive(state.start_equity):
+        changes["start_equity"] = equity
+    for period, label in _labels(ev.ts).items():
+        if label != getattr(state, period) or not _positive(getattr(state, f"{period}_start")):
+            changes.update({period: label, f"{period}_start": equity})
     return replace(state, **changes)
 
 
-def _loss(start: float | None, equity: float, pct: float, usd: float | None) -> str | None:
-    if not start:
+def _positive(figure: float | None) -> bool:
+    return figure is not None and figure > 0
+
+
+def _breach(
+    state: BreakerState, period: str, now: dict[str, str], pct: float, usd: float | None
+) -> str | None:
+    """How far the latest equity is past the period's limit; None when it is not, or when the
+    period has no positive start or is over (its next reading starts a new one)."""
+    start = getattr(state, f"{period}_start")
+    current = getattr(state, period) == now[period]
+    if not current or not _positive(start) or state.last_equity is None:
         return None
+    return _loss(start, state.last_equity, pct, usd)
+
+
+def _loss(start: float, equity: float, pct: float, usd: float | None) -> str | None:
     lost = start - equity
     lost_pct = lost / start * 100
     if lost_pct >= pct:
@@ -409,25 +527,13 @@ def _on_margin(
     return state, ()
 
 
-def _on_reset(state: BreakerState, ev: Reset) -> tuple[BreakerState, tuple[Action, ...]]:
-    """A manual reset releases a weekly halt, or the block of a corrupt stored state. It cannot
-    shorten a daily block or undo a monthly stop (only a configuration change releases that)."""
+def _on_reset(state: BreakerState, ev: Reset) -> BreakerState:
+    """A manual reset releases a weekly halt (new daily and weekly budgets from the equity at
+    the reset), or the block of a corrupt stored state. It cannot shorten a daily block or undo
+    a monthly stop (only a change of the loss limits releases that)."""
     if state.tripped_by == CORRUPT:
-        return _cleared(state, ev.ts), ()
+        return _cleared(state, ev.ts)
     if state.mode is not Mode.halted:
-        return state, ()
-    fresh = replace(
-        _cleared(state, ev.ts), day_start=state.last_equity, week_start=state.last_equity
-    )
-    if state.until is not None and ev.ts < state.until:  # the daily block still runs
-        return replace(
-            fresh, mode=Mode.blocked, tripped_by="daily", since=ev.ts, until=state.until,
-            recovery_until=state.recovery_until,
-            reason="daily loss limit: the block outlasts the weekly reset",
-        ), ()  # fmt: skip
-    if state.recovery_until is not None and ev.ts < state.recovery_until:
-        return replace(
-            fresh, mode=Mode.recovery, tripped_by="daily", since=ev.ts,
-            recovery_until=state.recovery_until, reason="recovery after a daily stop",
-        ), ()  # fmt: skip
-    return fresh, ()
+        return state
+    fresh = replace(state, day_start=state.last_equity, week_start=state.last_equity)
+    return _lifted(fresh, ev.ts, "weekly reset")

@@ -95,10 +95,16 @@ def brackets_resolver(
 
 
 def current_breaker(root: Path | None, risk: RiskSettings, now: int) -> BreakerState:
-    """The journaled state, with the releases that time (or a config change) has brought."""
+    """The journaled state judged now: the releases time (or a change of the loss limits) has
+    brought, and the trips the configured limits call for."""
     record = breaker_journal.load_state(root) if root else None
-    state = BreakerState.from_record(record) if record else BreakerState()
-    return step(state, Clock(now), risk)[0]
+    return step(_stored(record), Clock(now), risk)[0]
+
+
+def _stored(record: object) -> BreakerState:
+    """No row yet is a fresh breaker; any stored row, even ``[]`` or ``{}``, is judged as a
+    state (an empty one is corrupt, not a fresh start)."""
+    return BreakerState() if record is None else BreakerState.from_record(record)
 
 
 def apply_event(
@@ -108,10 +114,9 @@ def apply_event(
     processes at once cannot lose each other's trip)."""
     outcome: list[tuple[BreakerState, tuple[Action, ...]]] = []
 
-    def change(record: dict | None) -> breaker_journal.Update:
-        before = BreakerState.from_record(record) if record else BreakerState()
-        released = step(before, Clock(event.ts), risk)[0]
-        after, actions = step(released, event, risk)
+    def change(record: object) -> breaker_journal.Update:
+        before = _stored(record)
+        after, actions = step(before, event, risk)
         outcome.append((after, actions))
         acts = [a.value for a in actions]
         return breaker_journal.Update(before.to_record(), after.to_record(), event.ts, label, acts)
