@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cryptobot.core.errors import DataError
-from cryptobot.core.numbers import finite
+from cryptobot.core.numbers import record_number
 from cryptobot.core.setup import SETUP_SCHEMA, Setup, json_safe
 from cryptobot.core.signal import SIGNAL_SCHEMA, Signal
 from cryptobot.core.timeutil import iso
@@ -40,9 +40,13 @@ class Intent:
 
     @classmethod
     def from_setup(cls, setup: Setup) -> "Intent":
+        """A triggered setup only: an armed one's entry has not fired, and a sized order no
+        longer says so, so ``trade`` would send it as if it had."""
+        if setup.status != "triggered":
+            raise DataError(f"{setup.status}: waiting for its trigger (run through `signal`)")
         atr = setup.reasons.get("atr")
         try:
-            atr = finite(atr, name="reasons.atr", ge=0) if atr is not None else None
+            atr = record_number(atr, name="reasons.atr", ge=0) if atr is not None else None
         except ValueError as exc:
             raise DataError(str(exc)) from None
         return cls(
