@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
+from typer._click.exceptions import UsageError
+from typer._click.globals import get_current_context
 
 from cryptobot.backtest import runner, sweep
 from cryptobot.backtest.engine import Costs
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE
 from cryptobot.cli.output import Format, check_output, render, wants_table
-from cryptobot.core.errors import CryptobotError
+from cryptobot.core.errors import ConfigError, CryptobotError
+from cryptobot.core.settings import Settings
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
 from cryptobot.data.atomic import atomic_write
@@ -158,12 +161,12 @@ def backtest_command(
     )  # fmt: skip
     req = runner.with_defaults(req)
     req = replace(req, costs=_costs(req, settings, fee, slippage_bps), market_fees=fee is None)
+    points = _grid(sweep_specs or [], req, settings) if sweep_specs or walk_forward else []
     data = runner.load(lake, req, settings)
     err = Console(stderr=True, quiet=obj.quiet)  # -q: data and errors only
     for warning in data.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if sweep_specs or walk_forward:
-        points = sweep.grid(sweep_specs or [])
         if walk_forward:
             table, totals = sweep.walk_forward(req, data, settings, points, train_ms, test_ms,
                                                objective, jobs)  # fmt: skip
@@ -255,3 +258,12 @@ def _times(table: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:
 
 def _fmt(v) -> str:
     return f"{v:,.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def _grid(specs: list[str], req: runner.Request, settings: Settings) -> list[dict]:
+    """The sweep's points, each checked against the strategy's parameters before any data
+    loads: a bad --sweep value is a usage error (exit 2), one line."""
+    try:
+        return sweep.grid(specs, check=sweep.point_checker(req, settings))
+    except ConfigError as exc:
+        raise UsageError(str(exc), ctx=get_current_context(silent=True)) from None
