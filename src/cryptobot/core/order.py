@@ -37,13 +37,12 @@ class Intent:
     confidence: int | None = None
     signal_id: str | None = None
     volatility_pct: float | None = None  # ATR / price in %, when the setup reported its ATR
+    # the setup's status, carried into the sized order: an armed setup's entry has not fired,
+    # so its order is refused (``trade`` must never send it as if it had)
+    setup_status: Literal["triggered", "armed"] = "triggered"
 
     @classmethod
     def from_setup(cls, setup: Setup) -> "Intent":
-        """A triggered setup only: an armed one's entry has not fired, and a sized order no
-        longer says so, so ``trade`` would send it as if it had."""
-        if setup.status != "triggered":
-            raise DataError(f"{setup.status}: waiting for its trigger (run through `signal`)")
         atr = setup.reasons.get("atr")
         try:
             atr = record_number(atr, name="reasons.atr", ge=0) if atr is not None else None
@@ -62,6 +61,7 @@ class Intent:
             confidence=setup.confidence,
             signal_id=setup.id,
             volatility_pct=atr / setup.entry * 100 if atr else None,
+            setup_status=setup.status,
         )
 
     @classmethod

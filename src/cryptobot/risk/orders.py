@@ -98,7 +98,10 @@ def _size_one(
     verdicts = [_unread_breaker(v, setup) for v in gates.check(proposal, account, risk)]
     breaker = next(v for v in verdicts if v.gate == "circuit_breaker")
     reason = (
-        gates.first_rejection([breaker]) or sizing.refused or gates.first_rejection(verdicts)
+        _not_triggered(intent)
+        or gates.first_rejection([breaker])
+        or sizing.refused
+        or gates.first_rejection(verdicts)
     )  # a tripped breaker is named first: it is what a trader must act on
     order = SizedOrder(
         intent=intent,
@@ -110,6 +113,13 @@ def _size_one(
         steps=(*ladder.reasons, *sizing.steps),
     )
     return order, proposal
+
+
+def _not_triggered(intent: Intent) -> str | None:
+    """An armed setup waits for its trigger: sized, it would read as an entry that fired."""
+    if intent.setup_status == "triggered":
+        return None
+    return f"{intent.setup_status}: waiting for its trigger (run through `signal`)"
 
 
 def _unread_breaker(verdict: gates.Verdict, setup: SizingSetup) -> gates.Verdict:
