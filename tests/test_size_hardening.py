@@ -156,3 +156,11 @@ def test_quiet_silences_skip_warnings_in_size_and_signal_alike(cli: Cli, command
     quiet = cli(command, "-", *extra, "--skip-bad", "-q", input=_jsonl(lines))
     assert "skipped stdin line 5" in " ".join(loud.stderr.split())
     assert quiet.stderr == "" and quiet.stdout == loud.stdout
+
+
+@pytest.mark.parametrize("flag", ["--symbol", "--entry", "--risk-usd"])
+def test_a_flag_without_its_value_points_at_the_sub_commands_help(cli: Cli, flag):
+    result = cli("size", *BTC_FLAGS[:2], flag, ok=False)
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: Option '{flag}' requires an argument (see cryptobot size --help)"
