@@ -5,7 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from cryptobot.core.errors import DataError
+from cryptobot.core.setup import check_targets
 from tests.conftest import Cli
 from tests.test_records_and_flags import FLAGS, _batch, _jsonl
 from tests.test_size_cli import BTC_FLAGS, records
@@ -78,9 +82,9 @@ def test_a_target_on_the_losing_side_is_refused_from_flags(
 def test_a_short_record_with_targets_above_its_entry_is_refused_by_signal_and_size(cli: Cli):
     lines = _batch({"side": "short", "entry": 2.9997, "stop": 3.0034, "targets": [3.5, 10.0]})
     setups = [{**line, "schema": "setup/1"} for line in lines]
-    for command, given in (("signal", setups), ("size", lines)):
+    for command, batch in (("signal", setups), ("size", lines)):
         extra = FLAGS if command == "size" else ()
-        result = cli(command, "-", *extra, input=_jsonl(given), ok=False)
+        result = cli(command, "-", *extra, input=_jsonl(batch), ok=False)
         assert result.exit_code == 1 and "stdin line 5" in result.stderr
         assert "a target must be below the entry (3.5 vs 2.9997)" in result.stderr
 
@@ -164,3 +168,18 @@ def test_a_flag_without_its_value_points_at_the_sub_commands_help(cli: Cli, flag
     assert result.exit_code == 2 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line == f"error: Option '{flag}' requires an argument (see cryptobot size --help)"
+
+
+@given(
+    side=st.sampled_from(["long", "short"]),
+    entry=st.floats(min_value=1e-8, max_value=1e9),
+    target=st.floats(min_value=1e-8, max_value=1e9),
+)
+def test_check_targets_accepts_exactly_the_profit_side(side, entry, target):
+    profit = target > entry if side == "long" else target < entry
+    try:
+        check_targets(symbol="X", side=side, entry=entry, targets=[target])
+    except DataError as exc:
+        assert not profit and "a target must be" in str(exc)
+    else:
+        assert profit

@@ -102,7 +102,7 @@ def _size_one(
         or gates.first_rejection([breaker])
         or sizing.refused
         or gates.first_rejection(verdicts)
-    )  # a tripped breaker is named first: it is what a trader must act on
+    )  # an entry that never fired, then a tripped breaker: what a trader must act on first
     order = SizedOrder(
         intent=intent,
         client_order_id=cid,
