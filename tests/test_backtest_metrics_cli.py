@@ -193,11 +193,6 @@ def test_units_walk_forward_windows_end_inside_the_data(lake_dir):
             ("--strategy", "momentum", "--symbols", "DOGE/USDT:USDT"),
             "no candles stored for DOGE/USDT:USDT (1h)",
         ),
-        (("--strategy", "momentum", "--symbols", "BTC/USDT:USDT", "--sweep", "x"), "bad --sweep"),
-        (
-            ("--strategy", "momentum", "--symbols", "BTC/USDT:USDT", "--sweep", "nope=1,2"),
-            "has no parameter nope",
-        ),
         (
             (
                 "--strategy",

@@ -33,9 +33,10 @@ def lake(cli: Cli, data_dir: Path) -> Lake:
 def _setup(symbol: str, side: str, when: str) -> Setup:
     entry = 100.0
     stop = 99.0 if side == "long" else 101.0
+    target = 102.0 if side == "long" else 98.0  # a target on the profit side
     ts = _ms(when) - 300_000  # the 5m bar closing at ``when``
     return Setup(
-        "binanceusdm", symbol, "momentum", "5m", side, "triggered", ts, ts, entry, stop, [entry], 3
+        "binanceusdm", symbol, "momentum", "5m", side, "triggered", ts, ts, entry, stop, [target], 3
     )
 
 

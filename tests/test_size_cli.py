@@ -125,7 +125,6 @@ def test_a_pipe_of_signals_is_gated_as_one_batch(cli: Cli, tmp_path: Path):
             "NOPE/USDT:USDT is not among the stored binanceusdm markets",
         ),
         ((*BTC_FLAGS, "--stop", "94000", "--risk-pct", "1"), "needs the account equity"),
-        ((*BTC_FLAGS, "--stop", "94000", "--risk-usd", "1", "--risk-pct", "1"), "give one of"),
         (("missing.jsonl",), "missing.jsonl does not exist"),
     ],
 )
@@ -134,6 +133,24 @@ def test_bad_input_is_one_line_and_exit_1(cli: Cli, args, message):
     assert result.exit_code == 1, result.stdout
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((*BTC_FLAGS, "--stop", "94000", "--risk-usd", "1", "--risk-pct", "1"), "give one of"),
+        (("--side", "long"), "missing --symbol, --entry (or give a SOURCE of signals)"),
+        ((), "missing --symbol, --side, --entry"),
+        (("x.jsonl", *BTC_FLAGS), "give either a SOURCE of signals or --symbol"),
+        ((*BTC_FLAGS, "--stop", "94000", "--risk-pct", "150", "--equity", "100"), "at most 100"),
+        ((*BTC_FLAGS, "--margin-pct", "100.5", "--equity", "100"), "at most 100"),
+    ],
+)
+def test_missing_or_clashing_flags_are_usage_errors_exit_2(cli: Cli, args, message):
+    result = cli("size", *args, ok=False)
+    assert result.exit_code == 2 and not result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line and line.endswith("(see cryptobot size --help)")
 
 
 def test_a_bad_record_on_stdin_is_one_line(cli: Cli):

@@ -15,50 +15,94 @@ near 0 or negative that the in-sample result was fitted noise.
 import itertools
 import math
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from cryptobot.backtest import runner
 from cryptobot.core.errors import ConfigError
+from cryptobot.core.numbers import finite
 from cryptobot.core.settings import Settings
 
 LOWER_IS_BETTER = {"max_drawdown_pct", "max_drawdown_days"}
 DAY_MS = 86_400_000
 
 
+MAX_POINTS = 10_000  # a grid larger than this is a typo in a range, not a study
+
+
 def parse_spec(text: str) -> tuple[str, list[float]]:
-    """``ema_fast=5:15:2`` -> ("ema_fast", [5, 7, 9, 11, 13, 15]); ``x=1,2.5`` -> a list."""
+    """``ema_fast=5:15:2`` -> ("ema_fast", [5, 7, 9, 11, 13, 15]); ``x=1,2.5`` -> a list.
+    Every value finite (``nan``, ``inf``, ``1e309`` are refused, never run)."""
     name, sep, values = text.partition("=")
+    usage = f"bad --sweep {text!r}; use name=start:stop:step (inclusive) or name=a,b,c"
     try:
         if not sep or not name.strip():
-            raise ValueError
-        if ":" in values:
-            a, b, *rest = (float(v) for v in values.split(":"))
-            step = rest[0] if rest else 1.0
-            if step <= 0 or b < a or len(rest) > 1:
-                raise ValueError
-            points = [round(a + i * step, 10) for i in range(math.floor((b - a) / step + 1e-9) + 1)]
-        else:
-            points = [float(v) for v in values.split(",")]
-    except ValueError:
-        raise ConfigError(
-            f"bad --sweep {text!r}; use name=start:stop:step (inclusive) or name=a,b,c"
-        ) from None
+            raise ValueError(usage)
+        numbers = [
+            finite(v, name=f"--sweep {name.strip()}")
+            for v in values.split(":" if ":" in values else ",")
+        ]
+        points = _range(numbers, usage) if ":" in values else numbers
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return name.strip(), [int(p) if float(p).is_integer() else p for p in points]
 
 
-def grid(specs: Sequence[str]) -> list[dict]:
+def _range(numbers: list[float], usage: str) -> list[float]:
+    if len(numbers) not in (2, 3):
+        raise ValueError(usage)
+    a, b, step = (*numbers, 1.0)[:3]
+    if step <= 0 or b < a:
+        raise ValueError(usage)
+    count = math.floor((b - a) / step + 1e-9) + 1
+    if count > MAX_POINTS:
+        raise ValueError(f"{usage}: {count:.6g} points, at most {MAX_POINTS}")
+    return [round(a + i * step, 10) for i in range(count)]
+
+
+def grid(specs: Sequence[str], *, check: Callable[[dict], None] | None = None) -> list[dict]:
+    """Every combination of the parsed specs. ``check`` validates one point against the
+    strategy's parameters (raising ConfigError), so a bad value is refused before any data
+    loads, not after."""
     parsed = [parse_spec(s) for s in specs]
     names = [n for n, _ in parsed]
     if len(set(names)) != len(names):
         raise ConfigError("each parameter may be swept once")
-    return [
+    if math.prod(len(v) for _, v in parsed) > MAX_POINTS:
+        raise ConfigError(f"the --sweep grid has more than {MAX_POINTS} points; narrow it")
+    points = [
         dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in parsed))
     ]
+    if check is not None:
+        for name, values in parsed:
+            for value in values:
+                check({name: value})
+    return points
+
+
+def point_checker(req: runner.Request, settings: Settings) -> Callable[[dict], None]:
+    """Validates one grid point against the strategy's parameter model (the scan strategies'
+    pydantic models; whole periods and a positive stop for the ema_cross reference)."""
+
+    def check(point: dict) -> None:
+        ((name, value),) = point.items()
+        if req.strategy == runner.REFERENCE:
+            whole = name in ("fast", "slow")
+            if (whole and not (float(value).is_integer() and value >= 1)) or value <= 0:
+                kind = "a whole number of bars, at least 1" if whole else "positive"
+                raise ConfigError(f"--sweep {name}={value}: must be {kind}")
+        try:
+            runner.strategy_params(replace(req, params={**req.params, **point}), settings)
+        except ValidationError as exc:
+            detail = exc.errors()[0]["msg"]
+            raise ConfigError(f"--sweep {name}={value}: {detail}") from None
+
+    return check
 
 
 def better_first(frame: pd.DataFrame, objective: str) -> pd.DataFrame:

@@ -148,9 +148,23 @@ class _Group(TyperGroup):
         finally:
             self._listing = False
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta["cryptobot.command"] = (name, command)  # for a parse error's help pointer
+        return name, command, rest
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.UsageError as exc:
+            # the parser raises "Option '--symbol' requires an argument" without a context:
+            # point at the sub-command's help, not the top level's
+            name, command = ctx.meta.get("cryptobot.command", (None, None))
+            if exc.ctx is None and command is not None:
+                exc.ctx = click.Context(command, info_name=name, parent=ctx)
+            raise
         except CryptobotError as exc:
             _fail(ctx, str(exc))
         except (BrokenPipeError, typer.Exit, typer.Abort, TyperException, click.ClickException):

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer._click.exceptions import UsageError
+from typer._click.globals import get_current_context
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE
 from cryptobot.cli.output import Format, check_output, render, wants_table
-from cryptobot.core.errors import CryptobotError
+from cryptobot.core.errors import ConfigError, CryptobotError
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
     from cryptobot.backtest import runner
     from cryptobot.backtest.engine import Costs
+    from cryptobot.core.settings import Settings
 
 EPILOG = (
     "Examples:\n\n"
@@ -169,6 +172,7 @@ def backtest_command(
     )  # fmt: skip
     req = runner.with_defaults(req)
     req = replace(req, costs=_costs(req, settings, fee, slippage_bps), market_fees=fee is None)
+    points = _grid(sweep_specs or [], req, settings) if sweep_specs or walk_forward else []
     data = runner.load(lake, req, settings)
     err = Console(stderr=True, quiet=obj.quiet)  # -q: data and errors only
     for warning in data.warnings:
@@ -176,7 +180,6 @@ def backtest_command(
     if sweep_specs or walk_forward:
         from cryptobot.backtest import sweep  # its process pool loads only for a sweep
 
-        points = sweep.grid(sweep_specs or [])
         if walk_forward:
             table, totals = sweep.walk_forward(req, data, settings, points, train_ms, test_ms,
                                                objective, jobs)  # fmt: skip
@@ -286,3 +289,14 @@ def _fmt(v) -> str:
         v = float(v)  # numpy's float32 too
         return f"{v:,.4g}" if math.isfinite(v) else "n/a"
     return str(v)
+
+
+def _grid(specs: list[str], req: runner.Request, settings: Settings) -> list[dict]:
+    """The sweep's points, each checked against the strategy's parameters before any data
+    loads: a bad --sweep value is a usage error (exit 2), one line."""
+    from cryptobot.backtest import sweep
+
+    try:
+        return sweep.grid(specs, check=sweep.point_checker(req, settings))
+    except ConfigError as exc:
+        raise UsageError(str(exc), ctx=get_current_context(silent=True)) from None

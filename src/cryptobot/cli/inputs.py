@@ -6,6 +6,7 @@ one is named in the error instead of sinking a batch without saying which.
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,8 @@ import pyarrow.parquet as pq
 from cryptobot.core.errors import CryptobotError, DataError
 
 T = TypeVar("T")
+_JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_NOT_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)  # what a CSV writer spells
 Numbered = list[tuple[str, dict[str, Any]]]
 
 
@@ -44,7 +47,7 @@ def read_records(source: str, stdin: TextIO | None = None) -> Numbered:
         return _rows(data if isinstance(data, list) else [data], path)
     if suffix == ".csv":
         with path.open(newline="") as fh:
-            return _rows(list(csv.DictReader(fh)), path)
+            return _rows([_csv_numbers(row) for row in csv.DictReader(fh)], path)
     raise DataError(f"{path}: use a .jsonl, .json, .csv or .parquet file, or - for stdin")
 
 
@@ -68,6 +71,22 @@ def parse_records(
                 raise DataError(f"{message} (--skip-bad leaves it out)") from None
             warn(f"skipped {message}")
     return out
+
+
+def _csv_numbers(row: dict[str, Any]) -> dict[str, Any]:
+    """CSV is all text: a cell spelled as a JSON number (``12.5``, ``-3``, ``1e-5``) is that
+    number, as the CSV writer meant it (``nan``/``inf`` too, to be refused as not finite);
+    anything else stays text, so ``1_0`` or `` 12.5 `` is refused where a number is needed, as
+    it is in a JSON record."""
+    return {k: _csv_cell(v) for k, v in row.items()}
+
+
+def _csv_cell(cell: Any) -> Any:
+    if isinstance(cell, str) and _JSON_NUMBER.fullmatch(cell):
+        return json.loads(cell)
+    if isinstance(cell, str) and _NOT_FINITE.fullmatch(cell):
+        return float(cell)  # refused as "not a finite number", the real reason
+    return cell
 
 
 def _rows(rows: list[Any], path: Path) -> Numbered:

@@ -14,12 +14,12 @@ from cryptobot.core.numbers import finite
 Parser = Callable[[str], float]
 
 
-def number(*, gt: float | None = None, ge: float | None = None) -> Parser:
-    """A parser for a finite float above ``gt`` (strictly) or at least ``ge``."""
+def number(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Parser:
+    """A parser for a finite float above ``gt`` (strictly) or at least ``ge``, at most ``le``."""
 
     def parse(value: str) -> float:
         try:
-            return finite(value, name="value", gt=gt, ge=ge)
+            return finite(value, name="value", gt=gt, ge=ge, le=le)
         except ValueError as exc:
             raise typer.BadParameter(str(exc).removeprefix("value ")) from None
 
@@ -29,3 +29,4 @@ def number(*, gt: float | None = None, ge: float | None = None) -> Parser:
 FINITE = number()
 POSITIVE = number(gt=0)  # prices, amounts, risk: zero means nothing to trade
 NON_NEGATIVE = number(ge=0)  # fees, slippage, minutes where 0 means "off"
+PERCENT = number(gt=0, le=100)  # a share of the account: more than all of it is a typo

@@ -1,17 +1,19 @@
 """``cryptobot size``: signals (or one trade given as flags) in, sized orders out."""
 
+import logging
 import time
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from typer._click.exceptions import UsageError
+from typer._click.globals import get_current_context
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.inputs import parse_records, read_records
-from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE, number
+from cryptobot.cli.numbers import NON_NEGATIVE, PERCENT, POSITIVE, number
 from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_table
-from cryptobot.core.errors import CryptobotError
 from cryptobot.core.order import Intent, SizedOrder
 from cryptobot.core.settings import RiskSettings
 from cryptobot.data.lake import Lake
@@ -35,6 +37,8 @@ EPILOG = (
 )
 
 Opt = typer.Option
+log = logging.getLogger(__name__)
+DEFAULT_DATA_DIR = Path("data")  # the packaged default, ./data
 
 
 def size_command(
@@ -56,10 +60,12 @@ def size_command(
         float | None, Opt(parser=POSITIVE, help="Fixed $ risk at the stop (> 0).")
     ] = None,
     risk_pct: Annotated[
-        float | None, Opt(parser=POSITIVE, help="% of equity at risk at the stop (> 0).")
+        float | None,
+        Opt(parser=PERCENT, help="% of equity at risk at the stop (> 0, at most 100)."),
     ] = None,
     margin_pct: Annotated[
-        float | None, Opt(parser=POSITIVE, help="% of equity as margin, times --leverage (> 0).")
+        float | None,
+        Opt(parser=PERCENT, help="% of equity as margin, times --leverage (> 0, at most 100)."),
     ] = None,
     equity: Annotated[
         float | None, Opt(parser=POSITIVE, help="Account equity in the quote currency (> 0).")
@@ -96,6 +102,15 @@ def size_command(
         bool,
         Opt("--skip-bad", help="Leave out bad records (each named on stderr); size the rest."),
     ] = False,
+    no_journal: Annotated[
+        bool,
+        Opt(
+            "--no-journal",
+            help="Size with no data dir (market flags, offline): the circuit breaker cannot be"
+            " read, so its gate says n/a; without this flag such orders are refused. A journal"
+            " that exists is always read.",
+        ),
+    ] = False,
     explain: Annotated[
         bool, Opt("--explain", help="Show every step of the arithmetic and every gate (stderr).")
     ] = False,
@@ -118,7 +133,7 @@ def size_command(
         targets=target or [],
     )
     intents = _intents(source=source, manual=manual, skip_bad=skip_bad)
-    root = _data_dir(obj)
+    root, missing = _data_dir(obj)
     flags = MarketFlags(tick, step, min_qty, min_notional, max_leverage, None, taker_fee, brackets)
     exchange = intents[0].exchange if intents else lake_exchange(settings)
     venue = venue_of(exchange)
@@ -137,6 +152,8 @@ def size_command(
         taker_fee=settings.backtest.taker_fee,
         leverage=leverage,
         growth=growth,
+        no_journal=missing,
+        accept_no_journal=no_journal,
     )
     orders = size_orders(
         intents, markets, brackets_resolver(venue, risk.max_leverage, brackets), account, setup
@@ -164,7 +181,7 @@ def _policy(
         if v is not None
     }
     if len(chosen) > 1:
-        raise CryptobotError("give one of --risk-usd, --risk-pct, --margin-pct")
+        raise _usage("give one of --risk-usd, --risk-pct, --margin-pct")
     sizing = risk.sizing
     if chosen:
         ((key, value),) = chosen.items()  # > 0 and finite: the flag parsers checked
@@ -192,19 +209,19 @@ def _manual(
         n for n, v in (("--symbol", symbol), ("--side", side), ("--entry", entry)) if v is None
     ]
     if missing:
-        raise CryptobotError(f"missing {', '.join(missing)} (or give a SOURCE of signals)")
+        raise _usage(f"missing {', '.join(missing)} (or give a SOURCE of signals)")
     return Intent(exchange, symbol, side, entry, stop, tuple(targets))
 
 
 def _intents(*, source: str | None, manual: Intent | None, skip_bad: bool) -> list[Intent]:
     if source is not None and manual is not None:
-        raise CryptobotError("give either a SOURCE of signals or --symbol/--side/--entry, not both")
+        raise _usage("give either a SOURCE of signals or --symbol/--side/--entry, not both")
     if source is not None:
         return parse_records(
-            read_records(source), Intent.from_record, skip_bad=skip_bad, warn=_warn
+            read_records(source), Intent.from_record, skip_bad=skip_bad, warn=log.warning
         )
     if manual is None:
-        raise CryptobotError("missing --symbol, --side, --entry (or give a SOURCE of signals)")
+        raise _usage("missing --symbol, --side, --entry (or give a SOURCE of signals)")
     return [manual]
 
 
@@ -212,20 +229,24 @@ def _known(*, intents: list[Intent], markets: dict) -> list[Intent]:
     """With --skip-bad, a record whose market is neither stored nor given is left out too."""
     for i in intents:
         if i.symbol not in markets:
-            _warn(f"skipped {i.symbol}: not among the stored {i.exchange} markets")
+            log.warning("skipped %s: not among the stored %s markets", i.symbol, i.exchange)
     return [i for i in intents if i.symbol in markets]
 
 
-def _warn(message: str) -> None:
-    typer.echo(f"warning: {message}", err=True)
+def _usage(message: str) -> UsageError:
+    """A flag missing or clashing is a usage error (exit 2), pointing at this command's help."""
+    return UsageError(message, ctx=get_current_context(silent=True))
 
 
-def _data_dir(obj: AppContext) -> Path | None:
-    """The lake, if there is one: offline sizing with market flags needs none."""
-    try:
-        return obj.data_dir(create=False)
-    except CryptobotError:
-        return None
+def _data_dir(obj: AppContext) -> tuple[Path | None, str | None]:
+    """The lake and journal, or None and why not. A data dir given (flag, environment, config)
+    must exist, as for every reader; only the default ./data may be absent, for sizing offline
+    with market flags, and then the breaker is unread (said so, and refused unless
+    --no-journal)."""
+    path = Path(obj.settings.data_dir).expanduser()
+    if "data_dir" in obj.overrides or path != DEFAULT_DATA_DIR or path.is_dir():
+        return obj.data_dir(create=False), None
+    return None, f"data dir {path} does not exist"
 
 
 def _explain(orders: list[SizedOrder]) -> None:

@@ -9,26 +9,56 @@ import math
 from typing import Any
 
 
-def finite(value: Any, *, name: str, gt: float | None = None, ge: float | None = None) -> float:
-    """``value`` as a finite float, above ``gt`` / at least ``ge``; else ValueError naming
-    ``name`` and the value, worded for a trader."""
+def finite(
+    value: Any,
+    *,
+    name: str,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+) -> float:
+    """``value`` as a finite float, above ``gt`` / at least ``ge`` / at most ``le``; else
+    ValueError naming ``name`` and the value, worded for a trader."""
     if value is None or (isinstance(value, str) and not value.strip()):  # null, an empty cell
         raise ValueError(f"{name} is missing")
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise ValueError(f"{name} must be a number, got {short(value)}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+        raise ValueError(f"{name} must be a number, got {short(value)}") from None
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise ValueError(f"{name} must be a finite number, got {short(value)}")
     if gt is not None and not number > gt:
         bound = "positive" if gt == 0 else f"greater than {gt:g}"
         raise ValueError(f"{name} must be {bound}, got {number:g}")
     if ge is not None and not number >= ge:
         bound = "zero or more" if ge == 0 else f"at least {ge:g}"
         raise ValueError(f"{name} must be {bound}, got {number:g}")
+    if le is not None and not number <= le:
+        raise ValueError(f"{name} must be at most {le:g}, got {number:g}")
     return number
+
+
+def record_number(
+    value: Any, *, name: str, gt: float | None = None, ge: float | None = None
+) -> float:
+    """A number from a JSON or Parquet record, where a number has its own type: the string
+    ``"1_0"`` or ``" 12.5 "`` is text, not a number (Python's ``float`` would read both), so
+    it is refused. CSV cells are all text: the CSV reader turns the cells spelled as JSON
+    numbers into numbers before they get here."""
+    if isinstance(value, str) and value.strip():
+        raise ValueError(f"{name} must be a number, got {short(value)} (text, not a number)")
+    return finite(value, name=name, gt=gt, ge=ge)
+
+
+def short(value: Any) -> str:
+    """A figure for a message: floats to 6 significant digits (``1e+308``, not 309 digits),
+    anything else as its repr cut to 40 characters."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def plain(value: Any, *, digits: int | None = None) -> Any:

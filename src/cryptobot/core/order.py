@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cryptobot.core.errors import DataError
-from cryptobot.core.numbers import finite
+from cryptobot.core.numbers import record_number
 from cryptobot.core.setup import SETUP_SCHEMA, Setup, json_safe
 from cryptobot.core.signal import SIGNAL_SCHEMA, Signal
 from cryptobot.core.timeutil import iso
@@ -37,12 +37,15 @@ class Intent:
     confidence: int | None = None
     signal_id: str | None = None
     volatility_pct: float | None = None  # ATR / price in %, when the setup reported its ATR
+    # the setup's status, carried into the sized order: an armed setup's entry has not fired,
+    # so its order is refused (``trade`` must never send it as if it had)
+    setup_status: Literal["triggered", "armed"] = "triggered"
 
     @classmethod
     def from_setup(cls, setup: Setup) -> "Intent":
         atr = setup.reasons.get("atr")
         try:
-            atr = finite(atr, name="reasons.atr", ge=0) if atr is not None else None
+            atr = record_number(atr, name="reasons.atr", ge=0) if atr is not None else None
         except ValueError as exc:
             raise DataError(str(exc)) from None
         return cls(
@@ -58,6 +61,7 @@ class Intent:
             confidence=setup.confidence,
             signal_id=setup.id,
             volatility_pct=atr / setup.entry * 100 if atr else None,
+            setup_status=setup.status,
         )
 
     @classmethod

@@ -12,11 +12,12 @@ On the wire (JSONL) times are ISO-8601 UTC; in Parquet rows they are int64 milli
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cryptobot.core.errors import DataError
-from cryptobot.core.numbers import finite, plain
+from cryptobot.core.numbers import plain, record_number
 from cryptobot.core.timeutil import iso, parse_time
 
 SETUP_SCHEMA = "setup/1"
@@ -100,10 +101,12 @@ class Setup:
                 status=_choice(record["status"], ("triggered", "armed"), "status"),
                 ts=_time(record["ts"]),
                 anchor_ts=_time(record.get("anchor_ts", record["ts"])),
-                entry=finite(record["entry"], name="entry", gt=0),
-                stop=finite(record["stop"], name="stop", gt=0),
-                targets=[finite(t, name="target", gt=0) for t in _list(record.get("targets"))],
-                confidence=int(finite(record["confidence"], name="confidence", ge=0)),
+                entry=record_number(record["entry"], name="entry", gt=0),
+                stop=record_number(record["stop"], name="stop", gt=0),
+                targets=[
+                    record_number(t, name="target", gt=0) for t in _list(record.get("targets"))
+                ],
+                confidence=int(record_number(record["confidence"], name="confidence", ge=0)),
                 reasons=json.loads(reasons) if isinstance(reasons, str) else dict(reasons),
             )
         except KeyError as exc:
@@ -111,6 +114,9 @@ class Setup:
         except (TypeError, ValueError) as exc:
             raise DataError(f"bad {SETUP_SCHEMA} record: {exc}") from None
         check_stop(symbol=setup.symbol, side=setup.side, entry=setup.entry, stop=setup.stop)
+        check_targets(
+            symbol=setup.symbol, side=setup.side, entry=setup.entry, targets=setup.targets
+        )
         return setup
 
 
@@ -125,6 +131,17 @@ def check_stop(*, symbol: str, side: str, entry: float, stop: float) -> None:
         )
 
 
+def check_targets(*, symbol: str, side: str, entry: float, targets: Sequence[float]) -> None:
+    """A take-profit at or beyond the entry on the losing side would close the trade at a loss
+    (or at once) while reading as a profit target: named, like a misplaced stop."""
+    for target in targets:
+        if (target <= entry) if side == "long" else (target >= entry):
+            where = "above" if side == "long" else "below"
+            raise DataError(
+                f"{symbol} {side}: a target must be {where} the entry ({target:g} vs {entry:g})"
+            )
+
+
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -133,7 +150,7 @@ def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
 
 def _time(value: Any) -> int:
     if isinstance(value, int | float):
-        return int(finite(value, name="ts", ge=0))
+        return int(record_number(value, name="ts", ge=0))
     return parse_time(str(value))
 
 

@@ -30,6 +30,10 @@ class SizingSetup:
     taker_fee: float = 0.0005
     leverage: float | None = None  # forced leverage (--leverage)
     growth: LeverageContext = field(default_factory=LeverageContext)  # for the ladder
+    # Why the breaker's journal could not be read (no data dir), if so: its gate then reads
+    # "n/a: no journal (...)" and refuses, unless the caller accepts sizing blind to it.
+    no_journal: str | None = None
+    accept_no_journal: bool = False
 
 
 def size_orders(
@@ -91,11 +95,14 @@ def _size_one(
         client_order_id=cid,
         max_leverage=sizing.bracket.max_leverage,
     )
-    verdicts = gates.check(proposal, account, risk)
+    verdicts = [_unread_breaker(v, setup) for v in gates.check(proposal, account, risk)]
     breaker = next(v for v in verdicts if v.gate == "circuit_breaker")
     reason = (
-        gates.first_rejection([breaker]) or sizing.refused or gates.first_rejection(verdicts)
-    )  # a tripped breaker is named first: it is what a trader must act on
+        _not_triggered(intent)
+        or gates.first_rejection([breaker])
+        or sizing.refused
+        or gates.first_rejection(verdicts)
+    )  # an entry that never fired, then a tripped breaker: what a trader must act on first
     order = SizedOrder(
         intent=intent,
         client_order_id=cid,
@@ -106,6 +113,27 @@ def _size_one(
         steps=(*ladder.reasons, *sizing.steps),
     )
     return order, proposal
+
+
+def _not_triggered(intent: Intent) -> str | None:
+    """An armed setup waits for its trigger: sized, it would read as an entry that fired."""
+    if intent.setup_status == "triggered":
+        return None
+    return f"{intent.setup_status}: waiting for its trigger (run through `signal`)"
+
+
+def _unread_breaker(verdict: gates.Verdict, setup: SizingSetup) -> gates.Verdict:
+    """Without a journal the breaker's state is unknown: that is never a silent pass."""
+    if verdict.gate != "circuit_breaker" or setup.no_journal is None:
+        return verdict
+    if setup.accept_no_journal:
+        return gates.Verdict(verdict.gate, True, f"n/a: no journal ({setup.no_journal})")
+    return gates.Verdict(
+        verdict.gate,
+        False,
+        f"n/a: no journal ({setup.no_journal}); give --data-dir, or --no-journal to size "
+        "without the breaker",
+    )
 
 
 def _figures(s: Sizing, risk: RiskSettings, size_mult: float) -> dict:

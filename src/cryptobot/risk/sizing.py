@@ -25,11 +25,15 @@ from typing import Literal
 
 from cryptobot.core.errors import DataError
 from cryptobot.core.market import Market
-from cryptobot.core.numbers import finite
+from cryptobot.core.numbers import finite, short
 from cryptobot.core.settings import RiskSettings
-from cryptobot.core.setup import check_stop
+from cryptobot.core.setup import check_stop, check_targets
 from cryptobot.risk.brackets import Bracket, bracket_for
 from cryptobot.risk.liquidation import Venue, liquidation_price
+
+# Prices, equity and $ risk above this are typos or attacks, not markets: a trillion keeps every
+# product of them (qty x price, fees) far inside a float, and every figure in a message short.
+MAX_AMOUNT = 1e12
 
 Side = Literal["long", "short"]
 
@@ -123,6 +127,7 @@ def size_position(
     if w.qty <= 0:
         w.refuse("the risk target buys less than one step of this market")
     notional = w.qty * market.contract_size * req.entry
+    _check_overflow(req.symbol, qty=w.qty_raw, notional=notional)
     w.leverage = _leverage(w, brackets, notional)
     margin = notional / w.leverage
     w.note(
@@ -219,12 +224,17 @@ def _targets(w: _Work, base_qty: float, fee_in: float) -> tuple[TargetFigures, .
 
 def _validate(req: SizeRequest, risk: RiskSettings) -> None:
     """Every number finite and positive first: NaN passes every comparison below unnoticed."""
+    amounts = [
+        (f"{req.symbol}: entry", req.entry),
+        (f"{req.symbol}: stop", req.stop),
+        ("equity", req.equity),
+        ("risk_usd", risk.sizing.risk_usd if risk.sizing.method == "fixed_usd" else None),
+        *((f"{req.symbol}: target", t) for t in req.targets),
+    ]
     try:
-        finite(req.entry, name=f"{req.symbol}: entry", gt=0)
-        if req.stop is not None:
-            finite(req.stop, name=f"{req.symbol}: stop", gt=0)
-        if req.equity is not None:
-            finite(req.equity, name="equity", gt=0)
+        for name, value in amounts:
+            if value is not None or name.endswith("entry"):
+                finite(value, name=name, gt=0, le=MAX_AMOUNT)
     except ValueError as exc:
         raise DataError(str(exc)) from None
     method = risk.sizing.method
@@ -234,8 +244,18 @@ def _validate(req: SizeRequest, risk: RiskSettings) -> None:
         raise DataError(f"{method} sizing needs the account equity (--equity)")
     if req.stop is not None:
         check_stop(symbol=req.symbol, side=req.side, entry=req.entry, stop=req.stop)
+    check_targets(symbol=req.symbol, side=req.side, entry=req.entry, targets=req.targets)
     if req.leverage is not None and req.leverage < 1:
         raise DataError(f"leverage must be at least 1, got {req.leverage}")
+
+
+def _check_overflow(symbol: str, *, qty: float, notional: float) -> None:
+    """A stop a hair from a tiny entry can still ask for more contracts than a float holds."""
+    if not (math.isfinite(qty) and math.isfinite(notional)):
+        raise DataError(
+            f"{symbol}: the order overflows (qty {short(qty)}, notional {short(notional)}); "
+            "check the entry, the stop and the risk"
+        )
 
 
 def _per_unit_risk(w: _Work) -> float | None:
