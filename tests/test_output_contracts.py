@@ -297,6 +297,7 @@ def test_one_flag_family_with_its_aliases_across_commands(demo):
 
 KILLED_WRITER = """
 import os, sys
+import pyarrow.parquet as pq
 import cryptobot.cli.output as output
 
 def half_then_die(table, tmp):
@@ -304,7 +305,7 @@ def half_then_die(table, tmp):
         fh.write(b"PAR1 half a file")
     os.kill(os.getpid(), 9)
 
-output.pq.write_table = half_then_die
+pq.write_table = half_then_die  # the writer imports pyarrow.parquet when it writes
 output.write_records([{"symbol": "NEW", "qty": 2.0}], output.Path(sys.argv[1]))
 """
 
