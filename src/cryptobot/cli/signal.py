@@ -12,7 +12,6 @@ from cryptobot.cli.context import AppContext
 from cryptobot.cli.inputs import parse_records, read_records
 from cryptobot.cli.output import FormatOpt, OutputOpt, render
 from cryptobot.core.setup import Setup
-from cryptobot.data.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,7 @@ def signal_command(
     one signal per symbol, expiry. Rejected setups are journaled with the reason.
 
     --chart DIR draws the setups that became signals (every decided setup with --all)."""
+    from cryptobot.data.lake import Lake
     from cryptobot.strategies.signals import decide_and_record
 
     obj: AppContext = ctx.obj

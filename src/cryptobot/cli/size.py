@@ -16,9 +16,6 @@ from cryptobot.cli.numbers import NON_NEGATIVE, PERCENT, POSITIVE, number
 from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.order import Intent, SizedOrder
 from cryptobot.core.settings import RiskSettings
-from cryptobot.data.lake import Lake
-from cryptobot.exchange.factory import lake_exchange
-from cryptobot.risk.context import MarketFlags, account_state, brackets_resolver, resolve_markets
 from cryptobot.risk.liquidation import venue_of
 from cryptobot.risk.orders import SizingSetup, size_orders
 
@@ -121,6 +118,16 @@ def size_command(
     within the target, leverage, margin, liquidation price, fees, and every pre-trade gate.
 
     An empty input gives an empty output (exit 0)."""
+    # the lake and the account's journal load here, not with the module: --help stays quick
+    from cryptobot.data.lake import Lake
+    from cryptobot.exchange.factory import lake_exchange
+    from cryptobot.risk.context import (
+        MarketFlags,
+        account_state,
+        brackets_resolver,
+        resolve_markets,
+    )
+
     obj: AppContext = ctx.obj
     settings = obj.settings
     risk = _policy(settings.risk, risk_usd, risk_pct, margin_pct, margin_mode)
