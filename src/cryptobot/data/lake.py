@@ -153,7 +153,10 @@ class Lake:
             return WriteResult(0, len(self.read_candles(exchange, symbol, timeframe)))
         keys = _partition_keys(bars["timestamp"].to_numpy(), tf_ms)
         with locks.exclusive(directory / _SERIES_LOCK):
-            self.candle_revisions(exchange, symbol, timeframe)  # raises when the log is damaged
+            try:  # a write that changes values could not be recorded in a damaged log
+                self.candle_revisions(exchange, symbol, timeframe)
+            except DataError as exc:
+                raise DataError(f"refusing to store {symbol} {timeframe}: {exc}") from None
             remove_stale_temps(directory)
             parts = [
                 merge_rows(directory / f"{key}.parquet", bars[keys == key], OHLCV)
