@@ -188,7 +188,7 @@ def test_an_empty_write_leaves_no_trace_and_a_damaged_revision_log_is_a_clear_er
         lake.candle_revisions("x", SYMBOL, "5m")
 
 
-# ---- item 4: bars from the future, and bars not closed yet ----------------------------------------------------------------
+# ---- item 4: bars from the future, and bars not closed yet ---------------------------------------
 
 
 def test_bars_that_have_not_closed_at_now_are_refused(tmp_path: Path):
@@ -216,7 +216,8 @@ def test_importing_a_bar_dated_2100_is_one_line_and_harmless(
     bars.to_csv(path, index=False)
     result = _import(cli, path, "5m", ok=False)
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1 and "the first opening at 2100-01-01T00:00:00Z" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "the first opening at 2100-01-01T00:00:00Z" in result.stderr
     assert not list(data_dir.rglob("*.parquet"))
 
 

@@ -93,7 +93,7 @@ def normalise_columns(
         row = int(np.flatnonzero(bad.any(axis=1))[0])
         col = OHLCV[1:][int(np.flatnonzero(bad[row])[0])]
         shown = raw[lower[col]].iloc[row]
-        text = "empty" if pd.isna(shown) else f"{_shown(shown)}, not a finite number"
+        text = "empty or NaN" if pd.isna(shown) else f"{_shown(shown)}, not a finite number"
         raise DataError(f"{where(raw.index[row])}: {col} is {text}")
     for col, column in values.items():
         out[col] = column.to_numpy()

@@ -109,7 +109,7 @@ def check_candles(
         nonfinite_rows=int(nonfinite.sum()),
         nonpositive=int((nonpos & ~nonfinite).sum()),
         ohlc_violations=int((ohlc_bad & ~nonfinite).sum()),
-        negative_volume=int(neg_vol.sum()),
+        negative_volume=int((neg_vol & ~nonfinite).sum()),
         zero_volume_bars=int(zero.sum()),
         zero_volume_runs=int(run_starts.sum()),
         tf_ms=tf_ms,
