@@ -236,7 +236,6 @@ def test_an_earlier_since_back_fills_funding_and_open_interest(emulator, data_di
         (("--symbols", "FOO/USDT:USDT"), "lists no contract FOO/USDT:USDT"),
         (("--symbols", "BTCUSDT"), "not a ccxt unified symbol"),
         (("--top", "3", "--timeframes", "7m"), "unknown timeframe '7m'"),
-        (("--top", "3", "--since", "2024-13-45"), "malformed date '2024-13-45'"),
     ],
 )
 def test_bad_inputs_give_one_line_and_exit_1(emu_cli: Cli, data_dir: Path, args, message):
@@ -251,3 +250,21 @@ def test_usage_errors_exit_2(emu_cli: Cli):
     assert emu_cli("fetch", ok=False).exit_code == 2
     assert emu_cli("fetch", "--top", "3", "--symbols", "BTC/USDT:USDT", ok=False).exit_code == 2
     assert emu_cli("fetch", "--import", "x.csv", ok=False).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--since", "2024-13-45"), "malformed date '2024-13-45'"),
+        (("--from", "2030-01-01"), "--from 2030-01-01 is in the future (now is 20"),
+        (("--from", "2024-01-01", "--days", "3"), "give --from or --days, not both"),
+        (("--days", "3", "--from", "2099-01-01T00:00Z"), "give --from or --days, not both"),
+    ],
+)
+def test_a_start_that_cannot_be_meant_is_a_usage_error(emu_cli: Cli, data_dir: Path, args, message):
+    """--from in the future fetched nothing and --days lost to --from, both silently."""
+    result = emu_cli("fetch", "--top", "3", *args, ok=False)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not list(data_dir.rglob("*.parquet"))

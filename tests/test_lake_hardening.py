@@ -188,19 +188,22 @@ def test_an_empty_write_leaves_no_trace_and_a_damaged_revision_log_is_a_clear_er
         lake.candle_revisions("x", SYMBOL, "5m")
 
 
-# ---- item 4: bars from the future ----------------------------------------------------------------
+# ---- item 4: bars from the future, and bars not closed yet ---------------------------------------
 
 
-def test_bars_later_than_one_bar_past_now_are_refused(tmp_path: Path):
+def test_bars_that_have_not_closed_at_now_are_refused(tmp_path: Path):
     lake = Lake(tmp_path)
-    bars = walk_bars(NOW - 10 * 300_000, 12)  # the last opens at now + 1 bar: allowed
-    assert lake.write_candles("x", SYMBOL, "5m", bars, now_ms=NOW).new_rows == 12
+    bars = walk_bars(NOW - 10 * 300_000, 10)  # the last closes exactly at now: a closed bar
+    assert lake.write_candles("x", SYMBOL, "5m", bars, now_ms=NOW).new_rows == 10
     before = _snapshot(tmp_path)
-    late = walk_bars(NOW - 300_000, 4)  # the last opens at now + 2 bars
+    forming = walk_bars(NOW - 300_000, 2)  # the second opens at now: still forming
     with pytest.raises(
-        DataError, match=r"1 bar\(s\) from the future, the first at 2026-01-01T00:10"
+        DataError, match=r"1 bar\(s\) not closed yet, the first opening at 2026-01-01T00:00:00Z"
     ):
-        lake.write_candles("x", SYMBOL, "5m", late, now_ms=NOW)
+        lake.write_candles("x", SYMBOL, "5m", forming, now_ms=NOW)
+    daily = walk_bars(NOW - 86_400_000, 2, step=86_400_000)  # yesterday's (closed) and today's
+    with pytest.raises(DataError, match="closing at 2026-01-02T00:00:00Z"):
+        lake.write_candles("x", SYMBOL, "1d", daily, now_ms=NOW + 1)
     assert _snapshot(tmp_path) == before
 
 
@@ -213,7 +216,8 @@ def test_importing_a_bar_dated_2100_is_one_line_and_harmless(
     bars.to_csv(path, index=False)
     result = _import(cli, path, "5m", ok=False)
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1 and "the first at 2100-01-01T00:00:00Z" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "the first opening at 2100-01-01T00:00:00Z" in result.stderr
     assert not list(data_dir.rglob("*.parquet"))
 
 

@@ -15,7 +15,7 @@ from cryptobot.cli.progress import progress_bar
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeframes import parse_timeframes
-from cryptobot.core.timeutil import parse_time
+from cryptobot.core.timeutil import iso, parse_time
 from cryptobot.data.fetcher import Fetcher, FetchPlan
 from cryptobot.data.importer import import_candles
 from cryptobot.data.lake import Lake
@@ -55,11 +55,13 @@ def fetch(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--from", "--since", help="Start, ISO-8601 (UTC) e.g. 2024-01-01."),
+        typer.Option(
+            "--from", "--since", help="Start, ISO-8601 (UTC) e.g. 2024-01-01; not in the future."
+        ),
     ] = None,
     days: Annotated[
         float | None,
-        typer.Option(parser=POSITIVE, help="Days of history when --from is not given (> 0)."),
+        typer.Option(parser=POSITIVE, help="Days of history (> 0); not with --from."),
     ] = None,
     funding: Annotated[
         bool | None, typer.Option("--funding/--no-funding", help="Funding-rate history too.")
@@ -99,7 +101,7 @@ def fetch(
         symbols=parse_symbols(symbols) if symbols else None,
         top=top,
         timeframes=parse_timeframes(timeframes) if timeframes else list(cfg.timeframes),
-        since=parse_time(since) if since else None,
+        since=_since(since, days, now_ms=int(time.time() * 1000)),
         days=days if days is not None else cfg.days,
         funding=cfg.funding if funding is None else funding,
         open_interest=cfg.open_interest if open_interest is None else open_interest,
@@ -112,6 +114,23 @@ def fetch(
     failed = [r for r in results if r.error]
     if failed:
         raise CryptobotError(f"{len(failed)} of {len(results)} series failed; see the error column")
+
+
+def _since(since: str | None, days: float | None, *, now_ms: int) -> int | None:
+    """``--from`` in ms; with ``--days`` too, or in the future, it is a usage error (either
+    would otherwise be ignored silently: --days loses to --from, and a future start fetches
+    nothing)."""
+    if since is None:
+        return None
+    if days is not None:
+        raise typer.BadParameter("give --from or --days, not both")
+    try:
+        start = parse_time(since)
+    except CryptobotError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if start > now_ms:
+        raise typer.BadParameter(f"--from {since} is in the future (now is {iso(now_ms)})")
+    return start
 
 
 async def _run(obj: AppContext, plan: FetchPlan):

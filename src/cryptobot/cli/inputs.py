@@ -1,19 +1,18 @@
-"""Reading records given to a command: a file path, or ``-`` for JSON Lines on stdin.
+"""Reading records given to a command: a file path, or ``-`` for stdin (JSON Lines, a JSON array
+or CSV: whatever ``-f jsonl|json|csv`` printed).
 
 Every record keeps where it came from (``stdin line 3``, ``setups.parquet row 2``), so a bad
 one is named in the error instead of sinking a batch without saying which.
 """
 
 import csv
+import io
 import json
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cryptobot.core.errors import CryptobotError, DataError
 
@@ -24,31 +23,48 @@ Numbered = list[tuple[str, dict[str, Any]]]
 
 
 def read_records(source: str, stdin: TextIO | None = None) -> Numbered:
-    """``(where, record)`` pairs; an empty input is an empty list, not an error."""
+    """``(where, record)`` pairs; an empty input is an empty list, not an error.
+
+    ``-`` reads stdin as whatever another command printed there: JSON Lines, a JSON array
+    (``-f json``) or CSV with a header (``-f csv``), told apart by the first non-blank character
+    (``[`` an array, ``{`` JSON Lines, anything else CSV), and read as the same file would be."""
     if source == "-":
-        return _jsonl((stdin or sys.stdin).read().splitlines(), "stdin")
+        text = (stdin or sys.stdin).read()
+        first = text.lstrip()[:1]
+        kind = {"[": ".json", "{": ".jsonl", "": ".jsonl"}.get(first, ".csv")
+        return _parse_text(text, kind, "stdin")
     path = Path(source)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give a file, or - for stdin")
     if not path.is_file():
         raise DataError(f"{path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
+        import pyarrow as pa  # only for a Parquet input: `--help` and pipes stay quick
+        import pyarrow.parquet as pq
+
         try:
             rows = pq.read_table(path).to_pylist()
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-        return _rows(rows, path)
-    if suffix in (".jsonl", ".ndjson"):
-        return _jsonl(path.read_text().splitlines(), str(path))
-    if suffix == ".json":
-        try:
-            data = json.loads(path.read_text() or "[]")
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        return _rows(data if isinstance(data, list) else [data], path)
-    if suffix == ".csv":
-        with path.open(newline="") as fh:
-            return _rows([_csv_numbers(row) for row in csv.DictReader(fh)], path)
+        return _rows(rows, str(path))
+    if suffix in (".jsonl", ".ndjson", ".json", ".csv"):
+        return _parse_text(path.read_text(), suffix, str(path))
     raise DataError(f"{path}: use a .jsonl, .json, .csv or .parquet file, or - for stdin")
+
+
+def _parse_text(text: str, kind: str, source: str) -> Numbered:
+    """Records from the text of a ``.jsonl``/``.ndjson``, ``.json`` or ``.csv`` input."""
+    if kind == ".json":
+        try:
+            data = json.loads(text or "[]")
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return _rows(data if isinstance(data, list) else [data], source)
+    if kind == ".csv":
+        rows = csv.DictReader(io.StringIO(text, newline=""))
+        return _rows([_csv_numbers(row) for row in rows], source)
+    return _jsonl(text.splitlines(), source)
 
 
 def parse_records(
@@ -89,12 +105,12 @@ def _csv_cell(cell: Any) -> Any:
     return cell
 
 
-def _rows(rows: list[Any], path: Path) -> Numbered:
+def _rows(rows: list[Any], source: str) -> Numbered:
     out = []
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise DataError(f"{path} row {number}: expected an object")
-        out.append((f"{path} row {number}", row))
+            raise DataError(f"{source} row {number}: expected an object")
+        out.append((f"{source} row {number}", row))
     return out
 
 

@@ -40,7 +40,7 @@ from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
 from cryptobot.data import locks
 from cryptobot.data.atomic import atomic_write, remove_stale_temps
-from cryptobot.data.validate import CandleReport, check_candles, span
+from cryptobot.data.validate import CandleReport, check_candles, lone_bar_problem, span
 
 OHLCV = ["timestamp", "open", "high", "low", "close", "volume"]
 _HOUR_MS = 3_600_000
@@ -131,17 +131,23 @@ class Lake:
     ) -> WriteResult:
         """Validate and merge bars into their partitions. Invalid data raises before any write.
 
-        ``now_ms`` is the caller's clock (the exchange's when fetching): a bar opening later than
-        one timeframe after it is refused. ``None`` skips that check (generated or test data).
+        ``now_ms`` is the caller's clock (the exchange's when fetching, the wall clock on import):
+        only **closed** bars are stored, so a bar whose close (open + timeframe) is after it is
+        refused. ``None`` skips that check (generated or test data).
         ``source`` names the writer in the revision record when stored values change.
-        ``check_spacing=False`` skips the wrong-timeframe test (see :meth:`CandleReport.problems`).
+        ``check_spacing=False`` skips the wrong-timeframe test (see :meth:`CandleReport.problems`);
+        with it, a write of one single bar must land on or next to a stored bar
+        (:func:`lone_bar_problem`). A series whose revision log is damaged takes no writes until
+        the log is fixed or removed (the write could not be recorded).
         """
         tf_ms = timeframe_ms(timeframe)
         bars = normalise_ohlcv(frame)
+        stamps = bars["timestamp"].to_numpy()
         report = check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=tf_ms)
-        problems = report.problems(spacing=check_spacing) + _future_bars(
-            bars["timestamp"].to_numpy(), tf_ms, now_ms
-        )
+        problems = report.problems(spacing=check_spacing) + _unclosed_bars(stamps, tf_ms, now_ms)
+        if check_spacing and not problems and len(np.unique(stamps)) == 1:
+            lone = self._lone_bar(exchange, symbol, timeframe, int(stamps[0]), tf_ms)
+            problems += [lone] if lone else []
         if problems:
             raise DataError(f"refusing to store {symbol} {timeframe}: " + "; ".join(problems))
         bars = bars.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
@@ -150,6 +156,10 @@ class Lake:
             return WriteResult(0, len(self.read_candles(exchange, symbol, timeframe)))
         keys = _partition_keys(bars["timestamp"].to_numpy(), tf_ms)
         with locks.exclusive(directory / _SERIES_LOCK):
+            try:  # a write that changes values could not be recorded in a damaged log
+                self.candle_revisions(exchange, symbol, timeframe)
+            except DataError as exc:
+                raise DataError(f"refusing to store {symbol} {timeframe}: {exc}") from None
             remove_stale_temps(directory)
             parts = [
                 merge_rows(directory / f"{key}.parquet", bars[keys == key], OHLCV)
@@ -161,8 +171,17 @@ class Lake:
                 _record_revision(directory / REVISIONS, result, now_ms=now_ms, source=source)
         return result
 
+    def _lone_bar(
+        self, exchange: str, symbol: str, timeframe: str, ts: int, tf_ms: int
+    ) -> str | None:
+        near = self.read_candles(exchange, symbol, timeframe, ts - tf_ms, ts + tf_ms)
+        return lone_bar_problem(ts=ts, neighbours=near["timestamp"].to_numpy(), tf_ms=tf_ms)
+
     def candle_revisions(self, exchange: str, symbol: str, timeframe: str) -> list[dict]:
-        """The series' revision records, oldest first (empty when values never changed)."""
+        """The series' revision records, oldest first (empty when values never changed).
+
+        A line that is not a revision record raises :class:`DataError` naming it: the log is
+        not repaired silently (dropping lines would lose the history it exists to keep)."""
         path = self.candle_dir(exchange, symbol, timeframe) / REVISIONS
         if not path.exists():
             return []
@@ -308,16 +327,19 @@ def _file_lock(path: Path) -> Iterator[None]:
         yield
 
 
-def _future_bars(ts: np.ndarray, tf_ms: int, now_ms: int | None) -> list[str]:
-    """The problem with bars opening more than one bar after ``now_ms`` (none when no clock)."""
+def _unclosed_bars(ts: np.ndarray, tf_ms: int, now_ms: int | None) -> list[str]:
+    """The problem with bars that have not closed at ``now_ms`` (none when no clock): a bar
+    still forming would be stored with a close that changes, and one from the future moves the
+    clock of every offline reader of the lake."""
     if now_ms is None:
         return []
-    late = ts[ts > now_ms + tf_ms]
+    late = ts[ts + tf_ms > now_ms]
     if not late.size:
         return []
+    first = int(late.min())
     return [
-        f"{late.size} bar(s) from the future, the first at {iso(int(late.min()))}"
-        f" (now is {iso(now_ms)}; allowed up to one {span(tf_ms)} bar ahead)"
+        f"{late.size} bar(s) not closed yet, the first opening at {iso(first)} and closing at"
+        f" {iso(first + tf_ms)} (now is {iso(now_ms)}; only closed {span(tf_ms)} bars are stored)"
     ]
 
 

@@ -1,10 +1,12 @@
 """Checks on OHLCV series, shared by every write and by ``fetch --status``.
 
-Hard problems (NaN, non-positive prices, a high below the body or a low above it, negative volume,
-timestamps off the timeframe grid, bars spaced wider than the timeframe) make a write refuse the
-data. The spacing check catches a file imported under the wrong timeframe: 1h bars all lie on the
-5m grid, but no two of them are 5m apart. A series with holes still has neighbours one timeframe
-apart, so only a series whose *closest* pair of bars is further apart than one bar is refused.
+Hard problems (NaN or infinite values, non-positive prices, a high below the body or a low above
+it, negative volume, timestamps off the timeframe grid, bars spaced wider than the timeframe) make
+a write refuse the data. The spacing check catches a file imported under the wrong timeframe: 1h
+bars all lie on the 5m grid, but no two of them are 5m apart. A series with holes still has
+neighbours one timeframe apart, so only a series whose *closest* pair of bars is further apart
+than one bar is refused. One bar has no spacing to judge: :func:`lone_bar_problem` asks the
+stored series instead.
 Soft ones (gaps, duplicates, zero-volume runs) are facts about the market or the source and are
 only reported: the shared Binance data has real flat zero-volume bars during exchange incidents,
 and long holes between source segments.
@@ -26,7 +28,7 @@ class CandleReport:
     missing_bars: int  # bars the holes would hold
     duplicates: int
     misaligned: int
-    nan_rows: int
+    nonfinite_rows: int  # NaN or +-inf in any OHLCV column
     nonpositive: int
     ohlc_violations: int
     negative_volume: int
@@ -34,19 +36,22 @@ class CandleReport:
     zero_volume_runs: int
     tf_ms: int
     closest_ms: int | None  # smallest spacing between distinct bars (None below 2 bars)
+    first_bad: int | None = None  # open time of the earliest bar with a row-level hard problem
 
     def problems(self, *, spacing: bool = True) -> list[str]:
         """The hard problems, worded for a one-line error. ``spacing=False`` leaves out the
         wrong-timeframe test, for bars an exchange served for the timeframe it was asked for (a
         short page across a venue's outage has no two bars one timeframe apart)."""
         labels = {
-            "nan_rows": "rows with NaN",
+            "nonfinite_rows": "rows with NaN or infinite values",
             "nonpositive": "rows with a price <= 0",
             "ohlc_violations": "rows whose high/low do not contain open and close",
             "negative_volume": "rows with negative volume",
             "misaligned": "timestamps off the timeframe grid",
         }
         found = [f"{getattr(self, k)} {text}" for k, text in labels.items() if getattr(self, k)]
+        if found:
+            found.append(f"the first bad bar opens at {iso(self.first_bad)}")
         wide = self.closest_ms is not None and self.closest_ms > self.tf_ms
         if spacing and wide and not self.misaligned:
             tf = span(self.tf_ms)
@@ -76,13 +81,15 @@ def check_candles(
     if n == 0:
         return CandleReport(0, None, None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, tf_ms, None)
     prices = np.vstack([o, h, lo, c])
-    nan_rows = np.isnan(prices).any(axis=0) | np.isnan(v)
+    nonfinite = ~np.isfinite(prices).all(axis=0) | ~np.isfinite(v)
     with np.errstate(invalid="ignore"):
         nonpos = (prices <= 0).any(axis=0)
         body_hi, body_lo = np.maximum(o, c), np.minimum(o, c)
         ohlc_bad = (h < body_hi) | (lo > body_lo) | (h < lo)
         neg_vol = v < 0
         zero = v == 0
+    misaligned = ts % tf_ms != 0
+    bad = nonfinite | nonpos | ohlc_bad | neg_vol | misaligned
     order = np.argsort(ts, kind="stable")
     sts = ts[order]
     diffs = np.diff(sts)
@@ -98,15 +105,33 @@ def check_candles(
         gaps=len(holes),
         missing_bars=int((holes // tf_ms - 1).sum()),
         duplicates=duplicates,
-        misaligned=int((ts % tf_ms != 0).sum()),
-        nan_rows=int(nan_rows.sum()),
-        nonpositive=int((nonpos & ~nan_rows).sum()),
-        ohlc_violations=int((ohlc_bad & ~nan_rows).sum()),
-        negative_volume=int(neg_vol.sum()),
+        misaligned=int(misaligned.sum()),
+        nonfinite_rows=int(nonfinite.sum()),
+        nonpositive=int((nonpos & ~nonfinite).sum()),
+        ohlc_violations=int((ohlc_bad & ~nonfinite).sum()),
+        negative_volume=int((neg_vol & ~nonfinite).sum()),
         zero_volume_bars=int(zero.sum()),
         zero_volume_runs=int(run_starts.sum()),
         tf_ms=tf_ms,
         closest_ms=int(steps.min()) if len(steps) else None,
+        first_bad=int(ts[bad].min()) if bad.any() else None,
+    )
+
+
+def lone_bar_problem(*, ts: int, neighbours: np.ndarray, tf_ms: int) -> str | None:
+    """Why one bar written alone cannot be taken for a ``tf_ms`` bar, or ``None``.
+
+    A single bar has no spacing to judge its timeframe by (a 1h bar imported as 1m was taken
+    for a 1m bar and drove a backtest from it), so it must sit on or next to a stored bar:
+    ``neighbours`` are the stored open times within one bar of ``ts``. Files of two bars or more
+    are judged by their own spacing (:meth:`CandleReport.problems`).
+    """
+    if len(neighbours) and (np.abs(neighbours - ts) <= tf_ms).any():
+        return None
+    tf = span(tf_ms)
+    return (
+        f"a single bar at {iso(ts)} with no stored bar next to it: one bar cannot show it is a"
+        f" {tf} bar; import it together with its neighbours, or next to the stored {tf} series"
     )
 
 
