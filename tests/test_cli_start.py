@@ -58,10 +58,7 @@ def test_version_and_help_import_no_heavy_library(tmp_path: Path, args):
         "cryptobot.cli.app", "cryptobot.cli.context")}  # fmt: skip
 
 
-QUICK_HELP = ("backtest", "cot", "risk", "config", "scan")
-
-
-@pytest.mark.parametrize("name", QUICK_HELP)
+@pytest.mark.parametrize("name", list(COMMANDS))
 def test_a_sub_command_help_imports_no_heavy_library(tmp_path: Path, name: str):
     """``cryptobot NAME --help`` builds the command from its signature only: the library it
     runs (pandas, numba, the engine) loads when the command runs."""

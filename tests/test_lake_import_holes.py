@@ -283,8 +283,8 @@ def test_a_damaged_revision_log_is_reported_and_its_series_refuses_writes(
 
 
 RECORDS = [
-    {"symbol": "BTC/USDT:USDT", "entry": "95000.0"},
-    {"symbol": "ETH/USDT:USDT", "entry": "3500.0"},
+    {"symbol": "BTC/USDT:USDT", "entry": 95000.0},
+    {"symbol": "ETH/USDT:USDT", "entry": 3500.0},
 ]
 
 
@@ -315,11 +315,11 @@ def test_scan_json_and_csv_pipe_into_size_and_signal(emu_cli: Cli, tmp_path: Pat
     scan = ("scan", "--top", "5", "--within", "300", "--min-confidence", "0")
     emu_cli.env["CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS"] = "400"  # let old setups through
     sized = ("--risk-usd", "1", "--equity", "1000", "-f", "jsonl")
-    for fmt, command, flags in (("json", "size", sized), ("csv", "signal", ("-f", "jsonl"))):
+    for fmt, command, flags in (("json", "size", sized), ("csv", "signal", ("--all", "-f", "jsonl"))):
         printed = emu_cli(*scan, "-f", fmt).stdout
         assert printed.strip()
         path = tmp_path / f"setups.{fmt}"
         path.write_text(printed)
         from_file = emu_cli(command, str(path), *flags).stdout
         from_pipe = emu_cli(command, "-", *flags, input=printed).stdout
-        assert from_pipe == from_file and from_pipe.strip()
+        assert from_pipe == from_file and from_pipe.strip(), (fmt, command)

@@ -1,26 +1,25 @@
 """``cryptobot fetch``: candles, funding, open interest and markets into the lake."""
 
+from __future__ import annotations
+
 import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import POSITIVE
 from cryptobot.cli.output import FormatOpt, OutputOpt, render
-from cryptobot.cli.progress import progress_bar
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeframes import parse_timeframes
 from cryptobot.core.timeutil import iso, parse_time
-from cryptobot.data.fetcher import Fetcher, FetchPlan
-from cryptobot.data.importer import import_candles
-from cryptobot.data.lake import Lake
-from cryptobot.data.status import lake_status
-from cryptobot.exchange.factory import lake_exchange, open_exchange
+
+if TYPE_CHECKING:  # the lake, pandas and the exchange load with the work, not with --help
+    from cryptobot.data.fetcher import FetchPlan
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +82,10 @@ def fetch(
     Re-running resumes from the last stored bar and never duplicates one;
     a summary row per series says what was added and how many gaps remain.
     """
+    from cryptobot.data.fetcher import FetchPlan
+    from cryptobot.data.lake import Lake
+    from cryptobot.data.status import lake_status
+
     obj: AppContext = ctx.obj
     if status:
         root = obj.data_dir(create=False)
@@ -134,6 +137,11 @@ def _since(since: str | None, days: float | None, *, now_ms: int) -> int | None:
 
 
 async def _run(obj: AppContext, plan: FetchPlan):
+    from cryptobot.cli.progress import progress_bar
+    from cryptobot.data.fetcher import Fetcher
+    from cryptobot.data.lake import Lake
+    from cryptobot.exchange.factory import open_exchange
+
     lake = Lake(obj.data_dir(create=True))
     settings = obj.settings
     async with open_exchange(settings, obj.secrets) as exchange:
@@ -149,6 +157,10 @@ def _import(obj: AppContext, path: Path, symbol: str | None, timeframe: str | No
         raise typer.BadParameter("--import needs --symbol and --timeframe")
     if "," in symbol + timeframe:
         raise typer.BadParameter("--import stores one file: give one --symbol and one --timeframe")
+    from cryptobot.data.importer import import_candles
+    from cryptobot.data.lake import Lake
+    from cryptobot.exchange.factory import lake_exchange
+
     lake = Lake(obj.data_dir(create=True))
     now_ms = int(time.time() * 1000)
     exchange = lake_exchange(obj.settings)  # under replay: the replayed venue, as fetch files it
