@@ -315,7 +315,8 @@ def test_scan_json_and_csv_pipe_into_size_and_signal(emu_cli: Cli, tmp_path: Pat
     scan = ("scan", "--top", "5", "--within", "300", "--min-confidence", "0")
     emu_cli.env["CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS"] = "400"  # let old setups through
     sized = ("--risk-usd", "1", "--equity", "1000", "-f", "jsonl")
-    for fmt, command, flags in (("json", "size", sized), ("csv", "signal", ("--all", "-f", "jsonl"))):
+    decisions = ("--all", "-f", "jsonl")
+    for fmt, command, flags in (("json", "size", sized), ("csv", "signal", decisions)):
         printed = emu_cli(*scan, "-f", fmt).stdout
         assert printed.strip()
         path = tmp_path / f"setups.{fmt}"
