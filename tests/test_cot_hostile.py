@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 
 from cryptobot.core.config import load_settings
 from cryptobot.core.errors import ConfigError
-from cryptobot.core.setup import Setup
 from cryptobot.cot.bias import DAY_MS, BiasBook
 from cryptobot.data.lake import Lake
 from cryptobot.strategies.signals import decide
 from tests.conftest import BINANCE, Cli
 from tests.cot_server import COT
+from tests.test_cot_signal import _params as cot_params
+from tests.test_cot_signal import _setup
 
 TFF = sorted((COT / "tff_futures_only").glob("*.zip"))
 needs_cot = pytest.mark.skipif(not TFF, reason="../shared/data/cot is not present")
@@ -45,20 +46,8 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def _setup(symbol: str, side: str, close: str) -> Setup:
-    ts = _ms(close) - 300_000  # the 5m bar closing at ``close``
-    stop = 99.0 if side == "long" else 101.0
-    return Setup("binanceusdm", symbol, "momentum", "5m", side, "triggered", ts, ts, 100.0, stop,
-                 [100.0], 3)  # fmt: skip
-
-
 def _params(**cot):
-    s = load_settings()
-    p = s.signal.model_copy(
-        update={"regime_filter": False, "htf_bias": False, "one_signal_per_symbol": False,
-                "cooldown_after_loss_min": 0, "funding_extreme": 1.0, "max_setup_age_bars": 3}
-    )  # fmt: skip
-    return p, s.cot.model_copy(update={"signal_filter": True, **cot})
+    return cot_params(load_settings(), **cot)
 
 
 # 1. no COT reports: one line for `cot`, bias none for signal and backtest
