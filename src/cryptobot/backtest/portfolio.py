@@ -289,7 +289,24 @@ def _manual_reset(state: breakers.BreakerState, now: int, risk: RiskSettings):
         moved = then.isocalendar()[:2] != moment.isocalendar()[:2]
     else:
         moved = (then.year, then.month) != (moment.year, moment.month)
-    return breakers.step(state, breakers.Reset(now), risk)[0] if moved else state
+    if not moved:
+        return state
+    if state.mode is breakers.Mode.stopped:
+        state = _as_reconfigured(state)
+    return breakers.step(state, breakers.Reset(now), risk)[0]
+
+
+def _as_reconfigured(state: breakers.BreakerState) -> breakers.BreakerState:
+    """A monthly stop as if the trader had changed the risk configuration since it tripped.
+
+    ``breakers.Reset`` deliberately leaves a monthly stop alone (live, only a configuration
+    change releases it: ``_release`` compares the stop's ``config_key``), so feeding it a Reset
+    kept the backtest stopped for the rest of the run. Clearing the key lets the breaker's own
+    release rule run at the next event, which restarts the month from the last equity; the day
+    and week restart there too, as after a weekly reset, so the loss that stopped the month does
+    not trip the weekly limit again on the first bar of the new month."""
+    fresh = state.last_equity
+    return replace(state, config_key=None, day_start=fresh, week_start=fresh)
 
 
 def _sorted_union(arrays: Sequence[np.ndarray]) -> np.ndarray:
