@@ -30,6 +30,7 @@ class SizingSetup:
     taker_fee: float = 0.0005
     leverage: float | None = None  # forced leverage (--leverage)
     growth: LeverageContext = field(default_factory=LeverageContext)  # for the ladder
+    slippage_bps: float = 0.0  # the backtest's slippage, counted in the $ at risk
 
 
 def size_orders(
@@ -77,6 +78,7 @@ def _size_one(
         max_leverage=ladder.max_leverage,
         risk_pct=ladder.risk_pct,
         size_mult=account.breaker.size_mult(risk.breakers),
+        slippage_bps=setup.slippage_bps,
     )
     sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee)
     cid = intent.client_order_id(setup.client_order_prefix)
