@@ -42,7 +42,7 @@ from cryptobot.fills.model import (
     fee,
     funding_cash,
     lot,
-    market_price,
+    market_fill,
     slippage_bps,
 )
 from cryptobot.manage.policy import (
@@ -113,8 +113,9 @@ def _reduce(st, side, qty, price, rate, fills, nf, k, bar, kind):
 
 
 @njit(cache=True)
-def _apply_exits(st, side, events, m, stop_kind, bar_volume, costs, fills, nf, k, bar):
-    """Book the exits ``exits_in_bar`` found; returns (fills count, kind of the last exit)."""
+def _apply_exits(st, side, events, m, stop_kind, bar_volume, hi, lo, costs, fills, nf, k, bar):
+    """Book the exits ``exits_in_bar`` found in a bar ranging ``lo``..``hi``; returns (fills
+    count, kind of the last exit)."""
     last = 0
     for e in range(m):
         kind, price, qty = int(events[e, 0]), events[e, 1], events[e, 2]
@@ -122,7 +123,7 @@ def _apply_exits(st, side, events, m, stop_kind, bar_volume, costs, fills, nf, k
             nf = _reduce(st, side, qty, price, costs[C_MAKER], fills, nf, k, bar, TARGET)
         elif kind == STOP:
             bps = slippage_bps(costs[C_SLIPPAGE], qty, bar_volume, costs[C_SLIPPAGE_VOLUME])
-            px = market_price(price, -side, bps)
+            px = market_fill(price, -side, bps, hi, lo)
             nf = _reduce(st, side, qty, px, costs[C_TAKER], fills, nf, k, bar, stop_kind)
             kind = stop_kind
         else:
@@ -163,11 +164,11 @@ def _bar_exits(st, side, i, bars, detail, span, stop, liq, tp_px, tp_q, stop_kin
             m = exits_in_bar(side, detail[j, 0], detail[j, 1], detail[j, 2], st[S_QTY], stop,
                              liq, tp_px, tp_q, through, events)  # fmt: skip
             if m > 0:
-                nf, last = _apply_exits(st, side, events, m, stop_kind, vol, costs, fills, nf,
-                                        k, i)  # fmt: skip
+                nf, last = _apply_exits(st, side, events, m, stop_kind, vol, detail[j, 1],
+                                        detail[j, 2], costs, fills, nf, k, i)  # fmt: skip
         return nf, last
     m = exits_in_bar(side, op, hi, lo, st[S_QTY], stop, liq, tp_px, tp_q, through, events)
-    return _apply_exits(st, side, events, m, stop_kind, vol, costs, fills, nf, k, i)
+    return _apply_exits(st, side, events, m, stop_kind, vol, hi, lo, costs, fills, nf, k, i)
 
 
 @njit(cache=True)
@@ -191,6 +192,30 @@ def _nearest_target(side, tp_px, tp_q):
         if tp_q[j] > 0.0 and (math.isnan(out) or (tp_px[j] - out) * side < 0.0):
             out = tp_px[j]
     return out
+
+
+@njit(cache=True)
+def _extremes(side, hi, lo, best, worst):
+    """The best and worst prices for a ``side`` position after a bar ranging ``lo``..``hi``."""
+    favourable, adverse = (hi, lo) if side > 0 else (lo, hi)
+    if (favourable - best) * side > 0.0:
+        best = favourable
+    if (adverse - worst) * side < 0.0:
+        worst = adverse
+    return best, worst
+
+
+@njit(cache=True)
+def _exit_bar_extremes(side, op, fills, first, last, best, worst):
+    """MFE/MAE over the bar the position ends in: it was held at the open and at each of its
+    exit fills (``fills[first:last]``), not beyond. Leaving the exit bar out entirely made every
+    stop-out's MAE read above -1R; its whole range would count prices after the position was
+    gone (a stop touched first, then a rally the position never saw)."""
+    best, worst = _extremes(side, op, op, best, worst)
+    for f in range(first, last):
+        price = fills[f, F_PRICE]
+        best, worst = _extremes(side, price, price, best, worst)
+    return best, worst
 
 
 @njit(cache=True)
@@ -221,6 +246,7 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
     progress_r = be_r if not math.isnan(be_r) else 1.0
     for i in range(i0, n):
         op, hi, lo, cl = bars[i, OPEN], bars[i, HIGH], bars[i, LOW], bars[i, CLOSE]
+        nf_bar = nf
         if i > i0:
             rate = funding[i, 0]
             if rate != 0.0:
@@ -231,13 +257,13 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
             q = st[S_QTY]
             bps = slippage_bps(costs[C_SLIPPAGE], q, bars[i, VOLUME], costs[C_SLIPPAGE_VOLUME])
             if action in (SIGNAL, TIME, FORCED):
-                px = market_price(op, -side, bps)
+                px = market_fill(op, -side, bps, hi, lo)
                 nf = _reduce(st, side, q, px, costs[C_TAKER], fills, nf, k, i, action)
                 exit_bar, reason, at_open = i, action, True
             elif action == SCALE_IN:
                 add, cut = lot(p[P_SCALE_ADD] * q, step), lot(p[P_SCALE_CLOSE] * q, step)
                 if add > 0.0:
-                    px = market_price(op, side, bps)
+                    px = market_fill(op, side, bps, hi, lo)
                     paid = fee(px, add, costs[C_TAKER])
                     st[S_AVG] = (st[S_AVG] * q + px * add) / (q + add)
                     st[S_QTY] += add
@@ -245,7 +271,7 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
                     nf = _fill(fills, nf, k, i, SCALE_IN, side, add, px, paid)
                     max_q = max(max_q, st[S_QTY])
                 if cut > 0.0:
-                    px = market_price(op, -side, bps)
+                    px = market_fill(op, -side, bps, hi, lo)
                     nf = _reduce(st, side, cut, px, costs[C_TAKER], fills, nf, k, i, SCALE_OUT)
                 if p[P_SCALE_BE] > 0.0:
                     stop = tighter(side, stop, st[S_AVG])
@@ -263,11 +289,10 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
             if st[S_QTY] <= 0.0:
                 exit_bar, reason = i, last
         if exit_bar < 0:
-            favourable, adverse = (hi, lo) if side > 0 else (lo, hi)
-            if (favourable - best) * side > 0.0:
-                best = favourable
-            if (adverse - worst) * side < 0.0:
-                worst = adverse
+            best, worst = _extremes(side, hi, lo, best, worst)
+        else:
+            best, worst = _exit_bar_extremes(side, op, fills, nf_bar, nf, best, worst)
+        if exit_bar < 0:
             r_best = r_multiple(side, entry_px, risk, best)
             if r_best >= be_r:
                 moved = tighter(side, stop, st[S_AVG])
@@ -317,9 +342,10 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
 
 @njit(cache=True)
 def entry_fill(bars, i0, side, qty, costs):
-    """Price of a market entry at bar ``i0``'s open, slippage against the order."""
+    """Price of a market entry at bar ``i0``'s open, slippage against the order (inside the
+    bar's range)."""
     bps = slippage_bps(costs[C_SLIPPAGE], qty, bars[i0, VOLUME], costs[C_SLIPPAGE_VOLUME])
-    return market_price(bars[i0, OPEN], side, bps)
+    return market_fill(bars[i0, OPEN], side, bps, bars[i0, HIGH], bars[i0, LOW])
 
 
 @njit(cache=True)

@@ -2,13 +2,19 @@
 
 Every signal, across all symbols, is taken in the order of its bar (then symbol). For each:
 the equity marked at that close, the positions open at the next open and the circuit breaker's
-state make an account; the signal becomes an intent (entry = the signal bar's close, its stop)
-and goes through ``risk.orders.size_orders`` - ladder, breaker size multiple, sizing, the gate
-chain - exactly as ``size`` and ``trade`` do. A refused signal is counted with its reason. An
-accepted one is filled at the next open (plus slippage) and lived by ``kernel.run_trade``
-with the sized quantity and liquidation price. A stop given as a distance (an ATR multiple)
-is sized from the signal close - the best estimate before the fill - and placed from the entry
-fill, as the fixed-units path and the reference strategy place it.
+state make an account; the signal becomes an intent and goes through
+``risk.orders.size_orders`` - ladder, breaker size multiple, sizing, the gate chain - exactly
+as ``size`` and ``trade`` do. A refused signal is counted with its reason. An accepted one is
+filled at the next open (plus slippage, inside the bar) and lived by ``kernel.run_trade`` with
+the sized quantity and liquidation price.
+
+The intent's entry is the next bar's open: the market order is sized when it is sent, at the
+price it is sent at, and the symbol's slippage counts in the risk budget (``SizingSetup
+.slippage_bps``). Sized from the signal close instead, a gap from the close to the open and the
+slippage made a stop-out lose more than the target (mean 1.05x, up to 2x). A stop given as a
+distance (an ATR multiple) is placed from the entry fill, as the fixed-units path and the
+reference strategy place it. Each trade keeps the $ risk it was sized for
+(``PortfolioRun.risk_usd``, the target), so its realised R is its net over that budget.
 
 The circuit breaker is fed the marked equity at every signal and at least once an hour of bar
 time. When it trips with an exit action (daily: close directional positions; weekly/monthly:
@@ -82,6 +88,7 @@ class PortfolioRun:
     trade_symbol: np.ndarray  # symbol index of each row
     fills: np.ndarray
     pnl: np.ndarray  # (symbols, bars)
+    risk_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # $ risk target per row
     refused: Counter = field(default_factory=Counter)
     breaker_trips: list[tuple[int, str]] = field(default_factory=list)
 
@@ -106,6 +113,7 @@ class _Driver:
         n_sig = sum(int(np.count_nonzero(sg.side[start:end])) for sg in signals)
         self.trades = np.zeros((max(1, n_sig), len(kernel.TRADE_COLUMNS)))
         self.symbol_of = np.zeros(max(1, n_sig), dtype=np.int64)
+        self.risk_usd = np.zeros(max(1, n_sig))
         self.fills = np.zeros((max(1, n_sig) * setup.policy.max_fills, len(kernel.FILL_COLUMNS)))
         self.dead = np.zeros(self.fills.shape[0], dtype=bool)
         self.pnl = np.zeros((len(bars), len(self.stamps)))
@@ -118,6 +126,9 @@ class _Driver:
         p = setup.policy
         self.policy_args = (p.scalars(), p.tp_r, p.tp_frac, p.trail_r, p.trail_mult)
         self.costs = [setup.symbol_costs.get(b.symbol, setup.costs).array() for b in self.bars]
+        self.sizing = [
+            replace(setup.sizing, slippage_bps=float(c[kernel.C_SLIPPAGE])) for c in self.costs
+        ]
 
     def run(self) -> PortfolioRun:
         for t in self._moments():
@@ -127,6 +138,7 @@ class _Driver:
             for i in due:
                 self._consider(t, i)
         self.out.trades, self.out.trade_symbol = self.trades[: self.k], self.symbol_of[: self.k]
+        self.out.risk_usd = self.risk_usd[: self.k]
         self.out.fills = self.fills[: self.nf][~self.dead[: self.nf]]
         return self.out
 
@@ -162,21 +174,21 @@ class _Driver:
     def _consider(self, t: int, i: int) -> None:
         sb, sg, s = self.bars[i], self.signals[i], self.s
         side = int(sg.side[t])
-        close = float(sb.bars[t, kernel.CLOSE])
-        stop = _stop_of(sg, t, close, side)
+        sent_at = float(sb.bars[t + 1, kernel.OPEN])  # the market order goes at the next open
+        stop = _stop_of(sg, t, sent_at, side)
         if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
             self.out.refused["no stop to size the risk from"] += 1  # e.g. ATR still warming up
             return
         intent = Intent(
             exchange=s.exchange, symbol=sb.symbol, side="long" if side > 0 else "short",
-            entry=close, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
+            entry=sent_at, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
             timeframe=sb.timeframe, ts=int(self.stamps[t]),
             signal_id=f"{s.strategy}|{sb.symbol}|{int(self.stamps[t])}|{side}",
         )  # fmt: skip
         account = gates.AccountState(
             equity=self.equity_at(t), positions=self._positions(t + 1), breaker=self.breaker
         )
-        order = size_orders([intent], s.markets, s.brackets_of, account, s.sizing)[0]
+        order = size_orders([intent], s.markets, s.brackets_of, account, self.sizing[i])[0]
         if order.status != "sized":
             self.out.refused[_reason_key(order.reason)] += 1
             return
@@ -192,8 +204,10 @@ class _Driver:
             self.out.refused["entry gapped through its stop"] += 1
             return
         liq = f.get("liquidation_price")
-        liq_ratio = liq / close if liq else math.nan
+        liq_ratio = liq / sent_at if liq else math.nan
         args = (i0, side, qty, price, stop, liq_ratio, float(f["leverage"]), step)
+        target = f["risk_target_usd"]  # None when margin_pct sizes the trade
+        self.risk_usd[self.k] = math.nan if target is None else float(target)
         self._live(i, args, self.end, row=self.k)
         self.k += 1
 
@@ -267,11 +281,11 @@ def _holds(trade: np.ndarray, at: int) -> bool:
     return exit_bar > at or (exit_bar == at and trade[kernel.T_EXIT_AT_OPEN] == 0)
 
 
-def _stop_of(sg: Signals, t: int, close: float, side: int) -> float:
+def _stop_of(sg: Signals, t: int, entry: float, side: int) -> float:
     if not math.isnan(sg.stop_price[t]):
         return float(sg.stop_price[t])
     if not math.isnan(sg.stop_distance[t]):
-        return close - side * float(sg.stop_distance[t])
+        return entry - side * float(sg.stop_distance[t])
     return math.nan
 
 
@@ -289,7 +303,24 @@ def _manual_reset(state: breakers.BreakerState, now: int, risk: RiskSettings):
         moved = then.isocalendar()[:2] != moment.isocalendar()[:2]
     else:
         moved = (then.year, then.month) != (moment.year, moment.month)
-    return breakers.step(state, breakers.Reset(now), risk)[0] if moved else state
+    if not moved:
+        return state
+    if state.mode is breakers.Mode.stopped:
+        state = _as_reconfigured(state)
+    return breakers.step(state, breakers.Reset(now), risk)[0]
+
+
+def _as_reconfigured(state: breakers.BreakerState) -> breakers.BreakerState:
+    """A monthly stop as if the trader had changed the risk configuration since it tripped.
+
+    ``breakers.Reset`` deliberately leaves a monthly stop alone (live, only a configuration
+    change releases it: ``_release`` compares the stop's ``config_key``), so feeding it a Reset
+    kept the backtest stopped for the rest of the run. Clearing the key lets the breaker's own
+    release rule run at the next event, which restarts the month from the last equity; the day
+    and week restart there too, as after a weekly reset, so the loss that stopped the month does
+    not trip the weekly limit again on the first bar of the new month."""
+    fresh = state.last_equity
+    return replace(state, config_key=None, day_start=fresh, week_start=fresh)
 
 
 def _sorted_union(arrays: Sequence[np.ndarray]) -> np.ndarray:

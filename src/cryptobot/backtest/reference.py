@@ -4,8 +4,10 @@ EMA(fast) and EMA(slow) of the close with TA-Lib semantics; ``d = fast - slow``;
 +1 when d > 0, -1 when d < 0, the previous state when d == 0 and 0 while the slow EMA is
 undefined. A cross at bar t is a change of state from -1 to +1 (long) or +1 to -1 (short); it is
 executed at bar t+1's open by closing the position and opening one unit the other way. With
-``stop_atr``, the stop is the entry fill -/+ ``stop_atr`` x ATR(14) of bar t, live from bar t+2;
-after a stop-out the position stays flat until the next cross. See ``kernel`` for the fills.
+``stop_atr``, the stop is the entry fill -/+ ``stop_atr`` x ATR(14) of bar t, live from bar t+2
+(the definition, kept in units mode; sized by risk, a trade's stop is live on its entry bar t+1,
+or a stop-out there could lose more than the budget); after a stop-out the position stays
+flat until the next cross. See ``kernel`` for the fills.
 """
 
 import math

@@ -266,7 +266,10 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
 
 def policy_for(req: Request, settings: Settings, timeframe: str) -> Policy:
     if req.strategy == REFERENCE:
-        return Policy.none(exit_on_signal=True, stop_delay_bars=1)
+        # the reference (units) checks its stop from the bar after the entry, as its plain loop
+        # does; sized by risk, the stop is live on the entry bar, or a stop-out there could
+        # lose more than the budget
+        return Policy.none(exit_on_signal=True, stop_delay_bars=1 if req.units else 0)
     return Policy.from_settings(settings.manage, timeframe_ms(timeframe) / 60_000)
 
 
@@ -404,7 +407,16 @@ def _portfolio_setup(
 
 
 def _portfolio_trades(out) -> pd.DataFrame:
-    frames = [trades_frame(sb, out.trades[out.trade_symbol == i]) for i, sb in enumerate(out.bars)]
+    """The trades with the $ risk each was sized for and its realised R = net / that target
+    (``r`` is over the distance from the entry fill to the stop, which a gap or slippage at the
+    entry makes differ from what the trader put at risk)."""
+    frames = []
+    for i, sb in enumerate(out.bars):
+        mine = out.trade_symbol == i
+        frame = trades_frame(sb, out.trades[mine])
+        frame["risk_usd"] = out.risk_usd[mine]
+        frame["realised_r"] = frame.net / frame.risk_usd
+        frames.append(frame)
     trades = pd.concat(frames, ignore_index=True)
     return trades.sort_values(["entry_time", "symbol"], kind="stable", ignore_index=True)
 

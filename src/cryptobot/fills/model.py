@@ -8,7 +8,7 @@ Rules, in the order a bar is lived through:
 
 - **Market orders** fill at the reference price (the next bar's open) moved against the order
   by the slippage: ``slippage_bps`` plus, optionally, ``bps_per_pct_volume`` for every 1 % of
-  the bar's volume the order takes.
+  the bar's volume the order takes, and held inside the bar's range (``market_fill``).
 - **Stop orders** (stop-market) trigger when the bar touches the trigger price and fill there;
   when the bar *opens* beyond it (a gap) they fill at the open. Slippage applies as to any
   market order.
@@ -63,6 +63,20 @@ def slippage_bps(base_bps: float, qty: float, bar_volume: float, bps_per_pct: fl
 @njit(cache=True)
 def market_price(reference: float, order_side: int, bps: float) -> float:
     return reference * (1.0 + order_side * bps * 1e-4)
+
+
+@njit(cache=True)
+def in_bar(price: float, high: float, low: float) -> float:
+    """``price`` held inside the bar's range: slippage makes a fill worse, but never at a price
+    the bar did not trade (a 10 bps slip on a bar that opened at its low would otherwise sell
+    below the low)."""
+    return min(max(price, low), high)
+
+
+@njit(cache=True)
+def market_fill(reference: float, order_side: int, bps: float, high: float, low: float) -> float:
+    """A market (or triggered stop) order's fill: the slipped price, held inside the bar."""
+    return in_bar(market_price(reference, order_side, bps), high, low)
 
 
 @njit(cache=True)

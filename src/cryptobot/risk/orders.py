@@ -34,6 +34,7 @@ class SizingSetup:
     # "n/a: no journal (...)" and refuses, unless the caller accepts sizing blind to it.
     no_journal: str | None = None
     accept_no_journal: bool = False
+    slippage_bps: float = 0.0  # the backtest's slippage, counted in the $ at risk
 
 
 def size_orders(
@@ -81,6 +82,7 @@ def _size_one(
         max_leverage=ladder.max_leverage,
         risk_pct=ladder.risk_pct,
         size_mult=account.breaker.size_mult(risk.breakers),
+        slippage_bps=setup.slippage_bps,
     )
     sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee)
     cid = intent.client_order_id(setup.client_order_prefix)
