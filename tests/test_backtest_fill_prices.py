@@ -60,10 +60,9 @@ def test_mfe_counts_a_target_filled_in_the_exit_bar():
     assert (t.mfe_r, t.mae_r) == (2.0, -0.25)
 
 
-@pytest.fixture(scope="module")
-def eth_run():
-    """ETH/USDT:USDT 1h (2024 on), a long or short on every 40th bar by the last bar's colour,
-    stop 1.5 ATR from the fill, 30 bps slippage: many gaps, stops and opposite-signal exits."""
+def eth_hourly_trades(*, every: int, stop_atr: float):
+    """Real ETH/USDT:USDT 1h bars (2024 on) and a trade on every ``every``-th bar, on the side of
+    that bar's colour, its stop ``stop_atr`` ATR from the fill: many gaps, stops and exits."""
     path = BINANCE / "ETH_USDT_USDT" / "1h.parquet"
     if not path.exists():
         pytest.skip("shared candles missing")
@@ -71,8 +70,15 @@ def eth_run():
     frame = frame[frame.timestamp >= 1_704_067_200_000].reset_index(drop=True)
     sb = symbol_bars("ETH/USDT:USDT", "1h", frame)
     side = np.where(sb.bars[:, kernel.CLOSE] >= sb.bars[:, kernel.OPEN], 1, -1).astype(np.int8)
-    side[np.arange(len(side)) % 40 != 0] = 0
-    signals = Signals.of(side, stop_distance=sb.bars[:, kernel.ATR] * 1.5)
+    side[np.arange(len(side)) % every != 0] = 0
+    return sb, Signals.of(side, stop_distance=sb.bars[:, kernel.ATR] * stop_atr)
+
+
+@pytest.fixture(scope="module")
+def eth_run():
+    """ETH/USDT:USDT 1h (2024 on), a long or short on every 40th bar by the last bar's colour,
+    stop 1.5 ATR from the fill, 30 bps slippage: many gaps, stops and opposite-signal exits."""
+    sb, signals = eth_hourly_trades(every=40, stop_atr=1.5)
     policy = Policy.none(exit_on_signal=True)
     return sb, run_units(sb, signals, 1.0, policy, Costs(taker=0.0005, slippage_bps=30))
 

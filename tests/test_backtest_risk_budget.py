@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from cryptobot.backtest import kernel, runner
 from cryptobot.backtest.bars import symbol_bars
-from cryptobot.backtest.engine import Costs, Signals, trades_frame
+from cryptobot.backtest.engine import Costs, trades_frame
 from cryptobot.backtest.portfolio import PortfolioSetup, run_portfolio
 from cryptobot.core.config import load_settings
 from cryptobot.data.lake import Lake
@@ -23,6 +23,7 @@ from cryptobot.manage.policy import Policy
 from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market
 from cryptobot.risk.orders import SizingSetup
 from tests.conftest import BINANCE
+from tests.test_backtest_fill_prices import eth_hourly_trades
 from tests.test_backtest_fills import candles, long_at
 from tests.test_backtest_invariants import market, random_signals
 
@@ -108,15 +109,7 @@ def test_on_a_gap_free_path_the_loss_at_the_stop_never_exceeds_the_target(seed, 
 def real_trades():
     """ETH/USDT:USDT 1h (2024 on), every 25th bar a trade by the last bar's colour, stop 1 ATR
     from the fill, 20 bps slippage, 0.05 % taker fees in the budget."""
-    path = BINANCE / "ETH_USDT_USDT" / "1h.parquet"
-    if not path.exists():
-        pytest.skip("shared candles missing")
-    frame = pd.read_parquet(path)
-    frame = frame[frame.timestamp >= 1_704_067_200_000].reset_index(drop=True)
-    sb = symbol_bars("ETH/USDT:USDT", "1h", frame)
-    side = np.where(sb.bars[:, kernel.CLOSE] >= sb.bars[:, kernel.OPEN], 1, -1).astype(np.int8)
-    side[np.arange(len(side)) % 25 != 0] = 0
-    signals = Signals.of(side, stop_distance=sb.bars[:, kernel.ATR])
+    sb, signals = eth_hourly_trades(every=25, stop_atr=1.0)
     _, trades = run(sb, signals, Costs(taker=0.0005, slippage_bps=20), equity=1_000_000.0)
     return sb, trades
 
