@@ -122,6 +122,13 @@ def test_cli_refuses_nan_equity_and_size_is_blocked_by_a_poisoned_journal(cli: C
     assert order["gates"]["circuit_breaker"].startswith("REJECT: blocked: the stored breaker")
 
 
+def test_a_zero_loss_limit_is_refused():
+    """0 % would trip on a flat account ("down 0.00%"): every loss limit is above zero."""
+    for key in ("DAILY_LOSS_PCT", "WEEKLY_LOSS_PCT", "MONTHLY_LOSS_PCT", "FLASH_CRASH_PCT"):
+        with pytest.raises(ConfigError, match="must be above 0 and at most 100, got 0"):
+            load_settings(env={f"CRYPTOBOT__RISK__BREAKERS__{key}": "0"})
+
+
 @pytest.mark.parametrize("raw", ["nan", ".inf", "-inf"])
 def test_config_refuses_non_finite_breaker_limits(raw):
     for key in ("DAILY_LOSS_PCT", "WEEKLY_LOSS_USD", "RECOVERY_SIZE_MULT", "FLASH_CRASH_PCT"):

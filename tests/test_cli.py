@@ -136,7 +136,7 @@ def test_missing_data_dir_and_invalid_config(tmp_path: Path):
     bad = Cli({"CRYPTOBOT__RISK__BREAKERS__WEEKLY_LOSS_PCT": "700"})
     result = bad("config", "show", ok=False)
     assert result.exit_code == 1
-    assert "risk.breakers.weekly_loss_pct must be between 0 and 100, got 700" in result.stderr
+    assert "risk.breakers.weekly_loss_pct must be above 0 and at most 100, got 700" in result.stderr
 
 
 def test_traceback_only_with_verbose(tmp_path: Path):

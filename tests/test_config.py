@@ -45,7 +45,7 @@ def test_local_cryptobot_yaml_is_picked_up(tmp_path: Path):
     [
         (
             {"risk.breakers.daily_loss_pct": 300},
-            "risk.breakers.daily_loss_pct must be between 0 and 100, got 300",
+            "risk.breakers.daily_loss_pct must be above 0 and at most 100, got 300",
         ),
         (
             {"risk.margin_mode": "hedged"},
@@ -116,7 +116,7 @@ def test_config_show_masks_and_check_validates(cli, tmp_path: Path, monkeypatch)
     bad.write_text("risk:\n  breakers:\n    daily_loss_pct: 300\n")
     result = cli("config", "check", str(bad), ok=False)
     assert result.exit_code == 1
-    assert "daily_loss_pct must be between 0 and 100, got 300" in result.stderr
+    assert "daily_loss_pct must be above 0 and at most 100, got 300" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -154,7 +154,8 @@ def describe_error(err: dict[str, Any]) -> str:
 
 
 def _range_phrase(loc: tuple[Any, ...]) -> str | None:
-    """``between 0 and 100`` when the field at ``loc`` has both a lower and an upper bound."""
+    """``between 0 and 100`` (``above 0 and at most 100`` for an open end) when the field at
+    ``loc`` has both a lower and an upper bound."""
     model: Any = Settings
     info = None
     for part in loc:
@@ -175,6 +176,10 @@ def _range_phrase(loc: tuple[Any, ...]) -> str | None:
     high = limits.get("le", limits.get("lt"))
     if low is None or high is None:
         return None
+    if "gt" in limits or "lt" in limits:
+        above = f"above {_num(low)}" if "gt" in limits else f"at least {_num(low)}"
+        below = f"below {_num(high)}" if "lt" in limits else f"at most {_num(high)}"
+        return f"{above} and {below}"
     return f"between {_num(low)} and {_num(high)}"
 
 

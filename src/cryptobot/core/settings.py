@@ -275,16 +275,20 @@ class GateSettings(Section):
     max_price_deviation_pct: Pct
 
 
+#: a loss limit of 0 % would trip on a flat account ("down 0.00%"): a limit is above zero
+LossLimitPct = Annotated[Float, Field(gt=0, le=100)]
+
+
 class BreakerSettings(Section):
-    daily_loss_pct: Pct
-    weekly_loss_pct: Pct
-    monthly_loss_pct: Pct
+    daily_loss_pct: LossLimitPct
+    weekly_loss_pct: LossLimitPct
+    monthly_loss_pct: LossLimitPct
     daily_loss_usd: Positive | None
     weekly_loss_usd: Positive | None
     daily_block_hours: Positive
     recovery_hours: NonNeg
     recovery_size_mult: Annotated[Float, Field(gt=0, le=1)]
-    flash_crash_pct: Pct
+    flash_crash_pct: LossLimitPct
     flash_crash_window_s: Positive
     flash_crash_block_min: NonNeg
     min_margin_ratio_pct: Pct
