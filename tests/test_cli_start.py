@@ -141,6 +141,10 @@ def test_verbose_after_the_sub_command_shows_the_traceback(tmp_path: Path):
         (("risk", "equity"), "error: Missing argument 'AMOUNT' (see cryptobot risk equity --help)"),
         (("risk", "equity", "lots"), "error: Invalid value for 'AMOUNT': must be a number"),
         (("config", "show", "--data-dir"), "error: Option '--data-dir' requires an argument"),
+        (
+            ("risk", "status", "--format"),  # inside a group: the leaf command's help
+            "error: Option '--format' requires an argument (see cryptobot risk status --help)",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_2(args, expected):

@@ -100,6 +100,25 @@ COMMANDS: dict[str, Entry] = {
 GLOBAL_PANEL = "Global options"
 
 
+_RESOLVED = "cryptobot.command"  # ctx.meta (shared by nested contexts): the last command resolved
+
+
+def _remembering(group: TyperGroup) -> TyperGroup:
+    """A sub-command group (``risk``, ``cot``) records the command it resolves too, so a parse
+    error inside ``risk status`` points at ``cryptobot risk status --help``."""
+    resolve = group.resolve_command
+
+    def resolve_command(
+        ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = resolve(ctx, args)
+        ctx.meta[_RESOLVED] = (name, command, ctx)
+        return name, command, rest
+
+    group.resolve_command = resolve_command  # type: ignore[method-assign]
+    return group
+
+
 def load_command(name: str) -> click.Command:
     """Import the module of one sub-command and build its click command, with the global
     options attached so they are accepted after the sub-command name too."""
@@ -107,7 +126,7 @@ def load_command(name: str) -> click.Command:
     module = importlib.import_module(entry.module)
     target = getattr(module, entry.attr)
     if entry.group:
-        command: click.Command = typer.main.get_group(target)
+        command: click.Command = _remembering(typer.main.get_group(target))
         command.name = name
         command.rich_help_panel = entry.panel  # type: ignore[attr-defined]
     else:
@@ -152,7 +171,7 @@ class _Group(TyperGroup):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
-        ctx.meta["cryptobot.command"] = (name, command)  # for a parse error's help pointer
+        ctx.meta[_RESOLVED] = (name, command, ctx)  # for a parse error's help pointer
         return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -161,9 +180,9 @@ class _Group(TyperGroup):
         except click.exceptions.UsageError as exc:
             # the parser raises "Option '--symbol' requires an argument" without a context:
             # point at the sub-command's help, not the top level's
-            name, command = ctx.meta.get("cryptobot.command", (None, None))
+            name, command, parent = ctx.meta.get(_RESOLVED, (None, None, ctx))
             if exc.ctx is None and command is not None:
-                exc.ctx = click.Context(command, info_name=name, parent=ctx)
+                exc.ctx = click.Context(command, info_name=name, parent=parent)
             raise
         except CryptobotError as exc:
             _fail(ctx, str(exc))
