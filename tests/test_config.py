@@ -175,3 +175,24 @@ def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path: Path):
     result = Cli()("config", "check", str(bad), ok=None)
     assert result.exit_code == 1
     assert result.stderr.strip() == f"error: {bad}: not UTF-8 text (byte 15); save it as UTF-8"
+
+
+def test_log_lines_never_show_a_secret_or_url_credentials(monkeypatch, capsys):
+    """A library logging a URL or a request (ccxt on a retry) goes through the redaction too."""
+    import logging
+
+    from cryptobot.cli.app import configure_logging
+
+    monkeypatch.setenv("CRYPTOBOT_API_KEY", "k3y-value-123456")
+    configure_logging(verbose=False, quiet=False)
+    log = logging.getLogger("ccxt.base.exchange")
+    log.warning("retry GET https://user:pa55@api.example/x?key=%s", "k3y-value-123456")
+    err = capsys.readouterr().err
+    assert "k3y-value-123456" not in err and "pa55" not in err
+    assert "https://****@api.example/x?key=****" in err
+    configure_logging(verbose=False, quiet=False)  # leave logging as the other tests expect
+
+
+def test_redact_masks_url_credentials_only():
+    plain = Secrets(api_key=None, api_secret=None, api_password=None, notify_urls=None)
+    assert redact("https://a:b@h/p and http://h:80/p", plain) == "https://****@h/p and http://h:80/p"

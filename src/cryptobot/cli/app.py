@@ -294,6 +294,17 @@ def main_options(
     configure_logging(verbose=verbose, quiet=quiet)
 
 
+class _Redacting(logging.Filter):
+    """Every log line passes through ``redact``: a library that logs a URL or a request (ccxt
+    on a retry) never shows a secret from the environment or a URL's credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from cryptobot.core.config import Secrets, redact
+
+        record.msg, record.args = redact(record.getMessage(), Secrets.from_env()), None
+        return True
+
+
 class _LineFormatter(logging.Formatter):
     """``warning: message`` on one line, as the error lines read (for logs, cron mail, grep)."""
 
@@ -315,6 +326,7 @@ def configure_logging(*, verbose: bool, quiet: bool) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_LineFormatter())
+    handler.addFilter(_Redacting())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # never DEBUG: ccxt logs request headers (with the API key) at that level
     for noisy in ("ccxt", "asyncio", "urllib3"):

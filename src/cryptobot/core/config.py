@@ -273,11 +273,15 @@ def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s:]+(:[^/@\s]*)?@")
+
+
 def redact(text: str, secrets: Secrets) -> str:
-    """Remove any secret value from a message before it is shown or stored."""
+    """Remove any secret value from a message before it is shown or stored, and the
+    credentials of any URL written with them (``https://user:key@host``)."""
     for value in secrets.values():
         text = text.replace(value, "****")
-    return text
+    return _URL_CREDENTIALS.sub("****@", text)
 
 
 def settings_yaml(settings: Settings) -> str:
