@@ -195,4 +195,6 @@ def test_log_lines_never_show_a_secret_or_url_credentials(monkeypatch, capsys):
 
 def test_redact_masks_url_credentials_only():
     plain = Secrets(api_key=None, api_secret=None, api_password=None, notify_urls=None)
-    assert redact("https://a:b@h/p and http://h:80/p", plain) == "https://****@h/p and http://h:80/p"
+    assert (
+        redact("https://a:b@h/p and http://h:80/p", plain) == "https://****@h/p and http://h:80/p"
+    )
