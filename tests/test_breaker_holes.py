@@ -6,7 +6,6 @@ and stored states that were not states."""
 import json
 import math
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import duckdb
 import pytest
@@ -25,6 +24,7 @@ from cryptobot.risk.breakers import (
     MarginLevel,
     Mode,
     Reset,
+    _labels,  # calendar labels only: the loss rules below are the independent model's own
     limits_key,
     run,
     step,
@@ -304,16 +304,6 @@ class _Account:
             if lost / start * 100 >= pct or (usd is not None and lost >= usd):
                 out.append(period)
         return out
-
-
-def _labels(ts: int) -> dict[str, str]:
-    moment = datetime.fromtimestamp(ts / 1000, UTC)
-    iso = moment.isocalendar()
-    return {
-        "day": moment.strftime("%Y-%m-%d"),
-        "week": f"{iso.year}-W{iso.week:02d}",
-        "month": moment.strftime("%Y-%m"),
-    }
 
 
 @settings(max_examples=300, deadline=None)

@@ -153,7 +153,7 @@ class Lake:
         bars = bars.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
         directory = self.candle_dir(exchange, symbol, timeframe)
         if bars.empty:  # nothing to merge: no lock file, no directory for a series never stored
-            return WriteResult(0, len(self.read_candles(exchange, symbol, timeframe)))
+            return WriteResult(0, _stored_rows(directory))
         keys = _partition_keys(bars["timestamp"].to_numpy(), tf_ms)
         with locks.exclusive(directory / _SERIES_LOCK):
             try:  # a write that changes values could not be recorded in a damaged log
@@ -165,8 +165,7 @@ class Lake:
                 merge_rows(directory / f"{key}.parquet", bars[keys == key], OHLCV)
                 for key in np.unique(keys)
             ]
-            total = sum(pq.ParquetFile(f).metadata.num_rows for f in directory.glob("*.parquet"))
-            result = _combine(parts, total)
+            result = _combine(parts, _stored_rows(directory))
             if result.changed_rows:
                 _record_revision(directory / REVISIONS, result, now_ms=now_ms, source=source)
         return result
@@ -367,6 +366,11 @@ def _record_revision(path: Path, result: WriteResult, *, now_ms: int | None, sou
     before = path.read_text() if path.exists() else ""
     text = before + json.dumps(record) + "\n"
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def _stored_rows(directory: Path) -> int:
+    """Bars stored in a series, from the Parquet footers (no data read)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in directory.glob("*.parquet"))
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
