@@ -57,7 +57,7 @@ def save_run(
             "INSERT INTO backtest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, created, request["strategy"], ",".join(request["symbols"]), timeframe,
              int(stamps[0]) if len(stamps) else None, int(stamps[-1]) if len(stamps) else None,
-             json.dumps(request, default=str), json.dumps(json_safe(summary)),
+             json.dumps(json_safe(request), default=str), json.dumps(json_safe(summary)),
              json.dumps(json_safe(benchmarks))],
         )  # fmt: skip
         con.register("trade_rows", rows)
