@@ -9,9 +9,15 @@ those two functions and scipy stays unloaded. The block is lifted straight away,
 linear algebra (``np.dot``, ``np.linalg``) still finds scipy when a function using it compiles.
 """
 
+import os
 import sys
 
-from numba import njit
+from cryptobot.core import numba_cache
+
+# before numba's first import (it reads the variable once): only commands that compile pay it
+numba_cache.configure(os.environ)
+
+from numba import njit  # noqa: E402
 
 __all__ = ["njit"]
 
