@@ -1,10 +1,13 @@
 """COT index, percentile rank, the bias sentence, and publication times (no look-ahead)."""
 
+import base64
 import json
+import struct
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
@@ -14,6 +17,8 @@ from cryptobot.core.config import load_settings
 from cryptobot.core.errors import ConfigError
 from cryptobot.cot.bias import minmax_index, percentile_rank, read_bias, rolling, visible
 from cryptobot.cot.release import Calendar, federal_holidays
+from cryptobot.cot.reports import CATEGORY_LABELS
+from cryptobot.report import cot_chart
 from tests.conftest import Cli
 from tests.cot_server import COT
 
@@ -252,14 +257,32 @@ def test_the_table_shows_the_configured_measure_and_method(cli: Cli, tff_lake: P
 
 
 def test_history_chart_is_a_self_contained_page(cli: Cli, tff_lake: Path, tmp_path: Path) -> None:
+    """The page holds one inlined PNG of the report's size; the figure drawn for the same rows
+    has one line per TFF category with the rows' nets, the index line with a gap (not a zero)
+    where the index is undefined, and the two thresholds."""
     chart = tmp_path / "cot-btc.html"
     args = ("cot", "history", "--asset", "BTC", "--weeks", "156", "--as-of", "2023-10-14")
     rows = _jsonl(cli(*args, "--chart", str(chart), "-f", "jsonl").stdout)
     page = chart.read_text()
     assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page
-    assert f"{len(rows)} reports" in page and "BULLISH at 80" in page and "BEARISH at 20" in page
-    lines = page.split("<polyline")[1:]
-    assert len(lines) == 5 + 1  # five TFF categories, then the index
-    index_points = lines[-1].split("points='")[1].split("'")[0].split()
-    expected = sum(r["pctl_156"] is not None for r in rows)
-    assert len(index_points) == expected > 100 and "nan" not in page.lower()
+    assert f"{len(rows)} reports" in page and page.count("data:image/png;base64,") == 1
+    png = base64.b64decode(page.split("data:image/png;base64,")[1].split("'")[0])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == cot_chart.SIZE_PX
+
+    frame = pd.DataFrame(rows)
+    frame["report_date"] = pd.to_datetime(frame["report_date"]).astype("int64") // 10**6
+    frame = frame.astype({c: float for c in frame.columns if c.startswith(("net_", "pctl_"))})
+    categories = ("asset_mgr", "lev_money", "dealer", "other_rept", "nonrept")
+    cfg = load_settings(env={}).cot
+    fig = cot_chart.history_figure(frame, asset="BTC", categories=categories, index="pctl_156",
+                                   cfg=cfg)  # fmt: skip
+    nets, index = fig.axes
+    labels = [ln.get_label() for ln in nets.get_lines()]
+    assert labels[:5] == [CATEGORY_LABELS[c] for c in categories]
+    for line, category in zip(nets.get_lines(), categories, strict=False):
+        assert np.array_equal(line.get_ydata(), frame[f"net_{category}"].to_numpy())
+    drawn, *bands = index.get_lines()
+    values = np.asarray(drawn.get_ydata(), dtype=float)
+    assert np.isfinite(values).sum() == sum(r["pctl_156"] is not None for r in rows) > 100
+    assert [b.get_label() for b in bands] == ["BULLISH at 80", "BEARISH at 20"]

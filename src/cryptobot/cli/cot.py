@@ -159,10 +159,10 @@ def history_command(
 ) -> None:
     """Week by week: nets per category, the indexes and the bias each report gave."""
     from cryptobot.cot import bias
-    from cryptobot.cot.chart import history_html
     from cryptobot.cot.source import report_named
     from cryptobot.cot.store import CotLake
     from cryptobot.data.atomic import atomic_write
+    from cryptobot.report.cot_chart import history_page
 
     obj: AppContext = ctx.obj
     cfg = _with_category(obj, category)
@@ -174,7 +174,7 @@ def history_command(
     if rows.empty:
         raise DataError(f"no {chosen.name} report of {asset.upper()} published by {iso(now)}")
     if chart is not None:
-        page = history_html(
+        page = history_page(
             rows,
             asset=asset.upper(),
             categories=chosen.categories,
