@@ -4,6 +4,7 @@ entry + stop + take-profits on real ETH candles booked exactly as the backtest k
 the same trade; and every refusal of the interface, with nothing changed by a refused call."""
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -423,5 +424,8 @@ def test_serving_candles_does_not_load_the_matching_engine(tmp_path: Path):
         "asyncio.run(ex.fetch_ohlcv('X/USDT:USDT', '1h', 0, 10))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'duckdb')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     assert out.stdout.strip() == "[]"
