@@ -429,3 +429,18 @@ def test_serving_candles_does_not_load_the_matching_engine(tmp_path: Path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_client_order_id_sizing_derives_is_one_every_venue_accepts(tmp_path):
+    """``size`` names each order deterministically (``core.order``); the venue takes that name
+    as it is, and refuses a second order under it."""
+    from cryptobot.core.order import Intent
+
+    intent = Intent(exchange="sim", symbol=SYMBOL, side="long", entry=100.0, stop=98.0,
+                    signal_id="momentum|X/USDT:USDT|1735689600000|1")  # fmt: skip
+    cid = intent.client_order_id("cb")
+    venue = replay(lake_of(tmp_path, hourly(FLAT * 3)), T0 + HOUR)
+    order = dict(symbol=SYMBOL, type="market", side="buy", amount=1.0, client_order_id=cid)
+    assert run(venue.create_order(**order)).client_order_id == cid
+    with pytest.raises(DuplicateClientOrderId):
+        run(venue.create_order(**order))

@@ -78,6 +78,7 @@ class ReplayExchange(SimulatedExchange):
         self._state = self.setup.new_state()
         self._done: dict[str, Order] = {}  # orders no longer open, by client order id
         self._fills: list[Fill] = []
+        self._markets: dict[str, Market] | None = None
         sets = [(s, tf) for ex, s, tf in lake.candle_sets(source_exchange)]
         if not sets:
             raise CryptobotError(
@@ -93,8 +94,10 @@ class ReplayExchange(SimulatedExchange):
         return self.clock.now_ms
 
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
-        stored = self._lake.read_markets(self.id)
-        return {s: stored.get(s) or _assumed_market(s) for s in self._timeframes}
+        if self._markets is None or reload:
+            stored = self._lake.read_markets(self.id)
+            self._markets = {s: stored.get(s) or _assumed_market(s) for s in self._timeframes}
+        return self._markets
 
     async def fetch_tickers(self) -> dict[str, Ticker]:
         now = self.clock.now_ms

@@ -69,7 +69,7 @@ from cryptobot.exchange.errors import (
 )
 from cryptobot.exchange.market_rules import check_order, snap
 from cryptobot.exchange.simulated import Bar, SimSetup
-from cryptobot.fills.costs import C_MAKER, C_TAKER, C_THROUGH
+from cryptobot.fills.costs import C_TAKER, C_THROUGH
 from cryptobot.fills.model import (
     LIQUIDATION,
     STOP,
@@ -79,6 +79,7 @@ from cryptobot.fills.model import (
     fee,
     funding_cash,
     limit_fill,
+    limit_rate,
     market_order_fill,
     stop_trigger,
     takes,
@@ -329,10 +330,9 @@ class SimAccount:
             kind, price, qty = int(out[e, 0]), float(out[e, 1]), float(out[e, 2])
             if kind == TARGET:
                 order = next(hit)
-                px, rate = exit_fill(kind, price, -side, qty, bar.volume, bar.high, bar.low, costs)
+                px, _ = exit_fill(kind, price, -side, qty, bar.volume, bar.high, bar.low, costs)
                 liquidity: Liquidity = order.liquidity
-                if liquidity == "taker":
-                    rate = costs[C_TAKER]  # it was marketable when placed: it took
+                rate = limit_rate(liquidity == "taker", costs)
                 amount = snap(qty / size, self.markets[symbol].step_size)
                 self._execute(book, order, amount=amount, price=px, rate=float(rate),
                               liquidity=liquidity, when=bar.time)  # fmt: skip
@@ -371,7 +371,7 @@ class SimAccount:
             price = limit_fill(sign, order.price, bar.open, bar.high, bar.low, through)
             if math.isnan(price) or not self._margin_at_fill(book, order, price, bar.time):
                 continue
-            rate = costs[C_TAKER] if order.liquidity == "taker" else costs[C_MAKER]
+            rate = limit_rate(order.liquidity == "taker", costs)
             self._execute(book, order, amount=order.remaining, price=price, rate=float(rate),
                           liquidity=order.liquidity, when=bar.time)  # fmt: skip
             last = price

@@ -134,6 +134,13 @@ def takes(order_side: int, limit: float, price: float) -> bool:
 
 
 @njit(cache=True)
+def limit_rate(took: bool, costs: np.ndarray) -> float:
+    """The fee rate of a limit order's fill (take-profits included): the maker fee for an order
+    that rested on the book, the taker fee for one that traded at once where it was placed."""
+    return costs[C_TAKER] if took else costs[C_MAKER]
+
+
+@njit(cache=True)
 def stop_trigger(order_side: int, trigger: float, open_: float, high: float, low: float) -> float:
     """Price a stop-market order is triggered at in this bar (before slippage), NaN if not.
 
