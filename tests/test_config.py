@@ -25,6 +25,15 @@ def test_defaults_load_and_match_the_repo_copy():
     assert yaml.safe_load((ROOT / "config" / "default.yaml").read_text()) == default_dict()
 
 
+def test_there_is_one_default_yaml_the_repo_copy_is_a_link_to_the_packaged_one():
+    """Two hand-kept copies drifted; now config/default.yaml is a symlink (git keeps it as one,
+    so a fresh clone has it) to the file the package loads."""
+    repo_copy = ROOT / "config" / "default.yaml"
+    packaged = ROOT / "src" / "cryptobot" / "core" / "default.yaml"
+    assert repo_copy.is_symlink()
+    assert repo_copy.resolve() == packaged.resolve()
+
+
 def test_layering_file_then_env_then_flags(tmp_path: Path):
     cfg = tmp_path / "my.yaml"
     cfg.write_text("fetch:\n  days: 7\n  concurrency: 2\nrisk:\n  max_leverage: 10\n")

@@ -12,42 +12,9 @@ import pandas as pd
 
 from cryptobot.backtest import kernel
 from cryptobot.backtest.bars import SymbolBars
-from cryptobot.core.settings import BacktestSettings
+from cryptobot.fills.costs import Costs
 from cryptobot.fills.model import KIND_NAMES
 from cryptobot.manage.policy import Policy
-
-
-@dataclass(frozen=True)
-class Costs:
-    taker: float = 0.0
-    maker: float = 0.0
-    slippage_bps: float = 0.0
-    slippage_bps_per_pct_volume: float = 0.0
-    liquidation_fee: float = 0.0
-    limit_through: bool = False
-
-    @classmethod
-    def from_settings(cls, b: BacktestSettings) -> "Costs":
-        return cls(
-            taker=b.taker_fee,
-            maker=b.maker_fee,
-            slippage_bps=b.slippage_bps,
-            slippage_bps_per_pct_volume=b.slippage_bps_per_pct_volume,
-            liquidation_fee=b.liquidation_fee,
-            limit_through=b.limit_fill == "through",
-        )
-
-    def array(self) -> np.ndarray:
-        return np.array(
-            [
-                self.taker,
-                self.maker,
-                self.slippage_bps,
-                self.slippage_bps_per_pct_volume,
-                self.liquidation_fee,
-                float(self.limit_through),
-            ]
-        )
 
 
 @dataclass(frozen=True)

@@ -25,24 +25,30 @@ import math
 import numpy as np
 
 from cryptobot.core.jit import njit
+from cryptobot.fills.costs import (
+    C_SLIPPAGE,
+    C_SLIPPAGE_VOLUME,
+    C_TAKER,
+    C_THROUGH,
+)
 from cryptobot.fills.model import (
     BREAKEVEN,
     ENTRY,
     FORCED,
-    LIQUIDATION,
     SCALE_IN,
     SCALE_OUT,
     SIGNAL,
     STOP,
-    TARGET,
     TIME,
     TRAIL,
     beyond,
+    exit_fill,
     exits_in_bar,
     fee,
     funding_cash,
     lot,
     market_fill,
+    market_order_fill,
     slippage_bps,
 )
 from cryptobot.manage.policy import (
@@ -65,8 +71,6 @@ from cryptobot.manage.policy import (
 # bars columns
 OPEN, HIGH, LOW, CLOSE, VOLUME, ATR = range(6)
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "atr")
-# costs
-C_TAKER, C_MAKER, C_SLIPPAGE, C_SLIPPAGE_VOLUME, C_LIQUIDATION_FEE, C_THROUGH = range(6)
 # trade rows
 TRADE_COLUMNS = (
     "entry_bar", "side", "qty", "entry_price", "stop", "risk", "exit_bar", "exit_price",
@@ -119,18 +123,9 @@ def _apply_exits(st, side, events, m, stop_kind, bar_volume, hi, lo, costs, fill
     last = 0
     for e in range(m):
         kind, price, qty = int(events[e, 0]), events[e, 1], events[e, 2]
-        if kind == TARGET:
-            nf = _reduce(st, side, qty, price, costs[C_MAKER], fills, nf, k, bar, TARGET)
-        elif kind == STOP:
-            bps = slippage_bps(costs[C_SLIPPAGE], qty, bar_volume, costs[C_SLIPPAGE_VOLUME])
-            px = market_fill(price, -side, bps, hi, lo)
-            nf = _reduce(st, side, qty, px, costs[C_TAKER], fills, nf, k, bar, stop_kind)
-            kind = stop_kind
-        else:
-            nf = _reduce(
-                st, side, qty, price, costs[C_LIQUIDATION_FEE], fills, nf, k, bar, LIQUIDATION
-            )
-        last = kind
+        px, rate = exit_fill(kind, price, -side, qty, bar_volume, hi, lo, costs)
+        last = stop_kind if kind == STOP else kind
+        nf = _reduce(st, side, qty, px, rate, fills, nf, k, bar, last)
     return nf, last
 
 
@@ -344,8 +339,8 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
 def entry_fill(bars, i0, side, qty, costs):
     """Price of a market entry at bar ``i0``'s open, slippage against the order (inside the
     bar's range)."""
-    bps = slippage_bps(costs[C_SLIPPAGE], qty, bars[i0, VOLUME], costs[C_SLIPPAGE_VOLUME])
-    return market_fill(bars[i0, OPEN], side, bps, bars[i0, HIGH], bars[i0, LOW])
+    op, hi, lo, vol = bars[i0, OPEN], bars[i0, HIGH], bars[i0, LOW], bars[i0, VOLUME]
+    return market_order_fill(op, side, qty, vol, hi, lo, costs)
 
 
 @njit(cache=True)

@@ -286,11 +286,7 @@ def costs_for(req: Request, settings: Settings, market: Market | None = None) ->
         base = Costs.from_settings(settings.backtest)
     if market is None or reference or not req.market_fees:
         return base
-    return replace(
-        base,
-        taker=base.taker if market.taker is None else market.taker,
-        maker=base.maker if market.maker is None else market.maker,
-    )
+    return base.for_market(market)
 
 
 def run(req: Request, data: Dataset, settings: Settings) -> Result:

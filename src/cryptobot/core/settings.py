@@ -347,6 +347,12 @@ class BacktestSettings(Section):
     units_below_zero: Literal["continue", "end"]
 
 
+class PaperSettings(Section):
+    account: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    initial_balance: Positive
+    timeframe: Timeframe
+
+
 class ExecutionSettings(Section):
     maker_first: bool
     maker_timeout_s: Positive
@@ -382,6 +388,7 @@ class Settings(Section):
     risk: RiskSettings
     manage: ManageSettings
     backtest: BacktestSettings
+    paper: PaperSettings
     execution: ExecutionSettings
     notify: NotifySettings
     schedule: ScheduleSettings

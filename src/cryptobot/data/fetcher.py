@@ -23,8 +23,8 @@ from cryptobot.core.timeframes import last_closed_open, timeframe_ms
 from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data import catalog
 from cryptobot.data.lake import OHLCV, Lake
+from cryptobot.data.source import MarketDataSource
 from cryptobot.data.universe import top_symbols
-from cryptobot.exchange.base import Exchange
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class SeriesResult:
 class Fetcher:
     def __init__(
         self,
-        exchange: Exchange,
+        exchange: MarketDataSource,
         lake: Lake,
         universe: UniverseSettings,
         concurrency: int = 4,

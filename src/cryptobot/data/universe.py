@@ -5,7 +5,7 @@ from cryptobot.core.market import Market
 from cryptobot.core.settings import UniverseSettings
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data.lake import Lake
-from cryptobot.exchange.base import Ticker
+from cryptobot.data.source import Ticker
 
 DAY_MS = 86_400_000
 

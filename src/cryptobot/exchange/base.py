@@ -1,41 +1,44 @@
 """The exchange interface everything above ``exchange/`` talks to.
 
 It is the subset of ccxt's unified API the bot uses, with plain return types, so strategies,
-fetchers and the daemon cannot tell a live venue from the replay exchange.
+fetchers and the daemon cannot tell a live venue from the replay exchange or the paper broker.
+Two levels:
+
+- :class:`Exchange` reads the market: contract specs, tickers, candles, funding, open interest,
+  and the venue's clock (``now``). It is the ``data.source.MarketDataSource`` the fetcher reads.
+- :class:`TradingExchange` adds the account: balance, positions, open orders (conditional ones
+  included), an order by its client order id, creating (market, limit, post-only, reduce-only
+  stop-market and take-profit) and cancelling orders, leverage, margin mode and the account's
+  fills. Refusals are the exceptions of ``exchange.errors``; records are ``core.account``'s.
+
+Library code takes the time from ``now()``, never from ``time.time()``: a replayed clock then
+drives everything, signal staleness included.
 """
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from typing import Protocol
 
+from cryptobot.core.account import (
+    Balance,
+    Fill,
+    MarginMode,
+    Order,
+    OrderSide,
+    OrderType,
+    Position,
+)
 from cryptobot.core.market import Market
-
-#: ``[open_time_ms, open, high, low, close, volume]`` as ccxt returns it.
-OhlcvRow = list[float]
+from cryptobot.data.source import FundingRate, OhlcvRow, OpenInterest, Ticker
 
 
-@dataclass(frozen=True)
-class Ticker:
-    symbol: str
-    last: float | None
-    quote_volume: float  # 24h, in the quote currency
-    timestamp: int | None
+class Clock(Protocol):
+    """Anything that tells a venue's time in ms: an exchange, a replay clock, a test's clock."""
 
-
-@dataclass(frozen=True)
-class FundingRate:
-    timestamp: int
-    funding_rate: float
-
-
-@dataclass(frozen=True)
-class OpenInterest:
-    timestamp: int
-    open_interest: float | None  # contracts / base units
-    open_interest_value: float | None  # in the quote currency
+    async def now(self) -> int: ...
 
 
 class Exchange(ABC):
-    """An async venue. ``id`` names its folder in the lake."""
+    """An async venue's market data. ``id`` names its folder in the lake."""
 
     id: str
     #: Largest page of candles one request may return.
@@ -80,3 +83,77 @@ class Exchange(ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class TradingExchange(Exchange):
+    """A venue that also holds an account and takes orders (one-way position mode: one
+    position per symbol, long or short).
+
+    Order types: ``market``; ``limit`` (``post_only`` to insist on resting); ``stop_market``
+    (reduce-only, ``trigger_price``); ``take_profit`` (reduce-only limit at ``price``). A
+    reduce-only order never increases nor flips a position: it is cut to what the position
+    holds, and canceled when nothing is left to reduce. Amounts must be whole steps and prices
+    on the tick of the market (``load_markets``).
+    """
+
+    @abstractmethod
+    async def fetch_balance(self) -> Balance: ...
+
+    @abstractmethod
+    async def fetch_positions(self, symbols: list[str] | None = None) -> list[Position]:
+        """Open positions (flat symbols are left out)."""
+
+    @abstractmethod
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders still working, conditional (stop-market, take-profit) ones included, in the
+        order they were placed."""
+
+    @abstractmethod
+    async def fetch_order(self, client_order_id: str) -> Order:
+        """The order with this client order id, open or done; ``OrderNotFound`` if none."""
+
+    @abstractmethod
+    async def create_order(
+        self,
+        *,
+        symbol: str,
+        type: OrderType,
+        side: OrderSide,
+        amount: float,
+        price: float | None = None,
+        trigger_price: float | None = None,
+        reduce_only: bool = False,
+        post_only: bool = False,
+        client_order_id: str | None = None,
+    ) -> Order:
+        """Place an order; the venue answers with it as accepted (``open``). Raises
+        ``InvalidOrder`` (and its kinds: step, tick, minimum, post-only, reduce-only,
+        duplicate id), ``InsufficientMargin`` or ``UnknownSymbolError``."""
+
+    @abstractmethod
+    async def cancel_order(self, client_order_id: str) -> Order:
+        """Cancel an open order; ``OrderNotOpen`` when it is done already (a second cancel),
+        ``OrderNotFound`` when the venue never had it."""
+
+    @abstractmethod
+    async def set_leverage(self, symbol: str, leverage: float) -> None: ...
+
+    @abstractmethod
+    async def set_margin_mode(self, symbol: str, margin_mode: MarginMode) -> None: ...
+
+    @abstractmethod
+    async def fetch_my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> list[Fill]:
+        """The account's fills, oldest first (``since``: at or after that time)."""
+
+
+__all__ = [
+    "Clock",
+    "Exchange",
+    "FundingRate",
+    "OhlcvRow",
+    "OpenInterest",
+    "Ticker",
+    "TradingExchange",
+]

@@ -2,24 +2,33 @@
 
 ccxt (sync and async, about half a second to import) loads only when a live venue is opened:
 ``scan --offline``, replay and the stored exchange never need it.
+
+Where orders go (``open_venue``), per DESIGN.md's live switches: ``exchange: replay`` trades on
+the replay exchange's own simulated account; any other venue is traded on paper, its live
+prices through the paper broker. Live orders would need ``mode: live`` in the config AND
+``--live`` on the command line AND keys in the environment; the ccxt adapter's trading methods
+come with the trade issue, so until then a live request is refused and nothing reaches an
+exchange.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 from cryptobot.core.config import Secrets
+from cryptobot.core.errors import ConfigError, CryptobotError
 from cryptobot.core.settings import Settings
 from cryptobot.core.timeutil import parse_time
 from cryptobot.data.lake import Lake
-from cryptobot.exchange.base import Exchange
+from cryptobot.exchange.base import Clock, Exchange, TradingExchange
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
+from cryptobot.exchange.simulated import SimSetup
+from cryptobot.fills.costs import Costs
+from cryptobot.risk.liquidation import venue_of
 
 
 def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchange:
     if settings.exchange == "replay":
-        replay = settings.replay
-        lake = Lake(Path(replay.source_dir or settings.data_dir))
-        clock = ReplayClock(parse_time(replay.start)) if replay.start else None
-        return ReplayExchange(lake, replay.source_exchange, clock)
+        return _replay(settings, SimSetup())
     from cryptobot.exchange.ccxt_exchange import CcxtExchange
     from cryptobot.exchange.retry import RetryPolicy
 
@@ -29,6 +38,67 @@ def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchang
         max_delay_s=settings.retry.max_delay_s,
     )
     return CcxtExchange(settings.exchange, settings.venue(), policy, secrets)
+
+
+def open_venue(
+    settings: Settings,
+    secrets: Secrets | None = None,
+    *,
+    live: bool = False,
+    clock: Clock | None = None,
+) -> TradingExchange:
+    """The venue orders go to: the replay exchange (``exchange: replay``), else the paper
+    broker on the configured venue's prices with its account in ``data_dir``'s journal.
+    ``clock``: the paper broker's (default: the venue's own ``now``)."""
+    if live:
+        _refuse_live(settings, secrets)
+    setup = sim_setup(settings)
+    if settings.exchange == "replay":
+        return _replay(settings, replace(setup, timeframe=None))
+    from cryptobot.exchange.paper import PaperBroker
+
+    return PaperBroker(
+        open_exchange(settings, secrets),
+        journal_dir=Path(settings.data_dir),
+        setup=setup,
+        account=settings.paper.account,
+        clock=clock,
+    )
+
+
+def sim_setup(settings: Settings) -> SimSetup:
+    """How the simulated venues trade: the backtest's costs (so paper, replay and backtest
+    charge the same), the paper account's deposit and matching timeframe, the margin mode and
+    the liquidation formula of the configured venue."""
+    source = settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
+    return SimSetup(
+        costs=Costs.from_settings(settings.backtest),
+        initial_balance=settings.paper.initial_balance,
+        margin_mode=settings.risk.margin_mode,
+        venue=venue_of(source),
+        max_leverage=settings.risk.max_leverage,
+        timeframe=settings.paper.timeframe,
+    )
+
+
+def _refuse_live(settings: Settings, secrets: Secrets | None) -> None:
+    if settings.mode != "live":
+        raise ConfigError("--live needs `mode: live` in the config; without both, orders are paper")
+    if secrets is None or not secrets.has_keys:
+        raise ConfigError(
+            "--live needs CRYPTOBOT_API_KEY and CRYPTOBOT_API_SECRET in the environment"
+        )
+    raise CryptobotError(
+        "live orders are not available yet (the ccxt adapter's trading methods come with the "
+        "trade issue); run without --live to trade on paper"
+    )
+
+
+def _replay(settings: Settings, setup: SimSetup) -> ReplayExchange:
+    replay = settings.replay
+    lake = Lake(Path(replay.source_dir or settings.data_dir))
+    clock = ReplayClock(parse_time(replay.start)) if replay.start else None
+    return ReplayExchange(lake, replay.source_exchange, clock, setup=setup)
 
 
 def lake_exchange(settings: Settings) -> str:

@@ -1,42 +1,84 @@
-"""The replay exchange: a lake's stored candles served through :class:`Exchange` with a clock.
+"""The replay exchange: a lake's stored candles served through the exchange interface with a
+clock, and a simulated account trading on them.
 
 The clock decides what exists: only bars that have closed by ``clock.now`` are served (a
 replayed venue cannot know a forming bar's partial values), tickers are computed from the
 candles of the last 24 hours, and funding and open interest are cut at the clock too. Advancing
-the clock is how backtests and the daemon move through history.
+the clock is how backtests and the daemon move through history; it never goes back.
+
+Trading (``TradingExchange``): an order rests until the clock has passed the first stored bar
+opening at or after the moment it was placed, and fills by ``fills/``'s rules (see
+``exchange.sim``): market orders at that bar's open with slippage, stops and take-profits by the
+backtest's exit rules, each market's maker/taker fee from ``load_markets``, funding at the
+stored funding times, isolated liquidation at the risk engine's price. Orders are matched on
+``setup.timeframe`` (default: the symbol's smallest stored timeframe). The account lives in
+memory, one per exchange object.
 """
 
+import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from cryptobot.core.errors import CryptobotError, UnknownSymbolError
+from cryptobot.core.account import AccountState, Fill, Order
+from cryptobot.core.errors import CryptobotError, DataError, UnknownSymbolError
 from cryptobot.core.market import Market
 from cryptobot.core.timeframes import timeframe_ms
-from cryptobot.core.timeutil import DAY_MS
+from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data.lake import OHLCV, Lake
-from cryptobot.exchange.base import Exchange, FundingRate, OhlcvRow, OpenInterest, Ticker
+from cryptobot.exchange.base import FundingRate, OhlcvRow, OpenInterest, Ticker
+from cryptobot.exchange.errors import ClockWentBack
+from cryptobot.exchange.simulated import Bar, SimSetup, SimulatedExchange, select
+from cryptobot.fills.funding import funding_charges
+
+if TYPE_CHECKING:
+    from cryptobot.exchange.sim import SimAccount
 
 
 @dataclass
 class ReplayClock:
+    """The replayed time in ms; it moves forward only."""
+
     now_ms: int
 
     def advance(self, ms: int) -> None:
+        if ms < 0:
+            raise ClockWentBack(f"the replay clock cannot move back ({ms} ms)")
         self.now_ms += ms
 
+    def move_to(self, ms: int) -> None:
+        if ms < self.now_ms:
+            raise ClockWentBack(
+                f"the replay clock is at {iso(self.now_ms)}; it cannot move back to {iso(ms)}"
+            )
+        self.now_ms = ms
 
-class ReplayExchange(Exchange):
+
+class ReplayExchange(SimulatedExchange):
     ohlcv_limit = 1500
     funding_limit = 1000
     open_interest_limit = 500
     open_interest_max_days = 3650
 
-    def __init__(self, lake: Lake, source_exchange: str, clock: ReplayClock | None = None):
+    def __init__(
+        self,
+        lake: Lake,
+        source_exchange: str,
+        clock: ReplayClock | None = None,
+        *,
+        setup: SimSetup | None = None,
+    ):
         self.id = source_exchange
+        self.setup = setup or SimSetup()
         self._lake = lake
         self._series: dict[tuple[str, str], np.ndarray] = {}
+        self._funding: dict[tuple[str, str], np.ndarray] = {}
+        self._state = self.setup.new_state()
+        self._done: dict[str, Order] = {}  # orders no longer open, by client order id
+        self._fills: list[Fill] = []
+        self._markets: dict[str, Market] | None = None
         sets = [(s, tf) for ex, s, tf in lake.candle_sets(source_exchange)]
         if not sets:
             raise CryptobotError(
@@ -52,8 +94,10 @@ class ReplayExchange(Exchange):
         return self.clock.now_ms
 
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
-        stored = self._lake.read_markets(self.id)
-        return {s: stored.get(s) or _assumed_market(s) for s in self._timeframes}
+        if self._markets is None or reload:
+            stored = self._lake.read_markets(self.id)
+            self._markets = {s: stored.get(s) or _assumed_market(s) for s in self._timeframes}
+        return self._markets
 
     async def fetch_tickers(self) -> dict[str, Ticker]:
         now = self.clock.now_ms
@@ -95,23 +139,67 @@ class ReplayExchange(Exchange):
             )
         ]
 
+    # ---- trading on the stored bars ------------------------------------------------------
+    def session(self) -> "_MemorySession":
+        return _MemorySession(self)
+
+    async def bars(self, symbol: str, since: int, until: int) -> list[Bar]:
+        tf = self._matching_timeframe(symbol)
+        rows = self._closed(symbol, tf, since, until)
+        charges = self._charges(symbol, tf)
+        first = int(np.searchsorted(self._load(symbol, tf)[:, 0], since, side="left"))
+        return [
+            Bar(int(r[0]), *map(float, r[1:6]), *map(float, charges[first + i]))
+            for i, r in enumerate(rows)
+        ]
+
+    async def last_price(self, symbol: str, now: int) -> float:
+        self._known(symbol)
+        tf = self._matching_timeframe(symbol)
+        rows = self._closed(symbol, tf, now - 2 * DAY_MS, now)
+        return float(rows[-1, 4]) if len(rows) else float("nan")
+
+    def _matching_timeframe(self, symbol: str) -> str:
+        stored = self._timeframes[symbol]
+        wanted = self.setup.timeframe
+        if wanted is None:
+            return min(stored, key=timeframe_ms)
+        if wanted not in stored:
+            raise DataError(
+                f"the replay exchange matches orders on {wanted} bars; none are stored for "
+                f"{symbol} (stored: {', '.join(sorted(stored, key=timeframe_ms))})"
+            )
+        return wanted
+
+    def _charges(self, symbol: str, tf: str) -> np.ndarray:
+        """Funding charged at each stored bar's open (``fills.funding``'s rule)."""
+        key = (symbol, tf)
+        if key not in self._funding:
+            stamps = self._load(symbol, tf)[:, 0].astype(np.int64)
+            funding = self._lake.read_funding(self.id, symbol)
+            self._funding[key] = funding_charges(stamps, funding, None)[0]
+        return self._funding[key]
+
     def _known(self, symbol: str) -> None:
         if symbol not in self._timeframes:
             raise UnknownSymbolError(f"replay exchange {self.id!r} has no candles for {symbol}")
 
     def _closed(self, symbol: str, timeframe: str, start: int, now: int) -> np.ndarray:
         """Bars with open time >= start that have closed by ``now``."""
-        key = (symbol, timeframe)
-        if key not in self._series:
-            frame = self._lake.read_candles(self.id, symbol, timeframe)
-            self._series[key] = frame[OHLCV].to_numpy(dtype="float64")
-        bars = self._series[key]
+        bars = self._load(symbol, timeframe)
         if not len(bars):
             return bars
         tf_ms = timeframe_ms(timeframe)
         lo = np.searchsorted(bars[:, 0], start, side="left")
         hi = np.searchsorted(bars[:, 0], now - tf_ms, side="right")
         return bars[lo:hi]
+
+    def _load(self, symbol: str, timeframe: str) -> np.ndarray:
+        key = (symbol, timeframe)
+        if key not in self._series:
+            frame = self._lake.read_candles(self.id, symbol, timeframe)
+            self._series[key] = frame[OHLCV].to_numpy(dtype="float64")
+        return self._series[key]
 
     def _newest_close(self) -> int:
         """Default clock: the moment the newest stored bar of any series closed."""
@@ -121,6 +209,37 @@ class ReplayExchange(Exchange):
                 last = self._lake.last_candle_time(self.id, symbol, tf)
                 newest = max(newest, (last or 0) + timeframe_ms(tf))
         return newest
+
+
+class _MemorySession:
+    """A call on the in-memory account: it works on a copy, kept only if the call succeeds."""
+
+    def __init__(self, venue: ReplayExchange) -> None:
+        self._venue = venue
+        self.state: AccountState = copy.deepcopy(venue._state)
+        self._account: SimAccount | None = None
+
+    async def find_order(self, client_order_id: str) -> Order | None:
+        return self._venue._done.get(client_order_id)
+
+    async def fills(self, symbol: str | None, since: int | None) -> list[Fill]:
+        return select(self._venue._fills, symbol, since)
+
+    def keep(self, account: "SimAccount") -> None:
+        self._account = account
+
+    async def __aenter__(self) -> "_MemorySession":
+        return self
+
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None or self._account is None:
+            return
+        venue = self._venue
+        venue._state = self.state
+        venue._done.update(
+            (cid, o) for cid, o in self._account.changed.items() if o.status != "open"
+        )
+        venue._fills.extend(self._account.fills)
 
 
 def _window(frame: pd.DataFrame, start: int, end: int) -> pd.DataFrame:

@@ -1,1 +1,2 @@
-"""The one matching model: how an order fills against a bar (see ``fills.model``)."""
+"""The one matching model: how an order fills against a bar (``model``), what it costs
+(``costs``) and when funding is paid (``funding``)."""

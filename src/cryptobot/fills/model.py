@@ -14,7 +14,13 @@ Rules, in the order a bar is lived through:
   market order.
 - **Limit orders** fill at their price when the bar touches it (``through=False``) or only when
   it trades beyond it (``through=True``); a bar opening beyond the limit fills it at the open,
-  the better price. No slippage: a resting limit is filled at its price or better.
+  the better price. No slippage: a resting limit is filled at its price or better. A limit that
+  would trade at once where it is placed (``takes``) pays the taker fee; a post-only one is
+  refused instead.
+- **Which price and fee an exit pays** (``exit_fill``): a take-profit rests on the book (its
+  price, the maker fee), a stop becomes a market order (slippage, the taker fee), a liquidation
+  happens at the liquidation price with the liquidation fee. Costs come as ``Costs.array()``
+  (``fills.costs``).
 - **Funding** at a funding timestamp: a long pays ``qty x price x rate`` when the rate is
   positive (receives when negative), a short the opposite.
 - **Liquidation** of an isolated position happens at the liquidation price from the risk engine
@@ -32,6 +38,7 @@ import math
 import numpy as np
 
 from cryptobot.core.jit import njit
+from cryptobot.fills.costs import C_LIQUIDATION_FEE, C_MAKER, C_SLIPPAGE, C_SLIPPAGE_VOLUME, C_TAKER
 
 #: Kinds of fills, as stored in fills and trades.
 ENTRY, STOP, TARGET, LIQUIDATION, SIGNAL, TIME, SCALE_IN, SCALE_OUT, FORCED = range(1, 10)
@@ -77,6 +84,60 @@ def in_bar(price: float, high: float, low: float) -> float:
 def market_fill(reference: float, order_side: int, bps: float, high: float, low: float) -> float:
     """A market (or triggered stop) order's fill: the slipped price, held inside the bar."""
     return in_bar(market_price(reference, order_side, bps), high, low)
+
+
+@njit(cache=True)
+def market_order_fill(
+    reference: float,
+    order_side: int,
+    qty: float,
+    bar_volume: float,
+    high: float,
+    low: float,
+    costs: np.ndarray,
+) -> float:
+    """A market order (or a triggered stop) of ``qty`` base units sent at ``reference``: slipped
+    by the costs' slippage for its share of the bar's volume, held inside the bar."""
+    bps = slippage_bps(costs[C_SLIPPAGE], qty, bar_volume, costs[C_SLIPPAGE_VOLUME])
+    return market_fill(reference, order_side, bps, high, low)
+
+
+@njit(cache=True)
+def exit_fill(
+    kind: int,
+    price: float,
+    order_side: int,
+    qty: float,
+    bar_volume: float,
+    high: float,
+    low: float,
+    costs: np.ndarray,
+) -> tuple[float, float]:
+    """Fill price and fee rate of one exit that ``exits_in_bar`` found at ``price``: a target
+    rests on the book (its price, the maker fee); a stop is a market order once triggered
+    (slipped inside the bar, the taker fee); a liquidation is the exchange's (the liquidation
+    price, the liquidation fee)."""
+    if kind == TARGET:
+        return price, costs[C_MAKER]
+    if kind == STOP:
+        fill = market_order_fill(price, order_side, qty, bar_volume, high, low, costs)
+        return fill, costs[C_TAKER]
+    return price, costs[C_LIQUIDATION_FEE]
+
+
+@njit(cache=True)
+def takes(order_side: int, limit: float, price: float) -> bool:
+    """Whether a limit order at ``limit`` trades at once against the market at ``price`` (a buy
+    at or above it, a sell at or below it): a post-only order that would is refused, and a limit
+    that does is a taker, not a resting maker."""
+    return (limit - price) * order_side >= 0.0
+
+
+@njit(cache=True)
+def limit_rate(took: bool, costs: np.ndarray) -> float:
+    """The fee rate of a limit order's fill (take-profits included): the maker fee for an order
+    that rested on the book, the taker fee for one that traded at once where it was placed."""
+    return costs[C_TAKER] if took else costs[C_MAKER]
 
 
 @njit(cache=True)

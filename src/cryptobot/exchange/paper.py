@@ -1,0 +1,215 @@
+"""The paper broker: the trading interface on live prices, with simulated fills and an account
+kept in the journal.
+
+It wraps a read-only exchange (market data, contract specs) and never calls anything but its
+read-only methods: no order leaves this module for a real venue. Orders fill by ``fills/``'s
+rules on the bars of a price feed (``exchange.sim``: market orders at the next bar's open with
+slippage, stops and take-profits by the backtest's exit rules, maker/taker fees per market,
+funding, isolated liquidation), exactly as the replay exchange fills them on stored bars.
+
+- **Prices**: by default the wrapped exchange's closed candles of ``setup.timeframe`` (1m) and
+  its funding history; or any ``feed`` the caller gives (``BarFeed``: a callable returning the
+  closed bars of a symbol between two times). An order placed now fills once the next bar has
+  closed, at that bar's open.
+- **Clock**: the caller's (``clock``; by default the wrapped exchange's ``now``). A clock that
+  goes back is refused.
+- **State**: the journal (``journal.paper``), so the account survives a restart: each call
+  loads it, matches the bars that closed since, does its work and stores the result in one
+  transaction. A process killed at any point leaves the last stored state; the bars it had not
+  stored are matched again by the next call, so nothing is lost or booked twice.
+- **Processes**: calls on one account take turns on a lock file beside the journal
+  (``paper-<account>.lock``, ``flock``: released by the kernel even on ``kill -9``), held for the
+  whole call, feed requests included; the journal connection is held only to read and to write.
+  The lock is taken blocking: a call waits for another process's call to finish.
+"""
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from cryptobot.core.account import AccountState, Fill, Order
+from cryptobot.core.errors import ConfigError
+from cryptobot.core.market import Market
+from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.data import locks
+from cryptobot.exchange.base import Clock, Exchange, FundingRate, OhlcvRow, OpenInterest, Ticker
+from cryptobot.exchange.simulated import Bar, SimSetup, SimulatedExchange
+from cryptobot.fills.funding import funding_charges
+from cryptobot.journal import paper as journal
+
+if TYPE_CHECKING:
+    from cryptobot.exchange.sim import SimAccount
+
+#: (symbol, since, until) -> closed bars with open time >= since, closed by until, oldest first.
+BarFeed = Callable[[str, int, int], Awaitable[list[Bar]]]
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+PRICE_LOOKBACK_BARS = 10  # how far back a new order looks for the last closed bar
+
+
+class CandleFeed:
+    """Closed candles and funding of a read-only exchange, as the bars orders match against."""
+
+    def __init__(self, exchange: Exchange, timeframe: str) -> None:
+        self.exchange, self.timeframe = exchange, timeframe
+        self._tf_ms = timeframe_ms(timeframe)
+
+    async def __call__(self, symbol: str, since: int, until: int) -> list[Bar]:
+        rows = await self._candles(symbol, since, until)
+        if not rows:
+            return []
+        stamps = np.array([since - 1, *(int(r[0]) for r in rows)], dtype=np.int64)
+        funding = await self._funding(symbol, since - 1, until)
+        charges = funding_charges(stamps, funding, None)[0][1:]  # after the last matched bar
+        return [
+            Bar(int(r[0]), *map(float, r[1:6]), float(c[0]), float(c[1]))
+            for r, c in zip(rows, charges, strict=True)
+        ]
+
+    async def _candles(self, symbol: str, since: int, until: int) -> list[OhlcvRow]:
+        out: list[OhlcvRow] = []
+        cursor, limit = since, self.exchange.ohlcv_limit
+        while cursor + self._tf_ms <= until:
+            page = await self.exchange.fetch_ohlcv(symbol, self.timeframe, cursor, limit)
+            closed = [r for r in page if r[0] >= cursor and r[0] + self._tf_ms <= until]
+            out.extend(closed)
+            if len(page) < limit or not closed:
+                break
+            cursor = int(closed[-1][0]) + 1
+        return out
+
+    async def _funding(self, symbol: str, since: int, until: int) -> pd.DataFrame:
+        events: list[FundingRate] = []
+        cursor, limit = since, self.exchange.funding_limit
+        while True:
+            page = await self.exchange.fetch_funding_history(symbol, cursor, limit)
+            events.extend(e for e in page if cursor <= e.timestamp <= until)
+            if len(page) < limit or not page or page[-1].timestamp >= until:
+                break
+            cursor = page[-1].timestamp + 1
+        return pd.DataFrame(
+            {
+                "timestamp": np.array([e.timestamp for e in events], dtype=np.int64),
+                "funding_rate": np.array([e.funding_rate for e in events], dtype=np.float64),
+            }
+        )
+
+
+class PaperBroker(SimulatedExchange):
+    """``TradingExchange`` on ``prices`` (read-only); the account named ``account`` lives in
+    the journal of the data dir ``journal_dir``."""
+
+    def __init__(
+        self,
+        prices: Exchange,
+        *,
+        journal_dir: Path,
+        setup: SimSetup,
+        account: str = "paper",
+        clock: Clock | None = None,
+        feed: BarFeed | None = None,
+    ) -> None:
+        if not ACCOUNT_NAME.match(account):
+            raise ConfigError(f"paper account {account!r}: use 1-32 of A-Z a-z 0-9 _ -")
+        self.setup = setup if setup.timeframe else replace(setup, timeframe="1m")
+        self.id = prices.id
+        self.ohlcv_limit, self.funding_limit = prices.ohlcv_limit, prices.funding_limit
+        self.open_interest_limit = prices.open_interest_limit
+        self.open_interest_max_days = prices.open_interest_max_days
+        self.account = account
+        self._prices = prices
+        self._clock = clock or prices
+        self._feed = feed or CandleFeed(prices, self.setup.timeframe or "1m")
+        self._root = Path(journal_dir)
+        self._markets: dict[str, Market] | None = None
+
+    # ---- the market, from the wrapped exchange (read-only) -------------------------------
+    async def now(self) -> int:
+        return await self._clock.now()
+
+    async def load_markets(self, reload: bool = False) -> dict[str, Market]:
+        if self._markets is None or reload:
+            self._markets = await self._prices.load_markets(reload)
+        return self._markets
+
+    async def fetch_tickers(self) -> dict[str, Ticker]:
+        return await self._prices.fetch_tickers()
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since: int, limit: int
+    ) -> list[OhlcvRow]:
+        return await self._prices.fetch_ohlcv(symbol, timeframe, since, limit)
+
+    async def fetch_funding_history(self, symbol: str, since: int, limit: int) -> list[FundingRate]:
+        return await self._prices.fetch_funding_history(symbol, since, limit)
+
+    async def fetch_open_interest_history(
+        self, symbol: str, period: str, since: int, limit: int
+    ) -> list[OpenInterest]:
+        return await self._prices.fetch_open_interest_history(symbol, period, since, limit)
+
+    async def close(self) -> None:
+        await self._prices.close()
+
+    # ---- the simulated account -----------------------------------------------------------
+    def session(self) -> "_JournalSession":
+        return _JournalSession(self)
+
+    async def bars(self, symbol: str, since: int, until: int) -> list[Bar]:
+        return await self._feed(symbol, since, until)
+
+    async def last_price(self, symbol: str, now: int) -> float:
+        tf_ms = timeframe_ms(self.setup.timeframe or "1m")
+        bars = await self._feed(symbol, now - PRICE_LOOKBACK_BARS * tf_ms, now)
+        return bars[-1].close if bars else float("nan")
+
+
+class _JournalSession:
+    """A call on the stored account: the account's lock for the whole call, the journal for
+    the reads and for one write at the end."""
+
+    def __init__(self, broker: PaperBroker) -> None:
+        self._broker = broker
+        self._root, self._name = broker._root, broker.account
+        self._lock = locks.exclusive(self._root / f"paper-{self._name}.lock")
+        self._account: SimAccount | None = None
+        self.state: AccountState
+
+    async def __aenter__(self) -> "_JournalSession":
+        self._lock.__enter__()
+        try:
+            stored = journal.load(self._root, self._name)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self.state = stored if stored is not None else self._broker.setup.new_state()
+        return self
+
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            if exc_type is None and self._account is not None:
+                journal.store(
+                    self._root,
+                    self._name,
+                    self.state,
+                    orders=self._account.changed.values(),
+                    new_fills=self._account.fills,
+                )
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    async def find_order(self, client_order_id: str) -> Order | None:
+        return journal.find_order(self._root, self._name, client_order_id)
+
+    async def fills(self, symbol: str | None, since: int | None) -> list[Fill]:
+        return journal.fills(self._root, self._name, symbol=symbol, since=since)
+
+    def keep(self, account: "SimAccount") -> None:
+        self._account = account
+
+
+__all__ = ["BarFeed", "CandleFeed", "PaperBroker"]

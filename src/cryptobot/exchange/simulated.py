@@ -1,0 +1,242 @@
+"""The trading half of the simulated venues: the replay exchange and the paper broker.
+
+Both are a ``SimAccount`` (``exchange.sim``) stepped over closed bars; they differ in where the
+bars come from and where the account is kept. Every call runs the same way:
+
+1. open a *session* on the stored account (the paper broker locks it: one writer at a time);
+2. read the venue's clock (``now``) and refuse one that went back;
+3. match every bar that has closed since the account last looked, for each symbol holding a
+   position or open orders: a fill happens when the clock passes the bar, whoever asks next;
+4. do what was asked (place, cancel, read) and store the result: all of it, or nothing.
+
+The matching engine (numba) loads with the first trading call: a replay exchange that only
+serves candles (``scan --offline``) never pays for it.
+"""
+
+import inspect
+import math
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+
+from cryptobot.core.account import (
+    AccountState,
+    Balance,
+    Fill,
+    Ledger,
+    MarginMode,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    Position,
+)
+from cryptobot.core.errors import DataError
+from cryptobot.core.timeutil import iso
+from cryptobot.exchange.base import TradingExchange
+from cryptobot.exchange.errors import DuplicateClientOrderId, OrderNotFound, TradingError
+from cryptobot.fills.costs import Costs
+
+if TYPE_CHECKING:
+    from cryptobot.exchange.sim import SimAccount
+
+T = TypeVar("T")
+Venue = Literal["binance", "bitget"]  # whose liquidation formula (``risk.liquidation``)
+
+
+@dataclass(frozen=True)
+class SimSetup:
+    """How a simulated venue trades: costs (``backtest.*`` in the config; each market's own
+    maker/taker where ``load_markets`` states them), the deposit, the leverage and margin mode
+    a symbol starts with, the liquidation formula (``venue``) and the bars orders are matched
+    against (``timeframe``; None: the replay exchange's smallest stored timeframe, the paper
+    broker's 1m)."""
+
+    costs: Costs = field(default_factory=Costs)
+    initial_balance: float = 1000.0
+    currency: str = "USDT"
+    leverage: float = 1.0
+    margin_mode: MarginMode = "isolated"
+    venue: Venue = "binance"
+    max_leverage: float = 125.0  # where a market states none
+    timeframe: str | None = None
+
+    def new_state(self) -> AccountState:
+        balance = self.initial_balance
+        return AccountState(Ledger(self.currency, deposited=balance, wallet=balance))
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One closed bar of the matching timeframe, with the funding charged at its open."""
+
+    time: int  # open time, ms
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    funding_rate: float = 0.0
+    funding_price: float = math.nan  # NaN: the close before
+
+    def check(self, symbol: str) -> None:
+        """A price feed's bar is input: NaN, zero or a high below the low is refused."""
+        prices = (self.open, self.high, self.low, self.close)
+        if not all(math.isfinite(p) and p > 0 for p in prices) or self.low > self.high:
+            raise DataError(f"{symbol}: the bar at {iso(self.time)} is not a valid OHLC bar")
+
+
+class Session(Protocol):
+    """One call's hold on a stored account: the state as stored, and the done orders and fills
+    the working state leaves out. ``keep`` hands over the account's changes; leaving the session
+    without an error stores them, an error stores nothing."""
+
+    state: AccountState
+
+    async def find_order(self, client_order_id: str) -> Order | None:
+        """A stored order that is no longer open."""
+
+    async def fills(self, symbol: str | None, since: int | None) -> list[Fill]:
+        """Stored fills of ``symbol`` (all: None) at or after ``since``, oldest first."""
+
+    def keep(self, account: "SimAccount") -> None: ...
+
+
+class SimulatedExchange(TradingExchange):
+    """``TradingExchange`` on a simulated account; a venue provides its sessions, its bars and
+    its last price."""
+
+    setup: SimSetup
+
+    @abstractmethod
+    def session(self) -> AbstractAsyncContextManager[Session]: ...
+
+    @abstractmethod
+    async def bars(self, symbol: str, since: int, until: int) -> list[Bar]:
+        """Bars of the matching timeframe with open time >= ``since`` that have closed by
+        ``until``, oldest first, with their funding."""
+
+    @abstractmethod
+    async def last_price(self, symbol: str, now: int) -> float:
+        """The close of the newest bar closed by ``now`` (NaN: none)."""
+
+    # ---- the trading interface -----------------------------------------------------------
+    async def fetch_balance(self) -> Balance:
+        return await self._call(lambda account, now, session: account.balance())
+
+    async def fetch_positions(self, symbols: list[str] | None = None) -> list[Position]:
+        return await self._call(lambda account, now, session: account.positions(symbols))
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        return await self._call(lambda account, now, session: account.open_orders(symbol))
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        async def find(account: "SimAccount", now: int, session: Session) -> Order:
+            order = await _lookup(account, session, client_order_id)
+            if order is None:
+                raise OrderNotFound(f"no order {client_order_id}")
+            return order
+
+        return await self._call(find)
+
+    async def create_order(
+        self,
+        *,
+        symbol: str,
+        type: OrderType,
+        side: OrderSide,
+        amount: float,
+        price: float | None = None,
+        trigger_price: float | None = None,
+        reduce_only: bool = False,
+        post_only: bool = False,
+        client_order_id: str | None = None,
+    ) -> Order:
+        req = OrderRequest(
+            symbol=symbol, type=type, side=side, amount=amount, price=price,
+            trigger_price=trigger_price, reduce_only=reduce_only, post_only=post_only,
+            client_order_id=client_order_id,
+        )  # fmt: skip
+
+        async def place(account: "SimAccount", now: int, session: Session) -> Order:
+            account.market(symbol)  # an unknown symbol is refused before anything else
+            cid = client_order_id or f"auto-{account.state.ledger.sequence + 1}"
+            if await _lookup(account, session, cid) is not None:
+                raise DuplicateClientOrderId(
+                    f"an order {cid} exists already (fetch it by its client order id)"
+                )
+            last = await self._price_for(account, symbol, now)
+            return account.place(req, client_order_id=cid, now=now, last_price=last)
+
+        return await self._call(place)
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        async def cancel(account: "SimAccount", now: int, session: Session) -> Order:
+            known = await _lookup(account, session, client_order_id) is not None
+            return account.cancel(client_order_id, now=now, known=known)
+
+        return await self._call(cancel)
+
+    async def set_leverage(self, symbol: str, leverage: float) -> None:
+        await self._call(lambda account, now, session: account.set_leverage(symbol, leverage))
+
+    async def set_margin_mode(self, symbol: str, margin_mode: MarginMode) -> None:
+        await self._call(lambda account, now, session: account.set_margin_mode(symbol, margin_mode))
+
+    async def fetch_my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> list[Fill]:
+        """Oldest first: from ``since`` the first ``limit`` fills, without it the last ones."""
+
+        async def trades(account: "SimAccount", now: int, session: Session) -> list[Fill]:
+            fills = [*await session.fills(symbol, since), *select(account.fills, symbol, since)]
+            if limit is None:
+                return fills
+            return fills[:limit] if since is not None else fills[max(0, len(fills) - limit) :]
+
+        return await self._call(trades)
+
+    # ---- one call ------------------------------------------------------------------------
+    async def _call(self, op: Callable[["SimAccount", int, Session], T | Awaitable[T]]) -> T:
+        from cryptobot.exchange.sim import SimAccount  # numba loads with the first trading call
+
+        markets = await self.load_markets()
+        async with self.session() as session:
+            account = SimAccount(session.state, markets=markets, setup=self.setup)
+            now = await self.now()
+            account.see(now)
+            for symbol, cursor in account.active():
+                for bar in await self.bars(symbol, cursor, now):
+                    account.match(symbol, bar)
+            result = op(account, now, session)
+            if inspect.isawaitable(result):
+                result = await result
+            session.keep(account)
+        return result
+
+    async def _price_for(self, account: "SimAccount", symbol: str, now: int) -> float:
+        book = account.state.books.get(symbol)
+        if book is not None and book.cursor is not None and math.isfinite(book.last_close):
+            return book.last_close  # matched up to now already
+        price = await self.last_price(symbol, now)
+        if not (math.isfinite(price) and price > 0):
+            raise TradingError(f"{symbol}: no price at {iso(now)} to check the order against")
+        return price
+
+
+async def _lookup(account: "SimAccount", session: Session, client_order_id: str) -> Order | None:
+    """An order open, changed in this call, or stored as done."""
+    order = account.state.orders.get(client_order_id) or account.changed.get(client_order_id)
+    return order or await session.find_order(client_order_id)
+
+
+def select(fills: Iterable[Fill], symbol: str | None, since: int | None) -> list[Fill]:
+    """``fills`` of ``symbol`` (all: None) at or after ``since``."""
+    return [
+        f for f in fills if symbol in (None, f.symbol) and (since is None or f.timestamp >= since)
+    ]
+
+
+__all__ = ["Bar", "Session", "SimSetup", "SimulatedExchange", "Venue", "select"]
