@@ -15,8 +15,8 @@ Order of events inside bar i (after the entry bar):
 3. stops, targets and liquidation during the bar (``fills.model.exits_in_bar``; with detail
    bars, an ambiguous bar is replayed through its lower-timeframe bars);
 4. at the close: breakeven and trailing stops move (effective from the next bar), the
-   decisions for the next open are taken (``_decision``), and the position is marked to the
-   close.
+   decision for the next open is taken (the opposite signal, a strategy exit, the time stop, a
+   scale-in: the first that applies), and the position is marked to the close.
 
 Per bar, besides the candles, the loop reads what the strategy's bars said at each close:
 ``exit_sig`` (the side it signalled), ``exits`` (one column per strategy exit of the policy,
