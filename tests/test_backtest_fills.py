@@ -147,8 +147,9 @@ def test_take_profit_ladder_breakeven_and_never_loosening_trail():
 
 def test_partial_exits_are_rounded_down_to_the_market_step():
     """The same ladder on 1 unit with a 0.1 step: 25 % is 0.25, which no order can carry; each
-    target takes 0.2 and the trail closes the 0.6 left. On 0.3 units a 25 % slice rounds to 0:
-    no target fills and the whole position goes with the trail."""
+    target takes 0.2 and the trail closes the 0.6 left. On 0.3 units (3 steps) a 25 % slice is
+    smaller than one step: the ladder goes in whole steps, one at 1R and one at 2R, and the
+    trail closes the last step (issue 15: the ladder is no longer dropped)."""
     rows = [(100, 101, 99, 100)] * 15 + [(100, 100.5, 99.5, 100), (100, 102.5, 99.8, 102),
             (102, 104.5, 101.8, 104), (104, 104.2, 99, 100)]  # fmt: skip
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
@@ -159,8 +160,8 @@ def test_partial_exits_are_rounded_down_to_the_market_step():
     assert fills.kind.tolist() == ["entry", "target", "target", "trail"]
     assert fills.qty.tolist() == pytest.approx([1.0, 0.2, 0.2, 0.6])
     fills = run_units(sb, signals, 0.3, policy, Costs(), step=0.1).fills_frame()
-    assert fills.kind.tolist() == ["entry", "trail"]
-    assert fills.qty.tolist() == pytest.approx([0.3, 0.3])
+    assert fills.kind.tolist() == ["entry", "target", "target", "trail"]
+    assert fills.qty.tolist() == pytest.approx([0.3, 0.1, 0.1, 0.1])
 
 
 def test_time_stop_closes_a_trade_going_nowhere_at_the_next_open():

@@ -121,7 +121,8 @@ def test_cutting_the_future_changes_nothing_before_the_cut(seed, n, cut):
     sig = random_signals(seed, n, 0.08)
     policy, costs = managed(True), Costs(taker=0.0005, slippage_bps=3.0)
     full = run_units(symbol_bars("X", "1h", frame, fund), sig, 1.0, policy, costs)
-    part_sig = Signals(sig.side[:m], sig.stop_price[:m], sig.stop_distance[:m])
+    part_sig = Signals(sig.side[:m], sig.stop_price[:m], sig.stop_distance[:m], sig.exits[:m],
+                       sig.weak[:m])  # fmt: skip
     part = run_units(symbol_bars("X", "1h", frame.iloc[:m], fund), part_sig, 1.0, policy, costs)
     np.testing.assert_allclose(part.pnl, full.pnl[:m], rtol=0, atol=1e-9)
     before = part.trades_frame()

@@ -23,17 +23,26 @@ def test_policy_time_stop_bars(settings, minutes, bar_minutes, bars):
     assert Policy.from_settings(manage, bar_minutes).time_stop_bars == bars
 
 
-def test_default_config_leaves_the_time_stop_to_the_timeframe(settings):
+def test_each_strategy_has_its_plans_time_stop(settings):
+    """Issue 15: one time stop for all strategies gave way to each plan's (its manage profile):
+    30 minutes for breakout scalps, 72 h for 1h momentum (spared once 2R was reached), none for
+    bos_fvg_fib; a strategy without a profile keeps 30 bars of its own timeframe."""
     assert settings.manage.time_stop_minutes is None
-    for strategy, tf in (("momentum", "1h"), ("breakout", "1m"), ("bos_fvg_fib", "5m")):
+    expected = {"momentum": ("1h", 72, 2.0), "breakout": ("1m", 30, 1.0),
+                "bos_fvg_fib": ("5m", 0, 1.0)}  # fmt: skip
+    for strategy, (tf, bars, until_r) in expected.items():
         req = runner.Request(strategy=strategy, symbols=[], exchange="binanceusdm")
         assert runner.trigger_timeframe(req, settings) == tf
-        assert runner.policy_for(req, settings, tf).time_stop_bars == TIME_STOP_BARS
+        policy = runner.policy_for(req, settings, tf)
+        assert (policy.time_stop_bars, policy.time_stop_until_r) == (bars, until_r)
+    sized = runner.Request(strategy="ema_cross", symbols=[], exchange="x", risk_usd=1.0)
+    assert runner.policy_for(sized, settings, "15m").time_stop_bars == TIME_STOP_BARS
 
 
 def _time_stopped_holds(lake: Lake, settings, minutes: float | None) -> list[float]:
-    manage = settings.manage.model_copy(update={"time_stop_minutes": minutes})
-    settings = settings.model_copy(update={"manage": manage})
+    if minutes is not None:  # as `backtest --time-stop` does: for every strategy
+        manage = settings.manage.overriding(time_stop_minutes=minutes)
+        settings = settings.model_copy(update={"manage": manage})
     req = runner.Request(
         strategy="momentum", symbols=["BTC/USDT:USDT", "ETH/USDT:USDT"], exchange="binanceusdm"
     )
@@ -53,5 +62,5 @@ def test_momentum_on_1h_is_not_cut_after_30_minutes(shared, settings, tmp_path):
     assert len(thirty_minutes) > 5 and max(thirty_minutes) <= 1  # the old default: one 1h bar
     default = _time_stopped_holds(lake, settings, None)
     assert len(default) < len(thirty_minutes)
-    assert all(hours >= TIME_STOP_BARS for hours in default)  # 30 bars of 1h
+    assert all(hours >= 72 for hours in default)  # the momentum profile: 72 h
     assert _time_stopped_holds(lake, settings, 0) == []

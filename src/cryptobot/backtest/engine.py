@@ -19,23 +19,40 @@ from cryptobot.manage.policy import Policy
 
 @dataclass(frozen=True)
 class Signals:
-    """Per bar of one symbol: the side signalled at its close (+1/-1/0) and the stop of that
-    entry, as a price (``stop_price``) or as a distance from the entry fill (``stop_distance``);
-    NaN where none."""
+    """Per bar of one symbol, what the strategy said at its close: the side signalled (+1/-1/0)
+    and the stop of that entry, as a price (``stop_price``) or as a distance from the entry fill
+    (``stop_distance``), NaN where none; ``exits`` (one uint8 column per strategy exit of the
+    policy, ``Policy.exit_kinds``: bit 1 closes longs, bit 2 shorts) and ``weak`` (the trend
+    weakens: a trail takes ``Policy.weak_trail_mult``)."""
 
     side: np.ndarray
     stop_price: np.ndarray
     stop_distance: np.ndarray
+    exits: np.ndarray
+    weak: np.ndarray
 
     @classmethod
-    def of(cls, side: np.ndarray, stop_price=None, stop_distance=None) -> "Signals":
+    def of(cls, side: np.ndarray, stop_price=None, stop_distance=None, exits=None,
+           weak=None) -> "Signals":  # fmt: skip
         n = len(side)
         none = np.full(n, np.nan)
         return cls(
             np.ascontiguousarray(side, dtype=np.int8),
             none if stop_price is None else np.ascontiguousarray(stop_price, dtype=np.float64),
             none if stop_distance is None else np.ascontiguousarray(stop_distance, np.float64),
+            np.zeros((n, 0), np.uint8) if exits is None else np.ascontiguousarray(exits, np.uint8),
+            np.zeros(n, np.bool_) if weak is None else np.ascontiguousarray(weak, np.bool_),
         )
+
+    def checked(self, policy: Policy) -> "Signals":
+        """These signals, refused when their exit columns are not the ones ``policy`` reads (the
+        compiled loop indexes them without a bounds check)."""
+        if self.exits.shape[1] != policy.exit_kinds.shape[0]:
+            raise ValueError(
+                f"the signals carry {self.exits.shape[1]} strategy exit columns, the policy "
+                f"reads {policy.exit_kinds.shape[0]}"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -71,15 +88,16 @@ def run_units(
     scale-ins are rounded down to ``step`` (0: not rounded)."""
     n = len(sb)
     end = n if end is None else end
+    signals = signals.checked(policy)
     capacity = max(1, int(np.count_nonzero(signals.side[start:end])))
     trades = np.zeros((capacity, len(kernel.TRADE_COLUMNS)))
     fills = np.zeros((capacity * policy.max_fills, len(kernel.FILL_COLUMNS)))
     pnl = np.zeros(n)
     k, nf = kernel.run_signals(
-        sb.bars, signals.side, signals.stop_price, signals.stop_distance, sb.funding, sb.detail,
-        sb.span, float(qty), leverage, step, start, end, cooldown_bars, policy.scalars(),
-        policy.tp_r, policy.tp_frac, policy.trail_r, policy.trail_mult, costs.array(), pnl, trades,
-        fills,
+        sb.bars, signals.side, signals.stop_price, signals.stop_distance, signals.exits,
+        signals.weak, sb.funding, sb.detail, sb.span, float(qty), leverage, step, start, end,
+        cooldown_bars, policy.scalars(), policy.tp_r, policy.tp_frac, policy.trail_r,
+        policy.trail_mult, policy.exit_kinds, costs.array(), pnl, trades, fills,
     )  # fmt: skip
     return SymbolRun(sb, trades[:k], fills[:nf], pnl)
 

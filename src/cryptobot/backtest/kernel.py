@@ -10,11 +10,18 @@ Python instead, to size each through the risk engine.
 Order of events inside bar i (after the entry bar):
 1. funding at the bar's open (a position held at a funding timestamp pays or receives);
 2. what was decided at the previous close happens at this open: exit on the opposite signal,
-   time stop, forced exit (end of a window, a breaker), or a scale-in;
+   a strategy exit (regime change, EMA cross, RSI divergence), time stop, forced exit (end of
+   a window, a breaker), or a scale-in;
 3. stops, targets and liquidation during the bar (``fills.model.exits_in_bar``; with detail
    bars, an ambiguous bar is replayed through its lower-timeframe bars);
 4. at the close: breakeven and trailing stops move (effective from the next bar), the
-   decisions for the next open are taken, and the position is marked to the close.
+   decision for the next open is taken (the opposite signal, a strategy exit, the time stop, a
+   scale-in: the first that applies), and the position is marked to the close.
+
+Per bar, besides the candles, the loop reads what the strategy's bars said at each close:
+``exit_sig`` (the side it signalled), ``exits`` (one column per strategy exit of the policy,
+``exit_kinds``: bit 1 closes longs, bit 2 shorts) and ``weak`` (the trend weakens: the trail
+takes its weak-trend multiple).
 
 An entry is a market fill at bar i0's open, made by the caller. A position still open after the
 last bar is marked at the last close with no exit fill and no exit fee.
@@ -61,11 +68,16 @@ from cryptobot.manage.policy import (
     P_SCALE_TRIGGER,
     P_STOP_DELAY,
     P_TIME_BARS,
+    P_TIME_UNTIL_R,
+    P_WEAK_MULT,
+    ladder_lots,
     margin_profit_pct,
     r_multiple,
     tighter,
+    time_stopped,
     trail_multiple,
     trail_stop,
+    weakened,
 )
 
 # bars columns
@@ -214,9 +226,20 @@ def _exit_bar_extremes(side, op, fills, first, last, best, worst):
 
 
 @njit(cache=True)
-def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, stop, liq_ratio,
-              leverage, step, end_bar, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, weight,
-              trades, k, fills, nf):  # fmt: skip
+def _strategy_exit(exits, exit_kinds, i, side):
+    """The reason of the first strategy exit raised against a ``side`` position at bar i's
+    close (0: none)."""
+    bit = 1 if side > 0 else 2
+    for c in range(exit_kinds.shape[0]):
+        if exits[i, c] & bit:
+            return exit_kinds[c]
+    return 0
+
+
+@njit(cache=True)
+def run_trade(bars, exit_sig, exits, weak, funding, detail, span, i0, side, qty, entry_px, stop,
+              liq_ratio, leverage, step, end_bar, p, tp_r, tp_frac, trail_r, trail_mult,
+              exit_kinds, costs, pnl, weight, trades, k, fills, nf):  # fmt: skip
     """Live one position (entered at bar ``i0``'s open at ``entry_px``) to its end; returns the
     new fills count. ``liq_ratio`` = liquidation price / entry price (NaN: none); ``step`` = the
     market's quantity step (0: none), to which partial exits and scale-ins are rounded down."""
@@ -228,17 +251,13 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
     risk = abs(entry_px - stop)
     liq = entry_px * liq_ratio
     tp_px = entry_px + side * tp_r * risk
-    tp_q = np.zeros(tp_r.shape[0])
-    if risk > 0.0:
-        for j in range(tp_r.shape[0]):
-            tp_q[j] = lot(tp_frac[j] * qty, step)
+    tp_q = ladder_lots(qty, tp_frac, step) if risk > 0.0 else np.zeros(tp_r.shape[0])
     next_tp = _nearest_target(side, tp_px, tp_q)
     events = np.empty((tp_r.shape[0] + 2, 3))
     stop_kind, pending, adds = STOP, 0, 0
     best, worst, max_q, paid_funding, marked = entry_px, entry_px, qty, 0.0, 0.0
     exit_bar, reason, at_open = -1, 0, False
     be_r = p[P_BREAKEVEN_R]
-    progress_r = be_r if not math.isnan(be_r) else 1.0
     for i in range(i0, n):
         op, hi, lo, cl = bars[i, OPEN], bars[i, HIGH], bars[i, LOW], bars[i, CLOSE]
         nf_bar = nf
@@ -251,11 +270,7 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
             pending = 0
             q = st[S_QTY]
             bps = slippage_bps(costs[C_SLIPPAGE], q, bars[i, VOLUME], costs[C_SLIPPAGE_VOLUME])
-            if action in (SIGNAL, TIME, FORCED):
-                px = market_fill(op, -side, bps, hi, lo)
-                nf = _reduce(st, side, q, px, costs[C_TAKER], fills, nf, k, i, action)
-                exit_bar, reason, at_open = i, action, True
-            elif action == SCALE_IN:
+            if action == SCALE_IN:
                 add, cut = lot(p[P_SCALE_ADD] * q, step), lot(p[P_SCALE_CLOSE] * q, step)
                 if add > 0.0:
                     px = market_fill(op, side, bps, hi, lo)
@@ -273,6 +288,10 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
                     stop_kind = BREAKEVEN
                 liq = st[S_AVG] * liq_ratio
                 adds += 1
+            elif action != 0:  # every other decision closes the position at this open
+                px = market_fill(op, -side, bps, hi, lo)
+                nf = _reduce(st, side, q, px, costs[C_TAKER], fills, nf, k, i, action)
+                exit_bar, reason, at_open = i, action, True
         if (
             exit_bar < 0
             and i >= i0 + p[P_STOP_DELAY]
@@ -295,17 +314,18 @@ def run_trade(bars, exit_sig, funding, detail, span, i0, side, qty, entry_px, st
                     stop, stop_kind = moved, BREAKEVEN
             if trail_r.shape[0] > 0:
                 mult = trail_multiple(r_best, trail_r, trail_mult)
+                mult = weakened(mult, weak[i], p[P_WEAK_MULT])
                 moved = tighter(side, stop, trail_stop(side, best, bars[i, ATR], mult))
                 if moved != stop:
                     stop, stop_kind = moved, TRAIL
+            # the decision for the next open, the first that applies (inline: a compiled
+            # call taking arrays costs more per bar than the rest of the bar's work)
+            kind = _strategy_exit(exits, exit_kinds, i, side) if exit_kinds.shape[0] else 0
             if p[P_EXIT_ON_SIGNAL] > 0.0 and exit_sig[i] == -side:
                 pending = SIGNAL
-            elif (
-                p[P_TIME_BARS] > 0
-                and i - i0 + 1 >= p[P_TIME_BARS]
-                and not r_best >= progress_r
-                and st[S_EXIT_QTY] == 0.0
-            ):
+            elif kind > 0:
+                pending = kind
+            elif time_stopped(p[P_TIME_BARS], i - i0 + 1, r_best, p[P_TIME_UNTIL_R]):
                 pending = TIME
             elif (
                 adds < p[P_SCALE_MAX]
@@ -353,9 +373,9 @@ def next_signal_bar(trade):
 
 
 @njit(cache=True)
-def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, leverage, step, start,
-                end, cooldown_bars, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, trades,
-                fills):  # fmt: skip
+def run_signals(bars, sig, stop_abs, stop_dist, exits, weak, funding, detail, span, qty, leverage,
+                step, start, end, cooldown_bars, p, tp_r, tp_frac, trail_r, trail_mult,
+                exit_kinds, costs, pnl, trades, fills):  # fmt: skip
     """Trades of ``qty`` units on every eligible signal between bars ``start`` and ``end``
     (exclusive): a signal at the close of bar t enters at bar t+1's open, when flat or when
     the position it reverses closes at that same open. Returns (trades, fills) counts."""
@@ -369,9 +389,9 @@ def run_signals(bars, sig, stop_abs, stop_dist, funding, detail, span, qty, leve
         stop = stop_abs[t] if not math.isnan(stop_abs[t]) else px - side * stop_dist[t]
         if beyond(side, px, stop):
             continue  # the entry would fill beyond its own stop
-        nf = run_trade(bars, sig, funding, detail, span, i0, side, qty, px, stop, math.nan,
-                       leverage, step, end, p, tp_r, tp_frac, trail_r, trail_mult, costs, pnl, 1.0,
-                       trades, k, fills, nf)  # fmt: skip
+        nf = run_trade(bars, sig, exits, weak, funding, detail, span, i0, side, qty, px, stop,
+                       math.nan, leverage, step, end, p, tp_r, tp_frac, trail_r, trail_mult,
+                       exit_kinds, costs, pnl, 1.0, trades, k, fills, nf)  # fmt: skip
         k += 1
         if trades[k - 1, T_OPEN] > 0.0:
             break

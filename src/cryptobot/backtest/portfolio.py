@@ -124,7 +124,8 @@ class _Driver:
         self.breaker = breakers.BreakerState()
         self.out = PortfolioRun(self.bars, self.trades, self.symbol_of, self.fills, self.pnl)
         p = setup.policy
-        self.policy_args = (p.scalars(), p.tp_r, p.tp_frac, p.trail_r, p.trail_mult)
+        self.policy_args = (p.scalars(), p.tp_r, p.tp_frac, p.trail_r, p.trail_mult, p.exit_kinds)
+        self.signals = [sg.checked(p) for sg in self.signals]
         self.costs = [setup.symbol_costs.get(b.symbol, setup.costs).array() for b in self.bars]
         self.sizing = [
             replace(setup.sizing, slippage_bps=float(c[kernel.C_SLIPPAGE])) for c in self.costs
@@ -215,8 +216,9 @@ class _Driver:
         sb, sg = self.bars[i], self.signals[i]
         before = self.nf
         self.nf = kernel.run_trade(
-            sb.bars, sg.side, sb.funding, sb.detail, sb.span, *args, end_bar, *self.policy_args,
-            self.costs[i], self.pnl[i], weight, self.trades, row, self.fills, self.nf,
+            sb.bars, sg.side, sg.exits, sg.weak, sb.funding, sb.detail, sb.span, *args, end_bar,
+            *self.policy_args, self.costs[i], self.pnl[i], weight, self.trades, row, self.fills,
+            self.nf,
         )  # fmt: skip
         self.symbol_of[row] = i
         trade = self.trades[row]
@@ -253,6 +255,8 @@ class _Driver:
             kernel.run_trade(
                 sb.bars,
                 sg.side,
+                sg.exits,
+                sg.weak,
                 sb.funding,
                 sb.detail,
                 sb.span,
@@ -336,7 +340,7 @@ def _sorted_union(arrays: Sequence[np.ndarray]) -> np.ndarray:
 
 def align(all_bars: Sequence[SymbolBars], signals: Sequence[Signals]):
     """Put symbols on one grid (the union of their bar times): a missing bar is a flat bar at
-    the previous close with no volume, no funding and no signal."""
+    the previous close with no volume, no funding, no signal and no strategy exit."""
     grid = _sorted_union([b.timestamps for b in all_bars])
     out_bars, out_signals = [], []
     for sb, sg in zip(all_bars, signals, strict=True):
@@ -359,6 +363,8 @@ def align(all_bars: Sequence[SymbolBars], signals: Sequence[Signals]):
                 np.where(present, sg.side[src], 0).astype(np.int8),
                 np.where(present, sg.stop_price[src], np.nan),
                 np.where(present, sg.stop_distance[src], np.nan),
+                np.where(present[:, None], sg.exits[src], 0).astype(np.uint8),
+                np.where(present, sg.weak[src], False),
             )
         )
     return out_bars, out_signals

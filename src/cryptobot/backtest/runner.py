@@ -15,8 +15,11 @@ Two ways to size:
 
 ``ema_cross`` is the reference strategy (``reference``); with ``units`` it follows its exact
 definition (exit on the opposite cross, stop live from the bar after the entry, no management).
-The scan strategies use their detector over the whole history (the same code as ``scan``; the
-detectors have no look-ahead) and the ``manage`` policy from the config.
+Sized by risk it is managed like any strategy, besides its exit on the opposite cross, with its
+stop live from the entry bar. The scan strategies use their detector over the whole history (the
+same code as ``scan``; the detectors have no look-ahead). Every strategy's trades follow its own
+management profile (``manage.profiles.<strategy>`` over ``manage``, ``management``), with the
+per-bar strategy exits and trend strength it asks for (``bar_rules``).
 """
 
 import math
@@ -41,11 +44,12 @@ from cryptobot.backtest.portfolio import PortfolioSetup, align, run_portfolio
 from cryptobot.backtest.reference import ema_cross_signals
 from cryptobot.core.errors import ConfigError, DataError
 from cryptobot.core.market import Market
-from cryptobot.core.settings import Settings
+from cryptobot.core.settings import ManageRules, Settings
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
 from cryptobot.data.lake import Lake
 from cryptobot.data.resample import resample
+from cryptobot.manage.exits import regime_exits, weakening
 from cryptobot.manage.policy import Policy
 from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
 from cryptobot.risk.liquidation import venue_of
@@ -226,13 +230,22 @@ def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: pd.DataFrame, b
 
 def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals]:
     params = strategy_params(req, settings)
+    rules = management(req, settings)
     if req.strategy == REFERENCE:
         out = []
         for sb in data.bars:
             side = ema_cross_signals(sb.bars[:, 3], int(params["fast"]), int(params["slow"]))
             stop = params["stop_atr"]
+            exits, weak = bar_rules(
+                req, rules, settings, params, data.frames[sb.symbol][sb.timeframe]
+            )
             out.append(
-                Signals.of(side, stop_distance=None if math.isnan(stop) else stop * sb.bars[:, 5])
+                Signals.of(
+                    side,
+                    stop_distance=None if math.isnan(stop) else stop * sb.bars[:, 5],
+                    exits=exits,
+                    weak=weak,
+                )
             )
         return out
     from cryptobot.strategies.scanner import detect_all
@@ -260,24 +273,65 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
                 )
         if sb.symbol in data.cot_sides:  # no entry against the weekly COT bias
             side[(side != 0) & (side == -data.cot_sides[sb.symbol])] = 0
-        out.append(Signals.of(side, stop_price=stop))
+        exits, weak = bar_rules(req, rules, settings, params, data.frames[sb.symbol][sb.timeframe])
+        out.append(Signals.of(side, stop_price=stop, exits=exits, weak=weak))
     return out
 
 
+def reference_units(req: Request) -> bool:
+    """The ema_cross reference definition: fixed units, no management (``with_defaults``)."""
+    return req.strategy == REFERENCE and req.units is not None
+
+
+def management(req: Request, settings: Settings) -> ManageRules | None:
+    """The management rules of the run's trades: the strategy's profile over ``manage``; None
+    for the ema_cross reference in units, which is defined without any."""
+    return None if reference_units(req) else settings.manage.for_strategy(req.strategy)
+
+
+def bar_rules(req: Request, rules: ManageRules | None, settings: Settings, params: Any,
+              frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:  # fmt: skip
+    """What the strategy's bars (``frame``, the trade's timeframe) say per bar to the rules:
+    one exit column per ``rules.exit_on`` (in that order, as ``Policy.exit_kinds``) and the
+    weak-trend flags when a weak-trend trail is configured; None where nothing is asked."""
+    if rules is None:
+        return None, None
+    columns = []
+    for name in rules.exit_on:
+        if name == "regime_change":
+            blocked = settings.signal.regime_block.get(req.strategy, [])
+            columns.append(regime_exits(frame, blocked=blocked))
+        else:  # the momentum plan's own (only a momentum profile may list them)
+            from cryptobot.strategies import momentum
+
+            columns.append(
+                momentum.opposite_cross(frame, params)
+                if name == "ema_cross"
+                else momentum.rsi_divergence(frame, params, swing_bars=rules.divergence_swing_bars)
+            )
+    exits = np.column_stack(columns) if columns else None
+    weak = None
+    if rules.trail_rest and rules.trail_weak_atr_mult:
+        weak = weakening(frame, strong_adx=rules.strong_trend_adx)
+    return exits, weak
+
+
 def policy_for(req: Request, settings: Settings, timeframe: str) -> Policy:
-    if req.strategy == REFERENCE:
-        # the reference (units) checks its stop from the bar after the entry, as its plain loop
-        # does; sized by risk, the stop is live on the entry bar, or a stop-out there could
-        # lose more than the budget
-        return Policy.none(exit_on_signal=True, stop_delay_bars=1 if req.units else 0)
-    return Policy.from_settings(settings.manage, timeframe_ms(timeframe) / 60_000)
+    rules = management(req, settings)
+    if rules is None:  # the reference checks its stop from the bar after the entry, as its
+        return Policy.none(exit_on_signal=True, stop_delay_bars=1)  # plain loop does
+    # sized by risk, the stop is live on the entry bar, or a stop-out there could lose more
+    # than the budget; ema_cross still exits on its opposite cross (its signals are its exits)
+    return Policy.from_settings(
+        rules, timeframe_ms(timeframe) / 60_000, exit_on_signal=req.strategy == REFERENCE
+    )
 
 
 def costs_for(req: Request, settings: Settings, market: Market | None = None) -> Costs:
     """The run's costs; with ``market``, that market's own maker/taker fees (as the exchange
     reports them in load_markets) replace the configured ones, unless the request turned that
     off (an explicit --fee) or it is the reference strategy with its defined 0.04 %."""
-    reference = req.strategy == REFERENCE and req.units is not None
+    reference = reference_units(req)
     if req.costs is not None:
         base = req.costs
     elif reference:

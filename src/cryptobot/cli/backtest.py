@@ -90,8 +90,8 @@ def backtest_command(
         float | None,
         Opt(
             parser=NON_NEGATIVE,
-            help="Minutes before a trade going nowhere is closed (0: off; "
-            "default: 30 bars of the strategy's timeframe).",
+            help="Minutes before a trade going nowhere is closed, for every strategy (0: off; "
+            "default: the strategy's manage profile, else 30 bars of its timeframe).",
         ),
     ] = None,
     fee: Annotated[
@@ -150,8 +150,8 @@ def backtest_command(
         raise CryptobotError(
             f"-o {output}: a backtest writes .parquet files (trades, equity, fills)"
         )
-    if time_stop is not None:
-        manage = settings.manage.model_copy(update={"time_stop_minutes": time_stop})
+    if time_stop is not None:  # for every strategy: the flag beats the profiles too
+        manage = settings.manage.overriding(time_stop_minutes=time_stop)
         settings = settings.model_copy(update={"manage": manage})
     root = obj.data_dir(create=False)
     lake = Lake(root)

@@ -4,9 +4,18 @@ The YAML in ``default.yaml`` and these models must agree key for key (``extra="f
 misspelt key in a user file is reported instead of silently ignored.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    create_model,
+    model_serializer,
+)
 
 
 def _not_a_bool(value: object) -> object:
@@ -310,6 +319,16 @@ class TakeProfitStep(Section):
     pct: Pct
 
 
+def _at_most_the_position(steps: list[TakeProfitStep]) -> list[TakeProfitStep]:
+    """A ladder selling more than the position is a typo (25/25/25/50), not a plan."""
+    if sum(s.pct for s in steps) > 100.0 + 1e-9:
+        raise ValueError("slices adding up to at most 100 % of the position")
+    return steps
+
+
+Ladder = Annotated[list[TakeProfitStep], AfterValidator(_at_most_the_position)]
+
+
 class TrailTier(Section):
     at_r: NonNeg
     atr_mult: Positive
@@ -324,14 +343,104 @@ class ScaleInSettings(Section):
     max_adds: Annotated[Int, Field(ge=0, le=50)]
 
 
-class ManageSettings(Section):
-    take_profit_ladder: list[TakeProfitStep]
-    trail_rest: bool
+#: Exits a strategy's own bars raise, taken at the next open (``manage.exit_on``). Every strategy
+#: can exit on a regime change; the momentum plan's exits read its EMAs and RSI, so only a
+#: momentum profile may list them.
+ExitRule = Literal["regime_change", "ema_cross", "rsi_divergence"]
+AnyStrategyExit = Literal["regime_change"]
+
+
+class ManageRules(Section):
+    """How one strategy's trades are managed (``manage/policy.py`` says what each rule does)."""
+
+    take_profit_ladder: Ladder
     breakeven_after_r: NonNeg
+    trail_rest: bool
     trailing_atr_tiers: list[TrailTier]
+    trail_weak_atr_mult: Positive | None  # the trail's multiple while the trend weakens
+    strong_trend_adx: Pct  # ADX(14) at or above it, and rising: a strong trend
     time_stop_minutes: NonNeg | None  # None: TIME_STOP_BARS bars of the strategy's timeframe
+    time_stop_until_r: Positive  # the time stop spares a trade once it reached this R
+    exit_on: list[ExitRule]
+    divergence_swing_bars: Count  # fractal width of the swings an RSI divergence is read on
     scale_in: ScaleInSettings
+
+
+class _Partial(Section):
+    """A profile: only the keys it sets count (and are shown), the rest come from the base."""
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any] | None:
+        data = handler(self)
+        if not isinstance(self, _Partial):  # a nested section the profile left unset
+            return data
+        return {k: v for k, v in data.items() if k in self.model_fields_set}
+
+
+def _partial(model: type[BaseModel], name: str, **retyped: Any) -> type[BaseModel]:
+    """``model`` with every key optional (nested sections too), each validated as in ``model``
+    (or as ``retyped``) when given: a profile is checked key by key, with its own path in the
+    error, and merged over the base by ``ManageSettings.for_strategy``."""
+    fields: dict[str, Any] = {}
+    for key, info in model.model_fields.items():
+        kind = retyped.get(key, info.annotation)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            kind = _partial(kind, f"{name}{kind.__name__}")
+        elif info.metadata:
+            kind = Annotated[kind, *info.metadata]
+        fields[key] = (kind, None)  # None: not set (defaults are not validated)
+    return create_model(name, __base__=_Partial, **fields)
+
+
+ManageProfile = _partial(ManageRules, "ManageProfile", exit_on=list[AnyStrategyExit])
+MomentumProfile = _partial(ManageRules, "MomentumProfile")
+
+
+class ManageProfiles(_Partial):
+    """Per-strategy overrides of ``manage:`` (a key for a strategy that does not exist is an
+    error, like any unknown key)."""
+
+    bos_fvg_fib: ManageProfile | None = None  # type: ignore[valid-type]
+    momentum: MomentumProfile | None = None  # type: ignore[valid-type]
+    breakout: ManageProfile | None = None  # type: ignore[valid-type]
+    ema_cross: ManageProfile | None = None  # type: ignore[valid-type]
+
+
+class ManageSettings(ManageRules):
+    """``manage:``: the base rules, every strategy's ``profiles`` over them, and the interval of
+    ``manage --watch``."""
+
+    exit_on: list[AnyStrategyExit]  # type: ignore[assignment]  # momentum's: in its profile
     watch_interval_s: Positive
+    profiles: ManageProfiles
+
+    def for_strategy(self, strategy: str) -> ManageRules:
+        """The rules ``strategy``'s trades follow: its profile merged over the base, section by
+        section (a list, such as the ladder, is replaced whole). The one place that picks them:
+        backtest, and later ``manage`` and ``daemon``, all ask here."""
+        rules = self.model_dump(include=set(ManageRules.model_fields))
+        profile = getattr(self.profiles, strategy, None)
+        if profile is not None:
+            _merged(rules, profile.model_dump())
+        return ManageRules.model_validate(rules)
+
+    def overriding(self, **values: Any) -> "ManageSettings":
+        """These values for every strategy, in the base and each profile: a command-line flag
+        (``backtest --time-stop``) beats the configuration's profiles too."""
+        data = self.model_dump()
+        data.update(values)
+        for profile in data["profiles"].values():
+            if profile is not None:
+                profile.update(values)
+        return ManageSettings.model_validate(data)
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merged(base[key], value)
+        else:
+            base[key] = value
 
 
 class BacktestSettings(Section):

@@ -43,6 +43,8 @@ from cryptobot.fills.costs import C_LIQUIDATION_FEE, C_MAKER, C_SLIPPAGE, C_SLIP
 #: Kinds of fills, as stored in fills and trades.
 ENTRY, STOP, TARGET, LIQUIDATION, SIGNAL, TIME, SCALE_IN, SCALE_OUT, FORCED = range(1, 10)
 BREAKEVEN, TRAIL = 10, 11  # a STOP fill whose stop had moved to breakeven / trails
+# exits at the next open that a strategy's bars raise (``manage.exit_on``)
+REGIME, EMA_CROSS, DIVERGENCE = 12, 13, 14
 KIND_NAMES = {
     ENTRY: "entry",
     STOP: "stop",
@@ -55,6 +57,9 @@ KIND_NAMES = {
     FORCED: "forced",
     BREAKEVEN: "breakeven",
     TRAIL: "trail",
+    REGIME: "regime_change",
+    EMA_CROSS: "ema_cross",
+    DIVERGENCE: "rsi_divergence",
 }
 
 

@@ -2,32 +2,52 @@
 
 The backtest calls these inside its compiled loop and ``manage`` will call them on live
 positions, so a rule means the same thing in both. All are evaluated on *closed* bars: a stop
-moved because of bar t applies from bar t+1.
+moved because of bar t applies from bar t+1. Which rules a strategy's trades follow is its
+``manage.profiles.<strategy>`` merged over ``manage`` (``ManageSettings.for_strategy``).
 
 - **Take-profit ladder**: close ``pct`` % of the original size with a limit at each ``r``
-  multiple of the initial risk (the distance from the entry fill to the initial stop).
-- **Breakeven**: once the best price since entry has reached ``breakeven_after_r`` R, the stop
-  moves to the average entry price.
+  multiple of the initial risk (the distance from the entry fill to the initial stop). In whole
+  steps of the market (``ladder_lots``): each slice is rounded down to the step, but a slice
+  smaller than one step still gets one step while the position has steps left, nearest target
+  first, and what is left after the ladder trails (3 steps on a 25/25/25 ladder: 1, 1, 1 and
+  nothing trails; 2 steps: 1 at 1R, 1 at 2R). A ladder of 100 % closes the whole position: its
+  last target takes what the rounding left.
+- **Breakeven**: once the best price since entry has reached ``breakeven_after_r`` R (the bar
+  the 1R partial fills in, for a ladder starting at that R), the stop moves to the average
+  entry price.
 - **ATR trailing tiers**: the stop trails the best price by ``atr_mult`` x ATR, the multiple of
-  the highest tier whose ``at_r`` the best price has reached (1.5 → 1.2 → 1.0 → 0.8 by
-  default); it is applied to the whole remaining position and never loosens. Off unless
-  ``trail_rest``.
-- **Time stop**: a trade that has not reached ``breakeven_after_r`` R within
-  ``time_stop_minutes`` is closed at the next open (a scalp that goes nowhere is dead money).
-  Unset (the default), it is ``TIME_STOP_BARS`` bars of the timeframe the policy runs on, the
-  strategy's own: 30 minutes for a 1m scalp, 30 hours for 1h momentum, not 30 minutes for both.
+  the highest tier whose ``at_r`` the best price has reached; it is applied to the whole
+  remaining position and never loosens. Off unless ``trail_rest``. With
+  ``trail_weak_atr_mult`` the trail tightens to that multiple on a bar whose trend is not strong
+  (``weakening``: ADX(14) below ``strong_trend_adx`` or not rising), and goes back to the tier's
+  multiple when it is (the stop itself never moves back).
+- **Time stop**: a trade whose best price has not reached ``time_stop_until_r`` R within
+  ``time_stop_minutes`` is closed at the next open (a scalp that goes nowhere is dead money;
+  momentum is given 72 h unless it reached 2R). Unset, it is ``TIME_STOP_BARS`` bars of the
+  timeframe the policy runs on, the strategy's own.
+- **Strategy exits** (``exit_on``): per-bar events from the strategy's own bars close the whole
+  position at the next open, each with its reason (``manage.exits``): ``regime_change``,
+  ``ema_cross``, ``rsi_divergence``.
 - **Scale-in** (plan 3): when the open profit on margin reaches ``trigger_margin_profit_pct``,
   add ``add_size_mult`` x the position at market, close ``close_original_frac`` of the position
   as it was before the add, and move the stop to the new average entry; at most ``max_adds``.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from cryptobot.core.jit import njit
-from cryptobot.core.settings import ManageSettings
+from cryptobot.core.settings import ExitRule, ManageRules
+from cryptobot.fills.model import DIVERGENCE, EMA_CROSS, REGIME
+
+#: the reason code each strategy exit is booked with (fills and trades)
+EXIT_REASONS: dict[ExitRule, int] = {
+    "regime_change": REGIME,
+    "ema_cross": EMA_CROSS,
+    "rsi_divergence": DIVERGENCE,
+}
 
 TIME_STOP_BARS = 30
 
@@ -61,6 +81,48 @@ def trail_multiple(r_reached: float, tiers_r: np.ndarray, tiers_mult: np.ndarray
 
 
 @njit(cache=True)
+def weakened(mult: float, weak: bool, weak_mult: float) -> float:
+    """The trail's multiple on a bar: the tighter weak-trend multiple while the trend weakens
+    (only once a tier has started the trail; NaN ``weak_mult``: no such rule)."""
+    if weak and weak_mult < mult:  # False for a NaN on either side
+        return weak_mult
+    return mult
+
+
+@njit(cache=True)
+def time_stopped(limit_bars: float, bars_held: int, r_best: float, until_r: float) -> bool:
+    """Whether a trade held ``bars_held`` bars (its entry bar included) is closed by the time
+    stop: it has run out its ``limit_bars`` (0: no time stop) without its best price reaching
+    ``until_r`` R."""
+    return limit_bars > 0 and bars_held >= limit_bars and not r_best >= until_r
+
+
+@njit(cache=True)
+def ladder_lots(qty: float, fracs: np.ndarray, step: float) -> np.ndarray:
+    """The quantity of each take-profit slice (``fracs`` of ``qty``, nearest target first) in
+    whole ``step``s (0: exact fractions): see the module docstring for the rule."""
+    out = np.zeros(fracs.shape[0])
+    if not qty > 0.0:
+        return out
+    if step <= 0.0:
+        for j in range(fracs.shape[0]):
+            out[j] = fracs[j] * qty
+        return out
+    steps = math.floor(qty / step + 1e-9)
+    left = steps
+    for j in range(fracs.shape[0]):
+        want = math.floor(fracs[j] * steps + 1e-9)
+        if want < 1 and fracs[j] > 0.0:
+            want = 1
+        want = min(want, left)
+        out[j] = want * step
+        left -= want
+    if fracs.shape[0] > 0 and fracs.sum() >= 1.0 - 1e-9:
+        out[-1] += left * step
+    return out
+
+
+@njit(cache=True)
 def trail_stop(side: int, best: float, atr: float, mult: float) -> float:
     if math.isnan(atr) or math.isnan(mult):
         return math.nan
@@ -79,7 +141,8 @@ class Policy:
 
     NaN switches a rule off. ``stop_delay_bars`` = bars after the entry bar before the stop is
     live (0: from the entry bar itself, which a stop placed with the entry is);
-    ``exit_on_signal`` closes at the next open when the strategy signals the other side.
+    ``exit_on_signal`` closes at the next open when the strategy signals the other side;
+    ``exit_kinds`` = the reason code of each strategy exit column (``Signals.exits``).
     """
 
     tp_r: np.ndarray
@@ -95,6 +158,9 @@ class Policy:
     scale_close_frac: float = 0.5
     scale_to_breakeven: bool = True
     scale_max_adds: int = 0
+    time_stop_until_r: float = 1.0
+    weak_trail_mult: float = math.nan
+    exit_kinds: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
     @classmethod
     def none(cls, exit_on_signal: bool = False, stop_delay_bars: int = 0) -> "Policy":
@@ -111,10 +177,11 @@ class Policy:
 
     @classmethod
     def from_settings(
-        cls, m: ManageSettings, bar_minutes: float, exit_on_signal: bool = False
+        cls, m: ManageRules, bar_minutes: float, exit_on_signal: bool = False
     ) -> "Policy":
         ladder = sorted(m.take_profit_ladder, key=lambda s: s.r)
         tiers = sorted(m.trailing_atr_tiers, key=lambda t: t.at_r) if m.trail_rest else []
+        weak = m.trail_weak_atr_mult if m.trail_rest and m.trail_weak_atr_mult else math.nan
         s = m.scale_in
         return cls(
             tp_r=np.array([x.r for x in ladder], dtype=np.float64),
@@ -129,6 +196,9 @@ class Policy:
             scale_close_frac=s.close_original_frac,
             scale_to_breakeven=s.stop_to_breakeven,
             scale_max_adds=s.max_adds if s.enabled else 0,
+            time_stop_until_r=m.time_stop_until_r,
+            weak_trail_mult=weak,
+            exit_kinds=np.array([EXIT_REASONS[e] for e in m.exit_on], dtype=np.int64),
         )
 
     def scalars(self) -> np.ndarray:
@@ -144,6 +214,8 @@ class Policy:
                 self.scale_close_frac,
                 float(self.scale_to_breakeven),
                 self.scale_max_adds,
+                self.time_stop_until_r,
+                self.weak_trail_mult,
             ],
             dtype=np.float64,
         )
@@ -156,6 +228,7 @@ class Policy:
 
 P_BREAKEVEN_R, P_TIME_BARS, P_EXIT_ON_SIGNAL, P_STOP_DELAY = 0, 1, 2, 3
 P_SCALE_TRIGGER, P_SCALE_ADD, P_SCALE_CLOSE, P_SCALE_BE, P_SCALE_MAX = 4, 5, 6, 7, 8
+P_TIME_UNTIL_R, P_WEAK_MULT = 9, 10
 
 
 def time_stop_bars(minutes: float | None, bar_minutes: float) -> int:

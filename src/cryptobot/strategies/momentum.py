@@ -11,14 +11,19 @@ Confidence of a triggered setup: 3, +1 when ADX >= ``adx_min`` + 10, +1 when vol
 ``volume_mult`` x average. A fresh cross whose other rules are not all met yet is reported
 ``armed`` at the last bar (entry = last close, ``waiting_for`` lists the missing rules) with
 confidence = rules met - 2 (so it never outranks a triggered setup).
+
+The plan's exits of an open trade (``manage.profiles.momentum.exit_on``), from the same EMAs
+and RSI: ``opposite_cross`` and ``rsi_divergence``.
 """
 
 import numpy as np
 import pandas as pd
 
 from cryptobot.analysis.indicators import adx, atr, ema, macd, rsi, volume_ratio
+from cryptobot.analysis.structure import swings
 from cryptobot.core.settings import MomentumSettings
 from cryptobot.core.setup import Setup
+from cryptobot.manage.exits import EXIT_LONGS, EXIT_SHORTS
 from cryptobot.strategies.base import Strategy, SymbolData, closed_at, make_setup, mirrored
 
 NAME = "momentum"
@@ -123,3 +128,39 @@ STRATEGY = Strategy(
     timeframes=lambda p: [p.timeframe, p.confirm_timeframe],
     detect=detect,
 )
+
+
+def opposite_cross(frame: pd.DataFrame, p: MomentumSettings) -> np.ndarray:
+    """Exit events (``manage.exits`` bit masks) on the close where EMA(``ema_fast``) crosses
+    EMA(``ema_slow``) against a position: below closes longs, above closes shorts. The EMAs are
+    the ones the entry reads; a cross needs both EMAs known on the bar before."""
+    fast, slow = ema(frame, p.ema_fast).to_numpy(), ema(frame, p.ema_slow).to_numpy()
+    known = np.concatenate(([False], np.isfinite(fast[:-1] - slow[:-1])))
+    above = fast > slow
+    below = fast < slow
+    was_above = np.concatenate(([False], above[:-1]))
+    was_below = np.concatenate(([False], below[:-1]))
+    down = known & below & ~was_below
+    up = known & above & ~was_above
+    return (np.where(down, EXIT_LONGS, 0) | np.where(up, EXIT_SHORTS, 0)).astype(np.uint8)
+
+
+def rsi_divergence(frame: pd.DataFrame, p: MomentumSettings, *, swing_bars: int) -> np.ndarray:
+    """Exit events on the close that confirms an RSI divergence against a position.
+
+    Swings are ``analysis.structure.swings`` with ``swing_bars`` bars each side. Bearish (closes
+    longs): a swing high above the previous swing high whose RSI(``rsi_period``, the entry's)
+    at the pivot is below the RSI at the previous pivot. Bullish (closes shorts) mirrors it on
+    swing lows: a lower low with a higher RSI. The event is on the bar that confirms the second
+    swing (``swing_bars`` after its pivot), never earlier: no look-ahead."""
+    strength = rsi(frame, p.rsi_period).to_numpy()
+    found = swings(frame, swing_bars, swing_bars)
+    out = np.zeros(len(frame), np.uint8)
+    for kind, sign, bit in (("high", 1.0, EXIT_LONGS), ("low", -1.0, EXIT_SHORTS)):
+        confirmed = np.flatnonzero(np.isfinite(found[f"swing_{kind}"].to_numpy()))
+        pivots = found[f"swing_{kind}_pos"].to_numpy()[confirmed].astype(np.int64)
+        price = sign * frame[kind].to_numpy(dtype="float64")[pivots]
+        level = sign * strength[pivots]
+        diverges = (price[1:] > price[:-1]) & (level[1:] < level[:-1])
+        out[confirmed[1:][diverges]] |= bit
+    return out
