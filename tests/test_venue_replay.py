@@ -278,9 +278,11 @@ def _kernel_trade(kernel, sb, i0, costs, policy, lot):
     trades = np.zeros((1, len(kernel.TRADE_COLUMNS)))
     fills = np.zeros((policy.max_fills + 2, len(kernel.FILL_COLUMNS)))
     n = kernel.run_trade(
-        sb.bars, np.zeros(len(sb), np.int8), sb.funding, sb.detail, sb.span, i0, side, qty,
+        sb.bars, np.zeros(len(sb), np.int8), np.zeros((len(sb), 0), np.uint8),
+        np.zeros(len(sb), np.bool_), sb.funding, sb.detail, sb.span, i0, side, qty,
         entry, stop, math.nan, 1.0, step, len(sb), policy.scalars(), tp_r, tp_frac,
-        policy.trail_r, policy.trail_mult, arr, np.zeros(len(sb)), 1.0, trades, 0, fills, 0,
+        policy.trail_r, policy.trail_mult, policy.exit_kinds, arr, np.zeros(len(sb)), 1.0,
+        trades, 0, fills, 0,
     )  # fmt: skip
     row, fills = trades[0], fills[:n]
     kinds = list(fills[:, kernel.F_KIND].astype(int))
