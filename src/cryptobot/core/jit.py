@@ -8,22 +8,16 @@ more than the compiled backtest of a million bars) only to find out whether BLAS
 here with the one scipy module it asks for blocked: numba then takes its plain-loop path for
 those two functions and scipy stays unloaded. The block is lifted straight away, so numba's
 linear algebra (``np.dot``, ``np.linalg``) still finds scipy when a function using it compiles.
-Likewise numba's typing registry imports cffi (and its C parser, ~0.015 s) to type cffi
-functions, which no kernel here calls: ``numba.core.typing.cffi_utils`` is imported with cffi
-blocked, so numba records cffi as absent; anything else importing cffi later still gets it.
+Likewise numba imports scipy at its own import only to check scipy's version (~0.01 s), and its
+typing registry imports cffi (and its C parser, ~0.015 s) to type cffi functions, which no
+kernel here calls: both are imported with that module blocked, so numba skips the check and
+records cffi as absent; anything importing scipy or cffi later still gets it.
 """
 
 import os
 import sys
 
 from cryptobot.core import numba_cache
-
-# before numba's first import (it reads the variable once): only commands that compile pay it
-numba_cache.configure(os.environ)
-
-from numba import njit  # noqa: E402
-
-__all__ = ["njit"]
 
 BLAS = "scipy.linalg.cython_blas"  # what numba.np.linalg.ensure_blas imports
 CFFI = "cffi"  # what numba.core.typing.cffi_utils imports
@@ -58,5 +52,12 @@ def load_registries() -> None:
     cpu_target.target_context.refresh()
 
 
+# before numba's first import (it reads the variable once): only commands that compile pay it
+numba_cache.configure(os.environ)
+import_blocking("numba", blocked="scipy")
 load_numba_without_scipy()
 import_blocking("numba.core.typing.cffi_utils", blocked=CFFI)
+
+from numba import njit  # noqa: E402
+
+__all__ = ["njit"]
