@@ -60,3 +60,28 @@ def test_nothing_is_blocked_when_scipy_blas_is_loaded_already():
         "print(jit.load_numba_without_scipy(), sys.modules[jit.BLAS] is not None)"
     )
     assert out == "False True"
+
+
+def test_a_kernel_runs_without_importing_scipy_or_cffi_and_both_import_afterwards():
+    out = _python(
+        "import sys, numpy as np\n"
+        "from cryptobot.backtest.reference import ema_cross_signals\n"
+        "from cryptobot.core import jit\n"
+        "jit.load_registries()\n"
+        "cross = ema_cross_signals(np.linspace(1.0, 2.0, 60) ** 2, 3, 5)\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'cffi'})\n"
+        "import cffi, scipy\n"
+        "print(int(np.abs(cross).sum()), loaded, cffi.FFI.__name__, scipy.__name__)"
+    )
+    assert out == "0 [] FFI scipy"
+
+
+def test_nothing_is_blocked_when_the_module_is_loaded_already():
+    out = _python(
+        "import cffi, sys\n"
+        "from cryptobot.core import jit\n"
+        "blocked = jit.import_blocking('numba.core.typing.cffi_utils', blocked=jit.CFFI)\n"
+        "jit.load_registries()\n"
+        "print(blocked, sys.modules['numba.core.typing.cffi_utils'].SUPPORTED)"
+    )
+    assert out == "False True"

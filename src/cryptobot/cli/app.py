@@ -24,6 +24,7 @@ from typer.exceptions import TyperException
 
 from cryptobot import __version__
 from cryptobot.cli.context import AppContext
+from cryptobot.core import gc_policy
 from cryptobot.core.errors import CryptobotError
 
 
@@ -386,6 +387,8 @@ def main() -> None:
     except BrokenPipeError:  # the reader went away (`| head`): not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
+    finally:
+        gc_policy.before_exit()
 
 
 if __name__ == "__main__":

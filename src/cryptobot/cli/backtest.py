@@ -18,6 +18,7 @@ from typer._click.globals import get_current_context
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE
 from cryptobot.cli.output import Format, check_output, render, wants_table
+from cryptobot.core import gc_policy
 from cryptobot.core.errors import ConfigError, CryptobotError
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
@@ -136,12 +137,16 @@ def backtest_command(
 ) -> None:
     """Backtest a strategy over stored candles with slippage, fees, funding, liquidation,
     position management and the risk engine; prints the summary, records the run."""
-    from rich.console import Console
+    with gc_policy.loading():  # the engine's libraries, and numba's registries for its kernels
+        from rich.console import Console
 
-    from cryptobot.backtest import runner
-    from cryptobot.data.lake import Lake
-    from cryptobot.exchange.factory import lake_exchange
-    from cryptobot.journal import backtests as journal
+        from cryptobot.backtest import runner
+        from cryptobot.core import jit
+        from cryptobot.data.lake import Lake
+        from cryptobot.exchange.factory import lake_exchange
+        from cryptobot.journal import backtests as journal
+
+        jit.load_registries()
 
     obj: AppContext = ctx.obj
     settings = obj.settings

@@ -1,4 +1,5 @@
-"""numba's ``njit`` for every compiled module of cryptobot, with numba loaded without scipy.
+"""numba's ``njit`` for every compiled module of cryptobot, with numba loaded without scipy
+or cffi.
 
 The first function numba compiles or loads from its cache in a process pulls in all of numba's
 lowering code, and one module of it, ``numba.np.arraymath``, imports ``scipy.linalg`` (0.2-0.4 s,
@@ -7,6 +8,10 @@ more than the compiled backtest of a million bars) only to find out whether BLAS
 here with the one scipy module it asks for blocked: numba then takes its plain-loop path for
 those two functions and scipy stays unloaded. The block is lifted straight away, so numba's
 linear algebra (``np.dot``, ``np.linalg``) still finds scipy when a function using it compiles.
+Likewise numba imports scipy at its own import only to check scipy's version (~0.01 s), and its
+typing registry imports cffi (and its C parser, ~0.015 s) to type cffi functions, which no
+kernel here calls: both are imported with that module blocked, so numba skips the check and
+records cffi as absent; anything importing scipy or cffi later still gets it.
 """
 
 import os
@@ -14,29 +19,45 @@ import sys
 
 from cryptobot.core import numba_cache
 
+BLAS = "scipy.linalg.cython_blas"  # what numba.np.linalg.ensure_blas imports
+CFFI = "cffi"  # what numba.core.typing.cffi_utils imports
+
+
+def import_blocking(module: str, *, blocked: str) -> bool:
+    """Import ``module`` while ``blocked`` cannot be imported (``None`` in ``sys.modules``
+    makes its import raise ImportError, which numba takes for "not installed"). Returns whether
+    it blocked: not when ``blocked`` or ``module`` is loaded already (nothing left to save)."""
+    if blocked in sys.modules or module in sys.modules:
+        return False
+    sys.modules[blocked] = None
+    try:
+        __import__(module)
+    finally:
+        if sys.modules.get(blocked, "") is None:
+            del sys.modules[blocked]
+    return True
+
+
+def load_numba_without_scipy() -> bool:
+    """numba's array lowering with scipy's BLAS blocked; whether it blocked."""
+    return import_blocking("numba.np.arraymath", blocked=BLAS)
+
+
+def load_registries() -> None:
+    """Build numba's typing and lowering registries now: the first call of any kernel in a
+    process does it (~0.1 s, even for a kernel loaded from the cache), and a command that is
+    about to run kernels does it here, while its start-up is quiet (core/gc_policy.py)."""
+    from numba.core.registry import cpu_target
+
+    cpu_target.target_context.refresh()
+
+
 # before numba's first import (it reads the variable once): only commands that compile pay it
 numba_cache.configure(os.environ)
+import_blocking("numba", blocked="scipy")
+load_numba_without_scipy()
+import_blocking("numba.core.typing.cffi_utils", blocked=CFFI)
 
 from numba import njit  # noqa: E402
 
 __all__ = ["njit"]
-
-BLAS = "scipy.linalg.cython_blas"  # what numba.np.linalg.ensure_blas imports
-
-
-def load_numba_without_scipy() -> bool:
-    """Import numba's array lowering with scipy's BLAS blocked (``None`` in ``sys.modules`` makes
-    its import raise ImportError, which numba takes for "no BLAS"). Returns whether it blocked:
-    not when scipy's BLAS or numba's arraymath is loaded already (nothing left to save)."""
-    if BLAS in sys.modules or "numba.np.arraymath" in sys.modules:
-        return False
-    sys.modules[BLAS] = None
-    try:
-        import numba.np.arraymath  # noqa: F401
-    finally:
-        if sys.modules.get(BLAS, "") is None:
-            del sys.modules[BLAS]
-    return True
-
-
-load_numba_without_scipy()
