@@ -1,10 +1,11 @@
-"""``cryptobot fetch``: candles, funding, open interest and markets into the lake."""
+"""``cryptobot fetch``: candles, funding, open interest, crowd data and markets into the lake."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +19,21 @@ from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeframes import parse_timeframes
 from cryptobot.core.timeutil import iso, parse_time
 
+#: ``--import --kind``: candles, mark-price candles and the series of data/series.py (a test
+#: keeps this equal to the library's list; importing that here would load pandas for --help)
+IMPORT_KINDS = (
+    "candles",
+    "mark",
+    "funding",
+    "open_interest",
+    "long_short",
+    "top_long_short_accounts",
+    "top_long_short_positions",
+    "taker_volume",
+    "fear_greed",
+)
+ImportKind = StrEnum("ImportKind", {k: k for k in IMPORT_KINDS})
+
 if TYPE_CHECKING:  # the lake, pandas and the exchange load with the work, not with --help
     from cryptobot.data.fetcher import FetchPlan
 
@@ -29,6 +45,8 @@ EPILOG = (
     "  cryptobot fetch --symbols BTC/USDT:USDT,ETH/USDT:USDT --timeframes 1h"
     " --from 2024-01-01 --funding --open-interest\n\n"
     "  cryptobot fetch --import BTCUSDT-5m.feather --symbol BTC/USDT:USDT --timeframe 5m\n\n"
+    "  cryptobot fetch --import BTC_USDT_USDT-8h-funding_rate.feather --kind funding"
+    " --symbol BTC/USDT:USDT\n\n"
     "  cryptobot fetch --status"
 )
 
@@ -71,8 +89,17 @@ def fetch(
     ] = None,
     import_file: Annotated[
         Path | None,
-        typer.Option("--import", help="Store a CSV/Parquet/feather candle file instead."),
+        typer.Option("--import", help="Store a CSV/Parquet/feather/JSON(L) file instead."),
     ] = None,
+    kind: Annotated[
+        ImportKind,
+        typer.Option(
+            help="What --import holds: candles, mark (mark-price candles), funding,"
+            " open_interest, long_short (all accounts), top_long_short_accounts,"
+            " top_long_short_positions, taker_volume (--timeframe: the period) or fear_greed"
+            " (daily, no --symbol)."
+        ),
+    ] = ImportKind.candles,
     status: Annotated[bool, typer.Option("--status", help="Report what is stored.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -95,7 +122,8 @@ def fetch(
         render(rows, fmt, output, title="stored data")
         return
     if import_file is not None:
-        render([_import(obj, import_file, symbols, timeframes)], fmt, output, title="import")
+        row = _import(obj, import_file, kind.value, symbols, timeframes)
+        render([row], fmt, output, title="import")
         return
     if symbols and top:
         raise typer.BadParameter("give --symbols or --top, not both")
@@ -152,16 +180,37 @@ async def _run(obj: AppContext, plan: FetchPlan):
             return await fetcher.run(plan)
 
 
-def _import(obj: AppContext, path: Path, symbol: str | None, timeframe: str | None) -> dict:
-    if not symbol or not timeframe:
-        raise typer.BadParameter("--import needs --symbol and --timeframe")
-    if "," in symbol + timeframe:
-        raise typer.BadParameter("--import stores one file: give one --symbol and one --timeframe")
-    from cryptobot.data.importer import import_candles
+def _import(
+    obj: AppContext, path: Path, kind: str, symbol: str | None, timeframe: str | None
+) -> dict:
+    _check_import_flags(kind, symbol, timeframe)
+    from cryptobot.data.importer import import_file
     from cryptobot.data.lake import Lake
+    from cryptobot.data.sources import FEAR_GREED_SOURCE
     from cryptobot.exchange.factory import lake_exchange
 
     lake = Lake(obj.data_dir(create=True))
     now_ms = int(time.time() * 1000)
-    exchange = lake_exchange(obj.settings)  # under replay: the replayed venue, as fetch files it
-    return import_candles(lake, exchange, symbol, timeframe, path, now_ms=now_ms)
+    # under replay: the replayed venue, as fetch files it
+    source = FEAR_GREED_SOURCE if kind == "fear_greed" else lake_exchange(obj.settings)
+    return import_file(lake, kind, source, path, symbol=symbol, period=timeframe, now_ms=now_ms)
+
+
+def _check_import_flags(kind: str, symbol: str | None, timeframe: str | None) -> None:
+    """Which of --symbol and --timeframe the kind needs (a usage error, exit 2, otherwise)."""
+    needs_symbol = kind != "fear_greed"
+    needs_period = kind not in ("funding", "fear_greed")
+    if kind == "candles" and not (symbol and timeframe):
+        raise typer.BadParameter("--import needs --symbol and --timeframe")
+    if needs_symbol and not symbol:
+        raise typer.BadParameter(f"--import --kind {kind} needs --symbol")
+    if not needs_symbol and symbol:
+        raise typer.BadParameter("--kind fear_greed is one index for the market: drop --symbol")
+    if needs_period and not timeframe:
+        what = "the candles' timeframe" if kind == "mark" else "the period of its rows"
+        raise typer.BadParameter(f"--import --kind {kind} needs --timeframe ({what})")
+    if not needs_period and timeframe:
+        pace = "is daily" if kind == "fear_greed" else "follows the venue's funding times"
+        raise typer.BadParameter(f"--kind {kind} {pace}: drop --timeframe")
+    if "," in (symbol or "") + (timeframe or ""):
+        raise typer.BadParameter("--import stores one file: give one --symbol and one --timeframe")
