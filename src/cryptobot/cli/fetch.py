@@ -87,6 +87,14 @@ def fetch(
         bool | None,
         typer.Option("--open-interest/--no-open-interest", help="Open-interest history too."),
     ] = None,
+    crowd: Annotated[
+        bool,
+        typer.Option(
+            "--crowd",
+            help="Crowd data: funding, open interest, long/short ratios (all and top traders),"
+            " taker buy/sell volume, Fear & Greed; candles only with --timeframes.",
+        ),
+    ] = False,
     import_file: Annotated[
         Path | None,
         typer.Option("--import", help="Store a CSV/Parquet/feather/JSON(L) file instead."),
@@ -128,15 +136,17 @@ def fetch(
     if symbols and top:
         raise typer.BadParameter("give --symbols or --top, not both")
     cfg = obj.settings.fetch
+    default_timeframes = [] if crowd else list(cfg.timeframes)
     plan = FetchPlan(
         symbols=parse_symbols(symbols) if symbols else None,
         top=top,
-        timeframes=parse_timeframes(timeframes) if timeframes else list(cfg.timeframes),
+        timeframes=parse_timeframes(timeframes) if timeframes else default_timeframes,
         since=_since(since, days, now_ms=int(time.time() * 1000)),
         days=days if days is not None else cfg.days,
         funding=cfg.funding if funding is None else funding,
         open_interest=cfg.open_interest if open_interest is None else open_interest,
         open_interest_period=cfg.open_interest_period,
+        crowd=crowd,
     )
     if not plan.symbols and not plan.top:
         raise typer.BadParameter("say which symbols: --symbols BTC/USDT:USDT,... or --top N")
@@ -175,9 +185,30 @@ async def _run(obj: AppContext, plan: FetchPlan):
     async with open_exchange(settings, obj.secrets) as exchange:
         with progress_bar(not obj.quiet) as progress:
             fetcher = Fetcher(
-                exchange, lake, settings.universe, settings.fetch.concurrency, progress
+                exchange,
+                lake,
+                settings.universe,
+                settings.fetch.concurrency,
+                progress,
+                sources=_sources(settings, exchange),
             )
             return await fetcher.run(plan)
+
+
+def _sources(settings, exchange) -> list:
+    """The exchange's statistics, and the Fear & Greed index unless replaying a stored market
+    (replay is offline: it serves what the lake holds, open interest included)."""
+    from cryptobot.data.sources import ExchangeSource, crowd_sources
+    from cryptobot.exchange.factory import retry_policy
+
+    if settings.exchange == "replay":
+        return [ExchangeSource(exchange)]
+    return crowd_sources(
+        exchange,
+        fear_greed_url=settings.fetch.fear_greed_url,
+        retry=retry_policy(settings),
+        timeout_s=settings.venue().timeout_ms / 1000,
+    )
 
 
 def _import(

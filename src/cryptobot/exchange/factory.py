@@ -21,14 +21,19 @@ def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchang
         clock = ReplayClock(parse_time(replay.start)) if replay.start else None
         return ReplayExchange(lake, replay.source_exchange, clock)
     from cryptobot.exchange.ccxt_exchange import CcxtExchange
+
+    return CcxtExchange(settings.exchange, settings.venue(), retry_policy(settings), secrets)
+
+
+def retry_policy(settings: Settings):
+    """The configured back-off for read-only requests (the exchange's, Fear & Greed's)."""
     from cryptobot.exchange.retry import RetryPolicy
 
-    policy = RetryPolicy(
+    return RetryPolicy(
         attempts=settings.retry.attempts,
         base_delay_s=settings.retry.base_delay_s,
         max_delay_s=settings.retry.max_delay_s,
     )
-    return CcxtExchange(settings.exchange, settings.venue(), policy, secrets)
 
 
 def lake_exchange(settings: Settings) -> str:
