@@ -14,7 +14,7 @@ import typer
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import POSITIVE
 from cryptobot.cli.output import FormatOpt, OutputOpt, render
-from cryptobot.core.errors import CryptobotError
+from cryptobot.core.errors import CryptobotError, UnknownSymbolError
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeframes import parse_timeframes
 from cryptobot.core.timeutil import iso, parse_time
@@ -47,6 +47,8 @@ EPILOG = (
     "  cryptobot fetch --import BTCUSDT-5m.feather --symbol BTC/USDT:USDT --timeframe 5m\n\n"
     "  cryptobot fetch --import BTC_USDT_USDT-8h-funding_rate.feather --kind funding"
     " --symbol BTC/USDT:USDT\n\n"
+    "  cryptobot fetch --crowd --symbols BTC/USDT:USDT,ETH/USDT:USDT\n\n"
+    "  cryptobot fetch --liquidations --watch --for 3600\n\n"
     "  cryptobot fetch --status"
 )
 
@@ -95,6 +97,25 @@ def fetch(
             " taker buy/sell volume, Fear & Greed; candles only with --timeframes.",
         ),
     ] = False,
+    liquidations: Annotated[
+        bool,
+        typer.Option(
+            "--liquidations",
+            help="Record the exchange's liquidation stream (with --watch; all symbols unless"
+            " --symbols). Counts are a lower bound: one liquidation per symbol per second.",
+        ),
+    ] = False,
+    watch_: Annotated[
+        bool, typer.Option("--watch", help="Keep recording until Ctrl-C / SIGTERM.")
+    ] = False,
+    for_s: Annotated[
+        float | None,
+        typer.Option("--for", parser=POSITIVE, help="With --watch: stop after SECONDS."),
+    ] = None,
+    max_messages: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --watch: stop after N liquidations."),
+    ] = None,
     import_file: Annotated[
         Path | None,
         typer.Option("--import", help="Store a CSV/Parquet/feather/JSON(L) file instead."),
@@ -133,6 +154,17 @@ def fetch(
         row = _import(obj, import_file, kind.value, symbols, timeframes)
         render([row], fmt, output, title="import")
         return
+    _check_watch_flags(liquidations, watch_, for_s, max_messages)
+    if liquidations and (top or crowd or timeframes or since or days or funding or open_interest):
+        raise typer.BadParameter(
+            "--liquidations records the stream only (--symbols may narrow it); fetch the rest"
+            " in another run"
+        )
+    if liquidations:
+        stream = parse_symbols(symbols) if symbols else []
+        row = asyncio.run(_record(obj, stream, for_s=for_s, max_messages=max_messages))
+        render([row], fmt, output, title="liquidations")
+        return
     if symbols and top:
         raise typer.BadParameter("give --symbols or --top, not both")
     cfg = obj.settings.fetch
@@ -155,6 +187,20 @@ def fetch(
     failed = [r for r in results if r.error]
     if failed:
         raise CryptobotError(f"{len(failed)} of {len(results)} series failed; see the error column")
+
+
+def _check_watch_flags(
+    liquidations: bool, watch: bool, for_s: float | None, max_messages: int | None
+) -> None:
+    if liquidations and not watch:
+        raise typer.BadParameter(
+            "exchanges keep no liquidation history to fetch: record the stream with"
+            " --liquidations --watch"
+        )
+    if watch and not liquidations:
+        raise typer.BadParameter("--watch records the liquidation stream: add --liquidations")
+    if (for_s is not None or max_messages is not None) and not watch:
+        raise typer.BadParameter("--for and --max-messages bound a --watch")
 
 
 def _since(since: str | None, days: float | None, *, now_ms: int) -> int | None:
@@ -193,6 +239,43 @@ async def _run(obj: AppContext, plan: FetchPlan):
                 sources=_sources(settings, exchange),
             )
             return await fetcher.run(plan)
+
+
+async def _record(
+    obj: AppContext, symbols: list[str], *, for_s: float | None, max_messages: int | None
+) -> dict:
+    """Record until SIGINT/SIGTERM, ``--for`` or ``--max-messages``; then flush and report."""
+    import signal
+    from dataclasses import asdict
+
+    from cryptobot.data.lake import Lake
+    from cryptobot.data.liquidations import LiquidationVenue, record
+    from cryptobot.exchange.factory import open_exchange
+
+    lake = Lake(obj.data_dir(create=True))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if for_s is not None:
+        loop.call_later(for_s, stop.set)
+    async with open_exchange(obj.settings, obj.secrets) as exchange:
+        if not isinstance(exchange, LiquidationVenue):
+            venue = obj.settings.exchange  # "replay", not the replayed venue's id
+            raise CryptobotError(f"{venue} streams no liquidations (a live venue does)")
+        markets = await exchange.load_markets()
+        unknown = [s for s in symbols if s not in markets]
+        if unknown:
+            raise UnknownSymbolError(f"{exchange.id} lists no contract {', '.join(unknown)}")
+        result = await record(
+            exchange,
+            lake,
+            symbols=symbols,
+            stop=stop,
+            now_ms=lambda: int(time.time() * 1000),
+            max_messages=max_messages,
+        )
+    return asdict(result)
 
 
 def _sources(settings, exchange) -> list:

@@ -265,7 +265,7 @@ class Lake:
         ones NaN where the source had none); empty when nothing is stored."""
         spec = kind_of(kind)
         path = self.series_path(kind, source, symbol, period)
-        stored = _read_parquet(path) if path.exists() else pd.DataFrame()
+        stored = read_parquet(path) if path.exists() else pd.DataFrame()
         return _with_columns(spec, stored)
 
     def series_revisions(
@@ -335,7 +335,7 @@ class Lake:
         path = self.markets_path(exchange)
         if not path.exists():
             return {}
-        rows = _read_parquet(path).to_dict("records")
+        rows = read_parquet(path).to_dict("records")
         return {r["symbol"]: Market.from_row(_nan_to_none(r)) for r in rows}
 
 
@@ -362,7 +362,7 @@ def merge_rows(path: Path, rows: pd.DataFrame, columns: list[str]) -> WriteResul
         merged = rows.sort_values("timestamp")
         _write_parquet(path, merged)
         return WriteResult(len(merged), len(merged))
-    old = _read_parquet(path)
+    old = read_parquet(path)
     if not old["timestamp"].is_monotonic_increasing:
         old = old.sort_values("timestamp", kind="stable").reset_index(drop=True)
     stored, changed = _compare(old, rows)
@@ -373,6 +373,19 @@ def merge_rows(path: Path, rows: pd.DataFrame, columns: list[str]) -> WriteResul
     _write_parquet(path, merged)
     first, last = (int(changed[0]), int(changed[-1])) if changed.size else (None, None)
     return WriteResult(len(merged) - len(old), len(merged), len(changed), first, last)
+
+
+def merge_events(path: Path, rows: pd.DataFrame, key: list[str]) -> WriteResult:
+    """Add events to the Parquet file at ``path`` under its lock; a row equal on ``key`` to a
+    stored one (or to an earlier row of ``rows``) is a duplicate and dropped. Events are never
+    revised, only added, so nothing counts as changed. Sorted by ``timestamp``."""
+    with _file_lock(path):
+        old = read_parquet(path) if path.exists() else rows.iloc[:0]
+        merged = pd.concat([old, rows], ignore_index=True).drop_duplicates(key)
+        if len(merged) == len(old):
+            return WriteResult(0, len(old))
+        _write_parquet(path, merged.sort_values("timestamp", kind="stable"))
+        return WriteResult(len(merged) - len(old), len(merged))
 
 
 def _compare(old: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -400,8 +413,9 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def _locked_merge(path: Path, frame: pd.DataFrame) -> WriteResult:
-    """:func:`merge_rows` for a series that is one file, under that file's lock."""
+def locked_merge(path: Path, frame: pd.DataFrame) -> WriteResult:
+    """:func:`merge_rows` of a one-file series under its lock (no validation, no revision log:
+    for the lake's own bookkeeping, such as a recorder's coverage)."""
     with _file_lock(path):
         return merge_rows(path, frame, list(frame.columns))
 
@@ -538,7 +552,8 @@ def _stored_rows(directory: Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in directory.glob("*.parquet"))
 
 
-def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One stored file as a frame; a damaged file is a :class:`DataError` naming it."""
     return _read_table(path, columns).to_pandas()
 
 
@@ -553,7 +568,7 @@ def _footer_edge(path: Path, newest: bool) -> int | None:
     stats = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
     if column is not None and stats and all(st is not None and st.has_min_max for st in stats):
         return int(max(st.max for st in stats) if newest else min(st.min for st in stats))
-    ts = _read_parquet(path, ["timestamp"])["timestamp"]
+    ts = read_parquet(path, ["timestamp"])["timestamp"]
     return int(ts.max() if newest else ts.min()) if len(ts) else None
 
 

@@ -7,7 +7,7 @@ Every kind is listed (``kind``): candles, mark-price candles, and the observatio
 :mod:`cryptobot.data.series` (funding, open interest, long/short ratios, taker volume, Fear &
 Greed), whose ``bars`` counts rows and ``gaps`` the holes in a periodic series (None for
 funding, whose times are the venue's). Liquidation recordings (:mod:`cryptobot.data.liquidations`)
-are listed per exchange with their events.
+are listed per exchange: ``bars`` counts events, ``gaps`` the breaks between recording spans.
 
 A series whose files cannot be read (a damaged Parquet file or revision log) is reported with the
 reason in ``problems`` and the others are still listed: one bad file must not hide the whole lake
@@ -21,6 +21,7 @@ import numpy as np
 from cryptobot.core.errors import DataError
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
+from cryptobot.data import liquidations
 from cryptobot.data.lake import Lake
 from cryptobot.data.series import holes, kind_of, problems
 
@@ -32,7 +33,7 @@ def lake_status(lake: Lake) -> list[dict[str, Any]]:
     marks = lake.mark_prices()
     rows += [_candle_row(marks, "mark", *series) for series in marks.candle_sets()]
     rows += [_series_row(lake, *series) for series in lake.series_sets()]
-    return rows
+    return rows + [_liquidation_row(r) for r in liquidations.status_rows(lake)]
 
 
 def _candle_row(lake: Lake, kind: str, exchange: str, symbol: str, timeframe: str) -> dict:
@@ -71,6 +72,11 @@ def _series_row(
         found += problems(spec, stored, period_ms=period_ms, now_ms=None)
 
     return _checked(row, read, lambda: lake.series_revisions(kind, source, symbol, period))
+
+
+def _liquidation_row(recorded: dict[str, Any]) -> dict[str, Any]:
+    row = _blank("liquidations", recorded["exchange"], None, None) | recorded
+    return row | {"revised_bars": None, "last_revision": None}  # events are never revised
 
 
 def _blank(kind: str, exchange: str, symbol: str | None, timeframe: str | None) -> dict:

@@ -81,6 +81,7 @@ class CcxtExchange(Exchange):
         self._venue = venue
         self._ccxt = self._client(ccxt_async)
         self._ws: Any = None  # ccxt pro's client, made by the first watch
+        self._last_liquidation: Any = None  # the newest cached liquidation already handed out
         self._markets: dict[str, Market] | None = None
 
     def _client(self, module: Any) -> Any:
@@ -191,20 +192,38 @@ class CcxtExchange(Exchange):
         return [parse(r, r) for r in _expect_list(rows, kind)]
 
     async def watch_liquidations(self, symbols: list[str]) -> list[dict[str, Any]]:
-        """The next liquidations the venue streams (all symbols when ``symbols`` is empty), as
-        ``timestamp, symbol, side, price, quantity``. A dropped connection raises
-        :class:`ExchangeFailure`; the next call reconnects and subscribes again."""
+        """The liquidations the venue streamed since the previous call (all symbols when
+        ``symbols`` is empty), as ``timestamp, symbol, side, price, quantity``; waits for the
+        next one when none is waiting. A dropped connection raises :class:`ExchangeFailure`;
+        the next call reconnects and subscribes again."""
         if self._ws is None:
             import ccxt.pro as ccxt_pro
 
             self._ws = self._client(ccxt_pro)
             markets = await self._call("load markets", self._ccxt.load_markets)
             self._ws.set_markets(markets)
+        if waiting := self._new_liquidations(symbols):
+            return waiting
         try:
-            batch = await self._ws.watch_liquidations_for_symbols(symbols)
-        except ccxt.NetworkError as exc:
+            await self._ws.watch_liquidations_for_symbols(symbols)
+        except ccxt.BaseError as exc:  # dropped, refused, or garbled: the caller reconnects
             raise ExchangeFailure(f"liquidation stream: {describe(exc)}") from None
-        return [_liquidation_row(x) for x in batch]
+        return self._new_liquidations(symbols)
+
+    def _new_liquidations(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """What ccxt cached since the last look. ccxt wakes a watch with the one message that
+        resolved it; the others of the same read, and those that came while the caller was
+        busy, wait in its cache, so they are taken from there: everything after the last item
+        taken (found by identity; all of the cache if it was pushed out, said as a warning)."""
+        items = list(getattr(self._ws, "liquidations", None) or ())
+        last = self._last_liquidation
+        start = next((i + 1 for i in range(len(items) - 1, -1, -1) if items[i] is last), None)
+        if start is None and last is not None and items:
+            log.warning("%s: liquidations came faster than they were stored; some lost", self.id)
+        batch = items[start or 0 :]
+        if batch:
+            self._last_liquidation = batch[-1]
+        return [_liquidation_row(x) for x in batch if not symbols or x.get("symbol") in symbols]
 
     async def close(self) -> None:
         await self._ccxt.close()
