@@ -8,7 +8,8 @@ oldest first, ``timestamp`` being that known time:
 - open interest and long/short ratios: the snapshot time the venue stamps;
 - taker volume: the **end** of the period it sums (the venue's stamp + the period);
 - Fear & Greed: the day's 00:00 UTC, when alternative.me publishes it;
-- liquidations (:mod:`cryptobot.data.liquidations`): the trade time of each forced order.
+- liquidations: the trade time of each forced order; per-period totals at the period's close
+  (:func:`read_liquidations`, :func:`liquidation_totals`, from :mod:`cryptobot.data.liquidations`).
 
 A series never stored reads as an empty frame with its columns: "no history" is for the caller
 to say (the ``cot_crowd`` trigger counts it as not firing).
@@ -20,8 +21,21 @@ import pandas as pd
 
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data.lake import Lake
+from cryptobot.data.liquidations import liquidation_totals, read_liquidations
 from cryptobot.data.series import kind_of
 from cryptobot.data.sources import FEAR_GREED_SOURCE
+
+__all__ = [
+    "LONG_SHORT",
+    "liquidation_totals",
+    "observations",
+    "read_fear_greed",
+    "read_funding",
+    "read_liquidations",
+    "read_long_short",
+    "read_open_interest",
+    "read_taker_volume",
+]
 
 #: ``traders`` of :func:`read_long_short` -> the stored kind
 LONG_SHORT = {
