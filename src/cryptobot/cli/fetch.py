@@ -137,6 +137,8 @@ def fetch(
 
     Re-running resumes from the last stored bar and never duplicates one;
     a summary row per series says what was added and how many gaps remain.
+    --crowd adds long/short ratios, taker volume and Fear & Greed; --liquidations --watch
+    records the liquidation stream; --import --kind stores funding, mark prices, crowd series.
     """
     from cryptobot.data.fetcher import FetchPlan
     from cryptobot.data.lake import Lake
