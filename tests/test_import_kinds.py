@@ -255,6 +255,11 @@ def test_an_empty_file_is_refused(cli: Cli, data_dir: Path, tmp_path: Path, name
     assert not list(data_dir.rglob("*.parquet"))
 
 
+def test_a_kind_without_a_file_is_a_usage_error(cli: Cli, data_dir: Path):
+    result = cli("fetch", "--kind", "funding", "--symbols", SYMBOL, ok=False)
+    _one_line_error(result, "--kind funding says what --import holds; give --import", code=2)
+
+
 @pytest.mark.parametrize(
     ("kind", "flags", "message"),
     [

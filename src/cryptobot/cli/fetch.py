@@ -156,12 +156,11 @@ def fetch(
         row = _import(obj, import_file, kind.value, symbols, timeframes)
         render([row], fmt, output, title="import")
         return
-    _check_watch_flags(liquidations, watch_, for_s, max_messages)
-    if liquidations and (top or crowd or timeframes or since or days or funding or open_interest):
-        raise typer.BadParameter(
-            "--liquidations records the stream only (--symbols may narrow it); fetch the rest"
-            " in another run"
-        )
+    if kind != ImportKind.candles:
+        raise typer.BadParameter(f"--kind {kind.value} says what --import holds; give --import")
+    others = any(x is not None and x is not False for x in (top, timeframes, since, days))
+    others |= bool(crowd or funding or open_interest)
+    _check_watch_flags(liquidations, watch_, for_s, max_messages, others=others)
     if liquidations:
         stream = parse_symbols(symbols) if symbols else []
         row = asyncio.run(_record(obj, stream, for_s=for_s, max_messages=max_messages))
@@ -192,8 +191,19 @@ def fetch(
 
 
 def _check_watch_flags(
-    liquidations: bool, watch: bool, for_s: float | None, max_messages: int | None
+    liquidations: bool,
+    watch: bool,
+    for_s: float | None,
+    max_messages: int | None,
+    *,
+    others: bool,
 ) -> None:
+    """A recording takes --symbols and its bounds only; the bounds need --watch."""
+    if liquidations and others:
+        raise typer.BadParameter(
+            "--liquidations records the stream only (--symbols may narrow it); fetch the rest"
+            " in another run"
+        )
     if liquidations and not watch:
         raise typer.BadParameter(
             "exchanges keep no liquidation history to fetch: record the stream with"

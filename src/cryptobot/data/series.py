@@ -49,7 +49,6 @@ class Kind:
     period: str | None = None  # the one period of a kind published at a fixed pace
     #: names other tools give the columns (an import matches them case-insensitively)
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    what: str = ""  # a few words for messages and --help
 
     @property
     def columns(self) -> list[str]:
@@ -68,14 +67,13 @@ _RATIO_ALIASES = {
 }
 
 
-def _ratio(name: str, what: str) -> Kind:
+def _ratio(name: str) -> Kind:
     return Kind(
         name,
         ("long_short_ratio",),
         ("long_account", "short_account"),
         _RATIO_BOUNDS,
         aliases=_RATIO_ALIASES,
-        what=what,
     )
 
 
@@ -89,7 +87,6 @@ KINDS: dict[str, Kind] = {
             {"funding_rate": (-1.0, 1.0, False), "mark_price": (0.0, None, False)},
             periodic=False,
             aliases={"funding_rate": ("fundingrate", "rate"), "mark_price": ("markprice",)},
-            what="funding rates (fraction per period)",
         ),
         Kind(
             "open_interest",
@@ -100,11 +97,10 @@ KINDS: dict[str, Kind] = {
                 "open_interest": ("sumopeninterest", "openinterest", "oi"),
                 "open_interest_value": ("sumopeninterestvalue", "openinterestvalue"),
             },
-            what="open interest (base units, and its value in the quote currency)",
         ),
-        _ratio("long_short", "long/short ratio of all accounts"),
-        _ratio("top_long_short_accounts", "long/short ratio of the top traders' accounts"),
-        _ratio("top_long_short_positions", "long/short ratio of the top traders' positions"),
+        _ratio("long_short"),
+        _ratio("top_long_short_accounts"),
+        _ratio("top_long_short_positions"),
         Kind(
             "taker_volume",
             ("buy_volume", "sell_volume"),
@@ -114,7 +110,6 @@ KINDS: dict[str, Kind] = {
                 "buy_volume": ("buyvol", "taker_buy_volume", "taker_buy_vol"),
                 "sell_volume": ("sellvol", "taker_sell_volume", "taker_sell_vol"),
             },
-            what="taker buy and sell volume per period",
         ),
         Kind(
             "fear_greed",
@@ -123,7 +118,6 @@ KINDS: dict[str, Kind] = {
             per_symbol=False,
             period="1d",
             aliases={"value": ("fear_greed", "fng", "index")},
-            what="the Fear & Greed index (0-100, daily)",
         ),
     )
 }
