@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from cryptobot.core.errors import ExchangeFailure
+from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
 from cryptobot.data.liquidations import (
     liquidation_totals,
@@ -86,6 +87,8 @@ def test_a_dropped_connection_is_reconnected_and_re_sent_rows_are_stored_once(em
     assert spans.end.iloc[0] <= spans.timestamp.iloc[1]  # the drop ended the first span
     (status,) = [r for r in lake_status(lake) if r["kind"] == "liquidations"]
     assert (status["bars"], status["gaps"], status["problems"]) == (41, 1, None)
+    sql = "SELECT count(*), count(DISTINCT symbol) FROM liquidations WHERE exchange = ?"
+    assert catalog.query(data_dir, sql, [EX]) == [(41, 4)]  # the DuckDB view over the days
 
 
 def test_a_bad_message_is_rejected_and_the_recording_goes_on(emu, data_dir: Path):

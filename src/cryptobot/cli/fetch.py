@@ -260,6 +260,7 @@ async def _record(
     import signal
     from dataclasses import asdict
 
+    from cryptobot.data import catalog
     from cryptobot.data.lake import Lake
     from cryptobot.data.liquidations import LiquidationVenue, record
     from cryptobot.exchange.factory import open_exchange
@@ -287,6 +288,7 @@ async def _record(
             now_ms=lambda: int(time.time() * 1000),
             max_messages=max_messages,
         )
+    catalog.refresh_views(lake.root)  # a first recording gets its DuckDB view
     return asdict(result)
 
 

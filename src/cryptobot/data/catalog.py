@@ -63,6 +63,10 @@ _VIEWS = {
         "regexp_extract(filename, '/fear_greed/([^/]+)\\.parquet', 1) AS source, "
         "* EXCLUDE (filename)",
     ),
+    "liquidations": (
+        "liquidations/*/????-??-??.parquet",
+        "regexp_extract(filename, '/liquidations/([^/]+)/', 1) AS exchange, * EXCLUDE (filename)",
+    ),
     "mark": (
         "mark/*/*/*/*.parquet",
         "regexp_extract(filename, '/mark/([^/]+)/', 1) AS exchange, "
