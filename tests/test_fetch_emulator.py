@@ -225,7 +225,7 @@ def test_an_earlier_since_back_fills_funding_and_open_interest(emulator, data_di
     march_25, hour = 1_742_860_800_000, 3_600_000
     assert second_run["twice"]["funding"]["new"] == 24 * 3
     oldest_oi = emulator.now_ms - 30 * DAY + hour
-    assert second_run["twice"]["oi:1h"]["new"] == (march_25 - oldest_oi) // hour
+    assert second_run["twice"]["open_interest:1h"]["new"] == (march_25 - oldest_oi) // hour
     for twice, once in zip(stored["twice"], stored["once"], strict=True):
         pd.testing.assert_frame_equal(twice, once)
 

@@ -1,11 +1,17 @@
 """Binance USDⓈ-M REST emulator served on 127.0.0.1 for the real ccxt client.
 
 It speaks the endpoints ``ccxt.binanceusdm`` calls for market data (exchangeInfo, klines,
-24h tickers, funding history, open-interest history, leverage brackets, time) with the
-response shapes recorded in ``../shared/data/exchange-fixtures``. Candles and funding are the
-real Binance files in ``../shared/data``; what the files lack is synthesised and says so:
-quote volume (volume x close), taker-buy volume (half the volume), open interest (a smooth
-deterministic curve), leverage brackets (Binance's documented BTCUSDT table for every symbol).
+24h tickers, funding history, open-interest history, leverage brackets, time), Binance's crowd
+statistics (global and top-trader long/short ratios, taker buy/sell volume: ``/futures/data``,
+the last 30 days only, as Binance keeps them) and alternative.me's Fear & Greed index
+(``/fng/``, newest first, epoch seconds as strings) with the response shapes recorded in
+``../shared/data/exchange-fixtures`` (nautilus_trader's copies of Binance's documented examples:
+ratio and taker rows carry their numbers as strings, the taker timestamp too). Candles, funding
+and Fear & Greed are the real files in ``../shared/data``; what the files lack is synthesised
+and says so: quote volume (volume x close), taker-buy volume (half the volume), open interest
+and the long/short shares (smooth deterministic curves), the taker buy/sell split of the real
+volume of each period (a curve around one half), leverage brackets (Binance's documented
+BTCUSDT table for every symbol). The liquidation stream is served by :mod:`binance_ws`.
 
 The emulator has its own clock (``now_ms``): only bars that opened by then exist, and the bar
 that is still open is served as it is in the file (a live venue would serve it partly formed).
@@ -87,15 +93,30 @@ class Faults:
     slow_s: float = 2.0
     paths: tuple[str, ...] = ("/fapi/v1/klines",)  # only these paths fail ("" = all)
     seed: int = 7
+    first: int = 0  # the first N requests to each path fail for sure (then ``rate`` decides)
     rng: random.Random = field(init=False)
+    seen: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
     def pick(self, path: str) -> str | None:
-        if not self.rate or not any(path.startswith(p) for p in self.paths):
+        if not any(path.startswith(p) for p in self.paths):
+            return None
+        self.seen[path] = self.seen.get(path, 0) + 1
+        if self.seen[path] <= self.first:
+            return self.rng.choice(self.kinds)
+        if not self.rate:
             return None
         return self.rng.choice(self.kinds) if self.rng.random() < self.rate else None
+
+
+class Refused(Exception):
+    """A request the venue answers with an error (status and Binance's error body)."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body["msg"])
+        self.status, self.body = status, body
 
 
 @dataclass
@@ -173,11 +194,19 @@ class BinanceEmulator(LoopbackServer):
             "/fapi/v1/ticker/24hr": lambda: self.tickers(q),
             "/fapi/v1/fundingRate": lambda: self.funding_rate(q),
             "/futures/data/openInterestHist": lambda: self.open_interest(q),
+            "/futures/data/globalLongShortAccountRatio": lambda: self.ratios(q, 0.0),
+            "/futures/data/topLongShortAccountRatio": lambda: self.ratios(q, 1.0),
+            "/futures/data/topLongShortPositionRatio": lambda: self.ratios(q, 2.0),
+            "/futures/data/takerlongshortRatio": lambda: self.taker_volume(q),
+            "/fng/": lambda: self.fear_greed(q),
             "/fapi/v1/leverageBracket": lambda: self.brackets(q),
         }
         if path not in routes:
             return 404, {"code": -1000, "msg": f"emulator does not serve {path}"}
-        return routes[path]()
+        try:
+            return routes[path]()
+        except Refused as no:
+            return no.status, no.body
 
     def _base_of(self, symbol: str | None) -> str | None:
         if symbol and symbol.endswith("USDT") and symbol[:-4] in self.symbols:
@@ -371,12 +400,14 @@ class BinanceEmulator(LoopbackServer):
             for t, r in rows
         ]
 
-    def open_interest(self, q: dict[str, str]) -> tuple[int, Any]:
+    def _stat_stamps(self, q: dict[str, str]) -> tuple[str, int, list[int]]:
+        """Base, period length and the period stamps a ``/futures/data`` request asks for,
+        within the last 30 days (what Binance keeps)."""
         base, period = self._base_of(q.get("symbol")), q.get("period", "")
         if base is None:
-            return 400, {"code": -1121, "msg": "Invalid symbol."}
-        if period not in _TF_MS:
-            return 400, {"code": -1130, "msg": "Invalid period."}
+            raise Refused(400, {"code": -1121, "msg": "Invalid symbol."})
+        if period not in _TF_MS or period in ("1m", "3m"):
+            raise Refused(400, {"code": -1130, "msg": "Invalid period."})
         tf = _TF_MS[period]
         limit = min(int(q.get("limit", 30)), 500)
         newest = (self.now_ms // tf) * tf
@@ -385,7 +416,10 @@ class BinanceEmulator(LoopbackServer):
         end = min(int(q.get("endTime", newest)), newest)
         start = -(-start // tf) * tf
         stamps = list(range(start, end + 1, tf))
-        stamps = stamps[:limit] if "startTime" in q else stamps[-limit:]
+        return base, tf, stamps[:limit] if "startTime" in q else stamps[-limit:]
+
+    def open_interest(self, q: dict[str, str]) -> tuple[int, Any]:
+        base, _, stamps = self._stat_stamps(q)
         prices = self.bars(base, "5m")
         rows = []
         for t in stamps:
@@ -401,6 +435,68 @@ class BinanceEmulator(LoopbackServer):
                 }
             )
         return 200, rows
+
+    def long_share(self, t: int, phase: float) -> float:
+        """The synthetic share of accounts long at ``t`` (``phase``: which ratio)."""
+        days = t / 86_400_000
+        return 0.5 + 0.15 * math.sin(days / 2.7 + phase) + 0.04 * math.sin(days * 3.4 + phase)
+
+    def ratios(self, q: dict[str, str], phase: float) -> tuple[int, Any]:
+        base, _, stamps = self._stat_stamps(q)
+        rows = []
+        for t in stamps:
+            long = round(self.long_share(t, phase), 4)
+            rows.append(
+                {
+                    "symbol": f"{base}USDT",
+                    "longShortRatio": f"{long / (1 - long):.4f}",
+                    "longAccount": f"{long:.4f}",
+                    "shortAccount": f"{1 - long:.4f}",
+                    "timestamp": t,
+                }
+            )
+        return 200, rows
+
+    def taker_split(self, t: int) -> float:
+        return 0.5 + 0.1 * math.sin(t / 86_400_000 * 1.3)
+
+    def taker_volume(self, q: dict[str, str]) -> tuple[int, Any]:
+        """Per period: the real volume of the 5m bars inside it, split by a synthetic curve.
+        Only closed periods are served."""
+        base, tf, stamps = self._stat_stamps(q)
+        bars = self.bars(base, "5m")
+        rows = []
+        for t in (t for t in stamps if t + tf <= self.now_ms):
+            inside = bars[(bars[:, 0] >= t) & (bars[:, 0] < t + tf)]
+            volume, buy = float(inside[:, 5].sum()), self.taker_split(t)
+            rows.append(
+                {
+                    "buySellRatio": f"{buy / (1 - buy):.4f}",
+                    "buyVol": f"{volume * buy:.4f}",
+                    "sellVol": f"{volume * (1 - buy):.4f}",
+                    "timestamp": str(t),
+                }
+            )
+        return 200, rows
+
+    def fear_greed(self, q: dict[str, str]) -> tuple[int, Any]:
+        """alternative.me's ``/fng/``: ``limit`` newest days first (0: all history)."""
+        path = self.data_dir / "sentiment" / "fear_greed_alternative_me_daily.parquet"
+        table = pq.read_table(path).to_pandas()
+        days = table[table.timestamp <= self.now_ms].iloc[::-1]
+        limit = int(q.get("limit", 1))
+        days = days if limit == 0 else days.head(limit)
+        data = [
+            {
+                "value": str(int(v)),
+                "value_classification": _fng_class(int(v)),
+                "timestamp": str(int(t) // 1000),
+            }
+            for t, v in zip(days.timestamp, days.value, strict=True)
+        ]
+        if data:
+            data[0]["time_until_update"] = str(86_400 - self.now_ms // 1000 % 86_400)
+        return 200, {"name": "Fear and Greed Index", "data": data, "metadata": {"error": None}}
 
     def brackets(self, q: dict[str, str]) -> tuple[int, Any]:
         out = []
@@ -425,6 +521,14 @@ class BinanceEmulator(LoopbackServer):
 
 def _s(x: float) -> str:
     return repr(float(x))
+
+
+def _fng_class(value: int) -> str:
+    """alternative.me's labels for the index's bands."""
+    for top, label in ((24, "Extreme Fear"), (46, "Fear"), (54, "Neutral"), (74, "Greed")):
+        if value <= top:
+            return label
+    return "Extreme Greed"
 
 
 def _handler(emu: BinanceEmulator) -> type[BaseHTTPRequestHandler]:

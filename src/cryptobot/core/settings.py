@@ -57,6 +57,7 @@ class Section(BaseModel):
 
 class ExchangeSettings(Section):
     api_base: str | None = None
+    ws_base: str | None = None
     sandbox: bool = False
     enable_rate_limit: bool = True
     timeout_ms: Annotated[Int, Field(ge=100, le=120_000)] = 10_000
@@ -91,6 +92,7 @@ class FetchSettings(Section):
     funding: bool
     open_interest: bool
     open_interest_period: Literal["5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
+    fear_greed_url: str
 
 
 class BosFvgFibSettings(Section):

@@ -43,6 +43,37 @@ _VIEWS = {
         "regexp_extract(filename, '/([^/]+)\\.parquet', 1) AS period, "
         "timestamp, open_interest, open_interest_value",
     ),
+    **{
+        kind: (
+            f"{kind}/*/*/*.parquet",
+            f"regexp_extract(filename, '/{kind}/([^/]+)/', 1) AS exchange, "
+            f"regexp_extract(filename, '/{kind}/[^/]+/([^/]+)/', 1) AS symbol_id, "
+            "regexp_extract(filename, '/([^/]+)\\.parquet', 1) AS period, "
+            "* EXCLUDE (filename)",
+        )
+        for kind in (
+            "long_short",
+            "top_long_short_accounts",
+            "top_long_short_positions",
+            "taker_volume",
+        )
+    },
+    "fear_greed": (
+        "fear_greed/*.parquet",
+        "regexp_extract(filename, '/fear_greed/([^/]+)\\.parquet', 1) AS source, "
+        "* EXCLUDE (filename)",
+    ),
+    "liquidations": (
+        "liquidations/*/????-??-??.parquet",
+        "regexp_extract(filename, '/liquidations/([^/]+)/', 1) AS exchange, * EXCLUDE (filename)",
+    ),
+    "mark": (
+        "mark/*/*/*/*.parquet",
+        "regexp_extract(filename, '/mark/([^/]+)/', 1) AS exchange, "
+        "regexp_extract(filename, '/mark/[^/]+/([^/]+)/', 1) AS symbol_id, "
+        "regexp_extract(filename, '/mark/[^/]+/[^/]+/([^/]+)/', 1) AS timeframe, "
+        "timestamp, open, high, low, close",
+    ),
     "markets": (
         "markets/*.parquet",
         "regexp_extract(filename, '/markets/([^/]+)\\.parquet', 1) AS exchange, "

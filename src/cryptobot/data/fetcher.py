@@ -1,13 +1,16 @@
-"""``fetch``: bring the lake up to date from an exchange.
+"""``fetch``: bring the lake up to date from an exchange and the crowd-data sources.
 
-For each series (candles of a timeframe, funding, open interest) the fetcher works out which
-ranges are missing -- before the first stored point when the requested start is earlier, and
-after the last one -- and pages through
-them with the venue's largest page, each request starting one bar after the previous page
-ended, so N bars cost ceil(N / limit) requests. Only bars that have closed by the exchange's
-clock are kept. Every page is written (atomically) as it arrives, so a run killed half-way
-resumes where it stopped. Symbols run concurrently, bounded by ``concurrency``; ccxt's
-throttle keeps the request rate within the venue's limits.
+For each series (candles of a timeframe, funding, and the periodic series of
+:mod:`cryptobot.data.series`: open interest, long/short ratios, taker volume, Fear & Greed) the
+fetcher works out which ranges are missing -- before the first stored point when the requested
+start is earlier, and after the last one -- and pages through them with the source's largest
+page, each request starting one period after the previous page ended, so N bars cost
+ceil(N / limit) requests. A source's history limit (Binance keeps 30 days of its statistics)
+clips the start, so a cron job that runs more often than that accumulates what the venue
+forgets. Only bars that have closed by the exchange's clock are kept, and only observations
+known by it. Every page is written (atomically) as it arrives, so a run killed half-way resumes
+where it stopped. Symbols run concurrently, bounded by ``concurrency``; ccxt's throttle keeps
+the request rate within the venue's limits.
 """
 
 import asyncio
@@ -23,7 +26,9 @@ from cryptobot.core.timeframes import last_closed_open, timeframe_ms
 from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data import catalog
 from cryptobot.data.lake import OHLCV, Lake
+from cryptobot.data.series import kind_of
 from cryptobot.data.source import MarketDataSource
+from cryptobot.data.sources import CrowdSource, ExchangeSource
 from cryptobot.data.universe import top_symbols
 
 log = logging.getLogger(__name__)
@@ -42,13 +47,14 @@ class FetchPlan:
     bars: int | None = None  # instead of since/days: this many closed bars of each timeframe
     funding: bool = False
     open_interest: bool = False
-    open_interest_period: str = "1h"
+    open_interest_period: str = "1h"  # also the period of the crowd series
+    crowd: bool = False  # funding, and every series each source serves (open interest, ...)
 
 
 @dataclass
 class SeriesResult:
-    symbol: str
-    dataset: str  # a timeframe, "funding", or "oi:<period>"
+    symbol: str | None  # None: a series for the whole market (Fear & Greed)
+    dataset: str  # a timeframe, "funding", or "<kind>:<period>" (open_interest:1h)
     new: int = 0
     total: int = 0
     gaps: int = 0
@@ -66,10 +72,12 @@ class Fetcher:
         universe: UniverseSettings,
         concurrency: int = 4,
         progress: Progress | None = None,
+        sources: list[CrowdSource] | None = None,
     ) -> None:
         self.exchange = exchange
         self.lake = lake
         self.universe = universe
+        self.sources = sources if sources is not None else [ExchangeSource(exchange)]
         self._slots = asyncio.Semaphore(concurrency)
         self._progress = progress or (lambda key, done, total: None)
 
@@ -80,17 +88,20 @@ class Fetcher:
         now = await self.exchange.now()
         start = plan.since if plan.since is not None else now - int(plan.days * DAY_MS)
         jobs = []
+        period = plan.open_interest_period
         for symbol in symbols:
             jobs += [
                 self._guard(symbol, tf, self.candles(symbol, tf, _start(plan, tf, start, now), now))
                 for tf in plan.timeframes
             ]
-            if plan.funding:
+            if plan.funding or plan.crowd:
                 jobs.append(self._guard(symbol, "funding", self.funding(symbol, start, now)))
-            if plan.open_interest:
-                period = plan.open_interest_period
-                job = self.open_interest(symbol, period, start, now)
-                jobs.append(self._guard(symbol, f"oi:{period}", job))
+            for source, kind in self._series_wanted(plan, per_symbol=True):
+                job = self.series(source, kind, symbol, period, start, now)
+                jobs.append(self._guard(symbol, f"{kind}:{period}", job))
+        for source, kind in self._series_wanted(plan, per_symbol=False):
+            job = self.series(source, kind, None, period, start, now)
+            jobs.append(self._guard(None, f"{kind}:{kind_of(kind).period}", job))
         results = list(await asyncio.gather(*jobs))
         catalog.refresh_views(self.lake.root)
         return results
@@ -153,11 +164,13 @@ class Fetcher:
         result = SeriesResult(symbol, "funding")
         first, last = _span(self.lake.read_funding(self.exchange.id, symbol))
         for lo, hi in missing_ranges(first, last, start=start, end=now, step=1000):
-            await self._funding_pages(symbol, lo, hi, result)
+            await self._funding_pages(symbol, lo, hi, result, now)
         _describe_rows(result, self.lake.read_funding(self.exchange.id, symbol))
         return result
 
-    async def _funding_pages(self, symbol: str, lo: int, hi: int, result: SeriesResult) -> None:
+    async def _funding_pages(
+        self, symbol: str, lo: int, hi: int, result: SeriesResult, now: int
+    ) -> None:
         """Funding times are not a fixed grid: page on from the last one served, 1 s later."""
         cursor, limit = lo, self.exchange.funding_limit
         while cursor <= hi:
@@ -171,47 +184,64 @@ class Fetcher:
                         "funding_rate": [r.funding_rate for r in rows],
                     }
                 )
-                result.new += self.lake.write_funding(self.exchange.id, symbol, frame).new_rows
+                written = self.lake.write_funding(self.exchange.id, symbol, frame, now_ms=now)
+                result.new += written.new_rows
                 cursor = rows[-1].timestamp + 1000
             if len(rows) < limit:
                 break
 
-    async def open_interest(self, symbol: str, period: str, start: int, now: int) -> SeriesResult:
-        result = SeriesResult(symbol, f"oi:{period}")
+    def _series_wanted(self, plan: FetchPlan, *, per_symbol: bool) -> list[tuple]:
+        """(source, kind) of every periodic series the plan asks for: open interest with
+        ``--open-interest``; everything each source serves with ``--crowd``."""
+        asked = {"open_interest"} if plan.open_interest else set()
+        return [
+            (source, kind)
+            for source in self.sources
+            if source.per_symbol == per_symbol
+            for kind in sorted(source.kinds() if plan.crowd else source.kinds() & asked)
+        ]
+
+    async def series(
+        self,
+        source: CrowdSource,
+        kind: str,
+        symbol: str | None,
+        period: str,
+        start: int,
+        now: int,
+    ) -> SeriesResult:
+        """Complete one periodic series from ``source`` within the history it keeps: up to the
+        snapshot taken at the exchange's clock, or for a sum over a period (taker volume) up to
+        the last period closed by it."""
+        spec = kind_of(kind)
+        period = spec.period or period
         p_ms = timeframe_ms(period)
-        oldest = now - self.exchange.open_interest_max_days * DAY_MS + p_ms
-        start = -(-max(start, oldest) // p_ms) * p_ms
-        end = last_closed_open(now, p_ms) + p_ms  # OI is a snapshot at the period's start
-        first, last = _span(self.lake.read_open_interest(self.exchange.id, symbol, period))
+        result = SeriesResult(symbol, f"{kind}:{period}")
+        if source.max_days is not None:  # the oldest point the source still serves
+            start = max(start, now - source.max_days * DAY_MS + p_ms)
+        start = -(-start // p_ms) * p_ms
+        end = last_closed_open(now, p_ms) + (0 if spec.summed else p_ms)
+        first, last = _span(self.lake.read_series(kind, source.name, symbol, period))
         for lo, hi in missing_ranges(first, last, start=start, end=end, step=p_ms):
-            await self._open_interest_pages(symbol, period, lo, hi, result)
-        _describe_rows(result, self.lake.read_open_interest(self.exchange.id, symbol, period))
+            cursor = lo
+            while cursor <= hi:
+                n = min(source.page_limit, (hi - cursor) // p_ms + 1)
+                page = await source.page(
+                    kind, symbol=symbol, period=period, since=cursor, limit=n, now=now
+                )
+                result.requests += 1
+                page = page[(page.timestamp >= cursor) & (page.timestamp <= hi)]
+                if page.empty:
+                    break
+                written = self.lake.write_series(
+                    kind, source.name, symbol, period, page, now_ms=now, origin="fetch"
+                )
+                result.new += written.new_rows
+                cursor = int(page.timestamp.max()) + p_ms
+        _describe_rows(result, self.lake.read_series(kind, source.name, symbol, period))
         return result
 
-    async def _open_interest_pages(
-        self, symbol: str, period: str, lo: int, hi: int, result: SeriesResult
-    ) -> None:
-        p_ms = timeframe_ms(period)
-        cursor, limit = lo, self.exchange.open_interest_limit
-        while cursor <= hi:
-            n = min(limit, (hi - cursor) // p_ms + 1)
-            rows = await self.exchange.fetch_open_interest_history(symbol, period, cursor, n)
-            result.requests += 1
-            rows = [r for r in rows if cursor <= r.timestamp <= hi]
-            if not rows:
-                break
-            frame = pd.DataFrame(
-                {
-                    "timestamp": [r.timestamp for r in rows],
-                    "open_interest": [r.open_interest for r in rows],
-                    "open_interest_value": [r.open_interest_value for r in rows],
-                }
-            ).astype({"open_interest": "float64", "open_interest_value": "float64"})
-            written = self.lake.write_open_interest(self.exchange.id, symbol, period, frame)
-            result.new += written.new_rows
-            cursor = rows[-1].timestamp + p_ms
-
-    async def _guard(self, symbol: str, dataset: str, job) -> SeriesResult:
+    async def _guard(self, symbol: str | None, dataset: str, job) -> SeriesResult:
         """Run one series; a failure is recorded in its row and the others carry on."""
         async with self._slots:
             try:

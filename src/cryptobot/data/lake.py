@@ -3,8 +3,9 @@
 Layout (DESIGN.md §5)::
 
     candles/<exchange>/<symbol-id>/<timeframe>/<YYYY-MM>.parquet   (timeframes >= 1h: <YYYY>)
-    funding/<exchange>/<symbol-id>.parquet
-    open_interest/<exchange>/<symbol-id>/<period>.parquet
+    mark/<exchange>/<symbol-id>/<timeframe>/...                      mark-price candles, the same
+    funding/<exchange>/<symbol-id>.parquet                            (and the other observation
+    open_interest/<exchange>/<symbol-id>/<period>.parquet              series of data/series.py)
     markets/<exchange>.parquet
 
 Candles are partitioned by calendar period so an append rewrites one small file, not the
@@ -12,13 +13,19 @@ history. Every write merges on ``timestamp`` (the incoming row wins), so re-fetc
 re-importing a range never duplicates a bar, and goes through :func:`atomic_write`.
 
 Writers of one series are serialised by a lock file beside it (``<timeframe>/.lock`` for candles,
-``.<name>.parquet.lock`` beside a funding, open-interest or markets file), held for the whole
-read-merge-write, so concurrent ``fetch``/``--import``/``scan`` runs never drop each other's rows.
-Under that lock the temp files a killed writer left are removed. Readers take no lock.
+``.<name>.parquet.lock`` beside a funding, open-interest, other observation or markets file),
+held for the whole read-merge-write, so concurrent ``fetch``/``--import``/``scan`` runs never drop
+each other's rows. Under that lock the temp files a killed writer left are removed. Readers take
+no lock.
 
-A write that replaces stored candle values (not just adds bars) is recorded in the series'
-``revisions.jsonl`` (one JSON object a line: ``at``, ``source``, ``changed``, ``first``, ``last``),
-which ``fetch --status`` sums up; a write that changes nothing records nothing.
+A write that replaces stored values (not just adds rows) is recorded in the series'
+``revisions.jsonl`` (``<name>.revisions.jsonl`` beside a one-file series; one JSON object a line:
+``at``, ``source``, ``changed``, ``first``, ``last``), which ``fetch --status`` sums up; a write
+that changes nothing records nothing.
+
+Mark-price candles (``mark/``) are candles of another price: :meth:`Lake.mark_prices` is the same
+lake filing them there. Stored funding is read with the mark price at each funding time where
+mark candles are stored (the backtest charges funding on it).
 """
 
 import json
@@ -40,6 +47,7 @@ from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
 from cryptobot.data import locks
 from cryptobot.data.atomic import atomic_write, remove_stale_temps
+from cryptobot.data.series import KINDS, Kind, kind_of, normalise, problems
 from cryptobot.data.validate import CandleReport, check_candles, lone_bar_problem, span
 
 OHLCV = ["timestamp", "open", "high", "low", "close", "volume"]
@@ -61,16 +69,21 @@ class WriteResult:
 class Lake:
     """File-level access to one ``data_dir``. Stateless: safe to create anywhere, any time."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, prices: str = "candles") -> None:
         self.root = Path(root)
+        self.prices = prices  # the folder of its candles: "candles" (trades) or "mark"
+
+    def mark_prices(self) -> "Lake":
+        """This lake's mark-price candles (``mark/``), read and written as candles are."""
+        return Lake(self.root, prices="mark")
 
     # ---- candles -------------------------------------------------------------------------
     def candle_dir(self, exchange: str, symbol: str, timeframe: str) -> Path:
-        return self.root / "candles" / exchange / symbol_to_id(symbol) / timeframe
+        return self.root / self.prices / exchange / symbol_to_id(symbol) / timeframe
 
     def candle_sets(self, exchange: str | None = None) -> Iterator[tuple[str, str, str]]:
         """(exchange, symbol, timeframe) of every stored series, sorted."""
-        base = self.root / "candles"
+        base = self.root / self.prices
         pattern = f"{exchange or '*'}/*/*"
         for tf_dir in sorted(base.glob(pattern)):
             if tf_dir.is_dir() and any(tf_dir.glob("*.parquet")):
@@ -181,58 +194,133 @@ class Lake:
 
         A line that is not a revision record raises :class:`DataError` naming it: the log is
         not repaired silently (dropping lines would lose the history it exists to keep)."""
-        path = self.candle_dir(exchange, symbol, timeframe) / REVISIONS
-        if not path.exists():
-            return []
-        records = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                record = None
-            if not isinstance(record, dict) or not isinstance(record.get("changed"), int):
-                raise DataError(f"{path} line {number} is not a revision record; fix or remove it")
-            records.append(record)
-        return records
+        return read_revisions(self.candle_dir(exchange, symbol, timeframe) / REVISIONS)
 
     def candle_report(self, exchange: str, symbol: str, timeframe: str) -> CandleReport:
         bars = self.read_candles(exchange, symbol, timeframe)
         return check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=timeframe_ms(timeframe))
 
-    # ---- funding, open interest, markets -------------------------------------------------
-    def funding_path(self, exchange: str, symbol: str) -> Path:
-        return self.root / "funding" / exchange / f"{symbol_to_id(symbol)}.parquet"
+    # ---- observation series (data/series.py), markets -------------------------------------
+    def series_path(
+        self, kind: str, source: str, symbol: str | None = None, period: str | None = None
+    ) -> Path:
+        """Where a series of ``kind`` lives: per source (an exchange id, or a vendor such as
+        ``alternative_me``), per symbol, per period as the kind is filed."""
+        spec = kind_of(kind)
+        if not spec.per_symbol:
+            return self.root / kind / f"{source}.parquet"
+        folder = self.root / kind / source / symbol_to_id(_needed(symbol, "a symbol", kind))
+        if not spec.periodic:
+            return folder.with_name(f"{folder.name}.parquet")
+        timeframe_ms(_needed(period, "a period", kind))
+        return folder / f"{period}.parquet"
 
-    def write_funding(self, exchange: str, symbol: str, frame: pd.DataFrame) -> WriteResult:
-        """Rows ``timestamp, funding_rate[, mark_price]``; settlement-time jitter of a few ms
-        (seen in Binance history) is folded to the second so one event is one row."""
-        frame = frame.copy()
-        frame["timestamp"] = (frame["timestamp"].astype("int64") // 1000) * 1000
-        return _locked_merge(self.funding_path(exchange, symbol), frame)
+    def write_series(
+        self,
+        kind: str,
+        source: str,
+        symbol: str | None,
+        period: str | None,
+        frame: pd.DataFrame,
+        *,
+        now_ms: int | None = None,
+        origin: str = "write",
+        check_spacing: bool = False,
+    ) -> WriteResult:
+        """Validate and merge rows of ``kind`` into their file (incoming rows win); invalid rows
+        raise :class:`DataError` before anything is written. ``now_ms`` is the writer's clock
+        (rows not known yet at it are refused; None skips the check); ``origin`` names the writer
+        in the revision log; ``check_spacing`` refuses a file whose rows are further apart than
+        the period (an import under the wrong period)."""
+        spec = kind_of(kind)
+        path = self.series_path(kind, source, symbol, period)
+        rows = normalise(spec, frame)
+        period_ms = timeframe_ms(_period_of(spec, period)) if spec.periodic else None
+        found = problems(
+            spec, rows, period_ms=period_ms, now_ms=now_ms, check_spacing=check_spacing
+        )
+        if found:
+            raise DataError(
+                f"refusing to store {_label(spec, source, symbol, period)}: " + "; ".join(found)
+            )
+        if rows.empty:
+            return WriteResult(0, _file_rows(path))
+        revisions = path.with_name(f"{path.stem}.{REVISIONS}")
+        with _file_lock(path):
+            try:  # a write that changes values could not be recorded in a damaged log
+                read_revisions(revisions)
+            except DataError as exc:
+                raise DataError(
+                    f"refusing to store {_label(spec, source, symbol, period)}: {exc}"
+                ) from None
+            result = merge_rows(path, rows, list(rows.columns))
+            if result.changed_rows:
+                _record_revision(revisions, result, now_ms=now_ms, source=origin)
+        return result
+
+    def read_series(
+        self, kind: str, source: str, symbol: str | None = None, period: str | None = None
+    ) -> pd.DataFrame:
+        """The stored rows of a series, sorted by time, with every column of its kind (optional
+        ones NaN where the source had none); empty when nothing is stored."""
+        spec = kind_of(kind)
+        path = self.series_path(kind, source, symbol, period)
+        stored = read_parquet(path) if path.exists() else pd.DataFrame()
+        return _with_columns(spec, stored)
+
+    def series_revisions(
+        self, kind: str, source: str, symbol: str | None = None, period: str | None = None
+    ) -> list[dict]:
+        path = self.series_path(kind, source, symbol, period)
+        return read_revisions(path.with_name(f"{path.stem}.{REVISIONS}"))
+
+    def series_sets(self) -> Iterator[tuple[str, str, str | None, str | None]]:
+        """(kind, source, symbol, period) of every stored observation series, sorted."""
+        for name, spec in KINDS.items():
+            base = self.root / name
+            if not spec.per_symbol:
+                for f in sorted(base.glob("*.parquet")):
+                    yield name, f.stem, None, spec.period
+            elif not spec.periodic:
+                for f in sorted(base.glob("*/*.parquet")):
+                    yield name, f.parent.name, id_to_symbol(f.stem), None
+            else:
+                for f in sorted(base.glob("*/*/*.parquet")):
+                    yield name, f.parent.parent.name, id_to_symbol(f.parent.name), f.stem
+
+    def funding_path(self, exchange: str, symbol: str) -> Path:
+        return self.series_path("funding", exchange, symbol)
+
+    def write_funding(
+        self, exchange: str, symbol: str, frame: pd.DataFrame, *, now_ms: int | None = None
+    ) -> WriteResult:
+        """Rows ``timestamp, funding_rate[, mark_price]``, times to the nearest second (see
+        :func:`cryptobot.data.series.normalise`)."""
+        return self.write_series("funding", exchange, symbol, None, frame, now_ms=now_ms)
 
     def read_funding(self, exchange: str, symbol: str) -> pd.DataFrame:
-        path = self.funding_path(exchange, symbol)
-        return (
-            _read_parquet(path)
-            if path.exists()
-            else pd.DataFrame(
-                {"timestamp": pd.Series(dtype="int64"), "funding_rate": pd.Series(dtype="float64")}
-            )
-        )
+        """Stored funding, with ``mark_price`` taken from stored mark candles where the history
+        has none: the open of the mark bar opening at the funding time, else the close of the
+        one closing then (finest timeframe stored); NaN where neither exists."""
+        funding = self.read_series("funding", exchange, symbol)
+        return _with_mark_prices(funding, self.mark_prices(), exchange, symbol)
 
     def open_interest_path(self, exchange: str, symbol: str, period: str) -> Path:
-        return self.root / "open_interest" / exchange / symbol_to_id(symbol) / f"{period}.parquet"
+        return self.series_path("open_interest", exchange, symbol, period)
 
     def write_open_interest(
-        self, exchange: str, symbol: str, period: str, frame: pd.DataFrame
+        self,
+        exchange: str,
+        symbol: str,
+        period: str,
+        frame: pd.DataFrame,
+        *,
+        now_ms: int | None = None,
     ) -> WriteResult:
-        return _locked_merge(self.open_interest_path(exchange, symbol, period), frame)
+        return self.write_series("open_interest", exchange, symbol, period, frame, now_ms=now_ms)
 
     def read_open_interest(self, exchange: str, symbol: str, period: str) -> pd.DataFrame:
-        path = self.open_interest_path(exchange, symbol, period)
-        return _read_parquet(path) if path.exists() else pd.DataFrame()
+        return self.read_series("open_interest", exchange, symbol, period)
 
     def markets_path(self, exchange: str) -> Path:
         return self.root / "markets" / f"{exchange}.parquet"
@@ -247,7 +335,7 @@ class Lake:
         path = self.markets_path(exchange)
         if not path.exists():
             return {}
-        rows = _read_parquet(path).to_dict("records")
+        rows = read_parquet(path).to_dict("records")
         return {r["symbol"]: Market.from_row(_nan_to_none(r)) for r in rows}
 
 
@@ -274,7 +362,7 @@ def merge_rows(path: Path, rows: pd.DataFrame, columns: list[str]) -> WriteResul
         merged = rows.sort_values("timestamp")
         _write_parquet(path, merged)
         return WriteResult(len(merged), len(merged))
-    old = _read_parquet(path)
+    old = read_parquet(path)
     if not old["timestamp"].is_monotonic_increasing:
         old = old.sort_values("timestamp", kind="stable").reset_index(drop=True)
     stored, changed = _compare(old, rows)
@@ -285,6 +373,19 @@ def merge_rows(path: Path, rows: pd.DataFrame, columns: list[str]) -> WriteResul
     _write_parquet(path, merged)
     first, last = (int(changed[0]), int(changed[-1])) if changed.size else (None, None)
     return WriteResult(len(merged) - len(old), len(merged), len(changed), first, last)
+
+
+def merge_events(path: Path, rows: pd.DataFrame, key: list[str]) -> WriteResult:
+    """Add events to the Parquet file at ``path`` under its lock; a row equal on ``key`` to a
+    stored one (or to an earlier row of ``rows``) is a duplicate and dropped. Events are never
+    revised, only added, so nothing counts as changed. Sorted by ``timestamp``."""
+    with _file_lock(path):
+        old = read_parquet(path) if path.exists() else rows.iloc[:0]
+        merged = pd.concat([old, rows], ignore_index=True).drop_duplicates(key)
+        if len(merged) == len(old):
+            return WriteResult(0, len(old))
+        _write_parquet(path, merged.sort_values("timestamp", kind="stable"))
+        return WriteResult(len(merged) - len(old), len(merged))
 
 
 def _compare(old: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -312,18 +413,100 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def _locked_merge(path: Path, frame: pd.DataFrame) -> WriteResult:
-    """:func:`merge_rows` for a series that is one file, under that file's lock."""
+def locked_upsert(path: Path, frame: pd.DataFrame, key: list[str]) -> None:
+    """Replace the rows equal on ``key`` to one of ``frame``'s and add the others, under the
+    file's lock (no validation, no revision log: for the lake's own bookkeeping, such as the
+    recording spans of liquidation recorders, where two recorders may start in the same
+    millisecond and must not overwrite each other's span)."""
     with _file_lock(path):
-        return merge_rows(path, frame, list(frame.columns))
+        old = read_parquet(path) if path.exists() else frame.iloc[:0]
+        merged = pd.concat([old, frame], ignore_index=True).drop_duplicates(key, keep="last")
+        _write_parquet(path, merged.sort_values("timestamp", kind="stable"))
 
 
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    """The lock of a one-file series; stale temp files of that file are removed under it."""
+    """The lock of a one-file series; stale temp files of that file (and of its revision log)
+    are removed under it."""
     with locks.exclusive(path.with_name(f".{path.name}.lock")):
-        remove_stale_temps(path.parent, name=path.name)
+        remove_stale_temps(path.parent, name=f"{path.stem}.*")
         yield
+
+
+def read_revisions(path: Path) -> list[dict]:
+    """A revision log's records, oldest first (empty when there is none).
+
+    A line that is not a revision record raises :class:`DataError` naming it: the log is
+    not repaired silently (dropping lines would lose the history it exists to keep)."""
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("changed"), int):
+            raise DataError(f"{path} line {number} is not a revision record; fix or remove it")
+        records.append(record)
+    return records
+
+
+def _needed(value: str | None, what: str, kind: str) -> str:
+    if not value:
+        raise DataError(f"{kind} series are filed per {what.split()[-1]}; give {what}")
+    return value
+
+
+def _period_of(spec: Kind, period: str | None) -> str:
+    """A periodic series' period: the kind's own when it has one (Fear & Greed: daily)."""
+    return spec.period or _needed(period, "a period", spec.name)
+
+
+def _label(spec: Kind, source: str, symbol: str | None, period: str | None) -> str:
+    """``BTC/USDT:USDT funding``, ``ETH/USDT:USDT long_short 1h``, ``alternative_me fear_greed``."""
+    return " ".join(
+        p for p in (symbol or source, spec.name, period if spec.per_symbol else None) if p
+    )
+
+
+def _file_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+
+
+def _with_columns(spec: Kind, stored: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {
+            c: stored[c]
+            if c in stored
+            else pd.Series(dtype="int64" if c == "timestamp" else "float64")
+            for c in spec.columns
+        }
+    )
+    if len(stored) and not out["timestamp"].is_monotonic_increasing:
+        out = out.sort_values("timestamp", kind="stable")
+    return out.reset_index(drop=True)
+
+
+def _with_mark_prices(
+    funding: pd.DataFrame, marks: "Lake", exchange: str, symbol: str
+) -> pd.DataFrame:
+    need = funding["mark_price"].isna().to_numpy()
+    timeframes = [tf for ex, s, tf in marks.candle_sets(exchange) if s == symbol]
+    if not need.any() or not timeframes:
+        return funding
+    tf = min(timeframes, key=timeframe_ms)
+    tf_ms = timeframe_ms(tf)
+    ts = funding["timestamp"].to_numpy()
+    bars = marks.read_candles(exchange, symbol, tf, int(ts.min()) - tf_ms, int(ts.max()))
+    opens = pd.Series(bars["open"].to_numpy(), index=bars["timestamp"].to_numpy())
+    closes = pd.Series(bars["close"].to_numpy(), index=bars["timestamp"].to_numpy() + tf_ms)
+    found = opens.reindex(ts).fillna(closes.reindex(ts)).to_numpy()
+    out = funding.copy()
+    out.loc[need, "mark_price"] = found[need]
+    return out
 
 
 def _unclosed_bars(ts: np.ndarray, tf_ms: int, now_ms: int | None) -> list[str]:
@@ -373,7 +556,8 @@ def _stored_rows(directory: Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in directory.glob("*.parquet"))
 
 
-def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One stored file as a frame; a damaged file is a :class:`DataError` naming it."""
     return _read_table(path, columns).to_pandas()
 
 
@@ -388,7 +572,7 @@ def _footer_edge(path: Path, newest: bool) -> int | None:
     stats = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
     if column is not None and stats and all(st is not None and st.has_min_max for st in stats):
         return int(max(st.max for st in stats) if newest else min(st.min for st in stats))
-    ts = _read_parquet(path, ["timestamp"])["timestamp"]
+    ts = read_parquet(path, ["timestamp"])["timestamp"]
     return int(ts.max() if newest else ts.min()) if len(ts) else None
 
 

@@ -3,6 +3,12 @@
 ccxt is imported here and nowhere else. Public market data needs no keys; keys (from the
 environment only) add leverage brackets. Order methods arrive with the trading issue and will
 sit behind the live switches of DESIGN.md §3.
+
+Crowd data (:mod:`cryptobot.data.sources`): the long/short ratio of all accounts through ccxt's
+unified ``fetchLongShortRatioHistory`` (any venue that has it); Binance's top-trader ratios and
+taker buy/sell volume through ccxt's implicit API (``/futures/data/...``: ccxt has no unified
+method for them). Liquidations: Binance's ``!forceOrder@arr`` stream through ccxt pro's
+``watch_liquidations_for_symbols`` (a second, WebSocket client made on first use).
 """
 
 import logging
@@ -17,6 +23,7 @@ from cryptobot.core.config import Secrets
 from cryptobot.core.errors import CryptobotError, ExchangeFailure, UnknownSymbolError
 from cryptobot.core.market import Market
 from cryptobot.core.settings import CCXT_VENUES, ExchangeSettings
+from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.exchange.base import Exchange, FundingRate, OhlcvRow, OpenInterest, Ticker
 from cryptobot.exchange.retry import RetryAfter, RetryPolicy, describe
 
@@ -33,6 +40,12 @@ _MARKET_OPTIONS: dict[str, dict[str, Any]] = {
         "fetchCurrencies": False,
     },
     "bitget": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
+}
+#: Binance's ``/futures/data`` statistics without a unified ccxt method -> the implicit call
+_BINANCE_STATS = {
+    "top_long_short_accounts": "fapiDataGetTopLongShortAccountRatio",
+    "top_long_short_positions": "fapiDataGetTopLongShortPositionRatio",
+    "taker_volume": "fapiDataGetTakerlongshortRatio",
 }
 
 
@@ -64,13 +77,26 @@ class CcxtExchange(Exchange):
             params |= {"apiKey": self._secrets.api_key, "secret": self._secrets.api_secret}
             if self._secrets.api_password:
                 params["password"] = self._secrets.api_password
-        self._ccxt = getattr(ccxt_async, exchange_id)(params)
-        if venue.sandbox:
-            self._ccxt.set_sandbox_mode(True)
-        if venue.api_base:
-            self._ccxt.urls["api"] = _rebase(self._ccxt.urls["api"], venue.api_base.rstrip("/"))
-        _install_error_hook(self._ccxt)
+        self._params = params
+        self._venue = venue
+        self._ccxt = self._client(ccxt_async)
+        self._ws: Any = None  # ccxt pro's client, made by the first watch
+        self._last_liquidation: Any = None  # the newest cached liquidation already handed out
         self._markets: dict[str, Market] | None = None
+
+    def _client(self, module: Any) -> Any:
+        """A ccxt client of ``module`` (async or pro) with this venue's URLs and error hook."""
+        client = getattr(module, self.id)(dict(self._params))
+        if self._venue.sandbox:
+            client.set_sandbox_mode(True)
+        urls = client.urls["api"]
+        if self._venue.api_base:
+            urls = _rebase(urls, self._venue.api_base.rstrip("/"))
+        if self._venue.ws_base and isinstance(urls, dict) and "ws" in urls:
+            urls["ws"] = _rebase(urls["ws"], self._venue.ws_base.rstrip("/"), scheme="wss?")
+        client.urls["api"] = urls
+        _install_error_hook(client)
+        return client
 
     async def now(self) -> int:
         return int(await self._call("fetch time", self._ccxt.fetch_time))
@@ -131,8 +157,78 @@ class CcxtExchange(Exchange):
             for r in _expect_list(rows, "open interest")
         ]
 
+    def crowd_kinds(self) -> frozenset[str]:
+        """The crowd series (besides open interest) this venue serves."""
+        kinds = {"long_short"} if self._ccxt.has.get("fetchLongShortRatioHistory") else set()
+        return frozenset(kinds | (set(_BINANCE_STATS) if self.id == "binanceusdm" else set()))
+
+    async def fetch_crowd_history(
+        self, kind: str, symbol: str, period: str, since: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Rows of a crowd series (columns as :mod:`cryptobot.data.series` names them) from
+        ``since`` on, at most ``limit``, oldest first."""
+        await self._known(symbol)
+        until = since + (limit - 1) * timeframe_ms(period)
+        what = f"fetch {symbol} {kind} {period}"
+        if kind == "long_short":
+            rows = await self._call(
+                what,
+                lambda: self._ccxt.fetch_long_short_ratio_history(
+                    symbol, period, since, limit, {"until": until}
+                ),
+            )
+            return [_ratio_row(r.get("info") or {}, r) for r in _expect_list(rows, kind)]
+        if kind not in _BINANCE_STATS or self.id != "binanceusdm":
+            raise CryptobotError(f"{self.id} serves no {kind} history")
+        request = {
+            "symbol": self._ccxt.market_id(symbol),
+            "period": period,
+            "startTime": since,
+            "endTime": until,
+            "limit": limit,
+        }
+        rows = await self._call(what, lambda: getattr(self._ccxt, _BINANCE_STATS[kind])(request))
+        parse = _taker_row if kind == "taker_volume" else _ratio_row
+        return [parse(r, r) for r in _expect_list(rows, kind)]
+
+    async def watch_liquidations(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """The liquidations the venue streamed since the previous call (all symbols when
+        ``symbols`` is empty), as ``timestamp, symbol, side, price, quantity``; waits for the
+        next one when none is waiting. A dropped connection raises :class:`ExchangeFailure`;
+        the next call reconnects and subscribes again."""
+        if self._ws is None:
+            import ccxt.pro as ccxt_pro
+
+            self._ws = self._client(ccxt_pro)
+            markets = await self._call("load markets", self._ccxt.load_markets)
+            self._ws.set_markets(markets)
+        if waiting := self._new_liquidations(symbols):
+            return waiting
+        try:
+            await self._ws.watch_liquidations_for_symbols(symbols)
+        except ccxt.BaseError as exc:  # dropped, refused, or garbled: the caller reconnects
+            raise ExchangeFailure(f"liquidation stream: {describe(exc)}") from None
+        return self._new_liquidations(symbols)
+
+    def _new_liquidations(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """What ccxt cached since the last look. ccxt wakes a watch with the one message that
+        resolved it; the others of the same read, and those that came while the caller was
+        busy, wait in its cache, so they are taken from there: everything after the last item
+        taken (found by identity; all of the cache if it was pushed out, said as a warning)."""
+        items = list(getattr(self._ws, "liquidations", None) or ())
+        last = self._last_liquidation
+        start = next((i + 1 for i in range(len(items) - 1, -1, -1) if items[i] is last), None)
+        if start is None and last is not None and items:
+            log.warning("%s: liquidations came faster than they were stored; some lost", self.id)
+        batch = items[start or 0 :]
+        if batch:
+            self._last_liquidation = batch[-1]
+        return [_liquidation_row(x) for x in batch if not symbols or x.get("symbol") in symbols]
+
     async def close(self) -> None:
         await self._ccxt.close()
+        if self._ws is not None:
+            await self._ws.close()
 
     async def _known(self, symbol: str) -> None:
         markets = await self.load_markets()
@@ -166,13 +262,52 @@ class CcxtExchange(Exchange):
             raise ExchangeFailure(f"{what}: {describe(exc)}") from None
 
 
-def _rebase(urls: Any, base: str) -> Any:
-    """Point every API URL at ``base`` while keeping its path (``/fapi/v1``...)."""
+def _rebase(urls: Any, base: str, scheme: str = "https?") -> Any:
+    """Point every API URL of ``scheme`` at ``base`` while keeping its path (``/fapi/v1``...)."""
     if isinstance(urls, dict):
-        return {k: _rebase(v, base) for k, v in urls.items()}
+        return {k: _rebase(v, base, scheme) for k, v in urls.items()}
     if isinstance(urls, str):
-        return re.sub(r"^https?://[^/]+", base, urls)
+        return re.sub(rf"^{scheme}://[^/]+", base, urls)
     return urls
+
+
+def _number(value: Any) -> float | None:
+    """A venue's number (often a string) as a float; None when absent or unreadable (the lake
+    then refuses the row by name instead of storing a made-up value)."""
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _ratio_row(info: dict[str, Any], unified: dict[str, Any]) -> dict[str, Any]:
+    """Binance's ``longShortRatio/longAccount/shortAccount`` (Bybit: ``buyRatio/sellRatio``)."""
+    return {
+        "timestamp": int(unified.get("timestamp") or info.get("timestamp")),
+        "long_short_ratio": _number(unified.get("longShortRatio", info.get("longShortRatio"))),
+        "long_account": _number(info.get("longAccount", info.get("buyRatio"))),
+        "short_account": _number(info.get("shortAccount", info.get("sellRatio"))),
+    }
+
+
+def _taker_row(info: dict[str, Any], _: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "timestamp": int(info["timestamp"]),
+        "buy_volume": _number(info.get("buyVol")),
+        "sell_volume": _number(info.get("sellVol")),
+    }
+
+
+def _liquidation_row(x: dict[str, Any]) -> dict[str, Any]:
+    """ccxt's liquidation structure; the quantity is Binance's accumulated fill (``z``)."""
+    info = x.get("info") or {}
+    return {
+        "timestamp": x.get("timestamp"),
+        "symbol": x.get("symbol"),
+        "side": x.get("side"),
+        "price": _number(x.get("price")),
+        "quantity": _number(info.get("z", x.get("contracts"))),
+    }
 
 
 def _install_error_hook(client: Any) -> None:
@@ -184,7 +319,7 @@ def _install_error_hook(client: Any) -> None:
     def handle_errors(code, reason, url, method, headers, body, response, *rest):
         lowered = {str(k).lower(): v for k, v in (headers or {}).items()}
         if code in (418, 429):
-            raise RetryAfter(f"{client.id} HTTP {code} {reason}", _seconds(lowered))
+            raise RetryAfter(f"{client.id} HTTP {code} {reason}", retry_after_seconds(lowered))
         if code >= 500:  # whatever error code the body carries, the venue itself is unwell
             raise ccxt.ExchangeNotAvailable(f"{client.id} HTTP {code} {reason}")
         if code == 200 and body and response is None and "json" in lowered.get("content-type", ""):
@@ -194,7 +329,8 @@ def _install_error_hook(client: Any) -> None:
     client.handle_errors = handle_errors
 
 
-def _seconds(headers: dict[str, str]) -> float | None:
+def retry_after_seconds(headers: dict[str, str]) -> float | None:
+    """The ``Retry-After`` seconds of a response's headers (keys in lower case), if any."""
     value = headers.get("retry-after")
     try:
         return float(value) if value is not None else None

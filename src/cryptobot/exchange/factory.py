@@ -30,14 +30,39 @@ def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchang
     if settings.exchange == "replay":
         return _replay(settings, SimSetup())
     from cryptobot.exchange.ccxt_exchange import CcxtExchange
+
+    return CcxtExchange(settings.exchange, settings.venue(), retry_policy(settings), secrets)
+
+
+def crowd_sources(settings: Settings, exchange: Exchange) -> list:
+    """Every source ``fetch --crowd`` asks, in order: the exchange's statistics, then the Fear &
+    Greed index, unless replaying a stored market (replay is offline: it serves what the lake
+    holds, open interest included)."""
+    from cryptobot.data.sources import ExchangeSource
+
+    if settings.exchange == "replay":
+        return [ExchangeSource(exchange)]
+    from cryptobot.exchange.fear_greed import FearGreedSource
+
+    return [
+        ExchangeSource(exchange),
+        FearGreedSource(
+            settings.fetch.fear_greed_url,
+            retry=retry_policy(settings),
+            timeout_s=settings.venue().timeout_ms / 1000,
+        ),
+    ]
+
+
+def retry_policy(settings: Settings):
+    """The configured back-off for read-only requests (the exchange's, Fear & Greed's)."""
     from cryptobot.exchange.retry import RetryPolicy
 
-    policy = RetryPolicy(
+    return RetryPolicy(
         attempts=settings.retry.attempts,
         base_delay_s=settings.retry.base_delay_s,
         max_delay_s=settings.retry.max_delay_s,
     )
-    return CcxtExchange(settings.exchange, settings.venue(), policy, secrets)
 
 
 def open_venue(
