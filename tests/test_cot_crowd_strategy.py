@@ -234,3 +234,24 @@ def test_an_asset_map_pointing_outside_cot_markets_is_refused(lake: Path, tmp_pa
         run.exit_code == 1
         and "COT asset SOL of BTC/USDT:USDT is not in cot.markets" in " ".join(run.stderr.split())
     )
+
+
+def test_a_setup_charts_with_its_bias_and_indicators(lake: Path, tmp_path: Path):
+    """``--chart``'s drawing: the trade on 1h, titled with the bias reason, the indicators
+    that fired against their thresholds and those without data."""
+    from cryptobot.report.marks import panels_of
+    from cryptobot.report.setup_charts import chart_setup
+
+    config = _config(tmp_path, lake)
+    found, *_ = _setups(lake, config)
+    settings = load_settings(config, env={})
+    (panel,) = panels_of(found[0], settings.strategies)
+    assert panel.timeframe == "1h"
+    assert "BTC BULLISH: asset managers' net long at the 97th percentile" in panel.title
+    assert "fear_greed 34 (<= 40), funding -8.895e-05 (<= -5e-05)" in panel.title
+    assert "no data: liquidation_spike, long_short_ratio" in panel.title
+    assert [line.kind for line in panel.lines] == ["entry", "stop", "target", "target", "target"]
+    png = chart_setup(
+        found[0], lake=Lake(lake), cfg=settings.strategies, now_ms=found[0].ts + 50 * HOUR
+    )
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

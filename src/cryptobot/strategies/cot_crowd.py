@@ -168,7 +168,7 @@ def _setup(data: SymbolData, p: CotCrowdSettings, frame, t: int, decision: Trigg
         "missing": decision.missing,
         "required": p.required_extremes,
         "atr": atr_value,
-        "trigger": decision.reason,
+        "decision": decision.reason,
     }
     ts = int(frame["timestamp"].iat[t])
     return make_setup(data, NAME, p.timeframe, side, True, (ts, ts), (close, stop),
