@@ -247,7 +247,7 @@ def test_a_setup_charts_with_its_bias_and_indicators(lake: Path, tmp_path: Path)
     settings = load_settings(config, env={})
     (panel,) = panels_of(found[0], settings.strategies)
     assert panel.timeframe == "1h"
-    assert "BTC BULLISH: asset managers' net long at the 97th percentile" in panel.title
+    assert panel.title.startswith("1h: BULLISH bias; crowd against it: ")
     assert "fear_greed 34 (<= 40), funding -8.895e-05 (<= -5e-05)" in panel.title
     assert "no data: liquidation_spike, long_short_ratio" in panel.title
     assert [line.kind for line in panel.lines] == ["entry", "stop", "target", "target", "target"]

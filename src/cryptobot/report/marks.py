@@ -207,8 +207,9 @@ def breakout(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
 
 
 def cot_crowd(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
-    """The trade on its timeframe, titled with what decided it: the COT bias and its reason,
-    each crowd indicator that fired (value against threshold) and those without data."""
+    """The trade on its timeframe, titled with what decided it: the COT bias (its reason is
+    in the figure's heading), each crowd indicator that fired (value against threshold) and
+    those without data."""
     p, r = cfg.cot_crowd, setup.reasons
     fired = r.get("fired") if isinstance(r.get("fired"), dict) else {}
     shown = [
@@ -217,8 +218,9 @@ def cot_crowd(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
         if isinstance(v, dict) and _number(v.get("value")) is not None
     ]
     missing = r.get("missing") if isinstance(r.get("missing"), list) else []
-    title = f"{p.timeframe}: {r.get('bias_reason') or 'COT bias'}"
-    title += f"\ncrowd against it: {', '.join(shown) or '-'}"
+    title = (
+        f"{p.timeframe}: {r.get('bias', 'COT')} bias; crowd against it: {', '.join(shown) or '-'}"
+    )
     title += f"; no data: {', '.join(map(str, missing))}" if missing else ""
     return [
         Panel(
