@@ -7,7 +7,7 @@ leaning long, against the bias):
   their rolling mean;
 - Fear & Greed >= ``fear_greed_high`` (extreme greed);
 - funding >= ``funding_extreme`` (longs pay);
-- global long/short account ratio >= ``long_short_skew`` (``context.crowd``; a ratio, so 2.0
+- global long/short account ratio >= ``long_short_skew`` (``strategies.cot_crowd``; a ratio, so 2.0
   means 66.7 % of accounts long and the issue's 70 % is 2.33).
 
 BULLISH is the mirror (long-side liquidation spike, fear <= ``fear_greed_low``, funding <=
