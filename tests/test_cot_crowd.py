@@ -8,7 +8,7 @@ import pytest
 from cryptobot.core.config import load_settings
 from cryptobot.strategies.cot_crowd import INDICATORS, CrowdReading, trigger
 
-P = load_settings().context.crowd  # 2 of 4; spike 3x; greed 80 / fear 20; funding 0.001; L/S 2.0
+P = load_settings().strategies.cot_crowd  # 2 of 4; spike 3x; greed 80/fear 20; funding 0.001
 CALM = {"liq": 1.0, "fear_greed": 50.0, "funding": 0.0001, "long_short_ratio": 1.0}
 EXTREME = {  # the crowd against each bias
     "BEARISH": {"liq": 4.0, "fear_greed": 85.0, "funding": 0.0015, "long_short_ratio": 2.5},

@@ -33,6 +33,10 @@ def test_the_shipped_profiles_are_the_plans():
     ]  # fmt: skip
     assert (momentum.time_stop_minutes, momentum.time_stop_until_r) == (72 * 60, 2.0)
     assert momentum.exit_on == ["ema_cross", "rsi_divergence"]
+    cot = rules("cot_crowd")  # plan 3's manager: +100 % on margin -> add, close half, breakeven
+    assert (cot.scale_in.enabled, cot.scale_in.trigger_margin_profit_pct) == (True, 100)
+    assert (cot.scale_in.close_original_frac, cot.scale_in.stop_to_breakeven) == (0.5, True)
+    assert cot.time_stop_minutes == 0
     base = ManageRules.model_validate(
         DEFAULTS.manage.model_dump(include=set(ManageRules.model_fields))
     )
@@ -112,7 +116,7 @@ def test_config_show_prints_profiles_that_load_back(cli, tmp_path: Path):
     printed configuration is a valid configuration."""
     shown = yaml.safe_load(cli("config", "show").stdout)
     profiles = shown["manage"]["profiles"]
-    assert set(profiles) == {"breakout", "bos_fvg_fib", "momentum"}
+    assert set(profiles) == {"breakout", "bos_fvg_fib", "momentum", "cot_crowd"}
     assert None not in profiles["momentum"].values()
     copy = tmp_path / "copy.yaml"
     copy.write_text(yaml.safe_dump({"manage": shown["manage"]}))

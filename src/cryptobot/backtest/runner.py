@@ -91,6 +91,7 @@ class Dataset:
     held: dict[str, pd.DataFrame]  # BTC and ETH candles of the timeframe, for buy-and-hold
     warnings: tuple[str, ...] = ()
     cot_sides: dict[str, np.ndarray] = field(default_factory=dict)  # cot.signal_filter, per bar
+    contexts: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. cot_crowd's crowd
 
 
 @dataclass
@@ -204,7 +205,30 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         else:  # bars without a usable report (none public yet, or too old) pass unfiltered
             notes = [book.gap_note(s.split("/")[0], t) for s, t in closes.items()]
             warnings.extend(n for n in notes if n)
-    return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings), cot_sides)
+    contexts = _contexts(lake, req, settings, params, frames, warnings)
+    return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings), cot_sides,
+                   contexts)  # fmt: skip
+
+
+def _contexts(lake: Lake, req: Request, settings: Settings, params: Any,
+              frames: dict[str, dict[str, pd.DataFrame]], warnings: list[str]) -> dict:  # fmt: skip
+    """What the strategy reads besides candles (cot_crowd: COT bias and crowd series), known
+    by the last bar's close; what it lacks in the run's window goes to ``warnings``."""
+    if req.strategy == REFERENCE or _strategies()[req.strategy].context is None:
+        return {}
+    from cryptobot.strategies.scanner import context_notes, load_contexts
+
+    chosen = [(_strategies()[req.strategy], params)]
+    tf = min(chosen[0][0].timeframes(params), key=timeframe_ms)
+    end = max(int(f[tf]["timestamp"].iat[-1]) + timeframe_ms(tf) for f in frames.values())
+    contexts = load_contexts(
+        lake=lake, settings=settings, exchange=req.exchange, symbols=req.symbols,
+        chosen=chosen, frames=frames, end=end,
+    )  # fmt: skip
+    window = {s: {tf: f[tf][f[tf]["timestamp"] <= (req.end or end)]} for s, f in frames.items()}
+    notes = context_notes(contexts=contexts, frames=window, chosen=chosen, start=req.start)
+    warnings.extend(notes)
+    return contexts
 
 
 def _candles(lake: Lake, req: Request, symbol: str, tf: str,
@@ -255,7 +279,7 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
     if data.benchmark:
         frames.setdefault(settings.scan.benchmark, data.benchmark)
     setups = detect_all(req.exchange, req.symbols, frames, [(strategy, params)],
-                        settings.scan.benchmark, 0)  # fmt: skip
+                        settings.scan.benchmark, 0, contexts=data.contexts)  # fmt: skip
     out = []
     for sb in data.bars:
         side = np.zeros(len(sb), dtype=np.int8)

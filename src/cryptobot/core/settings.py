@@ -166,13 +166,41 @@ class FundingCarrySettings(Section):
     min_periods: Count
 
 
+class CrowdSettings(Section):
+    """The 2-of-4 trigger's thresholds (``strategies.cot_crowd``; ``strategies/cot_crowd.py``)."""
+
+    required_extremes: Annotated[Int, Field(ge=1, le=4)]
+    liquidation_spike_mult: Positive
+    fear_greed_low: Pct
+    fear_greed_high: Pct
+    funding_extreme: Positive
+    long_short_skew: Positive
+
+
+class CotCrowdSettings(CrowdSettings):
+    """``strategies.cot_crowd``: the thresholds, and how the readings are gathered per bar."""
+
+    timeframe: Timeframe
+    assets: dict[str, str]  # symbol base -> COT asset (a key of cot.markets)
+    atr_period: Count
+    stop_atr_mult: Positive
+    targets_r: list[Positive]
+    cooldown_bars: Count
+    crowd_period: Timeframe
+    liquidation_window: Annotated[Int, Field(ge=2)]
+    max_reading_age_hours: Positive
+
+
 class StrategiesSettings(Section):
-    enabled: list[Literal["bos_fvg_fib", "momentum", "breakout", "grid", "funding_carry"]]
+    enabled: list[
+        Literal["bos_fvg_fib", "momentum", "breakout", "cot_crowd", "grid", "funding_carry"]
+    ]
     bos_fvg_fib: BosFvgFibSettings
     momentum: MomentumSettings
     breakout: BreakoutSettings
     grid: GridSettings
     funding_carry: FundingCarrySettings
+    cot_crowd: CotCrowdSettings
 
 
 class ScanSettings(Section):
@@ -231,18 +259,8 @@ class CotBiasSettings(Section):
     publication_overrides: dict[str, str]
 
 
-class CrowdSettings(Section):
-    required_extremes: Annotated[Int, Field(ge=1, le=4)]
-    liquidation_spike_mult: Positive
-    fear_greed_low: Pct
-    fear_greed_high: Pct
-    funding_extreme: Positive
-    long_short_skew: Positive
-
-
 class ContextSettings(Section):
     cot: CotSettings
-    crowd: CrowdSettings
 
 
 class SizingSettings(Section):
@@ -409,6 +427,7 @@ class ManageProfiles(_Partial):
     bos_fvg_fib: ManageProfile | None = None  # type: ignore[valid-type]
     momentum: MomentumProfile | None = None  # type: ignore[valid-type]
     breakout: ManageProfile | None = None  # type: ignore[valid-type]
+    cot_crowd: ManageProfile | None = None  # type: ignore[valid-type]
     ema_cross: ManageProfile | None = None  # type: ignore[valid-type]
 
 

@@ -224,9 +224,11 @@ class BiasBook:
         picked = labels[np.clip(i, 0, None)] if len(labels) else np.zeros(len(i), dtype="int64")
         return np.where(usable, picked, 0).astype(np.int8)
 
-    def gap_note(self, asset: str, times_ms: np.ndarray) -> str | None:
-        """What a backtest should be told when some of its bars had no usable report
-        (None for an asset outside ``cot.markets``: the filter never concerned it)."""
+    def gap_note(
+        self, asset: str, times_ms: np.ndarray, *, effect: str = "entries there are not filtered"
+    ) -> str | None:
+        """What a backtest should be told when some of its bars had no usable report, and
+        what that meant for it (``effect``); None for an asset outside ``cot.markets``."""
         key = asset.upper()
         times = np.asarray(times_ms, dtype="int64")
         if key not in self.cfg.markets or not len(times):
@@ -237,7 +239,7 @@ class BiasBook:
         return (
             f"{key}: no COT bias at {missing} of {len(times)} bars (no report published yet,"
             f" or the newest older than cot.max_report_age_days {self.cfg.max_report_age_days});"
-            " entries there are not filtered"
+            f" {effect}"
         )
 
     def _usable(self, asset: str, times_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

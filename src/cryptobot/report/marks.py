@@ -206,6 +206,37 @@ def breakout(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
     return [fast, confirm]
 
 
+def cot_crowd(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
+    """The trade on its timeframe, titled with what decided it: the COT bias (its reason is
+    in the figure's heading), each crowd indicator that fired (value against threshold) and
+    those without data."""
+    p, r = cfg.cot_crowd, setup.reasons
+    fired = r.get("fired") if isinstance(r.get("fired"), dict) else {}
+    shown = [
+        f"{name} {_number(v.get('value')):g} ({v.get('threshold')})"
+        for name, v in fired.items()
+        if isinstance(v, dict) and _number(v.get("value")) is not None
+    ]
+    missing = r.get("missing") if isinstance(r.get("missing"), list) else []
+    title = (
+        f"{p.timeframe}: {r.get('bias', 'COT')} bias; crowd against it: {', '.join(shown) or '-'}"
+    )
+    title += f"; no data: {', '.join(map(str, missing))}" if missing else ""
+    return [
+        Panel(
+            timeframe=p.timeframe,
+            title=title,
+            lines=trade_lines(setup, since=setup.ts),
+            markers=[
+                Marker(setup.ts, f"{setup.side} ({len(shown)} extremes)", "setup", setup.entry)
+            ],
+            emas=(21,),
+            bars=120,
+            after=48,
+        )
+    ]
+
+
 def fallback(setup: Setup, cfg: StrategiesSettings) -> list[Panel]:
     return [
         Panel(
@@ -221,6 +252,7 @@ PANELS: dict[str, Callable[[Setup, StrategiesSettings], list[Panel]]] = {
     "bos_fvg_fib": bos_fvg_fib,
     "momentum": momentum,
     "breakout": breakout,
+    "cot_crowd": cot_crowd,
 }
 
 

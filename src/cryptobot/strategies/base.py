@@ -19,6 +19,9 @@ class SymbolData:
 
     ``rs_percentile`` is the symbol's relative-strength percentile in the scanned universe,
     indexed by candle timestamp, when a universe was scanned (None for a lone symbol).
+    ``context`` holds, per strategy name, what a detector reads besides candles (the COT bias
+    and crowd readings of ``cot_crowd``), loaded by that strategy's ``Strategy.context``; each
+    value has ``truncated(end_ms)``, so a truncated view cuts it at the same moment.
     """
 
     exchange: str
@@ -26,6 +29,7 @@ class SymbolData:
     frames: Mapping[str, pd.DataFrame]
     rs_percentile: pd.Series | None = None
     benchmark: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
 
     def frame(self, timeframe: str) -> pd.DataFrame:
         try:
@@ -46,16 +50,21 @@ class SymbolData:
             cut(self.frames),
             None if rs is None else rs[rs.index <= end_ms],
             cut(self.benchmark),
+            {name: value.truncated(end_ms) for name, value in self.context.items()},
         )
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """A named detector and the timeframes it reads."""
+    """A named detector, the timeframes it reads and, for a detector that reads more than
+    candles, ``context``: a loader the drivers (scan, backtest) call once per symbol with
+    ``(lake=, settings=, exchange=, symbol=, params=, start=, end=)`` whose result reaches the
+    detector as ``SymbolData.context[name]``. The detector itself stays pure."""
 
     name: str
     timeframes: Callable[[Any], list[str]]
     detect: Callable[[SymbolData, Any], list[Setup]]
+    context: Callable[..., Any] | None = None
 
 
 def closed_count(

@@ -4,11 +4,12 @@ from typing import Any
 
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.settings import Settings
-from cryptobot.strategies import NAMES, bos_fvg_fib, breakout, momentum
+from cryptobot.strategies import NAMES, bos_fvg_fib, breakout, cot_crowd, momentum
 from cryptobot.strategies.base import Strategy
 
 STRATEGIES: dict[str, Strategy] = {
-    s.name: s for s in (bos_fvg_fib.STRATEGY, momentum.STRATEGY, breakout.STRATEGY)
+    s.name: s
+    for s in (bos_fvg_fib.STRATEGY, momentum.STRATEGY, breakout.STRATEGY, cot_crowd.STRATEGY)
 }
 assert tuple(STRATEGIES) == NAMES
 

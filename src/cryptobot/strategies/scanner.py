@@ -14,7 +14,7 @@ no stored candles, stored candles that stop well before the scan's clock) comes 
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,9 +77,13 @@ async def scan(exchange: Exchange, lake: Lake, settings: Settings, req: ScanRequ
         errors = [f"{r.symbol} {r.dataset}: {r.error}" for r in await fetcher.run(plan) if r.error]
     now = await exchange.now()
     frames = {s: load_frames(lake, exchange.id, s, timeframes, now, depth) for s in wanted}
-    setups = detect_all(exchange.id, symbols, frames, chosen, settings.scan.benchmark, now)
+    contexts = load_contexts(lake=lake, settings=settings, exchange=exchange.id, symbols=symbols,
+                             chosen=chosen, frames=frames, end=now)  # fmt: skip
+    setups = detect_all(exchange.id, symbols, frames, chosen, settings.scan.benchmark, now,
+                        contexts=contexts)  # fmt: skip
     kept = _keep(setups, chosen, req, now)
     notes = data_notes(frames={s: frames[s] for s in symbols}, now=now)
+    notes += context_notes(contexts=contexts, frames=frames, chosen=chosen, window=1)
     if not kept:
         names = ", ".join(s.name for s, _ in chosen)
         notes.append(f"0 setups at {iso(now)} ({names}; symbols scanned: {len(symbols)})")
@@ -136,16 +140,70 @@ def detect_all(
     chosen: list[tuple[Strategy, Any]],
     benchmark: str,
     now: int,
+    *,
+    contexts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Setup]:
-    """Every strategy on every symbol (a detector returns nothing when it has too few bars)."""
+    """Every strategy on every symbol (a detector returns nothing when it has too few bars);
+    ``contexts``: per symbol, what :func:`load_contexts` loaded."""
     bench = frames.get(benchmark, {})
     ranks = _rs_percentiles(symbols, frames, bench, chosen)
     out = []
     for symbol in symbols:
-        data = SymbolData(exchange_id, symbol, frames[symbol], ranks.get(symbol), bench)
+        extra = (contexts or {}).get(symbol, {})
+        data = SymbolData(exchange_id, symbol, frames[symbol], ranks.get(symbol), bench, extra)
         for strategy, params in chosen:
             out += strategy.detect(data, params)
     return out
+
+
+def load_contexts(
+    *,
+    lake: Lake,
+    settings: Settings,
+    exchange: str,
+    symbols: list[str],
+    chosen: list[tuple[Strategy, Any]],
+    frames: Mapping[str, Mapping[str, pd.DataFrame]],
+    end: int,
+) -> dict[str, dict[str, Any]]:
+    """Per symbol and strategy, what a strategy with a ``context`` loader reads besides
+    candles (known by ``end``), from its trigger timeframe's first loaded bar on."""
+    out: dict[str, dict[str, Any]] = {s: {} for s in symbols}
+    for strategy, params in chosen:
+        if strategy.context is None:
+            continue
+        for symbol in symbols:
+            frame = frames[symbol][min(strategy.timeframes(params), key=timeframe_ms)]
+            start = int(frame["timestamp"].iat[0]) if len(frame) else end
+            out[symbol][strategy.name] = strategy.context(
+                lake=lake, settings=settings, exchange=exchange, symbol=symbol, params=params,
+                start=start, end=end,
+            )  # fmt: skip
+    return out
+
+
+def context_notes(
+    *,
+    contexts: Mapping[str, Mapping[str, Any]],
+    frames: Mapping[str, Mapping[str, pd.DataFrame]],
+    chosen: list[tuple[Strategy, Any]],
+    window: int | None = None,
+    start: int | None = None,
+) -> list[str]:
+    """What a context could not say at the bars looked at (the last ``window`` bars, or
+    those from ``start``): e.g. crowd indicators with no data, which count as not firing."""
+    notes = []
+    for strategy, params in chosen:
+        for symbol, per_strategy in contexts.items():
+            ctx = per_strategy.get(strategy.name)
+            if ctx is None:
+                continue
+            tf = min(strategy.timeframes(params), key=timeframe_ms)
+            stamps = frames[symbol][tf]["timestamp"].to_numpy(dtype="int64")
+            stamps = stamps[-window:] if window else stamps[stamps >= (start or 0)]
+            if note := ctx.missing_note(symbol, stamps + timeframe_ms(tf), params):
+                notes.append(note)
+    return notes
 
 
 def load_frames(
