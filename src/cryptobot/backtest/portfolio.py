@@ -33,7 +33,7 @@ import numpy as np
 
 from cryptobot.backtest import kernel
 from cryptobot.backtest.bars import SymbolBars
-from cryptobot.backtest.engine import Costs, Signals
+from cryptobot.backtest.engine import Costs, Signals, candles_of
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent
 from cryptobot.core.settings import RiskSettings
@@ -44,7 +44,6 @@ from cryptobot.risk.brackets import Bracket
 from cryptobot.risk.orders import SizingSetup, size_orders
 
 HOUR_MS = 3_600_000
-ARG_LEVERAGE = 6  # position of the leverage in a trade's ``run_trade`` arguments
 EXIT_ACTIONS = {
     breakers.Action.flatten_all,
     breakers.Action.exit_all,
@@ -75,7 +74,7 @@ class _Open:
 
     row: int
     symbol: int
-    args: tuple
+    entry: kernel.Entry
     end_bar: int
     fills_from: int
     fills_to: int
@@ -124,8 +123,12 @@ class _Driver:
         self.breaker = breakers.BreakerState()
         self.out = PortfolioRun(self.bars, self.trades, self.symbol_of, self.fills, self.pnl)
         p = setup.policy
-        self.policy_args = (p.scalars(), p.tp_r, p.tp_frac, p.trail_r, p.trail_mult, p.exit_kinds)
+        self.rules = p.rules()
         self.signals = [sg.checked(p) for sg in self.signals]
+        self.candles = [candles_of(b) for b in self.bars]
+        self.inputs = [sg.inputs() for sg in self.signals]
+        self.books = [kernel.Books(self.pnl[i], self.trades, self.fills) for i in range(len(bars))]
+        self.pos, self.acts = kernel.new_state(self.rules), kernel.new_actions(self.rules)
         self.costs = [setup.symbol_costs.get(b.symbol, setup.costs).array() for b in self.bars]
         self.sizing = [
             replace(setup.sizing, slippage_bps=float(c[kernel.C_SLIPPAGE])) for c in self.costs
@@ -206,25 +209,23 @@ class _Driver:
             return
         liq = f.get("liquidation_price")
         liq_ratio = liq / sent_at if liq else math.nan
-        args = (i0, side, qty, price, stop, liq_ratio, float(f["leverage"]), step)
+        entry = kernel.entry_of(
+            bar=i0, side=side, qty=qty, price=price, stop=stop, liq_ratio=liq_ratio,
+            leverage=float(f["leverage"]), step=step,
+        )  # fmt: skip
         target = f["risk_target_usd"]  # None when margin_pct sizes the trade
         self.risk_usd[self.k] = math.nan if target is None else float(target)
-        self._live(i, args, self.end, row=self.k)
+        self._live(i, entry, self.end, row=self.k)
         self.k += 1
 
-    def _live(self, i: int, args: tuple, end_bar: int, row: int, weight: float = 1.0) -> None:
-        sb, sg = self.bars[i], self.signals[i]
+    def _live(self, i: int, entry: kernel.Entry, end_bar: int, row: int) -> None:
         before = self.nf
-        self.nf = kernel.run_trade(
-            sb.bars, sg.side, sg.exits, sg.weak, sb.funding, sb.detail, sb.span, *args, end_bar,
-            *self.policy_args, self.costs[i], self.pnl[i], weight, self.trades, row, self.fills,
-            self.nf,
-        )  # fmt: skip
+        self.nf = self._run(i, entry, end_bar, self.books[i], row, self.nf, 1.0)
         self.symbol_of[row] = i
         trade = self.trades[row]
         self.open = [o for o in self.open if o.row != row]
-        if trade[kernel.T_OPEN] > 0 or int(trade[kernel.T_EXIT_BAR]) > args[0]:
-            self.open.append(_Open(row, i, args, end_bar, before, self.nf))
+        if trade[kernel.T_OPEN] > 0 or int(trade[kernel.T_EXIT_BAR]) > entry.bar:
+            self.open.append(_Open(row, i, entry, end_bar, before, self.nf))
         allowed = kernel.next_signal_bar(trade) if trade[kernel.T_OPEN] == 0 else self.end
         if self.s.cooldown_bars and trade[kernel.T_NET] < 0:
             allowed = max(allowed, int(trade[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
@@ -236,7 +237,7 @@ class _Driver:
             trade = self.trades[o.row]
             if _holds(trade, at):
                 notional = trade[kernel.T_QTY] * trade[kernel.T_ENTRY_PX]
-                lev = o.args[ARG_LEVERAGE]
+                lev = o.entry.leverage
                 side = "long" if trade[kernel.T_SIDE] > 0 else "short"
                 out.append(
                     gates.OpenPosition(self.bars[o.symbol].symbol, side, notional, notional / lev)
@@ -247,32 +248,25 @@ class _Driver:
         """Live every position still open at bar ``at``'s open again, ending there."""
         for o in list(self.open):
             trade = self.trades[o.row]
-            if not _holds(trade, at) or at >= self.end or at <= o.args[0]:
+            if not _holds(trade, at) or at >= self.end or at <= o.entry.bar:
                 continue
-            scratch_t = np.zeros((1, self.trades.shape[1]))
-            scratch_f = np.zeros((self.s.policy.max_fills, self.fills.shape[1]))
-            sb, sg = self.bars[o.symbol], self.signals[o.symbol]
-            kernel.run_trade(
-                sb.bars,
-                sg.side,
-                sg.exits,
-                sg.weak,
-                sb.funding,
-                sb.detail,
-                sb.span,
-                *o.args,
-                self.end,
-                *self.policy_args,
-                self.costs[o.symbol],
+            scratch = kernel.Books(
                 self.pnl[o.symbol],
-                -1.0,
-                scratch_t,
-                0,
-                scratch_f,
-                0,
-            )  # fmt: skip  (takes the first version's PnL back)
+                np.zeros((1, self.trades.shape[1])),
+                np.zeros((self.s.policy.max_fills, self.fills.shape[1])),
+            )
+            self._run(
+                o.symbol, o.entry, self.end, scratch, 0, 0, -1.0
+            )  # the first version's PnL back
             self.dead[o.fills_from : o.fills_to] = True
-            self._live(o.symbol, o.args, at, row=o.row)
+            self._live(o.symbol, o.entry, at, row=o.row)
+
+    def _run(self, i: int, entry, end_bar: int, books, row: int, fills_at: int, weight: float):
+        return kernel.live_trade(
+            candles=self.candles[i], inputs=self.inputs[i], rules=self.rules,
+            costs=self.costs[i], entry=entry, end_bar=end_bar, books=books, row=row,
+            fills_at=fills_at, weight=weight, pos=self.pos, acts=self.acts,
+        )  # fmt: skip
 
 
 def _holds(trade: np.ndarray, at: int) -> bool:
