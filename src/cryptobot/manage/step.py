@@ -333,7 +333,10 @@ def _at_open(pos, p, costs, side, action, op, volume, fill_hi, fill_lo, acts, n)
     if action == SCALE_IN:
         return _scale_in(pos, p, costs, side, op, bps, fill_hi, fill_lo, acts, n)
     px = market_fill(op, -side, bps, fill_hi, fill_lo)
-    n = _reduce(v, side, v[S_QTY], px, costs[C_TAKER], acts, n, ACT_CLOSE, action)
+    qty = v[S_QTY]
+    n = _reduce(v, side, qty, px, costs[C_TAKER], acts, n, ACT_CLOSE, action)
+    if v[S_ADDS] > 0.0:
+        _take_oldest(pos, side, qty)
     v[S_REASON], v[S_AT_OPEN] = action, 1.0
     return n
 
@@ -391,7 +394,8 @@ def _tightest_leg_stop(pos, side):
 
 @njit(cache=True, _nrt=False)
 def _take_oldest(pos, side, qty):
-    """A take-profit's ``qty`` taken from the legs, oldest first (the ladder is the first leg's)."""
+    """An exit's ``qty`` taken from the legs, oldest first (the ladder is the first leg's; the
+    position's stop and the exits at the open take everything)."""
     legs = pos.legs
     for j in range(int(pos.vec[S_LEGS])):
         take = min(qty, legs[j, L_QTY])
@@ -488,11 +492,11 @@ def _book(pos, side, m, vol, fill_hi, fill_lo, costs, acts, n, last):
         if kind == TARGET:
             last = TARGET
             n = _reduce(v, side, qty, px, rate, acts, n, ACT_TAKE, TARGET)
-            if v[S_ADDS] > 0.0:  # legs are kept from the first scale-in on
-                _take_oldest(pos, side, qty)
         else:
             last = int(v[S_STOP_KIND]) if kind == STOP else kind
             n = _reduce(v, side, qty, px, rate, acts, n, ACT_CLOSE, last)
+        if v[S_ADDS] > 0.0:  # legs are kept from the first scale-in on
+            _take_oldest(pos, side, qty)
     return n, last
 
 
