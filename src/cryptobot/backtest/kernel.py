@@ -4,9 +4,10 @@
 machine, ``manage.step.step_bar``, on each bar (compiled inline: the rules exist once, in
 ``manage/``, and cost nothing extra per bar). The loop itself books what is the account's, not
 the position's: funding at each bar's open, the step's fills as fill rows, the mark-to-market
-PnL per bar (added with ``weight`` into ``pnl``) and the trade's row. ``run_signals`` chains
-trades of a fixed quantity over a signal array entirely in compiled code; the portfolio driver
-chains them in Python instead, to size each through the risk engine.
+PnL per bar (added into ``pnl``) and the trade's row. ``run_signals`` chains trades of a fixed
+quantity over a signal array entirely in compiled code; the portfolio driver sizes each through
+the risk engine in Python and steps the open ones in time with its own moments (``open_trade``,
+``advance``, ``write_row``), so a circuit breaker's forced close is the step's own input.
 
 Order of events inside bar i (after the entry bar):
 1. funding at the bar's open (a position held at a funding timestamp pays or receives);
@@ -55,6 +56,7 @@ from cryptobot.manage.step import (  # noqa: F401  (bar columns: re-exported)
     S_ADDS,
     S_AT_OPEN,
     S_AVG,
+    S_BARS,
     S_BEST,
     S_EXIT_QTY,
     S_EXIT_VALUE,
@@ -132,21 +134,42 @@ def _fill(fills, nf, k, bar, kind, side, qty, price, paid):
 
 
 @njit(cache=True, _nrt=False)
-def run_trade(candles, inputs, rules, costs, entry, end_bar, pos, acts, books, k, nf, weight):
+def run_trade(candles, inputs, rules, costs, entry, end_bar, pos, acts, books, k, nf):
     """Live one position (``entry``) to its end, closing it at bar ``end_bar``'s open if it gets
     there; writes trade row ``k`` and fills from row ``nf`` of ``books``, and returns the new
     fills count. ``pos``/``acts``: the position's buffers (``manage.step.new_state``,
     ``new_actions``), reused from trade to trade."""
-    bars, funding, fills = candles.bars, candles.funding, books.fills
-    n = bars.shape[0]
-    i0, side, qty, price = entry.bar, entry.side, entry.qty, entry.price
+    nf = open_trade(rules, costs, entry, pos, books, k, nf)
+    last = candles.bars.shape[0] - 1
+    nf, paid_funding, _, exit_bar = advance(candles, inputs, rules, costs, entry, end_bar, pos,
+                                            acts, books, k, nf, last, 0.0, 0.0)  # fmt: skip
+    write_row(books.trades[k], pos.vec, entry, candles.bars, exit_bar, paid_funding)
+    return nf
+
+
+@njit(cache=True, _nrt=False)
+def open_trade(rules, costs, entry, pos, books, k, nf):
+    """Open ``pos`` at ``entry``'s fill (the taker fee on it) and book that fill as row ``nf``
+    of trade ``k``; returns the new fills count."""
+    side, qty, price = entry.side, entry.qty, entry.price
     paid = fee(price, qty, costs[C_TAKER])
     open_position(pos, rules, side, qty, price, paid, entry.stop, entry.liq_ratio,
                   entry.leverage, entry.step)  # fmt: skip
-    nf = _fill(fills, nf, k, i0, ENTRY, side, qty, price, paid)
+    return _fill(books.fills, nf, k, entry.bar, ENTRY, side, qty, price, paid)
+
+
+@njit(cache=True, _nrt=False)
+def advance(candles, inputs, rules, costs, entry, end_bar, pos, acts, books, k, nf, upto,
+            paid_funding, marked):  # fmt: skip
+    """Live the open position ``pos`` of trade ``k`` from the bar after the last one it lived
+    (its entry bar first) through bar ``upto``, or until it ends; at bar ``end_bar``'s open it
+    is closed (forced). ``paid_funding``/``marked``: the funding booked and the value marked so
+    far. Returns (fills count, funding booked, value marked, exit bar or -1 while open)."""
+    bars, funding, fills = candles.bars, candles.funding, books.fills
+    i0, side = entry.bar, entry.side
     v = pos.vec
-    paid_funding, marked, exit_bar = 0.0, 0.0, -1
-    for i in range(i0, n):
+    exit_bar = -1
+    for i in range(i0 + int(v[S_BARS]), min(upto + 1, bars.shape[0])):
         if i > i0:
             rate = funding[i, 0]
             if rate != 0.0:
@@ -160,17 +183,18 @@ def run_trade(candles, inputs, rules, costs, entry, end_bar, pos, acts, books, k
         value = (
             v[S_REALISED] - v[S_FEES] + paid_funding + side * (bars[i, CLOSE] - v[S_AVG]) * v[S_QTY]
         )
-        books.pnl[i] += weight * (value - marked)
+        books.pnl[i] += value - marked
         marked = value
         if v[S_QTY] <= 0.0:
             exit_bar = i
             break
-    _write_row(books.trades[k], v, entry, bars, exit_bar, paid_funding)
-    return nf
+    return nf, paid_funding, marked, exit_bar
 
 
 @njit(cache=True, _nrt=False)
-def _write_row(row, v, entry, bars, exit_bar, paid_funding):
+def write_row(row, v, entry, bars, exit_bar, paid_funding):
+    """The trade's row from its position state; a position still open (``exit_bar`` -1) is
+    marked at the last bar's close."""
     still_open = exit_bar < 0
     last_bar = bars.shape[0] - 1 if still_open else exit_bar
     side, qty, price, risk = entry.side, entry.qty, entry.price, v[S_RISK]
@@ -193,14 +217,26 @@ def _write_row(row, v, entry, bars, exit_bar, paid_funding):
 
 def live_trade(*, candles: Candles, inputs: Inputs, rules: Rules, costs: np.ndarray,
                entry: Entry, end_bar: int, books: Books, row: int, fills_at: int,
-               weight: float = 1.0, pos: PositionState | None = None,
+               pos: PositionState | None = None,
                acts: np.ndarray | None = None) -> int:  # fmt: skip
     """``run_trade`` from Python: trade row ``row``, fills from row ``fills_at``; returns the
     new fills count. The position's buffers are made for it unless given."""
     pos = new_state(rules) if pos is None else pos
     acts = new_actions(rules) if acts is None else acts
     return run_trade(candles, inputs, rules, costs, entry, int(end_bar), pos, acts, books,
-                     int(row), int(fills_at), float(weight))  # fmt: skip
+                     int(row), int(fills_at))  # fmt: skip
+
+
+def advance_trade(*, candles: Candles, inputs: Inputs, rules: Rules, costs: np.ndarray,
+                  entry: Entry, end_bar: int, pos: PositionState, acts: np.ndarray, books: Books,
+                  row: int, fills_at: int, upto: int, funding: float,
+                  marked: float) -> tuple[int, float, float, int]:  # fmt: skip
+    """``advance`` from Python (the portfolio steps its open positions in time with its own
+    moments): (fills count, funding booked, value marked, exit bar or -1)."""
+    nf, paid, value, exit_bar = advance(candles, inputs, rules, costs, entry, int(end_bar), pos,
+                                        acts, books, int(row), int(fills_at), int(upto),
+                                        float(funding), float(marked))  # fmt: skip
+    return int(nf), float(paid), float(value), int(exit_bar)
 
 
 @njit(cache=True, _nrt=False)
@@ -238,8 +274,7 @@ def run_signals(candles, inputs, stop_price, stop_distance, rules, costs, units,
         if beyond(side, px, stop):
             continue  # the entry would fill beyond its own stop
         entry = Entry(i0, side, units.qty, px, stop, math.nan, units.leverage, units.step)
-        nf = run_trade(candles, inputs, rules, costs, entry, units.end, pos, acts, books, k, nf,
-                       1.0)  # fmt: skip
+        nf = run_trade(candles, inputs, rules, costs, entry, units.end, pos, acts, books, k, nf)
         k += 1
         if trades[k - 1, T_OPEN] > 0.0:
             break
