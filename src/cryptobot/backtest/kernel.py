@@ -36,7 +36,7 @@ from collections import namedtuple
 import numpy as np
 
 from cryptobot.core.jit import njit
-from cryptobot.fills.costs import C_SLIPPAGE, C_TAKER  # noqa: F401  (C_SLIPPAGE: re-exported)
+from cryptobot.fills.costs import C_TAKER
 from cryptobot.fills.model import ENTRY, beyond, fee, funding_cash, market_order_fill
 from cryptobot.manage.policy import Rules, r_multiple
 from cryptobot.manage.step import (  # noqa: F401  (bar columns: re-exported)

@@ -43,6 +43,7 @@ from cryptobot.backtest.engine import Costs, Signals, candles_of
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent
 from cryptobot.core.settings import RiskSettings
+from cryptobot.fills.costs import C_SLIPPAGE
 from cryptobot.fills.model import beyond
 from cryptobot.manage.policy import Policy
 from cryptobot.manage.step import S_PENDING, SCALE_IN, PositionState
@@ -153,9 +154,7 @@ class _Driver:
         self.books = [kernel.Books(self.pnl[i], self.trades, self.fills) for i in range(len(bars))]
         self.acts = kernel.new_actions(self.rules)
         self.costs = [setup.symbol_costs.get(b.symbol, setup.costs).array() for b in self.bars]
-        self.sizing = [
-            replace(setup.sizing, slippage_bps=float(c[kernel.C_SLIPPAGE])) for c in self.costs
-        ]
+        self.sizing = [replace(setup.sizing, slippage_bps=float(c[C_SLIPPAGE])) for c in self.costs]
 
     def run(self) -> PortfolioRun:
         for t in self._moments():
