@@ -14,7 +14,6 @@ and replay venues price them; a live venue's own fills will be fed back by the t
 """
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from cryptobot.core.errors import DataError
 from cryptobot.fills.costs import C_TAKER, Costs
 from cryptobot.fills.model import KIND_NAMES, beyond, fee
-from cryptobot.manage.policy import Policy
+from cryptobot.manage.policy import Policy, Rules
 from cryptobot.manage.step import (
     A_FEE,
     A_KIND,
@@ -49,6 +48,7 @@ from cryptobot.manage.step import (
     S_STOP,
     Candles,
     Inputs,
+    PositionState,
     new_actions,
     new_state,
     open_position,
@@ -118,8 +118,8 @@ class Position:
     costs: Costs
     side: int
     opened_at: int
-    _state: object = field(repr=False)
-    _rules: object = field(repr=False)
+    _state: PositionState = field(repr=False)
+    _rules: Rules = field(repr=False)
     _costs: np.ndarray = field(repr=False)
     _acts: np.ndarray = field(repr=False)
     _last_bar: int | None = field(default=None, repr=False)
@@ -369,4 +369,4 @@ def _positive(name: str, value: float) -> None:
         raise PositionError(f"{name} must be positive, got {value}")
 
 
-__all__: Sequence[str] = ["Action", "Bar", "BarInputs", "Position", "PositionError"]
+__all__ = ["Action", "Bar", "BarInputs", "Position", "PositionError"]
