@@ -172,21 +172,25 @@ def test_time_stop_closes_a_trade_going_nowhere_at_the_next_open():
     assert (t.reason, t.bars_held) == ("time_stop", 4)  # 3 bars lived, out at the 4th open
 
 
-def test_scale_in_at_100_pct_on_margin_adds_closes_half_and_moves_the_stop():
-    """10x leverage: +10 % of price = +100 % on margin. Entry 100 (1 unit), close 110 -> at the
-    next open 110: buy 1, sell 0.5 of the original -> 1.5 units at an average of 105, stop 105."""
-    rows = [(100, 100, 100, 100), (100, 101, 99, 100), (100, 110, 100, 110), (110, 110, 104, 104)]
+def test_scale_in_at_100_pct_on_margin_adds_a_leg_closes_half_the_original_and_its_stop_to_100():
+    """Plan 3 (the position-manager rule), 10x leverage: +10 % of price = +100 % on margin.
+    Entry 100 (1 unit = margin 10), close 110 -> at the next open 110: a leg with the same
+    margin (10 x 10 / 110 = 0.909 units), half of the original leg sold, its stop to 100. The
+    dip to 99 closes that half at its breakeven (100); the new leg keeps the position's 95."""
+    rows = [(100, 100, 100, 100), (100, 101, 99, 100), (100, 110, 100, 110),
+            (110, 110, 104, 104), (104, 104, 99, 100)]  # fmt: skip
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
     policy = Policy(np.empty(0), np.empty(0), np.empty(0), np.empty(0), scale_trigger_pct=100.0,
                     scale_max_adds=1)  # fmt: skip
-    run = run_units(sb, long_at(4, stop=95.0), 1.0, policy, Costs(), leverage=10.0)
+    run = run_units(sb, long_at(5, stop=95.0), 1.0, policy, Costs(), leverage=10.0)
     fills = run.fills_frame()
     assert fills.kind.tolist() == ["entry", "scale_in", "scale_out", "breakeven"]
-    assert fills.qty.tolist() == [1.0, 1.0, 0.5, 1.5]
+    assert fills.qty.tolist() == pytest.approx([1.0, 100 / 110, 0.5, 0.5])
+    assert fills.price.tolist() == [100.0, 110.0, 110.0, 100.0]
     t = run.trades_frame().iloc[0]
-    assert (t.max_qty, t.adds, t.exit_price) == (2.0, 1, pytest.approx((0.5 * 110 + 1.5 * 105) / 2))
-    # realised: 0.5 x (110 - 105) at the cut + 1.5 x (105 - 105) at the breakeven stop
-    assert t.net == pytest.approx(2.5)
+    assert (t.reason, t.adds, t.max_qty) == ("open", 1, pytest.approx(1 + 100 / 110))
+    # per leg: 0.5 x +10 and 0.5 x 0 on the original; the new leg marked at 100: -10/11
+    assert t.net == pytest.approx(5.0 - 100 / 110 * 10)
 
 
 def settings_for_portfolio():

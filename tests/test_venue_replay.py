@@ -3,7 +3,6 @@ by ``fills/``'s rules. Hand-made bars whose fills are worked out in each docstri
 entry + stop + take-profits on real ETH candles booked exactly as the backtest kernel books
 the same trade; and every refusal of the interface, with nothing changed by a refused call."""
 
-import math
 import os
 import subprocess
 import sys
@@ -270,6 +269,10 @@ def test_a_replayed_bracket_on_real_candles_books_what_the_backtest_kernel_books
 def _kernel_trade(kernel, sb, i0, costs, policy, lot):
     """The kernel's trade at ``i0`` (fills, trade row, the orders that make it), when it takes
     a profit, stops out after, and pays funding; else None."""
+    from dataclasses import replace
+
+    from cryptobot.backtest.engine import Signals, candles_of
+
     side, qty, step = 1, 2.0, 0.001
     arr = costs.array()
     entry = kernel.entry_fill(sb.bars, i0, side, qty, arr)
@@ -277,12 +280,12 @@ def _kernel_trade(kernel, sb, i0, costs, policy, lot):
     tp_r, tp_frac = np.array([1.0, 2.0]), np.array([0.25, 0.25])
     trades = np.zeros((1, len(kernel.TRADE_COLUMNS)))
     fills = np.zeros((policy.max_fills + 2, len(kernel.FILL_COLUMNS)))
-    n = kernel.run_trade(
-        sb.bars, np.zeros(len(sb), np.int8), np.zeros((len(sb), 0), np.uint8),
-        np.zeros(len(sb), np.bool_), sb.funding, sb.detail, sb.span, i0, side, qty,
-        entry, stop, math.nan, 1.0, step, len(sb), policy.scalars(), tp_r, tp_frac,
-        policy.trail_r, policy.trail_mult, policy.exit_kinds, arr, np.zeros(len(sb)), 1.0,
-        trades, 0, fills, 0,
+    inputs = Signals.of(np.zeros(len(sb), np.int8)).inputs()
+    n = kernel.live_trade(
+        candles=candles_of(sb), inputs=inputs, rules=replace(policy, tp_r=tp_r,
+        tp_frac=tp_frac).rules(), costs=arr, entry=kernel.entry_of(bar=i0, side=side, qty=qty,
+        price=entry, stop=stop, step=step), end_bar=len(sb),
+        books=kernel.Books(np.zeros(len(sb)), trades, fills), row=0, fills_at=0,
     )  # fmt: skip
     row, fills = trades[0], fills[:n]
     kinds = list(fills[:, kernel.F_KIND].astype(int))

@@ -2,7 +2,8 @@
 
 ``run_units`` trades a fixed quantity on every eligible signal of one symbol, entirely in
 compiled code (the reference strategy, sweeps). The portfolio driver (``portfolio``) sizes each
-trade through the risk engine instead; both live every trade through ``kernel.run_trade``.
+trade through the risk engine instead; both live every trade through ``kernel.run_trade``, which
+steps the position with ``manage.step.step_bar``.
 """
 
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from cryptobot.backtest.bars import SymbolBars
 from cryptobot.fills.costs import Costs
 from cryptobot.fills.model import KIND_NAMES
 from cryptobot.manage.policy import Policy
+from cryptobot.manage.step import Candles, Inputs, new_actions, new_state
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class Signals:
             np.zeros((n, 0), np.uint8) if exits is None else np.ascontiguousarray(exits, np.uint8),
             np.zeros(n, np.bool_) if weak is None else np.ascontiguousarray(weak, np.bool_),
         )
+
+    def inputs(self) -> Inputs:
+        """What the position's step reads at each close."""
+        return Inputs(self.side, self.exits, self.weak)
 
     def checked(self, policy: Policy) -> "Signals":
         """These signals, refused when their exit columns are not the ones ``policy`` reads (the
@@ -93,13 +99,20 @@ def run_units(
     trades = np.zeros((capacity, len(kernel.TRADE_COLUMNS)))
     fills = np.zeros((capacity * policy.max_fills, len(kernel.FILL_COLUMNS)))
     pnl = np.zeros(n)
+    rules = policy.rules()
+    units = kernel.Units(float(qty), float(leverage), float(step), int(start), int(end),
+                         int(cooldown_bars))  # fmt: skip
     k, nf = kernel.run_signals(
-        sb.bars, signals.side, signals.stop_price, signals.stop_distance, signals.exits,
-        signals.weak, sb.funding, sb.detail, sb.span, float(qty), leverage, step, start, end,
-        cooldown_bars, policy.scalars(), policy.tp_r, policy.tp_frac, policy.trail_r,
-        policy.trail_mult, policy.exit_kinds, costs.array(), pnl, trades, fills,
+        candles_of(sb), signals.inputs(), signals.stop_price, signals.stop_distance, rules,
+        costs.array(), units, new_state(rules), new_actions(rules),
+        kernel.Books(pnl, trades, fills),
     )  # fmt: skip
     return SymbolRun(sb, trades[:k], fills[:nf], pnl)
+
+
+def candles_of(sb: SymbolBars) -> Candles:
+    """One symbol's arrays as the compiled loop reads them."""
+    return Candles(sb.bars, sb.funding, sb.detail, sb.span)
 
 
 def trades_frame(sb: SymbolBars, rows: np.ndarray) -> pd.DataFrame:

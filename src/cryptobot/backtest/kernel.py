@@ -1,11 +1,13 @@
 """The compiled trade loop: one position from its entry fill to its last exit, bar by bar.
 
-``run_trade`` lives a position through the bars with the matching model of ``fills.model`` and
-the management rules of ``manage.policy``. It writes the trade's row, its fills and its
-mark-to-market PnL per bar (added with ``weight`` into ``pnl``, so a trade can also be taken
-back with weight -1 when the portfolio cuts it short). ``run_signals`` chains trades of a fixed
-quantity over a signal array entirely in compiled code; the portfolio driver chains them in
-Python instead, to size each through the risk engine.
+``run_trade`` opens a position (``manage.step.open_position``) and calls the position state
+machine, ``manage.step.step_bar``, on each bar (compiled inline: the rules exist once, in
+``manage/``, and cost nothing extra per bar). The loop itself books what is the account's, not
+the position's: funding at each bar's open, the step's fills as fill rows, the mark-to-market
+PnL per bar (added into ``pnl``) and the trade's row. ``run_signals`` chains trades of a fixed
+quantity over a signal array entirely in compiled code; the portfolio driver sizes each through
+the risk engine in Python and steps the open ones in time with its own moments (``open_trade``,
+``advance``, ``write_row``), so a circuit breaker's forced close is the step's own input.
 
 Order of events inside bar i (after the entry bar):
 1. funding at the bar's open (a position held at a funding timestamp pays or receives);
@@ -17,72 +19,64 @@ Order of events inside bar i (after the entry bar):
 4. at the close: breakeven and trailing stops move (effective from the next bar), the
    decision for the next open is taken (the opposite signal, a strategy exit, the time stop, a
    scale-in: the first that applies), and the position is marked to the close.
+(2-4 are ``manage.step.step_bar``; its docstring says each in full.)
 
-Per bar, besides the candles, the loop reads what the strategy's bars said at each close:
-``exit_sig`` (the side it signalled), ``exits`` (one column per strategy exit of the policy,
-``exit_kinds``: bit 1 closes longs, bit 2 shorts) and ``weak`` (the trend weakens: the trail
-takes its weak-trend multiple).
+Per bar, besides the candles, the loop reads what the strategy's bars said at each close
+(``manage.step.Inputs``): ``signal`` (the side it signalled), ``exits`` (one column per
+strategy exit of the policy, ``Rules.exit_kinds``: bit 1 closes longs, bit 2 shorts) and
+``weak`` (the trend weakens: the trail takes its weak-trend multiple).
 
 An entry is a market fill at bar i0's open, made by the caller. A position still open after the
 last bar is marked at the last close with no exit fill and no exit fee.
 """
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
 from cryptobot.core.jit import njit
-from cryptobot.fills.costs import (
-    C_SLIPPAGE,
-    C_SLIPPAGE_VOLUME,
-    C_TAKER,
-    C_THROUGH,
-)
-from cryptobot.fills.model import (
-    BREAKEVEN,
-    ENTRY,
-    FORCED,
-    SCALE_IN,
-    SCALE_OUT,
-    SIGNAL,
-    STOP,
-    TIME,
-    TRAIL,
-    beyond,
-    exit_fill,
-    exits_in_bar,
-    fee,
-    funding_cash,
-    lot,
-    market_fill,
-    market_order_fill,
-    slippage_bps,
-)
-from cryptobot.manage.policy import (
-    P_BREAKEVEN_R,
-    P_EXIT_ON_SIGNAL,
-    P_SCALE_ADD,
-    P_SCALE_BE,
-    P_SCALE_CLOSE,
-    P_SCALE_MAX,
-    P_SCALE_TRIGGER,
-    P_STOP_DELAY,
-    P_TIME_BARS,
-    P_TIME_UNTIL_R,
-    P_WEAK_MULT,
-    ladder_lots,
-    margin_profit_pct,
-    r_multiple,
-    tighter,
-    time_stopped,
-    trail_multiple,
-    trail_stop,
-    weakened,
+from cryptobot.fills.costs import C_TAKER
+from cryptobot.fills.model import ENTRY, beyond, fee, funding_cash, market_order_fill
+from cryptobot.manage.policy import Rules, r_multiple
+from cryptobot.manage.step import (  # noqa: F401  (bar columns: re-exported)
+    A_FEE,
+    A_KIND,
+    A_PRICE,
+    A_QTY,
+    A_REASON,
+    A_SIDE,
+    ACT_CLOSE_LEG,
+    ATR,
+    BAR_COLUMNS,
+    CLOSE,
+    HIGH,
+    LOW,
+    OPEN,
+    S_ADDS,
+    S_AT_OPEN,
+    S_AVG,
+    S_BARS,
+    S_BEST,
+    S_EXIT_QTY,
+    S_EXIT_VALUE,
+    S_FEES,
+    S_MAX_QTY,
+    S_QTY,
+    S_REALISED,
+    S_REASON,
+    S_RISK,
+    S_WORST,
+    VOLUME,
+    Candles,
+    Inputs,
+    PositionState,
+    new_actions,
+    new_state,
+    open_position,
+    step_bar,
 )
 
-# bars columns
-OPEN, HIGH, LOW, CLOSE, VOLUME, ATR = range(6)
-BAR_COLUMNS = ("open", "high", "low", "close", "volume", "atr")
 # trade rows
 TRADE_COLUMNS = (
     "entry_bar", "side", "qty", "entry_price", "stop", "risk", "exit_bar", "exit_price",
@@ -97,12 +91,37 @@ TRADE_COLUMNS = (
 # fill rows
 FILL_COLUMNS = ("trade", "bar", "kind", "side", "qty", "price", "fee")
 F_TRADE, F_BAR, F_KIND, F_SIDE, F_QTY, F_PRICE, F_FEE = range(len(FILL_COLUMNS))
-# running state of a trade
-S_QTY, S_AVG, S_REALISED, S_FEES, S_EXIT_VALUE, S_EXIT_QTY = range(6)
-DUST = 1e-12
+
+#: a market entry at bar ``bar``'s open: ``side`` +1/-1, ``qty`` base units filled at ``price``,
+#: the initial ``stop`` (NaN: none), the liquidation price as a ratio of the average entry
+#: (NaN: none), the ``leverage`` the scale-in's ROE reads, the market's quantity ``step``
+Entry = namedtuple(
+    "Entry", ["bar", "side", "qty", "price", "stop", "liq_ratio", "leverage", "step"]
+)
+#: where trades write: PnL per bar, trade rows, fill rows
+Books = namedtuple("Books", ["pnl", "trades", "fills"])
+#: ``run_signals``' fixed-quantity trading: ``qty`` units on every eligible signal of bars
+#: ``start``..``end`` (exclusive), ``cooldown_bars`` after a loss
+Units = namedtuple("Units", ["qty", "leverage", "step", "start", "end", "cooldown_bars"])
 
 
-@njit(cache=True)
+def entry_of(
+    *,
+    bar: int,
+    side: int,
+    qty: float,
+    price: float,
+    stop: float,
+    liq_ratio: float = math.nan,
+    leverage: float = 1.0,
+    step: float = 0.0,
+) -> Entry:
+    """An ``Entry`` with the types the compiled loop is compiled for (one specialisation)."""
+    return Entry(int(bar), int(side), float(qty), float(price), float(stop), float(liq_ratio),
+                 float(leverage), float(step))  # fmt: skip
+
+
+@njit(cache=True, _nrt=False)
 def _fill(fills, nf, k, bar, kind, side, qty, price, paid):
     fills[nf, F_TRADE], fills[nf, F_BAR], fills[nf, F_KIND] = k, bar, kind
     fills[nf, F_SIDE], fills[nf, F_QTY], fills[nf, F_PRICE], fills[nf, F_FEE] = (
@@ -114,248 +133,113 @@ def _fill(fills, nf, k, bar, kind, side, qty, price, paid):
     return nf + 1
 
 
-@njit(cache=True)
-def _reduce(st, side, qty, price, rate, fills, nf, k, bar, kind):
-    """Close ``qty`` of the position at ``price``, paying ``rate`` on the notional."""
-    paid = fee(price, qty, rate)
-    st[S_REALISED] += side * (price - st[S_AVG]) * qty
-    st[S_FEES] += paid
-    st[S_QTY] -= qty
-    if st[S_QTY] <= DUST * max(1.0, qty):
-        st[S_QTY] = 0.0
-    st[S_EXIT_VALUE] += price * qty
-    st[S_EXIT_QTY] += qty
-    return _fill(fills, nf, k, bar, kind, -side, qty, price, paid)
-
-
-@njit(cache=True)
-def _apply_exits(st, side, events, m, stop_kind, bar_volume, hi, lo, costs, fills, nf, k, bar):
-    """Book the exits ``exits_in_bar`` found in a bar ranging ``lo``..``hi``; returns (fills
-    count, kind of the last exit)."""
-    last = 0
-    for e in range(m):
-        kind, price, qty = int(events[e, 0]), events[e, 1], events[e, 2]
-        px, rate = exit_fill(kind, price, -side, qty, bar_volume, hi, lo, costs)
-        last = stop_kind if kind == STOP else kind
-        nf = _reduce(st, side, qty, px, rate, fills, nf, k, bar, last)
-    return nf, last
-
-
-@njit(cache=True)
-def _ambiguous(side, op, hi, lo, stop, liq, targets, target_qty):
-    """Stop (or liquidation) and a target both reached inside the bar, not settled at the open."""
-    if beyond(side, op, stop) or beyond(side, op, liq):
-        return False
-    adverse = lo if side > 0 else hi
-    if not (beyond(side, adverse, stop) or beyond(side, adverse, liq)):
-        return False
-    favourable = hi if side > 0 else lo
-    for j in range(targets.shape[0]):
-        if target_qty[j] > 0.0 and (favourable - targets[j]) * side >= 0.0:
-            return True
-    return False
-
-
-@njit(cache=True)
-def _bar_exits(st, side, i, bars, detail, span, stop, liq, tp_px, tp_q, stop_kind, costs,
-               events, fills, nf, k):  # fmt: skip
-    """Exits during bar i; an ambiguous bar with detail bars is lived through them instead."""
-    through = costs[C_THROUGH] > 0.0
-    op, hi, lo, vol = bars[i, OPEN], bars[i, HIGH], bars[i, LOW], bars[i, VOLUME]
-    start, end = span[i, 0], span[i, 1]
-    if end > start and _ambiguous(side, op, hi, lo, stop, liq, tp_px, tp_q):
-        last = 0
-        for j in range(start, end):
-            if st[S_QTY] <= 0.0:
-                break
-            m = exits_in_bar(side, detail[j, 0], detail[j, 1], detail[j, 2], st[S_QTY], stop,
-                             liq, tp_px, tp_q, through, events)  # fmt: skip
-            if m > 0:
-                nf, last = _apply_exits(st, side, events, m, stop_kind, vol, detail[j, 1],
-                                        detail[j, 2], costs, fills, nf, k, i)  # fmt: skip
-        return nf, last
-    m = exits_in_bar(side, op, hi, lo, st[S_QTY], stop, liq, tp_px, tp_q, through, events)
-    return _apply_exits(st, side, events, m, stop_kind, vol, hi, lo, costs, fills, nf, k, i)
-
-
-@njit(cache=True)
-def _reached(side, op, hi, lo, stop, liq, target):
-    """Whether the bar touched a level that exits: a test on scalars that spares most bars the
-    full matching (whose array arguments cost more than the test)."""
-    low, high = min(lo, op), max(hi, op)
-    adverse, favourable = (low, high) if side > 0 else (high, low)
-    return (
-        beyond(side, adverse, stop)
-        or beyond(side, adverse, liq)
-        or (favourable - target) * side >= 0.0  # False while no target rests (NaN)
-    )
-
-
-@njit(cache=True)
-def _nearest_target(side, tp_px, tp_q):
-    """The resting take-profit nearest the price (NaN when none is left)."""
-    out = math.nan
-    for j in range(tp_px.shape[0]):
-        if tp_q[j] > 0.0 and (math.isnan(out) or (tp_px[j] - out) * side < 0.0):
-            out = tp_px[j]
-    return out
-
-
-@njit(cache=True)
-def _extremes(side, hi, lo, best, worst):
-    """The best and worst prices for a ``side`` position after a bar ranging ``lo``..``hi``."""
-    favourable, adverse = (hi, lo) if side > 0 else (lo, hi)
-    if (favourable - best) * side > 0.0:
-        best = favourable
-    if (adverse - worst) * side < 0.0:
-        worst = adverse
-    return best, worst
-
-
-@njit(cache=True)
-def _exit_bar_extremes(side, op, fills, first, last, best, worst):
-    """MFE/MAE over the bar the position ends in: it was held at the open and at each of its
-    exit fills (``fills[first:last]``), not beyond. Leaving the exit bar out entirely made every
-    stop-out's MAE read above -1R; its whole range would count prices after the position was
-    gone (a stop touched first, then a rally the position never saw)."""
-    best, worst = _extremes(side, op, op, best, worst)
-    for f in range(first, last):
-        price = fills[f, F_PRICE]
-        best, worst = _extremes(side, price, price, best, worst)
-    return best, worst
-
-
-@njit(cache=True)
-def _strategy_exit(exits, exit_kinds, i, side):
-    """The reason of the first strategy exit raised against a ``side`` position at bar i's
-    close (0: none)."""
-    bit = 1 if side > 0 else 2
-    for c in range(exit_kinds.shape[0]):
-        if exits[i, c] & bit:
-            return exit_kinds[c]
-    return 0
-
-
-@njit(cache=True)
-def run_trade(bars, exit_sig, exits, weak, funding, detail, span, i0, side, qty, entry_px, stop,
-              liq_ratio, leverage, step, end_bar, p, tp_r, tp_frac, trail_r, trail_mult,
-              exit_kinds, costs, pnl, weight, trades, k, fills, nf):  # fmt: skip
-    """Live one position (entered at bar ``i0``'s open at ``entry_px``) to its end; returns the
-    new fills count. ``liq_ratio`` = liquidation price / entry price (NaN: none); ``step`` = the
-    market's quantity step (0: none), to which partial exits and scale-ins are rounded down."""
-    n = bars.shape[0]
-    st = np.zeros(6)
-    st[S_QTY], st[S_AVG] = qty, entry_px
-    st[S_FEES] = fee(entry_px, qty, costs[C_TAKER])
-    nf = _fill(fills, nf, k, i0, ENTRY, side, qty, entry_px, st[S_FEES])
-    risk = abs(entry_px - stop)
-    liq = entry_px * liq_ratio
-    tp_px = entry_px + side * tp_r * risk
-    tp_q = ladder_lots(qty, tp_frac, step) if risk > 0.0 else np.zeros(tp_r.shape[0])
-    next_tp = _nearest_target(side, tp_px, tp_q)
-    events = np.empty((tp_r.shape[0] + 2, 3))
-    stop_kind, pending, adds = STOP, 0, 0
-    best, worst, max_q, paid_funding, marked = entry_px, entry_px, qty, 0.0, 0.0
-    exit_bar, reason, at_open = -1, 0, False
-    be_r = p[P_BREAKEVEN_R]
-    for i in range(i0, n):
-        op, hi, lo, cl = bars[i, OPEN], bars[i, HIGH], bars[i, LOW], bars[i, CLOSE]
-        nf_bar = nf
-        if i > i0:
-            rate = funding[i, 0]
-            if rate != 0.0:
-                price = funding[i, 1] if not math.isnan(funding[i, 1]) else bars[i - 1, CLOSE]
-                paid_funding += funding_cash(side, st[S_QTY], price, rate)
-            action = FORCED if i >= end_bar else pending
-            pending = 0
-            q = st[S_QTY]
-            bps = slippage_bps(costs[C_SLIPPAGE], q, bars[i, VOLUME], costs[C_SLIPPAGE_VOLUME])
-            if action == SCALE_IN:
-                add, cut = lot(p[P_SCALE_ADD] * q, step), lot(p[P_SCALE_CLOSE] * q, step)
-                if add > 0.0:
-                    px = market_fill(op, side, bps, hi, lo)
-                    paid = fee(px, add, costs[C_TAKER])
-                    st[S_AVG] = (st[S_AVG] * q + px * add) / (q + add)
-                    st[S_QTY] += add
-                    st[S_FEES] += paid
-                    nf = _fill(fills, nf, k, i, SCALE_IN, side, add, px, paid)
-                    max_q = max(max_q, st[S_QTY])
-                if cut > 0.0:
-                    px = market_fill(op, -side, bps, hi, lo)
-                    nf = _reduce(st, side, cut, px, costs[C_TAKER], fills, nf, k, i, SCALE_OUT)
-                if p[P_SCALE_BE] > 0.0:
-                    stop = tighter(side, stop, st[S_AVG])
-                    stop_kind = BREAKEVEN
-                liq = st[S_AVG] * liq_ratio
-                adds += 1
-            elif action != 0:  # every other decision closes the position at this open
-                px = market_fill(op, -side, bps, hi, lo)
-                nf = _reduce(st, side, q, px, costs[C_TAKER], fills, nf, k, i, action)
-                exit_bar, reason, at_open = i, action, True
-        if (
-            exit_bar < 0
-            and i >= i0 + p[P_STOP_DELAY]
-            and _reached(side, op, hi, lo, stop, liq, next_tp)
-        ):
-            nf, last = _bar_exits(st, side, i, bars, detail, span, stop, liq, tp_px, tp_q,
-                                  stop_kind, costs, events, fills, nf, k)  # fmt: skip
-            next_tp = _nearest_target(side, tp_px, tp_q)
-            if st[S_QTY] <= 0.0:
-                exit_bar, reason = i, last
-        if exit_bar < 0:
-            best, worst = _extremes(side, hi, lo, best, worst)
-        else:
-            best, worst = _exit_bar_extremes(side, op, fills, nf_bar, nf, best, worst)
-        if exit_bar < 0:
-            r_best = r_multiple(side, entry_px, risk, best)
-            if r_best >= be_r:
-                moved = tighter(side, stop, st[S_AVG])
-                if moved != stop:
-                    stop, stop_kind = moved, BREAKEVEN
-            if trail_r.shape[0] > 0:
-                mult = trail_multiple(r_best, trail_r, trail_mult)
-                mult = weakened(mult, weak[i], p[P_WEAK_MULT])
-                moved = tighter(side, stop, trail_stop(side, best, bars[i, ATR], mult))
-                if moved != stop:
-                    stop, stop_kind = moved, TRAIL
-            # the decision for the next open, the first that applies (inline: a compiled
-            # call taking arrays costs more per bar than the rest of the bar's work)
-            kind = _strategy_exit(exits, exit_kinds, i, side) if exit_kinds.shape[0] else 0
-            if p[P_EXIT_ON_SIGNAL] > 0.0 and exit_sig[i] == -side:
-                pending = SIGNAL
-            elif kind > 0:
-                pending = kind
-            elif time_stopped(p[P_TIME_BARS], i - i0 + 1, r_best, p[P_TIME_UNTIL_R]):
-                pending = TIME
-            elif (
-                adds < p[P_SCALE_MAX]
-                and margin_profit_pct(side, st[S_AVG], cl, leverage) >= p[P_SCALE_TRIGGER]
-            ):
-                pending = SCALE_IN
-        value = st[S_REALISED] - st[S_FEES] + paid_funding + side * (cl - st[S_AVG]) * st[S_QTY]
-        pnl[i] += weight * (value - marked)
-        marked = value
-        if exit_bar >= 0:
-            break
-    still_open = exit_bar < 0
-    last_bar = n - 1 if still_open else exit_bar
-    unrealised = side * (bars[last_bar, CLOSE] - st[S_AVG]) * st[S_QTY]
-    gross = st[S_REALISED] + unrealised
-    row = trades[k]
-    row[T_ENTRY_BAR], row[T_SIDE], row[T_QTY], row[T_ENTRY_PX] = i0, side, qty, entry_px
-    row[T_STOP], row[T_RISK], row[T_EXIT_BAR] = entry_px - side * risk, risk, last_bar
-    row[T_EXIT_PX] = bars[last_bar, CLOSE] if still_open else st[S_EXIT_VALUE] / st[S_EXIT_QTY]
-    row[T_GROSS], row[T_FEES], row[T_FUNDING] = gross, st[S_FEES], paid_funding
-    row[T_NET] = gross - st[S_FEES] + paid_funding
-    row[T_R] = row[T_NET] / (risk * qty) if risk > 0.0 else math.nan
-    row[T_REASON], row[T_MAX_QTY], row[T_ADDS] = reason, max_q, adds
-    row[T_MFE_R] = r_multiple(side, entry_px, risk, best)
-    row[T_MAE_R] = r_multiple(side, entry_px, risk, worst)
-    row[T_LIQ], row[T_OPEN], row[T_EXIT_AT_OPEN] = entry_px * liq_ratio, still_open, at_open
+@njit(cache=True, _nrt=False)
+def run_trade(candles, inputs, rules, costs, entry, end_bar, pos, acts, books, k, nf):
+    """Live one position (``entry``) to its end, closing it at bar ``end_bar``'s open if it gets
+    there; writes trade row ``k`` and fills from row ``nf`` of ``books``, and returns the new
+    fills count. ``pos``/``acts``: the position's buffers (``manage.step.new_state``,
+    ``new_actions``), reused from trade to trade."""
+    nf = open_trade(rules, costs, entry, pos, books, k, nf)
+    last = candles.bars.shape[0] - 1
+    nf, paid_funding, _, exit_bar = advance(candles, inputs, rules, costs, entry, end_bar, pos,
+                                            acts, books, k, nf, last, 0.0, 0.0)  # fmt: skip
+    write_row(books.trades[k], pos.vec, entry, candles.bars, exit_bar, paid_funding)
     return nf
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
+def open_trade(rules, costs, entry, pos, books, k, nf):
+    """Open ``pos`` at ``entry``'s fill (the taker fee on it) and book that fill as row ``nf``
+    of trade ``k``; returns the new fills count."""
+    side, qty, price = entry.side, entry.qty, entry.price
+    paid = fee(price, qty, costs[C_TAKER])
+    open_position(pos, rules, side, qty, price, paid, entry.stop, entry.liq_ratio,
+                  entry.leverage, entry.step)  # fmt: skip
+    return _fill(books.fills, nf, k, entry.bar, ENTRY, side, qty, price, paid)
+
+
+@njit(cache=True, _nrt=False)
+def advance(candles, inputs, rules, costs, entry, end_bar, pos, acts, books, k, nf, upto,
+            paid_funding, marked):  # fmt: skip
+    """Live the open position ``pos`` of trade ``k`` from the bar after the last one it lived
+    (its entry bar first) through bar ``upto``, or until it ends; at bar ``end_bar``'s open it
+    is closed (forced). ``paid_funding``/``marked``: the funding booked and the value marked so
+    far. Returns (fills count, funding booked, value marked, exit bar or -1 while open)."""
+    bars, funding, fills = candles.bars, candles.funding, books.fills
+    i0, side = entry.bar, entry.side
+    v = pos.vec
+    exit_bar = -1
+    for i in range(i0 + int(v[S_BARS]), min(upto + 1, bars.shape[0])):
+        if i > i0:
+            rate = funding[i, 0]
+            if rate != 0.0:
+                mark = funding[i, 1] if not math.isnan(funding[i, 1]) else bars[i - 1, CLOSE]
+                paid_funding += funding_cash(side, v[S_QTY], mark, rate)
+        m = step_bar(pos, rules, costs, candles, inputs, i, i >= end_bar, acts)
+        for a in range(m):
+            if acts[a, A_KIND] <= ACT_CLOSE_LEG:
+                nf = _fill(fills, nf, k, i, acts[a, A_REASON], acts[a, A_SIDE], acts[a, A_QTY],
+                           acts[a, A_PRICE], acts[a, A_FEE])  # fmt: skip
+        value = (
+            v[S_REALISED] - v[S_FEES] + paid_funding + side * (bars[i, CLOSE] - v[S_AVG]) * v[S_QTY]
+        )
+        books.pnl[i] += value - marked
+        marked = value
+        if v[S_QTY] <= 0.0:
+            exit_bar = i
+            break
+    return nf, paid_funding, marked, exit_bar
+
+
+@njit(cache=True, _nrt=False)
+def write_row(row, v, entry, bars, exit_bar, paid_funding):
+    """The trade's row from its position state; a position still open (``exit_bar`` -1) is
+    marked at the last bar's close."""
+    still_open = exit_bar < 0
+    last_bar = bars.shape[0] - 1 if still_open else exit_bar
+    side, qty, price, risk = entry.side, entry.qty, entry.price, v[S_RISK]
+    unrealised = side * (bars[last_bar, CLOSE] - v[S_AVG]) * v[S_QTY]
+    gross = v[S_REALISED] + unrealised
+    row[T_ENTRY_BAR], row[T_SIDE], row[T_QTY], row[T_ENTRY_PX] = entry.bar, side, qty, price
+    # the initial stop (none for a position without one, whose R comes from the policy)
+    row[T_STOP] = price - side * risk if not math.isnan(entry.stop) else math.nan
+    row[T_RISK], row[T_EXIT_BAR] = risk, last_bar
+    row[T_EXIT_PX] = bars[last_bar, CLOSE] if still_open else v[S_EXIT_VALUE] / v[S_EXIT_QTY]
+    row[T_GROSS], row[T_FEES], row[T_FUNDING] = gross, v[S_FEES], paid_funding
+    row[T_NET] = gross - v[S_FEES] + paid_funding
+    row[T_R] = row[T_NET] / (risk * qty) if risk > 0.0 else math.nan
+    row[T_REASON], row[T_MAX_QTY], row[T_ADDS] = v[S_REASON], v[S_MAX_QTY], v[S_ADDS]
+    row[T_MFE_R] = r_multiple(side, price, risk, v[S_BEST])
+    row[T_MAE_R] = r_multiple(side, price, risk, v[S_WORST])
+    row[T_LIQ], row[T_OPEN] = price * entry.liq_ratio, still_open
+    row[T_EXIT_AT_OPEN] = v[S_AT_OPEN]
+
+
+def live_trade(*, candles: Candles, inputs: Inputs, rules: Rules, costs: np.ndarray,
+               entry: Entry, end_bar: int, books: Books, row: int, fills_at: int,
+               pos: PositionState | None = None,
+               acts: np.ndarray | None = None) -> int:  # fmt: skip
+    """``run_trade`` from Python: trade row ``row``, fills from row ``fills_at``; returns the
+    new fills count. The position's buffers are made for it unless given."""
+    pos = new_state(rules) if pos is None else pos
+    acts = new_actions(rules) if acts is None else acts
+    return run_trade(candles, inputs, rules, costs, entry, int(end_bar), pos, acts, books,
+                     int(row), int(fills_at))  # fmt: skip
+
+
+def advance_trade(*, candles: Candles, inputs: Inputs, rules: Rules, costs: np.ndarray,
+                  entry: Entry, end_bar: int, pos: PositionState, acts: np.ndarray, books: Books,
+                  row: int, fills_at: int, upto: int, funding: float,
+                  marked: float) -> tuple[int, float, float, int]:  # fmt: skip
+    """``advance`` from Python (the portfolio steps its open positions in time with its own
+    moments): (fills count, funding booked, value marked, exit bar or -1)."""
+    nf, paid, value, exit_bar = advance(candles, inputs, rules, costs, entry, int(end_bar), pos,
+                                        acts, books, int(row), int(fills_at), int(upto),
+                                        float(funding), float(marked))  # fmt: skip
+    return int(nf), float(paid), float(value), int(exit_bar)
+
+
+@njit(cache=True, _nrt=False)
 def entry_fill(bars, i0, side, qty, costs):
     """Price of a market entry at bar ``i0``'s open, slippage against the order (inside the
     bar's range)."""
@@ -363,7 +247,7 @@ def entry_fill(bars, i0, side, qty, costs):
     return market_order_fill(op, side, qty, vol, hi, lo, costs)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def next_signal_bar(trade):
     """First signal bar whose entry (at the next open) may follow this trade: a trade closed at a
     bar's open makes room for a signal at the close before (a reversal); one closed during the
@@ -372,30 +256,29 @@ def next_signal_bar(trade):
     return exit_bar - 1 if trade[T_EXIT_AT_OPEN] > 0.0 else exit_bar
 
 
-@njit(cache=True)
-def run_signals(bars, sig, stop_abs, stop_dist, exits, weak, funding, detail, span, qty, leverage,
-                step, start, end, cooldown_bars, p, tp_r, tp_frac, trail_r, trail_mult,
-                exit_kinds, costs, pnl, trades, fills):  # fmt: skip
-    """Trades of ``qty`` units on every eligible signal between bars ``start`` and ``end``
-    (exclusive): a signal at the close of bar t enters at bar t+1's open, when flat or when
-    the position it reverses closes at that same open. Returns (trades, fills) counts."""
-    k, nf, allowed = 0, 0, start
-    for t in range(start, end - 1):
-        side = sig[t]
+@njit(cache=True, _nrt=False)
+def run_signals(candles, inputs, stop_price, stop_distance, rules, costs, units, pos, acts, books):
+    """Trades of ``units.qty`` on every eligible signal between bars ``units.start`` and
+    ``units.end`` (exclusive): a signal at the close of bar t enters at bar t+1's open, when
+    flat or when the position it reverses closes at that same open. Returns (trades, fills)
+    counts."""
+    k, nf, allowed = 0, 0, units.start
+    sig, trades = inputs.signal, books.trades
+    for t in range(units.start, units.end - 1):
+        side = int(sig[t])
         if side == 0 or t < allowed:
             continue
         i0 = t + 1
-        px = entry_fill(bars, i0, side, qty, costs)
-        stop = stop_abs[t] if not math.isnan(stop_abs[t]) else px - side * stop_dist[t]
+        px = entry_fill(candles.bars, i0, side, units.qty, costs)
+        stop = stop_price[t] if not math.isnan(stop_price[t]) else px - side * stop_distance[t]
         if beyond(side, px, stop):
             continue  # the entry would fill beyond its own stop
-        nf = run_trade(bars, sig, exits, weak, funding, detail, span, i0, side, qty, px, stop,
-                       math.nan, leverage, step, end, p, tp_r, tp_frac, trail_r, trail_mult,
-                       exit_kinds, costs, pnl, 1.0, trades, k, fills, nf)  # fmt: skip
+        entry = Entry(i0, side, units.qty, px, stop, math.nan, units.leverage, units.step)
+        nf = run_trade(candles, inputs, rules, costs, entry, units.end, pos, acts, books, k, nf)
         k += 1
         if trades[k - 1, T_OPEN] > 0.0:
             break
         allowed = next_signal_bar(trades[k - 1])
-        if cooldown_bars > 0 and trades[k - 1, T_NET] < 0.0:
-            allowed = max(allowed, int(trades[k - 1, T_EXIT_BAR]) + cooldown_bars)
+        if units.cooldown_bars > 0 and trades[k - 1, T_NET] < 0.0:
+            allowed = max(allowed, int(trades[k - 1, T_EXIT_BAR]) + units.cooldown_bars)
     return k, nf

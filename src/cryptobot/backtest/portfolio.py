@@ -6,7 +6,7 @@ state make an account; the signal becomes an intent and goes through
 ``risk.orders.size_orders`` - ladder, breaker size multiple, sizing, the gate chain - exactly
 as ``size`` and ``trade`` do. A refused signal is counted with its reason. An accepted one is
 filled at the next open (plus slippage, inside the bar) and lived by ``kernel.run_trade`` with
-the sized quantity and liquidation price.
+the sized quantity and liquidation price, one step per bar.
 
 The intent's entry is the next bar's open: the market order is sized when it is sent, at the
 price it is sent at, and the symbol's slippage counts in the risk budget (``SizingSetup
@@ -16,11 +16,17 @@ distance (an ATR multiple) is placed from the entry fill, as the fixed-units pat
 reference strategy place it. Each trade keeps the $ risk it was sized for
 (``PortfolioRun.risk_usd``, the target), so its realised R is its net over that budget.
 
+Open positions are stepped in time with the driver: at each bar whose close matters (a
+signal, an hourly equity check) every open position has lived up to that close, and one that
+decided to close at the next open (an opposite signal, a strategy exit, the time stop) has
+done it, so the account seen by the sizing and the breaker is the one at that moment. A new
+position lives its entry bar at once (one stopped out there never counts as open).
+
 The circuit breaker is fed the marked equity at every signal and at least once an hour of bar
 time. When it trips with an exit action (daily: close directional positions; weekly/monthly:
-flatten), every open position is closed at the next open: the trade is lived again with that
-forced end and its first version taken back. A weekly halt and a monthly stop need a manual
-reset live; the backtest plays that reset at the start of the next ISO week / month.
+flatten), every open position is closed at the next open: a forced close, the position step's
+own input, as a window's end is. A weekly halt and a monthly stop need a manual reset live;
+the backtest plays that reset at the start of the next ISO week / month.
 """
 
 import math
@@ -33,18 +39,19 @@ import numpy as np
 
 from cryptobot.backtest import kernel
 from cryptobot.backtest.bars import SymbolBars
-from cryptobot.backtest.engine import Costs, Signals
+from cryptobot.backtest.engine import Costs, Signals, candles_of
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent
 from cryptobot.core.settings import RiskSettings
+from cryptobot.fills.costs import C_SLIPPAGE
 from cryptobot.fills.model import beyond
 from cryptobot.manage.policy import Policy
+from cryptobot.manage.step import S_PENDING, SCALE_IN, PositionState
 from cryptobot.risk import breakers, gates
 from cryptobot.risk.brackets import Bracket
 from cryptobot.risk.orders import SizingSetup, size_orders
 
 HOUR_MS = 3_600_000
-ARG_LEVERAGE = 6  # position of the leverage in a trade's ``run_trade`` arguments
 EXIT_ACTIONS = {
     breakers.Action.flatten_all,
     breakers.Action.exit_all,
@@ -71,14 +78,31 @@ class PortfolioSetup:
 
 @dataclass
 class _Open:
-    """An accepted trade and what it takes to live it again with a forced end."""
+    """An accepted trade whose position is still open: where it has lived to, and its books."""
 
     row: int
     symbol: int
-    args: tuple
+    entry: kernel.Entry
+    pos: PositionState
     end_bar: int
-    fills_from: int
-    fills_to: int
+    funding: float = 0.0  # booked so far
+    marked: float = 0.0  # its value at the last close it lived
+    exit_bar: int = -1
+
+    @property
+    def lived(self) -> int:
+        """The last bar the position has lived."""
+        return self.entry.bar + self.bars - 1
+
+    @property
+    def bars(self) -> int:
+        return int(self.pos.vec[kernel.S_BARS])
+
+    @property
+    def closes_next_open(self) -> bool:
+        """Whether its last close decided to close it at the next open."""
+        pending = int(self.pos.vec[S_PENDING])
+        return pending != 0 and pending != SCALE_IN
 
 
 @dataclass
@@ -115,7 +139,6 @@ class _Driver:
         self.symbol_of = np.zeros(max(1, n_sig), dtype=np.int64)
         self.risk_usd = np.zeros(max(1, n_sig))
         self.fills = np.zeros((max(1, n_sig) * setup.policy.max_fills, len(kernel.FILL_COLUMNS)))
-        self.dead = np.zeros(self.fills.shape[0], dtype=bool)
         self.pnl = np.zeros((len(bars), len(self.stamps)))
         self.k = self.nf = 0
         self.marked_to, self.marked = start - 1, setup.initial_equity
@@ -124,24 +147,62 @@ class _Driver:
         self.breaker = breakers.BreakerState()
         self.out = PortfolioRun(self.bars, self.trades, self.symbol_of, self.fills, self.pnl)
         p = setup.policy
-        self.policy_args = (p.scalars(), p.tp_r, p.tp_frac, p.trail_r, p.trail_mult, p.exit_kinds)
+        self.rules = p.rules()
         self.signals = [sg.checked(p) for sg in self.signals]
+        self.candles = [candles_of(b) for b in self.bars]
+        self.inputs = [sg.inputs() for sg in self.signals]
+        self.books = [kernel.Books(self.pnl[i], self.trades, self.fills) for i in range(len(bars))]
+        self.acts = kernel.new_actions(self.rules)
         self.costs = [setup.symbol_costs.get(b.symbol, setup.costs).array() for b in self.bars]
-        self.sizing = [
-            replace(setup.sizing, slippage_bps=float(c[kernel.C_SLIPPAGE])) for c in self.costs
-        ]
+        self.sizing = [replace(setup.sizing, slippage_bps=float(c[C_SLIPPAGE])) for c in self.costs]
 
     def run(self) -> PortfolioRun:
         for t in self._moments():
+            self._live_to(t)
             due = [i for i, sg in enumerate(self.signals) if sg.side[t] and t >= self.allowed[i]]
             if self.s.use_breakers:
                 self._feed_breaker(t)
             for i in due:
                 self._consider(t, i)
+        for o in list(self.open):
+            self._advance(o, len(self.stamps) - 1)
+            self._finish(o)
         self.out.trades, self.out.trade_symbol = self.trades[: self.k], self.symbol_of[: self.k]
         self.out.risk_usd = self.risk_usd[: self.k]
-        self.out.fills = self.fills[: self.nf][~self.dead[: self.nf]]
+        fills = self.fills[: self.nf]  # booked as the positions lived: put each trade's together
+        self.out.fills = fills[np.argsort(fills[:, kernel.F_TRADE], kind="stable")]
         return self.out
+
+    def _live_to(self, t: int) -> None:
+        """Every open position lived through bar t's close, and through bar t+1's open when it
+        decided to close there."""
+        for o in list(self.open):
+            self._advance(o, t)
+            if o.exit_bar < 0 and o.closes_next_open:
+                self._advance(o, t + 1)
+            if o.exit_bar >= 0:
+                self._finish(o)
+
+    def _advance(self, o: _Open, upto: int) -> None:
+        if o.exit_bar >= 0 or o.lived >= upto:
+            return
+        self.nf, o.funding, o.marked, o.exit_bar = kernel.advance_trade(
+            candles=self.candles[o.symbol], inputs=self.inputs[o.symbol], rules=self.rules,
+            costs=self.costs[o.symbol], entry=o.entry, end_bar=o.end_bar, pos=o.pos,
+            acts=self.acts, books=self.books[o.symbol], row=o.row, fills_at=self.nf, upto=upto,
+            funding=o.funding, marked=o.marked,
+        )  # fmt: skip
+
+    def _finish(self, o: _Open) -> None:
+        """Its row written, out of the open positions, its symbol free from the signal after."""
+        kernel.write_row(self.trades[o.row], o.pos.vec, o.entry, self.bars[o.symbol].bars,
+                         o.exit_bar, o.funding)  # fmt: skip
+        self.open.remove(o)
+        trade = self.trades[o.row]
+        allowed = kernel.next_signal_bar(trade) if trade[kernel.T_OPEN] == 0 else self.end
+        if self.s.cooldown_bars and trade[kernel.T_NET] < 0:
+            allowed = max(allowed, int(trade[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
+        self.allowed[o.symbol] = allowed
 
     def _moments(self) -> np.ndarray:
         """Bars whose close matters: a signal, or (with breakers) an hourly equity check."""
@@ -187,7 +248,7 @@ class _Driver:
             signal_id=f"{s.strategy}|{sb.symbol}|{int(self.stamps[t])}|{side}",
         )  # fmt: skip
         account = gates.AccountState(
-            equity=self.equity_at(t), positions=self._positions(t + 1), breaker=self.breaker
+            equity=self.equity_at(t), positions=self._positions(), breaker=self.breaker
         )
         order = size_orders([intent], s.markets, s.brackets_of, account, self.sizing[i])[0]
         if order.status != "sized":
@@ -206,83 +267,42 @@ class _Driver:
             return
         liq = f.get("liquidation_price")
         liq_ratio = liq / sent_at if liq else math.nan
-        args = (i0, side, qty, price, stop, liq_ratio, float(f["leverage"]), step)
+        entry = kernel.entry_of(
+            bar=i0, side=side, qty=qty, price=price, stop=stop, liq_ratio=liq_ratio,
+            leverage=float(f["leverage"]), step=step,
+        )  # fmt: skip
         target = f["risk_target_usd"]  # None when margin_pct sizes the trade
         self.risk_usd[self.k] = math.nan if target is None else float(target)
-        self._live(i, args, self.end, row=self.k)
+        self.symbol_of[self.k] = i
+        self.allowed[i] = self.end  # while the position is open
+        pos = kernel.new_state(self.rules)
+        self.nf = kernel.open_trade(self.rules, self.costs[i], entry, pos, self.books[i], self.k,
+                                    self.nf)  # fmt: skip
+        o = _Open(self.k, i, entry, pos, self.end)
+        self.open.append(o)
         self.k += 1
+        self._advance(o, i0)  # its entry bar: a stop-out there is never an open position
+        if o.exit_bar >= 0:
+            self._finish(o)
 
-    def _live(self, i: int, args: tuple, end_bar: int, row: int, weight: float = 1.0) -> None:
-        sb, sg = self.bars[i], self.signals[i]
-        before = self.nf
-        self.nf = kernel.run_trade(
-            sb.bars, sg.side, sg.exits, sg.weak, sb.funding, sb.detail, sb.span, *args, end_bar,
-            *self.policy_args, self.costs[i], self.pnl[i], weight, self.trades, row, self.fills,
-            self.nf,
-        )  # fmt: skip
-        self.symbol_of[row] = i
-        trade = self.trades[row]
-        self.open = [o for o in self.open if o.row != row]
-        if trade[kernel.T_OPEN] > 0 or int(trade[kernel.T_EXIT_BAR]) > args[0]:
-            self.open.append(_Open(row, i, args, end_bar, before, self.nf))
-        allowed = kernel.next_signal_bar(trade) if trade[kernel.T_OPEN] == 0 else self.end
-        if self.s.cooldown_bars and trade[kernel.T_NET] < 0:
-            allowed = max(allowed, int(trade[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
-        self.allowed[i] = allowed
-
-    def _positions(self, at: int) -> tuple[gates.OpenPosition, ...]:
+    def _positions(self) -> tuple[gates.OpenPosition, ...]:
+        """The positions open at the next open (``_live_to`` has lived them up to it)."""
         out = []
         for o in self.open:
-            trade = self.trades[o.row]
-            if _holds(trade, at):
-                notional = trade[kernel.T_QTY] * trade[kernel.T_ENTRY_PX]
-                lev = o.args[ARG_LEVERAGE]
-                side = "long" if trade[kernel.T_SIDE] > 0 else "short"
-                out.append(
-                    gates.OpenPosition(self.bars[o.symbol].symbol, side, notional, notional / lev)
-                )
+            notional = o.entry.qty * o.entry.price
+            side = "long" if o.entry.side > 0 else "short"
+            out.append(gates.OpenPosition(self.bars[o.symbol].symbol, side, notional,
+                                          notional / o.entry.leverage))  # fmt: skip
         return tuple(out)
 
     def _close_all_at(self, at: int) -> None:
-        """Live every position still open at bar ``at``'s open again, ending there."""
+        """Every position open at bar ``at``'s open closed there (a forced close)."""
+        if at >= self.end:
+            return
         for o in list(self.open):
-            trade = self.trades[o.row]
-            if not _holds(trade, at) or at >= self.end or at <= o.args[0]:
-                continue
-            scratch_t = np.zeros((1, self.trades.shape[1]))
-            scratch_f = np.zeros((self.s.policy.max_fills, self.fills.shape[1]))
-            sb, sg = self.bars[o.symbol], self.signals[o.symbol]
-            kernel.run_trade(
-                sb.bars,
-                sg.side,
-                sg.exits,
-                sg.weak,
-                sb.funding,
-                sb.detail,
-                sb.span,
-                *o.args,
-                self.end,
-                *self.policy_args,
-                self.costs[o.symbol],
-                self.pnl[o.symbol],
-                -1.0,
-                scratch_t,
-                0,
-                scratch_f,
-                0,
-            )  # fmt: skip  (takes the first version's PnL back)
-            self.dead[o.fills_from : o.fills_to] = True
-            self._live(o.symbol, o.args, at, row=o.row)
-
-
-def _holds(trade: np.ndarray, at: int) -> bool:
-    """Whether the position is still open at bar ``at``'s open (after what happens there)."""
-    if trade[kernel.T_ENTRY_BAR] > at:
-        return False
-    if trade[kernel.T_OPEN] > 0:
-        return True
-    exit_bar = int(trade[kernel.T_EXIT_BAR])
-    return exit_bar > at or (exit_bar == at and trade[kernel.T_EXIT_AT_OPEN] == 0)
+            o.end_bar = at
+            self._advance(o, at)
+            self._finish(o)
 
 
 def _stop_of(sg: Signals, t: int, entry: float, side: int) -> float:

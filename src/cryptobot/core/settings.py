@@ -388,6 +388,8 @@ class ManageRules(Section):
     exit_on: list[ExitRule]
     divergence_swing_bars: Count  # fractal width of the swings an RSI divergence is read on
     scale_in: ScaleInSettings
+    # the R of a position without a stop, as % of its entry (None: the liquidation distance)
+    manual_risk_pct: Annotated[Float, Field(gt=0, le=100)] | None
 
 
 class _Partial(Section):

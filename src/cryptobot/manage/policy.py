@@ -28,12 +28,24 @@ moved because of bar t applies from bar t+1. Which rules a strategy's trades fol
 - **Strategy exits** (``exit_on``): per-bar events from the strategy's own bars close the whole
   position at the next open, each with its reason (``manage.exits``): ``regime_change``,
   ``ema_cross``, ``rsi_divergence``.
-- **Scale-in** (plan 3): when the open profit on margin reaches ``trigger_margin_profit_pct``,
-  add ``add_size_mult`` x the position at market, close ``close_original_frac`` of the position
-  as it was before the add, and move the stop to the new average entry; at most ``max_adds``.
+- **Scale-in, the position-manager rule** (plan 3): a position is a stack of legs, the first
+  being the entry. When the newest leg's profit on its own margin (ROE: its price move x the
+  leverage) reaches ``trigger_margin_profit_pct`` at a close, at the next open: a new leg is
+  added at market with ``add_size_mult`` x the first leg's margin (entry 100 at 10x, 1 unit =
+  margin 10: at 110 the add is 10 x 10 / 110 = 0.909 units), ``close_original_frac`` of the
+  leg that triggered is closed, and with ``stop_to_breakeven`` that leg's own stop goes to its
+  entry price (the other legs keep the position's stop). The new leg triggers the next round
+  from its own entry; at most ``max_adds`` rounds. A leg's own stop closes that leg only (a
+  BREAKEVEN fill); take-profits take from the oldest leg first; the position's stop, the
+  liquidation and every exit at the open close all legs. Quantities are whole steps.
+- **Positions without a stop** (opened by hand, or sized by margin with no stop): the R of the
+  R-based rules (ladder, breakeven, trail tiers, the time stop's exemption) is
+  ``manual_risk_pct`` % of the entry when configured, else the distance to the liquidation
+  price, else there is no R and those rules stay off (``position_risk``).
 """
 
 import math
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +62,11 @@ EXIT_REASONS: dict[ExitRule, int] = {
 }
 
 TIME_STOP_BARS = 30
+
+#: the policy as the compiled step reads it (``Policy.rules``): ``scalars`` by the ``P_*``
+#: indices, the ladder (R, fraction of the original size), the trail tiers (R, ATR multiple)
+#: and the reason code of each strategy exit column
+Rules = namedtuple("Rules", ["scalars", "tp_r", "tp_frac", "trail_r", "trail_mult", "exit_kinds"])
 
 
 @njit(cache=True)
@@ -70,7 +87,7 @@ def tighter(side: int, stop: float, candidate: float) -> float:
     return max(stop, candidate) if side > 0 else min(stop, candidate)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def trail_multiple(r_reached: float, tiers_r: np.ndarray, tiers_mult: np.ndarray) -> float:
     """ATR multiple of the highest tier reached (NaN when none is)."""
     mult = math.nan
@@ -102,12 +119,20 @@ def ladder_lots(qty: float, fracs: np.ndarray, step: float) -> np.ndarray:
     """The quantity of each take-profit slice (``fracs`` of ``qty``, nearest target first) in
     whole ``step``s (0: exact fractions): see the module docstring for the rule."""
     out = np.zeros(fracs.shape[0])
+    ladder_lots_into(out, qty, fracs, step)
+    return out
+
+
+@njit(cache=True, _nrt=False)
+def ladder_lots_into(out: np.ndarray, qty: float, fracs: np.ndarray, step: float) -> None:
+    """``ladder_lots`` written into ``out`` (a position's own buffer: no allocation per trade)."""
+    out[:] = 0.0
     if not qty > 0.0:
-        return out
+        return
     if step <= 0.0:
         for j in range(fracs.shape[0]):
             out[j] = fracs[j] * qty
-        return out
+        return
     steps = math.floor(qty / step + 1e-9)
     left = steps
     for j in range(fracs.shape[0]):
@@ -119,7 +144,6 @@ def ladder_lots(qty: float, fracs: np.ndarray, step: float) -> np.ndarray:
         left -= want
     if fracs.shape[0] > 0 and fracs.sum() >= 1.0 - 1e-9:
         out[-1] += left * step
-    return out
 
 
 @njit(cache=True)
@@ -135,6 +159,20 @@ def margin_profit_pct(side: int, entry: float, price: float, leverage: float) ->
     return side * (price - entry) / entry * leverage * 100.0
 
 
+@njit(cache=True)
+def position_risk(entry: float, stop: float, liquidation: float, manual_pct: float) -> float:
+    """The price distance one R stands for: entry to the initial stop; without a stop (a
+    position opened by hand), ``manual_pct`` % of the entry when set (NaN: not), else the
+    distance to the liquidation price; NaN when there is neither (the R rules stay off)."""
+    if not math.isnan(stop):
+        return abs(entry - stop)
+    if manual_pct > 0.0:
+        return entry * manual_pct / 100.0
+    if not math.isnan(liquidation):
+        return abs(entry - liquidation)
+    return math.nan
+
+
 @dataclass(frozen=True)
 class Policy:
     """The management settings as the arrays and numbers the compiled loop reads.
@@ -142,7 +180,8 @@ class Policy:
     NaN switches a rule off. ``stop_delay_bars`` = bars after the entry bar before the stop is
     live (0: from the entry bar itself, which a stop placed with the entry is);
     ``exit_on_signal`` closes at the next open when the strategy signals the other side;
-    ``exit_kinds`` = the reason code of each strategy exit column (``Signals.exits``).
+    ``exit_kinds`` = the reason code of each strategy exit column (``Signals.exits``);
+    ``manual_risk_pct``: the R of a position without a stop (``position_risk``).
     """
 
     tp_r: np.ndarray
@@ -161,6 +200,7 @@ class Policy:
     time_stop_until_r: float = 1.0
     weak_trail_mult: float = math.nan
     exit_kinds: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    manual_risk_pct: float = math.nan
 
     @classmethod
     def none(cls, exit_on_signal: bool = False, stop_delay_bars: int = 0) -> "Policy":
@@ -199,6 +239,7 @@ class Policy:
             time_stop_until_r=m.time_stop_until_r,
             weak_trail_mult=weak,
             exit_kinds=np.array([EXIT_REASONS[e] for e in m.exit_on], dtype=np.int64),
+            manual_risk_pct=m.manual_risk_pct or math.nan,
         )
 
     def scalars(self) -> np.ndarray:
@@ -216,19 +257,32 @@ class Policy:
                 self.scale_max_adds,
                 self.time_stop_until_r,
                 self.weak_trail_mult,
+                self.manual_risk_pct,
             ],
             dtype=np.float64,
         )
 
+    def rules(self) -> Rules:
+        """The policy as the compiled step reads it."""
+        return Rules(
+            self.scalars(),
+            np.ascontiguousarray(self.tp_r, dtype=np.float64),
+            np.ascontiguousarray(self.tp_frac, dtype=np.float64),
+            np.ascontiguousarray(self.trail_r, dtype=np.float64),
+            np.ascontiguousarray(self.trail_mult, dtype=np.float64),
+            np.ascontiguousarray(self.exit_kinds, dtype=np.int64),
+        )
+
     @property
     def max_fills(self) -> int:
-        """Most fills one trade can make: entry, one per target, two per add, final exit."""
-        return 2 + self.tp_r.shape[0] + 2 * self.scale_max_adds
+        """Most fills one trade can make: entry, one per target, per add three (the add, the
+        cut of the leg that triggered, that leg's own stop), the final exit."""
+        return 2 + self.tp_r.shape[0] + 3 * self.scale_max_adds
 
 
 P_BREAKEVEN_R, P_TIME_BARS, P_EXIT_ON_SIGNAL, P_STOP_DELAY = 0, 1, 2, 3
 P_SCALE_TRIGGER, P_SCALE_ADD, P_SCALE_CLOSE, P_SCALE_BE, P_SCALE_MAX = 4, 5, 6, 7, 8
-P_TIME_UNTIL_R, P_WEAK_MULT = 9, 10
+P_TIME_UNTIL_R, P_WEAK_MULT, P_MANUAL_RISK = 9, 10, 11
 
 
 def time_stop_bars(minutes: float | None, bar_minutes: float) -> int:
