@@ -31,13 +31,15 @@ def test_an_unusable_home_falls_through_to_the_temp_dir(tmp_path: Path):
     env = {"HOME": str(home), "NUMBA_CACHE_DIR": str(home / "numba")}
     chosen = numba_cache.configure(env)
     assert chosen == env["NUMBA_CACHE_DIR"]
-    assert Path(chosen).parent == Path(numba_cache.tempfile.gettempdir())
+    assert Path(chosen).parent.parent == Path(numba_cache.tempfile.gettempdir())
     assert numba_cache.writable(Path(chosen))
 
 
 def test_a_writable_home_is_used(tmp_path: Path):
     env = {"HOME": str(tmp_path)}
-    assert numba_cache.configure(env) == str(tmp_path / ".cache" / "cryptobot" / "numba")
+    chosen = Path(numba_cache.configure(env))
+    assert chosen.parent == tmp_path / ".cache" / "cryptobot" / "numba"
+    assert chosen.name == f"src-{numba_cache.fingerprint()}"
 
 
 def test_a_cache_dir_planted_by_another_account_is_passed_over(tmp_path: Path):
@@ -53,7 +55,7 @@ def test_a_cache_dir_planted_by_another_account_is_passed_over(tmp_path: Path):
     planted.mkdir(mode=0o777)
     planted.chmod(0o777)
     chosen = numba_cache.configure(_no_home(tmp_path), temp_dir=str(temp))
-    assert chosen == str(planted) and planted.stat().st_mode & 0o777 == 0o700
+    assert Path(chosen).parent == planted and planted.stat().st_mode & 0o777 == 0o700
     if uid == 0:  # only root can hand a folder to another account
         os.chown(planted, 65534, 65534)
         assert numba_cache.configure(_no_home(tmp_path), temp_dir=str(temp)) is None
@@ -99,7 +101,7 @@ def test_without_a_writable_home_or_source_tree_the_kernels_still_load(tmp_path:
     )
     loaded = _run(tmp_path, tree, "-c", code)
     assert loaded.returncode == 0, loaded.stderr
-    assert Path(loaded.stdout.strip()).parent == tmp_path / "tmp"
+    assert Path(loaded.stdout.strip()).parent.parent == tmp_path / "tmp"
 
 
 def test_the_same_environment_breaks_numba_without_the_chosen_dir(tmp_path: Path):
@@ -111,3 +113,31 @@ def test_the_same_environment_breaks_numba_without_the_chosen_dir(tmp_path: Path
     (tree / "__pycache__").write_text("")
     broken = _run(tmp_path, tree, str(probe))
     assert broken.returncode != 0 and "no locator available" in broken.stderr
+
+
+def test_an_edit_of_any_source_file_gives_the_kernels_a_new_folder(tmp_path: Path):
+    """numba checks a cached kernel against its own file only; the kernel inlines the
+    management step of another module, so an edit of that module alone must not load the old
+    compiled step: the sources' fingerprint names the folder."""
+    package = tmp_path / "pkg"
+    shutil.copytree(SRC / "cryptobot", package, ignore=shutil.ignore_patterns("__pycache__"))
+    base = tmp_path / "cache"
+    base.mkdir()
+    first = numba_cache.sources_folder(base, package=package)
+    assert numba_cache.sources_folder(base, package=package) == first  # same sources, same folder
+    step = package / "manage" / "step.py"
+    os.utime(step, ns=(step.stat().st_atime_ns, step.stat().st_mtime_ns + 1_000_000))
+    second = numba_cache.sources_folder(base, package=package)
+    assert second != first and first.is_dir()  # the previous version's folder is kept
+    for k in range(numba_cache.KEEP + 2):
+        (package / "manage" / "extra.py").write_text(f"# {k}\n")
+        numba_cache.sources_folder(base, package=package)
+    assert len(list(base.glob("src-*"))) == numba_cache.KEEP
+
+
+def test_a_child_process_uses_its_parents_folder_not_one_inside_it(tmp_path: Path):
+    env = {"HOME": str(tmp_path)}
+    chosen = numba_cache.configure(env)
+    assert numba_cache.configure(dict(env)) == chosen  # the child inherits NUMBA_CACHE_DIR
+    mine = {"NUMBA_CACHE_DIR": str(tmp_path / "mine")}
+    assert Path(numba_cache.configure(mine)).parent == tmp_path / "mine"
