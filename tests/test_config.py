@@ -207,3 +207,32 @@ def test_redact_masks_url_credentials_only():
     assert (
         redact("https://a:b@h/p and http://h:80/p", plain) == "https://****@h/p and http://h:80/p"
     )
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_an_unknown_exchange_flag_is_a_usage_error(cli: Cli, where: str):
+    """``-x okx`` parses as a string: it is refused as a usage error (exit 2) before the
+    command does anything, placed before or after the sub-command alike."""
+    args = (
+        ("-x", "okx", "fetch", "--status")
+        if where == "before"
+        else ("fetch", "--status", "-x", "okx")
+    )
+    result = cli(*args, ok=None)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'okx' is not one of binanceusdm, bybit, bitget, replay" in lines[0]
+
+
+def test_every_problem_of_a_config_file_is_named_on_one_line(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "manage:\n  profiles:\n    breakout:\n      time_stop_minutes: -5\n"
+        "      take_profit_ladder: [{r: -1, pct: 25}]\nrisk:\n  max_leverage: .nan\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    message = str(err.value)
+    assert "\n" not in message and "more problem" not in message
+    for key in ("time_stop_minutes", "take_profit_ladder.0.r", "risk.max_leverage"):
+        assert key in message

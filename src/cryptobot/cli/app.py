@@ -258,6 +258,15 @@ app = typer.Typer(
 )
 
 
+def _venue(value: str | None) -> str | None:
+    """``--exchange`` names a known venue: a typo is a usage error (exit 2), before any work."""
+    from cryptobot.core.venues import VENUES
+
+    if value is not None and value not in VENUES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(VENUES)}")
+    return value
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"cryptobot {__version__}")
@@ -276,7 +285,12 @@ def main_options(
     ] = None,
     exchange: Annotated[
         str | None,
-        typer.Option("--exchange", "-x", help="binanceusdm (default), bybit, bitget or replay."),
+        typer.Option(
+            "--exchange",
+            "-x",
+            help="binanceusdm (default), bybit, bitget or replay.",
+            callback=_venue,
+        ),
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="More logs; tracebacks.")
@@ -374,7 +388,9 @@ def _apply_global(ctx: click.Context, param: click.Parameter, value: Any) -> Non
     name = (param.name or "").removeprefix("global_")
     if name == "config":
         obj.config_path = Path(value)
-    elif name in ("data_dir", "exchange"):
+    elif name == "exchange":
+        obj.overrides[name] = _venue(value)
+    elif name == "data_dir":
         obj.overrides[name] = value
     else:
         setattr(obj, name, True)

@@ -122,10 +122,9 @@ def validate(data: dict[str, Any], source: str = "the configuration") -> Setting
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = len(exc.errors()) - 1
-        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise ConfigError(f"{source}: {describe_error(first)}{tail}") from None
+        # every problem named, on one line: fixing one at a time and re-running is tedious
+        problems = list(dict.fromkeys(describe_error(e) for e in exc.errors()))
+        raise ConfigError(f"{source}: {'; '.join(problems)}") from None
 
 
 def describe_error(err: dict[str, Any]) -> str:

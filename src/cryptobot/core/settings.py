@@ -4,7 +4,7 @@ The YAML in ``default.yaml`` and these models must agree key for key (``extra="f
 misspelt key in a user file is reported instead of silently ignored.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +16,8 @@ from pydantic import (
     create_model,
     model_serializer,
 )
+
+from cryptobot.core.venues import VENUES
 
 
 def _not_a_bool(value: object) -> object:
@@ -39,9 +41,8 @@ Timeframe = Literal[
 ]
 
 
-#: Venues reached through ccxt; ``replay`` serves a stored lake through the same interface.
-CCXT_VENUES = ("binanceusdm", "bybit", "bitget")
 Venue = Literal["binanceusdm", "bybit", "bitget", "replay"]
+assert get_args(Venue) == VENUES  # one list of names (the CLI checks --exchange against it)
 
 
 class Section(BaseModel):

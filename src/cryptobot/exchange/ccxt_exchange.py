@@ -22,8 +22,9 @@ import ccxt.async_support as ccxt_async
 from cryptobot.core.config import Secrets
 from cryptobot.core.errors import CryptobotError, ExchangeFailure, UnknownSymbolError
 from cryptobot.core.market import Market
-from cryptobot.core.settings import CCXT_VENUES, ExchangeSettings
+from cryptobot.core.settings import ExchangeSettings
 from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.core.venues import CCXT_VENUES
 from cryptobot.exchange.base import Exchange, FundingRate, OhlcvRow, OpenInterest, Ticker
 from cryptobot.exchange.retry import RetryAfter, RetryPolicy, describe
 
