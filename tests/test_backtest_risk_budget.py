@@ -132,7 +132,7 @@ def test_real_stop_outs_lose_at_most_the_target_unless_the_bar_gapped_through(re
     assert not math.isnan(realised.mean())
 
 
-def test_the_run_reports_the_risk_and_realised_r_of_every_trade(tmp_path):
+def test_the_run_reports_the_risk_and_realised_r_of_every_trade(tmp_path, shared):
     """``backtest`` of ema_cross with --risk-usd 10 on stored ETH 1h candles (2025 on), 10 bps
     slippage, stop 1.5 ATR from the fill: every trade carries the $10 it was sized for and
     realised_r = net / $10; a stop-out inside its bar (the stop is live from the entry bar)

@@ -236,7 +236,8 @@ def _runnable(line: str, cftc: CftcServer | None) -> str | None:
     """Why ``line`` is not run here, or None."""
     if line in OFFLINE_BY_DESIGN:
         return OFFLINE_BY_DESIGN[line]
-    if stages(line)[0][0][0] == "cot" and cftc is None:
+    needs_cot = stages(line)[0][0][0] == "cot" or "cot_crowd" in line
+    if needs_cot and cftc is None:
         return "../shared/data/cot is not present (the loopback CFTC serves its files)"
     return None
 
