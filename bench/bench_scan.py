@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cryptobot.core.config import load_settings
 from cryptobot.data.lake import Lake
+from cryptobot.exchange.factory import sim_setup
 from cryptobot.exchange.replay import ReplayExchange
 from cryptobot.strategies.registry import resolve
 from cryptobot.strategies.scanner import ScanRequest, detect_all, load_frames, scan, timeframes_of
@@ -54,7 +55,14 @@ def main() -> None:
         request = ScanRequest(NAMES, top=30, within=1, offline=True, bars=BARS)
 
         def offline_scan():
-            return asyncio.run(scan(ReplayExchange(lake, "synthetic"), lake, settings, request))
+            return asyncio.run(
+                scan(
+                    ReplayExchange(lake, "synthetic", setup=sim_setup(settings)),
+                    lake,
+                    settings,
+                    request,
+                )
+            )
 
         result = offline_scan()
         now, symbols = result.as_of, result.symbols

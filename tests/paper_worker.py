@@ -35,7 +35,7 @@ def say(value: object) -> None:
 
 async def main(lake: str, journal: str, command: str, now: str, *args: str) -> None:
     clock = ReplayClock(int(now))
-    prices = ReplayExchange(Lake(Path(lake)), "sim", clock)
+    prices = ReplayExchange(Lake(Path(lake)), "sim", clock, setup=SETUP)
     broker = PaperBroker(prices, journal_dir=Path(journal), setup=SETUP)
     if command == "place":
         cid, side, amount = args[0], args[1], float(args[2])

@@ -11,9 +11,12 @@ from cryptobot.data.fetcher import Fetcher, FetchPlan
 from cryptobot.data.importer import read_candle_file
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
+from cryptobot.exchange.simulated import SimSetup
+from cryptobot.fills.costs import Costs
 from tests.conftest import BINANCE
 
 NOW = 1_744_027_200_000  # 2025-04-07T12:00Z
+PRICES_ONLY = SimSetup(costs=Costs())  # these tests read candles; nothing trades
 
 
 @pytest.fixture
@@ -27,7 +30,7 @@ def source(shared: Path, tmp_path: Path) -> Lake:
 
 
 def test_serves_only_closed_bars_up_to_the_clock(source: Lake):
-    replay = ReplayExchange(source, "binance", ReplayClock(NOW))
+    replay = ReplayExchange(source, "binance", ReplayClock(NOW), setup=PRICES_ONLY)
     rows = asyncio.run(replay.fetch_ohlcv("BTC/USDT:USDT", "5m", NOW - 3_600_000, 1000))
     assert len(rows) == 12 and rows[-1][0] == NOW - 300_000
     replay.clock.advance(300_000)
@@ -38,7 +41,7 @@ def test_serves_only_closed_bars_up_to_the_clock(source: Lake):
 
 
 def test_tickers_come_from_the_last_24h_of_candles(source: Lake):
-    replay = ReplayExchange(source, "binance", ReplayClock(NOW))
+    replay = ReplayExchange(source, "binance", ReplayClock(NOW), setup=PRICES_ONLY)
     tickers = asyncio.run(replay.fetch_tickers())
     bars = source.read_candles("binance", "ETH/USDT:USDT", "5m", NOW - 86_400_000, NOW - 300_000)
     assert tickers["ETH/USDT:USDT"].last == bars.close.iloc[-1]
@@ -47,7 +50,7 @@ def test_tickers_come_from_the_last_24h_of_candles(source: Lake):
 
 def test_fetching_from_replay_reproduces_the_source(source: Lake, tmp_path: Path):
     """The fetcher cannot tell replay from live: it pages through it like any venue."""
-    replay = ReplayExchange(source, "binance", ReplayClock(NOW))
+    replay = ReplayExchange(source, "binance", ReplayClock(NOW), setup=PRICES_ONLY)
     target = Lake(tmp_path / "target")
     plan = FetchPlan(top=2, timeframes=["5m", "15m"], days=20)
     from cryptobot.core.config import load_settings

@@ -13,6 +13,7 @@ from cryptobot.core.timeframes import last_closed_open, timeframe_ms
 from cryptobot.core.timeutil import parse_time
 from cryptobot.data.lake import Lake
 from cryptobot.data.resample import resample
+from cryptobot.exchange.factory import sim_setup
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.strategies import scanner
 from cryptobot.strategies.registry import resolve
@@ -64,7 +65,7 @@ def _scan(lake: Lake, settings, strategy: str, symbols: list[str], now: int, wit
         offline=True,
         bars=settings.scan.bars,
     )
-    exchange = ReplayExchange(lake, "binance", ReplayClock(now))
+    exchange = ReplayExchange(lake, "binance", ReplayClock(now), setup=sim_setup(settings))
     return asyncio.run(scanner.scan(exchange, lake, settings, req))
 
 

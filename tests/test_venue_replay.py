@@ -425,7 +425,9 @@ def test_serving_candles_does_not_load_the_matching_engine(tmp_path: Path):
         "import asyncio, sys\n"
         "from cryptobot.data.lake import Lake\n"
         "from cryptobot.exchange.replay import ReplayExchange\n"
-        f"ex = ReplayExchange(Lake({str(tmp_path)!r}), 'sim')\n"
+        "from cryptobot.exchange.simulated import SimSetup\n"
+        "from cryptobot.fills.costs import Costs\n"
+        f"ex = ReplayExchange(Lake({str(tmp_path)!r}), 'sim', setup=SimSetup(costs=Costs()))\n"
         "asyncio.run(ex.fetch_ohlcv('X/USDT:USDT', '1h', 0, 10))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'duckdb')))\n"
     )

@@ -13,6 +13,7 @@ from cryptobot.core.market import Market
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.exchange.simulated import SimSetup
+from cryptobot.fills.costs import Costs
 
 T = TypeVar("T")
 HOUR = 3_600_000
@@ -62,4 +63,7 @@ def lake_of(
 
 
 def replay(lake: Lake, start: int = T0, **setup: Any) -> ReplayExchange:
+    """The replay exchange on ``lake``; without ``costs`` it charges the hand-made market's own
+    maker/taker fees (``market()``) and no slippage, so expected prices stay easy to read."""
+    setup.setdefault("costs", Costs())
     return ReplayExchange(lake, "sim", ReplayClock(start), setup=SimSetup(**setup))

@@ -28,7 +28,7 @@ from cryptobot.risk.liquidation import venue_of
 
 def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchange:
     if settings.exchange == "replay":
-        return _replay(settings, SimSetup())
+        return _replay(settings)
     from cryptobot.exchange.ccxt_exchange import CcxtExchange
 
     return CcxtExchange(settings.exchange, settings.venue(), retry_policy(settings), secrets)
@@ -77,15 +77,14 @@ def open_venue(
     ``clock``: the paper broker's (default: the venue's own ``now``)."""
     if live:
         _refuse_live(settings, secrets)
-    setup = sim_setup(settings)
     if settings.exchange == "replay":
-        return _replay(settings, replace(setup, timeframe=None))
+        return _replay(settings)
     from cryptobot.exchange.paper import PaperBroker
 
     return PaperBroker(
         open_exchange(settings, secrets),
         journal_dir=Path(settings.data_dir),
-        setup=setup,
+        setup=sim_setup(settings),
         account=settings.paper.account,
         clock=clock,
     )
@@ -119,11 +118,17 @@ def _refuse_live(settings: Settings, secrets: Secrets | None) -> None:
     )
 
 
-def _replay(settings: Settings, setup: SimSetup) -> ReplayExchange:
+def _replay(settings: Settings) -> ReplayExchange:
     replay = settings.replay
     lake = Lake(Path(replay.source_dir or settings.data_dir))
     clock = ReplayClock(parse_time(replay.start)) if replay.start else None
-    return ReplayExchange(lake, replay.source_exchange, clock, setup=setup)
+    return ReplayExchange(lake, replay.source_exchange, clock, setup=_replay_setup(settings))
+
+
+def _replay_setup(settings: Settings) -> SimSetup:
+    """The replay exchange trades at the config's costs on its smallest stored timeframe (the
+    paper timeframe is the paper broker's)."""
+    return replace(sim_setup(settings), timeframe=None)
 
 
 def lake_exchange(settings: Settings) -> str:
@@ -135,4 +140,4 @@ def lake_exchange(settings: Settings) -> str:
 def stored_exchange(settings: Settings, lake: Lake) -> Exchange:
     """The data dir's own stored candles as an exchange (no network): what ``--offline``
     commands read. Its clock stands just after the newest stored bar."""
-    return ReplayExchange(lake, lake_exchange(settings))
+    return ReplayExchange(lake, lake_exchange(settings), setup=_replay_setup(settings))

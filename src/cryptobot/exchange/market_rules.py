@@ -3,9 +3,10 @@
 Every venue refuses the same orders for the same reasons (``exchange.errors``), so the simulated
 venues check them here and the live adapter can check them before a request leaves:
 
-- amounts and prices are finite and positive (NaN slips through every comparison, so it is
-  refused first); a limit and a take-profit need a price, a stop-market a trigger price, and a
-  market order takes neither;
+- amounts and prices are numbers (int, float, Decimal: never a str, a bool or None, which a
+  venue would misread), finite and positive (NaN slips through every comparison, so it is
+  refused first); ``reduce_only`` and ``post_only`` are booleans; a limit and a take-profit
+  need a price, a stop-market a trigger price, and a market order takes neither;
 - stop-market and take-profit orders are reduce-only (protective exits of a position; stop
   entries are not offered); only a limit can be post-only;
 - the amount is a whole number of steps and prices sit on the tick (never rounded here: the
@@ -19,6 +20,7 @@ venues check them here and the live adapter can check them before a request leav
 """
 
 import math
+import numbers
 import re
 from decimal import Decimal
 
@@ -80,6 +82,9 @@ def _check_kind(req: OrderRequest) -> None:
         raise InvalidOrder(f"a {req.type} order takes no trigger_price")
     if req.type in ("stop_market", "take_profit") and not req.reduce_only:
         raise InvalidOrder(f"{req.type} orders are reduce-only (protective exits of a position)")
+    for flag in ("reduce_only", "post_only"):
+        if not isinstance(getattr(req, flag), bool):
+            raise InvalidOrder(f"{flag} must be true or false, got {short(getattr(req, flag))}")
     if req.post_only and req.type != "limit":
         raise InvalidOrder("only a limit order can be post-only")
     if req.client_order_id is not None and not (
@@ -105,6 +110,8 @@ def _check_minimums(req: OrderRequest, market: Market, amount: float, price: flo
 
 
 def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
+        raise InvalidOrder(f"{name} must be a number, got {short(value)}")
     try:
         return finite(value, name=name, gt=0)
     except ValueError as exc:
@@ -134,4 +141,13 @@ def snap(value: float, step: float | None) -> float:
     return float(Decimal(round(value / step)) * Decimal(repr(step)))
 
 
-__all__ = ["check_order", "on_grid", "snap", "stop_would_trigger"]
+def add_steps(held: float, change: float, *, step: float | None) -> float:
+    """``held + change`` (a negative change: a cut) summed in decimal and put on the ``step``
+    grid: float sums drift (23 fills of 0.001 make 0.023000000000000013), so a position, an
+    order's filled amount and what it has left are the exact decimal sums of their fills, with
+    a market step or without one."""
+    total = Decimal(repr(float(held))) + Decimal(repr(float(change)))
+    return snap(float(total), step)
+
+
+__all__ = ["add_steps", "check_order", "on_grid", "snap", "stop_would_trigger"]

@@ -165,7 +165,8 @@ class PaperBroker(SimulatedExchange):
     async def last_price(self, symbol: str, now: int) -> float:
         tf_ms = timeframe_ms(self.setup.timeframe or "1m")
         bars = await self._feed(symbol, now - PRICE_LOOKBACK_BARS * tf_ms, now)
-        return bars[-1].close if bars else float("nan")
+        good = [b for b in bars if b.valid]  # a bad bar from the feed is no price
+        return good[-1].close if good else float("nan")
 
 
 class _JournalSession:

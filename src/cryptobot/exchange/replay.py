@@ -68,10 +68,13 @@ class ReplayExchange(SimulatedExchange):
         source_exchange: str,
         clock: ReplayClock | None = None,
         *,
-        setup: SimSetup | None = None,
+        setup: SimSetup,
     ):
+        """``setup`` is required (its costs above all): a replay that traded for free by default
+        would flatter every strategy run on it. A replay that only serves candles still says
+        what its account would pay (``exchange.factory.sim_setup``: the config's)."""
         self.id = source_exchange
-        self.setup = setup or SimSetup()
+        self.setup = setup
         self._lake = lake
         self._series: dict[tuple[str, str], np.ndarray] = {}
         self._funding: dict[tuple[str, str], np.ndarray] = {}
@@ -157,7 +160,8 @@ class ReplayExchange(SimulatedExchange):
         self._known(symbol)
         tf = self._matching_timeframe(symbol)
         rows = self._closed(symbol, tf, now - 2 * DAY_MS, now)
-        return float(rows[-1, 4]) if len(rows) else float("nan")
+        good = rows[np.isfinite(rows[:, 4]) & (rows[:, 4] > 0)]  # a bad stored close is no price
+        return float(good[-1, 4]) if len(good) else float("nan")
 
     def _matching_timeframe(self, symbol: str) -> str:
         stored = self._timeframes[symbol]

@@ -67,7 +67,7 @@ from cryptobot.exchange.errors import (
     PostOnlyWouldTake,
     ReduceOnlyWouldIncrease,
 )
-from cryptobot.exchange.market_rules import check_order, snap
+from cryptobot.exchange.market_rules import add_steps, check_order, snap
 from cryptobot.exchange.simulated import Bar, SimSetup
 from cryptobot.fills.costs import C_TAKER, C_THROUGH
 from cryptobot.fills.model import (
@@ -100,6 +100,7 @@ class SimAccount:
         self.setup = setup
         self.changed: dict[str, Order] = {}
         self.fills: list[Fill] = []
+        self.skipped: list[str] = []  # the bad bars this call stepped over, one line each
         self._costs: dict[str, np.ndarray] = {}
         self._held: set[str] = set()  # symbols holding a position at some point of this bar
 
@@ -119,11 +120,20 @@ class SimAccount:
         return [(s, b.cursor) for s, b in self.state.books.items() if b.cursor is not None]
 
     def match(self, symbol: str, bar: Bar) -> None:
-        """Live one closed bar of ``symbol`` (see the module's order of events)."""
+        """Live one closed bar of ``symbol`` (see the module's order of events). A bad bar
+        (``Bar.valid``) is stepped over, never applied: what would have filled on it fills on
+        the next good bar, and ``skipped`` says which bar was left out."""
         book = self.state.books[symbol]
         if book.cursor is None or bar.time < book.cursor:
             return  # matched already, or nothing rests
-        bar.check(symbol)
+        if not bar.valid:
+            self.skipped.append(
+                f"{symbol}: skipped the bar at {iso(bar.time)} from the price feed, not a valid "
+                f"OHLC bar (open {bar.open!r}, high {bar.high!r}, low {bar.low!r}, close "
+                f"{bar.close!r}, volume {bar.volume!r}, funding {bar.funding_rate!r})"
+            )
+            book.cursor = bar.time + 1
+            return
         self._held.discard(symbol)
         if book.side:
             self._held.add(symbol)
@@ -149,6 +159,8 @@ class SimAccount:
         when it is refused."""
         market = self.market(req.symbol)
         check_order(req, market, last_price=last_price)
+        req = replace(req, amount=float(req.amount), price=_float(req.price),
+                      trigger_price=_float(req.trigger_price))  # fmt: skip
         book = self.book(req.symbol)
         sign = side_sign(req.side)
         if req.reduce_only and book.side == sign:
@@ -173,8 +185,7 @@ class SimAccount:
         order = Order(
             id=str(ledger.sequence), client_order_id=client_order_id, timestamp=now,
             updated=now, symbol=req.symbol, type=req.type, side=req.side,
-            amount=float(req.amount), price=_float(req.price),
-            trigger_price=_float(req.trigger_price),
+            amount=req.amount, price=req.price, trigger_price=req.trigger_price,
             reduce_only=req.reduce_only, post_only=req.post_only, status="open", filled=0.0,
             average=None, fee=0.0, liquidity=liquidity,
         )  # fmt: skip
@@ -281,7 +292,7 @@ class SimAccount:
 
     def _market_order(self, book: Book, order: Order, bar: Bar) -> None:
         sign = side_sign(order.side)
-        amount = order.remaining
+        amount = self._left(order)
         if order.reduce_only:
             amount = min(amount, book.contracts) if book.side == -sign else 0.0
             if amount <= 0.0:
@@ -318,7 +329,7 @@ class SimAccount:
         if math.isnan(stop) and math.isnan(liq) and not tps:
             return
         tp_px = np.array([o.price for o in tps], dtype=np.float64)
-        tp_q = np.array([min(o.remaining, book.contracts) * size for o in tps], dtype=np.float64)
+        tp_q = np.array([min(self._left(o), book.contracts) * size for o in tps], dtype=np.float64)
         before = tp_q.copy()
         out = np.empty((len(tps) + 2, 3))
         costs = self._costs_of(symbol)
@@ -353,7 +364,7 @@ class SimAccount:
             )  # fmt: skip
             if not book.side or math.isnan(trigger):
                 return
-            amount = min(order.remaining, book.contracts)
+            amount = min(self._left(order), book.contracts)
             px, rate = exit_fill(STOP, trigger, -side, amount * size, bar.volume, bar.high,
                                  bar.low, costs)  # fmt: skip
             self._execute(book, order, amount=amount, price=px, rate=float(rate),
@@ -372,7 +383,7 @@ class SimAccount:
             if math.isnan(price) or not self._margin_at_fill(book, order, price, bar.time):
                 continue
             rate = limit_rate(order.liquidity == "taker", costs)
-            self._execute(book, order, amount=order.remaining, price=price, rate=float(rate),
+            self._execute(book, order, amount=self._left(order), price=price, rate=float(rate),
                           liquidity=order.liquidity, when=bar.time)  # fmt: skip
             last = price
         return last
@@ -419,11 +430,11 @@ class SimAccount:
             closing = min(amount, book.contracts)
             realised = book.side * (price - book.entry_price) * closing * size
             book.margin -= book.margin * closing / book.contracts
-            book.contracts = snap(book.contracts - closing, step)
+            book.contracts = add_steps(book.contracts, -closing, step=step)
             if book.contracts <= 0.0:
                 book.side, book.contracts, book.margin = 0, 0.0, 0.0
                 book.entry_price = book.liquidation_price = math.nan
-            rest = snap(amount - closing, step)
+            rest = add_steps(amount, -closing, step=step)
             if rest > 0.0:
                 self._grow(book, sign, rest, price, when)
         ledger = self.state.ledger
@@ -440,7 +451,7 @@ class SimAccount:
                 taker_or_maker=liquidity, realized_pnl=realised,
             )
         )  # fmt: skip
-        filled = snap(order.filled + amount, step)
+        filled = add_steps(order.filled, amount, step=step)
         average = (
             ((order.average or 0.0) * order.filled + price * amount) / filled if filled else None
         )
@@ -457,7 +468,7 @@ class SimAccount:
         if not book.side:
             book.side, book.contracts, book.entry_price, book.opened = sign, 0.0, price, when
         held = book.contracts
-        book.contracts = snap(held + amount, market.step_size)
+        book.contracts = add_steps(held, amount, step=market.step_size)
         book.entry_price = (book.entry_price * held + price * amount) / (held + amount)
         book.margin += amount * market.contract_size * price / book.leverage
 
@@ -532,7 +543,7 @@ class SimAccount:
         price it fills at; if not it is rejected there."""
         sign = side_sign(order.side)
         free = self.balance().free + self._reservation(order)
-        if self._need(book, sign, order.remaining, price) <= free:
+        if self._need(book, sign, self._left(order), price) <= free:
             return True
         self._update(order, when, status="rejected",
                      reason=f"insufficient margin at the fill price {short(price)}")  # fmt: skip
@@ -548,13 +559,18 @@ class SimAccount:
             return 0.0
         book = self.state.books[order.symbol]
         price = order.price if order.price is not None else book.last_close
-        opening = self._opening(book, side_sign(order.side), order.remaining)
+        opening = self._opening(book, side_sign(order.side), self._left(order))
         return opening * self.markets[order.symbol].contract_size * price / book.leverage
 
     # ---- helpers -------------------------------------------------------------------------
     def _unrealised(self, book: Book) -> float:
         size = self.markets[book.symbol].contract_size
         return book.side * (book.last_close - book.entry_price) * book.contracts * size
+
+    def _left(self, order: Order) -> float:
+        """What ``order`` has still to fill, as an exact decimal difference (not
+        ``Order.remaining``'s float one: the fill it sizes must leave a whole-step position)."""
+        return add_steps(order.amount, -order.filled, step=self.markets[order.symbol].step_size)
 
     def _costs_of(self, symbol: str) -> np.ndarray:
         costs = self._costs.get(symbol)

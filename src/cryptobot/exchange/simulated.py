@@ -6,19 +6,24 @@ bars come from and where the account is kept. Every call runs the same way:
 1. open a *session* on the stored account (the paper broker locks it: one writer at a time);
 2. read the venue's clock (``now``) and refuse one that went back;
 3. match every bar that has closed since the account last looked, for each symbol holding a
-   position or open orders: a fill happens when the clock passes the bar, whoever asks next;
-4. do what was asked (place, cancel, read) and store the result: all of it, or nothing.
+   position or open orders: a fill happens when the clock passes the bar, whoever asks next. A
+   bad bar (NaN, zero, a high below the low...) is stepped over, never applied: it cannot lock
+   the account, and the next good bar goes on as normal;
+4. do what was asked (place, cancel, read) and store the result: all of it, or nothing. Once
+   stored, each bad bar stepped over is reported once, as a warning on this module's logger
+   (a call that fails stores nothing, so the next call steps over it and reports it).
 
 The matching engine (numba) loads with the first trading call: a replay exchange that only
 serves candles (``scan --offline``) never pays for it.
 """
 
 import inspect
+import logging
 import math
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from cryptobot.core.account import (
@@ -33,7 +38,6 @@ from cryptobot.core.account import (
     OrderType,
     Position,
 )
-from cryptobot.core.errors import DataError
 from cryptobot.core.timeutil import iso
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import DuplicateClientOrderId, OrderNotFound, TradingError
@@ -43,18 +47,22 @@ if TYPE_CHECKING:
     from cryptobot.exchange.sim import SimAccount
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Venue = Literal["binance", "bitget"]  # whose liquidation formula (``risk.liquidation``)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SimSetup:
     """How a simulated venue trades: costs (``backtest.*`` in the config; each market's own
     maker/taker where ``load_markets`` states them), the deposit, the leverage and margin mode
     a symbol starts with, the liquidation formula (``venue``) and the bars orders are matched
     against (``timeframe``; None: the replay exchange's smallest stored timeframe, the paper
-    broker's 1m)."""
+    broker's 1m).
 
-    costs: Costs = field(default_factory=Costs)
+    ``costs`` has no default on purpose: a default would be ``Costs()``, free trading (no fee,
+    no slippage) that nobody chose. ``exchange.factory.sim_setup`` passes the config's."""
+
+    costs: Costs
     initial_balance: float = 1000.0
     currency: str = "USDT"
     leverage: float = 1.0
@@ -81,11 +89,21 @@ class Bar:
     funding_rate: float = 0.0
     funding_price: float = math.nan  # NaN: the close before
 
-    def check(self, symbol: str) -> None:
-        """A price feed's bar is input: NaN, zero or a high below the low is refused."""
+    @property
+    def valid(self) -> bool:
+        """A price feed's bar is input: prices finite and positive, the open and the close
+        inside the low-high range, a finite volume of zero or more and a finite funding rate.
+        Anything else would poison the account for good (a NaN wallet, a NaN entry price)."""
         prices = (self.open, self.high, self.low, self.close)
-        if not all(math.isfinite(p) and p > 0 for p in prices) or self.low > self.high:
-            raise DataError(f"{symbol}: the bar at {iso(self.time)} is not a valid OHLC bar")
+        if not all(math.isfinite(p) and p > 0 for p in prices):
+            return False
+        inside = all(self.low <= p <= self.high for p in (self.open, self.close))
+        return (
+            inside
+            and math.isfinite(self.volume)
+            and self.volume >= 0
+            and (math.isfinite(self.funding_rate))
+        )
 
 
 class Session(Protocol):
@@ -214,6 +232,8 @@ class SimulatedExchange(TradingExchange):
             if inspect.isawaitable(result):
                 result = await result
             session.keep(account)
+        for line in account.skipped:
+            log.warning(line)
         return result
 
     async def _price_for(self, account: "SimAccount", symbol: str, now: int) -> float:
