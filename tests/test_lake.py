@@ -78,7 +78,9 @@ def test_refetching_in_any_pieces_never_duplicates_rows(tmp_path_factory, cuts):
             "high/low do not contain",
         ),
         (
-            lambda f: f.__setitem__("timestamp", f["timestamp"].where(f.index != 6, 17)),
+            lambda f: f.__setitem__(
+                "timestamp", f["timestamp"].where(f.index != 6, f["timestamp"] + 17)
+            ),
             "off the timeframe grid",
         ),
         (

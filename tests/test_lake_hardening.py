@@ -207,17 +207,18 @@ def test_bars_that_have_not_closed_at_now_are_refused(tmp_path: Path):
     assert _snapshot(tmp_path) == before
 
 
-def test_importing_a_bar_dated_2100_is_one_line_and_harmless(
+def test_importing_a_bar_dated_2099_is_one_line_and_harmless(
     cli: Cli, data_dir: Path, tmp_path: Path
 ):
     path = tmp_path / "future.csv"
     bars = walk_bars(JAN_2025, 100)
-    bars.loc[99, "timestamp"] = int(pd.Timestamp("2100-01-01", tz="UTC").value // 1_000_000)
+    last = pd.Timestamp("2099-12-31T23:55", tz="UTC")  # the last bar with a plausible time
+    bars.loc[99, "timestamp"] = int(last.value // 1_000_000)
     bars.to_csv(path, index=False)
     result = _import(cli, path, "5m", ok=False)
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
-    assert "the first opening at 2100-01-01T00:00:00Z" in result.stderr
+    assert "the first opening at 2099-12-31T23:55:00Z" in result.stderr
     assert not list(data_dir.rglob("*.parquet"))
 
 

@@ -41,7 +41,7 @@ def ratios(n: int, start: int = JAN_2025, step: int = HOUR) -> pd.DataFrame:
 
 
 BAD_VALUES = [
-    ("funding", "funding_rate", np.nan, "funding_rate NaN, infinite or outside -1..1"),
+    ("funding", "funding_rate", np.nan, "funding_rate NaN, infinite or outside -0.05..0.05"),
     ("funding", "funding_rate", np.inf, "funding_rate NaN"),
     ("funding", "funding_rate", 1.5, "funding_rate NaN"),
     ("funding", "mark_price", -np.inf, "mark_price infinite or not above 0"),

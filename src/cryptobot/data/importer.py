@@ -29,7 +29,8 @@ from cryptobot.core.symbols import check_symbol
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
 from cryptobot.data.lake import OHLCV, Lake, WriteResult
-from cryptobot.data.series import Kind, holes, kind_of
+from cryptobot.data.series import Kind, holes, kind_of, nearest_second
+from cryptobot.data.validate import implausible
 
 _TIME_NAMES = ("timestamp", "date", "time", "datetime", "open_time", "ts", "fundingtime")
 _SECONDS_BELOW = 100_000_000_000  # epoch values below this are seconds (before 1973 in ms)
@@ -75,6 +76,7 @@ def import_file(
     if spec is None:
         timeframe_ms(period or "")
         frame = read_candle_file(path, volume=kind == "candles")
+        _refuse_conflicts(frame, frame["timestamp"].to_numpy(), path)
         prices = lake if kind == "candles" else lake.mark_prices()
         written = prices.write_candles(
             source, symbol, period, frame, now_ms=now_ms, source=f"import {path}"
@@ -84,12 +86,31 @@ def import_file(
     else:
         period = spec.period or (period if spec.periodic else None)
         frame = read_series_file(path, spec)
+        _refuse_conflicts(frame, nearest_second(frame["timestamp"].to_numpy()), path)
         written = lake.write_series(
             kind, source, symbol, period, frame,
             now_ms=now_ms, origin=f"import {path}", check_spacing=True,
         )  # fmt: skip
         extent = _extent(lake.read_series(kind, source, symbol, period), period)
     return _summary(kind, source, symbol, period, len(frame), written) | extent
+
+
+def _refuse_conflicts(frame: pd.DataFrame, stamps: np.ndarray, path: str | Path) -> None:
+    """Refuse a file holding two rows for one time (``stamps``: as the lake files them) with
+    different values, naming both lines: which one is meant cannot be guessed, and keeping the
+    last would pick one silently. Identical repeats are harmless; the merge keeps one of them."""
+    rows = frame.assign(timestamp=stamps)
+    distinct = rows[rows.duplicated("timestamp", keep=False)].drop_duplicates()
+    clash = distinct[distinct.duplicated("timestamp", keep=False)]
+    if clash.empty:
+        return
+    ts = clash["timestamp"].iloc[0]
+    first, second = clash.index[clash["timestamp"] == ts][:2]
+    where = _where(Path(path))
+    raise DataError(
+        f"{where(first)} and {where(second)} hold different values for the same time"
+        f" {iso(int(ts))}; keep one of them (identical repeated rows are dropped)"
+    )
 
 
 def _check_symbol(lake: Lake, exchange: str, symbol: str | None, kind: str) -> None:
@@ -188,9 +209,14 @@ def _load(path: str | Path) -> tuple[pd.DataFrame, Callable[[int], str]]:
     raw = _read_any(path)
     if raw.empty:
         raise DataError(f"{path} holds no rows; nothing stored")
+    return raw, _where(path)
+
+
+def _where(path: Path) -> Callable[[int], str]:
+    """How to name the row at index label ``i`` of ``path`` in a message."""
     if path.suffix.lower() in (".csv", ".txt"):
-        return raw, lambda i: f"{path} line {i + 2}"
-    return raw, lambda i: f"{path} row {i + 1}"
+        return lambda i: f"{path} line {i + 2}"
+    return lambda i: f"{path} row {i + 1}"
 
 
 def normalise_columns(
@@ -211,7 +237,9 @@ def normalise_columns(
     missing = [c for c in columns if c not in lower]
     if missing:
         raise DataError(f"{source}: missing column(s) {', '.join(missing)}")
-    out = pd.DataFrame({"timestamp": _to_ms(raw[time_col], where)})
+    stamps = _to_ms(raw[time_col], where)
+    _refuse_implausible(raw[time_col], stamps, where)
+    out = pd.DataFrame({"timestamp": stamps}, index=raw.index)  # labels name the rows later
     names = [*columns, *optional]
     cells = [raw[lower[c]] for c in names]
     values = [pd.to_numeric(c, errors="coerce").astype("float64").to_numpy() for c in cells]
@@ -281,6 +309,18 @@ def _refuse_missing(col: pd.Series, bad: np.ndarray, where: Callable[[int], str]
     value = col.iloc[row]
     text = "empty" if pd.isna(value) else f"{_shown(value)}, not a time"
     raise DataError(f"{where(col.index[row])}: time value is {text}")
+
+
+def _refuse_implausible(col: pd.Series, stamps: np.ndarray, where: Callable[[int], str]) -> None:
+    """Raise naming the first time that is no epoch ms of market data (before 2009 or after
+    2099: a negative number, microseconds): it has no date and would break every later read."""
+    bad = implausible(stamps)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{where(col.index[row])}: time value {_shown(col.iloc[row])} is before 2009 or"
+            " after 2099; give epoch seconds, epoch milliseconds or a date"
+        )
 
 
 def _shown(value: object) -> str:

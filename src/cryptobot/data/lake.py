@@ -21,7 +21,10 @@ no lock.
 A write that replaces stored values (not just adds rows) is recorded in the series'
 ``revisions.jsonl`` (``<name>.revisions.jsonl`` beside a one-file series; one JSON object a line:
 ``at``, ``source``, ``changed``, ``first``, ``last``), which ``fetch --status`` sums up; a write
-that changes nothing records nothing.
+that changes nothing records nothing. The record is appended BEFORE the files are replaced, so the
+log never under-reports: a writer killed between the two leaves a record counting changes some
+partitions did not get (it over-reports that one interrupted write, and the re-run that completes
+it records them again).
 
 Mark-price candles (``mark/``) are candles of another price: :meth:`Lake.mark_prices` is the same
 lake filing them there. Stored funding is read with the mark price at each funding time where
@@ -48,7 +51,13 @@ from cryptobot.core.timeutil import iso
 from cryptobot.data import locks
 from cryptobot.data.atomic import atomic_write, remove_stale_temps
 from cryptobot.data.series import KINDS, Kind, kind_of, normalise, problems
-from cryptobot.data.validate import CandleReport, check_candles, lone_bar_problem, span
+from cryptobot.data.validate import (
+    CandleReport,
+    check_candles,
+    implausible_times,
+    lone_bar_problem,
+    span,
+)
 
 OHLCV = ["timestamp", "open", "high", "low", "close", "volume"]
 _HOUR_MS = 3_600_000
@@ -156,6 +165,8 @@ class Lake:
         tf_ms = timeframe_ms(timeframe)
         bars = normalise_ohlcv(frame)
         stamps = bars["timestamp"].to_numpy()
+        if odd := implausible_times(stamps):  # no date to word any other problem with
+            raise DataError(f"refusing to store {symbol} {timeframe}: {odd}")
         report = check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=tf_ms)
         problems = report.problems(spacing=check_spacing) + _unclosed_bars(stamps, tf_ms, now_ms)
         if check_spacing and not problems and len(np.unique(stamps)) == 1:
@@ -174,13 +185,15 @@ class Lake:
             except DataError as exc:
                 raise DataError(f"refusing to store {symbol} {timeframe}: {exc}") from None
             remove_stale_temps(directory)
-            parts = [
-                merge_rows(directory / f"{key}.parquet", bars[keys == key], OHLCV)
+            before = _stored_rows(directory)
+            plans = {
+                directory / f"{key}.parquet": merged_rows(
+                    directory / f"{key}.parquet", bars[keys == key], OHLCV
+                )
                 for key in np.unique(keys)
-            ]
-            result = _combine(parts, _stored_rows(directory))
-            if result.changed_rows:
-                _record_revision(directory / REVISIONS, result, now_ms=now_ms, source=source)
+            }
+            result = _combine([r for _, r in plans.values()], stored=before)
+            _write_recorded(plans, result, directory / REVISIONS, now_ms=now_ms, source=source)
         return result
 
     def _lone_bar(
@@ -253,10 +266,9 @@ class Lake:
                 raise DataError(
                     f"refusing to store {_label(spec, source, symbol, period)}: {exc}"
                 ) from None
-            result = merge_rows(path, rows, list(rows.columns))
-            if result.changed_rows:
-                _record_revision(revisions, result, now_ms=now_ms, source=origin)
-        return result
+            plan = merged_rows(path, rows, list(rows.columns))
+            _write_recorded({path: plan}, plan[1], revisions, now_ms=now_ms, source=origin)
+        return plan[1]
 
     def read_series(
         self, kind: str, source: str, symbol: str | None = None, period: str | None = None
@@ -351,28 +363,41 @@ def normalise_ohlcv(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def merge_rows(path: Path, rows: pd.DataFrame, columns: list[str]) -> WriteResult:
-    """Merge ``rows`` into the Parquet file at ``path`` keyed on ``timestamp``; new rows win.
+#: what merging rows into one file gives: the file's new content (None: nothing to write)
+Merge = tuple[pd.DataFrame | None, WriteResult]
 
-    The file is rewritten (atomically) only when something changed. The caller holds the
-    series' lock: this is the read-merge-write that must not interleave with another.
-    """
+
+def merged_rows(path: Path, rows: pd.DataFrame, columns: list[str]) -> Merge:
+    """``rows`` merged into the Parquet file at ``path`` keyed on ``timestamp`` (new rows win),
+    not written yet: the caller records a revision first (:func:`_write_recorded`). The caller
+    holds the series' lock: this read-merge-write must not interleave with another."""
     rows = rows[columns].drop_duplicates("timestamp", keep="last")
     if not path.exists():
         merged = rows.sort_values("timestamp")
-        _write_parquet(path, merged)
-        return WriteResult(len(merged), len(merged))
+        return merged, WriteResult(len(merged), len(merged))
     old = read_parquet(path)
     if not old["timestamp"].is_monotonic_increasing:
         old = old.sort_values("timestamp", kind="stable").reset_index(drop=True)
     stored, changed = _compare(old, rows)
     if stored.all() and not changed.size:
-        return WriteResult(0, len(old))
+        return None, WriteResult(0, len(old))
     merged = pd.concat([old, rows], ignore_index=True)
     merged = merged.drop_duplicates("timestamp", keep="last").sort_values("timestamp")
-    _write_parquet(path, merged)
     first, last = (int(changed[0]), int(changed[-1])) if changed.size else (None, None)
-    return WriteResult(len(merged) - len(old), len(merged), len(changed), first, last)
+    return merged, WriteResult(len(merged) - len(old), len(merged), len(changed), first, last)
+
+
+def _write_recorded(
+    plans: dict[Path, Merge], result: WriteResult, log: Path, *, now_ms: int | None, source: str
+) -> None:
+    """Record the revision ``result`` holds, THEN replace the files (each atomically): a writer
+    killed in between leaves a record of changes some files may not have got, so the log may
+    over-report an interrupted write, never under-report a stored change."""
+    if result.changed_rows:
+        _record_revision(log, result, now_ms=now_ms, source=source)
+    for path, (merged, _) in plans.items():
+        if merged is not None:
+            _write_parquet(path, merged)
 
 
 def merge_events(path: Path, rows: pd.DataFrame, key: list[str]) -> WriteResult:
@@ -525,12 +550,13 @@ def _unclosed_bars(ts: np.ndarray, tf_ms: int, now_ms: int | None) -> list[str]:
     ]
 
 
-def _combine(parts: list[WriteResult], total: int) -> WriteResult:
+def _combine(parts: list[WriteResult], *, stored: int) -> WriteResult:
+    """One result of the partitions' merges, over a series that held ``stored`` bars."""
     firsts = [p.changed_first for p in parts if p.changed_first is not None]
     lasts = [p.changed_last for p in parts if p.changed_last is not None]
     return WriteResult(
         new_rows=sum(p.new_rows for p in parts),
-        total_rows=total,
+        total_rows=stored + sum(p.new_rows for p in parts),
         changed_rows=sum(p.changed_rows for p in parts),
         changed_first=min(firsts, default=None),
         changed_last=max(lasts, default=None),

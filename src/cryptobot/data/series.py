@@ -19,8 +19,11 @@ costs one period of delay, never a look-ahead). Optional columns may be NaN, nev
 "rubik" account ratio); the two ``top_`` kinds are Binance's top traders by account and by
 position. ``long_account``/``short_account`` are fractions of accounts (0.66 = 66 %).
 
-What a write refuses (:func:`problems`): NaN or infinite values, values out of their range (a
-negative volume, a share above 1, a Fear & Greed above 100), times off the period grid, rows
+What a write refuses (:func:`problems`): times that are no plausible epoch ms (before 2009 or
+after 2099), NaN or infinite values, values out of their range (a negative volume, a share above
+1, a Fear & Greed above 100, a funding rate beyond :data:`FUNDING_CAP`: rates are fractions,
+0.0001 = 0.01 %), times off the period grid (funding, irregular, on the whole hour: Binance,
+Bybit, OKX and Hyperliquid all settle on the hour, after the ms jitter is folded away), rows
 that are not known yet at the writer's clock (a funding time or snapshot after it; a taker
 period not closed by it) and, for imports, a file whose rows are further apart than its period.
 """
@@ -31,7 +34,12 @@ import numpy as np
 import pandas as pd
 
 from cryptobot.core.timeutil import iso
-from cryptobot.data.validate import span
+from cryptobot.data.validate import implausible_times, span
+
+#: The largest funding rate a venue charges in one settlement. Exchanges clamp funding at a few
+#: per cent (Binance 0.3 % to 3 % by contract, Bybit and OKX alike, Hyperliquid 4 % an hour); the
+#: shared real histories never exceed 0.25 %. A rate above 5 % is a file in percent.
+FUNDING_CAP = 0.05
 
 #: (low, high, low is allowed) of a column's values; None: unbounded on that side.
 Bounds = tuple[float | None, float | None, bool]
@@ -49,6 +57,10 @@ class Kind:
     period: str | None = None  # the one period of a kind published at a fixed pace
     #: names other tools give the columns (an import matches them case-insensitively)
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the grid an irregular kind's times still sit on (funding: the whole hour)
+    grid_ms: int | None = None
+    #: what a column's values mean, said when one is refused (a rate in percent, not a fraction)
+    units: dict[str, str] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -84,9 +96,11 @@ KINDS: dict[str, Kind] = {
             "funding",
             ("funding_rate",),
             ("mark_price",),
-            {"funding_rate": (-1.0, 1.0, False), "mark_price": (0.0, None, False)},
+            {"funding_rate": (-FUNDING_CAP, FUNDING_CAP, True), "mark_price": (0.0, None, False)},
             periodic=False,
             aliases={"funding_rate": ("fundingrate", "rate"), "mark_price": ("markprice",)},
+            grid_ms=3_600_000,
+            units={"funding_rate": "a fraction (0.0001 = 0.01 %), not a percent"},
         ),
         Kind(
             "open_interest",
@@ -134,7 +148,7 @@ def normalise(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
     """The kind's columns as int64 ms and float64 (optional ones NaN when absent); times to the
     nearest second. Binance stamps about a fifth of its funding settlements a few milliseconds
     late (``08:00:00.008``): one event is one row, filed at its second."""
-    out = pd.DataFrame({"timestamp": _nearest_second(frame["timestamp"].to_numpy())})
+    out = pd.DataFrame({"timestamp": nearest_second(frame["timestamp"].to_numpy())})
     for col in (*kind.required, *kind.optional):
         values = frame.get(col, np.nan)
         out[col] = pd.Series(values, index=frame.index, dtype="float64").to_numpy()
@@ -155,8 +169,11 @@ def problems(
     """The hard problems of normalised rows, worded for one line (empty: fine to store).
 
     ``now_ms`` is the writer's clock (None skips that check); ``check_spacing`` refuses rows
-    that are nowhere one period apart (a daily file imported as hourly), as for candles."""
+    that are nowhere one period apart (a daily file imported as hourly), as for candles. Times
+    that are no plausible epoch ms are the only problem named then (they have no date to show)."""
     ts = frame["timestamp"].to_numpy()
+    if odd := implausible_times(ts):
+        return [odd]
     bad = np.zeros(len(frame), dtype=bool)
     found = []
     for col in (*kind.required, *kind.optional):
@@ -166,10 +183,12 @@ def problems(
         missing = np.isnan(values) if col in kind.optional else np.zeros(len(values), bool)
         broken = (~np.isfinite(values) | _outside(values, kind.bounds.get(col))) & ~missing
         if broken.any():
-            found.append(f"{int(broken.sum())} rows with {col} {_allowed(col, kind)}")
+            unit = f" ({kind.units[col]})" if col in kind.units else ""
+            found.append(f"{int(broken.sum())} rows with {col} {_allowed(col, kind)}{unit}")
             bad |= broken
-    if period_ms and (off := ts % period_ms != 0).any():
-        found.append(f"{int(off.sum())} timestamps off the {span(period_ms)} grid")
+    grid_ms = period_ms or kind.grid_ms
+    if grid_ms and (off := ts % grid_ms != 0).any():
+        found.append(f"{int(off.sum())} timestamps off the {span(grid_ms)} grid{_why(kind)}")
         bad |= off
     if found:
         found.append(f"the first bad row is at {iso(int(ts[bad].min()))}")
@@ -192,7 +211,8 @@ def problems(
     return found
 
 
-def _nearest_second(ts: np.ndarray) -> np.ndarray:
+def nearest_second(ts: np.ndarray) -> np.ndarray:
+    """Times folded to their second: how a series files a venue's jittered stamps."""
     return ((ts.astype("int64") + 500) // 1000) * 1000
 
 
@@ -218,6 +238,11 @@ def _allowed(col: str, kind: Kind) -> str:
     elif low is not None:
         said.append(f"below {low:g}" if low_ok else f"not above {low:g}")
     return " or ".join([", ".join(said[:-1]), said[-1]]) if len(said) > 1 else said[0]
+
+
+def _why(kind: Kind) -> str:
+    """Why an irregular kind still has a grid (every venue settles funding on the hour)."""
+    return f" (every venue settles {kind.name} on the hour)" if not kind.periodic else ""
 
 
 def _closing(kind: Kind, period_ms: int | None) -> str:

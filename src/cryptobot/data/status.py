@@ -94,8 +94,8 @@ def _checked(
     found: list[str] = []
     try:
         read(row, found)
-    except DataError as exc:
-        found.append(str(exc))
+    except (DataError, ValueError, OverflowError) as exc:  # a time with no date (year -53697)
+        found.append(f"cannot summarise: {exc}" if not isinstance(exc, DataError) else str(exc))
     try:
         revisions = revisions_of()
     except DataError as exc:

@@ -118,6 +118,30 @@ def check_candles(
     )
 
 
+#: Market data starts with Bitcoin (2009); a time before it, or after 2099, is not an epoch
+#: millisecond of any venue's (a negative number, epoch microseconds, a date read wrongly) and
+#: could not even be written as a date: it would break every later read of the series.
+FIRST_PLAUSIBLE_MS = 1_230_768_000_000  # 2009-01-01
+LAST_PLAUSIBLE_MS = 4_102_444_800_000  # 2100-01-01, excluded
+
+
+def implausible(ts: np.ndarray) -> np.ndarray:
+    """Which of ``ts`` cannot be the epoch milliseconds of market data."""
+    return (ts < FIRST_PLAUSIBLE_MS) | (ts >= LAST_PLAUSIBLE_MS)
+
+
+def implausible_times(ts: np.ndarray) -> str | None:
+    """Why some of ``ts`` cannot be stored (see :func:`implausible`), or ``None``; the bad value
+    is shown as the number it is, since it has no date."""
+    bad = implausible(ts)
+    if not bad.any():
+        return None
+    return (
+        f"{int(bad.sum())} timestamps before 2009 or after 2099 (the first: {int(ts[bad][0])}):"
+        " not epoch milliseconds of market data"
+    )
+
+
 def lone_bar_problem(*, ts: int, neighbours: np.ndarray, tf_ms: int) -> str | None:
     """Why one bar written alone cannot be taken for a ``tf_ms`` bar, or ``None``.
 
