@@ -84,7 +84,7 @@ def test_armed_and_stale_setups_are_not_signals(lake, settings):
 
 def test_funding_refuses_the_crowded_side(lake, settings):
     lake.write_funding(
-        EX, SYM, pd.DataFrame({"timestamp": [T0 - 3_600_000], "funding_rate": [0.0012]})
+        EX, SYM, pd.DataFrame({"timestamp": [T0 - T0 % 3_600_000], "funding_rate": [0.0012]})
     )
     long_, short = decide(
         [_setup("long"), _setup("short")], lake, _only(settings, funding_extreme=0.001)

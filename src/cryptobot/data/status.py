@@ -9,8 +9,9 @@ Greed), whose ``bars`` counts rows and ``gaps`` the holes in a periodic series (
 funding, whose times are the venue's). Liquidation recordings (:mod:`cryptobot.data.liquidations`)
 are listed per exchange: ``bars`` counts events, ``gaps`` the breaks between recording spans.
 
-A series whose files cannot be read (a damaged Parquet file or revision log) is reported with the
-reason in ``problems`` and the others are still listed: one bad file must not hide the whole lake
+A series whose files cannot be read (a damaged Parquet file or revision log) or summarised (times
+with no date, stored by a version that did not refuse them) is reported with the reason in
+``problems`` and the others are still listed: one bad file must not hide the whole lake
 from a health check such as ``commands/update-lake.sh``."""
 
 from collections.abc import Callable
