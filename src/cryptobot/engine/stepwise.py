@@ -48,6 +48,7 @@ import asyncio
 import math
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -118,6 +119,12 @@ class _Trade:
     stop_id: str | None = None
     stop_at: float = math.nan
     closing: bool = False  # a reduce-only market order closes it at the next open
+    # what the venue booked for it: realised PnL, fees, exits' value and quantity (base units)
+    realised: float = 0.0
+    fees: float = 0.0
+    exit_value: float = 0.0
+    exit_qty: float = 0.0
+    last: list[Action] = field(default_factory=list)  # the position's actions in its last bar
 
 
 def drive(bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: PortfolioSetup,
@@ -172,6 +179,7 @@ class _Composer:
         self.notes: Counter = Counter()
         self.trade: _Trade | None = None
         self.sent: _Sent | None = None
+        self.leaving: _Trade | None = None  # closed by its position, the venue's exit to come
         self.equity = setup.initial_equity
         self.funding = 0.0
 
@@ -193,7 +201,7 @@ class _Composer:
             if due and (self.trade is None or self.trade.closing):
                 await self._consider(t)
         if self.trade is not None:  # still open after the last bar: marked, no exit fill
-            self._finish(-1)
+            self._write(self.trade, -1, self.funding)
         order = np.argsort(self.fills[: self.nf, kernel.F_TRADE], kind="stable")
         run = PortfolioRun([self.sb], self.trades[: self.k], np.zeros(self.k, np.int64),
                            self.fills[: self.nf][order], self.pnl)  # fmt: skip
@@ -209,9 +217,16 @@ class _Composer:
         fills = [f for f in await self.venue.fetch_my_trades(self.symbol, since=ts)
                  if f.timestamp == ts]  # fmt: skip
         balance = await self.venue.fetch_balance()
+        if self.leaving is not None:  # its late exit filled at this open
+            tr, self.leaving = self.leaving, None
+            self._book(tr, t, [f for f in fills if f.client_order_id in tr.orders], tr.last)
+            self._write(tr, t, balance.funding)
+        sent = self.sent if self.sent is not None and self.sent.bar == t else None
         if self.trade is not None:  # first the position this open may close (a reversal)
-            await self._step(t, fills, balance.funding)
-        if self.sent is not None and self.sent.bar == t:
+            entry = [f.amount for f in fills if sent and f.client_order_id == sent.orders[0]]
+            same_side = sent is not None and sent.side == self.trade.entry.side
+            await self._step(t, fills, balance.funding, arriving=sum(entry) if same_side else 0.0)
+        if sent is not None:
             await self._opened(t, fills, balance.funding)
         self.pnl[0, t] = balance.total - self.equity
         self.equity, self.funding = balance.total, balance.funding
@@ -243,11 +258,13 @@ class _Composer:
         if len(sent.orders) > 1:
             self.trade.stop_id, self.trade.stop_at = sent.orders[1], stop
         self.k += 1
-        self._book(t, [fill], [], entry=True)
+        self._book(self.trade, t, [fill], [], entry=True)
         await self._step(t, [f for f in fills if f is not fill], funding)
 
-    async def _step(self, t: int, fills: list[Fill], funding: float) -> None:
-        """The position lives bar t; what it decided goes to the venue as orders."""
+    async def _step(self, t: int, fills: list[Fill], funding: float, *,
+                    arriving: float = 0.0) -> None:  # fmt: skip
+        """The position lives bar t; what it decided goes to the venue as orders. ``arriving``:
+        contracts a new entry of the same side added at this open (not this position's)."""
         tr = self.trade
         fresh = tr.pos.bars == 0
         bar = Bar(int(self.stamps[t]), *map(float, self.sb.bars[t, : kernel.ATR + 1]))
@@ -256,19 +273,25 @@ class _Composer:
         actions = tr.pos.step_bar(bar, inputs, forced=t >= tr.end_bar)
         mine = [f for f in fills if f.client_order_id in tr.orders
                 or f.order_type == "liquidation"]  # fmt: skip
-        self._book(t, mine, actions)
-        held = await self._held()
+        self._book(tr, t, mine, actions)
+        tr.last = actions
+        held = await self._held(tr.entry.side) - arriving
         size = self.market.contract_size
         if held * size > tr.pos.qty * (1 + 1e-9):  # the position exited what the venue holds
             self.notes[LATE_EXIT] += 1
             await self._market_close(snap(held - tr.pos.qty / size, self.market.step_size),
                                      tr.entry.side)  # fmt: skip
         if not tr.pos.is_open:
-            self._finish(t, funding)
+            self._write(tr, t, funding)
+            if not tr.closing:
+                self.allowed = self._allowed_after(self.trades[tr.row])
+            self.trade = None
+            if held > 0:
+                self.leaving = tr
             return
         if fresh:
             await self._place_targets(tr)
-        await self._sync_stop(tr, fresh=fresh)
+        await self._sync_stop(tr, t, funding, fresh=fresh)
         pending = tr.pos.pending
         if pending is not None and not tr.closing:
             tr.closing = True
@@ -287,19 +310,37 @@ class _Composer:
             return t + 1 + self.s.cooldown_bars
         return t
 
-    def _finish(self, exit_bar: int, funding: float | None = None) -> None:
-        tr, self.trade = self.trade, None
-        paid = (self.funding if funding is None else funding) - tr.funding_from
+    def _write(self, tr: _Trade, exit_bar: int, funding: float) -> None:
+        """The trade's row (-1: still open), as the kernel writes it from the position's
+        state, with the money the venue booked."""
         row = self.trades[tr.row]
-        kernel.write_row(row, tr.pos.state.vec, tr.entry, self.sb.bars, exit_bar, paid)
-        if exit_bar < 0 or tr.closing:
-            return  # ``allowed`` was set when the close was sent
+        kernel.write_row(row, tr.pos.state.vec, tr.entry, self.sb.bars, exit_bar,
+                         funding - tr.funding_from)  # fmt: skip
+        self._venue_money(row, tr, exit_bar)
+
+    def _allowed_after(self, row: np.ndarray) -> int:
+        """The first signal bar after a trade the position closed inside a bar (the fast
+        path's ``next_signal_bar`` and cooldown after a loss)."""
         allowed = kernel.next_signal_bar(row)
         if self.s.cooldown_bars and row[kernel.T_NET] < 0:
             allowed = max(allowed, int(row[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
-        self.allowed = allowed
+        return allowed
 
-    def _book(self, t: int, fills: list[Fill], actions: list[Action], *,
+    def _venue_money(self, row: np.ndarray, tr: _Trade, exit_bar: int) -> None:
+        """The row's money as the venue booked it (the position's own figures are the rest:
+        stop, R, reason, excursions): its exit price, gross, fees, net and R."""
+        last = len(self.stamps) - 1 if exit_bar < 0 else exit_bar
+        held = tr.entry.qty - tr.exit_qty
+        gross = tr.realised + tr.entry.side * (float(self.sb.bars[last, kernel.CLOSE])
+                                               - tr.entry.price) * held  # fmt: skip
+        if tr.exit_qty > 0 and exit_bar >= 0:
+            row[kernel.T_EXIT_PX] = tr.exit_value / tr.exit_qty
+        row[kernel.T_GROSS], row[kernel.T_FEES] = gross, tr.fees
+        row[kernel.T_NET] = gross - tr.fees + row[kernel.T_FUNDING]
+        risk = row[kernel.T_RISK]
+        row[kernel.T_R] = row[kernel.T_NET] / (risk * tr.entry.qty) if risk > 0 else math.nan
+
+    def _book(self, tr: _Trade, t: int, fills: list[Fill], actions: list[Action], *,
               entry: bool = False) -> None:  # fmt: skip
         """The venue's fills of bar t as the kernel's fill rows; an exit takes the kind the
         position gave its own exit at the nearest price (a stop moved to breakeven or
@@ -314,8 +355,13 @@ class _Composer:
                 kind = _KIND_CODES.get(near.reason) if near is not None else None
                 kind = kind or _KIND_OF_ORDER.get(f.order_type, FORCED)
             sign = 1 if f.side == "buy" else -1
-            self.fills[self.nf] = (self.trade.row, t, kind, sign, f.amount * size, f.price, f.fee)
+            self.fills[self.nf] = (tr.row, t, kind, sign, f.amount * size, f.price, f.fee)
             self.nf += 1
+            tr.realised += f.realized_pnl
+            tr.fees += f.fee
+            if not entry:
+                tr.exit_value += f.amount * size * f.price
+                tr.exit_qty += f.amount * size
 
     # ---- orders --------------------------------------------------------------------------
     async def _consider(self, t: int) -> None:
@@ -349,7 +395,7 @@ class _Composer:
                 amount=contracts, client_order_id=order.client_order_id,
             )  # fmt: skip
         except TradingError as exc:
-            self.refused[f"venue: {_reason_key(str(exc))}"] += 1
+            self.refused[f"venue: {_venue_reason(exc)}"] += 1
             return
         orders = [placed.client_order_id]
         price_stop = float(sg.stop_price[t])
@@ -381,7 +427,7 @@ class _Composer:
                 reduce_only=True,
             )  # fmt: skip
         except TradingError as exc:
-            self.notes[f"stop not placed: {_reason_key(str(exc))}"] += 1
+            self.notes[f"stop not placed: {_venue_reason(exc)}"] += 1
             return None
         if self.trade is not None:
             self.trade.orders.add(order.client_order_id)
@@ -400,27 +446,35 @@ class _Composer:
                     price=snap(price, self.market.tick_size), reduce_only=True,
                 )  # fmt: skip
             except TradingError as exc:
-                self.notes[f"target not placed: {_reason_key(str(exc))}"] += 1
+                self.notes[f"target not placed: {_venue_reason(exc)}"] += 1
                 continue
             tr.orders.add(order.client_order_id)
 
-    async def _sync_stop(self, tr: _Trade, *, fresh: bool) -> None:
+    async def _sync_stop(self, tr: _Trade, t: int, funding: float, *, fresh: bool) -> None:
         """The venue's stop where the position's stop is (breakeven, the trail); a stop sent
-        with the entry may have been canceled with the position it reversed."""
+        with the entry may have been canceled with the position it reversed. A stop the close
+        has passed already (breakeven moved above a close that fell back) is a market order:
+        the kernel fills that stop at the next open too, as a gap."""
         stop = tr.pos.stop
-        if tr.stop_id is not None and fresh:
-            if (await self.venue.fetch_order(tr.stop_id)).status != "open":
-                tr.stop_id = None
+        if (
+            tr.stop_id is not None
+            and fresh
+            and (await self.venue.fetch_order(tr.stop_id)).status != "open"
+        ):
+            tr.stop_id = None
         if tr.stop_id is not None and stop == tr.stop_at:
             return
         if tr.stop_id is not None:
-            try:
+            with suppress(TradingError):  # done already: filled, or canceled with the position
                 await self.venue.cancel_order(tr.stop_id)
-            except TradingError:
-                pass  # done already: filled, or canceled with the position
         tr.stop_id, tr.stop_at = None, stop
-        if math.isfinite(stop):
-            tr.stop_id = await self._place_stop(tr.entry.side, await self._held(), stop)
+        if beyond(tr.entry.side, float(self.sb.bars[t, kernel.CLOSE]), stop):
+            tr.closing = True
+            await self._market_close(await self._held(tr.entry.side), tr.entry.side)
+            self.allowed = self._after_close(t, funding)
+        elif math.isfinite(stop):
+            held = await self._held(tr.entry.side)
+            tr.stop_id = await self._place_stop(tr.entry.side, held, stop)
 
     async def _market_close(self, contracts: float, side: int) -> None:
         if contracts <= 0.0:
@@ -431,7 +485,7 @@ class _Composer:
                 amount=contracts, reduce_only=True,
             )  # fmt: skip
         except TradingError as exc:
-            self.notes[f"close not sent: {_reason_key(str(exc))}"] += 1
+            self.notes[f"close not sent: {_venue_reason(exc)}"] += 1
             return
         if self.trade is not None:
             self.trade.orders.add(order.client_order_id)
@@ -444,12 +498,14 @@ class _Composer:
         tr.end_bar = min(tr.end_bar, at)
         if not tr.closing:
             tr.closing = True
-            await self._market_close(await self._held(), tr.entry.side)
+            await self._market_close(await self._held(tr.entry.side), tr.entry.side)
             self.allowed = self._after_close(at - 1, self.funding)
 
-    async def _held(self) -> float:
+    async def _held(self, side: int) -> float:
+        """Contracts the venue holds on ``side`` (+1 long, -1 short)."""
+        name = "long" if side > 0 else "short"
         positions = await self.venue.fetch_positions([self.symbol])
-        return sum(p.contracts for p in positions)
+        return sum(p.contracts for p in positions if p.side == name)
 
     # ---- risk ----------------------------------------------------------------------------
     def _moment(self, t: int) -> bool:
@@ -479,3 +535,8 @@ class _Composer:
 
 
 __all__ = ["LATE_EXIT", "StepwiseError", "drive", "run_stepwise"]
+
+
+def _venue_reason(exc: Exception) -> str:
+    """A venue's refusal without the symbol it names first (they count together)."""
+    return str(exc).split(": ", 1)[-1]
