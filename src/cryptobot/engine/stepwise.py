@@ -125,6 +125,7 @@ class _Trade:
     exit_value: float = 0.0
     exit_qty: float = 0.0
     last: list[Action] = field(default_factory=list)  # the position's actions in its last bar
+    late: dict[str, int] = field(default_factory=dict)  # late exits' order ids -> fill kind
 
 
 def drive(bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: PortfolioSetup,
@@ -279,9 +280,13 @@ class _Composer:
         size = self.market.contract_size
         if held * size > tr.pos.qty * (1 + 1e-9):  # the position exited what the venue holds
             self.notes[LATE_EXIT] += 1
-            await self._market_close(snap(held - tr.pos.qty / size, self.market.step_size),
-                                     tr.entry.side)  # fmt: skip
+            cid = await self._market_close(snap(held - tr.pos.qty / size, self.market.step_size),
+                                           tr.entry.side)  # fmt: skip
+            exits = [_KIND_CODES.get(a.reason, FORCED) for a in actions if a.is_fill]
+            if cid is not None and exits:
+                tr.late[cid] = exits[0]
         if not tr.pos.is_open:
+            await self._cancel_resting(tr)
             self._write(tr, t, funding)
             if not tr.closing:
                 self.allowed = self._allowed_after(self.trades[tr.row])
@@ -348,7 +353,7 @@ class _Composer:
         booked = [a for a in actions if a.is_fill]
         size = self.market.contract_size
         for f in fills:
-            kind = ENTRY if entry else None
+            kind = ENTRY if entry else tr.late.get(f.client_order_id)
             if kind is None:
                 same = [a for a in booked if a.side == f.side]
                 near = min(same, key=lambda a: abs(a.price - f.price), default=None)
@@ -476,9 +481,19 @@ class _Composer:
             held = await self._held(tr.entry.side)
             tr.stop_id = await self._place_stop(tr.entry.side, held, stop)
 
-    async def _market_close(self, contracts: float, side: int) -> None:
+    async def _cancel_resting(self, tr: _Trade) -> None:
+        """The closed trade's stop and targets still resting on the venue canceled (a venue
+        cancels reduce-only orders with the position they reduce, but one placed for this
+        trade after that, or while flat, would meet the next position)."""
+        for order in await self.venue.fetch_open_orders(self.symbol):
+            if order.client_order_id in tr.orders and order.type != "market":
+                with suppress(TradingError):
+                    await self.venue.cancel_order(order.client_order_id)
+
+    async def _market_close(self, contracts: float, side: int) -> str | None:
+        """A reduce-only market order of the trade's (filled at the next open); its id."""
         if contracts <= 0.0:
-            return
+            return None
         try:
             order = await self.venue.create_order(
                 symbol=self.symbol, type="market", side="sell" if side > 0 else "buy",
@@ -486,9 +501,10 @@ class _Composer:
             )  # fmt: skip
         except TradingError as exc:
             self.notes[f"close not sent: {_venue_reason(exc)}"] += 1
-            return
+            return None
         if self.trade is not None:
             self.trade.orders.add(order.client_order_id)
+        return order.client_order_id
 
     async def _close(self, at: int) -> None:
         """The open position closed at bar ``at``'s open (a window's end, a breaker)."""
