@@ -183,3 +183,82 @@ def test_a_window_ending_with_a_position_open_leaves_it_open_marked_at_the_close
     fast, step = _both(lake, settings, strategy="momentum", risk_usd=3.0, end=end)
     assert fast.trades.reason.iloc[-1] == "open"
     _check(fast, step, ["target"])
+
+
+# ---- the command ----------------------------------------------------------------------------
+@pytest.fixture
+def stored(data_dir):
+    """1,500 real ETH/USDT:USDT 1h bars of 2024 and their funding in the data dir."""
+    from cryptobot.data.importer import read_candle_file
+    from cryptobot.data.lake import Lake
+    from tests.conftest import BINANCE, SHARED
+
+    path = BINANCE / "ETH_USDT_USDT" / "1h.parquet"
+    if not path.exists():
+        pytest.skip("../shared/data is not present (real candles for the command)")
+    candles = read_candle_file(path)
+    lake = Lake(data_dir)
+    candles = candles[candles.timestamp >= START].reset_index(drop=True)[:1500]
+    lake.write_candles("binanceusdm", SYMBOL, "1h", candles)
+    lake.write_markets("binanceusdm", [market(SYMBOL, tick_size=None, min_notional=None)])
+    funding = pd.read_parquet(SHARED / "funding/binance/ETH_USDT_USDT.parquet")
+    lake.write_funding("binanceusdm", SYMBOL, funding)
+    return data_dir
+
+
+RUN = ["backtest", "--strategy", "ema_cross", "--symbols", SYMBOL, "--timeframe", "1h",
+       "--stop-atr", "2", "--risk-usd", "3", "--no-journal"]  # fmt: skip
+
+
+def test_the_command_prints_the_fast_paths_summary_and_its_speed(cli, stored, tmp_path):
+    import json
+
+    def strict(text: str) -> list[dict]:
+        def refuse(name: str) -> None:
+            raise ValueError(f"not strict JSON: {name}")
+
+        return [json.loads(line, parse_constant=refuse) for line in text.splitlines()]
+
+    fast = cli(*RUN, "-f", "jsonl")
+    out = tmp_path / "step.parquet"
+    step = cli(*RUN, "-f", "jsonl", "--stepwise", "-o", str(out))
+    ours, theirs = strict(step.stdout), strict(fast.stdout)
+    assert [r["scope"] for r in ours] == ["portfolio", SYMBOL]
+    assert ours[0]["trades"] == theirs[0]["trades"] > 5
+    assert ours[0]["end_equity"] == pytest.approx(theirs[0]["end_equity"], rel=1e-2)
+    assert "stepwise: 1,500 bars in" in step.stderr and "bars/s)" in step.stderr
+    assert "stepwise" not in fast.stderr
+    trades = pd.read_parquet(out)
+    assert len(trades) == ours[0]["trades"]
+    assert len(pd.read_parquet(tmp_path / "step.fills.parquet")) > len(trades)
+    assert len(pd.read_parquet(tmp_path / "step.equity.parquet")) == 1500
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--strategy", "breakout"], "--stepwise runs ema_cross and momentum for now"),
+        (["--risk-usd", "3", "--units", "1"], "--stepwise sizes by risk"),
+        (["--symbols", f"{SYMBOL},BTC/USDT:USDT"], "one symbol at a time"),
+        (["--fee", "0.001"], "drop --fee"),
+        (["--no-funding"], "drop --no-funding"),
+        (["--detail", "1m"], "--detail"),
+        (["--sweep", "fast=5,9"], "not a sweep"),
+    ],
+)  # fmt: skip
+def test_what_stepwise_cannot_equal_yet_is_a_usage_error(cli, data_dir, tmp_path, change,
+                                                         message):  # fmt: skip
+    out = tmp_path / "t.parquet"
+    args = [*RUN, *change, "--stepwise", "-o", str(out)]
+    if change[0] == "--strategy":
+        args = [a for a in args if a not in ("--stop-atr", "2")]
+    result = cli(*args, ok=None)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_ema_cross_without_a_risk_size_is_its_units_reference_and_refused(cli, data_dir):
+    args = [a for a in RUN if a not in ("--risk-usd", "3")]
+    result = cli(*args, "--stepwise", ok=None)
+    assert result.exit_code == 2 and "--stepwise sizes by risk" in result.stderr
