@@ -39,6 +39,10 @@ Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_
   (the fast path from its exit fill).
 - **ticks**: stops and targets are put on the market's price tick (the venue refuses others);
   the kernel does not round them. Parity is exact for markets stored without a tick.
+- **funding where none is stored**: the venue charges none; the fast path charges
+  ``backtest.funding_fallback_rate`` (with a warning).
+- **an entry that fills beyond its stop**: the fast path never enters it; the venue has filled
+  it, so the composer closes it at the next open (counted in ``notes``).
 
 One symbol per run for now: the venue books funding on the account, not per position, so the
 per-symbol equity of several symbols is not read back yet.
