@@ -115,6 +115,7 @@ class PortfolioRun:
     risk_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # $ risk target per row
     refused: Counter = field(default_factory=Counter)
     breaker_trips: list[tuple[int, str]] = field(default_factory=list)
+    notes: tuple[str, ...] = ()  # what a driver found about the run (``engine.stepwise``)
 
 
 def run_portfolio(

@@ -23,7 +23,7 @@ per-bar strategy exits and trend strength it asks for (``bar_rules``).
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,7 +40,7 @@ from cryptobot.backtest.engine import (
     run_units,
     trades_frame,
 )
-from cryptobot.backtest.portfolio import PortfolioSetup, align, run_portfolio
+from cryptobot.backtest.portfolio import PortfolioRun, PortfolioSetup, align, run_portfolio
 from cryptobot.backtest.reference import ema_cross_signals
 from cryptobot.core.errors import ConfigError, DataError
 from cryptobot.core.market import Market
@@ -367,7 +367,13 @@ def costs_for(req: Request, settings: Settings, market: Market | None = None) ->
     return base.for_market(market)
 
 
-def run(req: Request, data: Dataset, settings: Settings) -> Result:
+#: a driver of the sized portfolio: (bars, signals, setup, start, end) -> PortfolioRun
+Driver = Callable[[list[SymbolBars], list[Signals], PortfolioSetup, int, int], PortfolioRun]
+
+
+def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None = None) -> Result:
+    """``drive``: the driver of a run sized by risk (default ``run_portfolio``, the fast path;
+    ``engine.stepwise.drive`` steps the composer over the replay exchange instead)."""
     signals = signals_for(req, data, settings)
     bars, signals = align(data.bars, signals)
     stamps = bars[0].timestamps
@@ -410,10 +416,11 @@ def run(req: Request, data: Dataset, settings: Settings) -> Result:
         pnl = np.vstack([r.pnl for r in runs])
     else:
         setup = _portfolio_setup(req, settings, policy, costs, fees, data)
-        out = run_portfolio(bars, signals, setup, start, end)
+        out = (drive or run_portfolio)(bars, signals, setup, start, end)
         trades = _portfolio_trades(out)
         fills = _portfolio_fills(out)
         pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
+        notes.extend(out.notes)
     window = slice(start, shown)
     equity = equity_frame(stamps[window], pnl.sum(axis=0)[window], initial)
     summary = metrics.summary(equity, trades, metrics.exposure(trades, stamps[window]))

@@ -276,6 +276,12 @@ class Position:
         tg = self._state.targets
         return [(float(p), float(q)) for p, q in zip(tg[0], tg[1], strict=True)]
 
+    @property
+    def state(self) -> PositionState:
+        """The compiled step's arrays (read them, do not write them): what the backtest kernel
+        writes a trade's row from, so a composer's trade rows are the kernel's."""
+        return self._state
+
     # -- helpers ----------------------------------------------------------------------------
     def _check_open(self) -> None:
         if not self.is_open:

@@ -1,0 +1,562 @@
+"""The composer, stepped bar by bar against a trading venue: ``backtest --stepwise``.
+
+At each close of the venue's clock (``now()``), for the run's symbol:
+
+1. the venue has matched the bar: the composer reads its fills back (``fetch_my_trades``);
+2. an entry sent at the previous close has filled: a ``manage.Position`` opens at the venue's
+   fill price and fee, and its take-profit ladder goes to the venue as reduce-only orders;
+3. the open position lives the bar through ``Position.step_bar`` - the compiled step the
+   backtest kernel runs, so breakeven, the ATR trail, the time stop, strategy exits and the
+   ladder exist once. What it decides becomes orders: a moved stop replaces the venue's
+   reduce-only stop-market, a decision to close at the next open is a reduce-only market order;
+4. the circuit breaker is fed the venue's equity (as the fast path feeds it: at a signal and
+   hourly); a trip with an exit action closes the position at the next open;
+5. the strategy's signal of the bar (the runner's arrays: one code path per strategy) is sized
+   by ``risk.orders.size_orders`` with the gate chain and the breaker, as ``backtest``'s
+   portfolio does, and sent as a market order with its stop as a reduce-only stop-market.
+
+Why the position, not the venue, holds the rules: the venue only knows orders, so breakeven,
+the trail, the time stop and the strategy's exits would need a second copy of their rules to
+be turned into orders in advance. The position runs the one compiled step and emits the order
+changes; the venue fills them by ``fills/`` (the same functions the kernel calls), and its
+fills, fees, funding and equity are what this run reports. The position's own idea of its
+fills is compared with the venue's each bar: a quantity the venue still holds that the position
+has closed (see below) is sent as a reduce-only market order and counted in ``notes``.
+
+Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_stepwise.py):
+
+- **the entry bar**: the kernel knows the entry fill when it lives the entry bar, so its
+  take-profits (R multiples of the fill) and a stop given as a distance from the fill (ema_cross
+  ``stop_atr``) are live in that bar. Stepwise, the fill is known only once that bar has
+  closed: a stop given as a price goes with the entry (live in the entry bar, as the kernel),
+  targets and distance stops go after it. An exit the position books in its entry bar is
+  therefore filled by the venue at the next open (a *late exit*, counted in ``notes``).
+- **the price at send**: the fast path sizes a market order at the next bar's open (the price
+  it is sent at); a replay venue's first price after a close is that open, which the composer
+  reads from the bars (live: the ticker). Nothing else looks past the clock.
+- **cooldown after a loss**: a trade closing at the next open ends after the close at which the
+  next signal is sized; the composer judges the loss from the trade marked at that close
+  (the fast path from its exit fill).
+- **ticks**: stops and targets are put on the market's price tick (the venue refuses others);
+  the kernel does not round them. Parity is exact for markets stored without a tick.
+- **funding where none is stored**: the venue charges none; the fast path charges
+  ``backtest.funding_fallback_rate`` (with a warning).
+- **an entry that fills beyond its stop**: the fast path never enters it; the venue has filled
+  it, so the composer closes it at the next open (counted in ``notes``).
+
+One symbol per run for now: the venue books funding on the account, not per position, so the
+per-symbol equity of several symbols is not read back yet.
+"""
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from cryptobot.backtest import kernel
+from cryptobot.backtest.bars import SymbolBars
+from cryptobot.backtest.engine import Signals
+from cryptobot.backtest.portfolio import (
+    EXIT_ACTIONS,
+    HOUR_MS,
+    PortfolioRun,
+    PortfolioSetup,
+    _manual_reset,
+    _reason_key,
+    _stop_of,
+)
+from cryptobot.core.account import Fill
+from cryptobot.core.errors import CryptobotError
+from cryptobot.core.order import Intent
+from cryptobot.data.lake import Lake
+from cryptobot.exchange.base import TradingExchange
+from cryptobot.exchange.errors import TradingError
+from cryptobot.exchange.market_rules import snap
+from cryptobot.exchange.replay import ReplayClock, ReplayExchange
+from cryptobot.exchange.simulated import SimSetup
+from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
+from cryptobot.manage.position import Action, Bar, BarInputs, Position
+from cryptobot.risk import breakers, gates
+from cryptobot.risk.liquidation import venue_of
+from cryptobot.risk.orders import size_orders
+
+#: a fill's kind when the position booked no exit like it (the venue's order type says)
+_KIND_OF_ORDER = {"market": FORCED, "stop_market": STOP, "take_profit": TARGET,
+                  "liquidation": LIQUIDATION}  # fmt: skip
+_KIND_CODES = {name: code for code, name in KIND_NAMES.items()}
+LATE_EXIT = "late exit: a level the position reached in its entry bar, filled at the next open"
+
+
+class StepwiseError(CryptobotError):
+    """A run ``--stepwise`` cannot do (yet): the message says which and why."""
+
+
+@dataclass
+class _Sent:
+    """An entry sent at a close, waiting for its fill at the next open."""
+
+    bar: int  # the bar it fills in
+    side: int
+    stop: float  # the signal's stop price; NaN: a distance from the fill
+    distance: float
+    liq_ratio: float
+    leverage: float
+    step: float
+    risk_usd: float
+    orders: list[str]  # client order ids: the entry, then its stop if placed with it
+
+
+@dataclass
+class _Trade:
+    """The position the composer manages and the venue orders that are its."""
+
+    row: int
+    entry: kernel.Entry
+    pos: Position
+    funding_from: float  # the account's funding when it opened
+    end_bar: int  # closed (forced) at this bar's open
+    orders: set[str] = field(default_factory=set)
+    stop_id: str | None = None
+    stop_at: float = math.nan
+    closing: bool = False  # a reduce-only market order closes it at the next open
+    # what the venue booked for it: realised PnL, fees, exits' value and quantity (base units)
+    realised: float = 0.0
+    fees: float = 0.0
+    exit_value: float = 0.0
+    exit_qty: float = 0.0
+    last: list[Action] = field(default_factory=list)  # the position's actions in its last bar
+    late: dict[str, int] = field(default_factory=dict)  # late exits' order ids -> fill kind
+
+
+def drive(bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: PortfolioSetup,
+          start: int, end: int, *, lake: Lake) -> PortfolioRun:  # fmt: skip
+    """``backtest.runner.run``'s driver for ``--stepwise``: the composer over a replay exchange
+    of ``lake`` whose clock starts at the window's first bar."""
+    if len(bars) != 1:
+        raise StepwiseError("--stepwise runs one symbol at a time for now (give one --symbols)")
+    sb = bars[0]
+    clock = ReplayClock(int(sb.timestamps[start]))
+    sim = SimSetup(costs=setup.costs, initial_balance=setup.initial_equity,
+                   timeframe=sb.timeframe, venue=venue_of(setup.exchange),
+                   max_leverage=setup.risk.max_leverage)  # fmt: skip
+    venue = ReplayExchange(lake, setup.exchange, clock, setup=sim)
+    return asyncio.run(run_stepwise(venue=venue, clock=clock, sb=sb, signals=signals[0],
+                                    setup=setup, start=start, end=end))  # fmt: skip
+
+
+async def run_stepwise(*, venue: TradingExchange, clock: ReplayClock, sb: SymbolBars,
+                       signals: Signals, setup: PortfolioSetup, start: int,
+                       end: int) -> PortfolioRun:  # fmt: skip
+    """Step ``sb``'s bars ``start:end`` on ``venue`` (``clock`` moves it to each close) and
+    return the trades, fills and equity in the fast path's layout."""
+    if setup.policy.scale_max_adds > 0:
+        raise StepwiseError("--stepwise does not send scale-ins yet (manage.scale_in.enabled)")
+    composer = _Composer(venue=venue, clock=clock, sb=sb, sg=signals.checked(setup.policy),
+                         setup=setup, start=start, end=end)  # fmt: skip
+    return await composer.run()
+
+
+class _Composer:
+    def __init__(self, *, venue: TradingExchange, clock: ReplayClock, sb: SymbolBars,
+                 sg: Signals, setup: PortfolioSetup, start: int, end: int) -> None:  # fmt: skip
+        self.venue, self.clock, self.sb, self.sg, self.s = venue, clock, sb, sg, setup
+        self.start, self.end = start, end
+        self.symbol = sb.symbol
+        self.market = setup.markets[sb.symbol]
+        self.costs = setup.symbol_costs.get(sb.symbol, setup.costs)
+        self.sizing = replace(setup.sizing, slippage_bps=float(self.costs.slippage_bps))
+        self.stamps = sb.timestamps
+        self.bar_ms = int(np.min(np.diff(self.stamps))) if len(self.stamps) > 1 else HOUR_MS
+        n_sig = max(1, int(np.count_nonzero(sg.side[start:end])))
+        self.trades = np.zeros((n_sig, len(kernel.TRADE_COLUMNS)))
+        self.fills = np.zeros((n_sig * (setup.policy.max_fills + 2), len(kernel.FILL_COLUMNS)))
+        self.risk_usd = np.zeros(n_sig)
+        self.pnl = np.zeros((1, len(self.stamps)))
+        self.k = self.nf = 0
+        self.allowed = start
+        self.breaker = breakers.BreakerState()
+        self.refused: Counter = Counter()
+        self.trips: list[tuple[int, str]] = []
+        self.notes: Counter = Counter()
+        self.trade: _Trade | None = None
+        self.sent: _Sent | None = None
+        self.leaving: _Trade | None = None  # closed by its position, the venue's exit to come
+        self.equity = setup.initial_equity
+        self.funding = 0.0
+
+    # ---- the loop ------------------------------------------------------------------------
+    async def run(self) -> PortfolioRun:
+        last = min(self.end, len(self.stamps) - 1)  # bar ``end``: a forced close's open
+        for t in range(self.start, last + 1):
+            if t == self.end and self.trade is None:
+                break
+            self.clock.move_to(int(self.stamps[t]) + self.bar_ms)
+            await self._bar(t)
+            if t >= self.end - 1:
+                if t == self.end - 1:
+                    await self._close(t + 1)  # the window's end: closed at the next open
+                continue
+            due = bool(self.sg.side[t]) and t >= self.allowed
+            if self.s.use_breakers and self._moment(t):
+                await self._feed_breaker(t)
+            if due and (self.trade is None or self.trade.closing):
+                await self._consider(t)
+        if self.trade is not None:  # still open after the last bar: marked, no exit fill
+            self._write(self.trade, -1, self.funding)
+        order = np.argsort(self.fills[: self.nf, kernel.F_TRADE], kind="stable")
+        run = PortfolioRun([self.sb], self.trades[: self.k], np.zeros(self.k, np.int64),
+                           self.fills[: self.nf][order], self.pnl)  # fmt: skip
+        run.risk_usd = self.risk_usd[: self.k]
+        run.refused = self.refused
+        run.breaker_trips = self.trips
+        run.notes = tuple(f"--stepwise: {k} x{v}" for k, v in self.notes.items())
+        return run
+
+    async def _bar(self, t: int) -> None:
+        """Bar t has closed: its fills read back, the positions stepped, the equity marked."""
+        ts = int(self.stamps[t])
+        fills = [f for f in await self.venue.fetch_my_trades(self.symbol, since=ts)
+                 if f.timestamp == ts]  # fmt: skip
+        balance = await self.venue.fetch_balance()
+        if self.leaving is not None:  # its late exit filled at this open
+            tr, self.leaving = self.leaving, None
+            self._book(tr, t, [f for f in fills if f.client_order_id in tr.orders], tr.last)
+            self._write(tr, t, balance.funding)
+        sent = self.sent if self.sent is not None and self.sent.bar == t else None
+        if self.trade is not None:  # first the position this open may close (a reversal)
+            entry = [f.amount for f in fills if sent and f.client_order_id == sent.orders[0]]
+            same_side = sent is not None and sent.side == self.trade.entry.side
+            await self._step(t, fills, balance.funding, arriving=sum(entry) if same_side else 0.0)
+        if sent is not None:
+            await self._opened(t, fills, balance.funding)
+        self.pnl[0, t] = balance.total - self.equity
+        self.equity, self.funding = balance.total, balance.funding
+
+    async def _opened(self, t: int, fills: list[Fill], funding: float) -> None:
+        sent, self.sent = self.sent, None
+        mine = [f for f in fills if f.client_order_id == sent.orders[0]]
+        if not mine:
+            self.refused["the venue did not fill the entry"] += 1
+            return
+        fill = mine[0]
+        qty = fill.amount * self.market.contract_size
+        stop = sent.stop if not math.isnan(sent.stop) else fill.price - sent.side * sent.distance
+        if beyond(sent.side, fill.price, stop):  # the fast path never enters such a trade
+            self.notes["entry filled beyond its stop (closed at the next open)"] += 1
+            await self._market_close(fill.amount, sent.side)
+            return
+        entry = kernel.entry_of(bar=t, side=sent.side, qty=qty, price=fill.price, stop=stop,
+                                liq_ratio=sent.liq_ratio, leverage=sent.leverage,
+                                step=sent.step)  # fmt: skip
+        liq = fill.price * sent.liq_ratio
+        pos = Position.open(policy=self.s.policy, costs=self.costs, side=sent.side, qty=qty,
+                            price=fill.price, ts=int(self.stamps[t]), stop=stop,
+                            liquidation=liq if math.isfinite(liq) else None,
+                            leverage=sent.leverage, step=sent.step,
+                            entry_fee=fill.fee)  # fmt: skip
+        self.risk_usd[self.k] = sent.risk_usd
+        self.trade = _Trade(self.k, entry, pos, funding, self.end, set(sent.orders))
+        if len(sent.orders) > 1:
+            self.trade.stop_id, self.trade.stop_at = sent.orders[1], stop
+        self.k += 1
+        self._book(self.trade, t, [fill], [], entry=True)
+        await self._step(t, [f for f in fills if f is not fill], funding)
+
+    async def _step(self, t: int, fills: list[Fill], funding: float, *,
+                    arriving: float = 0.0) -> None:  # fmt: skip
+        """The position lives bar t; what it decided goes to the venue as orders. ``arriving``:
+        contracts a new entry of the same side added at this open (not this position's)."""
+        tr = self.trade
+        fresh = tr.pos.bars == 0
+        bar = Bar(int(self.stamps[t]), *map(float, self.sb.bars[t, : kernel.ATR + 1]))
+        inputs = BarInputs(int(self.sg.side[t]), tuple(int(e) for e in self.sg.exits[t]),
+                           bool(self.sg.weak[t]))  # fmt: skip
+        actions = tr.pos.step_bar(bar, inputs, forced=t >= tr.end_bar)
+        mine = [f for f in fills if f.client_order_id in tr.orders
+                or f.order_type == "liquidation"]  # fmt: skip
+        self._book(tr, t, mine, actions)
+        tr.last = actions
+        held = await self._held(tr.entry.side) - arriving
+        size = self.market.contract_size
+        if held * size > tr.pos.qty * (1 + 1e-9):  # the position exited what the venue holds
+            self.notes[LATE_EXIT] += 1
+            cid = await self._market_close(snap(held - tr.pos.qty / size, self.market.step_size),
+                                           tr.entry.side)  # fmt: skip
+            exits = [_KIND_CODES.get(a.reason, FORCED) for a in actions if a.is_fill]
+            if cid is not None and exits:
+                tr.late[cid] = exits[0]
+        if not tr.pos.is_open:
+            await self._cancel_resting(tr)
+            self._write(tr, t, funding)
+            if not tr.closing:
+                self.allowed = self._allowed_after(self.trades[tr.row])
+            self.trade = None
+            if held > 0:
+                self.leaving = tr
+            return
+        if fresh:
+            await self._place_targets(tr)
+        await self._sync_stop(tr, t, funding, fresh=fresh)
+        pending = tr.pos.pending
+        if pending is not None and not tr.closing:
+            tr.closing = True
+            await self._market_close(held, tr.entry.side)
+            self.allowed = self._after_close(t, funding)
+
+    def _after_close(self, t: int, funding: float) -> int:
+        """The first signal bar after a close sent at bar t's close (the fast path's
+        ``next_signal_bar`` and cooldown): the loss is judged from the trade marked at that
+        close, the fill that ends it being still to come."""
+        tr = self.trade
+        price = float(self.sb.bars[t, kernel.CLOSE])
+        marked = (tr.pos.realised - tr.pos.fees + funding - tr.funding_from
+                  + tr.entry.side * (price - tr.pos.average_entry) * tr.pos.qty)  # fmt: skip
+        if self.s.cooldown_bars and marked < 0:
+            return t + 1 + self.s.cooldown_bars
+        return t
+
+    def _write(self, tr: _Trade, exit_bar: int, funding: float) -> None:
+        """The trade's row (-1: still open), as the kernel writes it from the position's
+        state, with the money the venue booked."""
+        row = self.trades[tr.row]
+        kernel.write_row(row, tr.pos.state.vec, tr.entry, self.sb.bars, exit_bar,
+                         funding - tr.funding_from)  # fmt: skip
+        self._venue_money(row, tr, exit_bar)
+
+    def _allowed_after(self, row: np.ndarray) -> int:
+        """The first signal bar after a trade the position closed inside a bar (the fast
+        path's ``next_signal_bar`` and cooldown after a loss)."""
+        allowed = kernel.next_signal_bar(row)
+        if self.s.cooldown_bars and row[kernel.T_NET] < 0:
+            allowed = max(allowed, int(row[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
+        return allowed
+
+    def _venue_money(self, row: np.ndarray, tr: _Trade, exit_bar: int) -> None:
+        """The row's money as the venue booked it (the position's own figures are the rest:
+        stop, R, reason, excursions): its exit price, gross, fees, net and R."""
+        last = len(self.stamps) - 1 if exit_bar < 0 else exit_bar
+        held = tr.entry.qty - tr.exit_qty
+        gross = tr.realised + tr.entry.side * (float(self.sb.bars[last, kernel.CLOSE])
+                                               - tr.entry.price) * held  # fmt: skip
+        if tr.exit_qty > 0 and exit_bar >= 0:
+            row[kernel.T_EXIT_PX] = tr.exit_value / tr.exit_qty
+        row[kernel.T_GROSS], row[kernel.T_FEES] = gross, tr.fees
+        row[kernel.T_NET] = gross - tr.fees + row[kernel.T_FUNDING]
+        risk = row[kernel.T_RISK]
+        row[kernel.T_R] = row[kernel.T_NET] / (risk * tr.entry.qty) if risk > 0 else math.nan
+
+    def _book(self, tr: _Trade, t: int, fills: list[Fill], actions: list[Action], *,
+              entry: bool = False) -> None:  # fmt: skip
+        """The venue's fills of bar t as the kernel's fill rows; an exit takes the kind the
+        position gave its own exit at the nearest price (a stop moved to breakeven or
+        trailing, a signal, a time stop), else its order's type."""
+        booked = [a for a in actions if a.is_fill]
+        size = self.market.contract_size
+        for f in fills:
+            kind = ENTRY if entry else tr.late.get(f.client_order_id)
+            if kind is None:
+                same = [a for a in booked if a.side == f.side]
+                near = min(same, key=lambda a: abs(a.price - f.price), default=None)
+                kind = _KIND_CODES.get(near.reason) if near is not None else None
+                kind = kind or _KIND_OF_ORDER.get(f.order_type, FORCED)
+            sign = 1 if f.side == "buy" else -1
+            self.fills[self.nf] = (tr.row, t, kind, sign, f.amount * size, f.price, f.fee)
+            self.nf += 1
+            tr.realised += f.realized_pnl
+            tr.fees += f.fee
+            if not entry:
+                tr.exit_value += f.amount * size * f.price
+                tr.exit_qty += f.amount * size
+
+    # ---- orders --------------------------------------------------------------------------
+    async def _consider(self, t: int) -> None:
+        """The signal of bar t, sized as the fast path sizes it, sent as a market order."""
+        sb, sg, s = self.sb, self.sg, self.s
+        side = int(sg.side[t])
+        sent_at = self._price_at_send(t)
+        stop = _stop_of(sg, t, sent_at, side)
+        if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
+            self.refused["no stop to size the risk from"] += 1
+            return
+        intent = Intent(
+            exchange=s.exchange, symbol=sb.symbol, side="long" if side > 0 else "short",
+            entry=sent_at, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
+            timeframe=sb.timeframe, ts=int(self.stamps[t]),
+            signal_id=f"{s.strategy}|{sb.symbol}|{int(self.stamps[t])}|{side}",
+        )  # fmt: skip
+        account = gates.AccountState(equity=self.equity, positions=self._positions(),
+                                     breaker=self.breaker)  # fmt: skip
+        order = size_orders([intent], s.markets, s.brackets_of, account, self.sizing)[0]
+        if order.status != "sized":
+            self.refused[_reason_key(order.reason)] += 1
+            return
+        f = order.figures
+        contracts, leverage = float(f["qty"]), float(f["leverage"])
+        try:
+            if self.trade is None:  # a venue keeps the leverage while a position is open
+                await self.venue.set_leverage(sb.symbol, leverage)
+            placed = await self.venue.create_order(
+                symbol=sb.symbol, type="market", side="buy" if side > 0 else "sell",
+                amount=contracts, client_order_id=order.client_order_id,
+            )  # fmt: skip
+        except TradingError as exc:
+            self.refused[f"venue: {_venue_reason(exc)}"] += 1
+            return
+        orders = [placed.client_order_id]
+        price_stop = float(sg.stop_price[t])
+        if not math.isnan(price_stop):  # known before the fill: live in the entry bar
+            stop_id = await self._place_stop(side, contracts, price_stop)
+            if stop_id is not None:
+                orders.append(stop_id)
+        liq = f.get("liquidation_price")
+        target = f["risk_target_usd"]
+        self.sent = _Sent(
+            bar=t + 1, side=side, stop=price_stop, distance=float(sg.stop_distance[t]),
+            liq_ratio=liq / sent_at if liq else math.nan, leverage=leverage,
+            step=(self.market.step_size or 0.0) * self.market.contract_size,
+            risk_usd=math.nan if target is None else float(target), orders=orders,
+        )  # fmt: skip
+        self.allowed = self.end  # while the position is open
+
+    def _price_at_send(self, t: int) -> float:
+        """The price a market order sent at bar t's close meets: on a replayed venue the next
+        bar's open (its first trade, at the moment of that close), which the fast path sizes
+        at too. Live, this is the ticker's last price."""
+        return float(self.sb.bars[t + 1, kernel.OPEN])
+
+    async def _place_stop(self, side: int, contracts: float, stop: float) -> str | None:
+        try:
+            order = await self.venue.create_order(
+                symbol=self.symbol, type="stop_market", side="sell" if side > 0 else "buy",
+                amount=contracts, trigger_price=snap(stop, self.market.tick_size),
+                reduce_only=True,
+            )  # fmt: skip
+        except TradingError as exc:
+            self.notes[f"stop not placed: {_venue_reason(exc)}"] += 1
+            return None
+        if self.trade is not None:
+            self.trade.orders.add(order.client_order_id)
+        return order.client_order_id
+
+    async def _place_targets(self, tr: _Trade) -> None:
+        size = self.market.contract_size
+        for price, qty in tr.pos.targets:
+            if qty <= 0.0 or not math.isfinite(price):
+                continue
+            try:
+                order = await self.venue.create_order(
+                    symbol=self.symbol, type="take_profit",
+                    side="sell" if tr.entry.side > 0 else "buy",
+                    amount=snap(qty / size, self.market.step_size),
+                    price=snap(price, self.market.tick_size), reduce_only=True,
+                )  # fmt: skip
+            except TradingError as exc:
+                self.notes[f"target not placed: {_venue_reason(exc)}"] += 1
+                continue
+            tr.orders.add(order.client_order_id)
+
+    async def _sync_stop(self, tr: _Trade, t: int, funding: float, *, fresh: bool) -> None:
+        """The venue's stop where the position's stop is (breakeven, the trail); a stop sent
+        with the entry may have been canceled with the position it reversed. A stop the close
+        has passed already (breakeven moved above a close that fell back) is a market order:
+        the kernel fills that stop at the next open too, as a gap."""
+        stop = tr.pos.stop
+        if (
+            tr.stop_id is not None
+            and fresh
+            and (await self.venue.fetch_order(tr.stop_id)).status != "open"
+        ):
+            tr.stop_id = None
+        if tr.stop_id is not None and stop == tr.stop_at:
+            return
+        if tr.stop_id is not None:
+            with suppress(TradingError):  # done already: filled, or canceled with the position
+                await self.venue.cancel_order(tr.stop_id)
+        tr.stop_id, tr.stop_at = None, stop
+        if beyond(tr.entry.side, float(self.sb.bars[t, kernel.CLOSE]), stop):
+            tr.closing = True
+            await self._market_close(await self._held(tr.entry.side), tr.entry.side)
+            self.allowed = self._after_close(t, funding)
+        elif math.isfinite(stop):
+            held = await self._held(tr.entry.side)
+            tr.stop_id = await self._place_stop(tr.entry.side, held, stop)
+
+    async def _cancel_resting(self, tr: _Trade) -> None:
+        """The closed trade's stop and targets still resting on the venue canceled (a venue
+        cancels reduce-only orders with the position they reduce, but one placed for this
+        trade after that, or while flat, would meet the next position)."""
+        for order in await self.venue.fetch_open_orders(self.symbol):
+            if order.client_order_id in tr.orders and order.type != "market":
+                with suppress(TradingError):
+                    await self.venue.cancel_order(order.client_order_id)
+
+    async def _market_close(self, contracts: float, side: int) -> str | None:
+        """A reduce-only market order of the trade's (filled at the next open); its id."""
+        if contracts <= 0.0:
+            return None
+        try:
+            order = await self.venue.create_order(
+                symbol=self.symbol, type="market", side="sell" if side > 0 else "buy",
+                amount=contracts, reduce_only=True,
+            )  # fmt: skip
+        except TradingError as exc:
+            self.notes[f"close not sent: {_venue_reason(exc)}"] += 1
+            return None
+        if self.trade is not None:
+            self.trade.orders.add(order.client_order_id)
+        return order.client_order_id
+
+    async def _close(self, at: int) -> None:
+        """The open position closed at bar ``at``'s open (a window's end, a breaker)."""
+        tr = self.trade
+        if tr is None or at >= len(self.stamps):
+            return
+        tr.end_bar = min(tr.end_bar, at)
+        if not tr.closing:
+            tr.closing = True
+            await self._market_close(await self._held(tr.entry.side), tr.entry.side)
+            self.allowed = self._after_close(at - 1, self.funding)
+
+    async def _held(self, side: int) -> float:
+        """Contracts the venue holds on ``side`` (+1 long, -1 short)."""
+        name = "long" if side > 0 else "short"
+        positions = await self.venue.fetch_positions([self.symbol])
+        return sum(p.contracts for p in positions if p.side == name)
+
+    # ---- risk ----------------------------------------------------------------------------
+    def _moment(self, t: int) -> bool:
+        """A close the fast path feeds the breaker at: a signal, or the hour."""
+        close = int(self.stamps[t]) + self.bar_ms
+        return bool(self.sg.side[t]) or close % max(HOUR_MS, self.bar_ms) == 0
+
+    async def _feed_breaker(self, t: int) -> None:
+        now = await self.venue.now()
+        self.breaker = _manual_reset(self.breaker, now, self.s.risk)
+        state, actions = breakers.step(self.breaker, breakers.Equity(now, self.equity),
+                                       self.s.risk)  # fmt: skip
+        if breakers.SEVERITY[state.mode] > breakers.SEVERITY[self.breaker.mode]:
+            self.trips.append((now, state.reason))
+        self.breaker = state
+        if EXIT_ACTIONS & set(actions):
+            await self._close(t + 1)
+
+    def _positions(self) -> tuple[gates.OpenPosition, ...]:
+        """The position open at the next open (none when it closes there)."""
+        tr = self.trade
+        if tr is None or tr.closing:
+            return ()
+        notional = tr.entry.qty * tr.entry.price
+        side = "long" if tr.entry.side > 0 else "short"
+        return (gates.OpenPosition(self.symbol, side, notional, notional / tr.entry.leverage),)
+
+
+__all__ = ["LATE_EXIT", "StepwiseError", "drive", "run_stepwise"]
+
+
+def _venue_reason(exc: Exception) -> str:
+    """A venue's refusal without the symbol it names first (they count together)."""
+    return str(exc).split(": ", 1)[-1]
