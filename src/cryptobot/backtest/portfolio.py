@@ -224,7 +224,7 @@ class _Driver:
 
     def _feed_breaker(self, t: int) -> None:
         now = int(self.stamps[t] + self.bar_ms)
-        self.breaker = _manual_reset(self.breaker, now, self.s.risk)
+        self.breaker = manual_reset(self.breaker, now, self.s.risk)
         state, actions = breakers.step(
             self.breaker, breakers.Equity(now, self.equity_at(t)), self.s.risk
         )
@@ -238,7 +238,7 @@ class _Driver:
         sb, sg, s = self.bars[i], self.signals[i], self.s
         side = int(sg.side[t])
         sent_at = float(sb.bars[t + 1, kernel.OPEN])  # the market order goes at the next open
-        stop = _stop_of(sg, t, sent_at, side)
+        stop = stop_of(sg, t, sent_at, side)
         if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
             self.out.refused["no stop to size the risk from"] += 1  # e.g. ATR still warming up
             return
@@ -253,7 +253,7 @@ class _Driver:
         )
         order = size_orders([intent], s.markets, s.brackets_of, account, self.sizing[i])[0]
         if order.status != "sized":
-            self.out.refused[_reason_key(order.reason)] += 1
+            self.out.refused[reason_key(order.reason)] += 1
             return
         f = order.figures
         market = s.markets[sb.symbol]
@@ -306,7 +306,10 @@ class _Driver:
             self._finish(o)
 
 
-def _stop_of(sg: Signals, t: int, entry: float, side: int) -> float:
+def stop_of(sg: Signals, t: int, entry: float, side: int) -> float:
+    """The stop of the signal at bar ``t`` for an entry at ``entry``: its price, else its
+    distance from the entry, else NaN (none). The fast path and the stepwise composer both
+    place stops with it."""
     if not math.isnan(sg.stop_price[t]):
         return float(sg.stop_price[t])
     if not math.isnan(sg.stop_distance[t]):
@@ -314,12 +317,12 @@ def _stop_of(sg: Signals, t: int, entry: float, side: int) -> float:
     return math.nan
 
 
-def _reason_key(reason: str) -> str:
+def reason_key(reason: str) -> str:
     """Refusal reasons without their figures, so they count together."""
     return reason.split(":")[0].strip()
 
 
-def _manual_reset(state: breakers.BreakerState, now: int, risk: RiskSettings):
+def manual_reset(state: breakers.BreakerState, now: int, risk: RiskSettings):
     """The trader's reset of a weekly halt (next ISO week) or monthly stop (next month)."""
     if state.mode not in (breakers.Mode.halted, breakers.Mode.stopped) or state.since is None:
         return state

@@ -65,9 +65,9 @@ from cryptobot.backtest.portfolio import (
     HOUR_MS,
     PortfolioRun,
     PortfolioSetup,
-    _manual_reset,
-    _reason_key,
-    _stop_of,
+    manual_reset,
+    reason_key,
+    stop_of,
 )
 from cryptobot.core.account import Fill
 from cryptobot.core.errors import CryptobotError
@@ -378,7 +378,7 @@ class _Composer:
         sb, sg, s = self.sb, self.sg, self.s
         side = int(sg.side[t])
         sent_at = self._price_at_send(t)
-        stop = _stop_of(sg, t, sent_at, side)
+        stop = stop_of(sg, t, sent_at, side)
         if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
             self.refused["no stop to size the risk from"] += 1
             return
@@ -392,7 +392,7 @@ class _Composer:
                                      breaker=self.breaker)  # fmt: skip
         order = size_orders([intent], s.markets, s.brackets_of, account, self.sizing)[0]
         if order.status != "sized":
-            self.refused[_reason_key(order.reason)] += 1
+            self.refused[reason_key(order.reason)] += 1
             return
         f = order.figures
         contracts, leverage = float(f["qty"]), float(f["leverage"])
@@ -535,7 +535,7 @@ class _Composer:
 
     async def _feed_breaker(self, t: int) -> None:
         now = await self.venue.now()
-        self.breaker = _manual_reset(self.breaker, now, self.s.risk)
+        self.breaker = manual_reset(self.breaker, now, self.s.risk)
         state, actions = breakers.step(self.breaker, breakers.Equity(now, self.equity),
                                        self.s.risk)  # fmt: skip
         if breakers.SEVERITY[state.mode] > breakers.SEVERITY[self.breaker.mode]:
