@@ -238,16 +238,12 @@ class _Driver:
         sb, sg, s = self.bars[i], self.signals[i], self.s
         side = int(sg.side[t])
         sent_at = float(sb.bars[t + 1, kernel.OPEN])  # the market order goes at the next open
-        stop = stop_of(sg, t, sent_at, side)
-        if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
-            self.out.refused["no stop to size the risk from"] += 1  # e.g. ATR still warming up
+        intent = signal_intent(s=s, symbol=sb.symbol, timeframe=sb.timeframe, sg=sg, t=t,
+                               ts=int(self.stamps[t]), sent_at=sent_at)  # fmt: skip
+        if intent is None:
+            self.out.refused[NO_STOP] += 1  # e.g. ATR still warming up
             return
-        intent = Intent(
-            exchange=s.exchange, symbol=sb.symbol, side="long" if side > 0 else "short",
-            entry=sent_at, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
-            timeframe=sb.timeframe, ts=int(self.stamps[t]),
-            signal_id=f"{s.strategy}|{sb.symbol}|{int(self.stamps[t])}|{side}",
-        )  # fmt: skip
+        stop = math.nan if intent.stop is None else intent.stop
         account = gates.AccountState(
             equity=self.equity_at(t), positions=self._positions(), breaker=self.breaker
         )
@@ -304,6 +300,25 @@ class _Driver:
             o.end_bar = at
             self._advance(o, at)
             self._finish(o)
+
+
+NO_STOP = "no stop to size the risk from"
+
+
+def signal_intent(*, s: "PortfolioSetup", symbol: str, timeframe: str, sg: Signals, t: int,
+                  ts: int, sent_at: float) -> Intent | None:  # fmt: skip
+    """The order intent of the signal at bar ``t`` sent at ``sent_at`` (its stop placed by
+    :func:`stop_of`), or None when it has no stop to size the risk from and the sizing needs
+    one. The fast path and the stepwise composer both turn signals into intents here."""
+    side = int(sg.side[t])
+    stop = stop_of(sg, t, sent_at, side)
+    if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
+        return None
+    return Intent(
+        exchange=s.exchange, symbol=symbol, side="long" if side > 0 else "short",
+        entry=sent_at, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
+        timeframe=timeframe, ts=ts, signal_id=f"{s.strategy}|{symbol}|{ts}|{side}",
+    )  # fmt: skip
 
 
 def stop_of(sg: Signals, t: int, entry: float, side: int) -> float:

@@ -63,15 +63,15 @@ from cryptobot.backtest.engine import Signals
 from cryptobot.backtest.portfolio import (
     EXIT_ACTIONS,
     HOUR_MS,
+    NO_STOP,
     PortfolioRun,
     PortfolioSetup,
     manual_reset,
     reason_key,
-    stop_of,
+    signal_intent,
 )
 from cryptobot.core.account import Fill
 from cryptobot.core.errors import CryptobotError
-from cryptobot.core.order import Intent
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import TradingError
@@ -378,16 +378,11 @@ class _Composer:
         sb, sg, s = self.sb, self.sg, self.s
         side = int(sg.side[t])
         sent_at = self._price_at_send(t)
-        stop = stop_of(sg, t, sent_at, side)
-        if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
-            self.refused["no stop to size the risk from"] += 1
+        intent = signal_intent(s=s, symbol=sb.symbol, timeframe=sb.timeframe, sg=sg, t=t,
+                               ts=int(self.stamps[t]), sent_at=sent_at)  # fmt: skip
+        if intent is None:
+            self.refused[NO_STOP] += 1
             return
-        intent = Intent(
-            exchange=s.exchange, symbol=sb.symbol, side="long" if side > 0 else "short",
-            entry=sent_at, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
-            timeframe=sb.timeframe, ts=int(self.stamps[t]),
-            signal_id=f"{s.strategy}|{sb.symbol}|{int(self.stamps[t])}|{side}",
-        )  # fmt: skip
         account = gates.AccountState(equity=self.equity, positions=self._positions(),
                                      breaker=self.breaker)  # fmt: skip
         order = size_orders([intent], s.markets, s.brackets_of, account, self.sizing)[0]
