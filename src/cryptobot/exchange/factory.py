@@ -137,6 +137,14 @@ def lake_exchange(settings: Settings) -> str:
     return settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
 
 
+def market_exchange(
+    settings: Settings, lake: Lake, *, offline: bool, secrets: Secrets | None = None
+) -> Exchange:
+    """What ``scan`` and ``signal`` read the market and its clock from: the lake's own stored
+    candles with ``offline`` (no network), else the configured venue."""
+    return stored_exchange(settings, lake) if offline else open_exchange(settings, secrets)
+
+
 def stored_exchange(settings: Settings, lake: Lake) -> Exchange:
     """The data dir's own stored candles as an exchange (no network): what ``--offline``
     commands read. Its clock stands just after the newest stored bar."""
