@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cryptobot.risk.brackets import Bracket, bracket_for, fallback, from_tiers, read_file
-from cryptobot.risk.liquidation import liquidation_price, margin_left_pct
+from cryptobot.fills.brackets import Bracket, bracket_for, fallback, from_tiers
+from cryptobot.fills.liquidation import liquidation_price, margin_left_pct
+from cryptobot.risk.bracket_files import read_file
 from tests.emulator.binance_usdm import BTC_BRACKETS
 
 # Binance's documented BTCUSDT brackets (notional cap, maintenance margin rate, max leverage),

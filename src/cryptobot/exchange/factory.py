@@ -23,7 +23,7 @@ from cryptobot.exchange.base import Clock, Exchange, TradingExchange
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.exchange.simulated import SimSetup
 from cryptobot.fills.costs import Costs
-from cryptobot.risk.liquidation import venue_of
+from cryptobot.fills.liquidation import venue_of
 
 
 def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchange:

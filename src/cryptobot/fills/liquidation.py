@@ -1,5 +1,8 @@
 """Liquidation price of a one-way (BOTH) position, from each exchange's documented formula.
 
+Part of the matching model: the simulated venues (replay, paper) liquidate a position at this
+price, and sizing (``risk.sizing``) estimates the same price before an order is sent.
+
 Binance USDⓈ-M ("How to Calculate Liquidation Price of USDⓈ-M Futures Contracts")::
 
     LP = (WB - TMM1 + UPNL1 + cum - side * qty * EP) / (qty * MMR - side * qty)
@@ -29,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cryptobot.risk.brackets import Bracket, bracket_for
+from cryptobot.fills.brackets import Bracket, bracket_for
 
 Venue = Literal["binance", "bitget"]
 
