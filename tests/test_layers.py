@@ -1,6 +1,7 @@
-"""Imports point downwards (DESIGN.md §2): the data layer takes nothing from the exchange layer
-above it (the two used to import each other), and the venues take nothing from the layers that
-compose them (backtest, strategies, management, the CLI)."""
+"""Imports point downwards (DESIGN.md §2, the README's architecture section): each package
+imports only from the layers below its own, never sideways within a layer nor upwards. The
+data layer takes nothing from the venues (the two used to import each other), the venues
+nothing from risk or management (liquidation is the matching model's, in ``fills/``)."""
 
 import ast
 from pathlib import Path
@@ -9,39 +10,50 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cryptobot"
 
+# bottom first; a package may import from the layers before its own
+LAYERS = (
+    ("core",),  # plain types, settings, errors
+    ("data",),  # the lake, its catalog, importers, fetcher, the market-data source protocol
+    ("analysis", "cot", "fills", "journal"),  # indicators, COT, the matching model, the journal
+    ("exchange", "manage", "report", "risk"),  # venues, position engine, pictures, sizing/gates
+    ("strategies",),  # detectors, scanner (reads a venue), signal filters
+    ("backtest",),  # the fast path: strategy -> sizing -> fills -> management over stored bars
+    ("engine",),  # the composer stepped against a venue (replay, paper, live)
+    ("cli",),  # parse, call, render
+)
+RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
+
 
 def imported(package: str) -> dict[str, set[str]]:
     """Every ``cryptobot.*`` module each file of ``package`` imports, at any depth of the file
     (an import inside a function counts as much as one at the top)."""
     out = {}
-    for path in sorted((PACKAGE / package).glob("*.py")):
+    for path in sorted((PACKAGE / package).rglob("*.py")):
         names = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 names.add(node.module)
             elif isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
-        out[path.name] = {n for n in names if n.startswith("cryptobot.")}
+        out[path.relative_to(PACKAGE / package).as_posix()] = {
+            n for n in names if n.startswith("cryptobot.")
+        }
     return out
 
 
-@pytest.mark.parametrize(
-    ("package", "above"),
-    [
-        ("data", ("cryptobot.exchange",)),
-        ("fills", ("cryptobot.exchange", "cryptobot.backtest", "cryptobot.manage")),
-        ("journal", ("cryptobot.exchange", "cryptobot.backtest")),
-        ("exchange", ("cryptobot.backtest", "cryptobot.strategies", "cryptobot.manage",
-                      "cryptobot.risk", "cryptobot.cli")),
-    ],
-)  # fmt: skip
-def test_a_layer_imports_nothing_from_the_layers_above_it(package, above):
-    wrong = {
-        f"{package}/{name}: {module}"
-        for name, modules in imported(package).items()
-        for module in modules
-        if module.startswith(above)
-    }
+def test_every_package_has_its_layer():
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert packages == set(RANK), "add the package to LAYERS (and the README's picture)"
+
+
+@pytest.mark.parametrize("package", sorted(RANK))
+def test_a_package_imports_only_from_the_layers_below_it(package):
+    wrong = set()
+    for name, modules in imported(package).items():
+        for module in modules:
+            target = module.split(".")[1]
+            if target in RANK and target != package and RANK[target] >= RANK[package]:
+                wrong.add(f"{package}/{name}: {module}")
     assert not wrong, sorted(wrong)
 
 

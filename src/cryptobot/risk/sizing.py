@@ -171,12 +171,12 @@ def _with_liquidation_and_targets(
             req.side,
             base_qty,
             req.entry,
-            balance,
-            brackets,
-            venue,
-            fee,
-            req.other_maintenance,
-            req.other_upnl,
+            balance=balance,
+            brackets=brackets,
+            venue=venue,
+            taker_fee=fee,
+            other_maintenance=req.other_maintenance,
+            other_upnl=req.other_upnl,
         )
         lp, bracket = liq.price, liq.bracket
     distance = abs(req.entry - lp) / req.entry * 100 if lp is not None else None
