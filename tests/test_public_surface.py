@@ -82,3 +82,45 @@ def test_callers_outside_a_package_use_its_public_names():
         if not (name in offered or (sub and sub in offered)) or name.startswith("_"):
             wrong.append(f"{file}: cryptobot.{package}{'.' + sub if sub else ''}.{name}")
     assert not wrong, wrong
+
+
+# Public functions with more than MAX_POSITIONAL positional parameters, each a debt with its
+# reason; the list may only shrink. (Compiled kernels are exempt: numba takes no keywords.)
+MAX_POSITIONAL = 5
+KNOWN = {
+    "data/validate.py:check_candles": "the six OHLCV columns, in their order",
+    "backtest/bars.py:symbol_bars": "backtest/ is being restructured in another branch",
+    "backtest/engine.py:run_units": "backtest/ is being restructured in another branch",
+    "backtest/sweep.py:sweep": "backtest/ is being restructured in another branch",
+    "backtest/sweep.py:walk_forward": "backtest/ is being restructured in another branch",
+    "journal/backtests.py:save_run": "its record path is being reworked in another branch",
+    "risk/context.py:account_state": "risk/ is being reworked in another branch",
+    "risk/sizing.py:size_position": "risk/ is being reworked in another branch",
+    "strategies/base.py:make_setup": "strategies/ is being reworked in another branch",
+    "strategies/scanner.py:detect_all": "strategies/ is being reworked in another branch",
+    "strategies/scanner.py:load_frames": "strategies/ is being reworked in another branch",
+    "data/fetcher.py:__init__": "the fetcher's collaborators, next to fix",
+    "data/fetcher.py:series": "next to fix",
+    "exchange/ccxt_exchange.py:handle_errors": "next to fix",
+    "journal/breakers.py:save_state": "next to fix",
+}
+
+
+def test_no_new_function_takes_many_positional_parameters():
+    found = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("cli/"):  # typer reads the command functions' signatures
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if any("jit" in ast.unparse(d) for d in node.decorator_list):
+                continue
+            if node.name.startswith("_") and node.name != "__init__":
+                continue
+            args = [a.arg for a in node.args.posonlyargs + node.args.args]
+            if len([a for a in args if a not in ("self", "cls")]) > MAX_POSITIONAL:
+                found.add(f"{rel}:{node.name}")
+    assert found <= set(KNOWN), sorted(found - set(KNOWN))
+    assert not set(KNOWN) - found, f"paid off, drop from KNOWN: {sorted(set(KNOWN) - found)}"
