@@ -17,7 +17,7 @@ from cryptobot.core.errors import ConfigError
 from cryptobot.cot.bias import DAY_MS, BiasBook
 from cryptobot.data.lake import Lake
 from cryptobot.strategies.signals import decide
-from tests.conftest import BINANCE, Cli
+from tests.conftest import BINANCE, Cli, walk_bars
 from tests.cot_server import COT
 from tests.test_cot_signal import _params as cot_params
 from tests.test_cot_signal import _setup
@@ -40,6 +40,9 @@ def cot_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path in TFF:
         Cli({"CRYPTOBOT_DATA_DIR": str(root)})("cot", "fetch", "--import", str(path), "-f", "json")
     return root
+
+
+DEC30 = _ms("2025-12-30")  # the venue's clock in the signal tests: the setups' bar has closed
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -100,7 +103,7 @@ def test_signal_filter_without_reports_passes_with_the_reason(data_dir: Path) ->
     p, cot = _params()
     setups = [_setup("BTC/USDT:USDT", "long", "2025-12-30"),
               _setup("SOL/USDT:USDT", "short", "2025-12-30")]  # fmt: skip
-    long_, short = decide(setups, Lake(data_dir), p, cot=cot)
+    long_, short = decide(setups, Lake(data_dir), p, cot=cot, now=DEC30)
     assert long_.accepted and short.accepted
     assert long_.context["cot_bias"] == short.context["cot_bias"] == "none"
     assert long_.context["cot_reason"] == (
@@ -114,7 +117,9 @@ def test_signal_command_with_the_filter_and_no_reports(tmp_path: Path, data_dir:
     setups.write_text(json.dumps(_setup("BTC/USDT:USDT", "short", "2025-12-30").to_json()) + "\n")
     env = {"CRYPTOBOT_DATA_DIR": str(data_dir), "CRYPTOBOT__COT__SIGNAL_FILTER": "true",
            "CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS": "1000000"}  # fmt: skip
-    row = json.loads(Cli(env)("signal", str(setups), "--all", "-f", "jsonl").stdout)
+    Lake(data_dir).write_candles("binanceusdm", "BTC/USDT:USDT", "5m",
+                                 walk_bars(DEC30 - 600_000, 2))  # fmt: skip
+    row = json.loads(Cli(env)("signal", str(setups), "--offline", "--all", "-f", "jsonl").stdout)
     assert row["accepted"] is True
     assert json.dumps(row).count('"cot_bias": "none"') == 1
 
@@ -145,9 +150,10 @@ def test_backtest_with_the_filter_and_no_reports(
 @needs_cot
 def test_a_two_year_old_report_is_not_read_as_this_weeks_bias(cot_lake: Path) -> None:
     p, cot = _params()
-    setups = [_setup("BTC/USDT:USDT", "short", "2023-10-14"),
-              _setup("BTC/USDT:USDT", "short", "2025-12-30")]  # fmt: skip
-    fresh, old = decide(setups, Lake(cot_lake), p, cot=cot)
+    fresh = decide([_setup("BTC/USDT:USDT", "short", "2023-10-14")], Lake(cot_lake), p,
+                   cot=cot, now=_ms("2023-10-14"))[0]  # fmt: skip
+    old = decide([_setup("BTC/USDT:USDT", "short", "2025-12-30")], Lake(cot_lake), p, cot=cot,
+                 now=DEC30)[0]  # fmt: skip
     assert not fresh.accepted and fresh.reason.startswith("cot: BTC BULLISH")
     assert old.accepted and old.context["cot_bias"] == "none"
     assert old.context["cot_reason"] == (
@@ -156,7 +162,7 @@ def test_a_two_year_old_report_is_not_read_as_this_weeks_bias(cot_lake: Path) ->
     )
     longer = _params(max_report_age_days=1000)[1]  # the user may accept older reports
     assert not decide([_setup("BTC/USDT:USDT", "short", "2025-12-30")], Lake(cot_lake), p,
-                      cot=longer)[0].accepted  # fmt: skip
+                      cot=longer, now=DEC30)[0].accepted  # fmt: skip
 
 
 @needs_cot

@@ -12,7 +12,7 @@ from cryptobot.core.setup import Setup
 from cryptobot.cot.bias import BiasBook
 from cryptobot.data.lake import Lake
 from cryptobot.strategies.signals import decide
-from tests.conftest import Cli
+from tests.conftest import Cli, walk_bars
 from tests.cot_server import COT
 
 TFF = sorted((COT / "tff_futures_only").glob("*.zip"))
@@ -40,6 +40,9 @@ def _setup(symbol: str, side: str, when: str) -> Setup:
     )
 
 
+OCT14 = _ms("2023-10-14")  # the venue's clock: the setups' bar has just closed
+
+
 def _pair(symbol: str, first: str, second: str) -> list[Setup]:
     return [_setup(symbol, first, "2023-10-14"), _setup(symbol, second, "2023-10-14")]
 
@@ -54,7 +57,7 @@ def _params(settings, **cot):
 
 def test_bullish_btc_refuses_shorts_and_keeps_longs(lake: Lake, settings) -> None:
     p, cot = _params(settings)
-    long_, short = decide(_pair("BTC/USDT:USDT", "long", "short"), lake, p, cot=cot)
+    long_, short = decide(_pair("BTC/USDT:USDT", "long", "short"), lake, p, cot=cot, now=OCT14)
     assert long_.accepted and long_.context["cot_bias"] == "BULLISH"
     assert not short.accepted
     assert short.reason == (
@@ -64,18 +67,20 @@ def test_bullish_btc_refuses_shorts_and_keeps_longs(lake: Lake, settings) -> Non
 
 def test_bearish_refuses_longs(lake: Lake, settings) -> None:
     p, cot = _params(settings, bullish_at=99.0, bearish_at=95.0)  # 90th percentile -> BEARISH
-    long_, short = decide(_pair("BTC/USDT:USDT", "long", "short"), lake, p, cot=cot)
+    long_, short = decide(_pair("BTC/USDT:USDT", "long", "short"), lake, p, cot=cot, now=OCT14)
     assert not long_.accepted and long_.reason.startswith("cot: BTC BEARISH")
     assert short.accepted
 
 
 def test_neutral_unknown_and_off_pass(lake: Lake, settings) -> None:
     p, cot = _params(settings)
-    eth = decide([_setup("ETH/USDT:USDT", "short", "2023-10-14")], lake, p, cot=cot)[0]
-    sol = decide([_setup("SOL/USDT:USDT", "short", "2023-10-14")], lake, p, cot=cot)[0]
+    eth = decide([_setup("ETH/USDT:USDT", "short", "2023-10-14")], lake, p, cot=cot, now=OCT14)[0]
+    sol = decide([_setup("SOL/USDT:USDT", "short", "2023-10-14")], lake, p, cot=cot, now=OCT14)[0]
     assert eth.accepted and eth.context["cot_bias"] == "NEUTRAL"  # ETH: < 156 weeks of reports
     assert sol.accepted and sol.context["cot_bias"] == "none"
-    off = decide([_setup("BTC/USDT:USDT", "short", "2023-10-14")], lake, p, cot=settings.cot)[0]
+    off = decide(
+        [_setup("BTC/USDT:USDT", "short", "2023-10-14")], lake, p, cot=settings.cot, now=OCT14
+    )[0]
     assert off.accepted and "cot_bias" not in off.context
 
 
@@ -97,7 +102,8 @@ def test_signal_command_applies_the_filter(lake: Lake, tmp_path: Path) -> None:
     setups.write_text(json.dumps(short.to_json()) + "\n")
     env = {"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT__COT__SIGNAL_FILTER": "true",
            "CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS": "1000000"}  # fmt: skip
-    out = Cli(env)("signal", str(setups), "--all", "-f", "jsonl").stdout
+    lake.write_candles("binanceusdm", "BTC/USDT:USDT", "5m", walk_bars(OCT14 - 600_000, 2))
+    out = Cli(env)("signal", str(setups), "--offline", "--all", "-f", "jsonl").stdout
     row = json.loads(out)
     assert row["accepted"] is False and row["reason"].startswith("cot: BTC BULLISH")
 

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from cryptobot.core.config import load_settings
 from cryptobot.core.order import Intent
 from cryptobot.core.timeutil import parse_time
+from cryptobot.fills.brackets import fallback
 from cryptobot.journal import breakers as journal
 from cryptobot.risk import gates
-from cryptobot.risk.brackets import fallback
 from cryptobot.risk.breakers import (
     Action,
     BreakerState,

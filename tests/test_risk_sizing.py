@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from cryptobot.core.config import load_settings
 from cryptobot.core.errors import DataError
 from cryptobot.core.market import Market
-from cryptobot.risk.brackets import fallback
+from cryptobot.fills.brackets import fallback
 from cryptobot.risk.ladder import LeverageContext, ladder_decision
 from cryptobot.risk.sizing import SizeRequest, ceil_to_step, floor_to_step, size_position
 from tests.test_risk_liquidation import btc_brackets

@@ -130,7 +130,17 @@ def test_signal_chart_draws_the_decided_setups(scanned, eth_lake: Path, tmp_path
     cli = Cli({"CRYPTOBOT_DATA_DIR": str(eth_lake)})
     every = tmp_path / "every"
     every.mkdir()
-    rows = cli("signal", "-", "--all", "--format", "jsonl", "--chart", str(every), input=records)
+    rows = cli(
+        "signal",
+        "-",
+        "--offline",
+        "--all",
+        "--format",
+        "jsonl",
+        "--chart",
+        str(every),
+        input=records,
+    )
     decided = [json.loads(line)["setup_id"] for line in rows.stdout.splitlines()]
     assert sorted(decided) == sorted(s.id for s in setups)
     assert _figures((every / PAGE).read_text()) == decided
@@ -138,7 +148,9 @@ def test_signal_chart_draws_the_decided_setups(scanned, eth_lake: Path, tmp_path
         _assert_png(path)
     accepted = tmp_path / "accepted"
     accepted.mkdir()
-    signals = cli("signal", "-", "--format", "jsonl", "--chart", str(accepted), input=records)
+    signals = cli(
+        "signal", "-", "--offline", "--format", "jsonl", "--chart", str(accepted), input=records
+    )
     ids = [json.loads(line)["id"] for line in signals.stdout.splitlines()]
     assert (
         len(_figures((accepted / PAGE).read_text()))

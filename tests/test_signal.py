@@ -10,6 +10,7 @@ import pytest
 
 from cryptobot.core.setup import Setup
 from cryptobot.core.signal import Signal
+from cryptobot.core.timeutil import iso
 from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
 from cryptobot.journal.setups import ensure_schema
@@ -18,6 +19,7 @@ from tests.conftest import BINANCE, Cli
 
 EX, SYM = "binanceusdm", "ETH/USDT:USDT"
 T0 = 1_744_027_200_000 - 300_000  # the 5m bar opening 2025-04-07 11:55, the newest stored
+NOW = T0 + 300_000  # the venue's clock in these tests: the newest stored bar has just closed
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def test_armed_and_stale_setups_are_not_signals(lake, settings):
     p = _only(settings)
     fresh, old = _setup(ts=T0 - 2 * 300_000), _setup(ts=T0 - 3 * 300_000, side="short")
     armed = _setup(status="armed", ts=T0)
-    decisions = decide([fresh, old, armed], lake, p)
+    decisions = decide([fresh, old, armed], lake, p, now=NOW)
     assert [(d.accepted, d.reason) for d in decisions] == [
         (True, "accepted"),
         (False, "stale: 3 bars closed since (limit 3)"),
@@ -82,12 +84,44 @@ def test_armed_and_stale_setups_are_not_signals(lake, settings):
     ]
 
 
+def test_a_replay_venue_judges_age_at_its_own_clock(lake, tmp_path):
+    """The replay exchange at T decides staleness as of T: the lake holds 200 bars more and the
+    wall clock is a year on, yet a setup whose bar closed two bars before T is fresh and one
+    closed three bars before is stale (limit 3); one bar later both are stale."""
+    bar = 300_000
+    t = T0 - 200 * bar  # the replay clock: the bar opening at t - bar has just closed
+    setups = tmp_path / "setups.jsonl"
+    records = [_setup(ts=t - 3 * bar), _setup(ts=t - 4 * bar, side="short")]
+    setups.write_text("".join(json.dumps(s.to_json()) + "\n" for s in records))
+    for clock, stale, ages in ((t, [False, True], [2, 3]), (t + bar, [True, True], [3, 4])):
+        cli = Cli({"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT__EXCHANGE": "replay",
+                   "CRYPTOBOT__REPLAY__SOURCE_EXCHANGE": EX,
+                   "CRYPTOBOT__REPLAY__START": f"'{iso(clock)}'",  # quoted: YAML reads a datetime
+                   "CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS": "3"})  # fmt: skip
+        out = cli("signal", str(setups), "--all", "-f", "jsonl").stdout.splitlines()
+        rows = [json.loads(line) for line in out]
+        assert [r["reason"].startswith("stale") for r in rows] == stale, (iso(clock), rows)
+        assert [r["age_bars"] for r in rows] == ages
+    with duckdb.connect(str(lake.root / catalog.DB_NAME), read_only=True) as con:
+        decided = con.execute("SELECT DISTINCT decided_at FROM signal_decisions").fetchall()
+    assert decided == [(t + bar,)]  # journaled as decided at the venue's time, not the machine's
+
+
+def test_offline_signal_judges_at_the_stored_candles_clock(lake, tmp_path):
+    setups = tmp_path / "setups.jsonl"
+    fresh, stale = _setup(ts=T0 - 2 * 300_000), _setup(ts=T0 - 3 * 300_000, side="short")
+    setups.write_text("".join(json.dumps(s.to_json()) + "\n" for s in (fresh, stale)))
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(lake.root), "CRYPTOBOT__SIGNAL__MAX_SETUP_AGE_BARS": "3"})
+    out = cli("signal", str(setups), "--offline", "--all", "-f", "jsonl").stdout.splitlines()
+    assert [json.loads(r)["reason"].startswith("stale") for r in out] == [False, True]
+
+
 def test_funding_refuses_the_crowded_side(lake, settings):
     lake.write_funding(
         EX, SYM, pd.DataFrame({"timestamp": [T0 - T0 % 3_600_000], "funding_rate": [0.0012]})
     )
     long_, short = decide(
-        [_setup("long"), _setup("short")], lake, _only(settings, funding_extreme=0.001)
+        [_setup("long"), _setup("short")], lake, _only(settings, funding_extreme=0.001), now=NOW
     )
     assert not long_.accepted and long_.reason == "funding: longs are crowded (+0.1200% per period)"
     assert (
@@ -95,7 +129,7 @@ def test_funding_refuses_the_crowded_side(lake, settings):
         and short.context["funding_bias"] == 1
         and short.context["funding_rate"] == 0.0012
     )
-    mild = decide([_setup("long")], lake, _only(settings, funding_extreme=0.002))[0]
+    mild = decide([_setup("long")], lake, _only(settings, funding_extreme=0.002), now=NOW)[0]
     assert mild.accepted and mild.context["funding_bias"] == -1  # allowed, but it pays
 
 
@@ -106,19 +140,19 @@ def test_higher_timeframe_bias(lake, settings):
 
     above = hourly.close.iloc[-1] > ema(hourly, p.htf_ema).iloc[-1]
     with_trend, against = ("long", "short") if above else ("short", "long")
-    ok, refused = decide([_setup(with_trend), _setup(against)], lake, p)
+    ok, refused = decide([_setup(with_trend), _setup(against)], lake, p, now=NOW)
     assert ok.accepted and ok.context["htf_bias"] == with_trend
     assert not refused.accepted and refused.reason.startswith("htf: 1h close is")
     # no higher-timeframe data: the bias is unknown and does not block
-    other = decide([_setup(symbol="SOL/USDT:USDT")], lake, p)[0]
+    other = decide([_setup(symbol="SOL/USDT:USDT")], lake, p, now=NOW)[0]
     assert other.context["htf_bias"] == "unknown"
 
 
 def test_regime_filter_uses_the_strategy_block_list(lake, settings):
     p = _only(settings, regime_filter=True)
-    seen = decide([_setup()], lake, p)[0].context["regime"]
+    seen = decide([_setup()], lake, p, now=NOW)[0].context["regime"]
     blocked = _only(settings, regime_filter=True, regime_block={"bos_fvg_fib": [seen]})
-    d = decide([_setup()], lake, blocked)[0]
+    d = decide([_setup()], lake, blocked, now=NOW)[0]
     assert not d.accepted and d.reason == f"regime: bos_fvg_fib skips {seen} markets"
 
 
@@ -126,20 +160,25 @@ def test_cooldown_after_a_loss(lake, settings):
     p = _only(settings, cooldown_after_loss_min=60)
     close = T0 + 300_000
     recent = History(last_loss_ms={SYM: close - 30 * 60_000})
-    d = decide([_setup()], lake, p, recent)[0]
+    d = decide([_setup()], lake, p, recent, now=NOW)[0]
     assert not d.accepted and d.reason == f"cooldown: a loss on {SYM} 30 min ago"
-    assert decide([_setup()], lake, p, History(last_loss_ms={SYM: close - 61 * 60_000}))[0].accepted
+    assert decide([_setup()], lake, p, History(last_loss_ms={SYM: close - 61 * 60_000}), now=NOW)[
+        0
+    ].accepted
 
 
 def test_one_signal_per_symbol(lake, settings):
     p = _only(settings, one_signal_per_symbol=True)
     weak, strong = _setup(confidence=2), _setup(confidence=4, strategy="momentum")
-    a, b = decide([weak, strong], lake, p)
+    a, b = decide([weak, strong], lake, p, now=NOW)
     assert (a.accepted, b.accepted) == (False, True)
     assert a.reason == "one per symbol: a better setup won"
     live = History(live_signal={SYM: "someotherid"})
-    assert decide([strong], lake, p, live)[0].reason == "one per symbol: a signal is already live"
-    assert decide([strong], lake, p, History(live_signal={SYM: strong.id}))[0].accepted
+    assert (
+        decide([strong], lake, p, live, now=NOW)[0].reason
+        == "one per symbol: a signal is already live"
+    )
+    assert decide([strong], lake, p, History(live_signal={SYM: strong.id}), now=NOW)[0].accepted
 
 
 def test_scan_piped_into_signal_journals_every_decision(emulator, emu_cli: Cli, data_dir: Path):

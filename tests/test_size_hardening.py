@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from cryptobot.core.errors import DataError
 from cryptobot.core.setup import check_targets
-from tests.conftest import Cli
+from cryptobot.core.timeutil import parse_time
+from cryptobot.data.lake import Lake
+from tests.conftest import Cli, walk_bars
 from tests.test_records_and_flags import FLAGS, _batch, _jsonl
 from tests.test_size_cli import BTC_FLAGS, records
 
@@ -153,9 +155,13 @@ def test_absurd_amounts_are_refused_with_short_figures(cli: Cli, args, message):
 @pytest.mark.parametrize("command", ["size", "signal"])
 def test_quiet_silences_skip_warnings_in_size_and_signal_alike(cli: Cli, command):
     lines = _batch({"entry": float("nan")})
+    extra = FLAGS
     if command == "signal":
         lines = [{**line, "schema": "setup/1"} for line in lines]
-    extra = FLAGS if command == "size" else ()
+        extra = ("--offline",)  # judged at the stored candles' clock: the hour after the setups
+        bars = walk_bars(parse_time(lines[0]["ts"]), 2, step=3_600_000)
+        lake = Lake(Path(cli.env["CRYPTOBOT_DATA_DIR"]))
+        lake.write_candles("binanceusdm", "C0/USDT:USDT", "1h", bars)
     loud = cli(command, "-", *extra, "--skip-bad", input=_jsonl(lines))
     quiet = cli(command, "-", *extra, "--skip-bad", "-q", input=_jsonl(lines))
     assert "skipped stdin line 5" in " ".join(loud.stderr.split())

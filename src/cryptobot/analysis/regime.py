@@ -27,6 +27,7 @@ def realised_volatility(frame: pd.DataFrame, period: int = 20) -> pd.Series:
 
 def regime(
     frame: pd.DataFrame,
+    *,
     adx_period: int = 14,
     adx_trend: float = 25.0,
     vol_period: int = 20,

@@ -43,12 +43,12 @@ from cryptobot.backtest.engine import Costs, Signals, candles_of
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent
 from cryptobot.core.settings import RiskSettings
+from cryptobot.fills.brackets import Bracket
 from cryptobot.fills.costs import C_SLIPPAGE
 from cryptobot.fills.model import beyond
 from cryptobot.manage.policy import Policy
 from cryptobot.manage.step import S_PENDING, SCALE_IN, PositionState
 from cryptobot.risk import breakers, gates
-from cryptobot.risk.brackets import Bracket
 from cryptobot.risk.orders import SizingSetup, size_orders
 
 HOUR_MS = 3_600_000

@@ -49,10 +49,10 @@ from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
 from cryptobot.data.lake import Lake
 from cryptobot.data.resample import resample
+from cryptobot.fills.liquidation import venue_of
 from cryptobot.manage.exits import regime_exits, weakening
 from cryptobot.manage.policy import Policy
 from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
-from cryptobot.risk.liquidation import venue_of
 from cryptobot.risk.orders import SizingSetup
 
 REFERENCE = "ema_cross"

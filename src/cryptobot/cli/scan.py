@@ -101,14 +101,12 @@ def scan_command(
         bars=bars or settings.scan.bars,
     )
     from cryptobot.data.lake import Lake  # pandas loads with the scan, not with its --help
-    from cryptobot.exchange.factory import open_exchange, stored_exchange
+    from cryptobot.exchange.factory import market_exchange
 
     lake = Lake(obj.data_dir(create=not offline))
 
     async def once() -> int:
-        exchange = (
-            stored_exchange(settings, lake) if offline else open_exchange(settings, obj.secrets)
-        )
+        exchange = market_exchange(settings, lake, offline=offline, secrets=obj.secrets)
         async with exchange:
             result = await scan(exchange, lake, settings, request)
         for line in result.errors + result.notes:

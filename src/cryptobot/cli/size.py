@@ -16,7 +16,7 @@ from cryptobot.cli.numbers import NON_NEGATIVE, PERCENT, POSITIVE, number
 from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.order import Intent, SizedOrder
 from cryptobot.core.settings import RiskSettings
-from cryptobot.risk.liquidation import venue_of
+from cryptobot.fills.liquidation import venue_of
 from cryptobot.risk.orders import SizingSetup, size_orders
 
 EPILOG = (

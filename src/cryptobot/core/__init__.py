@@ -1,1 +1,36 @@
-"""Plain types, configuration and errors shared by every layer."""
+"""Plain types, configuration and errors shared by every layer.
+
+The records on the wire (market, setup, signal, sized order, account), the settings and how
+they load, symbols, timeframes, times and numbers. Nothing here reads the lake, talks to a
+venue or decides a trade; every other package may import ``core``, and ``core`` imports none
+of them."""
+
+from cryptobot.core.lazy import surface
+
+__all__, __getattr__, __dir__ = surface(
+    __name__,
+    names={
+        "account": ("AccountState", "Balance", "Book", "Fill", "Ledger", "Liquidity",
+                    "MARGIN_MODES", "MarginMode", "ORDER_TYPES", "Order", "OrderRequest",
+                    "OrderSide", "OrderType", "Position", "side_sign"),
+        "config": ("Secrets", "load_dotenv_file", "load_settings", "redact", "settings_yaml"),
+        "errors": ("ConfigError", "CryptobotError", "DataError", "ExchangeFailure",
+                   "UnknownSymbolError"),
+        "jit": ("njit",),
+        "market": ("Market", "plain_tier"),
+        "numbers": ("finite", "plain", "short"),
+        "order": ("Intent", "SizedOrder"),
+        "settings": ("BacktestSettings", "BosFvgFibSettings", "BreakerSettings",
+                     "BreakoutSettings", "CotBiasSettings", "CotCrowdSettings", "CrowdSettings",
+                     "ExchangeSettings", "ExitRule", "ManageRules", "MomentumSettings",
+                     "RiskSettings", "Settings", "SignalSettings", "StrategiesSettings",
+                     "UniverseSettings"),
+        "setup": ("Setup", "Side", "check_stop", "check_targets", "json_safe"),
+        "signal": ("Signal",),
+        "symbols": ("check_symbol", "id_to_symbol", "parse_symbols", "symbol_to_id"),
+        "timeframes": ("last_closed_open", "parse_timeframes", "timeframe_ms"),
+        "timeutil": ("DAY_MS", "iso", "parse_duration", "parse_time"),
+        "venues": ("CCXT_VENUES", "VENUES"),
+    },
+    modules=("gc_policy", "jit", "lazy", "numba_cache"),
+)  # fmt: skip

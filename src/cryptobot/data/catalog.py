@@ -137,6 +137,10 @@ def query(root: Path, sql: str, params: list[Any] | None = None) -> list[tuple]:
 
 
 def _retry_locked(open_: Callable[[], T], wait_s: float) -> T:
+    """Open, retrying while another process holds the journal's lock, for up to ``wait_s``.
+
+    The one wall-clock read of the library: ``time.monotonic`` bounds this lock wait (a real
+    process's waiting, not market time, so no venue clock applies)."""
     deadline = time.monotonic() + wait_s
     delay = 0.05
     while True:

@@ -74,6 +74,7 @@ def check_candles(
     lo: np.ndarray,
     c: np.ndarray,
     v: np.ndarray,
+    *,
     tf_ms: int,
 ) -> CandleReport:
     """Examine one series (any order; duplicates allowed) for one timeframe."""

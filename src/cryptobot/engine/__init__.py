@@ -1,6 +1,11 @@
 """The composer: strategy signals -> sizing and gates -> orders to a venue -> fills read back ->
-management per bar -> breakers, stepped on the venue's clock (``engine.stepwise``)."""
+management per bar -> breakers, stepped on the venue's clock (``engine.stepwise``).
 
-from cryptobot.engine.stepwise import StepwiseError, drive, run_stepwise
+It owns no rule of its own: each step is the library's (``strategies``, ``risk``, ``fills``,
+``manage``), and the venue is any ``exchange.TradingExchange``."""
 
-__all__ = ["StepwiseError", "drive", "run_stepwise"]
+from cryptobot.core.lazy import surface
+
+__all__, __getattr__, __dir__ = surface(
+    __name__, names={"stepwise": ("StepwiseError", "drive", "run_stepwise")}
+)

@@ -78,10 +78,10 @@ from cryptobot.exchange.errors import TradingError
 from cryptobot.exchange.market_rules import snap
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.exchange.simulated import SimSetup
+from cryptobot.fills.liquidation import venue_of
 from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
 from cryptobot.manage.position import Action, Bar, BarInputs, Position
 from cryptobot.risk import breakers, gates
-from cryptobot.risk.liquidation import venue_of
 from cryptobot.risk.orders import size_orders
 
 #: a fill's kind when the position booked no exit like it (the venue's order type says)

@@ -23,7 +23,7 @@ from cryptobot.exchange.base import Clock, Exchange, TradingExchange
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.exchange.simulated import SimSetup
 from cryptobot.fills.costs import Costs
-from cryptobot.risk.liquidation import venue_of
+from cryptobot.fills.liquidation import venue_of
 
 
 def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchange:
@@ -135,6 +135,14 @@ def lake_exchange(settings: Settings) -> str:
     """The exchange id the lake files data under: ``fetch`` through the replay exchange stores
     the replayed venue's markets and candles under that venue's id, not under ``replay``."""
     return settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
+
+
+def market_exchange(
+    settings: Settings, lake: Lake, *, offline: bool, secrets: Secrets | None = None
+) -> Exchange:
+    """What ``scan`` and ``signal`` read the market and its clock from: the lake's own stored
+    candles with ``offline`` (no network), else the configured venue."""
+    return stored_exchange(settings, lake) if offline else open_exchange(settings, secrets)
 
 
 def stored_exchange(settings: Settings, lake: Lake) -> Exchange:

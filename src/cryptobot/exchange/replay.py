@@ -10,7 +10,7 @@ Trading (``TradingExchange``): an order rests until the clock has passed the fir
 opening at or after the moment it was placed, and fills by ``fills/``'s rules (see
 ``exchange.sim``): market orders at that bar's open with slippage, stops and take-profits by the
 backtest's exit rules, each market's maker/taker fee from ``load_markets``, funding at the
-stored funding times, isolated liquidation at the risk engine's price. Orders are matched on
+stored funding times, isolated liquidation at fills.liquidation's price. Orders are matched on
 ``setup.timeframe`` (default: the symbol's smallest stored timeframe). The account lives in
 memory, one per exchange object.
 """

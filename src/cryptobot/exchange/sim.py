@@ -30,9 +30,9 @@ A reduce-only order is cut to what the position holds; with nothing to reduce it
 rata when the position shrinks; realised PnL, fees and funding move the wallet, and each is
 also summed, so ``wallet = deposited + realized - fees + funding`` can be checked. Open orders
 that can open a position reserve their margin; ``free`` = equity - margin used - reserved.
-**Liquidation** at the risk engine's price (``risk.liquidation``, the same formula sizing
-uses), recomputed whenever the position changes; for cross margin with the wallet as the
-balance and the other cross positions' maintenance margin and PnL at their last close.
+**Liquidation** at the matching model's price (``fills.liquidation``, the formula sizing
+estimates with too), recomputed whenever the position changes; for cross margin with the wallet
+as the balance and the other cross positions' maintenance margin and PnL at their last close.
 """
 
 import math
@@ -69,7 +69,9 @@ from cryptobot.exchange.errors import (
 )
 from cryptobot.exchange.market_rules import add_steps, check_order, snap
 from cryptobot.exchange.simulated import Bar, SimSetup
+from cryptobot.fills import brackets as bracket_rules
 from cryptobot.fills.costs import C_TAKER, C_THROUGH
+from cryptobot.fills.liquidation import liquidation_price
 from cryptobot.fills.model import (
     LIQUIDATION,
     STOP,
@@ -84,8 +86,6 @@ from cryptobot.fills.model import (
     stop_trigger,
     takes,
 )
-from cryptobot.risk import brackets as bracket_rules
-from cryptobot.risk.liquidation import liquidation_price
 
 
 class SimAccount:
@@ -498,9 +498,9 @@ class SimAccount:
             "long" if book.side > 0 else "short",
             book.contracts * market.contract_size,
             book.entry_price,
-            balance,
-            self._brackets(market),
-            self.setup.venue,
+            balance=balance,
+            brackets=self._brackets(market),
+            venue=self.setup.venue,
             taker_fee=float(self._costs_of(book.symbol)[C_TAKER]),
             other_maintenance=maintenance,
             other_upnl=upnl,

@@ -24,7 +24,7 @@ from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from cryptobot.core.account import (
     AccountState,
@@ -42,13 +42,13 @@ from cryptobot.core.timeutil import iso
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import DuplicateClientOrderId, OrderNotFound, TradingError
 from cryptobot.fills.costs import Costs
+from cryptobot.fills.liquidation import Venue
 
 if TYPE_CHECKING:
     from cryptobot.exchange.sim import SimAccount
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-Venue = Literal["binance", "bitget"]  # whose liquidation formula (``risk.liquidation``)
 
 
 @dataclass(frozen=True, kw_only=True)

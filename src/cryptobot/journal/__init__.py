@@ -1,0 +1,13 @@
+"""The DuckDB event journal: setups seen, signal decisions, backtest runs, breaker state and
+the paper broker's account, each a table in ``cryptobot.duckdb`` written in one transaction.
+
+Writers hold connections briefly so ``journal`` and ``report`` run beside the daemon. It
+stores what callers decided, with the times they give; it decides nothing itself."""
+
+from cryptobot.core.lazy import surface
+
+__all__, __getattr__, __dir__ = surface(
+    __name__,
+    names={"setups": ("record_decisions", "record_setups", "signal_history")},
+    modules=("backtests", "breakers", "paper"),
+)

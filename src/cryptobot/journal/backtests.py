@@ -7,7 +7,6 @@ last value of each hour, so a year of 1m bars stays small). One transaction per 
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +39,14 @@ def save_run(
     benchmarks: dict,
     trades: pd.DataFrame,
     equity: pd.DataFrame,
+    *,
+    created_at: int,
 ) -> str:
-    created = int(time.time() * 1000)
-    run_id = hashlib.sha1(f"{created}|{json.dumps(request, sort_keys=True)}".encode()).hexdigest()[
-        :12
-    ]
+    """Record one run; ``created_at`` (ms) is the caller's clock: the run id hashes it, so two
+    runs of one request are two rows."""
+    run_id = hashlib.sha1(
+        f"{created_at}|{json.dumps(request, sort_keys=True)}".encode()
+    ).hexdigest()[:12]
     stamps = equity["timestamp"].to_numpy(np.int64)
     hourly = equity.iloc[hour_ends(stamps)]
     cols = ["symbol", "side", "entry_time", "exit_time", "qty", "entry_price", "exit_price",
@@ -55,7 +57,7 @@ def save_run(
         con.execute("BEGIN")
         con.execute(
             "INSERT INTO backtest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, created, request["strategy"], ",".join(request["symbols"]), timeframe,
+            [run_id, created_at, request["strategy"], ",".join(request["symbols"]), timeframe,
              int(stamps[0]) if len(stamps) else None, int(stamps[-1]) if len(stamps) else None,
              json.dumps(json_safe(request), default=str), json.dumps(json_safe(summary)),
              json.dumps(json_safe(benchmarks))],

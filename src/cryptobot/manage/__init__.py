@@ -1,8 +1,19 @@
 """Position management, shared by backtest and live: the policy (``policy``: the rules as
 numbers), the position state machine (``step``: one compiled step per bar or price event, the
-one the backtest kernel runs) and its plain-Python face (``position.Position``)."""
+one the backtest kernel runs; its array layout is its interface) and its plain-Python face
+(``position.Position``).
 
-from cryptobot.manage.policy import Policy
-from cryptobot.manage.position import Action, Bar, BarInputs, Position, PositionError
+It says what to do with a position (move the stop, take a partial, add, close); placing the
+orders is the caller's, and fills are ``fills/``'s."""
 
-__all__ = ["Action", "Bar", "BarInputs", "Policy", "Position", "PositionError"]
+from cryptobot.core.lazy import surface
+
+__all__, __getattr__, __dir__ = surface(
+    __name__,
+    names={
+        "exits": ("EXIT_LONGS", "EXIT_SHORTS", "regime_exits", "weakening"),
+        "policy": ("Policy", "Rules", "r_multiple"),
+        "position": ("Action", "Bar", "BarInputs", "Position", "PositionError"),
+    },
+    modules=("step",),
+)

@@ -1,0 +1,26 @@
+"""Sizing, pre-trade gates and circuit breakers: the one path every order takes before it may
+reach a venue (``orders.size_orders``), and the breaker state machine (``breakers.step``).
+
+The liquidation price and the maintenance brackets it sizes with are the matching model's
+(``fills.liquidation``, ``fills.brackets``). ``risk`` places no order and reads no clock: the
+caller gives it ``now``."""
+
+from cryptobot.core.lazy import surface
+
+__all__, __getattr__, __dir__ = surface(
+    __name__,
+    names={
+        "breakers": ("BreakerState", "Equity", "Mode", "Reset"),
+        "context": (
+            "MarketFlags",
+            "account_state",
+            "apply_event",
+            "brackets_resolver",
+            "current_breaker",
+            "flag_market",
+            "resolve_markets",
+        ),
+        "orders": ("SizingSetup", "size_orders"),
+    },
+    modules=("breakers", "gates"),
+)

@@ -13,13 +13,14 @@ from cryptobot.core.market import Market
 from cryptobot.core.settings import RiskSettings
 from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
+from cryptobot.fills import brackets as bracket_rules
+from cryptobot.fills.liquidation import Venue
 from cryptobot.journal import breakers as breaker_journal
-from cryptobot.risk import brackets as bracket_rules
+from cryptobot.risk.bracket_files import read_file
 from cryptobot.risk.breakers import Action, BreakerState, Clock, Event, step
 from cryptobot.risk.correlation import return_correlations
 from cryptobot.risk.gates import AccountState
 from cryptobot.risk.ladder import LeverageContext
-from cryptobot.risk.liquidation import Venue
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def brackets_resolver(
 ) -> Callable[[Market], list[bracket_rules.Bracket]]:
     def resolve(market: Market) -> list[bracket_rules.Bracket]:
         if brackets_file is not None:
-            tiers = bracket_rules.read_file(brackets_file, market.symbol, market.id)
+            tiers = read_file(brackets_file, market.symbol, market.id)
             return bracket_rules.from_tiers(tiers, derive_amounts=venue != "bitget")
         return bracket_rules.for_market(market, venue, default_max_leverage)
 

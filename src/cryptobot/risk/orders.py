@@ -13,10 +13,10 @@ from cryptobot.core.errors import UnknownSymbolError
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent, SizedOrder
 from cryptobot.core.settings import RiskSettings
+from cryptobot.fills.brackets import Bracket
+from cryptobot.fills.liquidation import Venue
 from cryptobot.risk import gates
-from cryptobot.risk.brackets import Bracket
 from cryptobot.risk.ladder import LeverageContext, ladder_decision
-from cryptobot.risk.liquidation import Venue
 from cryptobot.risk.sizing import SizeRequest, Sizing, size_position
 
 

@@ -28,8 +28,8 @@ from cryptobot.core.market import Market
 from cryptobot.core.numbers import finite, short
 from cryptobot.core.settings import RiskSettings
 from cryptobot.core.setup import check_stop, check_targets
-from cryptobot.risk.brackets import Bracket, bracket_for
-from cryptobot.risk.liquidation import Venue, liquidation_price
+from cryptobot.fills.brackets import Bracket, bracket_for
+from cryptobot.fills.liquidation import Venue, liquidation_price
 
 # Prices, equity and $ risk above this are typos or attacks, not markets: a trillion keeps every
 # product of them (qty x price, fees) far inside a float, and every figure in a message short.
@@ -171,12 +171,12 @@ def _with_liquidation_and_targets(
             req.side,
             base_qty,
             req.entry,
-            balance,
-            brackets,
-            venue,
-            fee,
-            req.other_maintenance,
-            req.other_upnl,
+            balance=balance,
+            brackets=brackets,
+            venue=venue,
+            taker_fee=fee,
+            other_maintenance=req.other_maintenance,
+            other_upnl=req.other_upnl,
         )
         lp, bracket = liq.price, liq.bracket
     distance = abs(req.entry - lp) / req.entry * 100 if lp is not None else None

@@ -1,4 +1,29 @@
 """Setup detectors (frames in, setups out) and what composes them: the scanner and the signal
-filters. ``NAMES`` lists the detectors without importing them (the CLI's help needs only that)."""
+filters. ``NAMES`` lists the detectors without importing them (the CLI's help needs only that).
+
+Detectors see closed bars only and judge at the caller's clock (the venue's ``now``). They
+size nothing and place no order (``risk`` and ``engine`` do)."""
+
+from cryptobot.core.lazy import surface
 
 NAMES = ("bos_fvg_fib", "momentum", "breakout", "cot_crowd")
+
+_all, __getattr__, __dir__ = surface(
+    __name__,
+    names={
+        "registry": ("STRATEGIES", "resolve"),
+        "scanner": (
+            "ScanRequest",
+            "context_notes",
+            "detect_all",
+            "load_contexts",
+            "scan",
+            "seconds_to_next_close",
+            "timeframes_of",
+            "watch",
+        ),
+        "signals": ("decide", "decide_and_record"),
+    },
+    modules=("momentum",),
+)
+__all__ = ["NAMES", *_all]

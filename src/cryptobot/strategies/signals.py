@@ -2,7 +2,8 @@
 
 1. ``armed`` setups are not instructions yet (they wait for their trigger).
 2. Expiry: a setup is stale once ``max_setup_age_bars`` bars of its timeframe have closed
-   after its own (the data's clock: the newest stored bar of that series).
+   after its own by ``now``, the caller's clock: the venue's (``Exchange.now``), so a replayed
+   run judges a setup as it would have been judged then, whatever the wall clock says.
 3. Regime (``regime_filter``): the regime of the setup's timeframe at its bar
    (``analysis.regime``) must not be one its strategy skips (``regime_block``).
 4. Funding: with the newest stored funding rate at or before the setup, a long is refused when
@@ -71,36 +72,41 @@ def decide(
     p: SignalSettings,
     history: History | None = None,
     *,
+    now: int,
     cot: CotBiasSettings | None = None,
 ) -> list[Decision]:
+    """Each setup's decision at ``now`` (ms, the venue's clock)."""
     history = history or History()
     book = BiasBook(lake.root, cot) if cot is not None and cot.signal_filter else None
-    decisions = [_filter(s, lake, p, history, book) for s in setups]
+    decisions = [_filter(s, lake, p, history, book, now) for s in setups]
     if p.one_signal_per_symbol:
         _one_per_symbol(decisions, history)
     return decisions
 
 
 def decide_and_record(
-    setups: list[Setup], lake: Lake, p: SignalSettings, *, cot: CotBiasSettings | None = None
+    setups: list[Setup],
+    lake: Lake,
+    p: SignalSettings,
+    *,
+    now: int,
+    cot: CotBiasSettings | None = None,
 ) -> list[Decision]:
-    """Decide with what the journal knows (losses, live signals) at the batch's clock (the
-    newest setup bar's close), then journal every decision."""
-    clock = max((s.ts + timeframe_ms(s.timeframe) for s in setups), default=0)
-    losses, live = signal_history(lake.root, clock)
-    decisions = decide(setups, lake, p, History(losses, live), cot=cot)
-    record_decisions(lake.root, decisions, clock, p.max_setup_age_bars)
+    """Decide with what the journal knows (losses, live signals) at ``now`` (the venue's
+    clock), then journal every decision as made then."""
+    losses, live = signal_history(lake.root, now)
+    decisions = decide(setups, lake, p, History(losses, live), now=now, cot=cot)
+    record_decisions(lake.root, decisions, now, p.max_setup_age_bars)
     return decisions
 
 
 def _filter(
-    s: Setup, lake: Lake, p: SignalSettings, history: History, book: BiasBook | None
+    s: Setup, lake: Lake, p: SignalSettings, history: History, book: BiasBook | None, now: int
 ) -> Decision:
     if s.status != "triggered":
         return Decision(s, False, "armed: waiting for its trigger")
     tf_ms = timeframe_ms(s.timeframe)
-    newest = lake.last_candle_time(s.exchange, s.symbol, s.timeframe)
-    age = max((newest or s.ts) - s.ts, 0) // tf_ms
+    age = max(now - (s.ts + tf_ms), 0) // tf_ms  # bars closed after the setup's bar by now
     context: dict[str, Any] = {"age_bars": int(age)}
     if age >= p.max_setup_age_bars:
         limit = p.max_setup_age_bars

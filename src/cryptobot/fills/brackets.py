@@ -6,22 +6,22 @@ brackets. When an exchange does not publish it, it is derived the way Binance do
 ``cum_n = floor_n x (mmr_n - mmr_(n-1)) + cum_(n-1)``. Bitget's tiers apply their rate to the
 whole position with no such amount, so its brackets keep ``maint_amount = 0``.
 
-Where brackets come from, in order: the market's stored leverage tiers (``fetch`` with API keys),
-a ``--brackets FILE`` in ccxt's shape (or Binance's raw ``leverageBracket`` JSON), else the
-documented fallback: one bracket whose rate is half the initial margin rate at the market's
+They are part of the matching model: the simulated venues liquidate with them, and sizing
+estimates the same liquidation price from them. Where brackets come from, in order: the
+market's stored leverage tiers (``fetch`` with API keys), a ``--brackets FILE`` in ccxt's shape
+or Binance's raw ``leverageBracket`` JSON (read by ``risk.bracket_files``), else the documented
+fallback: one bracket whose rate is half the initial margin rate at the market's
 maximum leverage (``0.5 / max_leverage``). That is the rule Binance's own tables follow at tier 1
 (125x -> 0.4%, 50x -> 1%, 20x -> 2.5%), so the estimate errs neither way for small positions.
 """
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptobot.core.errors import DataError
-from cryptobot.core.market import Market, plain_tier
+from cryptobot.core.market import Market
 
 
 @dataclass(frozen=True)
@@ -85,43 +85,3 @@ def bracket_for(brackets: Sequence[Bracket], notional: float) -> Bracket:
         if b.holds(notional):
             return b
     return brackets[-1] if notional >= brackets[-1].cap else brackets[0]
-
-
-def read_file(path: Path, symbol: str, market_id: str | None = None) -> list[dict[str, Any]]:
-    """Tiers for ``symbol`` from a JSON file: ccxt's ``fetch_leverage_tiers`` dict, its
-    ``fetch_market_leverage_tiers`` list, or Binance's raw ``/fapi/v1/leverageBracket`` list."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise DataError(f"--brackets {path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"--brackets {path}: not valid JSON ({exc.msg})") from None
-    if isinstance(data, dict):
-        if symbol not in data:
-            raise DataError(f"--brackets {path} has no tiers for {symbol}")
-        data = data[symbol]
-    if not isinstance(data, list) or not data:
-        raise DataError(f"--brackets {path}: expected a list of tiers")
-    if "brackets" in data[0]:
-        return _binance_raw(data, path, symbol, market_id)
-    return [plain_tier(t) for t in data]
-
-
-def _binance_raw(
-    data: list[dict[str, Any]], path: Path, symbol: str, market_id: str | None
-) -> list[dict[str, Any]]:
-    wanted = market_id or symbol.split("/")[0] + symbol.split("/")[1].split(":")[0]
-    rows = [d for d in data if d.get("symbol") == wanted] if len(data) > 1 else data
-    if not rows:
-        raise DataError(f"--brackets {path} has no brackets for {wanted}")
-    return [
-        {
-            "tier": b.get("bracket"),
-            "minNotional": b.get("notionalFloor"),
-            "maxNotional": b.get("notionalCap"),
-            "maintenanceMarginRate": b.get("maintMarginRatio"),
-            "maxLeverage": b.get("initialLeverage"),
-            "maintenanceAmount": b.get("cum"),
-        }
-        for b in rows[0]["brackets"]
-    ]

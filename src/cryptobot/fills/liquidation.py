@@ -1,5 +1,8 @@
 """Liquidation price of a one-way (BOTH) position, from each exchange's documented formula.
 
+Part of the matching model: the simulated venues (replay, paper) liquidate a position at this
+price, and sizing (``risk.sizing``) estimates the same price before an order is sent.
+
 Binance USDⓈ-M ("How to Calculate Liquidation Price of USDⓈ-M Futures Contracts")::
 
     LP = (WB - TMM1 + UPNL1 + cum - side * qty * EP) / (qty * MMR - side * qty)
@@ -29,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cryptobot.risk.brackets import Bracket, bracket_for
+from cryptobot.fills.brackets import Bracket, bracket_for
 
 Venue = Literal["binance", "bitget"]
 
@@ -49,6 +52,7 @@ def liquidation_price(
     side: Literal["long", "short"],
     qty: float,
     entry: float,
+    *,
     balance: float,
     brackets: Sequence[Bracket],
     venue: Venue = "binance",
@@ -105,6 +109,7 @@ def margin_left_pct(
     side: Literal["long", "short"],
     qty: float,
     entry: float,
+    *,
     balance: float,
     price: float,
     brackets: Sequence[Bracket],
