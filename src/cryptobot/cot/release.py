@@ -18,6 +18,12 @@ upper bound, never early. ``cot.publication_overrides`` (as-of date -> publicati
 every rule. Limits: the catch-up dates are the CFTC's *announced* schedules (as quoted by the
 press and a public calendar dataset), not a record of when each file actually appeared; the
 holiday rule does not know of closures missing from ``cot.closures``.
+
+Known gap, not in the tables: the ION cyber incident of 2023 held the reports as of 2023-01-31
+to about mid-March 2023 (the one as of 2023-01-31 came out on 2023-02-24, CFTC statements of
+16 and 24 February 2023; on 17 March none came out). Its catch-up dates were not found offline,
+so those reports still count as published on their normal Fridays, up to ~5 weeks early; put
+the dates in ``cot.publication_overrides`` once known.
 """
 
 from collections.abc import Iterable, Mapping
