@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cryptobot.core.config import load_settings
 from cryptobot.core.errors import ConfigError
 from cryptobot.cot.bias import minmax_index, percentile_rank, read_bias, rolling, visible
-from cryptobot.cot.release import Calendar, federal_holidays
+from cryptobot.cot.release import BACKLOG, LAPSES, Calendar, federal_holidays
 from cryptobot.cot.reports import CATEGORY_LABELS
 from cryptobot.report import cot_chart
 from tests.conftest import Cli
@@ -117,12 +117,61 @@ def _utc(day: date) -> str:
         ("2022-11-22", "2022-11-28 20:30"),  # Thanksgiving: Monday
         ("2024-06-18", "2024-06-24 19:30"),  # Juneteenth on Wednesday: Monday
         ("2021-12-28", "2022-01-03 20:30"),  # New Year's Day observed Friday 31 Dec: Monday
-        ("2018-12-31", "2019-03-08 20:30"),  # the 2018-19 lapse: when the backlog was cleared
         ("2018-12-18", "2018-12-21 20:30"),  # released the day before the lapse began
+        # the CFTC's 2024 schedule (cftc.gov/es/node/132401): holidays after Tuesday -> Monday
+        ("2024-07-02", "2024-07-08 19:30"),  # 4 July on Thursday
+        ("2024-11-26", "2024-12-02 20:30"),  # Thanksgiving
+        ("2024-12-24", "2024-12-30 20:30"),  # Christmas on Wednesday
+        ("2024-09-03", "2024-09-06 19:30"),  # Labor Day (Monday) delays nothing
+        ("2021-06-15", "2021-06-21 19:30"),  # Juneteenth's first year, observed Friday 18 June
+        ("2023-07-03", "2023-07-07 19:30"),  # 4 July on Tuesday (the same rule; in the 2023 file)
+        # the catch-up schedules after the lapses (cot/release.py BACKLOG, with sources)
+        ("2018-12-24", "2019-02-01 20:30"),  # the first report of the 2018-19 backlog
+        ("2018-12-31", "2019-02-05 20:30"),  # Monday data (1 January on Tuesday), Tuesday release
+        ("2019-03-05", "2019-03-08 20:30"),  # current again
+        ("2025-09-30", "2025-11-19 20:30"),  # the first of the 2025 backlog, on a Wednesday
+        ("2025-12-23", "2026-01-09 20:30"),
+        ("2026-01-13", "2026-01-20 20:30"),  # the last catch-up report, on a Tuesday
+        ("2026-01-20", "2026-01-23 20:30"),  # the normal schedule again
     ],
 )
 def test_publication_rule(as_of: str, published_utc: str) -> None:
     assert _utc(date.fromisoformat(as_of)) == published_utc
+
+
+#: The CFTC's 2025 catch-up schedule: as-of date -> its "original publish date" (the normal
+#: rule, holidays included; 2025-11-10 is Monday data for Veterans Day on Tuesday)
+ORIGINAL_2025 = {
+    "2025-09-30": "2025-10-03", "2025-10-07": "2025-10-10", "2025-10-14": "2025-10-17",
+    "2025-10-21": "2025-10-24", "2025-10-28": "2025-10-31", "2025-11-04": "2025-11-07",
+    "2025-11-10": "2025-11-14", "2025-11-18": "2025-11-21", "2025-11-25": "2025-12-01",
+    "2025-12-02": "2025-12-05", "2025-12-09": "2025-12-12", "2025-12-16": "2025-12-19",
+    "2025-12-23": "2025-12-29", "2025-12-30": "2026-01-05", "2026-01-06": "2026-01-09",
+    "2026-01-13": "2026-01-16", "2026-01-20": "2026-01-23",
+}  # fmt: skip
+
+
+def test_the_rule_gives_the_cftc_s_original_dates_of_2025() -> None:
+    cal = Calendar()
+    got = {k: cal.scheduled_day(date.fromisoformat(k)).isoformat() for k in ORIGINAL_2025}
+    assert got == ORIGINAL_2025
+
+
+def test_the_backlog_tables_are_in_order_and_never_early() -> None:
+    """Each lapse's catch-up reports came out one after the other, each after its normal day."""
+    cal = Calendar()
+    days = sorted(BACKLOG.items())
+    published_in_order = [published for _, published in days]
+    assert published_in_order == sorted(set(published_in_order))
+    for as_of, published in days:
+        assert published > cal.scheduled_day(as_of)
+        assert any(start <= published <= end for start, end in LAPSES)
+
+
+def test_a_report_of_a_lapse_missing_from_the_table_waits_for_the_catch_up() -> None:
+    """An as-of date no schedule lists (e.g. a Wednesday) counts as published when the backlog
+    was cleared: late, never early."""
+    assert _utc(date(2025, 10, 8)) == "2026-01-23 20:30"
 
 
 def test_an_override_beats_the_rule_and_closures_move_the_release() -> None:

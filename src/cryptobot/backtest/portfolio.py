@@ -312,7 +312,8 @@ def signal_intent(*, s: "PortfolioSetup", symbol: str, timeframe: str, sg: Signa
     one. The fast path and the stepwise composer both turn signals into intents here."""
     side = int(sg.side[t])
     stop = stop_of(sg, t, sent_at, side)
-    if math.isnan(stop) and s.risk.sizing.method != "margin_pct":
+    method = s.risk.for_order(strategy=s.strategy).sizing.method
+    if math.isnan(stop) and method != "margin_pct":
         return None
     return Intent(
         exchange=s.exchange, symbol=symbol, side="long" if side > 0 else "short",

@@ -460,16 +460,15 @@ def _portfolio_setup(
     """``costs``: the run's (the sizing's fee where a market states none); ``fees``: each
     symbol's, with its market's own maker/taker."""
     risk = settings.risk
-    sizing = risk.sizing
-    if req.risk_usd is not None:
-        sizing = sizing.model_copy(update={"method": "fixed_usd", "risk_usd": req.risk_usd})
+    if req.risk_usd is not None:  # a flag beats the strategies' risk profiles too
+        risk = risk.overriding(sizing={"method": "fixed_usd", "risk_usd": req.risk_usd})
     elif req.risk_pct is not None:
-        sizing = sizing.model_copy(update={"method": "pct_equity", "risk_pct": req.risk_pct})
-    risk = risk.model_copy(update={"sizing": sizing})
+        risk = risk.overriding(sizing={"method": "pct_equity", "risk_pct": req.risk_pct})
     venue = venue_of(req.exchange)
     markets = dict(data.markets)
+    cap = risk.for_order(strategy=req.strategy).max_leverage  # the strategy's leverage cap
     for symbol in req.symbols:  # not stored: no step rounding, the configured leverage cap
-        markets.setdefault(symbol, flag_market(symbol, MarketFlags(max_leverage=risk.max_leverage)))
+        markets.setdefault(symbol, flag_market(symbol, MarketFlags(max_leverage=cap)))
     cooldown_ms = settings.signal.cooldown_after_loss_min * 60_000
     return PortfolioSetup(
         exchange=req.exchange,
@@ -477,7 +476,7 @@ def _portfolio_setup(
         risk=risk,
         sizing=SizingSetup(risk, venue, settings.execution.client_order_prefix, costs.taker),
         markets=markets,
-        brackets_of=brackets_resolver(venue, risk.max_leverage, None),
+        brackets_of=brackets_resolver(venue, cap, None),
         policy=policy,
         costs=costs,
         symbol_costs=fees,

@@ -27,6 +27,8 @@ EPILOG = (
     " --risk-pct 0.5 --equity 50\n\n"
     "  cryptobot size --symbol BTC/USDT:USDT --side short --entry 95000 --margin-pct 10"
     " --leverage 20 --equity 100\n\n"
+    "  cryptobot size --symbol ETH/USDT:USDT --side long --entry 3000 --stop 2960"
+    " --equity 1000 --strategy cot_crowd   # plan 3: 10% margin at 40x, isolated\n\n"
     "  cryptobot signal setups.jsonl --format jsonl | cryptobot size - --risk-usd 1"
     " -o orders.parquet\n\n"
     "  cryptobot size --symbol X/USDT:USDT --side long --entry 2.5 --stop 2.4 --step 1"
@@ -72,6 +74,13 @@ def size_command(
     ] = None,
     margin_mode: Annotated[
         Literal["isolated", "cross"] | None, Opt(help="Config: risk.margin_mode.")
+    ] = None,
+    strategy: Annotated[
+        Literal["manual", "bos_fvg_fib", "momentum", "breakout", "cot_crowd", "ema_cross"] | None,
+        Opt(
+            help="The trade given as flags is this strategy's: sized and gated by its"
+            " risk.profiles entry (records carry their own). Default: manual."
+        ),
     ] = None,
     tick: Annotated[
         float | None, Opt(parser=POSITIVE, help="Price tick (overrides the stored market).")
@@ -138,6 +147,7 @@ def size_command(
         entry=entry,
         stop=stop,
         targets=target or [],
+        strategy=strategy,
     )
     intents = _intents(source=source, manual=manual, skip_bad=skip_bad)
     root, missing = _data_dir(obj)
@@ -189,15 +199,15 @@ def _policy(
     }
     if len(chosen) > 1:
         raise _usage("give one of --risk-usd, --risk-pct, --margin-pct")
-    sizing = risk.sizing
+    sizing = {}
     if chosen:
         ((key, value),) = chosen.items()  # > 0 and finite: the flag parsers checked
         method = {"risk_usd": "fixed_usd", "risk_pct": "pct_equity", "margin_pct": "margin_pct"}
-        sizing = sizing.model_copy(update={"method": method[key], key: value})
-    update = {"sizing": sizing}
-    if margin_mode is not None:
-        update["margin_mode"] = margin_mode
-    return risk.model_copy(update=update)
+        sizing = {"method": method[key], key: value}
+    values = {} if margin_mode is None else {"margin_mode": margin_mode}
+    if not (sizing or values):
+        return risk
+    return risk.overriding(sizing=sizing, **values)  # the strategies' profiles too
 
 
 def _manual(
@@ -208,16 +218,23 @@ def _manual(
     entry: float | None,
     stop: float | None,
     targets: list[float],
+    strategy: str | None,
 ) -> Intent | None:
     """The one trade given as flags, if any flag of it was given."""
     if symbol is None and entry is None and side is None:
+        if strategy is not None:
+            raise _usage(
+                "--strategy names the strategy of a trade given as flags; records carry their own"
+            )
         return None
     missing = [
         n for n, v in (("--symbol", symbol), ("--side", side), ("--entry", entry)) if v is None
     ]
     if missing:
         raise _usage(f"missing {', '.join(missing)} (or give a SOURCE of signals)")
-    return Intent(exchange, symbol, side, entry, stop, tuple(targets))
+    return Intent(
+        exchange, symbol, side, entry, stop, tuple(targets), strategy=strategy or "manual"
+    )
 
 
 def _intents(*, source: str | None, manual: Intent | None, skip_bad: bool) -> list[Intent]:

@@ -264,12 +264,19 @@ class ContextSettings(Section):
     cot: CotSettings
 
 
+#: A leverage setting (the exchanges' range)
+Leverage = Annotated[Float, Field(ge=1, le=200)]
+#: A symbol's base as the markets spell it (BTC, 1000PEPE): a lower-case key would never match
+AssetKey = Annotated[str, Field(pattern=r"^[0-9A-Z]{1,20}$")]
+
+
 class SizingSettings(Section):
     method: Literal["fixed_usd", "pct_equity", "margin_pct"]
     risk_usd: Positive
     risk_pct: Annotated[Float, Field(gt=0, le=100)]
     margin_pct: Annotated[Float, Field(gt=0, le=100)]
-    leverage: Annotated[Float, Field(ge=1, le=200)]
+    leverage: Leverage
+    leverage_by_asset: dict[AssetKey, Leverage]  # symbol base -> leverage, instead of `leverage`
     include_fees: bool
     min_size_tolerance_pct: Pct
 
@@ -326,17 +333,6 @@ class BreakerSettings(Section):
     flash_crash_window_s: Positive
     flash_crash_block_min: NonNeg
     min_margin_ratio_pct: Pct
-
-
-class RiskSettings(Section):
-    sizing: SizingSettings
-    margin_mode: Literal["isolated", "cross"]
-    max_leverage: Annotated[Float, Field(ge=1, le=200)]
-    liquidation_buffer_pct: Pct
-    leverage_ladder: LeverageLadderSettings
-    dynamic_leverage: DynamicLeverageSettings
-    gates: GateSettings
-    breakers: BreakerSettings
 
 
 class TakeProfitStep(Section):
@@ -469,6 +465,73 @@ def _merged(base: dict[str, Any], extra: dict[str, Any]) -> None:
             _merged(base[key], value)
         else:
             base[key] = value
+
+
+class RiskRules(Section):
+    """What one strategy's orders may do differently (``risk.profiles``): how they are sized, the
+    margin mode, the leverage cap, the stop's distance from liquidation and the gate limits. The
+    breakers, the leverage ladder and dynamic leverage judge the whole account: not per strategy."""
+
+    sizing: SizingSettings
+    margin_mode: Literal["isolated", "cross"]
+    max_leverage: Leverage
+    liquidation_buffer_pct: Pct
+    gates: GateSettings
+
+
+RiskProfile = _partial(RiskRules, "RiskProfile")
+
+
+class RiskProfiles(_Partial):
+    """Per-strategy overrides of ``risk:`` (a key for a strategy that does not exist is an error,
+    like any unknown key)."""
+
+    bos_fvg_fib: RiskProfile | None = None  # type: ignore[valid-type]
+    momentum: RiskProfile | None = None  # type: ignore[valid-type]
+    breakout: RiskProfile | None = None  # type: ignore[valid-type]
+    cot_crowd: RiskProfile | None = None  # type: ignore[valid-type]
+    ema_cross: RiskProfile | None = None  # type: ignore[valid-type]
+
+
+class RiskSettings(RiskRules):
+    leverage_ladder: LeverageLadderSettings
+    dynamic_leverage: DynamicLeverageSettings
+    breakers: BreakerSettings
+    profiles: RiskProfiles
+
+    def for_order(self, *, strategy: str, asset: str | None = None) -> "RiskSettings":
+        """The limits an order of ``strategy`` on ``asset`` (a symbol's base) is sized and gated
+        with: the strategy's profile merged over the base, section by section (as
+        ``manage.profiles``), and its ``leverage_by_asset`` entry as the leverage. The one place
+        that picks them: ``size``, the backtest and the stepwise composer all ask here (through
+        ``risk.orders.size_orders``)."""
+        profile = (
+            getattr(self.profiles, strategy) if strategy in RiskProfiles.model_fields else None
+        )
+        if profile is None and asset not in self.sizing.leverage_by_asset:
+            return self
+        data = self.model_dump()
+        if profile is not None:
+            _merged(data, profile.model_dump())
+        sizing = data["sizing"]
+        sizing["leverage"] = sizing["leverage_by_asset"].get(asset, sizing["leverage"])
+        return RiskSettings.model_validate(data)
+
+    def has_profile(self, strategy: str) -> bool:
+        return (
+            strategy in RiskProfiles.model_fields and getattr(self.profiles, strategy) is not None
+        )
+
+    def overriding(self, *, sizing: dict[str, Any] | None = None, **values: Any) -> "RiskSettings":
+        """These values for every strategy, in the base and each profile: a command-line flag
+        (``size --risk-usd``, ``--margin-mode``; ``backtest --risk-pct``) beats the profiles too."""
+        data = self.model_dump()
+        profiles = [p for p in data["profiles"].values() if p is not None]
+        for rules in (data, *profiles):
+            rules.update(values)
+            if sizing:
+                rules["sizing"] = {**rules.get("sizing", {}), **sizing}
+        return RiskSettings.model_validate(data)
 
 
 class BacktestSettings(Section):

@@ -2,17 +2,28 @@
 
 The rule (CFTC release schedule, https://www.cftc.gov/MarketReports/CommitmentsofTraders/
 ReleaseSchedule): data as of Tuesday is released on the Friday of the same week at 15:30
-US Eastern. When a federal holiday (or a one-off closure, ``cot.closures``) falls between the
-as-of date and that Friday, the release moves to the next business day, normally Monday.
+US Eastern. When a federal holiday (or a one-off closure, ``cot.closures``) falls after that
+Tuesday and by the Friday, the release moves to the next business day, normally Monday. A
+holiday on the Tuesday itself makes the CFTC use Monday's data instead, and the release stays
+on Friday (verified: the report as of Monday 2018-12-24 was scheduled for Friday 2018-12-28,
+CFTC notice of 2019-01-29; the one as of Monday 2025-11-10 for Friday 2025-11-14, CFTC
+catch-up schedule of 2025-11-18). Checked against the CFTC's 2024 schedule (cftc.gov/es/node/
+132401): Juneteenth on Wednesday -> Mon 24 Jun, 4 July on Thursday -> Mon 8 Jul, Thanksgiving
+-> Mon 2 Dec, Christmas on Wednesday -> Mon 30 Dec; Monday holidays delay nothing.
 
-Lapses in appropriations are a table (:data:`SHUTDOWNS`): every report whose normal release
-fell between the lapse's start and the day the CFTC had caught up with its backlog is taken as
-released on that catch-up day. This is an upper bound: it never shows a report early, but
-during a backlog it shows some reports later than the CFTC did. Exact dates, where known, go in
-``cot.publication_overrides`` (as-of date -> publication time), which beats every rule.
-Limits: the catch-up dates below come from the CFTC's announcements as remembered when this
-was written, not from a machine-readable source; the holiday rule does not know of closures
-missing from ``cot.closures``.
+Lapses in appropriations: the CFTC published the missed reports on a catch-up schedule, which
+:data:`BACKLOG` holds date by date (each with its source). A report due in a lapse that the
+table does not list counts as published the day the backlog was cleared (:data:`LAPSES`): an
+upper bound, never early. ``cot.publication_overrides`` (as-of date -> publication time) beats
+every rule. Limits: the catch-up dates are the CFTC's *announced* schedules (as quoted by the
+press and a public calendar dataset), not a record of when each file actually appeared; the
+holiday rule does not know of closures missing from ``cot.closures``.
+
+Known gap, not in the tables: the ION cyber incident of 2023 held the reports as of 2023-01-31
+to about mid-March 2023 (the one as of 2023-01-31 came out on 2023-02-24, CFTC statements of
+16 and 24 February 2023; on 17 March none came out). Its catch-up dates were not found offline,
+so those reports still count as published on their normal Fridays, up to ~5 weeks early; put
+the dates in ``cot.publication_overrides`` once known.
 """
 
 from collections.abc import Iterable, Mapping
@@ -23,10 +34,51 @@ from cryptobot.core.errors import ConfigError
 
 EASTERN = ZoneInfo("America/New_York")
 RELEASE_TIME = time(15, 30)
-#: (lapse start, lapse end, the day the backlog was published in full)
-SHUTDOWNS = (
-    (date(2018, 12, 22), date(2019, 1, 25), date(2019, 3, 8)),
-    (date(2025, 10, 1), date(2025, 11, 12), date(2026, 1, 23)),
+#: The catch-up publications after the lapses in appropriations, as-of date -> publication day
+#: (15:30 ET). 2018-19: the CFTC notice of 2019-01-29 (quoted by thefencepost.com "CFTC
+#: releases report schedule" and whiteoakfx.com): the report as of 2018-12-24 on Fri 2019-02-01,
+#: then one every Tuesday and Friday until current; the first four dates are also in the
+#: ZipLime/commitments-of-traders calendar (huggingface.co), and the end, the report as of
+#: 2019-03-05 on its normal Friday 2019-03-08, in commitmentsoftraders.org's notes. The dates
+#: from 2019-02-15 to 2019-03-05 follow the announced Tuesday/Friday pattern (not seen listed).
+#: 2025: the CFTC's catch-up schedule of 2025-11-18 (quoted in full by mondovisione.com, "CFTC
+#: To Resume Publishing COT Reports Wednesday"), normal again from the report as of 2026-01-20.
+BACKLOG: dict[date, date] = {
+    date.fromisoformat(as_of): date.fromisoformat(published)
+    for as_of, published in (
+        ("2018-12-24", "2019-02-01"),
+        ("2018-12-31", "2019-02-05"),
+        ("2019-01-08", "2019-02-08"),
+        ("2019-01-15", "2019-02-12"),
+        ("2019-01-22", "2019-02-15"),
+        ("2019-01-29", "2019-02-19"),
+        ("2019-02-05", "2019-02-22"),
+        ("2019-02-12", "2019-02-26"),
+        ("2019-02-19", "2019-03-01"),
+        ("2019-02-26", "2019-03-05"),
+        ("2025-09-30", "2025-11-19"),
+        ("2025-10-07", "2025-11-21"),
+        ("2025-10-14", "2025-11-25"),
+        ("2025-10-21", "2025-12-02"),
+        ("2025-10-28", "2025-12-05"),
+        ("2025-11-04", "2025-12-09"),
+        ("2025-11-10", "2025-12-12"),
+        ("2025-11-18", "2025-12-16"),
+        ("2025-11-25", "2025-12-19"),
+        ("2025-12-02", "2025-12-23"),
+        ("2025-12-09", "2025-12-30"),
+        ("2025-12-16", "2026-01-06"),
+        ("2025-12-23", "2026-01-09"),
+        ("2025-12-30", "2026-01-13"),
+        ("2026-01-06", "2026-01-16"),
+        ("2026-01-13", "2026-01-20"),
+    )
+}
+#: (lapse start, the day the backlog was cleared): 2018-12-22 to 2019-03-08 (the report as of
+#: 2019-03-05 was the first current one); 2025-10-01 to 2026-01-23 (the CFTC's schedule above).
+LAPSES = (
+    (date(2018, 12, 22), date(2019, 3, 8)),
+    (date(2025, 10, 1), date(2026, 1, 23)),
 )
 
 
@@ -43,15 +95,24 @@ class Calendar:
         """Publication time of the report as of ``as_of``, in ms UTC."""
         if as_of in self.overrides:
             return self.overrides[as_of]
-        friday = as_of + timedelta(days=(4 - as_of.weekday()) % 7)
-        day = friday
-        between = (as_of + timedelta(days=n) for n in range(1, (friday - as_of).days + 1))
-        if any(self._closed(d) for d in between):
-            day = self._next_business_day(friday)
-        for start, _end, caught_up in SHUTDOWNS:
+        if as_of in BACKLOG:
+            return _eastern_ms(BACKLOG[as_of])
+        day = self.scheduled_day(as_of)
+        for start, caught_up in LAPSES:
             if start <= day < caught_up:
                 day = caught_up
         return _eastern_ms(day)
+
+    def scheduled_day(self, as_of: date) -> date:
+        """The day the normal rule releases the report as of ``as_of`` (no lapse, no override):
+        what the CFTC's catch-up schedules call the "original publish date"."""
+        # Monday data means a holiday on Tuesday: that holiday delays nothing
+        tuesday = as_of + timedelta(days=1) if as_of.weekday() == 0 else as_of
+        friday = as_of + timedelta(days=(4 - as_of.weekday()) % 7)
+        between = (tuesday + timedelta(days=n) for n in range(1, (friday - tuesday).days + 1))
+        if any(self._closed(d) for d in between):
+            return self._next_business_day(friday)
+        return friday
 
     def _closed(self, day: date) -> bool:
         return day in self.closures or day in federal_holidays(day.year)

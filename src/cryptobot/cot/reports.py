@@ -40,6 +40,12 @@ class ReportType:
         return self.zip_template.format(year=year)
 
 
+#: Dataset ids checked offline against several independent Socrata clients and notes (e.g. the
+#: sodapy example listing "Legacy Combined Report: jun7-fc8e ... TFF Futures Only Report:
+#: gpe5-46if, TFF Combined Report: yw9f-hn96", the victorKariuki/cftc-cot wiki, and a probe of
+#: 6dca-aqww returning ``futonly_or_combined=FutOnly`` rows for 133741). Zip names: the files in
+#: ../shared/data/cot (fut_fin_txt, com_fin_txt, deacot) and cftc.gov/files/dea/history/deacom
+#: {year}.zip in several downloaders. Not checked against the live API from here (offline).
 REPORTS = {
     r.name: r
     for r in (

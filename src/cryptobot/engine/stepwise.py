@@ -140,9 +140,10 @@ def drive(bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: Portfol
         raise StepwiseError("--stepwise runs one symbol at a time for now (give one --symbols)")
     sb = bars[0]
     clock = ReplayClock(int(sb.timestamps[start]))
+    cap = setup.risk.for_order(strategy=setup.strategy).max_leverage  # its risk profile's
     sim = SimSetup(costs=setup.costs, initial_balance=setup.initial_equity,
                    timeframe=sb.timeframe, venue=venue_of(setup.exchange),
-                   max_leverage=setup.risk.max_leverage)  # fmt: skip
+                   max_leverage=cap)  # fmt: skip
     venue = ReplayExchange(lake, setup.exchange, clock, setup=sim)
     return asyncio.run(run_stepwise(venue=venue, clock=clock, sb=sb, signals=signals[0],
                                     setup=setup, start=start, end=end))  # fmt: skip

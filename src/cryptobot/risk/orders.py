@@ -66,7 +66,7 @@ def _size_one(
     account: gates.AccountState,
     setup: SizingSetup,
 ) -> tuple[SizedOrder, gates.OrderProposal]:
-    risk = setup.risk
+    risk = setup.risk.for_order(strategy=intent.strategy, asset=market.base)
     growth = replace(
         setup.growth, confidence=intent.confidence, volatility_pct=intent.volatility_pct
     )
@@ -112,9 +112,19 @@ def _size_one(
         reason=reason or "",
         figures=_figures(sizing, risk, request.size_mult),
         gates={v.gate: str(v) for v in verdicts},
-        steps=(*ladder.reasons, *sizing.steps),
+        steps=(*_profile_note(intent, risk, setup.risk), *ladder.reasons, *sizing.steps),
     )
     return order, proposal
+
+
+def _profile_note(intent: Intent, risk: RiskSettings, base: RiskSettings) -> tuple[str, ...]:
+    """Which limits sized this order, when its strategy has its own (``risk.profiles``)."""
+    if not base.has_profile(intent.strategy):
+        return ()
+    return (
+        f"risk.profiles.{intent.strategy}: {risk.sizing.method}, {risk.margin_mode}, leverage "
+        f"{risk.sizing.leverage:g}x, cap {risk.max_leverage:g}x",
+    )
 
 
 def _not_triggered(intent: Intent) -> str | None:

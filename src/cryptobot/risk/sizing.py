@@ -8,6 +8,10 @@ Three methods (``risk.sizing.method``):
 * ``margin_pct`` - put ``margin_pct`` % of equity up as margin at ``leverage`` (the position
   manager's "10% of the account at 20x"); the stop, if any, is checked but does not size.
 
+The settings come per order from ``RiskSettings.for_order``: a strategy's ``risk.profiles``
+entry over ``risk:``, and ``leverage_by_asset`` as the leverage of the symbol's base (plan 3:
+20x BTC, 40x ETH), so this module sees one plain ``RiskSettings``.
+
 With ``include_fees`` the taker fee in at the entry and out at the stop counts in the risk, so
 "$1 at risk" means $1 after fees. Quantities are rounded **down** to the market's step: the risk
 never exceeds the target. If the exchange minimum (min qty, min notional) needs a larger order,
