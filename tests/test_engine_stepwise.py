@@ -55,7 +55,7 @@ def _both(lake, settings, **request):
     venue only what is stored: a difference of the data, not of the engines)."""
     backtest = settings.backtest.model_copy(update={"funding_fallback_rate": 0.0})
     settings = settings.model_copy(update={"backtest": backtest})
-    req = runner.Request(symbols=[SYMBOL], exchange="sim", timeframe="1h", **request)
+    req = runner.Request(**{"symbols": [SYMBOL], "exchange": "sim", "timeframe": "1h", **request})
     data = runner.load(lake, req, settings)
     fast = runner.run(req, data, settings)
     step = runner.run(req, data, settings, drive=partial(drive, lake=lake))
@@ -104,11 +104,12 @@ def _check(fast, step, late_kinds) -> dict[int, list]:
         theirs = fast.fills[fast.fills.trade == k][FILL].reset_index(drop=True)
         ours = step.fills[step.fills.trade == k][FILL].reset_index(drop=True)
         pd.testing.assert_frame_equal(ours, theirs, rtol=1e-9, atol=1e-12)
+    bar = int(np.diff(fast.equity.timestamp).min())
     for entry_time, kinds in late.items():  # the same exits, filled at the next open
         k = int(np.flatnonzero(step.trades.entry_time == entry_time)[0])
         ours = step.fills[step.fills.trade == k]
         assert list(ours[ours.time == entry_time].kind) == ["entry"]
-        assert set(kinds) <= set(ours[ours.time == entry_time + HOUR].kind)
+        assert set(kinds) <= set(ours[ours.time == entry_time + bar].kind)
     first = min(late, default=fast.equity.timestamp.iloc[-1] + 1)
     before = fast.equity.timestamp < first
     np.testing.assert_allclose(step.equity.equity[before], fast.equity.equity[before], rtol=1e-9)
@@ -237,7 +238,7 @@ def test_the_command_prints_the_fast_paths_summary_and_its_speed(cli, stored, tm
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (["--strategy", "breakout"], "--stepwise runs ema_cross and momentum for now"),
+        (["--strategy", "cot_crowd"], "bos_fvg_fib, breakout for now"),
         (["--risk-usd", "3", "--units", "1"], "--stepwise sizes by risk"),
         (["--symbols", f"{SYMBOL},BTC/USDT:USDT"], "one symbol at a time"),
         (["--fee", "0.001"], "drop --fee"),
