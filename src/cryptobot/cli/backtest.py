@@ -236,7 +236,6 @@ def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> 
         (req.strategy not in STEPWISE_STRATEGIES,
          f"--stepwise runs {', '.join(STEPWISE_STRATEGIES)} for now, not {req.strategy}"),
         (req.units is not None, "--stepwise sizes by risk: give --risk-usd or --risk-pct"),
-        (len(req.symbols) != 1, "--stepwise runs one symbol at a time for now"),
         (req.detail is not None, "--stepwise does not replay --detail bars yet"),
         (fee is not None, "--stepwise charges each market's own fees: drop --fee"),
         (not req.funding, "--stepwise charges the stored funding: drop --no-funding"),
