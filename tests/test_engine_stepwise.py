@@ -10,6 +10,7 @@ composer learns the fill when that bar has closed, so such an exit reached in th
 filled by the venue at the next open ("late exit"). Those trades are exactly the fast path's
 trades with such an exit in their entry bar, and the equity differs by their net only."""
 
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -55,21 +56,38 @@ def _both(lake, settings, **request):
     venue only what is stored: a difference of the data, not of the engines)."""
     backtest = settings.backtest.model_copy(update={"funding_fallback_rate": 0.0})
     settings = settings.model_copy(update={"backtest": backtest})
-    req = runner.Request(symbols=[SYMBOL], exchange="sim", timeframe="1h", **request)
+    req = runner.Request(**{"symbols": [SYMBOL], "exchange": "sim", "timeframe": "1h", **request})
     data = runner.load(lake, req, settings)
     fast = runner.run(req, data, settings)
     step = runner.run(req, data, settings, drive=partial(drive, lake=lake))
     return fast, step
 
 
-def _late(result, kinds) -> dict[int, list]:
-    """Entry time -> the fills of ``kinds`` a trade took in its entry bar."""
-    out: dict[int, list] = {}
+def _numbered(result):
+    """``result`` with each fill's ``trade`` the row of its trade in ``result.trades`` (sorted
+    by entry time, then symbol; the drivers number trades in the order they take them, symbol
+    after symbol at one close)."""
+    fills = result.fills.copy()
+    for symbol in result.trades.symbol.unique():
+        rows = np.flatnonzero(result.trades.symbol == symbol)
+        mine = fills.symbol == symbol
+        taken = np.unique(fills.trade[mine])
+        fills.loc[mine, "trade"] = rows[np.searchsorted(taken, fills.trade[mine])]
+    return replace(result, fills=fills)
+
+
+def _keys(trades) -> list[tuple[int, str]]:
+    return list(zip(trades.entry_time.astype(int), trades.symbol, strict=True))
+
+
+def _late(result, kinds) -> dict[tuple[int, str], list]:
+    """(entry time, symbol) -> the fills of ``kinds`` a trade took in its entry bar."""
+    out: dict[tuple[int, str], list] = {}
     for k, trade in result.trades.iterrows():
         fills = result.fills[result.fills.trade == k]
         early = fills[(fills.time == trade.entry_time) & fills.kind.isin(kinds)]
         if len(early):
-            out[int(trade.entry_time)] = list(early.kind)
+            out[(int(trade.entry_time), trade.symbol)] = list(early.kind)
     return out
 
 
@@ -78,21 +96,22 @@ def _late_count(step) -> int:
     return int(notes[0].rsplit("x", 1)[1]) if notes else 0
 
 
-def _check(fast, step, late_kinds) -> dict[int, list]:
+def _check(fast, step, late_kinds) -> dict[tuple[int, str], list]:
     """Everything equal but the pinned trades; returns them. A pinned trade that a loss ends
     in one run and a gain in the other lets the cooldown after a loss
     (``signal.cooldown_after_loss_min``) take a different next signal: the runs are compared
     up to that trade's exit, and the divergence is asserted to start there."""
+    fast, step = _numbered(fast), _numbered(step)
     late = _late(fast, late_kinds)
     flip = np.inf
-    if list(fast.trades.entry_time) != list(step.trades.entry_time):
+    if _keys(fast.trades) != _keys(step.trades):
         flip = _first_flip(fast, step, late)  # where the runs may part
         assert flip < np.inf
     f_trades, s_trades = (r.trades[r.trades.entry_time <= flip] for r in (fast, step))
-    assert list(f_trades.entry_time) == list(s_trades.entry_time)
+    assert _keys(f_trades) == _keys(s_trades)
     if flip == np.inf:
         assert _late_count(step) == len(late)
-    same = ~f_trades.entry_time.isin(list(late))
+    same = ~pd.Series([key in late for key in _keys(f_trades)], dtype=bool).to_numpy()
     a, b = f_trades[same][TRADE], s_trades[same][TRADE]
     for column in TRADE:
         if a[column].dtype.kind == "f":
@@ -100,16 +119,17 @@ def _check(fast, step, late_kinds) -> dict[int, list]:
                                        err_msg=column)  # fmt: skip
         else:
             assert list(b[column]) == list(a[column]), column
-    for k in np.flatnonzero(same.to_numpy()):
+    for k in np.flatnonzero(same):
         theirs = fast.fills[fast.fills.trade == k][FILL].reset_index(drop=True)
         ours = step.fills[step.fills.trade == k][FILL].reset_index(drop=True)
         pd.testing.assert_frame_equal(ours, theirs, rtol=1e-9, atol=1e-12)
-    for entry_time, kinds in late.items():  # the same exits, filled at the next open
-        k = int(np.flatnonzero(step.trades.entry_time == entry_time)[0])
+    bar = int(np.diff(fast.equity.timestamp).min())
+    for (entry_time, symbol), kinds in late.items():  # the same exits, filled at the next open
+        k = _keys(step.trades).index((entry_time, symbol))
         ours = step.fills[step.fills.trade == k]
         assert list(ours[ours.time == entry_time].kind) == ["entry"]
-        assert set(kinds) <= set(ours[ours.time == entry_time + HOUR].kind)
-    first = min(late, default=fast.equity.timestamp.iloc[-1] + 1)
+        assert set(kinds) <= set(ours[ours.time == entry_time + bar].kind)
+    first = min((t for t, _ in late), default=fast.equity.timestamp.iloc[-1] + 1)
     before = fast.equity.timestamp < first
     np.testing.assert_allclose(step.equity.equity[before], fast.equity.equity[before], rtol=1e-9)
     if flip == np.inf:  # the equity differs by the pinned trades' net only
@@ -119,13 +139,13 @@ def _check(fast, step, late_kinds) -> dict[int, list]:
     return late
 
 
-def _first_flip(fast, step, late: dict[int, list]) -> float:
+def _first_flip(fast, step, late: dict[tuple[int, str], list]) -> float:
     """Entry time of the first pinned trade that is a loss in one run only (inf: none)."""
-    for entry_time in sorted(late):
-        nets = [float(r.trades.net[r.trades.entry_time == entry_time].iloc[0])
+    for key in sorted(late):
+        nets = [float(r.trades.net[pd.Series(_keys(r.trades)) == key].iloc[0])
                 for r in (fast, step)]  # fmt: skip
         if (nets[0] < 0) != (nets[1] < 0):
-            return entry_time
+            return key[0]
     return np.inf
 
 
@@ -237,9 +257,8 @@ def test_the_command_prints_the_fast_paths_summary_and_its_speed(cli, stored, tm
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (["--strategy", "breakout"], "--stepwise runs ema_cross and momentum for now"),
+        (["--strategy", "cot_crowd"], "bos_fvg_fib, breakout for now"),
         (["--risk-usd", "3", "--units", "1"], "--stepwise sizes by risk"),
-        (["--symbols", f"{SYMBOL},BTC/USDT:USDT"], "one symbol at a time"),
         (["--fee", "0.001"], "drop --fee"),
         (["--no-funding"], "drop --no-funding"),
         (["--detail", "1m"], "--detail"),

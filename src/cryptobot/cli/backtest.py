@@ -45,7 +45,7 @@ EPILOG = (
     "  cryptobot backtest --strategy ema_cross --symbols ETH/USDT:USDT --timeframe 1h"
     " --stop-atr 2 --risk-usd 3 --stepwise"
 )
-STEPWISE_STRATEGIES = ("ema_cross", "momentum")
+STEPWISE_STRATEGIES = ("ema_cross", "momentum", "bos_fvg_fib", "breakout")
 Opt = typer.Option
 SHOWN = ("total_return_pct", "cagr_pct", "max_drawdown_pct", "max_drawdown_days", "sharpe",
          "sortino", "calmar", "trades", "win_rate_pct", "profit_factor", "expectancy_usd",
@@ -236,9 +236,8 @@ def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> 
     """What ``--stepwise`` cannot equal yet is refused before any data loads (usage: exit 2)."""
     refusals = (
         (req.strategy not in STEPWISE_STRATEGIES,
-         f"--stepwise runs {' and '.join(STEPWISE_STRATEGIES)} for now, not {req.strategy}"),
+         f"--stepwise runs {', '.join(STEPWISE_STRATEGIES)} for now, not {req.strategy}"),
         (req.units is not None, "--stepwise sizes by risk: give --risk-usd or --risk-pct"),
-        (len(req.symbols) != 1, "--stepwise runs one symbol at a time for now"),
         (req.detail is not None, "--stepwise does not replay --detail bars yet"),
         (fee is not None, "--stepwise charges each market's own fees: drop --fee"),
         (not req.funding, "--stepwise charges the stored funding: drop --no-funding"),

@@ -96,6 +96,21 @@ class Fill:
 
 
 @dataclass(frozen=True)
+class FundingPayment:
+    """Funding the account paid or received for one symbol's position at a funding time
+    (ccxt's account funding history): the wallet moves by ``amount`` (negative: paid). Kept per
+    symbol so a caller holding several positions can tell each one's funding."""
+
+    id: str
+    timestamp: int
+    symbol: str
+    amount: float
+    rate: float
+    contracts: float  # the position it was charged on, signed: + long, - short
+    price: float
+
+
+@dataclass(frozen=True)
 class Position:
     symbol: str
     side: Literal["long", "short"]
@@ -181,6 +196,7 @@ __all__ = [
     "Balance",
     "Book",
     "Fill",
+    "FundingPayment",
     "Ledger",
     "Liquidity",
     "MarginMode",

@@ -44,8 +44,15 @@ Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_
 - **an entry that fills beyond its stop**: the fast path never enters it; the venue has filled
   it, so the composer closes it at the next open (counted in ``notes``).
 
-One symbol per run for now: the venue books funding on the account, not per position, so the
-per-symbol equity of several symbols is not read back yet.
+- **an entry sent at the same close as another symbol's**: the gates see it at the price it
+  was sent at (its fill is still to come); the fast path sees its fill.
+
+Several symbols share the account, in the fast path's order: at each close every symbol's bar
+is lived first, then the breaker is fed the account's equity, then the signals are sized
+symbol after symbol, each seeing the positions open at the next open and the entries sent
+before it. Each symbol's PnL is read back from the venue's records, not shared out: its fills
+(realised PnL, fees), its funding payments (``fetch_funding_payments``: the venue books
+funding on the account, one payment per symbol and funding time) and its open position.
 """
 
 import asyncio
@@ -101,6 +108,7 @@ class _Sent:
 
     bar: int  # the bar it fills in
     side: int
+    notional: float  # at the price it was sent at
     stop: float  # the signal's stop price; NaN: a distance from the fill
     distance: float
     liq_ratio: float
@@ -123,6 +131,9 @@ class _Trade:
     stop_id: str | None = None
     stop_at: float = math.nan
     closing: bool = False  # a reduce-only market order closes it at the next open
+    # ... for a stop the close has passed: the kernel's position holds on to the next open and
+    # fills its stop there as a gap, so the gates still see it and its symbol takes no signal
+    gapped: bool = False
     # what the venue booked for it: realised PnL, fees, exits' value and quantity (base units)
     realised: float = 0.0
     fees: float = 0.0
@@ -135,81 +146,81 @@ class _Trade:
 def drive(bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: PortfolioSetup,
           start: int, end: int, *, lake: Lake) -> PortfolioRun:  # fmt: skip
     """``backtest.runner.run``'s driver for ``--stepwise``: the composer over a replay exchange
-    of ``lake`` whose clock starts at the window's first bar."""
-    if len(bars) != 1:
-        raise StepwiseError("--stepwise runs one symbol at a time for now (give one --symbols)")
-    sb = bars[0]
-    clock = ReplayClock(int(sb.timestamps[start]))
+    of ``lake`` whose clock starts at the window's first bar (``bars`` share one time grid:
+    ``backtest.portfolio.align``)."""
+    clock = ReplayClock(int(bars[0].timestamps[start]))
     cap = setup.risk.for_order(strategy=setup.strategy).max_leverage  # its risk profile's
     sim = SimSetup(costs=setup.costs, initial_balance=setup.initial_equity,
-                   timeframe=sb.timeframe, venue=venue_of(setup.exchange),
+                   timeframe=bars[0].timeframe, venue=venue_of(setup.exchange),
                    max_leverage=cap)  # fmt: skip
     venue = ReplayExchange(lake, setup.exchange, clock, setup=sim)
-    return asyncio.run(run_stepwise(venue=venue, clock=clock, sb=sb, signals=signals[0],
+    return asyncio.run(run_stepwise(venue=venue, clock=clock, bars=bars, signals=signals,
                                     setup=setup, start=start, end=end))  # fmt: skip
 
 
-async def run_stepwise(*, venue: TradingExchange, clock: ReplayClock, sb: SymbolBars,
-                       signals: Signals, setup: PortfolioSetup, start: int,
-                       end: int) -> PortfolioRun:  # fmt: skip
-    """Step ``sb``'s bars ``start:end`` on ``venue`` (``clock`` moves it to each close) and
-    return the trades, fills and equity in the fast path's layout."""
+async def run_stepwise(*, venue: TradingExchange, clock: ReplayClock,
+                       bars: Sequence[SymbolBars], signals: Sequence[Signals],
+                       setup: PortfolioSetup, start: int, end: int) -> PortfolioRun:  # fmt: skip
+    """Step the bars ``start:end`` of every symbol of ``bars`` on ``venue`` (``clock`` moves it
+    to each close) and return the trades, fills and equity in the fast path's layout."""
     if setup.policy.scale_max_adds > 0:
         raise StepwiseError("--stepwise does not send scale-ins yet (manage.scale_in.enabled)")
-    composer = _Composer(venue=venue, clock=clock, sb=sb, sg=signals.checked(setup.policy),
-                         setup=setup, start=start, end=end)  # fmt: skip
-    return await composer.run()
+    desk = _Desk(venue=venue, clock=clock, bars=bars, signals=signals, setup=setup,
+                 start=start, end=end)  # fmt: skip
+    return await desk.run()
 
 
-class _Composer:
-    def __init__(self, *, venue: TradingExchange, clock: ReplayClock, sb: SymbolBars,
-                 sg: Signals, setup: PortfolioSetup, start: int, end: int) -> None:  # fmt: skip
-        self.venue, self.clock, self.sb, self.sg, self.s = venue, clock, sb, sg, setup
+class _Desk:
+    """What the symbols share: the venue and its clock, the one equity, the breaker, the gates'
+    view of every open position, and the run's books (rows of every symbol's trades)."""
+
+    def __init__(self, *, venue: TradingExchange, clock: ReplayClock,
+                 bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: PortfolioSetup,
+                 start: int, end: int) -> None:  # fmt: skip
+        self.venue, self.clock, self.s, self.bars = venue, clock, setup, list(bars)
         self.start, self.end = start, end
-        self.symbol = sb.symbol
-        self.market = setup.markets[sb.symbol]
-        self.costs = setup.symbol_costs.get(sb.symbol, setup.costs)
-        self.sizing = replace(setup.sizing, slippage_bps=float(self.costs.slippage_bps))
-        self.stamps = sb.timestamps
+        self.stamps = bars[0].timestamps
         self.bar_ms = int(np.min(np.diff(self.stamps))) if len(self.stamps) > 1 else HOUR_MS
-        n_sig = max(1, int(np.count_nonzero(sg.side[start:end])))
+        sgs = [sg.checked(setup.policy) for sg in signals]
+        n_sig = max(1, sum(int(np.count_nonzero(sg.side[start:end])) for sg in sgs))
         self.trades = np.zeros((n_sig, len(kernel.TRADE_COLUMNS)))
+        self.trade_symbol = np.zeros(n_sig, np.int64)
         self.fills = np.zeros((n_sig * (setup.policy.max_fills + 2), len(kernel.FILL_COLUMNS)))
         self.risk_usd = np.zeros(n_sig)
-        self.pnl = np.zeros((1, len(self.stamps)))
+        self.pnl = np.zeros((len(bars), len(self.stamps)))
         self.k = self.nf = 0
-        self.allowed = start
         self.breaker = breakers.BreakerState()
         self.refused: Counter = Counter()
         self.trips: list[tuple[int, str]] = []
         self.notes: Counter = Counter()
-        self.trade: _Trade | None = None
-        self.sent: _Sent | None = None
-        self.leaving: _Trade | None = None  # closed by its position, the venue's exit to come
         self.equity = setup.initial_equity
-        self.funding = 0.0
+        self.lanes = [_Composer(desk=self, i=i, sb=sb, sg=sg)
+                      for i, (sb, sg) in enumerate(zip(bars, sgs, strict=True))]  # fmt: skip
 
-    # ---- the loop ------------------------------------------------------------------------
     async def run(self) -> PortfolioRun:
         last = min(self.end, len(self.stamps) - 1)  # bar ``end``: a forced close's open
         for t in range(self.start, last + 1):
-            if t == self.end and self.trade is None:
+            if t == self.end and all(lane.trade is None for lane in self.lanes):
                 break
             self.clock.move_to(int(self.stamps[t]) + self.bar_ms)
             await self._bar(t)
             if t >= self.end - 1:
                 if t == self.end - 1:
-                    await self._close(t + 1)  # the window's end: closed at the next open
+                    for lane in self.lanes:
+                        await lane._close(t + 1)  # the window's end: closed at the next open
                 continue
-            due = bool(self.sg.side[t]) and t >= self.allowed
             if self.s.use_breakers and self._moment(t):
                 await self._feed_breaker(t)
-            if due and (self.trade is None or self.trade.closing):
-                await self._consider(t)
-        if self.trade is not None:  # still open after the last bar: marked, no exit fill
-            self._write(self.trade, -1, self.funding)
+            for lane in self.lanes:  # in symbol order, as the fast path takes them
+                due = bool(lane.sg.side[t]) and t >= lane.allowed
+                free = lane.trade is None or (lane.trade.closing and not lane.trade.gapped)
+                if due and free:
+                    await lane._consider(t)
+        for lane in self.lanes:
+            if lane.trade is not None:  # still open after the last bar: marked, no exit fill
+                lane._write(lane.trade, -1, lane.funding)
         order = np.argsort(self.fills[: self.nf, kernel.F_TRADE], kind="stable")
-        run = PortfolioRun([self.sb], self.trades[: self.k], np.zeros(self.k, np.int64),
+        run = PortfolioRun(self.bars, self.trades[: self.k], self.trade_symbol[: self.k],
                            self.fills[: self.nf][order], self.pnl)  # fmt: skip
         run.risk_usd = self.risk_usd[: self.k]
         run.refused = self.refused
@@ -218,24 +229,114 @@ class _Composer:
         return run
 
     async def _bar(self, t: int) -> None:
-        """Bar t has closed: its fills read back, the positions stepped, the equity marked."""
+        """Bar t has closed: the venue's fills and funding payments of its open read back and
+        handed to each symbol's lane, the equity marked (each symbol's share from its own
+        fills, funding and open position, the account's as the venue states it)."""
         ts = int(self.stamps[t])
-        fills = [f for f in await self.venue.fetch_my_trades(self.symbol, since=ts)
-                 if f.timestamp == ts]  # fmt: skip
+        fills = [f for f in await self.venue.fetch_my_trades(since=ts) if f.timestamp == ts]
+        paid = [p for p in await self.venue.fetch_funding_payments(since=ts) if p.timestamp == ts]
+        for lane in self.lanes:
+            await lane._bar(t, [f for f in fills if f.symbol == lane.symbol],
+                            sum(p.amount for p in paid if p.symbol == lane.symbol))  # fmt: skip
         balance = await self.venue.fetch_balance()
+        held = {p.symbol: p.unrealized_pnl for p in await self.venue.fetch_positions()}
+        for lane in self.lanes:
+            value = lane.booked + held.get(lane.symbol, 0.0)
+            self.pnl[lane.i, t], lane.value = value - lane.value, value
+        self.equity = balance.total
+
+    # ---- risk ----------------------------------------------------------------------------
+    def _moment(self, t: int) -> bool:
+        """A close the fast path feeds the breaker at: a signal of any symbol, or the hour."""
+        close = int(self.stamps[t]) + self.bar_ms
+        signal = any(lane.sg.side[t] for lane in self.lanes)
+        return bool(signal) or close % max(HOUR_MS, self.bar_ms) == 0
+
+    async def _feed_breaker(self, t: int) -> None:
+        now = await self.venue.now()
+        self.breaker = manual_reset(self.breaker, now, self.s.risk)
+        state, actions = breakers.step(self.breaker, breakers.Equity(now, self.equity),
+                                       self.s.risk)  # fmt: skip
+        if breakers.SEVERITY[state.mode] > breakers.SEVERITY[self.breaker.mode]:
+            self.trips.append((now, state.reason))
+        self.breaker = state
+        if EXIT_ACTIONS & set(actions):
+            for lane in self.lanes:
+                await lane._close(t + 1)
+
+    def positions(self) -> tuple[gates.OpenPosition, ...]:
+        """The positions open at the next open: those not closing there, and the entries sent
+        at this close (at the price they were sent at: their fill is still to come)."""
+        out = []
+        for lane in self.lanes:
+            tr, sent = lane.trade, lane.sent
+            if tr is not None and (not tr.closing or tr.gapped):
+                notional = tr.entry.qty * tr.entry.price
+                out.append((lane.symbol, tr.entry.side, notional, tr.entry.leverage))
+            if sent is not None:
+                out.append((lane.symbol, sent.side, sent.notional, sent.leverage))
+        return tuple(gates.OpenPosition(symbol, "long" if side > 0 else "short", notional,
+                                        notional / leverage)
+                     for symbol, side, notional, leverage in out)  # fmt: skip
+
+
+class _Composer:
+    """The composer of one symbol: its signals, its position and its orders on the venue."""
+
+    def __init__(self, *, desk: _Desk, i: int, sb: SymbolBars, sg: Signals) -> None:
+        setup = desk.s
+        self.desk, self.i = desk, i
+        self.venue, self.sb, self.sg, self.s = desk.venue, sb, sg, setup
+        self.start, self.end = desk.start, desk.end
+        self.symbol = sb.symbol
+        self.market = setup.markets[sb.symbol]
+        self.costs = setup.symbol_costs.get(sb.symbol, setup.costs)
+        self.sizing = replace(setup.sizing, slippage_bps=float(self.costs.slippage_bps))
+        self.stamps = sb.timestamps
+        self.trades, self.fills, self.risk_usd = desk.trades, desk.fills, desk.risk_usd
+        self.refused, self.notes = desk.refused, desk.notes
+        self.allowed = desk.start
+        self.trade: _Trade | None = None
+        self.sent: _Sent | None = None
+        self.leaving: _Trade | None = None  # closed by its position, the venue's exit to come
+        self.funding = 0.0  # the venue's funding payments of this symbol so far
+        self.booked = 0.0  # its realised PnL, fees and funding so far
+        self.value = 0.0  # that and its open position's unrealised PnL at the last close
+
+    @property
+    def k(self) -> int:
+        return self.desk.k
+
+    @k.setter
+    def k(self, value: int) -> None:
+        self.desk.k = value
+
+    @property
+    def nf(self) -> int:
+        return self.desk.nf
+
+    @nf.setter
+    def nf(self, value: int) -> None:
+        self.desk.nf = value
+
+    # ---- the bar -------------------------------------------------------------------------
+    async def _bar(self, t: int, fills: list[Fill], paid: float) -> None:
+        """Bar t has closed with these ``fills`` of the symbol and ``paid`` funding: the
+        positions stepped."""
+        self.funding += paid
+        self.booked += paid + sum(f.realized_pnl - f.fee for f in fills)
+        funding = self.funding
         if self.leaving is not None:  # its late exit filled at this open
             tr, self.leaving = self.leaving, None
             self._book(tr, t, [f for f in fills if f.client_order_id in tr.orders], tr.last)
-            self._write(tr, t, balance.funding)
+            self._write(tr, t, funding)
         sent = self.sent if self.sent is not None and self.sent.bar == t else None
         if self.trade is not None:  # first the position this open may close (a reversal)
             entry = [f.amount for f in fills if sent and f.client_order_id == sent.orders[0]]
             same_side = sent is not None and sent.side == self.trade.entry.side
-            await self._step(t, fills, balance.funding, arriving=sum(entry) if same_side else 0.0)
+            await self._step(t, fills, funding, arriving=sum(entry) if same_side else 0.0)
         if sent is not None:
-            await self._opened(t, fills, balance.funding)
-        self.pnl[0, t] = balance.total - self.equity
-        self.equity, self.funding = balance.total, balance.funding
+            await self._opened(t, fills, funding)
 
     async def _opened(self, t: int, fills: list[Fill], funding: float) -> None:
         sent, self.sent = self.sent, None
@@ -260,6 +361,7 @@ class _Composer:
                             leverage=sent.leverage, step=sent.step,
                             entry_fee=fill.fee)  # fmt: skip
         self.risk_usd[self.k] = sent.risk_usd
+        self.desk.trade_symbol[self.k] = self.i
         self.trade = _Trade(self.k, entry, pos, funding, self.end, set(sent.orders))
         if len(sent.orders) > 1:
             self.trade.stop_id, self.trade.stop_at = sent.orders[1], stop
@@ -384,8 +486,8 @@ class _Composer:
         if intent is None:
             self.refused[NO_STOP] += 1
             return
-        account = gates.AccountState(equity=self.equity, positions=self._positions(),
-                                     breaker=self.breaker)  # fmt: skip
+        account = gates.AccountState(equity=self.desk.equity, positions=self.desk.positions(),
+                                     breaker=self.desk.breaker)  # fmt: skip
         order = size_orders([intent], s.markets, s.brackets_of, account, self.sizing)[0]
         if order.status != "sized":
             self.refused[reason_key(order.reason)] += 1
@@ -411,7 +513,8 @@ class _Composer:
         liq = f.get("liquidation_price")
         target = f["risk_target_usd"]
         self.sent = _Sent(
-            bar=t + 1, side=side, stop=price_stop, distance=float(sg.stop_distance[t]),
+            bar=t + 1, side=side, notional=contracts * self.market.contract_size * sent_at,
+            stop=price_stop, distance=float(sg.stop_distance[t]),
             liq_ratio=liq / sent_at if liq else math.nan, leverage=leverage,
             step=(self.market.step_size or 0.0) * self.market.contract_size,
             risk_usd=math.nan if target is None else float(target), orders=orders,
@@ -474,7 +577,7 @@ class _Composer:
                 await self.venue.cancel_order(tr.stop_id)
         tr.stop_id, tr.stop_at = None, stop
         if beyond(tr.entry.side, float(self.sb.bars[t, kernel.CLOSE]), stop):
-            tr.closing = True
+            tr.closing = tr.gapped = True
             await self._market_close(await self._held(tr.entry.side), tr.entry.side)
             self.allowed = self._after_close(t, funding)
         elif math.isfinite(stop):
@@ -522,32 +625,6 @@ class _Composer:
         name = "long" if side > 0 else "short"
         positions = await self.venue.fetch_positions([self.symbol])
         return sum(p.contracts for p in positions if p.side == name)
-
-    # ---- risk ----------------------------------------------------------------------------
-    def _moment(self, t: int) -> bool:
-        """A close the fast path feeds the breaker at: a signal, or the hour."""
-        close = int(self.stamps[t]) + self.bar_ms
-        return bool(self.sg.side[t]) or close % max(HOUR_MS, self.bar_ms) == 0
-
-    async def _feed_breaker(self, t: int) -> None:
-        now = await self.venue.now()
-        self.breaker = manual_reset(self.breaker, now, self.s.risk)
-        state, actions = breakers.step(self.breaker, breakers.Equity(now, self.equity),
-                                       self.s.risk)  # fmt: skip
-        if breakers.SEVERITY[state.mode] > breakers.SEVERITY[self.breaker.mode]:
-            self.trips.append((now, state.reason))
-        self.breaker = state
-        if EXIT_ACTIONS & set(actions):
-            await self._close(t + 1)
-
-    def _positions(self) -> tuple[gates.OpenPosition, ...]:
-        """The position open at the next open (none when it closes there)."""
-        tr = self.trade
-        if tr is None or tr.closing:
-            return ()
-        notional = tr.entry.qty * tr.entry.price
-        side = "long" if tr.entry.side > 0 else "short"
-        return (gates.OpenPosition(self.symbol, side, notional, notional / tr.entry.leverage),)
 
 
 __all__ = ["LATE_EXIT", "StepwiseError", "drive", "run_stepwise"]

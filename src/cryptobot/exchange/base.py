@@ -8,8 +8,9 @@ Two levels:
   and the venue's clock (``now``). It is the ``data.source.MarketDataSource`` the fetcher reads.
 - :class:`TradingExchange` adds the account: balance, positions, open orders (conditional ones
   included), an order by its client order id, creating (market, limit, post-only, reduce-only
-  stop-market and take-profit) and cancelling orders, leverage, margin mode and the account's
-  fills. Refusals are the exceptions of ``exchange.errors``; records are ``core.account``'s.
+  stop-market and take-profit) and cancelling orders, leverage, margin mode, the account's
+  fills and its funding payments. Refusals are the exceptions of ``exchange.errors``; records
+  are ``core.account``'s.
 
 Library code takes the time from ``now()``, never from ``time.time()``: a replayed clock then
 drives everything, signal staleness included.
@@ -21,6 +22,7 @@ from typing import Protocol
 from cryptobot.core.account import (
     Balance,
     Fill,
+    FundingPayment,
     MarginMode,
     Order,
     OrderSide,
@@ -146,6 +148,13 @@ class TradingExchange(Exchange):
         self, symbol: str | None = None, since: int | None = None, limit: int | None = None
     ) -> list[Fill]:
         """The account's fills, oldest first (``since``: at or after that time)."""
+
+    @abstractmethod
+    async def fetch_funding_payments(
+        self, symbol: str | None = None, since: int | None = None
+    ) -> list[FundingPayment]:
+        """The funding the account paid or received, per symbol, oldest first (``since``: at
+        or after that time); ccxt's ``fetch_funding_history`` of the account."""
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from cryptobot.core.account import AccountState, Fill, Order
+from cryptobot.core.account import AccountState, Fill, FundingPayment, Order
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.market import Market
 from cryptobot.core.timeframes import timeframe_ms
@@ -199,6 +199,7 @@ class _JournalSession:
                     self.state,
                     orders=self._account.changed.values(),
                     new_fills=self._account.fills,
+                    new_payments=self._account.payments,
                 )
         finally:
             self._lock.__exit__(None, None, None)
@@ -208,6 +209,9 @@ class _JournalSession:
 
     async def fills(self, symbol: str | None, since: int | None) -> list[Fill]:
         return journal.fills(self._root, self._name, symbol=symbol, since=since)
+
+    async def payments(self, symbol: str | None, since: int | None) -> list[FundingPayment]:
+        return journal.payments(self._root, self._name, symbol=symbol, since=since)
 
     def keep(self, account: "SimAccount") -> None:
         self._account = account

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from cryptobot.core.account import AccountState, Fill, Order
+from cryptobot.core.account import AccountState, Fill, FundingPayment, Order
 from cryptobot.core.errors import CryptobotError, DataError, UnknownSymbolError
 from cryptobot.core.market import Market
 from cryptobot.core.timeframes import timeframe_ms
@@ -81,6 +81,7 @@ class ReplayExchange(SimulatedExchange):
         self._state = self.setup.new_state()
         self._done: dict[str, Order] = {}  # orders no longer open, by client order id
         self._fills: list[Fill] = []
+        self._payments: list[FundingPayment] = []
         self._markets: dict[str, Market] | None = None
         sets = [(s, tf) for ex, s, tf in lake.candle_sets(source_exchange)]
         if not sets:
@@ -229,6 +230,9 @@ class _MemorySession:
     async def fills(self, symbol: str | None, since: int | None) -> list[Fill]:
         return select(self._venue._fills, symbol, since)
 
+    async def payments(self, symbol: str | None, since: int | None) -> list[FundingPayment]:
+        return select(self._venue._payments, symbol, since)
+
     def keep(self, account: "SimAccount") -> None:
         self._account = account
 
@@ -244,6 +248,7 @@ class _MemorySession:
             (cid, o) for cid, o in self._account.changed.items() if o.status != "open"
         )
         venue._fills.extend(self._account.fills)
+        venue._payments.extend(self._account.payments)
 
 
 def _window(frame: pd.DataFrame, start: int, end: int) -> pd.DataFrame:

@@ -47,6 +47,7 @@ from cryptobot.core.account import (
     Balance,
     Book,
     Fill,
+    FundingPayment,
     Liquidity,
     MarginMode,
     Order,
@@ -100,6 +101,7 @@ class SimAccount:
         self.setup = setup
         self.changed: dict[str, Order] = {}
         self.fills: list[Fill] = []
+        self.payments: list[FundingPayment] = []
         self.skipped: list[str] = []  # the bad bars this call stepped over, one line each
         self._costs: dict[str, np.ndarray] = {}
         self._held: set[str] = set()  # symbols holding a position at some point of this bar
@@ -289,6 +291,11 @@ class SimAccount:
         ledger = self.state.ledger
         ledger.wallet += cash
         ledger.funding += cash
+        paid = FundingPayment(  # one per symbol and bar: its id needs no counter
+            id=f"{book.symbol}@{bar.time}", timestamp=bar.time, symbol=book.symbol, amount=cash,
+            rate=bar.funding_rate, contracts=book.side * book.contracts, price=price,
+        )  # fmt: skip
+        self.payments.append(paid)
 
     def _market_order(self, book: Book, order: Order, bar: Bar) -> None:
         sign = side_sign(order.side)

@@ -30,6 +30,7 @@ from cryptobot.core.account import (
     AccountState,
     Balance,
     Fill,
+    FundingPayment,
     Ledger,
     MarginMode,
     Order,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from cryptobot.exchange.sim import SimAccount
 
 T = TypeVar("T")
+R = TypeVar("R", Fill, FundingPayment)
 log = logging.getLogger(__name__)
 
 
@@ -118,6 +120,10 @@ class Session(Protocol):
 
     async def fills(self, symbol: str | None, since: int | None) -> list[Fill]:
         """Stored fills of ``symbol`` (all: None) at or after ``since``, oldest first."""
+
+    async def payments(self, symbol: str | None, since: int | None) -> list[FundingPayment]:
+        """Stored funding payments of ``symbol`` (all: None) at or after ``since``, oldest
+        first."""
 
     def keep(self, account: "SimAccount") -> None: ...
 
@@ -216,6 +222,15 @@ class SimulatedExchange(TradingExchange):
 
         return await self._call(trades)
 
+    async def fetch_funding_payments(
+        self, symbol: str | None = None, since: int | None = None
+    ) -> list[FundingPayment]:
+        async def paid(account: "SimAccount", now: int, session: Session) -> list[FundingPayment]:
+            stored = await session.payments(symbol, since)
+            return [*stored, *select(account.payments, symbol, since)]
+
+        return await self._call(paid)
+
     # ---- one call ------------------------------------------------------------------------
     async def _call(self, op: Callable[["SimAccount", int, Session], T | Awaitable[T]]) -> T:
         from cryptobot.exchange.sim import SimAccount  # numba loads with the first trading call
@@ -252,11 +267,12 @@ async def _lookup(account: "SimAccount", session: Session, client_order_id: str)
     return order or await session.find_order(client_order_id)
 
 
-def select(fills: Iterable[Fill], symbol: str | None, since: int | None) -> list[Fill]:
-    """``fills`` of ``symbol`` (all: None) at or after ``since``."""
+def select(records: Iterable[R], symbol: str | None, since: int | None) -> list[R]:
+    """``records`` (fills, funding payments) of ``symbol`` (all: None) at or after ``since``."""
     return [
-        f for f in fills if symbol in (None, f.symbol) and (since is None or f.timestamp >= since)
-    ]
+        r for r in records
+        if symbol in (None, r.symbol) and (since is None or r.timestamp >= since)
+    ]  # fmt: skip
 
 
 __all__ = ["Bar", "Session", "SimSetup", "SimulatedExchange", "Venue", "select"]

@@ -9,7 +9,9 @@ Tables (``account`` names the paper account; several can share a journal):
   position, how far its bars were matched);
 - ``paper_orders``: every order ever placed, by client order id (status open, closed, canceled
   or rejected);
-- ``paper_fills``: every fill.
+- ``paper_fills``: every fill;
+- ``paper_funding``: every funding payment, per symbol (added to version 1 in place: a table
+  only, created on first use where it is missing).
 
 Columns are the fields of the ``core.account`` records, so a record and its row cannot drift
 apart (a field added there changes the tables: bump ``PAPER_SCHEMA``). One broker call writes
@@ -26,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from cryptobot.core.account import AccountState, Book, Fill, Ledger, Order
+from cryptobot.core.account import AccountState, Book, Fill, FundingPayment, Ledger, Order
 from cryptobot.core.errors import CryptobotError
 from cryptobot.data import catalog
 
@@ -36,6 +38,7 @@ _TABLES: dict[str, tuple[type, tuple[str, ...]]] = {
     "paper_books": (Book, ("account", "symbol")),
     "paper_orders": (Order, ("account", "client_order_id")),
     "paper_fills": (Fill, ("account", "id")),
+    "paper_funding": (FundingPayment, ("account", "id")),
 }
 
 
@@ -64,6 +67,19 @@ def find_order(root: Path, account: str, client_order_id: str) -> Order | None:
 
 def fills(root: Path, account: str, *, symbol: str | None, since: int | None) -> list[Fill]:
     """Fills of ``symbol`` (all: None) at or after ``since``, oldest first."""
+    found = _select(root, "paper_fills", account, symbol=symbol, since=since)
+    return sorted(found, key=lambda f: (f.timestamp, int(f.id)))
+
+
+def payments(root: Path, account: str, *, symbol: str | None,
+             since: int | None) -> list[FundingPayment]:  # fmt: skip
+    """Funding payments of ``symbol`` (all: None) at or after ``since``, oldest first."""
+    found = _select(root, "paper_funding", account, symbol=symbol, since=since)
+    return sorted(found, key=lambda p: (p.timestamp, p.symbol))
+
+
+def _select(root: Path, table: str, account: str, *, symbol: str | None,
+            since: int | None) -> list[Any]:  # fmt: skip
     where, params = ["TRUE"], []
     if symbol is not None:
         where.append("symbol = ?")
@@ -73,8 +89,7 @@ def fills(root: Path, account: str, *, symbol: str | None, since: int | None) ->
         params.append(since)
     with catalog.connect(root) as con:
         _ensure(con)
-        found = _rows(con, "paper_fills", account, " AND ".join(where), params)
-    return sorted(found, key=lambda f: (f.timestamp, int(f.id)))
+        return _rows(con, table, account, " AND ".join(where), params)
 
 
 def store(
@@ -84,9 +99,10 @@ def store(
     *,
     orders: Iterable[Order],
     new_fills: Iterable[Fill],
+    new_payments: Iterable[FundingPayment] = (),
 ) -> None:
     """Write one call's result in one transaction: the ledger, every book, the orders it
-    placed or changed, its new fills."""
+    placed or changed, its new fills and funding payments."""
     with catalog.connect(root) as con:
         _ensure(con)
         con.execute("BEGIN")
@@ -94,14 +110,17 @@ def store(
         _upsert(con, "paper_books", account, list(state.books.values()))
         _upsert(con, "paper_orders", account, list(orders))
         _upsert(con, "paper_fills", account, list(new_fills))
+        _upsert(con, "paper_funding", account, list(new_payments))
         con.execute("COMMIT")
 
 
 def _ensure(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables (first use) and refuse tables of another version."""
+    """Create the tables (first use; a table added to this version since: where it is
+    missing) and refuse tables of another version."""
     con.execute("CREATE TABLE IF NOT EXISTS paper_schema (version INTEGER)")
     row = con.execute("SELECT max(version) FROM paper_schema").fetchone()
-    if row[0] is None:
+    present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if row[0] is None or not set(_TABLES) <= present:
         con.execute("BEGIN")
         for table, (record, key) in _TABLES.items():
             columns = ", ".join(f"{name} {kind}" for name, kind in _columns(record))
@@ -109,9 +128,10 @@ def _ensure(con: duckdb.DuckDBPyConnection) -> None:
                 f"CREATE TABLE IF NOT EXISTS {table} (account VARCHAR, {columns}, "
                 f"PRIMARY KEY ({', '.join(key)}))"
             )
-        con.execute("INSERT INTO paper_schema VALUES (?)", [PAPER_SCHEMA])
+        if row[0] is None:
+            con.execute("INSERT INTO paper_schema VALUES (?)", [PAPER_SCHEMA])
         con.execute("COMMIT")
-    elif row[0] != PAPER_SCHEMA:
+    if row[0] is not None and row[0] != PAPER_SCHEMA:
         raise CryptobotError(
             f"the journal's paper tables are version {row[0]}; this cryptobot reads version "
             f"{PAPER_SCHEMA} (use another data dir, or a cryptobot of that version)"
@@ -160,4 +180,4 @@ def _sql_type(hint: Any) -> str:
     return {bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}[hint]
 
 
-__all__ = ["PAPER_SCHEMA", "fills", "find_order", "load", "store"]
+__all__ = ["PAPER_SCHEMA", "fills", "find_order", "load", "payments", "store"]
