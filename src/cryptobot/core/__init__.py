@@ -10,8 +10,8 @@ from cryptobot.core.lazy import surface
 __all__, __getattr__, __dir__ = surface(
     __name__,
     names={
-        "account": ("AccountState", "Balance", "Book", "Fill", "Ledger", "Liquidity",
-                    "MARGIN_MODES", "MarginMode", "ORDER_TYPES", "Order", "OrderRequest",
+        "account": ("AccountState", "Balance", "Book", "Fill", "FundingPayment", "Ledger",
+                    "Liquidity", "MARGIN_MODES", "MarginMode", "ORDER_TYPES", "Order", "OrderRequest",
                     "OrderSide", "OrderType", "Position", "side_sign"),
         "config": ("Secrets", "load_dotenv_file", "load_settings", "redact", "settings_yaml"),
         "errors": ("ConfigError", "CryptobotError", "DataError", "ExchangeFailure",
