@@ -47,7 +47,7 @@ from cryptobot.fills.costs import C_SLIPPAGE
 from cryptobot.fills.model import beyond
 from cryptobot.manage.policy import Policy
 from cryptobot.manage.step import S_PENDING, SCALE_IN, PositionState
-from cryptobot.risk import breakers, gates
+from cryptobot.risk import breakers, cooldown, gates
 from cryptobot.risk.brackets import Bracket
 from cryptobot.risk.orders import SizingSetup, size_orders
 
@@ -201,9 +201,9 @@ class _Driver:
         self.open.remove(o)
         trade = self.trades[o.row]
         allowed = kernel.next_signal_bar(trade) if trade[kernel.T_OPEN] == 0 else self.end
-        if self.s.cooldown_bars and trade[kernel.T_NET] < 0:
-            allowed = max(allowed, int(trade[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
-        self.allowed[o.symbol] = allowed
+        self.allowed[o.symbol] = cooldown.allowed_after(
+            allowed, trade[kernel.T_NET], int(trade[kernel.T_EXIT_BAR]), self.s.cooldown_bars
+        )
 
     def _moments(self) -> np.ndarray:
         """Bars whose close matters: a signal, or (with breakers) an hourly equity check."""

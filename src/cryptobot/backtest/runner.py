@@ -51,6 +51,7 @@ from cryptobot.data.lake import Lake
 from cryptobot.data.resample import resample
 from cryptobot.manage.exits import regime_exits, weakening
 from cryptobot.manage.policy import Policy
+from cryptobot.risk import cooldown
 from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
 from cryptobot.risk.liquidation import venue_of
 from cryptobot.risk.orders import SizingSetup
@@ -470,7 +471,7 @@ def _portfolio_setup(
     markets = dict(data.markets)
     for symbol in req.symbols:  # not stored: no step rounding, the configured leverage cap
         markets.setdefault(symbol, flag_market(symbol, MarketFlags(max_leverage=risk.max_leverage)))
-    cooldown_ms = settings.signal.cooldown_after_loss_min * 60_000
+    cooldown_ms = round(settings.signal.cooldown_after_loss_min * 60_000)
     return PortfolioSetup(
         exchange=req.exchange,
         strategy=req.strategy,
@@ -483,7 +484,7 @@ def _portfolio_setup(
         symbol_costs=fees,
         initial_equity=settings.backtest.initial_equity,
         use_breakers=req.breakers,
-        cooldown_bars=math.ceil(cooldown_ms / timeframe_ms(data.timeframe)),
+        cooldown_bars=cooldown.cooldown_bars(cooldown_ms, timeframe_ms(data.timeframe)),
     )
 
 

@@ -80,7 +80,7 @@ from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.exchange.simulated import SimSetup
 from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
 from cryptobot.manage.position import Action, Bar, BarInputs, Position
-from cryptobot.risk import breakers, gates
+from cryptobot.risk import breakers, cooldown, gates
 from cryptobot.risk.liquidation import venue_of
 from cryptobot.risk.orders import size_orders
 
@@ -315,9 +315,7 @@ class _Composer:
         price = float(self.sb.bars[t, kernel.CLOSE])
         marked = (tr.pos.realised - tr.pos.fees + funding - tr.funding_from
                   + tr.entry.side * (price - tr.pos.average_entry) * tr.pos.qty)  # fmt: skip
-        if self.s.cooldown_bars and marked < 0:
-            return t + 1 + self.s.cooldown_bars
-        return t
+        return cooldown.allowed_after(t, marked, t + 1, self.s.cooldown_bars)
 
     def _write(self, tr: _Trade, exit_bar: int, funding: float) -> None:
         """The trade's row (-1: still open), as the kernel writes it from the position's
@@ -330,10 +328,9 @@ class _Composer:
     def _allowed_after(self, row: np.ndarray) -> int:
         """The first signal bar after a trade the position closed inside a bar (the fast
         path's ``next_signal_bar`` and cooldown after a loss)."""
-        allowed = kernel.next_signal_bar(row)
-        if self.s.cooldown_bars and row[kernel.T_NET] < 0:
-            allowed = max(allowed, int(row[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
-        return allowed
+        after = kernel.next_signal_bar(row)
+        exit_bar = int(row[kernel.T_EXIT_BAR])
+        return cooldown.allowed_after(after, row[kernel.T_NET], exit_bar, self.s.cooldown_bars)
 
     def _venue_money(self, row: np.ndarray, tr: _Trade, exit_bar: int) -> None:
         """The row's money as the venue booked it (the position's own figures are the rest:
