@@ -236,3 +236,17 @@ def test_every_problem_of_a_config_file_is_named_on_one_line(tmp_path: Path):
     assert "\n" not in message and "more problem" not in message
     for key in ("time_stop_minutes", "take_profit_ladder.0.r", "risk.max_leverage"):
         assert key in message
+
+
+@pytest.mark.parametrize("value", ["stop_first", "detail"])
+def test_the_removed_intrabar_key_is_refused_naming_its_removal(cli: Cli, tmp_path: Path, value):
+    """``backtest.intrabar`` was accepted and never read; an old config that sets it now fails
+    with one line that says it was removed and what does the job (``--detail``)."""
+    path = tmp_path / "old.yaml"
+    path.write_text(f"backtest:\n  intrabar: {value}\n")
+    result = cli("--config", str(path), "config", "show", ok=None)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "backtest.intrabar was removed" in lines[0] and "--detail 1m" in lines[0]
+    assert "intrabar" not in load_settings(env={}).backtest.model_dump()

@@ -479,7 +479,6 @@ class BacktestSettings(Section):
     slippage_bps_per_pct_volume: NonNeg
     liquidation_fee: Annotated[Float, Field(ge=0, le=0.1)]
     limit_fill: Literal["touch", "through"]
-    intrabar: Literal["stop_first", "detail"]
     funding_fallback_rate: Annotated[Float, Field(ge=-0.01, le=0.01)]
     units_below_zero: Literal["continue", "end"]
 
