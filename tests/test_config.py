@@ -159,7 +159,7 @@ def test_unknown_setting_under_the_settings_prefix_is_an_error():
 @pytest.mark.parametrize("raw", [".nan", "nan", "NaN", ".inf", "-.inf", "inf", "1e999"])
 @pytest.mark.parametrize(
     "key",
-    ["RISK__BREAKERS__DAILY_LOSS_PCT", "RISK__SIZING__RISK_USD", "BACKTEST__TAKER_FEE"],
+    ["RISK__BREAKERS__DAILY_LOSS_PCT", "RISK__SIZING__RISK_USD", "FEES__TAKER"],
 )
 def test_non_finite_numbers_are_refused_from_the_environment(key: str, raw: str):
     with pytest.raises(ConfigError, match="must be a finite number"):

@@ -362,7 +362,7 @@ def costs_for(req: Request, settings: Settings, market: Market | None = None) ->
     elif reference:
         base = Costs(taker=0.0004)  # the reference definition: 0.04 % per fill, nothing else
     else:
-        base = Costs.from_settings(settings.backtest)
+        base = Costs.from_settings(settings)
     if market is None or reference or not req.market_fees:
         return base
     return base.for_market(market)
@@ -472,11 +472,14 @@ def _portfolio_setup(
     for symbol in req.symbols:  # not stored: no step rounding, the configured leverage cap
         markets.setdefault(symbol, flag_market(symbol, MarketFlags(max_leverage=risk.max_leverage)))
     cooldown_ms = round(settings.signal.cooldown_after_loss_min * 60_000)
+    # a --fee is every market's in the fills (``costs_for``): the sizing counts the same fee
+    prefix = settings.execution.client_order_prefix
+    sizing_setup = SizingSetup(risk, venue, prefix, costs.taker, market_fees=req.market_fees)
     return PortfolioSetup(
         exchange=req.exchange,
         strategy=req.strategy,
         risk=risk,
-        sizing=SizingSetup(risk, venue, settings.execution.client_order_prefix, costs.taker),
+        sizing=sizing_setup,
         markets=markets,
         brackets_of=brackets_resolver(venue, risk.max_leverage, None),
         policy=policy,

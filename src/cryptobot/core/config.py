@@ -129,6 +129,8 @@ def validate(data: dict[str, Any], source: str = "the configuration") -> Setting
 
 #: settings that existed once, and what replaces them: an old config names its key in the error
 REMOVED = {
+    "backtest.taker_fee": "it is `fees.taker` now (size and backtest read the same default)",
+    "backtest.maker_fee": "it is `fees.maker` now (size and backtest read the same default)",
     "backtest.intrabar": "it was never read; a bar touching both stop and target fills the stop "
     "first, and `cryptobot backtest --detail 1m` replays such bars through stored 1m candles "
     "(delete the key)",

@@ -27,7 +27,10 @@ class SizingSetup:
     risk: RiskSettings
     venue: Venue
     client_order_prefix: str
-    taker_fee: float = 0.0005
+    taker_fee: float = 0.0005  # where a market states none (config fees.taker)
+    # False: ``taker_fee`` is every market's (``backtest --fee``: the fills charge it, so the
+    # sizing must count it too, not the market's own)
+    market_fees: bool = True
     leverage: float | None = None  # forced leverage (--leverage)
     growth: LeverageContext = field(default_factory=LeverageContext)  # for the ladder
     # Why the breaker's journal could not be read (no data dir), if so: its gate then reads
@@ -84,7 +87,8 @@ def _size_one(
         size_mult=account.breaker.size_mult(risk.breakers),
         slippage_bps=setup.slippage_bps,
     )
-    sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee)
+    sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee,
+                           market_fees=setup.market_fees)  # fmt: skip
     cid = intent.client_order_id(setup.client_order_prefix)
     proposal = gates.OrderProposal(
         symbol=intent.symbol,
