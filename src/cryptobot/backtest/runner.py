@@ -54,7 +54,7 @@ from cryptobot.manage.policy import Policy
 from cryptobot.risk import cooldown
 from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
 from cryptobot.risk.liquidation import venue_of
-from cryptobot.risk.orders import SizingSetup
+from cryptobot.risk.orders import SizingSetup, fill_order_ids
 
 REFERENCE = "ema_cross"
 HELD = ("BTC", "ETH")  # buy-and-hold benchmarks besides each symbol
@@ -286,6 +286,7 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
         side = np.zeros(len(sb), dtype=np.int8)
         stop = np.full(len(sb), np.nan)
         confidence = np.full(len(sb), -1)
+        anchor = np.full(len(sb), -1, dtype=np.int64)  # the setup's id: the live order id
         for s in setups:
             if s.symbol != sb.symbol or s.status != "triggered" or s.timeframe != data.timeframe:
                 continue
@@ -296,10 +297,11 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
                     s.stop,
                     s.confidence,
                 )
+                anchor[t] = s.anchor_ts
         if sb.symbol in data.cot_sides:  # no entry against the weekly COT bias
             side[(side != 0) & (side == -data.cot_sides[sb.symbol])] = 0
         exits, weak = bar_rules(req, rules, settings, params, data.frames[sb.symbol][sb.timeframe])
-        out.append(Signals.of(side, stop_price=stop, exits=exits, weak=weak))
+        out.append(Signals.of(side, stop_price=stop, exits=exits, weak=weak, anchor=anchor))
     return out
 
 
@@ -501,18 +503,25 @@ def _portfolio_trades(out) -> pd.DataFrame:
         frame = trades_frame(sb, out.trades[mine])
         frame["risk_usd"] = out.risk_usd[mine]
         frame["realised_r"] = frame.net / frame.risk_usd
+        frame["client_order_id"] = [out.client_order_ids[k] for k in np.flatnonzero(mine)]
         frames.append(frame)
     trades = pd.concat(frames, ignore_index=True)
     return trades.sort_values(["entry_time", "symbol"], kind="stable", ignore_index=True)
 
 
 def _portfolio_fills(out) -> pd.DataFrame:
+    """The fills, each with the client order id of the order leg it filled: the ids the live
+    path sends for the same signal (``risk.orders.fill_order_ids``)."""
     symbol_of_trade = out.trade_symbol
     rows = out.fills
     frames = []
     for i, sb in enumerate(out.bars):
         mine = rows[symbol_of_trade[rows[:, 0].astype(int)] == i] if len(rows) else rows
-        frames.append(fills_frame(sb, mine))
+        frame = fills_frame(sb, mine)
+        frame["client_order_id"] = fill_order_ids(
+            order_ids=out.client_order_ids, trades=frame.trade.tolist(), kinds=frame.kind.tolist()
+        )
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True).sort_values(
         "time", kind="stable", ignore_index=True
     )

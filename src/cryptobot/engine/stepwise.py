@@ -175,6 +175,7 @@ class _Composer:
         self.trades = np.zeros((n_sig, len(kernel.TRADE_COLUMNS)))
         self.fills = np.zeros((n_sig * (setup.policy.max_fills + 2), len(kernel.FILL_COLUMNS)))
         self.risk_usd = np.zeros(n_sig)
+        self.cids: list[str] = []
         self.pnl = np.zeros((1, len(self.stamps)))
         self.k = self.nf = 0
         self.allowed = start
@@ -211,6 +212,7 @@ class _Composer:
         run = PortfolioRun([self.sb], self.trades[: self.k], np.zeros(self.k, np.int64),
                            self.fills[: self.nf][order], self.pnl)  # fmt: skip
         run.risk_usd = self.risk_usd[: self.k]
+        run.client_order_ids = self.cids
         run.refused = self.refused
         run.breaker_trips = self.trips
         run.notes = tuple(f"--stepwise: {k} x{v}" for k, v in self.notes.items())
@@ -259,6 +261,7 @@ class _Composer:
                             leverage=sent.leverage, step=sent.step,
                             entry_fee=fill.fee)  # fmt: skip
         self.risk_usd[self.k] = sent.risk_usd
+        self.cids.append(sent.orders[0])
         self.trade = _Trade(self.k, entry, pos, funding, self.end, set(sent.orders))
         if len(sent.orders) > 1:
             self.trade.stop_id, self.trade.stop_at = sent.orders[1], stop

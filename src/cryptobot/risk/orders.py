@@ -163,3 +163,44 @@ def _figures(s: Sizing, risk: RiskSettings, size_mult: float) -> dict:
         "target_r": [t.r for t in s.targets],
         "target_pnl_usd": [t.pnl_usd for t in s.targets],
     }
+
+
+#: the order leg each fill kind comes from (``fills.model.KIND_NAMES``): the entry is the
+#: sized order itself; a moved stop (breakeven, trail) is still the one stop order; a decision
+#: to close at the next open is one reduce-only market order. A liquidation is the exchange's.
+LEG_OF_KIND = {
+    "entry": "", "stop": "sl", "breakeven": "sl", "trail": "sl", "target": "tp",
+    "scale_in": "add", "scale_out": "out", "signal": "close", "time_stop": "close",
+    "forced": "close", "regime_change": "close", "ema_cross": "close",
+    "rsi_divergence": "close",
+}  # fmt: skip
+NUMBERED_LEGS = ("tp", "add", "out")  # one order per rung: tp1, tp2, ...
+
+
+def leg_order_id(client_order_id: str, leg: str) -> str:
+    """The client order id of one leg of a sized order: deterministic from the order's id
+    (``Intent.client_order_id``) and the leg (``sl``, ``tp1``.., ``add1``.., ``close``), so a
+    retry of a leg can never place it twice. At most 27 + 6 characters: within every venue's
+    36."""
+    return f"{client_order_id}-{leg}" if leg else client_order_id
+
+
+def fill_order_ids(
+    *, order_ids: list[str], trades: list[int], kinds: list[str]
+) -> list[str | None]:
+    """The client order id of each fill (a trade's fills in their order): ``order_ids[t]`` is
+    trade t's sized order id; the n-th target fill of a trade is leg ``tp<n>`` (rungs fill in
+    ladder order), likewise scale-ins and scale-outs. None for a liquidation (no order of
+    ours) or a kind no order makes."""
+    seen: dict[tuple[int, str], int] = {}
+    out: list[str | None] = []
+    for trade, kind in zip(trades, kinds, strict=True):
+        leg = LEG_OF_KIND.get(kind)
+        if leg is None:
+            out.append(None)
+            continue
+        if leg in NUMBERED_LEGS:
+            seen[trade, leg] = seen.get((trade, leg), 0) + 1
+            leg = f"{leg}{seen[trade, leg]}"
+        out.append(leg_order_id(order_ids[trade], leg))
+    return out
