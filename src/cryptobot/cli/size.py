@@ -159,6 +159,7 @@ def size_command(
         taker_fee=settings.fees.taker,
         leverage=leverage,
         growth=growth,
+        manage=settings.manage,
         no_journal=missing,
         accept_no_journal=no_journal,
     )

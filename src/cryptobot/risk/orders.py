@@ -12,12 +12,14 @@ from dataclasses import dataclass, field, replace
 from cryptobot.core.errors import UnknownSymbolError
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent, SizedOrder
-from cryptobot.core.settings import RiskSettings
+from cryptobot.core.settings import ManageSettings, RiskSettings
+from cryptobot.core.setup import check_targets
 from cryptobot.risk import gates
 from cryptobot.risk.brackets import Bracket
 from cryptobot.risk.ladder import LeverageContext, ladder_decision
 from cryptobot.risk.liquidation import Venue
 from cryptobot.risk.sizing import SizeRequest, Sizing, size_position
+from cryptobot.risk.targets import Rung, ladder_targets, rung_quantities
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class SizingSetup:
     no_journal: str | None = None
     accept_no_journal: bool = False
     slippage_bps: float = 0.0  # the backtest's slippage, counted in the $ at risk
+    # the management profiles: the order's targets are its strategy's ladder
+    # (``risk.targets``); None keeps the intent's own (the backtest: its kernel runs the ladder)
+    manage: ManageSettings | None = None
 
 
 def size_orders(
@@ -74,12 +79,13 @@ def _size_one(
         setup.growth, confidence=intent.confidence, volatility_pct=intent.volatility_pct
     )
     ladder = ladder_decision(risk, growth)
+    rungs = _rungs(intent, setup)
     request = SizeRequest(
         symbol=intent.symbol,
         side=intent.side,
         entry=intent.entry,
         stop=intent.stop,
-        targets=intent.targets,
+        targets=intent.targets if rungs is None else tuple(r.price for r in rungs),
         equity=account.equity,
         leverage=setup.leverage,
         max_leverage=ladder.max_leverage,
@@ -109,16 +115,33 @@ def _size_one(
         or sizing.refused
         or gates.first_rejection(verdicts)
     )  # an entry that never fired, then a tripped breaker: what a trader must act on first
+    figures = _figures(sizing, risk, request.size_mult)
+    if rungs is not None:
+        figures["target_qty"] = rung_quantities(qty=sizing.qty, rungs=rungs,
+                                                step=market.step_size)  # fmt: skip
+        intent = replace(intent, targets=request.targets, setup_targets=intent.targets)
     order = SizedOrder(
         intent=intent,
         client_order_id=cid,
         status="refused" if reason else "sized",
         reason=reason or "",
-        figures=_figures(sizing, risk, request.size_mult),
+        figures=figures,
         gates={v.gate: str(v) for v in verdicts},
         steps=(*ladder.reasons, *sizing.steps),
     )
     return order, proposal
+
+
+def _rungs(intent: Intent, setup: SizingSetup) -> tuple[Rung, ...] | None:
+    """The take-profit rungs ``manage`` runs for the intent's strategy, or None to keep the
+    intent's targets (no profiles given)."""
+    if setup.manage is None:
+        return None
+    # the intent's own targets are still checked: a target on the losing side is a bad record
+    check_targets(symbol=intent.symbol, side=intent.side, entry=intent.entry,
+                  targets=intent.targets)  # fmt: skip
+    rules = setup.manage.for_strategy(intent.strategy)
+    return ladder_targets(rules=rules, side=intent.side, entry=intent.entry, stop=intent.stop)
 
 
 def _not_triggered(intent: Intent) -> str | None:
