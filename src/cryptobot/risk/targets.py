@@ -10,7 +10,10 @@ order's entry and stop, each rung's quantity in whole steps by the kernel's own 
 gives no targets; an order without a stop has no R, so none either.
 """
 
+import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from cryptobot.core.settings import ManageRules
 
@@ -35,14 +38,33 @@ def ladder_targets(
 
 
 def rung_quantities(*, qty: float, rungs: tuple[Rung, ...], step: float | None) -> list[float]:
-    """Each rung's quantity of an order of ``qty``: the kernel's own rule
-    (``manage.policy.ladder_lots``: whole steps, at least one step per rung, and a ladder of
-    100 % closes what rounding left on its last rung), run as plain Python."""
-    if not rungs:
-        return []
-    import numpy as np
+    """Each rung's quantity of an order of ``qty``, by the kernel's own rule."""
+    fracs = np.array([r.fraction for r in rungs], dtype=np.float64)
+    out = np.zeros(len(rungs))
+    ladder_lots_into(out, float(qty), fracs, float(step or 0.0))
+    return [float(q) for q in out]
 
-    from cryptobot.manage.policy import ladder_lots  # numba loads only for a ladder
 
-    fracs = np.array([r.fraction for r in rungs])
-    return [float(q) for q in ladder_lots.py_func(float(qty), fracs, float(step or 0.0))]
+def ladder_lots_into(out: np.ndarray, qty: float, fracs: np.ndarray, step: float) -> None:
+    """The quantity of each take-profit rung (``fracs`` of ``qty``, nearest first) written into
+    ``out``: whole ``step``s (0: exact fractions), at least one step for a rung with a share,
+    never more than is left, and a ladder of 100 % closes what rounding left on its last rung.
+    The one source of the rule: ``manage.policy`` compiles it for the position's step."""
+    out[:] = 0.0
+    if not qty > 0.0:
+        return
+    if step <= 0.0:
+        for j in range(fracs.shape[0]):
+            out[j] = fracs[j] * qty
+        return
+    steps = math.floor(qty / step + 1e-9)
+    left = steps
+    for j in range(fracs.shape[0]):
+        want = math.floor(fracs[j] * steps + 1e-9)
+        if want < 1 and fracs[j] > 0.0:
+            want = 1
+        want = min(want, left)
+        out[j] = want * step
+        left -= want
+    if fracs.shape[0] > 0 and fracs.sum() >= 1.0 - 1e-9:
+        out[-1] += left * step
