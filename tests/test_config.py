@@ -159,7 +159,7 @@ def test_unknown_setting_under_the_settings_prefix_is_an_error():
 @pytest.mark.parametrize("raw", [".nan", "nan", "NaN", ".inf", "-.inf", "inf", "1e999"])
 @pytest.mark.parametrize(
     "key",
-    ["RISK__BREAKERS__DAILY_LOSS_PCT", "RISK__SIZING__RISK_USD", "BACKTEST__TAKER_FEE"],
+    ["RISK__BREAKERS__DAILY_LOSS_PCT", "RISK__SIZING__RISK_USD", "FEES__TAKER"],
 )
 def test_non_finite_numbers_are_refused_from_the_environment(key: str, raw: str):
     with pytest.raises(ConfigError, match="must be a finite number"):
@@ -236,3 +236,17 @@ def test_every_problem_of_a_config_file_is_named_on_one_line(tmp_path: Path):
     assert "\n" not in message and "more problem" not in message
     for key in ("time_stop_minutes", "take_profit_ladder.0.r", "risk.max_leverage"):
         assert key in message
+
+
+@pytest.mark.parametrize("value", ["stop_first", "detail"])
+def test_the_removed_intrabar_key_is_refused_naming_its_removal(cli: Cli, tmp_path: Path, value):
+    """``backtest.intrabar`` was accepted and never read; an old config that sets it now fails
+    with one line that says it was removed and what does the job (``--detail``)."""
+    path = tmp_path / "old.yaml"
+    path.write_text(f"backtest:\n  intrabar: {value}\n")
+    result = cli("--config", str(path), "config", "show", ok=None)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "backtest.intrabar was removed" in lines[0] and "--detail 1m" in lines[0]
+    assert "intrabar" not in load_settings(env={}).backtest.model_dump()

@@ -15,7 +15,8 @@ LAYERS = (
     ("core",),  # plain types, settings, errors
     ("data",),  # the lake, its catalog, importers, fetcher, the market-data source protocol
     ("analysis", "cot", "fills", "journal"),  # indicators, COT, the matching model, the journal
-    ("exchange", "manage", "report", "risk"),  # venues, position engine, pictures, sizing/gates
+    ("exchange", "manage", "report"),  # venues, position engine and its ladder, pictures
+    ("risk",),  # sizing (prices manage's ladder as the order's targets), gates, breakers
     ("strategies",),  # detectors, scanner (reads a venue), signal filters
     ("backtest",),  # the fast path: strategy -> sizing -> fills -> management over stored bars
     ("engine",),  # the composer stepped against a venue (replay, paper, live)

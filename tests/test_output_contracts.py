@@ -331,4 +331,4 @@ def test_two_processes_writing_the_same_file_leave_one_whole_result(demo, tmp_pa
     ]
     assert [p.wait() for p in runs] == [0, 0], [p.stderr.read() for p in runs]
     (order,) = strict_lines(out.read_text())
-    assert order["entry"] in (4.0, 5.0) and order["schema"] == "sized_order/1"
+    assert order["entry"] in (4.0, 5.0) and order["schema"] == "sized_order/2"

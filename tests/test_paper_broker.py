@@ -264,7 +264,7 @@ def test_the_factory_trades_on_paper_unless_replay_and_refuses_live(tmp_path, mo
     settings = load_settings(overrides={"data_dir": str(tmp_path)})
     venue = open_venue(settings)
     assert isinstance(venue, PaperBroker) and venue.account == "paper"
-    assert venue.setup.costs == Costs.from_settings(settings.backtest)
+    assert venue.setup.costs == Costs.from_settings(settings)
     assert venue.setup.initial_balance == settings.paper.initial_balance
     with pytest.raises(ConfigError, match="mode: live"):
         open_venue(settings, live=True)

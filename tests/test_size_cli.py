@@ -54,10 +54,14 @@ def test_stored_market_rules_and_brackets_are_used(cli: Cli):
     (order,) = records(result)
     # 10 / (800 + 0.0005 x 189,200) = 0.011178 -> 0.011 BTC = $1,045; budget 10% of $2,000 ->
     # ceil(1045 / 200) = 6x; bracket 1 of the stored table (0.4%, up to 125x).
-    assert order["status"] == "sized" and order["schema"] == "sized_order/1"
+    assert order["status"] == "sized" and order["schema"] == "sized_order/2"
     assert (order["qty"], order["leverage"], order["bracket_tier"]) == (0.011, 6.0, 1)
     assert order["risk_usd"] == pytest.approx(0.011 * 894.6)
-    assert order["target_r"] == [2.0]
+    # the targets are the ladder manage runs (the base profile's 25 % at 1R/2R/3R), the
+    # one given by flag is kept as the trader's own
+    assert order["target_r"] == [1.0, 2.0, 3.0] and order["setup_targets"] == [96600.0]
+    assert order["targets"] == [95800.0, 96600.0, 97400.0]
+    assert order["target_qty"] == [0.002, 0.002, 0.002]  # 25 % of 0.011 in whole steps
     assert order["client_order_id"].startswith("cb-") and len(order["client_order_id"]) == 27
     assert all(v.startswith("pass") for v in order["gates"].values())
     again = records(cli("size", *SIZED))
@@ -246,7 +250,7 @@ def test_setups_from_a_parquet_file(cli: Cli, tmp_path: Path):
     (order,) = records(cli("size", str(path), "--risk-pct", "0.5", "--equity", "5000"))
     # 0.5% of $5,000 = $25; 25 / (60 + 0.0005 x 7,060) = 0.3935 -> 0.393 ETH
     assert order["status"] == "sized" and order["qty"] == 0.393
-    assert order["target_r"] == [1.0, 2.0] and order["signal_id"] == setup.id
+    assert order["setup_targets"] == [3440.0, 3380.0] and order["signal_id"] == setup.id
 
 
 def test_markets_fetched_through_ccxt_from_the_emulator_drive_the_sizing(emulator, data_dir):

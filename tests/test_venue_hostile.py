@@ -157,7 +157,7 @@ def test_costs_are_required_and_the_factory_passes_the_configs(tmp_path: Path):
     with pytest.raises(TypeError, match="setup"):
         ReplayExchange(lake, "sim")  # type: ignore[call-arg]
     config = replay_config(tmp_path)
-    wanted = Costs.from_settings(config.backtest)
+    wanted = Costs.from_settings(config)
     assert wanted.taker > 0 and wanted.slippage_bps > 0  # the shipped config is not free
     assert sim_setup(config).costs == wanted
     assert stored_exchange(config, lake).setup.costs == wanted
@@ -172,7 +172,7 @@ def test_a_replay_venue_from_the_factory_charges_fees_and_slippage(tmp_path: Pat
     run(venue.create_order(symbol=SYMBOL, type="market", side="buy", amount=1.0))
     venue.clock.advance(HOUR)
     (fill,) = run(venue.fetch_my_trades(SYMBOL))
-    costs = Costs.from_settings(config.backtest)
+    costs = Costs.from_settings(config)
     assert fill.fee_rate == costs.taker > 0
     assert fill.fee == pytest.approx(fill.price * costs.taker)
     assert fill.price == pytest.approx(100.0 * (1 + costs.slippage_bps * 1e-4)) != 100.0

@@ -25,17 +25,20 @@ class Signals:
     and the stop of that entry, as a price (``stop_price``) or as a distance from the entry fill
     (``stop_distance``), NaN where none; ``exits`` (one uint8 column per strategy exit of the
     policy, ``Policy.exit_kinds``: bit 1 closes longs, bit 2 shorts) and ``weak`` (the trend
-    weakens: a trail takes ``Policy.weak_trail_mult``)."""
+    weakens: a trail takes ``Policy.weak_trail_mult``); ``anchor``: the anchor time of the setup
+    behind each signal (part of its id, so the backtest's client order id is the live one; -1
+    or None: the signal's own bar)."""
 
     side: np.ndarray
     stop_price: np.ndarray
     stop_distance: np.ndarray
     exits: np.ndarray
     weak: np.ndarray
+    anchor: np.ndarray | None = None
 
     @classmethod
-    def of(cls, side: np.ndarray, stop_price=None, stop_distance=None, exits=None,
-           weak=None) -> "Signals":  # fmt: skip
+    def of(cls, side: np.ndarray, *, stop_price=None, stop_distance=None, exits=None,
+           weak=None, anchor=None) -> "Signals":  # fmt: skip
         n = len(side)
         none = np.full(n, np.nan)
         return cls(
@@ -44,6 +47,7 @@ class Signals:
             none if stop_distance is None else np.ascontiguousarray(stop_distance, np.float64),
             np.zeros((n, 0), np.uint8) if exits is None else np.ascontiguousarray(exits, np.uint8),
             np.zeros(n, np.bool_) if weak is None else np.ascontiguousarray(weak, np.bool_),
+            None if anchor is None else np.ascontiguousarray(anchor, np.int64),
         )
 
     def inputs(self) -> Inputs:

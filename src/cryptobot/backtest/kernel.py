@@ -76,6 +76,7 @@ from cryptobot.manage.step import (  # noqa: F401  (bar columns: re-exported)
     open_position,
     step_bar,
 )
+from cryptobot.risk import cooldown
 
 # trade rows
 TRADE_COLUMNS = (
@@ -103,6 +104,9 @@ Books = namedtuple("Books", ["pnl", "trades", "fills"])
 #: ``run_signals``' fixed-quantity trading: ``qty`` units on every eligible signal of bars
 #: ``start``..``end`` (exclusive), ``cooldown_bars`` after a loss
 Units = namedtuple("Units", ["qty", "leverage", "step", "start", "end", "cooldown_bars"])
+
+#: the cooldown after a loss (``risk.cooldown``: the one rule, compiled here for the loop)
+allowed_after = njit(cache=True, _nrt=False)(cooldown.allowed_after)
 
 
 def entry_of(
@@ -278,7 +282,7 @@ def run_signals(candles, inputs, stop_price, stop_distance, rules, costs, units,
         k += 1
         if trades[k - 1, T_OPEN] > 0.0:
             break
-        allowed = next_signal_bar(trades[k - 1])
-        if units.cooldown_bars > 0 and trades[k - 1, T_NET] < 0.0:
-            allowed = max(allowed, int(trades[k - 1, T_EXIT_BAR]) + units.cooldown_bars)
+        last = trades[k - 1]
+        allowed = allowed_after(next_signal_bar(last), last[T_NET], int(last[T_EXIT_BAR]),
+                                units.cooldown_bars)  # fmt: skip
     return k, nf

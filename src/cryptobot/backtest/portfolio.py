@@ -43,12 +43,13 @@ from cryptobot.backtest.engine import Costs, Signals, candles_of
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent
 from cryptobot.core.settings import RiskSettings
+from cryptobot.core.setup import setup_id
 from cryptobot.fills.brackets import Bracket
 from cryptobot.fills.costs import C_SLIPPAGE
 from cryptobot.fills.model import beyond
 from cryptobot.manage.policy import Policy
 from cryptobot.manage.step import S_PENDING, SCALE_IN, PositionState
-from cryptobot.risk import breakers, gates
+from cryptobot.risk import breakers, cooldown, gates
 from cryptobot.risk.orders import SizingSetup, size_orders
 
 HOUR_MS = 3_600_000
@@ -113,6 +114,8 @@ class PortfolioRun:
     fills: np.ndarray
     pnl: np.ndarray  # (symbols, bars)
     risk_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # $ risk target per row
+    # per row, the entry's client order id: the one ``size`` gives the same signal live
+    client_order_ids: list[str] = field(default_factory=list)
     refused: Counter = field(default_factory=Counter)
     breaker_trips: list[tuple[int, str]] = field(default_factory=list)
     notes: tuple[str, ...] = ()  # what a driver found about the run (``engine.stepwise``)
@@ -139,6 +142,7 @@ class _Driver:
         self.trades = np.zeros((max(1, n_sig), len(kernel.TRADE_COLUMNS)))
         self.symbol_of = np.zeros(max(1, n_sig), dtype=np.int64)
         self.risk_usd = np.zeros(max(1, n_sig))
+        self.cids: list[str] = []
         self.fills = np.zeros((max(1, n_sig) * setup.policy.max_fills, len(kernel.FILL_COLUMNS)))
         self.pnl = np.zeros((len(bars), len(self.stamps)))
         self.k = self.nf = 0
@@ -170,6 +174,7 @@ class _Driver:
             self._finish(o)
         self.out.trades, self.out.trade_symbol = self.trades[: self.k], self.symbol_of[: self.k]
         self.out.risk_usd = self.risk_usd[: self.k]
+        self.out.client_order_ids = self.cids
         fills = self.fills[: self.nf]  # booked as the positions lived: put each trade's together
         self.out.fills = fills[np.argsort(fills[:, kernel.F_TRADE], kind="stable")]
         return self.out
@@ -201,9 +206,9 @@ class _Driver:
         self.open.remove(o)
         trade = self.trades[o.row]
         allowed = kernel.next_signal_bar(trade) if trade[kernel.T_OPEN] == 0 else self.end
-        if self.s.cooldown_bars and trade[kernel.T_NET] < 0:
-            allowed = max(allowed, int(trade[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
-        self.allowed[o.symbol] = allowed
+        self.allowed[o.symbol] = cooldown.allowed_after(
+            allowed, trade[kernel.T_NET], int(trade[kernel.T_EXIT_BAR]), self.s.cooldown_bars
+        )
 
     def _moments(self) -> np.ndarray:
         """Bars whose close matters: a signal, or (with breakers) an hourly equity check."""
@@ -270,6 +275,7 @@ class _Driver:
         )  # fmt: skip
         target = f["risk_target_usd"]  # None when margin_pct sizes the trade
         self.risk_usd[self.k] = math.nan if target is None else float(target)
+        self.cids.append(order.client_order_id)
         self.symbol_of[self.k] = i
         self.allowed[i] = self.end  # while the position is open
         pos = kernel.new_state(self.rules)
@@ -309,16 +315,23 @@ def signal_intent(*, s: "PortfolioSetup", symbol: str, timeframe: str, sg: Signa
                   ts: int, sent_at: float) -> Intent | None:  # fmt: skip
     """The order intent of the signal at bar ``t`` sent at ``sent_at`` (its stop placed by
     :func:`stop_of`), or None when it has no stop to size the risk from and the sizing needs
-    one. The fast path and the stepwise composer both turn signals into intents here."""
+    one. The fast path and the stepwise composer both turn signals into intents here. Its
+    signal id is the id of the setup behind the signal (``core.setup.setup_id``), so the
+    client order id sized from it is the one ``scan | size`` gives that setup live."""
     side = int(sg.side[t])
     stop = stop_of(sg, t, sent_at, side)
     method = s.risk.for_order(strategy=s.strategy).sizing.method
     if math.isnan(stop) and method != "margin_pct":
         return None
+    name = "long" if side > 0 else "short"
+    anchor = int(sg.anchor[t]) if sg.anchor is not None and sg.anchor[t] >= 0 else ts
+    signal_id = setup_id(exchange=s.exchange, symbol=symbol, strategy=s.strategy,
+                         timeframe=timeframe, side=name, status="triggered",
+                         anchor_ts=anchor)  # fmt: skip
     return Intent(
-        exchange=s.exchange, symbol=symbol, side="long" if side > 0 else "short",
-        entry=sent_at, stop=None if math.isnan(stop) else stop, strategy=s.strategy,
-        timeframe=timeframe, ts=ts, signal_id=f"{s.strategy}|{symbol}|{ts}|{side}",
+        exchange=s.exchange, symbol=symbol, side=name, entry=sent_at,
+        stop=None if math.isnan(stop) else stop, strategy=s.strategy, timeframe=timeframe,
+        ts=ts, signal_id=signal_id,
     )  # fmt: skip
 
 
@@ -405,6 +418,7 @@ def align(all_bars: Sequence[SymbolBars], signals: Sequence[Signals]):
                 np.where(present, sg.stop_distance[src], np.nan),
                 np.where(present[:, None], sg.exits[src], 0).astype(np.uint8),
                 np.where(present, sg.weak[src], False),
+                None if sg.anchor is None else np.where(present, sg.anchor[src], -1),
             )
         )
     return out_bars, out_signals

@@ -52,8 +52,9 @@ from cryptobot.data.resample import resample
 from cryptobot.fills.liquidation import venue_of
 from cryptobot.manage.exits import regime_exits, weakening
 from cryptobot.manage.policy import Policy
+from cryptobot.risk import cooldown
 from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
-from cryptobot.risk.orders import SizingSetup
+from cryptobot.risk.orders import SizingSetup, fill_order_ids
 
 REFERENCE = "ema_cross"
 HELD = ("BTC", "ETH")  # buy-and-hold benchmarks besides each symbol
@@ -285,6 +286,7 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
         side = np.zeros(len(sb), dtype=np.int8)
         stop = np.full(len(sb), np.nan)
         confidence = np.full(len(sb), -1)
+        anchor = np.full(len(sb), -1, dtype=np.int64)  # the setup's id: the live order id
         for s in setups:
             if s.symbol != sb.symbol or s.status != "triggered" or s.timeframe != data.timeframe:
                 continue
@@ -295,10 +297,11 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
                     s.stop,
                     s.confidence,
                 )
+                anchor[t] = s.anchor_ts
         if sb.symbol in data.cot_sides:  # no entry against the weekly COT bias
             side[(side != 0) & (side == -data.cot_sides[sb.symbol])] = 0
         exits, weak = bar_rules(req, rules, settings, params, data.frames[sb.symbol][sb.timeframe])
-        out.append(Signals.of(side, stop_price=stop, exits=exits, weak=weak))
+        out.append(Signals.of(side, stop_price=stop, exits=exits, weak=weak, anchor=anchor))
     return out
 
 
@@ -361,7 +364,7 @@ def costs_for(req: Request, settings: Settings, market: Market | None = None) ->
     elif reference:
         base = Costs(taker=0.0004)  # the reference definition: 0.04 % per fill, nothing else
     else:
-        base = Costs.from_settings(settings.backtest)
+        base = Costs.from_settings(settings)
     if market is None or reference or not req.market_fees:
         return base
     return base.for_market(market)
@@ -469,12 +472,15 @@ def _portfolio_setup(
     cap = risk.for_order(strategy=req.strategy).max_leverage  # the strategy's leverage cap
     for symbol in req.symbols:  # not stored: no step rounding, the configured leverage cap
         markets.setdefault(symbol, flag_market(symbol, MarketFlags(max_leverage=cap)))
-    cooldown_ms = settings.signal.cooldown_after_loss_min * 60_000
+    cooldown_ms = round(settings.signal.cooldown_after_loss_min * 60_000)
+    # a --fee is every market's in the fills (``costs_for``): the sizing counts the same fee
+    prefix = settings.execution.client_order_prefix
+    sizing_setup = SizingSetup(risk, venue, prefix, costs.taker, market_fees=req.market_fees)
     return PortfolioSetup(
         exchange=req.exchange,
         strategy=req.strategy,
         risk=risk,
-        sizing=SizingSetup(risk, venue, settings.execution.client_order_prefix, costs.taker),
+        sizing=sizing_setup,
         markets=markets,
         brackets_of=brackets_resolver(venue, cap, None),
         policy=policy,
@@ -482,7 +488,7 @@ def _portfolio_setup(
         symbol_costs=fees,
         initial_equity=settings.backtest.initial_equity,
         use_breakers=req.breakers,
-        cooldown_bars=math.ceil(cooldown_ms / timeframe_ms(data.timeframe)),
+        cooldown_bars=cooldown.cooldown_bars(cooldown_ms, timeframe_ms(data.timeframe)),
     )
 
 
@@ -496,18 +502,25 @@ def _portfolio_trades(out) -> pd.DataFrame:
         frame = trades_frame(sb, out.trades[mine])
         frame["risk_usd"] = out.risk_usd[mine]
         frame["realised_r"] = frame.net / frame.risk_usd
+        frame["client_order_id"] = [out.client_order_ids[k] for k in np.flatnonzero(mine)]
         frames.append(frame)
     trades = pd.concat(frames, ignore_index=True)
     return trades.sort_values(["entry_time", "symbol"], kind="stable", ignore_index=True)
 
 
 def _portfolio_fills(out) -> pd.DataFrame:
+    """The fills, each with the client order id of the order leg it filled: the ids the live
+    path sends for the same signal (``risk.orders.fill_order_ids``)."""
     symbol_of_trade = out.trade_symbol
     rows = out.fills
     frames = []
     for i, sb in enumerate(out.bars):
         mine = rows[symbol_of_trade[rows[:, 0].astype(int)] == i] if len(rows) else rows
-        frames.append(fills_frame(sb, mine))
+        frame = fills_frame(sb, mine)
+        frame["client_order_id"] = fill_order_ids(
+            order_ids=out.client_order_ids, trades=frame.trade.tolist(), kinds=frame.kind.tolist()
+        )
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True).sort_values(
         "time", kind="stable", ignore_index=True
     )

@@ -106,7 +106,7 @@ def backtest_command(
             "--fee",
             parser=NON_NEGATIVE,
             help="Taker fee rate for every market (default: each stored market's own, else "
-            "config backtest.taker_fee).",
+            "config fees.taker); the sizing uses it too.",
         ),
     ] = None,
     slippage_bps: Annotated[

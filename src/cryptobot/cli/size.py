@@ -166,9 +166,10 @@ def size_command(
         risk=risk,
         venue=venue,
         client_order_prefix=settings.execution.client_order_prefix,
-        taker_fee=settings.backtest.taker_fee,
+        taker_fee=settings.fees.taker,
         leverage=leverage,
         growth=growth,
+        manage=settings.manage,
         no_journal=missing,
         accept_no_journal=no_journal,
     )

@@ -127,11 +127,23 @@ def validate(data: dict[str, Any], source: str = "the configuration") -> Setting
         raise ConfigError(f"{source}: {'; '.join(problems)}") from None
 
 
+#: settings that existed once, and what replaces them: an old config names its key in the error
+REMOVED = {
+    "backtest.taker_fee": "it is `fees.taker` now (size and backtest read the same default)",
+    "backtest.maker_fee": "it is `fees.maker` now (size and backtest read the same default)",
+    "backtest.intrabar": "it was never read; a bar touching both stop and target fills the stop "
+    "first, and `cryptobot backtest --detail 1m` replays such bars through stored 1m candles "
+    "(delete the key)",
+}
+
+
 def describe_error(err: dict[str, Any]) -> str:
     """One pydantic error as ``key must be ..., got value``."""
     key = ".".join(str(p) for p in err["loc"])
     kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
+        if key in REMOVED:
+            return f"{key} was removed: {REMOVED[key]}"
         return f"{key} is not a known setting (check the spelling; see `cryptobot config show`)"
     if kind == "missing":
         return f"{key} is required"

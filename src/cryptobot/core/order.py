@@ -1,7 +1,10 @@
 """The sized-order record: a signal (or a manual intent) with its quantity, margin, leverage,
 liquidation price, $ risk, fees, and the verdict of every pre-trade gate.
 
-``sized_order/1`` is what ``size`` writes and ``trade`` reads. ``status`` is ``sized`` (every
+``sized_order/2`` is what ``size`` writes and ``trade`` reads. Since /2 its ``targets`` are the
+take-profit rungs ``manage`` runs for the strategy (its profile's ladder priced from the entry
+and stop, ``target_qty`` each; ``manage.targets``), the detector's own in ``setup_targets`` (/1
+carried the detector's targets as ``targets``). ``status`` is ``sized`` (every
 gate passed; the order may be sent) or ``refused`` (``reason`` says which rule and why; nothing
 may be sent). ``client_order_id`` is derived from the signal (or the manual intent), so sizing
 the same signal again gives the same id and the exchange can never open it twice.
@@ -18,7 +21,7 @@ from cryptobot.core.setup import SETUP_SCHEMA, Setup, json_safe
 from cryptobot.core.signal import SIGNAL_SCHEMA, Signal
 from cryptobot.core.timeutil import iso
 
-SIZED_ORDER_SCHEMA = "sized_order/1"
+SIZED_ORDER_SCHEMA = "sized_order/2"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class Intent:
     # the setup's status, carried into the sized order: an armed setup's entry has not fired,
     # so its order is refused (``trade`` must never send it as if it had)
     setup_status: Literal["triggered", "armed"] = "triggered"
+    # the strategy's own targets once ``targets`` are the management ladder's (sized_order/2)
+    setup_targets: tuple[float, ...] = ()
 
     @classmethod
     def from_setup(cls, setup: Setup) -> "Intent":
@@ -99,6 +104,7 @@ class SizedOrder:
     def to_json(self) -> dict[str, Any]:
         intent = asdict(self.intent)
         intent["targets"] = list(self.intent.targets)
+        intent["setup_targets"] = list(self.intent.setup_targets)
         intent["ts"] = iso(self.intent.ts) if self.intent.ts is not None else None
         return json_safe(
             {

@@ -534,15 +534,20 @@ class RiskSettings(RiskRules):
         return RiskSettings.model_validate(data)
 
 
+class FeeSettings(Section):
+    """The fee rates of a market that states none of its own (``load_markets``): one default
+    that ``size``, ``backtest``, the paper broker and the replay exchange all read."""
+
+    maker: Annotated[Float, Field(ge=-0.01, le=0.01)]
+    taker: Annotated[Float, Field(ge=0, le=0.01)]
+
+
 class BacktestSettings(Section):
     initial_equity: Positive
-    maker_fee: Annotated[Float, Field(ge=-0.01, le=0.01)]
-    taker_fee: Annotated[Float, Field(ge=0, le=0.01)]
     slippage_bps: NonNeg
     slippage_bps_per_pct_volume: NonNeg
     liquidation_fee: Annotated[Float, Field(ge=0, le=0.1)]
     limit_fill: Literal["touch", "through"]
-    intrabar: Literal["stop_first", "detail"]
     funding_fallback_rate: Annotated[Float, Field(ge=-0.01, le=0.01)]
     units_below_zero: Literal["continue", "end"]
 
@@ -587,6 +592,7 @@ class Settings(Section):
     cot: CotBiasSettings
     risk: RiskSettings
     manage: ManageSettings
+    fees: FeeSettings
     backtest: BacktestSettings
     paper: PaperSettings
     execution: ExecutionSettings

@@ -25,6 +25,23 @@ Side = Literal["long", "short"]
 Status = Literal["triggered", "armed"]
 
 
+def setup_id(
+    *,
+    exchange: str,
+    symbol: str,
+    strategy: str,
+    timeframe: str,
+    side: str,
+    status: str,
+    anchor_ts: int,
+) -> str:
+    """A setup's id, from what makes it the same setup bar after bar (its anchor, not the bar
+    it was seen on). The backtest names its signals with it too, so a backtest's client order
+    id is the one ``size`` gives the same signal live."""
+    key = "|".join(map(str, (exchange, symbol, strategy, timeframe, side, status, anchor_ts)))
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Setup:
     exchange: str
@@ -48,21 +65,11 @@ class Setup:
 
     @property
     def id(self) -> str:
-        key = "|".join(
-            map(
-                str,
-                (
-                    self.exchange,
-                    self.symbol,
-                    self.strategy,
-                    self.timeframe,
-                    self.side,
-                    self.status,
-                    self.anchor_ts,
-                ),
-            )
-        )
-        return hashlib.sha1(key.encode()).hexdigest()[:16]
+        return setup_id(
+            exchange=self.exchange, symbol=self.symbol, strategy=self.strategy,
+            timeframe=self.timeframe, side=self.side, status=self.status,
+            anchor_ts=self.anchor_ts,
+        )  # fmt: skip
 
     @property
     def risk(self) -> float:

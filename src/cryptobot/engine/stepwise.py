@@ -88,7 +88,7 @@ from cryptobot.exchange.simulated import SimSetup
 from cryptobot.fills.liquidation import venue_of
 from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
 from cryptobot.manage.position import Action, Bar, BarInputs, Position
-from cryptobot.risk import breakers, gates
+from cryptobot.risk import breakers, cooldown, gates
 from cryptobot.risk.orders import size_orders
 
 #: a fill's kind when the position booked no exit like it (the venue's order type says)
@@ -187,6 +187,7 @@ class _Desk:
         self.trade_symbol = np.zeros(n_sig, np.int64)
         self.fills = np.zeros((n_sig * (setup.policy.max_fills + 2), len(kernel.FILL_COLUMNS)))
         self.risk_usd = np.zeros(n_sig)
+        self.cids: list[str] = []  # each trade's entry client order id, by row
         self.pnl = np.zeros((len(bars), len(self.stamps)))
         self.k = self.nf = 0
         self.breaker = breakers.BreakerState()
@@ -223,6 +224,7 @@ class _Desk:
         run = PortfolioRun(self.bars, self.trades[: self.k], self.trade_symbol[: self.k],
                            self.fills[: self.nf][order], self.pnl)  # fmt: skip
         run.risk_usd = self.risk_usd[: self.k]
+        run.client_order_ids = self.cids
         run.refused = self.refused
         run.breaker_trips = self.trips
         run.notes = tuple(f"--stepwise: {k} x{v}" for k, v in self.notes.items())
@@ -362,6 +364,7 @@ class _Composer:
                             entry_fee=fill.fee)  # fmt: skip
         self.risk_usd[self.k] = sent.risk_usd
         self.desk.trade_symbol[self.k] = self.i
+        self.desk.cids.append(sent.orders[0])
         self.trade = _Trade(self.k, entry, pos, funding, self.end, set(sent.orders))
         if len(sent.orders) > 1:
             self.trade.stop_id, self.trade.stop_at = sent.orders[1], stop
@@ -418,9 +421,7 @@ class _Composer:
         price = float(self.sb.bars[t, kernel.CLOSE])
         marked = (tr.pos.realised - tr.pos.fees + funding - tr.funding_from
                   + tr.entry.side * (price - tr.pos.average_entry) * tr.pos.qty)  # fmt: skip
-        if self.s.cooldown_bars and marked < 0:
-            return t + 1 + self.s.cooldown_bars
-        return t
+        return cooldown.allowed_after(t, marked, t + 1, self.s.cooldown_bars)
 
     def _write(self, tr: _Trade, exit_bar: int, funding: float) -> None:
         """The trade's row (-1: still open), as the kernel writes it from the position's
@@ -433,10 +434,9 @@ class _Composer:
     def _allowed_after(self, row: np.ndarray) -> int:
         """The first signal bar after a trade the position closed inside a bar (the fast
         path's ``next_signal_bar`` and cooldown after a loss)."""
-        allowed = kernel.next_signal_bar(row)
-        if self.s.cooldown_bars and row[kernel.T_NET] < 0:
-            allowed = max(allowed, int(row[kernel.T_EXIT_BAR]) + self.s.cooldown_bars)
-        return allowed
+        after = kernel.next_signal_bar(row)
+        exit_bar = int(row[kernel.T_EXIT_BAR])
+        return cooldown.allowed_after(after, row[kernel.T_NET], exit_bar, self.s.cooldown_bars)
 
     def _venue_money(self, row: np.ndarray, tr: _Trade, exit_bar: int) -> None:
         """The row's money as the venue booked it (the position's own figures are the rest:

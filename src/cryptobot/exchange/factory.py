@@ -96,7 +96,7 @@ def sim_setup(settings: Settings) -> SimSetup:
     the liquidation formula of the configured venue."""
     source = settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
     return SimSetup(
-        costs=Costs.from_settings(settings.backtest),
+        costs=Costs.from_settings(settings),
         initial_balance=settings.paper.initial_balance,
         margin_mode=settings.risk.margin_mode,
         venue=venue_of(source),

@@ -1,9 +1,10 @@
 """What a fill costs: fees, slippage, the liquidation fee and the limit rule, as one record.
 
-The backtest, the replay exchange and the paper broker all read these settings (``backtest.*``
-in the config), so a trade costs the same wherever it is simulated. ``Costs.array`` is the layout
-the compiled functions of ``fills.model`` read (the ``C_*`` indices); this module loads neither
-numba nor the settings schema, so a venue that only serves candles stays light.
+The backtest, the replay exchange and the paper broker all read these settings (``fees`` and
+``backtest.*`` in the config), so a trade costs the same wherever it is simulated.
+``Costs.array`` is the layout the compiled functions of ``fills.model`` read (the ``C_*``
+indices); this module loads neither numba nor the settings schema, so a venue that only serves
+candles stays light.
 """
 
 from dataclasses import dataclass, replace
@@ -13,7 +14,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from cryptobot.core.market import Market
-    from cryptobot.core.settings import BacktestSettings
+    from cryptobot.core.settings import Settings
 
 # positions in ``Costs.array()``
 C_TAKER, C_MAKER, C_SLIPPAGE, C_SLIPPAGE_VOLUME, C_LIQUIDATION_FEE, C_THROUGH = range(6)
@@ -29,10 +30,13 @@ class Costs:
     limit_through: bool = False
 
     @classmethod
-    def from_settings(cls, b: "BacktestSettings") -> "Costs":
+    def from_settings(cls, settings: "Settings") -> "Costs":
+        """The configured costs: the default fees (``fees``, where a market states none) and
+        the backtest's slippage, liquidation fee and limit rule."""
+        b = settings.backtest
         return cls(
-            taker=b.taker_fee,
-            maker=b.maker_fee,
+            taker=settings.fees.taker,
+            maker=settings.fees.maker,
             slippage_bps=b.slippage_bps,
             slippage_bps_per_pct_volume=b.slippage_bps_per_pct_volume,
             liquidation_fee=b.liquidation_fee,

@@ -53,6 +53,7 @@ import numpy as np
 from cryptobot.core.jit import njit
 from cryptobot.core.settings import ExitRule, ManageRules
 from cryptobot.fills.model import DIVERGENCE, EMA_CROSS, REGIME
+from cryptobot.manage import targets
 
 #: the reason code each strategy exit is booked with (fills and trades)
 EXIT_REASONS: dict[ExitRule, int] = {
@@ -123,27 +124,10 @@ def ladder_lots(qty: float, fracs: np.ndarray, step: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True, _nrt=False)
-def ladder_lots_into(out: np.ndarray, qty: float, fracs: np.ndarray, step: float) -> None:
-    """``ladder_lots`` written into ``out`` (a position's own buffer: no allocation per trade)."""
-    out[:] = 0.0
-    if not qty > 0.0:
-        return
-    if step <= 0.0:
-        for j in range(fracs.shape[0]):
-            out[j] = fracs[j] * qty
-        return
-    steps = math.floor(qty / step + 1e-9)
-    left = steps
-    for j in range(fracs.shape[0]):
-        want = math.floor(fracs[j] * steps + 1e-9)
-        if want < 1 and fracs[j] > 0.0:
-            want = 1
-        want = min(want, left)
-        out[j] = want * step
-        left -= want
-    if fracs.shape[0] > 0 and fracs.sum() >= 1.0 - 1e-9:
-        out[-1] += left * step
+#: ``ladder_lots`` written into a position's own buffer (no allocation per trade): the rule's
+#: one source is ``manage.targets.ladder_lots_into`` (plain Python, so ``size`` prices a sized
+#: order's rungs by it without loading numba), compiled here
+ladder_lots_into = njit(cache=True, _nrt=False)(targets.ladder_lots_into)
 
 
 @njit(cache=True)

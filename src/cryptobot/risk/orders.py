@@ -12,9 +12,11 @@ from dataclasses import dataclass, field, replace
 from cryptobot.core.errors import UnknownSymbolError
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent, SizedOrder
-from cryptobot.core.settings import RiskSettings
+from cryptobot.core.settings import ManageSettings, RiskSettings
+from cryptobot.core.setup import check_targets
 from cryptobot.fills.brackets import Bracket
 from cryptobot.fills.liquidation import Venue
+from cryptobot.manage.targets import Rung, ladder_targets, rung_quantities
 from cryptobot.risk import gates
 from cryptobot.risk.ladder import LeverageContext, ladder_decision
 from cryptobot.risk.sizing import SizeRequest, Sizing, size_position
@@ -27,7 +29,10 @@ class SizingSetup:
     risk: RiskSettings
     venue: Venue
     client_order_prefix: str
-    taker_fee: float = 0.0005
+    taker_fee: float = 0.0005  # where a market states none (config fees.taker)
+    # False: ``taker_fee`` is every market's (``backtest --fee``: the fills charge it, so the
+    # sizing must count it too, not the market's own)
+    market_fees: bool = True
     leverage: float | None = None  # forced leverage (--leverage)
     growth: LeverageContext = field(default_factory=LeverageContext)  # for the ladder
     # Why the breaker's journal could not be read (no data dir), if so: its gate then reads
@@ -35,6 +40,9 @@ class SizingSetup:
     no_journal: str | None = None
     accept_no_journal: bool = False
     slippage_bps: float = 0.0  # the backtest's slippage, counted in the $ at risk
+    # the management profiles: the order's targets are its strategy's ladder
+    # (``manage.targets``); None keeps the intent's own (the backtest: its kernel runs the ladder)
+    manage: ManageSettings | None = None
 
 
 def size_orders(
@@ -71,12 +79,13 @@ def _size_one(
         setup.growth, confidence=intent.confidence, volatility_pct=intent.volatility_pct
     )
     ladder = ladder_decision(risk, growth)
+    rungs = _rungs(intent, setup)
     request = SizeRequest(
         symbol=intent.symbol,
         side=intent.side,
         entry=intent.entry,
         stop=intent.stop,
-        targets=intent.targets,
+        targets=intent.targets if rungs is None else tuple(r.price for r in rungs),
         equity=account.equity,
         leverage=setup.leverage,
         max_leverage=ladder.max_leverage,
@@ -84,7 +93,8 @@ def _size_one(
         size_mult=account.breaker.size_mult(risk.breakers),
         slippage_bps=setup.slippage_bps,
     )
-    sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee)
+    sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee,
+                           market_fees=setup.market_fees)  # fmt: skip
     cid = intent.client_order_id(setup.client_order_prefix)
     proposal = gates.OrderProposal(
         symbol=intent.symbol,
@@ -105,12 +115,17 @@ def _size_one(
         or sizing.refused
         or gates.first_rejection(verdicts)
     )  # an entry that never fired, then a tripped breaker: what a trader must act on first
+    figures = _figures(sizing, risk, request.size_mult)
+    if rungs is not None:
+        figures["target_qty"] = rung_quantities(qty=sizing.qty, rungs=rungs,
+                                                step=market.step_size)  # fmt: skip
+        intent = replace(intent, targets=request.targets, setup_targets=intent.targets)
     order = SizedOrder(
         intent=intent,
         client_order_id=cid,
         status="refused" if reason else "sized",
         reason=reason or "",
-        figures=_figures(sizing, risk, request.size_mult),
+        figures=figures,
         gates={v.gate: str(v) for v in verdicts},
         steps=(*_profile_note(intent, risk, setup.risk), *ladder.reasons, *sizing.steps),
     )
@@ -125,6 +140,18 @@ def _profile_note(intent: Intent, risk: RiskSettings, base: RiskSettings) -> tup
         f"risk.profiles.{intent.strategy}: {risk.sizing.method}, {risk.margin_mode}, leverage "
         f"{risk.sizing.leverage:g}x, cap {risk.max_leverage:g}x",
     )
+
+
+def _rungs(intent: Intent, setup: SizingSetup) -> tuple[Rung, ...] | None:
+    """The take-profit rungs ``manage`` runs for the intent's strategy, or None to keep the
+    intent's targets (no profiles given)."""
+    if setup.manage is None:
+        return None
+    # the intent's own targets are still checked: a target on the losing side is a bad record
+    check_targets(symbol=intent.symbol, side=intent.side, entry=intent.entry,
+                  targets=intent.targets)  # fmt: skip
+    rules = setup.manage.for_strategy(intent.strategy)
+    return ladder_targets(rules=rules, side=intent.side, entry=intent.entry, stop=intent.stop)
 
 
 def _not_triggered(intent: Intent) -> str | None:
@@ -169,3 +196,44 @@ def _figures(s: Sizing, risk: RiskSettings, size_mult: float) -> dict:
         "target_r": [t.r for t in s.targets],
         "target_pnl_usd": [t.pnl_usd for t in s.targets],
     }
+
+
+#: the order leg each fill kind comes from (``fills.model.KIND_NAMES``): the entry is the
+#: sized order itself; a moved stop (breakeven, trail) is still the one stop order; a decision
+#: to close at the next open is one reduce-only market order. A liquidation is the exchange's.
+LEG_OF_KIND = {
+    "entry": "", "stop": "sl", "breakeven": "sl", "trail": "sl", "target": "tp",
+    "scale_in": "add", "scale_out": "out", "signal": "close", "time_stop": "close",
+    "forced": "close", "regime_change": "close", "ema_cross": "close",
+    "rsi_divergence": "close",
+}  # fmt: skip
+NUMBERED_LEGS = ("tp", "add", "out")  # one order per rung: tp1, tp2, ...
+
+
+def leg_order_id(client_order_id: str, leg: str) -> str:
+    """The client order id of one leg of a sized order: deterministic from the order's id
+    (``Intent.client_order_id``) and the leg (``sl``, ``tp1``.., ``add1``.., ``close``), so a
+    retry of a leg can never place it twice. At most 27 + 6 characters: within every venue's
+    36."""
+    return f"{client_order_id}-{leg}" if leg else client_order_id
+
+
+def fill_order_ids(
+    *, order_ids: list[str], trades: list[int], kinds: list[str]
+) -> list[str | None]:
+    """The client order id of each fill (a trade's fills in their order): ``order_ids[t]`` is
+    trade t's sized order id; the n-th target fill of a trade is leg ``tp<n>`` (rungs fill in
+    ladder order), likewise scale-ins and scale-outs. None for a liquidation (no order of
+    ours) or a kind no order makes."""
+    seen: dict[tuple[int, str], int] = {}
+    out: list[str | None] = []
+    for trade, kind in zip(trades, kinds, strict=True):
+        leg = LEG_OF_KIND.get(kind)
+        if leg is None:
+            out.append(None)
+            continue
+        if leg in NUMBERED_LEGS:
+            seen[trade, leg] = seen.get((trade, leg), 0) + 1
+            leg = f"{leg}{seen[trade, leg]}"
+        out.append(leg_order_id(order_ids[trade], leg))
+    return out

@@ -117,10 +117,14 @@ def size_position(
     risk: RiskSettings,
     venue: Venue = "binance",
     taker_fee: float = 0.0005,
+    *,
+    market_fees: bool = True,
 ) -> Sizing:
-    """``taker_fee`` is used when the market does not state its own."""
+    """``taker_fee`` is used when the market does not state its own, or for every market
+    without ``market_fees`` (a fee forced on the run, as ``backtest --fee`` forces it on the
+    fills)."""
     _validate(req, risk)
-    fee = market.taker if market.taker is not None else taker_fee
+    fee = market.taker if market_fees and market.taker is not None else taker_fee
     w = _Work(req, market, risk, fee if risk.sizing.include_fees else 0.0)
     w.per_unit = _per_unit_risk(w)
     w.target = _risk_target(w)

@@ -14,7 +14,8 @@
    close against its EMA(``htf_ema``) must agree with the side; unknown bias (no data) passes
    and says so.
 6. Cooldown: no signal on a symbol within ``cooldown_after_loss_min`` of a losing trade's close
-   (from the journal's trades).
+   (from the journal's trades), counted in bars of the setup's timeframe from the close of the
+   bar the exit filled in, as the backtest counts it (``risk.cooldown``: one rule).
 7. COT (``cot.signal_filter``): a long is refused under a BEARISH weekly COT bias of its base
    asset and a short under a BULLISH one, seeing only reports published by the setup's close
    (``cot.bias.BiasBook``); assets without COT data, or whose newest report is older than
@@ -41,6 +42,7 @@ from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.cot.bias import BiasBook
 from cryptobot.data.lake import Lake
 from cryptobot.journal.setups import record_decisions, signal_history
+from cryptobot.risk import cooldown
 
 HISTORY_BARS = 400  # bars read for regime and bias: enough for their warm-up
 
@@ -172,11 +174,15 @@ def _cot(s: Setup, book: BiasBook, context: dict) -> str | None:
 
 
 def _cooldown(s: Setup, _lake, p: SignalSettings, history: History, context: dict) -> str | None:
+    """The backtest's rule (``risk.cooldown``): the loss counts from the close of the bar of
+    the setup's timeframe its exit filled in, the minutes rounded up to whole bars."""
     loss = history.last_loss_ms.get(s.symbol)
-    if loss is None or p.cooldown_after_loss_min <= 0:
+    if loss is None:
         return None
-    minutes = (s.ts + timeframe_ms(s.timeframe) - loss) / 60_000
-    if 0 <= minutes < p.cooldown_after_loss_min:
+    bar_ms = timeframe_ms(s.timeframe)
+    bars = cooldown.cooldown_bars(round(p.cooldown_after_loss_min * 60_000), bar_ms)
+    if cooldown.cooling(cooldown.bar_of(s.ts, bar_ms), cooldown.bar_of(loss, bar_ms), bars):
+        minutes = (s.ts + bar_ms - loss) / 60_000
         return f"cooldown: a loss on {s.symbol} {minutes:.0f} min ago"
     return None
 

@@ -1,0 +1,101 @@
+"""A backtest's client order ids are the live path's: each trade carries the id ``size`` gives
+the setup behind its signal (``scan | size``), each fill the id of the order leg it filled, on
+real ETH/USDT:USDT candles of 2024-2025 (momentum: its setups are anchored before their bar,
+so an id made from the signal's own bar would differ)."""
+
+from functools import partial
+
+import pytest
+
+from cryptobot.backtest import runner
+from cryptobot.core.config import load_settings
+from cryptobot.core.order import Intent
+from cryptobot.data.lake import Lake
+from cryptobot.risk.orders import fill_order_ids, leg_order_id
+from cryptobot.strategies.registry import STRATEGIES
+from cryptobot.strategies.scanner import detect_all
+from tests.venues import market
+
+SYMBOL = "ETH/USDT:USDT"
+HOUR = 3_600_000
+START = 1_704_067_200_000  # 2024-01-01
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory) -> Lake:
+    from cryptobot.data.importer import read_candle_file
+    from tests.conftest import BINANCE
+
+    path = BINANCE / "ETH_USDT_USDT" / "1h.parquet"
+    if not path.exists():
+        pytest.skip("../shared/data is not present (real candles)")
+    candles = read_candle_file(path)
+    lake = Lake(tmp_path_factory.mktemp("ids") / "lake")  # 4h: built from these 1h
+    lake.write_candles("sim", SYMBOL, "1h", candles[candles.timestamp >= START])
+    lake.write_markets("sim", [market(SYMBOL, tick_size=None)])
+    return lake
+
+
+def test_trades_and_fills_carry_the_ids_size_gives_the_same_setups(lake: Lake):
+    settings = load_settings(None, {}, env={})
+    req = runner.Request(strategy="momentum", symbols=[SYMBOL], exchange="sim", risk_usd=5.0,
+                         breakers=False)  # fmt: skip
+    data = runner.load(lake, req, settings)
+    result = runner.run(req, data, settings)
+    trades, fills = result.trades, result.fills
+    assert len(trades) >= 5
+    params = runner.strategy_params(req, settings)
+    setups = detect_all("sim", [SYMBOL], data.frames, [(STRATEGIES["momentum"], params)],
+                        settings.scan.benchmark, 0)  # fmt: skip
+    prefix = settings.execution.client_order_prefix
+    live = {
+        (s.ts, s.side): Intent.from_setup(s).client_order_id(prefix)
+        for s in setups
+        if s.status == "triggered" and s.timeframe == data.timeframe
+    }
+    anchored_before = 0
+    for t in trades.itertuples():
+        signal_ts = t.entry_time - HOUR  # the signal's bar; its market entry at the next open
+        assert t.client_order_id == live[signal_ts, t.side]
+        anchored_before += any(
+            s.ts == signal_ts and s.anchor_ts != s.ts and s.side == t.side for s in setups
+        )
+    assert anchored_before > 0  # the anchor matters: the signal's own bar would not do
+    assert trades.client_order_id.is_unique
+    # each fill: the entry is the sized order; its exits are its legs
+    by_trade = dict(enumerate(result.trades.sort_values("entry_time").client_order_id))
+    assert fills.client_order_id.notna().all()
+    for f in fills.itertuples():
+        cid = by_trade.get(f.trade)
+        assert cid is not None and f.client_order_id.startswith(cid)
+        if f.kind == "entry":
+            assert f.client_order_id == cid
+        elif f.kind in ("stop", "breakeven", "trail"):
+            assert f.client_order_id == leg_order_id(cid, "sl")
+    assert (fills.client_order_id.str.len() <= 36).all()  # every venue's limit
+    again = runner.run(req, data, settings)
+    assert again.fills.client_order_id.tolist() == fills.client_order_id.tolist()
+
+
+def test_the_stepwise_composer_records_the_same_ids(lake: Lake):
+    from cryptobot.engine import drive
+
+    settings = load_settings(None, {}, env={})
+    backtest = settings.backtest.model_copy(update={"funding_fallback_rate": 0.0})
+    settings = settings.model_copy(update={"backtest": backtest})
+    req = runner.Request(strategy="momentum", symbols=[SYMBOL], exchange="sim", risk_usd=5.0,
+                         breakers=False, end=START + 4000 * HOUR)  # fmt: skip
+    data = runner.load(lake, req, settings)
+    fast = runner.run(req, data, settings)
+    step = runner.run(req, data, settings, drive=partial(drive, lake=lake))
+    assert len(fast.trades) >= 2
+    assert step.trades.client_order_id.tolist() == fast.trades.client_order_id.tolist()
+
+
+def test_legs_are_numbered_per_trade_in_ladder_order():
+    ids = fill_order_ids(
+        order_ids=["cb-a", "cb-b"],
+        trades=[0, 0, 0, 1, 1, 0, 1],
+        kinds=["entry", "target", "target", "entry", "target", "trail", "liquidation"],
+    )
+    assert ids == ["cb-a", "cb-a-tp1", "cb-a-tp2", "cb-b", "cb-b-tp1", "cb-a-sl", None]
