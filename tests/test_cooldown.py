@@ -86,7 +86,8 @@ def test_signal_refuses_what_the_backtest_skips(empty_lake, tf, minutes, offset)
     loss_ms = T0 + bar_ms * LOSS_BAR + math.floor(offset * bar_ms)
     history = History(last_loss_ms={SYM: loss_ms})
     candidates = range(LOSS_BAR, LOSS_BAR + bars + 3)
-    decisions = decide([_setup(tf, t) for t in candidates], empty_lake, p, history)
+    now = T0 + bar_ms * (candidates[-1] + 1)  # the last candidate's bar has closed
+    decisions = decide([_setup(tf, t) for t in candidates], empty_lake, p, history, now=now)
     accepted = [t for t, d in zip(candidates, decisions, strict=True) if d.accepted]
     assert accepted[0] == taken
     refused = [d.reason for d in decisions if not d.accepted]
