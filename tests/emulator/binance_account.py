@@ -255,5 +255,5 @@ class Account:
 
 
 def _n(x: float) -> str:
-    """Binance prints numbers as strings; repr keeps every digit (and -0.0 becomes 0)."""
-    return repr(float(x) + 0.0)
+    """Binance prints numbers as strings with a fixed number of decimals."""
+    return f"{float(x) + 0.0:.8f}"

@@ -42,7 +42,7 @@ _V3_POSITION = (
 )
 _V2_POSITION = (
     *("symbol", "initialMargin", "maintMargin", "positionInitialMargin"),
-    *("openOrderInitialMargin", "leverage", "entryPrice", "maxNotional"),
+    *("openOrderInitialMargin", "leverage", "entryPrice", "maxNotional", "unrealizedProfit"),
     *("bidNotional", "askNotional", "positionSide", "positionAmt", "updateTime"),
 )
 DONE = {"code": 200, "msg": "The operation of cancel all open order is done."}
