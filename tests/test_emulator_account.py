@@ -56,7 +56,7 @@ def ex(emu: BinanceEmulator):
 
 
 def last(emu: BinanceEmulator) -> float:
-    emu.engine._spec(BTCID)  # the first use prices the symbol from the stored candles
+    emu.engine.spec(BTCID)  # the first use prices the symbol from the stored candles
     return emu.engine.book.prices[BTCID]
 
 
@@ -464,3 +464,37 @@ def test_wallet_is_start_plus_realised_pnl_minus_fees_plus_funding(shared, actio
         assert wallet == pytest.approx(10_000 + realised - fees + paid, abs=1e-5)
         signed = sum(t["amount"] * (1 if t["side"] == "buy" else -1) for t in trades)
         assert position_qty(ex) == pytest.approx(signed, abs=1e-9)
+
+
+# ---- two processes at once --------------------------------------------------------------------
+def _race(url: str, prices: list[float], out) -> None:
+    """One trader process: place the same client ids the other process places."""
+    from tests.emulator.binance_client import client_for
+
+    ex = client_for(url)
+    placed = 0
+    for i, price in enumerate(prices):
+        try:
+            ex.create_order(BTC, "limit", "buy", 0.01, price, params={"clientOrderId": f"race-{i}"})
+            placed += 1
+        except ccxt.ExchangeError as no:
+            assert "-4116" in str(no)
+    out.put(placed)
+
+
+def test_two_processes_sending_the_same_client_ids_make_one_order_each(emu):
+    import multiprocessing
+
+    price = last(emu)
+    prices = [round(price - 200 - i, 1) for i in range(15)]
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    workers = [ctx.Process(target=_race, args=(emu.url, prices, out)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    placed = [out.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+    assert sum(placed) == 15 and emu.engine.book.duplicates_refused == 15
+    assert all(n == 1 for n in emu.engine.book.placements.values())
+    assert len(emu.engine.book.open_orders(BTCID)) == 15

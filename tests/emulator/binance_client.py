@@ -11,6 +11,11 @@ from tests.emulator.binance_usdm import BinanceEmulator
 
 
 def binance_client(emu: BinanceEmulator, *, timeout_ms: int = 2000, **options: Any) -> Any:
+    return client_for(emu.url, timeout_ms=timeout_ms, **options)
+
+
+def client_for(url: str, *, timeout_ms: int = 2000, **options: Any) -> Any:
+    """The same, by the emulator's URL (for another process)."""
     client = ccxt.binanceusdm(
         {
             "apiKey": "emulator-key",
@@ -21,7 +26,7 @@ def binance_client(emu: BinanceEmulator, *, timeout_ms: int = 2000, **options: A
         }
     )
     client.urls["api"] = {
-        k: re.sub(r"^https://[^/]+", emu.url, v) if isinstance(v, str) else v
+        k: re.sub(r"^https://[^/]+", url, v) if isinstance(v, str) else v
         for k, v in client.urls["api"].items()
     }
     return client

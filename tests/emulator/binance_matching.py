@@ -65,7 +65,8 @@ class Matching:
         self.lock = threading.RLock()
 
     # ---- helpers ---------------------------------------------------------------------------
-    def _spec(self, symbol: str | None) -> Spec:
+    def spec(self, symbol: str | None) -> Spec:
+        """The symbol's filters; the first use also prices it from the stored candles."""
         spec = self.venue.spec(symbol or "")
         if spec is None:
             raise Rejected(-1121, "Invalid symbol.")
@@ -112,13 +113,13 @@ class Matching:
         return side
 
     def _hidden(self) -> int:
-        return int(getattr(self.venue.faults, "not_found", 0))
+        return self.venue.faults.not_found
 
     # ---- plain orders ----------------------------------------------------------------------
     def place(self, q: dict[str, str]) -> Order:
         with self.lock:
             symbol, kind = q.get("symbol"), q.get("type", "")
-            spec = self._spec(symbol)
+            spec = self.spec(symbol)
             side = self._side(q)
             if kind in ALGO_ONLY:
                 raise Rejected(
@@ -205,7 +206,7 @@ class Matching:
             price = min(price, order.price) if order.side == "BUY" else max(price, order.price)
         qty = order.remaining
         faults = self.venue.faults
-        if first and getattr(faults, "partial", 0.0) and faults.rng.random() < faults.partial:
+        if first and faults.partial and faults.rng.random() < faults.partial:
             part = spec.floor_qty(qty * faults.partial_share)
             if 0 < part < qty:
                 qty, order.pending = part, True
@@ -249,7 +250,7 @@ class Matching:
         """``PUT /fapi/v1/order``: a resting LIMIT order gets a new price and/or quantity."""
         with self.lock:
             order = self._find(q, count_lookup=False)
-            spec = self._spec(order.symbol)
+            spec = self.spec(order.symbol)
             if order.status not in OPEN or order.type != "LIMIT":
                 raise Rejected(-2013, "Order does not exist.")
             qty, price = self._qty(q, spec), self._price(q, "price", spec)
@@ -315,7 +316,7 @@ class Matching:
             if q.get("algoType") != "CONDITIONAL":
                 raise Rejected(-1102, "Mandatory parameter 'algoType' was not sent or is invalid.")
             symbol, kind = q.get("symbol") or "", q.get("type", "")
-            spec = self._spec(symbol)
+            spec = self.spec(symbol)
             side = self._side(q)
             if kind not in ALGO_TYPES:
                 raise Rejected(-1116, "Invalid orderType.")
@@ -422,7 +423,7 @@ class Matching:
         """The next traded price of ``symbol``: stops trigger, resting orders fill, a
         position whose liquidation price was crossed is liquidated."""
         with self.lock:
-            spec = self._spec(symbol)
+            spec = self.spec(symbol)
             self.book.prices[symbol] = price
             for order in self.book.open_orders(symbol):
                 if order.pending:

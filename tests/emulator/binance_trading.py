@@ -233,7 +233,7 @@ class TradingApi:
 
     def leverage(self, q: dict[str, str]) -> dict[str, Any]:
         symbol = q.get("symbol") or ""
-        self.engine._spec(symbol)
+        self.engine.spec(symbol)
         try:
             leverage = int(q.get("leverage", ""))
         except ValueError:
@@ -244,7 +244,7 @@ class TradingApi:
 
     def margin_type(self, q: dict[str, str]) -> dict[str, Any]:
         symbol, kind = q.get("symbol") or "", q.get("marginType")
-        self.engine._spec(symbol)
+        self.engine.spec(symbol)
         if kind not in ("ISOLATED", "CROSSED"):
             raise Rejected(-1102, "Mandatory parameter 'marginType' was not sent or is invalid.")
         busy = bool(self.book.open_orders(symbol) or self.book.open_algos(symbol))
@@ -252,7 +252,7 @@ class TradingApi:
         return {"code": 200, "msg": "success"}
 
     def commission(self, q: dict[str, str]) -> dict[str, Any]:
-        self.engine._spec(q.get("symbol"))
+        self.engine.spec(q.get("symbol"))
         return {
             "symbol": q.get("symbol"),
             "makerCommissionRate": _n(self.account.maker_fee),
@@ -322,7 +322,7 @@ class TradingApi:
         symbols = [q["symbol"]] if "symbol" in q else sorted(self.book.prices)
         out = []
         for s in symbols:
-            bid, ask = self.book.bid_ask(s, e._spec(s))
+            bid, ask = self.book.bid_ask(s, e.spec(s))
             out.append((s, bid, ask))
         return out
 

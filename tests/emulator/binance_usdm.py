@@ -16,6 +16,10 @@ BTCUSDT table for every symbol). The liquidation stream is served by :mod:`binan
 The emulator has its own clock (``now_ms``): only bars that opened by then exist, and the bar
 that is still open is served as it is in the file (a live venue would serve it partly formed).
 
+The trading account (balance, positions, orders, algo orders, fills, funding, liquidation)
+lives in :mod:`binance_account`, :mod:`binance_orders` and :mod:`binance_matching`; its signed
+routes in :mod:`binance_trading`. This module only routes GET/POST/PUT/DELETE to them.
+
 Faults are injected on demand (:class:`Faults`): 429 with Retry-After, 418, 5xx, slow
 responses (client timeouts), malformed JSON, and a response dropped after the request was
 processed. Every request is logged with its time and outcome so tests can check back-off.
