@@ -16,6 +16,10 @@ BTCUSDT table for every symbol). The liquidation stream is served by :mod:`binan
 The emulator has its own clock (``now_ms``): only bars that opened by then exist, and the bar
 that is still open is served as it is in the file (a live venue would serve it partly formed).
 
+The trading account (balance, positions, orders, algo orders, fills, funding, liquidation)
+lives in :mod:`binance_account`, :mod:`binance_orders` and :mod:`binance_matching`; its signed
+routes in :mod:`binance_trading`. This module only routes GET/POST/PUT/DELETE to them.
+
 Faults are injected on demand (:class:`Faults`): 429 with Retry-After, 418, 5xx, slow
 responses (client timeouts), malformed JSON, and a response dropped after the request was
 processed. Every request is logged with its time and outcome so tests can check back-off.
@@ -35,6 +39,11 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pyarrow.parquet as pq
 
+from tests.emulator.binance_account import Account, Rejected
+from tests.emulator.binance_margin import BTC_BRACKETS, brackets_from
+from tests.emulator.binance_matching import Matching
+from tests.emulator.binance_orders import Spec
+from tests.emulator.binance_trading import TradingApi, check_signed
 from tests.emulator.loopback import LoopbackServer
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -67,33 +76,48 @@ _SPECS = {
     "LINK": ("0.001", "0.01"),
     "BCH": ("0.01", "0.001"),
 }
-# Binance's documented BTCUSDT brackets: (notional cap, maintenance margin rate, max leverage)
-BTC_BRACKETS = [
-    (50_000, 0.004, 125),
-    (250_000, 0.005, 100),
-    (3_000_000, 0.01, 50),
-    (15_000_000, 0.025, 20),
-    (30_000_000, 0.05, 10),
-    (80_000_000, 0.1, 5),
-    (100_000_000, 0.125, 4),
-    (200_000_000, 0.15, 3),
-    (300_000_000, 0.25, 2),
-    (500_000_000, 0.5, 1),
-]
 EXTRA_MARKETS = ("USDCUSDT", "BTCUSDT_250627")  # a stablecoin perp and a quarterly future
+
+
+# the routes that place, change, cancel or look up orders (for ``Faults.paths``)
+TRADING_PATHS = (
+    "/fapi/v1/order",
+    "/fapi/v1/algoOrder",
+    "/fapi/v1/openOrders",
+    "/fapi/v1/openAlgoOrders",
+    "/fapi/v1/allOpenOrders",
+    "/fapi/v1/algoOpenOrders",
+    "/fapi/v3/positionRisk",
+    "/fapi/v3/account",
+    "/fapi/v1/userTrades",
+    "/fapi/v1/leverage",
+    "/fapi/v1/marginType",
+)
 
 
 @dataclass
 class Faults:
-    """What goes wrong, and how often (``rate`` is the chance per request)."""
+    """What goes wrong, and how often (``rate`` is the chance per request).
+
+    Per request (``kinds``): 429 and 418 with Retry-After, 500/502/503, ``slow`` (the request
+    waits ``slow_s`` before it is processed: an order still lands after the client gave up),
+    ``late`` (processed at once, answered after ``slow_s``: the client times out on an order
+    that exists), ``drop`` (processed, then the connection is closed without an answer: the
+    response is lost after the order was accepted), ``malformed`` (a truncated JSON body).
+    Per order (the matching engine reads these): ``partial`` is the chance that an order's
+    first fill is only ``partial_share`` of it (the rest fills at the next tick) and every new
+    order answers "does not exist" (-2013) to its first ``not_found`` lookups."""
 
     rate: float = 0.0
-    kinds: tuple[str, ...] = ("429", "500")  # 429 418 500 502 503 slow malformed drop
+    kinds: tuple[str, ...] = ("429", "500")  # 429 418 500 502 503 slow late malformed drop
     retry_after_s: int = 1
     slow_s: float = 2.0
     paths: tuple[str, ...] = ("/fapi/v1/klines",)  # only these paths fail ("" = all)
     seed: int = 7
     first: int = 0  # the first N requests to each path fail for sure (then ``rate`` decides)
+    partial: float = 0.0
+    partial_share: float = 0.5
+    not_found: int = 0
     rng: random.Random = field(init=False)
     seen: dict[str, int] = field(init=False, default_factory=dict)
 
@@ -111,14 +135,6 @@ class Faults:
         return self.rng.choice(self.kinds) if self.rng.random() < self.rate else None
 
 
-class Refused(Exception):
-    """A request the venue answers with an error (status and Binance's error body)."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(body["msg"])
-        self.status, self.body = status, body
-
-
 @dataclass
 class Hit:
     t: float
@@ -126,10 +142,14 @@ class Hit:
     params: dict[str, str]
     outcome: str  # "ok" or the fault kind
     retry_after: int | None = None
+    method: str = "GET"
+    status: int | None = None  # what the route answered (None: faulted before routing)
 
 
 class BinanceEmulator(LoopbackServer):
-    def __init__(self, data_dir: Path = SHARED, now_ms: int = DEFAULT_NOW) -> None:
+    def __init__(
+        self, data_dir: Path = SHARED, now_ms: int = DEFAULT_NOW, balance: float = 10_000.0
+    ) -> None:
         self.data_dir = data_dir
         self.now_ms = now_ms
         self.faults = Faults()
@@ -144,6 +164,9 @@ class BinanceEmulator(LoopbackServer):
             p.name.removesuffix("_USDT_USDT")
             for p in (data_dir / "candles" / "binance").glob("*_USDT_USDT")
         )
+        self.account = Account(balance=balance, brackets=brackets_from(BTC_BRACKETS))
+        self.engine = Matching(self, self.account)
+        self.trading = TradingApi(self.engine)
         super().__init__(_handler(self))
 
     def count(self, path: str, outcome: str | None = None) -> int:
@@ -185,8 +208,34 @@ class BinanceEmulator(LoopbackServer):
             if a <= self.now_ms
         ]
 
+    def spec(self, symbol: str) -> Spec | None:
+        """Tick, step and minimum notional of a tradable perpetual (None: unknown symbol)."""
+        base = self._base_of(symbol)
+        if base is None:
+            return None
+        tick, step = _SPECS.get(base, self._guess_spec(base))
+        return Spec(float(tick), float(step), 5.0 if base != "BTC" else 100.0)
+
     # ---- endpoints -----------------------------------------------------------------------
-    def route(self, path: str, q: dict[str, str]) -> tuple[int, Any]:
+    def route(
+        self,
+        path: str,
+        q: dict[str, str],
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        signed = self.trading.routes(q).get((method, path))
+        if signed is not None:
+            try:
+                check_signed(q, headers or {})
+            except Rejected as no:
+                return no.status, no.body
+            return self.trading.answer(signed)
+        public = self.trading.public_routes(q).get(path)
+        if public is not None and method == "GET":
+            return self.trading.answer(public)
+        if method != "GET":
+            return 404, {"code": -1000, "msg": f"emulator does not serve {method} {path}"}
         routes = {
             "/fapi/v1/time": lambda: (200, {"serverTime": self.now_ms}),
             "/fapi/v1/exchangeInfo": self.exchange_info,
@@ -205,7 +254,7 @@ class BinanceEmulator(LoopbackServer):
             return 404, {"code": -1000, "msg": f"emulator does not serve {path}"}
         try:
             return routes[path]()
-        except Refused as no:
+        except Rejected as no:
             return no.status, no.body
 
     def _base_of(self, symbol: str | None) -> str | None:
@@ -405,9 +454,9 @@ class BinanceEmulator(LoopbackServer):
         within the last 30 days (what Binance keeps)."""
         base, period = self._base_of(q.get("symbol")), q.get("period", "")
         if base is None:
-            raise Refused(400, {"code": -1121, "msg": "Invalid symbol."})
+            raise Rejected(-1121, "Invalid symbol.")
         if period not in _TF_MS or period in ("1m", "3m"):
-            raise Refused(400, {"code": -1130, "msg": "Invalid period."})
+            raise Rejected(-1130, "Invalid period.")
         tf = _TF_MS[period]
         limit = min(int(q.get("limit", 30)), 500)
         newest = (self.now_ms // tf) * tf
@@ -499,24 +548,18 @@ class BinanceEmulator(LoopbackServer):
         return 200, {"name": "Fear and Greed Index", "data": data, "metadata": {"error": None}}
 
     def brackets(self, q: dict[str, str]) -> tuple[int, Any]:
-        out = []
-        for b in self.symbols:
-            floor, cum, prev_rate, rows = 0, 0.0, 0.0, []
-            for i, (cap, rate, lev) in enumerate(BTC_BRACKETS, start=1):
-                cum += floor * (rate - prev_rate)
-                rows.append(
-                    {
-                        "bracket": i,
-                        "initialLeverage": lev,
-                        "notionalCap": cap,
-                        "notionalFloor": floor,
-                        "maintMarginRatio": rate,
-                        "cum": round(cum, 2),
-                    }
-                )
-                floor, prev_rate = cap, rate
-            out.append({"symbol": f"{b}USDT", "brackets": rows})
-        return 200, out
+        rows = [
+            {
+                "bracket": i,
+                "initialLeverage": b.max_leverage,
+                "notionalCap": int(b.cap),
+                "notionalFloor": int(b.floor),
+                "maintMarginRatio": b.mmr,
+                "cum": b.cum,
+            }
+            for i, b in enumerate(brackets_from(BTC_BRACKETS), start=1)
+        ]
+        return 200, [{"symbol": f"{b}USDT", "brackets": rows} for b in self.symbols]
 
 
 def _s(x: float) -> str:
@@ -539,11 +582,28 @@ def _handler(emu: BinanceEmulator) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_PUT(self) -> None:
+            self._serve("PUT")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+        def _serve(self, method: str) -> None:
             url = urlparse(self.path)
+            size = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(size).decode() if size else ""
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            fault = emu.faults.pick(url.path)
+            q |= {k: v[-1] for k, v in parse_qs(body).items()}
+            headers = {"X-MBX-APIKEY": self.headers.get("X-MBX-APIKEY", "")}
             with emu._lock:
-                hit = Hit(time.monotonic(), url.path, q, fault or "ok")
+                fault = emu.faults.pick(url.path)
+                logged = {k: v for k, v in q.items() if k != "signature"}  # never log secrets
+                hit = Hit(time.monotonic(), url.path, logged, fault or "ok", method=method)
                 emu.hits.append(hit)
             if fault in ("429", "418"):
                 hit.retry_after = emu.faults.retry_after_s
@@ -554,16 +614,19 @@ def _handler(emu: BinanceEmulator) -> type[BaseHTTPRequestHandler]:
             if fault == "slow":
                 time.sleep(emu.faults.slow_s)
             try:
-                status, body = emu.route(url.path, q)
+                status, answer = emu.route(url.path, q, method, headers)
             except Exception as exc:  # an emulator bug: visible in hits, answered as a 500
                 hit.outcome = f"emulator error: {exc!r}"
                 return self._send(500, {"code": -1, "msg": repr(exc)})
+            hit.status = status
             if fault == "drop":  # processed, then the connection dies before any answer
                 self.close_connection = True
                 return None
+            if fault == "late":  # processed at once, answered after the client gave up
+                time.sleep(emu.faults.slow_s)
             if fault == "malformed":
                 return self._send_raw(200, b'[[1744000000000, "83000.1", "8', "application/json")
-            return self._send(status, body)
+            return self._send(status, answer)
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             self._send_raw(status, json.dumps(body).encode(), "application/json", headers)
@@ -576,7 +639,10 @@ def _handler(emu: BinanceEmulator) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up first
+                self.close_connection = True
 
     return Handler

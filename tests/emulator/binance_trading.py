@@ -1,0 +1,369 @@
+"""The signed trading and account routes of the Binance USDⓈ-M emulator, as ccxt 4.5.90's
+``binanceusdm`` calls them:
+
+=========================================  =================================================
+ccxt                                       route
+=========================================  =================================================
+fetch_balance                              GET /fapi/v3/account (v2 with ``useV2``; also
+                                           /fapi/v2/balance, /fapi/v3/balance)
+fetch_positions / fetch_position           GET /fapi/v3/positionRisk (v2 with ``useV2``)
+create_order (market, limit, GTX)          POST /fapi/v1/order
+create_order with a trigger price          POST /fapi/v1/algoOrder (algoType CONDITIONAL);
+                                           a conditional type sent to /fapi/v1/order: -4120
+edit_order                                 PUT /fapi/v1/order
+cancel_order (``trigger``: algo)           DELETE /fapi/v1/order, DELETE /fapi/v1/algoOrder
+cancel_all_orders (``trigger``: algo)      DELETE /fapi/v1/allOpenOrders, /algoOpenOrders
+fetch_order (``trigger``: algo)            GET /fapi/v1/order, GET /fapi/v1/algoOrder
+fetch_open_orders (``trigger``: algo)      GET /fapi/v1/openOrders, GET /fapi/v1/openAlgoOrders
+fetch_orders                               GET /fapi/v1/allOrders (algo: /allAlgoOrders)
+fetch_my_trades                            GET /fapi/v1/userTrades
+fetch_funding_history / ledger             GET /fapi/v1/income
+fetch_trading_fee                          GET /fapi/v1/commissionRate
+set_leverage, set_margin_mode              POST /fapi/v1/leverage, POST /fapi/v1/marginType
+fetch_leverages / fetch_margin_modes       GET /fapi/v1/symbolConfig
+=========================================  =================================================
+
+plus the public ``/fapi/v1/ticker/bookTicker`` and ``/fapi/v1/premiumIndex`` from the emulator's
+price path. Any API key and secret are accepted; a signed route only checks that the key
+header, ``timestamp`` and ``signature`` are present (the HMAC is not verified), and neither is
+ever stored: the request log keeps no signature and no key.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.emulator.binance_account import Rejected, _n
+from tests.emulator.binance_matching import Matching
+
+Answer = tuple[int, Any]
+_V3_POSITION = (
+    *("symbol", "positionSide", "positionAmt", "unrealizedProfit", "isolatedMargin"),
+    *("notional", "isolatedWallet", "initialMargin", "maintMargin", "updateTime"),
+)
+_V2_POSITION = (
+    *("symbol", "initialMargin", "maintMargin", "positionInitialMargin"),
+    *("openOrderInitialMargin", "leverage", "entryPrice", "maxNotional", "unrealizedProfit"),
+    *("bidNotional", "askNotional", "positionSide", "positionAmt", "updateTime"),
+)
+DONE = {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+def check_signed(q: dict[str, str], headers: dict[str, str]) -> None:
+    if not headers.get("X-MBX-APIKEY"):
+        raise Rejected(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
+    for key in ("timestamp", "signature"):
+        if not q.get(key):
+            raise Rejected(
+                -1102, f"Mandatory parameter '{key}' was not sent, was empty/null, or malformed."
+            )
+
+
+class TradingApi:
+    def __init__(self, engine: Matching) -> None:
+        self.engine = engine
+        self.account = engine.account
+        self.book = engine.book
+
+    def routes(self, q: dict[str, str]) -> dict[tuple[str, str], Callable[[], Any]]:
+        """(method, path) -> a thunk answering the request with ``q``."""
+        e = self.engine
+        return {
+            ("GET", "/fapi/v2/balance"): self.balance,
+            ("GET", "/fapi/v3/balance"): self.balance,
+            ("GET", "/fapi/v2/account"): lambda: self.account_info(v3=False),
+            ("GET", "/fapi/v3/account"): lambda: self.account_info(v3=True),
+            ("GET", "/fapi/v2/positionRisk"): lambda: self.position_risk(q, v3=False),
+            ("GET", "/fapi/v3/positionRisk"): lambda: self.position_risk(q, v3=True),
+            ("GET", "/fapi/v1/symbolConfig"): lambda: self.symbol_config(q),
+            ("POST", "/fapi/v1/order"): lambda: e.place(q).as_binance(),
+            ("PUT", "/fapi/v1/order"): lambda: e.amend(q).as_binance(),
+            ("GET", "/fapi/v1/order"): lambda: e.lookup(q).as_binance(),
+            ("DELETE", "/fapi/v1/order"): lambda: e.cancel(q).as_binance(),
+            ("GET", "/fapi/v1/openOrders"): lambda: self.open_orders(q),
+            ("GET", "/fapi/v1/allOrders"): lambda: self.all_orders(q),
+            ("DELETE", "/fapi/v1/allOpenOrders"): lambda: e.cancel_all(q.get("symbol")) or DONE,
+            ("POST", "/fapi/v1/algoOrder"): lambda: e.place_algo(q).as_binance(),
+            ("GET", "/fapi/v1/algoOrder"): lambda: e.lookup_algo(q).as_binance(),
+            ("DELETE", "/fapi/v1/algoOrder"): lambda: self.cancel_algo(q),
+            ("GET", "/fapi/v1/openAlgoOrders"): lambda: self.open_algos(q),
+            ("GET", "/fapi/v1/allAlgoOrders"): lambda: self.all_algos(q),
+            ("DELETE", "/fapi/v1/algoOpenOrders"): lambda: (
+                e.cancel_all_algos(q.get("symbol")) or DONE
+            ),
+            ("GET", "/fapi/v1/userTrades"): lambda: self.user_trades(q),
+            ("GET", "/fapi/v1/income"): lambda: self.income(q),
+            ("GET", "/fapi/v1/commissionRate"): lambda: self.commission(q),
+            ("POST", "/fapi/v1/leverage"): lambda: self.leverage(q),
+            ("POST", "/fapi/v1/marginType"): lambda: self.margin_type(q),
+        }
+
+    def public_routes(self, q: dict[str, str]) -> dict[str, Callable[[], Any]]:
+        return {
+            "/fapi/v1/ticker/bookTicker": lambda: self.book_ticker(q),
+            "/fapi/v1/premiumIndex": lambda: self.premium_index(q),
+        }
+
+    def answer(self, thunk: Callable[[], Any]) -> Answer:
+        try:
+            with self.engine.lock:
+                return 200, thunk()
+        except Rejected as no:
+            return no.status, no.body
+
+    # ---- account ---------------------------------------------------------------------------
+    def _totals(self) -> dict[str, float]:
+        marks = self.engine.marks()
+        positions = [p for p in self.account.positions.values() if p.qty]
+        upnl = sum(p.upnl(marks[p.symbol]) for p in positions)
+        cross_upnl = sum(p.upnl(marks[p.symbol]) for p in positions if not p.isolated)
+        position_im = sum(abs(p.qty) * marks[p.symbol] / p.leverage for p in positions)
+        order_im = self.book.order_margin(marks)
+        maint = sum(
+            float(self.account.risk_row(p.symbol, marks, 0)["maintMargin"]) for p in positions
+        )
+        available = self.account.available(marks, order_im)
+        return {
+            "wallet": self.account.balance,
+            "upnl": upnl,
+            "cross_upnl": cross_upnl,
+            "position_im": position_im,
+            "order_im": order_im,
+            "maint": maint,
+            "cross_wallet": self.account.cross_wallet(),
+            "available": available,
+        }
+
+    def balance(self) -> list[dict[str, Any]]:
+        t = self._totals()
+        return [
+            {
+                "accountAlias": "SgsR",
+                "asset": "USDT",
+                "balance": _n(t["wallet"]),
+                "crossWalletBalance": _n(t["cross_wallet"]),
+                "crossUnPnl": _n(t["cross_upnl"]),
+                "availableBalance": _n(t["available"]),
+                "maxWithdrawAmount": _n(max(0.0, t["available"])),
+                "marginAvailable": True,
+                "updateTime": self.engine.venue.now_ms,
+            }
+        ]
+
+    def account_info(self, *, v3: bool) -> dict[str, Any]:
+        t = self._totals()
+        now = self.engine.venue.now_ms
+        asset = {
+            "asset": "USDT",
+            "walletBalance": _n(t["wallet"]),
+            "unrealizedProfit": _n(t["upnl"]),
+            "marginBalance": _n(t["wallet"] + t["upnl"]),
+            "maintMargin": _n(t["maint"]),
+            "initialMargin": _n(t["position_im"] + t["order_im"]),
+            "positionInitialMargin": _n(t["position_im"]),
+            "openOrderInitialMargin": _n(t["order_im"]),
+            "crossWalletBalance": _n(t["cross_wallet"]),
+            "crossUnPnl": _n(t["cross_upnl"]),
+            "availableBalance": _n(t["available"]),
+            "maxWithdrawAmount": _n(max(0.0, t["available"])),
+            "marginAvailable": True,
+            "updateTime": now,
+        }
+        rows = [
+            self.account.risk_row(s, self.engine.marks(), now)
+            for s, p in sorted(self.account.positions.items())
+            if p.qty or not v3
+        ]
+        keep = _V3_POSITION if v3 else _V2_POSITION
+        positions = []
+        for row in rows:
+            row |= {
+                "unrealizedProfit": row["unRealizedProfit"],
+                "maxNotional": row["maxNotionalValue"],
+            }
+            entry = {k: row[k] for k in keep}
+            if not v3:
+                entry["isolated"] = row["marginType"] == "isolated"
+            positions.append(entry)
+        info = {
+            "totalInitialMargin": asset["initialMargin"],
+            "totalMaintMargin": asset["maintMargin"],
+            "totalWalletBalance": asset["walletBalance"],
+            "totalUnrealizedProfit": asset["unrealizedProfit"],
+            "totalMarginBalance": asset["marginBalance"],
+            "totalPositionInitialMargin": asset["positionInitialMargin"],
+            "totalOpenOrderInitialMargin": asset["openOrderInitialMargin"],
+            "totalCrossWalletBalance": asset["crossWalletBalance"],
+            "totalCrossUnPnl": asset["crossUnPnl"],
+            "availableBalance": asset["availableBalance"],
+            "maxWithdrawAmount": asset["maxWithdrawAmount"],
+            "assets": [asset],
+            "positions": positions,
+        }
+        if not v3:
+            info |= {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True}
+            info |= {"updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1}
+        return info
+
+    def position_risk(self, q: dict[str, str], *, v3: bool) -> list[dict[str, Any]]:
+        """v2 lists every symbol the account has touched, v3 only open positions (and has no
+        leverage or margin type: those are in ``symbolConfig``)."""
+        now, marks = self.engine.venue.now_ms, self.engine.marks()
+        rows = [
+            self.account.risk_row(s, marks, now)
+            for s, p in sorted(self.account.positions.items())
+            if q.get("symbol") in (None, s) and (p.qty or not v3)
+        ]
+        if v3:
+            drop = ("leverage", "marginType", "isAutoAddMargin", "maxNotionalValue")
+            rows = [{k: v for k, v in r.items() if k not in drop} for r in rows]
+        return rows
+
+    def symbol_config(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "symbol": s,
+                "marginType": "ISOLATED" if p.isolated else "CROSSED",
+                "isAutoAddMargin": False,
+                "leverage": p.leverage,
+                "maxNotionalValue": _n(self.account.brackets[0].cap),
+            }
+            for s, p in sorted(self.account.positions.items())
+            if q.get("symbol") in (None, s)
+        ]
+
+    def leverage(self, q: dict[str, str]) -> dict[str, Any]:
+        symbol = q.get("symbol") or ""
+        self.engine.spec(symbol)
+        try:
+            leverage = int(q.get("leverage", ""))
+        except ValueError:
+            raise Rejected(-1102, "Mandatory parameter 'leverage' was not sent.") from None
+        self.account.set_leverage(symbol, leverage)
+        cap = max(b.cap for b in self.account.brackets if b.max_leverage >= leverage)
+        return {"leverage": leverage, "maxNotionalValue": _n(cap), "symbol": symbol}
+
+    def margin_type(self, q: dict[str, str]) -> dict[str, Any]:
+        symbol, kind = q.get("symbol") or "", q.get("marginType")
+        self.engine.spec(symbol)
+        if kind not in ("ISOLATED", "CROSSED"):
+            raise Rejected(-1102, "Mandatory parameter 'marginType' was not sent or is invalid.")
+        busy = bool(self.book.open_orders(symbol) or self.book.open_algos(symbol))
+        self.account.set_isolated(symbol, kind == "ISOLATED", busy)
+        return {"code": 200, "msg": "success"}
+
+    def commission(self, q: dict[str, str]) -> dict[str, Any]:
+        self.engine.spec(q.get("symbol"))
+        return {
+            "symbol": q.get("symbol"),
+            "makerCommissionRate": _n(self.account.maker_fee),
+            "takerCommissionRate": _n(self.account.taker_fee),
+        }
+
+    # ---- orders ----------------------------------------------------------------------------
+    def open_orders(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        return [o.as_binance() for o in self.book.open_orders(q.get("symbol"))]
+
+    def all_orders(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        rows = [o for o in self.book.orders.values() if o.symbol == q.get("symbol")]
+        rows = [o for o in rows if o.id >= int(q.get("orderId", 0))]
+        return [o.as_binance() for o in _window(rows, q, lambda o: o.time, 500)]
+
+    def open_algos(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        return [a.as_binance() for a in self.book.open_algos(q.get("symbol"))]
+
+    def all_algos(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        rows = [a for a in self.book.algos.values() if a.symbol == q.get("symbol")]
+        return [a.as_binance() for a in _window(rows, q, lambda a: a.time, 500)]
+
+    def cancel_algo(self, q: dict[str, str]) -> dict[str, Any]:
+        algo = self.engine.cancel_algo(q)
+        return {"algoId": algo.id, "clientAlgoId": algo.client_id, "code": "200", "msg": "success"}
+
+    def user_trades(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        if not q.get("symbol"):
+            raise Rejected(-1102, "Mandatory parameter 'symbol' was not sent.")
+        rows = [t for t in self.account.trades if t.symbol == q["symbol"]]
+        rows = [t for t in rows if t.id >= int(q.get("fromId", 0))]
+        return [
+            {
+                "buyer": t.side == "BUY",
+                "commission": _n(t.commission),
+                "commissionAsset": "USDT",
+                "id": t.id,
+                "maker": t.maker,
+                "orderId": t.order_id,
+                "price": _n(t.price),
+                "qty": _n(t.qty),
+                "quoteQty": _n(t.qty * t.price),
+                "realizedPnl": _n(t.realized),
+                "side": t.side,
+                "positionSide": "BOTH",
+                "symbol": t.symbol,
+                "time": t.time,
+            }
+            for t in _window(rows, q, lambda t: t.time, 500)
+        ]
+
+    def income(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        rows = [
+            r
+            for r in self.account.income
+            if q.get("symbol") in (None, r["symbol"])
+            and q.get("incomeType") in (None, r["incomeType"])
+        ]
+        limit = min(int(q.get("limit", 100)), 1000)
+        return [
+            r | {"income": _n(r["income"])} for r in _window(rows, q, lambda r: r["time"], limit)
+        ]
+
+    # ---- public prices ---------------------------------------------------------------------
+    def _quotes(self, q: dict[str, str]) -> list[tuple[str, float, float]]:
+        e = self.engine
+        symbols = [q["symbol"]] if "symbol" in q else sorted(self.book.prices)
+        out = []
+        for s in symbols:
+            bid, ask = self.book.bid_ask(s, e.spec(s))
+            out.append((s, bid, ask))
+        return out
+
+    def book_ticker(self, q: dict[str, str]) -> Any:
+        now = self.engine.venue.now_ms
+        rows = [
+            {
+                "symbol": s,
+                "bidPrice": _n(bid),
+                "bidQty": "10",
+                "askPrice": _n(ask),
+                "askQty": "10",
+                "time": now,
+            }
+            for s, bid, ask in self._quotes(q)
+        ]
+        return rows[0] if "symbol" in q else rows
+
+    def premium_index(self, q: dict[str, str]) -> Any:
+        now = self.engine.venue.now_ms
+        rows = [
+            {
+                "symbol": s,
+                "markPrice": _n(bid),
+                "indexPrice": _n(bid),
+                "estimatedSettlePrice": _n(bid),
+                "lastFundingRate": "0.00010000",
+                "interestRate": "0.00010000",
+                "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000,
+                "time": now,
+            }
+            for s, bid, _ in self._quotes(q)
+        ]
+        return rows[0] if "symbol" in q else rows
+
+
+def _window(rows: list, q: dict[str, str], time_of: Callable[[Any], int], limit: int) -> list:
+    """Binance's startTime/endTime/limit: the oldest ``limit`` rows from startTime, else the
+    newest ``limit``."""
+    rows = [r for r in rows if int(q.get("startTime", 0)) <= time_of(r)]
+    if "endTime" in q:
+        rows = [r for r in rows if time_of(r) <= int(q["endTime"])]
+    limit = min(int(q.get("limit", limit)), 1000)
+    return rows[:limit] if "startTime" in q else rows[-limit:]
