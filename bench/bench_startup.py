@@ -185,7 +185,7 @@ def phases() -> dict[str, float]:
     lap("run: signals, kernel, frames, metrics")
     request = {"strategy": req.strategy, "symbols": req.symbols}
     journal.save_run(lake.root, request, data.timeframe, result.summary, result.benchmarks,
-                     result.trades, result.equity)  # fmt: skip
+                     result.trades, result.equity, now_ms=int(time.time() * 1000))  # fmt: skip
     lap("journal record")
     gc_policy.before_exit()
     return marks

@@ -7,6 +7,7 @@ The engine, pandas and numba load inside the command, not with the module, so
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -226,7 +227,8 @@ def backtest_command(
                   "from": start, "to": end, "units": units, "risk_usd": risk_usd,
                   "risk_pct": risk_pct, "params": params, "detail": detail}  # fmt: skip
         run_id = journal.save_run(root, record, data.timeframe, result.summary,
-                                  result.benchmarks, result.trades, result.equity)  # fmt: skip
+                                  result.benchmarks, result.trades, result.equity,
+                                  now_ms=int(time.time() * 1000))  # fmt: skip
         err.print(f"run {run_id} recorded in the journal")
 
 
@@ -250,7 +252,6 @@ def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> 
 def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Console):
     """The composer's run over the replay exchange, its speed on stderr (bars stepped per
     second of wall time, measured here: the library takes no clock of its own)."""
-    import time
     from functools import partial
 
     from cryptobot.backtest import runner
