@@ -10,8 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 from cryptobot.backtest import runner
 from cryptobot.backtest.engine import kind_names
+from cryptobot.backtest.grid import _sorted_union
 from cryptobot.backtest.metrics import DAY_MS, exposure, max_drawdown
-from cryptobot.backtest.portfolio import _sorted_union
 from cryptobot.data.lake import Lake
 from cryptobot.fills.model import KIND_NAMES
 from tests.conftest import BINANCE

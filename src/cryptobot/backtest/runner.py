@@ -22,10 +22,12 @@ management profile (``manage.profiles.<strategy>`` over ``manage``, ``management
 per-bar strategy exits and trend strength it asks for (``bar_rules``).
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +42,7 @@ from cryptobot.backtest.engine import (
     run_units,
     trades_frame,
 )
-from cryptobot.backtest.portfolio import PortfolioRun, PortfolioSetup, align, run_portfolio
+from cryptobot.backtest.grid import align
 from cryptobot.backtest.reference import ema_cross_signals
 from cryptobot.core.errors import ConfigError, DataError
 from cryptobot.core.market import Market
@@ -51,9 +53,9 @@ from cryptobot.data.lake import Lake
 from cryptobot.data.resample import resample
 from cryptobot.manage.exits import regime_exits, weakening
 from cryptobot.manage.policy import Policy
-from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
-from cryptobot.risk.liquidation import venue_of
-from cryptobot.risk.orders import SizingSetup
+
+if TYPE_CHECKING:  # the risk stack loads only for a run sized by risk (_portfolio_setup)
+    from cryptobot.backtest.portfolio import PortfolioRun, PortfolioSetup
 
 REFERENCE = "ema_cross"
 HELD = ("BTC", "ETH")  # buy-and-hold benchmarks besides each symbol
@@ -191,7 +193,7 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         benchmark = {
             t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
         }
-    markets = resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
+    markets = {} if reference_units(req) else _markets(lake, req)
     held = {b: _candles(lake, req, f"{b}/USDT:USDT", tf, frames) for b in HELD}
     cot_sides = {}
     if settings.cot.signal_filter and req.strategy != REFERENCE:  # ema_cross: signals exit too
@@ -208,6 +210,14 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
     contexts = _contexts(lake, req, settings, params, frames, warnings)
     return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings), cot_sides,
                    contexts)  # fmt: skip
+
+
+def _markets(lake: Lake, req: Request) -> dict[str, Market]:
+    """The stored contract specs of the run's symbols, for sizing and each market's fees (the
+    ema_cross reference in units uses neither: its costs are defined, ``costs_for``)."""
+    from cryptobot.risk.context import MarketFlags, resolve_markets
+
+    return resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
 
 
 def _contexts(lake: Lake, req: Request, settings: Settings, params: Any,
@@ -368,7 +378,7 @@ def costs_for(req: Request, settings: Settings, market: Market | None = None) ->
 
 
 #: a driver of the sized portfolio: (bars, signals, setup, start, end) -> PortfolioRun
-Driver = Callable[[list[SymbolBars], list[Signals], PortfolioSetup, int, int], PortfolioRun]
+Driver = Callable[[list[SymbolBars], list[Signals], "PortfolioSetup", int, int], "PortfolioRun"]
 
 
 def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None = None) -> Result:
@@ -415,6 +425,8 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
         fills = pd.concat([r.fills_frame() for r in runs], ignore_index=True)
         pnl = np.vstack([r.pnl for r in runs])
     else:
+        from cryptobot.backtest.portfolio import run_portfolio
+
         setup = _portfolio_setup(req, settings, policy, costs, fees, data)
         out = (drive or run_portfolio)(bars, signals, setup, start, end)
         trades = _portfolio_trades(out)
@@ -459,6 +471,11 @@ def _portfolio_setup(
 ) -> PortfolioSetup:  # fmt: skip
     """``costs``: the run's (the sizing's fee where a market states none); ``fees``: each
     symbol's, with its market's own maker/taker."""
+    from cryptobot.backtest.portfolio import PortfolioSetup
+    from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market
+    from cryptobot.risk.liquidation import venue_of
+    from cryptobot.risk.orders import SizingSetup
+
     risk = settings.risk
     sizing = risk.sizing
     if req.risk_usd is not None:

@@ -157,8 +157,8 @@ def backtest_command(
 
         from cryptobot.backtest import runner
         from cryptobot.core import jit
+        from cryptobot.core.venues import lake_exchange
         from cryptobot.data.lake import Lake
-        from cryptobot.exchange.factory import lake_exchange
         from cryptobot.journal import backtests as journal
 
         jit.load_registries()
