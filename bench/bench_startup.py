@@ -93,7 +93,10 @@ BACKTEST = ["backtest", "--strategy", "ema_cross", "--symbols", SYMBOL, "--timef
             "-f", "json"]  # fmt: skip
 QUIET = "import gc; gc.disable(); import {}; gc.freeze()"  # as a backtest does (gc_policy)
 FLOOR = "numpy, pyarrow.parquet, numba"
-LIBRARIES = f"{FLOOR}, pandas, talib, duckdb, pydantic.main, yaml, typer, rich.console, rich.table"
+# talib as a backtest imports it: without pandas (cryptobot/analysis/ta.py)
+LIBRARIES = (
+    f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, rich.console, rich.table"
+)
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
@@ -182,10 +185,11 @@ def phases() -> dict[str, float]:
     data = runner.load(lake, req, settings)
     lap("settings, lake read, bar arrays")
     result = runner.run(req, data, settings)
-    lap("run: signals, kernel, frames, metrics")
+    lap("run: signals, kernel, tables, metrics")
     request = {"strategy": req.strategy, "symbols": req.symbols}
     journal.save_run(lake.root, request, data.timeframe, result.summary, result.benchmarks,
-                     result.trades, result.equity, now_ms=int(time.time() * 1000))  # fmt: skip
+                     result.trade_table, result.equity_table,
+                     now_ms=int(time.time() * 1000))  # fmt: skip
     lap("journal record")
     gc_policy.before_exit()
     return marks

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from cryptobot.core.setup import json_safe
 from cryptobot.data import catalog
+from cryptobot.data.arrow import column, numbers, text
 from cryptobot.data.atomic import atomic_write
 
 if TYPE_CHECKING:
@@ -58,20 +59,26 @@ def save_run(
     timeframe: str,
     summary: dict,
     benchmarks: dict,
-    trades: pd.DataFrame,
-    equity: pd.DataFrame,
+    trades: pa.Table | pd.DataFrame,
+    equity: pa.Table | pd.DataFrame,
     *,
     now_ms: int,
 ) -> str:
-    """Records one run (``now_ms``: the caller's clock, its ``created_at``); returns its id."""
+    """Records one run (``now_ms``: the caller's clock, its ``created_at``); returns its id.
+    ``trades`` and ``equity`` as the run leaves them (``Result.trade_table``, ...) or as
+    pandas frames of the same columns."""
     run_id = secrets.token_hex(6)  # random: two recorders in the same ms differ
-    stamps = np.asarray(equity["timestamp"], dtype=np.int64)
+    stamps = column(equity, "timestamp", np.int64)
     hourly = hour_ends(stamps)
-    values = np.asarray(equity["equity"], dtype=np.float64)
-    curve = pa.table({"timestamp": stamps[hourly], "equity": values[hourly]})
-    rows = pa.Table.from_pandas(trades[list(TRADE_COLUMNS)], preserve_index=False)
+    values = column(equity, "equity", np.float64)
+    curve = pa.table(
+        {"timestamp": numbers(stamps[hourly]), "equity": numbers(values[hourly], nan_is_null=True)}
+    )
+    if not isinstance(trades, pa.Table):
+        trades = pa.Table.from_pandas(trades, preserve_index=False)
+    rows = trades.select(list(TRADE_COLUMNS))
     for part, table in (("trades", rows), ("equity", curve)):
-        table = table.add_column(0, "run_id", pa.repeat(pa.scalar(run_id), table.num_rows))
+        table = table.add_column(0, "run_id", text(np.zeros(table.num_rows, np.int8), [run_id]))
         atomic_write(run_path(root, run_id, part), lambda tmp, t=table: _write(t, tmp))
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
