@@ -189,8 +189,8 @@ def test_an_ema_cross_backtest_loads_only_what_it_runs(tmp_path: Path):
 def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: Path):
     """ema_cross in units reads its candles as arrays, runs, prints, writes -o and records the
     run through Arrow buffers (``data/arrow.py``): no pandas, no portfolio driver, no risk
-    engine, no exchange factory (0.25-0.3 s of its start); the -o files are still read back
-    by pandas as the same frames."""
+    engine, no exchange factory, no Arrow compute functions (0.3 s of its start); the -o
+    files are still read back by pandas as the same frames."""
     import numpy as np
     import pandas as pd
 
@@ -207,7 +207,8 @@ def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: 
         "--timeframe", "1m", "--stop-atr", "1.5", "-f", "json", "-o", str(out),
     )  # fmt: skip
     assert code == 0 and json.loads(stdout)[0]["trades"] > 10
-    loaded = {"pandas", "cryptobot.backtest.portfolio", "cryptobot.risk", "cryptobot.exchange"}
+    loaded = {"pandas", "pyarrow.compute", "cryptobot.backtest.portfolio", "cryptobot.risk",
+              "cryptobot.exchange"}  # fmt: skip
     assert not {m for m in modules for h in loaded if m == h or m.startswith(h + ".")}
     trades = pd.read_parquet(out)
     assert len(trades) == json.loads(stdout)[0]["trades"] and trades.stop.notna().all()

@@ -41,16 +41,20 @@ def numbers(values: np.ndarray, *, nan_is_null: bool = False) -> pa.Array:
 
 def text(codes: np.ndarray, names: Sequence[str]) -> pa.Array:
     """``names[codes]`` as a large_string column (the type pandas' strings are written as),
-    decoded from a dictionary: a NumPy string array per column took 0.02 s of a run."""
+    its bytes gathered from the few words a column holds: a NumPy string array per column took
+    0.02 s of a run, and Arrow's dictionary decoding loads ``pyarrow.compute`` (0.05 s)."""
+    codes = np.asarray(codes, dtype=np.intp)
     encoded = [name.encode() for name in names]
-    offsets = np.concatenate(([0], np.cumsum([len(b) for b in encoded]))).astype(np.int64)
-    dictionary = pa.Array.from_buffers(
-        pa.large_string(),
-        len(names),
-        [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
-    )
-    indices = numbers(np.asarray(codes, dtype=np.int32))
-    return pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    width = int(lengths.max()) if len(encoded) else 0
+    padded = np.zeros((len(encoded), width), np.uint8)
+    for row, word in enumerate(encoded):
+        padded[row, : len(word)] = np.frombuffer(word, np.uint8)
+    used = np.arange(width) < lengths[:, None]  # which bytes of each padded row are the word's
+    data = padded[codes][used[codes]] if len(codes) else np.empty(0, np.uint8)
+    offsets = np.concatenate(([0], np.cumsum(lengths[codes]))).astype(np.int64)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data))]
+    return pa.Array.from_buffers(pa.large_string(), len(codes), buffers)
 
 
 def column(table: "pa.Table | pd.DataFrame", name: str, dtype: Any = None) -> np.ndarray:
@@ -74,9 +78,7 @@ def to_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def _chunk(array: pa.Array) -> np.ndarray:
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        encoded = array.dictionary_encode()
-        words = np.array(encoded.dictionary.to_pylist(), dtype=object)
-        return words[_chunk(encoded.indices)] if len(words) else np.empty(0, dtype=object)
+        return np.array(array.to_pylist(), dtype=object)
     if pa.types.is_boolean(kind):
         bits = np.frombuffer(array.buffers()[1], np.uint8)
         unpacked = np.unpackbits(bits, bitorder="little", count=array.offset + len(array))
