@@ -69,8 +69,8 @@ funding on the account, one payment per symbol and funding time) and its open po
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -89,7 +89,6 @@ from cryptobot.backtest.portfolio import (
     signal_intent,
 )
 from cryptobot.core.account import Fill
-from cryptobot.core.errors import CryptobotError
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import TradingError
@@ -107,10 +106,6 @@ _KIND_OF_ORDER = {"market": FORCED, "stop_market": STOP, "take_profit": TARGET,
                   "liquidation": LIQUIDATION}  # fmt: skip
 _KIND_CODES = {name: code for code, name in KIND_NAMES.items()}
 LATE_EXIT = "late exit: a level the position reached in its entry bar, filled at the next open"
-
-
-class StepwiseError(CryptobotError):
-    """A run ``--stepwise`` cannot do (yet): the message says which and why."""
 
 
 @dataclass
@@ -174,13 +169,19 @@ def drive(bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: Portfol
                                     setup=setup, start=start, end=end))  # fmt: skip
 
 
+Cycle = Callable[[], AbstractAsyncContextManager[object]]
+
+
 async def run_stepwise(*, venue: TradingExchange, clock: ReplayClock,
                        bars: Sequence[SymbolBars], signals: Sequence[Signals],
-                       setup: PortfolioSetup, start: int, end: int) -> PortfolioRun:  # fmt: skip
+                       setup: PortfolioSetup, start: int, end: int,
+                       cycle: Cycle = nullcontext) -> PortfolioRun:  # fmt: skip
     """Step the bars ``start:end`` of every symbol of ``bars`` on ``venue`` (``clock`` moves it
-    to each close) and return the trades, fills and equity in the fast path's layout."""
+    to each close) and return the trades, fills and equity in the fast path's layout.
+    ``cycle``: the context each close's venue calls run in (the paper broker's ``batch``: one
+    journal session per close instead of one per call)."""
     desk = _Desk(venue=venue, clock=clock, bars=bars, signals=signals, setup=setup,
-                 start=start, end=end)  # fmt: skip
+                 start=start, end=end, cycle=cycle)  # fmt: skip
     return await desk.run()
 
 
@@ -190,8 +191,9 @@ class _Desk:
 
     def __init__(self, *, venue: TradingExchange, clock: ReplayClock,
                  bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: PortfolioSetup,
-                 start: int, end: int) -> None:  # fmt: skip
+                 start: int, end: int, cycle: Cycle) -> None:  # fmt: skip
         self.venue, self.clock, self.s, self.bars = venue, clock, setup, list(bars)
+        self.cycle = cycle
         self.start, self.end = start, end
         self.stamps = bars[0].timestamps
         self.bar_ms = int(np.min(np.diff(self.stamps))) if len(self.stamps) > 1 else HOUR_MS
@@ -218,19 +220,8 @@ class _Desk:
             if t == self.end and all(lane.trade is None for lane in self.lanes):
                 break
             self.clock.move_to(int(self.stamps[t]) + self.bar_ms)
-            await self._bar(t)
-            if t >= self.end - 1:
-                if t == self.end - 1:
-                    for lane in self.lanes:
-                        await lane._close(t + 1)  # the window's end: closed at the next open
-                continue
-            if self.s.use_breakers and self._moment(t):
-                await self._feed_breaker(t)
-            for lane in self.lanes:  # in symbol order, as the fast path takes them
-                due = bool(lane.sg.side[t]) and t >= lane.allowed
-                free = lane.trade is None or (lane.trade.closing and not lane.trade.gapped)
-                if due and free:
-                    await lane._consider(t)
+            async with self.cycle():
+                await self._close_of(t)
         for lane in self.lanes:
             if lane.trade is not None:  # still open after the last bar: marked, no exit fill
                 lane._write(lane.trade, -1, lane.funding)
@@ -243,6 +234,22 @@ class _Desk:
         run.breaker_trips = self.trips
         run.notes = tuple(f"--stepwise: {k} x{v}" for k, v in self.notes.items())
         return run
+
+    async def _close_of(self, t: int) -> None:
+        """Everything done at bar t's close: the bar lived, the breaker fed, signals sent."""
+        await self._bar(t)
+        if t >= self.end - 1:
+            if t == self.end - 1:
+                for lane in self.lanes:
+                    await lane._close(t + 1)  # the window's end: closed at the next open
+            return
+        if self.s.use_breakers and self._moment(t):
+            await self._feed_breaker(t)
+        for lane in self.lanes:  # in symbol order, as the fast path takes them
+            due = bool(lane.sg.side[t]) and t >= lane.allowed
+            free = lane.trade is None or (lane.trade.closing and not lane.trade.gapped)
+            if due and free:
+                await lane._consider(t)
 
     async def _bar(self, t: int) -> None:
         """Bar t has closed: the venue's fills and funding payments of its open read back and
@@ -715,7 +722,7 @@ class _Composer:
         return sum(p.contracts for p in positions if p.side == name)
 
 
-__all__ = ["LATE_EXIT", "StepwiseError", "drive", "run_stepwise"]
+__all__ = ["LATE_EXIT", "drive", "run_stepwise"]
 
 
 def _venue_reason(exc: Exception) -> str:

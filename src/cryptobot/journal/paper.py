@@ -58,6 +58,16 @@ def load(root: Path, account: str) -> AccountState | None:
     )
 
 
+def order_ids(root: Path, account: str) -> set[str]:
+    """The client order ids of every stored order of ``account`` (a cycle's duplicate check
+    without a query per order)."""
+    with catalog.connect(root) as con:
+        _ensure(con)
+        rows = con.execute("SELECT client_order_id FROM paper_orders WHERE account = ?",
+                           [account]).fetchall()  # fmt: skip
+    return {r[0] for r in rows}
+
+
 def find_order(root: Path, account: str, client_order_id: str) -> Order | None:
     with catalog.connect(root) as con:
         _ensure(con)
@@ -180,4 +190,4 @@ def _sql_type(hint: Any) -> str:
     return {bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}[hint]
 
 
-__all__ = ["PAPER_SCHEMA", "fills", "find_order", "load", "payments", "store"]
+__all__ = ["PAPER_SCHEMA", "fills", "find_order", "load", "order_ids", "payments", "store"]
