@@ -13,8 +13,8 @@ flat until the next cross. See ``kernel`` for the fills.
 import math
 
 import numpy as np
-import talib
 
+from cryptobot.analysis.ta import talib
 from cryptobot.core.jit import njit
 
 
