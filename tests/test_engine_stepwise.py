@@ -10,8 +10,8 @@ composer learns the fill when that bar has closed, so such an exit reached in th
 filled by the venue at the next open ("late exit"). Those trades are exactly the fast path's
 trades with such an exit in their entry bar, and the equity differs by their net only."""
 
-from dataclasses import replace
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -73,7 +73,13 @@ def _numbered(result):
         mine = fills.symbol == symbol
         taken = np.unique(fills.trade[mine])
         fills.loc[mine, "trade"] = rows[np.searchsorted(taken, fills.trade[mine])]
-    return replace(result, fills=fills)
+    return SimpleNamespace(
+        trades=result.trades,
+        fills=fills,
+        equity=result.equity,
+        notes=result.notes,
+        breaker_trips=result.breaker_trips,
+    )
 
 
 def _keys(trades) -> list[tuple[int, str]]:

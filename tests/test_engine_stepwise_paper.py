@@ -1,6 +1,6 @@
 """The composer over the paper broker (its account in a DuckDB journal) fed the replayed bars as
 its price feed, under the caller's clock: the same trades, fills, fees and equity as over the
-replay exchange (and so as the fast path: tests/test_engine_stepwise.py), on 400 real ETH 1h
+replay exchange (and so as the fast path: tests/test_engine_stepwise.py), on 300 real ETH 1h
 bars with the ladder, breakeven, the trail and scale-ins in play. Each close's venue calls run
 in one ``PaperBroker.batch`` (one journal session per bar, not one per call); the speed of the
 paper run is printed (``-s``), never asserted."""
@@ -11,6 +11,7 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cryptobot.backtest import runner
 from cryptobot.engine import drive
@@ -23,7 +24,7 @@ from cryptobot.journal import paper as journal
 from tests.test_engine_stepwise import START, SYMBOL, lake  # noqa: F401
 from tests.test_engine_stepwise_scale_in import SCALE_IN
 
-BARS = 400
+BARS = 300
 
 
 def paper_drive(bars, signals, setup, start, end, *, lake, root):  # noqa: F811
@@ -41,6 +42,7 @@ def paper_drive(bars, signals, setup, start, end, *, lake, root):  # noqa: F811
                                     cycle=broker.batch))  # fmt: skip
 
 
+@pytest.mark.timeout(600)  # a journal session per bar: slow on a loaded machine, never timed
 def test_the_paper_broker_as_the_venue_equals_the_replay_exchange(lake, settings, tmp_path):  # noqa: F811
     backtest = settings.backtest.model_copy(update={"funding_fallback_rate": 0.0})
     manage = settings.manage.overriding(scale_in=SCALE_IN)

@@ -211,9 +211,10 @@ class _JournalSession:
     async def __aenter__(self) -> "_JournalSession":
         self._lock.__enter__()
         try:
-            stored = journal.load(self._root, self._name)
             if self._cycle:
-                self._known = journal.order_ids(self._root, self._name)
+                stored, self._known = journal.load_cycle(self._root, self._name)
+            else:
+                stored = journal.load(self._root, self._name)
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
