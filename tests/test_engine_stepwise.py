@@ -10,8 +10,8 @@ composer learns the fill when that bar has closed, so such an exit reached in th
 filled by the venue at the next open ("late exit"). Those trades are exactly the fast path's
 trades with such an exit in their entry bar, and the equity differs by their net only."""
 
-from dataclasses import replace
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -73,7 +73,13 @@ def _numbered(result):
         mine = fills.symbol == symbol
         taken = np.unique(fills.trade[mine])
         fills.loc[mine, "trade"] = rows[np.searchsorted(taken, fills.trade[mine])]
-    return replace(result, fills=fills)
+    return SimpleNamespace(
+        trades=result.trades,
+        fills=fills,
+        equity=result.equity,
+        notes=result.notes,
+        breaker_trips=result.breaker_trips,
+    )
 
 
 def _keys(trades) -> list[tuple[int, str]]:
@@ -96,22 +102,24 @@ def _late_count(step) -> int:
     return int(notes[0].rsplit("x", 1)[1]) if notes else 0
 
 
-def _check(fast, step, late_kinds) -> dict[tuple[int, str], list]:
-    """Everything equal but the pinned trades; returns them. A pinned trade that a loss ends
-    in one run and a gain in the other lets the cooldown after a loss
+def _check(fast, step, late_kinds, *, pinned=None) -> dict[tuple[int, str], list]:
+    """Everything equal but the pinned trades (the late exits of ``late_kinds``, and the trades
+    ``pinned(fast)`` names, which the caller checks); returns the late ones. A pinned trade
+    that a loss ends in one run and a gain in the other lets the cooldown after a loss
     (``signal.cooldown_after_loss_min``) take a different next signal: the runs are compared
     up to that trade's exit, and the divergence is asserted to start there."""
     fast, step = _numbered(fast), _numbered(step)
     late = _late(fast, late_kinds)
+    apart = {**late, **(pinned(fast) if pinned else {})}
     flip = np.inf
     if _keys(fast.trades) != _keys(step.trades):
-        flip = _first_flip(fast, step, late)  # where the runs may part
+        flip = _first_flip(fast, step, apart)  # where the runs may part
         assert flip < np.inf
     f_trades, s_trades = (r.trades[r.trades.entry_time <= flip] for r in (fast, step))
     assert _keys(f_trades) == _keys(s_trades)
     if flip == np.inf:
         assert _late_count(step) == len(late)
-    same = ~pd.Series([key in late for key in _keys(f_trades)], dtype=bool).to_numpy()
+    same = ~pd.Series([key in apart for key in _keys(f_trades)], dtype=bool).to_numpy()
     a, b = f_trades[same][TRADE], s_trades[same][TRADE]
     for column in TRADE:
         if a[column].dtype.kind == "f":
@@ -129,7 +137,7 @@ def _check(fast, step, late_kinds) -> dict[tuple[int, str], list]:
         ours = step.fills[step.fills.trade == k]
         assert list(ours[ours.time == entry_time].kind) == ["entry"]
         assert set(kinds) <= set(ours[ours.time == entry_time + bar].kind)
-    first = min((t for t, _ in late), default=fast.equity.timestamp.iloc[-1] + 1)
+    first = min((t for t, _ in apart), default=fast.equity.timestamp.iloc[-1] + 1)
     before = fast.equity.timestamp < first
     np.testing.assert_allclose(step.equity.equity[before], fast.equity.equity[before], rtol=1e-9)
     if flip == np.inf:  # the equity differs by the pinned trades' net only
@@ -257,7 +265,6 @@ def test_the_command_prints_the_fast_paths_summary_and_its_speed(cli, stored, tm
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (["--strategy", "cot_crowd"], "bos_fvg_fib, breakout for now"),
         (["--risk-usd", "3", "--units", "1"], "--stepwise sizes by risk"),
         (["--fee", "0.001"], "drop --fee"),
         (["--no-funding"], "drop --no-funding"),
@@ -269,8 +276,6 @@ def test_what_stepwise_cannot_equal_yet_is_a_usage_error(cli, data_dir, tmp_path
                                                          message):  # fmt: skip
     out = tmp_path / "t.parquet"
     args = [*RUN, *change, "--stepwise", "-o", str(out)]
-    if change[0] == "--strategy":
-        args = [a for a in args if a not in ("--stop-atr", "2")]
     result = cli(*args, ok=None)
     assert result.exit_code == 2, result.stderr
     assert message in result.stderr

@@ -45,7 +45,6 @@ EPILOG = (
     "  cryptobot backtest --strategy ema_cross --symbols ETH/USDT:USDT --timeframe 1h"
     " --stop-atr 2 --risk-usd 3 --stepwise"
 )
-STEPWISE_STRATEGIES = ("ema_cross", "momentum", "bos_fvg_fib", "breakout")
 Opt = typer.Option
 SHOWN = ("total_return_pct", "cagr_pct", "max_drawdown_pct", "max_drawdown_days", "sharpe",
          "sortino", "calmar", "trades", "win_rate_pct", "profit_factor", "expectancy_usd",
@@ -55,7 +54,7 @@ SHOWN = ("total_return_pct", "cagr_pct", "max_drawdown_pct", "max_drawdown_days"
 
 def backtest_command(
     ctx: typer.Context,
-    strategy: Annotated[str, Opt(help="ema_cross, momentum, bos_fvg_fib or breakout.")],
+    strategy: Annotated[str, Opt(help="ema_cross, momentum, bos_fvg_fib, breakout or cot_crowd.")],
     symbols: Annotated[
         str | None, Opt("--symbols", "--symbol", help="Comma-separated unified symbols.")
     ] = None,
@@ -235,8 +234,6 @@ def backtest_command(
 def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> None:
     """What ``--stepwise`` cannot equal yet is refused before any data loads (usage: exit 2)."""
     refusals = (
-        (req.strategy not in STEPWISE_STRATEGIES,
-         f"--stepwise runs {', '.join(STEPWISE_STRATEGIES)} for now, not {req.strategy}"),
         (req.units is not None, "--stepwise sizes by risk: give --risk-usd or --risk-pct"),
         (req.detail is not None, "--stepwise does not replay --detail bars yet"),
         (fee is not None, "--stepwise charges each market's own fees: drop --fee"),

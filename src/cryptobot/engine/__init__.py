@@ -6,6 +6,4 @@ It owns no rule of its own: each step is the library's (``strategies``, ``risk``
 
 from cryptobot.core.lazy import surface
 
-__all__, __getattr__, __dir__ = surface(
-    __name__, names={"stepwise": ("StepwiseError", "drive", "run_stepwise")}
-)
+__all__, __getattr__, __dir__ = surface(__name__, names={"stepwise": ("drive", "run_stepwise")})

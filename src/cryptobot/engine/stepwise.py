@@ -9,6 +9,12 @@ At each close of the venue's clock (``now()``), for the run's symbol:
    backtest kernel runs, so breakeven, the ATR trail, the time stop, strategy exits and the
    ladder exist once. What it decides becomes orders: a moved stop replaces the venue's
    reduce-only stop-market, a decision to close at the next open is a reduce-only market order;
+   A scale-in decided at a close (plan 3's per-leg rule) goes the same way: what the position
+   will do at the next open (``Position.preview_open``: the compiled rule on a copy) is sent
+   as a market add and a reduce-only market cut, the position's stop is re-sent for what the
+   venue will hold after them, and each leg with its own stop (at its entry) gets a
+   reduce-only stop of that leg's quantity: a one-way venue holds one net position per
+   symbol, so the kernel's legs are stops of part of it;
 4. the circuit breaker is fed the venue's equity (as the fast path feeds it: at a signal and
    hourly); a trip with an exit action closes the position at the next open;
 5. the strategy's signal of the bar (the runner's arrays: one code path per strategy) is sized
@@ -44,6 +50,11 @@ Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_
 - **an entry that fills beyond its stop**: the fast path never enters it; the venue has filled
   it, so the composer closes it at the next open (counted in ``notes``).
 
+- **a leg's stop behind a tighter position stop**: in a bar reaching both, the kernel fills
+  the legs' own stops first, then the rest at the position's stop, even where the trail or
+  breakeven has moved the position's stop past a leg's entry; a venue meets the tighter stop
+  first and it closes the whole position there (tests/test_engine_stepwise_scale_in.py).
+
 - **an entry sent at the same close as another symbol's**: the gates see it at the price it
   was sent at (its fill is still to come); the fast path sees its fill.
 
@@ -58,8 +69,8 @@ funding on the account, one payment per symbol and funding time) and its open po
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -78,7 +89,6 @@ from cryptobot.backtest.portfolio import (
     signal_intent,
 )
 from cryptobot.core.account import Fill
-from cryptobot.core.errors import CryptobotError
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import TradingError
@@ -96,10 +106,6 @@ _KIND_OF_ORDER = {"market": FORCED, "stop_market": STOP, "take_profit": TARGET,
                   "liquidation": LIQUIDATION}  # fmt: skip
 _KIND_CODES = {name: code for code, name in KIND_NAMES.items()}
 LATE_EXIT = "late exit: a level the position reached in its entry bar, filled at the next open"
-
-
-class StepwiseError(CryptobotError):
-    """A run ``--stepwise`` cannot do (yet): the message says which and why."""
 
 
 @dataclass
@@ -130,11 +136,16 @@ class _Trade:
     orders: set[str] = field(default_factory=set)
     stop_id: str | None = None
     stop_at: float = math.nan
+    stop_qty: float = 0.0  # contracts the stop covers
+    leg_stops: dict[int, tuple[str, float, float]] = field(default_factory=dict)  # leg: id, at, qty
     closing: bool = False  # a reduce-only market order closes it at the next open
     # ... for a stop the close has passed: the kernel's position holds on to the next open and
     # fills its stop there as a gap, so the gates still see it and its symbol takes no signal
     gapped: bool = False
-    # what the venue booked for it: realised PnL, fees, exits' value and quantity (base units)
+    # what the venue booked for it: realised PnL, fees, exits' value and quantity, the quantity
+    # held and its average entry (base units; adds move it, as a one-way position's)
+    held: float = 0.0
+    average: float = math.nan
     realised: float = 0.0
     fees: float = 0.0
     exit_value: float = 0.0
@@ -158,15 +169,19 @@ def drive(bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: Portfol
                                     setup=setup, start=start, end=end))  # fmt: skip
 
 
+Cycle = Callable[[], AbstractAsyncContextManager[object]]
+
+
 async def run_stepwise(*, venue: TradingExchange, clock: ReplayClock,
                        bars: Sequence[SymbolBars], signals: Sequence[Signals],
-                       setup: PortfolioSetup, start: int, end: int) -> PortfolioRun:  # fmt: skip
+                       setup: PortfolioSetup, start: int, end: int,
+                       cycle: Cycle = nullcontext) -> PortfolioRun:  # fmt: skip
     """Step the bars ``start:end`` of every symbol of ``bars`` on ``venue`` (``clock`` moves it
-    to each close) and return the trades, fills and equity in the fast path's layout."""
-    if setup.policy.scale_max_adds > 0:
-        raise StepwiseError("--stepwise does not send scale-ins yet (manage.scale_in.enabled)")
+    to each close) and return the trades, fills and equity in the fast path's layout.
+    ``cycle``: the context each close's venue calls run in (the paper broker's ``batch``: one
+    journal session per close instead of one per call)."""
     desk = _Desk(venue=venue, clock=clock, bars=bars, signals=signals, setup=setup,
-                 start=start, end=end)  # fmt: skip
+                 start=start, end=end, cycle=cycle)  # fmt: skip
     return await desk.run()
 
 
@@ -176,8 +191,9 @@ class _Desk:
 
     def __init__(self, *, venue: TradingExchange, clock: ReplayClock,
                  bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: PortfolioSetup,
-                 start: int, end: int) -> None:  # fmt: skip
+                 start: int, end: int, cycle: Cycle) -> None:  # fmt: skip
         self.venue, self.clock, self.s, self.bars = venue, clock, setup, list(bars)
+        self.cycle = cycle
         self.start, self.end = start, end
         self.stamps = bars[0].timestamps
         self.bar_ms = int(np.min(np.diff(self.stamps))) if len(self.stamps) > 1 else HOUR_MS
@@ -204,19 +220,8 @@ class _Desk:
             if t == self.end and all(lane.trade is None for lane in self.lanes):
                 break
             self.clock.move_to(int(self.stamps[t]) + self.bar_ms)
-            await self._bar(t)
-            if t >= self.end - 1:
-                if t == self.end - 1:
-                    for lane in self.lanes:
-                        await lane._close(t + 1)  # the window's end: closed at the next open
-                continue
-            if self.s.use_breakers and self._moment(t):
-                await self._feed_breaker(t)
-            for lane in self.lanes:  # in symbol order, as the fast path takes them
-                due = bool(lane.sg.side[t]) and t >= lane.allowed
-                free = lane.trade is None or (lane.trade.closing and not lane.trade.gapped)
-                if due and free:
-                    await lane._consider(t)
+            async with self.cycle():
+                await self._close_of(t)
         for lane in self.lanes:
             if lane.trade is not None:  # still open after the last bar: marked, no exit fill
                 lane._write(lane.trade, -1, lane.funding)
@@ -229,6 +234,22 @@ class _Desk:
         run.breaker_trips = self.trips
         run.notes = tuple(f"--stepwise: {k} x{v}" for k, v in self.notes.items())
         return run
+
+    async def _close_of(self, t: int) -> None:
+        """Everything done at bar t's close: the bar lived, the breaker fed, signals sent."""
+        await self._bar(t)
+        if t >= self.end - 1:
+            if t == self.end - 1:
+                for lane in self.lanes:
+                    await lane._close(t + 1)  # the window's end: closed at the next open
+            return
+        if self.s.use_breakers and self._moment(t):
+            await self._feed_breaker(t)
+        for lane in self.lanes:  # in symbol order, as the fast path takes them
+            due = bool(lane.sg.side[t]) and t >= lane.allowed
+            free = lane.trade is None or (lane.trade.closing and not lane.trade.gapped)
+            if due and free:
+                await lane._consider(t)
 
     async def _bar(self, t: int) -> None:
         """Bar t has closed: the venue's fills and funding payments of its open read back and
@@ -406,9 +427,15 @@ class _Composer:
             return
         if fresh:
             await self._place_targets(tr)
-        await self._sync_stop(tr, t, funding, fresh=fresh)
+        await self._sync_stop(tr, t, funding, fresh=fresh, held=held)
         pending = tr.pos.pending
-        if pending is not None and not tr.closing:
+        if tr.closing:
+            return
+        if pending == "scale_in":
+            await self._scale_in(tr, t, held)
+        else:
+            await self._sync_leg_stops(tr, self._leg_stops_of(tr.pos))
+        if pending is not None and pending != "scale_in":
             tr.closing = True
             await self._market_close(held, tr.entry.side)
             self.allowed = self._after_close(t, funding)
@@ -442,9 +469,8 @@ class _Composer:
         """The row's money as the venue booked it (the position's own figures are the rest:
         stop, R, reason, excursions): its exit price, gross, fees, net and R."""
         last = len(self.stamps) - 1 if exit_bar < 0 else exit_bar
-        held = tr.entry.qty - tr.exit_qty
-        gross = tr.realised + tr.entry.side * (float(self.sb.bars[last, kernel.CLOSE])
-                                               - tr.entry.price) * held  # fmt: skip
+        close = float(self.sb.bars[last, kernel.CLOSE])
+        gross = tr.realised + tr.entry.side * (close - tr.average) * tr.held
         if tr.exit_qty > 0 and exit_bar >= 0:
             row[kernel.T_EXIT_PX] = tr.exit_value / tr.exit_qty
         row[kernel.T_GROSS], row[kernel.T_FEES] = gross, tr.fees
@@ -467,13 +493,19 @@ class _Composer:
                 kind = _KIND_CODES.get(near.reason) if near is not None else None
                 kind = kind or _KIND_OF_ORDER.get(f.order_type, FORCED)
             sign = 1 if f.side == "buy" else -1
-            self.fills[self.nf] = (tr.row, t, kind, sign, f.amount * size, f.price, f.fee)
+            qty = f.amount * size
+            self.fills[self.nf] = (tr.row, t, kind, sign, qty, f.price, f.fee)
             self.nf += 1
             tr.realised += f.realized_pnl
             tr.fees += f.fee
-            if not entry:
-                tr.exit_value += f.amount * size * f.price
-                tr.exit_qty += f.amount * size
+            if sign == tr.entry.side:  # the entry or a scale-in's add
+                tr.average = f.price if entry else (
+                    (tr.average * tr.held + f.price * qty) / (tr.held + qty))  # fmt: skip
+                tr.held += qty
+            else:
+                tr.held = max(tr.held - qty, 0.0)
+                tr.exit_value += qty * f.price
+                tr.exit_qty += qty
 
     # ---- orders --------------------------------------------------------------------------
     async def _consider(self, t: int) -> None:
@@ -558,11 +590,13 @@ class _Composer:
                 continue
             tr.orders.add(order.client_order_id)
 
-    async def _sync_stop(self, tr: _Trade, t: int, funding: float, *, fresh: bool) -> None:
-        """The venue's stop where the position's stop is (breakeven, the trail); a stop sent
-        with the entry may have been canceled with the position it reversed. A stop the close
-        has passed already (breakeven moved above a close that fell back) is a market order:
-        the kernel fills that stop at the next open too, as a gap."""
+    async def _sync_stop(self, tr: _Trade, t: int, funding: float, *, fresh: bool,
+                         held: float) -> None:  # fmt: skip
+        """The venue's stop where the position's stop is (breakeven, the trail), for all the
+        venue holds (``held`` contracts: a scale-in's add grows it); a stop sent with the entry
+        may have been canceled with the position it reversed. A stop the close has passed
+        already (breakeven moved above a close that fell back) is a market order: the kernel
+        fills that stop at the next open too, as a gap."""
         stop = tr.pos.stop
         if (
             tr.stop_id is not None
@@ -570,7 +604,7 @@ class _Composer:
             and (await self.venue.fetch_order(tr.stop_id)).status != "open"
         ):
             tr.stop_id = None
-        if tr.stop_id is not None and stop == tr.stop_at:
+        if tr.stop_id is not None and stop == tr.stop_at and held <= tr.stop_qty:
             return
         if tr.stop_id is not None:
             with suppress(TradingError):  # done already: filled, or canceled with the position
@@ -578,11 +612,64 @@ class _Composer:
         tr.stop_id, tr.stop_at = None, stop
         if beyond(tr.entry.side, float(self.sb.bars[t, kernel.CLOSE]), stop):
             tr.closing = tr.gapped = True
-            await self._market_close(await self._held(tr.entry.side), tr.entry.side)
+            await self._market_close(held, tr.entry.side)
             self.allowed = self._after_close(t, funding)
         elif math.isfinite(stop):
-            held = await self._held(tr.entry.side)
-            tr.stop_id = await self._place_stop(tr.entry.side, held, stop)
+            await self._resize_stop(tr, held)
+
+    async def _resize_stop(self, tr: _Trade, contracts: float) -> None:
+        """The position's stop (at ``tr.stop_at``) re-sent for ``contracts``."""
+        if tr.stop_id is not None:
+            with suppress(TradingError):
+                await self.venue.cancel_order(tr.stop_id)
+        tr.stop_id = await self._place_stop(tr.entry.side, contracts, tr.stop_at)
+        tr.stop_qty = contracts if tr.stop_id is not None else 0.0
+
+    # ---- scale-ins -------------------------------------------------------------------------
+    async def _scale_in(self, tr: _Trade, t: int, held: float) -> None:
+        """The scale-in decided at bar t's close, sent for the next open: what the position
+        will do there (``Position.preview_open``: the compiled rule on a copy, at the price a
+        market order meets) as a market add and a reduce-only market cut; the position's stop
+        re-sent for what the venue will hold after them and the triggering leg's own stop
+        placed now, so both are live in that bar as the kernel's are."""
+        side = tr.entry.side
+        size, step = self.market.contract_size, self.market.step_size
+        legs = self._leg_stops_of(tr.pos)
+        leg = len(tr.pos.legs) - 1  # the newest leg: the one whose ROE triggered
+        after = held
+        for action in tr.pos.preview_open(self._price_at_send(t)):
+            contracts = snap(action.qty / size, step)
+            if action.kind == "add":
+                after += contracts if await self._send_market(contracts, side=side) else 0.0
+            elif action.kind == "scale_out":
+                sent = await self._send_market(contracts, side=-side, reduce_only=True)
+                after -= contracts if sent else 0.0
+            elif action.kind == "move_leg_stop":
+                legs[leg] = (action.price, contracts)
+        if math.isfinite(tr.stop_at) and after > tr.stop_qty:
+            await self._resize_stop(tr, after)
+        await self._sync_leg_stops(tr, legs)
+
+    def _leg_stops_of(self, pos: Position) -> dict[int, tuple[float, float]]:
+        """Each leg's own stop (leg: level, contracts) as the position holds them."""
+        size, step = self.market.contract_size, self.market.step_size
+        return {j: (stop, snap(qty / size, step)) for j, (_, qty, stop) in enumerate(pos.legs)
+                if math.isfinite(stop) and qty > 0.0}  # fmt: skip
+
+    async def _sync_leg_stops(self, tr: _Trade, wanted: dict[int, tuple[float, float]]) -> None:
+        """One reduce-only stop per leg with its own stop, for that leg's quantity: a one-way
+        venue nets the legs into one position, so a leg's stop is a stop of part of it (the
+        kernel closes that leg's quantity there); a changed leg is canceled and re-sent."""
+        for leg, (cid, at, qty) in list(tr.leg_stops.items()):
+            if wanted.get(leg) != (at, qty):
+                with suppress(TradingError):  # done already: filled, or canceled with the position
+                    await self.venue.cancel_order(cid)
+                del tr.leg_stops[leg]
+        for leg, (at, qty) in wanted.items():
+            if leg not in tr.leg_stops and qty > 0.0:
+                cid = await self._place_stop(tr.entry.side, qty, at)
+                if cid is not None:
+                    tr.leg_stops[leg] = (cid, at, qty)
 
     async def _cancel_resting(self, tr: _Trade) -> None:
         """The closed trade's stop and targets still resting on the venue canceled (a venue
@@ -594,16 +681,24 @@ class _Composer:
                     await self.venue.cancel_order(order.client_order_id)
 
     async def _market_close(self, contracts: float, side: int) -> str | None:
-        """A reduce-only market order of the trade's (filled at the next open); its id."""
+        """A reduce-only market order closing ``contracts`` of a ``side`` trade's (filled at
+        the next open); its id."""
+        return await self._send_market(contracts, side=-side, reduce_only=True)
+
+    async def _send_market(self, contracts: float, *, side: int,
+                           reduce_only: bool = False) -> str | None:  # fmt: skip
+        """A market order of the trade's to ``side`` (+1 buy, -1 sell), filled at the next
+        open; its id (None: nothing to send, or the venue refused it - counted in notes)."""
         if contracts <= 0.0:
             return None
         try:
             order = await self.venue.create_order(
-                symbol=self.symbol, type="market", side="sell" if side > 0 else "buy",
-                amount=contracts, reduce_only=True,
+                symbol=self.symbol, type="market", side="buy" if side > 0 else "sell",
+                amount=contracts, reduce_only=reduce_only,
             )  # fmt: skip
         except TradingError as exc:
-            self.notes[f"close not sent: {_venue_reason(exc)}"] += 1
+            what = "close" if reduce_only else "add"
+            self.notes[f"{what} not sent: {_venue_reason(exc)}"] += 1
             return None
         if self.trade is not None:
             self.trade.orders.add(order.client_order_id)
@@ -627,7 +722,7 @@ class _Composer:
         return sum(p.contracts for p in positions if p.side == name)
 
 
-__all__ = ["LATE_EXIT", "StepwiseError", "drive", "run_stepwise"]
+__all__ = ["LATE_EXIT", "drive", "run_stepwise"]
 
 
 def _venue_reason(exc: Exception) -> str:

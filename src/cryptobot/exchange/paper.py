@@ -21,10 +21,19 @@ funding, isolated liquidation), exactly as the replay exchange fills them on sto
   (``paper-<account>.lock``, ``flock``: released by the kernel even on ``kill -9``), held for the
   whole call, feed requests included; the journal connection is held only to read and to write.
   The lock is taken blocking: a call waits for another process's call to finish.
+- **Cycles** (``batch``): a caller making several calls in one cycle (the composer: about five
+  per bar) holds one session for all of them: the lock and one load at the start, every call
+  on the state in memory (each on a copy, kept only when it succeeds: a failed call still
+  changes nothing), and one transaction at the end storing all of it. A process killed inside
+  the cycle leaves the state stored before it; another process waits for the whole cycle. Reads
+  of fills and funding payments newer than the stored clock (the bars closed since) need no
+  journal query in either mode: nothing stored can be that new.
 """
 
+import copy
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +47,7 @@ from cryptobot.core.market import Market
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data import locks
 from cryptobot.exchange.base import Clock, Exchange, FundingRate, OhlcvRow, OpenInterest, Ticker
-from cryptobot.exchange.simulated import Bar, SimSetup, SimulatedExchange
+from cryptobot.exchange.simulated import Bar, SimSetup, SimulatedExchange, select
 from cryptobot.fills.funding import funding_charges
 from cryptobot.journal import paper as journal
 
@@ -126,6 +135,7 @@ class PaperBroker(SimulatedExchange):
         self._feed = feed or CandleFeed(prices, self.setup.timeframe or "1m")
         self._root = Path(journal_dir)
         self._markets: dict[str, Market] | None = None
+        self._cycle: _JournalSession | None = None
 
     # ---- the market, from the wrapped exchange (read-only) -------------------------------
     async def now(self) -> int:
@@ -156,8 +166,21 @@ class PaperBroker(SimulatedExchange):
         await self._prices.close()
 
     # ---- the simulated account -----------------------------------------------------------
-    def session(self) -> "_JournalSession":
-        return _JournalSession(self)
+    def session(self) -> "_JournalSession | _CycleCall":
+        return _JournalSession(self) if self._cycle is None else _CycleCall(self._cycle)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator["PaperBroker"]:
+        """One cycle's calls on one session (the module's *Cycles*): stored together when the
+        block ends without an error, not at all otherwise."""
+        if self._cycle is not None:
+            raise RuntimeError("a paper broker's batch is open already (one cycle at a time)")
+        async with _JournalSession(self, cycle=True) as held:
+            self._cycle = held
+            try:
+                yield self
+            finally:
+                self._cycle = None
 
     async def bars(self, symbol: str, since: int, until: int) -> list[Bar]:
         return await self._feed(symbol, since, until)
@@ -170,51 +193,97 @@ class PaperBroker(SimulatedExchange):
 
 
 class _JournalSession:
-    """A call on the stored account: the account's lock for the whole call, the journal for
-    the reads and for one write at the end."""
+    """A call (or a cycle of calls: ``cycle``) on the stored account: the account's lock for
+    all of it, the journal for the reads and for one write at the end of everything kept."""
 
-    def __init__(self, broker: PaperBroker) -> None:
-        self._broker = broker
+    def __init__(self, broker: PaperBroker, *, cycle: bool = False) -> None:
+        self._broker, self._cycle = broker, cycle
         self._root, self._name = broker._root, broker.account
         self._lock = locks.exclusive(self._root / f"paper-{self._name}.lock")
-        self._account: SimAccount | None = None
+        self._kept = False
+        self._orders: dict[str, Order] = {}  # placed or changed, not stored yet
+        self._fills: list[Fill] = []
+        self._payments: list[FundingPayment] = []
+        self._known: set[str] | None = None  # a cycle's stored client order ids
         self.state: AccountState
+        self.stored_clock = 0  # nothing stored happened at or after it
 
     async def __aenter__(self) -> "_JournalSession":
         self._lock.__enter__()
         try:
-            stored = journal.load(self._root, self._name)
+            if self._cycle:
+                stored, self._known = journal.load_cycle(self._root, self._name)
+            else:
+                stored = journal.load(self._root, self._name)
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
         self.state = stored if stored is not None else self._broker.setup.new_state()
+        self.stored_clock = self.state.ledger.clock
         return self
 
     async def __aexit__(self, exc_type: object, *exc: object) -> None:
         try:
-            if exc_type is None and self._account is not None:
-                journal.store(
-                    self._root,
-                    self._name,
-                    self.state,
-                    orders=self._account.changed.values(),
-                    new_fills=self._account.fills,
-                    new_payments=self._account.payments,
-                )
+            if exc_type is None and self._kept:
+                journal.store(self._root, self._name, self.state, orders=self._orders.values(),
+                              new_fills=self._fills, new_payments=self._payments)  # fmt: skip
         finally:
             self._lock.__exit__(None, None, None)
 
     async def find_order(self, client_order_id: str) -> Order | None:
+        kept = self._orders.get(client_order_id)
+        if kept is not None or (self._known is not None and client_order_id not in self._known):
+            return kept
         return journal.find_order(self._root, self._name, client_order_id)
 
     async def fills(self, symbol: str | None, since: int | None) -> list[Fill]:
-        return journal.fills(self._root, self._name, symbol=symbol, since=since)
+        stored = [] if self._newer(since) else journal.fills(
+            self._root, self._name, symbol=symbol, since=since)  # fmt: skip
+        return [*stored, *select(self._fills, symbol, since)]
 
     async def payments(self, symbol: str | None, since: int | None) -> list[FundingPayment]:
-        return journal.payments(self._root, self._name, symbol=symbol, since=since)
+        stored = [] if self._newer(since) else journal.payments(
+            self._root, self._name, symbol=symbol, since=since)  # fmt: skip
+        return [*stored, *select(self._payments, symbol, since)]
 
     def keep(self, account: "SimAccount") -> None:
-        self._account = account
+        self._kept = True
+        self.state = account.state
+        self._orders.update(account.changed)
+        self._fills.extend(account.fills)
+        self._payments.extend(account.payments)
+
+    def _newer(self, since: int | None) -> bool:
+        """Whether nothing stored can be at or after ``since``: a fill or a payment is booked
+        at the open of a bar that closed by the clock the account had seen when stored."""
+        return since is not None and since >= self.stored_clock
+
+
+class _CycleCall:
+    """One call inside a cycle: a copy of the cycle's state, handed back only when the call
+    succeeds (a failed call leaves the cycle as it was)."""
+
+    def __init__(self, held: _JournalSession) -> None:
+        self._held = held
+        self.state = copy.deepcopy(held.state)
+
+    async def __aenter__(self) -> "_CycleCall":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def find_order(self, client_order_id: str) -> Order | None:
+        return await self._held.find_order(client_order_id)
+
+    async def fills(self, symbol: str | None, since: int | None) -> list[Fill]:
+        return await self._held.fills(symbol, since)
+
+    async def payments(self, symbol: str | None, since: int | None) -> list[FundingPayment]:
+        return await self._held.payments(symbol, since)
+
+    def keep(self, account: "SimAccount") -> None:
+        self._held.keep(account)
 
 
 __all__ = ["BarFeed", "CandleFeed", "PaperBroker"]

@@ -46,11 +46,25 @@ def load(root: Path, account: str) -> AccountState | None:
     """The stored account with its open orders, or None before its first call."""
     with catalog.connect(root) as con:
         _ensure(con)
-        ledger = _rows(con, "paper_accounts", account)
-        if not ledger:
-            return None
-        books = _rows(con, "paper_books", account)
-        orders = _rows(con, "paper_orders", account, "status = 'open'")
+        return _load(con, account)
+
+
+def load_cycle(root: Path, account: str) -> tuple[AccountState | None, set[str]]:
+    """``load`` and the client order ids of every stored order (a cycle's duplicate check
+    without a query per order), on one connection."""
+    with catalog.connect(root) as con:
+        _ensure(con)
+        rows = con.execute("SELECT client_order_id FROM paper_orders WHERE account = ?",
+                           [account]).fetchall()  # fmt: skip
+        return _load(con, account), {r[0] for r in rows}
+
+
+def _load(con: duckdb.DuckDBPyConnection, account: str) -> AccountState | None:
+    ledger = _rows(con, "paper_accounts", account)
+    if not ledger:
+        return None
+    books = _rows(con, "paper_books", account)
+    orders = _rows(con, "paper_orders", account, "status = 'open'")
     return AccountState(
         ledger=ledger[0],
         books={b.symbol: b for b in books},
@@ -180,4 +194,4 @@ def _sql_type(hint: Any) -> str:
     return {bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}[hint]
 
 
-__all__ = ["PAPER_SCHEMA", "fills", "find_order", "load", "payments", "store"]
+__all__ = ["PAPER_SCHEMA", "fills", "find_order", "load", "load_cycle", "payments", "store"]

@@ -213,6 +213,18 @@ class Position:
         self._last_event = int(ts)
         return self._actions(n, int(ts))
 
+    def preview_open(self, price: float) -> list[Action]:
+        """What the decision of the last close would do at ``price`` (the next open, where a
+        venue fills the orders sent for it), worked out by the same step on a copy of the
+        position: a composer sends these as orders (a scale-in's add, its cut and the leg's new
+        stop) without writing the rule again. The position itself does not change."""
+        self._check_open()
+        _positive("price", price)
+        copy = PositionState(*(a.copy() for a in self._state))
+        acts = np.zeros_like(self._acts)
+        n = step_price(copy, self._rules, self._costs, float(price), False, acts)
+        return self._rows(acts[:n], self._last_event)
+
     # -- what the position holds ------------------------------------------------------------
     @property
     def qty(self) -> float:
@@ -288,7 +300,10 @@ class Position:
             raise PositionError(f"the position is closed ({self.exit_reason}): nothing to step")
 
     def _actions(self, n: int, ts: int) -> list[Action]:
-        rows = self._acts[:n]
+        return self._rows(self._acts[:n], ts)
+
+    @staticmethod
+    def _rows(rows: np.ndarray, ts: int) -> list[Action]:
         return [
             Action(
                 ACTION_NAMES[int(r[A_KIND])],

@@ -459,13 +459,15 @@ def _exits_in(pos, side, op, hi, lo, vol, fill_hi, fill_lo, costs, acts, n, last
 @njit(cache=True, _nrt=False)
 def _leg_stops(pos, side, op, hi, lo, vol, fill_hi, fill_lo, costs, acts, n, last):
     """Each leg whose own stop the bar reaches closes there (at the open when it gapped beyond),
-    tightest first: a BREAKEVEN fill of that leg's quantity, at market from the trigger."""
+    tightest first: a BREAKEVEN fill of that leg's quantity, at market from the trigger. A leg
+    stop no tighter than the position's stop is left to it: the price meets the position's stop
+    first, and that closes every leg (as a venue holding both stops fills them)."""
     v, legs = pos.vec, pos.legs
     while v[S_QTY] > 0.0:
         hit, trigger = -1, math.nan
         for j in range(int(v[S_LEGS])):
             level = legs[j, L_STOP]
-            if legs[j, L_QTY] <= 0.0 or math.isnan(level):
+            if legs[j, L_QTY] <= 0.0 or math.isnan(level) or (level - v[S_STOP]) * side <= 0.0:
                 continue
             price = stop_trigger(-side, level, op, hi, lo)
             if not math.isnan(price) and (hit < 0 or (level - legs[hit, L_STOP]) * side > 0.0):
