@@ -129,6 +129,13 @@ def _utc(day: date) -> str:
         ("2018-12-24", "2019-02-01 20:30"),  # the first report of the 2018-19 backlog
         ("2018-12-31", "2019-02-05 20:30"),  # Monday data (1 January on Tuesday), Tuesday release
         ("2019-03-05", "2019-03-08 20:30"),  # current again
+        # the ION cyber incident of 2023: one by one from 24 Feb, current again on 24 Mar
+        ("2023-01-24", "2023-01-27 20:30"),  # the last report before it, on time
+        ("2023-01-31", "2023-02-24 20:30"),  # the CFTC's statement of that day
+        ("2023-02-07", "2023-03-03 20:30"),
+        ("2023-02-28", "2023-03-14 19:30"),  # a Tuesday, after the switch to EDT
+        ("2023-03-14", "2023-03-21 19:30"),  # the last catch-up report, on a Tuesday
+        ("2023-03-21", "2023-03-24 19:30"),  # the normal schedule again
         ("2025-09-30", "2025-11-19 20:30"),  # the first of the 2025 backlog, on a Wednesday
         ("2025-12-23", "2026-01-09 20:30"),
         ("2026-01-13", "2026-01-20 20:30"),  # the last catch-up report, on a Tuesday
@@ -172,6 +179,7 @@ def test_a_report_of_a_lapse_missing_from_the_table_waits_for_the_catch_up() -> 
     """An as-of date no schedule lists (e.g. a Wednesday) counts as published when the backlog
     was cleared: late, never early."""
     assert _utc(date(2025, 10, 8)) == "2026-01-23 20:30"
+    assert _utc(date(2023, 2, 8)) == "2023-03-24 19:30"  # the ION incident's
 
 
 def test_an_override_beats_the_rule_and_closures_move_the_release() -> None:

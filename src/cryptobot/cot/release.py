@@ -11,19 +11,15 @@ catch-up schedule of 2025-11-18). Checked against the CFTC's 2024 schedule (cftc
 132401): Juneteenth on Wednesday -> Mon 24 Jun, 4 July on Thursday -> Mon 8 Jul, Thanksgiving
 -> Mon 2 Dec, Christmas on Wednesday -> Mon 30 Dec; Monday holidays delay nothing.
 
-Lapses in appropriations: the CFTC published the missed reports on a catch-up schedule, which
-:data:`BACKLOG` holds date by date (each with its source). A report due in a lapse that the
-table does not list counts as published the day the backlog was cleared (:data:`LAPSES`): an
-upper bound, never early. ``cot.publication_overrides`` (as-of date -> publication time) beats
-every rule. Limits: the catch-up dates are the CFTC's *announced* schedules (as quoted by the
-press and a public calendar dataset), not a record of when each file actually appeared; the
+Outages (the lapses in appropriations of 2018-19 and 2025, the ION cyber incident of 2023):
+the CFTC published the missed reports on a catch-up schedule, which :data:`BACKLOG` holds date
+by date (each with its source). A report due in an outage that the table does not list counts
+as published the day the backlog was cleared (:data:`LAPSES`): an upper bound, never early.
+``cot.publication_overrides`` (as-of date -> publication time) beats every rule. Limits: the
+catch-up dates are the CFTC's announced schedules or its notices of the day (as quoted by the
+press, public calendar datasets and code), not a record of when each file actually appeared;
+the hour of a catch-up release is taken as 15:30 ET, which no source states for 2023; the
 holiday rule does not know of closures missing from ``cot.closures``.
-
-Known gap, not in the tables: the ION cyber incident of 2023 held the reports as of 2023-01-31
-to about mid-March 2023 (the one as of 2023-01-31 came out on 2023-02-24, CFTC statements of
-16 and 24 February 2023; on 17 March none came out). Its catch-up dates were not found offline,
-so those reports still count as published on their normal Fridays, up to ~5 weeks early; put
-the dates in ``cot.publication_overrides`` once known.
 """
 
 from collections.abc import Iterable, Mapping
@@ -34,7 +30,7 @@ from cryptobot.core.errors import ConfigError
 
 EASTERN = ZoneInfo("America/New_York")
 RELEASE_TIME = time(15, 30)
-#: The catch-up publications after the lapses in appropriations, as-of date -> publication day
+#: The catch-up publications after the outages, as-of date -> publication day
 #: (15:30 ET). 2018-19: the CFTC notice of 2019-01-29 (quoted by thefencepost.com "CFTC
 #: releases report schedule" and whiteoakfx.com): the report as of 2018-12-24 on Fri 2019-02-01,
 #: then one every Tuesday and Friday until current; the first four dates are also in the
@@ -43,6 +39,16 @@ RELEASE_TIME = time(15, 30)
 #: from 2019-02-15 to 2019-03-05 follow the announced Tuesday/Friday pattern (not seen listed).
 #: 2025: the CFTC's catch-up schedule of 2025-11-18 (quoted in full by mondovisione.com, "CFTC
 #: To Resume Publishing COT Reports Wednesday"), normal again from the report as of 2026-01-20.
+#: 2023, the ION cyber incident: the CFTC's statements of 2023-02-16 (press release 8662-23:
+#: resume "as early as" Fri 2023-02-24 with the report due 2023-02-03, then the missed ones
+#: "sequentially ... in an expedited manner", done "by mid-March") and 2023-02-24 (quoted by
+#: cotbase.com: the report as of 2023-01-31 issued that day); the later dates are the CFTC's
+#: Historical Special Announcements as listed, identically, by several public COT-timing
+#: codebases (found by code search: tables keyed "2023-01-31": "2023-02-24" ... "2023-03-14":
+#: "2023-03-21"; one of five lists 2023-02-07 on 03-08 with 2023-02-14, against the one-by-one
+#: order the CFTC announced). InvestMacro posted its charts of the 2023-02-21 data in March
+#: 2023, which fits. The report as of 2023-03-21 came out on its normal Friday, 2023-03-24;
+#: none came out on Fri 2023-03-17.
 BACKLOG: dict[date, date] = {
     date.fromisoformat(as_of): date.fromisoformat(published)
     for as_of, published in (
@@ -56,6 +62,13 @@ BACKLOG: dict[date, date] = {
         ("2019-02-12", "2019-02-26"),
         ("2019-02-19", "2019-03-01"),
         ("2019-02-26", "2019-03-05"),
+        ("2023-01-31", "2023-02-24"),
+        ("2023-02-07", "2023-03-03"),
+        ("2023-02-14", "2023-03-08"),
+        ("2023-02-21", "2023-03-10"),
+        ("2023-02-28", "2023-03-14"),
+        ("2023-03-07", "2023-03-16"),
+        ("2023-03-14", "2023-03-21"),
         ("2025-09-30", "2025-11-19"),
         ("2025-10-07", "2025-11-21"),
         ("2025-10-14", "2025-11-25"),
@@ -74,10 +87,13 @@ BACKLOG: dict[date, date] = {
         ("2026-01-13", "2026-01-20"),
     )
 }
-#: (lapse start, the day the backlog was cleared): 2018-12-22 to 2019-03-08 (the report as of
-#: 2019-03-05 was the first current one); 2025-10-01 to 2026-01-23 (the CFTC's schedule above).
+#: (outage start, the day the backlog was cleared): 2018-12-22 to 2019-03-08 (the report as of
+#: 2019-03-05 was the first current one); 2023-02-03 (the first release the ION incident
+#: missed) to 2023-03-24 (the report as of 2023-03-21 on time); 2025-10-01 to 2026-01-23 (the
+#: CFTC's schedule above).
 LAPSES = (
     (date(2018, 12, 22), date(2019, 3, 8)),
+    (date(2023, 2, 3), date(2023, 3, 24)),
     (date(2025, 10, 1), date(2026, 1, 23)),
 )
 
