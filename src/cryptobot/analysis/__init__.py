@@ -14,5 +14,5 @@ __all__, __getattr__, __dir__ = surface(
         "strength": ("relative_strength", "universe_percentiles"),
         "structure": ("breaks", "swings"),
     },
-    modules=("fib", "profile", "regime"),
+    modules=("fib", "profile", "regime", "ta"),
 )

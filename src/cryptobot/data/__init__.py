@@ -20,5 +20,5 @@ __all__, __getattr__, __dir__ = surface(
         "status": ("lake_status",),
         "universe": ("top_stored",),
     },
-    modules=("catalog", "crowd", "locks"),
+    modules=("arrow", "catalog", "crowd", "locks"),
 )
