@@ -16,6 +16,7 @@ __all__, __getattr__, __dir__ = surface(
         "factory": (
             "crowd_sources",
             "lake_exchange",
+            "live_switches",
             "market_exchange",
             "open_exchange",
             "open_venue",

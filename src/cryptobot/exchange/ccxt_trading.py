@@ -88,6 +88,7 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
             )
         super().__init__(exchange_id, venue, retry, secrets)
         self.dialect: Dialect = DIALECTS[exchange_id]
+        _mask_in_ccxt_logs(self._secrets.values())
         self._ccxt.options.update(self.dialect.options)
         self.not_found_tolerance = not_found_tolerance
         self.settle_s = settle_s
@@ -157,7 +158,7 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         """The newest order with this client id, open or done (a triggered conditional order
         carries the fill of the market order it became)."""
         symbol, conditional = await self._locate(client_order_id, symbol)
-        kinds = [conditional] if conditional is not None else [False, True]
+        kinds = [conditional] if conditional is not None else [True, False]
         for n, kind in enumerate(kinds):
             try:
                 raw = await self._read(
@@ -256,27 +257,26 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
             waited += pause
 
     async def cancel_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
+        """The canceled order. The venue cannot tell a second cancel from a retry whose first
+        answer was lost (aiohttp itself re-sends a DELETE on a dropped connection), so an order
+        canceled already is returned as canceled; a filled one raises ``OrderNotOpen``."""
         symbol, conditional = await self._locate(client_order_id, symbol)
         if conditional is None:  # which route holds it: one look-up says
             await self.fetch_order(client_order_id, symbol=symbol)
             conditional = self._where[client_order_id][1]
-        tries = 0
-
-        async def cancel() -> Any:
-            nonlocal tries
-            tries += 1
-            params = self.dialect.lookup_params(client_order_id, conditional=conditional)
-            return await self._ccxt.cancel_order(None, symbol, params)
-
+        params = self.dialect.lookup_params(client_order_id, conditional=conditional)
         try:
-            await self._read(f"cancel {client_order_id}", cancel)
+            await self._read(
+                f"cancel {client_order_id}",
+                lambda: self._ccxt.cancel_order(None, symbol, params),
+            )
         except OrderNotFound:
             order = await self.fetch_order(client_order_id, symbol=symbol)
-            if tries > 1 and order.status == "canceled":
-                return order  # an earlier try canceled it; its answer was lost
-            raise OrderNotOpen(
-                f"{self.id}: order {client_order_id} is {order.status}, not open"
-            ) from None
+            if order.status != "canceled":
+                raise OrderNotOpen(
+                    f"{self.id}: order {client_order_id} is {order.status}, not open"
+                ) from None
+            return order
         return await self.fetch_order(client_order_id, symbol=symbol)
 
     # ---- history -----------------------------------------------------------------------------
@@ -427,6 +427,31 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
     async def _traded_symbols(self) -> list[str]:
         held = {p.symbol for p in await self.fetch_positions()}
         return sorted(held | {s for s, _ in self._where.values()})
+
+
+class _Mask(logging.Filter):
+    """ccxt's debug log prints each request with its headers, the API key among them."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if any(s in text for s in self.secrets):
+            for secret in self.secrets:
+                text = text.replace(secret, "****")
+            record.msg, record.args = text, None
+        return True
+
+
+def _mask_in_ccxt_logs(secrets: list[str]) -> None:
+    if not secrets:
+        return
+    for name in ("ccxt", "ccxt.base.exchange"):
+        logger = logging.getLogger(name)
+        logger.filters = [f for f in logger.filters if not isinstance(f, _Mask)]
+        logger.addFilter(_Mask(secrets))
 
 
 def _text(exc: BaseException, code: int | None) -> str:
