@@ -271,8 +271,8 @@ def test_the_factory_trades_on_paper_unless_replay_and_refuses_live(tmp_path, mo
     live = load_settings(overrides={"data_dir": str(tmp_path), "mode": "live"})
     with pytest.raises(ConfigError, match="CRYPTOBOT_API_KEY"):
         open_venue(live, Secrets(), live=True)
-    with pytest.raises(CryptobotError, match="not available yet"):
-        open_venue(live, Secrets(api_key="k", api_secret="s"), live=True)
+    with pytest.raises(ConfigError, match="missing: --live"):
+        open_venue(live, Secrets(api_key="k", api_secret="s"), live=False)
     lake_of(tmp_path / "lake", pd.DataFrame(
         {"timestamp": T0 + HOUR * np.arange(3), "open": 1.0, "high": 1.0, "low": 1.0,
          "close": 1.0, "volume": 1.0}))  # fmt: skip

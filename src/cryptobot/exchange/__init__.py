@@ -15,6 +15,7 @@ __all__, __getattr__, __dir__ = surface(
         "errors": ("TradingError",),
         "factory": (
             "crowd_sources",
+            "live_switches",
             "market_exchange",
             "open_exchange",
             "open_venue",

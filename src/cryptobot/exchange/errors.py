@@ -63,6 +63,22 @@ class OrderNotOpen(OrderNotFound):
     canceled again."""
 
 
+class OrderNotPlaced(TradingError):
+    """An order-creating call failed and the venue certainly holds no such order: refused
+    before it was processed (429/418: ``retry_after`` seconds), or looked up by its client id
+    until it was certainly absent. Nothing was placed; sending it again (same client id) is the
+    caller's decision, never the adapter's."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OrderStatusUnknown(TradingError):
+    """An order-creating call failed ambiguously (a timeout, a lost response) and the look-up
+    by client id failed too: the order may exist. Do not send it again; reconcile first."""
+
+
 class ClockWentBack(TradingError):
     """The venue's clock is earlier than a time it has already seen: a simulated account only
     moves forward (replaying the past again needs a new account)."""
@@ -77,6 +93,8 @@ __all__ = [
     "LeverageRefused",
     "OrderNotFound",
     "OrderNotOpen",
+    "OrderNotPlaced",
+    "OrderStatusUnknown",
     "PostOnlyWouldTake",
     "ReduceOnlyWouldIncrease",
     "StepViolation",

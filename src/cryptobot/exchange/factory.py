@@ -5,17 +5,17 @@ ccxt (sync and async, about half a second to import) loads only when a live venu
 
 Where orders go (``open_venue``), per DESIGN.md's live switches: ``exchange: replay`` trades on
 the replay exchange's own simulated account; any other venue is traded on paper, its live
-prices through the paper broker. Live orders would need ``mode: live`` in the config AND
-``--live`` on the command line AND keys in the environment; the ccxt adapter's trading methods
-come with the trade issue, so until then a live request is refused and nothing reaches an
-exchange.
+prices through the paper broker. Live orders (the ccxt trading adapter) need ``mode: live``
+in the config AND ``--live`` on the command line AND keys in the environment
+(:func:`live_switches`, the one place that decides); asking for live with any of them missing
+is refused with the missing ones named, and nothing reaches an exchange.
 """
 
 from dataclasses import replace
 from pathlib import Path
 
 from cryptobot.core.config import Secrets
-from cryptobot.core.errors import ConfigError, CryptobotError
+from cryptobot.core.errors import ConfigError
 from cryptobot.core.settings import Settings
 from cryptobot.core.timeutil import parse_time
 from cryptobot.core.venues import lake_exchange
@@ -73,11 +73,16 @@ def open_venue(
     live: bool = False,
     clock: Clock | None = None,
 ) -> TradingExchange:
-    """The venue orders go to: the replay exchange (``exchange: replay``), else the paper
-    broker on the configured venue's prices with its account in ``data_dir``'s journal.
-    ``clock``: the paper broker's (default: the venue's own ``now``)."""
-    if live:
-        _refuse_live(settings, secrets)
+    """The venue orders go to: the live ccxt adapter when :func:`live_switches` says so; the
+    replay exchange (``exchange: replay``); else the paper broker on the configured venue's
+    prices with its account in ``data_dir``'s journal. ``clock``: the paper broker's (default:
+    the venue's own ``now``)."""
+    if live_switches(settings, secrets, live=live):
+        from cryptobot.exchange.ccxt_trading import CcxtTradingExchange
+
+        return CcxtTradingExchange(
+            settings.exchange, settings.venue(), retry_policy(settings), secrets
+        )
     if settings.exchange == "replay":
         return _replay(settings)
     from cryptobot.exchange.paper import PaperBroker
@@ -106,16 +111,29 @@ def sim_setup(settings: Settings) -> SimSetup:
     )
 
 
-def _refuse_live(settings: Settings, secrets: Secrets | None) -> None:
-    if settings.mode != "live":
-        raise ConfigError("--live needs `mode: live` in the config; without both, orders are paper")
-    if secrets is None or not secrets.has_keys:
-        raise ConfigError(
-            "--live needs CRYPTOBOT_API_KEY and CRYPTOBOT_API_SECRET in the environment"
-        )
-    raise CryptobotError(
-        "live orders are not available yet (the ccxt adapter's trading methods come with the "
-        "trade issue); run without --live to trade on paper"
+def live_switches(settings: Settings, secrets: Secrets | None, *, live: bool) -> bool:
+    """Whether orders go to a live exchange: True only with ``mode: live`` in the config AND
+    ``--live`` on the command line AND API keys in the environment; False when neither the
+    config nor the command line asks for live. Asked for by one and missing another, it
+    refuses, naming every missing switch (a trader who set one expects live, and must not be
+    traded on paper, nor live, by surprise)."""
+    switches = {
+        "`mode: live` in the config": settings.mode == "live",
+        "--live on the command line": live,
+        "CRYPTOBOT_API_KEY and CRYPTOBOT_API_SECRET in the environment": bool(
+            secrets is not None and secrets.has_keys
+        ),
+    }
+    if all(switches.values()):
+        if settings.exchange == "replay":
+            raise ConfigError("live orders need a real exchange, not `exchange: replay`")
+        return True
+    if settings.mode != "live" and not live:
+        return False
+    missing = [name for name, on in switches.items() if not on]
+    raise ConfigError(
+        f"live orders need {' AND '.join(switches)}; missing: {'; '.join(missing)}. "
+        "Nothing was sent (without all three, trade on paper: no --live, mode: paper)"
     )
 
 
