@@ -119,7 +119,7 @@ QUIET = "import gc; gc.disable(); import {}; gc.freeze()"  # as a backtest does 
 FLOOR = "numpy, pyarrow.parquet, numba"
 # talib as a backtest imports it: without pandas (cryptobot/analysis/ta.py)
 LIBRARIES = (
-    f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, rich.console, rich.table"
+    f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, rich.console"
 )
 
 
