@@ -136,9 +136,7 @@ BACKTEST = ["backtest", "--strategy", "ema_cross", "--symbols", SYMBOL, "--timef
 QUIET = "import gc; gc.disable(); import {}; gc.freeze()"  # as a backtest does (gc_policy)
 FLOOR = "numpy, pyarrow.parquet, numba"
 # talib as a backtest imports it: without pandas (cryptobot/analysis/ta.py)
-LIBRARIES = (
-    f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, rich.console"
-)
+LIBRARIES = f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, rich.console"
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
