@@ -40,3 +40,44 @@ def test_no_validator_is_built_at_import_and_validation_is_unchanged(tmp_path: P
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "[]", "refused", "refused", "True"]
+
+
+PLUGIN_CODE = """
+import os, sys
+from pydantic import BaseModel
+from cryptobot.core.config import load_settings
+load_settings(None, {}, env={})
+during = "spyplugin" in sys.modules
+after_env = os.environ.get("PYDANTIC_DISABLE_PLUGINS", "unset")
+class Other(BaseModel):  # anyone else's model in the same process still gets the plugin
+    x: int = 0
+Other(x=1)
+print(during, after_env, "spyplugin" in sys.modules)
+"""
+
+
+def test_settings_validator_is_built_without_pydantic_plugins(tmp_path: Path):
+    """An installed pydantic plugin (found through its entry point, as pydantic finds them)
+    is not loaded for cryptobot's settings, the user's own PYDANTIC_DISABLE_PLUGINS is put
+    back as it was, and the next model built in the process still sees the plugin."""
+    site = tmp_path / "site"
+    dist = site / "spyplugin-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: spyplugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[pydantic]\nspy = spyplugin:plugin\n")
+    (site / "spyplugin.py").write_text(
+        "class Plugin:\n"
+        "    def new_schema_validator(self, *args, **kwargs):\n"
+        "        return None, None, None\n"
+        "plugin = Plugin()\n"
+    )
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("CRYPTOBOT", "PYDANTIC_DISABLE"))}  # fmt: skip
+    base["PYTHONPATH"] = os.pathsep.join([str(SRC), str(site)])
+    for given, expected in ((None, "unset"), ("other", "other")):
+        env = base if given is None else {**base, "PYDANTIC_DISABLE_PLUGINS": given}
+        argv = [sys.executable, "-W", "ignore", "-c", PLUGIN_CODE]
+        done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["False", expected, "True"]

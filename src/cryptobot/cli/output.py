@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.numbers import plain
@@ -30,6 +29,7 @@ from cryptobot.data.atomic import atomic_write
 
 if TYPE_CHECKING:  # pyarrow loads only when a Parquet file is written (`--help` stays quick)
     import pyarrow as pa
+    from rich.table import Table
 
 Record = dict[str, Any]
 SUFFIXES = (".parquet", ".csv", ".jsonl", ".json")
@@ -151,7 +151,9 @@ def arrow_table(records: Sequence[Record]) -> "pa.Table":
     return pa.table(columns)
 
 
-def as_table(records: Sequence[Record], title: str | None = None) -> Table:
+def as_table(records: Sequence[Record], title: str | None = None) -> "Table":
+    from rich.table import Table  # only a table needs it, not JSON or a file (0.005 s)
+
     table = Table(title=title, header_style="bold")
     columns = _columns(records)
     cells = [[_cell(r.get(c)) for c in columns] for r in records]
@@ -168,7 +170,7 @@ def as_table(records: Sequence[Record], title: str | None = None) -> Table:
     return table
 
 
-def _min_width(table: Table) -> int:
+def _min_width(table: "Table") -> int:
     return sum((c.min_width or 0) + 3 for c in table.columns) + 1
 
 
