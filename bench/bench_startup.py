@@ -41,36 +41,60 @@ with the collector paused and the process freezes what is alive before it exits
 validators on first use (-0.02-0.03 s for every command that reads the config); numba loads
 without importing scipy or cffi (-0.025 s).
 
-The 1.0 s target is not met, and cannot be on this machine with pandas on the path. Phases of
-one backtest process (``--phases``, two runs of 7 at load ~1.6-1.8, min / median):
+Third session (the same machine, load 1.1-1.6 while measured; pandas 3.1, pyarrow 26). What the
+second session listed as not done, done: (1) no pandas on a reference backtest's path: the lake
+hands its candles out as NumPy columns (``Lake.read_candle_columns``), TA-Lib is imported with
+pandas hidden (``analysis/ta.py``; its only use of pandas is wrapping Series, and cryptobot
+passes arrays), funding is charged from arrays, and the trades, fills and equity are Arrow
+tables built from NumPy buffers (``data/arrow.py``: ``pa.array`` and ``Array.to_numpy`` import
+pandas to check their input, and dictionary decoding loads ``pyarrow.compute``, 0.05 s), from
+which the metrics, the journal and ``-o`` work; ``Result.trades``/``fills``/``equity`` are
+pandas views built on first use, for the callers that want frames. The ``-o`` files keep their
+Arrow schema and values (large_string text, NaN stored as null), only pandas' own metadata
+block is gone. (2) A units-mode run imports neither the portfolio driver nor the risk stack
+(``backtest/grid.py`` holds ``align``) nor the exchange factory (``core.venues
+.lake_exchange``). (3) The journal keeps one row per run in DuckDB and the run's trades and
+hourly equity in Parquet files beside it (``journal/backtests.py``: written before the row
+commits, so a kill -9 leaves no half run; tests with real processes). (4) Text columns are
+gathered from their words' bytes. Interleaved whole processes, before (1939dfd) and after, 7
+runs each after a warm-up, separate numba caches (min / median):
 
-    libraries (numpy, pyarrow, numba, pandas, talib, duckdb,
-      pydantic, yaml, typer, rich; collector off)              0.52-0.58 / 0.57-0.63
-    cryptobot's own modules (settings schema, engine, CLI)     0.10      / 0.10-0.11
-    numba registries (before any kernel, even a cached one)    0.08-0.09 / 0.09
-    settings, lake read of 24 monthly files, bar arrays + ATR  0.12-0.13 / 0.15-0.16
-    run: EMA signals, kernel, trade/fill/equity frames,
-      metrics                                                  0.16      / 0.18-0.23
-    journal record (DuckDB connect, 46k trades, commit,
-      checkpoint on close ~0.07)                               0.11      / 0.15-0.16
-    interpreter start and exit                                 0.07-0.08 / 0.08
-    whole process                                              1.18-1.28 / 1.45-1.63
+    case                            before          after
+    backtest 1,000,000 bars  wall   1.41 / 1.73 s   1.19 / 1.31 s
+                             cpu    1.54 / 1.84 s   1.30 / 1.35 s
+    ... -o                   wall   1.62 / 1.81 s   1.25 / 1.37 s (-o: +0.06 s)
+    peak RSS                        631 MiB         533 MiB
 
-The floor: ``python -c "import numpy, pyarrow.parquet, numba"`` alone, collector paused and
-frozen as a backtest does, costs 0.31 s (0.33 s CPU); every library a backtest imports 0.60 s
-(0.61 s CPU); and numba rebuilds its typing/lowering registries (0.08 s) before it runs any
-kernel, cached or not: ~0.7 s before a line of cryptobot runs or a bar is read. Reading a
-million bars (0.12 s), interpreter start and exit (0.07 s) and recording the run (0.11 s, most
-of it DuckDB's checkpoint) take it to 1.0 s before cryptobot's modules (0.10 s) and the run
-itself (0.16 s). Not done, and what each would give: no pandas on the path (~0.15 s of import,
-~0.05 s of frames; needs talib imported with pandas blocked and the run's trades/fills/equity
-as Arrow or NumPy through runner, engine, metrics and the journal, so the result's frames and
-their tests change); the risk stack (risk.*, backtest.portfolio) not imported by a units-mode
-run (~0.035 s; portfolio.py needs breakers at import and holds ``align``); the string columns
-of the trade and fill frames built from Arrow dictionaries (~0.02 s); no DuckDB checkpoint on
-close (0.07 s, but every read-only opener then replays the WAL: ``size`` and ``risk status``
-would pay it instead); the lake read decoding file by file into preallocated arrays (40 MB less
-memory to fault in; no CPU gain measured).
+Phases of one backtest process (``--phases``, 7 runs, the same minute, min / median):
+
+    phase                                          before         after
+    libraries (numpy, pyarrow, numba, talib,
+      duckdb, pydantic, yaml, typer, rich;
+      before: + pandas)                            0.52 / 0.56    0.34 / 0.38
+    cryptobot's own modules                        0.12 / 0.13    0.14 / 0.16
+    numba registries                               0.09 / 0.09    0.09 / 0.09
+    settings, lake read, bar arrays + ATR          0.12 / 0.14    0.12 / 0.14
+    run: signals, kernel, trades/fills/equity,
+      metrics                                      0.19 / 0.20    0.21 / 0.22
+    journal record                                 0.11 / 0.15    0.05 / 0.05
+    interpreter start and exit                     0.08 / 0.09    0.08 / 0.08
+    whole process                                  1.28 / 1.48    1.08 / 1.12
+
+The 1.0 s target is still not met: 1.08-1.19 s at best here, 0.08-0.19 s over. Where the floor
+is: the libraries a backtest needs (numpy, pyarrow, numba, duckdb, pydantic, typer, rich) take
+0.34 s with the collector paused, numba rebuilds its registries (0.09 s) before any cached
+kernel loads, the interpreter starts and exits (0.08 s): 0.51 s before a bar is read. Reading
+a million bars into arrays with their ATR takes 0.12 s; the run 0.21 s, of which (profiled,
+roughly) loading the cached kernels is 0.05-0.06 s, the EMA signals 0.03 s, the kernel 0.02 s,
+the metrics 0.03 s (drawdown, daily returns, exposure over a million bars) and the three tables
+0.02 s; cryptobot's modules 0.14 s (the settings schema with its 30-odd pydantic sections, the
+CLI, the engine); the record 0.05 s (DuckDB's connect and its checkpoint on close of one row,
+0.03 s, the two Parquet files 0.02 s). What remains, with its estimated gain: the settings
+schema built lazily per section beyond validators (~0.03-0.05 s of the 0.14 s); not importing
+DuckDB for the record (0.03-0.04 s import + 0.03 s connect; it would need the run rows stored
+elsewhere than the DuckDB journal DESIGN.md names); the lake read decoding file by file into
+preallocated arrays (40 MB less memory to fault in; no CPU gain measured); numba's registries
+(0.09 s, only avoidable with ahead-of-time kernels, below).
 Ahead-of-time kernels: numba 0.68 still ships ``numba.pycc``, but it builds a C extension,
 i.e. a C compiler at install time for every user, so it is not used.
 """
@@ -93,7 +117,10 @@ BACKTEST = ["backtest", "--strategy", "ema_cross", "--symbols", SYMBOL, "--timef
             "-f", "json"]  # fmt: skip
 QUIET = "import gc; gc.disable(); import {}; gc.freeze()"  # as a backtest does (gc_policy)
 FLOOR = "numpy, pyarrow.parquet, numba"
-LIBRARIES = f"{FLOOR}, pandas, talib, duckdb, pydantic.main, yaml, typer, rich.console, rich.table"
+# talib as a backtest imports it: without pandas (cryptobot/analysis/ta.py)
+LIBRARIES = (
+    f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, rich.console, rich.table"
+)
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
@@ -182,10 +209,11 @@ def phases() -> dict[str, float]:
     data = runner.load(lake, req, settings)
     lap("settings, lake read, bar arrays")
     result = runner.run(req, data, settings)
-    lap("run: signals, kernel, frames, metrics")
+    lap("run: signals, kernel, tables, metrics")
     request = {"strategy": req.strategy, "symbols": req.symbols}
     journal.save_run(lake.root, request, data.timeframe, result.summary, result.benchmarks,
-                     result.trades, result.equity)  # fmt: skip
+                     result.trade_table, result.equity_table,
+                     now_ms=int(time.time() * 1000))  # fmt: skip
     lap("journal record")
     gc_policy.before_exit()
     return marks

@@ -10,8 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 from cryptobot.backtest import runner
 from cryptobot.backtest.engine import kind_names
+from cryptobot.backtest.grid import _sorted_union
 from cryptobot.backtest.metrics import DAY_MS, exposure, max_drawdown
-from cryptobot.backtest.portfolio import _sorted_union
 from cryptobot.data.lake import Lake
 from cryptobot.fills.model import KIND_NAMES
 from tests.conftest import BINANCE
@@ -91,8 +91,8 @@ def test_exposure_equals_the_add_at_version(spans, n):
 
 def test_kind_names_equal_the_table_and_an_unknown_code_is_a_question_mark():
     codes = np.array([*KIND_NAMES, 0, 99, -3], dtype=np.float64)  # as the kernel stores them
-    assert kind_names(codes).tolist() == [*KIND_NAMES.values(), "?", "?", "?"]
-    assert kind_names(np.empty(0)).tolist() == []
+    assert kind_names(codes).to_pylist() == [*KIND_NAMES.values(), "?", "?", "?"]
+    assert kind_names(np.empty(0)).to_pylist() == []
 
 
 class CountingLake(Lake):
@@ -102,9 +102,9 @@ class CountingLake(Lake):
         super().__init__(root)
         self.reads: list[tuple[str, str]] = []
 
-    def read_candles(self, exchange, symbol, timeframe, start=None, end=None):
-        self.reads.append((symbol, timeframe))
-        return super().read_candles(exchange, symbol, timeframe, start, end)
+    def read_candle_columns(self, exchange, symbol, timeframe, start=None, end=None):
+        self.reads.append((symbol, timeframe))  # read_candles reads through it too
+        return super().read_candle_columns(exchange, symbol, timeframe, start, end)
 
 
 def _ema_cross(symbols: list[str]) -> runner.Request:
@@ -125,7 +125,8 @@ def test_a_traded_btc_is_read_once_and_its_summary_is_the_portfolios(shared, set
     lake.write_candles("binanceusdm", "XBT/USDT:USDT", "1m", frame.iloc[::-1])  # a twin
     alone = runner.load(lake, _ema_cross(["BTC/USDT:USDT"]), settings)
     assert lake.reads == [("BTC/USDT:USDT", "1m"), ("ETH/USDT:USDT", "1m")]
-    assert alone.held["BTC"] is alone.frames["BTC/USDT:USDT"]["1m"] and alone.held["ETH"].empty
+    assert alone.held["BTC"] is alone.candles["BTC/USDT:USDT"]["1m"]
+    assert len(alone.held["ETH"]["timestamp"]) == 0
     one = runner.run(_ema_cross(["BTC/USDT:USDT"]), alone, settings)
     pair = _ema_cross(["BTC/USDT:USDT", "XBT/USDT:USDT"])
     two = runner.run(pair, runner.load(lake, pair, settings), settings)

@@ -187,3 +187,32 @@ def test_an_ema_cross_backtest_loads_only_what_it_runs(tmp_path: Path):
     light = {"cryptobot.strategies", "cryptobot.strategies.registry", "cryptobot.strategies.spec",
              "cryptobot.strategies.ema_cross"}  # fmt: skip
     assert {m for m in modules if m.startswith("cryptobot.strategies")} == light
+
+
+def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: Path):
+    """ema_cross in units reads its candles as arrays, runs, prints, writes -o and records the
+    run through Arrow buffers (``data/arrow.py``): no pandas, no portfolio driver, no risk
+    engine, no exchange factory, no Arrow compute functions (0.3 s of its start); the -o
+    files are still read back by pandas as the same frames."""
+    import numpy as np
+    import pandas as pd
+
+    from cryptobot.data.lake import Lake
+
+    close = 100 + np.sin(np.arange(2_000) / 30) * 5
+    frame = pd.DataFrame({"timestamp": 1_704_067_200_000 + 60_000 * np.arange(2_000),
+                          "open": close, "high": close + 1, "low": close - 1, "close": close,
+                          "volume": 1.0})  # fmt: skip
+    Lake(tmp_path).write_candles("binanceusdm", "BTC/USDT:USDT", "1m", frame)
+    out = tmp_path / "run.parquet"
+    code, modules, stdout = _loaded(
+        tmp_path, "backtest", "--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT",
+        "--timeframe", "1m", "--stop-atr", "1.5", "-f", "json", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0 and json.loads(stdout)[0]["trades"] > 10
+    loaded = {"pandas", "pyarrow.compute", "cryptobot.backtest.portfolio", "cryptobot.risk",
+              "cryptobot.exchange"}  # fmt: skip
+    assert not {m for m in modules for h in loaded if m == h or m.startswith(h + ".")}
+    trades = pd.read_parquet(out)
+    assert len(trades) == json.loads(stdout)[0]["trades"] and trades.stop.notna().all()
+    assert trades.side.isin(["long", "short"]).all() and trades.reason.iat[0] == "signal"

@@ -8,7 +8,8 @@ can ``frame.assign(**...)`` or ``pd.concat`` them. Every value at bar t depends 
 
 import numpy as np
 import pandas as pd
-import talib
+
+from cryptobot.analysis.ta import talib
 
 
 def _col(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -7,17 +7,27 @@ the history does not cover the run, a constant ``fallback_rate`` is charged ever
 
 Detail: for each bar, the span of lower-timeframe bars inside it, used to resolve a bar where
 the stop and a target were both touched (``--detail 1m``).
+
+Candles, funding and detail bars come as frames or as NumPy columns by name (``Lake
+.read_candle_columns``): a backtest of the reference strategy loads no pandas.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-import pandas as pd
 
-from cryptobot.analysis.indicators import atr
+from cryptobot.analysis.ta import talib
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
 from cryptobot.fills.funding import funding_charges, funding_marks
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: columns by name: a pandas frame or a mapping of NumPy arrays
+Columns = Union["pd.DataFrame", Mapping[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -39,17 +49,16 @@ class SymbolBars:
 def symbol_bars(
     symbol: str,
     timeframe: str,
-    candles: pd.DataFrame,
-    funding: pd.DataFrame | None = None,
+    candles: Columns,
+    funding: Columns | None = None,
     fallback_rate: float | None = None,
-    detail: pd.DataFrame | None = None,
+    detail: Columns | None = None,
     atr_period: int = 14,
 ) -> SymbolBars:
-    ts = candles["timestamp"].to_numpy(dtype=np.int64)
-    bars = np.column_stack(
-        [candles[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")]
-        + [atr(candles, atr_period).to_numpy()]
-    )
+    ts = np.asarray(candles["timestamp"], dtype=np.int64)
+    ohlcv = [np.asarray(candles[c], dtype=np.float64)
+             for c in ("open", "high", "low", "close", "volume")]  # fmt: skip
+    bars = np.column_stack([*ohlcv, talib.ATR(*ohlcv[1:4], atr_period)])  # = indicators.atr
     charges, assumed = funding_charges(ts, funding, fallback_rate)
     detail_bars, span = detail_spans(ts, timeframe_ms(timeframe), detail)
     return SymbolBars(symbol, timeframe, ts, np.ascontiguousarray(bars), charges, detail_bars,
@@ -74,12 +83,14 @@ def funding_warning(sb: SymbolBars, start: int | None = None, end: int | None = 
 
 
 def detail_spans(
-    ts: np.ndarray, tf_ms: int, detail: pd.DataFrame | None
+    ts: np.ndarray, tf_ms: int, detail: Columns | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    if detail is None or detail.empty:
+    if detail is None or len(detail["timestamp"]) == 0:
         return np.empty((0, 3)), np.zeros((len(ts), 2), dtype=np.int64)
-    stamps = detail["timestamp"].to_numpy(np.int64)
-    arr = np.ascontiguousarray(detail[["open", "high", "low"]].to_numpy(np.float64))
+    stamps = np.asarray(detail["timestamp"], dtype=np.int64)
+    arr = np.column_stack(
+        [np.asarray(detail[c], dtype=np.float64) for c in ("open", "high", "low")]
+    )
     start = np.searchsorted(stamps, ts, side="left")
     end = np.searchsorted(stamps, ts + tf_ms, side="left")
     return arr, np.column_stack([start, end]).astype(np.int64)

@@ -9,28 +9,40 @@ CAGR / max drawdown (so it is not reported either); drawdown duration is the lon
 time from a peak to the recovery of that peak (or to the end). Exposure is the share of bars
 with a position open. Expectancy is the mean net PnL per closed trade; average R the mean of
 closed trades' R multiples.
+
+The tables are Arrow tables (what a run builds, ``engine``) or pandas frames alike: every figure
+is worked out on NumPy columns, so a backtest needs no pandas to report them.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+from cryptobot.data.arrow import column
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    Table = pa.Table | pd.DataFrame
 
 DAY_MS = 86_400_000
 YEAR_DAYS = 365.0
 MIN_CAGR_DAYS = 90.0
 
 
-def summary(equity: pd.DataFrame, trades: pd.DataFrame, exposure: float | None = None) -> dict:
+def summary(equity: Table, trades: Table, exposure: float | None = None) -> dict:
     """``equity``: columns timestamp (ms) and equity, one row per bar; ``trades``: the trade list
-    of ``engine.trades_frame``."""
-    values = equity["equity"].to_numpy(dtype=np.float64)
-    stamps = equity["timestamp"].to_numpy(dtype=np.int64)
+    of ``engine.trade_table`` (net, r, fees, funding, open, reason, entry and exit times)."""
+    values = column(equity, "equity", np.float64)
+    stamps = column(equity, "timestamp", np.int64)
     start, end = (values[0], values[-1]) if len(values) else (math.nan, math.nan)
     days = (stamps[-1] - stamps[0]) / DAY_MS if len(stamps) > 1 else 0.0
-    daily = daily_returns(equity)
+    daily = daily_returns(stamps, values)
     dd, dd_days = max_drawdown(stamps, values)
-    closed = trades[~trades["open"]] if len(trades) else trades
     out = {
         "start_equity": start,
         "end_equity": end,
@@ -41,38 +53,44 @@ def summary(equity: pd.DataFrame, trades: pd.DataFrame, exposure: float | None =
         "sharpe": sharpe(daily),
         "sortino": sortino(daily),
         "trades": len(trades),
-        "closed_trades": len(closed),
-        **trade_figures(closed, trades, days),
+        "closed_trades": int(np.count_nonzero(~column(trades, "open", bool))) if len(trades) else 0,
+        **trade_figures(trades, days),
         "exposure_pct": math.nan if exposure is None else exposure * 100,
     }
     out["calmar"] = out["cagr_pct"] / dd if dd > 0 else math.nan
     return out
 
 
-def exposure(trades: pd.DataFrame, stamps: np.ndarray) -> float:
+def exposure(trades: Table, stamps: np.ndarray) -> float:
     """Share of bars with at least one position open. A trade still open at the end, or closed
     after it (a window ending before the data does closes it at the next open), is held to the
     last bar."""
     if len(stamps) == 0 or len(trades) == 0:
         return 0.0
     n = len(stamps)
-    first = np.searchsorted(stamps, trades["entry_time"].to_numpy())
+    first = np.searchsorted(stamps, column(trades, "entry_time"))
     last = np.where(
-        trades["open"].to_numpy(),
+        column(trades, "open", bool),
         n - 1,
-        np.minimum(np.searchsorted(stamps, trades["exit_time"].to_numpy()), n - 1),
+        np.minimum(np.searchsorted(stamps, column(trades, "exit_time")), n - 1),
     )
     # +1 where a trade starts, -1 after it ends (bincount: np.add.at is 10x slower)
     held = np.bincount(first, minlength=n + 1) - np.bincount(last + 1, minlength=n + 1)
     return float(np.mean(np.cumsum(held)[:-1] > 0))
 
 
-def daily_returns(equity: pd.DataFrame) -> np.ndarray:
-    if equity.empty:
+def daily_returns(stamps: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Returns from one UTC day's last equity to the next day's (bar-time-sorted curve); a day
+    whose last value is NaN takes the day's last known one, and returns that are NaN drop."""
+    known = ~np.isnan(values)
+    stamps, values = stamps[known], values[known]
+    if len(values) < 2:
         return np.empty(0)
-    days = equity["timestamp"].to_numpy(np.int64) // DAY_MS
-    last = pd.Series(equity["equity"].to_numpy(), index=days).groupby(level=0).last()
-    return last.pct_change().dropna().to_numpy()
+    days = stamps // DAY_MS
+    last = values[np.append(days[1:] != days[:-1], True)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = last[1:] / last[:-1] - 1
+    return returns[~np.isnan(returns)]
 
 
 def cagr(start: float, end: float, days: float) -> float:
@@ -108,28 +126,35 @@ def max_drawdown(stamps: np.ndarray, values: np.ndarray) -> tuple[float, float]:
     return depth, longest / DAY_MS
 
 
-def trade_figures(closed: pd.DataFrame, trades: pd.DataFrame, days: float) -> dict:
-    net = closed["net"].to_numpy() if len(closed) else np.empty(0)
+def trade_figures(trades: Table, days: float) -> dict:
+    """The trade statistics: closed trades' (win rate, profit factor, expectancy, R, hold
+    time, liquidations) and every trade's (count per day, fees, funding)."""
+    if len(trades) == 0:
+        net = r = hold_ms = funding = fees = np.empty(0)
+        reasons = np.empty(0, dtype=object)
+    else:
+        closed = ~column(trades, "open", bool)
+        net, r = column(trades, "net", np.float64)[closed], column(trades, "r", np.float64)[closed]
+        hold_ms = (column(trades, "exit_time") - column(trades, "entry_time"))[closed]
+        reasons = column(trades, "reason")[closed]
+        funding = column(trades, "funding", np.float64)
+        fees = column(trades, "fees", np.float64)
     wins, losses = net[net > 0], net[net < 0]
-    funding = trades["funding"].to_numpy() if len(trades) else np.empty(0)
-    hold_ms = (closed["exit_time"] - closed["entry_time"]).to_numpy() if len(closed) else []
     return {
         "win_rate_pct": len(wins) / len(net) * 100 if len(net) else math.nan,
         "profit_factor": wins.sum() / -losses.sum() if len(losses) else math.nan,
         "expectancy_usd": float(net.mean()) if len(net) else math.nan,
-        "avg_r": float(np.nanmean(closed["r"]))
-        if len(closed) and closed["r"].notna().any()
-        else math.nan,
+        "avg_r": float(np.nanmean(r)) if np.any(~np.isnan(r)) else math.nan,
         "trades_per_day": len(trades) / days if days else math.nan,
         "avg_hold_hours": float(np.mean(hold_ms)) / 3_600_000 if len(hold_ms) else math.nan,
-        "fees_usd": float(trades["fees"].sum()) if len(trades) else 0.0,
+        "fees_usd": float(fees.sum()),
         "funding_paid_usd": abs(float(funding[funding < 0].sum())),
         "funding_received_usd": float(funding[funding > 0].sum()),
-        "liquidations": int((closed["reason"] == "liquidation").sum()) if len(closed) else 0,
+        "liquidations": int(np.count_nonzero(reasons == "liquidation")),
     }
 
 
-def buy_and_hold_pct(closes: pd.Series | np.ndarray) -> float:
+def buy_and_hold_pct(closes: np.ndarray) -> float:
     values = np.asarray(closes, dtype=np.float64)
     return (values[-1] / values[0] - 1) * 100 if len(values) > 1 else math.nan
 

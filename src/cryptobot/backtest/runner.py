@@ -25,39 +25,43 @@ management profile (``manage.profiles.<strategy>`` over ``manage``, ``management
 per-bar strategy exits and trend strength it asks for (``bar_rules``).
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from cryptobot.backtest import metrics
-from cryptobot.backtest.bars import SymbolBars, funding_warning, symbol_bars
+from cryptobot.backtest.bars import Columns, SymbolBars, funding_warning, symbol_bars
 from cryptobot.backtest.engine import (
     Costs,
     Signals,
-    equity_frame,
-    fills_frame,
+    equity_table,
+    fill_table,
+    floats,
     run_units,
-    trades_frame,
+    trade_table,
 )
-from cryptobot.backtest.portfolio import PortfolioRun, PortfolioSetup, align, run_portfolio
+from cryptobot.backtest.grid import align
 from cryptobot.core.errors import ConfigError, DataError
 from cryptobot.core.market import Market
 from cryptobot.core.settings import ManageRules, Settings
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
+from cryptobot.data.arrow import column
 from cryptobot.data.lake import Lake
-from cryptobot.data.resample import resample
-from cryptobot.fills.liquidation import venue_of
-from cryptobot.manage.exits import regime_exits, weakening
 from cryptobot.manage.policy import Policy
-from cryptobot.risk import cooldown
-from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market, resolve_markets
-from cryptobot.risk.orders import SizingSetup, fill_order_ids
 from cryptobot.strategies.registry import lookup
 from cryptobot.strategies.spec import Reference
+
+if TYPE_CHECKING:  # the risk stack loads only for a run sized by risk (_portfolio_setup)
+    import pandas as pd
+
+    from cryptobot.backtest.portfolio import PortfolioRun, PortfolioSetup
 
 HELD = ("BTC", "ETH")  # buy-and-hold benchmarks besides each symbol
 
@@ -83,32 +87,67 @@ class Request:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Everything a run reads, loaded once (sweeps and walk-forward reuse it)."""
+    """Everything a run reads, loaded once (sweeps and walk-forward reuse it). Candles are
+    NumPy columns (``Lake.read_candle_columns``); the strategies get them as pandas frames
+    (``frames``), which the ema_cross reference in units never asks for."""
 
     timeframe: str
     bars: list[SymbolBars]
-    frames: dict[str, dict[str, pd.DataFrame]]  # per symbol, per timeframe (strategies)
+    candles: dict[str, dict[str, Columns]]  # per symbol, per timeframe
     benchmark: dict[str, pd.DataFrame]
     markets: dict[str, Market]  # stored contract specs, for sizing
-    held: dict[str, pd.DataFrame]  # BTC and ETH candles of the timeframe, for buy-and-hold
+    held: dict[str, Columns]  # BTC and ETH candles of the timeframe, for buy-and-hold
     warnings: tuple[str, ...] = ()
     cot_sides: dict[str, np.ndarray] = field(default_factory=dict)  # cot.signal_filter, per bar
     contexts: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. cot_crowd's crowd
 
+    @cached_property
+    def frames(self) -> dict[str, dict[str, pd.DataFrame]]:
+        """The candles as frames per symbol, per timeframe (the strategies' input)."""
+        return _frames(self.candles)
+
+
+def _frames(candles: dict[str, dict[str, Columns]]) -> dict[str, dict[str, pd.DataFrame]]:
+    """Frames over the columns' own arrays (nothing is copied)."""
+    import pandas as pd
+
+    return {s: {t: pd.DataFrame(c, copy=False) for t, c in f.items()} for s, f in candles.items()}
+
 
 @dataclass
 class Result:
+    """A run: its trades, fills and equity as Arrow tables (the CLI prints, records and writes
+    them without pandas), and the same as pandas frames on first use (``trades``...)."""
+
     request: Request
-    trades: pd.DataFrame
-    fills: pd.DataFrame
-    equity: pd.DataFrame
+    trade_table: pa.Table
+    fill_table: pa.Table
+    equity_table: pa.Table
     summary: dict
-    per_symbol: pd.DataFrame
+    symbol_summaries: list[dict]  # per symbol: its symbol and figures
     benchmarks: dict[str, float]
     refused: dict[str, int]
     breaker_trips: list[tuple[int, str]]
     warnings: tuple[str, ...]  # about the data (also printed before the run)
     notes: tuple[str, ...] = ()  # what the run itself found, e.g. equity below zero
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        return self.trade_table.to_pandas()
+
+    @cached_property
+    def fills(self) -> pd.DataFrame:
+        return self.fill_table.to_pandas()
+
+    @cached_property
+    def equity(self) -> pd.DataFrame:
+        return self.equity_table.to_pandas()
+
+    @cached_property
+    def per_symbol(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.symbol_summaries)
 
 
 def with_defaults(req: Request) -> Request:
@@ -147,25 +186,25 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
     tf = trigger_timeframe(req, settings)
     strategy = lookup(req.strategy)
     wanted = sorted({tf, *strategy.timeframes(params)}, key=timeframe_ms)
-    frames, bars, warnings = {}, [], []
+    candles, bars, warnings = {}, [], []
     for symbol in req.symbols:
-        candles = lake.read_candles(req.exchange, symbol, tf, None, req.end)
-        if candles.empty:
+        base = lake.read_candle_columns(req.exchange, symbol, tf, None, req.end)
+        if len(base["timestamp"]) == 0:
             raise DataError(
                 f"no candles stored for {symbol} ({tf}) on {req.exchange}; run "
                 f"`cryptobot fetch --symbols {symbol} --timeframes {tf}`"
             )
-        frames[symbol] = {t: _frame(lake, req, symbol, t, candles, tf, warnings) for t in wanted}
+        candles[symbol] = {t: _frame(lake, req, symbol, t, base, tf, warnings) for t in wanted}
         funding = lake.read_funding(req.exchange, symbol) if req.funding else None
         detail = (
-            lake.read_candles(req.exchange, symbol, req.detail, None, req.end)
+            lake.read_candle_columns(req.exchange, symbol, req.detail, None, req.end)
             if req.detail
             else None
         )
-        if req.detail and (detail is None or detail.empty):
+        if req.detail and (detail is None or len(detail["timestamp"]) == 0):
             warnings.append(f"{symbol}: no stored {req.detail} candles; --detail ignored")
         fallback = settings.backtest.funding_fallback_rate if req.funding else None
-        sb = symbol_bars(symbol, tf, candles, funding, fallback, detail)
+        sb = symbol_bars(symbol, tf, base, funding, fallback, detail)
         bars.append(sb)
         if note := funding_warning(sb, req.start, req.end):
             warnings.append(note)
@@ -175,8 +214,8 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         benchmark = {
             t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
         }
-    markets = resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
-    held = {b: _candles(lake, req, f"{b}/USDT:USDT", tf, frames) for b in HELD}
+    markets = {} if reference_units(req) is not None else _markets(lake, req)
+    held = {b: _candles(lake, req, f"{b}/USDT:USDT", tf, candles) for b in HELD}
     cot_sides = {}
     if settings.cot.signal_filter and not strategy.exits_on_signal:  # no exit may be dropped
         from cryptobot.cot.bias import BiasBook  # COT data loads only for a filter that uses it
@@ -189,13 +228,21 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         else:  # bars without a usable report (none public yet, or too old) pass unfiltered
             notes = [book.gap_note(s.split("/")[0], t) for s, t in closes.items()]
             warnings.extend(n for n in notes if n)
-    contexts = _contexts(lake, req, settings, params, frames, warnings)
-    return Dataset(tf, bars, frames, benchmark, markets, held, tuple(warnings), cot_sides,
+    contexts = _contexts(lake, req, settings, params, candles, warnings)
+    return Dataset(tf, bars, candles, benchmark, markets, held, tuple(warnings), cot_sides,
                    contexts)  # fmt: skip
 
 
+def _markets(lake: Lake, req: Request) -> dict[str, Market]:
+    """The stored contract specs of the run's symbols, for sizing and each market's fees (the
+    reference definition in units uses neither: its costs are defined, ``costs_for``)."""
+    from cryptobot.risk.context import MarketFlags, resolve_markets
+
+    return resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
+
+
 def _contexts(lake: Lake, req: Request, settings: Settings, params: Any,
-              frames: dict[str, dict[str, pd.DataFrame]], warnings: list[str]) -> dict:  # fmt: skip
+              candles: dict[str, dict[str, Columns]], warnings: list[str]) -> dict:  # fmt: skip
     """What the strategy reads besides candles (cot_crowd: COT bias and crowd series), known
     by the last bar's close; what it lacks in the run's window goes to ``warnings``."""
     strategy = lookup(req.strategy)
@@ -203,6 +250,7 @@ def _contexts(lake: Lake, req: Request, settings: Settings, params: Any,
         return {}
     from cryptobot.strategies.scanner import context_notes, load_contexts
 
+    frames = _frames(candles)
     chosen = [(strategy, params)]
     tf = min(chosen[0][0].timeframes(params), key=timeframe_ms)
     end = max(int(f[tf]["timestamp"].iat[-1]) + timeframe_ms(tf) for f in frames.values())
@@ -217,24 +265,33 @@ def _contexts(lake: Lake, req: Request, settings: Settings, params: Any,
 
 
 def _candles(lake: Lake, req: Request, symbol: str, tf: str,
-             frames: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:  # fmt: skip
+             candles: dict[str, dict[str, Columns]]) -> Columns:  # fmt: skip
     """Stored candles of ``symbol`` in the trigger timeframe ``tf``: a traded symbol's are read
     already (a second read of BTC's million bars for buy-and-hold cost 0.1-0.4 s)."""
-    if symbol in frames:
-        return frames[symbol][tf]
-    return lake.read_candles(req.exchange, symbol, tf, None, req.end)
+    if symbol in candles:
+        return candles[symbol][tf]
+    return lake.read_candle_columns(req.exchange, symbol, tf, None, req.end)
 
 
-def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: pd.DataFrame, base_tf: str,
-           warnings: list[str]) -> pd.DataFrame:  # fmt: skip
+def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: Columns, base_tf: str,
+           warnings: list[str]) -> Columns:  # fmt: skip
     """Stored candles of ``tf``, else built from the trigger timeframe's (a warning says so)."""
     if tf == base_tf:
         return base
-    frame = lake.read_candles(req.exchange, symbol, tf, None, req.end)
-    if frame.empty and len(base) and timeframe_ms(tf) % timeframe_ms(base_tf) == 0:
+    stored = lake.read_candle_columns(req.exchange, symbol, tf, None, req.end)
+    if (
+        len(stored["timestamp"]) == 0
+        and len(base["timestamp"])
+        and timeframe_ms(tf) % timeframe_ms(base_tf) == 0
+    ):
+        import pandas as pd
+
+        from cryptobot.data.resample import resample
+
         warnings.append(f"{symbol}: no stored {tf} candles; built them from {base_tf}")
-        return resample(base, base_tf, tf)
-    return frame
+        built = resample(pd.DataFrame(base, copy=False), base_tf, tf)
+        return {c: built[c].to_numpy() for c in built.columns}
+    return stored
 
 
 def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals]:
@@ -245,9 +302,10 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
         out = []
         for sb in data.bars:
             entries = strategy.bar_entries(sb.bars, params)
-            exits, weak = bar_rules(
-                req, rules, settings, params, data.frames[sb.symbol][sb.timeframe]
-            )
+            exits, weak = (None, None)  # a reference in units has no rules (nor frames)
+            if rules is not None:
+                frame = data.frames[sb.symbol][sb.timeframe]
+                exits, weak = bar_rules(req, rules, settings, params, frame)
             out.append(Signals.of(entries.side, stop_distance=entries.stop_distance,
                                   exits=exits, weak=weak))  # fmt: skip
         return out
@@ -291,7 +349,9 @@ def reference_units(req: Request) -> Reference | None:
 def management(req: Request, settings: Settings) -> ManageRules | None:
     """The management rules of the run's trades: the strategy's profile over ``manage``; None
     for a reference definition in units, which is defined without any."""
-    return None if reference_units(req) else settings.manage.for_strategy(req.strategy)
+    if reference_units(req) is not None:
+        return None
+    return settings.manage.for_strategy(req.strategy)
 
 
 def bar_rules(req: Request, rules: ManageRules | None, settings: Settings, params: Any,
@@ -301,6 +361,8 @@ def bar_rules(req: Request, rules: ManageRules | None, settings: Settings, param
     weak-trend flags when a weak-trend trail is configured; None where nothing is asked."""
     if rules is None:
         return None, None
+    from cryptobot.manage.exits import regime_exits, weakening
+
     columns = []
     for name in rules.exit_on:
         if name == "regime_change":
@@ -353,7 +415,7 @@ def costs_for(req: Request, settings: Settings, market: Market | None = None) ->
 
 
 #: a driver of the sized portfolio: (bars, signals, setup, start, end) -> PortfolioRun
-Driver = Callable[[list[SymbolBars], list[Signals], PortfolioSetup, int, int], PortfolioRun]
+Driver = Callable[[list[SymbolBars], list[Signals], "PortfolioSetup", int, int], "PortfolioRun"]
 
 
 def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None = None) -> Result:
@@ -396,10 +458,12 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
                 for sb, sg in zip(bars, signals, strict=True)
             ]
             shown = min(ruin + 2, len(stamps))  # with the next open's forced exits
-        trades = pd.concat([r.trades_frame() for r in runs], ignore_index=True)
-        fills = pd.concat([r.fills_frame() for r in runs], ignore_index=True)
+        trades = pa.concat_tables([r.trade_table() for r in runs])
+        fills = pa.concat_tables([r.fill_table() for r in runs])
         pnl = np.vstack([r.pnl for r in runs])
     else:
+        from cryptobot.backtest.portfolio import run_portfolio
+
         setup = _portfolio_setup(req, settings, policy, costs, fees, data)
         out = (drive or run_portfolio)(bars, signals, setup, start, end)
         trades = _portfolio_trades(out)
@@ -407,15 +471,13 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
         pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
         notes.extend(out.notes)
     window = slice(start, shown)
-    equity = equity_frame(stamps[window], pnl.sum(axis=0)[window], initial)
+    equity = equity_table(stamps[window], pnl.sum(axis=0)[window], initial)
     summary = metrics.summary(equity, trades, metrics.exposure(trades, stamps[window]))
     if len(bars) == 1:  # its figures are the portfolio's: not worked out twice (0.05 s on 1M bars)
-        per_symbol = pd.DataFrame([{"symbol": bars[0].symbol, **summary}])
+        per_symbol = [{"symbol": bars[0].symbol, **summary}]
     else:
-        per_symbol = pd.DataFrame(
-            [_symbol_summary(sb.symbol, pnl[i][window], stamps[window], trades, initial)
-             for i, sb in enumerate(bars)]
-        )  # fmt: skip
+        per_symbol = [_symbol_summary(sb.symbol, pnl[i][window], stamps[window], trades, initial)
+                      for i, sb in enumerate(bars)]  # fmt: skip
     return Result(
         req, trades, fills, equity, summary, per_symbol,
         _benchmarks(bars, window, data.held), refused, trips, data.warnings, tuple(notes),
@@ -431,10 +493,10 @@ def ruin_bar(pnl: np.ndarray, *, initial: float, start: int, end: int) -> int | 
 
 
 def _symbol_summary(
-    symbol: str, pnl: np.ndarray, stamps: np.ndarray, trades: pd.DataFrame, initial: float
+    symbol: str, pnl: np.ndarray, stamps: np.ndarray, trades: pa.Table, initial: float
 ) -> dict:
-    mine = trades[trades.symbol == symbol] if len(trades) else trades
-    curve = equity_frame(stamps, pnl, initial)
+    mine = trades.filter(column(trades, "symbol") == symbol)
+    curve = equity_table(stamps, pnl, initial)
     return {"symbol": symbol, **metrics.summary(curve, mine, metrics.exposure(mine, stamps))}
 
 
@@ -444,6 +506,12 @@ def _portfolio_setup(
 ) -> PortfolioSetup:  # fmt: skip
     """``costs``: the run's (the sizing's fee where a market states none); ``fees``: each
     symbol's, with its market's own maker/taker."""
+    from cryptobot.backtest.portfolio import PortfolioSetup
+    from cryptobot.fills.liquidation import venue_of
+    from cryptobot.risk import cooldown
+    from cryptobot.risk.context import MarketFlags, brackets_resolver, flag_market
+    from cryptobot.risk.orders import SizingSetup
+
     risk = settings.risk
     if req.risk_usd is not None:  # a flag beats the strategies' risk profiles too
         risk = risk.overriding(sizing={"method": "fixed_usd", "risk_usd": req.risk_usd})
@@ -474,49 +542,57 @@ def _portfolio_setup(
     )
 
 
-def _portfolio_trades(out) -> pd.DataFrame:
+def _portfolio_trades(out) -> pa.Table:
     """The trades with the $ risk each was sized for and its realised R = net / that target
     (``r`` is over the distance from the entry fill to the stop, which a gap or slippage at the
     entry makes differ from what the trader put at risk)."""
-    frames = []
+    tables = []
     for i, sb in enumerate(out.bars):
         mine = out.trade_symbol == i
-        frame = trades_frame(sb, out.trades[mine])
-        frame["risk_usd"] = out.risk_usd[mine]
-        frame["realised_r"] = frame.net / frame.risk_usd
-        frame["client_order_id"] = [out.client_order_ids[k] for k in np.flatnonzero(mine)]
-        frames.append(frame)
-    trades = pd.concat(frames, ignore_index=True)
-    return trades.sort_values(["entry_time", "symbol"], kind="stable", ignore_index=True)
+        table = trade_table(sb, out.trades[mine])
+        risk = out.risk_usd[mine]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            realised = column(table, "net", np.float64) / risk
+        table = table.append_column("risk_usd", floats(risk))
+        table = table.append_column("realised_r", floats(realised))
+        ids = [out.client_order_ids[k] for k in np.flatnonzero(mine)]
+        tables.append(table.append_column("client_order_id", pa.array(ids, pa.large_string())))
+    return _sorted(pa.concat_tables(tables), ["entry_time", "symbol"])
 
 
-def _portfolio_fills(out) -> pd.DataFrame:
+def _portfolio_fills(out) -> pa.Table:
     """The fills, each with the client order id of the order leg it filled: the ids the live
     path sends for the same signal (``risk.orders.fill_order_ids``)."""
+    from cryptobot.risk.orders import fill_order_ids
+
     symbol_of_trade = out.trade_symbol
     rows = out.fills
-    frames = []
+    tables = []
     for i, sb in enumerate(out.bars):
         mine = rows[symbol_of_trade[rows[:, 0].astype(int)] == i] if len(rows) else rows
-        frame = fills_frame(sb, mine)
-        frame["client_order_id"] = fill_order_ids(
-            order_ids=out.client_order_ids, trades=frame.trade.tolist(), kinds=frame.kind.tolist()
-        )
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True).sort_values(
-        "time", kind="stable", ignore_index=True
-    )
+        table = fill_table(sb, mine)
+        ids = fill_order_ids(order_ids=out.client_order_ids,
+                             trades=[int(k) for k in column(table, "trade")],
+                             kinds=table.column("kind").to_pylist())  # fmt: skip
+        tables.append(table.append_column("client_order_id", pa.array(ids, pa.large_string())))
+    return _sorted(pa.concat_tables(tables), ["time"])
 
 
-def _benchmarks(bars, window: slice, held: dict[str, pd.DataFrame]) -> dict[str, float]:
+def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
+    """Rows in the order of ``keys``, ties in their order (Arrow's sort is stable)."""
+    return table.sort_by([(k, "ascending") for k in keys])
+
+
+def _benchmarks(bars, window: slice, held: dict[str, Columns]) -> dict[str, float]:
     """Buy-and-hold over the run's window: each symbol, BTC and 50/50 BTC/ETH (when stored)."""
     out = {f"hold {sb.symbol}": metrics.buy_and_hold_pct(sb.bars[window, 3]) for sb in bars}
     stamps = bars[0].timestamps[window]
     closes = {}
-    for base, frame in held.items():
-        inside = frame[(frame.timestamp >= stamps[0]) & (frame.timestamp <= stamps[-1])]
-        if len(inside) > 1:
-            closes[base] = inside["close"].to_numpy()
+    for base, columns in held.items():
+        times = np.asarray(columns["timestamp"])
+        inside = (times >= stamps[0]) & (times <= stamps[-1])
+        if np.count_nonzero(inside) > 1:
+            closes[base] = np.asarray(columns["close"])[inside]
     if "BTC" in closes:
         out["hold BTC"] = metrics.buy_and_hold_pct(closes["BTC"])
     if len(closes) == 2:

@@ -296,10 +296,10 @@ def _import(
     obj: AppContext, path: Path, kind: str, symbol: str | None, timeframe: str | None
 ) -> dict:
     _check_import_flags(kind, symbol, timeframe)
+    from cryptobot.core.venues import lake_exchange
     from cryptobot.data.importer import import_file
     from cryptobot.data.lake import Lake
     from cryptobot.data.sources import FEAR_GREED_SOURCE
-    from cryptobot.exchange.factory import lake_exchange
 
     lake = Lake(obj.data_dir(create=True))
     now_ms = int(time.time() * 1000)

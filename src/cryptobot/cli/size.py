@@ -128,8 +128,8 @@ def size_command(
 
     An empty input gives an empty output (exit 0)."""
     # the lake and the account's journal load here, not with the module: --help stays quick
+    from cryptobot.core.venues import lake_exchange
     from cryptobot.data.lake import Lake
-    from cryptobot.exchange.factory import lake_exchange
     from cryptobot.risk.context import (
         MarketFlags,
         account_state,

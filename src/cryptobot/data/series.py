@@ -28,13 +28,18 @@ that are not known yet at the writer's clock (a funding time or snapshot after i
 period not closed by it) and, for imports, a file whose rows are further apart than its period.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from cryptobot.core.timeutil import iso
 from cryptobot.data.validate import implausible_times, span
+
+if TYPE_CHECKING:  # pandas loads when a series is written (the lake's readers of candles need none)
+    import pandas as pd
 
 #: The largest funding rate a venue charges in one settlement. Exchanges clamp funding at a few
 #: per cent (Binance 0.3 % to 3 % by contract, Bybit and OKX alike, Hyperliquid 4 % an hour); the
@@ -148,6 +153,8 @@ def normalise(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
     """The kind's columns as int64 ms and float64 (optional ones NaN when absent); times to the
     nearest second. Binance stamps about a fifth of its funding settlements a few milliseconds
     late (``08:00:00.008``): one event is one row, filed at its second."""
+    import pandas as pd
+
     out = pd.DataFrame({"timestamp": nearest_second(frame["timestamp"].to_numpy())})
     for col in (*kind.required, *kind.optional):
         values = frame.get(col, np.nan)

@@ -15,7 +15,6 @@ __all__, __getattr__, __dir__ = surface(
         "errors": ("TradingError",),
         "factory": (
             "crowd_sources",
-            "lake_exchange",
             "market_exchange",
             "open_exchange",
             "open_venue",

@@ -18,6 +18,7 @@ from cryptobot.core.config import Secrets
 from cryptobot.core.errors import ConfigError, CryptobotError
 from cryptobot.core.settings import Settings
 from cryptobot.core.timeutil import parse_time
+from cryptobot.core.venues import lake_exchange
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import Clock, Exchange, TradingExchange
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
@@ -129,12 +130,6 @@ def _replay_setup(settings: Settings) -> SimSetup:
     """The replay exchange trades at the config's costs on its smallest stored timeframe (the
     paper timeframe is the paper broker's)."""
     return replace(sim_setup(settings), timeframe=None)
-
-
-def lake_exchange(settings: Settings) -> str:
-    """The exchange id the lake files data under: ``fetch`` through the replay exchange stores
-    the replayed venue's markets and candles under that venue's id, not under ``replay``."""
-    return settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
 
 
 def market_exchange(

@@ -13,35 +13,38 @@ falling after it is charged on the first new bar).
 """
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 
 
 def funding_charges(
-    ts: np.ndarray, funding: pd.DataFrame | None, fallback_rate: float | None
+    ts: np.ndarray, funding: "pd.DataFrame | None", fallback_rate: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per bar: the rate charged at its open and the price to charge it on; and the funding
-    times at which ``fallback_rate`` was assumed for want of history."""
+    times at which ``fallback_rate`` was assumed for want of history. ``funding``: columns
+    timestamp, funding_rate and optionally mark_price (a frame, or arrays by name)."""
     out = np.zeros((len(ts), 2))
     out[:, 1] = np.nan
     missing = np.empty(0, np.int64)
     if len(ts) == 0:
         return out, missing
-    events = _funding_events(funding)
+    stamps, rates, prices = _funding_events(funding)
     if fallback_rate:
         marks = funding_marks(ts[0], ts[-1])
-        missing = marks[_far_from(marks, events["timestamp"].to_numpy(np.int64))]
+        missing = marks[_far_from(marks, stamps)]
         if len(missing):
-            extra = pd.DataFrame(
-                {"timestamp": missing, "funding_rate": fallback_rate, "mark": np.nan}
-            )
-            events = pd.concat([events, extra]).sort_values("timestamp")
-    rows = np.searchsorted(ts, events["timestamp"].to_numpy(np.int64), side="left")
+            order = np.argsort(np.concatenate([stamps, missing]), kind="stable")
+            stamps = np.concatenate([stamps, missing])[order]
+            rates = np.concatenate([rates, np.full(len(missing), fallback_rate)])[order]
+            prices = np.concatenate([prices, np.full(len(missing), np.nan)])[order]
+    rows = np.searchsorted(ts, stamps, side="left")
     inside = (rows > 0) & (rows < len(ts))  # a funding before the first bar's open: not held
-    rates, prices = events["funding_rate"].to_numpy(), events["mark"].to_numpy()
     for row, rate, mark in zip(rows[inside], rates[inside], prices[inside], strict=True):
         out[row, 0] += rate
         if not math.isnan(mark):
@@ -49,17 +52,17 @@ def funding_charges(
     return out, missing
 
 
-def _funding_events(funding: pd.DataFrame | None) -> pd.DataFrame:
-    if funding is None or funding.empty:
-        return pd.DataFrame({"timestamp": [], "funding_rate": [], "mark": []})
-    mark = funding.get("mark_price", np.nan)
-    return pd.DataFrame(
-        {
-            "timestamp": funding["timestamp"].astype("int64"),
-            "funding_rate": funding["funding_rate"].astype("float64"),
-            "mark": mark,
-        }
-    ).astype({"mark": "float64"})
+def _funding_events(
+    funding: "pd.DataFrame | None",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stored funding as (times, rates, mark prices; NaN where none is stored)."""
+    if funding is None or len(funding) == 0:
+        return np.empty(0, np.int64), np.empty(0), np.empty(0)
+    stamps = np.asarray(funding["timestamp"], dtype=np.int64)
+    rates = np.asarray(funding["funding_rate"], dtype=np.float64)
+    if "mark_price" not in funding:
+        return stamps, rates, np.full(len(stamps), np.nan)
+    return stamps, rates, np.asarray(funding["mark_price"], dtype=np.float64)
 
 
 def funding_marks(start: int, end: int) -> np.ndarray:

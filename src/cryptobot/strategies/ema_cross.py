@@ -22,8 +22,8 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import talib
 
+from cryptobot.analysis.ta import talib
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.jit import njit
 from cryptobot.strategies.spec import BarEntries, Reference, Strategy
