@@ -29,8 +29,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars, be
 
 from cryptobot.backtest.bars import symbol_bars  # noqa: E402
 from cryptobot.backtest.engine import Costs, Signals, run_units  # noqa: E402
-from cryptobot.backtest.reference import ema_cross_signals  # noqa: E402
 from cryptobot.manage.policy import Policy  # noqa: E402
+from cryptobot.strategies.ema_cross import ema_cross_signals  # noqa: E402
 from tests.test_backtest_libraries import backtesting_py_run, vectorbt_run  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "candles" / "binance" / "BTC_USDT_USDT" / "1m.parquet"

@@ -10,8 +10,8 @@ import pandas as pd
 
 from cryptobot.backtest.bars import symbol_bars
 from cryptobot.backtest.engine import Costs, Signals, run_units
-from cryptobot.backtest.reference import ema_cross_signals
 from cryptobot.manage.policy import Policy
+from cryptobot.strategies.ema_cross import ema_cross_signals
 
 FEE = 0.0004
 

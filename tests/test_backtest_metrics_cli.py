@@ -191,7 +191,10 @@ def test_units_walk_forward_windows_end_inside_the_data(lake_dir):
         ),
         (("--strategy", "nope", "--top", "2"), "unknown strategy nope"),
         (("--strategy", "", "--symbols", "BTC/USDT:USDT"), "unknown strategy (none given)"),
-        (("--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT"), "needs --timeframe"),
+        (
+            ("--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT", "--timeframe", "7m"),
+            "unknown timeframe '7m'",
+        ),
         (
             ("--strategy", "momentum", "--symbols", "DOGE/USDT:USDT"),
             "no candles stored for DOGE/USDT:USDT (1h)",

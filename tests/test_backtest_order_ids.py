@@ -12,7 +12,7 @@ from cryptobot.core.config import load_settings
 from cryptobot.core.order import Intent
 from cryptobot.data.lake import Lake
 from cryptobot.risk.orders import fill_order_ids, leg_order_id
-from cryptobot.strategies.registry import STRATEGIES
+from cryptobot.strategies.registry import lookup
 from cryptobot.strategies.scanner import detect_all
 from tests.venues import market
 
@@ -45,7 +45,7 @@ def test_trades_and_fills_carry_the_ids_size_gives_the_same_setups(lake: Lake):
     trades, fills = result.trades, result.fills
     assert len(trades) >= 5
     params = runner.strategy_params(req, settings)
-    setups = detect_all("sim", [SYMBOL], data.frames, [(STRATEGIES["momentum"], params)],
+    setups = detect_all("sim", [SYMBOL], data.frames, [(lookup("momentum"), params)],
                         settings.scan.benchmark, 0)  # fmt: skip
     prefix = settings.execution.client_order_prefix
     live = {

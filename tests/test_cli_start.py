@@ -164,8 +164,9 @@ def test_offline_scan_does_not_import_ccxt(tmp_path: Path):
 
 
 def test_an_ema_cross_backtest_loads_only_what_it_runs(tmp_path: Path):
-    """No detector, scanner, COT report or sweep pool for the reference strategy, and numba
-    without scipy's linear algebra (core/jit.py): together 0.3-0.5 s of its start."""
+    """No other detector, scanner, COT report or sweep pool for the reference strategy (the
+    registry imports ema_cross's module alone), and numba without scipy's linear algebra
+    (core/jit.py): together 0.3-0.5 s of its start."""
     import numpy as np
     import pandas as pd
 
@@ -181,9 +182,11 @@ def test_an_ema_cross_backtest_loads_only_what_it_runs(tmp_path: Path):
             "--timeframe", "1m", "-f", "json")  # fmt: skip
     code, modules, out = _loaded(tmp_path, *args)
     assert code == 0 and json.loads(out)[0]["trades"] > 10
-    unneeded = ("cryptobot.strategies", "cryptobot.cot", "cryptobot.backtest.sweep",
-                "scipy.linalg", "asyncio", "ccxt")  # fmt: skip
+    unneeded = ("cryptobot.cot", "cryptobot.backtest.sweep", "scipy.linalg", "asyncio", "ccxt")
     assert not {m for m in modules if m.startswith(unneeded)}
+    light = {"cryptobot.strategies", "cryptobot.strategies.registry", "cryptobot.strategies.spec",
+             "cryptobot.strategies.ema_cross"}  # fmt: skip
+    assert {m for m in modules if m.startswith("cryptobot.strategies")} == light
 
 
 def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: Path):

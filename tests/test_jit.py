@@ -20,7 +20,7 @@ def _python(code: str) -> str:
 def test_a_kernel_runs_without_importing_scipy_linalg():
     out = _python(
         "import sys, numpy as np\n"
-        "from cryptobot.backtest.reference import ema_cross_signals\n"
+        "from cryptobot.strategies.ema_cross import ema_cross_signals\n"
         "cross = ema_cross_signals(np.linspace(1.0, 2.0, 60) ** 2, 3, 5)\n"
         "print(int(np.abs(cross).sum()), 'scipy.linalg' in sys.modules,"
         " 'scipy.linalg.cython_blas' in sys.modules)"
@@ -65,7 +65,7 @@ def test_nothing_is_blocked_when_scipy_blas_is_loaded_already():
 def test_a_kernel_runs_without_importing_scipy_or_cffi_and_both_import_afterwards():
     out = _python(
         "import sys, numpy as np\n"
-        "from cryptobot.backtest.reference import ema_cross_signals\n"
+        "from cryptobot.strategies.ema_cross import ema_cross_signals\n"
         "from cryptobot.core import jit\n"
         "jit.load_registries()\n"
         "cross = ema_cross_signals(np.linspace(1.0, 2.0, 60) ** 2, 3, 5)\n"

@@ -76,7 +76,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("args", "ran"),
     [
         (("--strategy", "ema_cross", "--timeframe", "5m"),
-         {"cryptobot.backtest.reference._crosses", "cryptobot.backtest.kernel.run_signals"}),
+         {"cryptobot.strategies.ema_cross._crosses", "cryptobot.backtest.kernel.run_signals"}),
         (("--strategy", "ema_cross", "--timeframe", "5m", "--risk-usd", "10", "--stop-atr", "2"),
          {"cryptobot.backtest.kernel.open_trade", "cryptobot.backtest.kernel.advance"}),
         (("--strategy", "bos_fvg_fib", "--risk-usd", "10"),

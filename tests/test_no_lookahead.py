@@ -13,7 +13,7 @@ from cryptobot.analysis.strength import relative_strength
 from cryptobot.analysis.structure import breaks, swings
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data.resample import resample
-from cryptobot.strategies import bos_fvg_fib, breakout, momentum
+from cryptobot.strategies import bos_fvg_fib, breakout, ema_cross, momentum
 from cryptobot.strategies.base import SymbolData
 from tests.conftest import BINANCE
 
@@ -157,6 +157,13 @@ def test_momentum_strategy(shared, settings):
         "binance", "BTC/USDT:USDT", {"1h": hourly, "4h": resample(hourly, "1h", "4h")}
     )
     _check_strategy(momentum.detect, data, p, "1h")
+
+
+def test_ema_cross_strategy(shared, settings):
+    p = settings.strategies.ema_cross.model_copy(update={"stop_atr": 2.0})
+    hourly = _read("BTC", "1h").iloc[-3000:].reset_index(drop=True)
+    _check_strategy(ema_cross.detect, SymbolData("binance", "BTC/USDT:USDT", {"1h": hourly}),
+                    p, "1h")  # fmt: skip
 
 
 def test_breakout_strategy(shared, settings):

@@ -13,6 +13,7 @@ __all__, __getattr__, __dir__ = surface(
         "fvg": ("fair_value_gaps",),
         "strength": ("relative_strength", "universe_percentiles"),
         "structure": ("breaks", "swings"),
+        "ta": ("talib",),
     },
     modules=("fib", "profile", "regime", "ta"),
 )

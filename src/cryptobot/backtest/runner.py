@@ -3,7 +3,8 @@ collect trades, fills, equity and metrics. The CLI, sweeps and walk-forward all 
 
 Two ways to size:
 - **units** (``units`` set): every trade is that many base units, no margin limits and no risk
-  engine: the reference ``ema_cross`` definition, fast enough for big sweeps. Symbols run
+  engine: a strategy's reference definition (``Strategy.reference``, ``ema_cross``'s), fast
+  enough for big sweeps. Symbols run
   independently; the equity is their sum. Nothing stops such a run from losing more than it
   has: the first close that marks the equity at or below zero is reported in ``Result.notes``
   and, with ``backtest.units_below_zero: end``, the run ends there (open positions are closed
@@ -13,18 +14,19 @@ Two ways to size:
   ``risk.sizing``, or ``risk_usd``/``risk_pct``), with the gate chain and circuit breakers in time
   order over all symbols on one equity.
 
-``ema_cross`` is the reference strategy (``reference``); with ``units`` it follows its exact
-definition (exit on the opposite cross, stop live from the bar after the entry, no management).
-Sized by risk it is managed like any strategy, besides its exit on the opposite cross, with its
-stop live from the entry bar. The scan strategies use their detector over the whole history (the
-same code as ``scan``; the detectors have no look-ahead). Every strategy's trades follow its own
+What sets a strategy apart is read from its ``Strategy`` attributes, never from its name: a
+strategy with a ``reference`` definition run in units follows it exactly (``ema_cross``: exit on
+the opposite cross, stop live from the bar after the entry, no management, its costs); sized by
+risk it is managed like any strategy, its stop live from the entry bar, and one whose signals
+are its exits (``exits_on_signal``) still exits on them. A strategy with ``bar_entries`` gives
+its entries as arrays over the whole history; the others run their detector over it (the same
+code as ``scan``; the detectors have no look-ahead). Every strategy's trades follow its own
 management profile (``manage.profiles.<strategy>`` over ``manage``, ``management``), with the
 per-bar strategy exits and trend strength it asks for (``bar_rules``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -45,7 +47,6 @@ from cryptobot.backtest.engine import (
     trade_table,
 )
 from cryptobot.backtest.grid import align
-from cryptobot.backtest.reference import ema_cross_signals
 from cryptobot.core.errors import ConfigError, DataError
 from cryptobot.core.market import Market
 from cryptobot.core.settings import ManageRules, Settings
@@ -54,15 +55,15 @@ from cryptobot.core.timeutil import iso
 from cryptobot.data.arrow import column
 from cryptobot.data.lake import Lake
 from cryptobot.manage.policy import Policy
+from cryptobot.strategies.registry import lookup
+from cryptobot.strategies.spec import Reference
 
 if TYPE_CHECKING:  # the risk stack loads only for a run sized by risk (_portfolio_setup)
     import pandas as pd
 
     from cryptobot.backtest.portfolio import PortfolioRun, PortfolioSetup
 
-REFERENCE = "ema_cross"
 HELD = ("BTC", "ETH")  # buy-and-hold benchmarks besides each symbol
-REFERENCE_PARAMS = {"fast": 9, "slow": 21, "stop_atr": math.nan}
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Request:
     detail: str | None = None
     funding: bool = True
     breakers: bool = True
-    costs: Costs | None = None  # None: config backtest.* (ema_cross in units: its reference costs)
+    costs: Costs | None = None  # None: config backtest.* (a reference in units: its own costs)
     market_fees: bool = True  # each stored market's own maker/taker where it states them
 
 
@@ -150,59 +151,41 @@ class Result:
 
 
 def with_defaults(req: Request) -> Request:
-    """``ema_cross`` with no sizing asked for is its reference definition: 1 unit, no funding
-    (and the reference costs, ``costs_for``)."""
-    if (
-        req.strategy == REFERENCE
-        and req.units is None
-        and req.risk_usd is None
-        and req.risk_pct is None
-    ):
-        return replace(req, units=1.0, funding=False)
+    """A strategy with a reference definition and no sizing asked for runs that definition:
+    its units and funding here (its costs and policy in ``costs_for`` and ``policy_for``)."""
+    reference = lookup(req.strategy).reference
+    if reference and req.units is None and req.risk_usd is None and req.risk_pct is None:
+        return replace(req, units=reference.units, funding=reference.funding)
     return req
-
-
-def _strategies() -> dict[str, Any]:
-    """The scan strategies' registry, imported on first use: the detectors, the scanner and
-    their imports are not needed by the ema_cross reference (0.02-0.04 s of its start)."""
-    from cryptobot.strategies.registry import STRATEGIES
-
-    return STRATEGIES
 
 
 def trigger_timeframe(req: Request, settings: Settings) -> str:
     if req.timeframe:
         return req.timeframe
-    if req.strategy == REFERENCE:
-        raise ConfigError("ema_cross needs --timeframe (it runs on any)")
     params = strategy_params(req, settings)
-    return min(_strategies()[req.strategy].timeframes(params), key=timeframe_ms)
+    return min(lookup(req.strategy).timeframes(params), key=timeframe_ms)
 
 
 def strategy_params(req: Request, settings: Settings) -> Any:
-    if req.strategy == REFERENCE:
-        unknown = set(req.params) - set(REFERENCE_PARAMS)
-        if unknown:
-            raise ConfigError(f"ema_cross has no parameter {', '.join(sorted(unknown))}; it has "
-                              f"{', '.join(REFERENCE_PARAMS)}")  # fmt: skip
-        return {**REFERENCE_PARAMS, **req.params}
-    if req.strategy not in _strategies():
-        name = req.strategy or "(none given)"
-        choices = ", ".join((REFERENCE, *_strategies()))
-        raise ConfigError(f"unknown strategy {name}; choose from {choices}")
+    """The strategy's settings section with the run's overrides (``params``; a strategy that
+    runs on any timeframe takes the run's ``timeframe`` as its own), validated alike."""
+    strategy = lookup(req.strategy)
     base = getattr(settings.strategies, req.strategy)
     unknown = set(req.params) - set(type(base).model_fields)
     if unknown:
         raise ConfigError(f"{req.strategy} has no parameter {', '.join(sorted(unknown))}")
-    return type(base).model_validate({**base.model_dump(), **req.params})
+    values = {**base.model_dump(), **req.params}
+    if strategy.any_timeframe and req.timeframe:
+        timeframe_ms(req.timeframe)  # an unknown one is a clear error here
+        values["timeframe"] = req.timeframe
+    return type(base).model_validate(values)
 
 
 def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
     params = strategy_params(req, settings)  # an unknown name or parameter fails here, clearly
     tf = trigger_timeframe(req, settings)
-    wanted = [tf]
-    if req.strategy != REFERENCE:
-        wanted = sorted({tf, *_strategies()[req.strategy].timeframes(params)}, key=timeframe_ms)
+    strategy = lookup(req.strategy)
+    wanted = sorted({tf, *strategy.timeframes(params)}, key=timeframe_ms)
     candles, bars, warnings = {}, [], []
     for symbol in req.symbols:
         base = lake.read_candle_columns(req.exchange, symbol, tf, None, req.end)
@@ -231,10 +214,10 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         benchmark = {
             t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
         }
-    markets = {} if reference_units(req) else _markets(lake, req)
+    markets = {} if reference_units(req) is not None else _markets(lake, req)
     held = {b: _candles(lake, req, f"{b}/USDT:USDT", tf, candles) for b in HELD}
     cot_sides = {}
-    if settings.cot.signal_filter and req.strategy != REFERENCE:  # ema_cross: signals exit too
+    if settings.cot.signal_filter and not strategy.exits_on_signal:  # no exit may be dropped
         from cryptobot.cot.bias import BiasBook  # COT data loads only for a filter that uses it
 
         book = BiasBook(lake.root, settings.cot)
@@ -252,7 +235,7 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
 
 def _markets(lake: Lake, req: Request) -> dict[str, Market]:
     """The stored contract specs of the run's symbols, for sizing and each market's fees (the
-    ema_cross reference in units uses neither: its costs are defined, ``costs_for``)."""
+    reference definition in units uses neither: its costs are defined, ``costs_for``)."""
     from cryptobot.risk.context import MarketFlags, resolve_markets
 
     return resolve_markets(lake, req.exchange, req.symbols, MarketFlags())
@@ -262,12 +245,13 @@ def _contexts(lake: Lake, req: Request, settings: Settings, params: Any,
               candles: dict[str, dict[str, Columns]], warnings: list[str]) -> dict:  # fmt: skip
     """What the strategy reads besides candles (cot_crowd: COT bias and crowd series), known
     by the last bar's close; what it lacks in the run's window goes to ``warnings``."""
-    if req.strategy == REFERENCE or _strategies()[req.strategy].context is None:
+    strategy = lookup(req.strategy)
+    if strategy.context is None:
         return {}
     from cryptobot.strategies.scanner import context_notes, load_contexts
 
     frames = _frames(candles)
-    chosen = [(_strategies()[req.strategy], params)]
+    chosen = [(strategy, params)]
     tf = min(chosen[0][0].timeframes(params), key=timeframe_ms)
     end = max(int(f[tf]["timestamp"].iat[-1]) + timeframe_ms(tf) for f in frames.values())
     contexts = load_contexts(
@@ -313,27 +297,20 @@ def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: Columns, base_t
 def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals]:
     params = strategy_params(req, settings)
     rules = management(req, settings)
-    if req.strategy == REFERENCE:
+    strategy = lookup(req.strategy)
+    if strategy.bar_entries is not None:  # its entries as arrays: no setup per bar
         out = []
         for sb in data.bars:
-            side = ema_cross_signals(sb.bars[:, 3], int(params["fast"]), int(params["slow"]))
-            stop = params["stop_atr"]
-            exits, weak = (None, None)  # the reference in units has no rules (nor frames)
+            entries = strategy.bar_entries(sb.bars, params)
+            exits, weak = (None, None)  # a reference in units has no rules (nor frames)
             if rules is not None:
                 frame = data.frames[sb.symbol][sb.timeframe]
                 exits, weak = bar_rules(req, rules, settings, params, frame)
-            out.append(
-                Signals.of(
-                    side,
-                    stop_distance=None if math.isnan(stop) else stop * sb.bars[:, 5],
-                    exits=exits,
-                    weak=weak,
-                )
-            )
+            out.append(Signals.of(entries.side, stop_distance=entries.stop_distance,
+                                  exits=exits, weak=weak))  # fmt: skip
         return out
     from cryptobot.strategies.scanner import detect_all
 
-    strategy = _strategies()[req.strategy]
     frames = dict(data.frames)
     if data.benchmark:
         frames.setdefault(settings.scan.benchmark, data.benchmark)
@@ -363,15 +340,18 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
     return out
 
 
-def reference_units(req: Request) -> bool:
-    """The ema_cross reference definition: fixed units, no management (``with_defaults``)."""
-    return req.strategy == REFERENCE and req.units is not None
+def reference_units(req: Request) -> Reference | None:
+    """The strategy's reference definition when the run is in units (``with_defaults``): fixed
+    units, no management, its own costs; None otherwise."""
+    return lookup(req.strategy).reference if req.units is not None else None
 
 
 def management(req: Request, settings: Settings) -> ManageRules | None:
     """The management rules of the run's trades: the strategy's profile over ``manage``; None
-    for the ema_cross reference in units, which is defined without any."""
-    return None if reference_units(req) else settings.manage.for_strategy(req.strategy)
+    for a reference definition in units, which is defined without any."""
+    if reference_units(req) is not None:
+        return None
+    return settings.manage.for_strategy(req.strategy)
 
 
 def bar_rules(req: Request, rules: ManageRules | None, settings: Settings, params: Any,
@@ -404,28 +384,32 @@ def bar_rules(req: Request, rules: ManageRules | None, settings: Settings, param
 
 
 def policy_for(req: Request, settings: Settings, timeframe: str) -> Policy:
-    rules = management(req, settings)
-    if rules is None:  # the reference checks its stop from the bar after the entry, as its
-        return Policy.none(exit_on_signal=True, stop_delay_bars=1)  # plain loop does
+    exits_on_signal = lookup(req.strategy).exits_on_signal
+    reference = reference_units(req)
+    if reference is not None:  # e.g. ema_cross's stop from the bar after the entry
+        return Policy.none(
+            exit_on_signal=exits_on_signal, stop_delay_bars=reference.stop_delay_bars
+        )
     # sized by risk, the stop is live on the entry bar, or a stop-out there could lose more
-    # than the budget; ema_cross still exits on its opposite cross (its signals are its exits)
+    # than the budget; a strategy whose signals are its exits still exits on them
     return Policy.from_settings(
-        rules, timeframe_ms(timeframe) / 60_000, exit_on_signal=req.strategy == REFERENCE
-    )
+        management(req, settings), timeframe_ms(timeframe) / 60_000,
+        exit_on_signal=exits_on_signal,
+    )  # fmt: skip
 
 
 def costs_for(req: Request, settings: Settings, market: Market | None = None) -> Costs:
     """The run's costs; with ``market``, that market's own maker/taker fees (as the exchange
     reports them in load_markets) replace the configured ones, unless the request turned that
-    off (an explicit --fee) or it is the reference strategy with its defined 0.04 %."""
+    off (an explicit --fee) or it is a reference definition with its defined fee."""
     reference = reference_units(req)
     if req.costs is not None:
         base = req.costs
-    elif reference:
-        base = Costs(taker=0.0004)  # the reference definition: 0.04 % per fill, nothing else
+    elif reference is not None:
+        base = Costs(taker=reference.taker_fee)  # its definition: that fee per fill, nothing else
     else:
         base = Costs.from_settings(settings)
-    if market is None or reference or not req.market_fees:
+    if market is None or reference is not None or not req.market_fees:
         return base
     return base.for_market(market)
 

@@ -86,16 +86,11 @@ def grid(specs: Sequence[str], *, check: Callable[[dict], None] | None = None) -
 
 
 def point_checker(req: runner.Request, settings: Settings) -> Callable[[dict], None]:
-    """Validates one grid point against the strategy's parameter model (the scan strategies'
-    pydantic models; whole periods and a positive stop for the ema_cross reference)."""
+    """Validates one grid point against the strategy's parameter model (its settings
+    section's pydantic model)."""
 
     def check(point: dict) -> None:
         ((name, value),) = point.items()
-        if req.strategy == runner.REFERENCE:
-            whole = name in ("fast", "slow")
-            if (whole and not (float(value).is_integer() and value >= 1)) or value <= 0:
-                kind = "a whole number of bars, at least 1" if whole else "positive"
-                raise ConfigError(f"--sweep {name}={value}: must be {kind}")
         try:
             runner.strategy_params(replace(req, params={**req.params, **point}), settings)
         except ValidationError as exc:

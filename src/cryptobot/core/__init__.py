@@ -22,6 +22,7 @@ __all__, __getattr__, __dir__ = surface(
         "order": ("Intent", "SizedOrder"),
         "settings": ("BacktestSettings", "BosFvgFibSettings", "BreakerSettings",
                      "BreakoutSettings", "CotBiasSettings", "CotCrowdSettings", "CrowdSettings",
+                     "EmaCrossSettings",
                      "ExchangeSettings", "ExitRule", "FeeSettings", "ManageRules",
                      "ManageSettings", "MomentumSettings", "RiskSettings", "Settings",
                      "SignalSettings", "StrategiesSettings", "UniverseSettings"),

@@ -140,6 +140,16 @@ class MomentumSettings(Section):
     targets_r: list[Positive]
 
 
+class EmaCrossSettings(Section):
+    """The reference EMA cross (``strategies/ema_cross.py``); ``stop_atr`` None: no stop."""
+
+    timeframe: Timeframe
+    fast: Count
+    slow: Count
+    stop_atr: Positive | None
+    targets_r: list[Positive]
+
+
 class BreakoutSettings(Section):
     timeframe: Timeframe
     confirm_timeframe: Timeframe
@@ -194,10 +204,19 @@ class CotCrowdSettings(CrowdSettings):
 
 class StrategiesSettings(Section):
     enabled: list[
-        Literal["bos_fvg_fib", "momentum", "breakout", "cot_crowd", "grid", "funding_carry"]
+        Literal[
+            "bos_fvg_fib",
+            "momentum",
+            "breakout",
+            "cot_crowd",
+            "ema_cross",
+            "grid",
+            "funding_carry",
+        ]
     ]
     bos_fvg_fib: BosFvgFibSettings
     momentum: MomentumSettings
+    ema_cross: EmaCrossSettings
     breakout: BreakoutSettings
     grid: GridSettings
     funding_carry: FundingCarrySettings

@@ -6,12 +6,13 @@ size nothing and place no order (``risk`` and ``engine`` do)."""
 
 from cryptobot.core.lazy import surface
 
-NAMES = ("bos_fvg_fib", "momentum", "breakout", "cot_crowd")
+NAMES = ("bos_fvg_fib", "momentum", "breakout", "cot_crowd", "ema_cross")
 
 _all, __getattr__, __dir__ = surface(
     __name__,
     names={
-        "registry": ("STRATEGIES", "resolve"),
+        "registry": ("lookup", "resolve"),
+        "spec": ("BarEntries", "Reference", "Strategy"),
         "scanner": (
             "ScanRequest",
             "context_notes",
@@ -24,6 +25,6 @@ _all, __getattr__, __dir__ = surface(
         ),
         "signals": ("decide", "decide_and_record"),
     },
-    modules=("momentum",),
+    modules=("ema_cross", "momentum"),
 )
 __all__ = ["NAMES", *_all]

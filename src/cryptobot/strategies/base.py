@@ -1,7 +1,7 @@
 """What every strategy shares: its input (one symbol's closed candles per timeframe) and the
 helpers that line timeframes up without peeking into unfinished bars."""
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,19 +52,6 @@ class SymbolData:
             cut(self.benchmark),
             {name: value.truncated(end_ms) for name, value in self.context.items()},
         )
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """A named detector, the timeframes it reads and, for a detector that reads more than
-    candles, ``context``: a loader the drivers (scan, backtest) call once per symbol with
-    ``(lake=, settings=, exchange=, symbol=, params=, start=, end=)`` whose result reaches the
-    detector as ``SymbolData.context[name]``. The detector itself stays pure."""
-
-    name: str
-    timeframes: Callable[[Any], list[str]]
-    detect: Callable[[SymbolData, Any], list[Setup]]
-    context: Callable[..., Any] | None = None
 
 
 def closed_count(

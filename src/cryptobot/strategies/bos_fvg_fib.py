@@ -82,7 +82,8 @@ from cryptobot.core.jit import njit
 from cryptobot.core.settings import BosFvgFibSettings
 from cryptobot.core.setup import Setup
 from cryptobot.core.timeutil import iso
-from cryptobot.strategies.base import Strategy, SymbolData, closed_at, make_setup, mirrored
+from cryptobot.strategies.base import SymbolData, closed_at, make_setup, mirrored
+from cryptobot.strategies.spec import Strategy
 
 NAME = "bos_fvg_fib"
 

@@ -34,14 +34,8 @@ from cryptobot.analysis.indicators import ema, volume_ratio
 from cryptobot.analysis.strength import relative_strength
 from cryptobot.core.settings import BreakoutSettings
 from cryptobot.core.setup import Setup
-from cryptobot.strategies.base import (
-    Strategy,
-    SymbolData,
-    closed_at,
-    closed_count,
-    make_setup,
-    mirrored,
-)
+from cryptobot.strategies.base import SymbolData, closed_at, closed_count, make_setup, mirrored
+from cryptobot.strategies.spec import Strategy
 
 NAME = "breakout"
 

@@ -35,7 +35,8 @@ from cryptobot.core.settings import CotCrowdSettings, CrowdSettings
 from cryptobot.core.setup import Setup, Side
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.strategies import crowd_context
-from cryptobot.strategies.base import Strategy, SymbolData, make_setup
+from cryptobot.strategies.base import SymbolData, make_setup
+from cryptobot.strategies.spec import Strategy
 
 NAME = "cot_crowd"
 

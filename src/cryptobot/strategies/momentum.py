@@ -24,7 +24,8 @@ from cryptobot.analysis.structure import swings
 from cryptobot.core.settings import MomentumSettings
 from cryptobot.core.setup import Setup
 from cryptobot.manage.exits import EXIT_LONGS, EXIT_SHORTS
-from cryptobot.strategies.base import Strategy, SymbolData, closed_at, make_setup, mirrored
+from cryptobot.strategies.base import SymbolData, closed_at, make_setup, mirrored
+from cryptobot.strategies.spec import Strategy
 
 NAME = "momentum"
 RULES = ("rsi", "volume", "adx", "macd_rising", "htf_trend")

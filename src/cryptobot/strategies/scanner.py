@@ -29,8 +29,9 @@ from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data.fetcher import Fetcher, FetchPlan
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import Exchange
-from cryptobot.strategies.base import Strategy, SymbolData
+from cryptobot.strategies.base import SymbolData
 from cryptobot.strategies.registry import resolve
+from cryptobot.strategies.spec import Strategy
 
 log = logging.getLogger(__name__)
 
