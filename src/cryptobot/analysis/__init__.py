@@ -15,5 +15,5 @@ __all__, __getattr__, __dir__ = surface(
         "structure": ("breaks", "swings"),
         "ta": ("talib",),
     },
-    modules=("fib", "profile", "regime", "ta"),
+    modules=("fib", "profile", "regime"),
 )
