@@ -320,6 +320,7 @@ KEYS = Secrets(api_key=KEY, api_secret=SECRET)
         ("live", False, KEYS, "missing: --live on the command line"),
         ("live", True, Secrets(), "missing: CRYPTOBOT_API_KEY and CRYPTOBOT_API_SECRET"),
         ("live", True, Secrets(api_key=KEY), "missing: CRYPTOBOT_API_KEY and CRYPTOBOT_API_SECRET"),
+        ("live", True, Secrets(api_key="  ", api_secret="\t"), "missing: CRYPTOBOT_API_KEY"),
     ],
 )
 def test_each_missing_live_switch_refuses_naming_it(tmp_path, mode, flag, secrets, missing):

@@ -104,7 +104,9 @@ def test_the_strategy_says_what_sets_it_apart():
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"fast": 0}, "fast"), ({"slow": 2.5}, "slow"), ({"stop_atr": -1.0}, "stop_atr"),
-     ({"stop_atr": float("nan")}, "stop_atr"), ({"fast": True}, "fast")],
+     ({"stop_atr": float("nan")}, "stop_atr"), ({"fast": True}, "fast"),
+     ({"stop_atr": 1e300}, "stop_atr"), ({"fast": 100_000}, "fast"),
+     ({"targets_r": [3.0, 1.0, 3.0]}, "targets_r")],
 )  # fmt: skip
 def test_parameters_are_validated_like_the_other_strategies(params, field):
     settings = load_settings(None, {})

@@ -84,6 +84,17 @@ def test_armed_and_stale_setups_are_not_signals(lake, settings):
     ]
 
 
+def test_a_setup_whose_bar_has_not_closed_at_the_venues_clock_is_refused(lake, settings):
+    """A setup from the future (or of a bar still open) is no signal: accepted, it would stand
+    as the symbol's live signal and block every real one (one per symbol)."""
+    p = _only(settings, one_signal_per_symbol=True)
+    future, open_bar = _setup(ts=NOW + 5 * 365 * 86_400_000), _setup(ts=NOW)
+    closed = _setup(ts=T0, strategy="momentum")
+    decisions = decide([future, open_bar, closed], lake, p, now=NOW)
+    assert [d.accepted for d in decisions] == [False, False, True]
+    assert all(d.reason.startswith("not closed yet at the venue's clock") for d in decisions[:2])
+
+
 def test_a_replay_venue_judges_age_at_its_own_clock(lake, tmp_path):
     """The replay exchange at T decides staleness as of T: the lake holds 200 bars more and the
     wall clock is a year on, yet a setup whose bar closed two bars before T is fresh and one

@@ -56,7 +56,8 @@ class Secrets:
 
     @property
     def has_keys(self) -> bool:
-        return bool(self.api_key and self.api_secret)
+        return bool(self.api_key and self.api_key.strip() and self.api_secret
+                    and self.api_secret.strip())  # fmt: skip
 
     def values(self) -> list[str]:
         found = (self.api_key, self.api_secret, self.api_password, self.notify_urls)

@@ -15,6 +15,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     create_model,
     model_serializer,
+    model_validator,
 )
 
 from cryptobot.core.venues import VENUES
@@ -140,14 +141,27 @@ class MomentumSettings(Section):
     targets_r: list[Positive]
 
 
+#: an EMA period TA-Lib takes (2..100000) and a window a lake can hold
+EmaPeriod = Annotated[Int, Field(ge=2, le=10_000)]
+
+
 class EmaCrossSettings(Section):
     """The reference EMA cross (``strategies/ema_cross.py``); ``stop_atr`` None: no stop."""
 
     timeframe: Timeframe
-    fast: Count
-    slow: Count
-    stop_atr: Positive | None
+    fast: EmaPeriod
+    slow: EmaPeriod
+    stop_atr: Annotated[Float, Field(gt=0, le=100)] | None
     targets_r: list[Positive]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "EmaCrossSettings":
+        """Targets out of order are a ladder no position could follow. (``fast`` at or above
+        ``slow`` is left alone: a sweep grid spans both orders, and the cross is then the
+        mirror one.)"""
+        if any(b <= a for a, b in zip(self.targets_r, self.targets_r[1:], strict=False)):
+            raise ValueError(f"targets_r must rise strictly: {self.targets_r}")
+        return self
 
 
 class BreakoutSettings(Section):

@@ -39,6 +39,7 @@ from cryptobot.core.settings import CotBiasSettings, SignalSettings
 from cryptobot.core.setup import Setup
 from cryptobot.core.signal import Signal
 from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.core.timeutil import iso
 from cryptobot.cot.bias import BiasBook
 from cryptobot.data.lake import Lake
 from cryptobot.journal.setups import record_decisions, signal_history
@@ -108,7 +109,9 @@ def _filter(
     if s.status != "triggered":
         return Decision(s, False, "armed: waiting for its trigger")
     tf_ms = timeframe_ms(s.timeframe)
-    age = max(now - (s.ts + tf_ms), 0) // tf_ms  # bars closed after the setup's bar by now
+    if now < s.ts + tf_ms:  # a bar still open (or from the future) at the venue's clock
+        return Decision(s, False, f"not closed yet at the venue's clock {iso(now)}")
+    age = (now - (s.ts + tf_ms)) // tf_ms  # bars closed after the setup's bar by now
     context: dict[str, Any] = {"age_bars": int(age)}
     if age >= p.max_setup_age_bars:
         limit = p.max_setup_age_bars
