@@ -152,6 +152,15 @@ def test_absurd_amounts_are_refused_with_short_figures(cli: Cli, args, message):
     assert len(line) < 200 and "$inf" not in line
 
 
+@pytest.mark.parametrize("fee", ["1", "0.011", "-0.0001"])
+def test_a_fee_rate_beyond_the_configs_range_is_a_usage_error(cli: Cli, fee):
+    """``--fee 1`` (100 % a fill) is a typo, as ``fees.taker: 1`` is in the config."""
+    args = ("--entry", "95000", "--stop", "94200", "--risk-usd", "1", "--fee", fee)
+    result = cli("size", "--symbol", "BTC/USDT:USDT", "--side", "long", *args, *MARKET, ok=False)
+    assert result.exit_code == 2
+    assert "--fee" in result.stderr or "--taker-fee" in result.stderr
+
+
 @pytest.mark.parametrize("command", ["size", "signal"])
 def test_quiet_silences_skip_warnings_in_size_and_signal_alike(cli: Cli, command):
     lines = _batch({"entry": float("nan")})

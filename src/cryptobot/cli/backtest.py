@@ -17,7 +17,7 @@ from typer._click.exceptions import UsageError
 from typer._click.globals import get_current_context
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.numbers import NON_NEGATIVE, POSITIVE
+from cryptobot.cli.numbers import FEE_RATE, NON_NEGATIVE, POSITIVE
 from cryptobot.cli.output import Format, check_output, render, wants_table
 from cryptobot.core import gc_policy
 from cryptobot.core.errors import ConfigError, CryptobotError
@@ -103,7 +103,7 @@ def backtest_command(
         Opt(
             "--taker-fee",
             "--fee",
-            parser=NON_NEGATIVE,
+            parser=FEE_RATE,
             help="Taker fee rate for every market (default: each stored market's own, else "
             "config fees.taker); the sizing uses it too.",
         ),

@@ -29,4 +29,5 @@ def number(*, gt: float | None = None, ge: float | None = None, le: float | None
 FINITE = number()
 POSITIVE = number(gt=0)  # prices, amounts, risk: zero means nothing to trade
 NON_NEGATIVE = number(ge=0)  # fees, slippage, minutes where 0 means "off"
+FEE_RATE = number(ge=0, le=0.01)  # a rate per fill, as config fees.taker: 1 % or less
 PERCENT = number(gt=0, le=100)  # a share of the account: more than all of it is a typo

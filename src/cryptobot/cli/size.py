@@ -12,7 +12,7 @@ from typer._click.globals import get_current_context
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.inputs import parse_records, read_records
-from cryptobot.cli.numbers import NON_NEGATIVE, PERCENT, POSITIVE, number
+from cryptobot.cli.numbers import FEE_RATE, NON_NEGATIVE, PERCENT, POSITIVE, number
 from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.order import Intent, SizedOrder
 from cryptobot.core.settings import RiskSettings
@@ -99,7 +99,7 @@ def size_command(
     ] = None,
     taker_fee: Annotated[
         float | None,
-        Opt("--taker-fee", "--fee", parser=NON_NEGATIVE, help="Taker fee rate, e.g. 0.0005."),
+        Opt("--taker-fee", "--fee", parser=FEE_RATE, help="Taker fee rate, e.g. 0.0005."),
     ] = None,
     brackets: Annotated[
         Path | None, Opt(help="Leverage brackets JSON (ccxt fetch_leverage_tiers shape).")
