@@ -30,7 +30,7 @@ def _run(emu: BinanceEmulator, ws: LiquidationStream, data_dir: Path) -> list[di
             "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
             "SYMBOLS": "BTC/USDT:USDT",
             "DAYS": "10",
-            "LIQUIDATIONS_FOR": "12",  # a loaded machine takes seconds to start and connect
+            "LIQUIDATIONS_FOR": "9",  # a loaded machine takes seconds to start and connect
         }
     )
     done = subprocess.run(

@@ -423,7 +423,7 @@ ACTIONS = st.lists(
 
 
 @settings(
-    max_examples=25,
+    max_examples=12,  # each example is a dozen real HTTP round trips
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
