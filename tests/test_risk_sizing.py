@@ -154,7 +154,7 @@ def test_eth_at_40x(settings):
         brackets,
         risk,
     )
-    assert "beyond the liquidation price 3,426.20" in refused.refused
+    assert "is inside the buffer before liquidation at 3,426.20" in refused.refused
 
 
 def test_pct_of_equity_and_the_lowest_leverage_within_the_margin_budget(settings):

@@ -89,12 +89,11 @@ def test_plan_3_eth_at_40x_and_its_stop_against_liquidation():
     assert liq == pytest.approx(2939.70, abs=0.01)
     assert f["liquidation_price"] == pytest.approx(liq)
     # within the 0.5 % buffer above liquidation, and beyond it: refused, with the figures
-    for stop in (2950, 2930):
+    for stop, where in ((2950, "inside the buffer before liquidation at"),
+                        (2930, "beyond the liquidation price")):  # fmt: skip
         (refused,) = sized(intent(ETH, 3000, stop))
         assert refused.status == "refused"
-        assert refused.reason.startswith(
-            f"the stop {stop} is beyond the liquidation price 2,939.70"
-        )
+        assert refused.reason.startswith(f"the stop {stop:,} is {where} 2,939.70")
         assert refused.figures["liquidation_price"] == pytest.approx(liq)  # still shown
 
 

@@ -377,12 +377,14 @@ def _stop_vs_liquidation(req: SizeRequest, lp: float | None, buffer_pct: float) 
     else:
         limit = lp * (1 - buffer_pct / 100)
         bad = req.stop >= limit
-    if bad:
-        return (
-            f"the stop {req.stop:g} is beyond the liquidation price {lp:,.2f} (with the "
-            f"{buffer_pct:g}% buffer: {limit:,.2f}); use less leverage or a nearer stop"
-        )
-    return None
+    if not bad:
+        return None
+    past = req.stop <= lp if req.side == "long" else req.stop >= lp
+    where = "beyond the liquidation price" if past else "inside the buffer before liquidation at"
+    return (
+        f"the stop {req.stop:,.10g} is {where} {lp:,.2f} (with the {buffer_pct:g}% buffer: "
+        f"{limit:,.2f}); use less leverage or a nearer stop"
+    )
 
 
 def floor_to_step(value: float, step: float | None) -> float:
