@@ -20,6 +20,7 @@ loopback emulator the same refusal arrives as a different class. Each code is on
 
 import json
 import re
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from cryptobot.core.account import Balance, OrderRequest
@@ -57,8 +58,9 @@ def venue_answer(exc: BaseException) -> tuple[int | None, str]:
     return (int(match.group(1)), "") if match else (None, "")
 
 
-class Dialect:
-    """One venue's table. Subclasses fill in the codes and the parameters."""
+class Dialect(ABC):
+    """One venue's table. Subclasses fill in the codes and the parameters (Binance USDⓈ-M
+    here; Bitget is the trade issue's next venue and is not written yet)."""
 
     #: code -> the ``exchange.errors`` refusal it means
     refusals: ClassVar[dict[int, type[Exception]]] = {}
@@ -75,25 +77,26 @@ class Dialect:
     #: ccxt options the adapter needs on this venue
     options: ClassVar[dict[str, Any]] = {}
 
+    @abstractmethod
     def order_args(
         self, req: OrderRequest, *, close_position: bool, working_type: str
     ) -> tuple[str, float | None, float | None, dict[str, Any]]:
         """ccxt ``create_order``'s type, amount, price and params for ``req``."""
-        raise NotImplementedError
 
     def is_conditional(self, req: OrderRequest) -> bool:
         return req.type in ("stop_market", "take_profit")
 
+    @abstractmethod
     def lookup_params(self, client_order_id: str, *, conditional: bool) -> dict[str, Any]:
         """ccxt params naming an order by its client id (``fetch_order``/``cancel_order``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def open_order_calls(self) -> list[dict[str, Any]]:
         """The ``fetch_open_orders`` params that together list every working order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def balance(self, raw: dict[str, Any]) -> Balance:
-        raise NotImplementedError
+        """The account's balance from the venue's raw balance answer."""
 
     def refusal(self, code: int | None) -> type[Exception] | None:
         return self.refusals.get(code) if code is not None else None
