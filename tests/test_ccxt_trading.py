@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cryptobot.core.config import Secrets, load_settings
@@ -433,7 +433,7 @@ def test_random_orders_under_faults_are_never_placed_twice(shared, orders, seed)
         outcomes = run(emu, script, not_found_tolerance=2)
         book = emu.engine.book
         faulted = sum(1 for h in emu.hits if h.outcome != "ok")
-        assert faulted >= 1
+        assume(faulted >= 1)  # a draw the seeded faults spared (seed 0, 4 orders) tests nothing
         assert all(count <= 1 for count in book.placements.values()), book.placements
         # every order the adapter returned exists on the venue, exactly once
         assert all(book.placements[c] == 1 for c in outcomes if c != "unknown")
