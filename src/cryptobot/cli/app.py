@@ -137,6 +137,19 @@ def load_command(name: str) -> click.Command:
         )
         command = typer.main.get_command(single)
     _attach_globals(command)
+    return _settling(command)
+
+
+def _settling(command: click.Command) -> click.Command:
+    """The command's start-up ends where its own code begins, its arguments parsed: from there
+    the collector runs (core/gc_policy.py)."""
+    invoke = command.invoke
+
+    def settled_invoke(ctx: click.Context) -> Any:
+        gc_policy.settled()
+        return invoke(ctx)
+
+    command.invoke = settled_invoke  # type: ignore[method-assign]
     return command
 
 
@@ -398,6 +411,7 @@ def _apply_global(ctx: click.Context, param: click.Parameter, value: Any) -> Non
 
 
 def main() -> None:
+    gc_policy.quiet_start()
     try:
         app(prog_name="cryptobot")
     except BrokenPipeError:  # the reader went away (`| head`): not an error worth a traceback
