@@ -39,6 +39,19 @@ def test_vectorised_drawdown_equals_the_loop(values, gaps):
     assert max_drawdown(stamps, values) == loop_drawdown(stamps, values)
 
 
+@settings(max_examples=200, deadline=None)
+@given(values=hnp.arrays(np.float64, st.integers(1, 60),
+                         elements=st.one_of(st.floats(1, 1e6), st.just(np.nan))),
+       gaps=st.lists(st.integers(0, 3 * DAY_MS), min_size=60, max_size=60))  # fmt: skip
+def test_drawdown_equals_the_loop_with_missing_values_and_repeated_times(values, gaps):
+    """A NaN (also the first value) is no peak, and bars may share a time (gap 0): the depth
+    is NaN as the loop's, the longest time to recovery is the loop's."""
+    stamps = 1_700_000_000_000 + np.cumsum(np.array(gaps[: len(values)], dtype=np.int64))
+    got, want = max_drawdown(stamps, values), loop_drawdown(stamps, values)
+    assert got[1] == want[1]
+    assert got[0] == want[0] or (np.isnan(got[0]) and np.isnan(want[0]))
+
+
 def test_drawdown_of_a_flat_and_of_an_empty_curve():
     stamps = np.arange(5, dtype=np.int64) * DAY_MS
     assert max_drawdown(stamps, np.full(5, 100.0)) == (0.0, 0.0)
