@@ -192,8 +192,9 @@ def test_an_ema_cross_backtest_loads_only_what_it_runs(tmp_path: Path):
 def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: Path):
     """ema_cross in units reads its candles as arrays, runs, prints, writes -o and records the
     run through Arrow buffers (``data/arrow.py``): no pandas, no portfolio driver, no risk
-    engine, no exchange factory, no Arrow compute functions (0.3 s of its start); the -o
-    files are still read back by pandas as the same frames."""
+    engine, no exchange factory, no Arrow compute functions (0.3 s of its start), and no rich
+    for its notes on a pipe (``cli.output.Notes``); the -o files are still read back by
+    pandas as the same frames."""
     import numpy as np
     import pandas as pd
 
@@ -211,7 +212,7 @@ def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: 
     )  # fmt: skip
     assert code == 0 and json.loads(stdout)[0]["trades"] > 10
     loaded = {"pandas", "pyarrow.compute", "cryptobot.backtest.portfolio", "cryptobot.risk",
-              "cryptobot.exchange"}  # fmt: skip
+              "cryptobot.exchange", "rich"}  # fmt: skip
     # the kernel compiles the one cooldown rule (plain Python in risk/cooldown.py, behind the
     # package's lazy surface): that module is not the risk stack
     allowed = {"cryptobot.risk", "cryptobot.risk.cooldown"}

@@ -18,7 +18,7 @@ from typer._click.globals import get_current_context
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import FEE_RATE, NON_NEGATIVE, POSITIVE
-from cryptobot.cli.output import Format, check_output, render, wants_table
+from cryptobot.cli.output import Format, Notes, check_output, render, wants_table
 from cryptobot.core import gc_policy
 from cryptobot.core.errors import ConfigError, CryptobotError
 from cryptobot.core.symbols import parse_symbols
@@ -26,7 +26,6 @@ from cryptobot.core.timeutil import iso, parse_duration, parse_time
 
 if TYPE_CHECKING:
     import pandas as pd
-    from rich.console import Console
 
     from cryptobot.backtest import runner
     from cryptobot.backtest.engine import Costs
@@ -152,8 +151,6 @@ def backtest_command(
     """Backtest a strategy over stored candles with slippage, fees, funding, liquidation,
     position management and the risk engine; prints the summary, records the run."""
     with gc_policy.loading():  # the engine's libraries, and numba's registries for its kernels
-        from rich.console import Console
-
         from cryptobot.backtest import runner
         from cryptobot.core import jit
         from cryptobot.core.venues import lake_exchange
@@ -195,9 +192,9 @@ def backtest_command(
         _check_stepwise(req, fee=fee, sweeps=bool(sweep_specs or walk_forward))
     points = _grid(sweep_specs or [], req, settings) if sweep_specs or walk_forward else []
     data = runner.load(lake, req, settings)
-    err = Console(stderr=True, quiet=obj.quiet)  # -q: data and errors only
+    err = Notes(quiet=obj.quiet)  # -q: data and errors only
     for warning in data.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.warn(warning)
     if sweep_specs or walk_forward:
         from cryptobot.backtest import sweep  # its process pool loads only for a sweep
 
@@ -206,7 +203,7 @@ def backtest_command(
                                                objective, jobs)  # fmt: skip
             rows = _times(table, ("train_from", "test_from", "test_to"))
             render(rows, fmt, output, title="walk-forward windows")
-            err.print(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
+            err.say(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
             return
         table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs), objective)
         names = list(points[0])
@@ -228,7 +225,7 @@ def backtest_command(
         run_id = journal.save_run(root, record, data.timeframe, result.summary,
                                   result.benchmarks, result.trade_table, result.equity_table,
                                   now_ms=int(time.time() * 1000))  # fmt: skip
-        err.print(f"run {run_id} recorded in the journal")
+        err.say(f"run {run_id} recorded in the journal")
 
 
 def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> None:
@@ -245,7 +242,7 @@ def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> 
             raise UsageError(message, ctx=get_current_context(silent=True))
 
 
-def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Console):
+def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Notes):
     """The composer's run over the replay exchange, its speed on stderr (bars stepped per
     second of wall time, measured here: the library takes no clock of its own)."""
     from functools import partial
@@ -257,7 +254,7 @@ def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Cons
     result = runner.run(req, data, settings, drive=partial(drive, lake=lake))
     took = max(time.perf_counter() - began, 1e-9)
     bars = result.equity_table.num_rows
-    err.print(f"stepwise: {bars:,} bars in {took:.2f} s ({bars / took:,.0f} bars/s)")
+    err.say(f"stepwise: {bars:,} bars in {took:.2f} s ({bars / took:,.0f} bars/s)")
     return result
 
 
@@ -286,7 +283,7 @@ def _costs(req: runner.Request, settings, fee: float | None, slippage: float | N
     return replace(base, **changes)
 
 
-def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
+def _show(result: runner.Result, fmt: Format | None, err: Notes) -> None:
     scopes = {"portfolio": result.summary}
     scopes.update({r["symbol"]: r for r in result.symbol_summaries})
     title = f"{result.request.strategy} backtest"
@@ -296,19 +293,19 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
     else:
         rows = [{"scope": n, **{k: s[k] for k in SHOWN}} for n, s in scopes.items()]
         render(rows, fmt, None)  # render writes a figure that is not defined as null
-    err.print(
+    err.say(
         "buy and hold: "
         + ", ".join(f"{k.removeprefix('hold ')} {v:+.2f}%" for k, v in result.benchmarks.items())
     )
     if result.refused:
-        err.print(
+        err.say(
             "refused by the risk engine: "
             + ", ".join(f"{k} x{v}" for k, v in result.refused.items())
         )
     for note in result.notes:
-        err.print(f"[red]warning:[/] {note}")
+        err.warn(note, colour="red")
     for ts, reason in result.breaker_trips:
-        err.print(f"breaker tripped {iso(ts)}: {reason}")
+        err.say(f"breaker tripped {iso(ts)}: {reason}")
 
 
 def _write(output: Path, result: runner.Result) -> None:
