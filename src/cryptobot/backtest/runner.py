@@ -96,7 +96,7 @@ class Dataset:
     candles: dict[str, dict[str, Columns]]  # per symbol, per timeframe
     benchmark: dict[str, pd.DataFrame]
     markets: dict[str, Market]  # stored contract specs, for sizing
-    held: dict[str, Columns]  # BTC and ETH candles of the timeframe, for buy-and-hold
+    held: dict[str, Columns]  # BTC's and ETH's times and closes in the timeframe: buy-and-hold
     warnings: tuple[str, ...] = ()
     cot_sides: dict[str, np.ndarray] = field(default_factory=dict)  # cot.signal_filter, per bar
     contexts: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. cot_crowd's crowd
@@ -266,11 +266,12 @@ def _contexts(lake: Lake, req: Request, settings: Settings, params: Any,
 
 def _candles(lake: Lake, req: Request, symbol: str, tf: str,
              candles: dict[str, dict[str, Columns]]) -> Columns:  # fmt: skip
-    """Stored candles of ``symbol`` in the trigger timeframe ``tf``: a traded symbol's are read
-    already (a second read of BTC's million bars for buy-and-hold cost 0.1-0.4 s)."""
+    """Stored times and closes of ``symbol`` in the trigger timeframe ``tf``: a traded symbol's
+    are read already (a second read of BTC's million bars for buy-and-hold cost 0.1-0.4 s),
+    another's are read without the columns buy-and-hold does not use."""
     if symbol in candles:
         return candles[symbol][tf]
-    return lake.read_candle_columns(req.exchange, symbol, tf, None, req.end)
+    return lake.read_candle_columns(req.exchange, symbol, tf, None, req.end, prices=("close",))
 
 
 def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: Columns, base_tf: str,
