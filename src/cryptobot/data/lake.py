@@ -66,6 +66,7 @@ from cryptobot.data.validate import (
 )
 
 OHLCV = ["timestamp", "open", "high", "low", "close", "volume"]
+PRICES = tuple(OHLCV[1:])  # what a candle holds besides its time
 _HOUR_MS = 3_600_000
 _SERIES_LOCK = ".lock"
 REVISIONS = "revisions.jsonl"
@@ -131,12 +132,12 @@ class Lake:
         start: int | None = None,
         end: int | None = None,
         *,
-        prices: tuple[str, ...] = OHLCV[1:],
+        prices: tuple[str, ...] = PRICES,
     ) -> dict[str, np.ndarray]:
         """What :meth:`read_candles` reads, as writable NumPy columns by name (OHLCV order;
         timestamp int64, the rest float64), without pandas. ``prices``: the columns besides
         the timestamp (a buy-and-hold benchmark reads the close only, a third of the work)."""
-        names = ["timestamp", *(c for c in OHLCV[1:] if c in prices)]
+        names = ["timestamp", *(c for c in PRICES if c in prices)]
         files = sorted(self.candle_dir(exchange, symbol, timeframe).glob("*.parquet"))
         if start is not None or end is not None:
             tf_ms = timeframe_ms(timeframe)
