@@ -284,12 +284,13 @@ def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Note
 
 def _symbols(lake, exchange, symbols, top, timeframe, strategy, settings) -> list[str]:
     from cryptobot.backtest import runner
-    from cryptobot.data.universe import top_stored
 
     if symbols:
         return parse_symbols(symbols)
     if top is None:
         raise CryptobotError("give --symbols or --top N")
+    from cryptobot.data.universe import top_stored  # the ranking only for --top
+
     tf = timeframe or runner.trigger_timeframe(
         runner.Request(strategy=strategy, symbols=[], exchange=exchange), settings
     )
