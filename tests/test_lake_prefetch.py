@@ -117,3 +117,15 @@ def test_only_a_backtest_naming_its_series_starts_the_early_read(lake_root: Path
     unnamed = ("backtest", "--strategy", "ema_cross", "--top", "1", "--timeframe", "5m", "-f",
                "json", "--no-journal")  # fmt: skip
     assert "cryptobot-prefetch" not in _threads(lake_root, *unnamed)
+
+
+def test_a_command_failing_before_its_read_waits_for_it_and_ends_cleanly(lake_root: Path):
+    """The early read runs while the command fails (an unknown strategy is found after the read
+    started): the process still ends with the one-line error and exit 1, the read finished
+    before the interpreter tore Arrow down."""
+    env = os.environ | {"PYTHONPATH": str(SRC), "CRYPTOBOT_DATA_DIR": str(lake_root)}
+    args = ["backtest", "--strategy", "nope", "--symbols", SYMBOL, "--timeframe", "5m"]
+    done = subprocess.run([sys.executable, "-m", "cryptobot", *args], env=env, cwd=lake_root,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: unknown strategy nope") and done.stdout == ""

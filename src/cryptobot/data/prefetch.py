@@ -11,8 +11,10 @@ The read is the plain lake's, started earlier: the first read that asks for the 
 error (a damaged file is the same :class:`DataError`, raised there). Any other read, and a
 second read of the same series, reads the files as :class:`Lake` does. A series written in
 between is seen as it was when the early read ran, as a reader that started then would see it
-(readers take no lock). The thread is a daemon: a command that fails before it reads does not
-wait for it.
+(readers take no lock). The thread is not a daemon: a command that fails before it reads
+waits for the read to end as the interpreter exits (at most the read's time), because a thread
+still inside Arrow's decoder while the interpreter and Arrow's thread pool are torn down could
+crash the process.
 """
 
 import threading
@@ -33,7 +35,7 @@ class _Early:
     def __init__(self, read: Callable[[], Columns]) -> None:
         self._columns: Columns | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(read,), daemon=True,
+        self._thread = threading.Thread(target=self._run, args=(read,), daemon=False,
                                         name="cryptobot-prefetch")  # fmt: skip
         self._thread.start()
 
