@@ -421,5 +421,15 @@ def main() -> None:
         gc_policy.before_exit()
 
 
+def run() -> None:
+    """The ``cryptobot`` program (the console script, ``python -m cryptobot``): :func:`main`,
+    then the process ends at once with its exit status (core/gc_policy.py ``end_process``).
+    ``main`` alone ends in ``SystemExit`` as a click program does, for callers that go on."""
+    try:
+        main()
+    except SystemExit as exc:
+        gc_policy.end_process(exc.code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
