@@ -547,23 +547,24 @@ def filter_figures(req: Request, data: Dataset, refused: list[np.ndarray | None]
     for one not applied): an entry refused by several counts under the first, in ``signal``'s
     order. ``refused``: per symbol (the run's order), ``_filter``'s codes; ``cooled``: the
     entries the cooldown after a loss refused (``cooled_entries``), None when it did not run."""
-    from cryptobot.strategies.filters import counts
-
     applied = set(data.filters.applied) if data.filters is not None else set()
     if cooled is not None:
         applied.add("cooldown")
     names = ", ".join(n for n in SIGNAL_FILTERS if n in applied) or "none"
     out = []
     for i, sb in enumerate(data.bars):
-        first = 0 if req.start is None else int(np.searchsorted(sb.timestamps, req.start))
-        last = len(sb) if req.end is None else int(
-            np.searchsorted(sb.timestamps, req.end, side="right"))  # fmt: skip
+        found = {"cooldown": cooled[i] if cooled is not None else 0}
         codes = refused[i]
-        found = counts([] if codes is None else [codes[first:last]])
-        found["cooldown"] = cooled[i] if cooled is not None else 0
+        if codes is not None:  # the filters' module loads only for a run they filtered
+            from cryptobot.strategies.filters import counts
+
+            first = 0 if req.start is None else int(np.searchsorted(sb.timestamps, req.start))
+            last = len(sb) if req.end is None else int(
+                np.searchsorted(sb.timestamps, req.end, side="right"))  # fmt: skip
+            found |= counts([codes[first:last]])
         figures = {"signal_filters": names}
         for name in SIGNAL_FILTERS:
-            figures[f"refused_by_{name}"] = found[name] if name in applied else None
+            figures[f"refused_by_{name}"] = found.get(name, 0) if name in applied else None
         out.append(figures)
     return out
 
