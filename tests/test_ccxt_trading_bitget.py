@@ -104,6 +104,11 @@ def test_bracket_orders_carry_the_margin_mode_plan_types_and_ids(emu):
         return opened, sl, tp, rest, await ex.fetch_open_orders(BTC), await ex.fetch_positions()
 
     opened, sl, tp, rest, open_orders, positions = run(emu, script)
+    settings_wire = [h.params for h in emu.hits if "/account/set-" in h.path]
+    assert [p.get("marginMode") for p in settings_wire] == ["isolated", "isolated", None]
+    assert (
+        settings_wire[2]["leverage"] == "10" and settings_wire[2]["productType"] == "USDT-FUTURES"
+    )
     wire = posted(emu)
     assert [h.path for h in wire] == [PLACE, TPSL, TPSL, PLACE]
     market, sl_req, tp_req, post = (h.params for h in wire)

@@ -7,6 +7,16 @@ serving) are shared; each venue adds its wire format, its error codes and its ru
 from tests.emulator.binance_client import binance_client
 from tests.emulator.binance_usdm import TRADING_PATHS, BinanceEmulator
 from tests.emulator.binance_ws import LiquidationStream
+from tests.emulator.bitget_client import bitget_client
+from tests.emulator.bitget_usdt import BitgetEmulator
 from tests.emulator.faults import Faults
 
-__all__ = ["TRADING_PATHS", "BinanceEmulator", "Faults", "LiquidationStream", "binance_client"]
+__all__ = [
+    "TRADING_PATHS",
+    "BinanceEmulator",
+    "BitgetEmulator",
+    "Faults",
+    "LiquidationStream",
+    "binance_client",
+    "bitget_client",
+]

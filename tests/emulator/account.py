@@ -30,6 +30,16 @@ class Refused(Exception):
         self.reason, self.detail = reason, detail
 
 
+class Rejected(Exception):
+    """A refusal in a venue's own words: HTTP status, error code (an int on Binance, a string
+    on Bitget) and message. A venue's routes raise it for what they parse; what the engine
+    refuses (:class:`Refused`) is translated by the venue's table of codes."""
+
+    def __init__(self, code: int | str, msg: str, status: int = 400) -> None:
+        super().__init__(msg)
+        self.code, self.msg, self.status = code, msg, status
+
+
 @dataclass
 class Position:
     symbol: str

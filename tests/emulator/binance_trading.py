@@ -38,7 +38,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from tests.emulator.account import Account, Refused
+from tests.emulator.account import Account, Refused, Rejected
 from tests.emulator.margin import bracket_of
 from tests.emulator.matching import Matching
 from tests.emulator.orders import Conditional, Order
@@ -88,21 +88,15 @@ _INCOME = {
 }
 
 
-class Rejected(Exception):
-    """Binance's answer to a request it refuses: HTTP status, error code and message."""
+def rejected(no: Refused) -> Rejected:
+    """What the engine refused, in Binance's code and message."""
+    code, msg = CODES[no.reason]
+    return Rejected(code, msg.format(**no.detail))
 
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code, self.msg, self.status = code, msg, status
 
-    @property
-    def body(self) -> dict[str, Any]:
-        return {"code": self.code, "msg": self.msg}
-
-    @classmethod
-    def of(cls, no: Refused) -> "Rejected":
-        code, msg = CODES[no.reason]
-        return cls(code, msg.format(**no.detail))
+def refusal(no: Rejected) -> Answer:
+    """Binance's answer to a request it refuses: ``{"code": -2019, "msg": "..."}``."""
+    return no.status, {"code": no.code, "msg": no.msg}
 
 
 def _n(x: float) -> str:
@@ -193,10 +187,9 @@ class TradingApi:
             with self.engine.lock:
                 return 200, thunk()
         except Refused as no:
-            rejected = Rejected.of(no)
-            return rejected.status, rejected.body
+            return refusal(rejected(no))
         except Rejected as no:
-            return no.status, no.body
+            return refusal(no)
 
     # ---- orders in Binance's parameters ------------------------------------------------------
     def place(self, q: dict[str, str]) -> Order:

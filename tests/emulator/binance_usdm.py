@@ -35,8 +35,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow.parquet as pq
 
-from tests.emulator.account import Account
-from tests.emulator.binance_trading import Rejected, TradingApi, check_signed
+from tests.emulator.account import Account, Rejected
+from tests.emulator.binance_trading import TradingApi, check_signed, refusal
 from tests.emulator.margin import brackets_from
 from tests.emulator.matching import Rules
 from tests.emulator.serving import DEFAULT_NOW, SHARED, TF_MS, VenueServer
@@ -112,7 +112,7 @@ class BinanceEmulator(VenueServer):
             try:
                 check_signed(q, headers or {})
             except Rejected as no:
-                return no.status, no.body
+                return refusal(no)
             return self.trading.answer(signed)
         public = self.trading.public_routes(q).get(path)
         if public is not None and method == "GET":
@@ -138,7 +138,7 @@ class BinanceEmulator(VenueServer):
         try:
             return routes[path]()
         except Rejected as no:
-            return no.status, no.body
+            return refusal(no)
 
     def exchange_info(self) -> tuple[int, Any]:
         symbols = [self._symbol_info(f"{b}USDT", b, "PERPETUAL") for b in self.symbols]

@@ -42,7 +42,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from tests.emulator.account import Refused
+from tests.emulator.account import Refused, Rejected
 from tests.emulator.matching import Matching
 from tests.emulator.orders import Conditional, Order
 
@@ -96,20 +96,13 @@ _AUTH = (
 AUTH_HEADERS = tuple(h for h, _, _ in _AUTH)
 
 
-class Rejected(Exception):
-    """Bitget's answer to a request it refuses: its code (a string) and message."""
-
-    def __init__(self, code: str, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code, self.msg, self.status = code, msg, status
-
-    @classmethod
-    def of(cls, no: Refused) -> "Rejected":
-        if no.reason == "would_trigger":
-            code, msg = _WOULD_TRIGGER[(no.detail["kind"], no.detail["side"])]
-        else:
-            code, msg = CODES[no.reason]
-        return cls(code, msg.format(**no.detail))
+def rejected(no: Refused) -> Rejected:
+    """What the engine refused, in Bitget's code and message."""
+    if no.reason == "would_trigger":
+        code, msg = _WOULD_TRIGGER[(no.detail["kind"], no.detail["side"])]
+    else:
+        code, msg = CODES[no.reason]
+    return Rejected(code, msg.format(**no.detail))
 
 
 def check_signed(headers: dict[str, str]) -> None:
@@ -184,12 +177,13 @@ class TradingApi:
             with self.engine.lock:
                 data = thunk()
         except Refused as no:
-            return self.refusal(Rejected.of(no))
+            return self.refusal(rejected(no))
         except Rejected as no:
             return self.refusal(no)
         return 200, {"code": "00000", "msg": "success", "requestTime": now, "data": data}
 
     def refusal(self, no: Rejected) -> tuple[int, Any]:
+        """Bitget's answer to a request it refuses: its envelope with the code, no data."""
         now = self.engine.venue.now_ms
         return no.status, {"code": no.code, "msg": no.msg, "requestTime": now, "data": None}
 
@@ -269,10 +263,11 @@ class TradingApi:
         )  # fmt: skip
 
     def _named(self, q: dict[str, Any]) -> tuple[str | None, str | None]:
+        """``orderId`` (which wins) or ``clientOid``: one of them is required."""
         order_id, client_id = q.get("orderId") or None, q.get("clientOid") or None
         if not (order_id or client_id):
             raise Rejected("40924", "orderId and clientOid must have one")
-        return order_id, None if order_id else client_id
+        return order_id, client_id
 
     def cancel(self, q: dict[str, Any]) -> Order:
         symbol = self._symbol(q)
@@ -291,27 +286,17 @@ class TradingApi:
         for item in named if isinstance(named, list) else []:
             order_id, client_id = item.get("orderId") or None, item.get("clientOid") or None
             try:
-                found = self.engine.cancel_conditional(
-                    order_id=order_id, client_id=None if order_id else client_id
-                ) if self._plan_of(symbol, order_id, client_id, plan) else None  # fmt: skip
+                found = self.engine.lookup_conditional(
+                    order_id=order_id, client_id=client_id, count=False
+                )
+                if found.symbol != symbol or not _plan_in(found, plan):
+                    raise Refused("cancel_unknown")
+                done.append(_ids(self.engine.cancel_conditional(order_id=str(found.id))))
             except Refused:
-                found = None
-            if found is None:
                 failed.append({"orderId": order_id or "", "clientOid": client_id or "",
                                "errorMsg": "Plan order does not exist",
                                "errorCode": "43025"})  # fmt: skip
-            else:
-                done.append({"orderId": str(found.id), "clientOid": found.client_id})
         return {"successList": done, "failureList": failed}
-
-    def _plan_of(self, symbol: str, order_id: str | None, client_id: str | None, plan: str) -> bool:
-        """Whether the named plan order is of ``symbol`` and of ``plan``."""
-        matches = [
-            c
-            for c in self.book.conditionals.values()
-            if str(c.id) == order_id or (order_id is None and c.client_id == client_id)
-        ]
-        return bool(matches) and matches[-1].symbol == symbol and _plan_in(matches[-1], plan)
 
     def detail(self, q: dict[str, Any]) -> dict[str, Any]:
         symbol = self._symbol(q)

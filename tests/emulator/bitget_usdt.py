@@ -21,14 +21,8 @@ request gets HTTP 429 with Bitget's ``{"code": "429", "msg": "Too Many Requests"
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tests.emulator.account import Account, Refused
-from tests.emulator.bitget_trading import (
-    AUTH_HEADERS,
-    PRODUCT,
-    Rejected,
-    TradingApi,
-    check_signed,
-)
+from tests.emulator.account import Account, Refused, Rejected
+from tests.emulator.bitget_trading import AUTH_HEADERS, PRODUCT, TradingApi, check_signed
 from tests.emulator.margin import brackets_from
 from tests.emulator.matching import Rules
 from tests.emulator.serving import DEFAULT_NOW, SHARED, VenueServer

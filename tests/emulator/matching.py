@@ -368,10 +368,11 @@ class Matching:
         return conditional
 
     def lookup_conditional(
-        self, *, order_id: str | None = None, client_id: str | None = None
+        self, *, order_id: str | None = None, client_id: str | None = None, count: bool = True
     ) -> Conditional:
+        """``count``: a look-up the "not found" fault answers (a cancel's is not)."""
         with self.lock:
-            return self._find_conditional(order_id, client_id)
+            return self._find_conditional(order_id, client_id, count_lookup=count)
 
     def cancel_conditional(
         self, *, order_id: str | None = None, client_id: str | None = None

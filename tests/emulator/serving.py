@@ -13,6 +13,7 @@ import json
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
@@ -60,10 +61,9 @@ SPECS = {
 MALFORMED = b'[[1744000000000, "83000.1", "8'
 
 
-class VenueServer(LoopbackServer):
-    """The shared part of an emulated venue. Subclasses set :attr:`key_header` and
-    :attr:`secret_params` and implement :meth:`route`, :meth:`min_notional`,
-    :meth:`rate_limited` and :meth:`unwell`."""
+class VenueServer(LoopbackServer, ABC):
+    """The shared part of an emulated venue. A venue sets the headers and parameters below
+    and answers its routes, its minimum notional and the bodies of its fault answers."""
 
     #: the request header carrying the API key (the only header a route sees)
     key_header: ClassVar[str] = ""
@@ -91,21 +91,22 @@ class VenueServer(LoopbackServer):
         return sum(1 for h in self.hits if h.path == path and outcome in (None, h.outcome))
 
     # ---- the venue's part ------------------------------------------------------------------
+    @abstractmethod
     def route(
         self, path: str, q: dict[str, Any], method: str, headers: dict[str, str]
     ) -> tuple[int, Any]:
-        raise NotImplementedError
+        """The HTTP status and JSON body answering ``method path`` with parameters ``q``."""
 
-    def min_notional(self, base: str) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def min_notional(self, base: str) -> float: ...
 
+    @abstractmethod
     def rate_limited(self) -> dict[str, Any]:
         """The body of a 429/418 answer."""
-        raise NotImplementedError
 
+    @abstractmethod
     def unwell(self) -> dict[str, Any]:
         """The body of a 5xx answer."""
-        raise NotImplementedError
 
     # ---- data ----------------------------------------------------------------------------
     def bars(self, base: str, interval: str) -> np.ndarray:
