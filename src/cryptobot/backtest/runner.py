@@ -204,7 +204,7 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         if req.detail and (detail is None or len(detail["timestamp"]) == 0):
             warnings.append(f"{symbol}: no stored {req.detail} candles; --detail ignored")
         fallback = settings.backtest.funding_fallback_rate if req.funding else None
-        sb = symbol_bars(symbol, tf, base, funding, fallback, detail)
+        sb = symbol_bars(symbol, tf, base, funding=funding, fallback_rate=fallback, detail=detail)
         bars.append(sb)
         if note := funding_warning(sb, req.start, req.end):
             warnings.append(note)
@@ -439,7 +439,9 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
     shown = end  # bars the equity curve covers
     if req.units is not None:
         runs = [
-            run_units(sb, sg, req.units, policy, fees[sb.symbol], start, end)
+            run_units(
+                sb, sg, qty=req.units, policy=policy, costs=fees[sb.symbol], start=start, end=end
+            )
             for sb, sg in zip(bars, signals, strict=True)
         ]
         pnl = np.vstack([r.pnl for r in runs])
@@ -455,9 +457,10 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
             )  # fmt: skip
         if ends:  # the same kernel, its window ending at that bar's close
             runs = [
-                run_units(sb, sg, req.units, policy, fees[sb.symbol], start, ruin + 1)
+                run_units(sb, sg, qty=req.units, policy=policy, costs=fees[sb.symbol],
+                          start=start, end=ruin + 1)
                 for sb, sg in zip(bars, signals, strict=True)
-            ]
+            ]  # fmt: skip
             shown = min(ruin + 2, len(stamps))  # with the next open's forced exits
             pnl = np.vstack([r.pnl for r in runs])
         trades = pa.concat_tables([r.trade_table() for r in runs])
