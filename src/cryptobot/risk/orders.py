@@ -93,8 +93,8 @@ def _size_one(
         size_mult=account.breaker.size_mult(risk.breakers),
         slippage_bps=setup.slippage_bps,
     )
-    sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee,
-                           market_fees=setup.market_fees)  # fmt: skip
+    sizing = size_position(request, market, brackets, risk, venue=setup.venue,
+                           taker_fee=setup.taker_fee, market_fees=setup.market_fees)  # fmt: skip
     cid = intent.client_order_id(setup.client_order_prefix)
     proposal = gates.OrderProposal(
         symbol=intent.symbol,
