@@ -46,7 +46,7 @@ def test_trades_and_fills_carry_the_ids_size_gives_the_same_setups(lake: Lake):
     assert len(trades) >= 5
     params = runner.strategy_params(req, settings)
     setups = detect_all("sim", [SYMBOL], data.frames, [(lookup("momentum"), params)],
-                        settings.scan.benchmark, 0)  # fmt: skip
+                        benchmark=settings.scan.benchmark)  # fmt: skip
     prefix = settings.execution.client_order_prefix
     live = {
         (s.ts, s.side): Intent.from_setup(s).client_order_id(prefix)

@@ -88,9 +88,6 @@ def test_callers_outside_a_package_use_its_public_names():
 # reason; the list may only shrink. (Compiled kernels are exempt: numba takes no keywords.)
 MAX_POSITIONAL = 5
 KNOWN = {
-    "strategies/base.py:make_setup": "strategies/ is being reworked in another branch",
-    "strategies/scanner.py:detect_all": "strategies/ is being reworked in another branch",
-    "strategies/scanner.py:load_frames": "strategies/ is being reworked in another branch",
     "data/fetcher.py:__init__": "the fetcher's collaborators, next to fix",
     "data/fetcher.py:series": "next to fix",
     "exchange/ccxt_exchange.py:handle_errors": "next to fix",

@@ -315,7 +315,7 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
     if data.benchmark:
         frames.setdefault(settings.scan.benchmark, data.benchmark)
     setups = detect_all(req.exchange, req.symbols, frames, [(strategy, params)],
-                        settings.scan.benchmark, 0, contexts=data.contexts)  # fmt: skip
+                        benchmark=settings.scan.benchmark, contexts=data.contexts)  # fmt: skip
     out = []
     for sb in data.bars:
         side = np.zeros(len(sb), dtype=np.int8)
