@@ -67,7 +67,7 @@ async def scan(exchange: Exchange, lake: Lake, settings: Settings, req: ScanRequ
     markets = await exchange.load_markets()
     if req.offline and req.symbols:
         _require_stored(req.symbols, markets, exchange.id)
-    fetcher = Fetcher(exchange, lake, settings.universe, settings.fetch.concurrency)
+    fetcher = Fetcher(exchange, lake, settings.universe, concurrency=settings.fetch.concurrency)
     symbols = await fetcher.select(FetchPlan(symbols=req.symbols, top=req.top), markets)
     benchmark = settings.scan.benchmark
     wanted = symbols + ([benchmark] if benchmark in markets and benchmark not in symbols else [])
