@@ -66,6 +66,9 @@ def test_the_paper_broker_as_the_venue_equals_the_replay_exchange(lake, settings
     # the account is in the journal, as a restart would find it
     stored = journal.fills(tmp_path, "paper", symbol=SYMBOL, since=None)
     assert len(stored) == len(paper.fills)
+    # with the ids the composer sent: the live path's for each sized order and leg
+    assert sorted(f.client_order_id for f in stored) == sorted(paper.fills.client_order_id)
+    assert paper.fills.client_order_id.str.contains("-add1").any()
     np.testing.assert_allclose([f.fee for f in stored], paper.fills.fee, rtol=1e-12)
     ledger = journal.load(tmp_path, "paper").ledger
     books = ledger.deposited + ledger.realized_pnl - ledger.fees + ledger.funding

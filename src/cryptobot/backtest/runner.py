@@ -568,18 +568,22 @@ def _portfolio_trades(out) -> pa.Table:
 
 def _portfolio_fills(out) -> pa.Table:
     """The fills, each with the client order id of the order leg it filled: the ids the live
-    path sends for the same signal (``risk.orders.fill_order_ids``)."""
+    path sends for the same signal (``risk.orders.fill_order_ids``), or those of the orders a
+    venue filled (``--stepwise``)."""
     from cryptobot.risk.orders import fill_order_ids
 
     symbol_of_trade = out.trade_symbol
     rows = out.fills
     tables = []
     for i, sb in enumerate(out.bars):
-        mine = rows[symbol_of_trade[rows[:, 0].astype(int)] == i] if len(rows) else rows
-        table = fill_table(sb, mine)
-        ids = fill_order_ids(order_ids=out.client_order_ids,
-                             trades=[int(k) for k in column(table, "trade")],
-                             kinds=table.column("kind").to_pylist())  # fmt: skip
+        chosen = symbol_of_trade[rows[:, 0].astype(int)] == i if len(rows) else slice(None)
+        table = fill_table(sb, rows[chosen])
+        if out.fill_order_ids is not None:
+            ids = list(np.asarray(out.fill_order_ids, dtype=object)[chosen])
+        else:
+            ids = fill_order_ids(order_ids=out.client_order_ids,
+                                 trades=[int(k) for k in column(table, "trade")],
+                                 kinds=table.column("kind").to_pylist())  # fmt: skip
         tables.append(table.append_column("client_order_id", pa.array(ids, pa.large_string())))
     return _sorted(pa.concat_tables(tables), ["time"])
 

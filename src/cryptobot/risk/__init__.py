@@ -20,7 +20,13 @@ __all__, __getattr__, __dir__ = surface(
             "flag_market",
             "resolve_markets",
         ),
-        "orders": ("SizingSetup", "fill_order_ids", "leg_order_id", "size_orders"),
+        "orders": (
+            "SizingSetup",
+            "fill_order_ids",
+            "leg_of_order",
+            "leg_order_id",
+            "size_orders",
+        ),
     },
     modules=("breakers", "cooldown", "gates"),
 )

@@ -199,8 +199,9 @@ def _figures(s: Sizing, risk: RiskSettings, size_mult: float) -> dict:
 
 
 #: the order leg each fill kind comes from (``fills.model.KIND_NAMES``): the entry is the
-#: sized order itself; a moved stop (breakeven, trail) is still the one stop order; a decision
-#: to close at the next open is one reduce-only market order. A liquidation is the exchange's.
+#: sized order itself; a moved stop (breakeven, trail) and a leg's own stop are the one stop
+#: leg (each order of it numbered: ``leg_order_id``); a decision to close at the next open is a
+#: reduce-only market order. A liquidation is the exchange's.
 LEG_OF_KIND = {
     "entry": "", "stop": "sl", "breakeven": "sl", "trail": "sl", "target": "tp",
     "scale_in": "add", "scale_out": "out", "signal": "close", "time_stop": "close",
@@ -210,12 +211,24 @@ LEG_OF_KIND = {
 NUMBERED_LEGS = ("tp", "add", "out")  # one order per rung: tp1, tp2, ...
 
 
-def leg_order_id(client_order_id: str, leg: str) -> str:
+def leg_order_id(client_order_id: str, leg: str, *, sent: int = 1) -> str:
     """The client order id of one leg of a sized order: deterministic from the order's id
     (``Intent.client_order_id``) and the leg (``sl``, ``tp1``.., ``add1``.., ``close``), so a
-    retry of a leg can never place it twice. At most 27 + 6 characters: within every venue's
-    36."""
-    return f"{client_order_id}-{leg}" if leg else client_order_id
+    retry of a leg can never place it twice. ``sent``: which order of the leg this is. A venue
+    refuses an id it has seen, open or done, so a stop that moves (breakeven, the trail) or
+    grows is canceled and sent again under a new id: ``-sl``, then ``-sl_2``, ``-sl_3``..;
+    all of them are the one stop leg (:func:`leg_of_order`). 27 + at most 6 characters, and
+    a resend's ``_<n>``: within every venue's 36 up to a close's 99th order, a stop's
+    99,999th."""
+    leg_id = f"{client_order_id}-{leg}" if leg else client_order_id
+    return leg_id if sent == 1 else f"{leg_id}_{sent}"
+
+
+def leg_of_order(order_id: str) -> str:
+    """The id of the leg an order was sent for (:func:`leg_order_id` with ``sent=1``): what
+    :func:`fill_order_ids` names a fill by, whichever of the leg's orders filled."""
+    head, _, tail = order_id.rpartition("_")
+    return head if head and tail.isdigit() else order_id
 
 
 def fill_order_ids(
