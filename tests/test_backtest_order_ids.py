@@ -14,7 +14,7 @@ from cryptobot.backtest import runner
 from cryptobot.core.config import load_settings
 from cryptobot.core.order import Intent
 from cryptobot.data.lake import Lake
-from cryptobot.risk.orders import fill_order_ids, leg_of_order, leg_order_id
+from cryptobot.risk.orders import RESENT_LEGS, fill_order_ids, leg_of_order, leg_order_id
 from cryptobot.strategies.registry import lookup
 from cryptobot.strategies.scanner import detect_all
 from tests.venues import market
@@ -102,7 +102,7 @@ def test_the_stepwise_composer_records_the_same_ids(lake: Lake):
     for f in step.fills.itertuples():
         cid = by_trade[f.trade]
         assert f.client_order_id.startswith(cid) and len(f.client_order_id) <= 36
-        legs.add(f.client_order_id[len(cid) :].split("_")[0])
+        legs.add(leg_of_order(f.client_order_id)[len(cid) :])
         if f.kind == "entry":
             assert f.client_order_id == cid
     assert {"", "-sl", "-tp1"} <= legs <= {"", "-sl", "-close", *(f"-tp{n}" for n in range(1, 5))}
@@ -111,19 +111,24 @@ def test_the_stepwise_composer_records_the_same_ids(lake: Lake):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    prefix=st.text("ab_-9", min_size=1, max_size=4),
+    prefix=st.text("abclos_-9", min_size=1, max_size=4),
     signal=st.text(min_size=1, max_size=20),
-    leg=st.sampled_from(["sl", "close", "tp1", "tp4", "add1", "out3"]),
+    leg=st.sampled_from(RESENT_LEGS),
     sent=st.integers(1, 99),
+    rung=st.sampled_from(["tp1", "tp4", "add1", "add12", "out3"]),
 )
-def test_a_leg_sent_again_is_numbered_and_still_that_leg(prefix, signal, leg, sent):
-    """A venue refuses an id it has seen, so a leg's later orders are numbered: each is a new
-    id, and each names the leg its fills belong to."""
+def test_a_leg_sent_again_is_numbered_and_still_that_leg(prefix, signal, leg, sent, rung):
+    """A venue refuses an id it has seen, so the stop and a close are numbered from their second
+    order on (the live path's ids: -sl2, -sl3..): each a new id, each naming the leg its fills
+    belong to. A rung of the ladder or of the scale-ins is one order: its number is the rung's."""
     cid = replace(INTENT, signal_id=signal).client_order_id(prefix)
     first = leg_order_id(cid, leg)
     again = leg_order_id(cid, leg, sent=sent)
+    assert again == (first if sent == 1 else f"{first}{sent}")
     assert leg_of_order(again) == first and leg_of_order(cid) == cid
-    assert (again == first) == (sent == 1)
+    assert leg_of_order(leg_order_id(cid, rung)) == leg_order_id(cid, rung)
+    with pytest.raises(ValueError, match="is sent once"):
+        leg_order_id(cid, rung, sent=2)
     if len(prefix) <= 2:
         assert len(again) <= 36
 

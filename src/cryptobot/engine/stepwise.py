@@ -24,8 +24,8 @@ At each close of the venue's clock (``now()``), for the run's symbol:
 Every order goes with the client order id the live path gives that sized order and leg
 (``risk.orders.leg_order_id``: the entry's, ``-sl``, ``-tp1``.., ``-add1``/``-out1``..,
 ``-close``), so the venue's orders and fills carry them. A venue refuses an id it has seen, so a
-leg sent again (a stop moved or resized, a second close) takes the leg's next number
-(``-sl_2``..): each fill's leg (``risk.orders.leg_of_order``) is the one the fast path names.
+stop moved or resized, or a second close, takes the leg's next number (``-sl2``..): each fill's
+leg (``risk.orders.leg_of_order``) is the one the fast path names.
 
 Why the position, not the venue, holds the rules: the venue only knows orders, so breakeven,
 the trail, the time stop and the strategy's exits would need a second copy of their rules to
@@ -105,7 +105,7 @@ from cryptobot.fills.liquidation import venue_of
 from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
 from cryptobot.manage.position import Action, Bar, BarInputs, Position
 from cryptobot.risk import breakers, cooldown, gates
-from cryptobot.risk.orders import leg_order_id, size_orders
+from cryptobot.risk.orders import RESENT_LEGS, leg_order_id, size_orders
 
 #: a fill's kind when the position booked no exit like it (the venue's order type says)
 _KIND_OF_ORDER = {"market": FORCED, "stop_market": STOP, "take_profit": TARGET,
@@ -119,19 +119,23 @@ class _OrderIds:
     """The client order ids of one sized order's legs, the live path's
     (``risk.orders.leg_order_id``): the entry's own, then ``-sl`` for its stop, ``-tp1``.. for
     the ladder's rungs, ``-add1``/``-out1``.. for each scale-in's add and cut, ``-close`` for a
-    close at market; a leg sent again (a stop moved or resized, a second close) takes its next
-    number, as a venue refuses an id it has seen."""
+    close at market; the stop or a close sent again (a stop moved or resized) takes the leg's
+    next number (``-sl2``..), as a venue refuses an id it has seen."""
 
     cid: str  # the sized order's (``SizedOrder.client_order_id``): the entry's id
     sent: Counter = field(default_factory=Counter)  # orders sent per leg
 
     def take(self, leg: str) -> str:
-        """The id of the leg's next order; ``add`` and ``out`` take their next rung."""
-        if leg in ("add", "out"):
-            self.sent[leg] += 1
-            leg = f"{leg}{self.sent[leg]}"
+        """The id of the leg's next order: ``sl`` and ``close`` numbered from the second on,
+        ``add`` and ``out`` their next rung (``add1``, ``add2``..)."""
         self.sent[leg] += 1
-        return leg_order_id(self.cid, leg, sent=self.sent[leg])
+        if leg in RESENT_LEGS:
+            return leg_order_id(self.cid, leg, sent=self.sent[leg])
+        return leg_order_id(self.cid, f"{leg}{self.sent[leg]}")
+
+    def target(self, rung: int) -> str:
+        """The id of the ladder's ``rung`` (1: the first), placed once."""
+        return leg_order_id(self.cid, f"tp{rung}")
 
 
 @dataclass
@@ -616,7 +620,7 @@ class _Composer:
                     side="sell" if tr.entry.side > 0 else "buy",
                     amount=snap(qty / size, self.market.step_size),
                     price=snap(price, self.market.tick_size), reduce_only=True,
-                    client_order_id=tr.ids.take(f"tp{rung}"),
+                    client_order_id=tr.ids.target(rung),
                 )  # fmt: skip
             except TradingError as exc:
                 self.notes[f"target not placed: {_venue_reason(exc)}"] += 1

@@ -21,6 +21,7 @@ __all__, __getattr__, __dir__ = surface(
             "resolve_markets",
         ),
         "orders": (
+            "RESENT_LEGS",
             "SizingSetup",
             "fill_order_ids",
             "leg_of_order",

@@ -211,24 +211,30 @@ LEG_OF_KIND = {
 NUMBERED_LEGS = ("tp", "add", "out")  # one order per rung: tp1, tp2, ...
 
 
+#: legs one sized order may send more than once, numbered from the second order on
+RESENT_LEGS = ("sl", "close")
+
+
 def leg_order_id(client_order_id: str, leg: str, *, sent: int = 1) -> str:
     """The client order id of one leg of a sized order: deterministic from the order's id
     (``Intent.client_order_id``) and the leg (``sl``, ``tp1``.., ``add1``.., ``close``), so a
-    retry of a leg can never place it twice. ``sent``: which order of the leg this is. A venue
-    refuses an id it has seen, open or done, so a stop that moves (breakeven, the trail) or
-    grows is canceled and sent again under a new id: ``-sl``, then ``-sl_2``, ``-sl_3``..;
-    all of them are the one stop leg (:func:`leg_of_order`). 27 + at most 6 characters, and
-    a resend's ``_<n>``: within every venue's 36 up to a close's 99th order, a stop's
-    99,999th."""
+    retry of a leg can never place it twice. ``sent``: which order of a ``RESENT_LEGS`` leg
+    this is. A venue refuses an id it has seen, open or done, so a stop that moves (breakeven,
+    the trail) or grows, or a second close, is a new order under a new id: ``-sl``, then
+    ``-sl2``, ``-sl3``..; all of them are that one leg (:func:`leg_of_order`). 27 + at most 8
+    characters: within every venue's 36 (a close up to its 99th order, a stop its 99,999th)."""
+    if sent > 1 and leg not in RESENT_LEGS:  # tp1 sent twice would read as tp12
+        raise ValueError(f"leg {leg!r} is sent once; only {RESENT_LEGS} are sent again")
     leg_id = f"{client_order_id}-{leg}" if leg else client_order_id
-    return leg_id if sent == 1 else f"{leg_id}_{sent}"
+    return leg_id if sent == 1 else f"{leg_id}{sent}"
 
 
 def leg_of_order(order_id: str) -> str:
     """The id of the leg an order was sent for (:func:`leg_order_id` with ``sent=1``): what
     :func:`fill_order_ids` names a fill by, whichever of the leg's orders filled."""
-    head, _, tail = order_id.rpartition("_")
-    return head if head and tail.isdigit() else order_id
+    head, _, tail = order_id.rpartition("-")
+    leg = tail.rstrip("0123456789")
+    return f"{head}-{leg}" if head and leg != tail and leg in RESENT_LEGS else order_id
 
 
 def fill_order_ids(
