@@ -25,7 +25,8 @@ Every order goes with the client order id the live path gives that sized order a
 (``risk.orders.leg_order_id``: the entry's, ``-sl``, ``-tp1``.., ``-add1``/``-out1``..,
 ``-close``), so the venue's orders and fills carry them. A venue refuses an id it has seen, so a
 stop moved or resized, or a second close, takes the leg's next number (``-sl2``..): each fill's
-leg (``risk.orders.leg_of_order``) is the one the fast path names.
+leg (``risk.orders.leg_of_order``) is the one the fast path names, but a late exit's (below): a
+close at market, where the fast path names the stop or target it filled in the entry bar.
 
 Why the position, not the venue, holds the rules: the venue only knows orders, so breakeven,
 the trail, the time stop and the strategy's exits would need a second copy of their rules to
