@@ -20,7 +20,14 @@ __all__, __getattr__, __dir__ = surface(
             "flag_market",
             "resolve_markets",
         ),
-        "orders": ("SizingSetup", "fill_order_ids", "leg_order_id", "size_orders"),
+        "orders": (
+            "RESENT_LEGS",
+            "SizingSetup",
+            "fill_order_ids",
+            "leg_of_order",
+            "leg_order_id",
+            "size_orders",
+        ),
     },
     modules=("breakers", "cooldown", "gates"),
 )
