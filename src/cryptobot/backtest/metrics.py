@@ -74,10 +74,10 @@ def exposure(trades: Table, stamps: np.ndarray) -> float:
         n - 1,
         np.minimum(np.searchsorted(stamps, column(trades, "exit_time")), n - 1),
     )
-    return covered(first, last) / n
+    return covered(first=first, last=last) / n
 
 
-def covered(first: np.ndarray, last: np.ndarray) -> int:
+def covered(*, first: np.ndarray, last: np.ndarray) -> int:
     """How many bars lie in at least one span ``first[k]..last[k]`` (inclusive; an empty span
     when first > last), worked out over the spans, not the bars (counting per bar took four 8
     MB arrays over a million bars). In start order, a span adds the bars beyond the furthest

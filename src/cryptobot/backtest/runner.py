@@ -493,7 +493,7 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
             for sb, sg in zip(bars, signals, strict=True)
         ]
         pnl = np.vstack([r.pnl for r in runs])
-        curve = equity_curve(pnl[:, start:end], initial)
+        curve = equity_curve(pnl[:, start:end], initial=initial)
         ruin = ruin_bar(curve, start=start)
         ends = ruin is not None and settings.backtest.units_below_zero == "end"
         if ruin is not None:
@@ -512,7 +512,7 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
             ]  # fmt: skip
             shown = min(ruin + 2, len(stamps))  # with the next open's forced exits
             pnl = np.vstack([r.pnl for r in runs])
-            curve = equity_curve(pnl[:, start:shown], initial)
+            curve = equity_curve(pnl[:, start:shown], initial=initial)
         trades = pa.concat_tables([r.trade_table() for r in runs])
         fills = pa.concat_tables([r.fill_table() for r in runs])
     else:
@@ -523,7 +523,7 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
         trades = _portfolio_trades(out)
         fills = _portfolio_fills(out)
         pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
-        curve = equity_curve(pnl[:, start:end], initial)
+        curve = equity_curve(pnl[:, start:end], initial=initial)
         notes.extend(out.notes)
         if setup.cooldown_bars:
             cooled = cooled_entries(out, signals, bars=setup.cooldown_bars, start=start, end=end)
@@ -605,7 +605,7 @@ def cooled_entries(out: PortfolioRun, signals: list[Signals], *, bars: int, star
     return found
 
 
-def equity_curve(pnl: np.ndarray, initial: float) -> np.ndarray:
+def equity_curve(pnl: np.ndarray, *, initial: float) -> np.ndarray:
     """The equity at each bar's close from the PnL per symbol (rows) and bar (columns): one
     symbol's is not copied to be summed (the curve is worked out once for the ruin check and
     the table; twice, it was 0.005-0.01 s of a million-bar run)."""
@@ -623,7 +623,7 @@ def _symbol_summary(
     symbol: str, pnl: np.ndarray, stamps: np.ndarray, trades: pa.Table, initial: float
 ) -> dict:
     mine = trades.filter(column(trades, "symbol") == symbol)
-    curve = equity_table(stamps, equity_curve(pnl[None], initial))
+    curve = equity_table(stamps, equity_curve(pnl[None], initial=initial))
     return {"symbol": symbol, **metrics.summary(curve, mine, metrics.exposure(mine, stamps))}
 
 

@@ -22,18 +22,13 @@ process (a test through typer's runner, a notebook) keeps its collector as it wa
 object is never collected, and a host's objects are not start-up objects that live to the end.
 
 The ``cryptobot`` program itself (``cli.app.run``: the console script, ``python -m cryptobot``)
-then ends with :func:`end_process`, without the interpreter tearing down every module one by one
-(0.01-0.03 s after a backtest, for nothing the process keeps).
+then ends without the interpreter tearing down every module one by one (0.01-0.03 s after a
+backtest, for nothing the process keeps).
 """
 
-import atexit
 import gc
-import os
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
 
 _owned = False  # this process is a ``cryptobot`` command (``quiet_start`` was called)
 
@@ -78,25 +73,3 @@ def before_exit() -> None:
     (a command that ended in start-up, ``--help`` or a usage error, never had it back)."""
     gc.freeze()
     gc.enable()
-
-
-def end_process(code: object) -> NoReturn:
-    """End this process now with ``code`` (read as ``sys.exit`` reads it) and skip the teardown
-    of the interpreter's own exit. What that exit does that matters is done first: the atexit
-    callbacks run (logging's, finalizers of temporary files), stdout and stderr are flushed (a
-    stdout that cannot take the rest is exit status 120, as Python's own exit makes it). Files
-    and connections are closed by their owners (``with``) long before. While another thread
-    that is not a daemon still runs (a read started early), or for a message as the code,
-    this is Python's normal exit, which waits for the thread."""
-    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    if not (code is None or isinstance(code, int)) or any(not t.daemon for t in others):
-        sys.exit(code)
-    status = code or 0
-    before_exit()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe, a closed stream
-            status = status or (120 if stream is sys.stdout else 0)
-    os._exit(status)
