@@ -59,7 +59,6 @@ from cryptobot.exchange.errors import (
     OrderNotFound,
     OrderNotPlaced,
     OrderStatusUnknown,
-    TradingError,
 )
 from cryptobot.fills.brackets import bracket_for, for_market
 from cryptobot.fills.liquidation import venue_of
@@ -360,7 +359,7 @@ class TradeDesk:
         """An entry whose request failed ambiguously: looked up by its client id (never sent
         again); not found, a position it may have opened is protected all the same (the gates
         let no other position of this symbol through)."""
-        found = await self._lookup(bracket.entry, tries=self.setup.lookups)
+        found = await self._find(bracket.entry)
         if found is not None:
             await self._seen(bracket, found, bracket.entry)
             book.saw(found)
@@ -394,9 +393,9 @@ class TradeDesk:
         await self._targets(bracket, book, out)
         if entry.status != "open" or self.send.dry:
             return
-        fresh = await self._lookup(bracket.entry, tries=1)
+        fresh = await self._find(bracket.entry, tries=1)
         if fresh is None or fresh.filled <= entry.filled:
-            return
+            return  # the next run grows the stop
         await self._seen(bracket, fresh, bracket.entry)
         grown = _cover(fresh, await self._held(bracket.order), step)
         stopped, reason = await self._ensure_stop(bracket, grown, book, out)
@@ -421,8 +420,9 @@ class TradeDesk:
             try:
                 done = await self.send.cancel(old, parent_id=bracket.order.client_order_id,
                                               leg=_leg_of(bracket, old).name)  # fmt: skip
-            except TradingError:
-                continue  # done already (filled or canceled with the position)
+            except CryptobotError:
+                continue  # done already (filled or canceled with the position), or the
+                # venue would not say: the new stop covers more, the old one only reduces
             book.saw(done)
             out.legs.append(LegResult.of(_leg_of(bracket, done), "canceled", done,
                                          note="replaced by a stop for the grown fill"))  # fmt: skip
@@ -448,8 +448,8 @@ class TradeDesk:
                 await self.setup.sleep(wait)
                 continue
             except OrderStatusUnknown as exc:
-                placed = await self._lookup(leg, tries=self.setup.lookups)
-                if placed is None:
+                placed = await self._find(leg)
+                if placed is None:  # it may exist; the close that follows makes that harmless
                     return None, str(exc)
                 await self._seen(bracket, placed, leg)
             except CryptobotError as exc:
@@ -491,7 +491,7 @@ class TradeDesk:
         order = bracket.order
         cid = order.client_order_id
         if entry is not None and entry.status == "open":
-            with suppress(TradingError):  # filled meanwhile: the close below takes it
+            with suppress(CryptobotError):  # filled meanwhile: the close below takes it
                 book.saw(await self.send.cancel(entry, parent_id=cid, leg=ENTRY))
         held = await self._held(order)
         failure = None
@@ -507,10 +507,8 @@ class TradeDesk:
         for target in bracket.targets:
             working = book.open.get(target.client_order_id)
             if working is not None:
-                try:
+                with suppress(CryptobotError):  # reduce-only: harmless once the position is gone
                     book.saw(await self.send.cancel(working, parent_id=cid, leg=target.name))
-                except TradingError:
-                    continue
         what = (f"the position ({held:g}) was closed by a reduce-only market order" if held > 0
                 else "nothing had filled; the entry was canceled")  # fmt: skip
         if failure is not None:
@@ -580,6 +578,13 @@ class TradeDesk:
                     await self.setup.sleep(self.setup.pause_s)
         return None
 
+    async def _find(self, leg: Leg, *, tries: int | None = None) -> Order | None:
+        """``_lookup`` where a failed look-up only means "not known now"."""
+        try:
+            return await self._lookup(leg, tries=tries or self.setup.lookups)
+        except CryptobotError:
+            return None
+
     async def _held(self, order: TradeOrder) -> float:
         """Contracts the venue holds on the order's side of its symbol."""
         positions = await self.venue.fetch_positions([order.symbol])
@@ -639,14 +644,18 @@ class TradeDesk:
                 return out.end("rejected", why)
             out.legs.append(LegResult.of(leg, "placed", closed))
         for order in orders:
+            action, status, note = "canceled", None, ""
             try:
-                done = await self.send.cancel(order, parent_id=None, leg=None)
-            except TradingError:
-                continue  # done already
+                status = (await self.send.cancel(order, parent_id=None, leg=None)).status
+            except OrderNotFound:
+                action = "done"  # filled or canceled meanwhile (OrderNotOpen included)
+            except CryptobotError as exc:
+                action, note = "failed", str(exc)
+                out.end("rejected", f"an order of {symbol} could not be canceled: {exc}")
             out.legs.append(LegResult(
                 leg="cancel", client_order_id=order.client_order_id, type=order.type,
                 side=order.side, amount=order.amount, price=order.price,
-                trigger_price=order.trigger_price, action="canceled", status=done.status,
+                trigger_price=order.trigger_price, action=action, status=status, note=note,
             ))  # fmt: skip
         if not held and not orders:
             out.reason = "nothing to close: no position and no open order"

@@ -119,12 +119,13 @@ class TradeJournal:
         return {r[0]: OrderRow(*r) for r in rows}
 
     def sent_ids(self) -> set[str]:
-        """Client ids of every order sent (or perhaps sent) on this venue: the gate chain's
-        already-sent ids."""
-        marks = ", ".join("?" * len(SENT))
+        """Client ids of every order the venue answered for on this venue (open or done): the
+        gate chain's already-sent ids. A row without an answer (``sending``, ``unknown``) is
+        not among them: the desk looks such an order up by its client id first."""
         rows = self._read(
-            f"SELECT client_order_id FROM orders WHERE venue = ? AND status IN ({marks})",
-            [self.venue, *SENT],
+            "SELECT client_order_id FROM orders WHERE venue = ? "
+            "AND status IN ('open', 'closed', 'canceled')",
+            [self.venue],
         )
         return {r[0] for r in rows}
 
