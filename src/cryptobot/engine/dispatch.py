@@ -28,6 +28,10 @@ class Dispatch(Protocol):
 
     dry: bool
 
+    def at(self, ts: int) -> None:
+        """The venue's clock for what follows (the desk reads it once per order: a request
+        per clock reading would double the requests a live run makes)."""
+
     async def create(
         self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None
     ) -> Order: ...
@@ -57,13 +61,17 @@ class VenueDispatch:
     venue: TradingExchange
     journal: TradeJournal
     dry: bool = False
+    ts: int = 0  # the venue's clock as the desk last read it
+
+    def at(self, ts: int) -> None:
+        self.ts = ts
 
     async def create(
         self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None
     ) -> Order:
         req, name = leg.request, leg.name
         self.journal.asking(req, parent_id=parent_id, leg=name, strategy=strategy,
-                            ts=await self.venue.now(), gates=gates)  # fmt: skip
+                            ts=self.ts, gates=gates)  # fmt: skip
         try:
             order = await self.venue.create_order(
                 symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
@@ -74,16 +82,16 @@ class VenueDispatch:
             order = await self.venue.fetch_order(leg.client_order_id, symbol=req.symbol)
         except (OrderNotPlaced, OrderStatusUnknown, CryptobotError) as exc:
             status = {OrderNotPlaced: "not_placed", OrderStatusUnknown: "unknown"}
-            self.journal.failed(req, parent_id=parent_id, leg=name, ts=await self.venue.now(),
+            self.journal.failed(req, parent_id=parent_id, leg=name, ts=self.ts,
                                 status=status.get(type(exc), "rejected"),
                                 message=str(exc))  # fmt: skip
             raise
-        self.journal.answered(req, parent_id=parent_id, leg=name, ts=await self.venue.now(),
+        self.journal.answered(req, parent_id=parent_id, leg=name, ts=self.ts,
                               order=order)  # fmt: skip
         return order
 
     async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order:
-        ts = await self.venue.now()
+        ts = self.ts
         detail = {"client_order_id": order.client_order_id}
         try:
             done = await self.venue.cancel_order(order.client_order_id, symbol=order.symbol)
@@ -100,7 +108,7 @@ class VenueDispatch:
         return done
 
     async def setting(self, *, action: str, symbol: str, value: Any) -> None:
-        ts = await self.venue.now()
+        ts = self.ts
         try:
             if action == "set_margin_mode":
                 await self.venue.set_margin_mode(symbol, value)
@@ -116,7 +124,7 @@ class VenueDispatch:
     async def event(self, *, level: str, kind: str, message: str, symbol: str | None,
                     client_order_id: str | None, data: dict[str, Any] | None = None,
                     ) -> None:  # fmt: skip
-        self.journal.event(ts=await self.venue.now(), level=level, kind=kind, message=message,
+        self.journal.event(ts=self.ts, level=level, kind=kind, message=message,
                            symbol=symbol, client_order_id=client_order_id,
                            data=data)  # fmt: skip
 
@@ -125,19 +133,19 @@ class VenueDispatch:
         """An entry refused before any request (a gate, the venue's leverage): journaled as
         ``refused`` with the verdicts, so ``journal orders`` shows why it was not sent."""
         self.journal.refused(leg.request, parent_id=leg.client_order_id, strategy=strategy,
-                             ts=await self.venue.now(), reason=reason, gates=gates)  # fmt: skip
+                             ts=self.ts, reason=reason, gates=gates)  # fmt: skip
 
     async def seen(self, order: Order, *, parent_id: str, leg: str, strategy: str) -> None:
         self.journal.found(order, parent_id=parent_id, leg=leg, strategy=strategy,
-                           ts=await self.venue.now())  # fmt: skip
+                           ts=self.ts)  # fmt: skip
 
     async def absent(self, leg: Leg, *, reason: str) -> None:
         self.journal.settled(leg.client_order_id, status="not_placed", reason=reason,
-                             ts=await self.venue.now())  # fmt: skip
+                             ts=self.ts)  # fmt: skip
 
     async def record(self, *, fills: list[Fill], positions: list[Position]) -> None:
         self.journal.fills(fills)
-        self.journal.positions(positions, ts=await self.venue.now())
+        self.journal.positions(positions, ts=self.ts)
 
 
 @dataclass
@@ -148,6 +156,9 @@ class DryRunDispatch:
     now: int
     dry: bool = True
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def at(self, ts: int) -> None:
+        self.now = ts
 
     async def create(
         self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None

@@ -250,6 +250,7 @@ class TradeDesk:
         self, order: TradeOrder, markets: Mapping[str, Market], account: gates.AccountState
     ) -> tuple[Outcome, gates.OrderProposal | None]:
         out = Outcome(order.client_order_id, order.symbol, order.side, "placed")
+        self.send.at(await self.venue.now())
         why = _unsendable(order, markets, self.venue.id)
         if why is not None:
             return out.end("skipped" if order.status == "refused" else "refused", why), None
@@ -283,6 +284,8 @@ class TradeDesk:
 
     async def _account(self, orders: Sequence[TradeOrder]) -> gates.AccountState:
         """The gates' account, from the venue: what is held and working, at its prices."""
+        now = await self.venue.now()
+        self.send.at(now)
         balance = await self.venue.fetch_balance()
         positions = await self.venue.fetch_positions()
         working = await self.venue.fetch_open_orders()
@@ -293,7 +296,7 @@ class TradeDesk:
             symbols=sorted({o.symbol for o in orders}),
             equity=balance.total,
             risk=self.setup.risk,
-            now=await self.venue.now(),
+            now=now,
         )
         held = tuple(gates.OpenPosition(p.symbol, p.side, p.notional, p.initial_margin)
                      for p in positions)  # fmt: skip
@@ -531,6 +534,10 @@ class TradeDesk:
             if o.client_order_id in ours
             or o.client_order_id.startswith(bracket.order.client_order_id + "-")
         }
+        for cid, order in working.items():  # the journal catches up (a run killed before
+            row = rows.get(cid)  # the answer was stored, or another journal's order)
+            if row is None or row.status != order.status:
+                await self._seen(bracket, order, _leg_of(bracket, order))
         return _Book(rows=rows, open=working, ids=set(rows) | set(working))
 
     async def _state(
@@ -624,6 +631,7 @@ class TradeDesk:
         account: gates.AccountState,
     ) -> Outcome:
         out = Outcome("", symbol, held[0].side if held else "", "closed")
+        self.send.at(await self.venue.now())
         if symbol not in markets:
             return out.end("refused", f"the venue lists no market {symbol}")
         for position in held:
@@ -714,8 +722,13 @@ def _cover(entry: Order, held: float, step: float | None) -> float:
 
 
 def _leg_of(bracket: Bracket, order: Order) -> Leg:
-    """A stop of the bracket as a leg (its version from its client id)."""
-    name = order.client_order_id.removeprefix(bracket.order.client_order_id + "-")
+    """An order of the bracket as a leg (its name from its client id: ``sl2``, ``tp1``..)."""
+    parent = bracket.order.client_order_id
+    name = (
+        ENTRY
+        if order.client_order_id == parent
+        else order.client_order_id.removeprefix(parent + "-")
+    )
     req = OrderRequest(symbol=order.symbol, type=order.type, side=order.side,
                        amount=order.amount, price=order.price,
                        trigger_price=order.trigger_price, reduce_only=order.reduce_only,
