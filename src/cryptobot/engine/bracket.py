@@ -94,6 +94,7 @@ def plan(order: TradeOrder, market: Market, *, split: tuple[float, ...] | None) 
             f"{order.symbol}"
         )
     leg_id(order.client_order_id, "close99")  # the longest id a bracket can need
+    _check_tick(order, market)
     entry = OrderRequest(
         symbol=order.symbol, type="market", side="buy" if order.buy else "sell",
         amount=amount, client_order_id=order.client_order_id,
@@ -115,6 +116,21 @@ def _target(order: TradeOrder, market: Market, *, n: int, price: float, qty: flo
         client_order_id=leg_id(order.client_order_id, f"tp{n}"),
     )  # fmt: skip
     return Leg(f"tp{n}", req)
+
+
+def _check_tick(order: TradeOrder, market: Market) -> None:
+    """A stop or a target that the tick puts onto (or past) the entry is no stop or target
+    at all: the order is refused rather than sent without one."""
+    below = order.buy  # a long's stop is below the entry, its targets above
+    levels = [("stop", order.stop, below)] if order.stop is not None else []
+    levels += [("target", t, not below) for t in order.targets]
+    for name, price, under in levels:
+        on = price_on_tick(price, market, toward=order.entry)
+        if (on >= order.entry) if under else (on <= order.entry):
+            raise DataError(
+                f"the {name} {price:g} on the tick {market.tick_size:g} is {on:g}, at the "
+                f"entry {order.entry:g} or past it (the venue's tick is coarser than the order)"
+            )
 
 
 def ladder(
