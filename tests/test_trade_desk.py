@@ -95,6 +95,8 @@ def test_running_twice_places_nothing_the_second_time_and_says_so(lake, journal)
     assert all("nothing sent again" in o.reason for o in again)
     assert {leg.action for o in again for leg in o.legs} == {"kept"}
     assert table(journal, "SELECT count(*) FROM order_requests WHERE outcome = 'sent'") == placed
+    skipped = table(journal, "SELECT level, client_order_id FROM events ORDER BY id")
+    assert skipped == [("INFO", o.client_order_id) for o in orders]
     assert len(run(venue.fetch_open_orders())) == 10
 
 
@@ -153,7 +155,8 @@ def test_a_missing_stop_is_placed_again_and_one_the_venue_refuses_closes_the_pos
     venue.clock.move_to(T0 + 36 * HOUR)
     assert run(venue.fetch_positions()) == []  # the close filled at the next open
     assert run(venue.fetch_open_orders()) == []  # the targets went with the position
-    (event,) = table(journal, "SELECT level, kind, symbol, client_order_id, message FROM events")
+    (event,) = table(journal, "SELECT level, kind, symbol, client_order_id, message "
+                              "FROM events WHERE level = 'CRITICAL'")  # fmt: skip
     assert event[:4] == ("CRITICAL", "no_stop", SYMBOL, cid) and "would trigger" in event[4]
 
 
@@ -256,3 +259,23 @@ def test_a_tripped_breaker_still_lets_a_close_through(lake, journal):
     assert out.status == "closed" and out.legs[0].type == "market"
     venue.clock.move_to(NOW + 4 * HOUR)
     assert run(venue.fetch_positions()) == []
+
+
+def test_orders_no_venue_could_take_are_refused_and_journaled(lake, journal):
+    venue = replay_venue(lake, NOW)
+    base = sized(entry=last_close(lake, NOW))
+    records = {
+        "cb-000000000000000000000010": base | {"stop": None},
+        "cb-000000000000000000000011": base | {"exchange": "binanceusdm"},
+        "cb-000000000000000000000012": base | {"symbol": "Z/USDT:USDT"},
+        "cb-000000000000000000000013": base | {"qty": 0.0004, "target_qty": [0.0, 0.0, 0.0]},
+    }
+    orders = [TradeOrder.from_record(r | {"client_order_id": c}) for c, r in records.items()]
+    outcomes, _ = run(trade_orders(venue, orders, setup=setup(journal), dry_run=False))
+    assert [o.status for o in outcomes] == ["refused"] * 4
+    assert [o.reason[:30] for o in outcomes] == [
+        "it has no stop: trade sends on", "sized for binanceusdm's market",
+        "the venue lists no market Z/US", "qty 0.0004 is below one step ("]  # fmt: skip
+    rows = dict(table(journal, "SELECT client_order_id, status FROM orders"))
+    assert rows == dict.fromkeys(records, "refused")
+    assert run(venue.fetch_open_orders()) == []

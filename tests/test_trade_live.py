@@ -223,7 +223,7 @@ def test_a_stop_the_venue_keeps_failing_closes_the_position_with_a_critical_even
     close = [h.params for h in posted(emu) if h.params.get("reduceOnly") == "true"
              and h.path == "/fapi/v1/order"]  # fmt: skip
     assert [c["newClientOrderId"] for c in close] == [f"{cid}-close"]
-    (event,) = table(journal, "SELECT level, kind, message FROM events")
+    (event,) = table(journal, "SELECT level, kind, message FROM events WHERE level = 'CRITICAL'")
     assert event[:2] == ("CRITICAL", "no_stop") and f"{cid}-sl2" in event[2]
 
 

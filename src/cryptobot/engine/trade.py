@@ -252,12 +252,17 @@ class TradeDesk:
         out = Outcome(order.client_order_id, order.symbol, order.side, "placed")
         self.send.at(await self.venue.now())
         why = _unsendable(order, markets, self.venue.id)
+        if why is None:
+            try:
+                bracket = plan(order, markets[order.symbol], split=self.setup.split)
+            except DataError as exc:
+                why = str(exc)
         if why is not None:
-            return out.end("skipped" if order.status == "refused" else "refused", why), None
-        try:
-            bracket = plan(order, markets[order.symbol], split=self.setup.split)
-        except DataError as exc:
-            return out.end("refused", str(exc)), None
+            if order.status == "refused":
+                return out.end("skipped", why), None
+            await self.send.refused(_intended(order), strategy=order.strategy, reason=why,
+                                    gates={})  # fmt: skip
+            return out.end("refused", why), None
         book = await self._book(bracket)
         state, entry = await self._state(bracket, bracket.entry, book, fetch=True)
         if state is _State.UNKNOWN:
@@ -266,6 +271,9 @@ class TradeDesk:
         if state is not _State.NEW:
             out.end("already_placed", f"sent before ({state.value}): nothing sent again")
             out.legs.append(LegResult.of(bracket.entry, "kept" if entry else "done", entry))
+            await self.send.event(level="INFO", kind="already_placed", symbol=order.symbol,
+                                  client_order_id=order.client_order_id,
+                                  message=f"{order.symbol}: {out.reason}")  # fmt: skip
             if entry is not None:
                 await self._protect(bracket, entry, book, out)
             return out, None
@@ -710,6 +718,13 @@ def _unsendable(order: TradeOrder, markets: Mapping[str, Market], venue_id: str)
     if order.stop is None:
         return "it has no stop: trade sends only orders it can protect (size it with --stop)"
     return None
+
+
+def _intended(order: TradeOrder) -> Leg:
+    """The entry an order refused before any planning would have sent (for the journal)."""
+    req = OrderRequest(symbol=order.symbol, type="market", side="buy" if order.buy else "sell",
+                       amount=order.qty, client_order_id=order.client_order_id)  # fmt: skip
+    return Leg(ENTRY, req)
 
 
 def _cover(entry: Order, held: float, step: float | None) -> float:
