@@ -1,7 +1,8 @@
-"""``kill -9`` of real ``cryptobot trade`` processes mid-batch, then a re-run: no order is placed
+"""Real ``cryptobot trade`` processes: ``kill -9`` mid-batch, then a re-run: no order is placed
 twice and no position is left without a stop covering it. On paper (the paper broker on the
 emulator's prices, its account in the journal) and live (the ccxt adapter against the emulator's
-Binance account, which counts every placement by client id)."""
+Binance account, which counts every placement by client id). Two processes at once on one
+account, with the journal read all along."""
 
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cryptobot.journal.trading import TradeJournal
 from tests.conftest import emulator_env
 from tests.emulator import BinanceEmulator
 from tests.test_ccxt_trading import KEY, SECRET
@@ -25,9 +27,9 @@ COINS = {"BTC": 0.004, "ETH": 0.2, "LTC": 4.0}  # ~ $300 each: inside every gate
 KILLS = 4
 
 
-def orders(emu: BinanceEmulator) -> str:
+def orders(emu: BinanceEmulator, coins: dict[str, float] = COINS) -> str:
     lines = []
-    for n, (base, qty) in enumerate(COINS.items(), start=1):
+    for n, (base, qty) in enumerate(coins.items(), start=1):
         price = float(emu.closed(base, "5m")[-1][4])
         rung = round(qty * 0.25, 3)
         record = sized(entry=price, symbol=f"{base}/USDT:USDT", qty=qty, stop_pct=1.5,
@@ -117,3 +119,28 @@ def _status(env: dict[str, str], venue: str) -> subprocess.Popen:
 def _journal(root: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(root / "cryptobot.duckdb"), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def test_two_processes_at_once_place_each_order_once_and_the_journal_stays_readable(
+    shared, tmp_path: Path
+):
+    coins = {"ETH": 0.2, "LTC": 4.0}
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with BinanceEmulator(shared) as emu:
+        source = tmp_path / "orders.jsonl"
+        source.write_text(orders(emu, coins))
+        env = env_for(emu, data_dir, "paper")
+        both = [trade(env, source, "paper"), trade(env, source, "paper")]
+        reads = 0
+        while any(p.poll() is None for p in both):  # a reader beside two writers: never fails
+            TradeJournal(data_dir, "paper:paper").sent_ids()
+            reads += 1
+            time.sleep(0.05)
+        outcomes = [o["status"] for p in both for o in finish(p)]
+    assert reads > 0
+    assert sorted(outcomes) == ["already_placed"] * 2 + ["placed"] * 2
+    entries = _journal(data_dir, "SELECT client_order_id, status FROM paper_orders "
+                                 "WHERE client_order_id NOT LIKE '%-%-%'")  # fmt: skip
+    assert sorted(c for c, _ in entries) == ["cb-kill00000000000000000001",
+                                             "cb-kill00000000000000000002"]  # fmt: skip
