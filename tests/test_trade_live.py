@@ -272,3 +272,26 @@ def _markets(emu: BinanceEmulator) -> dict:
             await venue.close()
 
     return asyncio.run(load())
+
+
+def test_a_position_closed_by_hand_gets_no_new_stop_and_its_orders_are_canceled(emu, journal):
+    order = btc_order(emu)
+    cid = order.client_order_id
+    trade(emu, journal, [order])
+
+    async def close_by_hand():
+        venue = adapter(emu)
+        try:
+            await venue.create_order(symbol=BTC, type="market", side="sell", amount=0.02,
+                                     reduce_only=True, client_order_id="by-hand")  # fmt: skip
+        finally:
+            await venue.close()
+
+    asyncio.run(close_by_hand())
+    assert len(emu.engine.book.open_algos(BTCID)) == 4  # Binance leaves them working
+    (again,) = trade(emu, journal, [order])
+    assert again.status == "already_placed" and "the position is closed" in again.reason
+    canceled = {leg.leg for leg in again.legs if leg.action == "canceled"}
+    assert canceled == {"sl", "tp1", "tp2", "tp3"}
+    assert emu.engine.book.open_algos(BTCID) == []
+    assert emu.engine.book.placements[f"{cid}-sl2"] == 0

@@ -388,14 +388,15 @@ class TradeDesk:
     # ---- protection ----------------------------------------------------------------------
     async def _protect(self, bracket: Bracket, entry: Order, book: _Book, out: Outcome) -> None:
         """The stop for what ``entry`` has filled, then the ladder; a fill that grew while
-        they were placed gets its bigger stop now."""
+        they were placed gets its bigger stop now. Nothing to protect (the entry is done
+        without a fill, or its position is closed): the order's own stops and targets still
+        working are canceled, so they cannot reduce a later position of the symbol."""
         step = bracket.market.step_size
         want = _cover(entry, await self._held(bracket.order), step)
         if want <= 0:
-            out.reason = (out.reason + "; " if out.reason else "") + (
-                "nothing to protect: the entry filled nothing" if entry.filled <= 0
-                else "nothing to protect: the position is closed"
-            )  # fmt: skip
+            why = "the entry filled nothing" if entry.filled <= 0 else "the position is closed"
+            out.reason = (out.reason + "; " if out.reason else "") + f"nothing to protect: {why}"
+            await self._cancel_legs(bracket, book, out)
             return
         stopped, reason = await self._ensure_stop(bracket, want, book, out)
         if not stopped:
@@ -412,6 +413,21 @@ class TradeDesk:
         stopped, reason = await self._ensure_stop(bracket, grown, book, out)
         if not stopped:
             await self._unprotected(bracket, fresh, book, out, reason)
+
+    async def _cancel_legs(self, bracket: Bracket, book: _Book, out: Outcome) -> None:
+        """This order's stops and targets still working, canceled (best effort: they only
+        ever reduce)."""
+        parent = bracket.order.client_order_id
+        for cid, working in list(book.open.items()):
+            if cid == parent:
+                continue
+            leg = _leg_of(bracket, working)
+            try:
+                done = await self.send.cancel(working, parent_id=parent, leg=leg.name)
+            except CryptobotError:
+                continue
+            book.saw(done)
+            out.legs.append(LegResult.of(leg, "canceled", done, note="nothing left to protect"))
 
     async def _ensure_stop(
         self, bracket: Bracket, want: float, book: _Book, out: Outcome
