@@ -251,31 +251,16 @@ class TradeDesk:
     ) -> tuple[Outcome, gates.OrderProposal | None]:
         out = Outcome(order.client_order_id, order.symbol, order.side, "placed")
         self.send.at(await self.venue.now())
-        why = _unsendable(order, markets, self.venue.id)
-        if why is None:
-            try:
-                bracket = plan(order, markets[order.symbol], split=self.setup.split)
-            except DataError as exc:
-                why = str(exc)
-        if why is not None:
-            if order.status == "refused":
-                return out.end("skipped", why), None
-            await self.send.refused(_intended(order), strategy=order.strategy, reason=why,
-                                    gates={})  # fmt: skip
-            return out.end("refused", why), None
+        bracket = await self._bracket(order, markets, out)
+        if bracket is None:
+            return out, None
         book = await self._book(bracket)
         state, entry = await self._state(bracket, bracket.entry, book, fetch=True)
         if state is _State.UNKNOWN:
             why = "a request for it may still be in flight; re-run trade once it has settled"
             return out.end("unknown", f"the entry's status is unknown ({why})"), None
         if state is not _State.NEW:
-            out.end("already_placed", f"sent before ({state.value}): nothing sent again")
-            out.legs.append(LegResult.of(bracket.entry, "kept" if entry else "done", entry))
-            await self.send.event(level="INFO", kind="already_placed", symbol=order.symbol,
-                                  client_order_id=order.client_order_id,
-                                  message=f"{order.symbol}: {out.reason}")  # fmt: skip
-            if entry is not None:
-                await self._protect(bracket, entry, book, out)
+            await self._sent_before(bracket, state, entry, book, out)
             return out, None
         proposal, verdicts = self._gate(bracket, account)
         verdict = {v.gate: str(v) for v in verdicts}
@@ -289,6 +274,39 @@ class TradeDesk:
             await self._protect(bracket, entry, book, out)
         sent = entry is not None or out.status == "unknown"  # an unknown entry may exist
         return out, proposal if sent else None
+
+    async def _bracket(
+        self, order: TradeOrder, markets: Mapping[str, Market], out: Outcome
+    ) -> Bracket | None:
+        """The order's bracket on this venue, or None (``out`` says why; a refusal is
+        journaled, a record ``size`` refused is only skipped)."""
+        why = _unsendable(order, markets, self.venue.id)
+        if why is None:
+            try:
+                return plan(order, markets[order.symbol], split=self.setup.split)
+            except DataError as exc:
+                why = str(exc)
+        if order.status == "refused":
+            out.end("skipped", why)
+            return None
+        await self.send.refused(_intended(order), strategy=order.strategy, reason=why,
+                                gates={})  # fmt: skip
+        out.end("refused", why)
+        return None
+
+    async def _sent_before(
+        self, bracket: Bracket, state: _State, entry: Order | None, book: _Book, out: Outcome
+    ) -> None:
+        """An entry sent before is never sent again: said (and journaled), and the position
+        it opened gets its protection checked (a run killed after the entry, a grown fill)."""
+        order = bracket.order
+        out.end("already_placed", f"sent before ({state.value}): nothing sent again")
+        out.legs.append(LegResult.of(bracket.entry, "kept" if entry else "done", entry))
+        await self.send.event(level="INFO", kind="already_placed", symbol=order.symbol,
+                              client_order_id=order.client_order_id,
+                              message=f"{order.symbol}: {out.reason}")  # fmt: skip
+        if entry is not None:
+            await self._protect(bracket, entry, book, out)
 
     async def _account(self, orders: Sequence[TradeOrder]) -> gates.AccountState:
         """The gates' account, from the venue: what is held and working, at its prices."""
