@@ -111,7 +111,9 @@ def test_faults_on_30_percent_of_requests_change_nothing(emulator, data_dir: Pat
 
 
 def test_timeouts_are_retried(emulator, data_dir: Path):
-    emulator.faults = Faults(rate=0.5, kinds=("slow",), slow_s=1.5, seed=3)
+    emulator.faults = Faults(
+        rate=0.5, kinds=("slow",), slow_s=1.5, seed=3, paths=("/fapi/v1/klines",)
+    )
     Cli(emulator_env(emulator, data_dir))(
         "fetch", "--symbols", "BTC/USDT:USDT", "--timeframes", "15m", "--days", "30"
     )

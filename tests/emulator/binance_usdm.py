@@ -17,66 +17,46 @@ The emulator has its own clock (``now_ms``): only bars that opened by then exist
 that is still open is served as it is in the file (a live venue would serve it partly formed).
 
 The trading account (balance, positions, orders, algo orders, fills, funding, liquidation)
-lives in :mod:`binance_account`, :mod:`binance_orders` and :mod:`binance_matching`; its signed
-routes in :mod:`binance_trading`. This module only routes GET/POST/PUT/DELETE to them.
+is the venue-neutral one (:mod:`account`, :mod:`orders`, :mod:`matching`) under Binance's
+rules; its signed routes, in Binance's parameters, codes and shapes, are in
+:mod:`binance_trading`. This module only routes GET/POST/PUT/DELETE to them.
 
-Faults are injected on demand (:class:`Faults`): 429 with Retry-After, 418, 5xx, slow
-responses (client timeouts), malformed JSON, and a response dropped after the request was
-processed. Every request is logged with its time and outcome so tests can check back-off.
+Faults are injected on demand (:class:`~tests.emulator.faults.Faults`): 429 with Retry-After,
+418, 5xx, slow responses (client timeouts), malformed JSON, and a response dropped after the
+request was processed. Every request is logged with its time and outcome so tests can check
+back-off.
 """
 
-import json
 import math
-import random
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlparse
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from tests.emulator.binance_account import Account, Rejected
-from tests.emulator.binance_margin import BTC_BRACKETS, brackets_from
-from tests.emulator.binance_matching import Matching
-from tests.emulator.binance_orders import Spec
-from tests.emulator.binance_trading import TradingApi, check_signed
-from tests.emulator.loopback import LoopbackServer
+from tests.emulator.account import Account, Rejected
+from tests.emulator.binance_trading import TradingApi, check_signed, refusal
+from tests.emulator.margin import brackets_from
+from tests.emulator.matching import Rules
+from tests.emulator.serving import DEFAULT_NOW, SHARED, TF_MS, VenueServer
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-DEFAULT_NOW = 1_744_027_200_000  # 2025-04-07T12:00:00Z: inside most shared Binance series
-
-_TF_MS = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "1w": 604_800_000,
-}
-# tick size, step size per base (Binance USDⓈ-M values); others get a price-based guess.
-_SPECS = {
-    "BTC": ("0.10", "0.001"),
-    "ETH": ("0.01", "0.001"),
-    "SOL": ("0.0100", "1"),
-    "XRP": ("0.0001", "0.1"),
-    "BNB": ("0.010", "0.01"),
-    "LTC": ("0.01", "0.001"),
-    "ADA": ("0.00010", "1"),
-    "LINK": ("0.001", "0.01"),
-    "BCH": ("0.01", "0.001"),
-}
+# Binance's documented BTCUSDT brackets: (notional cap, maintenance margin rate, max leverage)
+BTC_BRACKETS = [
+    (50_000, 0.004, 125),
+    (250_000, 0.005, 100),
+    (3_000_000, 0.01, 50),
+    (15_000_000, 0.025, 20),
+    (30_000_000, 0.05, 10),
+    (80_000_000, 0.1, 5),
+    (100_000_000, 0.125, 4),
+    (200_000_000, 0.15, 3),
+    (300_000_000, 0.25, 2),
+    (500_000_000, 0.5, 1),
+]
 EXTRA_MARKETS = ("USDCUSDT", "BTCUSDT_250627")  # a stablecoin perp and a quarterly future
+#: Binance rejects a crossing GTX order (-5022) and keeps client ids unique among open orders
+RULES = Rules(post_only="reject", unique_ids="open", protection_follows_position=False)
 
 
 # the routes that place, change, cancel or look up orders (for ``Faults.paths``)
@@ -95,126 +75,29 @@ TRADING_PATHS = (
 )
 
 
-@dataclass
-class Faults:
-    """What goes wrong, and how often (``rate`` is the chance per request).
+class BinanceEmulator(VenueServer):
+    key_header: ClassVar[str] = "X-MBX-APIKEY"
+    secret_params: ClassVar[tuple[str, ...]] = ("signature",)
 
-    Per request (``kinds``): 429 and 418 with Retry-After, 500/502/503, ``slow`` (the request
-    waits ``slow_s`` before it is processed: an order still lands after the client gave up),
-    ``late`` (processed at once, answered after ``slow_s``: the client times out on an order
-    that exists), ``drop`` (processed, then the connection is closed without an answer: the
-    response is lost after the order was accepted), ``malformed`` (a truncated JSON body).
-    Per order (the matching engine reads these): ``partial`` is the chance that an order's
-    first fill is only ``partial_share`` of it (the rest fills at the next tick) and every new
-    order answers "does not exist" (-2013) to its first ``not_found`` lookups."""
-
-    rate: float = 0.0
-    kinds: tuple[str, ...] = ("429", "500")  # 429 418 500 502 503 slow late malformed drop
-    retry_after_s: int = 1
-    slow_s: float = 2.0
-    paths: tuple[str, ...] = ("/fapi/v1/klines",)  # only these paths fail ("" = all)
-    seed: int = 7
-    first: int = 0  # the first N requests to each path fail for sure (then ``rate`` decides)
-    partial: float = 0.0
-    partial_share: float = 0.5
-    not_found: int = 0
-    rng: random.Random = field(init=False)
-    seen: dict[str, int] = field(init=False, default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
-
-    def pick(self, path: str) -> str | None:
-        if not any(path.startswith(p) for p in self.paths):
-            return None
-        self.seen[path] = self.seen.get(path, 0) + 1
-        if self.seen[path] <= self.first:
-            return self.rng.choice(self.kinds)
-        if not self.rate:
-            return None
-        return self.rng.choice(self.kinds) if self.rng.random() < self.rate else None
-
-
-@dataclass
-class Hit:
-    t: float
-    path: str
-    params: dict[str, str]
-    outcome: str  # "ok" or the fault kind
-    retry_after: int | None = None
-    method: str = "GET"
-    status: int | None = None  # what the route answered (None: faulted before routing)
-
-
-class BinanceEmulator(LoopbackServer):
     def __init__(
         self, data_dir: Path = SHARED, now_ms: int = DEFAULT_NOW, balance: float = 10_000.0
     ) -> None:
-        self.data_dir = data_dir
-        self.now_ms = now_ms
-        self.faults = Faults()
-        self.hits: list[Hit] = []
         self.on_klines: Any = None  # optional callback(count) after each served klines page
         self.latency_s = 0.0  # added to every klines answer, to observe concurrency
         self.in_flight = 0
         self.max_in_flight = 0
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], np.ndarray] = {}
-        self.symbols = sorted(
-            p.name.removesuffix("_USDT_USDT")
-            for p in (data_dir / "candles" / "binance").glob("*_USDT_USDT")
-        )
-        self.account = Account(balance=balance, brackets=brackets_from(BTC_BRACKETS))
-        self.engine = Matching(self, self.account)
+        account = Account(brackets=brackets_from(BTC_BRACKETS), balance=balance)
+        super().__init__(data_dir, now_ms, account, RULES)
         self.trading = TradingApi(self.engine)
-        super().__init__(_handler(self))
 
-    def count(self, path: str, outcome: str | None = None) -> int:
-        return sum(1 for h in self.hits if h.path == path and outcome in (None, h.outcome))
+    def min_notional(self, base: str) -> float:
+        return 5.0 if base != "BTC" else 100.0
 
-    # ---- data ----------------------------------------------------------------------------
-    def bars(self, base: str, interval: str) -> np.ndarray:
-        """All bars of a file as rows [ts, o, h, l, c, v] (empty when there is no file)."""
-        key = (base, interval)
-        if key not in self._cache:
-            path = (
-                self.data_dir / "candles" / "binance" / f"{base}_USDT_USDT" / f"{interval}.parquet"
-            )
-            if path.exists():
-                t = pq.read_table(path).to_pandas()
-                cols = ["timestamp", "open", "high", "low", "close", "volume"]
-                self._cache[key] = t[cols].to_numpy(dtype="float64")
-            else:
-                self._cache[key] = np.empty((0, 6))
-        return self._cache[key]
+    def rate_limited(self) -> dict[str, Any]:
+        return {"code": -1003, "msg": "Too many requests; current limit exceeded."}
 
-    def visible(self, base: str, interval: str) -> np.ndarray:
-        """Bars that have opened by the emulator's clock (the last one may still be open)."""
-        bars = self.bars(base, interval)
-        return bars[bars[:, 0] <= self.now_ms]
-
-    def closed(self, base: str, interval: str) -> np.ndarray:
-        bars = self.bars(base, interval)
-        return bars[bars[:, 0] + _TF_MS[interval] <= self.now_ms]
-
-    def funding(self, base: str) -> list[tuple[int, float]]:
-        path = self.data_dir / "funding" / "binance" / f"{base}_USDT_USDT.parquet"
-        if not path.exists():
-            return []
-        t = pq.read_table(path).to_pandas()
-        return [
-            (int(a), float(b))
-            for a, b in zip(t.timestamp, t.funding_rate, strict=True)
-            if a <= self.now_ms
-        ]
-
-    def spec(self, symbol: str) -> Spec | None:
-        """Tick, step and minimum notional of a tradable perpetual (None: unknown symbol)."""
-        base = self._base_of(symbol)
-        if base is None:
-            return None
-        tick, step = _SPECS.get(base, self._guess_spec(base))
-        return Spec(float(tick), float(step), 5.0 if base != "BTC" else 100.0)
+    def unwell(self) -> dict[str, Any]:
+        return {"code": -1001, "msg": "Internal error."}
 
     # ---- endpoints -----------------------------------------------------------------------
     def route(
@@ -229,7 +112,7 @@ class BinanceEmulator(LoopbackServer):
             try:
                 check_signed(q, headers or {})
             except Rejected as no:
-                return no.status, no.body
+                return refusal(no)
             return self.trading.answer(signed)
         public = self.trading.public_routes(q).get(path)
         if public is not None and method == "GET":
@@ -255,12 +138,7 @@ class BinanceEmulator(LoopbackServer):
         try:
             return routes[path]()
         except Rejected as no:
-            return no.status, no.body
-
-    def _base_of(self, symbol: str | None) -> str | None:
-        if symbol and symbol.endswith("USDT") and symbol[:-4] in self.symbols:
-            return symbol[:-4]
-        return None
+            return refusal(no)
 
     def exchange_info(self) -> tuple[int, Any]:
         symbols = [self._symbol_info(f"{b}USDT", b, "PERPETUAL") for b in self.symbols]
@@ -284,7 +162,7 @@ class BinanceEmulator(LoopbackServer):
         }
 
     def _symbol_info(self, symbol: str, base: str, contract: str) -> dict[str, Any]:
-        tick, step = _SPECS.get(base, self._guess_spec(base))
+        tick, step = self.tick_step(base)
         return {
             "symbol": symbol,
             "pair": f"{base}USDT",
@@ -343,17 +221,11 @@ class BinanceEmulator(LoopbackServer):
             "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         }
 
-    def _guess_spec(self, base: str) -> tuple[str, str]:
-        bars = self.bars(base, "5m")
-        price = float(bars[-1, 4]) if len(bars) else 1.0
-        digits = max(0, 4 - math.floor(math.log10(price)))
-        return f"{10**-digits:.{digits}f}", "1"
-
     def klines(self, q: dict[str, str]) -> tuple[int, Any]:
-        base, interval = self._base_of(q.get("symbol")), q.get("interval", "")
+        base, interval = self.base_of(q.get("symbol")), q.get("interval", "")
         if base is None:
             return 400, {"code": -1121, "msg": "Invalid symbol."}
-        if interval not in _TF_MS:
+        if interval not in TF_MS:
             return 400, {"code": -1120, "msg": "Invalid interval."}
         limit = min(int(q.get("limit", 500)), 1500)
         with self._lock:
@@ -369,7 +241,7 @@ class BinanceEmulator(LoopbackServer):
             bars = bars[bars[:, 0] >= int(q["startTime"])][:limit]
         else:
             bars = bars[-limit:]
-        tf = _TF_MS[interval]
+        tf = TF_MS[interval]
         rows = [
             [
                 int(b[0]),
@@ -432,7 +304,7 @@ class BinanceEmulator(LoopbackServer):
         }
 
     def funding_rate(self, q: dict[str, str]) -> tuple[int, Any]:
-        base = self._base_of(q.get("symbol"))
+        base = self.base_of(q.get("symbol"))
         if base is None:
             return 400, {"code": -1121, "msg": "Invalid symbol."}
         rows = self.funding(base)
@@ -452,12 +324,12 @@ class BinanceEmulator(LoopbackServer):
     def _stat_stamps(self, q: dict[str, str]) -> tuple[str, int, list[int]]:
         """Base, period length and the period stamps a ``/futures/data`` request asks for,
         within the last 30 days (what Binance keeps)."""
-        base, period = self._base_of(q.get("symbol")), q.get("period", "")
+        base, period = self.base_of(q.get("symbol")), q.get("period", "")
         if base is None:
             raise Rejected(-1121, "Invalid symbol.")
-        if period not in _TF_MS or period in ("1m", "3m"):
+        if period not in TF_MS or period in ("1m", "3m"):
             raise Rejected(-1130, "Invalid period.")
-        tf = _TF_MS[period]
+        tf = TF_MS[period]
         limit = min(int(q.get("limit", 30)), 500)
         newest = (self.now_ms // tf) * tf
         oldest = newest - 30 * 86_400_000  # Binance keeps 30 days
@@ -572,77 +444,3 @@ def _fng_class(value: int) -> str:
         if value <= top:
             return label
     return "Extreme Greed"
-
-
-def _handler(emu: BinanceEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:  # keep test output quiet
-            pass
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def do_PUT(self) -> None:
-            self._serve("PUT")
-
-        def do_DELETE(self) -> None:
-            self._serve("DELETE")
-
-        def _serve(self, method: str) -> None:
-            url = urlparse(self.path)
-            size = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(size).decode() if size else ""
-            q = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            q |= {k: v[-1] for k, v in parse_qs(body).items()}
-            headers = {"X-MBX-APIKEY": self.headers.get("X-MBX-APIKEY", "")}
-            with emu._lock:
-                fault = emu.faults.pick(url.path)
-                logged = {k: v for k, v in q.items() if k != "signature"}  # never log secrets
-                hit = Hit(time.monotonic(), url.path, logged, fault or "ok", method=method)
-                emu.hits.append(hit)
-            if fault in ("429", "418"):
-                hit.retry_after = emu.faults.retry_after_s
-                body = {"code": -1003, "msg": "Too many requests; current limit exceeded."}
-                return self._send(int(fault), body, {"Retry-After": str(hit.retry_after)})
-            if fault in ("500", "502", "503"):
-                return self._send(int(fault), {"code": -1001, "msg": "Internal error."})
-            if fault == "slow":
-                time.sleep(emu.faults.slow_s)
-            try:
-                status, answer = emu.route(url.path, q, method, headers)
-            except Exception as exc:  # an emulator bug: visible in hits, answered as a 500
-                hit.outcome = f"emulator error: {exc!r}"
-                return self._send(500, {"code": -1, "msg": repr(exc)})
-            hit.status = status
-            if fault == "drop":  # processed, then the connection dies before any answer
-                self.close_connection = True
-                return None
-            if fault == "late":  # processed at once, answered after the client gave up
-                time.sleep(emu.faults.slow_s)
-            if fault == "malformed":
-                return self._send_raw(200, b'[[1744000000000, "83000.1", "8', "application/json")
-            return self._send(status, answer)
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            self._send_raw(status, json.dumps(body).encode(), "application/json", headers)
-
-        def _send_raw(
-            self, status: int, payload: bytes, ctype: str, headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(payload)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            try:
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up first
-                self.close_connection = True
-
-    return Handler

@@ -49,7 +49,9 @@ Opt = typer.Option
 SHOWN = ("total_return_pct", "cagr_pct", "max_drawdown_pct", "max_drawdown_days", "sharpe",
          "sortino", "calmar", "trades", "win_rate_pct", "profit_factor", "expectancy_usd",
          "avg_r", "exposure_pct", "trades_per_day", "avg_hold_hours", "fees_usd",
-         "funding_paid_usd", "funding_received_usd", "liquidations", "end_equity")  # fmt: skip
+         "funding_paid_usd", "funding_received_usd", "liquidations", "end_equity",
+         "signal_filters", "refused_by_regime", "refused_by_funding", "refused_by_htf",
+         "refused_by_cooldown", "refused_by_cot")  # fmt: skip
 
 
 def backtest_command(
@@ -113,6 +115,15 @@ def backtest_command(
     ] = None,
     no_funding: Annotated[bool, Opt("--no-funding", help="Charge no funding.")] = False,
     no_breakers: Annotated[bool, Opt("--no-breakers", help="No circuit breakers.")] = False,
+    no_signal_filters: Annotated[
+        bool,
+        Opt(
+            "--no-signal-filters",
+            help="Trade every entry of the strategy: none of signal's filters (regime, funding, "
+            "higher-timeframe bias, cooldown after a loss, COT), which apply by default as "
+            "`signal` applies them.",
+        ),
+    ] = False,
     sweep_specs: Annotated[
         list[str] | None, Opt("--sweep", help="name=start:stop:step or name=a,b,c (repeatable).")
     ] = None,
@@ -188,12 +199,19 @@ def backtest_command(
         strategy=strategy, symbols=chosen, exchange=exchange, timeframe=timeframe,
         start=window[0], end=window[1], params=params, units=units, risk_usd=risk_usd,
         risk_pct=risk_pct, detail=detail, funding=not no_funding, breakers=not no_breakers,
+        signal_filters=not no_signal_filters,
     )  # fmt: skip
     req = runner.with_defaults(req)
     req = replace(req, costs=_costs(req, settings, fee, slippage_bps), market_fees=fee is None)
     if stepwise:
         _check_stepwise(req, fee=fee, sweeps=bool(sweep_specs or walk_forward))
     points = _grid(sweep_specs or [], req, settings) if sweep_specs or walk_forward else []
+    if param := runner.missing_stop(req, settings, points):
+        raise UsageError(
+            f"{strategy} sized by risk needs a stop: give --{param.replace('_', '-')} N (or set "
+            f"strategies.{strategy}.{param}), or trade --units",
+            ctx=get_current_context(silent=True),
+        )
     data = runner.load(lake, req, settings)
     err = Console(stderr=True, quiet=obj.quiet)  # -q: data and errors only
     for warning in data.warnings:
@@ -300,6 +318,12 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
         "buy and hold: "
         + ", ".join(f"{k.removeprefix('hold ')} {v:+.2f}%" for k, v in result.benchmarks.items())
     )
+    filtered = {k.removeprefix("refused_by_"): v for k, v in result.summary.items()
+                if k.startswith("refused_by_") and v}  # fmt: skip
+    if filtered:
+        err.print(
+            "refused by signal's filters: " + ", ".join(f"{k} x{v}" for k, v in filtered.items())
+        )
     if result.refused:
         err.print(
             "refused by the risk engine: "

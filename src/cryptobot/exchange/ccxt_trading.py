@@ -53,6 +53,7 @@ from cryptobot.exchange.errors import (
     OrderNotOpen,
     OrderNotPlaced,
     OrderStatusUnknown,
+    PostOnlyWouldTake,
     TradingError,
 )
 from cryptobot.exchange.market_rules import check_order
@@ -60,13 +61,6 @@ from cryptobot.exchange.retry import RetryAfter, RetryPolicy, describe, retry_af
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_TYPES: dict[str, OrderType] = {
-    "MARKET": "market",
-    "LIMIT": "limit",
-    "STOP_MARKET": "stop_market",
-    "TAKE_PROFIT_MARKET": "take_profit",
-}
 
 
 class CcxtTradingExchange(CcxtExchange, TradingExchange):
@@ -95,6 +89,7 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         self.working_type = working_type
         self._where: dict[str, tuple[str, bool]] = {}  # client id -> symbol, conditional
         self._made_by: dict[str, tuple[str, OrderType]] = {}  # venue order id -> client id, type
+        self._margin_modes: dict[str, MarginMode] = {}  # symbol -> its mode, set or looked up
 
     def __repr__(self) -> str:
         return f"CcxtTradingExchange({self.id!r})"
@@ -122,10 +117,22 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         await self._known(symbol)
         if margin_mode not in ("isolated", "cross"):
             raise TradingError(f"margin mode must be isolated or cross, got {margin_mode!r}")
+        self._margin_modes.pop(symbol, None)  # refused, it stays what it was: look it up
         await self._setting(
             f"set {symbol} margin mode {margin_mode}",
             lambda: self._ccxt.set_margin_mode(margin_mode, symbol),
         )
+        self._margin_modes[symbol] = margin_mode
+
+    async def _margin_mode(self, symbol: str) -> MarginMode:
+        """The symbol's margin mode, for a venue whose orders must name it: the one this
+        adapter set, else looked up once."""
+        if symbol not in self._margin_modes:
+            raw = await self._read(
+                f"fetch {symbol} margin mode", lambda: self._ccxt.fetch_margin_mode(symbol)
+            )
+            self._margin_modes[symbol] = "isolated" if raw["marginMode"] == "isolated" else "cross"
+        return self._margin_modes[symbol]
 
     async def _setting(self, what: str, fn: Callable[[], Awaitable[Any]]) -> None:
         """A setting is idempotent: retried like a read; "already so" is success."""
@@ -163,8 +170,8 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
             try:
                 raw = await self._read(
                     f"fetch order {client_order_id}",
-                    lambda k=kind: self._ccxt.fetch_order(
-                        None, symbol, self.dialect.lookup_params(client_order_id, conditional=k)
+                    lambda k=kind: self.dialect.fetch_order(
+                        self._ccxt, symbol, client_order_id, conditional=k
                     ),
                 )
             except OrderNotFound:
@@ -190,8 +197,10 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         close_position: bool = False,
     ) -> Order:
         """Sent once. ``close_position`` (stop-market and take-profit only): close the whole
-        position when it fires, whatever its size then (Binance's ``closePosition``; ``amount``
-        is checked but not sent)."""
+        position when it fires, whatever its size then (Binance's ``closePosition``, Bitget's
+        position TP/SL; ``amount`` is checked, and not sent where the venue takes none). A
+        post-only order the venue cancels on arrival (it would have traded at once) raises
+        ``PostOnlyWouldTake`` like one the venue refuses."""
         req = OrderRequest(symbol, type, side, amount, price, trigger_price, reduce_only,
                            post_only, client_order_id)  # fmt: skip
         market = (await self.load_markets()).get(symbol)
@@ -200,8 +209,9 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         check_order(req, market, last_price=math.nan)  # the venue checks the price side
         if close_position and not self.dialect.is_conditional(req):
             raise TradingError("close_position is for stop_market and take_profit orders")
+        mode = await self._margin_mode(symbol) if self.dialect.needs_margin_mode(req) else None
         kind, qty, limit, params = self.dialect.order_args(
-            req, close_position=close_position, working_type=self.working_type
+            req, close_position=close_position, working_type=self.working_type, margin_mode=mode
         )
         conditional = self.dialect.is_conditional(req)
         if client_order_id is not None:
@@ -210,7 +220,29 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
             raw = await self._ccxt.create_order(symbol, kind, side, qty, limit, params)
         except ccxt.BaseError as exc:
             return await self._after_failed_create(req, exc)
-        return self._order(raw)
+        if self.dialect.answers_with_order:
+            order = self._order(raw)
+        else:
+            order = await self._accepted(req, raw, conditional)
+        if req.post_only and order.status == "canceled" and not order.filled:
+            raise PostOnlyWouldTake(
+                f"create limit {side} {symbol} {client_order_id or ''}: the venue canceled the "
+                "post-only order on arrival (it would have traded at once)"
+            )
+        return order
+
+    async def _accepted(self, req: OrderRequest, raw: dict[str, Any], conditional: bool) -> Order:
+        """A venue that answers an accepted order with its ids: the order as it lists it."""
+        cid = str(raw.get("clientOrderId") or req.client_order_id or "")
+        self._where[cid] = (req.symbol, conditional)
+        accepted = Order(
+            id=str(raw.get("id") or ""), client_order_id=cid, timestamp=0, updated=0,
+            symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
+            price=req.price, trigger_price=req.trigger_price, reduce_only=req.reduce_only,
+            post_only=req.post_only, status="open", filled=0.0, average=None, fee=0.0,
+            liquidity="maker" if req.type == "limit" else "taker", reason=None,
+        )  # fmt: skip
+        return await self._resolve(replace(req, client_order_id=cid), f"look up {cid}", accepted)
 
     async def _after_failed_create(self, req: OrderRequest, exc: ccxt.BaseError) -> Order:
         what = f"create {req.type} {req.side} {req.symbol} {req.client_order_id or ''}".rstrip()
@@ -232,8 +264,11 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         log.warning("%s: %s; looking the order up by its client id", what, _text(exc, code))
         return await self._resolve(req, what)
 
-    async def _resolve(self, req: OrderRequest, what: str) -> Order:
-        """After an ambiguous failure: the order if the venue has it, else certainly absent."""
+    async def _resolve(self, req: OrderRequest, what: str, accepted: Order | None = None) -> Order:
+        """The order as the venue lists it, looked up by client id (a few "not found" answers
+        tolerated: a venue may list a new order late). After an ambiguous failure
+        (``accepted`` None) an order the venue does not have is certainly absent; one the
+        venue ``accepted`` is returned as accepted when it cannot be listed yet."""
         cid = req.client_order_id or ""
         misses, waited, attempt = 0, 0.0, 0
         while True:
@@ -243,10 +278,14 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
             except OrderNotFound:
                 misses += 1
             except (ExchangeFailure, TradingError) as exc:
+                if accepted is not None:
+                    return accepted
                 raise OrderStatusUnknown(
                     f"{what}: the order may exist and could not be looked up ({exc}); "
                     "reconcile before sending it again"
                 ) from None
+            if misses > self.not_found_tolerance and accepted is not None:
+                return accepted
             if misses > self.not_found_tolerance and waited >= self.settle_s:
                 raise OrderNotPlaced(
                     f"{what}: the request failed and the venue has no such order after "
@@ -264,11 +303,12 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         if conditional is None:  # which route holds it: one look-up says
             await self.fetch_order(client_order_id, symbol=symbol)
             conditional = self._where[client_order_id][1]
-        params = self.dialect.lookup_params(client_order_id, conditional=conditional)
         try:
             await self._read(
                 f"cancel {client_order_id}",
-                lambda: self._ccxt.cancel_order(None, symbol, params),
+                lambda: self.dialect.cancel_order(
+                    self._ccxt, symbol, client_order_id, conditional=conditional
+                ),
             )
         except OrderNotFound:
             order = await self.fetch_order(client_order_id, symbol=symbol)
@@ -299,15 +339,19 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
     async def fetch_funding_payments(
         self, symbol: str | None = None, since: int | None = None
     ) -> list[FundingPayment]:
-        """Binance's income rows carry the amount only: ``rate``, ``contracts`` and ``price``
-        are 0 (the funding rate history has the rate)."""
+        """The venues' rows (Binance's income, Bitget's bills) carry the amount only:
+        ``rate``, ``contracts`` and ``price`` are 0 (the funding rate history has the rate).
+        A venue that lists them per symbol is asked for each symbol traded or held."""
         if symbol is not None:
             await self._known(symbol)
         else:
             await self.load_markets()
-        rows = await self._read(
-            "fetch funding payments", lambda: self._ccxt.fetch_funding_history(symbol, since)
-        )
+        each = self.dialect.funding_by_symbol and symbol is None
+        rows: list[dict[str, Any]] = []
+        for s in await self._traded_symbols() if each else [symbol]:
+            rows += await self._read(
+                "fetch funding payments", lambda s=s: self._ccxt.fetch_funding_history(s, since)
+            )
         return sorted(
             (
                 FundingPayment(
@@ -377,7 +421,7 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         )
 
     def _order(self, raw: dict[str, Any]) -> Order:
-        order = _order(raw)
+        order = _order(raw, *self.dialect.order_kind(raw))
         conditional = order.type in ("stop_market", "take_profit")
         self._where.setdefault(order.client_order_id, (order.symbol, conditional))
         if not conditional:
@@ -386,7 +430,7 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
 
     async def _with_fill(self, order: Order, raw: dict[str, Any]) -> Order:
         """A triggered conditional order: its fill is the market order it became."""
-        actual = str((raw.get("info") or {}).get("actualOrderId") or "")
+        actual = self.dialect.triggered_order_id(raw)
         if not actual:
             return order
         market = await self._read(
@@ -421,7 +465,7 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
             fee=fee_cost,
             fee_rate=float(fee.get("rate") or (fee_cost / cost if cost else 0.0)),
             taker_or_maker=r.get("takerOrMaker") or "taker",
-            realized_pnl=float((r.get("info") or {}).get("realizedPnl") or 0.0),
+            realized_pnl=self.dialect.realized_pnl(r.get("info") or {}),
         )
 
     async def _traded_symbols(self) -> list[str]:
@@ -463,9 +507,8 @@ def _text(exc: BaseException, code: int | None) -> str:
     return describe(exc).split("?")[0]
 
 
-def _order(raw: dict[str, Any]) -> Order:
-    info = raw.get("info") or {}
-    kind = _TYPES.get(str(info.get("type") or info.get("orderType") or "").upper())
+def _order(raw: dict[str, Any], kind: OrderType | None, closes: bool) -> Order:
+    """ccxt's order as the interface's; ``kind`` and ``closes`` as the dialect reads them."""
     if kind is None:
         kind = "market" if raw.get("type") == "market" else "limit"
     status = raw.get("status") or "open"
@@ -486,7 +529,7 @@ def _order(raw: dict[str, Any]) -> Order:
         amount=float(raw.get("amount") or 0.0),
         price=price,
         trigger_price=trigger if kind == "stop_market" else None,
-        reduce_only=bool(raw.get("reduceOnly")) or bool(info.get("closePosition")),
+        reduce_only=bool(raw.get("reduceOnly")) or closes,
         post_only=bool(raw.get("postOnly")),
         status=status,
         filled=float(raw.get("filled") or 0.0),

@@ -113,16 +113,23 @@ def sim_setup(settings: Settings) -> SimSetup:
 
 def live_switches(settings: Settings, secrets: Secrets | None, *, live: bool) -> bool:
     """Whether orders go to a live exchange: True only with ``mode: live`` in the config AND
-    ``--live`` on the command line AND API keys in the environment; False when neither the
-    config nor the command line asks for live. Asked for by one and missing another, it
-    refuses, naming every missing switch (a trader who set one expects live, and must not be
-    traded on paper, nor live, by surprise)."""
+    ``--live`` on the command line AND API keys in the environment (with the passphrase, on a
+    venue whose keys have one: Bitget); False when neither the config nor the command line asks
+    for live. Asked for by one and missing another, it refuses, naming every missing switch (a
+    trader who set one expects live, and must not be traded on paper, nor live, by surprise)."""
+    from cryptobot.exchange.ccxt_dialects import DIALECTS
+
+    dialect = DIALECTS.get(settings.exchange)
+    passphrase = dialect is not None and dialect.needs_passphrase
+    keys = "CRYPTOBOT_API_KEY and CRYPTOBOT_API_SECRET"
+    keys += " and CRYPTOBOT_API_PASSWORD" if passphrase else ""
+    have = secrets is not None and secrets.has_keys
+    if passphrase:
+        have = have and bool(secrets and secrets.api_password and secrets.api_password.strip())
     switches = {
         "`mode: live` in the config": settings.mode == "live",
         "--live on the command line": live,
-        "CRYPTOBOT_API_KEY and CRYPTOBOT_API_SECRET in the environment": bool(
-            secrets is not None and secrets.has_keys
-        ),
+        f"{keys} in the environment": have,
     }
     if all(switches.values()):
         if settings.exchange == "replay":

@@ -102,4 +102,5 @@ STRATEGY = Strategy(
     exits_on_signal=True,
     any_timeframe=True,
     reference=Reference(units=1.0, funding=False, taker_fee=0.0004, stop_delay_bars=1),
+    stop_param="stop_atr",
 )
