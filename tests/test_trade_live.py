@@ -193,7 +193,7 @@ def test_a_partial_entry_gets_a_stop_for_what_filled_grown_as_the_rest_fills(emu
     (again,) = trade(emu, journal, [order])
     actions = {(leg.leg, leg.action) for leg in again.legs}
     assert ("sl2", "placed") in actions and ("sl", "canceled") in actions
-    working = {a.client_id: a for a in emu.engine.book.open_algos(BTCID)}
+    working = {a.client_id: a for a in emu.engine.book.open_conditionals(BTCID)}
     assert f"{cid}-sl" not in working and working[f"{cid}-sl2"].qty == pytest.approx(0.02)
     assert emu.account.position(BTCID).qty == pytest.approx(0.02)
 
@@ -288,10 +288,10 @@ def test_a_position_closed_by_hand_gets_no_new_stop_and_its_orders_are_canceled(
             await venue.close()
 
     asyncio.run(close_by_hand())
-    assert len(emu.engine.book.open_algos(BTCID)) == 4  # Binance leaves them working
+    assert len(emu.engine.book.open_conditionals(BTCID)) == 4  # Binance leaves them working
     (again,) = trade(emu, journal, [order])
     assert again.status == "already_placed" and "the position is closed" in again.reason
     canceled = {leg.leg for leg in again.legs if leg.action == "canceled"}
     assert canceled == {"sl", "tp1", "tp2", "tp3"}
-    assert emu.engine.book.open_algos(BTCID) == []
+    assert emu.engine.book.open_conditionals(BTCID) == []
     assert emu.engine.book.placements[f"{cid}-sl2"] == 0
