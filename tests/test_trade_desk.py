@@ -231,7 +231,7 @@ def test_no_opening_order_passes_a_tripped_breaker(lake, tmp_path_factory, mode,
     state = BreakerState(mode=mode, tripped_by="weekly", reason="tripped for the test",
                          since=T0, until=NOW + 48 * HOUR,
                          config_key=limits_key(risk.breakers))  # fmt: skip
-    breaker_journal.save_state(root, BreakerState().to_record(), state.to_record(), T0, "test", [])
+    trip(root, state, ts=T0)
     venue = replay_venue(lake, NOW)
     orders = [
         order_at(lake, symbol=symbol, side=side, qty=steps / 10, stop_pct=stop,
@@ -248,13 +248,19 @@ def test_no_opening_order_passes_a_tripped_breaker(lake, tmp_path_factory, mode,
     assert all(s == "refused" and r.startswith("circuit_breaker") for s, r in reasons)
 
 
+def trip(root: Path, state: BreakerState, *, ts: int) -> None:
+    """The journaled breaker, tripped as ``state`` says."""
+    change = breaker_journal.Update(before=BreakerState().to_record(), after=state.to_record(),
+                                    ts=ts, event="test", actions=[])  # fmt: skip
+    breaker_journal.save_state(root, change)
+
+
 def test_a_tripped_breaker_still_lets_a_close_through(lake, journal):
     venue = replay_venue(lake, NOW)
     run(trade_orders(venue, [order_at(lake)], setup=setup(journal), dry_run=False))
     venue.clock.move_to(NOW + 2 * HOUR)
     halted = BreakerState(mode=Mode.halted, tripped_by="weekly", reason="weekly loss", since=NOW)
-    breaker_journal.save_state(journal, BreakerState().to_record(), halted.to_record(), NOW,
-                               "test", [])  # fmt: skip
+    trip(journal, halted, ts=NOW)
     (out,), _ = run(close_positions(venue, None, setup=setup(journal), dry_run=False))
     assert out.status == "closed" and out.legs[0].type == "market"
     venue.clock.move_to(NOW + 4 * HOUR)

@@ -228,7 +228,7 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         if req.detail and (detail is None or len(detail["timestamp"]) == 0):
             warnings.append(f"{symbol}: no stored {req.detail} candles; --detail ignored")
         fallback = settings.backtest.funding_fallback_rate if req.funding else None
-        sb = symbol_bars(symbol, tf, base, funding, fallback, detail)
+        sb = symbol_bars(symbol, tf, base, funding=funding, fallback_rate=fallback, detail=detail)
         bars.append(sb)
         if note := funding_warning(sb, req.start, req.end):
             warnings.append(note)
@@ -354,7 +354,7 @@ def _filtered_signals(req: Request, data: Dataset,
     if data.benchmark:
         frames.setdefault(settings.scan.benchmark, data.benchmark)
     setups = detect_all(req.exchange, req.symbols, frames, [(strategy, params)],
-                        settings.scan.benchmark, 0, contexts=data.contexts)  # fmt: skip
+                        benchmark=settings.scan.benchmark, contexts=data.contexts)  # fmt: skip
     for sb in data.bars:
         side = np.zeros(len(sb), dtype=np.int8)
         stop = np.full(len(sb), np.nan)
@@ -486,7 +486,9 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
     shown = end  # bars the equity curve covers
     if req.units is not None:
         runs = [
-            run_units(sb, sg, req.units, policy, fees[sb.symbol], start, end)
+            run_units(
+                sb, sg, qty=req.units, policy=policy, costs=fees[sb.symbol], start=start, end=end
+            )
             for sb, sg in zip(bars, signals, strict=True)
         ]
         pnl = np.vstack([r.pnl for r in runs])
@@ -502,9 +504,10 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
             )  # fmt: skip
         if ends:  # the same kernel, its window ending at that bar's close
             runs = [
-                run_units(sb, sg, req.units, policy, fees[sb.symbol], start, ruin + 1)
+                run_units(sb, sg, qty=req.units, policy=policy, costs=fees[sb.symbol],
+                          start=start, end=ruin + 1)
                 for sb, sg in zip(bars, signals, strict=True)
-            ]
+            ]  # fmt: skip
             shown = min(ruin + 2, len(stamps))  # with the next open's forced exits
             pnl = np.vstack([r.pnl for r in runs])
         trades = pa.concat_tables([r.trade_table() for r in runs])
@@ -680,18 +683,22 @@ def _portfolio_trades(out) -> pa.Table:
 
 def _portfolio_fills(out) -> pa.Table:
     """The fills, each with the client order id of the order leg it filled: the ids the live
-    path sends for the same signal (``risk.orders.fill_order_ids``)."""
+    path sends for the same signal (``risk.orders.fill_order_ids``), or those of the orders a
+    venue filled (``--stepwise``)."""
     from cryptobot.risk.orders import fill_order_ids
 
     symbol_of_trade = out.trade_symbol
     rows = out.fills
     tables = []
     for i, sb in enumerate(out.bars):
-        mine = rows[symbol_of_trade[rows[:, 0].astype(int)] == i] if len(rows) else rows
-        table = fill_table(sb, mine)
-        ids = fill_order_ids(order_ids=out.client_order_ids,
-                             trades=[int(k) for k in column(table, "trade")],
-                             kinds=table.column("kind").to_pylist())  # fmt: skip
+        chosen = symbol_of_trade[rows[:, 0].astype(int)] == i if len(rows) else slice(None)
+        table = fill_table(sb, rows[chosen])
+        if out.fill_order_ids is not None:
+            ids = list(np.asarray(out.fill_order_ids, dtype=object)[chosen])
+        else:
+            ids = fill_order_ids(order_ids=out.client_order_ids,
+                                 trades=[int(k) for k in column(table, "trade")],
+                                 kinds=table.column("kind").to_pylist())  # fmt: skip
         tables.append(table.append_column("client_order_id", pa.array(ids, pa.large_string())))
     return _sorted(pa.concat_tables(tables), ["time"])
 

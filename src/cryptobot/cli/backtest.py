@@ -220,13 +220,15 @@ def backtest_command(
         from cryptobot.backtest import sweep  # its process pool loads only for a sweep
 
         if walk_forward:
-            table, totals = sweep.walk_forward(req, data, settings, points, train_ms, test_ms,
-                                               objective, jobs)  # fmt: skip
+            table, totals = sweep.walk_forward(
+                req, data, settings, points, train_ms=train_ms, test_ms=test_ms,
+                objective=objective, jobs=jobs,
+            )  # fmt: skip
             rows = _times(table, ("train_from", "test_from", "test_to"))
             render(rows, fmt, output, title="walk-forward windows")
             err.print(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
             return
-        table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs), objective)
+        table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs=jobs), objective)
         names = list(points[0])
         render(
             table[[*names, *SHOWN]].to_dict("records"), fmt, output, title=f"sweep by {objective}"
@@ -243,8 +245,9 @@ def backtest_command(
         record = {"strategy": strategy, "symbols": chosen, "timeframe": data.timeframe,
                   "from": start, "to": end, "units": units, "risk_usd": risk_usd,
                   "risk_pct": risk_pct, "params": params, "detail": detail}  # fmt: skip
-        run_id = journal.save_run(root, record, data.timeframe, result.summary,
-                                  result.benchmarks, result.trade_table, result.equity_table,
+        run_id = journal.save_run(root, request=record, timeframe=data.timeframe,
+                                  summary=result.summary, benchmarks=result.benchmarks,
+                                  trades=result.trade_table, equity=result.equity_table,
                                   now_ms=int(time.time() * 1000))  # fmt: skip
         err.print(f"run {run_id} recorded in the journal")
 

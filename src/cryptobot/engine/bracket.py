@@ -3,10 +3,10 @@ take-profit ladder, each with its client id, its amount on the market's step and
 the market's tick.
 
 - **Client ids** are the sized order's id and the leg (``risk.orders.leg_order_id``, the ids
-  the backtest records): the entry is the sized order's own id, the stop ``-sl``, the targets
-  ``-tp1``.. in ladder order, a reduce-only close ``-close``. A stop re-sent for a grown fill
-  is a new order with a new id (``-sl2``, ``-sl3``..; ``-close2`` likewise), so no id is ever
-  reused on a venue.
+  the backtest and the composer record): the entry is the sized order's own id, the stop
+  ``-sl``, the targets ``-tp1``.. in ladder order, a reduce-only close ``-close``. A stop
+  re-sent for a grown fill is a new order with a new id (``-sl2``, ``-sl3``..; ``-close2``
+  likewise: ``leg_order_id``'s ``sent``), so no id is ever reused on a venue.
 - **Amounts** are rounded down to the venue's step (never above what was sized).
 - **Prices** go onto the tick towards the entry: a stop a little nearer (the loss stays within
   what was sized) and a target a little nearer (it fills no later than planned).
@@ -59,28 +59,31 @@ class Bracket:
 
     def stop(self, *, amount: float, version: int) -> Leg:
         """The reduce-only stop-market for ``amount`` (the ``version``-th stop of the order)."""
-        name = versioned("sl", version)
+        cid = leg_id(self.order.client_order_id, "sl", sent=version)
         req = OrderRequest(
             symbol=self.order.symbol, type="stop_market", side=_exit_side(self.order),
-            amount=amount, trigger_price=self.stop_price, reduce_only=True,
-            client_order_id=leg_id(self.order.client_order_id, name),
+            amount=amount, trigger_price=self.stop_price, reduce_only=True, client_order_id=cid,
         )  # fmt: skip
-        return Leg(name, req)
+        return Leg(self.leg_name(cid), req)
 
     def close(self, *, amount: float, version: int) -> Leg:
         """A reduce-only market order closing ``amount`` of the order's position."""
-        name = versioned("close", version)
+        cid = leg_id(self.order.client_order_id, "close", sent=version)
         req = OrderRequest(
             symbol=self.order.symbol, type="market", side=_exit_side(self.order),
-            amount=amount, reduce_only=True,
-            client_order_id=leg_id(self.order.client_order_id, name),
+            amount=amount, reduce_only=True, client_order_id=cid,
         )  # fmt: skip
-        return Leg(name, req)
+        return Leg(self.leg_name(cid), req)
 
     def stop_ids(self, known: set[str]) -> list[str]:
         """Client ids of this order's stops among ``known`` ids, oldest version first."""
-        return [leg_id(self.order.client_order_id, versioned("sl", v))
+        return [leg_id(self.order.client_order_id, "sl", sent=v)
                 for v in range(1, next_version(self, "sl", known))]  # fmt: skip
+
+    def leg_name(self, client_order_id: str) -> str:
+        """The leg an order of this bracket is, from its client id (``entry``, ``sl2``..)."""
+        parent = self.order.client_order_id
+        return ENTRY if client_order_id == parent else client_order_id.removeprefix(f"{parent}-")
 
 
 def plan(order: TradeOrder, market: Market, *, split: tuple[float, ...] | None) -> Bracket:
@@ -93,7 +96,7 @@ def plan(order: TradeOrder, market: Market, *, split: tuple[float, ...] | None) 
             f"qty {order.qty:g} is below one step ({market.step_size:g}) of the venue's "
             f"{order.symbol}"
         )
-    leg_id(order.client_order_id, "close99")  # the longest id a bracket can need
+    leg_id(order.client_order_id, "close", sent=99)  # the longest id a bracket can need
     _check_tick(order, market)
     entry = OrderRequest(
         symbol=order.symbol, type="market", side="buy" if order.buy else "sell",
@@ -161,24 +164,20 @@ def price_on_tick(price: float, market: Market, *, toward: float) -> float:
     return float((Decimal(repr(price)) / d_tick).to_integral_value(rounding=rounding) * d_tick)
 
 
-def versioned(leg: str, version: int) -> str:
-    """``sl``, ``sl2``, ``sl3``..: a re-sent leg's name."""
-    return leg if version == 1 else f"{leg}{version}"
-
-
 def next_version(bracket: Bracket, leg: str, known: set[str]) -> int:
     """The first version of ``leg`` whose id is not among ``known`` client ids (the journal's
     and the venue's): a re-sent order never reuses an id."""
     version = 1
-    while leg_id(bracket.order.client_order_id, versioned(leg, version)) in known:
+    while leg_id(bracket.order.client_order_id, leg, sent=version) in known:
         version += 1
     return version
 
 
-def leg_id(client_order_id: str, leg: str) -> str:
-    """The client id of ``leg`` (``ENTRY``: the sized order's own); refused when longer than
-    a venue takes."""
-    cid = client_order_id if leg == ENTRY else leg_order_id(client_order_id, leg)
+def leg_id(client_order_id: str, leg: str, *, sent: int = 1) -> str:
+    """The client id of ``leg`` (``ENTRY``: the sized order's own), its ``sent``-th order
+    (``risk.orders.leg_order_id``); refused when longer than a venue takes."""
+    cid = (client_order_id if leg == ENTRY
+           else leg_order_id(client_order_id, leg, sent=sent))  # fmt: skip
     if len(cid) > MAX_CLIENT_ID:
         raise DataError(
             f"client_order_id {client_order_id!r} is too long for its legs ({cid!r} is "
@@ -193,4 +192,4 @@ def _exit_side(order: TradeOrder) -> OrderSide:
 
 
 __all__ = ["DEFAULT_SPLIT", "ENTRY", "Bracket", "Leg", "ladder", "leg_id", "next_version",
-           "plan", "price_on_tick", "versioned"]  # fmt: skip
+           "plan", "price_on_tick"]  # fmt: skip

@@ -772,12 +772,7 @@ def _cover(entry: Order, held: float, step: float | None) -> float:
 
 def _leg_of(bracket: Bracket, order: Order) -> Leg:
     """An order of the bracket as a leg (its name from its client id: ``sl2``, ``tp1``..)."""
-    parent = bracket.order.client_order_id
-    name = (
-        ENTRY
-        if order.client_order_id == parent
-        else order.client_order_id.removeprefix(parent + "-")
-    )
+    name = bracket.leg_name(order.client_order_id)
     req = OrderRequest(symbol=order.symbol, type=order.type, side=order.side,
                        amount=order.amount, price=order.price,
                        trigger_price=order.trigger_price, reduce_only=order.reduce_only,
