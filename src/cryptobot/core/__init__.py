@@ -18,7 +18,7 @@ __all__, __getattr__, __dir__ = surface(
                    "UnknownSymbolError"),
         "jit": ("njit",),
         "market": ("Market", "plain_tier"),
-        "numbers": ("finite", "plain", "short"),
+        "numbers": ("finite", "plain", "record_number", "short"),
         "order": ("Intent", "SizedOrder"),
         "settings": ("BacktestSettings", "BosFvgFibSettings", "BreakerSettings",
                      "BreakoutSettings", "CotBiasSettings", "CotCrowdSettings", "CrowdSettings",

@@ -111,8 +111,10 @@ class TradingExchange(Exchange):
         order they were placed."""
 
     @abstractmethod
-    async def fetch_order(self, client_order_id: str) -> Order:
-        """The order with this client order id, open or done; ``OrderNotFound`` if none."""
+    async def fetch_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
+        """The order with this client order id, open or done; ``OrderNotFound`` if none.
+        ``symbol``: the order's, when the caller knows it (a live venue may need it to find
+        a done order; a simulated one does not)."""
 
     @abstractmethod
     async def create_order(
@@ -133,9 +135,9 @@ class TradingExchange(Exchange):
         duplicate id), ``InsufficientMargin`` or ``UnknownSymbolError``."""
 
     @abstractmethod
-    async def cancel_order(self, client_order_id: str) -> Order:
+    async def cancel_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
         """Cancel an open order; ``OrderNotOpen`` when it is done already (a second cancel),
-        ``OrderNotFound`` when the venue never had it."""
+        ``OrderNotFound`` when the venue never had it. ``symbol`` as for ``fetch_order``."""
 
     @abstractmethod
     async def set_leverage(self, symbol: str, leverage: float) -> None: ...

@@ -156,7 +156,7 @@ class SimulatedExchange(TradingExchange):
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         return await self._call(lambda account, now, session: account.open_orders(symbol))
 
-    async def fetch_order(self, client_order_id: str) -> Order:
+    async def fetch_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
         async def find(account: "SimAccount", now: int, session: Session) -> Order:
             order = await _lookup(account, session, client_order_id)
             if order is None:
@@ -196,7 +196,7 @@ class SimulatedExchange(TradingExchange):
 
         return await self._call(place)
 
-    async def cancel_order(self, client_order_id: str) -> Order:
+    async def cancel_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
         async def cancel(account: "SimAccount", now: int, session: Session) -> Order:
             known = await _lookup(account, session, client_order_id) is not None
             return account.cancel(client_order_id, now=now, known=known)

@@ -28,6 +28,7 @@ __all__, __getattr__, __dir__ = surface(
             "leg_order_id",
             "size_orders",
         ),
+        "sizing": ("floor_to_step",),
     },
     modules=("breakers", "cooldown", "gates"),
 )
