@@ -208,7 +208,7 @@ def _handler(emu: VenueServer) -> type[BaseHTTPRequestHandler]:
             wanted = (emu.key_header, *emu.auth_headers)
             headers = {h: self.headers.get(h, "") for h in wanted if h}
             with emu._lock:
-                fault = emu.faults.pick(url.path)
+                fault = emu.faults.pick(url.path, method)
                 logged = {k: v for k, v in q.items() if k not in emu.secret_params}
                 hit = Hit(time.monotonic(), url.path, logged, fault or "ok", method=method)
                 emu.hits.append(hit)
