@@ -16,6 +16,7 @@ __all__, __getattr__, __dir__ = surface(
         "config": ("Secrets", "load_dotenv_file", "load_settings", "redact", "settings_yaml"),
         "errors": ("ConfigError", "CryptobotError", "DataError", "ExchangeFailure",
                    "UnknownSymbolError"),
+        "execution": ("ExecutionReport", "ExecutionRequest", "ExecutionStatus"),
         "jit": ("njit",),
         "market": ("BestBidAsk", "Market", "plain_tier"),
         "numbers": ("finite", "plain", "short"),
