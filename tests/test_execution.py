@@ -8,9 +8,15 @@ never more filled than asked, never an id placed twice, every report strict JSON
 import asyncio
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -305,6 +311,43 @@ def test_a_re_run_takes_up_the_phase_the_crash_left(tmp_path, first, then, expec
         asyncio.run(execute(venue, request=request(), rules=rules(**first), sleep=crash))
     report = execute_on(venue, request(), rules(**first), **then)
     assert ids(report) == expected and max(venue.sent.values()) == 1
+
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = os.environ | {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+
+
+def test_kill_9_at_random_moments_then_a_re_run_finishes_with_nothing_twice(tmp_path):
+    """A real process works 3.0 onto a paper account (children of 0.5 at most) and is killed
+    (SIGKILL) at a random moment, four times over; the fifth run finishes. The journal then
+    holds the entry's ids in sequence, none missing and none twice, all done, and fills of
+    exactly 3.0: nothing lost, nothing doubled by the re-runs."""
+    rng = np.random.default_rng(5)
+    closes = np.round(100 + np.cumsum(rng.integers(-2, 3, 400)) * 0.1, 1)
+    rows = [(c, round(c + 0.2, 1), round(c - 0.2, 1), c) for c in closes]
+    lake = lake_of(tmp_path / "lake", minutely(rows, volume=20.0), timeframe="1m")
+    clock = tmp_path / "clock"
+    clock.write_text(str(T0 + MIN))
+    command = [sys.executable, str(ROOT / "tests" / "execution_worker.py"), str(lake.root),
+               str(tmp_path / "j"), str(clock), "3.0"]  # fmt: skip
+    for delay in rng.uniform(3.0, 9.0, 4):  # start-up takes 2-3 s, the whole run about 10
+        proc = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(float(delay))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout.splitlines()[-1])
+    assert (record["status"], record["filled"]) == ("filled", 3.0)
+    with duckdb.connect(str(tmp_path / "j" / "cryptobot.duckdb"), read_only=True) as con:
+        stored = con.execute("SELECT client_order_id, status, filled FROM paper_orders").fetchall()
+        fills = con.execute("SELECT sum(amount) FROM paper_fills").fetchone()[0]
+    assert sorted(cid for cid, _, _ in stored) == sorted(
+        entry_order_id("cb-kill", n) for n in range(1, len(stored) + 1))  # fmt: skip
+    assert {status for _, status, _ in stored} <= {"closed", "canceled"}
+    assert fills == pytest.approx(3.0) and len(stored) >= 6
+    assert [o["client_order_id"] for o in record["orders"]] == [
+        entry_order_id("cb-kill", n) for n in range(1, len(stored) + 1)]  # fmt: skip
 
 
 # ---- hostile input --------------------------------------------------------------------------
