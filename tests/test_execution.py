@@ -122,6 +122,17 @@ def test_a_maker_price_joins_the_best_steps_toward_the_market_and_never_takes(
     assert got == expected
 
 
+@pytest.mark.parametrize(
+    ("bid", "ask", "usable"),
+    [(99.9, 100.1, True), (100.0, 100.0, False), (100.2, 100.1, False), (None, 100.1, False),
+     (math.nan, 100.1, False), (99.9, math.inf, False), (0.0, 0.1, False), (-1.0, 1.0, False)],
+)  # fmt: skip
+def test_only_a_two_sided_uncrossed_finite_book_is_a_quote(bid, ask, usable):
+    quote = BestBidAsk(SYMBOL, bid, ask, math.nan, -3.0, 0)
+    assert quote.usable is usable
+    assert quote.size_against("buy") is None and quote.size_against("sell") is None
+
+
 def test_a_child_is_capped_by_the_book_but_never_below_the_minimum_nor_leaving_dust():
     spec = market(min_notional=30.0)  # 30 USDT at 99.9: at least 0.301
     sizes, left = [], 1.0
