@@ -52,7 +52,9 @@ def median_time(fn, runs: int = 3) -> float:
 def ours(frame: pd.DataFrame, fast: int = 9, slow: int = 21):
     sb = symbol_bars("X", "1m", frame)
     sig = ema_cross_signals(sb.bars[:, 3], fast, slow)
-    return run_units(sb, Signals.of(sig, stop_distance=1.5 * sb.bars[:, 5]), 1.0, POLICY, COSTS)
+    return run_units(
+        sb, Signals.of(sig, stop_distance=1.5 * sb.bars[:, 5]), qty=1.0, policy=POLICY, costs=COSTS
+    )
 
 
 def synthetic(n: int) -> pd.DataFrame:

@@ -67,11 +67,14 @@ def main() -> None:
         result = offline_scan()
         now, symbols = result.as_of, result.symbols
         frames = {
-            s: load_frames(lake, "synthetic", s, timeframes_of(chosen), now, BARS) for s in symbols
+            s: load_frames(
+                lake, "synthetic", s, timeframes=timeframes_of(chosen), now=now, bars=BARS
+            )
+            for s in symbols
         }
 
         def detectors():
-            detect_all("synthetic", symbols, frames, chosen, "BTC/USDT:USDT", now)
+            detect_all("synthetic", symbols, frames, chosen, benchmark="BTC/USDT:USDT")
 
         def baseline():
             with warnings.catch_warnings():

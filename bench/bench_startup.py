@@ -227,9 +227,9 @@ def phases() -> dict[str, float]:
     result = runner.run(req, data, settings)
     lap("run: signals, kernel, tables, metrics")
     request = {"strategy": req.strategy, "symbols": req.symbols}
-    journal.save_run(lake.root, request, data.timeframe, result.summary, result.benchmarks,
-                     result.trade_table, result.equity_table,
-                     now_ms=int(time.time() * 1000))  # fmt: skip
+    journal.save_run(lake.root, request=request, timeframe=data.timeframe, summary=result.summary,
+                     benchmarks=result.benchmarks, trades=result.trade_table,
+                     equity=result.equity_table, now_ms=int(time.time() * 1000))  # fmt: skip
     lap("journal record")
     gc_policy.before_exit()
     return marks

@@ -107,9 +107,9 @@ def engine_ema_cross(frame: pd.DataFrame, stop_atr: float | None = None):
     return run_units(
         sb,
         Signals.of(sig, stop_distance=dist),
-        1.0,
-        Policy.none(exit_on_signal=True, stop_delay_bars=1),
-        Costs(taker=FEE),
+        qty=1.0,
+        policy=Policy.none(exit_on_signal=True, stop_delay_bars=1),
+        costs=Costs(taker=FEE),
     )
 
 

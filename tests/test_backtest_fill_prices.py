@@ -22,7 +22,9 @@ def test_slippage_never_buys_above_the_high_nor_sells_below_the_low():
     is its low: the stop fills at 97.5, not 97.5 x 0.99."""
     rows = [(100, 100, 100, 100), (100, 100, 99, 99.5), (97.5, 98.5, 97.5, 98)]
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
-    run = run_units(sb, long_at(3, stop=98.0), 1.0, Policy.none(), Costs(slippage_bps=100))
+    run = run_units(
+        sb, long_at(3, stop=98.0), qty=1.0, policy=Policy.none(), costs=Costs(slippage_bps=100)
+    )
     t = run.trades_frame().iloc[0]
     assert (t.entry_price, t.exit_price, t.reason) == (100.0, 97.5, "stop")
 
@@ -31,7 +33,9 @@ def test_slippage_inside_the_range_still_moves_the_fill_against_the_order():
     """The bar has room: bought at 100 x 1.001 (high 101), stopped at 98 x 0.999 (low 96)."""
     rows = [(100, 100, 100, 100), (100, 101, 99.5, 100), (99, 99, 96, 97)]
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
-    run = run_units(sb, long_at(3, stop=98.0), 1.0, Policy.none(), Costs(slippage_bps=10))
+    run = run_units(
+        sb, long_at(3, stop=98.0), qty=1.0, policy=Policy.none(), costs=Costs(slippage_bps=10)
+    )
     t = run.trades_frame().iloc[0]
     assert t.entry_price == pytest.approx(100.1)
     assert t.exit_price == pytest.approx(98 * 0.999)
@@ -44,7 +48,8 @@ def test_mae_of_a_stop_out_reaches_minus_one_r_and_stops_at_the_fill():
     spike is not counted either: with the stop first, the path is unknown."""
     rows = [(100, 100, 100, 100), (100, 101, 99.5, 100), (100, 103, 90, 91)]
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
-    t = run_units(sb, long_at(3, stop=98.0), 1.0, Policy.none(), Costs()).trades_frame().iloc[0]
+    run = run_units(sb, long_at(3, stop=98.0), qty=1.0, policy=Policy.none(), costs=Costs())
+    t = run.trades_frame().iloc[0]
     assert t.reason == "stop"
     assert (t.mae_r, t.mfe_r) == (-1.0, 0.5)
 
@@ -55,7 +60,8 @@ def test_mfe_counts_a_target_filled_in_the_exit_bar():
     rows = [(100, 100, 100, 100), (100, 101, 99.5, 100), (100, 105, 100, 104)]
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
     policy = replace(Policy.none(), tp_r=np.array([2.0]), tp_frac=np.array([1.0]))
-    t = run_units(sb, long_at(3, stop=98.0), 1.0, policy, Costs()).trades_frame().iloc[0]
+    run = run_units(sb, long_at(3, stop=98.0), qty=1.0, policy=policy, costs=Costs())
+    t = run.trades_frame().iloc[0]
     assert t.reason == "target"
     assert (t.mfe_r, t.mae_r) == (2.0, -0.25)
 
@@ -80,7 +86,9 @@ def eth_run():
     stop 1.5 ATR from the fill, 30 bps slippage: many gaps, stops and opposite-signal exits."""
     sb, signals = eth_hourly_trades(every=40, stop_atr=1.5)
     policy = Policy.none(exit_on_signal=True)
-    return sb, run_units(sb, signals, 1.0, policy, Costs(taker=0.0005, slippage_bps=30))
+    return sb, run_units(
+        sb, signals, qty=1.0, policy=policy, costs=Costs(taker=0.0005, slippage_bps=30)
+    )
 
 
 def test_every_fill_on_real_candles_lies_inside_its_bar(eth_run):

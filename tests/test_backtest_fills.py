@@ -46,9 +46,9 @@ def test_funding_is_notional_times_rate_with_the_sign_of_the_side(side):
     funding = pd.DataFrame(
         {"timestamp": [T0, T0 + H8, T0 + 2 * H8], "funding_rate": [0.01, 0.0001, -0.0003]}
     )
-    sb = symbol_bars("X/USDT:USDT", "1h", bars, funding)
+    sb = symbol_bars("X/USDT:USDT", "1h", bars, funding=funding)
     signals = long_at(24) if side > 0 else Signals.of(-long_at(24).side)
-    run = run_units(sb, signals, 2.0, Policy.none(), Costs())
+    run = run_units(sb, signals, qty=2.0, policy=Policy.none(), costs=Costs())
     trade = run.trades_frame().iloc[0]
     expected = -side * 2 * 100 * 0.0001 - side * 2 * 100 * -0.0003
     assert trade.funding == pytest.approx(expected, abs=1e-12)
@@ -60,13 +60,13 @@ def test_funding_uses_the_stored_mark_price_and_a_constant_where_history_is_miss
     funding = pd.DataFrame(
         {"timestamp": [T0 + H8], "funding_rate": [0.0002], "mark_price": [101.0]}
     )
-    sb = symbol_bars("X/USDT:USDT", "1h", bars, funding, fallback_rate=0.0001)
+    sb = symbol_bars("X/USDT:USDT", "1h", bars, funding=funding, fallback_rate=0.0001)
     assert sb.funding[8].tolist() == [0.0002, 101.0]
     assert sb.funding[16, 0] == sb.funding[24, 0] == sb.funding[32, 0] == 0.0001
     assert "no stored funding for 5 of 6 funding times" in funding_warning(sb)
     assert "for 2 of 2 funding times" in funding_warning(sb, T0 + 2 * H8, T0 + 3 * H8)
     assert funding_warning(sb, T0 + H8, T0 + H8) is None  # the stored one
-    run = run_units(sb, long_at(48), 1.0, Policy.none(), Costs())
+    run = run_units(sb, long_at(48), qty=1.0, policy=Policy.none(), costs=Costs())
     # 08:00 at the mark 101, then 16:00, 00:00, 08:00, 16:00 at the previous close 100
     assert run.trades_frame().funding.iat[0] == pytest.approx(-(101 * 0.0002 + 4 * 100 * 0.0001))
 
@@ -74,7 +74,9 @@ def test_funding_uses_the_stored_mark_price_and_a_constant_where_history_is_miss
 def test_a_stop_gapped_through_fills_at_the_open_and_slippage_moves_fills_against_the_order():
     rows = [(100, 100, 100, 100), (100, 101, 99.5, 100), (97, 97.5, 96, 97)]
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
-    run = run_units(sb, long_at(3, stop=98.0), 1.0, Policy.none(), Costs(slippage_bps=10))
+    run = run_units(
+        sb, long_at(3, stop=98.0), qty=1.0, policy=Policy.none(), costs=Costs(slippage_bps=10)
+    )
     t = run.trades_frame().iloc[0]
     assert t.entry_price == pytest.approx(100 * 1.001)  # bought at the open + 10 bps
     assert t.exit_price == pytest.approx(97 * 0.999)  # the bar opened below the stop
@@ -92,7 +94,8 @@ def test_stop_and_target_in_one_bar_resolve_stop_first():
     rows = [(100, 100, 100, 100), (100, 101, 99, 100), (100, 103, 97, 100)]
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
     policy, costs = ladder()
-    t = run_units(sb, long_at(3, stop=98.0), 1.0, policy, costs).trades_frame().iloc[0]
+    run = run_units(sb, long_at(3, stop=98.0), qty=1.0, policy=policy, costs=costs)
+    t = run.trades_frame().iloc[0]
     assert (t.reason, t.exit_price, t.net) == ("stop", 98.0, -2.0)
 
 
@@ -116,16 +119,21 @@ def test_with_detail_bars_the_order_follows_the_lower_timeframe(path, reason, pr
     )  # fmt: skip
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows), detail=detail)
     policy, costs = ladder()
-    t = run_units(sb, long_at(3, stop=98.0), 1.0, policy, costs).trades_frame().iloc[0]
+    run = run_units(sb, long_at(3, stop=98.0), qty=1.0, policy=policy, costs=costs)
+    t = run.trades_frame().iloc[0]
     assert (t.reason, t.exit_price) == (reason, price)
 
 
 def test_limit_through_needs_a_trade_beyond_the_target():
     rows = [(100, 100, 100, 100), (100, 101, 99, 100), (100, 102, 99, 101)]
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
-    touch = run_units(sb, long_at(3, stop=98.0), 1.0, *ladder(False)).trades_frame()
-    through = run_units(sb, long_at(3, stop=98.0), 1.0, *ladder(True)).trades_frame()
-    assert touch.reason.iat[0] == "target" and through.reason.iat[0] == "open"
+
+    def first_exit(through: bool) -> str:
+        policy, costs = ladder(through)
+        run = run_units(sb, long_at(3, stop=98.0), qty=1.0, policy=policy, costs=costs)
+        return run.trades_frame().reason.iat[0]
+
+    assert first_exit(False) == "target" and first_exit(True) == "open"
 
 
 def test_take_profit_ladder_breakeven_and_never_loosening_trail():
@@ -135,7 +143,7 @@ def test_take_profit_ladder_breakeven_and_never_loosening_trail():
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
     policy = Policy(np.array([1.0, 2.0]), np.array([0.25, 0.25]), np.array([0.0]),
                     np.array([1.0]), breakeven_r=1.0)  # fmt: skip
-    run = run_units(sb, long_at(len(rows), t=14, stop=98.0), 4.0, policy, Costs())
+    run = run_units(sb, long_at(len(rows), t=14, stop=98.0), qty=4.0, policy=policy, costs=Costs())
     fills = run.fills_frame()
     assert fills.kind.tolist() == ["entry", "target", "target", "trail"]
     assert fills.price.tolist()[1:3] == [102.0, 104.0]  # 1 unit at 1R, 1 unit at 2R
@@ -156,10 +164,10 @@ def test_partial_exits_are_rounded_down_to_the_market_step():
     policy = Policy(np.array([1.0, 2.0]), np.array([0.25, 0.25]), np.array([0.0]),
                     np.array([1.0]), breakeven_r=1.0)  # fmt: skip
     signals = long_at(len(rows), t=14, stop=98.0)
-    fills = run_units(sb, signals, 1.0, policy, Costs(), step=0.1).fills_frame()
+    fills = run_units(sb, signals, qty=1.0, policy=policy, costs=Costs(), step=0.1).fills_frame()
     assert fills.kind.tolist() == ["entry", "target", "target", "trail"]
     assert fills.qty.tolist() == pytest.approx([1.0, 0.2, 0.2, 0.6])
-    fills = run_units(sb, signals, 0.3, policy, Costs(), step=0.1).fills_frame()
+    fills = run_units(sb, signals, qty=0.3, policy=policy, costs=Costs(), step=0.1).fills_frame()
     assert fills.kind.tolist() == ["entry", "target", "target", "trail"]
     assert fills.qty.tolist() == pytest.approx([0.3, 0.1, 0.1, 0.1])
 
@@ -168,7 +176,8 @@ def test_time_stop_closes_a_trade_going_nowhere_at_the_next_open():
     rows = flat(10)
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
     policy = Policy(np.empty(0), np.empty(0), np.empty(0), np.empty(0), time_stop_bars=3)
-    t = run_units(sb, long_at(10, stop=98.0), 1.0, policy, Costs()).trades_frame().iloc[0]
+    run = run_units(sb, long_at(10, stop=98.0), qty=1.0, policy=policy, costs=Costs())
+    t = run.trades_frame().iloc[0]
     assert (t.reason, t.bars_held) == ("time_stop", 4)  # 3 bars lived, out at the 4th open
 
 
@@ -182,7 +191,7 @@ def test_scale_in_at_100_pct_on_margin_adds_a_leg_closes_half_the_original_and_i
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
     policy = Policy(np.empty(0), np.empty(0), np.empty(0), np.empty(0), scale_trigger_pct=100.0,
                     scale_max_adds=1)  # fmt: skip
-    run = run_units(sb, long_at(5, stop=95.0), 1.0, policy, Costs(), leverage=10.0)
+    run = run_units(sb, long_at(5, stop=95.0), qty=1.0, policy=policy, costs=Costs(), leverage=10.0)
     fills = run.fills_frame()
     assert fills.kind.tolist() == ["entry", "scale_in", "scale_out", "breakeven"]
     assert fills.qty.tolist() == pytest.approx([1.0, 100 / 110, 0.5, 0.5])

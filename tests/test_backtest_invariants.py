@@ -82,10 +82,18 @@ def test_the_books_balance(seed, n, manage, scale_in, slippage, detail_1m, step)
             {"timestamp": np.repeat(frame.timestamp.to_numpy(), 4) + np.tile(MINUTES, n),
              "open": steps[:, 0], "high": steps.max(1), "low": steps.min(1), "close": steps[:, 3]}
         )  # fmt: skip
-    sb = symbol_bars("X/USDT:USDT", "1h", frame, funding(seed, n), detail=detail)
+    sb = symbol_bars("X/USDT:USDT", "1h", frame, funding=funding(seed, n), detail=detail)
     policy = managed(scale_in) if manage else Policy.none(exit_on_signal=True)
     costs = Costs(taker=0.0005, maker=0.0002, slippage_bps=slippage, liquidation_fee=0.0125)
-    run = run_units(sb, random_signals(seed, n, 0.08), 2.0, policy, costs, leverage=10.0, step=step)
+    run = run_units(
+        sb,
+        random_signals(seed, n, 0.08),
+        qty=2.0,
+        policy=policy,
+        costs=costs,
+        leverage=10.0,
+        step=step,
+    )
     trades, fills = run.trades_frame(), run.fills_frame()
     assert math.isclose(run.pnl.sum(), trades.net.sum(), rel_tol=1e-9, abs_tol=1e-9)
     assert math.isclose(fills.fee.sum(), trades.fees.sum(), rel_tol=1e-9, abs_tol=1e-12)
@@ -104,7 +112,9 @@ def test_without_gaps_a_stop_caps_the_loss_at_the_planned_risk(seed, n, manage):
     is at most qty x |entry - stop|."""
     sb = symbol_bars("X/USDT:USDT", "1h", market(seed, n, gaps=False))
     policy = managed(False) if manage else Policy.none()
-    trades = run_units(sb, random_signals(seed, n, 0.1), 3.0, policy, Costs(taker=0.0004))
+    trades = run_units(
+        sb, random_signals(seed, n, 0.1), qty=3.0, policy=policy, costs=Costs(taker=0.0004)
+    )
     trades = trades.trades_frame()
     assert (trades.gross >= -trades.risk * trades.qty - 1e-9).all()
     assert (trades.net >= -trades.risk * trades.qty - trades.fees - 1e-9).all()
@@ -120,10 +130,18 @@ def test_cutting_the_future_changes_nothing_before_the_cut(seed, n, cut):
     fund = funding(seed, n)
     sig = random_signals(seed, n, 0.08)
     policy, costs = managed(True), Costs(taker=0.0005, slippage_bps=3.0)
-    full = run_units(symbol_bars("X", "1h", frame, fund), sig, 1.0, policy, costs)
+    full = run_units(
+        symbol_bars("X", "1h", frame, funding=fund), sig, qty=1.0, policy=policy, costs=costs
+    )
     part_sig = Signals(sig.side[:m], sig.stop_price[:m], sig.stop_distance[:m], sig.exits[:m],
                        sig.weak[:m])  # fmt: skip
-    part = run_units(symbol_bars("X", "1h", frame.iloc[:m], fund), part_sig, 1.0, policy, costs)
+    part = run_units(
+        symbol_bars("X", "1h", frame.iloc[:m], funding=fund),
+        part_sig,
+        qty=1.0,
+        policy=policy,
+        costs=costs,
+    )
     np.testing.assert_allclose(part.pnl, full.pnl[:m], rtol=0, atol=1e-9)
     before = part.trades_frame()
     before = before[~before.open & (before.exit_time < frame.timestamp.iat[m - 1])]

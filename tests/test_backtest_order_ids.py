@@ -3,15 +3,18 @@ the setup behind its signal (``scan | size``), each fill the id of the order leg
 real ETH/USDT:USDT candles of 2024-2025 (momentum: its setups are anchored before their bar,
 so an id made from the signal's own bar would differ)."""
 
+from dataclasses import replace
 from functools import partial
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cryptobot.backtest import runner
 from cryptobot.core.config import load_settings
 from cryptobot.core.order import Intent
 from cryptobot.data.lake import Lake
-from cryptobot.risk.orders import fill_order_ids, leg_order_id
+from cryptobot.risk.orders import RESENT_LEGS, fill_order_ids, leg_of_order, leg_order_id
 from cryptobot.strategies.registry import lookup
 from cryptobot.strategies.scanner import detect_all
 from tests.venues import market
@@ -19,6 +22,7 @@ from tests.venues import market
 SYMBOL = "ETH/USDT:USDT"
 HOUR = 3_600_000
 START = 1_704_067_200_000  # 2024-01-01
+INTENT = Intent("binanceusdm", SYMBOL, "long", 3_500.0, 3_400.0)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def test_trades_and_fills_carry_the_ids_size_gives_the_same_setups(lake: Lake):
     assert len(trades) >= 5
     params = runner.strategy_params(req, settings)
     setups = detect_all("sim", [SYMBOL], data.frames, [(lookup("momentum"), params)],
-                        settings.scan.benchmark, 0)  # fmt: skip
+                        benchmark=settings.scan.benchmark)  # fmt: skip
     prefix = settings.execution.client_order_prefix
     live = {
         (s.ts, s.side): Intent.from_setup(s).client_order_id(prefix)
@@ -90,6 +94,43 @@ def test_the_stepwise_composer_records_the_same_ids(lake: Lake):
     step = runner.run(req, data, settings, drive=partial(drive, lake=lake))
     assert len(fast.trades) >= 2
     assert step.trades.client_order_id.tolist() == fast.trades.client_order_id.tolist()
+    # its fills carry the ids of the venue's orders: each one of its trade's legs, a stop that
+    # moved before it filled under that leg's next number (tests/test_engine_stepwise.py
+    # compares each fill's leg with the fast path's)
+    by_trade = dict(enumerate(step.trades.sort_values("entry_time").client_order_id))
+    legs = set()
+    for f in step.fills.itertuples():
+        cid = by_trade[f.trade]
+        assert f.client_order_id.startswith(cid) and len(f.client_order_id) <= 36
+        legs.add(leg_of_order(f.client_order_id)[len(cid) :])
+        if f.kind == "entry":
+            assert f.client_order_id == cid
+    assert {"", "-sl", "-tp1"} <= legs <= {"", "-sl", "-close", *(f"-tp{n}" for n in range(1, 5))}
+    assert any(leg_of_order(i) != i for i in step.fills.client_order_id)  # a stop sent again
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.text("abclos_-9", min_size=1, max_size=4),
+    signal=st.text(min_size=1, max_size=20),
+    leg=st.sampled_from(RESENT_LEGS),
+    sent=st.integers(1, 99),
+    rung=st.sampled_from(["tp1", "tp4", "add1", "add12", "out3"]),
+)
+def test_a_leg_sent_again_is_numbered_and_still_that_leg(prefix, signal, leg, sent, rung):
+    """A venue refuses an id it has seen, so the stop and a close are numbered from their second
+    order on (the live path's ids: -sl2, -sl3..): each a new id, each naming the leg its fills
+    belong to. A rung of the ladder or of the scale-ins is one order: its number is the rung's."""
+    cid = replace(INTENT, signal_id=signal).client_order_id(prefix)
+    first = leg_order_id(cid, leg)
+    again = leg_order_id(cid, leg, sent=sent)
+    assert again == (first if sent == 1 else f"{first}{sent}")
+    assert leg_of_order(again) == first and leg_of_order(cid) == cid
+    assert leg_of_order(leg_order_id(cid, rung)) == leg_order_id(cid, rung)
+    with pytest.raises(ValueError, match="is sent once"):
+        leg_order_id(cid, rung, sent=2)
+    if len(prefix) <= 2:
+        assert len(again) <= 36
 
 
 def test_legs_are_numbered_per_trade_in_ladder_order():

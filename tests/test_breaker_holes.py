@@ -143,7 +143,8 @@ def test_lowering_a_limit_below_the_current_loss_blocks_at_once(data_dir):
     assert state.mode is Mode.active  # 2.5 % down, the limit is 3 %
     judged, actions = step(state, Clock(T0 + 2 * H), limits(daily_loss_pct=2.0))
     assert judged.mode is Mode.blocked and "limit 2%" in judged.reason and actions
-    journal.save_state(data_dir, BreakerState().to_record(), state.to_record(), T0 + H, "e", [])
+    update = journal.Update(BreakerState().to_record(), state.to_record(), T0 + H, "e", [])
+    journal.save_state(data_dir, update)
     assert current_breaker(data_dir, limits(daily_loss_pct=2.0), T0 + 2 * H).mode is Mode.blocked
 
 

@@ -97,7 +97,9 @@ def test_a_corrupt_halt_stays_halted_and_a_reset_starts_fresh_figures():
 
 def test_a_nan_written_to_the_journal_reads_back_as_blocked(tmp_path):
     poisoned = BreakerState(day="2025-03-03", day_start=math.nan, last_equity=1000.0).to_record()
-    journal.save_state(tmp_path, BreakerState().to_record(), poisoned, T0, "old bug", [])
+    journal.save_state(
+        tmp_path, journal.Update(BreakerState().to_record(), poisoned, T0, "old bug", [])
+    )
     assert math.isnan(journal.load_state(tmp_path)["day_start"])
     state = current_breaker(tmp_path, RISK, T0 + 1)
     assert state.mode is Mode.blocked and not state.entries_allowed
@@ -112,7 +114,7 @@ def test_cli_refuses_nan_equity_and_size_is_blocked_by_a_poisoned_journal(cli: C
     assert journal.load_state(data_dir) == before
 
     poisoned = dict(before, day_start=math.nan)
-    journal.save_state(data_dir, before, poisoned, T0, "old bug", [])
+    journal.save_state(data_dir, journal.Update(before, poisoned, T0, "old bug", []))
     status = json.loads(cli("risk", "status", "-f", "json").stdout)[0]
     assert status["mode"] == "blocked" and status["entries_allowed"] is False
     args = ("--symbol", "BTC/USDT:USDT", "--side", "long", "--entry", "95000", "--stop", "94200")

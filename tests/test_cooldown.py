@@ -53,7 +53,7 @@ def _units_run(tf: str, bars: int) -> list[int]:
                           "high": 100.0, "low": low, "close": 100.0, "volume": 1e6})  # fmt: skip
     sb = symbol_bars(SYM, tf, frame)
     signals = Signals.of(np.ones(n, dtype=np.int8), stop_price=np.full(n, 95.0))
-    out = run_units(sb, signals, 1.0, Policy.none(), Costs(), cooldown_bars=bars)
+    out = run_units(sb, signals, qty=1.0, policy=Policy.none(), costs=Costs(), cooldown_bars=bars)
     assert out.trades[0, kernel.T_EXIT_BAR] == LOSS_BAR and out.trades[0, kernel.T_NET] < 0
     return [int(b) for b in out.trades[:, kernel.T_ENTRY_BAR]]
 

@@ -66,10 +66,10 @@ def _setups(lake: Path, config: Path, end: int = 1_700_000_000_000):
     settings = load_settings(config, env={})
     chosen = resolve([NAME], settings)
     store = Lake(lake)
-    frames = {BTC: scanner.load_frames(store, EX, BTC, ["1h"], end, 100_000)}
+    frames = {BTC: scanner.load_frames(store, EX, BTC, timeframes=["1h"], now=end, bars=100_000)}
     contexts = scanner.load_contexts(lake=store, settings=settings, exchange=EX, symbols=[BTC],
                                      chosen=chosen, frames=frames, end=end)  # fmt: skip
-    found = scanner.detect_all(EX, [BTC], frames, chosen, "", 0, contexts=contexts)
+    found = scanner.detect_all(EX, [BTC], frames, chosen, benchmark="", contexts=contexts)
     return found, frames, contexts, chosen
 
 

@@ -177,7 +177,7 @@ def test_the_cot_filter_leaves_a_strategy_whose_signals_are_its_exits_alone(tmp_
         runner.Request("ema_cross", ["BTC/USDT:USDT"], "binanceusdm", timeframe="1h")
     )
     data = runner.load(Lake(tmp_path), req, on)
-    assert data.cot_sides == {} and not any("COT" in w for w in data.warnings)
+    assert data.filters is None and not any("COT" in w for w in data.warnings)
     off = load_settings(None, {})
     plain = runner.run(req, runner.load(Lake(tmp_path), req, off), off).trades
     assert runner.run(req, data, on).trades.equals(plain)

@@ -20,6 +20,7 @@ import pytest
 from cryptobot.backtest import runner
 from cryptobot.engine import drive
 from cryptobot.engine.stepwise import LATE_EXIT
+from cryptobot.risk.orders import leg_of_order
 from tests.venues import market
 
 SYMBOL = "ETH/USDT:USDT"
@@ -27,7 +28,9 @@ HOUR = 3_600_000
 START = 1_704_067_200_000  # 2024-01-01
 TRADE = ["entry_time", "exit_time", "side", "qty", "entry_price", "stop", "exit_price", "fees",
          "funding", "net", "r", "reason", "bars_held", "mfe_r", "mae_r"]  # fmt: skip
-FILL = ["time", "kind", "side", "qty", "price", "fee"]
+# ``order_leg``: the leg of the order each fill filled (the venue's order id without its
+# resend number: a moved stop is sent again under the next id of the stop leg)
+FILL = ["time", "kind", "side", "qty", "price", "fee", "order_leg"]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +69,10 @@ def _both(lake, settings, **request):
 def _numbered(result):
     """``result`` with each fill's ``trade`` the row of its trade in ``result.trades`` (sorted
     by entry time, then symbol; the drivers number trades in the order they take them, symbol
-    after symbol at one close)."""
+    after symbol at one close), and its ``order_leg``."""
     fills = result.fills.copy()
+    fills["order_leg"] = [leg_of_order(i) if isinstance(i, str) else None
+                          for i in fills.client_order_id]  # fmt: skip
     for symbol in result.trades.symbol.unique():
         rows = np.flatnonzero(result.trades.symbol == symbol)
         mine = fills.symbol == symbol
@@ -109,6 +114,7 @@ def _check(fast, step, late_kinds, *, pinned=None) -> dict[tuple[int, str], list
     (``signal.cooldown_after_loss_min``) take a different next signal: the runs are compared
     up to that trade's exit, and the divergence is asserted to start there."""
     fast, step = _numbered(fast), _numbered(step)
+    assert not [n for n in step.notes if "exists already" in n]  # no order id sent twice
     late = _late(fast, late_kinds)
     apart = {**late, **(pinned(fast) if pinned else {})}
     flip = np.inf

@@ -62,7 +62,7 @@ def test_breakout_equals_the_fast_path_but_for_targets_in_the_entry_bar(tmp_path
     lake = real_lake(tmp_path / "lake", symbols=[ETH, BTC], timeframes=["1m", "5m", "1d"],
                      start=1_746_316_800_000, bars=40_000)  # fmt: skip
     fast, step = _both(lake, settings, strategy="breakout", timeframe=None, risk_usd=3.0)
-    assert len(fast.trades) >= 50
+    assert len(fast.trades) >= 45  # 47: signal's regime filter drops breakout's ranging entries
     kinds = {"target", "stop", "trail", "breakeven", "time_stop", "regime_change"}
     assert kinds <= set(fast.fills.kind)
     late = _check(fast, step, ["target"])

@@ -34,6 +34,7 @@ from cryptobot.exchange.paper import PaperBroker
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.exchange.simulated import Bar, SimSetup
 from cryptobot.fills.costs import Costs
+from cryptobot.risk.orders import leg_of_order
 from tests.venues import SYMBOL, T0, lake_of, market
 
 MIN = 60_000
@@ -103,6 +104,8 @@ def ids(report: ExecutionReport) -> list[tuple[str, str, str, float | None, floa
 def test_entry_ids_are_the_sized_orders_then_numbered_legs_within_36_characters():
     base = "cb-" + "a" * 24
     assert [entry_order_id(base, n) for n in (1, 2, 10)] == [base, f"{base}-e2", f"{base}-e10"]
+    assert {leg_of_order(entry_order_id(base, n)) for n in (1, 2, 10)} == {base}
+    assert leg_of_order(f"{base}-sl2") == f"{base}-sl"
     long = "x" * 33
     assert entry_order_id(long, 9) == f"{long}-e9" and entry_order_id(long, 10) is None
 

@@ -44,7 +44,8 @@ def _run(n_trades: int, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 def _record(root: Path, seed: int, n_trades: int = 50) -> str:
     summary, trades, equity = _run(n_trades, seed)
     request = {"strategy": "ema_cross", "symbols": ["BTC/USDT:USDT"], "seed": seed}
-    return journal.save_run(root, request, "1m", summary, {"hold BTC": 1.0}, trades, equity,
+    return journal.save_run(root, request=request, timeframe="1m", summary=summary,
+                            benchmarks={"hold BTC": 1.0}, trades=trades, equity=equity,
                             now_ms=START + seed)  # fmt: skip
 
 
@@ -62,8 +63,10 @@ def _complete(root: Path) -> list[dict]:
 
 def test_a_run_keeps_its_trades_and_hourly_equity_exactly(tmp_path: Path):
     summary, trades, equity = _run(40, seed=1)
-    run_id = journal.save_run(tmp_path, {"strategy": "x", "symbols": ["BTC/USDT:USDT"]}, "1m",
-                              summary, {}, trades, equity, now_ms=START)  # fmt: skip
+    request = {"strategy": "x", "symbols": ["BTC/USDT:USDT"]}
+    run_id = journal.save_run(tmp_path, request=request, timeframe="1m", summary=summary,
+                              benchmarks={}, trades=trades, equity=equity,
+                              now_ms=START)  # fmt: skip
     (run,) = journal.runs(tmp_path)
     assert run["run_id"] == run_id and run["created_at"] == START
     assert '"sharpe": null' in run["summary"]  # strict JSON
@@ -79,8 +82,10 @@ def test_a_run_keeps_its_trades_and_hourly_equity_exactly(tmp_path: Path):
 
 def test_a_run_without_trades_is_recorded(tmp_path: Path):
     summary, trades, equity = _run(0, seed=2)
-    run_id = journal.save_run(tmp_path, {"strategy": "x", "symbols": ["A/USDT:USDT"]}, "1m",
-                              summary, {}, trades, equity, now_ms=START)  # fmt: skip
+    request = {"strategy": "x", "symbols": ["A/USDT:USDT"]}
+    run_id = journal.save_run(tmp_path, request=request, timeframe="1m", summary=summary,
+                              benchmarks={}, trades=trades, equity=equity,
+                              now_ms=START)  # fmt: skip
     assert journal.read_run(tmp_path, run_id, "trades").num_rows == 0
     assert [r["run_id"] for r in _complete(tmp_path)] == [run_id]
 

@@ -161,9 +161,9 @@ def test_status_counts_gaps_duplicates_and_zero_volume_runs():
     from cryptobot.data.validate import check_candles
 
     ts = np.array([0, 300, 600, 600, 1500, 1800, 2100], dtype="int64") * 1000
-    o = h = lo = c = np.full(len(ts), 10.0)
+    prices = dict.fromkeys(("open", "high", "low", "close"), np.full(len(ts), 10.0))
     v = np.array([1, 0, 0, 0, 5, 0, 3], dtype="float64")
-    report = check_candles(ts, o, h, lo, c, v, tf_ms=300_000)
+    report = check_candles({"timestamp": ts, **prices, "volume": v}, tf_ms=300_000)
     assert (report.bars, report.duplicates, report.gaps, report.missing_bars) == (6, 1, 1, 2)
     assert (report.zero_volume_bars, report.zero_volume_runs) == (4, 2)
 

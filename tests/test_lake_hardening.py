@@ -97,9 +97,9 @@ def test_spacing_check_tells_a_holed_series_from_a_coarser_one(keep, factor):
     step = 300_000
     ts = JAN_2025 + step * np.flatnonzero(keep).astype("int64")
     adjacent = bool(len(ts) >= 2 and (np.diff(ts) == step).any())
-    ones = np.ones(len(ts))
-    holed = check_candles(ts, ones, ones, ones, ones, ones, tf_ms=step)
-    coarse = check_candles(ts * factor, ones, ones, ones, ones, ones, tf_ms=step)
+    ones = dict.fromkeys(("open", "high", "low", "close", "volume"), np.ones(len(ts)))
+    holed = check_candles({"timestamp": ts, **ones}, tf_ms=step)
+    coarse = check_candles({"timestamp": ts * factor, **ones}, tf_ms=step)
     spacing = "apart (closest"
     assert any(spacing in p for p in holed.problems()) == (len(ts) >= 2 and not adjacent)
     assert any(spacing in p for p in coarse.problems()) == (len(ts) >= 2)

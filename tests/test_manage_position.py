@@ -89,8 +89,8 @@ def test_the_kernel_books_the_worked_example_as_the_position_does():
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
     side = np.zeros(len(rows), np.int8)
     side[0] = 1
-    run = run_units(sb, Signals.of(side, stop_price=np.full(len(rows), 95.0)), 1.0, plan3(),
-                    Costs(), leverage=10.0)  # fmt: skip
+    signals = Signals.of(side, stop_price=np.full(len(rows), 95.0))
+    run = run_units(sb, signals, qty=1.0, policy=plan3(), costs=Costs(), leverage=10.0)
     fills = run.fills_frame()
     assert fills.kind.tolist() == ["entry", "scale_in", "scale_out", "scale_in", "scale_out",
                                    "breakeven", "breakeven", "stop"]  # fmt: skip
@@ -170,7 +170,9 @@ def test_the_backtest_gives_a_signal_without_a_stop_the_same_r():
             (102, 102, 99, 99.5)]  # fmt: skip
     sb = symbol_bars("X/USDT:USDT", "1h", candles(rows))
     side = np.array([1, 0, 0, 0], np.int8)
-    run = run_units(sb, Signals.of(side), 1.0, ladder_policy(manual_risk_pct=2.0), Costs())
+    run = run_units(
+        sb, Signals.of(side), qty=1.0, policy=ladder_policy(manual_risk_pct=2.0), costs=Costs()
+    )
     t = run.trades_frame().iloc[0]
     assert (t.risk, math.isnan(t.stop), t.reason) == (2.0, True, "breakeven")
     assert run.fills_frame().kind.tolist() == ["entry", "target", "breakeven"]
@@ -336,8 +338,8 @@ def test_on_any_bars_the_position_books_what_the_kernel_books(seed, n, side, sca
     signal = np.zeros(n + 1, np.int8)
     signal[0] = side
     stop = np.full(n + 1, close[0] * (1 - side * 0.03))
-    run = run_units(sb, Signals.of(signal, stop_price=stop), 1.0, policy, costs, leverage=10.0,
-                    step=step)  # fmt: skip
+    run = run_units(sb, Signals.of(signal, stop_price=stop), qty=1.0, policy=policy, costs=costs,
+                    leverage=10.0, step=step)  # fmt: skip
     fills = run.fills_frame()
     entry = fills.price.iat[0]
     pos = Position.open(policy=policy, costs=costs, side=side, qty=1.0, price=entry, ts=H,

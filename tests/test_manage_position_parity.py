@@ -71,7 +71,7 @@ def kernel_run(lake, settings, strategy):
     (signals,) = runner.signals_for(req, data, settings)
     (sb,) = data.bars
     policy = runner.policy_for(req, settings, sb.timeframe)
-    run = run_units(sb, signals, 1.0, policy, COSTS, leverage=LEVERAGE, step=STEP)
+    run = run_units(sb, signals, qty=1.0, policy=policy, costs=COSTS, leverage=LEVERAGE, step=STEP)
     return sb, signals, policy, run
 
 

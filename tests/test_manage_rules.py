@@ -43,7 +43,7 @@ def managed(strategy: str, rows, *, stop: float, qty: float = 4.0, side: int = 1
     signal[0] = side
     stops = np.where(np.arange(n) == 0, stop, np.nan)
     signals = Signals.of(signal, stop_price=stops, exits=exits, weak=flags)
-    run = run_units(sb, signals, qty, policy, Costs(), step=step)
+    run = run_units(sb, signals, qty=qty, policy=policy, costs=Costs(), step=step)
     fills = run.fills_frame()
     fills["bar"] = (fills.time - T0) // (minutes * 60_000)
     return fills, run.trades_frame().iloc[0]

@@ -172,14 +172,9 @@ def test_margin_guard_reduces_until_the_margin_recovers():
 def test_state_round_trips_through_the_journal(tmp_path):
     state, actions = run(BreakerState(), [Equity(T0, 1000), Equity(T0 + H, 960)], RISK)
     before = BreakerState().to_record()
-    journal.save_state(
-        tmp_path,
-        before,
-        state.to_record(),
-        T0 + H,
-        "equity 960",
-        [a.value for (_, acts) in actions for a in acts],
-    )
+    acts = [a.value for (_, acts) in actions for a in acts]
+    update = journal.Update(before, state.to_record(), T0 + H, "equity 960", acts)
+    journal.save_state(tmp_path, update)
     loaded = BreakerState.from_record(journal.load_state(tmp_path))
     assert loaded == state
     (event,) = journal.events(tmp_path)

@@ -94,10 +94,12 @@ def test_scan_at_t_and_later_agree_on_earlier_bars(shared, settings, tmp_path: P
         assert _triggered(later.setups, last, first) == seen, f"k = {k}"
     # ...and what a backtest sees: the same detectors over everything stored up to T
     frames = {
-        s: scanner.load_frames(lake, "binance", s, scanner.timeframes_of(chosen), now, 10**6)
+        s: scanner.load_frames(
+            lake, "binance", s, timeframes=scanner.timeframes_of(chosen), now=now, bars=10**6
+        )
         for s in [*symbols, settings.scan.benchmark]
     }
-    everything = scanner.detect_all("binance", symbols, frames, chosen, "BTC/USDT:USDT", now)
+    everything = scanner.detect_all("binance", symbols, frames, chosen, benchmark="BTC/USDT:USDT")
     assert _triggered(everything, last, first) == seen
 
 

@@ -57,7 +57,9 @@ def _kernel_targets(strategy: str, side: str, entry: float, stop: float, qty: fl
                 "exit_on": []}
     )  # fmt: skip
     policy = Policy.from_settings(rules, 60.0)
-    out = run_units(symbol_bars(SYM, "1h", frame), signals, qty, policy, Costs(), step=0.001)
+    out = run_units(
+        symbol_bars(SYM, "1h", frame), signals, qty=qty, policy=policy, costs=Costs(), step=0.001
+    )
     fills = out.fills_frame()
     hit = fills[fills.kind == "target"]
     return hit.price.tolist(), hit.qty.tolist()

@@ -237,7 +237,7 @@ def test_a_replayed_bracket_on_real_candles_books_what_the_backtest_kernel_books
                    symbol="ETH/USDT:USDT")  # fmt: skip
     costs = Costs(taker=0.0005, maker=0.0002, slippage_bps=2, slippage_bps_per_pct_volume=0.5)
     sb = symbol_bars("ETH/USDT:USDT", "1h", lake.read_candles("sim", "ETH/USDT:USDT", "1h"),
-                     lake.read_funding("sim", "ETH/USDT:USDT"))  # fmt: skip
+                     funding=lake.read_funding("sim", "ETH/USDT:USDT"))  # fmt: skip
     compared = 0
     for i0 in range(30, len(sb) - 200, 7):
         ours = _kernel_trade(kernel, sb, i0, costs.for_market(eth), Policy.none(), lot)

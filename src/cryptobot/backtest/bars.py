@@ -50,6 +50,7 @@ def symbol_bars(
     symbol: str,
     timeframe: str,
     candles: Columns,
+    *,
     funding: Columns | None = None,
     fallback_rate: float | None = None,
     detail: Columns | None = None,

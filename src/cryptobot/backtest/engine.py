@@ -103,6 +103,7 @@ class SymbolRun:
 def run_units(
     sb: SymbolBars,
     signals: Signals,
+    *,
     qty: float,
     policy: Policy,
     costs: Costs,

@@ -116,6 +116,9 @@ class PortfolioRun:
     risk_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # $ risk target per row
     # per row, the entry's client order id: the one ``size`` gives the same signal live
     client_order_ids: list[str] = field(default_factory=list)
+    # per fill row, the client order id of the order it filled as the venue recorded it (a
+    # driver with a venue: ``engine.stepwise``); None: named from the kinds (the fast path)
+    fill_order_ids: list[str | None] | None = None
     refused: Counter = field(default_factory=Counter)
     breaker_trips: list[tuple[int, str]] = field(default_factory=list)
     notes: tuple[str, ...] = ()  # what a driver found about the run (``engine.stepwise``)

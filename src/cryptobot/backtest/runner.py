@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # the risk stack loads only for a run sized by risk (_portfol
     import pandas as pd
 
     from cryptobot.backtest.portfolio import PortfolioRun, PortfolioSetup
+    from cryptobot.strategies.filters import EntryFilters
 
 HELD = ("BTC", "ETH")  # buy-and-hold benchmarks besides each symbol
 
@@ -83,6 +84,7 @@ class Request:
     breakers: bool = True
     costs: Costs | None = None  # None: config backtest.* (a reference in units: its own costs)
     market_fees: bool = True  # each stored market's own maker/taker where it states them
+    signal_filters: bool = True  # signal's filters on the entries (``filters_for``)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class Dataset:
     markets: dict[str, Market]  # stored contract specs, for sizing
     held: dict[str, Columns]  # BTC and ETH candles of the timeframe, for buy-and-hold
     warnings: tuple[str, ...] = ()
-    cot_sides: dict[str, np.ndarray] = field(default_factory=dict)  # cot.signal_filter, per bar
+    filters: EntryFilters | None = None  # signal's filters per bar (``filters_for``)
     contexts: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. cot_crowd's crowd
 
     @cached_property
@@ -107,10 +109,13 @@ class Dataset:
         return _frames(self.candles)
 
 
-def _frames(candles: dict[str, dict[str, Columns]]) -> dict[str, dict[str, pd.DataFrame]]:
-    """Frames over the columns' own arrays (nothing is copied)."""
+def _frames(candles: dict[str, dict[str, Columns]], tf: str | None = None) -> dict:
+    """Frames over the columns' own arrays (nothing is copied): per symbol, per timeframe, or
+    of ``tf`` alone per symbol."""
     import pandas as pd
 
+    if tf is not None:
+        return {s: pd.DataFrame(f[tf], copy=False) for s, f in candles.items()}
     return {s: {t: pd.DataFrame(c, copy=False) for t, c in f.items()} for s, f in candles.items()}
 
 
@@ -181,6 +186,25 @@ def strategy_params(req: Request, settings: Settings) -> Any:
     return type(base).model_validate(values)
 
 
+def missing_stop(req: Request, settings: Settings, points: list[dict] | None = None) -> str | None:
+    """The parameter a run lacks to size any entry: sized by the loss at the stop ($ or % of
+    equity, not by margin) while the strategy's entries carry no stop (``stop_param`` unset,
+    as ema_cross's ``stop_atr`` by default), for the request or any of a sweep's ``points``;
+    None when every entry can be sized. Such a run would trade nothing."""
+    param = lookup(req.strategy).stop_param
+    if req.units is not None or param is None:
+        return None
+    if req.risk_usd is None and req.risk_pct is None:
+        method = settings.risk.for_order(strategy=req.strategy).sizing.method
+        if method == "margin_pct":  # a margin is sized without a stop
+            return None
+    for point in points or [{}]:
+        params = strategy_params(replace(req, params={**req.params, **point}), settings)
+        if getattr(params, param) is None:
+            return param
+    return None
+
+
 def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
     params = strategy_params(req, settings)  # an unknown name or parameter fails here, clearly
     tf = trigger_timeframe(req, settings)
@@ -204,7 +228,7 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         if req.detail and (detail is None or len(detail["timestamp"]) == 0):
             warnings.append(f"{symbol}: no stored {req.detail} candles; --detail ignored")
         fallback = settings.backtest.funding_fallback_rate if req.funding else None
-        sb = symbol_bars(symbol, tf, base, funding, fallback, detail)
+        sb = symbol_bars(symbol, tf, base, funding=funding, fallback_rate=fallback, detail=detail)
         bars.append(sb)
         if note := funding_warning(sb, req.start, req.end):
             warnings.append(note)
@@ -216,21 +240,26 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         }
     markets = {} if reference_units(req) is not None else _markets(lake, req)
     held = {b: _candles(lake, req, f"{b}/USDT:USDT", tf, candles) for b in HELD}
-    cot_sides = {}
-    if settings.cot.signal_filter and not strategy.exits_on_signal:  # no exit may be dropped
-        from cryptobot.cot.bias import BiasBook  # COT data loads only for a filter that uses it
-
-        book = BiasBook(lake.root, settings.cot)
-        closes = {sb.symbol: sb.timestamps + timeframe_ms(tf) for sb in bars}
-        cot_sides = {s: book.sides(s.split("/")[0], t) for s, t in closes.items()}
-        if book.frame.empty:
-            warnings.append("cot.signal_filter is on but no COT reports are stored; none applied")
-        else:  # bars without a usable report (none public yet, or too old) pass unfiltered
-            notes = [book.gap_note(s.split("/")[0], t) for s, t in closes.items()]
-            warnings.extend(n for n in notes if n)
+    filters = filters_for(lake, req, settings, tf, candles)
+    if filters is not None:
+        warnings.extend(filters.notes)
     contexts = _contexts(lake, req, settings, params, candles, warnings)
-    return Dataset(tf, bars, candles, benchmark, markets, held, tuple(warnings), cot_sides,
+    return Dataset(tf, bars, candles, benchmark, markets, held, tuple(warnings), filters,
                    contexts)  # fmt: skip
+
+
+def filters_for(lake: Lake, req: Request, settings: Settings, tf: str,
+                candles: dict[str, dict[str, Columns]]) -> EntryFilters | None:  # fmt: skip
+    """``signal``'s filters over every bar of the run (``strategies.filters``: regime,
+    funding, higher-timeframe bias, COT), or None: turned off (``signal_filters``), or a
+    strategy whose signals are also its exits (ema_cross), of which none may be dropped."""
+    if not req.signal_filters or lookup(req.strategy).exits_on_signal:
+        return None
+    from cryptobot.strategies.filters import entry_filters
+
+    return entry_filters(lake=lake, settings=settings, exchange=req.exchange,
+                         strategy=req.strategy, timeframe=tf, frames=_frames(candles, tf),
+                         end=req.end)  # fmt: skip
 
 
 def _markets(lake: Lake, req: Request) -> dict[str, Market]:
@@ -295,19 +324,29 @@ def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: Columns, base_t
 
 
 def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals]:
+    """Per symbol, the strategy's signals over its bars, with ``signal``'s filters applied to
+    the entries (``data.filters``)."""
+    return [signals for signals, _ in _filtered_signals(req, data, settings)]
+
+
+def _filtered_signals(req: Request, data: Dataset,
+                      settings: Settings) -> list[tuple[Signals, np.ndarray | None]]:  # fmt: skip
+    """Per symbol, its signals and, where filters apply, which filter refused each bar's
+    entry (``EntryFilters.first_refusal``: 0 none)."""
     params = strategy_params(req, settings)
     rules = management(req, settings)
     strategy = lookup(req.strategy)
+    out = []
     if strategy.bar_entries is not None:  # its entries as arrays: no setup per bar
-        out = []
         for sb in data.bars:
             entries = strategy.bar_entries(sb.bars, params)
+            side, refused = _filter(data, sb.symbol, entries.side)
             exits, weak = (None, None)  # a reference in units has no rules (nor frames)
             if rules is not None:
                 frame = data.frames[sb.symbol][sb.timeframe]
                 exits, weak = bar_rules(req, rules, settings, params, frame)
-            out.append(Signals.of(entries.side, stop_distance=entries.stop_distance,
-                                  exits=exits, weak=weak))  # fmt: skip
+            out.append((Signals.of(side, stop_distance=entries.stop_distance, exits=exits,
+                                   weak=weak), refused))  # fmt: skip
         return out
     from cryptobot.strategies.scanner import detect_all
 
@@ -315,8 +354,7 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
     if data.benchmark:
         frames.setdefault(settings.scan.benchmark, data.benchmark)
     setups = detect_all(req.exchange, req.symbols, frames, [(strategy, params)],
-                        settings.scan.benchmark, 0, contexts=data.contexts)  # fmt: skip
-    out = []
+                        benchmark=settings.scan.benchmark, contexts=data.contexts)  # fmt: skip
     for sb in data.bars:
         side = np.zeros(len(sb), dtype=np.int8)
         stop = np.full(len(sb), np.nan)
@@ -333,11 +371,19 @@ def signals_for(req: Request, data: Dataset, settings: Settings) -> list[Signals
                     s.confidence,
                 )
                 anchor[t] = s.anchor_ts
-        if sb.symbol in data.cot_sides:  # no entry against the weekly COT bias
-            side[(side != 0) & (side == -data.cot_sides[sb.symbol])] = 0
+        side, refused = _filter(data, sb.symbol, side)
         exits, weak = bar_rules(req, rules, settings, params, data.frames[sb.symbol][sb.timeframe])
-        out.append(Signals.of(side, stop_price=stop, exits=exits, weak=weak, anchor=anchor))
+        out.append((Signals.of(side, stop_price=stop, exits=exits, weak=weak, anchor=anchor),
+                    refused))  # fmt: skip
     return out
+
+
+def _filter(data: Dataset, symbol: str, side: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The entries ``data.filters`` let through, and which filter refused each of the rest."""
+    if data.filters is None:
+        return side, None
+    refused = data.filters.first_refusal(symbol, side)
+    return np.where(refused == 0, side, 0).astype(np.int8), refused
 
 
 def reference_units(req: Request) -> Reference | None:
@@ -421,8 +467,8 @@ Driver = Callable[[list[SymbolBars], list[Signals], "PortfolioSetup", int, int],
 def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None = None) -> Result:
     """``drive``: the driver of a run sized by risk (default ``run_portfolio``, the fast path;
     ``engine.stepwise.drive`` steps the composer over the replay exchange instead)."""
-    signals = signals_for(req, data, settings)
-    bars, signals = align(data.bars, signals)
+    filtered = _filtered_signals(req, data, settings)
+    bars, signals = align(data.bars, [sg for sg, _ in filtered])
     stamps = bars[0].timestamps
     start = int(np.searchsorted(stamps, req.start)) if req.start is not None else 0
     end = (
@@ -436,10 +482,13 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
     refused: dict[str, int] = {}
     trips: list = []
     notes: list[str] = []
+    cooled = None  # entries the cooldown after a loss refused, per symbol (sized by risk)
     shown = end  # bars the equity curve covers
     if req.units is not None:
         runs = [
-            run_units(sb, sg, req.units, policy, fees[sb.symbol], start, end)
+            run_units(
+                sb, sg, qty=req.units, policy=policy, costs=fees[sb.symbol], start=start, end=end
+            )
             for sb, sg in zip(bars, signals, strict=True)
         ]
         pnl = np.vstack([r.pnl for r in runs])
@@ -455,9 +504,10 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
             )  # fmt: skip
         if ends:  # the same kernel, its window ending at that bar's close
             runs = [
-                run_units(sb, sg, req.units, policy, fees[sb.symbol], start, ruin + 1)
+                run_units(sb, sg, qty=req.units, policy=policy, costs=fees[sb.symbol],
+                          start=start, end=ruin + 1)
                 for sb, sg in zip(bars, signals, strict=True)
-            ]
+            ]  # fmt: skip
             shown = min(ruin + 2, len(stamps))  # with the next open's forced exits
             pnl = np.vstack([r.pnl for r in runs])
         trades = pa.concat_tables([r.trade_table() for r in runs])
@@ -471,19 +521,85 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
         fills = _portfolio_fills(out)
         pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
         notes.extend(out.notes)
+        if setup.cooldown_bars:
+            cooled = cooled_entries(out, signals, bars=setup.cooldown_bars, start=start, end=end)
     window = slice(start, shown)
     total = pnl[0] if len(pnl) == 1 else pnl.sum(axis=0)  # one symbol's: not copied
     equity = equity_table(stamps[window], total[window], initial)
     summary = metrics.summary(equity, trades, metrics.exposure(trades, stamps[window]))
+    filtering = filter_figures(req, data, [r for _, r in filtered], cooled)
+    summary.update(_summed(filtering))
     if len(bars) == 1:  # its figures are the portfolio's: not worked out twice (0.05 s on 1M bars)
         per_symbol = [{"symbol": bars[0].symbol, **summary}]
     else:
         per_symbol = [_symbol_summary(sb.symbol, pnl[i][window], stamps[window], trades, initial)
-                      for i, sb in enumerate(bars)]  # fmt: skip
+                      | filtering[i] for i, sb in enumerate(bars)]  # fmt: skip
     return Result(
         req, trades, fills, equity, summary, per_symbol,
         _benchmarks(bars, window, data.held), refused, trips, data.warnings, tuple(notes),
     )  # fmt: skip
+
+
+SIGNAL_FILTERS = ("regime", "funding", "htf", "cooldown", "cot")  # signal's order
+
+
+def filter_figures(req: Request, data: Dataset, refused: list[np.ndarray | None],
+                   cooled: list[int] | None) -> list[dict]:  # fmt: skip
+    """Per symbol, the filters the run applied to its entries (``signal_filters``: their names,
+    or "none") and how many entries of the window each refused (``refused_by_<filter>``; null
+    for one not applied): an entry refused by several counts under the first, in ``signal``'s
+    order. ``refused``: per symbol (the run's order), ``_filter``'s codes; ``cooled``: the
+    entries the cooldown after a loss refused (``cooled_entries``), None when it did not run."""
+    applied = set(data.filters.applied) if data.filters is not None else set()
+    if cooled is not None:
+        applied.add("cooldown")
+    names = ", ".join(n for n in SIGNAL_FILTERS if n in applied) or "none"
+    out = []
+    for i, sb in enumerate(data.bars):
+        found = {"cooldown": cooled[i] if cooled is not None else 0}
+        codes = refused[i]
+        if codes is not None:  # the filters' module loads only for a run they filtered
+            from cryptobot.strategies.filters import counts
+
+            first = 0 if req.start is None else int(np.searchsorted(sb.timestamps, req.start))
+            last = len(sb) if req.end is None else int(
+                np.searchsorted(sb.timestamps, req.end, side="right"))  # fmt: skip
+            found |= counts([codes[first:last]])
+        figures = {"signal_filters": names}
+        for name in SIGNAL_FILTERS:
+            figures[f"refused_by_{name}"] = found.get(name, 0) if name in applied else None
+        out.append(figures)
+    return out
+
+
+def _summed(per_symbol: list[dict]) -> dict:
+    """The portfolio's filter figures: each count summed over the symbols."""
+    total = dict(per_symbol[0])
+    for key, value in total.items():
+        if key.startswith("refused_by_") and value is not None:
+            total[key] = sum(f[key] for f in per_symbol)
+    return total
+
+
+def cooled_entries(out: PortfolioRun, signals: list[Signals], *, bars: int, start: int,
+                   end: int) -> list[int]:  # fmt: skip
+    """Per symbol, the entries of bars ``start:end`` a driver passed over because a losing
+    trade's cooldown (``risk.cooldown``, ``bars`` long) had not run out: the signals between
+    the bar the trade let a signal follow it (``kernel.next_signal_bar``) and the first the
+    cooldown allows (``cooldown.allowed_after``), the drivers' own rule."""
+    from cryptobot.backtest import kernel
+    from cryptobot.risk import cooldown
+
+    found = [0] * len(signals)
+    for row, i in zip(out.trades, out.trade_symbol, strict=True):
+        if row[kernel.T_OPEN] != 0:
+            continue
+        after = int(kernel.next_signal_bar(row))
+        until = cooldown.allowed_after(after, row[kernel.T_NET], int(row[kernel.T_EXIT_BAR]), bars)
+        lo, hi = max(after, start), min(until, end - 1)  # the drivers consider start:end-1
+        if hi > lo:
+            found[int(i)] += int(np.count_nonzero(signals[int(i)].side[lo:hi]))
+    return found
 
 
 def ruin_bar(pnl: np.ndarray, *, initial: float, start: int, end: int) -> int | None:
@@ -525,7 +641,9 @@ def _portfolio_setup(
     cap = risk.for_order(strategy=req.strategy).max_leverage  # the strategy's leverage cap
     for symbol in req.symbols:  # not stored: no step rounding, the configured leverage cap
         markets.setdefault(symbol, flag_market(symbol, MarketFlags(max_leverage=cap)))
-    cooldown_ms = round(settings.signal.cooldown_after_loss_min * 60_000)
+    # the cooldown after a loss is one of signal's filters: off with them (--no-signal-filters)
+    minutes = settings.signal.cooldown_after_loss_min if req.signal_filters else 0
+    cooldown_ms = round(minutes * 60_000)
     # a --fee is every market's in the fills (``costs_for``): the sizing counts the same fee
     prefix = settings.execution.client_order_prefix
     sizing_setup = SizingSetup(risk, venue, prefix, costs.taker, market_fees=req.market_fees)
@@ -565,18 +683,22 @@ def _portfolio_trades(out) -> pa.Table:
 
 def _portfolio_fills(out) -> pa.Table:
     """The fills, each with the client order id of the order leg it filled: the ids the live
-    path sends for the same signal (``risk.orders.fill_order_ids``)."""
+    path sends for the same signal (``risk.orders.fill_order_ids``), or those of the orders a
+    venue filled (``--stepwise``)."""
     from cryptobot.risk.orders import fill_order_ids
 
     symbol_of_trade = out.trade_symbol
     rows = out.fills
     tables = []
     for i, sb in enumerate(out.bars):
-        mine = rows[symbol_of_trade[rows[:, 0].astype(int)] == i] if len(rows) else rows
-        table = fill_table(sb, mine)
-        ids = fill_order_ids(order_ids=out.client_order_ids,
-                             trades=[int(k) for k in column(table, "trade")],
-                             kinds=table.column("kind").to_pylist())  # fmt: skip
+        chosen = symbol_of_trade[rows[:, 0].astype(int)] == i if len(rows) else slice(None)
+        table = fill_table(sb, rows[chosen])
+        if out.fill_order_ids is not None:
+            ids = list(np.asarray(out.fill_order_ids, dtype=object)[chosen])
+        else:
+            ids = fill_order_ids(order_ids=out.client_order_ids,
+                                 trades=[int(k) for k in column(table, "trade")],
+                                 kinds=table.column("kind").to_pylist())  # fmt: skip
         tables.append(table.append_column("client_order_id", pa.array(ids, pa.large_string())))
     return _sorted(pa.concat_tables(tables), ["time"])
 

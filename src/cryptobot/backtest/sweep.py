@@ -131,6 +131,7 @@ def sweep(
     data: runner.Dataset,
     settings: Settings,
     points: list[dict],
+    *,
     jobs: int = 1,
     window: tuple[int | None, int | None] | None = None,
 ) -> pd.DataFrame:
@@ -161,6 +162,7 @@ def walk_forward(
     data: runner.Dataset,
     settings: Settings,
     points: list[dict],
+    *,
     train_ms: int,
     test_ms: int,
     objective: str,
@@ -177,10 +179,10 @@ def walk_forward(
         if min(_bars_in(stamps, *train), _bars_in(stamps, *test)) < 2:  # a hole in the data
             a += test_ms
             continue
-        ins = better_first(sweep(req, data, settings, points, jobs, train), objective)
+        ins = better_first(sweep(req, data, settings, points, jobs=jobs, window=train), objective)
         best = {k: ins.iloc[0][k] for k in points[0]} if points and points[0] else {}
         best = {k: (int(v) if float(v).is_integer() else float(v)) for k, v in best.items()}
-        out = sweep(req, data, settings, [best], 1, test).iloc[0]
+        out = sweep(req, data, settings, [best], window=test).iloc[0]
         rows.append(
             {
                 "train_from": train[0], "test_from": test[0], "test_to": test[1], **best,

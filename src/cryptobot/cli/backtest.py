@@ -49,7 +49,9 @@ Opt = typer.Option
 SHOWN = ("total_return_pct", "cagr_pct", "max_drawdown_pct", "max_drawdown_days", "sharpe",
          "sortino", "calmar", "trades", "win_rate_pct", "profit_factor", "expectancy_usd",
          "avg_r", "exposure_pct", "trades_per_day", "avg_hold_hours", "fees_usd",
-         "funding_paid_usd", "funding_received_usd", "liquidations", "end_equity")  # fmt: skip
+         "funding_paid_usd", "funding_received_usd", "liquidations", "end_equity",
+         "signal_filters", "refused_by_regime", "refused_by_funding", "refused_by_htf",
+         "refused_by_cooldown", "refused_by_cot")  # fmt: skip
 
 
 def backtest_command(
@@ -113,6 +115,15 @@ def backtest_command(
     ] = None,
     no_funding: Annotated[bool, Opt("--no-funding", help="Charge no funding.")] = False,
     no_breakers: Annotated[bool, Opt("--no-breakers", help="No circuit breakers.")] = False,
+    no_signal_filters: Annotated[
+        bool,
+        Opt(
+            "--no-signal-filters",
+            help="Trade every entry of the strategy: none of signal's filters (regime, funding, "
+            "higher-timeframe bias, cooldown after a loss, COT), which apply by default as "
+            "`signal` applies them.",
+        ),
+    ] = False,
     sweep_specs: Annotated[
         list[str] | None, Opt("--sweep", help="name=start:stop:step or name=a,b,c (repeatable).")
     ] = None,
@@ -188,12 +199,19 @@ def backtest_command(
         strategy=strategy, symbols=chosen, exchange=exchange, timeframe=timeframe,
         start=window[0], end=window[1], params=params, units=units, risk_usd=risk_usd,
         risk_pct=risk_pct, detail=detail, funding=not no_funding, breakers=not no_breakers,
+        signal_filters=not no_signal_filters,
     )  # fmt: skip
     req = runner.with_defaults(req)
     req = replace(req, costs=_costs(req, settings, fee, slippage_bps), market_fees=fee is None)
     if stepwise:
         _check_stepwise(req, fee=fee, sweeps=bool(sweep_specs or walk_forward))
     points = _grid(sweep_specs or [], req, settings) if sweep_specs or walk_forward else []
+    if param := runner.missing_stop(req, settings, points):
+        raise UsageError(
+            f"{strategy} sized by risk needs a stop: give --{param.replace('_', '-')} N (or set "
+            f"strategies.{strategy}.{param}), or trade --units",
+            ctx=get_current_context(silent=True),
+        )
     data = runner.load(lake, req, settings)
     err = Console(stderr=True, quiet=obj.quiet)  # -q: data and errors only
     for warning in data.warnings:
@@ -202,13 +220,15 @@ def backtest_command(
         from cryptobot.backtest import sweep  # its process pool loads only for a sweep
 
         if walk_forward:
-            table, totals = sweep.walk_forward(req, data, settings, points, train_ms, test_ms,
-                                               objective, jobs)  # fmt: skip
+            table, totals = sweep.walk_forward(
+                req, data, settings, points, train_ms=train_ms, test_ms=test_ms,
+                objective=objective, jobs=jobs,
+            )  # fmt: skip
             rows = _times(table, ("train_from", "test_from", "test_to"))
             render(rows, fmt, output, title="walk-forward windows")
             err.print(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
             return
-        table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs), objective)
+        table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs=jobs), objective)
         names = list(points[0])
         render(
             table[[*names, *SHOWN]].to_dict("records"), fmt, output, title=f"sweep by {objective}"
@@ -225,8 +245,9 @@ def backtest_command(
         record = {"strategy": strategy, "symbols": chosen, "timeframe": data.timeframe,
                   "from": start, "to": end, "units": units, "risk_usd": risk_usd,
                   "risk_pct": risk_pct, "params": params, "detail": detail}  # fmt: skip
-        run_id = journal.save_run(root, record, data.timeframe, result.summary,
-                                  result.benchmarks, result.trade_table, result.equity_table,
+        run_id = journal.save_run(root, request=record, timeframe=data.timeframe,
+                                  summary=result.summary, benchmarks=result.benchmarks,
+                                  trades=result.trade_table, equity=result.equity_table,
                                   now_ms=int(time.time() * 1000))  # fmt: skip
         err.print(f"run {run_id} recorded in the journal")
 
@@ -300,6 +321,12 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
         "buy and hold: "
         + ", ".join(f"{k.removeprefix('hold ')} {v:+.2f}%" for k, v in result.benchmarks.items())
     )
+    filtered = {k.removeprefix("refused_by_"): v for k, v in result.summary.items()
+                if k.startswith("refused_by_") and v}  # fmt: skip
+    if filtered:
+        err.print(
+            "refused by signal's filters: " + ", ".join(f"{k} x{v}" for k, v in filtered.items())
+        )
     if result.refused:
         err.print(
             "refused by the risk engine: "

@@ -246,8 +246,8 @@ async def _run(obj: AppContext, plan: FetchPlan):
                 exchange,
                 lake,
                 settings.universe,
-                settings.fetch.concurrency,
-                progress,
+                concurrency=settings.fetch.concurrency,
+                progress=progress,
                 sources=crowd_sources(settings, exchange),
             )
             return await fetcher.run(plan)

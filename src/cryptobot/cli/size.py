@@ -161,7 +161,9 @@ def size_command(
     # the breaker is judged against the configured risk: a monthly stop ends on a config
     # change, and this command's --risk-usd/--margin-mode flags are not one
     now = int(time.time() * 1000)
-    account, growth = account_state(root, exchange, symbols, equity, settings.risk, now)
+    account, growth = account_state(
+        root, exchange=exchange, symbols=symbols, equity=equity, risk=settings.risk, now=now
+    )
     setup = SizingSetup(
         risk=risk,
         venue=venue,

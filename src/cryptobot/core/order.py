@@ -75,12 +75,15 @@ class Intent:
         ``signal | size``)."""
         schema = record.get("schema")
         if schema == SIGNAL_SCHEMA:
-            return cls.from_setup(Signal.from_record(record).setup)
-        if schema == SETUP_SCHEMA:
-            return cls.from_setup(Setup.from_record(record))
-        raise DataError(
-            f"expected {SIGNAL_SCHEMA} or {SETUP_SCHEMA} records, got schema={schema!r}"
-        )
+            setup = Signal.from_record(record).setup
+        elif schema == SETUP_SCHEMA:
+            setup = Setup.from_record(record)
+        else:
+            raise DataError(
+                f"expected {SIGNAL_SCHEMA} or {SETUP_SCHEMA} records, got schema={schema!r}"
+            )
+        _check_strategy(setup.strategy)
+        return cls.from_setup(setup)
 
     def client_order_id(self, prefix: str) -> str:
         """Deterministic: the signal's id, or every field of a manual intent. 27 characters,
@@ -89,6 +92,18 @@ class Intent:
             [self.exchange, self.symbol, self.side, self.entry, self.stop, list(self.targets)]
         )
         return f"{prefix}-{hashlib.sha1(f'open|{key}'.encode()).hexdigest()[:24]}"
+
+
+def _check_strategy(name: str) -> None:
+    """A record's strategy picks its ``risk.profiles`` entry: a misspelled or unknown one would
+    be sized with the base settings without a word, so it is refused. ``manual`` (a trade no
+    strategy proposed) is sized with the base settings, as ``size --symbol ...`` sizes one."""
+    from cryptobot.core.settings import RiskProfiles  # pydantic: only when records are read
+
+    known = ("manual", *RiskProfiles.model_fields)
+    if name not in known:
+        raise DataError(f"unknown strategy {name!r} (its risk profile would be a guess); "
+                        f"use one of {', '.join(known)}")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class Fetcher:
         exchange: MarketDataSource,
         lake: Lake,
         universe: UniverseSettings,
+        *,
         concurrency: int = 4,
         progress: Progress | None = None,
         sources: list[CrowdSource] | None = None,
@@ -97,10 +98,10 @@ class Fetcher:
             if plan.funding or plan.crowd:
                 jobs.append(self._guard(symbol, "funding", self.funding(symbol, start, now)))
             for source, kind in self._series_wanted(plan, per_symbol=True):
-                job = self.series(source, kind, symbol, period, start, now)
+                job = self.series(source, kind, symbol=symbol, period=period, start=start, now=now)
                 jobs.append(self._guard(symbol, f"{kind}:{period}", job))
         for source, kind in self._series_wanted(plan, per_symbol=False):
-            job = self.series(source, kind, None, period, start, now)
+            job = self.series(source, kind, symbol=None, period=period, start=start, now=now)
             jobs.append(self._guard(None, f"{kind}:{kind_of(kind).period}", job))
         results = list(await asyncio.gather(*jobs))
         catalog.refresh_views(self.lake.root)
@@ -205,6 +206,7 @@ class Fetcher:
         self,
         source: CrowdSource,
         kind: str,
+        *,
         symbol: str | None,
         period: str,
         start: int,

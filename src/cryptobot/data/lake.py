@@ -189,7 +189,7 @@ class Lake:
         stamps = bars["timestamp"].to_numpy()
         if odd := implausible_times(stamps):  # no date to word any other problem with
             raise DataError(f"refusing to store {symbol} {timeframe}: {odd}")
-        report = check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=tf_ms)
+        report = check_candles(bars, tf_ms=tf_ms)
         problems = report.problems(spacing=check_spacing) + _unclosed_bars(stamps, tf_ms, now_ms)
         if check_spacing and not problems and len(np.unique(stamps)) == 1:
             lone = self._lone_bar(exchange, symbol, timeframe, int(stamps[0]), tf_ms)
@@ -233,7 +233,7 @@ class Lake:
 
     def candle_report(self, exchange: str, symbol: str, timeframe: str) -> CandleReport:
         bars = self.read_candles(exchange, symbol, timeframe)
-        return check_candles(*(bars[c].to_numpy() for c in OHLCV), tf_ms=timeframe_ms(timeframe))
+        return check_candles(bars, tf_ms=timeframe_ms(timeframe))
 
     # ---- observation series (data/series.py), markets -------------------------------------
     def series_path(

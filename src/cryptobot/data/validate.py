@@ -12,9 +12,11 @@ only reported: the shared Binance data has real flat zero-volume bars during exc
 and long holes between source segments.
 """
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from cryptobot.core.timeutil import iso
 
@@ -67,17 +69,12 @@ class CandleReport:
         return row
 
 
-def check_candles(
-    ts: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    *,
-    tf_ms: int,
-) -> CandleReport:
-    """Examine one series (any order; duplicates allowed) for one timeframe."""
+def check_candles(bars: Mapping[str, ArrayLike], *, tf_ms: int) -> CandleReport:
+    """Examine one series (any order; duplicates allowed) for one timeframe. ``bars`` holds the
+    OHLCV columns by name (``timestamp open high low close volume``): a frame or the lake's
+    column dict, so no caller has to keep six arrays in their order."""
+    ts, v = np.asarray(bars["timestamp"]), np.asarray(bars["volume"])
+    o, h, lo, c = (np.asarray(bars[name]) for name in ("open", "high", "low", "close"))
     n = len(ts)
     if n == 0:
         return CandleReport(0, None, None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, tf_ms, None)

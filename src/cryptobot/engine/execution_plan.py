@@ -3,8 +3,9 @@ and how much one child order may carry (``engine.execution`` sends them).
 
 - **Client ids**: the n-th order of an entry is the sized order's own id for n = 1 (what a
   plain market entry, and the backtest, use), then ``<id>-e2``, ``<id>-e3``.. (the leg ``e<n>``
-  of ``risk.orders.leg_order_id``): every child, re-quote and cancel-and-new reprice its own
-  id, in the order they are sent. A venue never sees an id twice, and a re-run finds what was
+  of ``risk.orders.leg_order_id``; ``risk.orders.leg_of_order`` names them all by the entry's
+  id): every child, re-quote and cancel-and-new reprice its own id, in the order they are
+  sent. A venue never sees an id twice, and a re-run finds what was
   sent by asking for them in turn (the executor sends the next only once the one before is
   done). Ids stop at the venues' 36 characters.
 - **Maker price**: a buy joins the best bid; each reprice steps ``ticks`` ticks up from its own
@@ -22,7 +23,7 @@ from decimal import Decimal
 from cryptobot.core.account import OrderSide
 from cryptobot.core.market import BestBidAsk, Market
 from cryptobot.exchange.market_rules import add_steps, snap
-from cryptobot.risk.orders import leg_order_id
+from cryptobot.risk.orders import ENTRY_ORDERS, leg_order_id
 from cryptobot.risk.sizing import floor_to_step
 
 MAX_CLIENT_ID = 36  # Binance's limit, the strictest of the supported venues
@@ -31,7 +32,7 @@ MAX_CLIENT_ID = 36  # Binance's limit, the strictest of the supported venues
 def entry_order_id(client_order_id: str, n: int) -> str | None:
     """The client id of the ``n``-th order (from 1) of the entry ``client_order_id``; None when
     it would be longer than a venue takes."""
-    cid = client_order_id if n == 1 else leg_order_id(client_order_id, f"e{n}")
+    cid = client_order_id if n == 1 else leg_order_id(client_order_id, f"{ENTRY_ORDERS}{n}")
     return cid if len(cid) <= MAX_CLIENT_ID else None
 
 

@@ -21,6 +21,13 @@ At each close of the venue's clock (``now()``), for the run's symbol:
    by ``risk.orders.size_orders`` with the gate chain and the breaker, as ``backtest``'s
    portfolio does, and sent as a market order with its stop as a reduce-only stop-market.
 
+Every order goes with the client order id the live path gives that sized order and leg
+(``risk.orders.leg_order_id``: the entry's, ``-sl``, ``-tp1``.., ``-add1``/``-out1``..,
+``-close``), so the venue's orders and fills carry them. A venue refuses an id it has seen, so a
+stop moved or resized, or a second close, takes the leg's next number (``-sl2``..): each fill's
+leg (``risk.orders.leg_of_order``) is the one the fast path names, but a late exit's (below): a
+close at market, where the fast path names the stop or target it filled in the entry bar.
+
 Why the position, not the venue, holds the rules: the venue only knows orders, so breakeven,
 the trail, the time stop and the strategy's exits would need a second copy of their rules to
 be turned into orders in advance. The position runs the one compiled step and emits the order
@@ -99,13 +106,37 @@ from cryptobot.fills.liquidation import venue_of
 from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
 from cryptobot.manage.position import Action, Bar, BarInputs, Position
 from cryptobot.risk import breakers, cooldown, gates
-from cryptobot.risk.orders import size_orders
+from cryptobot.risk.orders import RESENT_LEGS, leg_order_id, size_orders
 
 #: a fill's kind when the position booked no exit like it (the venue's order type says)
 _KIND_OF_ORDER = {"market": FORCED, "stop_market": STOP, "take_profit": TARGET,
                   "liquidation": LIQUIDATION}  # fmt: skip
 _KIND_CODES = {name: code for code, name in KIND_NAMES.items()}
 LATE_EXIT = "late exit: a level the position reached in its entry bar, filled at the next open"
+
+
+@dataclass
+class _OrderIds:
+    """The client order ids of one sized order's legs, the live path's
+    (``risk.orders.leg_order_id``): the entry's own, then ``-sl`` for its stop, ``-tp1``.. for
+    the ladder's rungs, ``-add1``/``-out1``.. for each scale-in's add and cut, ``-close`` for a
+    close at market; the stop or a close sent again (a stop moved or resized) takes the leg's
+    next number (``-sl2``..), as a venue refuses an id it has seen."""
+
+    cid: str  # the sized order's (``SizedOrder.client_order_id``): the entry's id
+    sent: Counter = field(default_factory=Counter)  # orders sent per leg
+
+    def take(self, leg: str) -> str:
+        """The id of the leg's next order: ``sl`` and ``close`` numbered from the second on,
+        ``add`` and ``out`` their next rung (``add1``, ``add2``..)."""
+        self.sent[leg] += 1
+        if leg in RESENT_LEGS:
+            return leg_order_id(self.cid, leg, sent=self.sent[leg])
+        return leg_order_id(self.cid, f"{leg}{self.sent[leg]}")
+
+    def target(self, rung: int) -> str:
+        """The id of the ladder's ``rung`` (1: the first), placed once."""
+        return leg_order_id(self.cid, f"tp{rung}")
 
 
 @dataclass
@@ -122,6 +153,7 @@ class _Sent:
     step: float
     risk_usd: float
     orders: list[str]  # client order ids: the entry, then its stop if placed with it
+    ids: _OrderIds  # its legs' ids, taken over by its trade
 
 
 @dataclass
@@ -133,6 +165,7 @@ class _Trade:
     pos: Position
     funding_from: float  # the account's funding when it opened
     end_bar: int  # closed (forced) at this bar's open
+    ids: _OrderIds
     orders: set[str] = field(default_factory=set)
     stop_id: str | None = None
     stop_at: float = math.nan
@@ -204,6 +237,7 @@ class _Desk:
         self.fills = np.zeros((n_sig * (setup.policy.max_fills + 2), len(kernel.FILL_COLUMNS)))
         self.risk_usd = np.zeros(n_sig)
         self.cids: list[str] = []  # each trade's entry client order id, by row
+        self.fill_ids: list[str | None] = []  # each fill row's order id, as the venue has it
         self.pnl = np.zeros((len(bars), len(self.stamps)))
         self.k = self.nf = 0
         self.breaker = breakers.BreakerState()
@@ -230,6 +264,7 @@ class _Desk:
                            self.fills[: self.nf][order], self.pnl)  # fmt: skip
         run.risk_usd = self.risk_usd[: self.k]
         run.client_order_ids = self.cids
+        run.fill_order_ids = [self.fill_ids[j] for j in order]
         run.refused = self.refused
         run.breaker_trips = self.trips
         run.notes = tuple(f"--stepwise: {k} x{v}" for k, v in self.notes.items())
@@ -372,7 +407,7 @@ class _Composer:
         stop = sent.stop if not math.isnan(sent.stop) else fill.price - sent.side * sent.distance
         if beyond(sent.side, fill.price, stop):  # the fast path never enters such a trade
             self.notes["entry filled beyond its stop (closed at the next open)"] += 1
-            await self._market_close(fill.amount, sent.side)
+            await self._market_close(fill.amount, sent.side, ids=sent.ids)
             return
         entry = kernel.entry_of(bar=t, side=sent.side, qty=qty, price=fill.price, stop=stop,
                                 liq_ratio=sent.liq_ratio, leverage=sent.leverage,
@@ -386,7 +421,7 @@ class _Composer:
         self.risk_usd[self.k] = sent.risk_usd
         self.desk.trade_symbol[self.k] = self.i
         self.desk.cids.append(sent.orders[0])
-        self.trade = _Trade(self.k, entry, pos, funding, self.end, set(sent.orders))
+        self.trade = _Trade(self.k, entry, pos, funding, self.end, sent.ids, set(sent.orders))
         if len(sent.orders) > 1:
             self.trade.stop_id, self.trade.stop_at = sent.orders[1], stop
         self.k += 1
@@ -412,7 +447,7 @@ class _Composer:
         if held * size > tr.pos.qty * (1 + 1e-9):  # the position exited what the venue holds
             self.notes[LATE_EXIT] += 1
             cid = await self._market_close(snap(held - tr.pos.qty / size, self.market.step_size),
-                                           tr.entry.side)  # fmt: skip
+                                           tr.entry.side, ids=tr.ids)  # fmt: skip
             exits = [_KIND_CODES.get(a.reason, FORCED) for a in actions if a.is_fill]
             if cid is not None and exits:
                 tr.late[cid] = exits[0]
@@ -437,7 +472,7 @@ class _Composer:
             await self._sync_leg_stops(tr, self._leg_stops_of(tr.pos))
         if pending is not None and pending != "scale_in":
             tr.closing = True
-            await self._market_close(held, tr.entry.side)
+            await self._market_close(held, tr.entry.side, ids=tr.ids)
             self.allowed = self._after_close(t, funding)
 
     def _after_close(self, t: int, funding: float) -> int:
@@ -496,6 +531,7 @@ class _Composer:
             qty = f.amount * size
             self.fills[self.nf] = (tr.row, t, kind, sign, qty, f.price, f.fee)
             self.nf += 1
+            self.desk.fill_ids.append(None if f.order_type == "liquidation" else f.client_order_id)
             tr.realised += f.realized_pnl
             tr.fees += f.fee
             if sign == tr.entry.side:  # the entry or a scale-in's add
@@ -536,10 +572,10 @@ class _Composer:
         except TradingError as exc:
             self.refused[f"venue: {_venue_reason(exc)}"] += 1
             return
-        orders = [placed.client_order_id]
+        orders, ids = [placed.client_order_id], _OrderIds(placed.client_order_id)
         price_stop = float(sg.stop_price[t])
         if not math.isnan(price_stop):  # known before the fill: live in the entry bar
-            stop_id = await self._place_stop(side, contracts, price_stop)
+            stop_id = await self._place_stop(side, contracts, price_stop, order_id=ids.take("sl"))
             if stop_id is not None:
                 orders.append(stop_id)
         liq = f.get("liquidation_price")
@@ -549,7 +585,7 @@ class _Composer:
             stop=price_stop, distance=float(sg.stop_distance[t]),
             liq_ratio=liq / sent_at if liq else math.nan, leverage=leverage,
             step=(self.market.step_size or 0.0) * self.market.contract_size,
-            risk_usd=math.nan if target is None else float(target), orders=orders,
+            risk_usd=math.nan if target is None else float(target), orders=orders, ids=ids,
         )  # fmt: skip
         self.allowed = self.end  # while the position is open
 
@@ -559,12 +595,13 @@ class _Composer:
         at too. Live, this is the ticker's last price."""
         return float(self.sb.bars[t + 1, kernel.OPEN])
 
-    async def _place_stop(self, side: int, contracts: float, stop: float) -> str | None:
+    async def _place_stop(self, side: int, contracts: float, stop: float, *,
+                          order_id: str) -> str | None:  # fmt: skip
         try:
             order = await self.venue.create_order(
                 symbol=self.symbol, type="stop_market", side="sell" if side > 0 else "buy",
                 amount=contracts, trigger_price=snap(stop, self.market.tick_size),
-                reduce_only=True,
+                reduce_only=True, client_order_id=order_id,
             )  # fmt: skip
         except TradingError as exc:
             self.notes[f"stop not placed: {_venue_reason(exc)}"] += 1
@@ -575,7 +612,7 @@ class _Composer:
 
     async def _place_targets(self, tr: _Trade) -> None:
         size = self.market.contract_size
-        for price, qty in tr.pos.targets:
+        for rung, (price, qty) in enumerate(tr.pos.targets, 1):
             if qty <= 0.0 or not math.isfinite(price):
                 continue
             try:
@@ -584,6 +621,7 @@ class _Composer:
                     side="sell" if tr.entry.side > 0 else "buy",
                     amount=snap(qty / size, self.market.step_size),
                     price=snap(price, self.market.tick_size), reduce_only=True,
+                    client_order_id=tr.ids.target(rung),
                 )  # fmt: skip
             except TradingError as exc:
                 self.notes[f"target not placed: {_venue_reason(exc)}"] += 1
@@ -612,7 +650,9 @@ class _Composer:
         tr.stop_id, tr.stop_at = None, stop
         if beyond(tr.entry.side, float(self.sb.bars[t, kernel.CLOSE]), stop):
             tr.closing = tr.gapped = True
-            await self._market_close(held, tr.entry.side)
+            # the stop leg's, unless an exit decided at this close books it at that open
+            leg = "sl" if tr.pos.pending in (None, "scale_in") else "close"
+            await self._market_close(held, tr.entry.side, ids=tr.ids, leg=leg)
             self.allowed = self._after_close(t, funding)
         elif math.isfinite(stop):
             await self._resize_stop(tr, held)
@@ -622,7 +662,8 @@ class _Composer:
         if tr.stop_id is not None:
             with suppress(TradingError):
                 await self.venue.cancel_order(tr.stop_id)
-        tr.stop_id = await self._place_stop(tr.entry.side, contracts, tr.stop_at)
+        tr.stop_id = await self._place_stop(tr.entry.side, contracts, tr.stop_at,
+                                            order_id=tr.ids.take("sl"))  # fmt: skip
         tr.stop_qty = contracts if tr.stop_id is not None else 0.0
 
     # ---- scale-ins -------------------------------------------------------------------------
@@ -640,9 +681,11 @@ class _Composer:
         for action in tr.pos.preview_open(self._price_at_send(t)):
             contracts = snap(action.qty / size, step)
             if action.kind == "add":
-                after += contracts if await self._send_market(contracts, side=side) else 0.0
+                added = await self._send_market(contracts, side=side, ids=tr.ids, leg="add")
+                after += contracts if added else 0.0
             elif action.kind == "scale_out":
-                sent = await self._send_market(contracts, side=-side, reduce_only=True)
+                sent = await self._send_market(contracts, side=-side, ids=tr.ids, leg="out",
+                                               reduce_only=True)  # fmt: skip
                 after -= contracts if sent else 0.0
             elif action.kind == "move_leg_stop":
                 legs[leg] = (action.price, contracts)
@@ -667,7 +710,7 @@ class _Composer:
                 del tr.leg_stops[leg]
         for leg, (at, qty) in wanted.items():
             if leg not in tr.leg_stops and qty > 0.0:
-                cid = await self._place_stop(tr.entry.side, qty, at)
+                cid = await self._place_stop(tr.entry.side, qty, at, order_id=tr.ids.take("sl"))
                 if cid is not None:
                     tr.leg_stops[leg] = (cid, at, qty)
 
@@ -680,21 +723,23 @@ class _Composer:
                 with suppress(TradingError):
                     await self.venue.cancel_order(order.client_order_id)
 
-    async def _market_close(self, contracts: float, side: int) -> str | None:
+    async def _market_close(self, contracts: float, side: int, *, ids: _OrderIds,
+                            leg: str = "close") -> str | None:  # fmt: skip
         """A reduce-only market order closing ``contracts`` of a ``side`` trade's (filled at
-        the next open); its id."""
-        return await self._send_market(contracts, side=-side, reduce_only=True)
+        the next open) as its ``leg`` (``sl``: a stop the close has passed); its id."""
+        return await self._send_market(contracts, side=-side, ids=ids, leg=leg, reduce_only=True)
 
-    async def _send_market(self, contracts: float, *, side: int,
+    async def _send_market(self, contracts: float, *, side: int, ids: _OrderIds, leg: str,
                            reduce_only: bool = False) -> str | None:  # fmt: skip
-        """A market order of the trade's to ``side`` (+1 buy, -1 sell), filled at the next
-        open; its id (None: nothing to send, or the venue refused it - counted in notes)."""
+        """A market order of the trade's to ``side`` (+1 buy, -1 sell) as its ``leg``, filled
+        at the next open; its id (None: nothing to send, or the venue refused it - counted in
+        notes)."""
         if contracts <= 0.0:
             return None
         try:
             order = await self.venue.create_order(
                 symbol=self.symbol, type="market", side="buy" if side > 0 else "sell",
-                amount=contracts, reduce_only=reduce_only,
+                amount=contracts, reduce_only=reduce_only, client_order_id=ids.take(leg),
             )  # fmt: skip
         except TradingError as exc:
             what = "close" if reduce_only else "add"
@@ -712,7 +757,7 @@ class _Composer:
         tr.end_bar = min(tr.end_bar, at)
         if not tr.closing:
             tr.closing = True
-            await self._market_close(await self._held(tr.entry.side), tr.entry.side)
+            await self._market_close(await self._held(tr.entry.side), tr.entry.side, ids=tr.ids)
             self.allowed = self._after_close(at - 1, self.funding)
 
     async def _held(self, side: int) -> float:

@@ -314,10 +314,11 @@ def _liquidation_row(x: dict[str, Any]) -> dict[str, Any]:
 def _install_error_hook(client: Any) -> None:
     """Give ccxt's 429/418 errors the Retry-After header, make every 5xx transient (ccxt would
     classify a Binance 5xx by its body code), and treat an unparsable JSON body as a transient
-    bad response rather than an empty result."""
+    bad response rather than an empty result. The hook is private to the client: ccxt calls
+    it with its own positional signature, which it must keep."""
     original = client.handle_errors
 
-    def handle_errors(code, reason, url, method, headers, body, response, *rest):
+    def _handle_errors(code, reason, url, method, headers, body, response, *rest):
         lowered = {str(k).lower(): v for k, v in (headers or {}).items()}
         if code in (418, 429):
             raise RetryAfter(f"{client.id} HTTP {code} {reason}", retry_after_seconds(lowered))
@@ -327,7 +328,7 @@ def _install_error_hook(client: Any) -> None:
             raise ccxt.BadResponse(f"{client.id} malformed JSON from {url.split('?')[0]}")
         return original(code, reason, url, method, headers, body, response, *rest)
 
-    client.handle_errors = handle_errors
+    client.handle_errors = _handle_errors
 
 
 def retry_after_seconds(headers: dict[str, str]) -> float | None:

@@ -28,12 +28,16 @@ funding, isolated liquidation), exactly as the replay exchange fills them on sto
   the cycle leaves the state stored before it; another process waits for the whole cycle. Reads
   of fills and funding payments newer than the stored clock (the bars closed since) need no
   journal query in either mode: nothing stored can be that new.
+- **Held** (``held``): a run that owns its journal (bars replayed through the broker) keeps it
+  open for the whole run: each cycle's load and store then reuse the open database instead of
+  opening the file twice per cycle (``data.catalog.held``: about 3x faster over replayed bars).
+  No other process can open the journal meanwhile.
 """
 
 import copy
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +49,7 @@ from cryptobot.core.account import AccountState, Fill, FundingPayment, Order
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.market import Market
 from cryptobot.core.timeframes import timeframe_ms
-from cryptobot.data import locks
+from cryptobot.data import catalog, locks
 from cryptobot.exchange.base import Clock, Exchange, FundingRate, OhlcvRow, OpenInterest, Ticker
 from cryptobot.exchange.simulated import Bar, SimSetup, SimulatedExchange, select
 from cryptobot.fills.funding import funding_charges
@@ -181,6 +185,12 @@ class PaperBroker(SimulatedExchange):
                 yield self
             finally:
                 self._cycle = None
+
+    @contextmanager
+    def held(self) -> Iterator["PaperBroker"]:
+        """Its journal kept open until the block ends (the module's *Held*)."""
+        with catalog.held(self._root):
+            yield self
 
     async def bars(self, symbol: str, since: int, until: int) -> list[Bar]:
         return await self._feed(symbol, since, until)

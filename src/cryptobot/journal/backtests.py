@@ -55,13 +55,13 @@ Part = Literal["trades", "equity"]
 
 def save_run(
     root: Path,
+    *,
     request: dict,
     timeframe: str,
     summary: dict,
     benchmarks: dict,
     trades: pa.Table | pd.DataFrame,
     equity: pa.Table | pd.DataFrame,
-    *,
     now_ms: int,
 ) -> str:
     """Records one run (``now_ms``: the caller's clock, its ``created_at``); returns its id.

@@ -59,14 +59,12 @@ class Update:
     actions: list[str]
 
 
-def save_state(
-    root: Path, before: dict, after: dict, ts: int, event: str, actions: list[str]
-) -> None:
-    """Store ``after``; log the event when the mode changed or it asked for actions."""
+def save_state(root: Path, update: Update) -> None:
+    """Store ``update.after``; log the event when the mode changed or it asked for actions."""
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
         con.execute("BEGIN")
-        _write(con, Update(before, after, ts, event, actions))
+        _write(con, update)
         con.execute("COMMIT")
 
 

@@ -128,6 +128,7 @@ def apply_event(
 
 def account_state(
     root: Path | None,
+    *,
     exchange: str,
     symbols: Iterable[str],
     equity: float | None,

@@ -93,8 +93,8 @@ def _size_one(
         size_mult=account.breaker.size_mult(risk.breakers),
         slippage_bps=setup.slippage_bps,
     )
-    sizing = size_position(request, market, brackets, risk, setup.venue, setup.taker_fee,
-                           market_fees=setup.market_fees)  # fmt: skip
+    sizing = size_position(request, market, brackets, risk, venue=setup.venue,
+                           taker_fee=setup.taker_fee, market_fees=setup.market_fees)  # fmt: skip
     cid = intent.client_order_id(setup.client_order_prefix)
     proposal = gates.OrderProposal(
         symbol=intent.symbol,
@@ -199,8 +199,9 @@ def _figures(s: Sizing, risk: RiskSettings, size_mult: float) -> dict:
 
 
 #: the order leg each fill kind comes from (``fills.model.KIND_NAMES``): the entry is the
-#: sized order itself; a moved stop (breakeven, trail) is still the one stop order; a decision
-#: to close at the next open is one reduce-only market order. A liquidation is the exchange's.
+#: sized order itself; a moved stop (breakeven, trail) and a leg's own stop are the one stop
+#: leg (each order of it numbered: ``leg_order_id``); a decision to close at the next open is a
+#: reduce-only market order. A liquidation is the exchange's.
 LEG_OF_KIND = {
     "entry": "", "stop": "sl", "breakeven": "sl", "trail": "sl", "target": "tp",
     "scale_in": "add", "scale_out": "out", "signal": "close", "time_stop": "close",
@@ -210,12 +211,36 @@ LEG_OF_KIND = {
 NUMBERED_LEGS = ("tp", "add", "out")  # one order per rung: tp1, tp2, ...
 
 
-def leg_order_id(client_order_id: str, leg: str) -> str:
+#: legs one sized order may send more than once, numbered from the second order on
+RESENT_LEGS = ("sl", "close")
+#: the entry's own orders after its first (the maker-first executor's children, re-quotes and
+#: reprices, ``engine.execution_plan``): ``<id>-e2``, ``<id>-e3``..; all of them the entry
+ENTRY_ORDERS = "e"
+
+
+def leg_order_id(client_order_id: str, leg: str, *, sent: int = 1) -> str:
     """The client order id of one leg of a sized order: deterministic from the order's id
     (``Intent.client_order_id``) and the leg (``sl``, ``tp1``.., ``add1``.., ``close``), so a
-    retry of a leg can never place it twice. At most 27 + 6 characters: within every venue's
-    36."""
-    return f"{client_order_id}-{leg}" if leg else client_order_id
+    retry of a leg can never place it twice. ``sent``: which order of a ``RESENT_LEGS`` leg
+    this is. A venue refuses an id it has seen, open or done, so a stop that moves (breakeven,
+    the trail) or grows, or a second close, is a new order under a new id: ``-sl``, then
+    ``-sl2``, ``-sl3``..; all of them are that one leg (:func:`leg_of_order`). 27 + at most 8
+    characters: within every venue's 36 (a close up to its 99th order, a stop its 99,999th)."""
+    if sent > 1 and leg not in RESENT_LEGS:  # tp1 sent twice would read as tp12
+        raise ValueError(f"leg {leg!r} is sent once; only {RESENT_LEGS} are sent again")
+    leg_id = f"{client_order_id}-{leg}" if leg else client_order_id
+    return leg_id if sent == 1 else f"{leg_id}{sent}"
+
+
+def leg_of_order(order_id: str) -> str:
+    """The id of the leg an order was sent for (:func:`leg_order_id` with ``sent=1``): what
+    :func:`fill_order_ids` names a fill by, whichever of the leg's orders filled (the entry's
+    ``-e2``.. are the sized order's own id)."""
+    head, _, tail = order_id.rpartition("-")
+    leg = tail.rstrip("0123456789")
+    if head and leg == ENTRY_ORDERS and tail != leg:
+        return head
+    return f"{head}-{leg}" if head and leg != tail and leg in RESENT_LEGS else order_id
 
 
 def fill_order_ids(

@@ -115,9 +115,9 @@ def size_position(
     market: Market,
     brackets: list[Bracket],
     risk: RiskSettings,
+    *,
     venue: Venue = "binance",
     taker_fee: float = 0.0005,
-    *,
     market_fees: bool = True,
 ) -> Sizing:
     """``taker_fee`` is used when the market does not state its own, or for every market

@@ -11,6 +11,7 @@ NAMES = ("bos_fvg_fib", "momentum", "breakout", "cot_crowd", "ema_cross")
 _all, __getattr__, __dir__ = surface(
     __name__,
     names={
+        "filters": ("BarFilters", "EntryFilters", "counts", "entry_filters"),
         "registry": ("lookup", "resolve"),
         "spec": ("BarEntries", "Reference", "Strategy"),
         "scanner": (

@@ -77,6 +77,7 @@ def closed_at(lower: pd.DataFrame, lower_tf: str, higher: pd.DataFrame, higher_t
 
 def make_setup(
     data: SymbolData,
+    *,
     strategy: str,
     timeframe: str,
     side: Side,

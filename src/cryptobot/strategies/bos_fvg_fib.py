@@ -426,15 +426,15 @@ class _View:
         }
         return make_setup(
             self.data,
-            NAME,
-            p.entry_timeframe,
-            self.side,
-            hit.row is not None,
-            (self.entry["timestamp"].iloc[row], self.ctx["timestamp"].iloc[poi.anchor]),
-            (sign * price, sign * (base - buffer)),
-            p.targets_r,
-            sum(v["earned"] for v in points.values()),
-            reasons,
+            strategy=NAME,
+            timeframe=p.entry_timeframe,
+            side=self.side,
+            triggered=hit.row is not None,
+            times=(self.entry["timestamp"].iloc[row], self.ctx["timestamp"].iloc[poi.anchor]),
+            levels=(sign * price, sign * (base - buffer)),
+            targets_r=p.targets_r,
+            confidence=sum(v["earned"] for v in points.values()),
+            reasons=reasons,
         )
 
     def _t15(self, row: int | None) -> str | None:

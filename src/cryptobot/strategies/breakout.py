@@ -159,15 +159,15 @@ def _setup(data, p, side, sign, fast, table, hit) -> Setup:
     }
     return make_setup(
         data,
-        NAME,
-        p.timeframe,
-        side,
-        triggered,
-        (fast["timestamp"].iat[row], fast["timestamp"].iat[b]),
-        (entry, stop),
-        p.targets_r,
-        confidence,
-        reasons,
+        strategy=NAME,
+        timeframe=p.timeframe,
+        side=side,
+        triggered=triggered,
+        times=(fast["timestamp"].iat[row], fast["timestamp"].iat[b]),
+        levels=(entry, stop),
+        targets_r=p.targets_r,
+        confidence=confidence,
+        reasons=reasons,
     )
 
 

@@ -172,8 +172,9 @@ def _setup(data: SymbolData, p: CotCrowdSettings, frame, t: int, decision: Trigg
         "decision": decision.reason,
     }
     ts = int(frame["timestamp"].iat[t])
-    return make_setup(data, NAME, p.timeframe, side, True, (ts, ts), (close, stop),
-                      p.targets_r, len(decision.fired), reasons)  # fmt: skip
+    return make_setup(data, strategy=NAME, timeframe=p.timeframe, side=side, triggered=True,
+                      times=(ts, ts), levels=(close, stop), targets_r=p.targets_r,
+                      confidence=len(decision.fired), reasons=reasons)  # fmt: skip
 
 
 STRATEGY = Strategy(

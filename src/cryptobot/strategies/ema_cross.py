@@ -89,8 +89,10 @@ def detect(data: "SymbolData", p: "EmaCrossSettings") -> list["Setup"]:
         reasons = {"ema_fast": float(fast[t]), "ema_slow": float(slow[t]),
                    "atr": float(ranges[t]), "stop_atr": p.stop_atr}  # fmt: skip
         side = "long" if sign > 0 else "short"
-        setups.append(make_setup(data, NAME, p.timeframe, side, True, (ts, ts), (close[t], stop),
-                                 p.targets_r, CONFIDENCE, reasons))  # fmt: skip
+        setups.append(make_setup(data, strategy=NAME, timeframe=p.timeframe, side=side,
+                                 triggered=True, times=(ts, ts), levels=(close[t], stop),
+                                 targets_r=p.targets_r, confidence=CONFIDENCE,
+                                 reasons=reasons))  # fmt: skip
     return setups
 
 
@@ -102,4 +104,5 @@ STRATEGY = Strategy(
     exits_on_signal=True,
     any_timeframe=True,
     reference=Reference(units=1.0, funding=False, taker_fee=0.0004, stop_delay_bars=1),
+    stop_param="stop_atr",
 )

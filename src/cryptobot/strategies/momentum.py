@@ -112,15 +112,15 @@ def _setup(data, p, side, sign, frame, table, t, cross) -> Setup:
         reasons["waiting_for"] = [k for k, v in met.items() if not v]
     return make_setup(
         data,
-        NAME,
-        p.timeframe,
-        side,
-        triggered,
-        (frame["timestamp"].iat[row], frame["timestamp"].iat[cross]),
-        (close, stop),
-        p.targets_r,
-        confidence,
-        reasons,
+        strategy=NAME,
+        timeframe=p.timeframe,
+        side=side,
+        triggered=triggered,
+        times=(frame["timestamp"].iat[row], frame["timestamp"].iat[cross]),
+        levels=(close, stop),
+        targets_r=p.targets_r,
+        confidence=confidence,
+        reasons=reasons,
     )
 
 

@@ -67,7 +67,7 @@ async def scan(exchange: Exchange, lake: Lake, settings: Settings, req: ScanRequ
     markets = await exchange.load_markets()
     if req.offline and req.symbols:
         _require_stored(req.symbols, markets, exchange.id)
-    fetcher = Fetcher(exchange, lake, settings.universe, settings.fetch.concurrency)
+    fetcher = Fetcher(exchange, lake, settings.universe, concurrency=settings.fetch.concurrency)
     symbols = await fetcher.select(FetchPlan(symbols=req.symbols, top=req.top), markets)
     benchmark = settings.scan.benchmark
     wanted = symbols + ([benchmark] if benchmark in markets and benchmark not in symbols else [])
@@ -77,10 +77,13 @@ async def scan(exchange: Exchange, lake: Lake, settings: Settings, req: ScanRequ
         plan = FetchPlan(symbols=wanted, timeframes=timeframes, bars=depth)
         errors = [f"{r.symbol} {r.dataset}: {r.error}" for r in await fetcher.run(plan) if r.error]
     now = await exchange.now()
-    frames = {s: load_frames(lake, exchange.id, s, timeframes, now, depth) for s in wanted}
+    frames = {
+        s: load_frames(lake, exchange.id, s, timeframes=timeframes, now=now, bars=depth)
+        for s in wanted
+    }
     contexts = load_contexts(lake=lake, settings=settings, exchange=exchange.id, symbols=symbols,
                              chosen=chosen, frames=frames, end=now)  # fmt: skip
-    setups = detect_all(exchange.id, symbols, frames, chosen, settings.scan.benchmark, now,
+    setups = detect_all(exchange.id, symbols, frames, chosen, benchmark=settings.scan.benchmark,
                         contexts=contexts)  # fmt: skip
     kept = _keep(setups, chosen, req, now)
     notes = data_notes(frames={s: frames[s] for s in symbols}, now=now)
@@ -139,13 +142,14 @@ def detect_all(
     symbols: list[str],
     frames: dict[str, dict[str, pd.DataFrame]],
     chosen: list[tuple[Strategy, Any]],
-    benchmark: str,
-    now: int,
     *,
+    benchmark: str,
     contexts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Setup]:
     """Every strategy on every symbol (a detector returns nothing when it has too few bars);
-    ``contexts``: per symbol, what :func:`load_contexts` loaded."""
+    ``benchmark``: the symbol relative strength is measured against; ``contexts``: per
+    symbol, what :func:`load_contexts` loaded. It reads no clock: the frames already end at
+    the caller's (:func:`load_frames`)."""
     bench = frames.get(benchmark, {})
     ranks = _rs_percentiles(symbols, frames, bench, chosen)
     out = []
@@ -208,7 +212,7 @@ def context_notes(
 
 
 def load_frames(
-    lake: Lake, exchange_id: str, symbol: str, timeframes: list[str], now: int, bars: int
+    lake: Lake, exchange_id: str, symbol: str, *, timeframes: list[str], now: int, bars: int
 ) -> dict[str, pd.DataFrame]:
     """The last ``bars`` bars of each timeframe that had closed by ``now``."""
     out = {}

@@ -6,13 +6,17 @@
    run judges a setup as it would have been judged then, whatever the wall clock says.
 3. Regime (``regime_filter``): the regime of the setup's timeframe at its bar
    (``analysis.regime``) must not be one its strategy skips (``regime_block``).
-4. Funding: with the newest stored funding rate at or before the setup, a long is refused when
-   the rate is >= ``funding_extreme`` (longs are crowded and pay) and a short when it is <=
-   -``funding_extreme``; below that the rate only sets ``funding_bias`` (+1 it pays this side,
-   -1 it costs this side, 0 none known).
+4. Funding: with the newest stored funding rate at or before the setup's close, a long is
+   refused when the rate is >= ``funding_extreme`` (longs are crowded and pay) and a short when
+   it is <= -``funding_extreme``; below that the rate only sets ``funding_bias`` (+1 it pays
+   this side, -1 it costs this side, 0 none known).
 5. Higher-timeframe bias (``htf_bias``): on the newest closed bar of ``htf[timeframe]`` the
    close against its EMA(``htf_ema``) must agree with the side; unknown bias (no data) passes
    and says so.
+
+   Rules 3-5 are ``strategies.filters``' rules, read here at the setup's bar
+   and by ``backtest`` over every bar (one rule each, the same warm-up: the last
+   ``filters.REGIME_BARS`` / ``filters.htf_bars`` stored bars, counted in bars).
 6. Cooldown: no signal on a symbol within ``cooldown_after_loss_min`` of a losing trade's close
    (from the journal's trades), counted in bars of the setup's timeframe from the close of the
    bar the exit filled in, as the backtest counts it (``risk.cooldown``: one rule).
@@ -27,14 +31,13 @@
 Every decision, accepted or not, is returned with its reason so the journal keeps them all.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cryptobot.analysis.indicators import ema
-from cryptobot.analysis.regime import regime
 from cryptobot.core.settings import CotBiasSettings, SignalSettings
 from cryptobot.core.setup import Setup
 from cryptobot.core.signal import Signal
@@ -44,8 +47,7 @@ from cryptobot.cot.bias import BiasBook
 from cryptobot.data.lake import Lake
 from cryptobot.journal.setups import record_decisions, signal_history
 from cryptobot.risk import cooldown
-
-HISTORY_BARS = 400  # bars read for regime and bias: enough for their warm-up
+from cryptobot.strategies import filters
 
 
 @dataclass
@@ -130,25 +132,25 @@ def _filter(
 def _regime(s: Setup, lake: Lake, p: SignalSettings, _h, context: dict) -> str | None:
     if not p.regime_filter:
         return None
-    frame = _history(lake, s, s.timeframe, s.ts)
-    label = str(regime(frame).iloc[-1]) if len(frame) else "unknown"
+    frame = _last_bars(lake, s, s.timeframe, s.ts, filters.REGIME_BARS)
+    label = str(filters.regime_labels(frame)[-1]) if len(frame) else "unknown"
     context["regime"] = label
-    if label in p.regime_block.get(s.strategy, []):
+    if filters.refuses(filters.regime_mask(label, blocked=p.regime_block.get(s.strategy, [])),
+                       s.side):  # fmt: skip
         return f"regime: {s.strategy} skips {label} markets"
     return None
 
 
 def _funding(s: Setup, lake: Lake, p: SignalSettings, _h, context: dict) -> str | None:
-    rates = lake.read_funding(s.exchange, s.symbol)
-    known = rates[rates.timestamp <= s.ts + timeframe_ms(s.timeframe)]
-    if not len(known):
+    close = s.ts + timeframe_ms(s.timeframe)
+    rate = float(filters.funding_known(lake.read_funding(s.exchange, s.symbol), close))
+    if math.isnan(rate):
         context["funding_bias"] = 0
         return None
-    rate = float(known.funding_rate.iloc[-1])
     sign = 1 if s.side == "long" else -1
     context["funding_rate"] = rate
     context["funding_bias"] = int(-np.sign(rate) * sign)  # positive funding: longs pay
-    if sign * rate >= p.funding_extreme:
+    if filters.refuses(filters.funding_mask(rate, extreme=p.funding_extreme), s.side):
         return f"funding: {s.side}s are crowded ({rate:+.4%} per period)"
     return None
 
@@ -157,14 +159,15 @@ def _htf(s: Setup, lake: Lake, p: SignalSettings, _h, context: dict) -> str | No
     higher = p.htf.get(s.timeframe)
     if not p.htf_bias or higher is None:
         return None
-    frame = _history(lake, s, higher, s.ts + timeframe_ms(s.timeframe) - timeframe_ms(higher))
-    if len(frame) < p.htf_ema:
+    close = s.ts + timeframe_ms(s.timeframe)
+    frame = _last_bars(lake, s, higher, close - timeframe_ms(higher), filters.htf_bars(p.htf_ema))
+    bias = int(filters.htf_bias(frame, close, timeframe=higher, period=p.htf_ema))
+    if bias == 0:
         context["htf_bias"] = "unknown"
         return None
-    above = frame.close.iloc[-1] > ema(frame, p.htf_ema).iloc[-1]
-    context["htf_bias"] = "long" if above else "short"
-    if context["htf_bias"] != s.side:
-        return f"htf: {higher} close is {'above' if above else 'below'} its EMA({p.htf_ema})"
+    context["htf_bias"] = "long" if bias > 0 else "short"
+    if filters.refuses(filters.bias_mask(bias), s.side):
+        return f"htf: {higher} close is {'above' if bias > 0 else 'below'} its EMA({p.htf_ema})"
     return None
 
 
@@ -213,9 +216,16 @@ def _one_per_symbol(decisions: list[Decision], history: History) -> None:
             d.accepted, d.reason = False, "one per symbol: a better setup won"
 
 
-def _history(lake: Lake, s: Setup, timeframe: str, last_open: int) -> pd.DataFrame:
-    """Closed bars of ``timeframe`` up to the one opening at ``last_open``."""
+def _last_bars(lake: Lake, s: Setup, timeframe: str, last_open: int, count: int) -> pd.DataFrame:
+    """The last ``count`` stored bars of ``timeframe`` up to the one opening at ``last_open``,
+    counted in bars (a hole in the history reaches further back), as the backtest's whole
+    series has them before that bar (``filters``: the same warm-up)."""
     tf_ms = timeframe_ms(timeframe)
     end = last_open // tf_ms * tf_ms
-    start = end - (HISTORY_BARS - 1) * tf_ms
-    return lake.read_candles(s.exchange, s.symbol, timeframe, start, end).reset_index(drop=True)
+    start = end - (count - 1) * tf_ms
+    frame = lake.read_candles(s.exchange, s.symbol, timeframe, start, end)
+    if len(frame) < count:
+        first = lake.first_candle_time(s.exchange, s.symbol, timeframe)
+        if first is not None and first < start:  # a hole inside the window: read further back
+            frame = lake.read_candles(s.exchange, s.symbol, timeframe, None, end).tail(count)
+    return frame.reset_index(drop=True)

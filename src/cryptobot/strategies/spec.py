@@ -55,6 +55,8 @@ class Strategy:
     - ``any_timeframe``: it runs on whatever timeframe the run asks for (``--timeframe``
       replaces its ``timeframe`` parameter); otherwise its timeframes are its own.
     - ``reference``: its fixed definition (``Reference``) a run without sizing follows.
+    - ``stop_param``: for a strategy whose entries may come without a stop, the parameter that
+      gives them one (None in its settings: no stop, so no entry can be sized by its risk).
     """
 
     name: str
@@ -65,3 +67,4 @@ class Strategy:
     exits_on_signal: bool = False
     any_timeframe: bool = False
     reference: Reference | None = None
+    stop_param: str | None = None
