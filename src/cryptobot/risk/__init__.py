@@ -21,6 +21,7 @@ __all__, __getattr__, __dir__ = surface(
             "resolve_markets",
         ),
         "orders": (
+            "ENTRY_ORDERS",
             "RESENT_LEGS",
             "SizingSetup",
             "fill_order_ids",
