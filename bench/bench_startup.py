@@ -203,6 +203,7 @@ def phases() -> dict[str, float]:
 
     from cryptobot.core import gc_policy
 
+    gc_policy.quiet_start()  # as main() does: the start-up objects are frozen as loading ends
     with gc_policy.loading():
         for name in LIBRARIES.split(", "):
             __import__(name)
@@ -217,6 +218,7 @@ def phases() -> dict[str, float]:
     lap("cryptobot modules")
     with gc_policy.loading():
         jit.load_registries()
+    gc_policy.settled()
     lap("numba registries")
     settings = load_settings(None, {})
     lake = Lake(Path(settings.data_dir))

@@ -39,6 +39,19 @@ def test_vectorised_drawdown_equals_the_loop(values, gaps):
     assert max_drawdown(stamps, values) == loop_drawdown(stamps, values)
 
 
+@settings(max_examples=200, deadline=None)
+@given(values=hnp.arrays(np.float64, st.integers(1, 60),
+                         elements=st.one_of(st.floats(1, 1e6), st.just(np.nan))),
+       gaps=st.lists(st.integers(0, 3 * DAY_MS), min_size=60, max_size=60))  # fmt: skip
+def test_drawdown_equals_the_loop_with_missing_values_and_repeated_times(values, gaps):
+    """A NaN (also the first value) is no peak, and bars may share a time (gap 0): the depth
+    is NaN as the loop's, the longest time to recovery is the loop's."""
+    stamps = 1_700_000_000_000 + np.cumsum(np.array(gaps[: len(values)], dtype=np.int64))
+    got, want = max_drawdown(stamps, values), loop_drawdown(stamps, values)
+    assert got[1] == want[1]
+    assert got[0] == want[0] or (np.isnan(got[0]) and np.isnan(want[0]))
+
+
 def test_drawdown_of_a_flat_and_of_an_empty_curve():
     stamps = np.arange(5, dtype=np.int64) * DAY_MS
     assert max_drawdown(stamps, np.full(5, 100.0)) == (0.0, 0.0)
@@ -102,9 +115,9 @@ class CountingLake(Lake):
         super().__init__(root)
         self.reads: list[tuple[str, str]] = []
 
-    def read_candle_columns(self, exchange, symbol, timeframe, start=None, end=None):
+    def read_candle_columns(self, exchange, symbol, timeframe, start=None, end=None, **only):
         self.reads.append((symbol, timeframe))  # read_candles reads through it too
-        return super().read_candle_columns(exchange, symbol, timeframe, start, end)
+        return super().read_candle_columns(exchange, symbol, timeframe, start, end, **only)
 
 
 def _ema_cross(symbols: list[str]) -> runner.Request:
@@ -135,6 +148,22 @@ def test_a_traded_btc_is_read_once_and_its_summary_is_the_portfolios(shared, set
     assert _same(row, {"symbol": "BTC/USDT:USDT", **one.summary})
     assert _same(row, two.per_symbol.to_dict("records")[0])  # as the general path works it out
     assert one.benchmarks["hold BTC"] == one.benchmarks["hold BTC/USDT:USDT"]
+
+
+def test_an_untraded_benchmark_is_read_as_times_and_closes(shared, settings, tmp_path):
+    """ETH stored, BTC traded: the 50/50 benchmark reads ETH's times and closes only, and its
+    figure is the one the whole candles give."""
+    lake = Lake(tmp_path)
+    for base in ("BTC", "ETH"):
+        frame = pd.read_parquet(BINANCE / f"{base}_USDT_USDT" / "1m.parquet").iloc[:5_000]
+        lake.write_candles("binanceusdm", f"{base}/USDT:USDT", "1m", frame)
+    data = runner.load(lake, _ema_cross(["BTC/USDT:USDT"]), settings)
+    assert list(data.held["ETH"]) == ["timestamp", "close"]
+    whole = lake.read_candle_columns("binanceusdm", "ETH/USDT:USDT", "1m")
+    assert np.array_equal(data.held["ETH"]["close"], whole["close"])
+    blend = runner.run(_ema_cross(["BTC/USDT:USDT"]), data, settings).benchmarks
+    full = runner._benchmarks(data.bars, slice(0, len(data.bars[0])), {**data.held, "ETH": whole})
+    assert blend == full and "hold 50/50 BTC/ETH" in blend
 
 
 @given(gaps=st.lists(st.integers(1, 3 * 3_600_000), max_size=80), start=st.integers(0, 10**13))

@@ -192,8 +192,9 @@ def test_an_ema_cross_backtest_loads_only_what_it_runs(tmp_path: Path):
 def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: Path):
     """ema_cross in units reads its candles as arrays, runs, prints, writes -o and records the
     run through Arrow buffers (``data/arrow.py``): no pandas, no portfolio driver, no risk
-    engine, no exchange factory, no Arrow compute functions (0.3 s of its start); the -o
-    files are still read back by pandas as the same frames."""
+    engine, no exchange factory, no Arrow compute functions (0.3 s of its start), and no rich
+    for its notes on a pipe (``cli.output.Notes``); the -o files are still read back by
+    pandas as the same frames."""
     import numpy as np
     import pandas as pd
 
@@ -211,7 +212,7 @@ def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: 
     )  # fmt: skip
     assert code == 0 and json.loads(stdout)[0]["trades"] > 10
     loaded = {"pandas", "pyarrow.compute", "cryptobot.backtest.portfolio", "cryptobot.risk",
-              "cryptobot.exchange"}  # fmt: skip
+              "cryptobot.exchange", "rich"}  # fmt: skip
     # the kernel compiles the one cooldown rule (plain Python in risk/cooldown.py, behind the
     # package's lazy surface): that module is not the risk stack
     allowed = {"cryptobot.risk", "cryptobot.risk.cooldown"}
@@ -220,3 +221,16 @@ def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: 
     trades = pd.read_parquet(out)
     assert len(trades) == json.loads(stdout)[0]["trades"] and trades.stop.notna().all()
     assert trades.side.isin(["long", "short"]).all() and trades.reason.iat[0] == "signal"
+
+
+def test_a_dotenv_file_is_read_and_without_one_python_dotenv_is_not_loaded(tmp_path: Path):
+    """``.env`` in the working directory sets what the environment would (not overriding it);
+    with none, its reader is not even imported (0.005 s of every command's start)."""
+    args = ("config", "show", "-f", "json")
+    code, modules, out = _loaded(tmp_path, *args)
+    assert code == 0 and json.loads(out)["backtest"]["initial_equity"] != 12345
+    assert "dotenv" not in modules
+    (tmp_path / ".env").write_text("CRYPTOBOT__BACKTEST__INITIAL_EQUITY=12345\n")
+    code, modules, out = _loaded(tmp_path, *args)
+    assert code == 0 and json.loads(out)["backtest"]["initial_equity"] == 12345
+    assert "dotenv" in modules

@@ -1,3 +1,3 @@
-from cryptobot.cli.app import main
+from cryptobot.cli.app import run
 
-main()
+run()

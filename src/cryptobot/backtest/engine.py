@@ -203,9 +203,9 @@ def kind_names(codes: np.ndarray) -> pa.Array:
     return text(_kind_codes(codes), _KINDS)
 
 
-def equity_table(timestamps: np.ndarray, pnl: np.ndarray, initial: float) -> pa.Table:
+def equity_table(timestamps: np.ndarray, equity: np.ndarray) -> pa.Table:
     """Equity marked at each bar's close."""
-    return pa.table({"timestamp": numbers(timestamps), "equity": floats(initial + np.cumsum(pnl))})
+    return pa.table({"timestamp": numbers(timestamps), "equity": floats(equity)})
 
 
 def floats(values: np.ndarray) -> pa.Array:

@@ -18,7 +18,10 @@ def _sorted_union(arrays: Sequence[np.ndarray]) -> np.ndarray:
     """``np.unique(np.concatenate(arrays))`` without its hash table, which takes 0.3 s on a
     million sorted bar times that a sort and a neighbour comparison handle in milliseconds. The
     stable sort (timsort) merges the already sorted runs in linear time; the default quicksort
-    took 0.03-0.06 s on one sorted run of a million."""
+    took 0.03-0.06 s on one sorted run of a million. One symbol's bar times, rising as the lake
+    stores them, are their own union (its sort and copy were 0.005 s of a backtest)."""
+    if len(arrays) == 1 and bool(np.all(arrays[0][1:] > arrays[0][:-1])):
+        return arrays[0]
     stamps = np.sort(np.concatenate(arrays), kind="stable")
     if len(stamps) < 2:
         return stamps

@@ -74,9 +74,22 @@ def exposure(trades: Table, stamps: np.ndarray) -> float:
         n - 1,
         np.minimum(np.searchsorted(stamps, column(trades, "exit_time")), n - 1),
     )
-    # +1 where a trade starts, -1 after it ends (bincount: np.add.at is 10x slower)
-    held = np.bincount(first, minlength=n + 1) - np.bincount(last + 1, minlength=n + 1)
-    return float(np.mean(np.cumsum(held)[:-1] > 0))
+    return covered(first=first, last=last) / n
+
+
+def covered(*, first: np.ndarray, last: np.ndarray) -> int:
+    """How many bars lie in at least one span ``first[k]..last[k]`` (inclusive; an empty span
+    when first > last), worked out over the spans, not the bars (counting per bar took four 8
+    MB arrays over a million bars). In start order, a span adds the bars beyond the furthest
+    one the spans before it reach: they all start no later, so they cover a single run up to
+    that bar from its start."""
+    if len(first) == 0:
+        return 0
+    order = np.argsort(first, kind="stable")
+    first, last = first[order], last[order]
+    reach = np.maximum.accumulate(last)
+    before = np.concatenate(([-1], reach[:-1]))
+    return int(np.sum(np.maximum(last - np.maximum(before, first - 1), 0)))
 
 
 def daily_returns(stamps: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -114,19 +127,22 @@ def sortino(daily: np.ndarray) -> float:
 
 
 def max_drawdown(stamps: np.ndarray, values: np.ndarray) -> tuple[float, float]:
-    """Deepest fall from a running peak in %, and the longest peak-to-recovery time in days."""
+    """Deepest fall from a running peak in %, and the longest peak-to-recovery time in days
+    (``stamps`` rising, as a curve's bar times do)."""
     if len(values) == 0:
         return 0.0, 0.0
     peaks = np.maximum.accumulate(values)
-    # max(1 - v/p) is 1 - min(v/p) exactly (rounding keeps the order), without a temporary
-    depth = float((1 - np.min(np.divide(values, peaks, out=np.empty_like(values)))) * 100)
-    # the time of the latest bar at its running peak, bar by bar (vectorised: a Python loop
-    # here took longer than the whole backtest of a million bars); the buffers are reused,
-    # fresh memory being most of the cost over a million bars
-    at_peak = np.where(values >= peaks, np.arange(len(values)), 0)
-    np.maximum.accumulate(at_peak, out=at_peak)
-    peak_time = stamps[at_peak]
-    longest = max(0, int(np.max(np.subtract(stamps, peak_time, out=peak_time))))
+    # the bars at their running peak (the first bar is, unless NaN): the longest time from one
+    # to a bar before the next is to the bar just before it, the times rising (vectorised: a
+    # Python loop here took longer than the whole backtest of a million bars; bar by bar, four
+    # 8 MB arrays took 0.01 s)
+    at_peak = np.flatnonzero(values >= peaks)
+    # max(1 - v/p) is 1 - min(v/p) exactly (rounding keeps the order), in the peaks' buffer
+    depth = float((1 - np.min(np.divide(values, peaks, out=peaks))) * 100)
+    if len(at_peak) == 0:  # a NaN first value: no peak at all (NaN spreads to every peak)
+        at_peak = np.zeros(1, np.intp)
+    until = np.append(at_peak[1:] - 1, len(values) - 1)
+    longest = max(0, int(np.max(stamps[until] - stamps[at_peak])))
     return depth, longest / DAY_MS
 
 

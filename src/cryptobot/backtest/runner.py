@@ -98,7 +98,7 @@ class Dataset:
     candles: dict[str, dict[str, Columns]]  # per symbol, per timeframe
     benchmark: dict[str, pd.DataFrame]
     markets: dict[str, Market]  # stored contract specs, for sizing
-    held: dict[str, Columns]  # BTC and ETH candles of the timeframe, for buy-and-hold
+    held: dict[str, Columns]  # BTC's and ETH's times and closes in the timeframe: buy-and-hold
     warnings: tuple[str, ...] = ()
     filters: EntryFilters | None = None  # signal's filters per bar (``filters_for``)
     contexts: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. cot_crowd's crowd
@@ -295,11 +295,12 @@ def _contexts(lake: Lake, req: Request, settings: Settings, params: Any,
 
 def _candles(lake: Lake, req: Request, symbol: str, tf: str,
              candles: dict[str, dict[str, Columns]]) -> Columns:  # fmt: skip
-    """Stored candles of ``symbol`` in the trigger timeframe ``tf``: a traded symbol's are read
-    already (a second read of BTC's million bars for buy-and-hold cost 0.1-0.4 s)."""
+    """Stored times and closes of ``symbol`` in the trigger timeframe ``tf``: a traded symbol's
+    are read already (a second read of BTC's million bars for buy-and-hold cost 0.1-0.4 s),
+    another's are read without the columns buy-and-hold does not use."""
     if symbol in candles:
         return candles[symbol][tf]
-    return lake.read_candle_columns(req.exchange, symbol, tf, None, req.end)
+    return lake.read_candle_columns(req.exchange, symbol, tf, None, req.end, prices=("close",))
 
 
 def _frame(lake: Lake, req: Request, symbol: str, tf: str, base: Columns, base_tf: str,
@@ -492,7 +493,8 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
             for sb, sg in zip(bars, signals, strict=True)
         ]
         pnl = np.vstack([r.pnl for r in runs])
-        ruin = ruin_bar(pnl, initial=initial, start=start, end=end)
+        curve = equity_curve(pnl[:, start:end], initial=initial)
+        ruin = ruin_bar(curve, start=start)
         ends = ruin is not None and settings.backtest.units_below_zero == "end"
         if ruin is not None:
             value = initial + sum(float(r.pnl[start : ruin + 1].sum()) for r in runs)
@@ -510,6 +512,7 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
             ]  # fmt: skip
             shown = min(ruin + 2, len(stamps))  # with the next open's forced exits
             pnl = np.vstack([r.pnl for r in runs])
+            curve = equity_curve(pnl[:, start:shown], initial=initial)
         trades = pa.concat_tables([r.trade_table() for r in runs])
         fills = pa.concat_tables([r.fill_table() for r in runs])
     else:
@@ -520,12 +523,12 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
         trades = _portfolio_trades(out)
         fills = _portfolio_fills(out)
         pnl, refused, trips = out.pnl, dict(out.refused), out.breaker_trips
+        curve = equity_curve(pnl[:, start:end], initial=initial)
         notes.extend(out.notes)
         if setup.cooldown_bars:
             cooled = cooled_entries(out, signals, bars=setup.cooldown_bars, start=start, end=end)
     window = slice(start, shown)
-    total = pnl[0] if len(pnl) == 1 else pnl.sum(axis=0)  # one symbol's: not copied
-    equity = equity_table(stamps[window], total[window], initial)
+    equity = equity_table(stamps[window], curve)
     summary = metrics.summary(equity, trades, metrics.exposure(trades, stamps[window]))
     filtering = filter_figures(req, data, [r for _, r in filtered], cooled)
     summary.update(_summed(filtering))
@@ -602,12 +605,17 @@ def cooled_entries(out: PortfolioRun, signals: list[Signals], *, bars: int, star
     return found
 
 
-def ruin_bar(pnl: np.ndarray, *, initial: float, start: int, end: int) -> int | None:
-    """The first bar of ``start:end`` whose close marks the summed equity at or below zero (a
-    units-mode run has no margin to stop it), or None."""
-    window = pnl[0, start:end] if len(pnl) == 1 else pnl[:, start:end].sum(axis=0)
-    equity = initial + np.cumsum(window)
-    below = np.flatnonzero(equity <= 0)
+def equity_curve(pnl: np.ndarray, *, initial: float) -> np.ndarray:
+    """The equity at each bar's close from the PnL per symbol (rows) and bar (columns): one
+    symbol's is not copied to be summed (the curve is worked out once for the ruin check and
+    the table; twice, it was 0.005-0.01 s of a million-bar run)."""
+    return initial + np.cumsum(pnl[0] if len(pnl) == 1 else pnl.sum(axis=0))
+
+
+def ruin_bar(curve: np.ndarray, *, start: int) -> int | None:
+    """The first bar whose close marks the equity (``curve``, from bar ``start`` on) at or
+    below zero (a units-mode run has no margin to stop it), or None."""
+    below = np.flatnonzero(curve <= 0)
     return start + int(below[0]) if len(below) else None
 
 
@@ -615,7 +623,7 @@ def _symbol_summary(
     symbol: str, pnl: np.ndarray, stamps: np.ndarray, trades: pa.Table, initial: float
 ) -> dict:
     mine = trades.filter(column(trades, "symbol") == symbol)
-    curve = equity_table(stamps, pnl, initial)
+    curve = equity_table(stamps, equity_curve(pnl[None], initial=initial))
     return {"symbol": symbol, **metrics.summary(curve, mine, metrics.exposure(mine, stamps))}
 
 

@@ -18,7 +18,7 @@ from typer._click.globals import get_current_context
 
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import FEE_RATE, NON_NEGATIVE, POSITIVE
-from cryptobot.cli.output import Format, check_output, render, wants_table
+from cryptobot.cli.output import Format, Notes, check_output, render, wants_table
 from cryptobot.core import gc_policy
 from cryptobot.core.errors import ConfigError, CryptobotError
 from cryptobot.core.symbols import parse_symbols
@@ -26,11 +26,11 @@ from cryptobot.core.timeutil import iso, parse_duration, parse_time
 
 if TYPE_CHECKING:
     import pandas as pd
-    from rich.console import Console
 
     from cryptobot.backtest import runner
     from cryptobot.backtest.engine import Costs
     from cryptobot.core.settings import Settings
+    from cryptobot.data.lake import Lake
 
 EPILOG = (
     "Examples:\n\n"
@@ -163,8 +163,7 @@ def backtest_command(
     """Backtest a strategy over stored candles with slippage, fees, funding, liquidation,
     position management and the risk engine; prints the summary, records the run."""
     with gc_policy.loading():  # the engine's libraries, and numba's registries for its kernels
-        from rich.console import Console
-
+        early = _reading_early(ctx.obj, symbols=symbols, timeframe=timeframe, end=end)
         from cryptobot.backtest import runner
         from cryptobot.core import jit
         from cryptobot.core.venues import lake_exchange
@@ -184,7 +183,7 @@ def backtest_command(
         manage = settings.manage.overriding(time_stop_minutes=time_stop)
         settings = settings.model_copy(update={"manage": manage})
     root = obj.data_dir(create=False)
-    lake = Lake(root)
+    lake = early or Lake(root)
     try:
         window = (parse_time(start) if start else None, parse_time(end) if end else None)
         train_ms, test_ms = parse_duration(train), parse_duration(test)
@@ -213,9 +212,9 @@ def backtest_command(
             ctx=get_current_context(silent=True),
         )
     data = runner.load(lake, req, settings)
-    err = Console(stderr=True, quiet=obj.quiet)  # -q: data and errors only
+    err = Notes(quiet=obj.quiet)  # -q: data and errors only
     for warning in data.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.warn(warning)
     if sweep_specs or walk_forward:
         from cryptobot.backtest import sweep  # its process pool loads only for a sweep
 
@@ -226,7 +225,7 @@ def backtest_command(
             )  # fmt: skip
             rows = _times(table, ("train_from", "test_from", "test_to"))
             render(rows, fmt, output, title="walk-forward windows")
-            err.print(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
+            err.say(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
             return
         table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs=jobs), objective)
         names = list(points[0])
@@ -253,7 +252,29 @@ def backtest_command(
                                   summary=result.summary, benchmarks=result.benchmarks,
                                   trades=result.trade_table, equity=result.equity_table,
                                   now_ms=int(time.time() * 1000))  # fmt: skip
-        err.print(f"run {run_id} recorded in the journal")
+        err.say(f"run {run_id} recorded in the journal")
+
+
+def _reading_early(
+    obj: AppContext, *, symbols: str | None, timeframe: str | None, end: str | None
+) -> Lake | None:
+    """The lake, the traded series' reads already started on a thread when the flags name them
+    (``--symbols``, ``--timeframe``; data/prefetch.py), so they run while the engine loads. On
+    any problem with the flags, the settings or the data dir: None, and the command meets it
+    where it always did."""
+    if not (symbols and timeframe):
+        return None
+    from cryptobot.core.venues import lake_exchange
+    from cryptobot.data.prefetch import PrefetchLake
+
+    try:
+        lake = PrefetchLake(obj.data_dir(create=False))
+        exchange, stop = lake_exchange(obj.settings), parse_time(end) if end else None
+        for symbol in parse_symbols(symbols):
+            lake.prefetch_candles(exchange=exchange, symbol=symbol, timeframe=timeframe, end=stop)
+    except CryptobotError:
+        return None
+    return lake
 
 
 def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> None:
@@ -270,7 +291,7 @@ def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> 
             raise UsageError(message, ctx=get_current_context(silent=True))
 
 
-def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Console):
+def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Notes):
     """The composer's run over the replay exchange, its speed on stderr (bars stepped per
     second of wall time, measured here: the library takes no clock of its own)."""
     from functools import partial
@@ -282,18 +303,19 @@ def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Cons
     result = runner.run(req, data, settings, drive=partial(drive, lake=lake))
     took = max(time.perf_counter() - began, 1e-9)
     bars = result.equity_table.num_rows
-    err.print(f"stepwise: {bars:,} bars in {took:.2f} s ({bars / took:,.0f} bars/s)")
+    err.say(f"stepwise: {bars:,} bars in {took:.2f} s ({bars / took:,.0f} bars/s)")
     return result
 
 
 def _symbols(lake, exchange, symbols, top, timeframe, strategy, settings) -> list[str]:
     from cryptobot.backtest import runner
-    from cryptobot.data.universe import top_stored
 
     if symbols:
         return parse_symbols(symbols)
     if top is None:
         raise CryptobotError("give --symbols or --top N")
+    from cryptobot.data.universe import top_stored  # the ranking only for --top
+
     tf = timeframe or runner.trigger_timeframe(
         runner.Request(strategy=strategy, symbols=[], exchange=exchange), settings
     )
@@ -311,7 +333,7 @@ def _costs(req: runner.Request, settings, fee: float | None, slippage: float | N
     return replace(base, **changes)
 
 
-def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
+def _show(result: runner.Result, fmt: Format | None, err: Notes) -> None:
     scopes = {"portfolio": result.summary}
     scopes.update({r["symbol"]: r for r in result.symbol_summaries})
     title = f"{result.request.strategy} backtest"
@@ -321,25 +343,25 @@ def _show(result: runner.Result, fmt: Format | None, err: Console) -> None:
     else:
         rows = [{"scope": n, **{k: s[k] for k in SHOWN}} for n, s in scopes.items()]
         render(rows, fmt, None)  # render writes a figure that is not defined as null
-    err.print(
+    err.say(
         "buy and hold: "
         + ", ".join(f"{k.removeprefix('hold ')} {v:+.2f}%" for k, v in result.benchmarks.items())
     )
     filtered = {k.removeprefix("refused_by_"): v for k, v in result.summary.items()
                 if k.startswith("refused_by_") and v}  # fmt: skip
     if filtered:
-        err.print(
+        err.say(
             "refused by signal's filters: " + ", ".join(f"{k} x{v}" for k, v in filtered.items())
         )
     if result.refused:
-        err.print(
+        err.say(
             "refused by the risk engine: "
             + ", ".join(f"{k} x{v}" for k, v in result.refused.items())
         )
     for note in result.notes:
-        err.print(f"[red]warning:[/] {note}")
+        err.warn(note, colour="red")
     for ts, reason in result.breaker_trips:
-        err.print(f"breaker tripped {iso(ts)}: {reason}")
+        err.say(f"breaker tripped {iso(ts)}: {reason}")
 
 
 def _write(output: Path, result: runner.Result) -> None:

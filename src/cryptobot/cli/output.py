@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.numbers import plain
@@ -29,6 +28,7 @@ from cryptobot.data.atomic import atomic_write
 
 if TYPE_CHECKING:  # pyarrow loads only when a Parquet file is written (`--help` stays quick)
     import pyarrow as pa
+    from rich.console import Console
     from rich.table import Table
 
 Record = dict[str, Any]
@@ -93,6 +93,8 @@ def render(
         write_records(records, output)
         return
     if wants_table(fmt=fmt, output=None):
+        from rich.console import Console  # a table's only (0.02-0.04 s with its first print)
+
         table = as_table(records, title)
         console = Console()
         console.width = max(console.width, _min_width(table))
@@ -100,6 +102,38 @@ def render(
     else:
         sys.stdout.write(dumps(records, fmt or Format.jsonl))
         sys.stdout.flush()
+
+
+class Notes:
+    """Lines for the person running a command, on stderr (never data): coloured through rich on
+    a terminal; elsewhere (a pipe, a cron log) one plain line each, not wrapped at 80 columns,
+    and rich is not loaded for them (0.02-0.04 s of a backtest's start). ``quiet`` (``-q``)
+    drops them all. The text is printed as it is: a ``[`` in it is no markup."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._console: Console | None = None
+        if not quiet and sys.stderr.isatty():
+            from rich import console
+
+            self._console = console.Console(stderr=True)
+
+    def say(self, text: str) -> None:
+        self._emit(text)
+
+    def warn(self, text: str, *, colour: str = "yellow") -> None:
+        """``warning: text``, the label in ``colour`` on a terminal."""
+        self._emit(text, label="warning:", colour=colour)
+
+    def _emit(self, text: str, *, label: str = "", colour: str = "") -> None:
+        if self.quiet:
+            return
+        if self._console is None:
+            sys.stderr.write(f"{label} {text}\n" if label else f"{text}\n")
+            return
+        from rich.markup import escape
+
+        self._console.print(f"[{colour}]{label}[/] {escape(text)}" if label else escape(text))
 
 
 def to_json(value: Any, *, indent: int | None = None) -> str:

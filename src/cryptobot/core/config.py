@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from dotenv import load_dotenv
 from pydantic import ValidationError
 
 from cryptobot.core.errors import ConfigError
@@ -119,8 +118,13 @@ def load_settings(
 
 
 def load_dotenv_file(cwd: Path | None = None) -> None:
-    """Read ``.env`` into the environment without overriding what is already set."""
-    load_dotenv((cwd or Path.cwd()) / ".env", override=False)
+    """Read ``.env`` into the environment without overriding what is already set (python-dotenv
+    loads only when there is one: 0.005 s of every command's start otherwise)."""
+    path = (cwd or Path.cwd()) / ".env"
+    if path.is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
 
 
 #: pydantic's switch for its plugins (``pydantic.plugin._loader``)

@@ -41,19 +41,20 @@ def numbers(values: np.ndarray, *, nan_is_null: bool = False) -> pa.Array:
 
 def text(codes: np.ndarray, names: Sequence[str]) -> pa.Array:
     """``names[codes]`` as a large_string column (the type pandas' strings are written as),
-    its bytes gathered from the few words a column holds: a NumPy string array per column took
-    0.02 s of a run, and Arrow's dictionary decoding loads ``pyarrow.compute`` (0.05 s)."""
+    its bytes placed from the few words a column holds, byte position by byte position (a
+    NumPy string array per column took 0.02 s of a run, gathering padded rows of bytes 0.01 s,
+    and Arrow's dictionary decoding loads ``pyarrow.compute``, 0.05 s)."""
     codes = np.asarray(codes, dtype=np.intp)
     encoded = [name.encode() for name in names]
     lengths = np.array([len(b) for b in encoded], dtype=np.int64)
-    width = int(lengths.max()) if len(encoded) else 0
-    padded = np.zeros((len(encoded), width), np.uint8)
-    for row, word in enumerate(encoded):
-        padded[row, : len(word)] = np.frombuffer(word, np.uint8)
-    used = np.arange(width) < lengths[:, None]  # which bytes of each padded row are the word's
-    data = padded[codes][used[codes]] if len(codes) else np.empty(0, np.uint8)
-    offsets = np.concatenate(([0], np.cumsum(lengths[codes]))).astype(np.int64)
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data))]
+    offsets = np.zeros(len(codes) + 1, np.int64)
+    np.cumsum(lengths[codes], out=offsets[1:])
+    data = np.empty(int(offsets[-1]), np.uint8)
+    for code, word in enumerate(encoded):
+        starts = offsets[:-1][codes == code] if word else offsets[:0]
+        for position, byte in enumerate(word):
+            data[starts + position] = byte
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     return pa.Array.from_buffers(pa.large_string(), len(codes), buffers)
 
 

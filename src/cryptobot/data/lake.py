@@ -66,6 +66,7 @@ from cryptobot.data.validate import (
 )
 
 OHLCV = ["timestamp", "open", "high", "low", "close", "volume"]
+PRICES = tuple(OHLCV[1:])  # what a candle holds besides its time
 _HOUR_MS = 3_600_000
 _SERIES_LOCK = ".lock"
 REVISIONS = "revisions.jsonl"
@@ -130,18 +131,22 @@ class Lake:
         timeframe: str,
         start: int | None = None,
         end: int | None = None,
+        *,
+        prices: tuple[str, ...] = PRICES,
     ) -> dict[str, np.ndarray]:
         """What :meth:`read_candles` reads, as writable NumPy columns by name (OHLCV order;
-        timestamp int64, the rest float64), without pandas."""
+        timestamp int64, the rest float64), without pandas. ``prices``: the columns besides
+        the timestamp (a buy-and-hold benchmark reads the close only, a third of the work)."""
+        names = ["timestamp", *(c for c in PRICES if c in prices)]
         files = sorted(self.candle_dir(exchange, symbol, timeframe).glob("*.parquet"))
         if start is not None or end is not None:
             tf_ms = timeframe_ms(timeframe)
             files = [f for f in files if _partition_overlaps(f.stem, tf_ms, start, end)]
         if not files:
-            return {c: np.empty(0, np.int64 if c == "timestamp" else np.float64) for c in OHLCV}
+            return {c: np.empty(0, np.int64 if c == "timestamp" else np.float64) for c in names}
         threads = len(files) >= THREADED_FROM_FILES
-        table = pa.concat_tables([_read_table(f, OHLCV, threads=threads) for f in files])
-        columns = {c: to_numpy(table[c]) for c in OHLCV}
+        table = pa.concat_tables([_read_table(f, names, threads=threads) for f in files])
+        columns = {c: to_numpy(table[c]) for c in names}
         stamps = columns["timestamp"]  # partitions hold sorted bars and sort by name
         first = 0 if start is None else int(np.searchsorted(stamps, start, side="left"))
         last = len(stamps) if end is None else int(np.searchsorted(stamps, end, side="right"))
