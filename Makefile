@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## venv + pip install -e '.[dev]'
 
 test: $(STAMP) browser  ## the whole suite (offline: loopback emulator, ../shared/data when present)
-	$(BIN)/python -m pytest -q -n auto --maxprocesses=4
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist loadgroup
 
 # a headless browser opens the setup-chart page in tests/test_setup_charts.py (skipped without it)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

@@ -70,3 +70,25 @@ def test_the_cli_prints_the_note(lake):
 
 def _refuse(name: str):
     raise AssertionError(f"{name} is not JSON")
+
+
+def test_the_journal_records_how_the_run_was_made(lake):
+    """The flags that change a run's figures are in its journal record (``fee`` None: each
+    market's own fees)."""
+    from cryptobot.journal.backtests import runs
+
+    args = ("backtest", "--strategy", "ema_cross", "--symbols", BTC, "--timeframe", "1m")
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(lake.root)})
+    res = cli(*args, "--units", str(UNITS), "--fee", "0.001", "--slippage-bps", "3",
+              "--no-funding", "--no-breakers", "--no-signal-filters", "-f", "json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    res = cli(*args, "--units", str(UNITS), "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    first, second = (json.loads(r["request"]) for r in runs(lake.root))
+    assert {
+        "stepwise": False, "signal_filters": False, "funding": False, "breakers": False,
+        "fee": 0.001, "slippage_bps": 3.0,
+    }.items() <= first.items()  # fmt: skip
+    assert {"stepwise": False, "signal_filters": True, "funding": True, "breakers": True,
+            "fee": None}.items() <= second.items()  # fmt: skip
+    assert second["slippage_bps"] >= 0

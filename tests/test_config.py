@@ -77,6 +77,21 @@ def test_env_value_that_is_invalid_is_reported():
         load_settings(env={"CRYPTOBOT__FETCH__DAYS": "-3"})
 
 
+def test_an_error_names_where_the_bad_value_came_from(tmp_path: Path):
+    """A value from the environment (or a flag) that overrides the file is blamed on the
+    variable (or the command line), not the file; the file's own errors stay the file's."""
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text("fetch:\n  concurrency: 0\n")
+    env = {"CRYPTOBOT__BACKTEST__SLIPPAGE_BPS": "nan"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg, overrides={"risk.margin_mode": "hedged"}, env=env)
+    message = str(caught.value)
+    assert "CRYPTOBOT__BACKTEST__SLIPPAGE_BPS: backtest.slippage_bps must be" in message
+    assert f"{cfg}: fetch.concurrency must be between 1 and 32, got 0" in message
+    assert "the command line: risk.margin_mode must be one of" in message
+    assert f"{cfg}: backtest" not in message and "\n" not in message
+
+
 def test_secrets_in_yaml_are_refused(tmp_path: Path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("exchanges:\n  binanceusdm:\n    api_key: abc\n")

@@ -33,8 +33,7 @@ TRADE = ["entry_time", "exit_time", "side", "qty", "entry_price", "stop", "exit_
 FILL = ["time", "kind", "side", "qty", "price", "fee", "order_leg"]
 
 
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
+def _eth_lake(tmp_path_factory, *, tick_size):
     from cryptobot.data.importer import read_candle_file
     from cryptobot.data.lake import Lake
     from tests.conftest import BINANCE, SHARED
@@ -46,11 +45,23 @@ def lake(tmp_path_factory):
     candles = candles[candles.timestamp >= START].reset_index(drop=True)[:8000]
     lake = Lake(tmp_path_factory.mktemp("stepwise") / "lake")
     lake.write_candles("sim", SYMBOL, "1h", candles)
-    lake.write_markets("sim", [market(SYMBOL, tick_size=None, min_notional=None)])
+    lake.write_markets("sim", [market(SYMBOL, tick_size=tick_size, min_notional=None)])
     lake.write_funding(
         "sim", SYMBOL, pd.read_parquet(SHARED / "funding/binance/ETH_USDT_USDT.parquet")
     )
     return lake
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    return _eth_lake(tmp_path_factory, tick_size=None)
+
+
+@pytest.fixture(scope="module")
+def ticked_lake(tmp_path_factory):
+    """The same market with a coarse price tick of 0.5 (the candles are on 0.01): most stops
+    and targets fall between two ticks."""
+    return _eth_lake(tmp_path_factory, tick_size=0.5)
 
 
 def _both(lake, settings, **request):
@@ -183,6 +194,20 @@ def test_ema_cross_by_risk_equals_the_fast_path_but_for_exits_in_the_entry_bar(
     assert len(fast.trades) > 200
     late = _check(fast, step, ["target", "stop", "breakeven", "trail"])
     assert 0 < len(late) < 20
+
+
+def test_stops_and_targets_on_a_price_tick_fill_alike_in_both(ticked_lake, settings):
+    """On a market with a tick the venue takes stops and targets on the tick only; the kernel
+    books them at the same ticked levels (``manage.ticks``: a long's stop rounded up, its
+    targets down), so both runs still agree fill for fill."""
+    fast, step = _both(ticked_lake, settings, strategy="ema_cross", risk_usd=3.0,
+                       params={"stop_atr": 2.0})  # fmt: skip
+    exits = fast.fills[fast.fills.kind.isin(["stop", "target", "trail", "breakeven"])]
+    assert len(exits) > 100
+    targets = fast.fills[fast.fills.kind.isin(["target"])].price.to_numpy()
+    np.testing.assert_allclose(targets / 0.5, np.round(targets / 0.5), atol=1e-9)
+    assert np.allclose(fast.trades.stop / 0.5, np.round(fast.trades.stop / 0.5), atol=1e-6)
+    _check(fast, step, ["target", "stop", "breakeven", "trail"])
 
 
 def test_momentum_equals_the_fast_path_its_entry_bar_stops_included(lake, settings):

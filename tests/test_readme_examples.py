@@ -243,6 +243,7 @@ def _runnable(line: str, cftc: CftcServer | None) -> str | None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("readme")  # one worker: the examples build on each other in one dir
 @pytest.mark.parametrize("index", range(len(README_EXAMPLES)), ids=lambda i: f"{i:02d}")
 def test_readme_example_runs_on_the_demo_lake(
     index: int, demo: DemoDir, cftc: CftcServer | None

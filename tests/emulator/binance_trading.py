@@ -23,10 +23,13 @@ set_leverage, set_margin_mode              POST /fapi/v1/leverage, POST /fapi/v1
 fetch_leverages / fetch_margin_modes       GET /fapi/v1/symbolConfig
 =========================================  =================================================
 
-plus the public ``/fapi/v1/ticker/bookTicker`` and ``/fapi/v1/premiumIndex`` from the emulator's
-price path. Any API key and secret are accepted; a signed route only checks that the key
-header, ``timestamp`` and ``signature`` are present (the HMAC is not verified), and neither is
-ever stored: the request log keeps no signature and no key.
+plus the public ``/fapi/v1/ticker/bookTicker``, ``/fapi/v1/depth`` (ccxt's ``fetch_bids_asks``
+and ``fetch_order_book``: the shared book's levels and sizes) and ``/fapi/v1/premiumIndex`` from
+the emulator's price path. ``PUT /fapi/v1/order`` amends in place as Binance documents it: a
+GTX order the new price would make take is canceled (and the request answered -5022), an amend
+to the order's own price and quantity is -5027. Any API key and secret are accepted; a signed
+route only checks that the key header, ``timestamp`` and ``signature`` are present (the HMAC is
+not verified), and neither is ever stored: the request log keeps no signature and no key.
 
 This module is Binance's wire: it parses the form parameters into the shared matching engine's
 calls (:mod:`matching`), answers what the engine refuses with Binance's error code
@@ -41,7 +44,7 @@ from typing import Any
 from tests.emulator.account import Account, Refused, Rejected
 from tests.emulator.margin import bracket_of
 from tests.emulator.matching import Matching
-from tests.emulator.orders import Conditional, Order
+from tests.emulator.orders import TOP_QTY, Conditional, Order
 
 Answer = tuple[int, Any]
 _V3_POSITION = (
@@ -76,6 +79,7 @@ CODES: dict[str, tuple[int, str]] = {
     "order_not_found": (-2013, "Order does not exist."),
     "cancel_unknown": (-2011, "Unknown order sent."),
     "amend_below_filled": (-4005, "Quantity greater than max quantity."),
+    "amend_no_change": (-5027, "No need to modify the order."),
     "would_trigger": (-2021, "Order would immediately trigger."),
     "leverage_invalid": (-4028, "Leverage {leverage} is not valid"),
     "margin_mode_busy": (-4048, "Margin type cannot be changed if there exists position."),
@@ -179,6 +183,7 @@ class TradingApi:
     def public_routes(self, q: dict[str, str]) -> dict[str, Callable[[], Any]]:
         return {
             "/fapi/v1/ticker/bookTicker": lambda: self.book_ticker(q),
+            "/fapi/v1/depth": lambda: self.depth(q),
             "/fapi/v1/premiumIndex": lambda: self.premium_index(q),
         }
 
@@ -457,14 +462,30 @@ class TradingApi:
             {
                 "symbol": s,
                 "bidPrice": _n(bid),
-                "bidQty": "10",
+                "bidQty": _n(self.book.top_qty.get(s, TOP_QTY)),
                 "askPrice": _n(ask),
-                "askQty": "10",
+                "askQty": _n(self.book.top_qty.get(s, TOP_QTY)),
                 "time": now,
             }
             for s, bid, ask in self._quotes(q)
         ]
         return rows[0] if "symbol" in q else rows
+
+    def depth(self, q: dict[str, str]) -> dict[str, Any]:
+        """``/fapi/v1/depth``: the book's levels (``limit`` 5, 10, 20.. as Binance allows)."""
+        symbol = q.get("symbol") or ""
+        limit = int(q.get("limit") or 500)
+        if limit not in (5, 10, 20, 50, 100, 500, 1000):
+            raise Rejected(-1130, "Invalid data sent for a parameter.")
+        bids, asks = self.book.depth(symbol, self.engine.spec(symbol), min(limit, 20))
+        now = self.engine.venue.now_ms
+        return {
+            "lastUpdateId": self.book.next_id,
+            "E": now,
+            "T": now,
+            "bids": [[_n(p), _n(v)] for p, v in bids],
+            "asks": [[_n(p), _n(v)] for p, v in asks],
+        }
 
     def premium_index(self, q: dict[str, str]) -> Any:
         now = self.engine.venue.now_ms

@@ -84,6 +84,7 @@ class BitgetEmulator(VenueServer):
             "/api/v2/public/time": lambda: {"serverTime": str(self.now_ms)},
             "/api/v2/spot/public/coins": self.coins,
             "/api/v2/mix/market/contracts": lambda: self.contracts(q),
+            "/api/v2/mix/market/merge-depth": lambda: self.trading.depth(q),
         }.get(path)
         if public is None or method != "GET":
             body = {"code": "40404", "msg": f"Request URL NOT FOUND {method} {path}"}

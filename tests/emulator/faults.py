@@ -19,16 +19,18 @@ class Faults:
     that exists), ``drop`` (processed, then the connection is closed without an answer: the
     response is lost after the order was accepted), ``malformed`` (a truncated JSON body).
     Only requests to ``paths`` fail (a prefix each; ``""`` matches every path; none named, none
-    fails). Per order (the matching engine reads these): ``partial`` is the chance that an
-    order's first fill is only ``partial_share`` of it (the rest fills at the next tick) and
-    every new order is reported "not found" (the venue's code) by its first ``not_found``
-    lookups."""
+    fails), and of those only the HTTP ``methods`` named (none named: every method; ``PUT``
+    alone faults Binance's amend, not the look-ups on the same path). Per order (the matching
+    engine reads these): ``partial`` is the chance that an order's first fill is only
+    ``partial_share`` of it (the rest fills at the next tick) and every new order is reported
+    "not found" (the venue's code) by its first ``not_found`` lookups."""
 
     rate: float = 0.0
     kinds: tuple[str, ...] = ("429", "500")  # 429 418 500 502 503 slow late malformed drop
     retry_after_s: int = 1
     slow_s: float = 2.0
     paths: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
     seed: int = 7
     first: int = 0  # the first N requests to each path fail for sure (then ``rate`` decides)
     partial: float = 0.0
@@ -40,8 +42,10 @@ class Faults:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
-    def pick(self, path: str) -> str | None:
+    def pick(self, path: str, method: str = "GET") -> str | None:
         if not any(path.startswith(p) for p in self.paths):
+            return None
+        if self.methods and method not in self.methods:
             return None
         self.seen[path] = self.seen.get(path, 0) + 1
         if self.seen[path] <= self.first:

@@ -224,7 +224,10 @@ class Matching:
     def amend(
         self, *, symbol: str, order_id: str | None, client_id: str | None, qty: float, price: float
     ) -> Order:
-        """A resting LIMIT order gets a new price and/or quantity."""
+        """A resting LIMIT order gets a new price and/or quantity in place (Binance's modify
+        order): the same order and client id, its fills kept. A POST_ONLY order the new price
+        would make take is canceled by the amendment (and the amend refused as post-only would
+        take); an amend to what the order already is changes nothing and is refused."""
         with self.lock:
             order = self._find(symbol, order_id, client_id, count_lookup=False)
             spec = self.spec(order.symbol)
@@ -235,13 +238,41 @@ class Matching:
             bid, ask = self.book.bid_ask(order.symbol, spec)
             if qty <= order.executed:
                 raise Refused("amend_below_filled")
+            if (qty, price) == (order.qty, order.price):
+                raise Refused("amend_no_change")
             crosses = price >= ask if order.side == "BUY" else price <= bid
             if crosses and order.tif == "POST_ONLY":
+                order.status, order.pending = "CANCELED", False
+                order.update_time = self.venue.now_ms
                 raise Refused("post_only_would_take")
             order.qty, order.price, order.update_time = qty, price, self.venue.now_ms
+            self.book.amends[order.client_id] += 1
             if crosses:
                 self._take(order, spec, first=False)
             return order
+
+    def replace(
+        self,
+        *,
+        symbol: str,
+        order_id: str | None,
+        client_id: str | None,
+        new_client_id: str,
+        qty: float,
+        price: float,
+    ) -> Order:
+        """Bitget's modify-order: an unfilled resting LIMIT order is canceled and a new one
+        placed with ``new_client_id`` at ``price`` for ``qty`` (its side, time in force and
+        reduce-only kept), checked like any new order (a refused one leaves the old order
+        canceled, as Bitget's asynchronous replacement would)."""
+        with self.lock:
+            order = self._find(symbol, order_id, client_id, count_lookup=False)
+            if order.status != "NEW" or order.type != "LIMIT" or order.executed:
+                raise Refused("modify_not_new")
+            order.status, order.update_time = "CANCELED", self.venue.now_ms
+            return self.place(symbol=order.symbol, side=order.side, kind="LIMIT", qty=qty,
+                              price=price, tif=order.tif, reduce_only=order.reduce_only,
+                              client_id=new_client_id)  # fmt: skip
 
     def _find(
         self,

@@ -4,7 +4,9 @@ orders), and the book that holds them with the prices.
 
 The book's words are the venues' common ones (Binance's names, which both venues' concepts fit);
 each venue's routes render them in its own shapes. The book is one price per symbol (the last
-trade, also used as the mark): bid = last, ask = last + one tick.
+trade, also used as the mark): bid = last, ask = last + one tick, each level (the venues' depth
+routes list ``DEPTH_LEVELS``, one tick apart) showing ``top_qty`` of the symbol (``TOP_QTY``
+unless a test sets it: what a maker-first executor splits its orders by).
 
 ``placements`` counts how many orders each client id produced, so a chaos test can assert there
 were no duplicates whatever the venue's own rule for reusing an id.
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from tests.emulator.account import Account
 
 PLAIN_TYPES = ("MARKET", "LIMIT")
+TOP_QTY = 10.0  # the size shown at each level of the book, unless a test sets the symbol's
+DEPTH_LEVELS = 5
 CONDITIONAL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
 OPEN = ("NEW", "PARTIALLY_FILLED")
 
@@ -97,9 +101,11 @@ class Book:
 
     account: Account
     prices: dict[str, float] = field(default_factory=dict)
+    top_qty: dict[str, float] = field(default_factory=dict)  # symbol -> size at each level
     orders: dict[int, Order] = field(default_factory=dict)
     conditionals: dict[int, Conditional] = field(default_factory=dict)
     placements: Counter = field(default_factory=Counter)  # client id -> orders it produced
+    amends: Counter = field(default_factory=Counter)  # client id -> in-place amends applied
     duplicates_refused: int = 0
     liquidations: list[tuple[str, float, int]] = field(default_factory=list)
     next_id: int = 8_000_000_000
@@ -139,3 +145,13 @@ class Book:
     def bid_ask(self, symbol: str, spec: Spec) -> tuple[float, float]:
         last = self.prices[symbol]
         return last, round(last + spec.tick, 10)
+
+    def depth(
+        self, symbol: str, spec: Spec, levels: int = DEPTH_LEVELS
+    ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """Bids (best first, one tick apart) and asks, each level ``top_qty`` of the symbol."""
+        bid, ask = self.bid_ask(symbol, spec)
+        qty = self.top_qty.get(symbol, TOP_QTY)
+        bids = [(round(bid - n * spec.tick, 10), qty) for n in range(levels)]
+        asks = [(round(ask + n * spec.tick, 10), qty) for n in range(levels)]
+        return bids, asks

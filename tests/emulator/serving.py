@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
@@ -85,6 +86,9 @@ class VenueServer(LoopbackServer, ABC):
         )
         self.account = account
         self.engine = Matching(self, account, rules)
+        #: called with (method, path) after each request is answered by its route: a test's
+        #: price path that moves as requests arrive (between a quote and the order after it)
+        self.after: Callable[[str, str], None] | None = None
         super().__init__(_handler(self))
 
     def count(self, path: str, outcome: str | None = None) -> int:
@@ -208,7 +212,7 @@ def _handler(emu: VenueServer) -> type[BaseHTTPRequestHandler]:
             wanted = (emu.key_header, *emu.auth_headers)
             headers = {h: self.headers.get(h, "") for h in wanted if h}
             with emu._lock:
-                fault = emu.faults.pick(url.path)
+                fault = emu.faults.pick(url.path, method)
                 logged = {k: v for k, v in q.items() if k not in emu.secret_params}
                 hit = Hit(time.monotonic(), url.path, logged, fault or "ok", method=method)
                 emu.hits.append(hit)
@@ -227,6 +231,8 @@ def _handler(emu: VenueServer) -> type[BaseHTTPRequestHandler]:
                 hit.outcome = f"emulator error: {exc!r}"
                 return self._send(500, {"code": -1, "msg": repr(exc)})
             hit.status = status
+            if emu.after is not None:
+                emu.after(method, url.path)
             if fault == "drop":  # processed, then the connection dies before any answer
                 self.close_connection = True
                 return None

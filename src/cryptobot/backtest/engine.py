@@ -112,10 +112,12 @@ def run_units(
     cooldown_bars: int = 0,
     leverage: float = 1.0,
     step: float = 0.0,
+    tick: float = 0.0,
 ) -> SymbolRun:
     """Trades of ``qty`` units on the signals of bars ``start:end`` (end of data by default);
     ``leverage`` only scales the profit on margin a scale-in rule looks at; partial exits and
-    scale-ins are rounded down to ``step`` (0: not rounded)."""
+    scale-ins are rounded down to ``step``, stops and targets put on ``tick`` (0: not
+    rounded)."""
     n = len(sb)
     end = n if end is None else end
     signals = signals.checked(policy)
@@ -125,7 +127,7 @@ def run_units(
     pnl = np.zeros(n)
     rules = policy.rules()
     units = kernel.Units(float(qty), float(leverage), float(step), int(start), int(end),
-                         int(cooldown_bars))  # fmt: skip
+                         int(cooldown_bars), float(tick))  # fmt: skip
     k, nf = kernel.run_signals(
         candles_of(sb), signals.inputs(), signals.stop_price, signals.stop_distance, rules,
         costs.array(), units, new_state(rules), new_actions(rules),

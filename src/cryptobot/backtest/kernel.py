@@ -95,15 +95,16 @@ F_TRADE, F_BAR, F_KIND, F_SIDE, F_QTY, F_PRICE, F_FEE = range(len(FILL_COLUMNS))
 
 #: a market entry at bar ``bar``'s open: ``side`` +1/-1, ``qty`` base units filled at ``price``,
 #: the initial ``stop`` (NaN: none), the liquidation price as a ratio of the average entry
-#: (NaN: none), the ``leverage`` the scale-in's ROE reads, the market's quantity ``step``
+#: (NaN: none), the ``leverage`` the scale-in's ROE reads, the market's quantity ``step`` and
+#: price ``tick`` (0: none; stops and targets sit on it, ``manage.ticks``)
 Entry = namedtuple(
-    "Entry", ["bar", "side", "qty", "price", "stop", "liq_ratio", "leverage", "step"]
+    "Entry", ["bar", "side", "qty", "price", "stop", "liq_ratio", "leverage", "step", "tick"]
 )
 #: where trades write: PnL per bar, trade rows, fill rows
 Books = namedtuple("Books", ["pnl", "trades", "fills"])
 #: ``run_signals``' fixed-quantity trading: ``qty`` units on every eligible signal of bars
-#: ``start``..``end`` (exclusive), ``cooldown_bars`` after a loss
-Units = namedtuple("Units", ["qty", "leverage", "step", "start", "end", "cooldown_bars"])
+#: ``start``..``end`` (exclusive), ``cooldown_bars`` after a loss, stops and targets on ``tick``
+Units = namedtuple("Units", ["qty", "leverage", "step", "start", "end", "cooldown_bars", "tick"])
 
 #: the cooldown after a loss (``risk.cooldown``: the one rule, compiled here for the loop)
 allowed_after = njit(cache=True, _nrt=False)(cooldown.allowed_after)
@@ -119,10 +120,11 @@ def entry_of(
     liq_ratio: float = math.nan,
     leverage: float = 1.0,
     step: float = 0.0,
+    tick: float = 0.0,
 ) -> Entry:
     """An ``Entry`` with the types the compiled loop is compiled for (one specialisation)."""
     return Entry(int(bar), int(side), float(qty), float(price), float(stop), float(liq_ratio),
-                 float(leverage), float(step))  # fmt: skip
+                 float(leverage), float(step), float(tick))  # fmt: skip
 
 
 @njit(cache=True, _nrt=False)
@@ -158,7 +160,7 @@ def open_trade(rules, costs, entry, pos, books, k, nf):
     side, qty, price = entry.side, entry.qty, entry.price
     paid = fee(price, qty, costs[C_TAKER])
     open_position(pos, rules, side, qty, price, paid, entry.stop, entry.liq_ratio,
-                  entry.leverage, entry.step)  # fmt: skip
+                  entry.leverage, entry.step, entry.tick)  # fmt: skip
     return _fill(books.fills, nf, k, entry.bar, ENTRY, side, qty, price, paid)
 
 
@@ -277,7 +279,8 @@ def run_signals(candles, inputs, stop_price, stop_distance, rules, costs, units,
         stop = stop_price[t] if not math.isnan(stop_price[t]) else px - side * stop_distance[t]
         if beyond(side, px, stop):
             continue  # the entry would fill beyond its own stop
-        entry = Entry(i0, side, units.qty, px, stop, math.nan, units.leverage, units.step)
+        entry = Entry(i0, side, units.qty, px, stop, math.nan, units.leverage, units.step,
+                      units.tick)  # fmt: skip
         nf = run_trade(candles, inputs, rules, costs, entry, units.end, pos, acts, books, k, nf)
         k += 1
         if trades[k - 1, T_OPEN] > 0.0:

@@ -274,7 +274,7 @@ class _Driver:
         liq_ratio = liq / sent_at if liq else math.nan
         entry = kernel.entry_of(
             bar=i0, side=side, qty=qty, price=price, stop=stop, liq_ratio=liq_ratio,
-            leverage=float(f["leverage"]), step=step,
+            leverage=float(f["leverage"]), step=step, tick=market.tick_size or 0.0,
         )  # fmt: skip
         target = f["risk_target_usd"]  # None when margin_pct sizes the trade
         self.risk_usd[self.k] = math.nan if target is None else float(target)

@@ -69,6 +69,14 @@ COMMANDS: dict[str, Entry] = {
         "Size orders: quantity rounded down to the market's step so the loss at the stop stays"
         " within the target, leverage, margin, liquidation price, fees, and every pre-trade gate.",
     ),
+    "trade": Entry(
+        "cryptobot.cli.trade",
+        "trade_command",
+        "Trading",
+        "Place sized orders on the venue (paper by default) with a reduce-only stop and the"
+        " take-profit ladder, gated with the account's real state; idempotent by client order"
+        " id.",
+    ),
     "risk": Entry(
         "cryptobot.cli.risk_cmd",
         "app",

@@ -241,7 +241,11 @@ def backtest_command(
     if not no_journal:
         record = {"strategy": strategy, "symbols": chosen, "timeframe": data.timeframe,
                   "from": start, "to": end, "units": units, "risk_usd": risk_usd,
-                  "risk_pct": risk_pct, "params": params, "detail": detail}  # fmt: skip
+                  "risk_pct": risk_pct, "params": params, "detail": detail,
+                  # how it was run: a run is repeatable from its record alone
+                  "stepwise": stepwise, "signal_filters": req.signal_filters,
+                  "funding": req.funding, "breakers": req.breakers,
+                  "fee": fee, "slippage_bps": req.costs.slippage_bps}  # fmt: skip
         run_id = journal.save_run(root, request=record, timeframe=data.timeframe,
                                   summary=result.summary, benchmarks=result.benchmarks,
                                   trades=result.trade_table, equity=result.equity_table,

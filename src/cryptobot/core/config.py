@@ -110,9 +110,11 @@ def load_settings(
     path = _config_file(config_path, env, cwd or Path.cwd())
     if path is not None:
         _merge(data, _read_yaml(path), str(path))
-    _merge(data, _env_overrides(env), "the environment")
+    origins: dict[str, str] = {}
+    _merge(data, _env_overrides(env, origins=origins), "the environment")
     _merge(data, _unflatten(overrides or {}), "the command line")
-    return validate(data, source=str(path) if path else "the configuration")
+    origins.update(dict.fromkeys(overrides or {}, "the command line"))
+    return validate(data, source=str(path) if path else "the configuration", origins=origins)
 
 
 def load_dotenv_file(cwd: Path | None = None) -> None:
@@ -147,14 +149,32 @@ def pydantic_plugins_off() -> Iterator[None]:
             os.environ[PLUGINS_OFF] = before
 
 
-def validate(data: dict[str, Any], source: str = "the configuration") -> Settings:
+def validate(
+    data: dict[str, Any], source: str = "the configuration", origins: dict[str, str] | None = None
+) -> Settings:
+    """``data`` as Settings. ``origins``: where a dotted key's value came from when not from
+    ``source`` (an environment variable's name, the command line): an error names the place
+    the user must fix, not the file the value only overrode."""
     try:
         with pydantic_plugins_off():  # the first call builds the validator (``defer_build``)
             return Settings.model_validate(data)
     except ValidationError as exc:
         # every problem named, on one line: fixing one at a time and re-running is tedious
-        problems = list(dict.fromkeys(describe_error(e) for e in exc.errors()))
-        raise ConfigError(f"{source}: {'; '.join(problems)}") from None
+        by_origin: dict[str, dict[str, None]] = {}
+        for e in exc.errors():
+            origin = _origin(e["loc"], origins or {}, source)
+            by_origin.setdefault(origin, {})[describe_error(e)] = None
+        parts = [f"{origin}: {'; '.join(problems)}" for origin, problems in by_origin.items()]
+        raise ConfigError("; ".join(parts)) from None
+
+
+def _origin(loc: tuple[Any, ...], origins: dict[str, str], source: str) -> str:
+    """Where the value at ``loc`` (or the section holding it) was set; ``source`` otherwise."""
+    for end in range(len(loc), 0, -1):
+        found = origins.get(".".join(str(p) for p in loc[:end]))
+        if found is not None:
+            return found
+    return source
 
 
 #: settings that existed once, and what replaces them: an old config names its key in the error
@@ -279,9 +299,10 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
             base[key] = copy.deepcopy(value)
 
 
-def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+def _env_overrides(env: dict[str, str], *, origins: dict[str, str]) -> dict[str, Any]:
     """``CRYPTOBOT__RISK__MAX_LEVERAGE=5`` -> ``{"risk": {"max_leverage": 5}}``; other
-    ``CRYPTOBOT_*`` names belong to the user (an old-style setting name gets a warning)."""
+    ``CRYPTOBOT_*`` names belong to the user (an old-style setting name gets a warning).
+    ``origins`` gets each dotted key's variable name."""
     flat: dict[str, Any] = {}
     for name, raw in env.items():
         if name in ENV_ALIASES:
@@ -298,6 +319,7 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
             continue
         try:
             flat[path] = yaml.safe_load(raw) if raw != "" else None
+            origins[path] = name
         except yaml.YAMLError:
             raise ConfigError(f"{name}: value {raw!r} is not a valid YAML scalar") from None
     return _unflatten(flat)

@@ -1,6 +1,8 @@
-"""The contract specification of one market, as sizing and the fill model need it."""
+"""The contract specification of one market, as sizing and the fill model need it, and the top
+of its book (the best bid and ask an order is priced from)."""
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -72,6 +74,34 @@ class Market:
         data = dict(row)
         data["leverage_tiers"] = json.loads(data.get("leverage_tiers") or "[]")
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class BestBidAsk:
+    """The top of a market's book: the best bid and ask with the size shown at each (in
+    contracts, as ccxt counts them) and the venue's time of the book (ms). A side the venue
+    shows empty is None. ``usable`` says whether an order may be priced from it: both prices
+    finite and positive and the bid below the ask (a crossed or empty book is no quote)."""
+
+    symbol: str
+    bid: float | None
+    ask: float | None
+    bid_size: float | None
+    ask_size: float | None
+    timestamp: int
+
+    @property
+    def usable(self) -> bool:
+        bid, ask = self.bid, self.ask
+        if bid is None or ask is None or not (math.isfinite(bid) and math.isfinite(ask)):
+            return False
+        return 0.0 < bid < ask
+
+    def size_against(self, side: str) -> float | None:
+        """The size an order of ``side`` (buy/sell) would trade against if it took: the ask's
+        for a buy, the bid's for a sell; None when it is not a positive finite number."""
+        size = self.ask_size if side == "buy" else self.bid_size
+        return size if size is not None and math.isfinite(size) and size > 0 else None
 
 
 def _num(value: Any) -> float | None:

@@ -589,12 +589,47 @@ class PaperSettings(Section):
     account: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
     initial_balance: Positive
     timeframe: Timeframe
+    spread_ticks: Annotated[Int, Field(ge=0, le=1000)]  # the simulated book around the close
+    top_of_book_pct: Annotated[Float, Field(gt=0, le=100)]  # its size: % of the bar's volume
 
 
-class ExecutionSettings(Section):
+class ExecutionRules(Section):
+    """How one strategy's entries reach the venue (``engine.execution``): maker-first (post-only
+    at the best bid/ask, re-priced toward the market, the rest at market after a while) or at
+    market at once; child orders no bigger than a share of the top of the book."""
+
     maker_first: bool
-    maker_timeout_s: Positive
+    reprice_every_s: Positive
+    reprice_ticks: Annotated[Int, Field(ge=1, le=1000)]
+    give_up_after_s: NonNeg  # then the remainder at market (0: at once)
+    max_book_impact_pct: Annotated[Float, Field(gt=0, le=1000)]
+
+
+ExecutionProfile = _partial(ExecutionRules, "ExecutionProfile")
+
+
+class ExecutionProfiles(_Partial):
+    """Per-strategy overrides of ``execution:`` (as ``risk.profiles``)."""
+
+    bos_fvg_fib: ExecutionProfile | None = None  # type: ignore[valid-type]
+    momentum: ExecutionProfile | None = None  # type: ignore[valid-type]
+    breakout: ExecutionProfile | None = None  # type: ignore[valid-type]
+    cot_crowd: ExecutionProfile | None = None  # type: ignore[valid-type]
+    ema_cross: ExecutionProfile | None = None  # type: ignore[valid-type]
+
+
+class ExecutionSettings(ExecutionRules):
     client_order_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,8}$")]
+    profiles: ExecutionProfiles
+
+    def for_strategy(self, strategy: str) -> ExecutionRules:
+        """The rules ``strategy``'s entries follow: its profile over the base, key by key (the
+        one place that picks them, as ``manage.for_strategy``)."""
+        rules = self.model_dump(include=set(ExecutionRules.model_fields))
+        profile = getattr(self.profiles, strategy, None)
+        if profile is not None:
+            _merged(rules, profile.model_dump())
+        return ExecutionRules.model_validate(rules)
 
 
 class NotifySettings(Section):

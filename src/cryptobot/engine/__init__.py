@@ -1,9 +1,29 @@
 """The composer: strategy signals -> sizing and gates -> orders to a venue -> fills read back ->
-management per bar -> breakers, stepped on the venue's clock (``engine.stepwise``).
+management per bar -> breakers, stepped on the venue's clock (``engine.stepwise``);
+``trade``'s desk: sized orders onto a venue with their stop and take-profit ladder, gated with
+the venue's account, idempotent by client id (``engine.trade``); and the maker-first executor
+that works one entry onto a venue (``engine.execution.execute``).
 
 It owns no rule of its own: each step is the library's (``strategies``, ``risk``, ``fills``,
 ``manage``), and the venue is any ``exchange.TradingExchange``."""
 
 from cryptobot.core.lazy import surface
 
-__all__, __getattr__, __dir__ = surface(__name__, names={"stepwise": ("drive", "run_stepwise")})
+__all__, __getattr__, __dir__ = surface(
+    __name__,
+    names={
+        "execution": ("Sleep", "execute"),
+        "execution_plan": ("child_qty", "entry_order_id", "maker_price"),
+        "stepwise": ("drive", "run_stepwise"),
+        "trade": (
+            "LIVE_IN_FLIGHT_MS",
+            "Outcome",
+            "TradeSetup",
+            "close_positions",
+            "journal_venue",
+            "trade_orders",
+        ),
+        "trade_record": ("TradeOrder",),
+        "trade_status": ("StatusReport", "account_status"),
+    },
+)

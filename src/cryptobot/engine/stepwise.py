@@ -50,8 +50,8 @@ Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_
 - **cooldown after a loss**: a trade closing at the next open ends after the close at which the
   next signal is sized; the composer judges the loss from the trade marked at that close
   (the fast path from its exit fill).
-- **ticks**: stops and targets are put on the market's price tick (the venue refuses others);
-  the kernel does not round them. Parity is exact for markets stored without a tick.
+- **ticks**: none. Stops and targets sit on the market's price tick (the venue refuses
+  others) by one rule, ``manage.ticks``, which the kernel's position follows too.
 - **funding where none is stored**: the venue charges none; the fast path charges
   ``backtest.funding_fallback_rate`` (with a warning).
 - **an entry that fills beyond its stop**: the fast path never enters it; the venue has filled
@@ -105,6 +105,7 @@ from cryptobot.exchange.simulated import SimSetup
 from cryptobot.fills.liquidation import venue_of
 from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
 from cryptobot.manage.position import Action, Bar, BarInputs, Position
+from cryptobot.manage.ticks import on_tick
 from cryptobot.risk import breakers, cooldown, gates
 from cryptobot.risk.orders import RESENT_LEGS, leg_order_id, size_orders
 
@@ -411,19 +412,19 @@ class _Composer:
             return
         entry = kernel.entry_of(bar=t, side=sent.side, qty=qty, price=fill.price, stop=stop,
                                 liq_ratio=sent.liq_ratio, leverage=sent.leverage,
-                                step=sent.step)  # fmt: skip
+                                step=sent.step, tick=self._tick)  # fmt: skip
         liq = fill.price * sent.liq_ratio
         pos = Position.open(policy=self.s.policy, costs=self.costs, side=sent.side, qty=qty,
                             price=fill.price, ts=int(self.stamps[t]), stop=stop,
                             liquidation=liq if math.isfinite(liq) else None,
-                            leverage=sent.leverage, step=sent.step,
+                            leverage=sent.leverage, step=sent.step, tick=self._tick,
                             entry_fee=fill.fee)  # fmt: skip
         self.risk_usd[self.k] = sent.risk_usd
         self.desk.trade_symbol[self.k] = self.i
         self.desk.cids.append(sent.orders[0])
         self.trade = _Trade(self.k, entry, pos, funding, self.end, sent.ids, set(sent.orders))
         if len(sent.orders) > 1:
-            self.trade.stop_id, self.trade.stop_at = sent.orders[1], stop
+            self.trade.stop_id, self.trade.stop_at = sent.orders[1], pos.stop
         self.k += 1
         self._book(self.trade, t, [fill], [], entry=True)
         await self._step(t, [f for f in fills if f is not fill], funding)
@@ -589,6 +590,11 @@ class _Composer:
         )  # fmt: skip
         self.allowed = self.end  # while the position is open
 
+    @property
+    def _tick(self) -> float:
+        """The market's price tick as ``manage.ticks`` reads it (0: none)."""
+        return self.market.tick_size or 0.0
+
     def _price_at_send(self, t: int) -> float:
         """The price a market order sent at bar t's close meets: on a replayed venue the next
         bar's open (its first trade, at the moment of that close), which the fast path sizes
@@ -600,7 +606,7 @@ class _Composer:
         try:
             order = await self.venue.create_order(
                 symbol=self.symbol, type="stop_market", side="sell" if side > 0 else "buy",
-                amount=contracts, trigger_price=snap(stop, self.market.tick_size),
+                amount=contracts, trigger_price=on_tick(side, stop, self._tick, True),
                 reduce_only=True, client_order_id=order_id,
             )  # fmt: skip
         except TradingError as exc:
@@ -620,7 +626,7 @@ class _Composer:
                     symbol=self.symbol, type="take_profit",
                     side="sell" if tr.entry.side > 0 else "buy",
                     amount=snap(qty / size, self.market.step_size),
-                    price=snap(price, self.market.tick_size), reduce_only=True,
+                    price=on_tick(tr.entry.side, price, self._tick, False), reduce_only=True,
                     client_order_id=tr.ids.target(rung),
                 )  # fmt: skip
             except TradingError as exc:

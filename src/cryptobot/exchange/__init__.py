@@ -22,7 +22,7 @@ __all__, __getattr__, __dir__ = surface(
             "sim_setup",
             "stored_exchange",
         ),
-        "market_rules": ("snap",),
+        "market_rules": ("add_steps", "snap"),
         "replay": ("ReplayClock", "ReplayExchange"),
         "simulated": ("SimSetup",),
     },

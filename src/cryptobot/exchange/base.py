@@ -8,8 +8,9 @@ Two levels:
   and the venue's clock (``now``). It is the ``data.source.MarketDataSource`` the fetcher reads.
 - :class:`TradingExchange` adds the account: balance, positions, open orders (conditional ones
   included), an order by its client order id, creating (market, limit, post-only, reduce-only
-  stop-market and take-profit) and cancelling orders, leverage, margin mode, the account's
-  fills and its funding payments. Refusals are the exceptions of ``exchange.errors``; records
+  stop-market and take-profit), amending (a resting limit's price) and cancelling orders,
+  leverage, margin mode, the account's fills and its funding payments, and the best bid and
+  ask a maker order is priced from. Refusals are the exceptions of ``exchange.errors``; records
   are ``core.account``'s.
 
 Library code takes the time from ``now()``, never from ``time.time()``: a replayed clock then
@@ -29,7 +30,7 @@ from cryptobot.core.account import (
     OrderType,
     Position,
 )
-from cryptobot.core.market import Market
+from cryptobot.core.market import BestBidAsk, Market
 from cryptobot.data.source import FundingRate, OhlcvRow, OpenInterest, Ticker
 
 
@@ -98,6 +99,10 @@ class TradingExchange(Exchange):
     on the tick of the market (``load_markets``).
     """
 
+    #: whether ``amend_order`` moves a resting order's price in place (Binance's modify
+    #: order, the simulated venues); False: it raises ``AmendNotSupported``
+    amends_in_place: bool = False
+
     @abstractmethod
     async def fetch_balance(self) -> Balance: ...
 
@@ -111,8 +116,10 @@ class TradingExchange(Exchange):
         order they were placed."""
 
     @abstractmethod
-    async def fetch_order(self, client_order_id: str) -> Order:
-        """The order with this client order id, open or done; ``OrderNotFound`` if none."""
+    async def fetch_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
+        """The order with this client order id, open or done; ``OrderNotFound`` if none.
+        ``symbol``: the order's, when the caller knows it (a live venue may need it to find
+        a done order; a simulated one does not)."""
 
     @abstractmethod
     async def create_order(
@@ -133,9 +140,25 @@ class TradingExchange(Exchange):
         duplicate id), ``InsufficientMargin`` or ``UnknownSymbolError``."""
 
     @abstractmethod
-    async def cancel_order(self, client_order_id: str) -> Order:
+    async def cancel_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
         """Cancel an open order; ``OrderNotOpen`` when it is done already (a second cancel),
-        ``OrderNotFound`` when the venue never had it."""
+        ``OrderNotFound`` when the venue never had it. ``symbol`` as for ``fetch_order``."""
+
+    @abstractmethod
+    async def fetch_best_bid_ask(self, symbol: str) -> BestBidAsk:
+        """The top of ``symbol``'s book now: what a maker order is priced from."""
+
+    @abstractmethod
+    async def amend_order(
+        self, client_order_id: str, *, price: float, symbol: str | None = None
+    ) -> Order:
+        """Move a resting limit order to ``price`` (on the tick) in place: same client id,
+        same amount, what has filled kept; the order as it stands after. Only where
+        ``amends_in_place``; elsewhere ``AmendNotSupported`` and nothing is sent (cancel it and
+        place the rest under a new client id). A post-only order the new price would make take
+        raises ``PostOnlyWouldTake``: Binance then cancels the order, the simulated venues keep
+        it at its old price, so look it up. ``OrderNotOpen`` when it is done already (filled
+        or canceled meanwhile)."""
 
     @abstractmethod
     async def set_leverage(self, symbol: str, leverage: float) -> None: ...

@@ -24,7 +24,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from cryptobot.core.account import Balance, MarginMode, OrderRequest, OrderType
+from cryptobot.core.account import Balance, MarginMode, Order, OrderRequest, OrderType
 from cryptobot.core.errors import UnknownSymbolError
 from cryptobot.exchange.errors import (
     BelowMinimum,
@@ -83,6 +83,12 @@ class Dialect(ABC):
     funding_by_symbol: ClassVar[bool] = False
     #: the venue's API keys come with a passphrase (CRYPTOBOT_API_PASSWORD)
     needs_passphrase: ClassVar[bool] = False
+    #: a resting limit's price can be changed in place (same client id, fills kept)
+    amends_in_place: ClassVar[bool] = False
+    #: why not, where not (the refusal's message)
+    no_amend: ClassVar[str] = "the venue has no in-place amend"
+    #: codes saying an amend asks for what the order already is (not an error)
+    unchanged: frozenset[int] = frozenset()
 
     @abstractmethod
     def order_args(
@@ -115,6 +121,10 @@ class Dialect(ABC):
     ) -> dict[str, Any]:
         """Cancel the order; ``OrderNotFound`` (or the venue's code) when none is open."""
 
+    async def amend_order(self, client: Any, order: Order, price: float) -> dict[str, Any]:
+        """Send the venue's amend of ``order`` (open, a limit) to ``price``: ccxt's answer."""
+        raise NotImplementedError(self.no_amend)
+
     @abstractmethod
     def open_order_calls(self) -> list[dict[str, Any]]:
         """The ``fetch_open_orders`` params that together list every working order."""
@@ -145,7 +155,10 @@ class BinanceUsdm(Dialect):
     TAKE_PROFIT_MARKET) go through the Algo Order API (``clientAlgoId``; the old endpoint
     answers -4120 since December 2025), which ccxt ≥ 4.5.27 routes to when a trigger price is
     given, and are listed only with ``{'trigger': True}``. Post-only is ``timeInForce: GTX``
-    (-5022 when it would cross).
+    (-5022 when it would cross). A resting limit is amended in place (``PUT /fapi/v1/order``,
+    ccxt's ``edit_order`` with the venue's order id: price and the unchanged quantity); a
+    post-only order the new price would make take is canceled by Binance ("the order will be
+    cancelled by the amendment"), an amend to what the order is already answers -5027.
 
     A take-profit is a TAKE_PROFIT_MARKET triggered at the target (the interface's ``price``):
     an exchange-side conditional like the stop, so it fires while the bot is away; it fills as
@@ -175,6 +188,7 @@ class BinanceUsdm(Dialect):
         -4161: LeverageRefused,
         -4164: BelowMinimum,
         -5022: PostOnlyWouldTake,
+        -5026: InvalidOrder,  # amended too often (10,000 times)
         -2013: OrderNotFound,
         -2011: OrderNotFound,
     }
@@ -187,6 +201,8 @@ class BinanceUsdm(Dialect):
         "warnOnFetchOpenOrdersWithoutSymbol": False,
         "setMarginMode": {"throwMarginModeAlreadySet": True},
     }
+    amends_in_place: ClassVar[bool] = True
+    unchanged = frozenset({-5027})  # "No need to modify the order."
 
     def order_args(
         self,
@@ -231,6 +247,11 @@ class BinanceUsdm(Dialect):
     ) -> dict[str, Any]:
         named = self._named(client_order_id, conditional=conditional)
         return await client.cancel_order(None, symbol, named)
+
+    async def amend_order(self, client: Any, order: Order, price: float) -> dict[str, Any]:
+        """By the venue's order id: ccxt would send ``orderId=None`` with a client id only."""
+        return await client.edit_order(order.id, order.symbol, "limit", order.side,
+                                       order.amount, price)  # fmt: skip
 
     def open_order_calls(self) -> list[dict[str, Any]]:
         return [{}, {"trigger": True}]
@@ -278,7 +299,10 @@ class Bitget(Dialect):
       canceled with its own planType.
     - A placed order is answered with its ids only; the adapter looks it up. A post-only order
       that would trade at once is canceled by the venue on arrival rather than refused.
-    - Funding payments are account bills (``contract_settle_fee``), listed per symbol."""
+    - Funding payments are account bills (``contract_settle_fee``), listed per symbol.
+    - No amend in place: ``modify-order`` (ccxt's ``edit_order``) cancels the order and places
+      a new one under ``newClientOid``, asynchronously (the new order id is not answered), and
+      Bitget documents it for hedge mode only; a caller cancels and places anew itself."""
 
     refusals: ClassVar[dict[int, type[Exception]]] = {
         40786: DuplicateClientOrderId,  # Duplicate clientOid
@@ -336,6 +360,10 @@ class Bitget(Dialect):
     answers_with_order: ClassVar[bool] = False
     funding_by_symbol: ClassVar[bool] = True
     needs_passphrase: ClassVar[bool] = True
+    no_amend: ClassVar[str] = (
+        "Bitget's modify-order replaces the order under a new client id (cancel and new, "
+        "asynchronously); cancel it and place the rest under the next client id"
+    )
 
     def order_args(
         self,

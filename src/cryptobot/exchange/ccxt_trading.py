@@ -18,6 +18,11 @@ Failures, by what they mean for the account:
   the call had answered; certainly absent, ``OrderNotPlaced`` (the caller decides whether to
   send it again); the look-up failing too, ``OrderStatusUnknown`` (reconcile, do not resend).
 
+Amends (``amend_order``, where the dialect ``amends_in_place``) are sent once too: an
+ambiguous failure looks the order up and returns it as it stands (at its old price or the new
+one: the caller sees which), an answer that it is so already (Binance -5027) returns it. The
+best bid and ask are the top of ``fetch_order_book`` (5 levels).
+
 Binance needs a symbol to look an order up; the adapter remembers the symbol of every client
 id it sent or saw, and otherwise searches the open orders (``symbol=`` names it directly).
 Secrets stay inside the ccxt client: no message, log line or ``repr`` of this class holds them.
@@ -44,11 +49,15 @@ from cryptobot.core.account import (
 )
 from cryptobot.core.config import Secrets
 from cryptobot.core.errors import CryptobotError, ExchangeFailure, UnknownSymbolError
+from cryptobot.core.market import BestBidAsk
+from cryptobot.core.numbers import short
 from cryptobot.core.settings import ExchangeSettings
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.ccxt_dialects import DIALECTS, Dialect, venue_answer
 from cryptobot.exchange.ccxt_exchange import CcxtExchange
 from cryptobot.exchange.errors import (
+    AmendNotSupported,
+    InvalidOrder,
     OrderNotFound,
     OrderNotOpen,
     OrderNotPlaced,
@@ -61,6 +70,7 @@ from cryptobot.exchange.retry import RetryAfter, RetryPolicy, describe, retry_af
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BOOK_LEVELS = 5  # the order book depth asked for (a limit both venues accept)
 
 
 class CcxtTradingExchange(CcxtExchange, TradingExchange):
@@ -90,6 +100,7 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         self._where: dict[str, tuple[str, bool]] = {}  # client id -> symbol, conditional
         self._made_by: dict[str, tuple[str, OrderType]] = {}  # venue order id -> client id, type
         self._margin_modes: dict[str, MarginMode] = {}  # symbol -> its mode, set or looked up
+        self.amends_in_place = self.dialect.amends_in_place
 
     def __repr__(self) -> str:
         return f"CcxtTradingExchange({self.id!r})"
@@ -294,6 +305,64 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
             pause = self._retry.delay(attempt, None)
             await self._retry.sleep(pause)
             waited += pause
+
+    async def amend_order(
+        self, client_order_id: str, *, price: float, symbol: str | None = None
+    ) -> Order:
+        """Looked up first (the venue's amend names the order by its id, side and amount);
+        see the module's docstring for failures. Binance cancels a post-only order the new
+        price would make take: ``PostOnlyWouldTake`` (look it up)."""
+        if not self.amends_in_place:
+            raise AmendNotSupported(f"{self.id}: {self.dialect.no_amend}; nothing was sent")
+        order = await self.fetch_order(client_order_id, symbol=symbol)
+        if order.status != "open":
+            raise OrderNotOpen(f"{self.id}: order {client_order_id} is {order.status}, not open")
+        if order.type != "limit":
+            raise InvalidOrder(f"order {client_order_id} is a {order.type}: only a limit's price "
+                               "can be amended")  # fmt: skip
+        req = OrderRequest(order.symbol, "limit", order.side, order.amount, price, None,
+                           order.reduce_only, order.post_only, client_order_id)  # fmt: skip
+        check_order(req, (await self.load_markets())[order.symbol], last_price=math.nan)
+        what = f"amend {client_order_id} to {short(price)}"
+        try:
+            raw = await self.dialect.amend_order(self._ccxt, order, float(price))
+        except ccxt.BaseError as exc:
+            return await self._after_failed_amend(order, what, exc)
+        amended = self._order(raw)
+        if order.post_only and amended.status == "canceled":
+            raise PostOnlyWouldTake(f"{what}: the venue canceled the post-only order (it would "
+                                    "have traded at once)")  # fmt: skip
+        return amended
+
+    async def _after_failed_amend(self, order: Order, what: str, exc: ccxt.BaseError) -> Order:
+        code, _ = venue_answer(exc)
+        cid = order.client_order_id
+        if code in self.dialect.unchanged:
+            return await self.fetch_order(cid, symbol=order.symbol)
+        if isinstance(exc, RetryAfter) or code in self.dialect.transient:
+            raise TradingError(f"{what}: refused unprocessed ({_text(exc, code)}); the order is "
+                               "unchanged") from None  # fmt: skip
+        if self.dialect.refusal(code) is not None or code in self.dialect.auth:
+            raise self._refused(what, exc, code) from None
+        log.warning("%s: %s; looking the order up by its client id", what, _text(exc, code))
+        try:
+            return await self.fetch_order(cid, symbol=order.symbol)
+        except (ExchangeFailure, TradingError) as lookup:
+            raise OrderStatusUnknown(
+                f"{what}: {_text(exc, code)}, and the look-up failed too ({lookup}): "
+                "reconcile before changing it again"
+            ) from None
+
+    async def fetch_best_bid_ask(self, symbol: str) -> BestBidAsk:
+        """The top of the venue's order book; an empty side is None, the time the book's (0
+        when the venue sends none)."""
+        await self._known(symbol)
+        book = await self._read(
+            f"fetch {symbol} book", lambda: self._ccxt.fetch_order_book(symbol, BOOK_LEVELS)
+        )
+        bid, ask = _top(book.get("bids")), _top(book.get("asks"))
+        return BestBidAsk(symbol=symbol, bid=bid[0], ask=ask[0], bid_size=bid[1],
+                          ask_size=ask[1], timestamp=int(book.get("timestamp") or 0))  # fmt: skip
 
     async def cancel_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
         """The canceled order. The venue cannot tell a second cancel from a retry whose first
@@ -559,6 +628,14 @@ def _position(p: dict[str, Any]) -> Position:
         liquidation_price=_num(p.get("liquidationPrice")),
         timestamp=int(p.get("timestamp") or 0),
     )
+
+
+def _top(levels: Any) -> tuple[float | None, float | None]:
+    """The best level (price, size) of one side of a ccxt order book; (None, None) if empty."""
+    if not levels or not isinstance(levels, list) or not isinstance(levels[0], list | tuple):
+        return None, None
+    first = levels[0]
+    return _num(first[0]), _num(first[1]) if len(first) > 1 else None
 
 
 def _num(value: Any) -> float | None:

@@ -40,6 +40,11 @@ class ReduceOnlyWouldIncrease(InvalidOrder):
     """A reduce-only order on the side of the open position would increase it."""
 
 
+class AmendNotSupported(TradingError):
+    """The venue cannot move a resting order's price in place (Bitget's modify-order replaces
+    the order under a new client id): nothing was sent; cancel it and place anew."""
+
+
 class DuplicateClientOrderId(InvalidOrder):
     """The venue already knows an order with this client order id (open or done): a retry of
     an order that went through never places a second one. Look it up with ``fetch_order``."""
@@ -85,6 +90,7 @@ class ClockWentBack(TradingError):
 
 
 __all__ = [
+    "AmendNotSupported",
     "BelowMinimum",
     "ClockWentBack",
     "DuplicateClientOrderId",

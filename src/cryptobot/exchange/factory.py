@@ -98,8 +98,8 @@ def open_venue(
 
 def sim_setup(settings: Settings) -> SimSetup:
     """How the simulated venues trade: the backtest's costs (so paper, replay and backtest
-    charge the same), the paper account's deposit and matching timeframe, the margin mode and
-    the liquidation formula of the configured venue."""
+    charge the same), the paper account's deposit, matching timeframe and book, the margin mode
+    and the liquidation formula of the configured venue."""
     source = settings.replay.source_exchange if settings.exchange == "replay" else settings.exchange
     return SimSetup(
         costs=Costs.from_settings(settings),
@@ -108,6 +108,8 @@ def sim_setup(settings: Settings) -> SimSetup:
         venue=venue_of(source),
         max_leverage=settings.risk.max_leverage,
         timeframe=settings.paper.timeframe,
+        spread_ticks=settings.paper.spread_ticks,
+        top_of_book_pct=settings.paper.top_of_book_pct,
     )
 
 

@@ -195,11 +195,13 @@ class PaperBroker(SimulatedExchange):
     async def bars(self, symbol: str, since: int, until: int) -> list[Bar]:
         return await self._feed(symbol, since, until)
 
-    async def last_price(self, symbol: str, now: int) -> float:
-        tf_ms = timeframe_ms(self.setup.timeframe or "1m")
-        bars = await self._feed(symbol, now - PRICE_LOOKBACK_BARS * tf_ms, now)
+    async def last_bar(self, symbol: str, now: int) -> Bar | None:
+        bars = await self._feed(symbol, now - PRICE_LOOKBACK_BARS * self.bar_ms(symbol), now)
         good = [b for b in bars if b.valid]  # a bad bar from the feed is no price
-        return good[-1].close if good else float("nan")
+        return good[-1] if good else None
+
+    def bar_ms(self, symbol: str) -> int:
+        return timeframe_ms(self.setup.timeframe or "1m")
 
 
 class _JournalSession:

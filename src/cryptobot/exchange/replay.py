@@ -157,12 +157,14 @@ class ReplayExchange(SimulatedExchange):
             for i, r in enumerate(rows)
         ]
 
-    async def last_price(self, symbol: str, now: int) -> float:
+    async def last_bar(self, symbol: str, now: int) -> Bar | None:
         self._known(symbol)
-        tf = self._matching_timeframe(symbol)
-        rows = self._closed(symbol, tf, now - 2 * DAY_MS, now)
-        good = rows[np.isfinite(rows[:, 4]) & (rows[:, 4] > 0)]  # a bad stored close is no price
-        return float(good[-1, 4]) if len(good) else float("nan")
+        rows = self._closed(symbol, self._matching_timeframe(symbol), now - 2 * DAY_MS, now)
+        bars = (Bar(int(r[0]), *map(float, r[1:6])) for r in rows[::-1])
+        return next((b for b in bars if b.valid), None)  # a bad stored bar is no price
+
+    def bar_ms(self, symbol: str) -> int:
+        return timeframe_ms(self._matching_timeframe(symbol))
 
     def _matching_timeframe(self, symbol: str) -> str:
         stored = self._timeframes[symbol]

@@ -62,6 +62,7 @@ from cryptobot.core.timeutil import iso
 from cryptobot.exchange.errors import (
     ClockWentBack,
     InsufficientMargin,
+    InvalidOrder,
     LeverageRefused,
     OrderNotFound,
     OrderNotOpen,
@@ -69,7 +70,7 @@ from cryptobot.exchange.errors import (
     ReduceOnlyWouldIncrease,
 )
 from cryptobot.exchange.market_rules import add_steps, check_order, snap
-from cryptobot.exchange.simulated import Bar, SimSetup
+from cryptobot.exchange.simulated import Bar, SimSetup, spread_quote
 from cryptobot.fills import brackets as bracket_rules
 from cryptobot.fills.costs import C_TAKER, C_THROUGH
 from cryptobot.fills.liquidation import liquidation_price
@@ -170,7 +171,7 @@ class SimAccount:
                 f"{req.symbol}: a reduce-only {req.side} would add to the "
                 f"{_side_name(book.side)} position"
             )
-        marketable = req.price is not None and takes(sign, req.price, last_price)
+        marketable = req.price is not None and self._takes(market, sign, req.price, last_price)
         if req.post_only and marketable:
             raise PostOnlyWouldTake(
                 f"{req.symbol}: a post-only {req.side} at {short(req.price)} would take at once "
@@ -195,6 +196,33 @@ class SimAccount:
         if book.cursor is None:
             book.cursor, book.last_close = now, last_price
         return order
+
+    def amend(self, client_order_id: str, *, price: float, now: int, last_price: float) -> Order:
+        """Move the open limit order ``client_order_id`` to ``price`` (its amount and fills
+        kept); from now on it is matched as if placed now. Nothing changes when it is refused."""
+        order = self.state.orders[client_order_id]
+        if order.type != "limit":
+            raise InvalidOrder(f"order {client_order_id} is a {order.type}: only a limit's price "
+                               "can be amended")  # fmt: skip
+        market = self.market(order.symbol)
+        req = OrderRequest(symbol=order.symbol, type="limit", side=order.side,
+                           amount=order.amount, price=price, reduce_only=order.reduce_only,
+                           post_only=order.post_only, client_order_id=client_order_id)  # fmt: skip
+        check_order(req, market, last_price=last_price)
+        sign = side_sign(order.side)
+        marketable = self._takes(market, sign, float(price), last_price)
+        if order.post_only and marketable:
+            raise PostOnlyWouldTake(
+                f"{order.symbol}: order {client_order_id} post-only at {short(price)} would take "
+                f"at once (the last price is {short(last_price)}); it stays at "
+                f"{short(order.price)}"
+            )
+        if not order.reduce_only:
+            book = self.book(order.symbol)
+            self._require_margin(book, sign, self._left(order), float(price),
+                                 released=self._reservation(order))  # fmt: skip
+        liquidity: Liquidity = "taker" if marketable else "maker"
+        return self._update(order, now, price=float(price), timestamp=now, liquidity=liquidity)
 
     def cancel(self, client_order_id: str, *, now: int, known: bool) -> Order:
         """Cancel an open order; ``known``: whether the venue has it among its done orders."""
@@ -537,8 +565,12 @@ class SimAccount:
         taker = float(self._costs_of(book.symbol)[C_TAKER])
         return opening * price / book.leverage + fee(price, opening, taker)
 
-    def _require_margin(self, book: Book, sign: int, amount: float, price: float) -> None:
-        need, free = self._need(book, sign, amount, price), self.balance().free
+    def _require_margin(
+        self, book: Book, sign: int, amount: float, price: float, *, released: float = 0.0
+    ) -> None:
+        """Refuse an order needing more than is free (``released``: what the order it replaces
+        holds, free again if it goes through)."""
+        need, free = self._need(book, sign, amount, price), self.balance().free + released
         if need > free:
             raise InsufficientMargin(
                 f"{book.symbol}: the order needs {need:,.2f} {self.state.ledger.currency} of "
@@ -585,6 +617,12 @@ class SimAccount:
             costs = self.setup.costs.for_market(self.markets.get(symbol)).array()
             self._costs[symbol] = costs
         return costs
+
+    def _takes(self, market: Market, sign: int, price: float, last_price: float) -> bool:
+        """Whether a limit at ``price`` trades at once against the book around ``last_price``
+        (``simulated.spread_quote``): a buy at or above the ask, a sell at or below the bid."""
+        bid, ask = spread_quote(last_price, market.tick_size, self.setup.spread_ticks)
+        return takes(sign, price, ask if sign > 0 else bid)
 
     def _settings_change(self, symbol: str) -> Book:
         book = self.book(symbol)

@@ -9,9 +9,19 @@ bars come from and where the account is kept. Every call runs the same way:
    position or open orders: a fill happens when the clock passes the bar, whoever asks next. A
    bad bar (NaN, zero, a high below the low...) is stepped over, never applied: it cannot lock
    the account, and the next good bar goes on as normal;
-4. do what was asked (place, cancel, read) and store the result: all of it, or nothing. Once
-   stored, each bad bar stepped over is reported once, as a warning on this module's logger
-   (a call that fails stores nothing, so the next call steps over it and reports it).
+4. do what was asked (place, amend, cancel, read) and store the result: all of it, or
+   nothing. Once stored, each bad bar stepped over is reported once, as a warning on this
+   module's logger (a call that fails stores nothing, so the next call steps over it and
+   reports it).
+
+**The book** (``fetch_best_bid_ask``) is a model of the price feed, the one the matching
+checks orders against: from the close of the newest valid bar, the bid ``spread_ticks`` ticks
+below it and the ask as far above (rounded outwards onto the tick), each showing
+``top_of_book_pct`` % of that bar's volume; its time is the bar's close. A buy limit at or
+above the ask (a sell at or below the bid) trades at once: a post-only one is refused, another
+pays the taker fee. ``spread_ticks`` 0 (``SimSetup``'s default, the backtest's model) quotes
+the close on both sides: an order at the close takes. ``amend_order`` moves a resting limit in
+place; it is then matched as if placed at the amend (Binance requeues an amended order).
 
 The matching engine (numba) loads with the first trading call: a replay exchange that only
 serves candles (``scan --offline``) never pays for it.
@@ -24,6 +34,7 @@ from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from cryptobot.core.account import (
@@ -39,9 +50,12 @@ from cryptobot.core.account import (
     OrderType,
     Position,
 )
+from cryptobot.core.errors import UnknownSymbolError
+from cryptobot.core.market import BestBidAsk
 from cryptobot.core.timeutil import iso
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import DuplicateClientOrderId, OrderNotFound, TradingError
+from cryptobot.exchange.market_rules import GRID_TOLERANCE, snap
 from cryptobot.fills.costs import Costs
 from cryptobot.fills.liquidation import Venue
 
@@ -72,6 +86,8 @@ class SimSetup:
     venue: Venue = "binance"
     max_leverage: float = 125.0  # where a market states none
     timeframe: str | None = None
+    spread_ticks: int = 0  # the book: bid and ask this many ticks either side of the close
+    top_of_book_pct: float = 5.0  # size at the bid and at the ask: this % of the bar's volume
 
     def new_state(self) -> AccountState:
         balance = self.initial_balance
@@ -130,9 +146,10 @@ class Session(Protocol):
 
 class SimulatedExchange(TradingExchange):
     """``TradingExchange`` on a simulated account; a venue provides its sessions, its bars and
-    its last price."""
+    its last bar."""
 
     setup: SimSetup
+    amends_in_place = True
 
     @abstractmethod
     def session(self) -> AbstractAsyncContextManager[Session]: ...
@@ -143,8 +160,12 @@ class SimulatedExchange(TradingExchange):
         ``until``, oldest first, with their funding."""
 
     @abstractmethod
-    async def last_price(self, symbol: str, now: int) -> float:
-        """The close of the newest bar closed by ``now`` (NaN: none)."""
+    async def last_bar(self, symbol: str, now: int) -> Bar | None:
+        """The newest valid bar of the matching timeframe closed by ``now`` (None: none)."""
+
+    @abstractmethod
+    def bar_ms(self, symbol: str) -> int:
+        """The length of ``symbol``'s matching bars in ms."""
 
     # ---- the trading interface -----------------------------------------------------------
     async def fetch_balance(self) -> Balance:
@@ -156,7 +177,7 @@ class SimulatedExchange(TradingExchange):
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         return await self._call(lambda account, now, session: account.open_orders(symbol))
 
-    async def fetch_order(self, client_order_id: str) -> Order:
+    async def fetch_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
         async def find(account: "SimAccount", now: int, session: Session) -> Order:
             order = await _lookup(account, session, client_order_id)
             if order is None:
@@ -196,12 +217,37 @@ class SimulatedExchange(TradingExchange):
 
         return await self._call(place)
 
-    async def cancel_order(self, client_order_id: str) -> Order:
+    async def cancel_order(self, client_order_id: str, *, symbol: str | None = None) -> Order:
         async def cancel(account: "SimAccount", now: int, session: Session) -> Order:
             known = await _lookup(account, session, client_order_id) is not None
             return account.cancel(client_order_id, now=now, known=known)
 
         return await self._call(cancel)
+
+    async def amend_order(
+        self, client_order_id: str, *, price: float, symbol: str | None = None
+    ) -> Order:
+        async def amend(account: "SimAccount", now: int, session: Session) -> Order:
+            order = account.state.orders.get(client_order_id)
+            if order is None:  # done or unknown: the cancel's refusal says which
+                known = await _lookup(account, session, client_order_id) is not None
+                return account.cancel(client_order_id, now=now, known=known)
+            last = await self._price_for(account, order.symbol, now)
+            return account.amend(client_order_id, price=price, now=now, last_price=last)
+
+        return await self._call(amend)
+
+    async def fetch_best_bid_ask(self, symbol: str) -> BestBidAsk:
+        market = (await self.load_markets()).get(symbol)
+        if market is None:
+            raise UnknownSymbolError(f"the venue lists no market {symbol}")
+        now = await self.now()
+        bar = await self.last_bar(symbol, now)
+        if bar is None:
+            return BestBidAsk(symbol, None, None, None, None, now)
+        bid, ask = spread_quote(bar.close, market.tick_size, self.setup.spread_ticks)
+        size = bar.volume / market.contract_size * self.setup.top_of_book_pct / 100
+        return BestBidAsk(symbol, bid, ask, size, size, bar.time + self.bar_ms(symbol))
 
     async def set_leverage(self, symbol: str, leverage: float) -> None:
         await self._call(lambda account, now, session: account.set_leverage(symbol, leverage))
@@ -255,16 +301,34 @@ class SimulatedExchange(TradingExchange):
         book = account.state.books.get(symbol)
         if book is not None and book.cursor is not None and math.isfinite(book.last_close):
             return book.last_close  # matched up to now already
-        price = await self.last_price(symbol, now)
-        if not (math.isfinite(price) and price > 0):
+        bar = await self.last_bar(symbol, now)
+        if bar is None:
             raise TradingError(f"{symbol}: no price at {iso(now)} to check the order against")
-        return price
+        return bar.close
 
 
 async def _lookup(account: "SimAccount", session: Session, client_order_id: str) -> Order | None:
     """An order open, changed in this call, or stored as done."""
     order = account.state.orders.get(client_order_id) or account.changed.get(client_order_id)
     return order or await session.find_order(client_order_id)
+
+
+def spread_quote(last: float, tick: float | None, spread_ticks: int) -> tuple[float, float]:
+    """The simulated book's bid and ask around the ``last`` close (the module's *book*):
+    ``spread_ticks`` ticks either side, rounded outwards onto the tick; the close on both sides
+    without a spread or a tick."""
+    if not tick or spread_ticks <= 0:
+        return last, last
+    grid = Decimal(repr(tick))
+    units = Decimal(repr(last)) / grid
+    nearest = units.to_integral_value()
+    if abs(units - nearest) <= Decimal(repr(GRID_TOLERANCE)):  # on the tick up to float noise
+        units = nearest
+    below = units.to_integral_value(rounding=ROUND_FLOOR)
+    above = units.to_integral_value(rounding=ROUND_CEILING)
+    bid = snap(float((below - spread_ticks) * grid), tick)
+    ask = snap(float((above + spread_ticks) * grid), tick)
+    return bid, ask
 
 
 def select(records: Iterable[R], symbol: str | None, since: int | None) -> list[R]:
@@ -275,4 +339,4 @@ def select(records: Iterable[R], symbol: str | None, since: int | None) -> list[
     ]  # fmt: skip
 
 
-__all__ = ["Bar", "Session", "SimSetup", "SimulatedExchange", "Venue", "select"]
+__all__ = ["Bar", "Session", "SimSetup", "SimulatedExchange", "Venue", "select", "spread_quote"]

@@ -1,5 +1,6 @@
-"""The DuckDB event journal: setups seen, signal decisions, backtest runs, breaker state and
-the paper broker's account, each a table in ``cryptobot.duckdb`` written in one transaction.
+"""The DuckDB event journal: setups seen, signal decisions, backtest runs, breaker state, the
+paper broker's account and ``trade``'s orders, fills, positions and events, each a table in
+``cryptobot.duckdb`` written in one transaction.
 
 Writers hold connections briefly so ``journal`` and ``report`` run beside the daemon. It
 stores what callers decided, with the times they give; it decides nothing itself."""
@@ -8,6 +9,9 @@ from cryptobot.core.lazy import surface
 
 __all__, __getattr__, __dir__ = surface(
     __name__,
-    names={"setups": ("record_decisions", "record_setups", "signal_history")},
+    names={
+        "setups": ("record_decisions", "record_setups", "signal_history"),
+        "trading": ("OrderRow", "TradeJournal"),
+    },
     modules=("backtests", "breakers", "paper"),
 )

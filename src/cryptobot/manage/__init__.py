@@ -16,6 +16,7 @@ __all__, __getattr__, __dir__ = surface(
         "policy": ("Policy", "Rules", "r_multiple"),
         "position": ("Action", "Bar", "BarInputs", "Position", "PositionError"),
         "targets": ("Rung", "ladder_targets", "rung_quantities"),
+        "ticks": ("on_tick",),
     },
     modules=("step",),
 )

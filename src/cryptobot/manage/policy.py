@@ -53,7 +53,7 @@ import numpy as np
 from cryptobot.core.jit import njit
 from cryptobot.core.settings import ExitRule, ManageRules
 from cryptobot.fills.model import DIVERGENCE, EMA_CROSS, REGIME
-from cryptobot.manage import targets
+from cryptobot.manage import targets, ticks
 
 #: the reason code each strategy exit is booked with (fills and trades)
 EXIT_REASONS: dict[ExitRule, int] = {
@@ -128,6 +128,8 @@ def ladder_lots(qty: float, fracs: np.ndarray, step: float) -> np.ndarray:
 #: one source is ``manage.targets.ladder_lots_into`` (plain Python, so ``size`` prices a sized
 #: order's rungs by it without loading numba), compiled here
 ladder_lots_into = njit(cache=True, _nrt=False)(targets.ladder_lots_into)
+#: stops and targets on the price tick (``manage.ticks``: the one rule, compiled here)
+on_tick = njit(cache=True)(ticks.on_tick)
 
 
 @njit(cache=True)

@@ -139,12 +139,14 @@ class Position:
         liquidation: float | None = None,
         leverage: float = 1.0,
         step: float = 0.0,
+        tick: float = 0.0,
         entry_fee: float | None = None,
     ) -> "Position":
         """A position of ``qty`` base units entered at ``price`` at ``ts`` (ms). ``stop``: its
         initial stop (None: opened by hand without one; then ``policy.manual_risk_pct`` or the
         ``liquidation`` distance is its R); ``leverage`` scales the ROE the scale-in reads;
         ``step``: the market's quantity step (partial exits and adds are whole steps);
+        ``tick``: its price tick (stops and targets sit on it, ``manage.ticks``; 0: none);
         ``entry_fee``: what the entry paid (default: the taker fee on the notional)."""
         sign = _side(side)
         _time("ts", ts)
@@ -153,6 +155,8 @@ class Position:
         _positive("leverage", leverage)
         if not (math.isfinite(step) and step >= 0):
             raise PositionError(f"step must be a finite number >= 0, got {step}")
+        if not (math.isfinite(tick) and tick >= 0):
+            raise PositionError(f"tick must be a finite number >= 0, got {tick}")
         if step > 0 and qty < step * (1 - 1e-9):
             raise PositionError(f"qty {qty} is less than one step of {step}")
         for name, level in (("stop", stop), ("liquidation", liquidation)):
@@ -170,7 +174,7 @@ class Position:
         liq_ratio = math.nan if liquidation is None else liquidation / price
         open_position(state, rules, sign, float(qty), float(price), float(paid),
                       math.nan if stop is None else float(stop), liq_ratio, float(leverage),
-                      float(step))  # fmt: skip
+                      float(step), float(tick))  # fmt: skip
         return cls(policy, costs, sign, int(ts), state, rules, arr, new_actions(rules),
                    _last_event=int(ts))  # fmt: skip
 

@@ -85,6 +85,7 @@ from cryptobot.manage.policy import (
     Rules,
     ladder_lots_into,
     margin_profit_pct,
+    on_tick,
     position_risk,
     r_multiple,
     tighter,
@@ -111,11 +112,13 @@ STATE_FIELDS = (
     "side", "qty", "first_qty", "avg", "entry", "risk", "stop", "stop_kind", "liq", "liq_ratio",
     "leverage", "step", "best", "worst", "pending", "adds", "bars", "max_qty", "realised",
     "fees", "exit_value", "exit_qty", "next_target", "reason", "at_open", "legs", "leg_stop",
+    "tick",
 )  # fmt: skip
 (
     S_SIDE, S_QTY, S_FIRST_QTY, S_AVG, S_ENTRY, S_RISK, S_STOP, S_STOP_KIND, S_LIQ, S_LIQ_RATIO,
     S_LEVERAGE, S_STEP, S_BEST, S_WORST, S_PENDING, S_ADDS, S_BARS, S_MAX_QTY, S_REALISED,
     S_FEES, S_EXIT_VALUE, S_EXIT_QTY, S_NEXT_TP, S_REASON, S_AT_OPEN, S_LEGS, S_LEG_STOP,
+    S_TICK,
 ) = range(len(STATE_FIELDS))  # fmt: skip
 LEG_COLUMNS = ("entry", "qty", "stop")
 L_ENTRY, L_QTY, L_STOP = range(len(LEG_COLUMNS))
@@ -160,23 +163,25 @@ def new_actions(rules: Rules) -> np.ndarray:
 
 
 @njit(cache=True, _nrt=False)
-def open_position(pos, rules, side, qty, price, paid, stop, liq_ratio, leverage, step):
+def open_position(pos, rules, side, qty, price, paid, stop, liq_ratio, leverage, step, tick):
     """Start ``pos`` as a ``side`` position of ``qty`` entered at ``price`` (``paid``: the entry
     fee) with its initial ``stop`` (NaN: none) and liquidation price ``liq_ratio`` x the
     average entry (NaN: none); ``leverage`` scales the ROE the scale-in reads; partial exits and
-    adds are rounded down to ``step`` (0: not rounded)."""
+    adds are rounded down to ``step`` (0: not rounded); stops and targets sit on the price
+    ``tick`` (0: not rounded; ``manage.ticks``), the stop's R is from the ticked stop."""
     v = pos.vec
     v[:] = 0.0
+    stop = on_tick(side, stop, tick, True)
     liq = price * liq_ratio
     risk = position_risk(price, stop, liq, rules.scalars[P_MANUAL_RISK])
     v[S_SIDE], v[S_QTY], v[S_FIRST_QTY], v[S_AVG], v[S_ENTRY] = side, qty, qty, price, price
     v[S_RISK], v[S_STOP], v[S_STOP_KIND] = risk, stop, STOP
     v[S_LIQ], v[S_LIQ_RATIO], v[S_LEVERAGE], v[S_STEP] = liq, liq_ratio, leverage, step
     v[S_BEST], v[S_WORST], v[S_MAX_QTY], v[S_FEES] = price, price, qty, paid
-    v[S_LEGS], v[S_LEG_STOP] = 1.0, math.nan
+    v[S_LEGS], v[S_LEG_STOP], v[S_TICK] = 1.0, math.nan, tick
     tg = pos.targets
     for j in range(rules.tp_r.shape[0]):
-        tg[0, j] = price + side * rules.tp_r[j] * risk
+        tg[0, j] = on_tick(side, price + side * rules.tp_r[j] * risk, tick, False)
     if risk > 0.0:
         ladder_lots_into(tg[1], qty, rules.tp_frac, step)
     else:
@@ -263,14 +268,15 @@ def _at_close(pos, rules, side, close, atr, inputs, i, acts, n):
     r_best = r_multiple(side, v[S_ENTRY], v[S_RISK], v[S_BEST])
     stop = v[S_STOP]
     if r_best >= p[P_BREAKEVEN_R]:
-        moved = tighter(side, stop, v[S_AVG])
+        moved = tighter(side, stop, on_tick(side, v[S_AVG], v[S_TICK], True))
         if moved != stop:
             stop = moved
             n = _move_stop(v, side, moved, BREAKEVEN, acts, n)
     if rules.trail_r.shape[0] > 0:
         mult = trail_multiple(r_best, rules.trail_r, rules.trail_mult)
         mult = weakened(mult, inputs.weak[i], p[P_WEAK_MULT])
-        moved = tighter(side, stop, trail_stop(side, v[S_BEST], atr, mult))
+        level = on_tick(side, trail_stop(side, v[S_BEST], atr, mult), v[S_TICK], True)
+        moved = tighter(side, stop, level)
         if moved != stop:
             n = _move_stop(v, side, moved, TRAIL, acts, n)
     kind = (
@@ -370,8 +376,8 @@ def _scale_in(pos, p, costs, side, op, bps, fill_hi, fill_lo, acts, n):
         n = _reduce(v, side, cut, px, costs[C_TAKER], acts, n, ACT_SCALE_OUT, SCALE_OUT)
         legs[k, L_QTY] = max(legs[k, L_QTY] - cut, 0.0)
     if p[P_SCALE_BE] > 0.0 and legs[k, L_QTY] > 0.0:
-        legs[k, L_STOP] = legs[k, L_ENTRY]
-        n = _act(acts, n, ACT_MOVE_LEG_STOP, BREAKEVEN, -side, legs[k, L_QTY], legs[k, L_ENTRY],
+        legs[k, L_STOP] = on_tick(side, legs[k, L_ENTRY], v[S_TICK], True)
+        n = _act(acts, n, ACT_MOVE_LEG_STOP, BREAKEVEN, -side, legs[k, L_QTY], legs[k, L_STOP],
                  0.0)  # fmt: skip
     v[S_LEG_STOP] = _tightest_leg_stop(pos, side)
     v[S_LIQ] = v[S_AVG] * v[S_LIQ_RATIO]

@@ -21,6 +21,7 @@ __all__, __getattr__, __dir__ = surface(
             "resolve_markets",
         ),
         "orders": (
+            "ENTRY_ORDERS",
             "RESENT_LEGS",
             "SizingSetup",
             "fill_order_ids",
@@ -28,6 +29,7 @@ __all__, __getattr__, __dir__ = surface(
             "leg_order_id",
             "size_orders",
         ),
+        "sizing": ("floor_to_step",),
     },
     modules=("breakers", "cooldown", "gates"),
 )

@@ -213,6 +213,9 @@ NUMBERED_LEGS = ("tp", "add", "out")  # one order per rung: tp1, tp2, ...
 
 #: legs one sized order may send more than once, numbered from the second order on
 RESENT_LEGS = ("sl", "close")
+#: the entry's own orders after its first (the maker-first executor's children, re-quotes and
+#: reprices, ``engine.execution_plan``): ``<id>-e2``, ``<id>-e3``..; all of them the entry
+ENTRY_ORDERS = "e"
 
 
 def leg_order_id(client_order_id: str, leg: str, *, sent: int = 1) -> str:
@@ -231,9 +234,12 @@ def leg_order_id(client_order_id: str, leg: str, *, sent: int = 1) -> str:
 
 def leg_of_order(order_id: str) -> str:
     """The id of the leg an order was sent for (:func:`leg_order_id` with ``sent=1``): what
-    :func:`fill_order_ids` names a fill by, whichever of the leg's orders filled."""
+    :func:`fill_order_ids` names a fill by, whichever of the leg's orders filled (the entry's
+    ``-e2``.. are the sized order's own id)."""
     head, _, tail = order_id.rpartition("-")
     leg = tail.rstrip("0123456789")
+    if head and leg == ENTRY_ORDERS and tail != leg:
+        return head
     return f"{head}-{leg}" if head and leg != tail and leg in RESENT_LEGS else order_id
 
 

@@ -1,0 +1,210 @@
+"""Where ``trade``'s requests go: to the venue with the journal around each one, or into a
+list (``--dry-run``). The desk (``engine.trade``) makes the same decisions either way, so the
+dry run shows the exact requests a real run would send, in order.
+
+On the venue, every create is journaled **before** it leaves (status ``sending``) and again
+with the answer: a process killed in between leaves a row the next run looks up by client id
+instead of sending it again. A venue that already holds the id (``DuplicateClientOrderId``: a
+retry of an order that went through) answers with that order, looked up, never a second one.
+"""
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from cryptobot.core.account import Fill, Order, Position
+from cryptobot.core.errors import CryptobotError
+from cryptobot.engine.bracket import Leg
+from cryptobot.exchange.base import TradingExchange
+from cryptobot.exchange.errors import (
+    DuplicateClientOrderId,
+    OrderNotPlaced,
+    OrderStatusUnknown,
+)
+from cryptobot.journal.trading import TradeJournal
+
+
+class Dispatch(Protocol):
+    """What the desk asks of a venue that changes it (reads go to the venue directly)."""
+
+    dry: bool
+
+    def at(self, ts: int) -> None:
+        """The venue's clock for what follows (the desk reads it once per order: a request
+        per clock reading would double the requests a live run makes)."""
+
+    async def create(
+        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None
+    ) -> Order: ...
+
+    async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order: ...
+
+    async def setting(self, *, action: str, symbol: str, value: Any) -> None: ...
+
+    async def event(self, *, level: str, kind: str, message: str, symbol: str | None,
+                    client_order_id: str | None, data: dict[str, Any] | None = None,
+                    ) -> None: ...  # fmt: skip
+
+    async def refused(self, leg: Leg, *, strategy: str, reason: str,
+                      gates: dict[str, str]) -> None: ...  # fmt: skip
+
+    async def seen(self, order: Order, *, parent_id: str, leg: str, strategy: str) -> None: ...
+
+    async def absent(self, leg: Leg, *, reason: str) -> None: ...
+
+    async def record(self, *, fills: list[Fill], positions: list[Position]) -> None: ...
+
+
+@dataclass
+class VenueDispatch:
+    """Requests sent to ``venue``, each journaled with its answer on the venue's clock."""
+
+    venue: TradingExchange
+    journal: TradeJournal
+    dry: bool = False
+    ts: int = 0  # the venue's clock as the desk last read it
+
+    def at(self, ts: int) -> None:
+        self.ts = ts
+
+    async def create(
+        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None
+    ) -> Order:
+        req, name = leg.request, leg.name
+        self.journal.asking(req, parent_id=parent_id, leg=name, strategy=strategy,
+                            ts=self.ts, gates=gates)  # fmt: skip
+        try:
+            order = await self.venue.create_order(
+                symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
+                price=req.price, trigger_price=req.trigger_price, reduce_only=req.reduce_only,
+                post_only=req.post_only, client_order_id=req.client_order_id,
+            )  # fmt: skip
+        except DuplicateClientOrderId:
+            order = await self.venue.fetch_order(leg.client_order_id, symbol=req.symbol)
+        except (OrderNotPlaced, OrderStatusUnknown, CryptobotError) as exc:
+            status = {OrderNotPlaced: "not_placed", OrderStatusUnknown: "unknown"}
+            self.journal.failed(req, parent_id=parent_id, leg=name, ts=self.ts,
+                                status=status.get(type(exc), "rejected"),
+                                message=str(exc))  # fmt: skip
+            raise
+        self.journal.answered(req, parent_id=parent_id, leg=name, ts=self.ts,
+                              order=order)  # fmt: skip
+        return order
+
+    async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order:
+        ts = self.ts
+        detail = {"client_order_id": order.client_order_id}
+        try:
+            done = await self.venue.cancel_order(order.client_order_id, symbol=order.symbol)
+        except CryptobotError as exc:
+            self.journal.request(action="cancel", ts=ts, symbol=order.symbol, detail=detail,
+                                 outcome="failed", message=str(exc),
+                                 client_order_id=order.client_order_id, parent_id=parent_id,
+                                 leg=leg)  # fmt: skip
+            raise
+        self.journal.request(action="cancel", ts=ts, symbol=order.symbol, detail=detail,
+                             outcome=done.status, client_order_id=order.client_order_id,
+                             parent_id=parent_id, leg=leg)  # fmt: skip
+        self.journal.update(done, ts=ts)
+        return done
+
+    async def setting(self, *, action: str, symbol: str, value: Any) -> None:
+        ts = self.ts
+        try:
+            if action == "set_margin_mode":
+                await self.venue.set_margin_mode(symbol, value)
+            else:
+                await self.venue.set_leverage(symbol, value)
+        except CryptobotError as exc:
+            self.journal.request(action=action, ts=ts, symbol=symbol, detail={"value": value},
+                                 outcome="failed", message=str(exc))  # fmt: skip
+            raise
+        self.journal.request(action=action, ts=ts, symbol=symbol, detail={"value": value},
+                             outcome="ok")  # fmt: skip
+
+    async def event(self, *, level: str, kind: str, message: str, symbol: str | None,
+                    client_order_id: str | None, data: dict[str, Any] | None = None,
+                    ) -> None:  # fmt: skip
+        self.journal.event(ts=self.ts, level=level, kind=kind, message=message,
+                           symbol=symbol, client_order_id=client_order_id,
+                           data=data)  # fmt: skip
+
+    async def refused(self, leg: Leg, *, strategy: str, reason: str,
+                      gates: dict[str, str]) -> None:  # fmt: skip
+        """An entry refused before any request (a gate, the venue's leverage): journaled as
+        ``refused`` with the verdicts, so ``journal orders`` shows why it was not sent."""
+        self.journal.refused(leg.request, parent_id=leg.client_order_id, strategy=strategy,
+                             ts=self.ts, reason=reason, gates=gates)  # fmt: skip
+
+    async def seen(self, order: Order, *, parent_id: str, leg: str, strategy: str) -> None:
+        self.journal.found(order, parent_id=parent_id, leg=leg, strategy=strategy,
+                           ts=self.ts)  # fmt: skip
+
+    async def absent(self, leg: Leg, *, reason: str) -> None:
+        self.journal.settled(leg.client_order_id, status="not_placed", reason=reason,
+                             ts=self.ts)  # fmt: skip
+
+    async def record(self, *, fills: list[Fill], positions: list[Position]) -> None:
+        self.journal.fills(fills)
+        self.journal.positions(positions, ts=self.ts)
+
+
+@dataclass
+class DryRunDispatch:
+    """Requests written down, nothing sent, nothing stored: ``requests`` in the order a real
+    run would send them. A create answers as a venue accepting it (open, nothing filled yet)."""
+
+    now: int
+    dry: bool = True
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def at(self, ts: int) -> None:
+        self.now = ts
+
+    async def create(
+        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None
+    ) -> Order:
+        req = leg.request
+        self.requests.append(
+            {"request": "create_order", "order": parent_id, "leg": leg.name,
+             "client_order_id": req.client_order_id, "symbol": req.symbol, "type": req.type,
+             "side": req.side, "amount": req.amount, "price": req.price,
+             "trigger_price": req.trigger_price, "reduce_only": req.reduce_only,
+             "post_only": req.post_only}
+        )  # fmt: skip
+        return Order(
+            id="", client_order_id=leg.client_order_id, timestamp=self.now, updated=self.now,
+            symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
+            price=req.price, trigger_price=req.trigger_price, reduce_only=req.reduce_only,
+            post_only=req.post_only, status="open", filled=0.0, average=None, fee=0.0,
+            liquidity="taker",
+        )  # fmt: skip
+
+    async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order:
+        self.requests.append({"request": "cancel_order", "order": parent_id, "leg": leg,
+                              "client_order_id": order.client_order_id,
+                              "symbol": order.symbol})  # fmt: skip
+        return replace(order, status="canceled")
+
+    async def setting(self, *, action: str, symbol: str, value: Any) -> None:
+        self.requests.append({"request": action, "symbol": symbol, "value": value})
+
+    async def event(self, *, level: str, kind: str, message: str, symbol: str | None,
+                    client_order_id: str | None, data: dict[str, Any] | None = None,
+                    ) -> None:  # fmt: skip
+        return None  # a dry run stores nothing: no event, refusal, look-up or fill either
+
+    async def refused(self, leg: Leg, *, strategy: str, reason: str,
+                      gates: dict[str, str]) -> None:  # fmt: skip
+        return None
+
+    async def seen(self, order: Order, *, parent_id: str, leg: str, strategy: str) -> None:
+        return None
+
+    async def absent(self, leg: Leg, *, reason: str) -> None:
+        return None
+
+    async def record(self, *, fills: list[Fill], positions: list[Position]) -> None:
+        return None
+
+
+__all__ = ["Dispatch", "DryRunDispatch", "VenueDispatch"]

@@ -1,0 +1,794 @@
+"""``cryptobot trade``: sized orders onto a venue with their protection, idempotent, gated.
+
+For each sized order, in input order:
+
+1. **Sendable?** A record ``size`` refused is skipped (its reason said); an order sized for
+   another exchange, on a symbol the venue does not list, without a stop (nothing could
+   protect it) or below one step of the venue's market is refused.
+2. **Sent before?** Its client id (the sized order's, ``risk.orders.leg_order_id`` for its
+   legs: the ids the backtest records) is looked for in the venue's open orders, the journal
+   and, by client id, at the venue. An order the venue holds is never sent again: the run only
+   checks its protection (below) and says so. A journal row ``sending`` (a run killed between
+   the request and its answer) is looked up, tolerating a few "not found" answers (a venue may
+   list a new order late); younger than ``in_flight_ms`` and still not found, its status is
+   unknown and nothing is sent for it this run.
+3. **Gates** with the venue's account: balance (equity, free margin), open positions, open
+   orders and the ids the journal and the venue hold, last prices, the journaled circuit
+   breaker and the lake's return correlations feed ``risk.gates``, the chain ``size`` runs.
+   Orders of one run are gated as if the earlier ones were placed. A refusal is journaled with
+   its reason and the verdicts.
+4. **Entry**: margin mode and leverage set, then a market order (where the maker-first
+   executor of issue 13 part 4 will slot in). An ambiguous failure is resolved by client id,
+   never by sending it again.
+5. **Protection at once**: a reduce-only stop-market sized to what has filled (an entry that
+   has not filled yet, as on the simulated venues that fill at the next bar: all of it, resting
+   with it and reducing only what fills), then the take-profit ladder as reduce-only orders
+   (``engine.bracket``). A fill that grows later gets a bigger stop (a new ``-sl2``.. order,
+   the old one canceled after), in this run or the next. A stop the venue will not take
+   (after ``stop_attempts`` tries of a request it certainly did not process) means the
+   position is closed by a reduce-only market order (the entry canceled first if it still
+   works) and a ``CRITICAL`` event journaled; a target that fails is a ``WARNING``, the stop
+   protects.
+
+A tripped circuit breaker fails the entry's gate: it blocks every opening order; the reduce-only
+stop, targets and closes still go (they only ever reduce). Closes (``close_positions``) cancel
+the symbol's orders after the reduce-only market close is accepted, never before (a refused
+close leaves the stop in place). One run at a time per venue and data dir (a lock file,
+released by the kernel even on ``kill -9``).
+"""
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from cryptobot.core.account import Order, OrderRequest, Position
+from cryptobot.core.errors import CryptobotError, DataError
+from cryptobot.core.market import Market
+from cryptobot.core.settings import RiskSettings, Settings
+from cryptobot.data import locks
+from cryptobot.engine.bracket import ENTRY, Bracket, Leg, next_version, plan
+from cryptobot.engine.dispatch import Dispatch, DryRunDispatch, VenueDispatch
+from cryptobot.engine.trade_record import TradeOrder
+from cryptobot.exchange.base import TradingExchange
+from cryptobot.exchange.errors import (
+    OrderNotFound,
+    OrderNotPlaced,
+    OrderStatusUnknown,
+)
+from cryptobot.fills.brackets import bracket_for, for_market
+from cryptobot.fills.liquidation import venue_of
+from cryptobot.journal.trading import OrderRow, TradeJournal
+from cryptobot.risk import gates
+from cryptobot.risk.context import account_state
+from cryptobot.risk.sizing import floor_to_step
+
+Sleep = Callable[[float], Awaitable[None]]
+#: a live request older than this cannot land any more: Binance refuses a request older than
+#: its ``recvWindow`` (10 s in ccxt), so a journaled ``sending`` row older than it that the
+#: venue does not list was certainly not placed
+LIVE_IN_FLIGHT_MS = 10_000
+#: outcomes that leave an order not (fully) done: the command says so and exits 1
+FAILED = ("refused", "rejected", "not_placed", "unknown", "closed_no_stop", "unprotected")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradeSetup:
+    """What stays the same for a run: the configured risk (strategy profiles inside), the
+    journal (``root``: the data dir; ``venue``: which account its rows are), the client id
+    prefix of a manual close, the ladder split replacing the records' own (``split``) and how
+    patient to be with a venue."""
+
+    risk: RiskSettings
+    root: Path
+    venue: str
+    prefix: str
+    split: tuple[float, ...] | None = None
+    in_flight_ms: int = 0
+    lookups: int = 3  # "not found" answers tolerated before an order counts as absent
+    pause_s: float = 0.2  # between two look-ups
+    stop_attempts: int = 3  # tries of a stop the venue certainly did not process
+    max_wait_s: float = 5.0  # the longest Retry-After waited for before a stop counts as failed
+    sleep: Sleep = asyncio.sleep
+
+
+def journal_venue(settings: Settings, *, live: bool) -> str:
+    """The journal's name for the account orders go to (``exchange.factory.open_venue``'s
+    choice): the live exchange, the replay exchange's, or the paper account."""
+    if live:
+        return settings.exchange
+    if settings.exchange == "replay":
+        return f"replay:{settings.replay.source_exchange}"
+    return f"paper:{settings.paper.account}"
+
+
+@dataclass
+class LegResult:
+    """One order of a bracket and what this run did with it."""
+
+    leg: str
+    client_order_id: str
+    type: str
+    side: str
+    amount: float
+    price: float | None
+    trigger_price: float | None
+    action: str  # placed | kept | done | canceled | failed | unknown
+    status: str | None = None  # the venue's, when known
+    filled: float | None = None
+    note: str = ""
+
+    @classmethod
+    def of(cls, leg: Leg, action: str, order: Order | None = None, note: str = "") -> "LegResult":
+        req = leg.request
+        return cls(
+            leg=leg.name, client_order_id=leg.client_order_id, type=req.type, side=req.side,
+            amount=order.amount if order else req.amount, price=req.price,
+            trigger_price=req.trigger_price, action=action,
+            status=order.status if order else None, filled=order.filled if order else None,
+            note=note,
+        )  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    """What became of one sized order (or one symbol's close)."""
+
+    client_order_id: str
+    symbol: str
+    side: str
+    status: str  # placed | already_placed | skipped | closed | one of FAILED
+    reason: str = ""
+    legs: list[LegResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+    def end(self, status: str, reason: str) -> "Outcome":
+        self.status, self.reason = status, reason
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client_order_id": self.client_order_id, "symbol": self.symbol, "side": self.side,
+            "status": self.status, "reason": self.reason,
+            "legs": [vars(leg) for leg in self.legs],
+        }  # fmt: skip
+
+
+class _State(Enum):
+    NEW = "not sent"
+    VENUE = "the venue holds it"
+    DONE = "the venue no longer lists it"
+    UNKNOWN = "status unknown"
+
+
+@dataclass
+class _Book:
+    """One sized order's orders as known: the journal's rows, the venue's open orders of its
+    symbol and every client id either holds (kept current as this run sends)."""
+
+    rows: dict[str, OrderRow]
+    open: dict[str, Order]
+    ids: set[str]
+
+    def saw(self, order: Order) -> None:
+        self.ids.add(order.client_order_id)
+        if order.status == "open":
+            self.open[order.client_order_id] = order
+        else:
+            self.open.pop(order.client_order_id, None)
+
+
+async def trade_orders(
+    venue: TradingExchange, orders: Sequence[TradeOrder], *, setup: TradeSetup, dry_run: bool
+) -> tuple[list[Outcome], list[dict[str, Any]]]:
+    """Place ``orders`` (module docstring); the outcomes and, for a dry run, the requests that
+    would have been sent."""
+    async with _desk(venue, setup=setup, dry_run=dry_run) as desk:
+        outcomes = await desk.trade(orders)
+    return outcomes, desk.requests
+
+
+async def close_positions(
+    venue: TradingExchange, symbols: Sequence[str] | None, *, setup: TradeSetup, dry_run: bool
+) -> tuple[list[Outcome], list[dict[str, Any]]]:
+    """Close the positions of ``symbols`` (None: every symbol with a position or an open
+    order) by reduce-only market orders, then cancel those symbols' orders."""
+    async with _desk(venue, setup=setup, dry_run=dry_run) as desk:
+        outcomes = await desk.close(symbols)
+    return outcomes, desk.requests
+
+
+@asynccontextmanager
+async def _desk(
+    venue: TradingExchange, *, setup: TradeSetup, dry_run: bool
+) -> AsyncIterator["TradeDesk"]:
+    """The run's desk: on the venue under its run lock, or a dry run (it sends and stores
+    nothing, so it takes no lock either)."""
+    journal = TradeJournal(setup.root, setup.venue)
+    if dry_run:
+        dry = DryRunDispatch(now=await venue.now())
+        yield TradeDesk(venue, setup=setup, dispatch=dry, journal=journal)
+        return
+    safe = "".join(c if c.isalnum() else "-" for c in setup.venue)
+    with locks.exclusive(setup.root / f"trade-{safe}.lock"):
+        dispatch = VenueDispatch(venue, journal)
+        yield TradeDesk(venue, setup=setup, dispatch=dispatch, journal=journal)
+
+
+class TradeDesk:
+    """The decisions of one run (module docstring); every change goes through ``dispatch``."""
+
+    def __init__(self, venue: TradingExchange, *, setup: TradeSetup, dispatch: Dispatch,
+                 journal: TradeJournal) -> None:  # fmt: skip
+        self.venue, self.setup, self.send, self.journal = venue, setup, dispatch, journal
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self.send.requests if isinstance(self.send, DryRunDispatch) else []
+
+    # ---- a run ---------------------------------------------------------------------------
+    async def trade(self, orders: Sequence[TradeOrder]) -> list[Outcome]:
+        markets = await self.venue.load_markets()
+        account = await self._account(orders)
+        outcomes = []
+        for order in orders:
+            outcome, proposal = await self._one(order, markets, account)
+            if proposal is not None:
+                account = account.with_order(proposal)
+            outcomes.append(outcome)
+        await self._record({o.symbol for o in orders if o.symbol in markets})
+        return outcomes
+
+    async def _one(
+        self, order: TradeOrder, markets: Mapping[str, Market], account: gates.AccountState
+    ) -> tuple[Outcome, gates.OrderProposal | None]:
+        out = Outcome(order.client_order_id, order.symbol, order.side, "placed")
+        self.send.at(await self.venue.now())
+        bracket = await self._bracket(order, markets, out)
+        if bracket is None:
+            return out, None
+        book = await self._book(bracket)
+        state, entry = await self._state(bracket, bracket.entry, book, fetch=True)
+        if state is _State.UNKNOWN:
+            why = "a request for it may still be in flight; re-run trade once it has settled"
+            return out.end("unknown", f"the entry's status is unknown ({why})"), None
+        if state is not _State.NEW:
+            await self._sent_before(bracket, state, entry, book, out)
+            return out, None
+        proposal, verdicts = self._gate(bracket, account)
+        verdict = {v.gate: str(v) for v in verdicts}
+        refusal = gates.first_rejection(verdicts)
+        if refusal is not None:
+            await self.send.refused(bracket.entry, strategy=order.strategy, reason=refusal,
+                                    gates=verdict)  # fmt: skip
+            return out.end("refused", refusal), None
+        entry = await self._open(bracket, verdict, book, out)
+        if entry is not None:
+            await self._protect(bracket, entry, book, out)
+        sent = entry is not None or out.status == "unknown"  # an unknown entry may exist
+        return out, proposal if sent else None
+
+    async def _bracket(
+        self, order: TradeOrder, markets: Mapping[str, Market], out: Outcome
+    ) -> Bracket | None:
+        """The order's bracket on this venue, or None (``out`` says why; a refusal is
+        journaled, a record ``size`` refused is only skipped)."""
+        why = _unsendable(order, markets, self.venue.id)
+        if why is None:
+            try:
+                return plan(order, markets[order.symbol], split=self.setup.split)
+            except DataError as exc:
+                why = str(exc)
+        if order.status == "refused":
+            out.end("skipped", why)
+            return None
+        await self.send.refused(_intended(order), strategy=order.strategy, reason=why,
+                                gates={})  # fmt: skip
+        out.end("refused", why)
+        return None
+
+    async def _sent_before(
+        self, bracket: Bracket, state: _State, entry: Order | None, book: _Book, out: Outcome
+    ) -> None:
+        """An entry sent before is never sent again: said (and journaled), and the position
+        it opened gets its protection checked (a run killed after the entry, a grown fill)."""
+        order = bracket.order
+        out.end("already_placed", f"sent before ({state.value}): nothing sent again")
+        out.legs.append(LegResult.of(bracket.entry, "kept" if entry else "done", entry))
+        await self.send.event(level="INFO", kind="already_placed", symbol=order.symbol,
+                              client_order_id=order.client_order_id,
+                              message=f"{order.symbol}: {out.reason}")  # fmt: skip
+        if entry is not None:
+            await self._protect(bracket, entry, book, out)
+
+    async def _account(self, orders: Sequence[TradeOrder]) -> gates.AccountState:
+        """The gates' account, from the venue: what is held and working, at its prices."""
+        now = await self.venue.now()
+        self.send.at(now)
+        balance = await self.venue.fetch_balance()
+        positions = await self.venue.fetch_positions()
+        working = await self.venue.fetch_open_orders()
+        tickers = await self.venue.fetch_tickers()
+        base, _ = account_state(
+            root=self.setup.root,
+            exchange=orders[0].exchange if orders else self.venue.id,
+            symbols=sorted({o.symbol for o in orders}),
+            equity=balance.total,
+            risk=self.setup.risk,
+            now=now,
+        )
+        held = tuple(gates.OpenPosition(p.symbol, p.side, p.notional, p.initial_margin)
+                     for p in positions)  # fmt: skip
+        ids = {o.client_order_id for o in working} | self.journal.sent_ids()
+        prices = {s: t.last for s, t in tickers.items() if t.last}
+        return replace(base, positions=held, order_ids=frozenset(ids),
+                       free_margin=balance.free, last_prices=prices)  # fmt: skip
+
+    def _gate(
+        self, bracket: Bracket, account: gates.AccountState
+    ) -> tuple[gates.OrderProposal, list[gates.Verdict]]:
+        """The entry through the gate chain, at the amount the venue will be asked for."""
+        order, market = bracket.order, bracket.market
+        risk = self.setup.risk.for_order(strategy=order.strategy, asset=market.base)
+        amount = bracket.entry.request.amount
+        notional = amount * market.contract_size * order.entry
+        tiers = for_market(market, venue_of(order.exchange), risk.max_leverage)
+        share = amount / order.qty  # the venue's step may round below the sized quantity
+        proposal = gates.OrderProposal(
+            symbol=order.symbol, side=order.side, entry=order.entry, notional=notional,
+            margin=notional / order.leverage, leverage=order.leverage,
+            risk_usd=None if order.risk_usd is None else order.risk_usd * share,
+            client_order_id=order.client_order_id,
+            max_leverage=bracket_for(tiers, notional).max_leverage,
+        )  # fmt: skip
+        return proposal, gates.check(proposal, account, risk)
+
+    async def _open(
+        self, bracket: Bracket, verdict: dict[str, str], book: _Book, out: Outcome
+    ) -> Order | None:
+        """Margin mode, leverage, then the entry; None when it was not placed (``out`` says
+        why)."""
+        order = bracket.order
+        try:
+            await self.send.setting(action="set_margin_mode", symbol=order.symbol,
+                                    value=order.margin_mode)  # fmt: skip
+            await self.send.setting(action="set_leverage", symbol=order.symbol,
+                                    value=order.leverage)  # fmt: skip
+        except CryptobotError as exc:
+            reason = f"the venue refused the margin mode or leverage: {exc}"
+            await self.send.refused(bracket.entry, strategy=order.strategy, reason=reason,
+                                    gates=verdict)  # fmt: skip
+            out.end("rejected", reason)
+            return None
+        try:
+            entry = await self.send.create(bracket.entry, parent_id=order.client_order_id,
+                                           strategy=order.strategy, gates=verdict)  # fmt: skip
+        except OrderStatusUnknown as exc:
+            return await self._unknown_entry(bracket, book, out, str(exc))
+        except OrderNotPlaced as exc:
+            out.end("not_placed", f"the venue did not place the entry: {exc}")
+            return None
+        except CryptobotError as exc:
+            out.end("rejected", f"the venue refused the entry: {exc}")
+            return None
+        book.saw(entry)
+        out.legs.append(LegResult.of(bracket.entry, "placed", entry))
+        return entry
+
+    async def _unknown_entry(
+        self, bracket: Bracket, book: _Book, out: Outcome, error: str
+    ) -> Order | None:
+        """An entry whose request failed ambiguously: looked up by its client id (never sent
+        again); not found, a position it may have opened is protected all the same (the gates
+        let no other position of this symbol through)."""
+        found = await self._find(bracket.entry)
+        if found is not None:
+            await self._seen(bracket, found, bracket.entry)
+            book.saw(found)
+            out.legs.append(LegResult.of(bracket.entry, "placed", found))
+            return found
+        out.end("unknown", f"the entry's status is unknown ({error}); re-run trade to resolve")
+        out.legs.append(LegResult.of(bracket.entry, "unknown"))
+        held = await self._held(bracket.order)
+        if held > 0:
+            stopped, reason = await self._ensure_stop(bracket, held, book, out)
+            if not stopped:
+                await self._unprotected(bracket, None, book, out, reason)
+        return None
+
+    # ---- protection ----------------------------------------------------------------------
+    async def _protect(self, bracket: Bracket, entry: Order, book: _Book, out: Outcome) -> None:
+        """The stop for what ``entry`` has filled, then the ladder; a fill that grew while
+        they were placed gets its bigger stop now. Nothing to protect (the entry is done
+        without a fill, or its position is closed): the order's own stops and targets still
+        working are canceled, so they cannot reduce a later position of the symbol."""
+        step = bracket.market.step_size
+        want = _cover(entry, await self._held(bracket.order), step)
+        if want <= 0:
+            why = "the entry filled nothing" if entry.filled <= 0 else "the position is closed"
+            out.reason = (out.reason + "; " if out.reason else "") + f"nothing to protect: {why}"
+            await self._cancel_legs(bracket, book, out)
+            return
+        stopped, reason = await self._ensure_stop(bracket, want, book, out)
+        if not stopped:
+            await self._unprotected(bracket, entry, book, out, reason)
+            return
+        await self._targets(bracket, book, out)
+        if entry.status != "open" or self.send.dry:
+            return
+        fresh = await self._find(bracket.entry, tries=1)
+        if fresh is None or fresh.filled <= entry.filled:
+            return  # the next run grows the stop
+        await self._seen(bracket, fresh, bracket.entry)
+        grown = _cover(fresh, await self._held(bracket.order), step)
+        stopped, reason = await self._ensure_stop(bracket, grown, book, out)
+        if not stopped:
+            await self._unprotected(bracket, fresh, book, out, reason)
+
+    async def _cancel_legs(self, bracket: Bracket, book: _Book, out: Outcome) -> None:
+        """This order's stops and targets still working, canceled (best effort: they only
+        ever reduce)."""
+        parent = bracket.order.client_order_id
+        for cid, working in list(book.open.items()):
+            if cid == parent:
+                continue
+            leg = _leg_of(bracket, working)
+            try:
+                done = await self.send.cancel(working, parent_id=parent, leg=leg.name)
+            except CryptobotError:
+                continue
+            book.saw(done)
+            out.legs.append(LegResult.of(leg, "canceled", done, note="nothing left to protect"))
+
+    async def _ensure_stop(
+        self, bracket: Bracket, want: float, book: _Book, out: Outcome
+    ) -> tuple[bool, str]:
+        """An open stop of this order covering ``want`` (kept, or a new one placed and the
+        smaller ones canceled after it); False and why when the venue would not take it."""
+        stops = [book.open[c] for c in bracket.stop_ids(book.ids) if c in book.open]
+        cover = [s for s in stops if s.amount >= want * (1 - 1e-9)]
+        if cover:
+            out.legs.extend(self._kept(bracket, s) for s in cover)
+            return True, ""
+        placed, reason = await self._place_stop(bracket, want, book)
+        if placed is None:
+            return False, reason
+        out.legs.append(LegResult.of(_leg_of(bracket, placed), "placed", placed))
+        for old in stops:
+            try:
+                done = await self.send.cancel(old, parent_id=bracket.order.client_order_id,
+                                              leg=_leg_of(bracket, old).name)  # fmt: skip
+            except CryptobotError:
+                continue  # done already (filled or canceled with the position), or the
+                # venue would not say: the new stop covers more, the old one only reduces
+            book.saw(done)
+            out.legs.append(LegResult.of(_leg_of(bracket, done), "canceled", done,
+                                         note="replaced by a stop for the grown fill"))  # fmt: skip
+        return True, ""
+
+    async def _place_stop(
+        self, bracket: Bracket, want: float, book: _Book
+    ) -> tuple[Order | None, str]:
+        """A new stop version for ``want``; retried (same id) only while the venue certainly
+        processed nothing (``OrderNotPlaced``), waiting its Retry-After up to ``max_wait_s``."""
+        order = bracket.order
+        leg = bracket.stop(amount=want, version=next_version(bracket, "sl", book.ids))
+        book.ids.add(leg.client_order_id)
+        reason = ""
+        for attempt in range(1, self.setup.stop_attempts + 1):
+            try:
+                placed = await self.send.create(leg, parent_id=order.client_order_id,
+                                                strategy=order.strategy)  # fmt: skip
+            except OrderNotPlaced as exc:
+                reason, wait = str(exc), exc.retry_after or 0.0
+                if attempt == self.setup.stop_attempts or wait > self.setup.max_wait_s:
+                    break
+                await self.setup.sleep(wait)
+                continue
+            except OrderStatusUnknown as exc:
+                placed = await self._find(leg)
+                if placed is None:  # it may exist; the close that follows makes that harmless
+                    return None, str(exc)
+                await self._seen(bracket, placed, leg)
+            except CryptobotError as exc:
+                return None, str(exc)
+            book.saw(placed)
+            return placed, ""
+        return None, reason
+
+    async def _targets(self, bracket: Bracket, book: _Book, out: Outcome) -> None:
+        """The ladder's rungs not sent yet; a rung the venue refuses is a warning (the stop
+        protects the position), never a reason to close it."""
+        order = bracket.order
+        for leg in bracket.targets:
+            state, found = await self._state(bracket, leg, book, fetch=False)
+            if state is not _State.NEW:
+                action = {_State.VENUE: "kept", _State.DONE: "done"}.get(state, "unknown")
+                out.legs.append(LegResult.of(leg, action, found))
+                continue
+            try:
+                placed = await self.send.create(leg, parent_id=order.client_order_id,
+                                                strategy=order.strategy)  # fmt: skip
+            except CryptobotError as exc:
+                out.legs.append(LegResult.of(leg, "failed", note=str(exc)))
+                await self.send.event(
+                    level="WARNING", kind="target_not_placed", symbol=order.symbol,
+                    client_order_id=leg.client_order_id,
+                    message=f"{order.symbol}: take-profit {leg.name} not placed ({exc}); the "
+                    "stop protects the position",
+                )  # fmt: skip
+                continue
+            book.saw(placed)
+            out.legs.append(LegResult.of(leg, "placed", placed))
+
+    async def _unprotected(
+        self, bracket: Bracket, entry: Order | None, book: _Book, out: Outcome, reason: str
+    ) -> None:
+        """No stop could be placed: the entry canceled if it still works, what is held closed
+        by a reduce-only market order, the targets canceled, and a CRITICAL event."""
+        order = bracket.order
+        cid = order.client_order_id
+        if entry is not None and entry.status == "open":
+            with suppress(CryptobotError):  # filled meanwhile: the close below takes it
+                book.saw(await self.send.cancel(entry, parent_id=cid, leg=ENTRY))
+        held = await self._held(order)
+        failure = None
+        if held > 0:
+            leg = bracket.close(amount=floor_to_step(held, bracket.market.step_size),
+                                version=next_version(bracket, "close", book.ids))  # fmt: skip
+            try:
+                closed = await self.send.create(leg, parent_id=cid, strategy=order.strategy)
+                book.saw(closed)
+                out.legs.append(LegResult.of(leg, "placed", closed))
+            except CryptobotError as exc:
+                failure = str(exc)
+        for target in bracket.targets:
+            working = book.open.get(target.client_order_id)
+            if working is not None:
+                with suppress(CryptobotError):  # reduce-only: harmless once the position is gone
+                    book.saw(await self.send.cancel(working, parent_id=cid, leg=target.name))
+        what = (f"the position ({held:g}) was closed by a reduce-only market order" if held > 0
+                else "nothing had filled; the entry was canceled")  # fmt: skip
+        if failure is not None:
+            what = f"the close failed too ({failure}): the position ({held:g}) is UNPROTECTED"
+        message = f"{order.symbol}: the stop could not be placed ({reason}); {what}"
+        out.end("unprotected" if failure else "closed_no_stop", message)
+        await self.send.event(level="CRITICAL", kind="no_stop", message=message,
+                              symbol=order.symbol, client_order_id=cid,
+                              data={"stop_error": reason, "held": held,
+                                    "close_error": failure})  # fmt: skip
+
+    # ---- what is known of an order -------------------------------------------------------
+    async def _book(self, bracket: Bracket) -> _Book:
+        rows = self.journal.orders_of(bracket.order.client_order_id)
+        ours = {bracket.entry.client_order_id, *(t.client_order_id for t in bracket.targets)}
+        ours |= set(rows)
+        working = {
+            o.client_order_id: o
+            for o in await self.venue.fetch_open_orders(bracket.order.symbol)
+            if o.client_order_id in ours
+            or o.client_order_id.startswith(bracket.order.client_order_id + "-")
+        }
+        for cid, order in working.items():  # the journal catches up (a run killed before
+            row = rows.get(cid)  # the answer was stored, or another journal's order)
+            if row is None or row.status != order.status:
+                await self._seen(bracket, order, _leg_of(bracket, order))
+        return _Book(rows=rows, open=working, ids=set(rows) | set(working))
+
+    async def _state(
+        self, bracket: Bracket, leg: Leg, book: _Book, *, fetch: bool
+    ) -> tuple[_State, Order | None]:
+        """Whether ``leg`` was sent and where it stands. ``fetch``: look an order the journal
+        does not hold up at the venue (the entry: another data dir may have sent it), and a
+        sent one the venue no longer lists as open (for its fills)."""
+        cid = leg.client_order_id
+        if cid in book.open:
+            return _State.VENUE, book.open[cid]
+        row = book.rows.get(cid)
+        if row is not None and not row.sent:
+            return _State.NEW, None  # refused, rejected or certainly not placed
+        answered = row is not None and row.status in ("open", "closed", "canceled")
+        if (row is None or answered) and not fetch:
+            return (_State.DONE if answered else _State.NEW), None
+        try:
+            found = await self._lookup(leg, tries=1 if row is None else self.setup.lookups)
+        except CryptobotError:
+            return _State.UNKNOWN, None
+        if found is not None:
+            await self._seen(bracket, found, leg)
+            book.saw(found)
+            return _State.VENUE, found
+        if row is None:
+            return _State.NEW, None
+        if answered:
+            return _State.DONE, None
+        if await self.venue.now() - row.updated_at < self.setup.in_flight_ms:
+            return _State.UNKNOWN, None
+        await self.send.absent(leg, reason=f"the venue has no such order after "
+                               f"{self.setup.lookups} look-ups: it was not placed")  # fmt: skip
+        return _State.NEW, None
+
+    async def _lookup(self, leg: Leg, *, tries: int) -> Order | None:
+        """The order of ``leg`` at the venue, asking up to ``tries`` times while it answers
+        "not found" (a venue may list a new order late); None if it never does."""
+        for attempt in range(1, tries + 1):
+            try:
+                return await self.venue.fetch_order(leg.client_order_id,
+                                                    symbol=leg.request.symbol)  # fmt: skip
+            except OrderNotFound:
+                if attempt < tries:
+                    await self.setup.sleep(self.setup.pause_s)
+        return None
+
+    async def _find(self, leg: Leg, *, tries: int | None = None) -> Order | None:
+        """``_lookup`` where a failed look-up only means "not known now"."""
+        try:
+            return await self._lookup(leg, tries=tries or self.setup.lookups)
+        except CryptobotError:
+            return None
+
+    async def _held(self, order: TradeOrder) -> float:
+        """Contracts the venue holds on the order's side of its symbol."""
+        positions = await self.venue.fetch_positions([order.symbol])
+        return sum(p.contracts for p in positions
+                   if p.symbol == order.symbol and p.side == order.side)  # fmt: skip
+
+    def _kept(self, bracket: Bracket, order: Order) -> LegResult:
+        return LegResult.of(_leg_of(bracket, order), "kept", order)
+
+    async def _seen(self, bracket: Bracket, order: Order, leg: Leg) -> None:
+        """An order of ``bracket`` found at the venue: the journal takes its state."""
+        await self.send.seen(order, parent_id=bracket.order.client_order_id, leg=leg.name,
+                             strategy=bracket.order.strategy)  # fmt: skip
+
+    # ---- closes --------------------------------------------------------------------------
+    async def close(self, symbols: Sequence[str] | None) -> list[Outcome]:
+        markets = await self.venue.load_markets()
+        positions = await self.venue.fetch_positions()
+        working = await self.venue.fetch_open_orders()
+        if symbols is None:
+            symbols = sorted({p.symbol for p in positions} | {o.symbol for o in working})
+        account = await self._account([])
+        outcomes = []
+        for symbol in symbols:
+            held = [p for p in positions if p.symbol == symbol]
+            orders = [o for o in working if o.symbol == symbol]
+            outcomes.append(await self._close_one(symbol, markets, held, orders, account))
+        await self._record(set(symbols) & set(markets))
+        return outcomes
+
+    async def _close_one(
+        self,
+        symbol: str,
+        markets: Mapping[str, Market],
+        held: list[Position],
+        orders: list[Order],
+        account: gates.AccountState,
+    ) -> Outcome:
+        out = Outcome("", symbol, held[0].side if held else "", "closed")
+        self.send.at(await self.venue.now())
+        if symbol not in markets:
+            return out.end("refused", f"the venue lists no market {symbol}")
+        for position in held:
+            leg = close_leg(position, prefix=self.setup.prefix, venue=self.setup.venue)
+            out.client_order_id = leg.client_order_id
+            if leg.client_order_id in account.order_ids:
+                out.end("already_placed", "a close of this position was sent already")
+                continue
+            verdicts = gates.check(_close_proposal(position, leg), account, self.setup.risk)
+            refusal = gates.first_rejection(verdicts)
+            if refusal is not None:
+                return out.end("refused", refusal)
+            try:
+                closed = await self.send.create(leg, parent_id=leg.client_order_id,
+                                                strategy="manual")  # fmt: skip
+            except CryptobotError as exc:
+                why = f"the close was not placed ({exc}); its orders are left in place"
+                return out.end("rejected", why)
+            out.legs.append(LegResult.of(leg, "placed", closed))
+        for order in orders:
+            action, status, note = "canceled", None, ""
+            try:
+                status = (await self.send.cancel(order, parent_id=None, leg=None)).status
+            except OrderNotFound:
+                action = "done"  # filled or canceled meanwhile (OrderNotOpen included)
+            except CryptobotError as exc:
+                action, note = "failed", str(exc)
+                out.end("rejected", f"an order of {symbol} could not be canceled: {exc}")
+            out.legs.append(LegResult(
+                leg="cancel", client_order_id=order.client_order_id, type=order.type,
+                side=order.side, amount=order.amount, price=order.price,
+                trigger_price=order.trigger_price, action=action, status=status, note=note,
+            ))  # fmt: skip
+        if not held and not orders:
+            out.reason = "nothing to close: no position and no open order"
+        return out
+
+    async def _record(self, symbols: Iterable[str]) -> None:
+        """The fills of the journal's orders on these symbols and the positions now."""
+        fills = []
+        for symbol in sorted(symbols):
+            fills += await self.venue.fetch_my_trades(symbol)
+        await self.send.record(fills=fills, positions=await self.venue.fetch_positions())
+
+
+def close_leg(position: Position, *, prefix: str, venue: str) -> Leg:
+    """The reduce-only market order closing ``position``: its client id is derived from the
+    venue, the symbol, the side and the time the venue gives the position (the time it opened
+    on a simulated venue), so a close sent again for the same position is the same order."""
+    key = f"{venue}|{position.symbol}|{position.side}|{position.timestamp}"
+    cid = f"{prefix}-x-{hashlib.sha1(key.encode()).hexdigest()[:20]}"
+    req = OrderRequest(
+        symbol=position.symbol, type="market", side="sell" if position.side == "long" else "buy",
+        amount=position.contracts, reduce_only=True, client_order_id=cid,
+    )  # fmt: skip
+    return Leg("close", req)
+
+
+def _close_proposal(position: Position, leg: Leg) -> gates.OrderProposal:
+    return gates.OrderProposal(
+        symbol=position.symbol, side=position.side, entry=position.mark_price,
+        notional=position.notional, margin=0.0, leverage=position.leverage, risk_usd=None,
+        client_order_id=leg.client_order_id, max_leverage=max(position.leverage, 1.0),
+        reduce_only=True,
+    )  # fmt: skip
+
+
+def _unsendable(order: TradeOrder, markets: Mapping[str, Market], venue_id: str) -> str | None:
+    """Why ``order`` cannot go to this venue at all, if it cannot."""
+    if order.status == "refused":
+        return f"refused by size: {order.reason}"
+    if order.exchange != venue_id:
+        return f"sized for {order.exchange}'s markets; this venue trades {venue_id}'s"
+    if order.symbol not in markets:
+        return f"the venue lists no market {order.symbol}"
+    if order.stop is None:
+        return "it has no stop: trade sends only orders it can protect (size it with --stop)"
+    return None
+
+
+def _intended(order: TradeOrder) -> Leg:
+    """The entry an order refused before any planning would have sent (for the journal)."""
+    req = OrderRequest(symbol=order.symbol, type="market", side="buy" if order.buy else "sell",
+                       amount=order.qty, client_order_id=order.client_order_id)  # fmt: skip
+    return Leg(ENTRY, req)
+
+
+def _cover(entry: Order, held: float, step: float | None) -> float:
+    """What the stop must cover: what the entry filled that the position still holds; for an
+    entry that has filled nothing yet and still works, all of it (the stop rests with it and
+    reduces only what fills)."""
+    if entry.filled > 0:
+        return floor_to_step(min(entry.filled, held), step)
+    return entry.amount if entry.status == "open" else 0.0
+
+
+def _leg_of(bracket: Bracket, order: Order) -> Leg:
+    """An order of the bracket as a leg (its name from its client id: ``sl2``, ``tp1``..)."""
+    name = bracket.leg_name(order.client_order_id)
+    req = OrderRequest(symbol=order.symbol, type=order.type, side=order.side,
+                       amount=order.amount, price=order.price,
+                       trigger_price=order.trigger_price, reduce_only=order.reduce_only,
+                       client_order_id=order.client_order_id)  # fmt: skip
+    return Leg(name, req)
+
+
+__all__ = [
+    "FAILED",
+    "LIVE_IN_FLIGHT_MS",
+    "LegResult",
+    "Outcome",
+    "TradeDesk",
+    "TradeSetup",
+    "close_leg",
+    "close_positions",
+    "journal_venue",
+    "trade_orders",
+]

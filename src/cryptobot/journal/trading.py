@@ -1,0 +1,413 @@
+"""What ``cryptobot trade`` did, in the DuckDB journal: the orders it asked a venue for, every
+request with the venue's answer, the fills of those orders, position snapshots and events.
+
+Every row names its ``venue`` (``paper:<account>``, ``replay:<exchange>`` or the live exchange's
+id): a paper run's client ids never count as sent on a live account. Times are the venue's
+clock (ms), as the caller gives them. Tables, so ``cryptobot journal orders|fills|positions|
+events`` can read them as they are:
+
+- ``orders``: one row per order per venue, by client order id: the sized order it belongs to
+  (``parent_id``) and its ``leg`` (``entry``, ``sl``/``sl2``.., ``tp1``.., ``close``..),
+  what was asked (symbol, side, type, amount, price, trigger price, reduce-only), the gate
+  verdicts of an entry (``gates``, JSON), and where it stands: ``sending`` (asked, no answer
+  stored yet: a crash between the two leaves this), the venue's ``open``/``closed``/
+  ``canceled``/``rejected`` with its ids and fills, ``refused`` (a gate said no: never sent),
+  ``not_placed`` (the venue certainly holds none) or ``unknown`` (it may: look it up);
+- ``order_requests``: append-only, every request (create, cancel, leverage, margin mode) with
+  its outcome and the venue's message;
+- ``fills``: the venue's fills of journaled orders, by venue and fill id;
+- ``positions``: snapshots of the venue's open positions at the end of a run;
+- ``events``: what a trader must know (``CRITICAL``: a position closed for want of a stop,
+  ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped).
+
+Writers open a connection per write, one transaction each (``data.catalog`` waits while another
+process holds the file), so ``journal`` and ``report`` read between them; readers open read-only
+and never create the file.
+"""
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cryptobot.core.account import Fill, Order, OrderRequest, Position
+from cryptobot.data import catalog
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    venue VARCHAR, client_order_id VARCHAR, parent_id VARCHAR, leg VARCHAR, symbol VARCHAR,
+    side VARCHAR, type VARCHAR, amount DOUBLE, price DOUBLE, trigger_price DOUBLE,
+    reduce_only BOOLEAN, strategy VARCHAR, status VARCHAR, exchange_order_id VARCHAR,
+    filled DOUBLE, average DOUBLE, fee DOUBLE, reason VARCHAR, gates VARCHAR,
+    created_at BIGINT, updated_at BIGINT, PRIMARY KEY (venue, client_order_id)
+);
+CREATE SEQUENCE IF NOT EXISTS order_requests_seq;
+CREATE TABLE IF NOT EXISTS order_requests (
+    id BIGINT DEFAULT nextval('order_requests_seq'), ts BIGINT, venue VARCHAR, action VARCHAR,
+    client_order_id VARCHAR, parent_id VARCHAR, leg VARCHAR, symbol VARCHAR, request VARCHAR,
+    outcome VARCHAR, message VARCHAR
+);
+CREATE TABLE IF NOT EXISTS fills (
+    venue VARCHAR, id VARCHAR, client_order_id VARCHAR, parent_id VARCHAR, leg VARCHAR,
+    ts BIGINT, symbol VARCHAR, side VARCHAR, order_type VARCHAR, amount DOUBLE, price DOUBLE,
+    cost DOUBLE, fee DOUBLE, fee_rate DOUBLE, liquidity VARCHAR, realized_pnl DOUBLE,
+    PRIMARY KEY (venue, id)
+);
+CREATE TABLE IF NOT EXISTS positions (
+    ts BIGINT, venue VARCHAR, symbol VARCHAR, side VARCHAR, contracts DOUBLE,
+    entry_price DOUBLE, mark_price DOUBLE, notional DOUBLE, unrealized_pnl DOUBLE,
+    leverage DOUBLE, margin_mode VARCHAR, liquidation_price DOUBLE,
+    PRIMARY KEY (venue, ts, symbol)
+);
+CREATE SEQUENCE IF NOT EXISTS events_seq;
+CREATE TABLE IF NOT EXISTS events (
+    id BIGINT DEFAULT nextval('events_seq'), ts BIGINT, venue VARCHAR, level VARCHAR,
+    kind VARCHAR, symbol VARCHAR, client_order_id VARCHAR, message VARCHAR, data VARCHAR
+);
+"""
+#: statuses of an order that was sent (or may have been): never sent again under its id
+SENT = ("sending", "unknown", "open", "closed", "canceled")
+_ORDER_COLUMNS = (
+    "venue", "client_order_id", "parent_id", "leg", "symbol", "side", "type", "amount", "price",
+    "trigger_price", "reduce_only", "strategy", "status", "exchange_order_id", "filled",
+    "average", "fee", "reason", "gates", "created_at", "updated_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """An order as the journal holds it (a row of ``orders``)."""
+
+    client_order_id: str
+    parent_id: str
+    leg: str
+    symbol: str
+    side: str
+    type: str
+    amount: float
+    status: str
+    filled: float | None
+    created_at: int
+    updated_at: int
+    reason: str | None
+
+    @property
+    def sent(self) -> bool:
+        return self.status in SENT
+
+
+@dataclass(frozen=True)
+class TradeJournal:
+    """One venue's trading rows in the journal of ``root`` (the data dir)."""
+
+    root: Path
+    venue: str
+
+    # ---- reads (read-only connections; nothing is created) -------------------------------
+    def orders_of(self, parent_id: str) -> dict[str, OrderRow]:
+        """Every journaled order of the sized order ``parent_id`` (its legs), by client id."""
+        rows = self._read(
+            "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
+            "filled, created_at, updated_at, reason FROM orders "
+            "WHERE venue = ? AND parent_id = ? ORDER BY created_at",
+            [self.venue, parent_id],
+        )
+        return {r[0]: OrderRow(*r) for r in rows}
+
+    def sent_ids(self) -> set[str]:
+        """Client ids of every order the venue answered for on this venue (open or done): the
+        gate chain's already-sent ids. A row without an answer (``sending``, ``unknown``) is
+        not among them: the desk looks such an order up by its client id first."""
+        rows = self._read(
+            "SELECT client_order_id FROM orders WHERE venue = ? "
+            "AND status IN ('open', 'closed', 'canceled')",
+            [self.venue],
+        )
+        return {r[0] for r in rows}
+
+    def _read(self, sql: str, params: list[Any]) -> list[tuple]:
+        with catalog.reader(self.root) as con:
+            if con is None or "orders" not in catalog.tables(con):
+                return []
+            return con.execute(sql, params).fetchall()
+
+    # ---- writes (one transaction each) ---------------------------------------------------
+    def asking(
+        self,
+        req: OrderRequest,
+        *,
+        parent_id: str,
+        leg: str,
+        strategy: str,
+        ts: int,
+        gates: Mapping[str, str] | None = None,
+    ) -> None:
+        """Before a create request leaves: the order as ``sending`` and the request row, so
+        a crash after this and before the answer leaves a row to look up."""
+        row = {
+            "venue": self.venue, "client_order_id": req.client_order_id, "parent_id": parent_id,
+            "leg": leg, "symbol": req.symbol, "side": req.side, "type": req.type,
+            "amount": req.amount, "price": req.price, "trigger_price": req.trigger_price,
+            "reduce_only": req.reduce_only, "strategy": strategy, "status": "sending",
+            "exchange_order_id": None, "filled": None, "average": None, "fee": None,
+            "reason": None, "gates": json.dumps(dict(gates)) if gates else None,
+            "created_at": ts, "updated_at": ts,
+        }  # fmt: skip
+        with self._writing() as con:
+            _upsert(con, row)
+            _request(con, ts=ts, venue=self.venue, action="create", req=req,
+                     parent_id=parent_id, leg=leg, outcome="sent", message=None)  # fmt: skip
+
+    def answered(
+        self, req: OrderRequest, *, parent_id: str, leg: str, ts: int, order: Order
+    ) -> None:
+        """The venue's answer to a create (or a later look-up of it): the order as it is."""
+        with self._writing() as con:
+            _update(con, self.venue, order, ts)
+            _request(con, ts=ts, venue=self.venue, action="create", req=req,
+                     parent_id=parent_id, leg=leg, outcome=order.status,
+                     message=order.reason)  # fmt: skip
+
+    def failed(
+        self,
+        req: OrderRequest,
+        *,
+        parent_id: str,
+        leg: str,
+        ts: int,
+        status: str,
+        message: str,
+    ) -> None:
+        """A create that placed nothing (``rejected``, ``not_placed``) or whose outcome is
+        ``unknown``."""
+        with self._writing() as con:
+            con.execute(
+                "UPDATE orders SET status = ?, reason = ?, updated_at = ? "
+                "WHERE venue = ? AND client_order_id = ?",
+                [status, message, ts, self.venue, req.client_order_id],
+            )
+            _request(con, ts=ts, venue=self.venue, action="create", req=req,
+                     parent_id=parent_id, leg=leg, outcome=status, message=message)  # fmt: skip
+
+    def update(self, order: Order, *, ts: int) -> None:
+        """An order's state as the venue reports it now (fills, cancel)."""
+        with self._writing() as con:
+            _update(con, self.venue, order, ts)
+
+    def refused(
+        self,
+        req: OrderRequest,
+        *,
+        parent_id: str,
+        strategy: str,
+        ts: int,
+        reason: str,
+        gates: Mapping[str, str] | None = None,
+    ) -> None:
+        """An entry the gates (or the venue's rules before any request) refused: never sent.
+        A row already sent is left as it is (a refusal never hides an order that exists)."""
+        with self._writing() as con:
+            known = con.execute(
+                "SELECT status FROM orders WHERE venue = ? AND client_order_id = ?",
+                [self.venue, req.client_order_id],
+            ).fetchone()
+            if known is not None and known[0] in SENT:
+                return
+            row = {
+                "venue": self.venue, "client_order_id": req.client_order_id,
+                "parent_id": parent_id, "leg": "entry", "symbol": req.symbol, "side": req.side,
+                "type": req.type, "amount": req.amount, "price": req.price,
+                "trigger_price": req.trigger_price, "reduce_only": req.reduce_only,
+                "strategy": strategy, "status": "refused", "exchange_order_id": None,
+                "filled": None, "average": None, "fee": None, "reason": reason,
+                "gates": json.dumps(dict(gates)) if gates else None, "created_at": ts,
+                "updated_at": ts,
+            }  # fmt: skip
+            _upsert(con, row)
+
+    def found(self, order: Order, *, parent_id: str, leg: str, strategy: str, ts: int) -> None:
+        """An order found at the venue by its client id (one the journal holds as
+        ``sending``, or one another journal sent): its row as the venue states it."""
+        with self._writing() as con:
+            known = con.execute(
+                "SELECT created_at FROM orders WHERE venue = ? AND client_order_id = ?",
+                [self.venue, order.client_order_id],
+            ).fetchone()
+            if known is not None:
+                _update(con, self.venue, order, ts)
+                return
+            row = {
+                "venue": self.venue, "client_order_id": order.client_order_id,
+                "parent_id": parent_id, "leg": leg, "symbol": order.symbol, "side": order.side,
+                "type": order.type, "amount": order.amount, "price": order.price,
+                "trigger_price": order.trigger_price, "reduce_only": order.reduce_only,
+                "strategy": strategy, "status": order.status, "exchange_order_id": order.id,
+                "filled": order.filled, "average": order.average, "fee": order.fee,
+                "reason": order.reason, "gates": None, "created_at": order.timestamp,
+                "updated_at": max(ts, order.updated),
+            }  # fmt: skip
+            _upsert(con, row)
+
+    def settled(self, client_order_id: str, *, status: str, reason: str, ts: int) -> None:
+        """A journaled order's status decided without an answer (the venue certainly has no
+        such order: ``not_placed``)."""
+        with self._writing() as con:
+            con.execute(
+                "UPDATE orders SET status = ?, reason = ?, updated_at = ? "
+                "WHERE venue = ? AND client_order_id = ?",
+                [status, reason, ts, self.venue, client_order_id],
+            )
+
+    def request(
+        self,
+        *,
+        action: str,
+        ts: int,
+        symbol: str,
+        detail: Mapping[str, Any],
+        outcome: str,
+        message: str | None = None,
+        client_order_id: str | None = None,
+        parent_id: str | None = None,
+        leg: str | None = None,
+    ) -> None:
+        """A request other than a create (a cancel, leverage, margin mode) and its outcome."""
+        with self._writing() as con:
+            con.execute(
+                "INSERT INTO order_requests (ts, venue, action, client_order_id, parent_id, "
+                "leg, symbol, request, outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [ts, self.venue, action, client_order_id, parent_id, leg, symbol,
+                 json.dumps(dict(detail)), outcome, message],
+            )  # fmt: skip
+
+    def event(
+        self,
+        *,
+        ts: int,
+        level: str,
+        kind: str,
+        message: str,
+        symbol: str | None = None,
+        client_order_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        with self._writing() as con:
+            con.execute(
+                "INSERT INTO events (ts, venue, level, kind, symbol, client_order_id, message, "
+                "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [ts, self.venue, level, kind, symbol, client_order_id, message,
+                 json.dumps(dict(data or {}), default=str)],
+            )  # fmt: skip
+
+    def fills(self, fills: Iterable[Fill]) -> int:
+        """Store the fills of journaled orders (others are not this journal's); returns how
+        many were new."""
+        fills = list(fills)
+        if not fills:
+            return 0
+        with self._writing() as con:
+            legs = dict(
+                (r[0], (r[1], r[2]))
+                for r in con.execute(
+                    "SELECT client_order_id, parent_id, leg FROM orders WHERE venue = ?",
+                    [self.venue],
+                ).fetchall()
+            )
+            before = con.execute("SELECT count(*) FROM fills WHERE venue = ?",
+                                 [self.venue]).fetchone()[0]  # fmt: skip
+            rows = [
+                [self.venue, f.id, f.client_order_id, *legs[f.client_order_id], f.timestamp,
+                 f.symbol, f.side, f.order_type, f.amount, f.price, f.cost, f.fee, f.fee_rate,
+                 f.taker_or_maker, f.realized_pnl]
+                for f in fills if f.client_order_id in legs
+            ]  # fmt: skip
+            if rows:
+                con.executemany(
+                    "INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?, ?, ?)",
+                    rows,
+                )
+            after = con.execute("SELECT count(*) FROM fills WHERE venue = ?",
+                                [self.venue]).fetchone()[0]  # fmt: skip
+        return after - before
+
+    def positions(self, positions: Iterable[Position], *, ts: int) -> None:
+        rows = [
+            [ts, self.venue, p.symbol, p.side, p.contracts, p.entry_price, p.mark_price,
+             p.notional, p.unrealized_pnl, p.leverage, p.margin_mode, p.liquidation_price]
+            for p in positions
+        ]  # fmt: skip
+        if not rows:
+            return
+        with self._writing() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def _writing(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return _transaction(self.root)
+
+
+@contextmanager
+def _transaction(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short connection holding one transaction: committed when the block ends, rolled back
+    when it raises (a crash before the commit leaves the journal as it was)."""
+    with catalog.connect(root) as con:
+        con.execute(_SCHEMA)
+        con.execute("BEGIN")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def _update(con: duckdb.DuckDBPyConnection, venue: str, order: Order, ts: int) -> None:
+    con.execute(
+        "UPDATE orders SET status = ?, exchange_order_id = ?, filled = ?, average = ?, "
+        "fee = ?, reason = ?, updated_at = ? WHERE venue = ? AND client_order_id = ?",
+        [order.status, order.id, order.filled, order.average, order.fee, order.reason,
+         max(ts, order.updated), venue, order.client_order_id],
+    )  # fmt: skip
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+    marks = ", ".join("?" * len(_ORDER_COLUMNS))
+    con.execute(
+        f"INSERT OR REPLACE INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({marks})",
+        [row[c] for c in _ORDER_COLUMNS],
+    )
+
+
+def _request(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    ts: int,
+    venue: str,
+    action: str,
+    req: OrderRequest,
+    parent_id: str,
+    leg: str,
+    outcome: str,
+    message: str | None,
+) -> None:
+    detail = {
+        "type": req.type, "side": req.side, "amount": req.amount, "price": req.price,
+        "trigger_price": req.trigger_price, "reduce_only": req.reduce_only,
+        "post_only": req.post_only,
+    }  # fmt: skip
+    con.execute(
+        "INSERT INTO order_requests (ts, venue, action, client_order_id, parent_id, leg, "
+        "symbol, request, outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [ts, venue, action, req.client_order_id, parent_id, leg, req.symbol,
+         json.dumps(detail), outcome, message],
+    )  # fmt: skip
+
+
+__all__ = ["SENT", "OrderRow", "TradeJournal"]

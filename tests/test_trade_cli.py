@@ -1,0 +1,179 @@
+"""``cryptobot trade`` as a user runs it (typer's CliRunner) on the replay exchange of a tmp
+lake: the pipe from ``size``, bad records (NaN, infinity, a negative or textual quantity) named
+by their line, ``--skip-bad``, strict JSON everywhere, ``--status``, ``--close``, the usage
+errors, and the live switches (nothing reaches a live venue without all three)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cryptobot.core.timeutil import iso
+from tests.conftest import Cli
+from tests.trading import last_close, sized, table, walk_lake
+from tests.venues import HOUR, SYMBOL, T0
+
+NOW = T0 + 48 * HOUR
+Y = "Y/USDT:USDT"
+
+
+@pytest.fixture
+def lake_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "lake"
+    walk_lake(root, symbols=(SYMBOL, Y))
+    return root
+
+
+@pytest.fixture
+def trader(tmp_path: Path, lake_dir: Path) -> Cli:
+    """The CLI on the replay exchange of the lake, whose clock stands at NOW; the lake is the
+    data dir, so ``size`` reads its markets and ``trade`` journals beside them."""
+    config = tmp_path / "replay.yaml"
+    config.write_text(
+        f"exchange: replay\ndata_dir: {lake_dir}\n"
+        f"replay:\n  source_exchange: sim\n  start: '{iso(NOW)}'\n"
+    )
+    return Cli({"CRYPTOBOT_CONFIG": str(config)})
+
+
+def strict(text: str) -> list:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    return [json.loads(line, parse_constant=refuse) for line in text.splitlines() if line]
+
+
+def lines(*records: dict) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def good(lake_dir: Path, n: int, symbol: str = SYMBOL, **kw) -> dict:
+    from cryptobot.data.lake import Lake
+
+    entry = last_close(Lake(lake_dir), NOW, symbol)
+    return sized(entry=entry, symbol=symbol, cid=f"cb-{n:024d}", **kw)
+
+
+def test_the_pipe_from_size_places_the_bracket_once(trader: Cli, lake_dir: Path):
+    from cryptobot.data.lake import Lake
+
+    entry = last_close(Lake(lake_dir), NOW)
+    sized_out = trader("size", "--symbol", SYMBOL, "--side", "long", "--entry", str(entry),
+                       "--stop", str(round(entry * 0.98, 1)), "--risk-usd", "2",
+                       "--format", "jsonl").stdout  # fmt: skip
+    (order,) = strict(sized_out)
+    assert order["status"] == "sized"
+    first = trader("trade", "-", "--format", "jsonl", input=sized_out)
+    (out,) = strict(first.stdout)
+    assert out["status"] == "placed" and [leg["leg"] for leg in out["legs"]] == [
+        "entry", "sl", "tp1", "tp2", "tp3"]  # fmt: skip
+    assert [leg["client_order_id"] for leg in out["legs"]][:2] == [
+        order["client_order_id"], order["client_order_id"] + "-sl"]  # fmt: skip
+    assert [leg["amount"] for leg in out["legs"][2:]] == order["target_qty"]
+    again = trader("trade", "-", "--format", "jsonl", input=sized_out)
+    (out,) = strict(again.stdout)
+    assert out["status"] == "already_placed" and "nothing sent again" in out["reason"]
+    sent = table(lake_dir, "SELECT count(*) FROM order_requests WHERE action = 'create' "
+                           "AND outcome = 'sent'")  # fmt: skip
+    assert sent == [(5,)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ({"qty": float("nan")}, "qty must be a finite number"),
+        ({"qty": float("inf")}, "qty must be a finite number"),
+        ({"qty": -1.0}, "qty must be positive"),
+        ({"qty": "2.0"}, "qty must be a number"),
+        ({"stop": None, "entry": "x"}, "entry must be a number"),
+        ({"target_qty": [1.0, 1.0, 1.0]}, "target_qty adds up to 3"),
+        ({"schema": "signal/1"}, "expected sized_order/1 or sized_order/2"),
+    ],
+)
+def test_a_bad_record_is_named_by_its_line_and_nothing_of_the_batch_is_sent(
+    trader: Cli, lake_dir: Path, bad: dict, why: str
+):
+    records = [good(lake_dir, 1), good(lake_dir, 2, symbol=Y) | bad]
+    text = lines(*records).replace("NaN", "NaN").replace("Infinity", "Infinity")
+    refused = trader("trade", "-", input=text, ok=False)
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("error: stdin line 2: ") and why in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert not (lake_dir / "cryptobot.duckdb").exists() or table(
+        lake_dir, "SELECT count(*) FROM order_requests") == [(0,)]  # fmt: skip
+    kept = trader("trade", "-", "--skip-bad", "--format", "jsonl", input=text)
+    assert [o["status"] for o in strict(kept.stdout)] == ["placed"]
+    assert "skipped stdin line 2" in kept.stderr
+
+
+def test_an_empty_input_is_an_empty_output(trader: Cli):
+    done = trader("trade", "-", "--format", "jsonl", input="")
+    assert done.stdout == ""
+
+
+def test_a_refused_order_is_one_line_and_exit_1_the_others_go_on(trader: Cli, lake_dir: Path):
+    too_big = good(lake_dir, 2, symbol=Y, qty=500.0)  # notional far beyond the account
+    refused_by_size = good(lake_dir, 3) | {"status": "refused", "reason": "free_margin: ..."}
+    done = trader("trade", "-", "--format", "jsonl", ok=False,
+                  input=lines(good(lake_dir, 1), too_big, refused_by_size))  # fmt: skip
+    assert done.exit_code == 1
+    assert [o["status"] for o in strict(done.stdout)] == ["placed", "refused", "skipped"]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and Y in errors[0] and "refused: max_risk_per_trade" in errors[0]
+    assert "skipped, refused by size" in done.stderr
+    (row,) = table(lake_dir, f"SELECT status, reason, gates FROM orders WHERE symbol = '{Y}'")
+    assert row[0] == "refused" and row[1].startswith("max_risk_per_trade")
+    assert json.loads(row[2])["max_risk_per_trade"].startswith("REJECT")
+
+
+def test_dry_run_status_and_close_print_strict_json(trader: Cli, lake_dir: Path):
+    text = lines(good(lake_dir, 1), good(lake_dir, 2, symbol=Y, side="short"))
+    dry = strict(trader("trade", "-", "--dry-run", "--format", "jsonl", input=text).stdout)
+    assert [r["request"] for r in dry] == ["set_margin_mode", "set_leverage", *["create_order"] * 5,
+                                           "set_margin_mode", "set_leverage",
+                                           *["create_order"] * 5]  # fmt: skip
+    assert not (lake_dir / "cryptobot.duckdb").exists()  # stored nothing
+    status = trader("trade", "--status", "--format", "json")
+    assert json.loads(status.stdout) == []  # a replay account lives in one process
+    closed = trader("trade", "--close", SYMBOL, "--format", "jsonl")
+    (out,) = strict(closed.stdout)
+    assert out["status"] == "closed" and out["reason"].startswith("nothing to close")
+    table_out = trader("trade", "--status", "--format", "table")
+    assert "equity 1,000.00 USDT" in table_out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give one of SOURCE"),
+        (("x.jsonl", "--status"), "not SOURCE and --status"),
+        (("--status", "--dry-run"), "--status sends nothing already"),
+        (("--close", SYMBOL, "--close-all"), "not both"),
+        (("--status", "--tp-split", "50,50"), "--tp-split splits the targets"),
+        (("-", "--tp-split", "60,60"), "adds up to 120"),
+        (("-", "--tp-split", "25,nan"), "must be a finite number"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(trader: Cli, args: tuple, message: str):
+    done = trader("trade", *args, input="", ok=False)
+    assert done.exit_code == 2 and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_live_without_every_switch_sends_nothing(tmp_path: Path, lake_dir: Path):
+    config = tmp_path / "paper.yaml"
+    config.write_text(f"data_dir: {lake_dir}\n")
+    cli = Cli({"CRYPTOBOT_CONFIG": str(config), "CRYPTOBOT_API_KEY": "k3y-never-shown",
+               "CRYPTOBOT_API_SECRET": "s3cr3t-never-shown"})  # fmt: skip
+    text = lines(good(lake_dir, 1) | {"exchange": "binanceusdm"})
+    done = cli("trade", "-", "--live", input=text, ok=False)
+    assert done.exit_code == 1 and "missing: `mode: live` in the config" in done.stderr
+    live_mode = Cli(cli.env | {"CRYPTOBOT__MODE": "live"})
+    done = live_mode("trade", "-", input=text, ok=False)
+    assert done.exit_code == 1 and "missing: --live on the command line" in done.stderr
+    no_keys = Cli({"CRYPTOBOT_CONFIG": str(config), "CRYPTOBOT__MODE": "live"})
+    done = no_keys("trade", "-", "--live", input=text, ok=False)
+    assert done.exit_code == 1 and "CRYPTOBOT_API_KEY and CRYPTOBOT_API_SECRET" in done.stderr
+    everything = done.stderr + done.stdout
+    assert "never-shown" not in everything
+    assert not (lake_dir / "cryptobot.duckdb").exists()
