@@ -148,5 +148,5 @@ def test_a_price_goes_onto_the_tick_towards_the_entry(price, entry, tick):
 
 
 def _whole(value: float, step: float) -> bool:
-    units = value / step
-    return abs(units - round(units)) < 1e-6
+    units = value / step  # a float's own error grows with the number of ticks
+    return abs(units - round(units)) < 1e-6 + 1e-12 * abs(units)

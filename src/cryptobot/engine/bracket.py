@@ -17,12 +17,12 @@ the market's tick.
 """
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from cryptobot.core.account import OrderRequest, OrderSide
 from cryptobot.core.errors import DataError
 from cryptobot.core.market import Market
 from cryptobot.engine.trade_record import TradeOrder
+from cryptobot.manage.ticks import on_tick
 from cryptobot.risk.orders import leg_order_id
 from cryptobot.risk.sizing import floor_to_step
 
@@ -155,13 +155,10 @@ def ladder(
 
 
 def price_on_tick(price: float, market: Market, *, toward: float) -> float:
-    """``price`` on the market's tick, rounded towards ``toward`` (the entry)."""
-    tick = market.tick_size
-    if not tick:
-        return price
-    rounding = ROUND_CEILING if price < toward else ROUND_FLOOR
-    d_tick = Decimal(repr(tick))
-    return float((Decimal(repr(price)) / d_tick).to_integral_value(rounding=rounding) * d_tick)
+    """``price`` on the market's tick, rounded towards ``toward`` (the entry): the rule the
+    backtest's positions use (``manage.ticks.on_tick``), seen from a long whose stop lies
+    below the entry and whose targets above it."""
+    return on_tick(1, price, market.tick_size or 0.0, price < toward)
 
 
 def next_version(bracket: Bracket, leg: str, known: set[str]) -> int:
