@@ -55,8 +55,8 @@ def test_stdout_arrives_whole_and_atexit_callbacks_run(tmp_path: Path):
 
 
 def test_while_another_thread_runs_the_exit_is_pythons_own(tmp_path: Path):
-    """A thread still running (a read started early by a command that failed) is waited for,
-    as Python's own exit waits for it, with the command's status."""
+    """A thread still running when the command ends is waited for, as Python's own exit waits
+    for it, with the command's status."""
     failed = _program(tmp_path, "backtest", "--strategy", "nope", "--symbols", "X/USDT",
                       probe=True, thread=True)  # fmt: skip
     assert failed.returncode == 1 and "unknown strategy nope" in failed.stderr

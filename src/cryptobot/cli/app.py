@@ -448,8 +448,8 @@ def _end(code: object) -> NoReturn:
     matters is done first: the atexit callbacks run (logging's, finalizers of temporary files),
     stdout and stderr are flushed (a stdout that cannot take the rest is exit status 120, as
     Python's own exit makes it). Files and connections are closed by their owners (``with``)
-    long before. While another thread that is not a daemon still runs (a read started early),
-    or for a message as the code, this is Python's normal exit, which waits for the thread."""
+    long before. While another thread that is not a daemon still runs, or for a message as
+    the code, this is Python's normal exit, which waits for the thread."""
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if not (code is None or isinstance(code, int)) or any(not t.daemon for t in others):
         sys.exit(code)

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from cryptobot.backtest import runner
     from cryptobot.backtest.engine import Costs
     from cryptobot.core.settings import Settings
-    from cryptobot.data.lake import Lake
 
 EPILOG = (
     "Examples:\n\n"
@@ -163,7 +162,6 @@ def backtest_command(
     """Backtest a strategy over stored candles with slippage, fees, funding, liquidation,
     position management and the risk engine; prints the summary, records the run."""
     with gc_policy.loading():  # the engine's libraries, and numba's registries for its kernels
-        early = _reading_early(ctx.obj, symbols=symbols, timeframe=timeframe, end=end)
         from cryptobot.backtest import runner
         from cryptobot.core import jit
         from cryptobot.core.venues import lake_exchange
@@ -183,7 +181,7 @@ def backtest_command(
         manage = settings.manage.overriding(time_stop_minutes=time_stop)
         settings = settings.model_copy(update={"manage": manage})
     root = obj.data_dir(create=False)
-    lake = early or Lake(root)
+    lake = Lake(root)
     try:
         window = (parse_time(start) if start else None, parse_time(end) if end else None)
         train_ms, test_ms = parse_duration(train), parse_duration(test)
@@ -253,28 +251,6 @@ def backtest_command(
                                   trades=result.trade_table, equity=result.equity_table,
                                   now_ms=int(time.time() * 1000))  # fmt: skip
         err.say(f"run {run_id} recorded in the journal")
-
-
-def _reading_early(
-    obj: AppContext, *, symbols: str | None, timeframe: str | None, end: str | None
-) -> Lake | None:
-    """The lake, the traded series' reads already started on a thread when the flags name them
-    (``--symbols``, ``--timeframe``; data/prefetch.py), so they run while the engine loads. On
-    any problem with the flags, the settings or the data dir: None, and the command meets it
-    where it always did."""
-    if not (symbols and timeframe):
-        return None
-    from cryptobot.core.venues import lake_exchange
-    from cryptobot.data.prefetch import PrefetchLake
-
-    try:
-        lake = PrefetchLake(obj.data_dir(create=False))
-        exchange, stop = lake_exchange(obj.settings), parse_time(end) if end else None
-        for symbol in parse_symbols(symbols):
-            lake.prefetch_candles(exchange=exchange, symbol=symbol, timeframe=timeframe, end=stop)
-    except CryptobotError:
-        return None
-    return lake
 
 
 def _check_stepwise(req: runner.Request, *, fee: float | None, sweeps: bool) -> None:

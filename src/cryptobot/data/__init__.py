@@ -14,7 +14,6 @@ __all__, __getattr__, __dir__ = surface(
         "importer": ("import_file",),
         "lake": ("Lake", "OHLCV", "WriteResult"),
         "liquidations": ("LiquidationVenue", "record"),
-        "prefetch": ("PrefetchLake",),
         "resample": ("resample",),
         "source": ("FundingRate", "MarketDataSource", "OhlcvRow", "OpenInterest", "Ticker"),
         "sources": ("ExchangeSource", "FEAR_GREED_SOURCE", "rows_frame"),
