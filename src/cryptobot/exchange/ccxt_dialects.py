@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from cryptobot.core.account import Balance, MarginMode, Order, OrderRequest, OrderType
 from cryptobot.core.errors import UnknownSymbolError
 from cryptobot.exchange.errors import (
+    AmendNotSupported,
     BelowMinimum,
     DuplicateClientOrderId,
     InsufficientMargin,
@@ -122,8 +123,9 @@ class Dialect(ABC):
         """Cancel the order; ``OrderNotFound`` (or the venue's code) when none is open."""
 
     async def amend_order(self, client: Any, order: Order, price: float) -> dict[str, Any]:
-        """Send the venue's amend of ``order`` (open, a limit) to ``price``: ccxt's answer."""
-        raise NotImplementedError(self.no_amend)
+        """Send the venue's amend of ``order`` (open, a limit) to ``price``: ccxt's answer. A venue
+        whose ``amends_in_place`` is False keeps this refusal (the caller cancels and re-places)."""
+        raise AmendNotSupported(self.no_amend)  # a venue without amends_in_place: nothing sent
 
     @abstractmethod
     def open_order_calls(self) -> list[dict[str, Any]]:
