@@ -200,13 +200,15 @@ def _flat(value: Any) -> Any:
 
 def _parquet(records: list[dict], columns: tuple[str, ...], output: Path | None) -> None:
     """Parquet to ``output`` (through a temp file) or to stdout; an empty kind keeps its
-    columns (all null)."""
+    columns (all null). An object (gate verdicts, an event's data) is JSON text: Parquet
+    cannot store an empty one as a struct, and each row's keys differ."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from cryptobot.cli.output import arrow_table
 
-    table = arrow_table(records) if records else pa.table(
+    rows = [{k: to_json(v) if isinstance(v, dict) else v for k, v in r.items()} for r in records]
+    table = arrow_table(rows) if rows else pa.table(
         {c: pa.array([], pa.null()) for c in columns})  # fmt: skip
     if output is None:
         sys.stdout.flush()

@@ -248,7 +248,7 @@ def exit_reason(
     cid = fill.get("client_order_id") or ""
     order = orders.get((fill["venue"], cid), {})
     parent = fill.get("parent_id")
-    if not order or not parent or parent == cid and order.get("leg") == "close":
+    if not order or not parent or (parent == cid and order.get("leg") == "close"):
         return "manual"  # a close of its own (``trade --close``), or not an order of ours
     leg = leg_of_order(cid).removeprefix(f"{parent}-")
     return {"sl": "stop"}.get(leg, leg if leg != parent else "entry")
