@@ -296,3 +296,45 @@ def test_export_parquet_dir_writes_a_file_per_kind(traded: Path, tmp_path: Path)
     assert pq.read_table(folder / "trades.parquet").num_rows == 1
     empty = pq.read_table(folder / "setups.parquet")
     assert empty.num_rows == 0 and "symbol" in empty.column_names
+
+
+# ---- another process writing ---------------------------------------------------------------
+WRITER = """
+import sys
+from pathlib import Path
+from cryptobot.journal.trading import TradeJournal
+journal = TradeJournal(Path(sys.argv[1]), "paper:paper")
+journal.event(ts=0, level="INFO", kind="tick", message="first")
+print("writing", flush=True)
+for n in range(1, 1_000_000):  # until the test kills it
+    journal.event(ts=n, level="INFO", kind="tick", message=f"tick {n}")
+"""
+
+
+def test_reads_succeed_while_another_process_writes_the_journal(data: Path):
+    """A writer in another process commits an event every few ms (each on a short connection,
+    as ``trade`` does); ``cryptobot journal`` processes read between its transactions."""
+    import os
+    import subprocess
+    import sys
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+                        "CRYPTOBOT_DATA_DIR": str(data)}  # fmt: skip
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(data)], env=env,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        seen = []
+        for kind in ("events", "trades", "events"):
+            command = [sys.executable, "-m", "cryptobot", "journal", kind, "-f", "json"]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            rows = json.loads(done.stdout)
+            if kind == "events":
+                seen.append(sum(r["kind"] == "tick" for r in rows))
+            assert writer.poll() is None  # the writer was still at it
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+    assert seen[0] >= 1 and seen == sorted(seen)  # every read saw committed rows only, growing
