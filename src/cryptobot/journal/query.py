@@ -18,13 +18,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
-from cryptobot.data import catalog
+
+if TYPE_CHECKING:  # duckdb loads when a kind is read, not for `journal --help`
+    import duckdb
 
 Record = dict[str, Any]
 DURATION_UNITS = ("m", "h", "d", "w")
@@ -163,6 +163,8 @@ def applies(kind: str, filters: Filters) -> list[str]:
 def select(root: Path, kind: str, filters: Filters) -> Selection:
     """The rows of ``kind`` (not ``trades``: :func:`journal.roundtrips.trades`) matching
     ``filters``, oldest first (the newest ``limit`` of them)."""
+    from cryptobot.data import catalog
+
     spec = KINDS[kind]
     with catalog.reader(root) as con:
         if con is None:
@@ -173,7 +175,7 @@ def select(root: Path, kind: str, filters: Filters) -> Selection:
     return Selection([_record(spec, row) for row in rows])
 
 
-def _query(con: duckdb.DuckDBPyConnection, spec: Kind, filters: Filters) -> list[Record]:
+def _query(con: "duckdb.DuckDBPyConnection", spec: Kind, filters: Filters) -> list[Record]:
     where, params = _where(spec, filters)
     order = ", ".join(f"{c} DESC" for c in (spec.time, *spec.tiebreak))
     sql = f"SELECT * FROM ({spec.source}) WHERE {where} ORDER BY {order}"

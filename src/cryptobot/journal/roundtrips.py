@@ -12,7 +12,7 @@ position) closes one trip with the part that reaches zero and opens the next wit
 its exits. A trip still open at the end is listed with ``status: open`` and no exit.
 
 Each trip carries: the sized order it belongs to (``client_order_id``: the family of its first
-entry, ``risk.orders.leg_of_order`` folding ``-e2``.. into the entry's id) with its strategy
+entry, ``core.legs.leg_of_order`` folding ``-e2``.. into the entry's id) with its strategy
 and the venue's id of that entry; side, quantity, the average entry and exit prices;
 ``expected_price`` (the sized entry, where ``trade`` recorded it) and the slippage against it
 (``slippage_bps``: positive = paid more than expected, either side; ``slippage``: the money
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptobot.core.legs import leg_of_order
 from cryptobot.data import catalog
 from cryptobot.journal.query import Filters, Record, Selection, venue_test
 from cryptobot.journal.trading import LIQUIDATION
-from cryptobot.risk.orders import leg_of_order
 
 COLUMNS = (
     "opened_at", "closed_at", "venue", "symbol", "strategy", "side", "status", "qty",
