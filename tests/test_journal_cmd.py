@@ -338,3 +338,29 @@ def test_reads_succeed_while_another_process_writes_the_journal(data: Path):
         writer.kill()
         writer.wait(timeout=30)
     assert seen[0] >= 1 and seen == sorted(seen)  # every read saw committed rows only, growing
+
+
+def test_a_table_and_parquet_on_a_pipe(traded: Path):
+    cli = journal(traded)
+    shown = cli("journal", "trades", "--format", "table", "--data-dir", str(traded)).stdout
+    assert "journal trades" in shown and "stop" in shown and '["tp1"' in shown
+    piped = cli("journal", "fills", "--format", "parquet")
+    read = pq.read_table(io.BytesIO(piped.stdout_bytes))
+    assert read.num_rows == 4 and str(read.schema.field("ts").type) == "int64"
+
+
+def test_the_paper_broker_snapshots_the_account_after_a_call_that_moved_money(tmp_path: Path):
+    """No ``trade`` run: the broker alone books the entry's fill at the next bar and stores
+    the balance with it; a call that moved nothing stores none."""
+    lake = lake_of(tmp_path, hourly(ROWS))
+    clock = ReplayClock(START)
+    broker = paper_venue(lake, tmp_path, clock)
+    run(broker.create_order(symbol=SYMBOL, type="market", side="buy", amount=1.0,
+                            client_order_id="cb-paper-1"))  # fmt: skip
+    run(broker.fetch_positions())
+    assert strict(journal(tmp_path)("journal", "account").stdout) == []
+    clock.move_to(START + 2 * HOUR)
+    run(broker.fetch_positions())
+    (snap,) = strict(journal(tmp_path)("journal", "account", "--venue", "paper").stdout)
+    assert snap["venue"] == "paper:paper" and snap["margin_used"] > 0
+    assert snap["equity"] == pytest.approx(snap["balance"] + snap["unrealized_pnl"])
