@@ -15,8 +15,24 @@ from typer._click.exceptions import UsageError
 from typer._click.globals import get_current_context
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.output import Format, Notes, OutputOpt, check_file, render, to_json
-from cryptobot.journal.query import KINDS, Filters, Selection, applies, moment, with_iso_times
+from cryptobot.cli.output import (
+    Format,
+    Notes,
+    OutputOpt,
+    check_file,
+    render,
+    to_json,
+    wants_table,
+)
+from cryptobot.journal.query import (
+    Filters,
+    Selection,
+    applies,
+    layout,
+    moment,
+    read,
+    with_iso_times,
+)
 
 HELP = {
     "orders": "Orders trade asked a venue for: legs, status, fills, fees, the gate verdicts"
@@ -103,7 +119,7 @@ def _command(kind: str) -> None:
             raise _usage(f"--{wrong[0]} does not apply to journal {kind}")
         chosen = _format(fmt, output)
         obj: AppContext = ctx.obj
-        selection = _read(kind, obj.data_dir(create=False), filters)
+        selection = read(obj.data_dir(create=False), kind, filters)
         _note_empty(kind, selection, quiet=obj.quiet)
         _emit(kind, selection.records, fmt=chosen, output=output)
 
@@ -145,16 +161,6 @@ def _format(fmt: JournalFormat | None, output: Path | None) -> JournalFormat | N
     return fmt
 
 
-def _read(kind: str, root: Path, filters: Filters) -> Selection:
-    if kind == "trades":
-        from cryptobot.journal.roundtrips import trades
-
-        return trades(root, filters)
-    from cryptobot.journal.query import select
-
-    return select(root, kind, filters)
-
-
 def _note_empty(kind: str, selection: Selection, *, quiet: bool) -> None:
     if selection.records:
         return
@@ -162,18 +168,9 @@ def _note_empty(kind: str, selection: Selection, *, quiet: bool) -> None:
     Notes(quiet=quiet).say(f"note: no {kind}: {why}")
 
 
-def columns_of(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A kind's output columns and its time columns."""
-    if kind == "trades":
-        from cryptobot.journal.roundtrips import COLUMNS, TIMES
-
-        return COLUMNS, TIMES
-    return KINDS[kind].columns, KINDS[kind].times
-
-
 def _emit(kind: str, records: list[dict], *, fmt: JournalFormat | None,
           output: Path | None) -> None:  # fmt: skip
-    columns, times = columns_of(kind)
+    columns, times = layout(kind)
     if fmt is JournalFormat.parquet:
         _parquet(records, columns, output)
         return
@@ -188,7 +185,7 @@ def _emit(kind: str, records: list[dict], *, fmt: JournalFormat | None,
             atomic_write(output, lambda tmp: tmp.write_text(out))
         return
     plain_fmt = None if fmt is None else Format(fmt.value)
-    if plain_fmt is Format.table or (plain_fmt is None and output is None and sys.stdout.isatty()):
+    if wants_table(fmt=plain_fmt, output=output):
         text = [{k: _flat(v) for k, v in r.items()} for r in text]
     render(text, plain_fmt, output, title=f"journal {kind}")
 
@@ -258,7 +255,7 @@ def export(
                        venue=venue, limit=limit)  # fmt: skip
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=False)
-    parts = {kind: _read(kind, root, _applicable(kind, filters)) for kind in KIND_NAMES}
+    parts = {kind: read(root, kind, _applicable(kind, filters)) for kind in KIND_NAMES}
     notes = Notes(quiet=obj.quiet)
     if not any(p.records for p in parts.values()):
         why = next((p.absent for p in parts.values() if p.absent), "nothing matches the filters")
@@ -268,14 +265,14 @@ def export(
 
         sheets = []
         for kind in KIND_NAMES:
-            columns, times = columns_of(kind)
+            columns, times = layout(kind)
             sheets.append(Sheet(kind, columns, parts[kind].records, times))
         write_xlsx(output, sheets)  # type: ignore[arg-type]  # checked by _export_target
         where = str(output)
     else:
         folder.mkdir(exist_ok=True)
         for kind in KIND_NAMES:
-            _parquet(parts[kind].records, columns_of(kind)[0], folder / f"{kind}.parquet")
+            _parquet(parts[kind].records, layout(kind)[0], folder / f"{kind}.parquet")
         where = f"{folder}/"
     counts = ", ".join(f"{kind} {len(parts[kind].records)}" for kind in KIND_NAMES)
     notes.say(f"wrote {where}: {counts}")

@@ -160,6 +160,24 @@ def applies(kind: str, filters: Filters) -> list[str]:
             if value is not None and getattr(spec, name) is None]  # fmt: skip
 
 
+def read(root: Path, kind: str, filters: Filters) -> Selection:
+    """The rows of any kind ``journal`` shows (``trades`` derived by ``journal.roundtrips``)."""
+    if kind == "trades":
+        from cryptobot.journal.roundtrips import trades
+
+        return trades(root, filters)
+    return select(root, kind, filters)
+
+
+def layout(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A kind's output columns and which of them are times (ms)."""
+    if kind == "trades":
+        from cryptobot.journal.roundtrips import COLUMNS, TIMES
+
+        return COLUMNS, TIMES
+    return KINDS[kind].columns, KINDS[kind].times
+
+
 def select(root: Path, kind: str, filters: Filters) -> Selection:
     """The rows of ``kind`` (not ``trades``: :func:`journal.roundtrips.trades`) matching
     ``filters``, oldest first (the newest ``limit`` of them)."""
@@ -235,5 +253,5 @@ def with_iso_times(records: Sequence[Record], times: Sequence[str]) -> list[Reco
             for r in records]  # fmt: skip
 
 
-__all__ = ["KINDS", "Filters", "Kind", "Selection", "applies", "moment", "select",
-           "venue_test", "with_iso_times"]  # fmt: skip
+__all__ = ["KINDS", "Filters", "Kind", "Selection", "applies", "layout", "moment", "read",
+           "select", "venue_test", "with_iso_times"]  # fmt: skip
