@@ -77,6 +77,14 @@ COMMANDS: dict[str, Entry] = {
         " take-profit ladder, gated with the account's real state; idempotent by client order"
         " id.",
     ),
+    "journal": Entry(
+        "cryptobot.cli.journal",
+        "app",
+        "Trading",
+        "Read what was traded from the journal: orders, fills, round trips, positions, events,"
+        " setups, backtests, account snapshots; filter and export (CSV, Parquet, JSONL, XLSX).",
+        group=True,
+    ),
     "risk": Entry(
         "cryptobot.cli.risk_cmd",
         "app",

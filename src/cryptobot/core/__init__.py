@@ -18,6 +18,7 @@ __all__, __getattr__, __dir__ = surface(
                    "UnknownSymbolError"),
         "execution": ("ExecutionReport", "ExecutionRequest", "ExecutionStatus"),
         "jit": ("njit",),
+        "legs": ("ENTRY_ORDERS", "RESENT_LEGS", "leg_of_order", "leg_order_id"),
         "market": ("BestBidAsk", "Market", "plain_tier"),
         "numbers": ("finite", "plain", "record_number", "short"),
         "order": ("Intent", "SizedOrder"),

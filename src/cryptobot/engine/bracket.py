@@ -33,10 +33,12 @@ ENTRY = "entry"
 
 @dataclass(frozen=True)
 class Leg:
-    """One order of a bracket: ``name`` is its leg (``entry``, ``sl``, ``tp1``, ``close``..)."""
+    """One order of a bracket: ``name`` is its leg (``entry``, ``sl``, ``tp1``, ``close``..);
+    ``expected_price``: the entry's price as sized, journaled with it for its slippage."""
 
     name: str
     request: OrderRequest
+    expected_price: float | None = None
 
     @property
     def client_order_id(self) -> str:
@@ -108,7 +110,12 @@ def plan(order: TradeOrder, market: Market, *, split: tuple[float, ...] | None) 
         for n, (price, qty) in enumerate(rungs, start=1)
         if qty > 0
     )
-    return Bracket(order=order, market=market, entry=Leg(ENTRY, entry), targets=targets)
+    return Bracket(
+        order=order,
+        market=market,
+        entry=Leg(ENTRY, entry, expected_price=order.entry),
+        targets=targets,
+    )
 
 
 def _target(order: TradeOrder, market: Market, *, n: int, price: float, qty: float) -> Leg:

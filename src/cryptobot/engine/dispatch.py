@@ -11,7 +11,7 @@ retry of an order that went through) answers with that order, looked up, never a
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from cryptobot.core.account import Fill, Order, Position
+from cryptobot.core.account import Balance, Fill, FundingPayment, Order, Position
 from cryptobot.core.errors import CryptobotError
 from cryptobot.engine.bracket import Leg
 from cryptobot.exchange.base import TradingExchange
@@ -51,7 +51,8 @@ class Dispatch(Protocol):
 
     async def absent(self, leg: Leg, *, reason: str) -> None: ...
 
-    async def record(self, *, fills: list[Fill], positions: list[Position]) -> None: ...
+    async def record(self, *, fills: list[Fill], positions: list[Position],
+                     payments: list[FundingPayment], balance: Balance) -> None: ...  # fmt: skip
 
 
 @dataclass
@@ -71,7 +72,8 @@ class VenueDispatch:
     ) -> Order:
         req, name = leg.request, leg.name
         self.journal.asking(req, parent_id=parent_id, leg=name, strategy=strategy,
-                            ts=self.ts, gates=gates)  # fmt: skip
+                            ts=self.ts, gates=gates,
+                            expected_price=leg.expected_price)  # fmt: skip
         try:
             order = await self.venue.create_order(
                 symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
@@ -143,9 +145,12 @@ class VenueDispatch:
         self.journal.settled(leg.client_order_id, status="not_placed", reason=reason,
                              ts=self.ts)  # fmt: skip
 
-    async def record(self, *, fills: list[Fill], positions: list[Position]) -> None:
+    async def record(self, *, fills: list[Fill], positions: list[Position],
+                     payments: list[FundingPayment], balance: Balance) -> None:  # fmt: skip
         self.journal.fills(fills)
         self.journal.positions(positions, ts=self.ts)
+        self.journal.payments(payments)
+        self.journal.snapshot(balance, ts=self.ts)
 
 
 @dataclass
@@ -203,7 +208,8 @@ class DryRunDispatch:
     async def absent(self, leg: Leg, *, reason: str) -> None:
         return None
 
-    async def record(self, *, fills: list[Fill], positions: list[Position]) -> None:
+    async def record(self, *, fills: list[Fill], positions: list[Position],
+                     payments: list[FundingPayment], balance: Balance) -> None:  # fmt: skip
         return None
 
 

@@ -712,11 +712,15 @@ class TradeDesk:
         return out
 
     async def _record(self, symbols: Iterable[str]) -> None:
-        """The fills of the journal's orders on these symbols and the positions now."""
-        fills = []
+        """The fills of the journal's orders on these symbols, their funding, the positions
+        and the account's balance now."""
+        fills, payments = [], []
         for symbol in sorted(symbols):
             fills += await self.venue.fetch_my_trades(symbol)
-        await self.send.record(fills=fills, positions=await self.venue.fetch_positions())
+            payments += await self.venue.fetch_funding_payments(symbol)
+        await self.send.record(fills=fills, positions=await self.venue.fetch_positions(),
+                               payments=payments,
+                               balance=await self.venue.fetch_balance())  # fmt: skip
 
 
 def close_leg(position: Position, *, prefix: str, venue: str) -> Leg:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from cryptobot.core.account import AccountState, Fill, FundingPayment, Order
+from cryptobot.core.account import AccountState, Balance, Fill, FundingPayment, Order
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.market import Market
 from cryptobot.core.timeframes import timeframe_ms
@@ -216,6 +216,7 @@ class _JournalSession:
         self._orders: dict[str, Order] = {}  # placed or changed, not stored yet
         self._fills: list[Fill] = []
         self._payments: list[FundingPayment] = []
+        self._balance: Balance | None = None  # after the last kept call that moved money
         self._known: set[str] | None = None  # a cycle's stored client order ids
         self.state: AccountState
         self.stored_clock = 0  # nothing stored happened at or after it
@@ -238,7 +239,8 @@ class _JournalSession:
         try:
             if exc_type is None and self._kept:
                 journal.store(self._root, self._name, self.state, orders=self._orders.values(),
-                              new_fills=self._fills, new_payments=self._payments)  # fmt: skip
+                              new_fills=self._fills, new_payments=self._payments,
+                              snapshot=self._balance)  # fmt: skip
         finally:
             self._lock.__exit__(None, None, None)
 
@@ -264,6 +266,8 @@ class _JournalSession:
         self._orders.update(account.changed)
         self._fills.extend(account.fills)
         self._payments.extend(account.payments)
+        if account.fills or account.payments:
+            self._balance = account.balance()
 
     def _newer(self, since: int | None) -> bool:
         """Whether nothing stored can be at or after ``since``: a fill or a payment is booked

@@ -1,6 +1,8 @@
 """The DuckDB event journal: setups seen, signal decisions, backtest runs, breaker state, the
-paper broker's account and ``trade``'s orders, fills, positions and events, each a table in
-``cryptobot.duckdb`` written in one transaction.
+paper broker's account and ``trade``'s orders, fills, positions, funding, account snapshots
+and events, each a table in ``cryptobot.duckdb`` written in one transaction; and the readers
+``cryptobot journal`` shows them through (``query``, the round trips of ``roundtrips``, the
+workbook of ``export``).
 
 Writers hold connections briefly so ``journal`` and ``report`` run beside the daemon. It
 stores what callers decided, with the times they give; it decides nothing itself."""
@@ -13,5 +15,5 @@ __all__, __getattr__, __dir__ = surface(
         "setups": ("record_decisions", "record_setups", "signal_history"),
         "trading": ("OrderRow", "TradeJournal"),
     },
-    modules=("backtests", "breakers", "paper"),
+    modules=("account", "backtests", "breakers", "export", "paper", "query", "roundtrips"),
 )

@@ -11,7 +11,9 @@ Tables (``account`` names the paper account; several can share a journal):
   or rejected);
 - ``paper_fills``: every fill;
 - ``paper_funding``: every funding payment, per symbol (added to version 1 in place: a table
-  only, created on first use where it is missing).
+  only, created on first use where it is missing);
+- ``account_snapshots`` (``journal.account``, shared with ``trade``): the balance after each
+  call that booked a fill or a funding payment.
 
 Columns are the fields of the ``core.account`` records, so a record and its row cannot drift
 apart (a field added there changes the tables: bump ``PAPER_SCHEMA``). One broker call writes
@@ -28,9 +30,18 @@ from typing import Any
 
 import duckdb
 
-from cryptobot.core.account import AccountState, Book, Fill, FundingPayment, Ledger, Order
+from cryptobot.core.account import (
+    AccountState,
+    Balance,
+    Book,
+    Fill,
+    FundingPayment,
+    Ledger,
+    Order,
+)
 from cryptobot.core.errors import CryptobotError
 from cryptobot.data import catalog
+from cryptobot.journal.account import write_snapshot
 
 PAPER_SCHEMA = 1
 _TABLES: dict[str, tuple[type, tuple[str, ...]]] = {
@@ -114,9 +125,11 @@ def store(
     orders: Iterable[Order],
     new_fills: Iterable[Fill],
     new_payments: Iterable[FundingPayment] = (),
+    snapshot: Balance | None = None,
 ) -> None:
     """Write one call's result in one transaction: the ledger, every book, the orders it
-    placed or changed, its new fills and funding payments."""
+    placed or changed, its new fills and funding payments, and ``snapshot`` (the balance
+    after a call that moved money) in ``account_snapshots`` as venue ``paper:<account>``."""
     with catalog.connect(root) as con:
         _ensure(con)
         con.execute("BEGIN")
@@ -125,6 +138,8 @@ def store(
         _upsert(con, "paper_orders", account, list(orders))
         _upsert(con, "paper_fills", account, list(new_fills))
         _upsert(con, "paper_funding", account, list(new_payments))
+        if snapshot is not None:
+            write_snapshot(con, venue=f"paper:{account}", balance=snapshot, ts=snapshot.timestamp)
         con.execute("COMMIT")
 
 

@@ -12,11 +12,15 @@ events`` can read them as they are:
   verdicts of an entry (``gates``, JSON), and where it stands: ``sending`` (asked, no answer
   stored yet: a crash between the two leaves this), the venue's ``open``/``closed``/
   ``canceled``/``rejected`` with its ids and fills, ``refused`` (a gate said no: never sent),
-  ``not_placed`` (the venue certainly holds none) or ``unknown`` (it may: look it up);
+  ``not_placed`` (the venue certainly holds none) or ``unknown`` (it may: look it up); an
+  entry's ``expected_price`` is the sized order's entry (what its slippage is measured from);
 - ``order_requests``: append-only, every request (create, cancel, leverage, margin mode) with
   its outcome and the venue's message;
-- ``fills``: the venue's fills of journaled orders, by venue and fill id;
+- ``fills``: the venue's fills of journaled orders and its liquidations (no order of ours:
+  ``parent_id`` and ``leg`` null), by venue and fill id;
 - ``positions``: snapshots of the venue's open positions at the end of a run;
+- ``funding_payments``: the funding the account paid or received on the symbols of a run;
+- ``account_snapshots``: the balance and equity at the end of each run (``journal.account``);
 - ``events``: what a trader must know (``CRITICAL``: a position closed for want of a stop,
   ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped).
 
@@ -34,8 +38,9 @@ from typing import Any
 
 import duckdb
 
-from cryptobot.core.account import Fill, Order, OrderRequest, Position
+from cryptobot.core.account import Balance, Fill, FundingPayment, Order, OrderRequest, Position
 from cryptobot.data import catalog
+from cryptobot.journal.account import write_snapshot
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -68,13 +73,21 @@ CREATE TABLE IF NOT EXISTS events (
     id BIGINT DEFAULT nextval('events_seq'), ts BIGINT, venue VARCHAR, level VARCHAR,
     kind VARCHAR, symbol VARCHAR, client_order_id VARCHAR, message VARCHAR, data VARCHAR
 );
+CREATE TABLE IF NOT EXISTS funding_payments (
+    venue VARCHAR, id VARCHAR, ts BIGINT, symbol VARCHAR, amount DOUBLE, rate DOUBLE,
+    contracts DOUBLE, price DOUBLE, PRIMARY KEY (venue, id)
+);
+-- added after the first release: a journal written before gains the column on its next write
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS expected_price DOUBLE;
 """
+#: a fill's ``order_type`` when the venue closed the position itself (``core.account.Fill``)
+LIQUIDATION = "liquidation"
 #: statuses of an order that was sent (or may have been): never sent again under its id
 SENT = ("sending", "unknown", "open", "closed", "canceled")
 _ORDER_COLUMNS = (
     "venue", "client_order_id", "parent_id", "leg", "symbol", "side", "type", "amount", "price",
     "trigger_price", "reduce_only", "strategy", "status", "exchange_order_id", "filled",
-    "average", "fee", "reason", "gates", "created_at", "updated_at",
+    "average", "fee", "reason", "gates", "created_at", "updated_at", "expected_price",
 )  # fmt: skip
 
 
@@ -145,9 +158,11 @@ class TradeJournal:
         strategy: str,
         ts: int,
         gates: Mapping[str, str] | None = None,
+        expected_price: float | None = None,
     ) -> None:
         """Before a create request leaves: the order as ``sending`` and the request row, so
-        a crash after this and before the answer leaves a row to look up."""
+        a crash after this and before the answer leaves a row to look up. ``expected_price``:
+        the price the sized order expected (an entry's), for its slippage."""
         row = {
             "venue": self.venue, "client_order_id": req.client_order_id, "parent_id": parent_id,
             "leg": leg, "symbol": req.symbol, "side": req.side, "type": req.type,
@@ -155,7 +170,7 @@ class TradeJournal:
             "reduce_only": req.reduce_only, "strategy": strategy, "status": "sending",
             "exchange_order_id": None, "filled": None, "average": None, "fee": None,
             "reason": None, "gates": json.dumps(dict(gates)) if gates else None,
-            "created_at": ts, "updated_at": ts,
+            "created_at": ts, "updated_at": ts, "expected_price": expected_price,
         }  # fmt: skip
         with self._writing() as con:
             _upsert(con, row)
@@ -225,7 +240,7 @@ class TradeJournal:
                 "strategy": strategy, "status": "refused", "exchange_order_id": None,
                 "filled": None, "average": None, "fee": None, "reason": reason,
                 "gates": json.dumps(dict(gates)) if gates else None, "created_at": ts,
-                "updated_at": ts,
+                "updated_at": ts, "expected_price": None,
             }  # fmt: skip
             _upsert(con, row)
 
@@ -248,7 +263,7 @@ class TradeJournal:
                 "strategy": strategy, "status": order.status, "exchange_order_id": order.id,
                 "filled": order.filled, "average": order.average, "fee": order.fee,
                 "reason": order.reason, "gates": None, "created_at": order.timestamp,
-                "updated_at": max(ts, order.updated),
+                "updated_at": max(ts, order.updated), "expected_price": None,
             }  # fmt: skip
             _upsert(con, row)
 
@@ -304,8 +319,8 @@ class TradeJournal:
             )  # fmt: skip
 
     def fills(self, fills: Iterable[Fill]) -> int:
-        """Store the fills of journaled orders (others are not this journal's); returns how
-        many were new."""
+        """Store the fills of journaled orders (others are not this journal's) and the
+        venue's liquidations (which close a position of ours); returns how many were new."""
         fills = list(fills)
         if not fills:
             return 0
@@ -320,10 +335,11 @@ class TradeJournal:
             before = con.execute("SELECT count(*) FROM fills WHERE venue = ?",
                                  [self.venue]).fetchone()[0]  # fmt: skip
             rows = [
-                [self.venue, f.id, f.client_order_id, *legs[f.client_order_id], f.timestamp,
-                 f.symbol, f.side, f.order_type, f.amount, f.price, f.cost, f.fee, f.fee_rate,
-                 f.taker_or_maker, f.realized_pnl]
-                for f in fills if f.client_order_id in legs
+                [self.venue, f.id, f.client_order_id,
+                 *legs.get(f.client_order_id, (None, None)), f.timestamp, f.symbol, f.side,
+                 f.order_type, f.amount, f.price, f.cost, f.fee, f.fee_rate, f.taker_or_maker,
+                 f.realized_pnl]
+                for f in fills if f.client_order_id in legs or f.order_type == LIQUIDATION
             ]  # fmt: skip
             if rows:
                 con.executemany(
@@ -348,6 +364,22 @@ class TradeJournal:
                 "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+
+    def payments(self, payments: Iterable[FundingPayment]) -> None:
+        """Store funding payments (a payment stored before is replaced by itself)."""
+        rows = [[self.venue, p.id, p.timestamp, p.symbol, p.amount, p.rate, p.contracts,
+                 p.price] for p in payments]  # fmt: skip
+        if not rows:
+            return
+        with self._writing() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO funding_payments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def snapshot(self, balance: Balance, *, ts: int) -> None:
+        """The account's balance and equity at ``ts`` (``journal.account``)."""
+        with self._writing() as con:
+            write_snapshot(con, venue=self.venue, balance=balance, ts=ts)
 
     def _writing(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return _transaction(self.root)
@@ -410,4 +442,4 @@ def _request(
     )  # fmt: skip
 
 
-__all__ = ["SENT", "OrderRow", "TradeJournal"]
+__all__ = ["LIQUIDATION", "SENT", "OrderRow", "TradeJournal"]

@@ -10,6 +10,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from cryptobot.core.errors import UnknownSymbolError
+from cryptobot.core.legs import ENTRY_ORDERS as ENTRY_ORDERS
+from cryptobot.core.legs import RESENT_LEGS as RESENT_LEGS
+from cryptobot.core.legs import leg_of_order as leg_of_order
+from cryptobot.core.legs import leg_order_id
 from cryptobot.core.market import Market
 from cryptobot.core.order import Intent, SizedOrder
 from cryptobot.core.settings import ManageSettings, RiskSettings
@@ -209,38 +213,6 @@ LEG_OF_KIND = {
     "rsi_divergence": "close",
 }  # fmt: skip
 NUMBERED_LEGS = ("tp", "add", "out")  # one order per rung: tp1, tp2, ...
-
-
-#: legs one sized order may send more than once, numbered from the second order on
-RESENT_LEGS = ("sl", "close")
-#: the entry's own orders after its first (the maker-first executor's children, re-quotes and
-#: reprices, ``engine.execution_plan``): ``<id>-e2``, ``<id>-e3``..; all of them the entry
-ENTRY_ORDERS = "e"
-
-
-def leg_order_id(client_order_id: str, leg: str, *, sent: int = 1) -> str:
-    """The client order id of one leg of a sized order: deterministic from the order's id
-    (``Intent.client_order_id``) and the leg (``sl``, ``tp1``.., ``add1``.., ``close``), so a
-    retry of a leg can never place it twice. ``sent``: which order of a ``RESENT_LEGS`` leg
-    this is. A venue refuses an id it has seen, open or done, so a stop that moves (breakeven,
-    the trail) or grows, or a second close, is a new order under a new id: ``-sl``, then
-    ``-sl2``, ``-sl3``..; all of them are that one leg (:func:`leg_of_order`). 27 + at most 8
-    characters: within every venue's 36 (a close up to its 99th order, a stop its 99,999th)."""
-    if sent > 1 and leg not in RESENT_LEGS:  # tp1 sent twice would read as tp12
-        raise ValueError(f"leg {leg!r} is sent once; only {RESENT_LEGS} are sent again")
-    leg_id = f"{client_order_id}-{leg}" if leg else client_order_id
-    return leg_id if sent == 1 else f"{leg_id}{sent}"
-
-
-def leg_of_order(order_id: str) -> str:
-    """The id of the leg an order was sent for (:func:`leg_order_id` with ``sent=1``): what
-    :func:`fill_order_ids` names a fill by, whichever of the leg's orders filled (the entry's
-    ``-e2``.. are the sized order's own id)."""
-    head, _, tail = order_id.rpartition("-")
-    leg = tail.rstrip("0123456789")
-    if head and leg == ENTRY_ORDERS and tail != leg:
-        return head
-    return f"{head}-{leg}" if head and leg != tail and leg in RESENT_LEGS else order_id
 
 
 def fill_order_ids(
