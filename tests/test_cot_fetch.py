@@ -33,7 +33,7 @@ def env_for(server: CftcServer, data_dir: Path, page_size: int = 100) -> dict[st
         "CRYPTOBOT__COT__API_BASE": f"{server.url}/resource",
         "CRYPTOBOT__COT__FILES_BASE": f"{server.url}/files",
         "CRYPTOBOT__COT__PAGE_SIZE": str(page_size),
-        "CRYPTOBOT__COT__TIMEOUT_S": "5",
+        "CRYPTOBOT__COT__TIMEOUT_S": "60",  # a loaded machine: a slow answer must not fall back
         "CRYPTOBOT__COT__FIRST_YEAR": "2018",
     }
 

@@ -26,6 +26,8 @@ from cryptobot.data.resample import resample
 from cryptobot.manage import Bar, BarInputs, Position
 from tests.conftest import BINANCE
 
+pytestmark = pytest.mark.xdist_group("position_parity")  # one worker: the cases run once
+
 EXCHANGE = "binanceusdm"
 STEP, LEVERAGE = 0.001, 10.0
 COSTS = Costs(taker=0.0005, maker=0.0002, slippage_bps=2.0, slippage_bps_per_pct_volume=0.5)
@@ -104,12 +106,21 @@ def stepped(sb, signals, policy, trade, kinds: set[str]) -> tuple[list[tuple], P
     return fills, pos
 
 
-@pytest.mark.parametrize("strategy", list(CASES))
-def test_a_position_stepped_bar_by_bar_books_the_kernels_fills(lake, settings, strategy, seen):
+_KINDS: dict[str, frozenset[str]] = {}
+
+
+def parity_kinds(lake, settings, strategy: str) -> frozenset[str]:
+    """Assert ``strategy``'s parity (every trade of the kernel stepped as a Position books the
+    kernel's fills and ends as the kernel says) and return the fill and action kinds that
+    were in play; run once per process, so the rules check below does not depend on which
+    cases ran before it (or on which worker)."""
+    if strategy in _KINDS:
+        return _KINDS[strategy]
     sb, signals, policy, run = kernel_run(lake, settings, strategy)
     frame = run.fills_frame()
     trades = run.trades_frame()
     assert len(trades) >= 10, strategy
+    seen: set[str] = set()
     for k, row in enumerate(run.trades):
         got, pos = stepped(sb, signals, policy, row, seen)
         mine = frame[frame.trade == k]
@@ -121,18 +132,19 @@ def test_a_position_stepped_bar_by_bar_books_the_kernels_fills(lake, settings, s
         assert (pos.exit_reason or "open") == t.reason, (strategy, k)
         assert pos.bars == t.bars_held or t.open, (strategy, k)
         seen.update(mine.kind)
-    seen.add(f"strategy:{strategy}")
+    _KINDS[strategy] = frozenset(seen)
+    return _KINDS[strategy]
 
 
-@pytest.fixture(scope="module")
-def seen() -> set[str]:
-    return set()
+@pytest.mark.parametrize("strategy", list(CASES))
+def test_a_position_stepped_bar_by_bar_books_the_kernels_fills(lake, settings, strategy):
+    assert parity_kinds(lake, settings, strategy)
 
 
-def test_the_parity_runs_put_every_rule_in_play(seen):
-    """Run after the parity cases: the rules the issue names all fired in them."""
-    if len({s for s in seen if s.startswith("strategy:")}) < len(CASES):
-        pytest.skip("needs every parity case to have run first (run the module)")
+def test_the_parity_runs_put_every_rule_in_play(lake, settings):
+    """The rules the issue names all fired in the parity runs (the cases above, run here too
+    when this test runs alone or on another worker)."""
+    seen = set().union(*(parity_kinds(lake, settings, s) for s in CASES))
     wanted = {"target", "breakeven", "trail", "time_stop", "scale_in", "scale_out", "stop",
               "regime_change", "action:close_leg", "action:move_leg_stop"}  # fmt: skip
     assert wanted <= seen, sorted(wanted - seen)
