@@ -234,7 +234,7 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
             warnings.append(note)
     bench_symbol = settings.scan.benchmark
     benchmark = {}
-    if req.strategy == "breakout":
+    if strategy.reads_benchmark:
         benchmark = {
             t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
         }
