@@ -152,7 +152,15 @@ def size_command(
     )
     intents = _intents(source=source, manual=manual, skip_bad=skip_bad)
     root, missing = _data_dir(obj)
-    flags = MarketFlags(tick, step, min_qty, min_notional, max_leverage, None, taker_fee, brackets)
+    flags = MarketFlags(
+        tick_size=tick,
+        step_size=step,
+        min_qty=min_qty,
+        min_notional=min_notional,
+        max_leverage=max_leverage,
+        taker=taker_fee,
+        brackets_file=brackets,
+    )
     exchange = intents[0].exchange if intents else lake_exchange(settings)
     venue = venue_of(exchange)
     symbols = [i.symbol for i in intents]
