@@ -87,7 +87,7 @@ class Request:
     signal_filters: bool = True  # signal's filters on the entries (``filters_for``)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dataset:
     """Everything a run reads, loaded once (sweeps and walk-forward reuse it). Candles are
     NumPy columns (``Lake.read_candle_columns``); the strategies get them as pandas frames
@@ -119,7 +119,7 @@ def _frames(candles: dict[str, dict[str, Columns]], tf: str | None = None) -> di
     return {s: {t: pd.DataFrame(c, copy=False) for t, c in f.items()} for s, f in candles.items()}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Result:
     """A run: its trades, fills and equity as Arrow tables (the CLI prints, records and writes
     them without pandas), and the same as pandas frames on first use (``trades``...)."""
@@ -234,7 +234,7 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
             warnings.append(note)
     bench_symbol = settings.scan.benchmark
     benchmark = {}
-    if req.strategy == "breakout":
+    if strategy.reads_benchmark:
         benchmark = {
             t: lake.read_candles(req.exchange, bench_symbol, t, None, req.end) for t in wanted
         }
@@ -244,8 +244,9 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
     if filters is not None:
         warnings.extend(filters.notes)
     contexts = _contexts(lake, req, settings, params, candles, warnings)
-    return Dataset(tf, bars, candles, benchmark, markets, held, tuple(warnings), filters,
-                   contexts)  # fmt: skip
+    return Dataset(timeframe=tf, bars=bars, candles=candles, benchmark=benchmark,
+                   markets=markets, held=held, warnings=tuple(warnings), filters=filters,
+                   contexts=contexts)  # fmt: skip
 
 
 def filters_for(lake: Lake, req: Request, settings: Settings, tf: str,
@@ -538,8 +539,10 @@ def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None
         per_symbol = [_symbol_summary(sb.symbol, pnl[i][window], stamps[window], trades, initial)
                       | filtering[i] for i, sb in enumerate(bars)]  # fmt: skip
     return Result(
-        req, trades, fills, equity, summary, per_symbol,
-        _benchmarks(bars, window, data.held), refused, trips, data.warnings, tuple(notes),
+        request=req, trade_table=trades, fill_table=fills, equity_table=equity,
+        summary=summary, symbol_summaries=per_symbol,
+        benchmarks=_benchmarks(bars, window, data.held), refused=refused, breaker_trips=trips,
+        warnings=data.warnings, notes=tuple(notes),
     )  # fmt: skip
 
 

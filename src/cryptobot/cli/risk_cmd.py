@@ -30,7 +30,7 @@ def status(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) 
     from cryptobot.journal import breakers as breaker_journal
     from cryptobot.risk.context import current_breaker  # the journal loads when it runs
 
-    state = current_breaker(root, obj.settings.risk, _now())
+    state = current_breaker(root, obj.settings.risk, _now(obj))
     render([_row(state)], fmt, output, title="circuit breaker")
     events = breaker_journal.events(root)
     if events and wants_table(fmt=fmt, output=output):
@@ -78,7 +78,7 @@ def equity(
     from cryptobot.risk.context import apply_event
 
     state, actions = apply_event(
-        root, Equity(_now(), amount), obj.settings.risk, f"equity {amount:g}"
+        root, Equity(_now(obj), amount), obj.settings.risk, f"equity {amount:g}"
     )
     render([_row(state) | {"actions": ",".join(actions)}], fmt, output, title="circuit breaker")
 
@@ -91,7 +91,7 @@ def reset(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) -
     root = obj.data_dir(create=False)
     from cryptobot.risk.context import apply_event
 
-    state, _ = apply_event(root, Reset(_now()), obj.settings.risk, "manual reset")
+    state, _ = apply_event(root, Reset(_now(obj)), obj.settings.risk, "manual reset")
     render([_row(state)], fmt, output, title="circuit breaker")
 
 
@@ -110,5 +110,8 @@ def _row(state: BreakerState) -> dict:
     }
 
 
-def _now() -> int:
-    return int(time.time() * 1000)
+def _now(obj: AppContext) -> int:
+    """The breaker's clock: the replay exchange's under ``exchange: replay``, else the wall's."""
+    from cryptobot.exchange.factory import command_now
+
+    return command_now(obj.settings, wall_ms=int(time.time() * 1000))

@@ -130,6 +130,7 @@ def size_command(
     # the lake and the account's journal load here, not with the module: --help stays quick
     from cryptobot.core.venues import lake_exchange
     from cryptobot.data.lake import Lake
+    from cryptobot.exchange.factory import command_now
     from cryptobot.risk.context import (
         MarketFlags,
         account_state,
@@ -151,7 +152,15 @@ def size_command(
     )
     intents = _intents(source=source, manual=manual, skip_bad=skip_bad)
     root, missing = _data_dir(obj)
-    flags = MarketFlags(tick, step, min_qty, min_notional, max_leverage, None, taker_fee, brackets)
+    flags = MarketFlags(
+        tick_size=tick,
+        step_size=step,
+        min_qty=min_qty,
+        min_notional=min_notional,
+        max_leverage=max_leverage,
+        taker=taker_fee,
+        brackets_file=brackets,
+    )
     exchange = intents[0].exchange if intents else lake_exchange(settings)
     venue = venue_of(exchange)
     symbols = [i.symbol for i in intents]
@@ -160,7 +169,7 @@ def size_command(
         intents = _known(intents=intents, markets=markets)
     # the breaker is judged against the configured risk: a monthly stop ends on a config
     # change, and this command's --risk-usd/--margin-mode flags are not one
-    now = int(time.time() * 1000)
+    now = command_now(settings, wall_ms=int(time.time() * 1000))  # a replay's clock, if one
     account, growth = account_state(
         root, exchange=exchange, symbols=symbols, equity=equity, risk=settings.risk, now=now
     )

@@ -16,6 +16,8 @@ records cffi as absent; anything importing scipy or cffi later still gets it.
 
 import os
 import sys
+import types
+from collections.abc import Callable
 
 from cryptobot.core import numba_cache
 
@@ -43,6 +45,18 @@ def load_numba_without_scipy() -> bool:
     return import_blocking("numba.np.arraymath", blocked=BLAS)
 
 
+def with_callees(fn: Callable, **compiled: Callable) -> Callable:
+    """A copy of the plain-Python ``fn`` whose global names ``compiled`` (name=function) are
+    the compiled functions, for ``njit``: numba can only call compiled code, and a rule that
+    calls other rules stays one plain source that commands call without loading numba. Unlike
+    a closure, the copy keeps ``fn``'s name and code, so numba's cache finds it again."""
+    out = types.FunctionType(
+        fn.__code__, {**fn.__globals__, **compiled}, fn.__name__, fn.__defaults__
+    )
+    out.__qualname__, out.__module__, out.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+    return out
+
+
 def load_registries() -> None:
     """Build numba's typing and lowering registries now: the first call of any kernel in a
     process does it (~0.1 s, even for a kernel loaded from the cache), and a command that is
@@ -60,4 +74,4 @@ import_blocking("numba.core.typing.cffi_utils", blocked=CFFI)
 
 from numba import njit  # noqa: E402
 
-__all__ = ["njit"]
+__all__ = ["njit", "with_callees"]

@@ -14,6 +14,7 @@ __all__, __getattr__, __dir__ = surface(
         "base": ("Clock", "Exchange", "Ticker", "TradingExchange"),
         "errors": ("TradingError",),
         "factory": (
+            "command_now",
             "crowd_sources",
             "live_switches",
             "market_exchange",

@@ -11,6 +11,7 @@ in the config AND ``--live`` on the command line AND keys in the environment
 is refused with the missing ones named, and nothing reaches an exchange.
 """
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -144,6 +145,17 @@ def live_switches(settings: Settings, secrets: Secrets | None, *, live: bool) ->
         f"live orders need {' AND '.join(switches)}; missing: {'; '.join(missing)}. "
         "Nothing was sent (without all three, trade on paper: no --live, mode: paper)"
     )
+
+
+def command_now(settings: Settings, *, wall_ms: int) -> int:
+    """The time a command that reads no live market judges at (``size``'s and ``risk``'s
+    circuit breaker): under ``exchange: replay`` the replay exchange's clock (``now()``), so a
+    replayed day drives the breaker as it drives ``signal`` and ``trade``; else ``wall_ms``, the
+    caller's clock (a live venue's ``now()`` would take the network, which these commands never
+    need, and the breaker's hours do not hang on a server's few milliseconds)."""
+    if settings.exchange != "replay":
+        return wall_ms
+    return asyncio.run(_replay(settings).now())
 
 
 def _replay(settings: Settings) -> ReplayExchange:

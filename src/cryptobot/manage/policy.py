@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cryptobot.core.jit import njit
+from cryptobot.core.jit import njit, with_callees
 from cryptobot.core.settings import ExitRule, ManageRules
 from cryptobot.fills.model import DIVERGENCE, EMA_CROSS, REGIME
 from cryptobot.manage import targets, ticks
@@ -130,6 +130,13 @@ def ladder_lots(qty: float, fracs: np.ndarray, step: float) -> np.ndarray:
 ladder_lots_into = njit(cache=True, _nrt=False)(targets.ladder_lots_into)
 #: stops and targets on the price tick (``manage.ticks``: the one rule, compiled here)
 on_tick = njit(cache=True)(ticks.on_tick)
+#: the price distance of one R (``manage.targets.position_risk``: the one rule, compiled here)
+position_risk = njit(cache=True)(targets.position_risk)
+#: a position's take-profit prices: the rule ``size`` prices a sized order's rungs by
+#: (``manage.targets.target_prices_into``), compiled here with its callees compiled
+target_prices_into = njit(cache=True, _nrt=False)(
+    with_callees(targets.target_prices_into, on_tick=on_tick, position_risk=position_risk)
+)
 
 
 @njit(cache=True)
@@ -143,20 +150,6 @@ def trail_stop(side: int, best: float, atr: float, mult: float) -> float:
 def margin_profit_pct(side: int, entry: float, price: float, leverage: float) -> float:
     """Open profit as a percentage of the initial margin (notional / leverage)."""
     return side * (price - entry) / entry * leverage * 100.0
-
-
-@njit(cache=True)
-def position_risk(entry: float, stop: float, liquidation: float, manual_pct: float) -> float:
-    """The price distance one R stands for: entry to the initial stop; without a stop (a
-    position opened by hand), ``manual_pct`` % of the entry when set (NaN: not), else the
-    distance to the liquidation price; NaN when there is neither (the R rules stay off)."""
-    if not math.isnan(stop):
-        return abs(entry - stop)
-    if manual_pct > 0.0:
-        return entry * manual_pct / 100.0
-    if not math.isnan(liquidation):
-        return abs(entry - liquidation)
-    return math.nan
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,8 @@ from cryptobot.manage.policy import (
     ladder_lots_into,
     margin_profit_pct,
     on_tick,
-    position_risk,
     r_multiple,
+    target_prices_into,
     tighter,
     time_stopped,
     trail_multiple,
@@ -168,20 +168,20 @@ def open_position(pos, rules, side, qty, price, paid, stop, liq_ratio, leverage,
     fee) with its initial ``stop`` (NaN: none) and liquidation price ``liq_ratio`` x the
     average entry (NaN: none); ``leverage`` scales the ROE the scale-in reads; partial exits and
     adds are rounded down to ``step`` (0: not rounded); stops and targets sit on the price
-    ``tick`` (0: not rounded; ``manage.ticks``), the stop's R is from the ticked stop."""
+    ``tick`` (0: not rounded; ``manage.ticks``), the stop's R is from the ticked stop. The
+    targets are priced by ``manage.targets.target_prices_into``, as a sized order's are."""
     v = pos.vec
     v[:] = 0.0
     stop = on_tick(side, stop, tick, True)
     liq = price * liq_ratio
-    risk = position_risk(price, stop, liq, rules.scalars[P_MANUAL_RISK])
+    tg = pos.targets
+    risk = target_prices_into(tg[0], side, price, stop, liq, rules.scalars[P_MANUAL_RISK],
+                              rules.tp_r, tick)  # fmt: skip
     v[S_SIDE], v[S_QTY], v[S_FIRST_QTY], v[S_AVG], v[S_ENTRY] = side, qty, qty, price, price
     v[S_RISK], v[S_STOP], v[S_STOP_KIND] = risk, stop, STOP
     v[S_LIQ], v[S_LIQ_RATIO], v[S_LEVERAGE], v[S_STEP] = liq, liq_ratio, leverage, step
     v[S_BEST], v[S_WORST], v[S_MAX_QTY], v[S_FEES] = price, price, qty, paid
     v[S_LEGS], v[S_LEG_STOP], v[S_TICK] = 1.0, math.nan, tick
-    tg = pos.targets
-    for j in range(rules.tp_r.shape[0]):
-        tg[0, j] = on_tick(side, price + side * rules.tp_r[j] * risk, tick, False)
     if risk > 0.0:
         ladder_lots_into(tg[1], qty, rules.tp_frac, step)
     else:

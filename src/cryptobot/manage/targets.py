@@ -1,13 +1,22 @@
-"""The take-profit targets of a sized order: what ``manage`` will do for its strategy.
+"""The take-profit targets of a position and of a sized order: one pricing rule for both.
 
 The backtest (and later ``manage``/``daemon``) closes a position by its strategy's management
 profile (``ManageSettings.for_strategy``): ``pct`` % of the original quantity at each ``r``
-multiple of the distance from the entry to the initial stop. A sized order carries exactly
-those rungs (``trade`` places them as reduce-only take-profit orders), priced here from the
-order's entry and stop, each rung's quantity in whole steps by the kernel's own rule
-(``manage.policy.ladder_lots``); the strategy's own targets (``setup.targets``) are kept apart as
+multiple of the position's R. ``target_prices_into`` is the one rule that prices those rungs:
+the compiled position (``manage.step.open_position``, through ``manage.policy``'s compiled copy
+of this very source) and a sized order (``ladder_targets``, for ``size`` and ``trade``'s
+take-profit ladder) both call it, so a sized order's targets are exactly where the backtest's
+position takes its profits. R is ``position_risk``'s: the distance from the entry to the stop
+put on the tick; without a stop (a position opened by hand, an order sized by margin) the
+configured ``manage.manual_risk_pct`` of the entry, else the distance to the liquidation price,
+else there is no R and no target. Each rung is put on the price tick by ``manage.ticks``
+(a long's targets round down), each rung's quantity is in whole steps by the kernel's own rule
+(``ladder_lots_into``). The strategy's own targets (``setup.targets``) are kept apart as
 ``setup_targets``: they are what the detector saw, not what is done. A profile with no ladder
-gives no targets; an order without a stop has no R, so none either.
+gives no targets.
+
+Plain Python, so ``size`` prices an order without loading numba; ``manage.policy`` compiles
+these functions (``target_prices_into`` with its callees compiled) for the position's step.
 """
 
 import math
@@ -16,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryptobot.core.settings import ManageRules
+from cryptobot.manage.ticks import on_tick
 
 
 @dataclass(frozen=True)
@@ -25,16 +35,65 @@ class Rung:
 
 
 def ladder_targets(
-    *, rules: ManageRules, side: str, entry: float, stop: float | None
+    *,
+    rules: ManageRules,
+    side: str,
+    entry: float,
+    stop: float | None,
+    liquidation: float | None = None,
+    tick: float | None = None,
 ) -> tuple[Rung, ...]:
-    """The profile's ladder priced from ``entry`` and ``stop`` (R = their distance), nearest
-    first."""
-    if stop is None or not rules.take_profit_ladder:
-        return ()
-    sign = 1.0 if side == "long" else -1.0
-    risk = abs(entry - stop)
+    """The profile's ladder priced by ``target_prices_into`` for a ``side`` order entered at
+    ``entry`` with ``stop`` (None: none; R then from ``rules.manual_risk_pct`` or the
+    ``liquidation`` price) on the market's ``tick``, nearest first; none without an R."""
     steps = sorted(rules.take_profit_ladder, key=lambda s: s.r)
-    return tuple(Rung(entry + sign * s.r * risk, s.pct / 100.0) for s in steps)
+    prices = np.zeros(len(steps))
+    risk = target_prices_into(
+        prices,
+        1 if side == "long" else -1,
+        float(entry),
+        math.nan if stop is None else float(stop),
+        math.nan if liquidation is None else float(liquidation),
+        rules.manual_risk_pct or math.nan,
+        np.array([s.r for s in steps], dtype=np.float64),
+        float(tick or 0.0),
+    )
+    if not risk > 0.0:
+        return ()
+    return tuple(Rung(float(p), s.pct / 100.0) for p, s in zip(prices, steps, strict=True))
+
+
+def position_risk(entry: float, stop: float, liquidation: float, manual_pct: float) -> float:
+    """The price distance one R stands for: entry to the initial stop; without a stop (a
+    position opened by hand), ``manual_pct`` % of the entry when set (NaN: not), else the
+    distance to the liquidation price; NaN when there is neither (the R rules stay off)."""
+    if not math.isnan(stop):
+        return abs(entry - stop)
+    if manual_pct > 0.0:
+        return entry * manual_pct / 100.0
+    if not math.isnan(liquidation):
+        return abs(entry - liquidation)
+    return math.nan
+
+
+def target_prices_into(
+    out: np.ndarray,
+    side: int,
+    entry: float,
+    stop: float,
+    liquidation: float,
+    manual_pct: float,
+    tp_r: np.ndarray,
+    tick: float,
+) -> float:
+    """The price of each rung ``tp_r`` (R multiples, nearest first) of a ``side`` position
+    entered at ``entry`` written into ``out``, each on the ``tick`` (0: not rounded); returns
+    the R (``position_risk`` of the stop put on the tick; NaN: none, and the prices are NaN).
+    Positional, NaN for "none": compiled code calls it."""
+    risk = position_risk(entry, on_tick(side, stop, tick, True), liquidation, manual_pct)
+    for j in range(tp_r.shape[0]):
+        out[j] = on_tick(side, entry + side * tp_r[j] * risk, tick, False)
+    return risk
 
 
 def rung_quantities(*, qty: float, rungs: tuple[Rung, ...], step: float | None) -> list[float]:

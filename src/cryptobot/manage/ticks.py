@@ -21,12 +21,12 @@ TICK_RELATIVE = 1e-12
 
 def on_tick(side: int, price: float, tick: float, stop: bool) -> float:
     """A ``side`` position's ``stop`` level (else: a target) at ``price`` put on the ``tick``
-    grid (no tick, 0, or a NaN price: unchanged), towards the position's side of it when it
-    lies between two ticks. Positional: compiled code calls it. The result is the float
-    nearest the decimal multiple of the tick (``exchange.market_rules.snap`` leaves it as it
-    is): a tick of 1/n divides by n, which rounds once, where multiplying by an inexact 0.1
-    would not."""
-    if not tick > 0.0 or math.isnan(price):
+    grid (no tick, 0, or a price that is not finite: unchanged, for the caller to refuse),
+    towards the position's side of it when it lies between two ticks. Positional: compiled
+    code calls it. The result is the float nearest the decimal multiple of the tick
+    (``exchange.market_rules.snap`` leaves it as it is): a tick of 1/n divides by n, which
+    rounds once, where multiplying by an inexact 0.1 would not."""
+    if not tick > 0.0 or not math.isfinite(price):
         return price
     units = price / tick
     whole = math.floor(units + 0.5)

@@ -23,7 +23,7 @@ from cryptobot.risk.gates import AccountState
 from cryptobot.risk.ladder import LeverageContext
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MarketFlags:
     """Market rules given on the command line; each replaces the stored value."""
 

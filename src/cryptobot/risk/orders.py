@@ -83,13 +83,12 @@ def _size_one(
         setup.growth, confidence=intent.confidence, volatility_pct=intent.volatility_pct
     )
     ladder = ladder_decision(risk, growth)
-    rungs = _rungs(intent, setup)
     request = SizeRequest(
         symbol=intent.symbol,
         side=intent.side,
         entry=intent.entry,
         stop=intent.stop,
-        targets=intent.targets if rungs is None else tuple(r.price for r in rungs),
+        targets=intent.targets,
         equity=account.equity,
         leverage=setup.leverage,
         max_leverage=ladder.max_leverage,
@@ -97,8 +96,9 @@ def _size_one(
         size_mult=account.breaker.size_mult(risk.breakers),
         slippage_bps=setup.slippage_bps,
     )
-    sizing = size_position(request, market, brackets, risk, venue=setup.venue,
-                           taker_fee=setup.taker_fee, market_fees=setup.market_fees)  # fmt: skip
+    request, sizing, rungs = _size_with_ladder(
+        request, intent=intent, market=market, brackets=brackets, risk=risk, setup=setup
+    )
     cid = intent.client_order_id(setup.client_order_prefix)
     proposal = gates.OrderProposal(
         symbol=intent.symbol,
@@ -146,16 +146,84 @@ def _profile_note(intent: Intent, risk: RiskSettings, base: RiskSettings) -> tup
     )
 
 
-def _rungs(intent: Intent, setup: SizingSetup) -> tuple[Rung, ...] | None:
-    """The take-profit rungs ``manage`` runs for the intent's strategy, or None to keep the
-    intent's targets (no profiles given)."""
+def _size_with_ladder(
+    request: SizeRequest,
+    *,
+    intent: Intent,
+    market: Market,
+    brackets: list[Bracket],
+    risk: RiskSettings,
+    setup: SizingSetup,
+) -> tuple[SizeRequest, Sizing, tuple[Rung, ...] | None]:
+    """The order sized with its strategy's ladder as its targets (None: the intent's own are
+    kept). An order without a stop takes its R from ``manage.manual_risk_pct`` or else from its
+    liquidation price, as the backtest's position does; that price comes out of the sizing, so
+    such an order is sized once for it and again with the targets it prices (a target changes
+    no other figure). A rung the market's tick puts on or behind the entry (an R of about a
+    tick) refuses the order: such a take-profit takes no profit."""
+    rungs = _rungs(intent, market, setup, liquidation=None)
+    sizing = _size(request, market, brackets, risk, setup, rungs)
+    if rungs == () and intent.stop is None and sizing.liquidation_price is not None:
+        rungs = _rungs(intent, market, setup, liquidation=sizing.liquidation_price)
+        if rungs:
+            sizing = _size(request, market, brackets, risk, setup, rungs)
+    why = next(filter(None, (_unplaceable(intent, r.price, market) for r in rungs or ())), None)
+    if why is not None:
+        return replace(request, targets=()), replace(sizing, refused=sizing.refused or why), ()
+    if rungs is not None:
+        request = replace(request, targets=tuple(r.price for r in rungs))
+    return request, sizing, rungs
+
+
+def _beyond(order: Intent | SizeRequest, price: float) -> bool:
+    """Whether a target at ``price`` lies on the profit side of the order's entry, above 0."""
+    return (price - order.entry) * (1 if order.side == "long" else -1) > 0.0 and price > 0.0
+
+
+def _unplaceable(intent: Intent, price: float, market: Market) -> str | None:
+    """Why a rung cannot be sent as a take-profit (the backtest's position keeps it, never to
+    be reached): the tick put it on the entry (an R of about a tick), or a short's far rung
+    lies at or below zero (a stop far above the entry)."""
+    if _beyond(intent, price):
+        return None
+    if price <= 0.0:
+        return (f"a take-profit rung lies at {price:g}, at or below zero: the stop is too far "
+                "from the entry for this ladder")  # fmt: skip
+    return (f"a take-profit rung on the tick {market.tick_size or 0:g} is {price:g}, not beyond "
+            f"the entry {intent.entry:g}: the stop is too close for this market")  # fmt: skip
+
+
+def _size(
+    request: SizeRequest,
+    market: Market,
+    brackets: list[Bracket],
+    risk: RiskSettings,
+    setup: SizingSetup,
+    rungs: tuple[Rung, ...] | None,
+) -> Sizing:
+    """Sized with the rungs' prices as its targets (None: the request's own; rungs that cannot
+    be placed are left out: the sizing refuses such a target as a bad record)."""
+    if rungs is not None:
+        prices = tuple(r.price for r in rungs)
+        request = replace(request, targets=tuple(p for p in prices if _beyond(request, p)))
+    return size_position(request, market, brackets, risk, venue=setup.venue,
+                         taker_fee=setup.taker_fee, market_fees=setup.market_fees)  # fmt: skip
+
+
+def _rungs(
+    intent: Intent, market: Market, setup: SizingSetup, *, liquidation: float | None
+) -> tuple[Rung, ...] | None:
+    """The take-profit rungs ``manage`` runs for the intent's strategy, priced as the
+    backtest's position prices them (``manage.targets``: on the market's tick), or None to
+    keep the intent's targets (no profiles given)."""
     if setup.manage is None:
         return None
     # the intent's own targets are still checked: a target on the losing side is a bad record
     check_targets(symbol=intent.symbol, side=intent.side, entry=intent.entry,
                   targets=intent.targets)  # fmt: skip
     rules = setup.manage.for_strategy(intent.strategy)
-    return ladder_targets(rules=rules, side=intent.side, entry=intent.entry, stop=intent.stop)
+    return ladder_targets(rules=rules, side=intent.side, entry=intent.entry, stop=intent.stop,
+                          liquidation=liquidation, tick=market.tick_size)  # fmt: skip
 
 
 def _not_triggered(intent: Intent) -> str | None:

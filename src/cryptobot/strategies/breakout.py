@@ -180,4 +180,5 @@ STRATEGY = Strategy(
     name=NAME,
     timeframes=lambda p: [p.timeframe, p.confirm_timeframe, p.context_timeframe],
     detect=detect,
+    reads_benchmark=True,
 )

@@ -198,8 +198,8 @@ def entry_filters(*, lake: Lake, settings: Settings, exchange: str, strategy: st
         if higher is not None:
             htf = lake.read_candles(exchange, symbol, higher, None, end)
             if len(htf) < p.htf_ema:
-                notes.append(f"{symbol}: fewer than {p.htf_ema} {higher} candles stored; no "
-                             f"higher-timeframe bias (as in `signal`)")  # fmt: skip
+                notes.append(_htf_missing(symbol=symbol, timeframe=timeframe, higher=higher,
+                                          stored=len(htf), needed=p.htf_ema))  # fmt: skip
             masks["htf"] = bias_mask(htf_bias(htf, closes, timeframe=higher, period=p.htf_ema))
         if book is not None:
             asset = symbol.split("/")[0]
@@ -209,6 +209,19 @@ def entry_filters(*, lake: Lake, settings: Settings, exchange: str, strategy: st
                 notes.append(note)
         symbols[symbol] = BarFilters(masks)
     return EntryFilters(tuple(applied), symbols, tuple(notes))
+
+
+def _htf_missing(*, symbol: str, timeframe: str, higher: str, stored: int, needed: int) -> str:
+    """What a user reads when the higher timeframe's candles are missing or too few: which
+    timeframe, why it matters (no bias: the filter refuses nothing, as in ``signal``) and what
+    to fetch."""
+    have = "none is stored" if stored == 0 else f"only {stored} are stored"
+    return (
+        f"{symbol}: the higher-timeframe filter reads {needed} {higher} candles "
+        f"(signal.htf.{timeframe}, EMA {needed}) and {have}, so it refuses nothing; run "
+        f"`cryptobot fetch --symbols {symbol} --timeframes {higher}` (or set "
+        "signal.htf_bias: false)"
+    )
 
 
 def _cot_book(lake: Lake, settings: Settings):

@@ -54,6 +54,9 @@ class Strategy:
       position and opens the other way), so no filter may drop one.
     - ``any_timeframe``: it runs on whatever timeframe the run asks for (``--timeframe``
       replaces its ``timeframe`` parameter); otherwise its timeframes are its own.
+    - ``reads_benchmark``: it measures each symbol against the benchmark (``scan.benchmark``,
+      relative strength), so a backtest loads the benchmark's candles of its timeframes too
+      (``SymbolData.benchmark``).
     - ``reference``: its fixed definition (``Reference``) a run without sizing follows.
     - ``stop_param``: for a strategy whose entries may come without a stop, the parameter that
       gives them one (None in its settings: no stop, so no entry can be sized by its risk).
@@ -66,5 +69,6 @@ class Strategy:
     bar_entries: Callable[[np.ndarray, Any], BarEntries] | None = None
     exits_on_signal: bool = False
     any_timeframe: bool = False
+    reads_benchmark: bool = False
     reference: Reference | None = None
     stop_param: str | None = None
