@@ -7,6 +7,19 @@ forked processes, vectorbt as 100 columns in one call. Times are the median of 3
 warm-up (numba compilation excluded, as vectorbt's is; backtesting.py's progress bars off).
 Peak traced Python/NumPy memory of our run is reported for (b).
 Usage: python bench/bench_backtest.py [--quick]   (--quick: skip backtesting.py on (b), ~30 s)
+
+Why (b) moved (0.067 s when filed, 0.090-0.095 s, then 0.116 s; sixth session, at load 7-12,
+so CPU seconds): not a commit on the fast path. ``ours`` on (b) was built and timed at ten
+commits from d6a6587 (the filing) to 439d226, each in its own tree and numba cache: alone in a
+fresh process it took 0.056-0.071 s of CPU at every one, no trend. Timed as this script times
+it, after backtesting.py and vectorbt ran on (a) in the same process, it took 0.069-0.103 s
+(d6a6587) and 0.087-0.091 s (439d226), and each call faulted in 4,600-6,900 fresh pages, none
+alone: what (b) costs here depends on how much of its ~130 MB of temporaries the allocator
+hands back fresh, and a fresh page is dear on this VM (the kernel zeroing 2 MB pages). So (b)
+now makes fewer and cheaper temporaries: the bar block column-major (filled column by column,
+the close read by TA-Lib without a strided copy) and the EMA difference in place. In this
+script's order, interleaved, 7 runs each, min / median CPU: 0.080 / 0.083 and 0.082 / 0.088 s
+before, 0.062 / 0.071 and 0.061 / 0.068 s after (results identical).
 """
 
 import os

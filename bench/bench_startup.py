@@ -159,6 +159,43 @@ refactor of config loading; numba's registries (0.08 s) and ``numpy.ma``, which 
 imports at the first kernel call (0.009 s); reading straight into the bar block (~0.01 s).
 Ahead-of-time kernels: numba 0.68 still ships ``numba.pycc``, but it builds a C extension,
 i.e. a C compiler at install time for every user, so it is not used.
+
+Sixth session (the machine at load 7-12 throughout, five other engineers' suites: wall times
+2-4x CPU time, so only CPU and memory are compared; the integrator's idle figures that started
+it: 1.03-1.23 s median, CPU 1.14-1.34 s, phases summing to 0.87-0.94 s). Where the process
+goes beyond the phases, from marks inside a real ``python -m cryptobot backtest`` (CPU s, user +
+system, median of 5, before the changes): interpreter start to the first line 0.036; the CLI
+layer before the command's code, which ``--phases`` does not time: ``cli.app`` 0.041, typer
+building the group and parsing the global options 0.078 (most of it the pydantic modules typer's
+parameter adapters import, which the settings need later anyway), the command's module and
+its 29 parameters 0.020; the teardown of the address space after ``os._exit`` 0.018. And a
+quarter of the whole CPU (``perf record``: ``clear_page_erms`` under
+``do_huge_pmd_anonymous_page``) is the kernel zeroing fresh memory, 2 MB pages for NumPy's big
+arrays, which this VM makes slow: the lake read and the run had 0.156 and 0.125 s of system
+time. So this pass cut fresh memory on the reference path: the bar block column-major (each
+column filled contiguously; TA-Lib and the EMAs read the close without a strided copy), the
+lake's columns decoded file by file into arrays sized from the footers (no concatenation, no
+read-only copy), the EMA difference and the equity curve's initial in place, one symbol's PnL
+not stacked into a copy, the ruin bar by ``argmax`` (a run under water listed every bar).
+Outputs identical (summary JSON, the three ``-o`` files, the journal row and its files, on the
+1M-bar lake; tests/test_backtest_layouts.py). In process, warm: the bar block + ATR 0.027 ->
+0.010 s, the signals 0.011 -> 0.006 s; the read + block's peak RSS 344 -> 300 MiB. Whole
+processes interleaved, before (439d226) and after, 9 runs each, separate numba caches, one
+lake, load 9.7-11.9 (min / median):
+
+    case                            before          after
+    backtest 1,000,000 bars  cpu    1.12 / 1.30 s   1.17 / 1.28 s
+                             RSS    508 MiB         459 MiB
+    ... -o                   cpu    1.13 / 1.48 s   1.14 / 1.37 s
+
+Not shown at this load: a CPU gain of the ~0.02-0.03 s the in-process figures promise is
+inside the spread of the runs (the system time of a fresh page varies most with the load), and
+the wall-time targets (<= 0.85 s median idle) could not be measured at all: run this script on
+a quiet machine to confirm. Not done, with estimates: the lake writing the prices straight
+into the bar block (another 40 MB of fresh memory, ~0.02-0.04 s at this VM's page cost; the
+lake would have to know the bar layout); ``Signals.of``'s NaN stop column (8 MB) as a
+broadcast view (the kernel's argument types change for every driver); the CLI layer's 0.1 s
+(typer's adapters; only avoidable by parsing without typer's pydantic coercion).
 """
 
 import argparse

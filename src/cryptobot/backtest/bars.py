@@ -35,7 +35,10 @@ class SymbolBars:
     symbol: str
     timeframe: str
     timestamps: np.ndarray  # int64 ms, bar open times
-    bars: np.ndarray  # (n, 6) open high low close volume atr
+    # (n, 6) open high low close volume atr, column-major (Fortran order): each column is
+    # contiguous, so it is filled, and read by TA-Lib and the signals, without strided
+    # copies (a million bars: 0.024 -> 0.010 s for the block and the EMAs)
+    bars: np.ndarray
     funding: np.ndarray  # (n, 2) rate charged at the bar's open, price (NaN: previous close)
     detail: np.ndarray  # (m, 3) open high low of the detail bars
     span: np.ndarray  # (n, 2) int64: the detail rows inside each bar
@@ -57,13 +60,14 @@ def symbol_bars(
     atr_period: int = 14,
 ) -> SymbolBars:
     ts = np.asarray(candles["timestamp"], dtype=np.int64)
-    ohlcv = [np.asarray(candles[c], dtype=np.float64)
-             for c in ("open", "high", "low", "close", "volume")]  # fmt: skip
-    bars = np.column_stack([*ohlcv, talib.ATR(*ohlcv[1:4], atr_period)])  # = indicators.atr
+    bars = np.empty((len(ts), 6), order="F")  # column-major: see SymbolBars.bars
+    for j, name in enumerate(("open", "high", "low", "close", "volume")):
+        bars[:, j] = candles[name]
+    bars[:, 5] = talib.ATR(bars[:, 1], bars[:, 2], bars[:, 3], atr_period)  # = indicators.atr
     charges, assumed = funding_charges(ts, funding, fallback_rate)
     detail_bars, span = detail_spans(ts, timeframe_ms(timeframe), detail)
-    return SymbolBars(symbol, timeframe, ts, np.ascontiguousarray(bars), charges, detail_bars,
-                      span, assumed, fallback_rate or 0.0)  # fmt: skip
+    return SymbolBars(symbol, timeframe, ts, bars, charges, detail_bars, span, assumed,
+                      fallback_rate or 0.0)  # fmt: skip
 
 
 def funding_warning(sb: SymbolBars, start: int | None = None, end: int | None = None) -> str | None:

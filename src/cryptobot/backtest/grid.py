@@ -43,7 +43,7 @@ def align(
         rows = np.searchsorted(sb.timestamps, grid, side="right") - 1
         present = (rows >= 0) & (sb.timestamps[np.maximum(rows, 0)] == grid)
         src = np.maximum(rows, 0)
-        bars = sb.bars[src].copy()
+        bars = np.asfortranarray(sb.bars[src])  # a copy (fancy indexing) in the block's order
         flat = ~present
         bars[flat, 0:4] = sb.bars[src[flat], kernel.CLOSE][:, None]
         bars[flat, kernel.VOLUME] = 0.0
