@@ -254,6 +254,16 @@ def entry_fill(bars, i0, side, qty, costs):
 
 
 @njit(cache=True, _nrt=False)
+def initial_stop(side, fill, stop_price, stop_distance):
+    """A signal's stop for an entry filled at ``fill``: its price, else its distance from the
+    fill (ema_cross ``stop_atr``), else NaN (none). The one rule: ``run_signals``, the portfolio
+    and the stepwise composer all place the first stop with it."""
+    if not math.isnan(stop_price):
+        return stop_price
+    return fill - side * stop_distance
+
+
+@njit(cache=True, _nrt=False)
 def next_signal_bar(trade):
     """First signal bar whose entry (at the next open) may follow this trade: a trade closed at a
     bar's open makes room for a signal at the close before (a reversal); one closed during the
@@ -276,7 +286,7 @@ def run_signals(candles, inputs, stop_price, stop_distance, rules, costs, units,
             continue
         i0 = t + 1
         px = entry_fill(candles.bars, i0, side, units.qty, costs)
-        stop = stop_price[t] if not math.isnan(stop_price[t]) else px - side * stop_distance[t]
+        stop = initial_stop(side, px, stop_price[t], stop_distance[t])
         if beyond(side, px, stop):
             continue  # the entry would fill beyond its own stop
         entry = Entry(i0, side, units.qty, px, stop, math.nan, units.leverage, units.step,

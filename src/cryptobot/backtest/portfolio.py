@@ -251,7 +251,6 @@ class _Driver:
         if intent is None:
             self.out.refused[NO_STOP] += 1  # e.g. ATR still warming up
             return
-        stop = math.nan if intent.stop is None else intent.stop
         account = gates.AccountState(
             equity=self.equity_at(t), positions=self._positions(), breaker=self.breaker
         )
@@ -265,8 +264,7 @@ class _Driver:
         step = (market.step_size or 0.0) * market.contract_size
         i0 = t + 1
         price = kernel.entry_fill(sb.bars, i0, side, qty, self.costs[i])
-        if math.isnan(sg.stop_price[t]) and not math.isnan(sg.stop_distance[t]):
-            stop = price - side * float(sg.stop_distance[t])  # from the fill, as run_signals
+        stop = stop_of(sg, t, price, side)  # a distance: from the fill, as run_signals
         if beyond(side, price, stop):
             self.out.refused["entry gapped through its stop"] += 1
             return
@@ -339,14 +337,9 @@ def signal_intent(*, s: "PortfolioSetup", symbol: str, timeframe: str, sg: Signa
 
 
 def stop_of(sg: Signals, t: int, entry: float, side: int) -> float:
-    """The stop of the signal at bar ``t`` for an entry at ``entry``: its price, else its
-    distance from the entry, else NaN (none). The fast path and the stepwise composer both
-    place stops with it."""
-    if not math.isnan(sg.stop_price[t]):
-        return float(sg.stop_price[t])
-    if not math.isnan(sg.stop_distance[t]):
-        return entry - side * float(sg.stop_distance[t])
-    return math.nan
+    """The stop of the signal at bar ``t`` for an entry at ``entry`` (``kernel.initial_stop``:
+    its price, else its distance from the entry, else NaN)."""
+    return float(kernel.initial_stop(side, entry, sg.stop_price[t], sg.stop_distance[t]))
 
 
 def reason_key(reason: str) -> str:

@@ -405,7 +405,7 @@ class _Composer:
             return
         fill = mine[0]
         qty = fill.amount * self.market.contract_size
-        stop = sent.stop if not math.isnan(sent.stop) else fill.price - sent.side * sent.distance
+        stop = float(kernel.initial_stop(sent.side, fill.price, sent.stop, sent.distance))
         if beyond(sent.side, fill.price, stop):  # the fast path never enters such a trade
             self.notes["entry filled beyond its stop (closed at the next open)"] += 1
             await self._market_close(fill.amount, sent.side, ids=sent.ids)
