@@ -45,8 +45,8 @@ Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_
   targets and distance stops go after it. An exit the position books in its entry bar is
   therefore filled by the venue at the next open (a *late exit*, counted in ``notes``).
 - **the price at send**: the fast path sizes a market order at the next bar's open (the price
-  it is sent at); a replay venue's first price after a close is that open, which the composer
-  reads from the bars (live: the ticker). Nothing else looks past the clock.
+  it is sent at); the composer asks the venue (its ticker's last price): a replay venue's after
+  a close is that open, live it is the last trade. The composer reads no bar past the clock.
 - **cooldown after a loss**: a trade closing at the next open ends after the close at which the
   next signal is sized; the composer judges the loss from the trade marked at that close
   (the fast path from its exit fill).
@@ -113,6 +113,7 @@ from cryptobot.risk.orders import RESENT_LEGS, leg_order_id, size_orders
 _KIND_OF_ORDER = {"market": FORCED, "stop_market": STOP, "take_profit": TARGET,
                   "liquidation": LIQUIDATION}  # fmt: skip
 _KIND_CODES = {name: code for code, name in KIND_NAMES.items()}
+NO_PRICE = "the venue quotes no price to size at"
 LATE_EXIT = "late exit: a level the position reached in its entry bar, filled at the next open"
 
 
@@ -549,7 +550,10 @@ class _Composer:
         """The signal of bar t, sized as the fast path sizes it, sent as a market order."""
         sb, sg, s = self.sb, self.sg, self.s
         side = int(sg.side[t])
-        sent_at = self._price_at_send(t)
+        sent_at = await self._price_at_send()
+        if not math.isfinite(sent_at):
+            self.refused[NO_PRICE] += 1
+            return
         intent = signal_intent(s=s, symbol=sb.symbol, timeframe=sb.timeframe, sg=sg, t=t,
                                ts=int(self.stamps[t]), sent_at=sent_at)  # fmt: skip
         if intent is None:
@@ -595,11 +599,13 @@ class _Composer:
         """The market's price tick as ``manage.ticks`` reads it (0: none)."""
         return self.market.tick_size or 0.0
 
-    def _price_at_send(self, t: int) -> float:
-        """The price a market order sent at bar t's close meets: on a replayed venue the next
-        bar's open (its first trade, at the moment of that close), which the fast path sizes
-        at too. Live, this is the ticker's last price."""
-        return float(self.sb.bars[t + 1, kernel.OPEN])
+    async def _price_at_send(self) -> float:
+        """The price a market order sent now meets, as the venue quotes it: its ticker's last
+        price (a replay venue's after a close is the next bar's open, which the fast path sizes
+        at too; live, the last trade). NaN: the venue quotes none."""
+        ticker = (await self.venue.fetch_tickers()).get(self.symbol)
+        last = None if ticker is None else ticker.last
+        return math.nan if last is None else float(last)
 
     async def _place_stop(self, side: int, contracts: float, stop: float, *,
                           order_id: str) -> str | None:  # fmt: skip
@@ -684,7 +690,11 @@ class _Composer:
         legs = self._leg_stops_of(tr.pos)
         leg = len(tr.pos.legs) - 1  # the newest leg: the one whose ROE triggered
         after = held
-        for action in tr.pos.preview_open(self._price_at_send(t)):
+        price = await self._price_at_send()
+        if not math.isfinite(price):
+            self.notes[f"scale-in not sent: {NO_PRICE}"] += 1
+            return
+        for action in tr.pos.preview_open(price):
             contracts = snap(action.qty / size, step)
             if action.kind == "add":
                 added = await self._send_market(contracts, side=side, ids=tr.ids, leg="add")
