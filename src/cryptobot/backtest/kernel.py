@@ -76,7 +76,7 @@ from cryptobot.manage.step import (  # noqa: F401  (bar columns: re-exported)
     open_position,
     step_bar,
 )
-from cryptobot.risk import cooldown
+from cryptobot.risk import cooldown, stops
 
 # trade rows
 TRADE_COLUMNS = (
@@ -108,6 +108,8 @@ Units = namedtuple("Units", ["qty", "leverage", "step", "start", "end", "cooldow
 
 #: the cooldown after a loss (``risk.cooldown``: the one rule, compiled here for the loop)
 allowed_after = njit(cache=True, _nrt=False)(cooldown.allowed_after)
+#: a signal's first stop (``risk.stops``: the one rule, compiled here for the loop)
+initial_stop = njit(cache=True, _nrt=False)(stops.initial_stop)
 
 
 def entry_of(
@@ -251,16 +253,6 @@ def entry_fill(bars, i0, side, qty, costs):
     bar's range)."""
     op, hi, lo, vol = bars[i0, OPEN], bars[i0, HIGH], bars[i0, LOW], bars[i0, VOLUME]
     return market_order_fill(op, side, qty, vol, hi, lo, costs)
-
-
-@njit(cache=True, _nrt=False)
-def initial_stop(side, fill, stop_price, stop_distance):
-    """A signal's stop for an entry filled at ``fill``: its price, else its distance from the
-    fill (ema_cross ``stop_atr``), else NaN (none). The one rule: ``run_signals``, the portfolio
-    and the stepwise composer all place the first stop with it."""
-    if not math.isnan(stop_price):
-        return stop_price
-    return fill - side * stop_distance
 
 
 @njit(cache=True, _nrt=False)
