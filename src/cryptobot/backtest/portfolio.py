@@ -202,8 +202,9 @@ class _Desk:
         return int(self.stamps[t] + self.bar_ms), self.equity_at(t)
 
     def close_all_at(self, at: int) -> None:
-        """Every position open at bar ``at``'s open closed there (a forced close)."""
-        if at >= self.end:
+        """Every position open at bar ``at``'s open closed there (a forced close: a breaker's
+        trip, the window's end); after the last bar, none (they stay open, marked)."""
+        if at >= len(self.stamps):
             return
         for o in list(self.open):
             o.end_bar = at
@@ -244,6 +245,8 @@ class _Desk:
         pos = kernel.new_state(self.rules)
         self.nf = kernel.open_trade(self.rules, self.costs[i], entry, pos, self.books[i], self.k,
                                     self.nf)  # fmt: skip
+        # the window's end (the composer's close-all at bar ``end``) is given to the kernel
+        # ahead, so it lives that forced close in the same call as the bars before it
         o = _Open(self.k, i, entry, pos, self.end)
         self.open.append(o)
         self.k += 1

@@ -266,9 +266,6 @@ class _Desk:
             await self.pace(int(self.stamps[t]) + self.bar_ms)
             async with self.cycle():
                 await answer_async(self.composer.close(t), self)
-                if t == self.end - 1:  # the window's end: closed at the next open
-                    for lane in self.lanes:
-                        await lane._close(t + 1)
         for lane in self.lanes:
             if lane.trade is not None:  # still open after the last bar: marked, no exit fill
                 lane._write(lane.trade, -1, lane.funding)

@@ -2,6 +2,8 @@
 
 At the close of bar ``t`` (``Composer.close``):
 
+0. at the window's last close (bar ``end``-1) only two steps are left: the positions lived,
+   then every one closed at the next open (``close_all_at``), as a window's end;
 1. the desk lives every open position through that close (and through the next open for one
    that decided to close there), and tells the composer what opened and what ended
    (``entered``/``released``);
@@ -120,7 +122,9 @@ class Composer:
     def close(self, t: int) -> Steps:
         """The steps of bar t's close, as desk calls (the module's docstring says each)."""
         yield ("live_to", t)
-        if t >= self.end - 1:  # the window's last close: only its positions' end is left
+        if t >= self.end - 1:  # the window's last close: its positions close at the next open
+            if t == self.end - 1:
+                yield ("close_all_at", self.end)
             return
         due = [i for i, lane in enumerate(self.lanes)
                if lane.signals.side[t] and t >= self.allowed[i]]  # fmt: skip
@@ -194,8 +198,9 @@ class Composer:
         return order
 
     def _moments(self) -> np.ndarray:
-        """``moments`` as a mask over the bars: the closes of ``start``..``end``-2 (a signal at
-        the last close of the window has no next open to enter at)."""
+        """``moments`` as a mask over the bars: among the closes of ``start``..``end``-2 those
+        with a signal or (breakers) on the hour, and the window's last close (``end``-1: its
+        positions close at the next open; a signal there has no next open to enter at)."""
         mask = np.zeros(len(self.stamps), dtype=bool)
         span = np.arange(self.start, max(self.start, self.end - 1))
         for lane in self.lanes:
@@ -203,6 +208,8 @@ class Composer:
         if self.rules.use_breakers:
             closes = self.stamps[span] + self.bar_ms
             mask[span[closes % max(HOUR_MS, self.bar_ms) == 0]] = True
+        if self.start <= self.end - 1:
+            mask[self.end - 1] = True
         return mask
 
 
