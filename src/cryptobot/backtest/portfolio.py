@@ -43,6 +43,7 @@ from cryptobot.fills.brackets import Bracket
 from cryptobot.fills.model import beyond
 from cryptobot.manage.policy import Policy
 from cryptobot.manage.step import S_PENDING, SCALE_IN, PositionState
+from cryptobot.risk import stops
 from cryptobot.risk.orders import SizingSetup
 
 
@@ -227,7 +228,7 @@ class _Desk:
         step = (market.step_size or 0.0) * market.contract_size
         i0 = t + 1
         price = kernel.entry_fill(sb.bars, i0, side, qty, self.costs[i])
-        stop = float(kernel.initial_stop(side, price, sg.stop_price[t], sg.stop_distance[t]))
+        stop = float(stops.initial_stop(side, price, sg.stop_price[t], sg.stop_distance[t]))
         if beyond(side, price, stop):
             return "entry gapped through its stop"
         liq = f.get("liquidation_price")

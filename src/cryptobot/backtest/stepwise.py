@@ -103,6 +103,7 @@ from cryptobot.fills.liquidation import venue_of
 from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
 from cryptobot.manage.position import Action, Bar, BarInputs, Position
 from cryptobot.manage.ticks import on_tick
+from cryptobot.risk import stops
 from cryptobot.risk.orders import RESENT_LEGS, leg_order_id
 
 #: a fill's kind when the position booked no exit like it (the venue's order type says)
@@ -378,7 +379,7 @@ class _Lane:
             return
         fill = mine[0]
         qty = fill.amount * self.market.contract_size
-        stop = float(kernel.initial_stop(sent.side, fill.price, sent.stop, sent.distance))
+        stop = float(stops.initial_stop(sent.side, fill.price, sent.stop, sent.distance))
         if beyond(sent.side, fill.price, stop):  # the fast path never enters such a trade
             self.notes["entry filled beyond its stop (closed at the next open)"] += 1
             await self._market_close(fill.amount, sent.side, ids=sent.ids)
