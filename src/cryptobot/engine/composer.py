@@ -27,8 +27,11 @@ the venue desk (``backtest.stepwise``) asks a ``TradingExchange`` and must await
 The composer yields each call (``(name, *args)``) and receives its answer, so the one sequence
 runs under both (``answer`` and ``answer_async``); neither desk writes any of it again.
 
-The composer holds no bar, no venue and no clock of its own: the desk says when (``now``) and at
-what equity the breaker is fed, and at what price an order is sent."""
+The calls a desk answers (at once, or as coroutines): ``live_to(t)``; ``account_at(t)`` -> (now
+in ms, equity); ``close_all_at(bar)`` (after the last bar: nothing); ``price_at_send(lane, t)``
+-> price (NaN: none quoted); ``send(lane, t, sized_order, price)`` -> None, or the reason it
+was not placed. The composer holds no bar, no venue and no clock of its own: the desk says when
+(``now``) and at what equity the breaker is fed, and at what price an order is sent."""
 
 import math
 from collections import Counter
@@ -75,7 +78,7 @@ class SignalArrays(Protocol):
 
 @dataclass(frozen=True)
 class Lane:
-    """One symbol the composer trades: its market, timeframe and signals."""
+    """One symbol the composer trades: its symbol, timeframe and signals."""
 
     symbol: str
     timeframe: str
@@ -115,8 +118,9 @@ class Composer:
 
     # ---- the sequence ----------------------------------------------------------------------
     def moments(self) -> np.ndarray:
-        """The bars whose close matters (a signal, or with breakers the hour), in order: the
-        only closes a desk that lives positions in advance needs to stop at."""
+        """The bars whose close matters (a signal, with breakers the hour, and the window's
+        last close), in order: the only closes a desk that lives positions in advance needs to
+        stop at."""
         return np.flatnonzero(self.moment)
 
     def close(self, t: int) -> Steps:
