@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cryptobot.backtest import runner  # noqa: E402
+from cryptobot.backtest.stepwise import drive  # noqa: E402
 from cryptobot.core.config import load_settings  # noqa: E402
 from cryptobot.data.importer import read_candle_file  # noqa: E402
 from cryptobot.data.lake import Lake  # noqa: E402
-from cryptobot.engine import drive  # noqa: E402
 from tests.conftest import BINANCE, SHARED  # noqa: E402
 from tests.test_engine_stepwise import START, SYMBOL  # noqa: E402
 from tests.test_engine_stepwise_paper import _request, paper_drive  # noqa: E402

@@ -82,7 +82,7 @@ def test_trades_and_fills_carry_the_ids_size_gives_the_same_setups(lake: Lake):
 
 
 def test_the_stepwise_composer_records_the_same_ids(lake: Lake):
-    from cryptobot.engine import drive
+    from cryptobot.backtest.stepwise import drive
 
     settings = load_settings(None, {}, env={})
     backtest = settings.backtest.model_copy(update={"funding_fallback_rate": 0.0})

@@ -213,9 +213,9 @@ def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: 
     assert code == 0 and json.loads(stdout)[0]["trades"] > 10
     loaded = {"pandas", "pyarrow.compute", "cryptobot.backtest.portfolio", "cryptobot.risk",
               "cryptobot.exchange", "rich"}  # fmt: skip
-    # the kernel compiles the one cooldown rule (plain Python in risk/cooldown.py, behind the
-    # package's lazy surface): that module is not the risk stack
-    allowed = {"cryptobot.risk", "cryptobot.risk.cooldown"}
+    # the kernel compiles the one cooldown rule and the one first-stop rule (plain Python in
+    # risk/cooldown.py and risk/stops.py, behind the package's lazy surface): not the risk stack
+    allowed = {"cryptobot.risk", "cryptobot.risk.cooldown", "cryptobot.risk.stops"}
     found = {m for m in modules for h in loaded if m == h or m.startswith(h + ".")}
     assert not found - allowed
     trades = pd.read_parquet(out)

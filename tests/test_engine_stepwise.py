@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 
 from cryptobot.backtest import runner
-from cryptobot.engine import drive
-from cryptobot.engine.stepwise import LATE_EXIT
+from cryptobot.backtest.stepwise import LATE_EXIT, drive
 from cryptobot.risk.orders import leg_of_order
 from tests.venues import market
 

@@ -19,8 +19,7 @@ import pandas as pd
 import pytest
 
 from cryptobot.backtest import runner
-from cryptobot.engine import drive
-from cryptobot.engine.stepwise import run_stepwise
+from cryptobot.backtest.stepwise import drive, replayed, run_stepwise
 from cryptobot.exchange.paper import PaperBroker
 from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.exchange.simulated import SimSetup
@@ -35,7 +34,7 @@ FIRST, BARS = 40, 200
 
 
 def paper_drive(bars, signals, setup, start, end, *, lake, root, held=True):  # noqa: F811
-    """``engine.stepwise.drive`` with the paper broker as the venue: its prices and feed are a
+    """``backtest.stepwise.drive`` with the paper broker as the venue: its prices and feed are a
     replay exchange of ``lake`` on the same clock; its account lives in ``root``'s journal,
     held open for the run (``held``) or opened by each session."""
     clock = ReplayClock(int(bars[0].timestamps[start]))
@@ -46,8 +45,8 @@ def paper_drive(bars, signals, setup, start, end, *, lake, root, held=True):  # 
     prices = ReplayExchange(lake, setup.exchange, clock, setup=sim)
     broker = PaperBroker(prices, journal_dir=root, setup=sim, clock=prices, feed=prices.bars)
     with broker.held() if held else nullcontext():
-        return asyncio.run(run_stepwise(venue=broker, clock=clock, bars=bars, signals=signals,
-                                        setup=setup, start=start, end=end,
+        return asyncio.run(run_stepwise(venue=broker, pace=replayed(clock), bars=bars,
+                                        signals=signals, setup=setup, start=start, end=end,
                                         cycle=broker.batch))  # fmt: skip
 
 

@@ -18,8 +18,8 @@ LAYERS = (
     ("exchange", "manage", "report"),  # venues, position engine and its ladder, pictures
     ("risk",),  # sizing (prices manage's ladder as the order's targets), gates, breakers
     ("strategies",),  # detectors, scanner (reads a venue), signal filters
-    ("backtest",),  # the fast path: strategy -> sizing -> fills -> management over stored bars
-    ("engine",),  # the composer stepped against a venue (replay, paper, live)
+    ("engine",),  # the composer (its decisions, in order), trade's desk, the executor
+    ("backtest",),  # the composer's desks over stored bars: the kernel's, and a venue's
     ("cli",),  # parse, call, render
 )
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}

@@ -41,11 +41,21 @@ def test_serves_only_closed_bars_up_to_the_clock(source: Lake):
 
 
 def test_tickers_come_from_the_last_24h_of_candles(source: Lake):
+    """The volume is the closed bars' of the last 24 hours; the last price is the open of the
+    bar trading at the clock (the first trade after the close, which a market order sent then
+    meets), through the bar; past the stored bars, the last close."""
     replay = ReplayExchange(source, "binance", ReplayClock(NOW), setup=PRICES_ONLY)
     tickers = asyncio.run(replay.fetch_tickers())
     bars = source.read_candles("binance", "ETH/USDT:USDT", "5m", NOW - 86_400_000, NOW - 300_000)
-    assert tickers["ETH/USDT:USDT"].last == bars.close.iloc[-1]
+    trading = source.read_candles("binance", "ETH/USDT:USDT", "5m", NOW, NOW)
+    assert tickers["ETH/USDT:USDT"].last == trading.open.iloc[0]
     assert tickers["ETH/USDT:USDT"].quote_volume == pytest.approx((bars.close * bars.volume).sum())
+    replay.clock.advance(299_999)  # inside the same bar
+    assert asyncio.run(replay.fetch_tickers())["ETH/USDT:USDT"].last == trading.open.iloc[0]
+    stored = source.read_candles("binance", "ETH/USDT:USDT", "5m")
+    after = ReplayExchange(source, "binance", ReplayClock(int(stored.timestamp.iloc[-1]) + 300_000),
+                           setup=PRICES_ONLY)  # fmt: skip
+    assert asyncio.run(after.fetch_tickers())["ETH/USDT:USDT"].last == stored.close.iloc[-1]
 
 
 def test_fetching_from_replay_reproduces_the_source(source: Lake, tmp_path: Path):

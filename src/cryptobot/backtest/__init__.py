@@ -1,8 +1,10 @@
-"""Backtests: the compiled trade loop, signals, portfolio, metrics, sweeps and walk-forward.
+"""Backtests: the compiled trade loop, signals, the composer's two desks, metrics, sweeps and
+walk-forward.
 
-The fast path of the composer: a strategy over stored candles, fills by ``fills/``, positions by
-``manage/``'s compiled step, gates and breakers by ``risk/``. It places no order and reads no
-venue (``engine/`` steps the same rules against an exchange)."""
+The engine's composer (``engine.composer``) decides; a backtest drives it over stored candles
+through one of two desks: the fast path's (``portfolio``: positions lived by ``manage/``'s
+compiled step in the kernel, fills by ``fills/``) or ``--stepwise`` (``stepwise``: orders on a
+replay exchange or the paper broker, bar by bar)."""
 
 from cryptobot.core.lazy import surface
 
@@ -11,13 +13,8 @@ __all__, __getattr__, __dir__ = surface(
     names={
         "bars": ("SymbolBars",),
         "engine": ("Costs", "Signals"),
-        "portfolio": (
-            "PortfolioRun",
-            "PortfolioSetup",
-            "manual_reset",
-            "reason_key",
-            "signal_intent",
-        ),
+        "portfolio": ("PortfolioRun", "PortfolioSetup", "composer_of", "costs_of"),
+        "stepwise": ("drive", "run_stepwise"),
     },
-    modules=("kernel", "portfolio", "runner", "sweep"),
+    modules=("kernel", "portfolio", "runner", "stepwise", "sweep"),
 )

@@ -76,7 +76,7 @@ from cryptobot.manage.step import (  # noqa: F401  (bar columns: re-exported)
     open_position,
     step_bar,
 )
-from cryptobot.risk import cooldown
+from cryptobot.risk import cooldown, stops
 
 # trade rows
 TRADE_COLUMNS = (
@@ -108,6 +108,8 @@ Units = namedtuple("Units", ["qty", "leverage", "step", "start", "end", "cooldow
 
 #: the cooldown after a loss (``risk.cooldown``: the one rule, compiled here for the loop)
 allowed_after = njit(cache=True, _nrt=False)(cooldown.allowed_after)
+#: a signal's first stop (``risk.stops``: the one rule, compiled here for the loop)
+initial_stop = njit(cache=True, _nrt=False)(stops.initial_stop)
 
 
 def entry_of(
@@ -276,7 +278,7 @@ def run_signals(candles, inputs, stop_price, stop_distance, rules, costs, units,
             continue
         i0 = t + 1
         px = entry_fill(candles.bars, i0, side, units.qty, costs)
-        stop = stop_price[t] if not math.isnan(stop_price[t]) else px - side * stop_distance[t]
+        stop = initial_stop(side, px, stop_price[t], stop_distance[t])
         if beyond(side, px, stop):
             continue  # the entry would fill beyond its own stop
         entry = Entry(i0, side, units.qty, px, stop, math.nan, units.leverage, units.step,

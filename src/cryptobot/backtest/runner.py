@@ -468,7 +468,7 @@ Driver = Callable[[list[SymbolBars], list[Signals], "PortfolioSetup", int, int],
 
 def run(req: Request, data: Dataset, settings: Settings, *, drive: Driver | None = None) -> Result:
     """``drive``: the driver of a run sized by risk (default ``run_portfolio``, the fast path;
-    ``engine.stepwise.drive`` steps the composer over the replay exchange instead)."""
+    ``backtest.stepwise.drive`` steps the composer over the replay exchange instead)."""
     filtered = _filtered_signals(req, data, settings)
     bars, signals = align(data.bars, [sg for sg, _ in filtered])
     stamps = bars[0].timestamps

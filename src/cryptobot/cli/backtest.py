@@ -273,7 +273,7 @@ def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Note
     from functools import partial
 
     from cryptobot.backtest import runner
-    from cryptobot.engine import drive
+    from cryptobot.backtest.stepwise import drive
 
     began = time.perf_counter()
     result = runner.run(req, data, settings, drive=partial(drive, lake=lake))

@@ -1,5 +1,6 @@
-"""The composer: strategy signals -> sizing and gates -> orders to a venue -> fills read back ->
-management per bar -> breakers, stepped on the venue's clock (``engine.stepwise``);
+"""The composer (``engine.composer``): at each close, in one order for every desk, which
+signals may open, the breaker fed and a trip's close-all, sizing through the gates, the cooldown
+after a loss; the backtest's fast path and its ``--stepwise`` venue desk both drive it;
 ``trade``'s desk: sized orders onto a venue with their stop and take-profit ladder, gated with
 the venue's account, idempotent by client id (``engine.trade``); and the maker-first executor
 that works one entry onto a venue (``engine.execution.execute``).
@@ -14,7 +15,7 @@ __all__, __getattr__, __dir__ = surface(
     names={
         "execution": ("Sleep", "execute"),
         "execution_plan": ("child_qty", "entry_order_id", "maker_price"),
-        "stepwise": ("drive", "run_stepwise"),
+        "composer": ("NO_PRICE", "Composer", "Lane", "Rules", "answer", "answer_async"),
         "trade": (
             "LIVE_IN_FLIGHT_MS",
             "Outcome",

@@ -3,8 +3,10 @@ clock, and a simulated account trading on them.
 
 The clock decides what exists: only bars that have closed by ``clock.now`` are served (a
 replayed venue cannot know a forming bar's partial values), tickers are computed from the
-candles of the last 24 hours, and funding and open interest are cut at the clock too. Advancing
-the clock is how backtests and the daemon move through history; it never goes back.
+candles of the last 24 hours (the last price: the open of the bar trading at the clock, its
+first trade, which a market order sent then meets; past the stored bars, the last close), and
+funding and open interest are cut at the clock too. Advancing the clock is how backtests and
+the daemon move through history; it never goes back.
 
 Trading (``TradingExchange``): an order rests until the clock has passed the first stored bar
 opening at or after the moment it was placed, and fills by ``fills/``'s rules (see
@@ -109,10 +111,24 @@ class ReplayExchange(SimulatedExchange):
         for symbol, tfs in self._timeframes.items():
             tf = min(tfs, key=timeframe_ms)
             bars = self._closed(symbol, tf, now - DAY_MS, now)
-            last = float(bars[-1, 4]) if len(bars) else None
+            last = self._trading_open(symbol, tf, now)
+            if last is None and len(bars):
+                last = float(bars[-1, 4])
             volume = float((bars[:, 4] * bars[:, 5]).sum()) if len(bars) else 0.0
             out[symbol] = Ticker(symbol, last, volume, now if len(bars) else None)
         return out
+
+    def _trading_open(self, symbol: str, timeframe: str, now: int) -> float | None:
+        """The open of the stored bar trading at ``now`` (opened by then, not closed): the
+        venue's newest trade a replay knows without looking past the clock. After a close it is
+        the next bar's open, the price a market order sent at that close meets (as a live
+        ticker's last is). None: no such bar, or its open is no price."""
+        bars = self._load(symbol, timeframe)
+        i = int(np.searchsorted(bars[:, 0], now, side="right")) - 1
+        if i < 0 or bars[i, 0] + timeframe_ms(timeframe) <= now:
+            return None
+        price = float(bars[i, 1])
+        return price if np.isfinite(price) and price > 0 else None
 
     async def fetch_ohlcv(
         self, symbol: str, timeframe: str, since: int, limit: int

@@ -31,5 +31,5 @@ __all__, __getattr__, __dir__ = surface(
         ),
         "sizing": ("floor_to_step",),
     },
-    modules=("breakers", "cooldown", "gates"),
+    modules=("breakers", "cooldown", "gates", "stops"),
 )

@@ -1,8 +1,13 @@
-"""The composer, stepped bar by bar against a trading venue: ``backtest --stepwise``.
+"""The venue desk: the composer (``engine.composer``) stepped bar by bar against a trading
+venue, ``backtest --stepwise``.
 
-At each close of the venue's clock (``now()``), for the run's symbol:
+The composer decides, in the one order both desks follow (its docstring): which signals may
+open, the breaker fed and a trip's close-all, the sizing through the gates, the cooldown. This
+desk answers its calls with a ``TradingExchange``: the caller's ``pace`` brings the venue to
+each close, the desk reads the time from the venue (``now()``) and the price an order is sent
+at from the venue's ticker, and never reads a bar past the close. At each close, per symbol:
 
-1. the venue has matched the bar: the composer reads its fills back (``fetch_my_trades``);
+1. the venue has matched the bar: the desk reads its fills back (``fetch_my_trades``);
 2. an entry sent at the previous close has filled: a ``manage.Position`` opens at the venue's
    fill price and fee, and its take-profit ladder goes to the venue as reduce-only orders;
 3. the open position lives the bar through ``Position.step_bar`` - the compiled step the
@@ -15,11 +20,10 @@ At each close of the venue's clock (``now()``), for the run's symbol:
    venue will hold after them, and each leg with its own stop (at its entry) gets a
    reduce-only stop of that leg's quantity: a one-way venue holds one net position per
    symbol, so the kernel's legs are stops of part of it;
-4. the circuit breaker is fed the venue's equity (as the fast path feeds it: at a signal and
-   hourly); a trip with an exit action closes the position at the next open;
-5. the strategy's signal of the bar (the runner's arrays: one code path per strategy) is sized
-   by ``risk.orders.size_orders`` with the gate chain and the breaker, as ``backtest``'s
-   portfolio does, and sent as a market order with its stop as a reduce-only stop-market.
+4. the composer feeds the breaker the venue's equity; a trip with an exit action closes the
+   position at the next open (a reduce-only market order);
+5. the strategy's signal of the bar (the runner's arrays: one code path per strategy), sized
+   by the composer, is sent as a market order with its stop as a reduce-only stop-market.
 
 Every order goes with the client order id the live path gives that sized order and leg
 (``risk.orders.leg_order_id``: the entry's, ``-sl``, ``-tp1``.., ``-add1``/``-out1``..,
@@ -45,11 +49,11 @@ Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_
   targets and distance stops go after it. An exit the position books in its entry bar is
   therefore filled by the venue at the next open (a *late exit*, counted in ``notes``).
 - **the price at send**: the fast path sizes a market order at the next bar's open (the price
-  it is sent at); a replay venue's first price after a close is that open, which the composer
-  reads from the bars (live: the ticker). Nothing else looks past the clock.
+  it is sent at); this desk asks the venue (its ticker's last price): a replay venue's after
+  a close is that open, live it is the last trade.
 - **cooldown after a loss**: a trade closing at the next open ends after the close at which the
-  next signal is sized; the composer judges the loss from the trade marked at that close
-  (the fast path from its exit fill).
+  next signal is sized; this desk reports the loss of the trade marked at that close
+  (the fast path its exit fill's).
 - **ticks**: none. Stops and targets sit on the market's price tick (the venue refuses
   others) by one rule, ``manage.ticks``, which the kernel's position follows too.
 - **funding where none is stored**: the venue charges none; the fast path charges
@@ -65,7 +69,7 @@ Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_
 - **an entry sent at the same close as another symbol's**: the gates see it at the price it
   was sent at (its fill is still to come); the fast path sees its fill.
 
-Several symbols share the account, in the fast path's order: at each close every symbol's bar
+Several symbols share the account, in the composer's order: at each close every symbol's bar
 is lived first, then the breaker is fed the account's equity, then the signals are sized
 symbol after symbol, each seeing the positions open at the next open and the entries sent
 before it. Each symbol's PnL is read back from the venue's records, not shared out: its fills
@@ -76,27 +80,20 @@ funding on the account, one payment per symbol and funding time) and its open po
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from cryptobot.backtest import kernel
 from cryptobot.backtest.bars import SymbolBars
 from cryptobot.backtest.engine import Signals
-from cryptobot.backtest.portfolio import (
-    EXIT_ACTIONS,
-    HOUR_MS,
-    NO_STOP,
-    PortfolioRun,
-    PortfolioSetup,
-    manual_reset,
-    reason_key,
-    signal_intent,
-)
+from cryptobot.backtest.portfolio import PortfolioRun, PortfolioSetup, composer_of, costs_of
 from cryptobot.core.account import Fill
+from cryptobot.core.order import SizedOrder
 from cryptobot.data.lake import Lake
+from cryptobot.engine.composer import NO_PRICE, answer_async
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import TradingError
 from cryptobot.exchange.market_rules import snap
@@ -106,8 +103,8 @@ from cryptobot.fills.liquidation import venue_of
 from cryptobot.fills.model import ENTRY, FORCED, KIND_NAMES, LIQUIDATION, STOP, TARGET, beyond
 from cryptobot.manage.position import Action, Bar, BarInputs, Position
 from cryptobot.manage.ticks import on_tick
-from cryptobot.risk import breakers, cooldown, gates
-from cryptobot.risk.orders import RESENT_LEGS, leg_order_id, size_orders
+from cryptobot.risk import stops
+from cryptobot.risk.orders import RESENT_LEGS, leg_order_id
 
 #: a fill's kind when the position booked no exit like it (the venue's order type says)
 _KIND_OF_ORDER = {"market": FORCED, "stop_market": STOP, "take_profit": TARGET,
@@ -175,7 +172,8 @@ class _Trade:
     closing: bool = False  # a reduce-only market order closes it at the next open
     # ... for a stop the close has passed: the kernel's position holds on to the next open and
     # fills its stop there as a gap, so the gates still see it and its symbol takes no signal
-    gapped: bool = False
+    # until then; the close it was sent at and the trade marked there (its release, _release)
+    gap: tuple[int, float] | None = None
     # what the venue booked for it: realised PnL, fees, exits' value and quantity, the quantity
     # held and its average entry (base units; adds move it, as a one-way position's)
     held: float = 0.0
@@ -199,38 +197,51 @@ def drive(bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: Portfol
                    timeframe=bars[0].timeframe, venue=venue_of(setup.exchange),
                    max_leverage=cap)  # fmt: skip
     venue = ReplayExchange(lake, setup.exchange, clock, setup=sim)
-    return asyncio.run(run_stepwise(venue=venue, clock=clock, bars=bars, signals=signals,
-                                    setup=setup, start=start, end=end))  # fmt: skip
+    steps = run_stepwise(venue=venue, pace=replayed(clock), bars=bars, signals=signals,
+                         setup=setup, start=start, end=end)  # fmt: skip
+    return asyncio.run(steps)
 
 
 Cycle = Callable[[], AbstractAsyncContextManager[object]]
+#: brings the venue's clock to a moment (ms) before the desk reads it: a replay clock moves
+#: there at once; a live venue's pace waits until then. The desk reads the time only from the
+#: venue (``now()``).
+Pace = Callable[[int], Awaitable[None]]
 
 
-async def run_stepwise(*, venue: TradingExchange, clock: ReplayClock,
-                       bars: Sequence[SymbolBars], signals: Sequence[Signals],
-                       setup: PortfolioSetup, start: int, end: int,
+def replayed(clock: ReplayClock) -> Pace:
+    """The pace of a replayed venue: its clock moved to each moment at once."""
+
+    async def pace(moment: int) -> None:
+        clock.move_to(moment)
+
+    return pace
+
+
+async def run_stepwise(*, venue: TradingExchange, pace: Pace, bars: Sequence[SymbolBars],
+                       signals: Sequence[Signals], setup: PortfolioSetup, start: int, end: int,
                        cycle: Cycle = nullcontext) -> PortfolioRun:  # fmt: skip
-    """Step the bars ``start:end`` of every symbol of ``bars`` on ``venue`` (``clock`` moves it
-    to each close) and return the trades, fills and equity in the fast path's layout.
+    """Step the bars ``start:end`` of every symbol of ``bars`` on ``venue`` (``pace`` brings
+    it to each close) and return the trades, fills and equity in the fast path's layout.
     ``cycle``: the context each close's venue calls run in (the paper broker's ``batch``: one
     journal session per close instead of one per call)."""
-    desk = _Desk(venue=venue, clock=clock, bars=bars, signals=signals, setup=setup,
+    desk = _Desk(venue=venue, pace=pace, bars=bars, signals=signals, setup=setup,
                  start=start, end=end, cycle=cycle)  # fmt: skip
     return await desk.run()
 
 
 class _Desk:
-    """What the symbols share: the venue and its clock, the one equity, the breaker, the gates'
-    view of every open position, and the run's books (rows of every symbol's trades)."""
+    """The venue desk: it answers the composer's calls (``engine.composer``) with a venue,
+    bar by bar; what the symbols share (the venue, the one equity, the run's books) is here,
+    each symbol's position and orders are its lane's."""
 
-    def __init__(self, *, venue: TradingExchange, clock: ReplayClock,
-                 bars: Sequence[SymbolBars], signals: Sequence[Signals], setup: PortfolioSetup,
-                 start: int, end: int, cycle: Cycle) -> None:  # fmt: skip
-        self.venue, self.clock, self.s, self.bars = venue, clock, setup, list(bars)
+    def __init__(self, *, venue: TradingExchange, pace: Pace, bars: Sequence[SymbolBars],
+                 signals: Sequence[Signals], setup: PortfolioSetup, start: int, end: int,
+                 cycle: Cycle) -> None:  # fmt: skip
+        self.venue, self.pace, self.s, self.bars = venue, pace, setup, list(bars)
         self.cycle = cycle
         self.start, self.end = start, end
         self.stamps = bars[0].timestamps
-        self.bar_ms = int(np.min(np.diff(self.stamps))) if len(self.stamps) > 1 else HOUR_MS
         sgs = [sg.checked(setup.policy) for sg in signals]
         n_sig = max(1, sum(int(np.count_nonzero(sg.side[start:end])) for sg in sgs))
         self.trades = np.zeros((n_sig, len(kernel.TRADE_COLUMNS)))
@@ -241,12 +252,11 @@ class _Desk:
         self.fill_ids: list[str | None] = []  # each fill row's order id, as the venue has it
         self.pnl = np.zeros((len(bars), len(self.stamps)))
         self.k = self.nf = 0
-        self.breaker = breakers.BreakerState()
-        self.refused: Counter = Counter()
-        self.trips: list[tuple[int, str]] = []
         self.notes: Counter = Counter()
         self.equity = setup.initial_equity
-        self.lanes = [_Composer(desk=self, i=i, sb=sb, sg=sg)
+        self.composer = composer_of(setup, self.bars, sgs, start=start, end=end)
+        self.bar_ms = self.composer.bar_ms
+        self.lanes = [_Lane(desk=self, i=i, sb=sb, sg=sg)
                       for i, (sb, sg) in enumerate(zip(bars, sgs, strict=True))]  # fmt: skip
 
     async def run(self) -> PortfolioRun:
@@ -254,9 +264,9 @@ class _Desk:
         for t in range(self.start, last + 1):
             if t == self.end and all(lane.trade is None for lane in self.lanes):
                 break
-            self.clock.move_to(int(self.stamps[t]) + self.bar_ms)
+            await self.pace(int(self.stamps[t]) + self.bar_ms)
             async with self.cycle():
-                await self._close_of(t)
+                await answer_async(self.composer.close(t), self)
         for lane in self.lanes:
             if lane.trade is not None:  # still open after the last bar: marked, no exit fill
                 lane._write(lane.trade, -1, lane.funding)
@@ -266,28 +276,13 @@ class _Desk:
         run.risk_usd = self.risk_usd[: self.k]
         run.client_order_ids = self.cids
         run.fill_order_ids = [self.fill_ids[j] for j in order]
-        run.refused = self.refused
-        run.breaker_trips = self.trips
+        run.refused = self.composer.refused
+        run.breaker_trips = self.composer.trips
         run.notes = tuple(f"--stepwise: {k} x{v}" for k, v in self.notes.items())
         return run
 
-    async def _close_of(self, t: int) -> None:
-        """Everything done at bar t's close: the bar lived, the breaker fed, signals sent."""
-        await self._bar(t)
-        if t >= self.end - 1:
-            if t == self.end - 1:
-                for lane in self.lanes:
-                    await lane._close(t + 1)  # the window's end: closed at the next open
-            return
-        if self.s.use_breakers and self._moment(t):
-            await self._feed_breaker(t)
-        for lane in self.lanes:  # in symbol order, as the fast path takes them
-            due = bool(lane.sg.side[t]) and t >= lane.allowed
-            free = lane.trade is None or (lane.trade.closing and not lane.trade.gapped)
-            if due and free:
-                await lane._consider(t)
-
-    async def _bar(self, t: int) -> None:
+    # ---- the composer's calls ---------------------------------------------------------------
+    async def live_to(self, t: int) -> None:
         """Bar t has closed: the venue's fills and funding payments of its open read back and
         handed to each symbol's lane, the equity marked (each symbol's share from its own
         fills, funding and open position, the account's as the venue states it)."""
@@ -304,43 +299,23 @@ class _Desk:
             self.pnl[lane.i, t], lane.value = value - lane.value, value
         self.equity = balance.total
 
-    # ---- risk ----------------------------------------------------------------------------
-    def _moment(self, t: int) -> bool:
-        """A close the fast path feeds the breaker at: a signal of any symbol, or the hour."""
-        close = int(self.stamps[t]) + self.bar_ms
-        signal = any(lane.sg.side[t] for lane in self.lanes)
-        return bool(signal) or close % max(HOUR_MS, self.bar_ms) == 0
+    async def account_at(self, t: int) -> tuple[int, float]:
+        """The venue's time and its account's equity at this close."""
+        return await self.venue.now(), self.equity
 
-    async def _feed_breaker(self, t: int) -> None:
-        now = await self.venue.now()
-        self.breaker = manual_reset(self.breaker, now, self.s.risk)
-        state, actions = breakers.step(self.breaker, breakers.Equity(now, self.equity),
-                                       self.s.risk)  # fmt: skip
-        if breakers.SEVERITY[state.mode] > breakers.SEVERITY[self.breaker.mode]:
-            self.trips.append((now, state.reason))
-        self.breaker = state
-        if EXIT_ACTIONS & set(actions):
-            for lane in self.lanes:
-                await lane._close(t + 1)
-
-    def positions(self) -> tuple[gates.OpenPosition, ...]:
-        """The positions open at the next open: those not closing there, and the entries sent
-        at this close (at the price they were sent at: their fill is still to come)."""
-        out = []
+    async def close_all_at(self, at: int) -> None:
         for lane in self.lanes:
-            tr, sent = lane.trade, lane.sent
-            if tr is not None and (not tr.closing or tr.gapped):
-                notional = tr.entry.qty * tr.entry.price
-                out.append((lane.symbol, tr.entry.side, notional, tr.entry.leverage))
-            if sent is not None:
-                out.append((lane.symbol, sent.side, sent.notional, sent.leverage))
-        return tuple(gates.OpenPosition(symbol, "long" if side > 0 else "short", notional,
-                                        notional / leverage)
-                     for symbol, side, notional, leverage in out)  # fmt: skip
+            await lane._close(at)
+
+    async def price_at_send(self, i: int, t: int) -> float:
+        return await self.lanes[i]._price_at_send()
+
+    async def send(self, i: int, t: int, order: SizedOrder, sent_at: float) -> str | None:
+        return await self.lanes[i]._send(t, order, sent_at)
 
 
-class _Composer:
-    """The composer of one symbol: its signals, its position and its orders on the venue."""
+class _Lane:
+    """One symbol of the venue desk: its signals, its position and its orders on the venue."""
 
     def __init__(self, *, desk: _Desk, i: int, sb: SymbolBars, sg: Signals) -> None:
         setup = desk.s
@@ -349,12 +324,10 @@ class _Composer:
         self.start, self.end = desk.start, desk.end
         self.symbol = sb.symbol
         self.market = setup.markets[sb.symbol]
-        self.costs = setup.symbol_costs.get(sb.symbol, setup.costs)
-        self.sizing = replace(setup.sizing, slippage_bps=float(self.costs.slippage_bps))
+        self.costs = costs_of(setup, sb.symbol)
         self.stamps = sb.timestamps
         self.trades, self.fills, self.risk_usd = desk.trades, desk.fills, desk.risk_usd
-        self.refused, self.notes = desk.refused, desk.notes
-        self.allowed = desk.start
+        self.composer, self.notes = desk.composer, desk.notes
         self.trade: _Trade | None = None
         self.sent: _Sent | None = None
         self.leaving: _Trade | None = None  # closed by its position, the venue's exit to come
@@ -401,14 +374,16 @@ class _Composer:
         sent, self.sent = self.sent, None
         mine = [f for f in fills if f.client_order_id == sent.orders[0]]
         if not mine:
-            self.refused["the venue did not fill the entry"] += 1
+            self.composer.refused["the venue did not fill the entry"] += 1
+            self.composer.released(self.i, signal_bar=t, net=0.0, exit_bar=t)
             return
         fill = mine[0]
         qty = fill.amount * self.market.contract_size
-        stop = sent.stop if not math.isnan(sent.stop) else fill.price - sent.side * sent.distance
+        stop = float(stops.initial_stop(sent.side, fill.price, sent.stop, sent.distance))
         if beyond(sent.side, fill.price, stop):  # the fast path never enters such a trade
             self.notes["entry filled beyond its stop (closed at the next open)"] += 1
             await self._market_close(fill.amount, sent.side, ids=sent.ids)
+            self.composer.released(self.i, signal_bar=t, net=0.0, exit_bar=t + 1)
             return
         entry = kernel.entry_of(bar=t, side=sent.side, qty=qty, price=fill.price, stop=stop,
                                 liq_ratio=sent.liq_ratio, leverage=sent.leverage,
@@ -419,6 +394,9 @@ class _Composer:
                             liquidation=liq if math.isfinite(liq) else None,
                             leverage=sent.leverage, step=sent.step, tick=self._tick,
                             entry_fee=fill.fee)  # fmt: skip
+        self.composer.entered(
+            self.i, side=sent.side, notional=entry.qty * entry.price, leverage=entry.leverage
+        )  # the fill, no longer the price sent at
         self.risk_usd[self.k] = sent.risk_usd
         self.desk.trade_symbol[self.k] = self.i
         self.desk.cids.append(sent.orders[0])
@@ -455,8 +433,14 @@ class _Composer:
         if not tr.pos.is_open:
             await self._cancel_resting(tr)
             self._write(tr, t, funding)
-            if not tr.closing:
-                self.allowed = self._allowed_after(self.trades[tr.row])
+            row = self.trades[tr.row]
+            if not tr.closing:  # inside the bar: the fast path's rule, from its exit fill
+                self.composer.released(self.i, signal_bar=int(kernel.next_signal_bar(row)),
+                                       net=float(row[kernel.T_NET]),
+                                       exit_bar=int(row[kernel.T_EXIT_BAR]))  # fmt: skip
+            elif tr.gap is not None:  # held until its stop filled at this open
+                sent, marked = tr.gap
+                self.composer.released(self.i, signal_bar=sent, net=marked, exit_bar=sent + 1)
             self.trade = None
             if held > 0:
                 self.leaving = tr
@@ -474,17 +458,21 @@ class _Composer:
         if pending is not None and pending != "scale_in":
             tr.closing = True
             await self._market_close(held, tr.entry.side, ids=tr.ids)
-            self.allowed = self._after_close(t, funding)
+            self._release(t, funding)
 
-    def _after_close(self, t: int, funding: float) -> int:
-        """The first signal bar after a close sent at bar t's close (the fast path's
-        ``next_signal_bar`` and cooldown): the loss is judged from the trade marked at that
-        close, the fill that ends it being still to come."""
+    def _release(self, t: int, funding: float) -> None:
+        """The position closes at the next open by a market order sent at bar t's close: the
+        gates no longer see it and its symbol may take this close's signal (a reversal), or
+        one after the cooldown when it lost. The loss is judged from the trade marked at that
+        close (``_marked``), the fill that ends it being still to come."""
+        self.composer.released(self.i, signal_bar=t, net=self._marked(t, funding), exit_bar=t + 1)
+
+    def _marked(self, t: int, funding: float) -> float:
+        """The open trade's value (PnL, fees, funding) marked at bar t's close."""
         tr = self.trade
         price = float(self.sb.bars[t, kernel.CLOSE])
-        marked = (tr.pos.realised - tr.pos.fees + funding - tr.funding_from
-                  + tr.entry.side * (price - tr.pos.average_entry) * tr.pos.qty)  # fmt: skip
-        return cooldown.allowed_after(t, marked, t + 1, self.s.cooldown_bars)
+        return (tr.pos.realised - tr.pos.fees + funding - tr.funding_from
+                + tr.entry.side * (price - tr.pos.average_entry) * tr.pos.qty)  # fmt: skip
 
     def _write(self, tr: _Trade, exit_bar: int, funding: float) -> None:
         """The trade's row (-1: still open), as the kernel writes it from the position's
@@ -493,13 +481,6 @@ class _Composer:
         kernel.write_row(row, tr.pos.state.vec, tr.entry, self.sb.bars, exit_bar,
                          funding - tr.funding_from)  # fmt: skip
         self._venue_money(row, tr, exit_bar)
-
-    def _allowed_after(self, row: np.ndarray) -> int:
-        """The first signal bar after a trade the position closed inside a bar (the fast
-        path's ``next_signal_bar`` and cooldown after a loss)."""
-        after = kernel.next_signal_bar(row)
-        exit_bar = int(row[kernel.T_EXIT_BAR])
-        return cooldown.allowed_after(after, row[kernel.T_NET], exit_bar, self.s.cooldown_bars)
 
     def _venue_money(self, row: np.ndarray, tr: _Trade, exit_bar: int) -> None:
         """The row's money as the venue booked it (the position's own figures are the rest:
@@ -545,22 +526,11 @@ class _Composer:
                 tr.exit_qty += qty
 
     # ---- orders --------------------------------------------------------------------------
-    async def _consider(self, t: int) -> None:
-        """The signal of bar t, sized as the fast path sizes it, sent as a market order."""
-        sb, sg, s = self.sb, self.sg, self.s
+    async def _send(self, t: int, order: SizedOrder, sent_at: float) -> str | None:
+        """The composer's sized order for the signal of bar t sent as a market order (with its
+        stop when the signal gave a price); the venue's refusal, if it refuses."""
+        sb, sg = self.sb, self.sg
         side = int(sg.side[t])
-        sent_at = self._price_at_send(t)
-        intent = signal_intent(s=s, symbol=sb.symbol, timeframe=sb.timeframe, sg=sg, t=t,
-                               ts=int(self.stamps[t]), sent_at=sent_at)  # fmt: skip
-        if intent is None:
-            self.refused[NO_STOP] += 1
-            return
-        account = gates.AccountState(equity=self.desk.equity, positions=self.desk.positions(),
-                                     breaker=self.desk.breaker)  # fmt: skip
-        order = size_orders([intent], s.markets, s.brackets_of, account, self.sizing)[0]
-        if order.status != "sized":
-            self.refused[reason_key(order.reason)] += 1
-            return
         f = order.figures
         contracts, leverage = float(f["qty"]), float(f["leverage"])
         try:
@@ -571,8 +541,7 @@ class _Composer:
                 amount=contracts, client_order_id=order.client_order_id,
             )  # fmt: skip
         except TradingError as exc:
-            self.refused[f"venue: {_venue_reason(exc)}"] += 1
-            return
+            return f"venue: {_venue_reason(exc)}"
         orders, ids = [placed.client_order_id], _OrderIds(placed.client_order_id)
         price_stop = float(sg.stop_price[t])
         if not math.isnan(price_stop):  # known before the fill: live in the entry bar
@@ -581,25 +550,29 @@ class _Composer:
                 orders.append(stop_id)
         liq = f.get("liquidation_price")
         target = f["risk_target_usd"]
+        notional = contracts * self.market.contract_size * sent_at  # its fill is still to come
         self.sent = _Sent(
-            bar=t + 1, side=side, notional=contracts * self.market.contract_size * sent_at,
+            bar=t + 1, side=side, notional=notional,
             stop=price_stop, distance=float(sg.stop_distance[t]),
             liq_ratio=liq / sent_at if liq else math.nan, leverage=leverage,
             step=(self.market.step_size or 0.0) * self.market.contract_size,
             risk_usd=math.nan if target is None else float(target), orders=orders, ids=ids,
         )  # fmt: skip
-        self.allowed = self.end  # while the position is open
+        self.composer.entered(self.i, side=side, notional=notional, leverage=leverage)
+        return None
 
     @property
     def _tick(self) -> float:
         """The market's price tick as ``manage.ticks`` reads it (0: none)."""
         return self.market.tick_size or 0.0
 
-    def _price_at_send(self, t: int) -> float:
-        """The price a market order sent at bar t's close meets: on a replayed venue the next
-        bar's open (its first trade, at the moment of that close), which the fast path sizes
-        at too. Live, this is the ticker's last price."""
-        return float(self.sb.bars[t + 1, kernel.OPEN])
+    async def _price_at_send(self) -> float:
+        """The price a market order sent now meets, as the venue quotes it: its ticker's last
+        price (a replay venue's after a close is the next bar's open, which the fast path sizes
+        at too; live, the last trade). NaN: the venue quotes none."""
+        ticker = (await self.venue.fetch_tickers()).get(self.symbol)
+        last = None if ticker is None else ticker.last
+        return math.nan if last is None else float(last)
 
     async def _place_stop(self, side: int, contracts: float, stop: float, *,
                           order_id: str) -> str | None:  # fmt: skip
@@ -655,11 +628,10 @@ class _Composer:
                 await self.venue.cancel_order(tr.stop_id)
         tr.stop_id, tr.stop_at = None, stop
         if beyond(tr.entry.side, float(self.sb.bars[t, kernel.CLOSE]), stop):
-            tr.closing = tr.gapped = True
+            tr.closing, tr.gap = True, (t, self._marked(t, funding))
             # the stop leg's, unless an exit decided at this close books it at that open
             leg = "sl" if tr.pos.pending in (None, "scale_in") else "close"
             await self._market_close(held, tr.entry.side, ids=tr.ids, leg=leg)
-            self.allowed = self._after_close(t, funding)
         elif math.isfinite(stop):
             await self._resize_stop(tr, held)
 
@@ -684,7 +656,11 @@ class _Composer:
         legs = self._leg_stops_of(tr.pos)
         leg = len(tr.pos.legs) - 1  # the newest leg: the one whose ROE triggered
         after = held
-        for action in tr.pos.preview_open(self._price_at_send(t)):
+        price = await self._price_at_send()
+        if not math.isfinite(price):
+            self.notes[f"scale-in not sent: {NO_PRICE}"] += 1
+            return
+        for action in tr.pos.preview_open(price):
             contracts = snap(action.qty / size, step)
             if action.kind == "add":
                 added = await self._send_market(contracts, side=side, ids=tr.ids, leg="add")
@@ -764,7 +740,7 @@ class _Composer:
         if not tr.closing:
             tr.closing = True
             await self._market_close(await self._held(tr.entry.side), tr.entry.side, ids=tr.ids)
-            self.allowed = self._after_close(at - 1, self.funding)
+            self._release(at - 1, self.funding)
 
     async def _held(self, side: int) -> float:
         """Contracts the venue holds on ``side`` (+1 long, -1 short)."""
