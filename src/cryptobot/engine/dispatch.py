@@ -51,6 +51,10 @@ class Dispatch(Protocol):
 
     async def absent(self, leg: Leg, *, reason: str) -> None: ...
 
+    async def gone(self, client_order_id: str, *, reason: str) -> None:
+        """A journaled open order the venue no longer knows at all (a venue forgets old
+        canceled orders): journaled as ``canceled`` with ``reason``."""
+
     async def record(self, *, fills: list[Fill], positions: list[Position]) -> None: ...
 
 
@@ -143,6 +147,9 @@ class VenueDispatch:
         self.journal.settled(leg.client_order_id, status="not_placed", reason=reason,
                              ts=self.ts)  # fmt: skip
 
+    async def gone(self, client_order_id: str, *, reason: str) -> None:
+        self.journal.settled(client_order_id, status="canceled", reason=reason, ts=self.ts)
+
     async def record(self, *, fills: list[Fill], positions: list[Position]) -> None:
         self.journal.fills(fills)
         self.journal.positions(positions, ts=self.ts)
@@ -201,6 +208,9 @@ class DryRunDispatch:
         return None
 
     async def absent(self, leg: Leg, *, reason: str) -> None:
+        return None
+
+    async def gone(self, client_order_id: str, *, reason: str) -> None:
         return None
 
     async def record(self, *, fills: list[Fill], positions: list[Position]) -> None:

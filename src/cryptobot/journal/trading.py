@@ -18,7 +18,10 @@ events`` can read them as they are:
 - ``fills``: the venue's fills of journaled orders, by venue and fill id;
 - ``positions``: snapshots of the venue's open positions at the end of a run;
 - ``events``: what a trader must know (``CRITICAL``: a position closed for want of a stop,
-  ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped).
+  ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped), and each
+  difference a reconcile found, by its class (``engine.reconcile``);
+- ``sized_orders``: the sized order behind each entry as ``trade`` read it (JSON), kept before
+  the entry leaves, so a reconcile can rebuild a position's bracket (its stop) from it.
 
 Writers open a connection per write, one transaction each (``data.catalog`` waits while another
 process holds the file), so ``journal`` and ``report`` read between them; readers open read-only
@@ -68,7 +71,13 @@ CREATE TABLE IF NOT EXISTS events (
     id BIGINT DEFAULT nextval('events_seq'), ts BIGINT, venue VARCHAR, level VARCHAR,
     kind VARCHAR, symbol VARCHAR, client_order_id VARCHAR, message VARCHAR, data VARCHAR
 );
+CREATE TABLE IF NOT EXISTS sized_orders (
+    venue VARCHAR, client_order_id VARCHAR, ts BIGINT, record VARCHAR,
+    PRIMARY KEY (venue, client_order_id)
+);
 """
+#: statuses of a journaled order the venue may still be working on
+WORKING = ("sending", "unknown", "open")
 #: statuses of an order that was sent (or may have been): never sent again under its id
 SENT = ("sending", "unknown", "open", "closed", "canceled")
 _ORDER_COLUMNS = (
@@ -129,9 +138,50 @@ class TradeJournal:
         )
         return {r[0] for r in rows}
 
-    def _read(self, sql: str, params: list[Any]) -> list[tuple]:
+    def working(self) -> list[OrderRow]:
+        """Every journaled order the venue may still be working on (``WORKING``), oldest
+        first: what a reconcile checks against the venue's open orders."""
+        rows = self._read(
+            "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
+            "filled, created_at, updated_at, reason FROM orders "
+            f"WHERE venue = ? AND status IN {WORKING} ORDER BY created_at, client_order_id",
+            [self.venue],
+        )
+        return [OrderRow(*r) for r in rows]
+
+    def entry_on(self, symbol: str, side: str) -> OrderRow | None:
+        """The newest entry on ``symbol`` buying (``side`` buy) or selling that filled: the
+        sized order a position there came from."""
+        rows = self._read(
+            "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
+            "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND leg = "
+            "'entry' AND symbol = ? AND side = ? AND filled > 0 "
+            "ORDER BY created_at DESC, client_order_id DESC LIMIT 1",
+            [self.venue, symbol, side],
+        )
+        return OrderRow(*rows[0]) if rows else None
+
+    def sized_order(self, client_order_id: str) -> dict[str, Any] | None:
+        """The sized order kept for the entry ``client_order_id`` (``keep_sized``)."""
+        rows = self._read(
+            "SELECT record FROM sized_orders WHERE venue = ? AND client_order_id = ?",
+            [self.venue, client_order_id],
+            table="sized_orders",
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    def event_keys(self, kind: str) -> set[str]:
+        """The ``key`` of every event of ``kind`` that carries one: what a reconcile already
+        reported (a difference reported once is not reported again)."""
+        rows = self._read(
+            "SELECT json_extract_string(data, '$.key') FROM events WHERE venue = ? AND kind = ?",
+            [self.venue, kind],
+        )
+        return {r[0] for r in rows if r[0] is not None}
+
+    def _read(self, sql: str, params: list[Any], table: str = "orders") -> list[tuple]:
         with catalog.reader(self.root) as con:
-            if con is None or "orders" not in catalog.tables(con):
+            if con is None or table not in catalog.tables(con):
                 return []
             return con.execute(sql, params).fetchall()
 
@@ -335,6 +385,15 @@ class TradeJournal:
                                 [self.venue]).fetchone()[0]  # fmt: skip
         return after - before
 
+    def keep_sized(self, record: Mapping[str, Any], *, client_order_id: str, ts: int) -> None:
+        """The sized order behind the entry ``client_order_id``, before the entry leaves; the
+        first kept stays (a client id is one sized order)."""
+        with self._writing() as con:
+            con.execute(
+                "INSERT OR IGNORE INTO sized_orders VALUES (?, ?, ?, ?)",
+                [self.venue, client_order_id, ts, json.dumps(dict(record))],
+            )
+
     def positions(self, positions: Iterable[Position], *, ts: int) -> None:
         rows = [
             [ts, self.venue, p.symbol, p.side, p.contracts, p.entry_price, p.mark_price,
@@ -410,4 +469,4 @@ def _request(
     )  # fmt: skip
 
 
-__all__ = ["SENT", "OrderRow", "TradeJournal"]
+__all__ = ["SENT", "WORKING", "OrderRow", "TradeJournal"]
