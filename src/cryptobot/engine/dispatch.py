@@ -51,6 +51,10 @@ class Dispatch(Protocol):
 
     async def absent(self, leg: Leg, *, reason: str) -> None: ...
 
+    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
+        """The sized order behind an entry, kept before the entry leaves (a reconcile
+        rebuilds the position's stop from it)."""
+
     async def gone(self, client_order_id: str, *, reason: str) -> None:
         """A journaled open order the venue no longer knows at all (a venue forgets old
         canceled orders): journaled as ``canceled`` with ``reason``."""
@@ -147,6 +151,9 @@ class VenueDispatch:
         self.journal.settled(leg.client_order_id, status="not_placed", reason=reason,
                              ts=self.ts)  # fmt: skip
 
+    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
+        self.journal.keep_sized(record, client_order_id=client_order_id, ts=self.ts)
+
     async def gone(self, client_order_id: str, *, reason: str) -> None:
         self.journal.settled(client_order_id, status="canceled", reason=reason, ts=self.ts)
 
@@ -208,6 +215,9 @@ class DryRunDispatch:
         return None
 
     async def absent(self, leg: Leg, *, reason: str) -> None:
+        return None
+
+    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
         return None
 
     async def gone(self, client_order_id: str, *, reason: str) -> None:

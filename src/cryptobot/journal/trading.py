@@ -149,17 +149,16 @@ class TradeJournal:
         )
         return [OrderRow(*r) for r in rows]
 
-    def entry_on(self, symbol: str, side: str) -> OrderRow | None:
-        """The newest entry on ``symbol`` buying (``side`` buy) or selling that filled: the
-        sized order a position there came from."""
+    def filled_entries(self) -> dict[tuple[str, str], OrderRow]:
+        """The newest entry that filled on each (symbol, side) (``buy``: a long): the sized
+        order a position there may have come from."""
         rows = self._read(
             "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
             "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND leg = "
-            "'entry' AND symbol = ? AND side = ? AND filled > 0 "
-            "ORDER BY created_at DESC, client_order_id DESC LIMIT 1",
-            [self.venue, symbol, side],
+            "'entry' AND filled > 0 ORDER BY created_at, client_order_id",
+            [self.venue],
         )
-        return OrderRow(*rows[0]) if rows else None
+        return {(r[3], r[4]): OrderRow(*r) for r in rows}  # the newest last: it stays
 
     def sized_order(self, client_order_id: str) -> dict[str, Any] | None:
         """The sized order kept for the entry ``client_order_id`` (``keep_sized``)."""
