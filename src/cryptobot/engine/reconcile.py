@@ -39,6 +39,7 @@ and lists the requests it would send, storing nothing.
 """
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from cryptobot.core.account import Order, OrderRequest, Position
 from cryptobot.core.errors import CryptobotError
@@ -59,10 +60,12 @@ EPS = 1e-9
 
 async def reconcile(
     venue: TradingExchange, *, setup: TradeSetup, dry_run: bool
-) -> list[Difference]:
-    """One reconcile cycle on ``venue`` under the run lock (module docstring)."""
+) -> tuple[list[Difference], list[dict[str, Any]]]:
+    """One reconcile cycle on ``venue`` under the run lock (module docstring): the differences
+    and, for a dry run, the requests its repairs would have sent."""
     async with open_desk(venue, setup=setup, dry_run=dry_run) as desk:
-        return await reconcile_desk(desk)
+        found = await reconcile_desk(desk)
+    return found, desk.requests
 
 
 async def reconcile_desk(desk: TradeDesk) -> list[Difference]:
