@@ -26,11 +26,11 @@ or plan orders on the live venues), carries out a tripped breaker's actions firs
   filled; Binance leaves the targets working). Protection is never re-created on a flat
   position.
 
-A position counts as a sized order's when that order's entry is the newest filled entry on its
-symbol and side and the order still has a reduce-only order working at the venue, or never had
-a stop sent (a run killed between the entry and its stop). Otherwise (its orders were all
-canceled, by hand or by ``trade --close``) it is a position someone else opened: adopted, not
-given the old order's stop.
+A position counts as a sized order's when the journal's orders explain it: what they filled on
+its symbol nets to a position on its side (an order a reconcile found closed by hand, or by its
+own exits, counts no more), and that order's entry is the newest filled on that side. A
+position the journal nets to flat (closed by its stop, its targets, by hand or by ``trade
+--close``) is someone else's: adopted, never given the old order's stop.
 
 Idempotent: what a cycle repairs is no longer a difference, and what it can only report (an
 unknown position, a stop that covers less than the position) carries a ``key`` journaled with
@@ -50,12 +50,14 @@ from cryptobot.engine.trade import TradeDesk, TradeSetup, open_desk
 from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import OrderNotFound
-from cryptobot.journal.trading import SENT, OrderRow
+from cryptobot.journal.trading import OrderRow
 
 #: a difference's journal level: what a trader must look at is a warning
 LEVELS = {"manual_close": "WARNING", "no_stop": "WARNING", "unknown_position": "WARNING",
           "breaker": "WARNING"}  # fmt: skip
 EPS = 1e-9
+#: the kinds of difference that end a sized order's position (its orders then explain none)
+CLOSED = ("manual_close", "closed_by_exit")
 
 
 async def reconcile(
@@ -188,25 +190,17 @@ class _Cycle:
 
     # ---- positions -------------------------------------------------------------------------
     async def protection(self) -> list[Difference]:
-        entries = self.desk.journal.filled_entries()
+        journal = self.desk.journal
+        closed = journal.event_orders(CLOSED)
+        filled = [r for r in journal.filled() if r.parent_id not in closed]
         out: list[Difference] = []
         for position in self.positions:
-            side = "buy" if position.side == "long" else "sell"
-            entry = entries.get((position.symbol, side))
-            if entry is not None and self._origin(entry):
+            entry = _owner(position, [r for r in filled if r.symbol == position.symbol])
+            if entry is not None:
                 out += await self._protect(position, entry)
             else:
                 out += self._adopt(position)
         return out
-
-    def _origin(self, entry: OrderRow) -> bool:
-        """Whether the position on the entry's symbol is still that sized order's (module
-        docstring)."""
-        prefix = entry.parent_id + "-"
-        if any(cid.startswith(prefix) and o.reduce_only for cid, o in self.working.items()):
-            return True
-        legs = self.desk.journal.orders_of(entry.parent_id).values()
-        return not any(r.leg.startswith("sl") and r.status in SENT for r in legs)
 
     def _stops(self, position: Position) -> list[Order]:
         exit_side = "sell" if position.side == "long" else "buy"
@@ -315,6 +309,20 @@ class _Cycle:
             fills += await venue.fetch_my_trades(symbol)
         positions = await venue.fetch_positions() if changed else self.positions
         await self.desk.send.record(fills=fills, positions=positions)
+
+
+def _owner(position: Position, filled: list[OrderRow]) -> OrderRow | None:
+    """The entry of the sized order ``position`` is, if the journal's orders explain it: what
+    they filled on its symbol (those of orders a reconcile found closed left out) nets to a
+    position on its side, and the newest entry on that side is its sized order's. Netting to
+    flat (closed by its stop, its targets or ``trade --close``) or to the other side, the
+    position is someone else's."""
+    net = sum((r.filled or 0.0) * (1 if r.side == "buy" else -1) for r in filled)
+    side = "buy" if position.side == "long" else "sell"
+    if abs(net) <= EPS or (net > 0) != (side == "buy"):
+        return None
+    entries = [r for r in filled if r.leg == ENTRY and r.side == side]
+    return entries[-1] if entries else None
 
 
 def _diff(kind: str, row: OrderRow, action: str, message: str) -> Difference:

@@ -149,16 +149,16 @@ class TradeJournal:
         )
         return [OrderRow(*r) for r in rows]
 
-    def filled_entries(self) -> dict[tuple[str, str], OrderRow]:
-        """The newest entry that filled on each (symbol, side) (``buy``: a long): the sized
-        order a position there may have come from."""
+    def filled(self) -> list[OrderRow]:
+        """Every journaled order that filled (entries, stops, targets, closes), oldest first:
+        what the journal's orders did to each position."""
         rows = self._read(
             "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
-            "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND leg = "
-            "'entry' AND filled > 0 ORDER BY created_at, client_order_id",
+            "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND filled > 0 "
+            "ORDER BY created_at, client_order_id",
             [self.venue],
         )
-        return {(r[3], r[4]): OrderRow(*r) for r in rows}  # the newest last: it stays
+        return [OrderRow(*r) for r in rows]
 
     def sized_order(self, client_order_id: str) -> dict[str, Any] | None:
         """The sized order kept for the entry ``client_order_id`` (``keep_sized``)."""
@@ -168,6 +168,16 @@ class TradeJournal:
             table="sized_orders",
         )
         return json.loads(rows[0][0]) if rows else None
+
+    def event_orders(self, kinds: tuple[str, ...]) -> set[str]:
+        """The client ids events of these ``kinds`` name (the sized orders a reconcile found
+        closed, say)."""
+        marks = ", ".join("?" * len(kinds))
+        rows = self._read(
+            f"SELECT DISTINCT client_order_id FROM events WHERE venue = ? AND kind IN ({marks})",
+            [self.venue, *kinds],
+        )
+        return {r[0] for r in rows if r[0] is not None}
 
     def event_keys(self, kind: str) -> set[str]:
         """The ``key`` of every event of ``kind`` that carries one: what a reconcile already
