@@ -159,6 +159,30 @@ def test_a_request_whose_answer_was_lost_is_found_and_never_sent_again(emu, jour
     assert reconciled(emu, journal) == []
 
 
+def test_an_entry_journaled_not_placed_that_the_venue_holds_is_found_and_protected(emu, journal):
+    """The adapter gave up on a request that landed later (its look-ups all came too soon):
+    the journal says ``not_placed``, the venue holds the position. Not a manual position: the
+    entry is found by its client id and the position gets its sized order's stop."""
+    order = btc_order(emu)
+    req = plan(order, _markets(emu)[BTC], split=None).entry.request
+    kept = TradeJournal(journal, "binanceusdm")
+    kept.keep_sized(order.to_record() | {"tp_split": None}, client_order_id=req.client_order_id,
+                    ts=emu.now_ms)  # fmt: skip
+    kept.asking(req, parent_id=order.client_order_id, leg="entry", strategy="manual",
+                ts=emu.now_ms)  # fmt: skip
+    kept.failed(req, parent_id=order.client_order_id, leg="entry", ts=emu.now_ms,
+                status="not_placed", message="no such order after 3 look-ups")  # fmt: skip
+    emu.engine.place(symbol=BTCID, side="BUY", kind="MARKET", qty=req.amount, price=0.0,
+                     tif="GTC", reduce_only=False, client_id=req.client_order_id)  # fmt: skip
+    found = reconciled(emu, journal)
+    assert kinds(found) == [("order_found", order.client_order_id),
+                            ("no_stop", order.client_order_id)]  # fmt: skip
+    assert found[1].action.startswith("sl placed")
+    status = dict(table(journal, "SELECT leg, status FROM orders"))
+    assert status["entry"] == "closed" and status["sl"] == "open"
+    assert reconciled(emu, journal) == []
+
+
 def test_a_dry_run_lists_the_cancels_and_changes_nothing(emu, journal):
     order = btc_order(emu)
     trade(emu, journal, [order])

@@ -33,7 +33,7 @@ from cryptobot.exchange.ccxt_trading import CcxtTradingExchange
 from cryptobot.exchange.retry import RetryPolicy
 from tests.emulator import TRADING_PATHS, BinanceEmulator, Faults
 from tests.emulator.account import Refused
-from tests.test_ccxt_trading import KEY, SECRET, Sleeps
+from tests.test_ccxt_trading import KEY, SECRET
 from tests.trading import sized, table
 
 ORDERS, ROUNDS = 200, 20
@@ -92,12 +92,20 @@ def gap(emu: BinanceEmulator, rng: random.Random, symbols: list[str]) -> None:
         emu.engine.tick(symbol, round(round(moved / spec.tick) * spec.tick, 10))
 
 
+async def _short_sleep(seconds: float) -> None:
+    """The retry policy's pauses as they are (at most 0.05 s between look-ups), a
+    Retry-After cut to 0.05 s: the adapter's look-ups really wait for a late order to land."""
+    await asyncio.sleep(min(seconds, 0.05))
+
+
 def venue_of(emu: BinanceEmulator) -> CcxtTradingExchange:
-    """The live adapter with a short timeout: a late answer (0.15 s) is a lost one."""
+    """The live adapter scaled down in time: a 0.1 s timeout (a slow or late answer, 0.12 s,
+    is a lost one) and 0.25 s of look-ups before an order counts as absent (live: 10 s, the
+    venue's recvWindow), longer than a slow request takes to land."""
     settings = ExchangeSettings(api_base=emu.url, enable_rate_limit=False, timeout_ms=100)
-    policy = RetryPolicy(attempts=6, base_delay_s=0.01, max_delay_s=0.05, sleep=Sleeps())
+    policy = RetryPolicy(attempts=6, base_delay_s=0.01, max_delay_s=0.05, sleep=_short_sleep)
     return CcxtTradingExchange("binanceusdm", settings, policy, Secrets(KEY, SECRET),
-                               not_found_tolerance=2, settle_s=0.0)  # fmt: skip
+                               not_found_tolerance=2, settle_s=0.25)  # fmt: skip
 
 
 def run_round(emu: BinanceEmulator, journal: Path, orders: list[TradeOrder]) -> None:
@@ -126,7 +134,7 @@ def test_200_random_orders_under_faults_end_reconciled_without_a_duplicate(
         sent: dict[str, TradeOrder] = {}
         for r in range(ROUNDS):
             emu.faults = Faults(kinds=KINDS, paths=TRADING_PATHS, rate=0.35, seed=SEED + r,
-                                retry_after_s=1, slow_s=0.15, partial=0.3,
+                                retry_after_s=1, slow_s=0.12, partial=0.3,
                                 not_found=1)  # fmt: skip
             batch = [TradeOrder.from_record(random_order(emu, rng, r * 10 + i, symbols))
                      for i in range(ORDERS // ROUNDS)]  # fmt: skip

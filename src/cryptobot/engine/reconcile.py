@@ -58,6 +58,8 @@ LEVELS = {"manual_close": "WARNING", "no_stop": "WARNING", "unknown_position": "
 EPS = 1e-9
 #: the kinds of difference that end a sized order's position (its orders then explain none)
 CLOSED = ("manual_close", "closed_by_exit")
+#: entries journaled ``not_placed`` looked up for a position nobody's orders explain
+MISJUDGED = 3
 
 
 async def reconcile(
@@ -195,12 +197,34 @@ class _Cycle:
         filled = [r for r in journal.filled() if r.parent_id not in closed]
         out: list[Difference] = []
         for position in self.positions:
-            entry = _owner(position, [r for r in filled if r.symbol == position.symbol])
+            mine = [r for r in filled if r.symbol == position.symbol]
+            entry = _owner(position, mine)
+            if entry is None and (found := await self._misjudged(position)):
+                out.append(found[0])
+                entry = _owner(position, sorted([*mine, found[1]], key=lambda r: r.created_at))
             if entry is not None:
                 out += await self._protect(position, entry)
             else:
                 out += self._adopt(position)
         return out
+
+    async def _misjudged(self, position: Position) -> tuple[Difference, OrderRow] | None:
+        """An entry journaled ``not_placed`` that the venue holds after all (a request that
+        landed after every look-up gave up on it): found by its client id, journaled as the
+        venue states it, and its row as it is now."""
+        side = "buy" if position.side == "long" else "sell"
+        for row in self.desk.journal.unplaced_entries(position.symbol, side)[:MISJUDGED]:
+            try:
+                order = await self._lookup(row)
+            except CryptobotError:
+                continue
+            if order is None or order.filled <= EPS:
+                continue
+            await self._seen(row, order)
+            self.filled.add(row.symbol)
+            now = replace(row, status=order.status, filled=order.filled)
+            return self._found(row, order), now
+        return None
 
     def _stops(self, position: Position) -> list[Order]:
         exit_side = "sell" if position.side == "long" else "buy"

@@ -169,6 +169,19 @@ class TradeJournal:
         )
         return json.loads(rows[0][0]) if rows else None
 
+    def unplaced_entries(self, symbol: str, side: str) -> list[OrderRow]:
+        """The entries on ``symbol`` buying (``side`` buy) or selling journaled as never
+        placed (``not_placed``), newest first: one the venue holds after all is a journal
+        error a reconcile finds by its client id."""
+        rows = self._read(
+            "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
+            "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND leg = "
+            "'entry' AND symbol = ? AND side = ? AND status = 'not_placed' "
+            "ORDER BY created_at DESC, client_order_id DESC",
+            [self.venue, symbol, side],
+        )
+        return [OrderRow(*r) for r in rows]
+
     def event_orders(self, kinds: tuple[str, ...]) -> set[str]:
         """The client ids events of these ``kinds`` name (the sized orders a reconcile found
         closed, say)."""
