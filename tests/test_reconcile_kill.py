@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.emulator import BinanceEmulator
 from tests.test_trade_kill import COINS, _journal, env_for, finish, kill_after, orders
 
@@ -47,6 +49,8 @@ def settle(env: dict[str, str], source: Path, emu: BinanceEmulator) -> list[dict
     return finish(cryptobot(env, "trade", "--reconcile", cwd=source.parent))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # 8 to 30 processes of about 3 s each; more on a busy machine
 def test_kill_9_at_random_points_then_rerun_and_reconcile_end_as_one_clean_run(
     shared, tmp_path: Path
 ):
