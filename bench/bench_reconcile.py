@@ -25,13 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cryptobot.core.config import load_settings  # noqa: E402
+from cryptobot.core.config import Secrets, load_settings  # noqa: E402
+from cryptobot.core.settings import ExchangeSettings  # noqa: E402
 from cryptobot.engine.reconcile import reconcile  # noqa: E402
 from cryptobot.engine.trade import TradeSetup, trade_orders  # noqa: E402
 from cryptobot.engine.trade_record import TradeOrder  # noqa: E402
+from cryptobot.exchange.ccxt_trading import CcxtTradingExchange  # noqa: E402
+from cryptobot.exchange.retry import RetryPolicy  # noqa: E402
 from tests.conftest import BINANCE  # noqa: E402
 from tests.emulator import BinanceEmulator  # noqa: E402
-from tests.test_ccxt_trading import adapter  # noqa: E402
 from tests.trading import sized  # noqa: E402
 
 POSITIONS = 50
@@ -51,6 +53,15 @@ async def _no_wait(seconds: float) -> None:
     return None
 
 
+def adapter(emu: BinanceEmulator) -> CcxtTradingExchange:
+    """The live adapter on the emulator (a generous timeout: the emulator computes 50
+    symbols' 24 h tickers from their candles when the gates ask for the last prices)."""
+    settings = ExchangeSettings(api_base=emu.url, enable_rate_limit=False, timeout_ms=10_000)
+    policy = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05)
+    return CcxtTradingExchange("binanceusdm", settings, policy, Secrets("bench-key", "bench"),
+                               settle_s=0.0)  # fmt: skip
+
+
 def desk_setup(journal: Path) -> TradeSetup:
     overrides = {"risk.gates.max_concurrent_positions": POSITIONS,
                  "risk.gates.max_correlated_exposure_pct": 10_000,
@@ -66,9 +77,9 @@ def build(emu: BinanceEmulator, journal: Path) -> None:
         symbol = f"C{n:02d}USDT"
         emu.engine.spec(symbol)
         price = emu.engine.book.prices[symbol]
-        records.append(sized(entry=price, symbol=f"C{n:02d}/USDT:USDT", qty=0.04, stop_pct=2.0,
+        records.append(sized(entry=price, symbol=f"C{n:02d}/USDT:USDT", qty=4.0, stop_pct=2.0,
                              cid=f"cb-bench{n:019d}", exchange="binanceusdm",
-                             target_qty=[0.01] * 3))  # fmt: skip
+                             target_qty=[1.0] * 3))  # fmt: skip
 
     async def go():
         venue = adapter(emu)
@@ -119,7 +130,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
     journal = tmp / "journal"
     journal.mkdir()
-    with BinanceEmulator(fifty_symbols(tmp / "data")) as emu:
+    # the emulator prices unknown names at a step of 1 (4 ETH-priced contracts a position)
+    with BinanceEmulator(fifty_symbols(tmp / "data"), balance=10_000_000.0) as emu:
         build(emu, journal)
         cases = {
             "cycle, adapter warm (a running loop)": timed(emu, journal, runs, warm=True),

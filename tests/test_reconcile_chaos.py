@@ -198,7 +198,7 @@ def _journal_equals_the_venue(journal: Path, emu: BinanceEmulator) -> None:
         (placed,) = book.by_client_id(cid)
         state = STATUS[placed.status]
         done = placed.executed if hasattr(placed, "executed") else _conditional_fill(book, placed)
-        assert (status, filled) == (state, pytest.approx(done)), (cid, placed)
+        assert (status, filled) == (state, pytest.approx(done)), (cid, status, filled, placed)
     fills = dict(table(journal, "SELECT client_order_id, sum(amount) FROM fills "
                                 "GROUP BY client_order_id"))  # fmt: skip
     for cid, _, filled in rows:

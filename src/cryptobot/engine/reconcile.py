@@ -84,6 +84,9 @@ async def reconcile_desk(desk: TradeDesk) -> list[Difference]:
     found += await cycle.orders()
     found += await cycle.protection()
     found += await cycle.orphans()
+    if found:  # the repairs moved orders (a stop replaced, a position closed): settle again
+        cycle.working = {o.client_order_id: o for o in await desk.venue.fetch_open_orders()}
+        found += await cycle.orders()
     await cycle.record(changed=bool(found))
     for d in found:
         level = "CRITICAL" if d.failed else LEVELS.get(d.kind, "INFO")
@@ -104,7 +107,8 @@ class _Cycle:
 
     # ---- orders ----------------------------------------------------------------------------
     async def orders(self) -> list[Difference]:
-        self.rows = {r.client_order_id: r for r in self.desk.journal.working()}
+        working, _, _ = self.desk.journal.reconcile_rows(CLOSED)
+        self.rows = {r.client_order_id: r for r in working}
         out: list[Difference] = []
         for row in self.rows.values():
             order = self.working.get(row.client_order_id)
@@ -192,9 +196,8 @@ class _Cycle:
 
     # ---- positions -------------------------------------------------------------------------
     async def protection(self) -> list[Difference]:
-        journal = self.desk.journal
-        closed = journal.event_orders(CLOSED)
-        filled = [r for r in journal.filled() if r.parent_id not in closed]
+        _, filled, closed = self.desk.journal.reconcile_rows(CLOSED)  # as orders() left it
+        filled = [r for r in filled if r.parent_id not in closed]
         out: list[Difference] = []
         for position in self.positions:
             mine = [r for r in filled if r.symbol == position.symbol]
@@ -326,13 +329,14 @@ class _Cycle:
 
     # ---- the record ------------------------------------------------------------------------
     async def record(self, *, changed: bool) -> None:
-        """Fills of the symbols where an order filled, and the positions now."""
+        """Fills of the symbols where an order filled, and the positions now, when the cycle
+        found a difference."""
         venue = self.desk.venue
         fills = []
         for symbol in sorted(self.filled):
             fills += await venue.fetch_my_trades(symbol)
-        positions = await venue.fetch_positions() if changed else self.positions
-        await self.desk.send.record(fills=fills, positions=positions)
+        if changed:  # a steady cycle stores nothing (a loop's cycle would write each time)
+            await self.desk.send.record(fills=fills, positions=await venue.fetch_positions())
 
 
 def _owner(position: Position, filled: list[OrderRow]) -> OrderRow | None:

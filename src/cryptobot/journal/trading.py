@@ -138,27 +138,32 @@ class TradeJournal:
         )
         return {r[0] for r in rows}
 
-    def working(self) -> list[OrderRow]:
-        """Every journaled order the venue may still be working on (``WORKING``), oldest
-        first: what a reconcile checks against the venue's open orders."""
-        rows = self._read(
-            "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
-            "filled, created_at, updated_at, reason FROM orders "
-            f"WHERE venue = ? AND status IN {WORKING} ORDER BY created_at, client_order_id",
-            [self.venue],
-        )
-        return [OrderRow(*r) for r in rows]
-
-    def filled(self) -> list[OrderRow]:
-        """Every journaled order that filled (entries, stops, targets, closes), oldest first:
-        what the journal's orders did to each position."""
-        rows = self._read(
-            "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
-            "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND filled > 0 "
-            "ORDER BY created_at, client_order_id",
-            [self.venue],
-        )
-        return [OrderRow(*r) for r in rows]
+    def reconcile_rows(
+        self, closed_kinds: tuple[str, ...]
+    ) -> tuple[list[OrderRow], list[OrderRow], set[str]]:
+        """What a reconcile reads, on one connection (a cycle of a loop reads it each time):
+        the orders the venue may still be working on (``WORKING``), every order that filled
+        (what the journal's orders did to each position), both oldest first, and the client
+        ids that events of ``closed_kinds`` name (sized orders found closed)."""
+        with catalog.reader(self.root) as con:
+            if con is None or "orders" not in catalog.tables(con):
+                return [], [], set()
+            rows = con.execute(
+                "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
+                "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND "
+                f"(status IN {WORKING} OR filled > 0) ORDER BY created_at, client_order_id",
+                [self.venue],
+            ).fetchall()
+            marks = ", ".join("?" * len(closed_kinds))
+            named = con.execute(
+                "SELECT DISTINCT client_order_id FROM events WHERE venue = ? AND kind IN "
+                f"({marks}) AND client_order_id IS NOT NULL",
+                [self.venue, *closed_kinds],
+            ).fetchall()
+        orders = [OrderRow(*r) for r in rows]
+        working = [r for r in orders if r.status in WORKING]
+        filled = [r for r in orders if (r.filled or 0.0) > 0]
+        return working, filled, {r[0] for r in named}
 
     def sized_order(self, client_order_id: str) -> dict[str, Any] | None:
         """The sized order kept for the entry ``client_order_id`` (``keep_sized``)."""
@@ -181,16 +186,6 @@ class TradeJournal:
             [self.venue, symbol, side],
         )
         return [OrderRow(*r) for r in rows]
-
-    def event_orders(self, kinds: tuple[str, ...]) -> set[str]:
-        """The client ids events of these ``kinds`` name (the sized orders a reconcile found
-        closed, say)."""
-        marks = ", ".join("?" * len(kinds))
-        rows = self._read(
-            f"SELECT DISTINCT client_order_id FROM events WHERE venue = ? AND kind IN ({marks})",
-            [self.venue, *kinds],
-        )
-        return {r[0] for r in rows if r[0] is not None}
 
     def event_keys(self, kind: str) -> set[str]:
         """The ``key`` of every event of ``kind`` that carries one: what a reconcile already
