@@ -2,7 +2,9 @@
 management per bar -> breakers, stepped on the venue's clock (``engine.stepwise``);
 ``trade``'s desk: sized orders onto a venue with their stop and take-profit ladder, gated with
 the venue's account, idempotent by client id (``engine.trade``); and the maker-first executor
-that works one entry onto a venue (``engine.execution.execute``).
+that works one entry onto a venue (``engine.execution.execute``); and the reconcile cycle
+that brings the journal in line with the venue and carries out a tripped breaker's actions
+(``engine.reconcile``).
 
 It owns no rule of its own: each step is the library's (``strategies``, ``risk``, ``fills``,
 ``manage``), and the venue is any ``exchange.TradingExchange``."""
@@ -14,6 +16,8 @@ __all__, __getattr__, __dir__ = surface(
     names={
         "execution": ("Sleep", "execute"),
         "execution_plan": ("child_qty", "entry_order_id", "maker_price"),
+        "reconcile": ("reconcile", "reconcile_desk"),
+        "reconcile_report": ("Difference",),
         "stepwise": ("drive", "run_stepwise"),
         "trade": (
             "LIVE_IN_FLIGHT_MS",

@@ -12,7 +12,9 @@ or plan orders on the live venues), carries out a tripped breaker's actions firs
   ``canceled``), or a request that never landed (``not_placed``, once it cannot be in flight
   any more); ``order_found``: a request whose answer was lost, the order found at the venue;
   ``offline_fill``: an order that filled (in part) while nothing was running: its fills are
-  recorded (the venue's fills of the symbol, read only for the symbols where an order changed);
+  recorded (the venue's fills of the symbol, read only for the symbols where an order changed,
+  or where the journal holds fewer fills than its orders filled: a run that died between the
+  two);
 - **positions**: ``no_stop``: a position of a journaled sized order without a reduce-only stop
   covering it gets one, by ``trade``'s own path (the sized order kept in the journal is traded
   again: its entry is found and never re-sent, the stop placed for what is held, or the
@@ -87,7 +89,7 @@ async def reconcile_desk(desk: TradeDesk) -> list[Difference]:
     if found:  # the repairs moved orders (a stop replaced, a position closed): settle again
         cycle.working = {o.client_order_id: o for o in await desk.venue.fetch_open_orders()}
         found += await cycle.orders()
-    await cycle.record(changed=bool(found))
+    await cycle.record(changed=bool(found) or bool(cycle.filled))
     for d in found:
         level = "CRITICAL" if d.failed else LEVELS.get(d.kind, "INFO")
         await desk.send.event(level=level, kind=d.kind, message=d.message, symbol=d.symbol,
@@ -107,8 +109,9 @@ class _Cycle:
 
     # ---- orders ----------------------------------------------------------------------------
     async def orders(self) -> list[Difference]:
-        working, _, _ = self.desk.journal.reconcile_rows(CLOSED)
-        self.rows = {r.client_order_id: r for r in working}
+        read = self.desk.journal.reconcile_rows(CLOSED)
+        self.rows = {r.client_order_id: r for r in read.working}
+        self.filled |= read.owed
         out: list[Difference] = []
         for row in self.rows.values():
             order = self.working.get(row.client_order_id)
@@ -196,8 +199,8 @@ class _Cycle:
 
     # ---- positions -------------------------------------------------------------------------
     async def protection(self) -> list[Difference]:
-        _, filled, closed = self.desk.journal.reconcile_rows(CLOSED)  # as orders() left it
-        filled = [r for r in filled if r.parent_id not in closed]
+        read = self.desk.journal.reconcile_rows(CLOSED)  # as orders() left it
+        filled = [r for r in read.filled if r.parent_id not in read.closed]
         out: list[Difference] = []
         for position in self.positions:
             mine = [r for r in filled if r.symbol == position.symbol]

@@ -110,6 +110,20 @@ class OrderRow:
 
 
 @dataclass(frozen=True)
+class ReconcileRows:
+    """The journal as a reconcile reads it: the orders the venue may still be working on
+    (``WORKING``) and every order that filled, both oldest first; the client ids events of
+    the closing kinds name (sized orders found closed); the symbols where an order filled
+    more than the journal holds fills for (fills still to read: a run that died after it
+    journaled an order's fill and before it stored the fills)."""
+
+    working: list[OrderRow]
+    filled: list[OrderRow]
+    closed: set[str]
+    owed: set[str]
+
+
+@dataclass(frozen=True)
 class TradeJournal:
     """One venue's trading rows in the journal of ``root`` (the data dir)."""
 
@@ -138,16 +152,11 @@ class TradeJournal:
         )
         return {r[0] for r in rows}
 
-    def reconcile_rows(
-        self, closed_kinds: tuple[str, ...]
-    ) -> tuple[list[OrderRow], list[OrderRow], set[str]]:
-        """What a reconcile reads, on one connection (a cycle of a loop reads it each time):
-        the orders the venue may still be working on (``WORKING``), every order that filled
-        (what the journal's orders did to each position), both oldest first, and the client
-        ids that events of ``closed_kinds`` name (sized orders found closed)."""
+    def reconcile_rows(self, closed_kinds: tuple[str, ...]) -> "ReconcileRows":
+        """What a reconcile reads, on one connection (a cycle of a loop reads it each time)."""
         with catalog.reader(self.root) as con:
-            if con is None or "orders" not in catalog.tables(con):
-                return [], [], set()
+            if con is None or not {"orders", "fills", "events"} <= catalog.tables(con):
+                return ReconcileRows([], [], set(), set())
             rows = con.execute(
                 "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
                 "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND "
@@ -160,10 +169,20 @@ class TradeJournal:
                 f"({marks}) AND client_order_id IS NOT NULL",
                 [self.venue, *closed_kinds],
             ).fetchall()
+            owed = con.execute(
+                "SELECT DISTINCT o.symbol FROM orders o LEFT JOIN (SELECT client_order_id, "
+                "sum(amount) AS amount FROM fills WHERE venue = ? GROUP BY client_order_id) f "
+                "USING (client_order_id) WHERE o.venue = ? AND o.filled > "
+                "coalesce(f.amount, 0) + 1e-9",
+                [self.venue, self.venue],
+            ).fetchall()
         orders = [OrderRow(*r) for r in rows]
-        working = [r for r in orders if r.status in WORKING]
-        filled = [r for r in orders if (r.filled or 0.0) > 0]
-        return working, filled, {r[0] for r in named}
+        return ReconcileRows(
+            working=[r for r in orders if r.status in WORKING],
+            filled=[r for r in orders if (r.filled or 0.0) > 0],
+            closed={r[0] for r in named},
+            owed={r[0] for r in owed},
+        )
 
     def sized_order(self, client_order_id: str) -> dict[str, Any] | None:
         """The sized order kept for the entry ``client_order_id`` (``keep_sized``)."""
@@ -486,4 +505,4 @@ def _request(
     )  # fmt: skip
 
 
-__all__ = ["SENT", "WORKING", "OrderRow", "TradeJournal"]
+__all__ = ["SENT", "WORKING", "OrderRow", "ReconcileRows", "TradeJournal"]
