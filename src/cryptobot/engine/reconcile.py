@@ -337,7 +337,10 @@ class _Cycle:
         venue = self.desk.venue
         fills = []
         for symbol in sorted(self.filled):
-            fills += await venue.fetch_my_trades(symbol)
+            try:
+                fills += await venue.fetch_my_trades(symbol)
+            except CryptobotError:
+                continue  # still owed: the next cycle reads them (``ReconcileRows.owed``)
         if changed:  # a steady cycle stores nothing (a loop's cycle would write each time)
             await self.desk.send.record(fills=fills, positions=await venue.fetch_positions())
 
