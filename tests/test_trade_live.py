@@ -190,9 +190,11 @@ def test_a_partial_entry_gets_a_stop_for_what_filled_grown_as_the_rest_fills(emu
     stop = next(leg for leg in out.legs if leg.leg == "sl")
     assert out.status == "placed" and stop.amount == pytest.approx(0.01)
     emu.engine.tick(BTCID, last(emu))  # the rest of the entry fills
-    (again,) = trade(emu, journal, [order])
+    (again,) = trade(emu, journal, [order])  # its start-up reconcile grows the stop
     actions = {(leg.leg, leg.action) for leg in again.legs}
-    assert ("sl2", "placed") in actions and ("sl", "canceled") in actions
+    assert ("sl2", "kept") in actions
+    grown = table(journal, "SELECT data FROM events WHERE kind = 'no_stop'")
+    assert [json.loads(d)["action"] for (d,) in grown] == ["sl2 placed, sl canceled"]
     working = {a.client_id: a for a in emu.engine.book.open_conditionals(BTCID)}
     assert f"{cid}-sl" not in working and working[f"{cid}-sl2"].qty == pytest.approx(0.02)
     assert emu.account.position(BTCID).qty == pytest.approx(0.02)
@@ -217,14 +219,18 @@ def test_a_stop_the_venue_keeps_failing_closes_the_position_with_a_critical_even
             await venue.close()
 
     (out,) = asyncio.run(two_cycles())
-    assert out.status == "closed_no_stop" and "closed by a reduce-only market order" in out.reason
+    assert out.status == "already_placed"  # its start-up reconcile found no stop, and closed
+    ((message,),) = table(journal, "SELECT message FROM events WHERE kind = 'no_stop' AND "
+                                   "json_extract_string(data, '$.action') IS NOT NULL")  # fmt: skip
+    assert "closed by a reduce-only market order" in message
     assert emu.account.position(BTCID).qty == 0
     assert emu.engine.book.placements[f"{cid}-sl2"] == 0
     close = [h.params for h in posted(emu) if h.params.get("reduceOnly") == "true"
              and h.path == "/fapi/v1/order"]  # fmt: skip
     assert [c["newClientOrderId"] for c in close] == [f"{cid}-close"]
-    (event,) = table(journal, "SELECT level, kind, message FROM events WHERE level = 'CRITICAL'")
-    assert event[:2] == ("CRITICAL", "no_stop") and f"{cid}-sl2" in event[2]
+    events = table(journal, "SELECT level, kind, message FROM events WHERE level = 'CRITICAL'")
+    assert {e[:2] for e in events} == {("CRITICAL", "no_stop")}  # the desk's and the reconcile's
+    assert all(f"{cid}-sl2" in e[2] for e in events)
 
 
 def test_a_stop_above_the_price_is_refused_and_the_position_closed(emu, journal):
@@ -289,9 +295,10 @@ def test_a_position_closed_by_hand_gets_no_new_stop_and_its_orders_are_canceled(
 
     asyncio.run(close_by_hand())
     assert len(emu.engine.book.open_conditionals(BTCID)) == 4  # Binance leaves them working
-    (again,) = trade(emu, journal, [order])
+    (again,) = trade(emu, journal, [order])  # its start-up reconcile cancels the orphans
     assert again.status == "already_placed" and "the position is closed" in again.reason
-    canceled = {leg.leg for leg in again.legs if leg.action == "canceled"}
-    assert canceled == {"sl", "tp1", "tp2", "tp3"}
+    ((action,),) = table(journal, "SELECT json_extract_string(data, '$.action') FROM events "
+                                  "WHERE kind = 'manual_close'")  # fmt: skip
+    assert action == "canceled sl, tp1, tp2, tp3"
     assert emu.engine.book.open_conditionals(BTCID) == []
     assert emu.engine.book.placements[f"{cid}-sl2"] == 0

@@ -15,6 +15,7 @@ from cryptobot.cli.output import Format, FormatOpt, OutputOpt, render, wants_tab
 from cryptobot.core.numbers import finite
 
 if TYPE_CHECKING:
+    from cryptobot.engine.reconcile_report import Difference
     from cryptobot.engine.trade import Outcome
     from cryptobot.engine.trade_status import StatusReport
     from cryptobot.exchange.base import TradingExchange
@@ -26,6 +27,7 @@ EPILOG = (
     "  cryptobot trade orders.parquet --dry-run   # the exact requests, nothing sent\n\n"
     "  cryptobot trade --status\n\n"
     "  cryptobot trade --close BTC/USDT:USDT   # or --close-all\n\n"
+    "  cryptobot trade --reconcile   # journal vs venue: repaired, differences reported\n\n"
     "  cryptobot trade orders.jsonl --live   # needs mode: live AND --live AND API keys"
 )
 
@@ -69,6 +71,15 @@ def trade_command(
     close_all: Annotated[
         bool, Opt("--close-all", help="--close every symbol with a position or an order.")
     ] = False,
+    reconcile: Annotated[
+        bool,
+        Opt(
+            "--reconcile",
+            help="Bring the journal in line with the venue (its positions, open orders and"
+            " fills are the truth), repair what is missing (a stop, orphaned orders, a tripped"
+            " breaker's actions) and report each difference.",
+        ),
+    ] = False,
     live: Annotated[
         bool,
         Opt(
@@ -101,7 +112,7 @@ def trade_command(
 
     closing = close_all or bool(close)
     _check_modes(source=source, status=status, closing=closing, close=close, close_all=close_all,
-                 dry_run=dry_run, tp_split=tp_split)  # fmt: skip
+                 dry_run=dry_run, tp_split=tp_split, reconcile=reconcile)  # fmt: skip
     split = _split(tp_split)
     obj: AppContext = ctx.obj
     settings, secrets = obj.settings, obj.secrets
@@ -123,6 +134,14 @@ def trade_command(
         from cryptobot.engine.trade_status import account_status
 
         _render_status(_on_venue(obj, live, account_status), fmt=fmt, output=output)
+        return
+    if reconcile:
+        from cryptobot.engine.reconcile import reconcile as reconcile_venue
+
+        found, requests = _on_venue(
+            obj, live, lambda v: reconcile_venue(v, setup=setup, dry_run=dry_run)
+        )
+        _reconciled(found, requests, dry_run=dry_run, fmt=fmt, output=output)
         return
     if closing:
         from cryptobot.engine.trade import close_positions
@@ -149,19 +168,24 @@ def _check_modes(
     close_all: bool,
     dry_run: bool,
     tp_split: str | None,
+    reconcile: bool,
 ) -> None:
-    """One thing per run: SOURCE, --status, or --close/--close-all (usage errors, exit 2)."""
+    """One thing per run: SOURCE, --status, --close/--close-all or --reconcile (usage
+    errors, exit 2)."""
     chosen = [n for n, on in (("SOURCE", source is not None), ("--status", status),
-                              ("--close/--close-all", closing)) if on]  # fmt: skip
+                              ("--close/--close-all", closing), ("--reconcile", reconcile))
+              if on]  # fmt: skip
     if len(chosen) != 1:
         raise _usage(
-            "give one of SOURCE (sized orders, or - for stdin), --status, --close SYMBOL or "
-            "--close-all" + (f", not {' and '.join(chosen)}" if chosen else "")
+            "give one of SOURCE (sized orders, or - for stdin), --status, --close SYMBOL, "
+            "--close-all or --reconcile" + (f", not {' and '.join(chosen)}" if chosen else "")
         )
     if close and close_all:
         raise _usage("give --close SYMBOL or --close-all, not both")
     if status and dry_run:
-        raise _usage("--status sends nothing already; --dry-run is for SOURCE or --close")
+        raise _usage(
+            "--status sends nothing already; --dry-run is for SOURCE, --close or --reconcile"
+        )
     if tp_split is not None and source is None:
         raise _usage("--tp-split splits the targets of sized orders: give a SOURCE")
 
@@ -224,6 +248,29 @@ def _finish(
     failed = [o for o in outcomes if o.failed]
     for o in failed:
         typer.echo(f"error: {o.symbol} {o.client_order_id}: {o.status}: {o.reason}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _reconciled(
+    found: list["Difference"],
+    requests: list[dict[str, Any]],
+    *,
+    dry_run: bool,
+    fmt: Format | None,
+    output: Any,
+) -> None:
+    """The differences (a dry run: the requests the repairs would send); each one not
+    repaired is one line on stderr and the exit status is 1."""
+    if dry_run:
+        render(requests, fmt, output, title="requests that would be sent")
+    elif not found and wants_table(fmt=fmt, output=output):
+        typer.echo("reconciled: the journal agrees with the venue")
+    else:
+        render([d.to_json() for d in found], fmt, output, title="reconcile: differences")
+    failed = [d for d in found if d.failed]
+    for d in failed:
+        typer.echo(f"error: {d.kind}: {d.message}", err=True)
     if failed:
         raise typer.Exit(1)
 

@@ -51,8 +51,17 @@ class Dispatch(Protocol):
 
     async def absent(self, leg: Leg, *, reason: str) -> None: ...
 
+    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
+        """The sized order behind an entry, kept before the entry leaves (a reconcile
+        rebuilds the position's stop from it)."""
+
+    async def gone(self, client_order_id: str, *, reason: str) -> None:
+        """A journaled open order the venue no longer knows at all (a venue forgets old
+        canceled orders): journaled as ``canceled`` with ``reason``."""
+
     async def record(self, *, fills: list[Fill], positions: list[Position],
-                     payments: list[FundingPayment], balance: Balance) -> None: ...  # fmt: skip
+                     payments: list[FundingPayment] | None = None,
+                     balance: Balance | None = None) -> None: ...  # fmt: skip
 
 
 @dataclass
@@ -145,12 +154,20 @@ class VenueDispatch:
         self.journal.settled(leg.client_order_id, status="not_placed", reason=reason,
                              ts=self.ts)  # fmt: skip
 
+    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
+        self.journal.keep_sized(record, client_order_id=client_order_id, ts=self.ts)
+
+    async def gone(self, client_order_id: str, *, reason: str) -> None:
+        self.journal.settled(client_order_id, status="canceled", reason=reason, ts=self.ts)
+
     async def record(self, *, fills: list[Fill], positions: list[Position],
-                     payments: list[FundingPayment], balance: Balance) -> None:  # fmt: skip
+                     payments: list[FundingPayment] | None = None,
+                     balance: Balance | None = None) -> None:  # fmt: skip
         self.journal.fills(fills)
         self.journal.positions(positions, ts=self.ts)
-        self.journal.payments(payments)
-        self.journal.snapshot(balance, ts=self.ts)
+        self.journal.payments(payments or [])
+        if balance is not None:  # a reconcile's record has no balance read
+            self.journal.snapshot(balance, ts=self.ts)
 
 
 @dataclass
@@ -208,8 +225,15 @@ class DryRunDispatch:
     async def absent(self, leg: Leg, *, reason: str) -> None:
         return None
 
+    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
+        return None
+
+    async def gone(self, client_order_id: str, *, reason: str) -> None:
+        return None
+
     async def record(self, *, fills: list[Fill], positions: list[Position],
-                     payments: list[FundingPayment], balance: Balance) -> None:  # fmt: skip
+                     payments: list[FundingPayment] | None = None,
+                     balance: Balance | None = None) -> None:  # fmt: skip
         return None
 
 

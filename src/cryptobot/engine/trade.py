@@ -190,7 +190,10 @@ async def trade_orders(
 ) -> tuple[list[Outcome], list[dict[str, Any]]]:
     """Place ``orders`` (module docstring); the outcomes and, for a dry run, the requests that
     would have been sent."""
-    async with _desk(venue, setup=setup, dry_run=dry_run) as desk:
+    from cryptobot.engine.reconcile import reconcile_desk  # it builds on this module
+
+    async with open_desk(venue, setup=setup, dry_run=dry_run) as desk:
+        await reconcile_desk(desk)  # start-up: the journal in line with the venue first
         outcomes = await desk.trade(orders)
     return outcomes, desk.requests
 
@@ -200,13 +203,13 @@ async def close_positions(
 ) -> tuple[list[Outcome], list[dict[str, Any]]]:
     """Close the positions of ``symbols`` (None: every symbol with a position or an open
     order) by reduce-only market orders, then cancel those symbols' orders."""
-    async with _desk(venue, setup=setup, dry_run=dry_run) as desk:
+    async with open_desk(venue, setup=setup, dry_run=dry_run) as desk:
         outcomes = await desk.close(symbols)
     return outcomes, desk.requests
 
 
 @asynccontextmanager
-async def _desk(
+async def open_desk(
     venue: TradingExchange, *, setup: TradeSetup, dry_run: bool
 ) -> AsyncIterator["TradeDesk"]:
     """The run's desk: on the venue under its run lock, or a dry run (it sends and stores
@@ -269,6 +272,8 @@ class TradeDesk:
             await self.send.refused(bracket.entry, strategy=order.strategy, reason=refusal,
                                     gates=verdict)  # fmt: skip
             return out.end("refused", refusal), None
+        await self.send.keep(order.to_record() | {"tp_split": self.setup.split},
+                             client_order_id=order.client_order_id)  # fmt: skip
         entry = await self._open(bracket, verdict, book, out)
         if entry is not None:
             await self._protect(bracket, entry, book, out)
@@ -794,5 +799,6 @@ __all__ = [
     "close_leg",
     "close_positions",
     "journal_venue",
+    "open_desk",
     "trade_orders",
 ]

@@ -15,7 +15,7 @@ and ``trade`` splits the quantity over them (``engine.bracket``). A record ``siz
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from cryptobot.core.account import MARGIN_MODES, MarginMode
@@ -52,6 +52,12 @@ class TradeOrder:
     def buy(self) -> bool:
         """Whether the entry buys (a long)."""
         return self.side == "long"
+
+    def to_record(self) -> dict[str, Any]:
+        """The record this order was read from (its schema's fields): what the journal keeps
+        so a later run can rebuild the order with :meth:`from_record`."""
+        schema = SCHEMAS[0] if self.target_qty is None else SCHEMAS[1]
+        return {"schema": schema, **asdict(self)}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> "TradeOrder":

@@ -103,3 +103,17 @@ def events(root: Path, limit: int = 20) -> list[dict]:
         cur = con.execute("SELECT * FROM breaker_events ORDER BY ts DESC LIMIT ?", [limit])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def trip_actions(root: Path, *, ts: int, mode: str) -> list[str] | None:
+    """The actions the trip into ``mode`` at ``ts`` asked for (its ``breaker_events`` row), or
+    None when no such trip is stored (a state judged on reading, not written yet)."""
+    with catalog.reader(root) as con:
+        if con is None or "breaker_events" not in catalog.tables(con):
+            return None
+        row = con.execute(
+            "SELECT actions FROM breaker_events WHERE ts = ? AND mode = ? AND actions <> '[]' "
+            "ORDER BY rowid DESC LIMIT 1",
+            [ts, mode],
+        ).fetchone()
+    return None if row is None else list(json.loads(row[0]))

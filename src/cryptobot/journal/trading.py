@@ -22,7 +22,10 @@ events`` can read them as they are:
 - ``funding_payments``: the funding the account paid or received on the symbols of a run;
 - ``account_snapshots``: the balance and equity at the end of each run (``journal.account``);
 - ``events``: what a trader must know (``CRITICAL``: a position closed for want of a stop,
-  ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped).
+  ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped), and each
+  difference a reconcile found, by its class (``engine.reconcile``);
+- ``sized_orders``: the sized order behind each entry as ``trade`` read it (JSON), kept before
+  the entry leaves, so a reconcile can rebuild a position's bracket (its stop) from it.
 
 Writers open a connection per write, one transaction each (``data.catalog`` waits while another
 process holds the file), so ``journal`` and ``report`` read between them; readers open read-only
@@ -79,9 +82,15 @@ CREATE TABLE IF NOT EXISTS funding_payments (
 );
 -- added after the first release: a journal written before gains the column on its next write
 ALTER TABLE orders ADD COLUMN IF NOT EXISTS expected_price DOUBLE;
+CREATE TABLE IF NOT EXISTS sized_orders (
+    venue VARCHAR, client_order_id VARCHAR, ts BIGINT, record VARCHAR,
+    PRIMARY KEY (venue, client_order_id)
+);
 """
 #: a fill's ``order_type`` when the venue closed the position itself (``core.account.Fill``)
 LIQUIDATION = "liquidation"
+#: statuses of a journaled order the venue may still be working on
+WORKING = ("sending", "unknown", "open")
 #: statuses of an order that was sent (or may have been): never sent again under its id
 SENT = ("sending", "unknown", "open", "closed", "canceled")
 _ORDER_COLUMNS = (
@@ -114,6 +123,20 @@ class OrderRow:
 
 
 @dataclass(frozen=True)
+class ReconcileRows:
+    """The journal as a reconcile reads it: the orders the venue may still be working on
+    (``WORKING``) and every order that filled, both oldest first; the client ids events of
+    the closing kinds name (sized orders found closed); the symbols where an order filled
+    more than the journal holds fills for (fills still to read: a run that died after it
+    journaled an order's fill and before it stored the fills)."""
+
+    working: list[OrderRow]
+    filled: list[OrderRow]
+    closed: set[str]
+    owed: set[str]
+
+
+@dataclass(frozen=True)
 class TradeJournal:
     """One venue's trading rows in the journal of ``root`` (the data dir)."""
 
@@ -142,9 +165,72 @@ class TradeJournal:
         )
         return {r[0] for r in rows}
 
-    def _read(self, sql: str, params: list[Any]) -> list[tuple]:
+    def reconcile_rows(self, closed_kinds: tuple[str, ...]) -> "ReconcileRows":
+        """What a reconcile reads, on one connection (a cycle of a loop reads it each time)."""
         with catalog.reader(self.root) as con:
-            if con is None or "orders" not in catalog.tables(con):
+            if con is None or not {"orders", "fills", "events"} <= catalog.tables(con):
+                return ReconcileRows([], [], set(), set())
+            rows = con.execute(
+                "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
+                "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND "
+                f"(status IN {WORKING} OR filled > 0) ORDER BY created_at, client_order_id",
+                [self.venue],
+            ).fetchall()
+            marks = ", ".join("?" * len(closed_kinds))
+            named = con.execute(
+                "SELECT DISTINCT client_order_id FROM events WHERE venue = ? AND kind IN "
+                f"({marks}) AND client_order_id IS NOT NULL",
+                [self.venue, *closed_kinds],
+            ).fetchall()
+            owed = con.execute(
+                "SELECT DISTINCT o.symbol FROM orders o LEFT JOIN (SELECT client_order_id, "
+                "sum(amount) AS amount FROM fills WHERE venue = ? GROUP BY client_order_id) f "
+                "USING (client_order_id) WHERE o.venue = ? AND o.filled > "
+                "coalesce(f.amount, 0) + 1e-9",
+                [self.venue, self.venue],
+            ).fetchall()
+        orders = [OrderRow(*r) for r in rows]
+        return ReconcileRows(
+            working=[r for r in orders if r.status in WORKING],
+            filled=[r for r in orders if (r.filled or 0.0) > 0],
+            closed={r[0] for r in named},
+            owed={r[0] for r in owed},
+        )
+
+    def sized_order(self, client_order_id: str) -> dict[str, Any] | None:
+        """The sized order kept for the entry ``client_order_id`` (``keep_sized``)."""
+        rows = self._read(
+            "SELECT record FROM sized_orders WHERE venue = ? AND client_order_id = ?",
+            [self.venue, client_order_id],
+            table="sized_orders",
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    def unplaced_entries(self, symbol: str, side: str) -> list[OrderRow]:
+        """The entries on ``symbol`` buying (``side`` buy) or selling journaled as never
+        placed (``not_placed``), newest first: one the venue holds after all is a journal
+        error a reconcile finds by its client id."""
+        rows = self._read(
+            "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
+            "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND leg = "
+            "'entry' AND symbol = ? AND side = ? AND status = 'not_placed' "
+            "ORDER BY created_at DESC, client_order_id DESC",
+            [self.venue, symbol, side],
+        )
+        return [OrderRow(*r) for r in rows]
+
+    def event_keys(self, kind: str) -> set[str]:
+        """The ``key`` of every event of ``kind`` that carries one: what a reconcile already
+        reported (a difference reported once is not reported again)."""
+        rows = self._read(
+            "SELECT json_extract_string(data, '$.key') FROM events WHERE venue = ? AND kind = ?",
+            [self.venue, kind],
+        )
+        return {r[0] for r in rows if r[0] is not None}
+
+    def _read(self, sql: str, params: list[Any], table: str = "orders") -> list[tuple]:
+        with catalog.reader(self.root) as con:
+            if con is None or table not in catalog.tables(con):
                 return []
             return con.execute(sql, params).fetchall()
 
@@ -351,6 +437,15 @@ class TradeJournal:
                                 [self.venue]).fetchone()[0]  # fmt: skip
         return after - before
 
+    def keep_sized(self, record: Mapping[str, Any], *, client_order_id: str, ts: int) -> None:
+        """The sized order behind the entry ``client_order_id``, before the entry leaves; the
+        first kept stays (a client id is one sized order)."""
+        with self._writing() as con:
+            con.execute(
+                "INSERT OR IGNORE INTO sized_orders VALUES (?, ?, ?, ?)",
+                [self.venue, client_order_id, ts, json.dumps(dict(record))],
+            )
+
     def positions(self, positions: Iterable[Position], *, ts: int) -> None:
         rows = [
             [ts, self.venue, p.symbol, p.side, p.contracts, p.entry_price, p.mark_price,
@@ -442,4 +537,4 @@ def _request(
     )  # fmt: skip
 
 
-__all__ = ["LIQUIDATION", "SENT", "OrderRow", "TradeJournal"]
+__all__ = ["LIQUIDATION", "SENT", "WORKING", "OrderRow", "ReconcileRows", "TradeJournal"]
