@@ -64,6 +64,8 @@ from cryptobot.risk.sizing import floor_to_step
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 Watch = Callable[[float], Awaitable[None]]
+MARKET_WAIT_POLLS = 60  # a market order is looked at this many intervals before "pending"
+NOT_PLACED_TRIES = 5  # requests the venue turned away unprocessed, in a row, before stopping
 
 
 class ExecutionVenue(Protocol):
@@ -96,8 +98,6 @@ class ExecutionVenue(Protocol):
     async def amend_order(
         self, client_order_id: str, *, price: float, symbol: str | None = None
     ) -> Order: ...
-MARKET_WAIT_POLLS = 60  # a market order is looked at this many intervals before "pending"
-NOT_PLACED_TRIES = 5  # requests the venue turned away unprocessed, in a row, before stopping
 
 
 async def execute(
