@@ -242,13 +242,16 @@ class _Run:
             self.note("the market states no price tick: at market")
             return
         deadline = self.started + round(self.rules.give_up_after_s * 1000)
+        first = True  # the clock was read as the run started: no second request for it
         while self.remaining() > 0:
             await self.looked()
             order = self.working()
             if order is not None and order.type == "market":
                 return  # a re-run found the market phase under way: it waits for it
             if order is None:
-                if await self.venue.now() >= deadline:
+                now = self.started if first else await self.venue.now()
+                first = False
+                if now >= deadline:
                     return
                 quote = await self._quote()
                 if quote is None:
