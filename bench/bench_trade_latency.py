@@ -16,6 +16,32 @@ emulator answered before the order arrived; ``per request`` is the median loopba
 (client + emulator, one process) of those requests, so latency ~ requests x per request + the
 rest (journal, gates). The target (issue 13): median < 5 ms.
 Usage: python bench/bench_trade_latency.py [--runs N]
+
+Measured 2026-12-01, 30 runs, at load average 9 on 2 cores (six engineers' tests running):
+
+    path                     venue         median ms   p90 ms  requests  per request ms  < 5 ms
+    executor, maker-first    binanceusdm        6.40     7.70         4            0.62      no
+    executor, maker-first    bitget             2.72     3.65         5            0.43     yes
+    executor, taker          binanceusdm        4.92     9.74         4            0.54     yes
+    executor, taker          bitget             5.85    21.89         5            0.66      no
+    desk (gates, journal)    binanceusdm      542.79   667.88        17            1.88      no
+
+(an earlier run at load 8: the executor rows 0.7-2.7 ms, all under 5, the desk 265 ms.)
+
+- **The executor** meets the target on a quiet machine and is near it under load: 4-5 loopback
+  round trips (Binance: the entry's id looked up as an algo order and as a plain one, the
+  clock, the book; Bitget: its plain, pending-plan and plan-history look-ups, the clock, the
+  book) at ~0.5 ms each, the client and the emulator sharing one process's GIL; the profile
+  is socket sends and ccxt's request building, nothing of ours. Before the emulator set
+  TCP_NODELAY every round trip cost 40-45 ms (Nagle's algorithm against the client's delayed
+  ACK on loopback): 230 ms to the first order, all of it that wait.
+- **The desk misses it by two orders of magnitude**, and the journal dominates: each journal
+  write opens the DuckDB file (``data.catalog.connect``: 20-50 ms at this load, ~16 a run: the
+  breaker's state, the account's ids, the entry's ``sending`` row before it leaves, margin
+  mode and leverage requests, ...), ~85 % of the time in the profile; the account read for the
+  gates (balance, positions, open orders, tickers) is ~10 requests at ~1 ms. What would cut it:
+  the journal held open for a run (as ``PaperBroker.held``), so a write is a transaction on an
+  open connection (~1 ms), and the account read once per daemon cycle, not per order.
 """
 
 import argparse
@@ -24,6 +50,7 @@ import statistics
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,10 +58,10 @@ sys.path.insert(0, str(ROOT))
 
 from cryptobot.core.config import load_settings  # noqa: E402
 from cryptobot.core.execution import ExecutionRequest  # noqa: E402
+from cryptobot.core.settings import ExchangeSettings  # noqa: E402
 from cryptobot.engine.execution import execute  # noqa: E402
 from cryptobot.engine.trade import TradeSetup, trade_orders  # noqa: E402
 from cryptobot.engine.trade_record import TradeOrder  # noqa: E402
-from cryptobot.core.settings import ExchangeSettings  # noqa: E402
 from cryptobot.exchange.ccxt_trading import CcxtTradingExchange  # noqa: E402
 from cryptobot.exchange.retry import RetryPolicy  # noqa: E402
 from tests.live_venues import BTC, KEYS, VENUES, emulator, last  # noqa: E402
@@ -84,10 +111,10 @@ async def one(emu, ex, venue: str, n: int, how: str, root: Path) -> tuple[float,
     except Measured:
         pass
     hits = emu.hits[before:]
-    first = next(i for i, h in enumerate(hits) if h.path == PLACE[venue])
+    first = next(i for i, h in enumerate(hits) if h.method == "POST" and h.path == PLACE[venue])
     for open_order in await ex.fetch_open_orders(BTC):  # clean up, unmeasured
         await ex.cancel_order(open_order.client_order_id, symbol=BTC)
-    trips = [b.t - a.t for a, b in zip(hits[:first], hits[1 : first + 1], strict=True)]
+    trips = [b.t - a.t for a, b in pairwise(hits[: first + 1])]
     return hits[first].t - began, first, trips
 
 
