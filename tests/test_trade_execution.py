@@ -13,6 +13,7 @@ from cryptobot.core.config import load_settings
 from cryptobot.core.settings import ExecutionSettings
 from cryptobot.engine.trade import trade_orders
 from cryptobot.engine.trade_record import TradeOrder
+from cryptobot.exchange.errors import OrderStatusUnknown
 from tests.test_execution import TOUCH, F, venue_of
 from tests.trading import run, setup, sized, table
 from tests.venues import SYMBOL
@@ -200,3 +201,26 @@ def test_the_stop_the_venue_refuses_mid_execution_closes_what_filled(tmp_path):
     assert table(root, "SELECT level, kind FROM events WHERE level = 'CRITICAL'") == [
         ("CRITICAL", "no_stop")]  # fmt: skip
     assert venue.sent[f"{CID}-e3"] == 0  # nothing bought after the stop failed
+
+
+def test_an_entry_whose_outcome_is_unknown_still_gets_a_stop_for_what_is_held(tmp_path):
+    """The first order's answer is lost and it cannot be looked up (the executor stops:
+    ``unknown``), yet it filled: the position it opened gets its stop all the same."""
+    venue = venue_of(tmp_path, [F, TOUCH, F])
+    create = venue.create_order
+
+    async def lost(**kw):
+        assert not kw["client_order_id"].startswith(f"{CID}-e")  # no second entry order
+        placed = await create(**kw)
+        if kw["client_order_id"] == CID:
+            venue.clock.advance(2 * 60_000)  # it fills at the next bar; the answer is lost
+            raise OrderStatusUnknown("the answer was lost: reconcile")
+        return placed
+
+    venue.create_order = lost
+    rules = execution(maker_first=False)  # the first order is at market
+    (out,), _ = run(trade_orders(venue, [order()], setup=desk(tmp_path / "d", execution=rules),
+                                 dry_run=False))  # fmt: skip
+    assert out.status == "unknown" and out.execution["status"] == "unknown"
+    (stop,) = [o for o in run(venue.fetch_open_orders(SYMBOL)) if o.type == "stop_market"]
+    assert stop.amount == 1.0 and stop.client_order_id == f"{CID}-sl"

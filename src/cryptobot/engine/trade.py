@@ -317,14 +317,14 @@ class TradeDesk:
         """An entry sent before is never sent again: said (and journaled), and the position
         it opened gets its protection checked (a run killed after the entry, a grown fill)."""
         order = bracket.order
+        rules = self._rules(order)
         out.end("already_placed", f"sent before ({state.value}): nothing sent again")
-        out.legs.append(LegResult.of(bracket.entry, "kept" if entry else "done", entry))
+        if rules is None or entry is None:  # else the executor lists the entry's orders
+            out.legs.append(LegResult.of(bracket.entry, "kept" if entry else "done", entry))
         await self.send.event(level="INFO", kind="already_placed", symbol=order.symbol,
                               client_order_id=order.client_order_id,
                               message=f"{order.symbol}: {out.reason}")  # fmt: skip
-        rules = self._rules(order)
         if rules is not None and entry is not None:
-            out.legs.pop()  # the executor's orders are listed, the first among them
             await self._execute(bracket, rules, book, out, gates=None)
         elif entry is not None:
             await self._protect(bracket, entry, book, out)
@@ -461,10 +461,24 @@ class TradeDesk:
         if report is not None:
             await self._executed(report, out)
         if not venue.orders:
+            if out.status == "unknown":  # an order whose outcome is unknown may have filled
+                await self._cover_held(bracket, guard, book, out)
             return None
         entry = entry_of(list(venue.orders.values()), step=bracket.market.step_size)
         await guard.settle(entry)
         return entry
+
+    async def _cover_held(self, bracket: Bracket, guard: "_Guard", book: _Book,
+                          out: Outcome) -> None:  # fmt: skip
+        """What the venue holds of the order's side gets its stop all the same (the gates let
+        no other position of the symbol through); no stop: it is closed."""
+        held = floor_to_step(await self._held(bracket.order), bracket.market.step_size)
+        if held <= 0:
+            return
+        try:
+            await guard.cover(held)
+        except _NoStop as exc:
+            await self._unprotected(bracket, None, book, out, str(exc))
 
     async def _executed(self, report: ExecutionReport, out: Outcome) -> None:
         """The report journaled with the order and in the outcome; an execution that stopped
@@ -801,8 +815,9 @@ class TradeDesk:
         await self.send.record(fills=fills, positions=await self.venue.fetch_positions())
 
 
-class _NoStop(CryptobotError):
-    """The venue would not take a stop for what has filled (``_Guard.cover``)."""
+class _NoStop(Exception):
+    """The venue would not take a stop for what has filled (``_Guard.cover``); no
+    ``CryptobotError``, so no handler of the executor's can take it for a venue's refusal."""
 
 
 class _DryRunEnds(Exception):
