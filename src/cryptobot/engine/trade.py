@@ -29,11 +29,10 @@ For each sized order, in input order:
    (``engine.bracket``). Under the executor the stop follows its fills, grown after each look
    at the venue that saw a fill, partial ones included (``_Guard``). A fill that grows later
    gets a bigger stop (a new ``-sl2``.. order, the old one canceled after), in this run or the
-   next. A stop the venue will not take
-   (after ``stop_attempts`` tries of a request it certainly did not process) means the
-   position is closed by a reduce-only market order (the entry canceled first if it still
-   works) and a ``CRITICAL`` event journaled; a target that fails is a ``WARNING``, the stop
-   protects.
+   next. A stop the venue will not take (after ``stop_attempts`` tries of a request it
+   certainly did not process) means the position is closed by a reduce-only market order (the
+   entry canceled first if it still works) and a ``CRITICAL`` event journaled; a target that
+   fails is a ``WARNING``, the stop protects.
 
 A tripped circuit breaker fails the entry's gate: it blocks every opening order; the reduce-only
 stop, targets and closes still go (they only ever reduce). Closes (``close_positions``) cancel
