@@ -1,6 +1,7 @@
 """The emulator's Binance USDⓈ-M trading account, driven by the real ccxt client over loopback:
 each operation gets what Binance would answer (shapes from ../shared/data/exchange-fixtures),
-each fault happens as asked, liquidation comes at the documented formula's price, funding is
+each fault happens as asked (the refusing and response-lost faults on either venue:
+``test_emulator_faults``), liquidation comes at the documented formula's price, funding is
 booked at the stored funding times, and the wallet always equals its start plus realised PnL,
 minus fees, plus funding.
 
@@ -11,7 +12,6 @@ would give InvalidOrder. Product code that must tell refusals apart should read 
 
 import json
 import math
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tests.emulator import BinanceEmulator, Faults
 from tests.emulator.binance_client import binance_client
-from tests.emulator.binance_usdm import SHARED, TRADING_PATHS
+from tests.emulator.binance_usdm import SHARED
 
 BTC, BTCID = "BTC/USDT:USDT", "BTCUSDT"
 FIXTURES = (
@@ -272,49 +272,6 @@ def test_duplicate_client_ids_are_refused_while_open_and_counted(emu, ex):
 
 
 # ---- faults ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("kind", "error"),
-    [
-        ("429", ccxt.DDoSProtection),
-        ("418", ccxt.DDoSProtection),
-        ("500", ccxt.OperationFailed),
-        ("503", ccxt.OperationFailed),
-    ],
-)
-def test_refusing_faults_place_nothing(emu, ex, kind, error):
-    emu.faults = Faults(kinds=(kind,), paths=TRADING_PATHS, first=1, retry_after_s=7)
-    with pytest.raises(error):
-        ex.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "f1"})
-    hit = emu.hits[-1]
-    assert hit.outcome == kind and hit.status is None
-    assert hit.retry_after == (7 if kind in ("429", "418") else None)
-    assert emu.engine.book.placements["f1"] == 0 and position_qty(ex) == 0.0
-    ex.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "f1"})  # then it works
-    assert emu.engine.book.placements["f1"] == 1
-
-
-@pytest.mark.parametrize(
-    ("kind", "error"),
-    [("drop", ccxt.NetworkError), ("late", ccxt.RequestTimeout), ("slow", ccxt.RequestTimeout)],
-)
-def test_response_lost_after_the_order_was_accepted(emu, kind, error):
-    ex = binance_client(emu)
-    ex.load_markets()
-    ex.timeout = 300  # shorter than the fault's delay
-    emu.faults = Faults(kinds=(kind,), paths=("/fapi/v1/order",), first=1, slow_s=0.6)
-    with pytest.raises(error):
-        ex.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "lost"})
-    if kind == "slow":  # the request is still on its way: it lands after the client gave up
-        for _ in range(100):
-            if emu.engine.book.placements["lost"]:
-                break
-            time.sleep(0.02)
-    # the client saw a failure, yet the order exists: a lookup by client id finds it
-    assert emu.engine.book.placements["lost"] == 1
-    found = ex.fetch_order(None, BTC, params={"clientOrderId": "lost"})
-    assert found["status"] == "closed" and found["filled"] == 0.01
-
-
 def test_partial_fill_on_demand_completes_at_the_next_tick(emu, ex):
     price = last(emu)
     emu.faults = Faults(paths=(), partial=1.0, partial_share=0.4)

@@ -1,14 +1,14 @@
 """The emulated Bitget USDT-M account, driven by the real ccxt ``bitget`` client over loopback:
 each route answers in Bitget's envelope and shapes, each refusal carries Bitget's code, Bitget's
 rules hold (margin mode on every order, one-way mode, TP/SL that need and follow a position,
-client ids never reused, post-only canceled on arrival), each fault happens as asked,
+client ids never reused, post-only canceled on arrival), each fault happens as asked (the
+refusing and response-lost faults on either venue: ``test_emulator_faults``),
 liquidation comes at Bitget's formula's price, and the wallet is always its start plus
 realised PnL, minus fees, plus funding and liquidation clearance.
 
 Refusals are matched by Bitget's code (in the message ccxt raises), not by ccxt's class."""
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.emulator.bitget_client import bitget_client
-from tests.emulator.bitget_usdt import TAKER_FEE, TRADING_PATHS, BitgetEmulator
+from tests.emulator.bitget_usdt import TAKER_FEE, BitgetEmulator
 from tests.emulator.faults import Faults
 
 BTC, BTCID = "BTC/USDT:USDT", "BTCUSDT"
@@ -278,43 +278,6 @@ def test_client_ids_are_never_reused_and_placements_are_counted(emu, ex):
 
 
 # ---- faults ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("kind", "error"),
-    [("429", ccxt.DDoSProtection), ("500", ccxt.ExchangeError), ("503", ccxt.ExchangeError)],
-)
-def test_refusing_faults_place_nothing(emu, ex, kind, error):
-    ex.load_markets()
-    emu.faults = Faults(kinds=(kind,), paths=TRADING_PATHS, first=1, retry_after_s=7)
-    with pytest.raises(error):
-        order(ex, "buy", 0.01, clientOid="f1")
-    hit = emu.hits[-1]
-    assert hit.outcome == kind and hit.status is None
-    assert hit.retry_after == (7 if kind == "429" else None)
-    assert emu.engine.book.placements["f1"] == 0
-    order(ex, "buy", 0.01, clientOid="f1")  # then it works
-    assert emu.engine.book.placements["f1"] == 1
-
-
-@pytest.mark.parametrize(
-    ("kind", "error"),
-    [("drop", ccxt.NetworkError), ("late", ccxt.RequestTimeout), ("slow", ccxt.RequestTimeout)],
-)
-def test_response_lost_after_the_order_was_accepted(emu, kind, error):
-    ex = bitget_client(emu)
-    ex.load_markets()
-    ex.timeout = 300  # shorter than the fault's delay
-    emu.faults = Faults(kinds=(kind,), paths=(f"{V2}/order/place",), first=1, slow_s=0.6)
-    with pytest.raises(error):
-        order(ex, "buy", 0.01, clientOid="lost")
-    for _ in range(100):  # a slow request is still on its way: it lands after the client gave up
-        if emu.engine.book.placements["lost"]:
-            break
-        time.sleep(0.02)
-    assert emu.engine.book.placements["lost"] == 1
-    found = ex.fetch_order(None, BTC, {"clientOrderId": "lost"})
-    assert found["status"] == "closed" and found["filled"] == 0.01
-
-
 def test_new_orders_are_not_found_for_their_first_lookups(emu, ex):
     price = last(emu)
     emu.faults = Faults(not_found=2)

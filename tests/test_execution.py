@@ -248,7 +248,7 @@ def test_a_fill_that_races_the_cancel_is_counted_and_nothing_more_is_sent(tmp_pa
     lake = lake_of(tmp_path / "lake", minutely(rows), timeframe="1m")
     setup = SimSetup(costs=Costs(), timeframe="1m", spread_ticks=1)
     prices = ReplayExchange(lake, "sim", ReplayClock(T0 + 20 * MIN), setup=setup)
-    clock = Ticking(T0 + MIN, step_ms=10_000)
+    clock = Ticking(T0 + MIN + 10_000, step_ms=10_000)  # the bar closes inside the cancel
     paper = PaperBroker(prices, journal_dir=tmp_path / "j", setup=setup, clock=clock)
     paper.amends_in_place = False
 

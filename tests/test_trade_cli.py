@@ -55,6 +55,10 @@ def good(lake_dir: Path, n: int, symbol: str = SYMBOL, **kw) -> dict:
 
 
 def test_the_pipe_from_size_places_the_bracket_once(trader: Cli, lake_dir: Path):
+    """Maker-first (the config's default): a post-only order at the best bid, then at the
+    give-up the rest at market (on a replay whose clock stands after its last bar, neither
+    fills: the market order is still open, the stop covers it whole); the report in the
+    output. Run again: nothing is sent."""
     from cryptobot.data.lake import Lake
 
     entry = last_close(Lake(lake_dir), NOW)
@@ -65,17 +69,43 @@ def test_the_pipe_from_size_places_the_bracket_once(trader: Cli, lake_dir: Path)
     assert order["status"] == "sized"
     first = trader("trade", "-", "--format", "jsonl", input=sized_out)
     (out,) = strict(first.stdout)
+    cid = order["client_order_id"]
     assert out["status"] == "placed" and [leg["leg"] for leg in out["legs"]] == [
-        "entry", "sl", "tp1", "tp2", "tp3"]  # fmt: skip
-    assert [leg["client_order_id"] for leg in out["legs"]][:2] == [
-        order["client_order_id"], order["client_order_id"] + "-sl"]  # fmt: skip
-    assert [leg["amount"] for leg in out["legs"][2:]] == order["target_qty"]
+        "entry", "e2", "sl", "tp1", "tp2", "tp3"]  # fmt: skip
+    assert [(leg["client_order_id"], leg["type"], leg["status"]) for leg in out["legs"][:3]] == [
+        (cid, "limit", "canceled"), (f"{cid}-e2", "market", "open"),
+        (f"{cid}-sl", "stop_market", "open")]  # fmt: skip
+    assert out["legs"][2]["amount"] == order["qty"]
+    assert [leg["amount"] for leg in out["legs"][3:]] == order["target_qty"]
+    report = out["execution"]
+    assert (report["schema"], report["mode"], report["status"]) == (
+        "execution/1", "maker_first", "pending")  # fmt: skip
+    assert report["filled"] == 0 and report["orders"][0]["post_only"] is True
     again = trader("trade", "-", "--format", "jsonl", input=sized_out)
     (out,) = strict(again.stdout)
     assert out["status"] == "already_placed" and "nothing sent again" in out["reason"]
     sent = table(lake_dir, "SELECT count(*) FROM order_requests WHERE action = 'create' "
                            "AND outcome = 'sent'")  # fmt: skip
-    assert sent == [(5,)]
+    assert sent == [(6,)]
+
+
+def test_taker_enters_with_one_market_order(trader: Cli, lake_dir: Path, tmp_path: Path):
+    source = tmp_path / "order.jsonl"
+    source.write_text(lines(good(lake_dir, 1)))
+    (out,) = strict(trader("trade", str(source), "--taker", "--format", "jsonl").stdout)
+    assert [(leg["leg"], leg["type"]) for leg in out["legs"]][:2] == [
+        ("entry", "market"), ("sl", "stop_market")]  # fmt: skip
+    assert out["status"] == "placed" and out["execution"] is None
+    assert table(lake_dir, "SELECT count(*) FROM executions") == [(0,)]
+    table_out = trader("trade", str(source), "--taker", "--format", "table").stdout
+    assert "already_placed" in table_out
+
+
+def test_the_table_shows_the_execution(trader: Cli, lake_dir: Path, tmp_path: Path):
+    source = tmp_path / "order.jsonl"
+    source.write_text(lines(good(lake_dir, 1)))
+    shown = trader("trade", str(source), "--format", "table").stdout
+    assert "maker_first pending" in shown and "0/2" in shown  # the cell may wrap
 
 
 @pytest.mark.parametrize(
@@ -150,6 +180,7 @@ def test_dry_run_status_and_close_print_strict_json(trader: Cli, lake_dir: Path)
         (("--status", "--dry-run"), "--status sends nothing already"),
         (("--close", SYMBOL, "--close-all"), "not both"),
         (("--status", "--tp-split", "50,50"), "--tp-split splits the targets"),
+        (("--status", "--taker"), "--taker is how sized orders enter"),
         (("-", "--tp-split", "60,60"), "adds up to 120"),
         (("-", "--tp-split", "25,nan"), "must be a finite number"),
     ],

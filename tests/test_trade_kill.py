@@ -50,7 +50,8 @@ def env_for(emu: BinanceEmulator, data_dir: Path, venue: str) -> dict[str, str]:
 
 
 def trade(env: dict[str, str], source: Path, venue: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", "cryptobot", "trade", str(source), "-f", "jsonl"]
+    # --taker: the market entry (the executor's own kill test is test_trade_execution_kill)
+    args = [sys.executable, "-m", "cryptobot", "trade", str(source), "-f", "jsonl", "--taker"]
     if venue == "live":
         args.append("--live")
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -255,8 +255,8 @@ def test_live_through_the_cli_needs_every_switch_and_never_shows_the_keys(
                                                  "--format", "jsonl", input=text)  # fmt: skip
     assert [json.loads(r)["request"] for r in dry.stdout.splitlines()][2] == "create_order"
     assert posted(emu) == []
-    done = Cli(env | {"CRYPTOBOT__MODE": "live"})("trade", "-", "--live", "--format", "jsonl",
-                                                  input=text)  # fmt: skip
+    done = Cli(env | {"CRYPTOBOT__MODE": "live"})("trade", "-", "--live", "--taker", "--format",
+                                                  "jsonl", input=text)  # fmt: skip
     assert json.loads(done.stdout)["status"] == "placed"
     assert emu.account.position(BTCID).qty == pytest.approx(0.02)
     status = Cli(env | {"CRYPTOBOT__MODE": "live"})("trade", "--status", "--live", "-f", "json")

@@ -185,6 +185,9 @@ class VenueServer(LoopbackServer, ABC):
 def _handler(emu: VenueServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # the head and the body leave in two writes: with Nagle's algorithm the body waits for
+        # the client's delayed ACK of the head, 40 ms a response on Linux loopback
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: object) -> None:  # keep test output quiet
             pass

@@ -25,6 +25,7 @@ EPILOG = (
     "  cryptobot signal setups.jsonl --format jsonl | cryptobot size - --risk-usd 1"
     " | cryptobot trade -\n\n"
     "  cryptobot trade orders.parquet --dry-run   # the exact requests, nothing sent\n\n"
+    "  cryptobot trade orders.jsonl --taker   # at market, not maker-first\n\n"
     "  cryptobot trade --status\n\n"
     "  cryptobot trade --close BTC/USDT:USDT   # or --close-all\n\n"
     "  cryptobot trade --reconcile   # journal vs venue: repaired, differences reported\n\n"
@@ -102,6 +103,14 @@ def trade_command(
             " sized_order/1); the rest is left for manage.",
         ),
     ] = None,
+    taker: Annotated[
+        bool,
+        Opt(
+            "--taker",
+            help="Enter at market at once: skip the maker-first executor (post-only at the"
+            " best bid/ask, re-priced toward the market) that `execution:` sets per strategy.",
+        ),
+    ] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -112,7 +121,8 @@ def trade_command(
 
     closing = close_all or bool(close)
     _check_modes(source=source, status=status, closing=closing, close=close, close_all=close_all,
-                 dry_run=dry_run, tp_split=tp_split, reconcile=reconcile)  # fmt: skip
+                 dry_run=dry_run, tp_split=tp_split, reconcile=reconcile,
+                 taker=taker)  # fmt: skip
     split = _split(tp_split)
     obj: AppContext = ctx.obj
     settings, secrets = obj.settings, obj.secrets
@@ -128,6 +138,7 @@ def trade_command(
         venue=journal_venue(settings, live=on_live),
         prefix=settings.execution.client_order_prefix,
         split=split,
+        execution=None if taker else settings.execution,
         in_flight_ms=LIVE_IN_FLIGHT_MS if on_live else 0,
     )
     if status:
@@ -169,6 +180,7 @@ def _check_modes(
     dry_run: bool,
     tp_split: str | None,
     reconcile: bool,
+    taker: bool,
 ) -> None:
     """One thing per run: SOURCE, --status, --close/--close-all or --reconcile (usage
     errors, exit 2)."""
@@ -188,6 +200,8 @@ def _check_modes(
         )
     if tp_split is not None and source is None:
         raise _usage("--tp-split splits the targets of sized orders: give a SOURCE")
+    if taker and source is None:
+        raise _usage("--taker is how sized orders enter: give a SOURCE")
 
 
 def _split(text: str | None) -> tuple[float, ...] | None:
@@ -279,7 +293,23 @@ def _display(o: "Outcome") -> dict[str, Any]:
     """One line per order: what each of its orders is now."""
     legs = ", ".join(f"{leg.leg} {leg.action}" for leg in o.legs)
     return {"symbol": o.symbol, "side": o.side, "status": o.status, "orders": legs,
-            "reason": o.reason, "client_order_id": o.client_order_id}  # fmt: skip
+            "execution": _execution_text(o.execution), "reason": o.reason,
+            "client_order_id": o.client_order_id}  # fmt: skip
+
+
+def _execution_text(report: dict[str, Any] | None) -> str:
+    """The executor's report in a cell: mode, what filled, maker share, slippage."""
+    if report is None:
+        return ""
+    share, bps, ticks = report["maker_share"], report["slippage_bps"], report["slippage_ticks"]
+    parts = [f"{report['mode']} {report['status']} {report['filled']:g}/{report['qty']:g}"]
+    if share is not None:
+        parts.append(f"maker {share:.0%}")
+    if bps is not None:
+        parts.append(
+            f"slippage {bps:+.1f} bps" + ("" if ticks is None else f" ({ticks:+.1f} ticks)")
+        )
+    return ", ".join(parts)
 
 
 def _render_status(report: "StatusReport", *, fmt: Format | None, output: Any) -> None:

@@ -38,6 +38,12 @@ class Dispatch(Protocol):
 
     async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order: ...
 
+    async def amend(self, order: Order, *, price: float, parent_id: str, leg: str) -> Order:
+        """Move a resting order to ``price`` in place (the maker-first executor's reprice)."""
+
+    async def executed(self, report: dict[str, Any]) -> None:
+        """The executor's report of an entry (``execution/1``), as its execution ended."""
+
     async def setting(self, *, action: str, symbol: str, value: Any) -> None: ...
 
     async def event(self, *, level: str, kind: str, message: str, symbol: str | None,
@@ -117,6 +123,25 @@ class VenueDispatch:
                              parent_id=parent_id, leg=leg)  # fmt: skip
         self.journal.update(done, ts=ts)
         return done
+
+    async def amend(self, order: Order, *, price: float, parent_id: str, leg: str) -> Order:
+        ts, cid = self.ts, order.client_order_id
+        detail = {"client_order_id": cid, "price": price}
+        try:
+            done = await self.venue.amend_order(cid, price=price, symbol=order.symbol)
+        except CryptobotError as exc:
+            self.journal.request(action="amend", ts=ts, symbol=order.symbol, detail=detail,
+                                 outcome="failed", message=str(exc), client_order_id=cid,
+                                 parent_id=parent_id, leg=leg)  # fmt: skip
+            raise
+        self.journal.request(action="amend", ts=ts, symbol=order.symbol, detail=detail,
+                             outcome=done.status, client_order_id=cid, parent_id=parent_id,
+                             leg=leg)  # fmt: skip
+        self.journal.update(done, ts=ts)
+        return done
+
+    async def executed(self, report: dict[str, Any]) -> None:
+        self.journal.executed(report, ts=self.ts)
 
     async def setting(self, *, action: str, symbol: str, value: Any) -> None:
         ts = self.ts
@@ -206,6 +231,15 @@ class DryRunDispatch:
                               "client_order_id": order.client_order_id,
                               "symbol": order.symbol})  # fmt: skip
         return replace(order, status="canceled")
+
+    async def amend(self, order: Order, *, price: float, parent_id: str, leg: str) -> Order:
+        self.requests.append({"request": "amend_order", "order": parent_id, "leg": leg,
+                              "client_order_id": order.client_order_id, "symbol": order.symbol,
+                              "price": price})  # fmt: skip
+        return replace(order, price=price)
+
+    async def executed(self, report: dict[str, Any]) -> None:
+        return None
 
     async def setting(self, *, action: str, symbol: str, value: Any) -> None:
         self.requests.append({"request": action, "symbol": symbol, "value": value})

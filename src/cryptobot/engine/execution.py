@@ -1,10 +1,12 @@
 """The maker-first executor (quant plan §8): one entry onto a venue, as a maker where it can.
 
 ``await execute(venue, request=..., rules=settings.execution.for_strategy(s), sleep=...)`` is
-the whole surface; ``trade`` calls it for an entry (``taker=True`` for ``--taker``) and the
-daemon will. It reads the time only from ``venue.now()`` and waits only through ``sleep`` (the
-caller's: ``asyncio.sleep`` live, a replay clock's advance in a backtest or a test), so a
-replayed clock drives it as it drives the venue.
+the whole surface; ``trade`` calls it for an entry (``trade --taker`` skips it) and the daemon
+will. It reads the time only from ``venue.now()`` and waits only through ``sleep`` (the
+caller's: ``venue.wait``, which sleeps live and moves a replayed clock), so a replayed clock
+drives it as it drives the venue. ``watch`` (``trade``'s protection) is awaited with what has
+filled each time that grew, after the look at the venue that saw it: a stop can follow the
+fills one look behind, never more.
 
 **Maker-first** (``rules.maker_first``, not ``taker``):
 
@@ -39,16 +41,15 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
-from cryptobot.core.account import Order, OrderType
+from cryptobot.core.account import Fill, Order, OrderSide, OrderType
 from cryptobot.core.errors import ExchangeFailure, UnknownSymbolError
 from cryptobot.core.execution import ExecutionReport, ExecutionRequest, ExecutionStatus
 from cryptobot.core.market import BestBidAsk, Market
 from cryptobot.core.numbers import short
 from cryptobot.core.settings import ExecutionRules
 from cryptobot.engine.execution_plan import child_qty, entry_order_id, maker_price
-from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import (
     DuplicateClientOrderId,
     OrderNotFound,
@@ -62,25 +63,60 @@ from cryptobot.risk.sizing import floor_to_step
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
+Watch = Callable[[float], Awaitable[None]]
 MARKET_WAIT_POLLS = 60  # a market order is looked at this many intervals before "pending"
 NOT_PLACED_TRIES = 5  # requests the venue turned away unprocessed, in a row, before stopping
 
 
+class ExecutionVenue(Protocol):
+    """What the executor asks of a venue: ``TradingExchange``'s reads of an order, the book
+    and the fills, and its order requests (``trade`` hands it one that journals them)."""
+
+    id: str
+    amends_in_place: bool
+
+    async def load_markets(self, reload: bool = False) -> dict[str, Market]: ...
+
+    async def now(self) -> int: ...
+
+    async def fetch_order(self, client_order_id: str, *, symbol: str | None = None) -> Order: ...
+
+    async def fetch_best_bid_ask(self, symbol: str) -> BestBidAsk: ...
+
+    async def fetch_my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> list[Fill]: ...
+
+    async def create_order(
+        self, *, symbol: str, type: OrderType, side: OrderSide, amount: float,
+        price: float | None = None, trigger_price: float | None = None,
+        reduce_only: bool = False, post_only: bool = False, client_order_id: str | None = None,
+    ) -> Order: ...  # fmt: skip
+
+    async def cancel_order(self, client_order_id: str, *, symbol: str | None = None) -> Order: ...
+
+    async def amend_order(
+        self, client_order_id: str, *, price: float, symbol: str | None = None
+    ) -> Order: ...
+
+
 async def execute(
-    venue: TradingExchange,
+    venue: ExecutionVenue,
     *,
     request: ExecutionRequest,
     rules: ExecutionRules,
     sleep: Sleep,
     taker: bool = False,
+    watch: Watch | None = None,
 ) -> ExecutionReport:
     """Work ``request`` onto ``venue`` by ``rules`` (the module's docstring) and report it;
-    ``taker``: at market at once (``trade --taker``)."""
+    ``taker``: at market at once; ``watch``: awaited with the filled quantity as it grows (an
+    exception it raises ends the run there, raised to the caller)."""
     market = (await venue.load_markets()).get(request.symbol)
     if market is None:
         raise UnknownSymbolError(f"{venue.id} lists no market {request.symbol}")
     run = _Run(venue=venue, request=request, rules=rules, sleep=sleep, market=market,
-               qty=floor_to_step(request.qty, market.step_size))  # fmt: skip
+               qty=floor_to_step(request.qty, market.step_size), watch=watch)  # fmt: skip
     mode: Literal["maker_first", "taker"] = "maker_first"
     if taker or not rules.maker_first:
         mode = "taker"
@@ -93,7 +129,22 @@ async def execute(
         pass
     except OrderStatusUnknown as exc:
         run.end("unknown", str(exc))
+    await run.looked()
     return await run.report(mode)
+
+
+async def found_orders(venue: ExecutionVenue, *, request: ExecutionRequest) -> list[Order]:
+    """The entry's orders the venue holds, asked for by their ids in turn until one is unknown
+    (the executor sends the next only once the one before is done): what a re-run adopts."""
+    found: list[Order] = []
+    n = 1
+    while (cid := entry_order_id(request.client_order_id, n)) is not None:
+        try:
+            found.append(await venue.fetch_order(cid, symbol=request.symbol))
+        except OrderNotFound:
+            break
+        n += 1
+    return found
 
 
 class _Stop(Exception):
@@ -102,12 +153,13 @@ class _Stop(Exception):
 
 @dataclass
 class _Run:
-    venue: TradingExchange
+    venue: ExecutionVenue
     request: ExecutionRequest
     rules: ExecutionRules
     sleep: Sleep
     market: Market
     qty: float
+    watch: Watch | None
     orders: dict[str, Order] = field(default_factory=dict)  # by client id, in sending order
     sent: int = 0  # orders numbered so far
     started: int = 0
@@ -117,6 +169,7 @@ class _Run:
     reason: str | None = None
     unsent: float = 0.0
     notes: list[str] = field(default_factory=list)
+    told: float = 0.0  # the filled quantity ``watch`` was last told
 
     # ---- state -----------------------------------------------------------------------------
     @property
@@ -127,11 +180,21 @@ class _Run:
     def side(self) -> Literal["buy", "sell"]:
         return self.request.side
 
-    def remaining(self) -> float:
+    def filled(self) -> float:
         filled = 0.0
         for order in self.orders.values():
             filled = add_steps(filled, order.filled, step=self.market.step_size)
-        return add_steps(self.qty, -filled, step=self.market.step_size)
+        return filled
+
+    def remaining(self) -> float:
+        return add_steps(self.qty, -self.filled(), step=self.market.step_size)
+
+    async def looked(self) -> None:
+        """After a look at the venue: ``watch`` told what has filled, if that grew."""
+        filled = self.filled()
+        if self.watch is not None and filled > self.told:
+            self.told = filled
+            await self.watch(filled)
 
     def working(self) -> Order | None:
         last = next(reversed(self.orders.values()), None)
@@ -155,16 +218,11 @@ class _Run:
 
     # ---- a re-run finds what was sent -------------------------------------------------------
     async def resume(self) -> None:
-        """Ask the venue for the entry's ids in turn until one is unknown: each found counts
-        (a re-run never sends an order again), the last one open is worked on."""
-        n = 1
-        while (cid := entry_order_id(self.request.client_order_id, n)) is not None:
-            found = await self._find(cid)
-            if found is None:
-                break
+        """The entry's orders the venue holds (``found_orders``): each counts (a re-run never
+        sends an order again), the last one open is worked on."""
+        for found in await found_orders(self.venue, request=self.request):
             self.keep(found)
-            n += 1
-        self.sent = n - 1
+        self.sent = len(self.orders)
         if self.orders:
             self.note(f"found {self.sent} order(s) of this entry at the venue; going on")
             self.started = min(o.timestamp for o in self.orders.values())
@@ -184,12 +242,16 @@ class _Run:
             self.note("the market states no price tick: at market")
             return
         deadline = self.started + round(self.rules.give_up_after_s * 1000)
+        first = True  # the clock was read as the run started: no second request for it
         while self.remaining() > 0:
+            await self.looked()
             order = self.working()
             if order is not None and order.type == "market":
                 return  # a re-run found the market phase under way: it waits for it
             if order is None:
-                if await self.venue.now() >= deadline:
+                now = self.started if first else await self.venue.now()
+                first = False
+                if now >= deadline:
                     return
                 quote = await self._quote()
                 if quote is None:
@@ -272,6 +334,7 @@ class _Run:
     # ---- at market --------------------------------------------------------------------------
     async def at_market(self) -> None:
         while self.remaining() > 0:
+            await self.looked()
             order = self.working()
             if order is not None and order.type != "market":
                 await self._cancel(order)  # a resting maker order (found by a re-run)
@@ -288,6 +351,7 @@ class _Run:
 
     async def _wait(self, order: Order) -> None:
         for _ in range(MARKET_WAIT_POLLS):
+            await self.looked()
             if order.status != "open":
                 return
             await self.sleep(self.rules.reprice_every_s)
@@ -368,4 +432,4 @@ class _Run:
         )  # fmt: skip
 
 
-__all__ = ["Sleep", "execute"]
+__all__ = ["ExecutionVenue", "Sleep", "Watch", "execute", "found_orders"]

@@ -17,18 +17,22 @@ For each sized order, in input order:
    breaker and the lake's return correlations feed ``risk.gates``, the chain ``size`` runs.
    Orders of one run are gated as if the earlier ones were placed. A refusal is journaled with
    its reason and the verdicts.
-4. **Entry**: margin mode and leverage set, then a market order (where the maker-first
-   executor of issue 13 part 4 will slot in). An ambiguous failure is resolved by client id,
-   never by sending it again.
+4. **Entry**: margin mode and leverage set, then the entry through the maker-first executor
+   (``engine.execution``) by the strategy's ``execution:`` rules, or a single market order
+   (``execution`` None: ``trade --taker``). The executor's orders are journaled as the entry's
+   legs (``entry``, ``e2``..), its report (``execution/1``) with the order when it ends; a run
+   killed mid-execution is gone on with by the next, adopting the orders by their ids. An
+   ambiguous failure is resolved by client id, never by sending it again.
 5. **Protection at once**: a reduce-only stop-market sized to what has filled (an entry that
    has not filled yet, as on the simulated venues that fill at the next bar: all of it, resting
    with it and reducing only what fills), then the take-profit ladder as reduce-only orders
-   (``engine.bracket``). A fill that grows later gets a bigger stop (a new ``-sl2``.. order,
-   the old one canceled after), in this run or the next. A stop the venue will not take
-   (after ``stop_attempts`` tries of a request it certainly did not process) means the
-   position is closed by a reduce-only market order (the entry canceled first if it still
-   works) and a ``CRITICAL`` event journaled; a target that fails is a ``WARNING``, the stop
-   protects.
+   (``engine.bracket``). Under the executor the stop follows its fills, grown after each look
+   at the venue that saw a fill, partial ones included (``_Guard``). A fill that grows later
+   gets a bigger stop (a new ``-sl2``.. order, the old one canceled after), in this run or the
+   next. A stop the venue will not take (after ``stop_attempts`` tries of a request it
+   certainly did not process) means the position is closed by a reduce-only market order (the
+   entry canceled first if it still works) and a ``CRITICAL`` event journaled; a target that
+   fails is a ``WARNING``, the stop protects.
 
 A tripped circuit breaker fails the entry's gate: it blocks every opening order; the reduce-only
 stop, targets and closes still go (they only ever reduce). Closes (``close_positions``) cancel
@@ -48,11 +52,14 @@ from typing import Any
 
 from cryptobot.core.account import Order, OrderRequest, Position
 from cryptobot.core.errors import CryptobotError, DataError
+from cryptobot.core.execution import ExecutionReport, ExecutionRequest
 from cryptobot.core.market import Market
-from cryptobot.core.settings import RiskSettings, Settings
+from cryptobot.core.settings import ExecutionRules, ExecutionSettings, RiskSettings, Settings
 from cryptobot.data import locks
 from cryptobot.engine.bracket import ENTRY, Bracket, Leg, next_version, plan
 from cryptobot.engine.dispatch import Dispatch, DryRunDispatch, VenueDispatch
+from cryptobot.engine.execution import execute, found_orders
+from cryptobot.engine.execution_venue import DeskVenue, entry_of
 from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import (
@@ -80,14 +87,16 @@ FAILED = ("refused", "rejected", "not_placed", "unknown", "closed_no_stop", "unp
 class TradeSetup:
     """What stays the same for a run: the configured risk (strategy profiles inside), the
     journal (``root``: the data dir; ``venue``: which account its rows are), the client id
-    prefix of a manual close, the ladder split replacing the records' own (``split``) and how
-    patient to be with a venue."""
+    prefix of a manual close, the ladder split replacing the records' own (``split``), how
+    entries are worked (``execution``: the executor's rules per strategy; None: one market
+    order, ``--taker``) and how patient to be with a venue."""
 
     risk: RiskSettings
     root: Path
     venue: str
     prefix: str
     split: tuple[float, ...] | None = None
+    execution: ExecutionSettings | None = None
     in_flight_ms: int = 0
     lookups: int = 3  # "not found" answers tolerated before an order counts as absent
     pause_s: float = 0.2  # between two look-ups
@@ -144,6 +153,7 @@ class Outcome:
     status: str  # placed | already_placed | skipped | closed | one of FAILED
     reason: str = ""
     legs: list[LegResult] = field(default_factory=list)
+    execution: dict[str, Any] | None = None  # the executor's report (execution/1)
 
     @property
     def failed(self) -> bool:
@@ -157,7 +167,7 @@ class Outcome:
         return {
             "client_order_id": self.client_order_id, "symbol": self.symbol, "side": self.side,
             "status": self.status, "reason": self.reason,
-            "legs": [vars(leg) for leg in self.legs],
+            "legs": [vars(leg) for leg in self.legs], "execution": self.execution,
         }  # fmt: skip
 
 
@@ -274,9 +284,15 @@ class TradeDesk:
             return out.end("refused", refusal), None
         await self.send.keep(order.to_record() | {"tp_split": self.setup.split},
                              client_order_id=order.client_order_id)  # fmt: skip
-        entry = await self._open(bracket, verdict, book, out)
-        if entry is not None:
-            await self._protect(bracket, entry, book, out)
+        rules = self._rules(order)
+        if rules is None:
+            entry = await self._open(bracket, verdict, book, out)
+            if entry is not None:
+                await self._protect(bracket, entry, book, out)
+        elif await self._settings(bracket, verdict, out):
+            entry = await self._execute(bracket, rules, book, out, gates=verdict)
+        else:
+            entry = None
         sent = entry is not None or out.status == "unknown"  # an unknown entry may exist
         return out, proposal if sent else None
 
@@ -305,12 +321,16 @@ class TradeDesk:
         """An entry sent before is never sent again: said (and journaled), and the position
         it opened gets its protection checked (a run killed after the entry, a grown fill)."""
         order = bracket.order
+        rules = self._rules(order)
         out.end("already_placed", f"sent before ({state.value}): nothing sent again")
-        out.legs.append(LegResult.of(bracket.entry, "kept" if entry else "done", entry))
+        if rules is None or entry is None:  # else the executor lists the entry's orders
+            out.legs.append(LegResult.of(bracket.entry, "kept" if entry else "done", entry))
         await self.send.event(level="INFO", kind="already_placed", symbol=order.symbol,
                               client_order_id=order.client_order_id,
                               message=f"{order.symbol}: {out.reason}")  # fmt: skip
-        if entry is not None:
+        if rules is not None and entry is not None:
+            await self._execute(bracket, rules, book, out, gates=None)
+        elif entry is not None:
             await self._protect(bracket, entry, book, out)
 
     async def _account(self, orders: Sequence[TradeOrder]) -> gates.AccountState:
@@ -355,23 +375,19 @@ class TradeDesk:
         )  # fmt: skip
         return proposal, gates.check(proposal, account, risk)
 
+    def _rules(self, order: TradeOrder) -> ExecutionRules | None:
+        """The executor's rules for ``order``'s strategy; None: one market order (--taker)."""
+        execution = self.setup.execution
+        return None if execution is None else execution.for_strategy(order.strategy)
+
     async def _open(
         self, bracket: Bracket, verdict: dict[str, str], book: _Book, out: Outcome
     ) -> Order | None:
-        """Margin mode, leverage, then the entry; None when it was not placed (``out`` says
-        why)."""
-        order = bracket.order
-        try:
-            await self.send.setting(action="set_margin_mode", symbol=order.symbol,
-                                    value=order.margin_mode)  # fmt: skip
-            await self.send.setting(action="set_leverage", symbol=order.symbol,
-                                    value=order.leverage)  # fmt: skip
-        except CryptobotError as exc:
-            reason = f"the venue refused the margin mode or leverage: {exc}"
-            await self.send.refused(bracket.entry, strategy=order.strategy, reason=reason,
-                                    gates=verdict)  # fmt: skip
-            out.end("rejected", reason)
+        """Margin mode, leverage, then the entry at market; None when it was not placed
+        (``out`` says why)."""
+        if not await self._settings(bracket, verdict, out):
             return None
+        order = bracket.order
         try:
             entry = await self.send.create(bracket.entry, parent_id=order.client_order_id,
                                            strategy=order.strategy, gates=verdict)  # fmt: skip
@@ -386,6 +402,99 @@ class TradeDesk:
         book.saw(entry)
         out.legs.append(LegResult.of(bracket.entry, "placed", entry))
         return entry
+
+    async def _settings(self, bracket: Bracket, verdict: dict[str, str], out: Outcome) -> bool:
+        """Margin mode and leverage before the entry; False when the venue refused them (the
+        entry journaled as refused, ``out`` says why)."""
+        order = bracket.order
+        try:
+            await self.send.setting(action="set_margin_mode", symbol=order.symbol,
+                                    value=order.margin_mode)  # fmt: skip
+            await self.send.setting(action="set_leverage", symbol=order.symbol,
+                                    value=order.leverage)  # fmt: skip
+        except CryptobotError as exc:
+            reason = f"the venue refused the margin mode or leverage: {exc}"
+            await self.send.refused(bracket.entry, strategy=order.strategy, reason=reason,
+                                    gates=verdict)  # fmt: skip
+            out.end("rejected", reason)
+            return False
+        return True
+
+    async def _execute(
+        self,
+        bracket: Bracket,
+        rules: ExecutionRules,
+        book: _Book,
+        out: Outcome,
+        *,
+        gates: dict[str, str] | None,
+    ) -> Order | None:
+        """The entry through the maker-first executor, its stop and ladder following the fills
+        (``_Guard``); ``gates`` None: an entry sent before, gone on with (its orders adopted by
+        their ids, none sent again) unless its execution ended (journaled), then only looked
+        at. A dry run ends at the executor's first wait: its first requests. The entry's
+        orders as one (``entry_of``); None when none was placed."""
+        order = bracket.order
+        venue = DeskVenue(self.venue, self.send, bracket, gates=gates)
+        guard = _Guard(self, bracket, book, out)
+        request = ExecutionRequest(
+            symbol=order.symbol, side=bracket.entry.request.side,
+            qty=bracket.entry.request.amount, client_order_id=order.client_order_id,
+            expected_price=order.entry,
+        )  # fmt: skip
+        at, report = len(out.legs), None
+        try:
+            if gates is None and self.journal.execution_of(order.client_order_id) is not None:
+                for found in await found_orders(venue, request=request):
+                    venue.orders[found.client_order_id] = found
+            else:
+                sleep = _dry_run_ends if self.send.dry else self.venue.wait
+                report = await execute(venue, request=request, rules=rules, sleep=sleep,
+                                       watch=guard.cover)  # fmt: skip
+        except _NoStop as exc:
+            _legs(bracket, venue, out, at)
+            await self._unprotected(bracket, venue.working(), book, out, str(exc))
+            return None
+        except _DryRunEnds:
+            pass
+        except CryptobotError as exc:
+            out.end("unknown", f"the execution stopped ({exc}); re-run trade to go on with it")
+        _legs(bracket, venue, out, at)
+        for child in venue.orders.values():
+            book.saw(child)
+        if report is not None:
+            await self._executed(report, out)
+        if not venue.orders:
+            if out.status == "unknown":  # an order whose outcome is unknown may have filled
+                await self._cover_held(bracket, guard, book, out)
+            return None
+        entry = entry_of(list(venue.orders.values()), step=bracket.market.step_size)
+        await guard.settle(entry)
+        return entry
+
+    async def _cover_held(self, bracket: Bracket, guard: "_Guard", book: _Book,
+                          out: Outcome) -> None:  # fmt: skip
+        """What the venue holds of the order's side gets its stop all the same (the gates let
+        no other position of the symbol through); no stop: it is closed."""
+        held = floor_to_step(await self._held(bracket.order), bracket.market.step_size)
+        if held <= 0:
+            return
+        try:
+            await guard.cover(held)
+        except _NoStop as exc:
+            await self._unprotected(bracket, None, book, out, str(exc))
+
+    async def _executed(self, report: ExecutionReport, out: Outcome) -> None:
+        """The report journaled with the order and in the outcome; an execution that stopped
+        short says why (nothing filled: ``rejected``; its outcome unknown: ``unknown``)."""
+        out.execution = report.to_record()
+        await self.send.executed(out.execution)
+        if report.status == "unfilled":
+            out.end("rejected", f"the entry filled nothing: {report.reason}")
+        elif report.status == "unknown":
+            out.end("unknown", f"{report.reason}; re-run trade to resolve")
+        elif report.reason:
+            out.reason = (out.reason + "; " if out.reason else "") + report.reason
 
     async def _unknown_entry(
         self, bracket: Bracket, book: _Book, out: Outcome, error: str
@@ -414,28 +523,14 @@ class TradeDesk:
         they were placed gets its bigger stop now. Nothing to protect (the entry is done
         without a fill, or its position is closed): the order's own stops and targets still
         working are canceled, so they cannot reduce a later position of the symbol."""
-        step = bracket.market.step_size
-        want = _cover(entry, await self._held(bracket.order), step)
-        if want <= 0:
-            why = "the entry filled nothing" if entry.filled <= 0 else "the position is closed"
-            out.reason = (out.reason + "; " if out.reason else "") + f"nothing to protect: {why}"
-            await self._cancel_legs(bracket, book, out)
-            return
-        stopped, reason = await self._ensure_stop(bracket, want, book, out)
-        if not stopped:
-            await self._unprotected(bracket, entry, book, out, reason)
-            return
-        await self._targets(bracket, book, out)
-        if entry.status != "open" or self.send.dry:
+        guard = _Guard(self, bracket, book, out)
+        if not await guard.settle(entry) or entry.status != "open" or self.send.dry:
             return
         fresh = await self._find(bracket.entry, tries=1)
         if fresh is None or fresh.filled <= entry.filled:
             return  # the next run grows the stop
         await self._seen(bracket, fresh, bracket.entry)
-        grown = _cover(fresh, await self._held(bracket.order), step)
-        stopped, reason = await self._ensure_stop(bracket, grown, book, out)
-        if not stopped:
-            await self._unprotected(bracket, fresh, book, out, reason)
+        await guard.settle(fresh)
 
     async def _cancel_legs(self, bracket: Bracket, book: _Book, out: Outcome) -> None:
         """This order's stops and targets still working, canceled (best effort: they only
@@ -726,6 +821,73 @@ class TradeDesk:
         await self.send.record(fills=fills, positions=await self.venue.fetch_positions(),
                                payments=payments,
                                balance=await self.venue.fetch_balance())  # fmt: skip
+
+
+class _NoStop(Exception):
+    """The venue would not take a stop for what has filled (``_Guard.cover``); no
+    ``CryptobotError``, so no handler of the executor's can take it for a venue's refusal."""
+
+
+class _DryRunEnds(Exception):
+    """A dry run's executor reached its first wait: its first requests are written down."""
+
+
+async def _dry_run_ends(seconds: float) -> None:
+    raise _DryRunEnds
+
+
+@dataclass
+class _Guard:
+    """One entry's protection as its fills arrive: the stop grown to what has filled (a new
+    version, the smaller ones canceled after it), the ladder once the first stop stands."""
+
+    desk: TradeDesk
+    bracket: Bracket
+    book: _Book
+    out: Outcome
+    covered: float = 0.0
+    laddered: bool = False
+
+    async def cover(self, filled: float) -> None:
+        """A stop for ``filled`` (the executor's ``watch``); ``_NoStop`` when the venue will
+        not take one."""
+        want = floor_to_step(filled, self.bracket.market.step_size)
+        if want <= self.covered:
+            return
+        stopped, reason = await self.desk._ensure_stop(self.bracket, want, self.book, self.out)
+        if not stopped:
+            raise _NoStop(reason)
+        self.covered = want
+        if not self.laddered:
+            self.laddered = True
+            await self.desk._targets(self.bracket, self.book, self.out)
+
+    async def settle(self, entry: Order) -> bool:
+        """The protection ``entry`` needs now (``_cover``). Nothing to protect (the entry is
+        done without a fill, or its position is closed): the order's stops and targets still
+        working are canceled, so they cannot reduce a later position of the symbol. False
+        when nothing is protected: nothing to, or no stop (the position closed)."""
+        desk, bracket, out = self.desk, self.bracket, self.out
+        want = _cover(entry, await desk._held(bracket.order), bracket.market.step_size)
+        if want <= 0:
+            why = "the entry filled nothing" if entry.filled <= 0 else "the position is closed"
+            out.reason = (out.reason + "; " if out.reason else "") + f"nothing to protect: {why}"
+            await desk._cancel_legs(bracket, self.book, out)
+            return False
+        try:
+            await self.cover(want)
+        except _NoStop as exc:
+            await desk._unprotected(bracket, entry, self.book, out, str(exc))
+            return False
+        return True
+
+
+def _legs(bracket: Bracket, venue: DeskVenue, out: Outcome, at: int) -> None:
+    """The executor's orders into ``out`` at ``at`` (before the stop and ladder that followed
+    them): placed by this run, or kept (adopted from an earlier one)."""
+    legs = [LegResult.of(_leg_of(bracket, o), "placed" if cid in venue.placed else "kept", o)
+            for cid, o in venue.orders.items()]  # fmt: skip
+    out.legs[at:at] = legs
 
 
 def close_leg(position: Position, *, prefix: str, venue: str) -> Leg:

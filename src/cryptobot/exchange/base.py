@@ -17,6 +17,7 @@ Library code takes the time from ``now()``, never from ``time.time()``: a replay
 drives everything, signal staleness included.
 """
 
+import asyncio
 from abc import ABC, abstractmethod
 from typing import Protocol
 
@@ -54,6 +55,12 @@ class Exchange(ABC):
     @abstractmethod
     async def now(self) -> int:
         """The venue's clock in ms (the replay exchange's simulated clock)."""
+
+    async def wait(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the venue's clock: a live venue's passes by itself (a real
+        sleep); a replayed one is moved (the replay exchange), so whoever waits on a venue (the
+        maker-first executor) drives a replay as it would wait on a live one."""
+        await asyncio.sleep(seconds)
 
     @abstractmethod
     async def load_markets(self, reload: bool = False) -> dict[str, Market]: ...

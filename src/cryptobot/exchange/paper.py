@@ -34,6 +34,7 @@ funding, isolated liquidation), exactly as the replay exchange fills them on sto
   No other process can open the journal meanwhile.
 """
 
+import asyncio
 import copy
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -144,6 +145,12 @@ class PaperBroker(SimulatedExchange):
     # ---- the market, from the wrapped exchange (read-only) -------------------------------
     async def now(self) -> int:
         return await self._clock.now()
+
+    async def wait(self, seconds: float) -> None:
+        """On the broker's clock: one that can be waited on (a replayed one, the prices'
+        exchange) moves; any other tells real time, which passes by itself."""
+        wait = getattr(self._clock, "wait", None)
+        await (wait(seconds) if wait is not None else asyncio.sleep(seconds))
 
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
         if self._markets is None or reload:

@@ -50,6 +50,10 @@ class ReplayClock:
             raise ClockWentBack(f"the replay clock cannot move back ({ms} ms)")
         self.now_ms += ms
 
+    async def wait(self, seconds: float) -> None:
+        """``seconds`` pass: the clock moves (what a venue on this clock waits by)."""
+        self.advance(round(seconds * 1000))
+
     def move_to(self, ms: int) -> None:
         if ms < self.now_ms:
             raise ClockWentBack(
@@ -98,6 +102,9 @@ class ReplayExchange(SimulatedExchange):
 
     async def now(self) -> int:
         return self.clock.now_ms
+
+    async def wait(self, seconds: float) -> None:
+        await self.clock.wait(seconds)
 
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
         if self._markets is None or reload:

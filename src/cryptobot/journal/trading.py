@@ -21,6 +21,9 @@ events`` can read them as they are:
 - ``positions``: snapshots of the venue's open positions at the end of a run;
 - ``funding_payments``: the funding the account paid or received on the symbols of a run;
 - ``account_snapshots``: the balance and equity at the end of each run (``journal.account``);
+- ``executions``: the maker-first executor's report of an entry (``execution/1``, JSON: its
+  orders, slippage in bps and ticks, maker share), by the entry's client id, written when the
+  execution ended (a run killed mid-execution leaves none: the next run goes on with it);
 - ``events``: what a trader must know (``CRITICAL``: a position closed for want of a stop,
   ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped), and each
   difference a reconcile found, by its class (``engine.reconcile``);
@@ -70,6 +73,10 @@ CREATE TABLE IF NOT EXISTS positions (
     entry_price DOUBLE, mark_price DOUBLE, notional DOUBLE, unrealized_pnl DOUBLE,
     leverage DOUBLE, margin_mode VARCHAR, liquidation_price DOUBLE,
     PRIMARY KEY (venue, ts, symbol)
+);
+CREATE TABLE IF NOT EXISTS executions (
+    venue VARCHAR, client_order_id VARCHAR, ts BIGINT, status VARCHAR, report VARCHAR,
+    PRIMARY KEY (venue, client_order_id)
 );
 CREATE SEQUENCE IF NOT EXISTS events_seq;
 CREATE TABLE IF NOT EXISTS events (
@@ -228,7 +235,13 @@ class TradeJournal:
         )
         return {r[0] for r in rows if r[0] is not None}
 
-    def _read(self, sql: str, params: list[Any], table: str = "orders") -> list[tuple]:
+    def execution_of(self, client_order_id: str) -> dict[str, Any] | None:
+        """The executor's report of the entry ``client_order_id``; None while none ended."""
+        rows = self._read("SELECT report FROM executions WHERE venue = ? AND client_order_id = ?",
+                          [self.venue, client_order_id], table="executions")  # fmt: skip
+        return json.loads(rows[0][0]) if rows else None
+
+    def _read(self, sql: str, params: list[Any], *, table: str = "orders") -> list[tuple]:
         with catalog.reader(self.root) as con:
             if con is None or table not in catalog.tables(con):
                 return []
@@ -383,6 +396,16 @@ class TradeJournal:
                 "leg, symbol, request, outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [ts, self.venue, action, client_order_id, parent_id, leg, symbol,
                  json.dumps(dict(detail)), outcome, message],
+            )  # fmt: skip
+
+    def executed(self, report: Mapping[str, Any], *, ts: int) -> None:
+        """The executor's report of an entry (``execution/1``), stored as it ended."""
+        with self._writing() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO executions (venue, client_order_id, ts, status, report) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [self.venue, report["client_order_id"], ts, report["status"],
+                 json.dumps(dict(report), allow_nan=False)],
             )  # fmt: skip
 
     def event(
