@@ -5,7 +5,7 @@ The breaker (``risk.breakers``) decides; this only does what it asked. The actio
 ones its trip stored with it (``journal.breakers.trip_actions``: the ``breaker_events`` row of
 the trip), or, for a trip the configured limits call for that no event has stored yet, the
 ones ``risk.context.apply_event`` stores now. Whether positions are closed is the backtest
-portfolio's rule (``backtest.portfolio.EXIT_ACTIONS``: any exit action closes them), so a
+composer's rule (``engine.composer.EXIT_ACTIONS``: any exit action closes them), so a
 backtest and a live account react to a trip alike:
 
 - **daily** (``cancel_orders``, ``close_directional``): the opening orders (not reduce-only)
@@ -27,8 +27,8 @@ nothing (a trip judged on reading is not stored either: its actions wait for a r
 
 from typing import TYPE_CHECKING
 
-from cryptobot.backtest.portfolio import EXIT_ACTIONS
 from cryptobot.core.errors import CryptobotError
+from cryptobot.engine.composer import EXIT_ACTIONS
 from cryptobot.engine.reconcile_report import Difference
 from cryptobot.journal.breakers import trip_actions
 from cryptobot.risk.breakers import Action, BreakerState, Clock
