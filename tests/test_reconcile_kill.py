@@ -44,7 +44,7 @@ def account(emu: BinanceEmulator) -> dict[str, tuple]:
 def settle(env: dict[str, str], source: Path, emu: BinanceEmulator) -> list[dict]:
     """A re-run of the batch, then a reconcile: what a trader does after a crash."""
     emu.now_ms += 11_000  # what a killed process had in flight cannot land any more
-    done = finish(cryptobot(env, "trade", str(source), cwd=source.parent))
+    done = finish(cryptobot(env, "trade", str(source), "--taker", cwd=source.parent))
     assert {o["status"] for o in done} <= {"placed", "already_placed"}, done
     return finish(cryptobot(env, "trade", "--reconcile", cwd=source.parent))
 
@@ -69,7 +69,7 @@ def test_kill_9_at_random_points_then_rerun_and_reconcile_end_as_one_clean_run(
         source.write_text(orders(emu))
         env = env_for(emu, killed / "data", "live")
         for n in range(KILLS):
-            args = ("trade", str(source)) if n % 3 != 2 else ("trade", "--reconcile")
+            args = ("trade", str(source), "--taker") if n % 3 != 2 else ("trade", "--reconcile")
             proc = cryptobot(env, *args, cwd=killed)
             kill_after(proc, emu, hits=len(emu.hits) + rng.randint(3, 40))
         settle(env, source, emu)
