@@ -20,26 +20,14 @@ from cryptobot.engine.trade import TradeDesk
 from cryptobot.journal.trading import TradeJournal
 from cryptobot.risk.breakers import Equity
 from cryptobot.risk.context import apply_event
+from tests import test_trade_live
 from tests.conftest import Cli, emulator_env
 from tests.emulator import BinanceEmulator
 from tests.test_ccxt_trading import KEY, SECRET, adapter, posted
 from tests.test_trade_live import BTC, BTCID, ETH, ETHID, _markets, btc_order, trade
 from tests.trading import setup, table
 
-
-@pytest.fixture
-def emu(shared: Path):
-    with BinanceEmulator(shared) as server:
-        server.engine.spec(BTCID)
-        server.engine.spec(ETHID)
-        yield server
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
+emu, journal = test_trade_live.emu, test_trade_live.journal  # the same fixtures
 
 
 def reconciled(emu: BinanceEmulator, journal: Path, *, dry_run: bool = False, **kw):
