@@ -41,11 +41,13 @@ def emulator(shared: Path) -> Iterator[BinanceEmulator]:
 
 
 def emulator_env(emu: BinanceEmulator, data_dir: Path) -> dict[str, str]:
-    """Environment that points the real ccxt client at the emulator, fast retries."""
+    """Environment that points the real ccxt client at the emulator, fast retries. The
+    timeout is ample (the emulator shares its process with the command, and a loaded machine
+    can hold an answer past a second); a test of timeouts sets its own."""
     return {
         "CRYPTOBOT__EXCHANGES__BINANCEUSDM__API_BASE": emu.url,
         "CRYPTOBOT__EXCHANGES__BINANCEUSDM__ENABLE_RATE_LIMIT": "false",
-        "CRYPTOBOT__EXCHANGES__BINANCEUSDM__TIMEOUT_MS": "1000",
+        "CRYPTOBOT__EXCHANGES__BINANCEUSDM__TIMEOUT_MS": "10000",
         "CRYPTOBOT__RETRY__BASE_DELAY_S": "0.01",
         "CRYPTOBOT__RETRY__MAX_DELAY_S": "0.05",
         "CRYPTOBOT__RETRY__ATTEMPTS": "12",

@@ -114,7 +114,8 @@ def test_timeouts_are_retried(emulator, data_dir: Path):
     emulator.faults = Faults(
         rate=0.5, kinds=("slow",), slow_s=1.5, seed=3, paths=("/fapi/v1/klines",)
     )
-    Cli(emulator_env(emulator, data_dir))(
+    quick = {"CRYPTOBOT__EXCHANGES__BINANCEUSDM__TIMEOUT_MS": "1000"}  # slow_s is past it
+    Cli(emulator_env(emulator, data_dir) | quick)(
         "fetch", "--symbols", "BTC/USDT:USDT", "--timeframes", "15m", "--days", "30"
     )
     assert emulator.count("/fapi/v1/klines", "slow") >= 1
