@@ -18,6 +18,18 @@ from tests.emulator.binance_usdm import SHARED
 BINANCE = SHARED / "candles" / "binance"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first, those allowed the longest ``timeout`` first of all:
+    xdist hands the collected tests out in this order, so a long test started last would hold
+    the whole suite up while the other workers sit idle."""
+
+    def allowed_s(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("timeout")
+        return float(mark.args[0]) if mark and mark.args else 0.0
+
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -allowed_s(item)))
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's CRYPTOBOT_* variables, ./cryptobot.yaml or .env."""

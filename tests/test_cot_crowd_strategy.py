@@ -298,6 +298,7 @@ def test_a_setup_charts_with_its_bias_and_indicators(lake: Path, tmp_path: Path)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
+@pytest.mark.slow
 def test_stepwise_trades_cot_crowd_with_its_scale_ins_as_the_fast_path(lake: Path, tmp_path: Path):
     """Its profile scales in (plan 3): ``--stepwise`` takes the same trades over 2023 and ends
     within 0.05 % of the fast path's equity (its stops and targets on the market's tick, the

@@ -218,6 +218,7 @@ def test_two_processes_importing_at_once_keep_both(data_dir: Path) -> None:
     assert len(stored(data_dir)) == 138
 
 
+@pytest.mark.slow
 def test_kill_9_during_imports_leaves_a_readable_lake(data_dir: Path) -> None:
     """Killed at whatever point it reached, an import leaves the previous file or the new one,
     never a broken one; the next run completes the lake."""

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cryptobot.data.lake import Lake
 from cryptobot.data.liquidations import read_liquidations
 from tests.conftest import emulator_env
@@ -45,6 +47,7 @@ def _run(emu: BinanceEmulator, ws: LiquidationStream, data_dir: Path) -> list[di
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_update_crowd_recipe_accumulates_and_rotates_the_recorder(shared: Path, data_dir: Path):
     messages = forceorder_messages(12, int(time.time() * 1000) - 60_000)
     with BinanceEmulator(shared, now_ms=NOW) as emu:

@@ -331,6 +331,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_then_a_re_run_finishes_with_nothing_twice(tmp_path):
     """A real process works 3.0 onto a paper account (children of 0.5 at most) and is killed
     (SIGKILL) at a random moment, four times over; the fifth run finishes. The journal then

@@ -15,6 +15,8 @@ import pytest
 
 from cryptobot.data.lake import Lake
 
+pytestmark = pytest.mark.slow  # fresh processes, each a whole backtest: started first
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 SYMBOL = "BTC/USDT:USDT"
 

@@ -242,6 +242,7 @@ def _write_share(root: str, share: int, writers: int, start) -> None:
     lake.write_markets("x", [])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writers", [2, 2, 6])
 def test_concurrent_writers_lose_no_bar(tmp_path: Path, writers: int):
     start = SPAWN.Barrier(writers)

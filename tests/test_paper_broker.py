@@ -144,6 +144,7 @@ def test_kill_9_at_a_random_moment_of_a_busy_run_never_half_books_a_call(lake, t
     assert_consistent(state, orders)
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_account_take_turns(lake, tmp_path):
     """Two processes place 15 orders each at once: all 30 are stored, with 30 distinct ids. Both
     sending the same 15 client order ids: each id is placed once, the other gets a refusal."""

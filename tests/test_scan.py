@@ -119,6 +119,7 @@ def test_table_output_names_the_columns(emulator, emu_cli: Cli):
         assert column in out
 
 
+@pytest.mark.slow
 def test_scan_on_the_replayed_synthetic_market(tmp_path: Path):
     config = sample_market_config(tmp_path, days=12)
     cli = Cli()

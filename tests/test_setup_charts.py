@@ -198,6 +198,7 @@ def _whole(charts: Path, ids: list[str]) -> None:
     assert page.endswith("</html>\n") and _figures(page) == ids
 
 
+@pytest.mark.slow
 def test_two_scans_charting_into_one_dir_at_once(scanned, eth_lake: Path, tmp_path: Path):
     """Real processes: each file ends up whole (one writer's or the other's), no temp left."""
     setups, _ = scanned

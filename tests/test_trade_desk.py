@@ -101,6 +101,7 @@ def test_running_twice_places_nothing_the_second_time_and_says_so(lake, journal)
     assert len(run(venue.fetch_open_orders())) == 10
 
 
+@pytest.mark.slow
 def test_paper_survives_a_restart_fills_the_entry_and_keeps_its_stop(lake, journal):
     clock = ReplayClock(NOW)
     order = order_at(lake)
@@ -229,6 +230,7 @@ ORDERS = st.lists(ORDER, min_size=1, max_size=4)
 
 @settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@pytest.mark.slow
 @given(mode=TRIPPED, specs=ORDERS)
 def test_no_opening_order_passes_a_tripped_breaker(lake, tmp_path_factory, mode, specs):
     root = tmp_path_factory.mktemp("journal")

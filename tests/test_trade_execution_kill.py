@@ -12,11 +12,15 @@ from collections import Counter
 
 import duckdb
 import numpy as np
+import pytest
 
 from cryptobot.engine.execution_plan import entry_order_id
 from tests.test_execution import ENV, MIN, ROOT, minutely
 from tests.trading import sized
 from tests.venues import SYMBOL, T0, lake_of
+
+# real processes killed and re-run: started first, given time on a loaded machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 CID = "cb-killtrade"
 QTY = 3.0

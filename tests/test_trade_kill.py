@@ -22,6 +22,9 @@ from tests.emulator import BinanceEmulator
 from tests.test_ccxt_trading import KEY, SECRET
 from tests.trading import sized
 
+# real processes killed and re-run: started first, given time on a loaded machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
 ROOT = Path(__file__).resolve().parents[1]
 COINS = {"BTC": 0.004, "ETH": 0.2, "LTC": 4.0}  # ~ $300 each: inside every gate of $1000
 KILLS = 4
