@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cryptobot.core.errors import DataError
 from cryptobot.engine.bracket import next_version, plan, price_on_tick
 from cryptobot.engine.trade_record import TradeOrder
+from cryptobot.manage.ticks import TICK_RELATIVE
 from cryptobot.risk.orders import leg_order_id
 from tests.trading import sized
 from tests.venues import market
@@ -140,11 +141,12 @@ def test_a_ladder_is_whole_steps_never_more_than_the_order_and_on_the_tick(
        tick=st.sampled_from([0.1, 0.01, 0.0001, 5.0]))  # fmt: skip
 def test_a_price_goes_onto_the_tick_towards_the_entry(price, entry, tick):
     on = price_on_tick(price, market(tick_size=tick), toward=entry)
-    assert _whole(on, tick) and abs(on - price) < tick + 1e-9
+    noise = 1e-9 + TICK_RELATIVE * price  # a price this near a tick counts as on it
+    assert _whole(on, tick) and abs(on - price) < tick + noise
     if price < entry:
-        assert on >= price - 1e-9
+        assert on >= price - noise
     elif price > entry:
-        assert on <= price + 1e-9
+        assert on <= price + noise
 
 
 def _whole(value: float, step: float) -> bool:

@@ -14,9 +14,11 @@ that ``manage.targets`` prices a sized order's rungs without loading numba;
 import math
 
 #: how far from a whole number of ticks a level may be and still count as on the tick: a
-#: fixed part and one that grows with the number of ticks (a division's float noise does)
+#: fixed part and one that grows with the number of ticks (a division's float noise does: a
+#: level computed in a few operations is off by a few ulp, ~18 ulp here; 1e-12 was thousands
+#: of ulp, and moved a price 1e10 ticks high by 0.0075 of a tick away from its side)
 TICK_TOLERANCE = 1e-9
-TICK_RELATIVE = 1e-12
+TICK_RELATIVE = 4e-15
 
 
 def on_tick(side: int, price: float, tick: float, stop: bool) -> float:
