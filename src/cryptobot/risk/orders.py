@@ -23,7 +23,7 @@ from cryptobot.fills.liquidation import Venue
 from cryptobot.manage.targets import Rung, ladder_targets, rung_quantities
 from cryptobot.risk import gates
 from cryptobot.risk.ladder import LeverageContext, ladder_decision
-from cryptobot.risk.sizing import SizeRequest, Sizing, size_position
+from cryptobot.risk.sizing import SizeRequest, Sizing, size_position, validate_request
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,7 @@ def _size_with_ladder(
     such an order is sized once for it and again with the targets it prices (a target changes
     no other figure). A rung the market's tick puts on or behind the entry (an R of about a
     tick) refuses the order: such a take-profit takes no profit."""
+    validate_request(request, risk)  # before a rung is priced from its numbers
     rungs = _rungs(intent, market, setup, liquidation=None)
     sizing = _size(request, market, brackets, risk, setup, rungs)
     if rungs == () and intent.stop is None and sizing.liquidation_price is not None:

@@ -123,7 +123,7 @@ def size_position(
     """``taker_fee`` is used when the market does not state its own, or for every market
     without ``market_fees`` (a fee forced on the run, as ``backtest --fee`` forces it on the
     fills)."""
-    _validate(req, risk)
+    validate_request(req, risk)
     fee = market.taker if market_fees and market.taker is not None else taker_fee
     w = _Work(req, market, risk, fee if risk.sizing.include_fees else 0.0)
     w.per_unit = _per_unit_risk(w)
@@ -231,8 +231,9 @@ def _targets(w: _Work, base_qty: float, fee_in: float) -> tuple[TargetFigures, .
     return tuple(out)
 
 
-def _validate(req: SizeRequest, risk: RiskSettings) -> None:
-    """Every number finite and positive first: NaN passes every comparison below unnoticed."""
+def validate_request(req: SizeRequest, risk: RiskSettings) -> None:
+    """Every number finite and positive first: NaN passes every comparison below unnoticed
+    (and a price of 1e308 overflows whatever is priced from it, a ladder's rungs included)."""
     amounts = [
         (f"{req.symbol}: entry", req.entry),
         (f"{req.symbol}: stop", req.stop),
