@@ -234,7 +234,9 @@ but 12 modules import pyarrow and none is its one gateway (as core.jit is numba'
 column skipped when a run reads none (0.005-0.02 s; a per-strategy declaration, and sweeps
 reuse the bars); the funding array, 16 MB written for a run without funding (its NaN prices are
 read only where a rate is charged); the settings' per-field bool check (0.006-0.01 s of the
-validator's 0.03-0.05 s).
+validator's 0.03-0.05 s). The floor and ``--phases``' libraries now include ``typer._adapters``
+(pydantic's types, which typer's parameter coercion loads in every command): the real process
+loads them, and leaving them out was most of the ~0.14 s the phases did not account for.
 """
 
 import argparse
@@ -256,7 +258,8 @@ BACKTEST = ["backtest", "--strategy", "ema_cross", "--symbols", SYMBOL, "--timef
 QUIET = "import gc; gc.disable(); import {}; gc.freeze()"  # as a backtest does (gc_policy)
 FLOOR = "numpy, pyarrow.parquet, numba"
 # talib as a backtest imports it: without pandas (cryptobot/analysis/ta.py)
-LIBRARIES = f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer"  # no rich
+# typer._adapters: pydantic's types and validators, which typer's parameter coercion loads
+LIBRARIES = f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, typer._adapters"
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
