@@ -196,6 +196,47 @@ into the bar block (another 40 MB of fresh memory, ~0.02-0.04 s at this VM's pag
 lake would have to know the bar layout); ``Signals.of``'s NaN stop column (8 MB) as a
 broadcast view (the kernel's argument types change for every driver); the CLI layer's 0.1 s
 (typer's adapters; only avoidable by parsing without typer's pydantic coercion).
+
+Seventh session (2026-12-01, issue 16; load 4-8 throughout, other engineers' suites; this VM
+gives no instruction counters, so CPU time, page faults and RSS are compared). Where a real
+``python -m cryptobot backtest`` goes (CPU s, marks inside it, median of 5 at load ~7): to
+``cli.app`` imported 0.08; typer's group parse 0.15, nearly all of it pydantic and
+``importlib.metadata``, which typer's parameter adapters load first and the settings and DuckDB
+need anyway (with those loaded, the parse to the command's first line is 0.013 s); the
+command's libraries and modules 0.44-0.55; numba's registries 0.12-0.13; the settings 0.03-0.04
+(+ 0.04 for their classes); lake read and bar block 0.09-0.11; the run 0.15-0.21; the record
+0.06 (DuckDB's connect alone 0.025-0.035: its instance start, which no setting shortens).
+Candidates checked and left: TA-Lib (ema_cross's EMAs need it), yaml (numba imports it),
+rich (not loaded on a pipe), DuckDB later (no CPU saved, and out of the collector's quiet
+loading), cli/backtest.py without postponed annotations (typer's build -6 ms, its import +8).
+Done, all fresh memory, a quarter of the CPU here: (1) the prices are decoded straight into
+the bar block (``bars.BarBlock``, ``Lake.read_candle_columns(into=)``): 40 MB and five copies
+less; (2) the lake opens its files without Arrow's pre-buffering, which kept each file's column
+chunks while it stayed open: Arrow's peak in a million-bar read 29 -> 5.5 MB; (3) daily returns
+and the hourly record find each period's end by searching (``core.periods``), not by dividing a
+million times (9 MB each). Outputs identical (summary JSON, the three ``-o`` files, the journal's
+files; also --stop-atr 1.5, --to, sized by risk, a sweep). Interleaved whole processes, before
+(c0d016c) and after, separate numba caches, one lake (min / median):
+
+    case                            before          after
+    backtest 1,000,000 bars  cpu    1.38 / 1.54 s   1.23 / 1.48 s   (15 runs, load 3.9-4.6;
+                             wall   1.66 / 1.92 s   1.62 / 1.74 s    system time 0.24 ->
+                             RSS    550 MiB         492 MiB          0.19 s, page faults
+    ... -o                   cpu    1.59 / 1.72 s   1.54 / 1.67 s    39.9k -> 37.2k)
+
+About -0.05 s of CPU, most of it system time: not the 0.25-0.35 s hoped for, and the 1.0 s
+target is not met at this load (``import pandas`` took 1.16 s here, twice its idle time). No
+sound cut of that size was found: ~0.7 s of the ~1.3-1.4 s CPU is libraries (numpy, numba,
+pyarrow, pydantic through typer, DuckDB, ``importlib.metadata`` through both), 0.12 s numba's
+registries. Not done, with estimates: pyarrow imports cloudpickle and drops it (its ``lib``
+rebinds the name to the standard pickle): blocking it while pyarrow loads saves 0.006-0.01 s,
+but 12 modules import pyarrow and none is its one gateway (as core.jit is numba's); the ATR
+column skipped when a run reads none (0.005-0.02 s; a per-strategy declaration, and sweeps
+reuse the bars); the funding array, 16 MB written for a run without funding (its NaN prices are
+read only where a rate is charged); the settings' per-field bool check (0.006-0.01 s of the
+validator's 0.03-0.05 s). The floor and ``--phases``' libraries now include ``typer._adapters``
+(pydantic's types, which typer's parameter coercion loads in every command): the real process
+loads them, and leaving them out was most of the ~0.14 s the phases did not account for.
 """
 
 import argparse
@@ -217,7 +258,8 @@ BACKTEST = ["backtest", "--strategy", "ema_cross", "--symbols", SYMBOL, "--timef
 QUIET = "import gc; gc.disable(); import {}; gc.freeze()"  # as a backtest does (gc_policy)
 FLOOR = "numpy, pyarrow.parquet, numba"
 # talib as a backtest imports it: without pandas (cryptobot/analysis/ta.py)
-LIBRARIES = f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer"  # no rich
+# typer._adapters: pydantic's types and validators, which typer's parameter coercion loads
+LIBRARIES = f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, typer._adapters"
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:

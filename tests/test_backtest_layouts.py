@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from cryptobot.analysis.ta import talib
-from cryptobot.backtest.bars import symbol_bars
+from cryptobot.backtest.bars import BarBlock, symbol_bars
 from cryptobot.backtest.engine import Costs, Signals, run_units
 from cryptobot.backtest.runner import equity_curve, ruin_bar
 from cryptobot.core.errors import DataError
@@ -82,6 +82,51 @@ def test_lake_columns_across_partitions_and_windows_equal_the_stored_frame(tmp_p
     closes = lake.read_candle_columns("binanceusdm", SYMBOL, "5m", prices=("close",))
     assert list(closes) == ["timestamp", "close"]
     assert _equal(closes["close"], btc_5m["close"].to_numpy())
+
+
+def test_prices_read_into_the_bar_block_are_the_block_and_trade_as_a_copied_one(tmp_path, btc_5m):
+    lake = Lake(tmp_path)
+    lake.write_candles("binanceusdm", SYMBOL, "5m", btc_5m)
+    block = BarBlock()
+    read = lake.read_candle_columns("binanceusdm", SYMBOL, "5m", into=block)
+    assert block.array is not None and block.array.shape == (len(btc_5m), 6)
+    sb = symbol_bars(SYMBOL, "5m", read, block=block)
+    assert sb.bars is block.array and sb.bars.flags.f_contiguous  # no copy of the prices
+    want = symbol_bars(SYMBOL, "5m", btc_5m)  # the frame's prices copied into a fresh block
+    assert _equal(sb.bars, want.bars) and _equal(sb.timestamps, want.timestamps)
+
+
+def test_a_window_read_into_a_block_keeps_its_own_rows_only(tmp_path, btc_5m):
+    lake = Lake(tmp_path)
+    lake.write_candles("binanceusdm", SYMBOL, "5m", btc_5m)
+    end = int(btc_5m["timestamp"].iat[-5000])
+    block = BarBlock()
+    read = lake.read_candle_columns("binanceusdm", SYMBOL, "5m", None, end, into=block)
+    sb = symbol_bars(SYMBOL, "5m", read, block=block)
+    assert len(sb) == len(btc_5m) - 4999 < block.array.shape[0]
+    assert sb.bars is not block.array and sb.bars.flags.f_contiguous
+    assert _equal(sb.bars, symbol_bars(SYMBOL, "5m", btc_5m.iloc[: len(sb)]).bars)
+
+
+def test_a_block_unrelated_to_the_candles_is_not_taken_for_them(tmp_path, btc_5m):
+    lake = Lake(tmp_path)
+    lake.write_candles("binanceusdm", SYMBOL, "5m", btc_5m)
+    block = BarBlock()
+    lake.read_candle_columns("binanceusdm", SYMBOL, "5m", into=block)
+    block.array[:] = -1.0  # another read's block, same length: its values must not be used
+    sb = symbol_bars(SYMBOL, "5m", btc_5m, block=block)
+    assert sb.bars is not block.array
+    assert _equal(sb.bars[:, :5], btc_5m[["open", "high", "low", "close", "volume"]].to_numpy())
+
+
+@pytest.mark.parametrize(
+    "bad", [lambda n: {"close": np.empty(n - 1)}, lambda n: {"close": np.empty(n, np.float32)}]
+)
+def test_a_destination_of_the_wrong_length_or_type_is_refused(tmp_path, btc_5m, bad):
+    lake = Lake(tmp_path)
+    lake.write_candles("binanceusdm", SYMBOL, "5m", btc_5m.iloc[:500])
+    with pytest.raises(ValueError, match="close: 500 float64 rows wanted"):
+        lake.read_candle_columns("binanceusdm", SYMBOL, "5m", into=bad)
 
 
 def test_a_damaged_partition_among_good_ones_is_named_and_nothing_changes(tmp_path, btc_5m):

@@ -9,7 +9,10 @@ Detail: for each bar, the span of lower-timeframe bars inside it, used to resolv
 the stop and a target were both touched (``--detail 1m``).
 
 Candles, funding and detail bars come as frames or as NumPy columns by name (``Lake
-.read_candle_columns``): a backtest of the reference strategy loads no pandas.
+.read_candle_columns``): a backtest of the reference strategy loads no pandas. A backtest reads
+its candles straight into the bar block (``BarBlock``): the prices land in the columns the
+kernel reads, without arrays of their own copied in again (a million bars: 40 MB of fresh
+memory, which this kind of VM zeroes slowly, and five copies less).
 """
 
 from collections.abc import Mapping
@@ -49,6 +52,23 @@ class SymbolBars:
         return self.timestamps.shape[0]
 
 
+PRICES = ("open", "high", "low", "close", "volume")  # the block's first columns, in this order
+
+
+class BarBlock:
+    """Where a lake read puts a symbol's prices (``Lake.read_candle_columns(into=...)``): the
+    first five columns of a fresh (rows, 6) column-major bar block, the ATR's column left for
+    :func:`symbol_bars`; the timestamps in an array of their own."""
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None  # the block, once the read knows its rows
+
+    def __call__(self, rows: int) -> dict[str, np.ndarray]:
+        self.array = np.empty((rows, len(PRICES) + 1), order="F")
+        columns = {name: self.array[:, j] for j, name in enumerate(PRICES)}
+        return {"timestamp": np.empty(rows, np.int64), **columns}
+
+
 def symbol_bars(
     symbol: str,
     timeframe: str,
@@ -58,16 +78,33 @@ def symbol_bars(
     fallback_rate: float | None = None,
     detail: Columns | None = None,
     atr_period: int = 14,
+    block: BarBlock | None = None,
 ) -> SymbolBars:
+    """``block``: the one ``candles`` were read into; its array is the bars' block unless the
+    read kept fewer rows than it stored (a window's end), then the prices are copied as for any
+    ``candles``."""
     ts = np.asarray(candles["timestamp"], dtype=np.int64)
-    bars = np.empty((len(ts), 6), order="F")  # column-major: see SymbolBars.bars
-    for j, name in enumerate(("open", "high", "low", "close", "volume")):
-        bars[:, j] = candles[name]
+    bars = _bar_block(candles, len(ts), block)
     bars[:, 5] = talib.ATR(bars[:, 1], bars[:, 2], bars[:, 3], atr_period)  # = indicators.atr
     charges, assumed = funding_charges(ts, funding, fallback_rate)
     detail_bars, span = detail_spans(ts, timeframe_ms(timeframe), detail)
     return SymbolBars(symbol, timeframe, ts, bars, charges, detail_bars, span, assumed,
                       fallback_rate or 0.0)  # fmt: skip
+
+
+def _bar_block(candles: Columns, rows: int, block: BarBlock | None) -> np.ndarray:
+    """The (rows, 6) column-major block holding ``candles``' prices (see SymbolBars.bars)."""
+    read = block.array if block is not None else None
+    if (
+        read is not None
+        and read.shape[0] == rows
+        and all(np.shares_memory(candles[name], read[:, j]) for j, name in enumerate(PRICES))
+    ):
+        return read
+    bars = np.empty((rows, len(PRICES) + 1), order="F")
+    for j, name in enumerate(PRICES):
+        bars[:, j] = candles[name]
+    return bars
 
 
 def funding_warning(sb: SymbolBars, start: int | None = None, end: int | None = None) -> str | None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cryptobot.core.periods import period_ends
 from cryptobot.data.arrow import column
 
 if TYPE_CHECKING:
@@ -100,8 +101,7 @@ def daily_returns(stamps: np.ndarray, values: np.ndarray) -> np.ndarray:
         stamps, values = stamps[known], values[known]
     if len(values) < 2:
         return np.empty(0)
-    days = stamps // DAY_MS
-    last = values[np.append(days[1:] != days[:-1], True)]
+    last = values[period_ends(stamps, DAY_MS)]
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = last[1:] / last[:-1] - 1
     return returns[~np.isnan(returns)]

@@ -36,7 +36,13 @@ import numpy as np
 import pyarrow as pa
 
 from cryptobot.backtest import metrics
-from cryptobot.backtest.bars import Columns, SymbolBars, funding_warning, symbol_bars
+from cryptobot.backtest.bars import (
+    BarBlock,
+    Columns,
+    SymbolBars,
+    funding_warning,
+    symbol_bars,
+)
 from cryptobot.backtest.engine import (
     Costs,
     Signals,
@@ -212,7 +218,8 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
     wanted = sorted({tf, *strategy.timeframes(params)}, key=timeframe_ms)
     candles, bars, warnings = {}, [], []
     for symbol in req.symbols:
-        base = lake.read_candle_columns(req.exchange, symbol, tf, None, req.end)
+        block = BarBlock()  # the prices are read into the bar block (no copy of their own)
+        base = lake.read_candle_columns(req.exchange, symbol, tf, None, req.end, into=block)
         if len(base["timestamp"]) == 0:
             raise DataError(
                 f"no candles stored for {symbol} ({tf}) on {req.exchange}; run "
@@ -228,7 +235,8 @@ def load(lake: Lake, req: Request, settings: Settings) -> Dataset:
         if req.detail and (detail is None or len(detail["timestamp"]) == 0):
             warnings.append(f"{symbol}: no stored {req.detail} candles; --detail ignored")
         fallback = settings.backtest.funding_fallback_rate if req.funding else None
-        sb = symbol_bars(symbol, tf, base, funding=funding, fallback_rate=fallback, detail=detail)
+        sb = symbol_bars(symbol, tf, base, funding=funding, fallback_rate=fallback, detail=detail,
+                         block=block)  # fmt: skip
         bars.append(sb)
         if note := funding_warning(sb, req.start, req.end):
             warnings.append(note)

@@ -22,6 +22,7 @@ __all__, __getattr__, __dir__ = surface(
         "market": ("BestBidAsk", "Market", "plain_tier"),
         "numbers": ("finite", "plain", "record_number", "short"),
         "order": ("Intent", "SizedOrder"),
+        "periods": ("period_ends",),
         "settings": ("BacktestSettings", "BosFvgFibSettings", "BreakerSettings",
                      "BreakoutSettings", "CotBiasSettings", "CotCrowdSettings", "CrowdSettings",
                      "EmaCrossSettings", "ExecutionRules", "ExecutionSettings",
