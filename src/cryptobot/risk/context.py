@@ -11,11 +11,11 @@ from pathlib import Path
 
 from cryptobot.core.market import Market
 from cryptobot.core.settings import RiskSettings
-from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
 from cryptobot.fills import brackets as bracket_rules
 from cryptobot.fills.liquidation import Venue
 from cryptobot.journal import breakers as breaker_journal
+from cryptobot.journal import roundtrips
 from cryptobot.risk.bracket_files import read_file
 from cryptobot.risk.breakers import Action, BreakerState, Clock, Event, step
 from cryptobot.risk.correlation import return_correlations
@@ -135,6 +135,9 @@ def account_state(
     risk: RiskSettings,
     now: int,
 ) -> tuple[AccountState, LeverageContext]:
+    """The gates' account and the ladder's context. ``recent_loss`` is read only when dynamic
+    leverage is on (``risk.ladder``, its one reader): it derives the round trips from every
+    journaled fill, a cost ``trade``'s gates need not pay otherwise."""
     breaker = current_breaker(root, risk, now)
     correlations = {}
     if root is not None:
@@ -146,18 +149,16 @@ def account_state(
         equity=equity,
         start_equity=breaker.start_equity,
         peak_equity=max(breaker.peak_equity or 0.0, equity or 0.0) or None,
-        recent_loss=_last_trade_lost(root),
+        recent_loss=risk.dynamic_leverage.enabled and _last_trade_lost(root),
     )
     return account, growth
 
 
 def _last_trade_lost(root: Path | None) -> bool:
-    if root is None:
+    """Whether the account's newest closed round trip (``journal.roundtrips.closed``: derived
+    from the fills ``trade`` journaled, any venue and symbol) lost money, net of fees and
+    funding (a trip whose pnl is unknown is not a loss)."""
+    trips = roundtrips.closed(root) if root is not None else []
+    if not trips:
         return False
-    with catalog.reader(root) as con:
-        if con is None or "trades" not in catalog.tables(con):
-            return False
-        row = con.execute(
-            "SELECT pnl_usd FROM trades WHERE closed_at IS NOT NULL ORDER BY closed_at DESC LIMIT 1"
-        ).fetchone()
-    return bool(row and row[0] is not None and row[0] < 0)
+    return bool(max(trips, key=lambda t: t["closed_at"])["pnl"] < 0)
