@@ -87,21 +87,21 @@ def trades(root: Path, filters: Filters) -> Selection:
     return Selection(found)
 
 
-def closed(root: Path, *, symbols: Collection[str] | None = None) -> list[Record]:
+def closed(con: Any, *, symbols: Collection[str] | None = None) -> list[Record]:
     """The closed round trips on ``symbols`` (None: every symbol), of every venue, oldest
     first: the account's results the safety rules read (``signal``'s cooldown after a loss,
     ``journal.setups.signal_history``; sizing's recent loss, ``risk.context``), so a loss
-    taken through ``trade`` is seen by them as ``journal trades`` shows it. No journal, or one
-    without fills (``signal`` before any trade), is no trips, read without deriving anything."""
-    if symbols is not None and not symbols:
+    taken through ``trade`` is seen by them as ``journal trades`` shows it. ``con``: the
+    caller's read connection (``catalog.reader``; None: no journal yet), so ``signal`` opens
+    the journal once. A journal without fills (``signal`` before any trade) is no trips, read
+    without deriving anything."""
+    if con is None or (symbols is not None and not symbols):
         return []
-    with catalog.reader(root) as con:
-        if con is None or "fills" not in catalog.tables(con):
-            return []
-        fills, orders, payments = _read(con, venue=None, symbols=symbols)
-    return [
-        t for t in derive(fills, orders=orders, payments=payments) if t["closed_at"] is not None
-    ]
+    if "fills" not in catalog.tables(con):
+        return []
+    fills, orders, payments = _read(con, venue=None, symbols=symbols)
+    trips = derive(fills, orders=orders, payments=payments)
+    return [t for t in trips if t["closed_at"] is not None]
 
 
 def _read(

@@ -102,11 +102,12 @@ def signal_history(
     (fees and funding counted, as the backtest's cooldown counts ``net``); a trip whose pnl is
     unknown (a fill without a price) is not counted as a loss."""
     losses: dict[str, int] = {}
-    for trip in roundtrips.closed(root, symbols=symbols):
-        if trip["pnl"] < 0:
-            losses[trip["symbol"]] = max(losses.get(trip["symbol"], 0), int(trip["closed_at"]))
     live: list[tuple] = []
     with catalog.reader(root) as con:
+        for trip in roundtrips.closed(con, symbols=symbols):
+            if trip["pnl"] < 0:
+                symbol = trip["symbol"]
+                losses[symbol] = max(losses.get(symbol, 0), int(trip["closed_at"]))
         if con is not None and "signal_decisions" in catalog.tables(con):
             live = con.execute(
                 "SELECT symbol, arg_max(setup_id, ts) FROM signal_decisions "

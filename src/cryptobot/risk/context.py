@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptobot.core.market import Market
 from cryptobot.core.settings import RiskSettings
+from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
 from cryptobot.fills import brackets as bracket_rules
 from cryptobot.fills.liquidation import Venue
@@ -158,7 +159,10 @@ def _last_trade_lost(root: Path | None) -> bool:
     """Whether the account's newest closed round trip (``journal.roundtrips.closed``: derived
     from the fills ``trade`` journaled, any venue and symbol) lost money, net of fees and
     funding (a trip whose pnl is unknown is not a loss)."""
-    trips = roundtrips.closed(root) if root is not None else []
+    if root is None:
+        return False
+    with catalog.reader(root) as con:
+        trips = roundtrips.closed(con)
     if not trips:
         return False
     return bool(max(trips, key=lambda t: t["closed_at"])["pnl"] < 0)
