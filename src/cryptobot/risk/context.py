@@ -18,7 +18,7 @@ from cryptobot.fills.liquidation import Venue
 from cryptobot.journal import breakers as breaker_journal
 from cryptobot.journal import roundtrips
 from cryptobot.risk.bracket_files import read_file
-from cryptobot.risk.breakers import Action, BreakerState, Clock, Event, step
+from cryptobot.risk.breakers import Action, BreakerState, Clock, Equity, Event, step
 from cryptobot.risk.correlation import return_correlations
 from cryptobot.risk.gates import AccountState
 from cryptobot.risk.ladder import LeverageContext
@@ -125,6 +125,16 @@ def apply_event(
 
     breaker_journal.update_state(root, change)
     return outcome[0]
+
+
+def observe_equity(
+    root: Path, *, equity: float, now: int, risk: RiskSettings, label: str
+) -> tuple[BreakerState, tuple[Action, ...]]:
+    """One equity reading fed to the journaled breaker: ``risk equity`` (the trader's or a
+    cron's reading) and every reconcile (the venue's, ``engine.reconcile``) call this, so a
+    drawdown trips the breaker the same way whoever saw it. ``label`` names the reading in the
+    breaker's events."""
+    return apply_event(root, Equity(now, equity), risk, label)
 
 
 def account_state(
