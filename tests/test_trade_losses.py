@@ -11,7 +11,8 @@ import pytest
 
 from cryptobot.core.setup import Setup
 from cryptobot.core.timeutil import parse_time
-from cryptobot.journal.setups import signal_history
+from cryptobot.data import catalog
+from cryptobot.journal.setups import ensure_schema, signal_history
 from tests import test_trade_live
 from tests.conftest import Cli, emulator_env
 from tests.emulator import BinanceEmulator
@@ -32,9 +33,10 @@ def live_cli(emu: BinanceEmulator, journal: Path, **env: str) -> Cli:
     })  # fmt: skip
 
 
-def losing_trade(emu: BinanceEmulator, journal: Path, cli: Cli, tmp: Path) -> dict:
-    """A BTC long placed by ``trade``, stopped out while no run watched, the stop's fill
-    recorded by ``trade --reconcile``: the round trip ``journal trades`` lists."""
+def round_trip(emu: BinanceEmulator, journal: Path, cli: Cli, tmp: Path, *, won: bool) -> dict:
+    """A BTC long placed by ``trade``; lost: stopped out while no run watched, the stop's fill
+    recorded by ``trade --reconcile``; won: its three targets filled, the rest closed by
+    ``trade --close``. The round trip ``journal trades`` lists."""
     record = sized(entry=last(emu), symbol=BTC, qty=0.02, stop_pct=1.0, exchange="binanceusdm",
                    cid="cb-" + "7" * 24, target_qty=[0.005] * 3)  # fmt: skip
     orders = tmp / "orders.jsonl"
@@ -42,13 +44,19 @@ def losing_trade(emu: BinanceEmulator, journal: Path, cli: Cli, tmp: Path) -> di
     (placed,) = json.loads(cli("trade", str(orders), "--live", "--taker", "-f", "json").stdout)
     assert placed["status"] == "placed"
     emu.now_ms += 10 * 60_000
-    emu.engine.tick(BTCID, record["stop"] - 5.0)  # the stop fires
-    assert emu.account.position(BTCID).qty == 0
+    emu.engine.tick(BTCID, record["targets"][-1] + 5.0 if won else record["stop"] - 5.0)
     cli("trade", "--reconcile", "--live", "-f", "json")
-    trips = json.loads(cli("journal", "trades", "-f", "json").stdout)
-    (trip,) = trips
-    assert trip["status"] == "closed" and trip["exit_reason"] == "stop" and trip["pnl"] < 0
+    if won:
+        cli("trade", "--close", BTC, "--live", "-f", "json")
+    assert emu.account.position(BTCID).qty == 0
+    (trip,) = json.loads(cli("journal", "trades", "-f", "json").stdout)
+    assert trip["status"] == "closed" and (trip["pnl"] > 0) == won, trip
+    assert trip["exit_reason"] == ("manual" if won else "stop")
     return trip
+
+
+def losing_trade(emu: BinanceEmulator, journal: Path, cli: Cli, tmp: Path) -> dict:
+    return round_trip(emu, journal, cli, tmp, won=False)
 
 
 def setup_at(ts: int, symbol: str = BTC) -> dict:
@@ -79,6 +87,15 @@ def test_a_loss_through_trade_cools_the_symbol_down_then_lets_it_go(emu, journal
     assert after["accepted"], after["reason"]
 
 
+def test_a_winning_trade_cools_nothing(emu, journal, tmp_path):
+    cli = live_cli(emu, journal)
+    trip = round_trip(emu, journal, cli, tmp_path, won=True)
+    close_bar = parse_time(trip["closed_at"]) // BAR * BAR
+    emu.now_ms = close_bar + 2 * BAR
+    (decided,) = decisions(cli, tmp_path, [setup_at(close_bar)])
+    assert decided["accepted"], decided["reason"]
+
+
 def test_a_loss_through_trade_is_the_recent_loss_sizing_sees(emu, journal, tmp_path):
     cli = live_cli(emu, journal, CRYPTOBOT__RISK__DYNAMIC_LEVERAGE__ENABLED="true")
     flags = ("size", "--symbol", BTC, "--side", "long", "--entry", "80000", "--stop", "79000",
@@ -93,8 +110,11 @@ def test_a_loss_through_trade_is_the_recent_loss_sizing_sees(emu, journal, tmp_p
     assert order["status"] == "sized"
 
 
-def test_signal_reads_no_fills_table_as_no_loss(journal):
-    """A journal that never traded (no ``fills``): no loss, nothing derived."""
+def test_a_journal_that_never_traded_holds_no_loss(journal):
+    """No journal yet, then one of ``signal``'s tables only (no ``fills``): no loss."""
+    assert signal_history(journal, 0, symbols=[BTC]) == ({}, {})
+    with catalog.connect(journal) as con:
+        ensure_schema(con)
     assert signal_history(journal, 0, symbols=[BTC]) == ({}, {})
 
 
