@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cryptobot import __version__
-from cryptobot.cli.inputs import read_records
+from cryptobot.cli.inputs import parse_records, read_records
 from cryptobot.core.errors import DataError
 from tests.conftest import BINANCE, Cli
 
@@ -162,8 +162,13 @@ def test_read_records_from_files_and_stdin(tmp_path: Path):
         assert [w for w, _ in numbered] == [f"{tmp_path / name} {unit} {n}" for n in (1, 2)]
     stdin = read_records("-", io.StringIO("\n" + (tmp_path / "r.jsonl").read_text()))
     assert stdin == [("stdin line 2", records[0]), ("stdin line 3", records[1])]  # blank skipped
+    malformed = read_records("-", io.StringIO('{"a": 1}\n{oops\n[1]\n'))
     with pytest.raises(DataError, match="stdin line 2: not valid JSON"):
-        read_records("-", io.StringIO('{"a": 1}\n{oops\n'))
+        parse_records(malformed, dict, skip_bad=False, warn=print)
+    skipped: list[str] = []
+    assert parse_records(malformed, dict, skip_bad=True, warn=skipped.append) == [{"a": 1}]
+    assert [w.split(":")[0] for w in skipped] == ["skipped stdin line 2", "skipped stdin line 3"]
+    assert "expected a JSON object" in skipped[1]
 
 
 def test_status_reports_the_known_hole_in_a_real_file(cli: Cli, shared: Path):

@@ -259,6 +259,20 @@ def test_each_gate_rejects_with_its_reason(proposal, account, gate):
     assert gates.first_rejection(list(verdicts.values())).startswith(gate)
 
 
+def test_a_reduce_only_close_passes_every_gate_far_from_the_last_price_at_any_leverage():
+    """A breaker's close (``engine.breaker_actions``) in a fast market: the position's mark 6%
+    from the last trade, opened by hand at 50x over the 20x cap, the account blocked. It goes."""
+    close = order(entry=89_300.0, leverage=50, margin=0.0, risk_usd=None, reduce_only=True)
+    blocked = BreakerState(mode=Mode.blocked, reason="daily")
+    account = gates.AccountState(equity=1e4, last_prices={"BTC/USDT:USDT": 95_000.0},
+                                 breaker=blocked)  # fmt: skip
+    verdicts = gates.check(close, account, RISK)
+    assert gates.approved(verdicts), gates.first_rejection(verdicts)
+    entry = gates.check(replace(close, reduce_only=False, leverage=5), replace(
+        account, breaker=BreakerState()), RISK)  # fmt: skip
+    assert gates.first_rejection(entry).startswith("price_sanity")
+
+
 def test_recovery_mode_passes_the_breaker_gate_with_its_reduction():
     account = gates.AccountState(equity=1000.0, breaker=BreakerState(mode=Mode.recovery))
     verdict = gates.check(order(), account, RISK)[0]

@@ -13,7 +13,6 @@ from cryptobot.core.signal import Signal
 from cryptobot.core.timeutil import iso
 from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
-from cryptobot.journal.setups import ensure_schema
 from cryptobot.strategies.signals import History, decide
 from tests.conftest import BINANCE, Cli
 
@@ -221,17 +220,7 @@ def test_scan_piped_into_signal_journals_every_decision(emulator, emu_cli: Cli, 
     record = json.loads(out.splitlines()[0])
     assert record["schema"] == "signal/1" and record["setup_id"] == record["id"]
     assert {"regime", "funding_bias", "htf_bias"} <= set(record["context"])
-    # a loss journaled on one symbol now cools it down
-    symbol = signals[0].setup.symbol
-    with catalog.connect(data_dir) as con:
-        ensure_schema(con)
-        con.execute(
-            "INSERT INTO trades VALUES ('t1', ?, ?, 'x', 'long', 0, ?, -1.0)",
-            [EX, symbol, signals[0].setup.ts],
-        )
-    table = emu_cli("signal", "-", "--all", "--format", "jsonl", input=setups).stdout
-    reasons = {json.loads(row)["reason"] for row in table.splitlines() if symbol in row}
-    assert any(r.startswith("cooldown") for r in reasons)
+    # a loss taken through `trade` cooling a symbol down: tests/test_trade_losses.py
 
 
 def test_signal_refuses_records_that_are_not_setups(cli: Cli, tmp_path: Path):

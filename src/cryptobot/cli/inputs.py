@@ -2,7 +2,9 @@
 or CSV: whatever ``-f jsonl|json|csv`` printed).
 
 Every record keeps where it came from (``stdin line 3``, ``setups.parquet row 2``), so a bad
-one is named in the error instead of sinking a batch without saying which.
+one is named in the error instead of sinking a batch without saying which. A JSON Lines line
+that is not a JSON object at all (a truncated write, a stray log line) is a bad record like
+any other: it stops the batch naming its line, or ``--skip-bad`` leaves it out.
 """
 
 import csv
@@ -20,6 +22,15 @@ T = TypeVar("T")
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _NOT_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)  # what a CSV writer spells
 Numbered = list[tuple[str, dict[str, Any]]]
+
+
+class BadLine(dict):
+    """A JSON Lines line that is not a JSON object, kept in its place (empty, with ``why``) so
+    :func:`parse_records` names and skips it by the one rule for bad records."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__()
+        self.why = why
 
 
 def read_records(source: str, stdin: TextIO | None = None) -> Numbered:
@@ -79,6 +90,8 @@ def parse_records(
     out = []
     for where, record in records:
         try:
+            if isinstance(record, BadLine):
+                raise DataError(record.why)
             out.append(parse(record))
         except CryptobotError as exc:
             ident = record.get("id") or record.get("setup_id")
@@ -122,8 +135,8 @@ def _jsonl(lines: list[str], source: str) -> Numbered:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{source} line {number}: not valid JSON ({exc.msg})") from None
+            record = BadLine(f"not valid JSON ({exc.msg})")
         if not isinstance(record, dict):
-            raise DataError(f"{source} line {number}: expected a JSON object")
+            record = BadLine("expected a JSON object")
         records.append((f"{source} line {number}", record))
     return records

@@ -12,7 +12,7 @@ from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import NON_NEGATIVE
 from cryptobot.cli.output import FormatOpt, OutputOpt, render, wants_table
 from cryptobot.core.timeutil import iso
-from cryptobot.risk.breakers import BreakerState, Equity, Mode, Reset
+from cryptobot.risk.breakers import BreakerState, Mode, Reset
 
 SEVERE = (Mode.halted, Mode.stopped)
 
@@ -75,10 +75,10 @@ def equity(
     and prints the actions it asks for."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=True)
-    from cryptobot.risk.context import apply_event
+    from cryptobot.risk.context import observe_equity
 
-    state, actions = apply_event(
-        root, Equity(_now(obj), amount), obj.settings.risk, f"equity {amount:g}"
+    state, actions = observe_equity(
+        root, equity=amount, now=_now(obj), risk=obj.settings.risk, label=f"equity {amount:g}"
     )
     render([_row(state) | {"actions": ",".join(actions)}], fmt, output, title="circuit breaker")
 

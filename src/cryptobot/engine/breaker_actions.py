@@ -1,5 +1,5 @@
 """A tripped circuit breaker's actions, carried out on the venue (``trade``'s start-up and every
-reconcile cycle).
+reconcile cycle, after the cycle fed the venue's equity to the breaker: ``engine.reconcile``).
 
 The breaker (``risk.breakers``) decides; this only does what it asked. The actions are the
 ones its trip stored with it (``journal.breakers.trip_actions``: the ``breaker_events`` row of

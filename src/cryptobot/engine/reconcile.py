@@ -2,9 +2,11 @@
 difference is reported and journaled (an ``events`` row of its kind) once.
 
 A cycle (at ``trade``'s start-up, on ``trade --reconcile``, and each cycle of a loop) reads the
-venue's positions and its open orders (plain and conditional: stops and take-profits are algo
-or plan orders on the live venues), carries out a tripped breaker's actions first
-(``engine.breaker_actions``), then settles, in this order:
+account's balance (journaled as a snapshot, its equity fed to the circuit breaker as ``risk
+equity`` feeds it), the venue's positions and its open orders (plain and conditional: stops and
+take-profits are algo or plan orders on the live venues), carries out a tripped breaker's
+actions first (``engine.breaker_actions``: a drawdown this cycle's reading tripped included),
+then settles, in this order:
 
 - **orders** the journal holds as working (``sending``, ``unknown``, ``open``):
   ``order_gone``: an open one the venue no longer lists, looked up by its client id and
@@ -40,6 +42,7 @@ its event, so a second reconcile reports nothing new. A dry run (``--dry-run``) 
 and lists the requests it would send, storing nothing.
 """
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,6 +56,7 @@ from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import OrderNotFound
 from cryptobot.journal.trading import OrderRow
+from cryptobot.risk.context import observe_equity
 
 #: a difference's journal level: what a trader must look at is a warning
 LEVELS = {"manual_close": "WARNING", "no_stop": "WARNING", "unknown_position": "WARNING",
@@ -79,6 +83,7 @@ async def reconcile_desk(desk: TradeDesk) -> list[Difference]:
     each journaled as an event of its kind."""
     now = await desk.venue.now()
     desk.send.at(now)
+    await _observe_equity(desk, now=now)
     found = await carry_out(desk, now=now)
     positions = await desk.venue.fetch_positions()
     working = {o.client_order_id: o for o in await desk.venue.fetch_open_orders()}
@@ -96,6 +101,22 @@ async def reconcile_desk(desk: TradeDesk) -> list[Difference]:
                               client_order_id=d.client_order_id,
                               data={"key": d.key, "action": d.action})  # fmt: skip
     return found
+
+
+async def _observe_equity(desk: TradeDesk, *, now: int) -> None:
+    """The account's equity as the venue states it, journaled (an account snapshot) and fed to
+    the breaker as ``risk equity`` feeds it (``risk.context.observe_equity``: one rule), before
+    the breaker's actions are judged: a drawdown seen here trips it and the trip's actions
+    run in this very cycle. A dry run stores neither; a reading that is not a finite number
+    (a venue's placeholder) is journaled but never fed (the breaker refuses it)."""
+    if desk.send.dry:
+        return
+    balance = await desk.venue.fetch_balance()
+    await desk.send.record(fills=[], positions=[], balance=balance)
+    if math.isfinite(balance.total):
+        setup = desk.setup
+        observe_equity(setup.root, equity=balance.total, now=now, risk=setup.risk,
+                       label=f"equity {balance.total:g} (reconcile {setup.venue})")  # fmt: skip
 
 
 @dataclass

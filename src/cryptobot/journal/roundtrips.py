@@ -25,7 +25,7 @@ fell into the trip (a manual close, a second sized order on the same position).
 """
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,23 +79,43 @@ def trades(root: Path, filters: Filters) -> Selection:
             return Selection([], absent=f"no journal in {root} yet")
         if "fills" not in catalog.tables(con):
             return Selection([], absent="the journal holds no fills yet")
-        fills, orders, payments = _read(con, filters)
+        symbols = None if filters.symbol is None else [filters.symbol]
+        fills, orders, payments = _read(con, venue=filters.venue, symbols=symbols)
     found = [t for t in derive(fills, orders=orders, payments=payments) if _wanted(t, filters)]
     if filters.limit is not None:
         found = found[max(0, len(found) - filters.limit) :]
     return Selection(found)
 
 
-def _read(con: Any, filters: Filters) -> tuple[list[Record], dict, list[Record]]:
-    """Every fill of the venues and symbol asked (a trip may have opened before ``since``),
+def closed(con: Any, *, symbols: Collection[str] | None = None) -> list[Record]:
+    """The closed round trips on ``symbols`` (None: every symbol), of every venue, oldest
+    first: the account's results the safety rules read (``signal``'s cooldown after a loss,
+    ``journal.setups.signal_history``; sizing's recent loss, ``risk.context``), so a loss
+    taken through ``trade`` is seen by them as ``journal trades`` shows it. ``con``: the
+    caller's read connection (``catalog.reader``; None: no journal yet), so ``signal`` opens
+    the journal once. A journal without fills (``signal`` before any trade) is no trips, read
+    without deriving anything."""
+    if con is None or (symbols is not None and not symbols):
+        return []
+    if "fills" not in catalog.tables(con):
+        return []
+    fills, orders, payments = _read(con, venue=None, symbols=symbols)
+    trips = derive(fills, orders=orders, payments=payments)
+    return [t for t in trips if t["closed_at"] is not None]
+
+
+def _read(
+    con: Any, *, venue: str | None, symbols: Collection[str] | None
+) -> tuple[list[Record], dict, list[Record]]:
+    """Every fill of the venue and symbols asked (a trip may have opened before ``since``),
     the orders by (venue, client id) and the funding payments."""
     where, params = ["TRUE"], []
-    if filters.venue is not None:
+    if venue is not None:
         where.append(venue_test("venue"))
-        params += [filters.venue, filters.venue]
-    if filters.symbol is not None:
-        where.append("symbol = ?")
-        params.append(filters.symbol)
+        params += [venue, venue]
+    if symbols is not None:
+        where.append(f"symbol IN ({', '.join('?' * len(symbols))})")
+        params += sorted(symbols)
     clause = " AND ".join(where)
     fills = _rows(con, f"SELECT * FROM fills WHERE {clause} ORDER BY venue, symbol, ts, id",
                   params)  # fmt: skip
@@ -272,4 +292,4 @@ def _number(value: Any) -> float:
     return float(value) if value is not None and math.isfinite(value) else 0.0
 
 
-__all__ = ["COLUMNS", "TIMES", "derive", "exit_reason", "settle_currency", "trades"]
+__all__ = ["COLUMNS", "TIMES", "closed", "derive", "exit_reason", "settle_currency", "trades"]

@@ -3,15 +3,21 @@
 A setup row is keyed by the setup's id, so re-scanning the same bars updates ``last_seen``
 instead of adding a row; an armed setup that later triggers is a new row (its status is part
 of its identity). Each write is one transaction on a short-lived connection.
+
+The losses the cooldown counts are the round trips derived from ``trade``'s fills
+(``journal.roundtrips.closed``), the one record of what was traded. Journals written before
+that keep a ``trades`` table this module used to create: nothing ever wrote it and nothing reads
+it now (``DROP TABLE trades`` is safe).
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from cryptobot.core.setup import Setup, json_safe
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.data import catalog
+from cryptobot.journal import roundtrips
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS setups (
@@ -24,10 +30,6 @@ CREATE TABLE IF NOT EXISTS signal_decisions (
     setup_id VARCHAR PRIMARY KEY, decided_at BIGINT, ts BIGINT, expires_at BIGINT,
     exchange VARCHAR, symbol VARCHAR, strategy VARCHAR, side VARCHAR, accepted BOOLEAN,
     reason VARCHAR, context VARCHAR, record VARCHAR
-);
-CREATE TABLE IF NOT EXISTS trades (
-    id VARCHAR PRIMARY KEY, exchange VARCHAR, symbol VARCHAR, strategy VARCHAR, side VARCHAR,
-    opened_at BIGINT, closed_at BIGINT, pnl_usd DOUBLE
 );
 """
 
@@ -92,23 +94,27 @@ def record_decisions(root: Path, decisions: Iterable, decided_at: int, max_age_b
         con.execute("COMMIT")
 
 
-def signal_history(root: Path, now: int) -> tuple[dict[str, int], dict[str, str]]:
-    """(last losing trade close per symbol, live accepted signal's setup id per symbol)."""
-    losses: list[tuple] = []
+def signal_history(
+    root: Path, now: int, *, symbols: Collection[str]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """(last losing trade's close per symbol, live accepted signal's setup id per symbol) for
+    ``symbols``. A losing trade is a closed round trip of any venue with a net ``pnl`` below 0
+    (fees and funding counted, as the backtest's cooldown counts ``net``); a trip whose pnl is
+    unknown (a fill without a price) is not counted as a loss."""
+    losses: dict[str, int] = {}
     live: list[tuple] = []
     with catalog.reader(root) as con:
-        present = catalog.tables(con) if con is not None else set()
-        if "trades" in present:
-            losses = con.execute(
-                "SELECT symbol, max(closed_at) FROM trades WHERE pnl_usd < 0 GROUP BY symbol"
-            ).fetchall()
-        if "signal_decisions" in present:
+        for trip in roundtrips.closed(con, symbols=symbols):
+            if trip["pnl"] < 0:
+                symbol = trip["symbol"]
+                losses[symbol] = max(losses.get(symbol, 0), int(trip["closed_at"]))
+        if con is not None and "signal_decisions" in catalog.tables(con):
             live = con.execute(
                 "SELECT symbol, arg_max(setup_id, ts) FROM signal_decisions "
                 "WHERE accepted AND expires_at > ? GROUP BY symbol",
                 [now],
             ).fetchall()
-    return {s: int(t) for s, t in losses if t is not None}, dict(live)
+    return losses, dict(live)
 
 
 def _setup_row(s: Setup, seen_at: int) -> tuple:

@@ -18,6 +18,7 @@ __all__, __getattr__, __dir__ = surface(
             "brackets_resolver",
             "current_breaker",
             "flag_market",
+            "observe_equity",
             "resolve_markets",
         ),
         "orders": (

@@ -16,8 +16,9 @@ from cryptobot.data.lake import Lake
 from cryptobot.fills import brackets as bracket_rules
 from cryptobot.fills.liquidation import Venue
 from cryptobot.journal import breakers as breaker_journal
+from cryptobot.journal import roundtrips
 from cryptobot.risk.bracket_files import read_file
-from cryptobot.risk.breakers import Action, BreakerState, Clock, Event, step
+from cryptobot.risk.breakers import Action, BreakerState, Clock, Equity, Event, step
 from cryptobot.risk.correlation import return_correlations
 from cryptobot.risk.gates import AccountState
 from cryptobot.risk.ladder import LeverageContext
@@ -126,6 +127,16 @@ def apply_event(
     return outcome[0]
 
 
+def observe_equity(
+    root: Path, *, equity: float, now: int, risk: RiskSettings, label: str
+) -> tuple[BreakerState, tuple[Action, ...]]:
+    """One equity reading fed to the journaled breaker: ``risk equity`` (the trader's or a
+    cron's reading) and every reconcile (the venue's, ``engine.reconcile``) call this, so a
+    drawdown trips the breaker the same way whoever saw it. ``label`` names the reading in the
+    breaker's events."""
+    return apply_event(root, Equity(now, equity), risk, label)
+
+
 def account_state(
     root: Path | None,
     *,
@@ -135,6 +146,9 @@ def account_state(
     risk: RiskSettings,
     now: int,
 ) -> tuple[AccountState, LeverageContext]:
+    """The gates' account and the ladder's context. ``recent_loss`` is read only when dynamic
+    leverage is on (``risk.ladder``, its one reader): it derives the round trips from every
+    journaled fill, a cost ``trade``'s gates need not pay otherwise."""
     breaker = current_breaker(root, risk, now)
     correlations = {}
     if root is not None:
@@ -146,18 +160,19 @@ def account_state(
         equity=equity,
         start_equity=breaker.start_equity,
         peak_equity=max(breaker.peak_equity or 0.0, equity or 0.0) or None,
-        recent_loss=_last_trade_lost(root),
+        recent_loss=risk.dynamic_leverage.enabled and _last_trade_lost(root),
     )
     return account, growth
 
 
 def _last_trade_lost(root: Path | None) -> bool:
+    """Whether the account's newest closed round trip (``journal.roundtrips.closed``: derived
+    from the fills ``trade`` journaled, any venue and symbol) lost money, net of fees and
+    funding (a trip whose pnl is unknown is not a loss)."""
     if root is None:
         return False
     with catalog.reader(root) as con:
-        if con is None or "trades" not in catalog.tables(con):
-            return False
-        row = con.execute(
-            "SELECT pnl_usd FROM trades WHERE closed_at IS NOT NULL ORDER BY closed_at DESC LIMIT 1"
-        ).fetchone()
-    return bool(row and row[0] is not None and row[0] < 0)
+        trips = roundtrips.closed(con)
+    if not trips:
+        return False
+    return bool(max(trips, key=lambda t: t["closed_at"])["pnl"] < 0)

@@ -225,13 +225,22 @@ def free_margin(order: OrderProposal, account: AccountState, risk: RiskSettings)
 
 
 def leverage_sanity(order: OrderProposal, account: AccountState, risk: RiskSettings) -> Verdict:
+    """An entry's leverage within the allowed range. A reduce-only order sets no leverage (a
+    position opened by hand at 50x must still be closable under a 20x cap)."""
+    if order.reduce_only:
+        return _pass("leverage_sanity", "reduce-only")
     cap = min(risk.max_leverage, order.max_leverage)
     ok = 1 <= order.leverage <= cap
     return Verdict("leverage_sanity", ok, f"{order.leverage:g}x, allowed 1x..{cap:g}x")
 
 
 def price_sanity(order: OrderProposal, account: AccountState, risk: RiskSettings) -> Verdict:
+    """An entry priced near the last trade (a fat-fingered price refused). A reduce-only close
+    goes at market whatever the price: in a fast market the mark it is proposed at and the last
+    trade part, and a breaker's close refused then would leave the loss running."""
     name = "price_sanity"
+    if order.reduce_only:
+        return _pass(name, "reduce-only")
     last = account.last_prices.get(order.symbol)
     if last is None:
         return _pass(name, "n/a: no last price")

@@ -18,8 +18,9 @@
    and by ``backtest`` over every bar (one rule each, the same warm-up: the last
    ``filters.REGIME_BARS`` / ``filters.htf_bars`` stored bars, counted in bars).
 6. Cooldown: no signal on a symbol within ``cooldown_after_loss_min`` of a losing trade's close
-   (from the journal's trades), counted in bars of the setup's timeframe from the close of the
-   bar the exit filled in, as the backtest counts it (``risk.cooldown``: one rule).
+   (the journal's round trips, derived from ``trade``'s fills: ``journal.roundtrips``), counted
+   in bars of the setup's timeframe from the close of the bar the exit filled in, as the
+   backtest counts it (``risk.cooldown``: one rule).
 7. COT (``cot.signal_filter``): a long is refused under a BEARISH weekly COT bias of its base
    asset and a short under a BULLISH one, seeing only reports published by the setup's close
    (``cot.bias.BiasBook``); assets without COT data, or whose newest report is older than
@@ -99,7 +100,7 @@ def decide_and_record(
 ) -> list[Decision]:
     """Decide with what the journal knows (losses, live signals) at ``now`` (the venue's
     clock), then journal every decision as made then."""
-    losses, live = signal_history(lake.root, now)
+    losses, live = signal_history(lake.root, now, symbols={s.symbol for s in setups})
     decisions = decide(setups, lake, p, History(losses, live), now=now, cot=cot)
     record_decisions(lake.root, decisions, now, p.max_setup_age_bars)
     return decisions
