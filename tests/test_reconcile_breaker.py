@@ -141,3 +141,18 @@ def test_trade_itself_reads_the_drawdown_at_start_up_and_refuses(emu, journal, t
     (out,) = json.loads(refused.stdout)
     assert refused.exit_code == 1 and out["reason"].startswith("circuit_breaker: blocked")
     assert emu.account.position(ETHID).qty == 0 and emu.account.position(BTCID).qty == 0
+
+
+def test_an_equity_the_venue_cannot_state_is_never_fed_and_says_so(emu, journal, account):
+    """A balance the venue answers as NaN (a placeholder while it recomputes) neither feeds
+    the breaker nor passes unnoticed: a WARNING event, the last reading kept."""
+    cli = account
+    before = status(cli)
+    emu.now_ms += 60_000
+    emu.account.balance = float("nan")
+    cli("trade", "--reconcile", "--live", "-f", "json")
+    after = status(cli)
+    assert (after["mode"], after["last_equity"]) == ("active", before["last_equity"])
+    (event,) = table(journal, "SELECT level, message FROM events "
+                              "WHERE kind = 'equity_unreadable'")  # fmt: skip
+    assert event[0] == "WARNING" and "the breaker keeps its last reading" in event[1]

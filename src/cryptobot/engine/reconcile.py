@@ -108,15 +108,21 @@ async def _observe_equity(desk: TradeDesk, *, now: int) -> None:
     the breaker as ``risk equity`` feeds it (``risk.context.observe_equity``: one rule), before
     the breaker's actions are judged: a drawdown seen here trips it and the trip's actions
     run in this very cycle. A dry run stores neither; a reading that is not a finite number
-    (a venue's placeholder) is journaled but never fed (the breaker refuses it)."""
+    (a venue's placeholder) is journaled but never fed (the breaker refuses it): a WARNING
+    event says the breaker judges on its last reading."""
     if desk.send.dry:
         return
     balance = await desk.venue.fetch_balance()
     await desk.send.record(fills=[], positions=[], balance=balance)
-    if math.isfinite(balance.total):
-        setup = desk.setup
-        observe_equity(setup.root, equity=balance.total, now=now, risk=setup.risk,
-                       label=f"equity {balance.total:g} (reconcile {setup.venue})")  # fmt: skip
+    setup = desk.setup
+    if not math.isfinite(balance.total):
+        await desk.send.event(level="WARNING", kind="equity_unreadable", symbol=None,
+                              client_order_id=None, data={"venue": setup.venue},
+                              message=f"{setup.venue} stated the account's equity as "
+                              f"{balance.total}: the breaker keeps its last reading")  # fmt: skip
+        return
+    observe_equity(setup.root, equity=balance.total, now=now, risk=setup.risk,
+                   label=f"equity {balance.total:g} (reconcile {setup.venue})")  # fmt: skip
 
 
 @dataclass
