@@ -50,6 +50,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from itertools import pairwise
 from pathlib import Path
 
@@ -60,7 +61,7 @@ from cryptobot.core.config import load_settings  # noqa: E402
 from cryptobot.core.execution import ExecutionRequest  # noqa: E402
 from cryptobot.core.settings import ExchangeSettings  # noqa: E402
 from cryptobot.engine.execution import execute  # noqa: E402
-from cryptobot.engine.trade import TradeSetup, trade_orders  # noqa: E402
+from cryptobot.engine.trade import TradeSetup, open_desk, trade_orders  # noqa: E402
 from cryptobot.engine.trade_record import TradeOrder  # noqa: E402
 from cryptobot.exchange.ccxt_trading import CcxtTradingExchange  # noqa: E402
 from cryptobot.exchange.retry import RetryPolicy  # noqa: E402
@@ -92,13 +93,26 @@ def sized_order(emu, venue: str, n: int) -> TradeOrder:
     return TradeOrder.from_record(record)
 
 
+def first_post(emu, venue: str, before: int) -> tuple[int, list]:
+    """The requests the emulator answered before the order's arrival, and that arrival."""
+    hits = emu.hits[before:]
+    first = next(i for i, h in enumerate(hits) if h.method == "POST" and h.path == PLACE[venue])
+    return first, hits
+
+
+async def clean_up(ex) -> None:
+    """The order canceled, unmeasured (the journal keeps it open: the next order is another)."""
+    for open_order in await ex.fetch_open_orders(BTC):
+        await ex.cancel_order(open_order.client_order_id, symbol=BTC)
+
+
 async def one(emu, ex, venue: str, n: int, how: str, root: Path) -> tuple[float, int, list]:
     """Seconds from the call to the order's arrival, the requests before it, their trips."""
     order = sized_order(emu, venue, n)
     before = len(emu.hits)
     began = time.monotonic()
     try:
-        if how == "desk":
+        if how == "run":
             setup = TradeSetup(risk=SETTINGS.risk, root=root, venue=venue, prefix="cb",
                                execution=SETTINGS.execution)  # fmt: skip
             ex.wait = stop
@@ -110,12 +124,35 @@ async def one(emu, ex, venue: str, n: int, how: str, root: Path) -> tuple[float,
             await execute(ex, request=request, rules=RULES, sleep=stop, taker=how == "taker")
     except Measured:
         pass
-    hits = emu.hits[before:]
-    first = next(i for i, h in enumerate(hits) if h.method == "POST" and h.path == PLACE[venue])
-    for open_order in await ex.fetch_open_orders(BTC):  # clean up, unmeasured
-        await ex.cancel_order(open_order.client_order_id, symbol=BTC)
+    first, hits = first_post(emu, venue, before)
+    await clean_up(ex)
     trips = [b.t - a.t for a, b in pairwise(hits[: first + 1])]
     return hits[first].t - began, first, trips
+
+
+async def desk_orders(emu, ex, venue: str, runs: int, root: Path, *, fresh: bool):
+    """Each run a batch of one order on a desk held open (the journal held, markets loaded):
+    the batch's reads (account, open orders) unmeasured, then the order's way out measured.
+    ``fresh``: the symbol's margin mode and leverage not known set (a first order on it)."""
+    setup = TradeSetup(risk=SETTINGS.risk, root=root, venue=venue, prefix="cb",
+                       execution=SETTINGS.execution)  # fmt: skip
+    ex.wait = stop
+    out = []
+    async with open_desk(ex, setup=setup, dry_run=False) as desk:
+        for n in range(runs + 3):
+            order = sized_order(emu, venue, n)
+            if fresh:
+                setup.settings.forget(BTC)
+            batch = await desk.batch([order])
+            before = len(emu.hits)
+            began = time.monotonic()
+            with suppress(Measured):
+                await desk.place(order, batch)
+            first, hits = first_post(emu, venue, before)
+            await clean_up(ex)
+            trips = [b.t - a.t for a, b in pairwise(hits[: first + 1])]
+            out.append((hits[first].t - began, first, trips))
+    return out
 
 
 async def measure(venue: str, how: str, runs: int) -> tuple[list[float], int, float]:
@@ -124,21 +161,32 @@ async def measure(venue: str, how: str, runs: int) -> tuple[list[float], int, fl
         try:
             await ex.load_markets()
             await ex.set_margin_mode(BTC, "isolated")
-            took, counts, trips = [], [], []
-            for n in range(runs + 3):
-                t, count, trip = await one(emu, ex, venue, n, how, Path(tmp))
-                if n >= 3:
-                    took.append(t)
-                    counts.append(count)
-                    trips += trip
-                if how != "desk":  # a market order fills: flat again for the next run
-                    for p in await ex.fetch_positions([BTC]):
-                        await ex.create_order(symbol=BTC, type="market", side="sell",
-                                              amount=p.contracts, reduce_only=True,
-                                              client_order_id=f"cb-flat{n:020d}")  # fmt: skip
+            if how in ("desk", "desk, fresh"):
+                results = await desk_orders(emu, ex, venue, runs, Path(tmp),
+                                            fresh=how == "desk, fresh")  # fmt: skip
+            else:
+                results = []
+                for n in range(runs + 3):
+                    results.append(await one(emu, ex, venue, n, how, Path(tmp)))
+                    if how != "run":  # a market order fills: flat again for the next run
+                        await flatten(ex, n)
         finally:
             await ex.close()
+    took = [t for t, _, _ in results[3:]]
+    counts = [c for _, c, _ in results[3:]]
+    trips = [x for _, _, trip in results[3:] for x in trip]
     return took, round(statistics.median(counts)), statistics.median(trips) if trips else 0.0
+
+
+async def flatten(ex, n: int) -> None:
+    for p in await ex.fetch_positions([BTC]):
+        await ex.create_order(symbol=BTC, type="market", side="sell", amount=p.contracts,
+                              reduce_only=True, client_order_id=f"cb-flat{n:020d}")  # fmt: skip
+
+
+LABELS = {"executor": "executor, maker-first", "taker": "executor, taker",
+          "desk": "desk, order of a batch", "desk, fresh": "desk, first on symbol",
+          "run": "trade run (start-up)"}  # fmt: skip
 
 
 def main() -> None:
@@ -147,15 +195,13 @@ def main() -> None:
     runs = parser.parse_args().runs
     print(f"{'path':24s} {'venue':12s} {'median ms':>10s} {'p90 ms':>8s} {'requests':>9s} "
           f"{'per request ms':>15s} {'< 5 ms':>7s}")  # fmt: skip
-    for how in ("executor", "taker", "desk"):
-        for venue in VENUES if how != "desk" else ("binanceusdm",):  # Bitget's emulator
-            # serves no tickers, which the gates read
+    for how in LABELS:
+        for venue in VENUES if how in ("executor", "taker") else ("binanceusdm",):  # Bitget's
+            # emulator serves no tickers, which the gates read
             took, count, trip = asyncio.run(measure(venue, how, runs))
             ms = sorted(t * 1000 for t in took)
             median, p90 = statistics.median(ms), ms[int(0.9 * (len(ms) - 1))]
-            label = {"executor": "executor, maker-first", "taker": "executor, taker",
-                     "desk": "desk (gates, journal)"}[how]  # fmt: skip
-            print(f"{label:24s} {venue:12s} {median:10.2f} {p90:8.2f} {count:9d} "
+            print(f"{LABELS[how]:24s} {venue:12s} {median:10.2f} {p90:8.2f} {count:9d} "
                   f"{trip * 1000:15.2f} {'yes' if median < 5 else 'no':>7s}")  # fmt: skip
 
 
