@@ -98,6 +98,11 @@ CREATE TABLE IF NOT EXISTS sized_orders (
     PRIMARY KEY (venue, client_order_id)
 );
 """
+#: binds only once every table and column of ``_SCHEMA`` exists (``catalog.prepared``)
+_PROBE = (
+    "SELECT o.expected_price FROM orders o, order_requests, fills, positions, executions, "
+    "events, funding_payments, sized_orders LIMIT 0"
+)
 #: a fill's ``order_type`` when the venue closed the position itself (``core.account.Fill``)
 LIQUIDATION = "liquidation"
 #: statuses of a journaled order the venue may still be working on
@@ -525,7 +530,7 @@ def _transaction(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short connection holding one transaction: committed when the block ends, rolled back
     when it raises (a crash before the commit leaves the journal as it was)."""
     with catalog.connect(root) as con:
-        catalog.prepared(con, root, _SCHEMA)
+        catalog.prepared(con, root, _SCHEMA, probe=_PROBE)
         con.execute("BEGIN")
         try:
             yield con
