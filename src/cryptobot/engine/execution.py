@@ -37,6 +37,7 @@ A venue that keeps failing raises (``ExchangeFailure``): a re-run resumes.
 market's minimum quantity or notional is not sent and is reported as ``unsent``.
 """
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -176,6 +177,7 @@ class _Run:
     unsent: float = 0.0
     notes: list[str] = field(default_factory=list)
     told: float = 0.0  # the filled quantity ``watch`` was last told
+    quote: BestBidAsk | None = None  # the book read with the clock as the run started
 
     # ---- state -----------------------------------------------------------------------------
     @property
@@ -232,8 +234,15 @@ class _Run:
         if self.orders:
             self.note(f"found {self.sent} order(s) of this entry at the venue; going on")
             self.started = min(o.timestamp for o in self.orders.values())
-        else:
-            self.started = await self.venue.now()
+        else:  # the clock and the book asked at once: one round trip less to the first order
+            self.started, self.quote = await asyncio.gather(
+                self.venue.now(), self.venue.fetch_best_bid_ask(self.symbol)
+            )
+
+    async def book(self) -> BestBidAsk:
+        """The best bid and ask: the one read as the run started, once, then asked anew."""
+        quote, self.quote = self.quote, None
+        return quote or await self.venue.fetch_best_bid_ask(self.symbol)
 
     async def _find(self, cid: str) -> Order | None:
         try:
@@ -278,7 +287,7 @@ class _Run:
             await self._reprice(order, tick)
 
     async def _quote(self) -> BestBidAsk | None:
-        quote = await self.venue.fetch_best_bid_ask(self.symbol)
+        quote = await self.book()
         if quote.usable:
             return quote
         self.note(f"no usable quote (bid {quote.bid}, ask {quote.ask}): at market")
@@ -346,7 +355,7 @@ class _Run:
                 await self._cancel(order)  # a resting maker order (found by a re-run)
                 continue
             if order is None:
-                quote = await self.venue.fetch_best_bid_ask(self.symbol)
+                quote = await self.book()
                 price = (quote.ask if self.side == "buy" else quote.bid) if quote.usable else None
                 shown = quote.size_against(self.side) if quote.usable else None
                 qty = self._child(price or self.request.expected_price, shown)
