@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptobot.core.account import Order
 from cryptobot.core.config import load_settings
 from cryptobot.core.market import Market
 from cryptobot.data import catalog
@@ -130,6 +131,21 @@ def test_a_held_journal_reads_inside_the_process_and_keeps_other_processes_out(j
     assert _read_from_another_process(journal) == "sending"  # committed, readable after
 
 
+def test_a_held_journal_is_let_go_while_the_batch_waits(journal):
+    rows = TradeJournal(journal, "binanceusdm")
+    order = btc_order_like()
+    req = plan(order, _market(order), split=None).entry.request
+    with rows.held():
+        rows.asking(req, parent_id=order.client_order_id, leg="entry", strategy="manual", ts=1)
+        with rows.let_go():
+            assert _read_from_another_process(journal) == "sending"  # a reader gets in
+        assert "busy" in _read_from_another_process(journal)  # held again after the wait
+        rows.answered(req, parent_id=order.client_order_id, leg="entry", ts=2,
+                      order=_open_order(order))  # fmt: skip
+        assert rows.orders_of(order.client_order_id)[order.client_order_id].status == "open"
+    assert _read_from_another_process(journal) == "open"
+
+
 def test_a_reader_inside_a_hold_never_creates_what_it_reads(tmp_path: Path):
     with catalog.held(tmp_path), catalog.reader(tmp_path) as con:
         assert con is not None  # the held file exists: the reader reads it
@@ -153,6 +169,13 @@ def test_known_settings_are_skipped_and_a_refusal_forgets_them():
 def btc_order_like() -> TradeOrder:
     return TradeOrder.from_record(sized(entry=50_000.0, symbol=BTC, qty=0.02, stop_pct=1.0,
                                         exchange="binanceusdm"))  # fmt: skip
+
+
+def _open_order(order: TradeOrder) -> Order:
+    return Order(id="1", client_order_id=order.client_order_id, timestamp=2, updated=2,
+                 symbol=BTC, type="market", side="buy", amount=order.qty, price=None,
+                 trigger_price=None, reduce_only=False, post_only=False, status="open",
+                 filled=0.0, average=None, fee=0.0, liquidity="taker")  # fmt: skip
 
 
 def _market(order: TradeOrder) -> Market:

@@ -11,7 +11,8 @@ for one transaction only; then a reader waits milliseconds, never the whole ``wa
 A run that must write fast (``trade``'s batch: a journal row before each order leaves) holds
 the journal open instead (:func:`held`): opening the file costs 20-60 ms, a transaction on the
 open database 1-2 ms. Meanwhile other processes wait at the lock (checked: DuckDB refuses even
-a read-only open of a file another process holds), so a hold lasts one batch, never a loop.
+a read-only open of a file another process holds), so a hold lasts one batch, never a loop,
+and is let go while the batch waits (:func:`released`: a maker order resting for seconds).
 """
 
 import time
@@ -137,12 +138,33 @@ def held(root: Path) -> Iterator[None]:
     if path in _HELD:
         yield
         return
-    with connect(root) as con:
-        _HELD[path] = _Hold(con)
-        try:
-            yield
-        finally:
-            del _HELD[path]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hold = _Hold(_retry_locked(lambda: duckdb.connect(str(path)), 10.0))
+    _HELD[path] = hold
+    try:
+        yield
+    finally:
+        _HELD.pop(path, None)
+        hold.con.close()
+
+
+@contextmanager
+def released(root: Path) -> Iterator[None]:
+    """A held journal let go for the block (a wait of seconds: ``journal``, ``report`` and
+    other processes open it meanwhile), opened again after it (retrying on their lock);
+    nothing to do when it is not held. The reopening costs what an open costs (20-60 ms),
+    paid after a wait, never between a decision and its request."""
+    path = (Path(root) / DB_NAME).resolve()
+    hold = _HELD.pop(path, None)
+    if hold is None:
+        yield
+        return
+    hold.con.close()
+    try:
+        yield
+    finally:
+        hold.con = _retry_locked(lambda: duckdb.connect(str(path)), 10.0)
+        _HELD[path] = hold
 
 
 def prepared(

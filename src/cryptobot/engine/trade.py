@@ -249,8 +249,9 @@ async def open_desk(
 ) -> AsyncIterator["TradeDesk"]:
     """The run's desk: on the venue under its run lock, the journal held open for the run
     (one batch: each row a transaction on the open database, committed before the request it
-    precedes leaves; other processes wait for the run to end), or a dry run (it sends and
-    stores nothing, so it takes no lock and holds nothing either)."""
+    precedes leaves; other processes wait for it, or for the executor's next wait, when it is
+    let go), or a dry run (it sends and stores nothing, so it takes no lock and holds nothing
+    either)."""
     journal = TradeJournal(setup.root, setup.venue)
     if dry_run:
         dry = DryRunDispatch(now=await venue.now())
@@ -500,7 +501,7 @@ class TradeDesk:
                 for found in await found_orders(venue, request=request):
                     venue.orders[found.client_order_id] = found
             else:
-                sleep = _dry_run_ends if self.send.dry else self.venue.wait
+                sleep = _dry_run_ends if self.send.dry else self._wait
                 report = await execute(venue, request=request, rules=rules, sleep=sleep,
                                        watch=guard.cover, found=found)  # fmt: skip
         except _NoStop as exc:
@@ -523,6 +524,12 @@ class TradeDesk:
         entry = entry_of(list(venue.orders.values()), step=bracket.market.step_size)
         await guard.settle(entry)
         return entry
+
+    async def _wait(self, seconds: float) -> None:
+        """The executor's wait on the venue, the journal let go meanwhile (a maker order may
+        rest for a minute: ``journal`` and ``report`` must not wait for it)."""
+        with self.journal.let_go():
+            await self.venue.wait(seconds)
 
     async def _cover_held(self, bracket: Bracket, guard: "_Guard", book: _Book,
                           out: Outcome) -> None:  # fmt: skip

@@ -168,6 +168,13 @@ class TradeJournal:
                 pass
             yield
 
+    @contextmanager
+    def let_go(self) -> Iterator[None]:
+        """A held journal closed for the block (a wait: other processes read it meanwhile),
+        opened again after (``data.catalog.released``)."""
+        with catalog.released(self.root):
+            yield
+
     # ---- reads (read-only connections; nothing is created) -------------------------------
     def orders_of(self, parent_id: str) -> dict[str, OrderRow]:
         """Every journaled order of the sized order ``parent_id`` (its legs), by client id."""
