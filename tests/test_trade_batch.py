@@ -200,3 +200,13 @@ def _read_from_another_process(root: Path) -> str:
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                           text=True, timeout=120, check=True)  # fmt: skip
     return done.stdout.strip()
+
+
+def test_the_same_sized_order_twice_in_one_batch_goes_out_once(emu, journal):
+    order = btc_order(emu, 9)
+    outcomes, _ = _run(emu, [order, order], setup(journal, venue="binanceusdm"))
+    assert [o.status for o in outcomes] == ["placed", "already_placed"]
+    assert emu.engine.book.placements[order.client_order_id] == 1
+    sent = table(journal, "SELECT client_order_id FROM order_requests WHERE action = "
+                          "'create' AND outcome = 'sent'")  # fmt: skip
+    assert sent.count((order.client_order_id,)) == 1

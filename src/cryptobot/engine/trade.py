@@ -123,11 +123,15 @@ class TradeSetup:
 class Batch:
     """What a batch of orders reads once (per run of ``trade``, per cycle of a loop) instead
     of per order: the venue's markets, the gates' account (kept current as the batch's
-    entries go out: ``gates.AccountState.with_order``) and the venue's open orders."""
+    entries go out: ``gates.AccountState.with_order``), the venue's open orders and the
+    journal's rows of the batch's sized orders (read again for a sized order the batch has
+    gone through already: the same order twice in the input)."""
 
     markets: Mapping[str, Market]
     account: gates.AccountState
     working: list[Order]
+    rows: dict[str, dict[str, OrderRow]]  # the journal's orders of each sized order, by id
+    placed: set[str] = field(default_factory=set)  # sized orders this batch has gone through
 
 
 def journal_venue(settings: Settings, *, live: bool) -> str:
@@ -285,12 +289,16 @@ class TradeDesk:
         """What a batch reads once, before its first order (``Batch``)."""
         markets = await self.venue.load_markets()
         account, working = await self._account(orders)
-        return Batch(markets=markets, account=account, working=working)
+        rows = self.journal.orders_of_each(o.client_order_id for o in orders)
+        return Batch(markets=markets, account=account, working=working, rows=rows)
 
     async def place(self, order: TradeOrder, batch: Batch) -> Outcome:
         """One sized order of ``batch`` (module docstring); the batch's account then holds it
         if its entry went out (or may have)."""
-        outcome, proposal = await self._one(order, batch)
+        try:
+            outcome, proposal = await self._one(order, batch)
+        finally:
+            batch.placed.add(order.client_order_id)
         if proposal is not None:
             batch.account = batch.account.with_order(proposal)
         return outcome
@@ -730,7 +738,11 @@ class TradeDesk:
         the open orders when neither the journal nor that read knows any of them (a new
         order: nothing of it can have appeared since but from another data dir, and its entry
         is still looked up by id), else read again now (they may have changed since)."""
-        rows = self.journal.orders_of(bracket.order.client_order_id)
+        parent_id = bracket.order.client_order_id
+        if parent_id in batch.rows and parent_id not in batch.placed:
+            rows = batch.rows[parent_id]
+        else:  # not read with the batch, or maybe written since by the batch itself
+            rows = self.journal.orders_of(parent_id)
         ours = {bracket.entry.client_order_id, *(t.client_order_id for t in bracket.targets)}
         ours |= set(rows)
         parent = bracket.order.client_order_id + "-"

@@ -178,13 +178,24 @@ class TradeJournal:
     # ---- reads (read-only connections; nothing is created) -------------------------------
     def orders_of(self, parent_id: str) -> dict[str, OrderRow]:
         """Every journaled order of the sized order ``parent_id`` (its legs), by client id."""
+        return self.orders_of_each([parent_id]).get(parent_id, {})
+
+    def orders_of_each(self, parent_ids: Iterable[str]) -> dict[str, dict[str, OrderRow]]:
+        """``orders_of`` for several sized orders in one read (a batch's), by parent id (each
+        one asked for present, without rows: empty)."""
+        parents = sorted(set(parent_ids))
+        if not parents:
+            return {}
         rows = self._read(
             "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
-            "filled, created_at, updated_at, reason FROM orders "
-            "WHERE venue = ? AND parent_id = ? ORDER BY created_at",
-            [self.venue, parent_id],
+            "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND "
+            f"parent_id IN ({', '.join('?' * len(parents))}) ORDER BY created_at",
+            [self.venue, *parents],
         )
-        return {r[0]: OrderRow(*r) for r in rows}
+        out: dict[str, dict[str, OrderRow]] = {p: {} for p in parents}
+        for r in rows:
+            out[r[1]][r[0]] = OrderRow(*r)
+        return out
 
     def sent_ids(self) -> set[str]:
         """Client ids of every order the venue answered for on this venue (open or done): the
