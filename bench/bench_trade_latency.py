@@ -57,6 +57,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cryptobot.core.account import OrderRequest  # noqa: E402
 from cryptobot.core.config import load_settings  # noqa: E402
 from cryptobot.core.execution import ExecutionRequest  # noqa: E402
 from cryptobot.core.settings import ExchangeSettings  # noqa: E402
@@ -65,6 +66,7 @@ from cryptobot.engine.trade import TradeSetup, open_desk, trade_orders  # noqa: 
 from cryptobot.engine.trade_record import TradeOrder  # noqa: E402
 from cryptobot.exchange.ccxt_trading import CcxtTradingExchange  # noqa: E402
 from cryptobot.exchange.retry import RetryPolicy  # noqa: E402
+from cryptobot.journal.trading import TradeJournal  # noqa: E402
 from tests.live_venues import BTC, KEYS, VENUES, emulator, last  # noqa: E402
 from tests.trading import sized  # noqa: E402
 
@@ -184,6 +186,29 @@ async def flatten(ex, n: int) -> None:
                               reduce_only=True, client_order_id=f"cb-flat{n:020d}")  # fmt: skip
 
 
+def journal_write(runs: int) -> list[float]:
+    """Seconds of the entry's ``sending`` row (with its sized order and request row), one
+    transaction on a held journal: what the desk must commit before the order leaves."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = TradeJournal(Path(tmp), "binanceusdm")
+        took = []
+        with rows.held():
+            for n in range(runs + 3):
+                record = sized(entry=50_000.0, symbol=BTC, qty=0.002, stop_pct=1.0,
+                               cid=f"cb-jw{n:021d}", exchange="binanceusdm",
+                               target_qty=[0.0005] * 3)  # fmt: skip
+                order = TradeOrder.from_record(record)
+                req = OrderRequest(symbol=BTC, type="limit", side="buy", amount=order.qty,
+                                   price=50_000.0, post_only=True,
+                                   client_order_id=order.client_order_id)  # fmt: skip
+                began = time.perf_counter()
+                rows.asking(req, parent_id=order.client_order_id, leg="entry",
+                            strategy="manual", ts=n, gates={"all": "pass"},
+                            expected_price=50_000.0, sized=order.to_record())  # fmt: skip
+                took.append(time.perf_counter() - began)
+    return took[3:]
+
+
 LABELS = {"executor": "executor, maker-first", "taker": "executor, taker",
           "desk": "desk, order of a batch", "desk, fresh": "desk, first on symbol",
           "run": "trade run (start-up)"}  # fmt: skip
@@ -203,6 +228,9 @@ def main() -> None:
             median, p90 = statistics.median(ms), ms[int(0.9 * (len(ms) - 1))]
             print(f"{LABELS[how]:24s} {venue:12s} {median:10.2f} {p90:8.2f} {count:9d} "
                   f"{trip * 1000:15.2f} {'yes' if median < 5 else 'no':>7s}")  # fmt: skip
+    ms = sorted(t * 1000 for t in journal_write(runs))
+    print(f"\n{'journal: sending row':37s} {statistics.median(ms):10.2f} "
+          f"{ms[int(0.9 * (len(ms) - 1))]:8.2f}   (held journal, one transaction)")  # fmt: skip
 
 
 if __name__ == "__main__":
