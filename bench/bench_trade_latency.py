@@ -38,7 +38,9 @@ Before and after (2026-12-01, 30 runs each, the two versions run back to back on
     desk, first on symbol               -               35.49            -  -> 6
     journal: sending row                -                9.39 (p90 13.35)
 
-(the morning's idle figures of ``main``: executor 6.1-6.4 ms, desk 737 ms, 25 requests.)
+(this again at load 2.0: desk, order of a batch 19.38 ms (p90 23.60), first on symbol 25.91,
+trade run 124.02, sending row 6.61, the executor rows 5.3-6.3; the morning's idle figures of
+``main``: executor 6.1-6.4 ms, desk 737 ms, 25 requests.)
 
 - **< 5 ms is not met on the desk path, and cannot be with a DuckDB write-ahead row on this
   machine**: the ``sending`` row must be committed before the entry leaves (idempotency after
