@@ -1,47 +1,65 @@
-"""Decision latency of ``trade``: a sized order in -> its first order request on the wire, the
-REAL ccxt client against the loopback emulators (Binance USDⓈ-M and Bitget USDT-M), the adapter
-warm (markets loaded, the connection open), as a daemon holds it.
+"""Decision latency of ``trade``: a sized order in -> the request that places its entry on the
+wire, the REAL ccxt client against the loopback emulators (Binance USDⓈ-M and Bitget USDT-M),
+the adapter warm (markets loaded, the connection open), as a daemon holds it.
 
 Rows:
-- **executor**: ``engine.execution.execute`` given the request (maker-first: one look-up of the
-  entry's id, the clock, the best bid/ask, then the post-only order; ``taker``: the look-up and
-  the market order);
-- **desk**: ``trade_orders`` given the sized order: the account read for the gates (balance,
-  positions, open orders, tickers), the journal (DuckDB) read and written, the entry's id
-  looked up, margin mode and leverage set, then the executor as above.
+- **executor**: ``engine.execution.execute`` given the request (maker-first: the entry's id
+  looked up (algo and plain routes at once), the clock and the book at once, then the
+  post-only order; ``taker``: the same, then the market order);
+- **desk, order of a batch**: ``TradeDesk.place`` given the sized order, on a desk open as a
+  run of ``trade`` (or a daemon's cycle) has it: the run lock taken, the journal held open,
+  the batch read (``Batch``: the account for the gates, the open orders, the journal's rows of
+  its orders; once per batch, unmeasured), margin mode and leverage known set by this setup.
+  Measured: the look-up of the entry's id, the gates, the executor's clock and book, the
+  entry's ``sending`` row (with its sized order and request row) committed, the order;
+- **desk, first on symbol**: the same with the symbol's margin mode and leverage not known
+  (two more requests and two journal rows before the entry);
+- **trade run (start-up)**: ``trade_orders`` as one ``cryptobot trade`` runs it: the lock, the
+  journal opened, the start-up reconcile, the batch's reads, then the order as above;
+- **journal: sending row** (below the table): that row's transaction alone on a held journal.
 
 Each run is stopped at the executor's first wait (the order is canceled after, unmeasured).
 Median and p90 of ``--runs`` runs (default 30) after 3 warm-ups; ``requests`` counts what the
-emulator answered before the order arrived; ``per request`` is the median loopback round trip
-(client + emulator, one process) of those requests, so latency ~ requests x per request + the
-rest (journal, gates). The target (issue 13): median < 5 ms.
+emulator answered before the order arrived; ``per request`` is the median gap between those
+requests (client + emulator, one process; two asked at once count as two), so latency ~
+requests x per request + the rest (journal, gates). The target (issue 13): median < 5 ms.
 Usage: python bench/bench_trade_latency.py [--runs N]
 
-Measured 2026-12-01, 30 runs, at load average 9 on 2 cores (six engineers' tests running):
+Before and after (2026-12-01, 30 runs each, the two versions run back to back on the shared
+2-core machine; ``main`` is this branch's base, whose "desk" row was ``trade_orders`` whole):
 
-    path                     venue         median ms   p90 ms  requests  per request ms  < 5 ms
-    executor, maker-first    binanceusdm        6.40     7.70         4            0.62      no
-    executor, maker-first    bitget             2.72     3.65         5            0.43     yes
-    executor, taker          binanceusdm        4.92     9.74         4            0.54     yes
-    executor, taker          bitget             5.85    21.89         5            0.66      no
-    desk (gates, journal)    binanceusdm      542.79   667.88        17            1.88      no
+    path                          main (load 3.9)     this (load 5.1)   requests (main -> this)
+    executor, maker-first Binance    5.09 ms             4.44 ms         4 -> 4 (2 pairs at once)
+    executor, maker-first Bitget     6.16                5.47            5 -> 5
+    executor, taker Binance          5.07                4.46            4 -> 4
+    executor, taker Bitget           6.60                5.68            5 -> 5
+    trade run (start-up) Binance   828.64 (25 req.)    151.84            26 -> 20
+    desk, order of a batch              -               24.64            -  -> 4
+    desk, first on symbol               -               35.49            -  -> 6
+    journal: sending row                -                9.39 (p90 13.35)
 
-(an earlier run at load 8: the executor rows 0.7-2.7 ms, all under 5, the desk 265 ms.)
+(this again at load 2.0: desk, order of a batch 19.38 ms (p90 23.60), first on symbol 25.91,
+trade run 124.02, sending row 6.61, the executor rows 5.3-6.3; the morning's idle figures of
+``main``: executor 6.1-6.4 ms, desk 737 ms, 25 requests.)
 
-- **The executor** meets the target on a quiet machine and is near it under load: 4-5 loopback
-  round trips (Binance: the entry's id looked up as an algo order and as a plain one, the
-  clock, the book; Bitget: its plain, pending-plan and plan-history look-ups, the clock, the
-  book) at ~0.5 ms each, the client and the emulator sharing one process's GIL; the profile
-  is socket sends and ccxt's request building, nothing of ours. Before the emulator set
-  TCP_NODELAY every round trip cost 40-45 ms (Nagle's algorithm against the client's delayed
-  ACK on loopback): 230 ms to the first order, all of it that wait.
-- **The desk misses it by two orders of magnitude**, and the journal dominates: each journal
-  write opens the DuckDB file (``data.catalog.connect``: 20-50 ms at this load, ~16 a run: the
-  breaker's state, the account's ids, the entry's ``sending`` row before it leaves, margin
-  mode and leverage requests, ...), ~85 % of the time in the profile; the account read for the
-  gates (balance, positions, open orders, tickers) is ~10 requests at ~1 ms. What would cut it:
-  the journal held open for a run (as ``PaperBroker.held``), so a write is a transaction on an
-  open connection (~1 ms), and the account read once per daemon cycle, not per order.
+- **< 5 ms is not met on the desk path, and cannot be with a DuckDB write-ahead row on this
+  machine**: the ``sending`` row must be committed before the entry leaves (idempotency after
+  a ``kill -9``), and that one transaction (four statements: the row's existence asked, the
+  row, the request row, the sized order) costs 8-16 ms at load 2-5 on these 2 shared cores
+  (never measured idle: the machine never was): DuckDB's per-statement cost (parse, bind,
+  plan; 2-4 ms a single-row insert at load 3), not the disk (an empty transaction: 0.3 ms).
+  A traced desk run at load 2 (``place`` to the entry's arrival, 31 ms): the id's look-up
+  5.5 ms (two requests at once), the row 16 ms, the executor's clock, book and the order's
+  request the rest; gates, bracket and book 0.6 ms. Below 5 ms would need the write-ahead
+  row out of DuckDB (an fsync'd append-only file the journal takes in after), not tried.
+- What was cut (per order, before -> after): 25 requests -> 4 (the account, open orders,
+  tickers and the journal's rows read once per batch; margin mode and leverage only when this
+  setup has not set them; the entry's id looked up once, its two routes at once, the executor
+  handed the answer; the executor's clock and book at once); ~16 journal file opens (20-60 ms
+  each) -> none (held for the batch, let go while the executor waits); the schema DDL run at
+  each write (5-90 ms) -> a 1 ms probe; ``INSERT OR REPLACE`` -> a plain insert for a new row.
+- The executor meets the target on a quieter machine and is near it under load: 4-5 loopback
+  round trips at ~1 ms each, the client and the emulator sharing one process's GIL.
 """
 
 import argparse
@@ -50,20 +68,23 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cryptobot.core.account import OrderRequest  # noqa: E402
 from cryptobot.core.config import load_settings  # noqa: E402
 from cryptobot.core.execution import ExecutionRequest  # noqa: E402
 from cryptobot.core.settings import ExchangeSettings  # noqa: E402
 from cryptobot.engine.execution import execute  # noqa: E402
-from cryptobot.engine.trade import TradeSetup, trade_orders  # noqa: E402
+from cryptobot.engine.trade import TradeSetup, open_desk, trade_orders  # noqa: E402
 from cryptobot.engine.trade_record import TradeOrder  # noqa: E402
 from cryptobot.exchange.ccxt_trading import CcxtTradingExchange  # noqa: E402
 from cryptobot.exchange.retry import RetryPolicy  # noqa: E402
+from cryptobot.journal.trading import TradeJournal  # noqa: E402
 from tests.live_venues import BTC, KEYS, VENUES, emulator, last  # noqa: E402
 from tests.trading import sized  # noqa: E402
 
@@ -92,13 +113,26 @@ def sized_order(emu, venue: str, n: int) -> TradeOrder:
     return TradeOrder.from_record(record)
 
 
+def first_post(emu, venue: str, before: int) -> tuple[int, list]:
+    """The requests the emulator answered before the order's arrival, and that arrival."""
+    hits = emu.hits[before:]
+    first = next(i for i, h in enumerate(hits) if h.method == "POST" and h.path == PLACE[venue])
+    return first, hits
+
+
+async def clean_up(ex) -> None:
+    """The order canceled, unmeasured (the journal keeps it open: the next order is another)."""
+    for open_order in await ex.fetch_open_orders(BTC):
+        await ex.cancel_order(open_order.client_order_id, symbol=BTC)
+
+
 async def one(emu, ex, venue: str, n: int, how: str, root: Path) -> tuple[float, int, list]:
     """Seconds from the call to the order's arrival, the requests before it, their trips."""
     order = sized_order(emu, venue, n)
     before = len(emu.hits)
     began = time.monotonic()
     try:
-        if how == "desk":
+        if how == "run":
             setup = TradeSetup(risk=SETTINGS.risk, root=root, venue=venue, prefix="cb",
                                execution=SETTINGS.execution)  # fmt: skip
             ex.wait = stop
@@ -110,12 +144,35 @@ async def one(emu, ex, venue: str, n: int, how: str, root: Path) -> tuple[float,
             await execute(ex, request=request, rules=RULES, sleep=stop, taker=how == "taker")
     except Measured:
         pass
-    hits = emu.hits[before:]
-    first = next(i for i, h in enumerate(hits) if h.method == "POST" and h.path == PLACE[venue])
-    for open_order in await ex.fetch_open_orders(BTC):  # clean up, unmeasured
-        await ex.cancel_order(open_order.client_order_id, symbol=BTC)
+    first, hits = first_post(emu, venue, before)
+    await clean_up(ex)
     trips = [b.t - a.t for a, b in pairwise(hits[: first + 1])]
     return hits[first].t - began, first, trips
+
+
+async def desk_orders(emu, ex, venue: str, runs: int, root: Path, *, fresh: bool):
+    """Each run a batch of one order on a desk held open (the journal held, markets loaded):
+    the batch's reads (account, open orders) unmeasured, then the order's way out measured.
+    ``fresh``: the symbol's margin mode and leverage not known set (a first order on it)."""
+    setup = TradeSetup(risk=SETTINGS.risk, root=root, venue=venue, prefix="cb",
+                       execution=SETTINGS.execution)  # fmt: skip
+    ex.wait = stop
+    out = []
+    async with open_desk(ex, setup=setup, dry_run=False) as desk:
+        for n in range(runs + 3):
+            order = sized_order(emu, venue, n)
+            if fresh:
+                setup.settings.forget(BTC)
+            batch = await desk.batch([order])
+            before = len(emu.hits)
+            began = time.monotonic()
+            with suppress(Measured):
+                await desk.place(order, batch)
+            first, hits = first_post(emu, venue, before)
+            await clean_up(ex)
+            trips = [b.t - a.t for a, b in pairwise(hits[: first + 1])]
+            out.append((hits[first].t - began, first, trips))
+    return out
 
 
 async def measure(venue: str, how: str, runs: int) -> tuple[list[float], int, float]:
@@ -124,21 +181,55 @@ async def measure(venue: str, how: str, runs: int) -> tuple[list[float], int, fl
         try:
             await ex.load_markets()
             await ex.set_margin_mode(BTC, "isolated")
-            took, counts, trips = [], [], []
-            for n in range(runs + 3):
-                t, count, trip = await one(emu, ex, venue, n, how, Path(tmp))
-                if n >= 3:
-                    took.append(t)
-                    counts.append(count)
-                    trips += trip
-                if how != "desk":  # a market order fills: flat again for the next run
-                    for p in await ex.fetch_positions([BTC]):
-                        await ex.create_order(symbol=BTC, type="market", side="sell",
-                                              amount=p.contracts, reduce_only=True,
-                                              client_order_id=f"cb-flat{n:020d}")  # fmt: skip
+            if how in ("desk", "desk, fresh"):
+                results = await desk_orders(emu, ex, venue, runs, Path(tmp),
+                                            fresh=how == "desk, fresh")  # fmt: skip
+            else:
+                results = []
+                for n in range(runs + 3):
+                    results.append(await one(emu, ex, venue, n, how, Path(tmp)))
+                    if how != "run":  # a market order fills: flat again for the next run
+                        await flatten(ex, n)
         finally:
             await ex.close()
+    took = [t for t, _, _ in results[3:]]
+    counts = [c for _, c, _ in results[3:]]
+    trips = [x for _, _, trip in results[3:] for x in trip]
     return took, round(statistics.median(counts)), statistics.median(trips) if trips else 0.0
+
+
+async def flatten(ex, n: int) -> None:
+    for p in await ex.fetch_positions([BTC]):
+        await ex.create_order(symbol=BTC, type="market", side="sell", amount=p.contracts,
+                              reduce_only=True, client_order_id=f"cb-flat{n:020d}")  # fmt: skip
+
+
+def journal_write(runs: int) -> list[float]:
+    """Seconds of the entry's ``sending`` row (with its sized order and request row), one
+    transaction on a held journal: what the desk must commit before the order leaves."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = TradeJournal(Path(tmp), "binanceusdm")
+        took = []
+        with rows.held():
+            for n in range(runs + 3):
+                record = sized(entry=50_000.0, symbol=BTC, qty=0.002, stop_pct=1.0,
+                               cid=f"cb-jw{n:021d}", exchange="binanceusdm",
+                               target_qty=[0.0005] * 3)  # fmt: skip
+                order = TradeOrder.from_record(record)
+                req = OrderRequest(symbol=BTC, type="limit", side="buy", amount=order.qty,
+                                   price=50_000.0, post_only=True,
+                                   client_order_id=order.client_order_id)  # fmt: skip
+                began = time.perf_counter()
+                rows.asking(req, parent_id=order.client_order_id, leg="entry",
+                            strategy="manual", ts=n, gates={"all": "pass"},
+                            expected_price=50_000.0, sized=order.to_record())  # fmt: skip
+                took.append(time.perf_counter() - began)
+    return took[3:]
+
+
+LABELS = {"executor": "executor, maker-first", "taker": "executor, taker",
+          "desk": "desk, order of a batch", "desk, fresh": "desk, first on symbol",
+          "run": "trade run (start-up)"}  # fmt: skip
 
 
 def main() -> None:
@@ -147,16 +238,17 @@ def main() -> None:
     runs = parser.parse_args().runs
     print(f"{'path':24s} {'venue':12s} {'median ms':>10s} {'p90 ms':>8s} {'requests':>9s} "
           f"{'per request ms':>15s} {'< 5 ms':>7s}")  # fmt: skip
-    for how in ("executor", "taker", "desk"):
-        for venue in VENUES if how != "desk" else ("binanceusdm",):  # Bitget's emulator
-            # serves no tickers, which the gates read
+    for how in LABELS:
+        for venue in VENUES if how in ("executor", "taker") else ("binanceusdm",):  # Bitget's
+            # emulator serves no tickers, which the gates read
             took, count, trip = asyncio.run(measure(venue, how, runs))
             ms = sorted(t * 1000 for t in took)
             median, p90 = statistics.median(ms), ms[int(0.9 * (len(ms) - 1))]
-            label = {"executor": "executor, maker-first", "taker": "executor, taker",
-                     "desk": "desk (gates, journal)"}[how]  # fmt: skip
-            print(f"{label:24s} {venue:12s} {median:10.2f} {p90:8.2f} {count:9d} "
+            print(f"{LABELS[how]:24s} {venue:12s} {median:10.2f} {p90:8.2f} {count:9d} "
                   f"{trip * 1000:15.2f} {'yes' if median < 5 else 'no':>7s}")  # fmt: skip
+    ms = sorted(t * 1000 for t in journal_write(runs))
+    print(f"\n{'journal: sending row':37s} {statistics.median(ms):10.2f} "
+          f"{ms[int(0.9 * (len(ms) - 1))]:8.2f}   (held journal, one transaction)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ opened by then exist.
 
 import json
 import math
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -29,7 +30,11 @@ from tests.emulator.loopback import LoopbackServer
 from tests.emulator.matching import Matching, Rules
 from tests.emulator.orders import Spec
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+#: ``../shared/data`` beside the checkout; a git worktree elsewhere (``wt/<branch>``) names it
+SHARED = Path(
+    os.environ.get("CRYPTOBOT_SHARED_DATA")
+    or Path(__file__).resolve().parents[3] / "shared" / "data"
+)
 DEFAULT_NOW = 1_744_027_200_000  # 2025-04-07T12:00:00Z: inside most shared Binance series
 
 TF_MS = {

@@ -33,8 +33,11 @@ class Dispatch(Protocol):
         per clock reading would double the requests a live run makes)."""
 
     async def create(
-        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None
-    ) -> Order: ...
+        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None,
+        sized: dict[str, Any] | None = None,
+    ) -> Order:  # fmt: skip
+        """Place ``leg``; ``gates``: an entry's verdicts, ``sized``: the sized order behind it
+        (kept with it: a reconcile rebuilds the position's stop from it)."""
 
     async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order: ...
 
@@ -56,10 +59,6 @@ class Dispatch(Protocol):
     async def seen(self, order: Order, *, parent_id: str, leg: str, strategy: str) -> None: ...
 
     async def absent(self, leg: Leg, *, reason: str) -> None: ...
-
-    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
-        """The sized order behind an entry, kept before the entry leaves (a reconcile
-        rebuilds the position's stop from it)."""
 
     async def gone(self, client_order_id: str, *, reason: str) -> None:
         """A journaled open order the venue no longer knows at all (a venue forgets old
@@ -83,12 +82,13 @@ class VenueDispatch:
         self.ts = ts
 
     async def create(
-        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None
-    ) -> Order:
+        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None,
+        sized: dict[str, Any] | None = None,
+    ) -> Order:  # fmt: skip
         req, name = leg.request, leg.name
         self.journal.asking(req, parent_id=parent_id, leg=name, strategy=strategy,
-                            ts=self.ts, gates=gates,
-                            expected_price=leg.expected_price)  # fmt: skip
+                            ts=self.ts, gates=gates, expected_price=leg.expected_price,
+                            sized=sized)  # fmt: skip
         try:
             order = await self.venue.create_order(
                 symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
@@ -179,9 +179,6 @@ class VenueDispatch:
         self.journal.settled(leg.client_order_id, status="not_placed", reason=reason,
                              ts=self.ts)  # fmt: skip
 
-    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
-        self.journal.keep_sized(record, client_order_id=client_order_id, ts=self.ts)
-
     async def gone(self, client_order_id: str, *, reason: str) -> None:
         self.journal.settled(client_order_id, status="canceled", reason=reason, ts=self.ts)
 
@@ -208,8 +205,9 @@ class DryRunDispatch:
         self.now = ts
 
     async def create(
-        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None
-    ) -> Order:
+        self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None,
+        sized: dict[str, Any] | None = None,
+    ) -> Order:  # fmt: skip
         req = leg.request
         self.requests.append(
             {"request": "create_order", "order": parent_id, "leg": leg.name,
@@ -257,9 +255,6 @@ class DryRunDispatch:
         return None
 
     async def absent(self, leg: Leg, *, reason: str) -> None:
-        return None
-
-    async def keep(self, record: dict[str, Any], *, client_order_id: str) -> None:
         return None
 
     async def gone(self, client_order_id: str, *, reason: str) -> None:

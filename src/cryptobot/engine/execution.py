@@ -37,9 +37,10 @@ A venue that keeps failing raises (``ExchangeFailure``): a re-run resumes.
 market's minimum quantity or notional is not sent and is reported as ``unsent``.
 """
 
+import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -108,19 +109,25 @@ async def execute(
     sleep: Sleep,
     taker: bool = False,
     watch: Watch | None = None,
+    found: Sequence[Order] | None = None,
 ) -> ExecutionReport:
     """Work ``request`` onto ``venue`` by ``rules`` (the module's docstring) and report it;
     ``taker``: at market at once; ``watch``: awaited with the filled quantity as it grows (an
-    exception it raises ends the run there, raised to the caller)."""
+    exception it raises ends the run there, raised to the caller); ``found``: the entry's
+    orders at the venue as the caller has just looked them up (``found_orders``' answer:
+    ``trade`` looked its entry's id up before its gates), so they are not asked for twice
+    before the first order leaves; None: the executor asks."""
     market = (await venue.load_markets()).get(request.symbol)
     if market is None:
         raise UnknownSymbolError(f"{venue.id} lists no market {request.symbol}")
     run = _Run(venue=venue, request=request, rules=rules, sleep=sleep, market=market,
                qty=floor_to_step(request.qty, market.step_size), watch=watch)  # fmt: skip
+    if found is None:
+        found = await found_orders(venue, request=request)
     mode: Literal["maker_first", "taker"] = "maker_first"
     if taker or not rules.maker_first:
         mode = "taker"
-    await run.resume()
+    await run.resume(found)
     try:
         if mode == "maker_first":
             await run.maker()
@@ -170,6 +177,7 @@ class _Run:
     unsent: float = 0.0
     notes: list[str] = field(default_factory=list)
     told: float = 0.0  # the filled quantity ``watch`` was last told
+    quote: BestBidAsk | None = None  # the book read with the clock as the run started
 
     # ---- state -----------------------------------------------------------------------------
     @property
@@ -217,17 +225,24 @@ class _Run:
         log.info("%s %s: %s", self.request.client_order_id, self.symbol, text)
 
     # ---- a re-run finds what was sent -------------------------------------------------------
-    async def resume(self) -> None:
+    async def resume(self, found: Sequence[Order]) -> None:
         """The entry's orders the venue holds (``found_orders``): each counts (a re-run never
         sends an order again), the last one open is worked on."""
-        for found in await found_orders(self.venue, request=self.request):
-            self.keep(found)
+        for order in found:
+            self.keep(order)
         self.sent = len(self.orders)
         if self.orders:
             self.note(f"found {self.sent} order(s) of this entry at the venue; going on")
             self.started = min(o.timestamp for o in self.orders.values())
-        else:
-            self.started = await self.venue.now()
+        else:  # the clock and the book asked at once: one round trip less to the first order
+            self.started, self.quote = await asyncio.gather(
+                self.venue.now(), self.venue.fetch_best_bid_ask(self.symbol)
+            )
+
+    async def book(self) -> BestBidAsk:
+        """The best bid and ask: the one read as the run started, once, then asked anew."""
+        quote, self.quote = self.quote, None
+        return quote or await self.venue.fetch_best_bid_ask(self.symbol)
 
     async def _find(self, cid: str) -> Order | None:
         try:
@@ -272,7 +287,7 @@ class _Run:
             await self._reprice(order, tick)
 
     async def _quote(self) -> BestBidAsk | None:
-        quote = await self.venue.fetch_best_bid_ask(self.symbol)
+        quote = await self.book()
         if quote.usable:
             return quote
         self.note(f"no usable quote (bid {quote.bid}, ask {quote.ask}): at market")
@@ -340,7 +355,7 @@ class _Run:
                 await self._cancel(order)  # a resting maker order (found by a re-run)
                 continue
             if order is None:
-                quote = await self.venue.fetch_best_bid_ask(self.symbol)
+                quote = await self.book()
                 price = (quote.ask if self.side == "buy" else quote.bid) if quote.usable else None
                 shown = quote.size_against(self.side) if quote.usable else None
                 qty = self._child(price or self.request.expected_price, shown)

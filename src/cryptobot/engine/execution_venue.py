@@ -6,6 +6,7 @@ the sized order: ``entry`` (the first), then ``e2``, ``e3``.. (``execution_plan`
 
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from cryptobot.core.account import Fill, Order, OrderRequest, OrderSide, OrderType
 from cryptobot.core.market import BestBidAsk, Market
@@ -18,12 +19,14 @@ from cryptobot.exchange.market_rules import add_steps
 @dataclass
 class DeskVenue:
     """``engine.execution.ExecutionVenue`` on ``venue`` for ``bracket``'s entry; ``gates``: the
-    verdicts journaled with its first order (None: a re-run going on with it)."""
+    verdicts journaled with its first order (None: a re-run going on with it), and ``sized``:
+    the sized order kept with it."""
 
     venue: TradingExchange
     send: Dispatch
     bracket: Bracket
     gates: dict[str, str] | None
+    sized: dict[str, Any] | None = None
     orders: dict[str, Order] = field(default_factory=dict)  # as last seen, in sending order
     placed: set[str] = field(default_factory=set)  # client ids this run sent
 
@@ -77,9 +80,11 @@ class DeskVenue:
                            post_only=post_only, client_order_id=cid)  # fmt: skip
         leg = Leg(self._leg(cid), req)
         self.placed.add(cid)
+        first = leg.name == ENTRY
         order = await self.send.create(leg, parent_id=self._parent,
                                        strategy=self.bracket.order.strategy,
-                                       gates=self.gates if leg.name == ENTRY else None)  # fmt: skip
+                                       gates=self.gates if first else None,
+                                       sized=self.sized if first else None)  # fmt: skip
         self.orders[cid] = order
         return order
 

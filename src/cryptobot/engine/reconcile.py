@@ -55,7 +55,7 @@ from cryptobot.engine.trade import TradeDesk, TradeSetup, open_desk
 from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import OrderNotFound
-from cryptobot.journal.trading import OrderRow
+from cryptobot.journal.trading import OrderRow, ReconcileRows
 from cryptobot.risk.context import observe_equity
 
 #: a difference's journal level: what a trader must look at is a warning
@@ -133,6 +133,7 @@ class _Cycle:
     rows: dict[str, OrderRow] = field(default_factory=dict)  # the journal's working orders
     filled: set[str] = field(default_factory=set)  # symbols whose fills are read
     keys: dict[str, set[str]] = field(default_factory=dict)
+    read: ReconcileRows | None = None  # the journal as orders() read it, when it changed none
 
     # ---- orders ----------------------------------------------------------------------------
     async def orders(self) -> list[Difference]:
@@ -148,6 +149,7 @@ class _Cycle:
                 out += await self._unlisted(row)
             else:
                 out += await self._in_flight(row)
+        self.read = None if out else read  # a steady cycle's journal, unchanged since
         return out
 
     async def _listed(self, row: OrderRow, order: Order) -> list[Difference]:
@@ -226,7 +228,7 @@ class _Cycle:
 
     # ---- positions -------------------------------------------------------------------------
     async def protection(self) -> list[Difference]:
-        read = self.desk.journal.reconcile_rows(CLOSED)  # as orders() left it
+        read = self.read or self.desk.journal.reconcile_rows(CLOSED)  # as orders() left it
         filled = [r for r in read.filled if r.parent_id not in read.closed]
         out: list[Difference] = []
         for position in self.positions:

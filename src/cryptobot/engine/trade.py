@@ -39,6 +39,18 @@ stop, targets and closes still go (they only ever reduce). Closes (``close_posit
 the symbol's orders after the reduce-only market close is accepted, never before (a refused
 close leaves the stop in place). One run at a time per venue and data dir (a lock file,
 released by the kernel even on ``kill -9``).
+
+**What stands between a sized order and its entry on the wire** (issue 13: the decision
+latency, ``bench/bench_trade_latency.py``). Read once per batch (``Batch``: a run of ``trade``,
+a cycle of a loop), never per order: the markets, the account for the gates (balance,
+positions, open orders, last prices, the breaker) and the venue's open orders, which are an
+order's own book unless the journal or that read knows some of its orders (then its symbol's
+are read again). Per order: its journal rows (one read of the held journal), the look-up of
+its entry's id at the venue (another data dir may have sent it), the gates, margin mode and
+leverage only when they differ from what this setup set (``VenueSettings``), and the
+executor's clock and book; then the ``sending`` row, with the sized order kept, committed
+before the request leaves. The executor is handed the look-up's answer, not asking again.
+Everything else (the answer's row, the stop, the ladder, fills) comes after.
 """
 
 import asyncio
@@ -61,6 +73,7 @@ from cryptobot.engine.dispatch import Dispatch, DryRunDispatch, VenueDispatch
 from cryptobot.engine.execution import execute, found_orders
 from cryptobot.engine.execution_venue import DeskVenue, entry_of
 from cryptobot.engine.trade_record import TradeOrder
+from cryptobot.engine.venue_settings import VenueSettings
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import (
     OrderNotFound,
@@ -103,6 +116,22 @@ class TradeSetup:
     stop_attempts: int = 3  # tries of a stop the venue certainly did not process
     max_wait_s: float = 5.0  # the longest Retry-After waited for before a stop counts as failed
     sleep: Sleep = asyncio.sleep
+    settings: VenueSettings = field(default_factory=VenueSettings)
+
+
+@dataclass
+class Batch:
+    """What a batch of orders reads once (per run of ``trade``, per cycle of a loop) instead
+    of per order: the venue's markets, the gates' account (kept current as the batch's
+    entries go out: ``gates.AccountState.with_order``), the venue's open orders and the
+    journal's rows of the batch's sized orders (read again for a sized order the batch has
+    gone through already: the same order twice in the input)."""
+
+    markets: Mapping[str, Market]
+    account: gates.AccountState
+    working: list[Order]
+    rows: dict[str, dict[str, OrderRow]]  # the journal's orders of each sized order, by id
+    placed: set[str] = field(default_factory=set)  # sized orders this batch has gone through
 
 
 def journal_venue(settings: Settings, *, live: bool) -> str:
@@ -222,15 +251,18 @@ async def close_positions(
 async def open_desk(
     venue: TradingExchange, *, setup: TradeSetup, dry_run: bool
 ) -> AsyncIterator["TradeDesk"]:
-    """The run's desk: on the venue under its run lock, or a dry run (it sends and stores
-    nothing, so it takes no lock either)."""
+    """The run's desk: on the venue under its run lock, the journal held open for the run
+    (one batch: each row a transaction on the open database, committed before the request it
+    precedes leaves; other processes wait for it, or for the executor's next wait, when it is
+    let go), or a dry run (it sends and stores nothing, so it takes no lock and holds nothing
+    either)."""
     journal = TradeJournal(setup.root, setup.venue)
     if dry_run:
         dry = DryRunDispatch(now=await venue.now())
         yield TradeDesk(venue, setup=setup, dispatch=dry, journal=journal)
         return
     safe = "".join(c if c.isalnum() else "-" for c in setup.venue)
-    with locks.exclusive(setup.root / f"trade-{safe}.lock"):
+    with locks.exclusive(setup.root / f"trade-{safe}.lock"), journal.held():
         dispatch = VenueDispatch(venue, journal)
         yield TradeDesk(venue, setup=setup, dispatch=dispatch, journal=journal)
 
@@ -248,26 +280,37 @@ class TradeDesk:
 
     # ---- a run ---------------------------------------------------------------------------
     async def trade(self, orders: Sequence[TradeOrder]) -> list[Outcome]:
-        markets = await self.venue.load_markets()
-        account = await self._account(orders)
-        outcomes = []
-        for order in orders:
-            outcome, proposal = await self._one(order, markets, account)
-            if proposal is not None:
-                account = account.with_order(proposal)
-            outcomes.append(outcome)
-        await self._record({o.symbol for o in orders if o.symbol in markets})
+        batch = await self.batch(orders)
+        outcomes = [await self.place(order, batch) for order in orders]
+        await self._record({o.symbol for o in orders if o.symbol in batch.markets})
         return outcomes
 
+    async def batch(self, orders: Sequence[TradeOrder]) -> Batch:
+        """What a batch reads once, before its first order (``Batch``)."""
+        markets = await self.venue.load_markets()
+        account, working = await self._account(orders)
+        rows = self.journal.orders_of_each(o.client_order_id for o in orders)
+        return Batch(markets=markets, account=account, working=working, rows=rows)
+
+    async def place(self, order: TradeOrder, batch: Batch) -> Outcome:
+        """One sized order of ``batch`` (module docstring); the batch's account then holds it
+        if its entry went out (or may have)."""
+        try:
+            outcome, proposal = await self._one(order, batch)
+        finally:
+            batch.placed.add(order.client_order_id)
+        if proposal is not None:
+            batch.account = batch.account.with_order(proposal)
+        return outcome
+
     async def _one(
-        self, order: TradeOrder, markets: Mapping[str, Market], account: gates.AccountState
+        self, order: TradeOrder, batch: Batch
     ) -> tuple[Outcome, gates.OrderProposal | None]:
         out = Outcome(order.client_order_id, order.symbol, order.side, "placed")
-        self.send.at(await self.venue.now())
-        bracket = await self._bracket(order, markets, out)
+        bracket = await self._bracket(order, batch.markets, out)
         if bracket is None:
             return out, None
-        book = await self._book(bracket)
+        book = await self._book(bracket, batch)
         state, entry = await self._state(bracket, bracket.entry, book, fetch=True)
         if state is _State.UNKNOWN:
             why = "a request for it may still be in flight; re-run trade once it has settled"
@@ -275,22 +318,23 @@ class TradeDesk:
         if state is not _State.NEW:
             await self._sent_before(bracket, state, entry, book, out)
             return out, None
-        proposal, verdicts = self._gate(bracket, account)
+        proposal, verdicts = self._gate(bracket, batch.account)
         verdict = {v.gate: str(v) for v in verdicts}
         refusal = gates.first_rejection(verdicts)
         if refusal is not None:
             await self.send.refused(bracket.entry, strategy=order.strategy, reason=refusal,
                                     gates=verdict)  # fmt: skip
             return out.end("refused", refusal), None
-        await self.send.keep(order.to_record() | {"tp_split": self.setup.split},
-                             client_order_id=order.client_order_id)  # fmt: skip
         rules = self._rules(order)
         if rules is None:
             entry = await self._open(bracket, verdict, book, out)
             if entry is not None:
                 await self._protect(bracket, entry, book, out)
         elif await self._settings(bracket, verdict, out):
-            entry = await self._execute(bracket, rules, book, out, gates=verdict)
+            row = book.rows.get(bracket.entry.client_order_id)
+            looked = row is None or row.sent  # ``_state`` asked the venue for it: not there
+            entry = await self._execute(bracket, rules, book, out, gates=verdict,
+                                        found=[] if looked else None)  # fmt: skip
         else:
             entry = None
         sent = entry is not None or out.status == "unknown"  # an unknown entry may exist
@@ -333,8 +377,11 @@ class TradeDesk:
         elif entry is not None:
             await self._protect(bracket, entry, book, out)
 
-    async def _account(self, orders: Sequence[TradeOrder]) -> gates.AccountState:
-        """The gates' account, from the venue: what is held and working, at its prices."""
+    async def _account(
+        self, orders: Sequence[TradeOrder]
+    ) -> tuple[gates.AccountState, list[Order]]:
+        """The gates' account, from the venue: what is held and working, at its prices; and
+        the venue's open orders."""
         now = await self.venue.now()
         self.send.at(now)
         balance = await self.venue.fetch_balance()
@@ -353,8 +400,9 @@ class TradeDesk:
                      for p in positions)  # fmt: skip
         ids = {o.client_order_id for o in working} | self.journal.sent_ids()
         prices = {s: t.last for s, t in tickers.items() if t.last}
-        return replace(base, positions=held, order_ids=frozenset(ids),
-                       free_margin=balance.free, last_prices=prices)  # fmt: skip
+        account = replace(base, positions=held, order_ids=frozenset(ids),
+                          free_margin=balance.free, last_prices=prices)  # fmt: skip
+        return account, working
 
     def _gate(
         self, bracket: Bracket, account: gates.AccountState
@@ -388,9 +436,11 @@ class TradeDesk:
         if not await self._settings(bracket, verdict, out):
             return None
         order = bracket.order
+        self.send.at(await self.venue.now())  # its ``sending`` row on the clock it leaves at
         try:
             entry = await self.send.create(bracket.entry, parent_id=order.client_order_id,
-                                           strategy=order.strategy, gates=verdict)  # fmt: skip
+                                           strategy=order.strategy, gates=verdict,
+                                           sized=self._sized(order))  # fmt: skip
         except OrderStatusUnknown as exc:
             return await self._unknown_entry(bracket, book, out, str(exc))
         except OrderNotPlaced as exc:
@@ -403,16 +453,24 @@ class TradeDesk:
         out.legs.append(LegResult.of(bracket.entry, "placed", entry))
         return entry
 
+    def _sized(self, order: TradeOrder) -> dict[str, Any]:
+        """The sized order kept with its entry's ``sending`` row (a reconcile rebuilds the
+        position's stop from it)."""
+        return order.to_record() | {"tp_split": self.setup.split}
+
     async def _settings(self, bracket: Bracket, verdict: dict[str, str], out: Outcome) -> bool:
-        """Margin mode and leverage before the entry; False when the venue refused them (the
+        """Margin mode and leverage before the entry, each only when it differs from what a
+        run of this setup set last (``VenueSettings``); False when the venue refused them (the
         entry journaled as refused, ``out`` says why)."""
-        order = bracket.order
+        order, known = bracket.order, self.setup.settings
         try:
-            await self.send.setting(action="set_margin_mode", symbol=order.symbol,
-                                    value=order.margin_mode)  # fmt: skip
-            await self.send.setting(action="set_leverage", symbol=order.symbol,
-                                    value=order.leverage)  # fmt: skip
+            for action, value in known.needed(order.symbol, margin_mode=order.margin_mode,
+                                              leverage=order.leverage):  # fmt: skip
+                await self.send.setting(action=action, symbol=order.symbol, value=value)
+                if not self.send.dry:
+                    known.set(order.symbol, action, value)
         except CryptobotError as exc:
+            known.forget(order.symbol)  # refused: the venue's state is not known now
             reason = f"the venue refused the margin mode or leverage: {exc}"
             await self.send.refused(bracket.entry, strategy=order.strategy, reason=reason,
                                     gates=verdict)  # fmt: skip
@@ -428,14 +486,17 @@ class TradeDesk:
         out: Outcome,
         *,
         gates: dict[str, str] | None,
+        found: list[Order] | None = None,
     ) -> Order | None:
         """The entry through the maker-first executor, its stop and ladder following the fills
         (``_Guard``); ``gates`` None: an entry sent before, gone on with (its orders adopted by
         their ids, none sent again) unless its execution ended (journaled), then only looked
-        at. A dry run ends at the executor's first wait: its first requests. The entry's
-        orders as one (``entry_of``); None when none was placed."""
+        at; ``found``: its orders at the venue, as just looked up (``execute``'s). A dry run
+        ends at the executor's first wait: its first requests. The entry's orders as one
+        (``entry_of``); None when none was placed."""
         order = bracket.order
-        venue = DeskVenue(self.venue, self.send, bracket, gates=gates)
+        venue = DeskVenue(self.venue, self.send, bracket, gates=gates,
+                          sized=None if gates is None else self._sized(order))  # fmt: skip
         guard = _Guard(self, bracket, book, out)
         request = ExecutionRequest(
             symbol=order.symbol, side=bracket.entry.request.side,
@@ -448,9 +509,9 @@ class TradeDesk:
                 for found in await found_orders(venue, request=request):
                     venue.orders[found.client_order_id] = found
             else:
-                sleep = _dry_run_ends if self.send.dry else self.venue.wait
+                sleep = _dry_run_ends if self.send.dry else self._wait
                 report = await execute(venue, request=request, rules=rules, sleep=sleep,
-                                       watch=guard.cover)  # fmt: skip
+                                       watch=guard.cover, found=found)  # fmt: skip
         except _NoStop as exc:
             _legs(bracket, venue, out, at)
             await self._unprotected(bracket, venue.working(), book, out, str(exc))
@@ -471,6 +532,12 @@ class TradeDesk:
         entry = entry_of(list(venue.orders.values()), step=bracket.market.step_size)
         await guard.settle(entry)
         return entry
+
+    async def _wait(self, seconds: float) -> None:
+        """The executor's wait on the venue, the journal let go meanwhile (a maker order may
+        rest for a minute: ``journal`` and ``report`` must not wait for it)."""
+        with self.journal.let_go():
+            await self.venue.wait(seconds)
 
     async def _cover_held(self, bracket: Bracket, guard: "_Guard", book: _Book,
                           out: Outcome) -> None:  # fmt: skip
@@ -666,16 +733,28 @@ class TradeDesk:
                                     "close_error": failure})  # fmt: skip
 
     # ---- what is known of an order -------------------------------------------------------
-    async def _book(self, bracket: Bracket) -> _Book:
-        rows = self.journal.orders_of(bracket.order.client_order_id)
+    async def _book(self, bracket: Bracket, batch: Batch) -> _Book:
+        """The order's journal rows and its orders the venue works: from the batch's read of
+        the open orders when neither the journal nor that read knows any of them (a new
+        order: nothing of it can have appeared since but from another data dir, and its entry
+        is still looked up by id), else read again now (they may have changed since)."""
+        parent_id = bracket.order.client_order_id
+        if parent_id in batch.rows and parent_id not in batch.placed:
+            rows = batch.rows[parent_id]
+        else:  # not read with the batch, or maybe written since by the batch itself
+            rows = self.journal.orders_of(parent_id)
         ours = {bracket.entry.client_order_id, *(t.client_order_id for t in bracket.targets)}
         ours |= set(rows)
-        working = {
-            o.client_order_id: o
-            for o in await self.venue.fetch_open_orders(bracket.order.symbol)
-            if o.client_order_id in ours
-            or o.client_order_id.startswith(bracket.order.client_order_id + "-")
-        }
+        parent = bracket.order.client_order_id + "-"
+
+        def mine(orders: Iterable[Order]) -> dict[str, Order]:
+            cids = {o.client_order_id: o for o in orders}
+            return {c: o for c, o in cids.items() if c in ours or c.startswith(parent)}
+
+        working = mine(batch.working)
+        if rows or working:
+            self.send.at(await self.venue.now())
+            working = mine(await self.venue.fetch_open_orders(bracket.order.symbol))
         for cid, order in working.items():  # the journal catches up (a run killed before
             row = rows.get(cid)  # the answer was stored, or another journal's order)
             if row is None or row.status != order.status:
@@ -755,7 +834,7 @@ class TradeDesk:
         working = await self.venue.fetch_open_orders()
         if symbols is None:
             symbols = sorted({p.symbol for p in positions} | {o.symbol for o in working})
-        account = await self._account([])
+        account, _ = await self._account([])
         outcomes = []
         for symbol in symbols:
             held = [p for p in positions if p.symbol == symbol]
@@ -954,6 +1033,7 @@ def _leg_of(bracket: Bracket, order: Order) -> Leg:
 __all__ = [
     "FAILED",
     "LIVE_IN_FLIGHT_MS",
+    "Batch",
     "LegResult",
     "Outcome",
     "TradeDesk",

@@ -28,6 +28,7 @@ id it sent or saw, and otherwise searches the open orders (``symbol=`` names it 
 Secrets stay inside the ccxt client: no message, log line or ``repr`` of this class holds them.
 """
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -177,21 +178,25 @@ class CcxtTradingExchange(CcxtExchange, TradingExchange):
         carries the fill of the market order it became)."""
         symbol, conditional = await self._locate(client_order_id, symbol)
         kinds = [conditional] if conditional is not None else [True, False]
-        for n, kind in enumerate(kinds):
-            try:
-                raw = await self._read(
-                    f"fetch order {client_order_id}",
-                    lambda k=kind: self.dialect.fetch_order(
-                        self._ccxt, symbol, client_order_id, conditional=k
-                    ),
-                )
-            except OrderNotFound:
-                if n == len(kinds) - 1:
-                    raise
-                continue
-            self._where[client_order_id] = (symbol, kind)
-            return await self._with_fill(self._order(raw), raw)
-        raise AssertionError("unreachable")
+        # a route not known (an id this process neither sent nor saw): both asked at once,
+        # one round trip instead of two (an entry's look-up stands before it leaves)
+        answers = await asyncio.gather(
+            *(self._fetch_kind(client_order_id, symbol, kind) for kind in kinds),
+            return_exceptions=True,
+        )
+        for kind, raw in zip(kinds, answers, strict=True):
+            if not isinstance(raw, BaseException):
+                self._where[client_order_id] = (symbol, kind)
+                return await self._with_fill(self._order(raw), raw)
+        failed = [a for a in answers if not isinstance(a, OrderNotFound)]
+        raise failed[0] if failed else answers[-1]
+
+    async def _fetch_kind(self, client_order_id: str, symbol: str, kind: bool) -> dict[str, Any]:
+        """The raw order of ``client_order_id`` on one route (conditional or plain)."""
+        return await self._read(
+            f"fetch order {client_order_id}",
+            lambda: self.dialect.fetch_order(self._ccxt, symbol, client_order_id, conditional=kind),
+        )
 
     async def create_order(
         self,

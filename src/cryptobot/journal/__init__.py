@@ -4,8 +4,9 @@ and events, each a table in ``cryptobot.duckdb`` written in one transaction; and
 ``cryptobot journal`` shows them through (``query``, the round trips of ``roundtrips``, the
 workbook of ``export``).
 
-Writers hold connections briefly so ``journal`` and ``report`` run beside the daemon. It
-stores what callers decided, with the times they give; it decides nothing itself."""
+Writers hold connections briefly so ``journal`` and ``report`` run beside the daemon (a
+``trade`` run holds its journal for the run, let go while it waits). It stores what callers
+decided, with the times they give; it decides nothing itself."""
 
 from cryptobot.core.lazy import surface
 
@@ -13,7 +14,7 @@ __all__, __getattr__, __dir__ = surface(
     __name__,
     names={
         "setups": ("record_decisions", "record_setups", "signal_history"),
-        "trading": ("OrderRow", "TradeJournal"),
+        "trading": ("OrderRow", "ReconcileRows", "TradeJournal"),
     },
     modules=("account", "backtests", "breakers", "export", "paper", "query", "roundtrips"),
 )
