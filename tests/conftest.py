@@ -18,16 +18,28 @@ from tests.emulator.binance_usdm import SHARED
 BINANCE = SHARED / "candles" / "binance"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after xdist has named each item's group
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``slow`` run first, those allowed the longest ``timeout`` first of all:
     xdist hands the collected tests out in this order, so a long test started last would hold
-    the whole suite up while the other workers sit idle."""
+    the whole suite up while the other workers sit idle. And a group (``xdist_group``) that
+    xdist failed to name fails: its tests would be spread over the workers and each would
+    rebuild what the group shares (pytest 9.2 with xdist 3.8 did so silently)."""
+    if getattr(config.option, "loadgroup", False):
+        for item in items:
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+                item.runtest = _group_lost  # type: ignore[method-assign]
 
     def allowed_s(item: pytest.Item) -> float:
         mark = item.get_closest_marker("timeout")
         return float(mark.args[0]) if mark and mark.args else 0.0
 
     items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -allowed_s(item)))
+
+
+def _group_lost() -> None:
+    pytest.fail("xdist did not group this test under --dist loadgroup: pytest 9.2 breaks it "
+                "(pytest-xdist#1386); pyproject pins pytest <9.2")  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
