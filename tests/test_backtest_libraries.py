@@ -112,6 +112,7 @@ def vectorbt_run(frame: pd.DataFrame, stop_atr: float | None):
     return pf, pf.trades.records_readable
 
 
+@pytest.mark.xdist_group("vectorbt")  # one worker imports vectorbt and compiles its kernels once
 def test_vectorbt_gives_the_same_trades_and_pnl_without_the_stop(candles):
     pf, theirs = vectorbt_run(candles, None)
     run = engine_ema_cross(candles, None)
@@ -127,6 +128,7 @@ def test_vectorbt_gives_the_same_trades_and_pnl_without_the_stop(candles):
     assert pf.total_profit() == pytest.approx(run.pnl.sum(), abs=0.005)
 
 
+@pytest.mark.xdist_group("vectorbt")  # one worker imports vectorbt and compiles its kernels once
 def test_vectorbt_with_the_stop_agrees_until_its_stop_first_rule_drops_a_reversal(candles):
     _, theirs = vectorbt_run(candles, STOP)
     ours = engine_ema_cross(candles, STOP).trades_frame()
