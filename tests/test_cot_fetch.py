@@ -163,9 +163,11 @@ def test_another_report_type_from_the_server_stores_nothing(
 
 
 def _zip_with(text: str) -> bytes:
+    """A zip of one file, dated 2024-01-01: built at collection, it must be the same bytes in
+    every xdist worker (a member stamped with the clock gave two workers different tests)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("f_year.txt", text)
+        zf.writestr(zipfile.ZipInfo("f_year.txt", date_time=(2024, 1, 1, 0, 0, 0)), text)
     return buf.getvalue()
 
 
@@ -181,6 +183,7 @@ def _zip_with(text: str) -> bytes:
         ("empty.zip", _zip_with(""), "empty"),
         ("two.zip", b"", "not a readable zip"),
     ],
+    ids=["garbage", "disaggregated", "empty_member", "zero_bytes"],
 )
 def test_bad_imports_are_one_line_and_store_nothing(
     cftc: CftcServer, data_dir: Path, tmp_path: Path, name: str, content: bytes, needle: str
