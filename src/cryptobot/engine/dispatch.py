@@ -2,10 +2,13 @@
 list (``--dry-run``). The desk (``engine.trade``) makes the same decisions either way, so the
 dry run shows the exact requests a real run would send, in order.
 
-On the venue, every create is journaled **before** it leaves (status ``sending``) and again
-with the answer: a process killed in between leaves a row the next run looks up by client id
-instead of sending it again. A venue that already holds the id (``DuplicateClientOrderId``: a
-retry of an order that went through) answers with that order, looked up, never a second one.
+On the venue, every create's intent is made durable **before** it leaves (an fsync'd line,
+``journal.intents``: a DuckDB transaction there cost more than the rest of the way out) and
+the journal takes it in with the answer (its ``sending`` row and the answer, one transaction,
+after the request): a process killed in between leaves an intent the next run takes in as a
+``sending`` row and looks up by client id instead of sending it again. A venue that already
+holds the id (``DuplicateClientOrderId``: a retry of an order that went through) answers with
+that order, looked up, never a second one.
 """
 
 from dataclasses import dataclass, field, replace
@@ -20,6 +23,7 @@ from cryptobot.exchange.errors import (
     OrderNotPlaced,
     OrderStatusUnknown,
 )
+from cryptobot.journal.intents import Intent
 from cryptobot.journal.trading import TradeJournal
 
 
@@ -86,9 +90,10 @@ class VenueDispatch:
         sized: dict[str, Any] | None = None,
     ) -> Order:  # fmt: skip
         req, name = leg.request, leg.name
-        self.journal.asking(req, parent_id=parent_id, leg=name, strategy=strategy,
-                            ts=self.ts, gates=gates, expected_price=leg.expected_price,
-                            sized=sized)  # fmt: skip
+        intent = Intent.of(req, venue=self.journal.venue, parent_id=parent_id, leg=name,
+                           strategy=strategy, ts=self.ts, gates=gates,
+                           expected_price=leg.expected_price, sized=sized)  # fmt: skip
+        self.journal.intend(intent)  # IntentNotDurable: nothing leaves
         try:
             order = await self.venue.create_order(
                 symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
@@ -101,10 +106,10 @@ class VenueDispatch:
             status = {OrderNotPlaced: "not_placed", OrderStatusUnknown: "unknown"}
             self.journal.failed(req, parent_id=parent_id, leg=name, ts=self.ts,
                                 status=status.get(type(exc), "rejected"),
-                                message=str(exc))  # fmt: skip
+                                message=str(exc), intent=intent)  # fmt: skip
             raise
         self.journal.answered(req, parent_id=parent_id, leg=name, ts=self.ts,
-                              order=order)  # fmt: skip
+                              order=order, intent=intent)  # fmt: skip
         return order
 
     async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order:
