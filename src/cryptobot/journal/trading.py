@@ -357,7 +357,8 @@ class TradeJournal:
         """The venue's answer to a create (or a later look-up of it): the order as it is;
         ``intent``: the create's intent, its row taken in first (one transaction)."""
         with self._writing() as con:
-            _take(con, intent)
+            if intent is not None:
+                _sending(con, intent)
             _update(con, self.venue, order, ts)
             _request(con, ts=ts, venue=self.venue, action="create", req=req,
                      parent_id=parent_id, leg=leg, outcome=order.status,
@@ -377,7 +378,8 @@ class TradeJournal:
         """A create that placed nothing (``rejected``, ``not_placed``) or whose outcome is
         ``unknown``; ``intent`` as ``answered`` takes it."""
         with self._writing() as con:
-            _take(con, intent)
+            if intent is not None:
+                _sending(con, intent)
             con.execute(
                 "UPDATE orders SET status = ?, reason = ?, updated_at = ? "
                 "WHERE venue = ? AND client_order_id = ?",
@@ -589,8 +591,8 @@ def _transaction(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _sending(con: duckdb.DuckDBPyConnection, intent: Intent) -> None:
-    """An intent (of an order the journal has no row of) as its ``sending`` row and request
-    row, with the sized order behind an
+    """An intent as its ``sending`` row (over the one there: an id sent again once it was
+    certainly not placed) and request row, with the sized order behind an
     entry (the first kept stays: a client id is one sized order): what a crash between the
     request and its answer leaves for a reconcile to look up and rebuild a stop from."""
     row = {
@@ -604,7 +606,7 @@ def _sending(con: duckdb.DuckDBPyConnection, intent: Intent) -> None:
         "created_at": intent.ts, "updated_at": intent.ts,
         "expected_price": intent.expected_price,
     }  # fmt: skip
-    _insert(con, row)
+    _upsert(con, row)
     _request(con, ts=intent.ts, venue=intent.venue, action="create", req=intent.request,
              parent_id=intent.parent_id, leg=intent.leg, outcome="sent",
              message=None)  # fmt: skip
@@ -615,12 +617,6 @@ def _sending(con: duckdb.DuckDBPyConnection, intent: Intent) -> None:
             [intent.venue, intent.parent_id, intent.ts, json.dumps(intent.sized),
              intent.venue, intent.parent_id],
         )  # fmt: skip
-
-
-def _take(con: duckdb.DuckDBPyConnection, intent: Intent | None) -> None:
-    """``intent``'s row, unless the journal has it already (taken in before)."""
-    if intent is not None and not _known_ids(con, intent.venue, [intent.client_order_id]):
-        _sending(con, intent)
 
 
 def _known_ids(con: duckdb.DuckDBPyConnection, venue: str, ids: list[str]) -> set[str]:
@@ -645,17 +641,12 @@ def _update(con: duckdb.DuckDBPyConnection, venue: str, order: Order, ts: int) -
 def _upsert(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
     """The order's row, replaced if it exists; a new one is a plain insert (DuckDB's ``INSERT
     OR REPLACE`` costs several times as much)."""
+    marks = ", ".join("?" * len(_ORDER_COLUMNS))
     known = con.execute(
         "SELECT 1 FROM orders WHERE venue = ? AND client_order_id = ?",
         [row["venue"], row["client_order_id"]],
     ).fetchone()
-    _insert(con, row, replace=known is not None)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, row: dict[str, Any], *, replace: bool = False) -> None:
-    """The order's row, new (``replace``: over the one there)."""
-    verb = "INSERT OR REPLACE" if replace else "INSERT"
-    marks = ", ".join("?" * len(_ORDER_COLUMNS))
+    verb = "INSERT" if known is None else "INSERT OR REPLACE"
     con.execute(
         f"{verb} INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({marks})",
         [row[c] for c in _ORDER_COLUMNS],
