@@ -75,15 +75,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cryptobot.core.account import OrderRequest  # noqa: E402
+from cryptobot.core.account import Order, OrderRequest  # noqa: E402
 from cryptobot.core.config import load_settings  # noqa: E402
 from cryptobot.core.execution import ExecutionRequest  # noqa: E402
 from cryptobot.core.settings import ExchangeSettings  # noqa: E402
 from cryptobot.engine.execution import execute  # noqa: E402
-from cryptobot.engine.trade import TradeSetup, open_desk, trade_orders  # noqa: E402
+from cryptobot.engine.execution_venue import DeskVenue  # noqa: E402
+from cryptobot.engine.trade import TradeDesk, TradeSetup, open_desk, trade_orders  # noqa: E402
 from cryptobot.engine.trade_record import TradeOrder  # noqa: E402
 from cryptobot.exchange.ccxt_trading import CcxtTradingExchange  # noqa: E402
 from cryptobot.exchange.retry import RetryPolicy  # noqa: E402
+from cryptobot.journal.intents import Intent  # noqa: E402
 from cryptobot.journal.trading import TradeJournal  # noqa: E402
 from tests.live_venues import BTC, KEYS, VENUES, emulator, last  # noqa: E402
 from tests.trading import sized  # noqa: E402
@@ -165,14 +167,22 @@ async def desk_orders(emu, ex, venue: str, runs: int, root: Path, *, fresh: bool
                 setup.settings.forget(BTC)
             batch = await desk.batch([order])
             before = len(emu.hits)
+            SPANS.clear()
             began = time.monotonic()
             with suppress(Measured):
                 await desk.place(order, batch)
             first, hits = first_post(emu, venue, before)
+            spent = {label: end - start for label, (start, end) in SPANS.items()}
+            last_step = max((end for _, end in SPANS.values()), default=began)
+            spent["after the last step: request out"] = hits[first].t - last_step
+            TRACES.setdefault(fresh, []).append(spent)
             await clean_up(ex)
             trips = [b.t - a.t for a, b in pairwise(hits[: first + 1])]
             out.append((hits[first].t - began, first, trips))
     return out
+
+
+TRACES: dict[bool, list[dict[str, float]]] = {}  # per desk row (fresh or not): each run's spans
 
 
 async def measure(venue: str, how: str, runs: int) -> tuple[list[float], int, float]:
@@ -204,13 +214,15 @@ async def flatten(ex, n: int) -> None:
                               reduce_only=True, client_order_id=f"cb-flat{n:020d}")  # fmt: skip
 
 
-def journal_write(runs: int) -> list[float]:
-    """Seconds of the entry's ``sending`` row (with its sized order and request row), one
-    transaction on a held journal: what the desk must commit before the order leaves."""
+def journal_write(runs: int) -> tuple[list[float], list[float]]:
+    """Seconds of the entry's intent made durable (one fsync'd line: what the desk must write
+    before the order leaves) and of its row taken into the held journal with the answer (one
+    transaction, after the order left)."""
     with tempfile.TemporaryDirectory() as tmp:
         rows = TradeJournal(Path(tmp), "binanceusdm")
-        took = []
+        intent_s, row_s = [], []
         with rows.held():
+            rows.take_in()
             for n in range(runs + 3):
                 record = sized(entry=50_000.0, symbol=BTC, qty=0.002, stop_pct=1.0,
                                cid=f"cb-jw{n:021d}", exchange="binanceusdm",
@@ -220,11 +232,68 @@ def journal_write(runs: int) -> list[float]:
                                    price=50_000.0, post_only=True,
                                    client_order_id=order.client_order_id)  # fmt: skip
                 began = time.perf_counter()
-                rows.asking(req, parent_id=order.client_order_id, leg="entry",
-                            strategy="manual", ts=n, gates={"all": "pass"},
-                            expected_price=50_000.0, sized=order.to_record())  # fmt: skip
-                took.append(time.perf_counter() - began)
-    return took[3:]
+                intent = Intent.of(req, venue="binanceusdm", parent_id=order.client_order_id,
+                                   leg="entry", strategy="manual", ts=n,
+                                   gates={"all": "pass"}, expected_price=50_000.0,
+                                   sized=order.to_record())  # fmt: skip
+                rows.intend(intent)
+                sent = time.perf_counter()
+                rows.answered(req, parent_id=order.client_order_id, leg="entry", ts=n,
+                              order=_open(req, n), intent=intent)  # fmt: skip
+                intent_s.append(sent - began)
+                row_s.append(time.perf_counter() - sent)
+    return intent_s[3:], row_s[3:]
+
+
+def _open(req: OrderRequest, ts: int) -> Order:
+    return Order(id=f"x{ts}", client_order_id=req.client_order_id or "", timestamp=ts,
+                 updated=ts, symbol=req.symbol, type=req.type, side=req.side,
+                 amount=req.amount, price=req.price, trigger_price=None, reduce_only=False,
+                 post_only=True, status="open", filled=0.0, average=None, fee=0.0,
+                 liquidity="maker")  # fmt: skip
+
+
+#: what the trace times inside a desk's ``place`` (class, method, label); the executor's clock
+#: and book are asked at once: their span is from the first asked to the last answered
+TRACED = (
+    (TradeDesk, "_book", "journal rows, open orders"),
+    (TradeDesk, "_state", "sent before? (look-up)"),
+    (TradeDesk, "_gate", "gates"),
+    (TradeDesk, "_settings", "margin mode, leverage"),
+    (DeskVenue, "now", "clock + book (at once)"),
+    (DeskVenue, "fetch_best_bid_ask", "clock + book (at once)"),
+    (TradeJournal, "intend", "intent fsync'd"),
+)
+SPANS: dict[str, list[float]] = {}  # label -> [first start, last end] in the run traced
+
+
+def trace() -> None:
+    """Each ``TRACED`` method records its span into ``SPANS`` (the bench's own wrapper)."""
+    for cls, name, label in TRACED:
+        inner = getattr(cls, name)
+
+        def span(began: float, label: str = label) -> None:
+            first, _ = SPANS.get(label, (began, 0.0))
+            SPANS[label] = [min(first, began), time.monotonic()]
+
+        if asyncio.iscoroutinefunction(inner):
+
+            async def timed(*a, _inner=inner, _span=span, **kw):
+                began = time.monotonic()
+                try:
+                    return await _inner(*a, **kw)
+                finally:
+                    _span(began)
+        else:
+
+            def timed(*a, _inner=inner, _span=span, **kw):
+                began = time.monotonic()
+                try:
+                    return _inner(*a, **kw)
+                finally:
+                    _span(began)
+
+        setattr(cls, name, timed)
 
 
 LABELS = {"executor": "executor, maker-first", "taker": "executor, taker",
@@ -235,7 +304,12 @@ LABELS = {"executor": "executor, maker-first", "taker": "executor, taker",
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
-    runs = parser.parse_args().runs
+    parser.add_argument("--trace", action="store_true",
+                        help="the desk rows' time split by step (medians)")  # fmt: skip
+    args = parser.parse_args()
+    runs = args.runs
+    if args.trace:
+        trace()
     print(f"{'path':24s} {'venue':12s} {'median ms':>10s} {'p90 ms':>8s} {'requests':>9s} "
           f"{'per request ms':>15s} {'< 5 ms':>7s}")  # fmt: skip
     for how in LABELS:
@@ -246,9 +320,18 @@ def main() -> None:
             median, p90 = statistics.median(ms), ms[int(0.9 * (len(ms) - 1))]
             print(f"{LABELS[how]:24s} {venue:12s} {median:10.2f} {p90:8.2f} {count:9d} "
                   f"{trip * 1000:15.2f} {'yes' if median < 5 else 'no':>7s}")  # fmt: skip
-    ms = sorted(t * 1000 for t in journal_write(runs))
-    print(f"\n{'journal: sending row':37s} {statistics.median(ms):10.2f} "
-          f"{ms[int(0.9 * (len(ms) - 1))]:8.2f}   (held journal, one transaction)")  # fmt: skip
+    intent_s, row_s = journal_write(runs)
+    for label, took in (("intent: fsync'd line (before)", intent_s),
+                        ("journal: its row + answer (after)", row_s)):  # fmt: skip
+        ms = sorted(t * 1000 for t in took)
+        print(f"{label:37s} {statistics.median(ms):10.2f} {ms[int(0.9 * (len(ms) - 1))]:8.2f}")
+    for fresh, traces in TRACES.items() if args.trace else ():
+        print(f"\ntrace of {LABELS['desk, fresh' if fresh else 'desk']} (median ms of "
+              f"{len(traces[3:])} runs; the intent's fsync runs beside the clock and book, "
+              "so those two spans overlap)")  # fmt: skip
+        for label in dict.fromkeys(k for t in traces for k in t):
+            ms = statistics.median(t.get(label, 0.0) * 1000 for t in traces[3:])
+            print(f"  {label:35s} {ms:8.2f}")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from cryptobot.core.config import load_settings
 from cryptobot.engine.bracket import plan
 from cryptobot.engine.dispatch import VenueDispatch
 from cryptobot.engine.trade import LIVE_IN_FLIGHT_MS
 from cryptobot.journal.intents import Intent, IntentLog, IntentNotDurable
 from cryptobot.journal.trading import TradeJournal
 from tests import test_trade_live
-from tests.emulator import BinanceEmulator
+from tests.emulator import BinanceEmulator, Faults
 from tests.test_ccxt_trading import adapter, last, posted
 from tests.test_trade_kill import env_for
 from tests.test_trade_live import BTC, _markets, btc_order, trade
@@ -108,6 +109,27 @@ def test_an_intent_not_taken_in_is_seen_by_every_reader_of_what_was_sent(emu, jo
     assert young.status == "unknown" and _entries(emu, order.client_order_id) == 0
 
 
+def test_an_entry_announced_but_never_sent_is_journaled_not_placed_and_not_looked_up(emu, journal):
+    """The maker-first entry's intent goes to disk while the executor reads the book; the
+    book cannot be read, so nothing is sent: the row says so, and the next run sends the
+    entry without asking the venue about it first."""
+    order = btc_order(emu, 8)
+    execution = load_settings(env={}).execution
+    emu.faults = Faults(rate=1.0, kinds=("500",), paths=("/fapi/v1/depth",))
+    (out,) = trade(emu, journal, [order], execution=execution)
+    assert out.status == "unknown" and _entries(emu, order.client_order_id) == 0
+    rows = table(journal, "SELECT status, reason FROM orders WHERE client_order_id = "
+                          f"'{order.client_order_id}'")  # fmt: skip
+    assert rows == [("not_placed", "announced, never sent (the executor placed no order)")]
+    assert IntentLog(journal, VENUE).read() == []
+    emu.faults = Faults()
+    asked = _asked_for(emu, order.client_order_id)
+    (again,) = trade(emu, journal, [order])  # at market this time
+    assert again.status == "placed", again.reason
+    assert _asked_for(emu, order.client_order_id) == asked  # certainly never sent: not asked
+    assert emu.engine.book.placements[order.client_order_id] == 1
+
+
 def test_a_data_dir_where_no_intent_can_be_written_trades_nothing(emu, journal):
     (journal / "journal").write_text("a file where the intents' folder would be\n")
     with pytest.raises(IntentNotDurable, match="cannot write the order intents file"):
@@ -175,7 +197,10 @@ def test_kill_9_between_the_intents_fsync_and_the_request_never_sends_it_blindly
     assert killed.returncode == -9, killed.stderr
     assert _entries(emu, CID) == 0
     (intent,) = IntentLog(data_dir, VENUE).read()
-    assert (intent.client_order_id, intent.leg, intent.ts) == (CID, "entry", emu.now_ms)
+    assert (intent.client_order_id, intent.leg) == (CID, "entry")
+    # on the venue's clock (which stands still here) as last read plus the time since: never
+    # older than the reading, so it cannot look out of flight before it is
+    assert emu.now_ms <= intent.ts < emu.now_ms + 60_000
     code, (young,) = _cryptobot(args, env)
     assert (code, young["status"]) == (1, "unknown"), young
     assert _entries(emu, CID) == 0 and _asked_for(emu, CID) >= 1

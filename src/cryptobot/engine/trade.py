@@ -57,6 +57,7 @@ Everything else (the intent's row with the answer, the stop, the ladder, fills) 
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -84,6 +85,7 @@ from cryptobot.exchange.errors import (
 )
 from cryptobot.fills.brackets import bracket_for, for_market
 from cryptobot.fills.liquidation import venue_of
+from cryptobot.journal.intents import IntentNotDurable
 from cryptobot.journal.trading import OrderRow, TradeJournal
 from cryptobot.risk import gates
 from cryptobot.risk.context import account_state
@@ -119,6 +121,7 @@ class TradeSetup:
     max_wait_s: float = 5.0  # the longest Retry-After waited for before a stop counts as failed
     sleep: Sleep = asyncio.sleep
     settings: VenueSettings = field(default_factory=VenueSettings)
+    monotonic: Callable[[], float] = time.monotonic  # a steady clock: time since a reading
 
 
 @dataclass
@@ -266,7 +269,7 @@ async def open_desk(
     safe = "".join(c if c.isalnum() else "-" for c in setup.venue)
     with locks.exclusive(setup.root / f"trade-{safe}.lock"), journal.held():
         journal.take_in()  # a killed run's intents: looked up as its ``sending`` rows
-        dispatch = VenueDispatch(venue, journal)
+        dispatch = VenueDispatch(venue, journal, setup.monotonic)
         yield TradeDesk(venue, setup=setup, dispatch=dispatch, journal=journal)
         journal.take_in()  # this run's are in the journal: the file emptied
 
@@ -440,11 +443,16 @@ class TradeDesk:
         if not await self._settings(bracket, verdict, out):
             return None
         order = bracket.order
-        self.send.at(await self.venue.now())  # its ``sending`` row on the clock it leaves at
+        sized = self._sized(order)
+        self.send.expect(bracket.entry, parent_id=order.client_order_id,
+                         strategy=order.strategy, gates=verdict, sized=sized)  # fmt: skip
+        self.send.at(await self.venue.now())  # its row on the clock it leaves at
         try:
             entry = await self.send.create(bracket.entry, parent_id=order.client_order_id,
                                            strategy=order.strategy, gates=verdict,
-                                           sized=self._sized(order))  # fmt: skip
+                                           sized=sized)  # fmt: skip
+        except IntentNotDurable:
+            raise  # nothing sent, and nothing more will be: the run stops here
         except OrderStatusUnknown as exc:
             return await self._unknown_entry(bracket, book, out, str(exc))
         except OrderNotPlaced as exc:
@@ -508,6 +516,9 @@ class TradeDesk:
             expected_price=order.entry,
         )  # fmt: skip
         at, report = len(out.legs), None
+        if gates is not None:  # a new entry: its intent on disk while the executor reads
+            self.send.expect(bracket.entry, parent_id=order.client_order_id,
+                             strategy=order.strategy, gates=gates, sized=venue.sized)  # fmt: skip
         try:
             if gates is None and self.journal.execution_of(order.client_order_id) is not None:
                 for found in await found_orders(venue, request=request):
@@ -522,8 +533,11 @@ class TradeDesk:
             return None
         except _DryRunEnds:
             pass
+        except IntentNotDurable:
+            raise  # nothing sent, and nothing more will be: the run stops here
         except CryptobotError as exc:
             out.end("unknown", f"the execution stopped ({exc}); re-run trade to go on with it")
+        await self.send.unsent(bracket.entry)  # announced, and the executor sent nothing
         _legs(bracket, venue, out, at)
         for child in venue.orders.values():
             book.saw(child)

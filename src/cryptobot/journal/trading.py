@@ -447,6 +447,14 @@ class TradeJournal:
             }  # fmt: skip
             _upsert(con, row)
 
+    def withdrawn(self, intent: Intent, *, reason: str) -> None:
+        """An intent whose request this process knows never left (made durable ahead of a
+        request it then did not send): its row ``not_placed``, so no run looks it up. A row
+        already there (the id's earlier life) is left as it is."""
+        with self._writing() as con:
+            if not _known_ids(con, self.venue, [intent.client_order_id]):
+                _upsert(con, _row(intent, status="not_placed", reason=reason))
+
     def settled(self, client_order_id: str, *, status: str, reason: str, ts: int) -> None:
         """A journaled order's status decided without an answer (the venue certainly has no
         such order: ``not_placed``)."""
@@ -592,20 +600,10 @@ def _transaction(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _sending(con: duckdb.DuckDBPyConnection, intent: Intent) -> None:
     """An intent as its ``sending`` row (over the one there: an id sent again once it was
-    certainly not placed) and request row, with the sized order behind an
-    entry (the first kept stays: a client id is one sized order): what a crash between the
-    request and its answer leaves for a reconcile to look up and rebuild a stop from."""
-    row = {
-        "venue": intent.venue, "client_order_id": intent.client_order_id,
-        "parent_id": intent.parent_id, "leg": intent.leg, "symbol": intent.symbol,
-        "side": intent.side, "type": intent.type, "amount": intent.amount,
-        "price": intent.price, "trigger_price": intent.trigger_price,
-        "reduce_only": intent.reduce_only, "strategy": intent.strategy, "status": "sending",
-        "exchange_order_id": None, "filled": None, "average": None, "fee": None,
-        "reason": None, "gates": json.dumps(intent.gates) if intent.gates else None,
-        "created_at": intent.ts, "updated_at": intent.ts,
-        "expected_price": intent.expected_price,
-    }  # fmt: skip
+    certainly not placed) and request row, with the sized order behind an entry (the first
+    kept stays: a client id is one sized order): what a crash between the request and its
+    answer leaves for a reconcile to look up and rebuild a stop from."""
+    row = _row(intent, status="sending", reason=None)
     _upsert(con, row)
     _request(con, ts=intent.ts, venue=intent.venue, action="create", req=intent.request,
              parent_id=intent.parent_id, leg=intent.leg, outcome="sent",
@@ -617,6 +615,21 @@ def _sending(con: duckdb.DuckDBPyConnection, intent: Intent) -> None:
             [intent.venue, intent.parent_id, intent.ts, json.dumps(intent.sized),
              intent.venue, intent.parent_id],
         )  # fmt: skip
+
+
+def _row(intent: Intent, *, status: str, reason: str | None) -> dict[str, Any]:
+    """The ``orders`` row of ``intent``'s order, at ``status``."""
+    return {
+        "venue": intent.venue, "client_order_id": intent.client_order_id,
+        "parent_id": intent.parent_id, "leg": intent.leg, "symbol": intent.symbol,
+        "side": intent.side, "type": intent.type, "amount": intent.amount,
+        "price": intent.price, "trigger_price": intent.trigger_price,
+        "reduce_only": intent.reduce_only, "strategy": intent.strategy, "status": status,
+        "exchange_order_id": None, "filled": None, "average": None, "fee": None,
+        "reason": reason, "gates": json.dumps(intent.gates) if intent.gates else None,
+        "created_at": intent.ts, "updated_at": intent.ts,
+        "expected_price": intent.expected_price,
+    }  # fmt: skip
 
 
 def _known_ids(con: duckdb.DuckDBPyConnection, venue: str, ids: list[str]) -> set[str]:
