@@ -136,7 +136,7 @@ async def one(emu, ex, venue: str, n: int, how: str, root: Path) -> tuple[float,
     try:
         if how == "run":
             setup = TradeSetup(risk=SETTINGS.risk, root=root, venue=venue, prefix="cb",
-                               execution=SETTINGS.execution)  # fmt: skip
+                               execution=SETTINGS.execution, monotonic=time.monotonic)  # fmt: skip
             ex.wait = stop
             await trade_orders(ex, [order], setup=setup, dry_run=False)
         else:
@@ -157,7 +157,7 @@ async def desk_orders(emu, ex, venue: str, runs: int, root: Path, *, fresh: bool
     the batch's reads (account, open orders) unmeasured, then the order's way out measured.
     ``fresh``: the symbol's margin mode and leverage not known set (a first order on it)."""
     setup = TradeSetup(risk=SETTINGS.risk, root=root, venue=venue, prefix="cb",
-                       execution=SETTINGS.execution)  # fmt: skip
+                       execution=SETTINGS.execution, monotonic=time.monotonic)  # fmt: skip
     ex.wait = stop
     out = []
     async with open_desk(ex, setup=setup, dry_run=False) as desk:

@@ -22,7 +22,6 @@ answer is the request as sent. An announced entry never sent is journaled ``not_
 
 import asyncio
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -100,19 +99,24 @@ class VenueDispatch:
 
     venue: TradingExchange
     journal: TradeJournal
-    monotonic: Callable[[], float] = time.monotonic  # the caller's steady clock, seconds
+    monotonic: Callable[[], float] | None = None  # the caller's steady clock, seconds
     dry: bool = False
     ts: int = 0  # the venue's clock as the desk last read it
-    read_at: float = 0.0  # ``monotonic`` then
+    read_at: float | None = None  # ``monotonic`` then
     early: dict[str, tuple[Intent, "asyncio.Future[None]"]] = field(default_factory=dict)
 
     def at(self, ts: int) -> None:
-        self.ts, self.read_at = ts, self.monotonic()
+        self.ts = ts
+        if self.monotonic is not None:
+            self.read_at = self.monotonic()
 
     def expect(self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None,
                sized: dict[str, Any] | None) -> None:  # fmt: skip
         """The intent written and fsync'd in a thread while the caller reads the venue (the
-        module's docstring)."""
+        module's docstring); without a steady clock, the venue's time since its last reading
+        is unknown (and with no reading yet, the time itself): the create writes the intent."""
+        if self.monotonic is None or self.read_at is None:
+            return
         elapsed = math.ceil((self.monotonic() - self.read_at) * 1000)
         intent = Intent.of(leg.request, venue=self.journal.venue, parent_id=parent_id,
                            leg=leg.name, strategy=strategy, ts=self.ts + elapsed, gates=gates,

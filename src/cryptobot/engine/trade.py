@@ -57,7 +57,6 @@ Everything else (the intent's row with the answer, the stop, the ladder, fills) 
 
 import asyncio
 import hashlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -121,7 +120,7 @@ class TradeSetup:
     max_wait_s: float = 5.0  # the longest Retry-After waited for before a stop counts as failed
     sleep: Sleep = asyncio.sleep
     settings: VenueSettings = field(default_factory=VenueSettings)
-    monotonic: Callable[[], float] = time.monotonic  # a steady clock: time since a reading
+    monotonic: Callable[[], float] | None = None  # the caller's steady clock (None: none)
 
 
 @dataclass

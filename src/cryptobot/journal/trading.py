@@ -10,7 +10,8 @@ events`` can read them as they are:
   (``parent_id``) and its ``leg`` (``entry``, ``sl``/``sl2``.., ``tp1``.., ``close``..),
   what was asked (symbol, side, type, amount, price, trigger price, reduce-only), the gate
   verdicts of an entry (``gates``, JSON), and where it stands: ``sending`` (asked, no answer
-  stored yet: a crash between the two leaves this), the venue's ``open``/``closed``/
+  stored: a run killed between its intent and the answer leaves an intent, taken in as this
+  at the next run's start, ``take_in``), the venue's ``open``/``closed``/
   ``canceled``/``rejected`` with its ids and fills, ``refused`` (a gate said no: never sent),
   ``not_placed`` (the venue certainly holds none) or ``unknown`` (it may: look it up); an
   entry's ``expected_price`` is the sized order's entry (what its slippage is measured from);
@@ -27,16 +28,21 @@ events`` can read them as they are:
 - ``events``: what a trader must know (``CRITICAL``: a position closed for want of a stop,
   ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped), and each
   difference a reconcile found, by its class (``engine.reconcile``);
-- ``sized_orders``: the sized order behind each entry as ``trade`` read it (JSON), kept with
-  the entry's ``sending`` row (one transaction), so a reconcile can rebuild a position's
-  bracket (its stop) from it.
+- ``sized_orders``: the sized order behind each entry as ``trade`` read it (JSON), carried by
+  the entry's intent and kept with its row (one transaction), so a reconcile can rebuild a
+  position's bracket (its stop) from it.
+
+**Write-ahead.** A create's intent goes to an fsync'd file before the request leaves
+(``journal.intents``: a DuckDB transaction there cost 5-16 ms); the row follows with the
+answer (``answered``, ``failed``, one transaction). Readers of what may have been sent
+(``orders_of_each``, ``reconcile_rows``) see the intents not taken in yet as ``sending`` rows,
+through one rule (``_pending``).
 
 Writers open a connection per write, one transaction each (``data.catalog`` waits while another
 process holds the file), so ``journal`` and ``report`` read between them; readers open read-only
 and never create the file. A batch of ``trade`` holds the journal open (:meth:`TradeJournal.held`):
-each write is still its own transaction, committed before the request it precedes leaves, on
-the open database (1-2 ms instead of opening the file, 20-60 ms); other processes wait for the
-batch to end.
+each write is still its own transaction, on the open database (1-2 ms instead of opening the
+file, 20-60 ms); other processes wait for the batch to end.
 """
 
 import json
