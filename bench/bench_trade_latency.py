@@ -10,56 +10,60 @@ Rows:
   run of ``trade`` (or a daemon's cycle) has it: the run lock taken, the journal held open,
   the batch read (``Batch``: the account for the gates, the open orders, the journal's rows of
   its orders; once per batch, unmeasured), margin mode and leverage known set by this setup.
-  Measured: the look-up of the entry's id, the gates, the executor's clock and book, the
-  entry's ``sending`` row (with its sized order and request row) committed, the order;
+  Measured: the gates, the executor's clock and book (the entry's intent fsync'd beside them,
+  in a thread), the order;
 - **desk, first on symbol**: the same with the symbol's margin mode and leverage not known
   (two more requests and two journal rows before the entry);
 - **trade run (start-up)**: ``trade_orders`` as one ``cryptobot trade`` runs it: the lock, the
-  journal opened, the start-up reconcile, the batch's reads, then the order as above;
-- **journal: sending row** (below the table): that row's transaction alone on a held journal.
+  journal opened, the intents taken in, the start-up reconcile, the batch's reads, the order;
+- below the table, alone: **intent** (the fsync'd line a create waits for) and **its row +
+  answer** (the journal's one transaction after the request: off the way out).
 
 Each run is stopped at the executor's first wait (the order is canceled after, unmeasured).
 Median and p90 of ``--runs`` runs (default 30) after 3 warm-ups; ``requests`` counts what the
 emulator answered before the order arrived; ``per request`` is the median gap between those
-requests (client + emulator, one process; two asked at once count as two), so latency ~
-requests x per request + the rest (journal, gates). The target (issue 13): median < 5 ms.
-Usage: python bench/bench_trade_latency.py [--runs N]
+requests (client + emulator, one process; two asked at once count as two). ``--trace`` splits
+the desk rows by step (spans of the traced methods, medians). The target (issue 13): median
+< 5 ms. Usage: python bench/bench_trade_latency.py [--runs N] [--trace]
 
-Before and after (2026-12-01, 30 runs each, the two versions run back to back on the shared
-2-core machine; ``main`` is this branch's base, whose "desk" row was ``trade_orders`` whole):
+Before and after the write-ahead intent (2026-12-01 13:17-13:20 UTC, 30 runs each, ``main``
+(b5e6f21) and this branch run back to back twice on the shared 2-core machine; load average
+at each run's start and end):
 
-    path                          main (load 3.9)     this (load 5.1)   requests (main -> this)
-    executor, maker-first Binance    5.09 ms             4.44 ms         4 -> 4 (2 pairs at once)
-    executor, maker-first Bitget     6.16                5.47            5 -> 5
-    executor, taker Binance          5.07                4.46            4 -> 4
-    executor, taker Bitget           6.60                5.68            5 -> 5
-    trade run (start-up) Binance   828.64 (25 req.)    151.84            26 -> 20
-    desk, order of a batch              -               24.64            -  -> 4
-    desk, first on symbol               -               35.49            -  -> 6
-    journal: sending row                -                9.39 (p90 13.35)
+    path                         main            this            main            this
+    load                       3.8 -> 3.9      3.9 -> 5.1      5.1 -> 6.4      6.4 -> 5.4
+    desk, order of a batch    22.33 (p90 38)   8.04 (p90 13)  20.13 (p90 66)   4.69 (p90 12)
+    desk, first on symbol     26.20           22.60           38.95           14.28
+    trade run (start-up)     153.09          266.15          213.98          116.07
+    requests before the order      4               2               4               2
+    sending row / intent       6.66 (DuckDB)   1.88 (fsync)    7.58 (DuckDB)   0.55 (fsync)
+    its row + answer, after      -            16.26              -            10.83
+    executor rows           2.8-4.9         3.3-5.6         3.1-7.4         3.5-8.0
 
-(this again at load 2.0: desk, order of a batch 19.38 ms (p90 23.60), first on symbol 25.91,
-trade run 124.02, sending row 6.61, the executor rows 5.3-6.3; the morning's idle figures of
-``main``: executor 6.1-6.4 ms, desk 737 ms, 25 requests.)
+(this alone, earlier, at load 3-4: desk 4.23 ms (p90 8.96), first on symbol 12.75; at load
+2.4-4: desk 5.27 (p90 16.2). Before this branch, idle-ish (load 1.8): desk 20.24, p90 28.0.)
 
-- **< 5 ms is not met on the desk path, and cannot be with a DuckDB write-ahead row on this
-  machine**: the ``sending`` row must be committed before the entry leaves (idempotency after
-  a ``kill -9``), and that one transaction (four statements: the row's existence asked, the
-  row, the request row, the sized order) costs 8-16 ms at load 2-5 on these 2 shared cores
-  (never measured idle: the machine never was): DuckDB's per-statement cost (parse, bind,
-  plan; 2-4 ms a single-row insert at load 3), not the disk (an empty transaction: 0.3 ms).
-  A traced desk run at load 2 (``place`` to the entry's arrival, 31 ms): the id's look-up
-  5.5 ms (two requests at once), the row 16 ms, the executor's clock, book and the order's
-  request the rest; gates, bracket and book 0.6 ms. Below 5 ms would need the write-ahead
-  row out of DuckDB (an fsync'd append-only file the journal takes in after), not tried.
-- What was cut (per order, before -> after): 25 requests -> 4 (the account, open orders,
-  tickers and the journal's rows read once per batch; margin mode and leverage only when this
-  setup has not set them; the entry's id looked up once, its two routes at once, the executor
-  handed the answer; the executor's clock and book at once); ~16 journal file opens (20-60 ms
-  each) -> none (held for the batch, let go while the executor waits); the schema DDL run at
-  each write (5-90 ms) -> a 1 ms probe; ``INSERT OR REPLACE`` -> a plain insert for a new row.
-- The executor meets the target on a quieter machine and is near it under load: 4-5 loopback
-  round trips at ~1 ms each, the client and the emulator sharing one process's GIL.
+Traced desk order (this, load ~5, medians): gates 0.14-0.19 ms, the clock + book (two
+requests at once) 2.5-3.5, the intent's fsync 1.8-2.8 beside them (was after them, and a
+DuckDB transaction of 5-16 ms), then ~1 ms to the order's arrival (the ccxt request built and
+sent, the emulator reading it); journal rows and the "sent before?" check 0.04 (no look-up).
+
+- **What was cut**: the ``sending`` row's DuckDB transaction (an fsync'd line now, written
+  while the executor reads the venue, the row taken in with the answer after the request) and
+  the look-up of a new entry's id (two requests at once: an id the journal and the intents
+  never saw was never sent). 4 requests -> 2 before the order.
+- **< 5 ms is met at moderate load, not reliably**: 4.2-5.3 ms in three runs, 8.0 in one
+  (load 4-5, two other engineers' test suites on the 2 cores); p90 9-16 ms. What is left is
+  the clock and book round trip (client and emulator share one process and its GIL here) and
+  a device flush of ~2 ms on this VM, overlapped with it.
+- **Not cut, and why**: the executor's clock (asked beside the book, ~0.5 ms of the pair):
+  the batch's clock plus the time since would serve a live venue, but the executor's start
+  bounds its fills read (``fetch_my_trades(since=)``) and an ``unknown`` row's age decides
+  when it may be sent again: an estimate ahead of a replayed clock loses fills, one behind a
+  live clock makes a request look out of flight too early. The taker's book: it sizes each
+  market child to ``max_book_impact_pct`` of what is shown; skipping it changes the rule.
+- **Costs moved, not removed**: the intent's row with the answer (one transaction, 10-16 ms
+  at load 5) now follows each create, so a stop or the next order of the batch waits for it.
 """
 
 import argparse
