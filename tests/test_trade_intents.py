@@ -81,7 +81,12 @@ def test_an_intents_file_from_elsewhere_is_never_taken_for_this_accounts(emu, jo
     log = IntentLog(journal, VENUE)
     log.append(_intent(emu, done))
     log.append(_intent(emu, foreign, venue="bitget"))
-    log.path.write_bytes(log.path.read_bytes() + b'{"schema": "intent/1", "price": NaN}\n')
+    hand_edited = (
+        _intent(emu, btc_order(emu, 9)).line().replace(b'"amount": 0.02', b'"amount": "lots"')
+    )
+    assert hand_edited != _intent(emu, btc_order(emu, 9)).line()
+    log.path.write_bytes(log.path.read_bytes() + b'{"schema": "intent/1", "price": NaN}\n'
+                         + hand_edited)  # fmt: skip
     kept = TradeJournal(journal, VENUE)
     with caplog.at_level(logging.WARNING, logger="cryptobot.journal.intents"):
         assert kept.orders_of(foreign.client_order_id) == {}  # a reader does not see it
@@ -89,6 +94,7 @@ def test_an_intents_file_from_elsewhere_is_never_taken_for_this_accounts(emu, jo
             kept.take_in()
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "an intent of bitget, not binanceusdm" in said and "not an intent" in said
+    assert "bad amount" in said
     rows = table(journal, "SELECT client_order_id, status FROM orders WHERE leg = 'entry'")
     assert rows == [(done.client_order_id, "closed")]  # filled at market: not 'sending' again
     (again,) = trade(emu, journal, [done])
@@ -139,6 +145,7 @@ def test_a_data_dir_where_no_intent_can_be_written_trades_nothing(emu, journal):
         journal, "SELECT count(*) FROM orders") == [(0,)]  # fmt: skip
 
 
+@pytest.mark.slow  # a real process
 def test_the_command_refuses_to_trade_in_one_line_when_intents_cannot_be_written(emu, tmp_path):
     data_dir = tmp_path / "data"
     (data_dir / "journal").mkdir(parents=True)
@@ -181,6 +188,8 @@ def test_an_intent_that_cannot_be_written_mid_run_stops_its_request(emu, journal
     assert table(journal, "SELECT count(*) FROM orders") == [(0,)]
 
 
+@pytest.mark.slow  # three real processes
+@pytest.mark.timeout(400)
 def test_kill_9_between_the_intents_fsync_and_the_request_never_sends_it_blindly(emu, tmp_path):
     """A real ``cryptobot trade --live`` process killed right after its entry's intent is on
     disk: nothing reached the venue. The next run takes the intent in as a ``sending`` row and

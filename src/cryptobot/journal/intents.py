@@ -21,7 +21,7 @@ too (never folded into this venue's journal).
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -103,9 +103,34 @@ class Intent:
         if not isinstance(raw, dict) or raw.pop("schema", None) != SCHEMA:
             raise ValueError(f"not an {SCHEMA} record")
         intent = cls(**raw)
-        if not intent.client_order_id or not isinstance(intent.client_order_id, str):
-            raise ValueError("no client order id")
+        wrong = [name for name, ok in _CHECKS.items() if not ok(getattr(intent, name))]
+        if wrong or not intent.client_order_id:
+            raise ValueError(f"bad {', '.join(wrong) or 'client_order_id'}")
         return intent
+
+
+def _text(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _maybe(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+#: what each field of a line must be (a file edited by hand never reaches the journal wrong)
+_CHECKS = {
+    **dict.fromkeys(("venue", "client_order_id", "parent_id", "leg", "strategy", "symbol",
+                     "side", "type"), _text),
+    "ts": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "amount": _number,
+    **dict.fromkeys(("price", "trigger_price", "expected_price"), _maybe(_number)),
+    **dict.fromkeys(("reduce_only", "post_only"), lambda v: isinstance(v, bool)),
+    **dict.fromkeys(("gates", "sized"), _maybe(lambda v: isinstance(v, dict))),
+}  # fmt: skip
 
 
 def _no_constant(name: str) -> float:
