@@ -9,12 +9,15 @@ id, never sending it blindly again. No intent, no request: an id with no intent 
 was never sent (``engine.trade`` asks no venue about it).
 
 One file per venue, ``<data dir>/journal/intents-<venue>.jsonl``: its writers are ``trade``
-runs of that venue, which hold the venue's run lock, so one process appends at a time; the
-fold (``journal.trading.TradeJournal.take_in``) runs under that lock, before the run's first
-append, and empties the file once every intent is in the journal. Each line is one strict JSON
-object (``intent/1``). A last line cut short by a ``kill -9`` during its write was never
-fsync'd, so its request never left: it is ignored with a warning; any other line that does
-not parse, or names another venue (a file copied from elsewhere), is ignored with a warning
+runs of that venue, which hold the venue's run lock, so one process appends at a time (a
+dry run never writes; other data dirs and venues have their own file); the fold
+(``journal.trading.TradeJournal.take_in``) runs under that lock, before the run's first
+append and again as the run ends, and empties the file once every intent is in the journal.
+Each line is one strict JSON object (``intent/1``), written by one ``write`` and fsync'd (a
+new entry's in a thread, while the executor reads the venue: ``engine.dispatch``). A last
+line cut short by a ``kill -9`` during its write was never fsync'd, so its request never
+left: it is ignored with a warning; any other line that does not parse, holds a field of the
+wrong kind, or names another venue (a file copied from elsewhere) is ignored with a warning
 too (never folded into this venue's journal).
 """
 
@@ -170,17 +173,20 @@ class IntentLog:
             raise self._refused(exc) from None
 
     def ready(self) -> None:
-        """The file made (its folder and the folder's entry fsync'd) and checked writable:
-        a run refuses to trade at its start, rather than at its first order, when it is not.
-        """
+        """The file checked writable, made first if need be (then it and its folder's entry
+        fsync'd): a run refuses to trade at its start, rather than at its first order, when it
+        is not."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            made = not self.path.exists()
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.fsync(fd)
+                if made:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
-            _sync_dir(self.path.parent)
+            if made:
+                _sync_dir(self.path.parent)
         except OSError as exc:
             raise self._refused(exc) from None
 
@@ -194,12 +200,15 @@ class IntentLog:
         return list(self._intents(text))
 
     def clear(self) -> None:
-        """The file emptied (its intents are in the journal now), durably."""
+        """The file emptied (its intents are in the journal now), durably; an empty one is
+        left alone (no device flush for nothing)."""
         try:
             fd = os.open(self.path, os.O_WRONLY)
         except FileNotFoundError:
             return
         try:
+            if os.fstat(fd).st_size == 0:
+                return
             os.ftruncate(fd, 0)
             os.fsync(fd)
         finally:
