@@ -41,7 +41,8 @@ at each run's start and end):
     executor rows           2.8-4.9         3.3-5.6         3.1-7.4         3.5-8.0
 
 (this alone, earlier, at load 3-4: desk 4.23 ms (p90 8.96), first on symbol 12.75; at load
-2.4-4: desk 5.27 (p90 16.2). Before this branch, idle-ish (load 1.8): desk 20.24, p90 28.0.)
+2.4-4: desk 5.27 (p90 16.2); the final commit at 13:32, load 4.5: desk 3.79 (p90 6.81).
+Before this branch, idle-ish (load 1.8): desk 20.24, p90 28.0.)
 
 Traced desk order (this, load ~5, medians): gates 0.14-0.19 ms, the clock + book (two
 requests at once) 2.5-3.5, the intent's fsync 1.8-2.8 beside them (was after them, and a
@@ -52,7 +53,7 @@ sent, the emulator reading it); journal rows and the "sent before?" check 0.04 (
   while the executor reads the venue, the row taken in with the answer after the request) and
   the look-up of a new entry's id (two requests at once: an id the journal and the intents
   never saw was never sent). 4 requests -> 2 before the order.
-- **< 5 ms is met at moderate load, not reliably**: 4.2-5.3 ms in three runs, 8.0 in one
+- **< 5 ms is met at moderate load, not reliably**: 3.8-5.3 ms in four runs, 8.0 in one
   (load 4-5, two other engineers' test suites on the 2 cores); p90 9-16 ms. What is left is
   the clock and book round trip (client and emulator share one process and its GIL here) and
   a device flush of ~2 ms on this VM, overlapped with it.
