@@ -10,56 +10,61 @@ Rows:
   run of ``trade`` (or a daemon's cycle) has it: the run lock taken, the journal held open,
   the batch read (``Batch``: the account for the gates, the open orders, the journal's rows of
   its orders; once per batch, unmeasured), margin mode and leverage known set by this setup.
-  Measured: the look-up of the entry's id, the gates, the executor's clock and book, the
-  entry's ``sending`` row (with its sized order and request row) committed, the order;
+  Measured: the gates, the executor's clock and book (the entry's intent fsync'd beside them,
+  in a thread), the order;
 - **desk, first on symbol**: the same with the symbol's margin mode and leverage not known
   (two more requests and two journal rows before the entry);
 - **trade run (start-up)**: ``trade_orders`` as one ``cryptobot trade`` runs it: the lock, the
-  journal opened, the start-up reconcile, the batch's reads, then the order as above;
-- **journal: sending row** (below the table): that row's transaction alone on a held journal.
+  journal opened, the intents taken in, the start-up reconcile, the batch's reads, the order;
+- below the table, alone: **intent** (the fsync'd line a create waits for) and **its row +
+  answer** (the journal's one transaction after the request: off the way out).
 
 Each run is stopped at the executor's first wait (the order is canceled after, unmeasured).
 Median and p90 of ``--runs`` runs (default 30) after 3 warm-ups; ``requests`` counts what the
 emulator answered before the order arrived; ``per request`` is the median gap between those
-requests (client + emulator, one process; two asked at once count as two), so latency ~
-requests x per request + the rest (journal, gates). The target (issue 13): median < 5 ms.
-Usage: python bench/bench_trade_latency.py [--runs N]
+requests (client + emulator, one process; two asked at once count as two). ``--trace`` splits
+the desk rows by step (spans of the traced methods, medians). The target (issue 13): median
+< 5 ms. Usage: python bench/bench_trade_latency.py [--runs N] [--trace]
 
-Before and after (2026-12-01, 30 runs each, the two versions run back to back on the shared
-2-core machine; ``main`` is this branch's base, whose "desk" row was ``trade_orders`` whole):
+Before and after the write-ahead intent (2026-12-01 13:17-13:20 UTC, 30 runs each, ``main``
+(b5e6f21) and this branch run back to back twice on the shared 2-core machine; load average
+at each run's start and end):
 
-    path                          main (load 3.9)     this (load 5.1)   requests (main -> this)
-    executor, maker-first Binance    5.09 ms             4.44 ms         4 -> 4 (2 pairs at once)
-    executor, maker-first Bitget     6.16                5.47            5 -> 5
-    executor, taker Binance          5.07                4.46            4 -> 4
-    executor, taker Bitget           6.60                5.68            5 -> 5
-    trade run (start-up) Binance   828.64 (25 req.)    151.84            26 -> 20
-    desk, order of a batch              -               24.64            -  -> 4
-    desk, first on symbol               -               35.49            -  -> 6
-    journal: sending row                -                9.39 (p90 13.35)
+    path                         main            this            main            this
+    load                       3.8 -> 3.9      3.9 -> 5.1      5.1 -> 6.4      6.4 -> 5.4
+    desk, order of a batch    22.33 (p90 38)   8.04 (p90 13)  20.13 (p90 66)   4.69 (p90 12)
+    desk, first on symbol     26.20           22.60           38.95           14.28
+    trade run (start-up)     153.09          266.15          213.98          116.07
+    requests before the order      4               2               4               2
+    sending row / intent       6.66 (DuckDB)   1.88 (fsync)    7.58 (DuckDB)   0.55 (fsync)
+    its row + answer, after      -            16.26              -            10.83
+    executor rows           2.8-4.9         3.3-5.6         3.1-7.4         3.5-8.0
 
-(this again at load 2.0: desk, order of a batch 19.38 ms (p90 23.60), first on symbol 25.91,
-trade run 124.02, sending row 6.61, the executor rows 5.3-6.3; the morning's idle figures of
-``main``: executor 6.1-6.4 ms, desk 737 ms, 25 requests.)
+(this alone, earlier, at load 3-4: desk 4.23 ms (p90 8.96), first on symbol 12.75; at load
+2.4-4: desk 5.27 (p90 16.2); the final commit at 13:32, load 4.5: desk 3.79 (p90 6.81).
+Before this branch, idle-ish (load 1.8): desk 20.24, p90 28.0.)
 
-- **< 5 ms is not met on the desk path, and cannot be with a DuckDB write-ahead row on this
-  machine**: the ``sending`` row must be committed before the entry leaves (idempotency after
-  a ``kill -9``), and that one transaction (four statements: the row's existence asked, the
-  row, the request row, the sized order) costs 8-16 ms at load 2-5 on these 2 shared cores
-  (never measured idle: the machine never was): DuckDB's per-statement cost (parse, bind,
-  plan; 2-4 ms a single-row insert at load 3), not the disk (an empty transaction: 0.3 ms).
-  A traced desk run at load 2 (``place`` to the entry's arrival, 31 ms): the id's look-up
-  5.5 ms (two requests at once), the row 16 ms, the executor's clock, book and the order's
-  request the rest; gates, bracket and book 0.6 ms. Below 5 ms would need the write-ahead
-  row out of DuckDB (an fsync'd append-only file the journal takes in after), not tried.
-- What was cut (per order, before -> after): 25 requests -> 4 (the account, open orders,
-  tickers and the journal's rows read once per batch; margin mode and leverage only when this
-  setup has not set them; the entry's id looked up once, its two routes at once, the executor
-  handed the answer; the executor's clock and book at once); ~16 journal file opens (20-60 ms
-  each) -> none (held for the batch, let go while the executor waits); the schema DDL run at
-  each write (5-90 ms) -> a 1 ms probe; ``INSERT OR REPLACE`` -> a plain insert for a new row.
-- The executor meets the target on a quieter machine and is near it under load: 4-5 loopback
-  round trips at ~1 ms each, the client and the emulator sharing one process's GIL.
+Traced desk order (this, load ~5, medians): gates 0.14-0.19 ms, the clock + book (two
+requests at once) 2.5-3.5, the intent's fsync 1.8-2.8 beside them (was after them, and a
+DuckDB transaction of 5-16 ms), then ~1 ms to the order's arrival (the ccxt request built and
+sent, the emulator reading it); journal rows and the "sent before?" check 0.04 (no look-up).
+
+- **What was cut**: the ``sending`` row's DuckDB transaction (an fsync'd line now, written
+  while the executor reads the venue, the row taken in with the answer after the request) and
+  the look-up of a new entry's id (two requests at once: an id the journal and the intents
+  never saw was never sent). 4 requests -> 2 before the order.
+- **< 5 ms is met at moderate load, not reliably**: 3.8-5.3 ms in four runs, 8.0 in one
+  (load 4-5, two other engineers' test suites on the 2 cores); p90 9-16 ms. What is left is
+  the clock and book round trip (client and emulator share one process and its GIL here) and
+  a device flush of ~2 ms on this VM, overlapped with it.
+- **Not cut, and why**: the executor's clock (asked beside the book, ~0.5 ms of the pair):
+  the batch's clock plus the time since would serve a live venue, but the executor's start
+  bounds its fills read (``fetch_my_trades(since=)``) and an ``unknown`` row's age decides
+  when it may be sent again: an estimate ahead of a replayed clock loses fills, one behind a
+  live clock makes a request look out of flight too early. The taker's book: it sizes each
+  market child to ``max_book_impact_pct`` of what is shown; skipping it changes the rule.
+- **Costs moved, not removed**: the intent's row with the answer (one transaction, 10-16 ms
+  at load 5) now follows each create, so a stop or the next order of the batch waits for it.
 """
 
 import argparse
@@ -75,15 +80,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cryptobot.core.account import OrderRequest  # noqa: E402
+from cryptobot.core.account import Order, OrderRequest  # noqa: E402
 from cryptobot.core.config import load_settings  # noqa: E402
 from cryptobot.core.execution import ExecutionRequest  # noqa: E402
 from cryptobot.core.settings import ExchangeSettings  # noqa: E402
 from cryptobot.engine.execution import execute  # noqa: E402
-from cryptobot.engine.trade import TradeSetup, open_desk, trade_orders  # noqa: E402
+from cryptobot.engine.execution_venue import DeskVenue  # noqa: E402
+from cryptobot.engine.trade import TradeDesk, TradeSetup, open_desk, trade_orders  # noqa: E402
 from cryptobot.engine.trade_record import TradeOrder  # noqa: E402
 from cryptobot.exchange.ccxt_trading import CcxtTradingExchange  # noqa: E402
 from cryptobot.exchange.retry import RetryPolicy  # noqa: E402
+from cryptobot.journal.intents import Intent  # noqa: E402
 from cryptobot.journal.trading import TradeJournal  # noqa: E402
 from tests.live_venues import BTC, KEYS, VENUES, emulator, last  # noqa: E402
 from tests.trading import sized  # noqa: E402
@@ -134,7 +141,7 @@ async def one(emu, ex, venue: str, n: int, how: str, root: Path) -> tuple[float,
     try:
         if how == "run":
             setup = TradeSetup(risk=SETTINGS.risk, root=root, venue=venue, prefix="cb",
-                               execution=SETTINGS.execution)  # fmt: skip
+                               execution=SETTINGS.execution, monotonic=time.monotonic)  # fmt: skip
             ex.wait = stop
             await trade_orders(ex, [order], setup=setup, dry_run=False)
         else:
@@ -155,7 +162,7 @@ async def desk_orders(emu, ex, venue: str, runs: int, root: Path, *, fresh: bool
     the batch's reads (account, open orders) unmeasured, then the order's way out measured.
     ``fresh``: the symbol's margin mode and leverage not known set (a first order on it)."""
     setup = TradeSetup(risk=SETTINGS.risk, root=root, venue=venue, prefix="cb",
-                       execution=SETTINGS.execution)  # fmt: skip
+                       execution=SETTINGS.execution, monotonic=time.monotonic)  # fmt: skip
     ex.wait = stop
     out = []
     async with open_desk(ex, setup=setup, dry_run=False) as desk:
@@ -165,14 +172,22 @@ async def desk_orders(emu, ex, venue: str, runs: int, root: Path, *, fresh: bool
                 setup.settings.forget(BTC)
             batch = await desk.batch([order])
             before = len(emu.hits)
+            SPANS.clear()
             began = time.monotonic()
             with suppress(Measured):
                 await desk.place(order, batch)
             first, hits = first_post(emu, venue, before)
+            spent = {label: end - start for label, (start, end) in SPANS.items()}
+            last_step = max((end for _, end in SPANS.values()), default=began)
+            spent["after the last step: request out"] = hits[first].t - last_step
+            TRACES.setdefault(fresh, []).append(spent)
             await clean_up(ex)
             trips = [b.t - a.t for a, b in pairwise(hits[: first + 1])]
             out.append((hits[first].t - began, first, trips))
     return out
+
+
+TRACES: dict[bool, list[dict[str, float]]] = {}  # per desk row (fresh or not): each run's spans
 
 
 async def measure(venue: str, how: str, runs: int) -> tuple[list[float], int, float]:
@@ -204,13 +219,15 @@ async def flatten(ex, n: int) -> None:
                               reduce_only=True, client_order_id=f"cb-flat{n:020d}")  # fmt: skip
 
 
-def journal_write(runs: int) -> list[float]:
-    """Seconds of the entry's ``sending`` row (with its sized order and request row), one
-    transaction on a held journal: what the desk must commit before the order leaves."""
+def journal_write(runs: int) -> tuple[list[float], list[float]]:
+    """Seconds of the entry's intent made durable (one fsync'd line: what the desk must write
+    before the order leaves) and of its row taken into the held journal with the answer (one
+    transaction, after the order left)."""
     with tempfile.TemporaryDirectory() as tmp:
         rows = TradeJournal(Path(tmp), "binanceusdm")
-        took = []
+        intent_s, row_s = [], []
         with rows.held():
+            rows.take_in()
             for n in range(runs + 3):
                 record = sized(entry=50_000.0, symbol=BTC, qty=0.002, stop_pct=1.0,
                                cid=f"cb-jw{n:021d}", exchange="binanceusdm",
@@ -220,11 +237,68 @@ def journal_write(runs: int) -> list[float]:
                                    price=50_000.0, post_only=True,
                                    client_order_id=order.client_order_id)  # fmt: skip
                 began = time.perf_counter()
-                rows.asking(req, parent_id=order.client_order_id, leg="entry",
-                            strategy="manual", ts=n, gates={"all": "pass"},
-                            expected_price=50_000.0, sized=order.to_record())  # fmt: skip
-                took.append(time.perf_counter() - began)
-    return took[3:]
+                intent = Intent.of(req, venue="binanceusdm", parent_id=order.client_order_id,
+                                   leg="entry", strategy="manual", ts=n,
+                                   gates={"all": "pass"}, expected_price=50_000.0,
+                                   sized=order.to_record())  # fmt: skip
+                rows.intend(intent)
+                sent = time.perf_counter()
+                rows.answered(req, parent_id=order.client_order_id, leg="entry", ts=n,
+                              order=_open(req, n), intent=intent)  # fmt: skip
+                intent_s.append(sent - began)
+                row_s.append(time.perf_counter() - sent)
+    return intent_s[3:], row_s[3:]
+
+
+def _open(req: OrderRequest, ts: int) -> Order:
+    return Order(id=f"x{ts}", client_order_id=req.client_order_id or "", timestamp=ts,
+                 updated=ts, symbol=req.symbol, type=req.type, side=req.side,
+                 amount=req.amount, price=req.price, trigger_price=None, reduce_only=False,
+                 post_only=True, status="open", filled=0.0, average=None, fee=0.0,
+                 liquidity="maker")  # fmt: skip
+
+
+#: what the trace times inside a desk's ``place`` (class, method, label); the executor's clock
+#: and book are asked at once: their span is from the first asked to the last answered
+TRACED = (
+    (TradeDesk, "_book", "journal rows, open orders"),
+    (TradeDesk, "_state", "sent before? (look-up)"),
+    (TradeDesk, "_gate", "gates"),
+    (TradeDesk, "_settings", "margin mode, leverage"),
+    (DeskVenue, "now", "clock + book (at once)"),
+    (DeskVenue, "fetch_best_bid_ask", "clock + book (at once)"),
+    (TradeJournal, "intend", "intent fsync'd"),
+)
+SPANS: dict[str, list[float]] = {}  # label -> [first start, last end] in the run traced
+
+
+def trace() -> None:
+    """Each ``TRACED`` method records its span into ``SPANS`` (the bench's own wrapper)."""
+    for cls, name, label in TRACED:
+        inner = getattr(cls, name)
+
+        def span(began: float, label: str = label) -> None:
+            first, _ = SPANS.get(label, (began, 0.0))
+            SPANS[label] = [min(first, began), time.monotonic()]
+
+        if asyncio.iscoroutinefunction(inner):
+
+            async def timed(*a, _inner=inner, _span=span, **kw):
+                began = time.monotonic()
+                try:
+                    return await _inner(*a, **kw)
+                finally:
+                    _span(began)
+        else:
+
+            def timed(*a, _inner=inner, _span=span, **kw):
+                began = time.monotonic()
+                try:
+                    return _inner(*a, **kw)
+                finally:
+                    _span(began)
+
+        setattr(cls, name, timed)
 
 
 LABELS = {"executor": "executor, maker-first", "taker": "executor, taker",
@@ -235,7 +309,12 @@ LABELS = {"executor": "executor, maker-first", "taker": "executor, taker",
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
-    runs = parser.parse_args().runs
+    parser.add_argument("--trace", action="store_true",
+                        help="the desk rows' time split by step (medians)")  # fmt: skip
+    args = parser.parse_args()
+    runs = args.runs
+    if args.trace:
+        trace()
     print(f"{'path':24s} {'venue':12s} {'median ms':>10s} {'p90 ms':>8s} {'requests':>9s} "
           f"{'per request ms':>15s} {'< 5 ms':>7s}")  # fmt: skip
     for how in LABELS:
@@ -246,9 +325,18 @@ def main() -> None:
             median, p90 = statistics.median(ms), ms[int(0.9 * (len(ms) - 1))]
             print(f"{LABELS[how]:24s} {venue:12s} {median:10.2f} {p90:8.2f} {count:9d} "
                   f"{trip * 1000:15.2f} {'yes' if median < 5 else 'no':>7s}")  # fmt: skip
-    ms = sorted(t * 1000 for t in journal_write(runs))
-    print(f"\n{'journal: sending row':37s} {statistics.median(ms):10.2f} "
-          f"{ms[int(0.9 * (len(ms) - 1))]:8.2f}   (held journal, one transaction)")  # fmt: skip
+    intent_s, row_s = journal_write(runs)
+    for label, took in (("intent: fsync'd line (before)", intent_s),
+                        ("journal: its row + answer (after)", row_s)):  # fmt: skip
+        ms = sorted(t * 1000 for t in took)
+        print(f"{label:37s} {statistics.median(ms):10.2f} {ms[int(0.9 * (len(ms) - 1))]:8.2f}")
+    for fresh, traces in TRACES.items() if args.trace else ():
+        print(f"\ntrace of {LABELS['desk, fresh' if fresh else 'desk']} (median ms of "
+              f"{len(traces[3:])} runs; the intent's fsync runs beside the clock and book, "
+              "so those two spans overlap)")  # fmt: skip
+        for label in dict.fromkeys(k for t in traces for k in t):
+            ms = statistics.median(t.get(label, 0.0) * 1000 for t in traces[3:])
+            print(f"  {label:35s} {ms:8.2f}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import pytest
 from cryptobot.engine.trade import trade_orders
 from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.exchange.replay import ReplayClock
+from cryptobot.journal.intents import Intent
 from cryptobot.journal.query import Filters, select
 from cryptobot.journal.roundtrips import trades
 from tests.conftest import Cli
@@ -249,8 +250,9 @@ def test_an_old_journal_reads_and_migrates_on_its_next_write(tmp_path: Path):
     req = OrderRequest(symbol=SYMBOL, type="market", side="buy", amount=1.0,
                        client_order_id="new-1")  # fmt: skip
     old_journal = TradeJournal(tmp_path, "paper:main")
-    old_journal.asking(req, parent_id="new-1", leg="entry", strategy="momentum", ts=2,
-                       expected_price=99.5)  # fmt: skip
+    old_journal.intend(Intent.of(req, venue="paper:main", parent_id="new-1", leg="entry",
+                                 strategy="momentum", ts=2, expected_price=99.5))  # fmt: skip
+    old_journal.take_in()
     rows = strict(journal(tmp_path)("journal", "orders").stdout)
     assert [(r["client_order_id"], r["expected_price"]) for r in rows] == [
         ("old-1", None), ("new-1", 99.5)]  # fmt: skip

@@ -17,6 +17,7 @@ from cryptobot.engine.bracket import plan
 from cryptobot.engine.dispatch import DryRunDispatch
 from cryptobot.engine.reconcile import reconcile, reconcile_desk
 from cryptobot.engine.trade import TradeDesk
+from cryptobot.journal.intents import Intent
 from cryptobot.journal.trading import TradeJournal
 from cryptobot.risk.breakers import Equity
 from cryptobot.risk.context import apply_event
@@ -132,8 +133,9 @@ def test_a_request_whose_answer_was_lost_is_found_and_never_sent_again(emu, jour
     bracket = plan(order, _markets(emu)[BTC], split=None)
     req = bracket.entry.request
     kept = TradeJournal(journal, "binanceusdm")  # as trade keeps them before the entry leaves
-    kept.asking(req, parent_id=order.client_order_id, leg="entry", strategy="manual",
-                ts=emu.now_ms, sized=order.to_record() | {"tp_split": None})  # fmt: skip
+    kept.intend(Intent.of(req, venue="binanceusdm", parent_id=order.client_order_id,
+                          leg="entry", strategy="manual", ts=emu.now_ms,
+                          sized=order.to_record() | {"tp_split": None}))  # fmt: skip
     emu.engine.place(symbol=BTCID, side="BUY", kind="MARKET", qty=req.amount, price=0.0,
                      tif="GTC", reduce_only=False, client_id=req.client_order_id)  # fmt: skip
     found = reconciled(emu, journal)
@@ -152,10 +154,12 @@ def test_an_entry_journaled_not_placed_that_the_venue_holds_is_found_and_protect
     order = btc_order(emu)
     req = plan(order, _markets(emu)[BTC], split=None).entry.request
     kept = TradeJournal(journal, "binanceusdm")
-    kept.asking(req, parent_id=order.client_order_id, leg="entry", strategy="manual",
-                ts=emu.now_ms, sized=order.to_record() | {"tp_split": None})  # fmt: skip
+    intent = Intent.of(req, venue="binanceusdm", parent_id=order.client_order_id, leg="entry",
+                       strategy="manual", ts=emu.now_ms,
+                       sized=order.to_record() | {"tp_split": None})  # fmt: skip
     kept.failed(req, parent_id=order.client_order_id, leg="entry", ts=emu.now_ms,
-                status="not_placed", message="no such order after 3 look-ups")  # fmt: skip
+                status="not_placed", message="no such order after 3 look-ups",
+                intent=intent)  # fmt: skip
     emu.engine.place(symbol=BTCID, side="BUY", kind="MARKET", qty=req.amount, price=0.0,
                      tif="GTC", reduce_only=False, client_id=req.client_order_id)  # fmt: skip
     found = reconciled(emu, journal)

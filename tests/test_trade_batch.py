@@ -1,5 +1,5 @@
 """What stands between a sized order and its entry on the wire (issue 13): the batch's reads
-made once, one look-up of the entry's id (the executor is handed its answer), margin mode and
+made once, no look-up of a new entry's id (never sent: the executor is told so), margin mode and
 leverage sent only when a run of the setup has not set them, and the journal held open for the
 batch: readable inside the process, closed to other processes until the batch ends (DuckDB's
 rule, checked here), every row committed as it is written."""
@@ -19,6 +19,7 @@ from cryptobot.engine.trade import TradeSetup, trade_orders
 from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.engine.venue_settings import LEVERAGE, MARGIN_MODE, VenueSettings
 from cryptobot.journal import breakers as breaker_journal
+from cryptobot.journal.intents import Intent
 from cryptobot.journal.trading import TradeJournal
 from tests import test_trade_live
 from tests.emulator import BinanceEmulator
@@ -98,7 +99,7 @@ def test_a_setup_sets_a_symbols_margin_mode_and_leverage_once(emu, journal):
     assert journaled == [("set_margin_mode", "ok"), ("set_leverage", "ok")] * 2
 
 
-def test_a_maker_entry_leaves_after_one_look_up_with_its_row_and_sized_order_stored(emu, journal):
+def test_a_maker_entry_leaves_without_a_look_up_with_its_row_and_sized_order_stored(emu, journal):
     execution = load_settings(env={}).execution
     order = btc_order(emu, 7)
     before = len(emu.hits)
@@ -110,10 +111,10 @@ def test_a_maker_entry_leaves_after_one_look_up_with_its_row_and_sized_order_sto
     asked = [h.path for h in hits[:place] if h.method == "GET" and h.path in LOOKUPS
              and h.params.get("origClientOrderId", h.params.get("clientAlgoId"))
              == order.client_order_id]  # fmt: skip
-    assert sorted(asked) == sorted(LOOKUPS)  # one look-up (algo and plain), not one per layer
+    assert asked == []  # an id the journal never saw was never sent: nothing to ask
     rows = table(journal, "SELECT o.status, o.created_at = s.ts FROM orders o JOIN "
                           "sized_orders s USING (venue, client_order_id)")  # fmt: skip
-    assert rows == [("open", True)]  # the sized order kept with the entry's sending row
+    assert rows == [("open", True)]  # the sized order kept with the entry's row
 
 
 def test_a_held_journal_reads_inside_the_process_and_keeps_other_processes_out(journal):
@@ -121,8 +122,10 @@ def test_a_held_journal_reads_inside_the_process_and_keeps_other_processes_out(j
     order = btc_order_like()
     req = plan(order, _market(order), split=None).entry.request
     with rows.held():
-        rows.asking(req, parent_id=order.client_order_id, leg="entry", strategy="manual", ts=1,
-                    sized=order.to_record())  # fmt: skip
+        rows.intend(Intent.of(req, venue="binanceusdm", parent_id=order.client_order_id,
+                              leg="entry", strategy="manual", ts=1,
+                              sized=order.to_record()))  # fmt: skip
+        rows.take_in()
         assert list(rows.orders_of(order.client_order_id)) == [order.client_order_id]
         assert breaker_journal.load_state(journal) is None  # a read-only reader, in-process
         assert rows.sized_order(order.client_order_id)["client_order_id"] == order.client_order_id
@@ -136,7 +139,9 @@ def test_a_held_journal_is_let_go_while_the_batch_waits(journal):
     order = btc_order_like()
     req = plan(order, _market(order), split=None).entry.request
     with rows.held():
-        rows.asking(req, parent_id=order.client_order_id, leg="entry", strategy="manual", ts=1)
+        rows.intend(Intent.of(req, venue="binanceusdm", parent_id=order.client_order_id,
+                              leg="entry", strategy="manual", ts=1))  # fmt: skip
+        rows.take_in()
         with rows.let_go():
             assert _read_from_another_process(journal) == "sending"  # a reader gets in
         assert "busy" in _read_from_another_process(journal)  # held again after the wait

@@ -14,6 +14,7 @@ from cryptobot.engine.bracket import plan
 from cryptobot.engine.dispatch import VenueDispatch
 from cryptobot.engine.trade import trade_orders
 from cryptobot.engine.trade_record import TradeOrder
+from cryptobot.journal.intents import Intent
 from cryptobot.journal.trading import TradeJournal
 from tests.conftest import Cli, emulator_env
 from tests.emulator import BinanceEmulator, Faults
@@ -126,8 +127,9 @@ def test_a_crash_between_the_request_and_its_answer_is_resolved_by_client_id(emu
     order = btc_order(emu)
     venue_journal = TradeJournal(journal, "binanceusdm")
     bracket = plan(order, _markets(emu)[BTC], split=None)
-    venue_journal.asking(bracket.entry.request, parent_id=order.client_order_id, leg="entry",
-                         strategy="manual", ts=emu.now_ms)  # fmt: skip
+    venue_journal.intend(Intent.of(bracket.entry.request, venue="binanceusdm",
+                                   parent_id=order.client_order_id, leg="entry",
+                                   strategy="manual", ts=emu.now_ms))  # fmt: skip
 
     async def place_behind_the_journal():
         venue = adapter(emu)
@@ -150,10 +152,10 @@ def test_a_crash_between_the_request_and_its_answer_is_resolved_by_client_id(emu
 def test_a_sending_row_the_venue_never_got_is_sent_once_it_cannot_be_in_flight(emu, journal):
     order = btc_order(emu)
     bracket = plan(order, _markets(emu)[BTC], split=None)
-    TradeJournal(journal, "binanceusdm").asking(
-        bracket.entry.request, parent_id=order.client_order_id, leg="entry", strategy="manual",
-        ts=emu.now_ms,
-    )  # fmt: skip
+    TradeJournal(journal, "binanceusdm").intend(Intent.of(
+        bracket.entry.request, venue="binanceusdm", parent_id=order.client_order_id,
+        leg="entry", strategy="manual", ts=emu.now_ms,
+    ))  # fmt: skip
     (young,) = trade(emu, journal, [order], in_flight_ms=10_000)
     assert young.status == "unknown" and emu.engine.book.placements[order.client_order_id] == 0
     emu.now_ms += 11_000  # a request older than the venue's recvWindow cannot land any more

@@ -3,6 +3,7 @@ hourly bars with a stored market, the replay exchange and the paper broker on it
 setup and what the journal holds."""
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,6 +68,7 @@ def setup(root: Path, venue: str = "replay:sim", **kw: Any) -> TradeSetup:
         return None
 
     kw.setdefault("sleep", no_wait)
+    kw.setdefault("monotonic", time.monotonic)  # as the command gives it
     return TradeSetup(risk=load_settings(env={}).risk, root=root, venue=venue, prefix="cb", **kw)
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -140,6 +141,7 @@ def trade_command(
         split=split,
         execution=None if taker else settings.execution,
         in_flight_ms=LIVE_IN_FLIGHT_MS if on_live else 0,
+        monotonic=time.monotonic,
     )
     if status:
         from cryptobot.engine.trade_status import account_status

@@ -2,12 +2,27 @@
 list (``--dry-run``). The desk (``engine.trade``) makes the same decisions either way, so the
 dry run shows the exact requests a real run would send, in order.
 
-On the venue, every create is journaled **before** it leaves (status ``sending``) and again
-with the answer: a process killed in between leaves a row the next run looks up by client id
-instead of sending it again. A venue that already holds the id (``DuplicateClientOrderId``: a
-retry of an order that went through) answers with that order, looked up, never a second one.
+On the venue, every create's intent is made durable **before** it leaves (an fsync'd line,
+``journal.intents``: a DuckDB transaction there cost more than the rest of the way out) and
+the journal takes it in with the answer (its ``sending`` row and the answer, one transaction,
+after the request): a process killed in between leaves an intent the next run takes in as a
+``sending`` row and looks up by client id instead of sending it again. A venue that already
+holds the id (``DuplicateClientOrderId``: a retry of an order that went through) answers with
+that order, looked up, never a second one.
+
+The entry's intent need not wait for the executor's first reads: the desk announces the entry
+(``expect``) before its clock and book are asked, and the intent's fsync runs in a thread
+meanwhile (the device flush, ~2 ms here, no longer adds to the round trip); the create awaits
+it before its request leaves, so the rule holds. That intent is the entry as planned (the
+sized quantity, its price still unknown) on the venue's clock as last read plus the time
+elapsed since (``monotonic``), never a reading minutes old; the row taken in with the
+answer is the request as sent. An announced entry never sent is journaled ``not_placed``
+(``unsent``): no later run looks it up.
 """
 
+import asyncio
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -20,6 +35,7 @@ from cryptobot.exchange.errors import (
     OrderNotPlaced,
     OrderStatusUnknown,
 )
+from cryptobot.journal.intents import Intent, IntentNotDurable
 from cryptobot.journal.trading import TradeJournal
 
 
@@ -38,6 +54,14 @@ class Dispatch(Protocol):
     ) -> Order:  # fmt: skip
         """Place ``leg``; ``gates``: an entry's verdicts, ``sized``: the sized order behind it
         (kept with it: a reconcile rebuilds the position's stop from it)."""
+
+    def expect(self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None,
+               sized: dict[str, Any] | None) -> None:  # fmt: skip
+        """``leg`` is about to be created (the entry, once the executor has read the venue):
+        its intent made durable meanwhile."""
+
+    async def unsent(self, leg: Leg) -> None:
+        """An ``expect``ed leg that was not created after all."""
 
     async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order: ...
 
@@ -75,20 +99,56 @@ class VenueDispatch:
 
     venue: TradingExchange
     journal: TradeJournal
+    monotonic: Callable[[], float] | None = None  # the caller's steady clock, seconds
     dry: bool = False
     ts: int = 0  # the venue's clock as the desk last read it
+    read_at: float | None = None  # ``monotonic`` then
+    early: dict[str, tuple[Intent, "asyncio.Future[None]"]] = field(default_factory=dict)
 
     def at(self, ts: int) -> None:
         self.ts = ts
+        if self.monotonic is not None:
+            self.read_at = self.monotonic()
+
+    def expect(self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None,
+               sized: dict[str, Any] | None) -> None:  # fmt: skip
+        """The intent written and fsync'd in a thread while the caller reads the venue (the
+        module's docstring); without a steady clock, the venue's time since its last reading
+        is unknown (and with no reading yet, the time itself): the create writes the intent."""
+        if self.monotonic is None or self.read_at is None:
+            return
+        elapsed = math.ceil((self.monotonic() - self.read_at) * 1000)
+        intent = Intent.of(leg.request, venue=self.journal.venue, parent_id=parent_id,
+                           leg=leg.name, strategy=strategy, ts=self.ts + elapsed, gates=gates,
+                           expected_price=leg.expected_price, sized=sized)  # fmt: skip
+        durable = asyncio.ensure_future(asyncio.to_thread(self.journal.intend, intent))
+        self.early[leg.client_order_id] = (intent, durable)
+
+    async def unsent(self, leg: Leg) -> None:
+        held = self.early.pop(leg.client_order_id, None)
+        if held is None:
+            return
+        intent, durable = held
+        try:
+            await durable
+        except IntentNotDurable:
+            return  # nothing on disk: nothing to settle
+        self.journal.withdrawn(intent, reason="announced, never sent (the executor placed "
+                               "no order)")  # fmt: skip
 
     async def create(
         self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None,
         sized: dict[str, Any] | None = None,
     ) -> Order:  # fmt: skip
         req, name = leg.request, leg.name
-        self.journal.asking(req, parent_id=parent_id, leg=name, strategy=strategy,
-                            ts=self.ts, gates=gates, expected_price=leg.expected_price,
-                            sized=sized)  # fmt: skip
+        intent = Intent.of(req, venue=self.journal.venue, parent_id=parent_id, leg=name,
+                           strategy=strategy, ts=self.ts, gates=gates,
+                           expected_price=leg.expected_price, sized=sized)  # fmt: skip
+        early = self.early.pop(req.client_order_id or "", None)
+        if early is not None:
+            await early[1]  # IntentNotDurable: nothing leaves
+        else:
+            self.journal.intend(intent)  # IntentNotDurable: nothing leaves
         try:
             order = await self.venue.create_order(
                 symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
@@ -101,10 +161,10 @@ class VenueDispatch:
             status = {OrderNotPlaced: "not_placed", OrderStatusUnknown: "unknown"}
             self.journal.failed(req, parent_id=parent_id, leg=name, ts=self.ts,
                                 status=status.get(type(exc), "rejected"),
-                                message=str(exc))  # fmt: skip
+                                message=str(exc), intent=intent)  # fmt: skip
             raise
         self.journal.answered(req, parent_id=parent_id, leg=name, ts=self.ts,
-                              order=order)  # fmt: skip
+                              order=order, intent=intent)  # fmt: skip
         return order
 
     async def cancel(self, order: Order, *, parent_id: str | None, leg: str | None) -> Order:
@@ -203,6 +263,13 @@ class DryRunDispatch:
 
     def at(self, ts: int) -> None:
         self.now = ts
+
+    def expect(self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None,
+               sized: dict[str, Any] | None) -> None:  # fmt: skip
+        return None
+
+    async def unsent(self, leg: Leg) -> None:
+        return None
 
     async def create(
         self, leg: Leg, *, parent_id: str, strategy: str, gates: dict[str, str] | None = None,

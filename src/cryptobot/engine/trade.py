@@ -6,12 +6,14 @@ For each sized order, in input order:
    another exchange, on a symbol the venue does not list, without a stop (nothing could
    protect it) or below one step of the venue's market is refused.
 2. **Sent before?** Its client id (the sized order's, ``risk.orders.leg_order_id`` for its
-   legs: the ids the backtest records) is looked for in the venue's open orders, the journal
-   and, by client id, at the venue. An order the venue holds is never sent again: the run only
-   checks its protection (below) and says so. A journal row ``sending`` (a run killed between
-   the request and its answer) is looked up, tolerating a few "not found" answers (a venue may
-   list a new order late); younger than ``in_flight_ms`` and still not found, its status is
-   unknown and nothing is sent for it this run.
+   legs: the ids the backtest records) is looked for in the venue's open orders and the
+   journal (its rows and the intents not taken in yet, ``journal.intents``). An order the
+   venue holds is never sent again: the run only checks its protection (below) and says so.
+   A ``sending`` row (a run killed between the request and its answer) is looked up by client
+   id, tolerating a few "not found" answers (a venue may list a new order late); younger than
+   ``in_flight_ms`` and still not found, its status is unknown and nothing is sent for it
+   this run. An id the journal has never seen was never sent (every request's intent is on
+   disk before it leaves): the venue is not asked about it.
 3. **Gates** with the venue's account: balance (equity, free margin), open positions, open
    orders and the ids the journal and the venue hold, last prices, the journaled circuit
    breaker and the lake's return correlations feed ``risk.gates``, the chain ``size`` runs.
@@ -45,12 +47,12 @@ latency, ``bench/bench_trade_latency.py``). Read once per batch (``Batch``: a ru
 a cycle of a loop), never per order: the markets, the account for the gates (balance,
 positions, open orders, last prices, the breaker) and the venue's open orders, which are an
 order's own book unless the journal or that read knows some of its orders (then its symbol's
-are read again). Per order: its journal rows (one read of the held journal), the look-up of
-its entry's id at the venue (another data dir may have sent it), the gates, margin mode and
-leverage only when they differ from what this setup set (``VenueSettings``), and the
-executor's clock and book; then the ``sending`` row, with the sized order kept, committed
-before the request leaves. The executor is handed the look-up's answer, not asking again.
-Everything else (the answer's row, the stop, the ladder, fills) comes after.
+are read again). Per order: its journal rows (one read of the held journal), the gates,
+margin mode and leverage only when they differ from what this setup set (``VenueSettings``),
+and the executor's clock and book (two requests at once); then the entry's intent made
+durable (one fsync'd line, ``journal.intents``) before the request leaves. No look-up of a
+new entry's id (the journal has never seen it: never sent), and the executor is told so.
+Everything else (the intent's row with the answer, the stop, the ladder, fills) comes after.
 """
 
 import asyncio
@@ -82,6 +84,7 @@ from cryptobot.exchange.errors import (
 )
 from cryptobot.fills.brackets import bracket_for, for_market
 from cryptobot.fills.liquidation import venue_of
+from cryptobot.journal.intents import IntentNotDurable
 from cryptobot.journal.trading import OrderRow, TradeJournal
 from cryptobot.risk import gates
 from cryptobot.risk.context import account_state
@@ -117,6 +120,7 @@ class TradeSetup:
     max_wait_s: float = 5.0  # the longest Retry-After waited for before a stop counts as failed
     sleep: Sleep = asyncio.sleep
     settings: VenueSettings = field(default_factory=VenueSettings)
+    monotonic: Callable[[], float] | None = None  # the caller's steady clock (None: none)
 
 
 @dataclass
@@ -252,10 +256,10 @@ async def open_desk(
     venue: TradingExchange, *, setup: TradeSetup, dry_run: bool
 ) -> AsyncIterator["TradeDesk"]:
     """The run's desk: on the venue under its run lock, the journal held open for the run
-    (one batch: each row a transaction on the open database, committed before the request it
-    precedes leaves; other processes wait for it, or for the executor's next wait, when it is
-    let go), or a dry run (it sends and stores nothing, so it takes no lock and holds nothing
-    either)."""
+    (one batch: each row a transaction on the open database; other processes wait for it, or
+    for the executor's next wait, when it is let go), the intents a killed run left taken in
+    first (``TradeJournal.take_in``: a run refuses to start when it cannot write them), or a
+    dry run (it sends and stores nothing, so it takes no lock and holds nothing either)."""
     journal = TradeJournal(setup.root, setup.venue)
     if dry_run:
         dry = DryRunDispatch(now=await venue.now())
@@ -263,8 +267,10 @@ async def open_desk(
         return
     safe = "".join(c if c.isalnum() else "-" for c in setup.venue)
     with locks.exclusive(setup.root / f"trade-{safe}.lock"), journal.held():
-        dispatch = VenueDispatch(venue, journal)
+        journal.take_in()  # a killed run's intents: looked up as its ``sending`` rows
+        dispatch = VenueDispatch(venue, journal, setup.monotonic)
         yield TradeDesk(venue, setup=setup, dispatch=dispatch, journal=journal)
+        journal.take_in()  # this run's are in the journal: the file emptied
 
 
 class TradeDesk:
@@ -332,9 +338,9 @@ class TradeDesk:
                 await self._protect(bracket, entry, book, out)
         elif await self._settings(bracket, verdict, out):
             row = book.rows.get(bracket.entry.client_order_id)
-            looked = row is None or row.sent  # ``_state`` asked the venue for it: not there
+            none = row is None or row.sent  # never sent, or ``_state`` found it absent
             entry = await self._execute(bracket, rules, book, out, gates=verdict,
-                                        found=[] if looked else None)  # fmt: skip
+                                        found=[] if none else None)  # fmt: skip
         else:
             entry = None
         sent = entry is not None or out.status == "unknown"  # an unknown entry may exist
@@ -436,11 +442,16 @@ class TradeDesk:
         if not await self._settings(bracket, verdict, out):
             return None
         order = bracket.order
-        self.send.at(await self.venue.now())  # its ``sending`` row on the clock it leaves at
+        sized = self._sized(order)
+        self.send.expect(bracket.entry, parent_id=order.client_order_id,
+                         strategy=order.strategy, gates=verdict, sized=sized)  # fmt: skip
+        self.send.at(await self.venue.now())  # its row on the clock it leaves at
         try:
             entry = await self.send.create(bracket.entry, parent_id=order.client_order_id,
                                            strategy=order.strategy, gates=verdict,
-                                           sized=self._sized(order))  # fmt: skip
+                                           sized=sized)  # fmt: skip
+        except IntentNotDurable:
+            raise  # nothing sent, and nothing more will be: the run stops here
         except OrderStatusUnknown as exc:
             return await self._unknown_entry(bracket, book, out, str(exc))
         except OrderNotPlaced as exc:
@@ -504,6 +515,9 @@ class TradeDesk:
             expected_price=order.entry,
         )  # fmt: skip
         at, report = len(out.legs), None
+        if gates is not None:  # a new entry: its intent on disk while the executor reads
+            self.send.expect(bracket.entry, parent_id=order.client_order_id,
+                             strategy=order.strategy, gates=gates, sized=venue.sized)  # fmt: skip
         try:
             if gates is None and self.journal.execution_of(order.client_order_id) is not None:
                 for found in await found_orders(venue, request=request):
@@ -518,8 +532,11 @@ class TradeDesk:
             return None
         except _DryRunEnds:
             pass
+        except IntentNotDurable:
+            raise  # nothing sent, and nothing more will be: the run stops here
         except CryptobotError as exc:
             out.end("unknown", f"the execution stopped ({exc}); re-run trade to go on with it")
+        await self.send.unsent(bracket.entry)  # announced, and the executor sent nothing
         _legs(bracket, venue, out, at)
         for child in venue.orders.values():
             book.saw(child)
@@ -736,8 +753,8 @@ class TradeDesk:
     async def _book(self, bracket: Bracket, batch: Batch) -> _Book:
         """The order's journal rows and its orders the venue works: from the batch's read of
         the open orders when neither the journal nor that read knows any of them (a new
-        order: nothing of it can have appeared since but from another data dir, and its entry
-        is still looked up by id), else read again now (they may have changed since)."""
+        order: nothing of it can have appeared since), else read again now (they may have
+        changed since)."""
         parent_id = bracket.order.client_order_id
         if parent_id in batch.rows and parent_id not in batch.placed:
             rows = batch.rows[parent_id]
@@ -764,28 +781,27 @@ class TradeDesk:
     async def _state(
         self, bracket: Bracket, leg: Leg, book: _Book, *, fetch: bool
     ) -> tuple[_State, Order | None]:
-        """Whether ``leg`` was sent and where it stands. ``fetch``: look an order the journal
-        does not hold up at the venue (the entry: another data dir may have sent it), and a
-        sent one the venue no longer lists as open (for its fills)."""
+        """Whether ``leg`` was sent and where it stands. An id with neither a journal row nor
+        an intent was never sent (no request leaves before its intent is on disk): nothing
+        to ask the venue. One that was sent and got no answer is looked up; ``fetch``: an
+        answered one the venue no longer lists as open too (the entry: for its fills)."""
         cid = leg.client_order_id
         if cid in book.open:
             return _State.VENUE, book.open[cid]
         row = book.rows.get(cid)
-        if row is not None and not row.sent:
-            return _State.NEW, None  # refused, rejected or certainly not placed
-        answered = row is not None and row.status in ("open", "closed", "canceled")
-        if (row is None or answered) and not fetch:
-            return (_State.DONE if answered else _State.NEW), None
+        if row is None or not row.sent:
+            return _State.NEW, None  # never sent; refused, rejected or certainly not placed
+        answered = row.status in ("open", "closed", "canceled")
+        if answered and not fetch:
+            return _State.DONE, None
         try:
-            found = await self._lookup(leg, tries=1 if row is None else self.setup.lookups)
+            found = await self._lookup(leg, tries=self.setup.lookups)
         except CryptobotError:
             return _State.UNKNOWN, None
         if found is not None:
             await self._seen(bracket, found, leg)
             book.saw(found)
             return _State.VENUE, found
-        if row is None:
-            return _State.NEW, None
         if answered:
             return _State.DONE, None
         if await self.venue.now() - row.updated_at < self.setup.in_flight_ms:

@@ -10,7 +10,8 @@ events`` can read them as they are:
   (``parent_id``) and its ``leg`` (``entry``, ``sl``/``sl2``.., ``tp1``.., ``close``..),
   what was asked (symbol, side, type, amount, price, trigger price, reduce-only), the gate
   verdicts of an entry (``gates``, JSON), and where it stands: ``sending`` (asked, no answer
-  stored yet: a crash between the two leaves this), the venue's ``open``/``closed``/
+  stored: a run killed between its intent and the answer leaves an intent, taken in as this
+  at the next run's start, ``take_in``), the venue's ``open``/``closed``/
   ``canceled``/``rejected`` with its ids and fills, ``refused`` (a gate said no: never sent),
   ``not_placed`` (the venue certainly holds none) or ``unknown`` (it may: look it up); an
   entry's ``expected_price`` is the sized order's entry (what its slippage is measured from);
@@ -27,16 +28,21 @@ events`` can read them as they are:
 - ``events``: what a trader must know (``CRITICAL``: a position closed for want of a stop,
   ``WARNING``: a target not placed, ``INFO``: an order already placed and skipped), and each
   difference a reconcile found, by its class (``engine.reconcile``);
-- ``sized_orders``: the sized order behind each entry as ``trade`` read it (JSON), kept with
-  the entry's ``sending`` row (one transaction), so a reconcile can rebuild a position's
-  bracket (its stop) from it.
+- ``sized_orders``: the sized order behind each entry as ``trade`` read it (JSON), carried by
+  the entry's intent and kept with its row (one transaction), so a reconcile can rebuild a
+  position's bracket (its stop) from it.
+
+**Write-ahead.** A create's intent goes to an fsync'd file before the request leaves
+(``journal.intents``: a DuckDB transaction there cost 5-16 ms); the row follows with the
+answer (``answered``, ``failed``, one transaction). Readers of what may have been sent
+(``orders_of_each``, ``reconcile_rows``) see the intents not taken in yet as ``sending`` rows,
+through one rule (``_pending``).
 
 Writers open a connection per write, one transaction each (``data.catalog`` waits while another
 process holds the file), so ``journal`` and ``report`` read between them; readers open read-only
 and never create the file. A batch of ``trade`` holds the journal open (:meth:`TradeJournal.held`):
-each write is still its own transaction, committed before the request it precedes leaves, on
-the open database (1-2 ms instead of opening the file, 20-60 ms); other processes wait for the
-batch to end.
+each write is still its own transaction, on the open database (1-2 ms instead of opening the
+file, 20-60 ms); other processes wait for the batch to end.
 """
 
 import json
@@ -51,6 +57,7 @@ import duckdb
 from cryptobot.core.account import Balance, Fill, FundingPayment, Order, OrderRequest, Position
 from cryptobot.data import catalog
 from cryptobot.journal.account import write_snapshot
+from cryptobot.journal.intents import Intent, IntentLog
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -175,6 +182,28 @@ class TradeJournal:
         with catalog.released(self.root):
             yield
 
+    @property
+    def intents(self) -> IntentLog:
+        """The venue's write-ahead intents (``journal.intents``)."""
+        return IntentLog(self.root, self.venue)
+
+    def take_in(self) -> int:
+        """Every intent not in the journal yet (a run killed between an intent and its
+        answer) taken in as a ``sending`` row, then the intents file emptied; how many were
+        taken in. Under the venue's run lock, before the run's first intent: the rows are then
+        looked up by client id as any ``sending`` row is (``engine.reconcile``)."""
+        self.intents.ready()
+        pending = self.intents.read()
+        if pending:
+            with self._writing() as con:
+                known = _known_ids(con, self.venue, [i.client_order_id for i in pending])
+                for intent in pending:
+                    if intent.client_order_id not in known:
+                        _sending(con, intent)
+                        known.add(intent.client_order_id)
+        self.intents.clear()
+        return len(pending)
+
     # ---- reads (read-only connections; nothing is created) -------------------------------
     def orders_of(self, parent_id: str) -> dict[str, OrderRow]:
         """Every journaled order of the sized order ``parent_id`` (its legs), by client id."""
@@ -186,15 +215,20 @@ class TradeJournal:
         parents = sorted(set(parent_ids))
         if not parents:
             return {}
-        rows = self._read(
-            "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
-            "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND "
-            f"parent_id IN ({', '.join('?' * len(parents))}) ORDER BY created_at",
-            [self.venue, *parents],
-        )
+        with catalog.reader(self.root) as con:
+            rows = []
+            if con is not None and self._has(con, "orders"):
+                rows = con.execute(
+                    "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, "
+                    "status, filled, created_at, updated_at, reason FROM orders WHERE venue = ? "
+                    f"AND parent_id IN ({', '.join('?' * len(parents))}) ORDER BY created_at",
+                    [self.venue, *parents],
+                ).fetchall()
+            pending = self._pending(con)
         out: dict[str, dict[str, OrderRow]] = {p: {} for p in parents}
-        for r in rows:
-            out[r[1]][r[0]] = OrderRow(*r)
+        for row in [OrderRow(*r) for r in rows] + pending:
+            if row.parent_id in out:
+                out[row.parent_id][row.client_order_id] = row
         return out
 
     def sent_ids(self) -> set[str]:
@@ -211,8 +245,9 @@ class TradeJournal:
     def reconcile_rows(self, closed_kinds: tuple[str, ...]) -> "ReconcileRows":
         """What a reconcile reads, on one connection (a cycle of a loop reads it each time)."""
         with catalog.reader(self.root) as con:
+            pending = self._pending(con)
             if con is None or not self._has(con, "orders", "fills", "events"):
-                return ReconcileRows([], [], set(), set())
+                return ReconcileRows(pending, [], set(), set())
             rows = con.execute(
                 "SELECT client_order_id, parent_id, leg, symbol, side, type, amount, status, "
                 "filled, created_at, updated_at, reason FROM orders WHERE venue = ? AND "
@@ -232,7 +267,7 @@ class TradeJournal:
                 "coalesce(f.amount, 0) + 1e-9",
                 [self.venue, self.venue],
             ).fetchall()
-        orders = [OrderRow(*r) for r in rows]
+        orders = [OrderRow(*r) for r in rows] + pending
         return ReconcileRows(
             working=[r for r in orders if r.status in WORKING],
             filled=[r for r in orders if (r.filled or 0.0) > 0],
@@ -277,6 +312,26 @@ class TradeJournal:
                           [self.venue, client_order_id], table="executions")  # fmt: skip
         return json.loads(rows[0][0]) if rows else None
 
+    def _pending(self, con: duckdb.DuckDBPyConnection | None) -> list[OrderRow]:
+        """The intents on disk the journal has no row of yet, as the ``sending`` rows they
+        stand for: THE rule by which a reader sees what may have been sent (a run killed
+        between an intent and its answer, a run still sending; the file is empty otherwise).
+        """
+        intents = self.intents.read()
+        if not intents:
+            return []
+        known: set[str] = set()
+        if con is not None and self._has(con, "orders"):
+            known = _known_ids(con, self.venue, [i.client_order_id for i in intents])
+        out: dict[str, OrderRow] = {}
+        for i in intents:
+            if i.client_order_id not in known:
+                out.setdefault(i.client_order_id, OrderRow(
+                    i.client_order_id, i.parent_id, i.leg, i.symbol, i.side, i.type, i.amount,
+                    "sending", None, i.ts, i.ts, None,
+                ))  # fmt: skip
+        return list(out.values())
+
     def _read(self, sql: str, params: list[Any], *, table: str = "orders") -> list[tuple]:
         with catalog.reader(self.root) as con:
             if con is None or not self._has(con, table):
@@ -288,48 +343,28 @@ class TradeJournal:
         return catalog.has_schema(self.root, _SCHEMA) or set(names) <= catalog.tables(con)
 
     # ---- writes (one transaction each) ---------------------------------------------------
-    def asking(
+    def intend(self, intent: Intent) -> None:
+        """Before a create request leaves, on the hot path: ``intent`` made durable in the
+        intents file (``journal.intents``: one fsync'd line, not a DuckDB transaction); the
+        journal takes its row in with the answer (``answered``, ``failed``) or, after a crash,
+        at the next run's start (``take_in``). ``IntentNotDurable``: nothing may be sent."""
+        self.intents.append(intent)
+
+    def answered(
         self,
         req: OrderRequest,
         *,
         parent_id: str,
         leg: str,
-        strategy: str,
         ts: int,
-        gates: Mapping[str, str] | None = None,
-        expected_price: float | None = None,
-        sized: Mapping[str, Any] | None = None,
+        order: Order,
+        intent: Intent | None = None,
     ) -> None:
-        """Before a create request leaves: the order as ``sending`` and the request row, so
-        a crash after this and before the answer leaves a row to look up. ``expected_price``:
-        the price the sized order expected (an entry's), for its slippage; ``sized``: the
-        sized order behind an entry, kept in the same transaction (a reconcile rebuilds the
-        position's stop from it; the first kept stays: a client id is one sized order)."""
-        row = {
-            "venue": self.venue, "client_order_id": req.client_order_id, "parent_id": parent_id,
-            "leg": leg, "symbol": req.symbol, "side": req.side, "type": req.type,
-            "amount": req.amount, "price": req.price, "trigger_price": req.trigger_price,
-            "reduce_only": req.reduce_only, "strategy": strategy, "status": "sending",
-            "exchange_order_id": None, "filled": None, "average": None, "fee": None,
-            "reason": None, "gates": json.dumps(dict(gates)) if gates else None,
-            "created_at": ts, "updated_at": ts, "expected_price": expected_price,
-        }  # fmt: skip
+        """The venue's answer to a create (or a later look-up of it): the order as it is;
+        ``intent``: the create's intent, its row taken in first (one transaction)."""
         with self._writing() as con:
-            _upsert(con, row)
-            _request(con, ts=ts, venue=self.venue, action="create", req=req,
-                     parent_id=parent_id, leg=leg, outcome="sent", message=None)  # fmt: skip
-            if sized is not None:
-                con.execute(
-                    "INSERT INTO sized_orders SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 "
-                    "FROM sized_orders WHERE venue = ? AND client_order_id = ?)",
-                    [self.venue, parent_id, ts, json.dumps(dict(sized)), self.venue, parent_id],
-                )
-
-    def answered(
-        self, req: OrderRequest, *, parent_id: str, leg: str, ts: int, order: Order
-    ) -> None:
-        """The venue's answer to a create (or a later look-up of it): the order as it is."""
-        with self._writing() as con:
+            if intent is not None:
+                _sending(con, intent)
             _update(con, self.venue, order, ts)
             _request(con, ts=ts, venue=self.venue, action="create", req=req,
                      parent_id=parent_id, leg=leg, outcome=order.status,
@@ -344,10 +379,13 @@ class TradeJournal:
         ts: int,
         status: str,
         message: str,
+        intent: Intent | None = None,
     ) -> None:
         """A create that placed nothing (``rejected``, ``not_placed``) or whose outcome is
-        ``unknown``."""
+        ``unknown``; ``intent`` as ``answered`` takes it."""
         with self._writing() as con:
+            if intent is not None:
+                _sending(con, intent)
             con.execute(
                 "UPDATE orders SET status = ?, reason = ?, updated_at = ? "
                 "WHERE venue = ? AND client_order_id = ?",
@@ -414,6 +452,14 @@ class TradeJournal:
                 "updated_at": max(ts, order.updated), "expected_price": None,
             }  # fmt: skip
             _upsert(con, row)
+
+    def withdrawn(self, intent: Intent, *, reason: str) -> None:
+        """An intent whose request this process knows never left (made durable ahead of a
+        request it then did not send): its row ``not_placed``, so no run looks it up. A row
+        already there (the id's earlier life) is left as it is."""
+        with self._writing() as con:
+            if not _known_ids(con, self.venue, [intent.client_order_id]):
+                _upsert(con, _row(intent, status="not_placed", reason=reason))
 
     def settled(self, client_order_id: str, *, status: str, reason: str, ts: int) -> None:
         """A journaled order's status decided without an answer (the venue certainly has no
@@ -558,6 +604,50 @@ def _transaction(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.execute("COMMIT")
 
 
+def _sending(con: duckdb.DuckDBPyConnection, intent: Intent) -> None:
+    """An intent as its ``sending`` row (over the one there: an id sent again once it was
+    certainly not placed) and request row, with the sized order behind an entry (the first
+    kept stays: a client id is one sized order): what a crash between the request and its
+    answer leaves for a reconcile to look up and rebuild a stop from."""
+    row = _row(intent, status="sending", reason=None)
+    _upsert(con, row)
+    _request(con, ts=intent.ts, venue=intent.venue, action="create", req=intent.request,
+             parent_id=intent.parent_id, leg=intent.leg, outcome="sent",
+             message=None)  # fmt: skip
+    if intent.sized is not None:
+        con.execute(
+            "INSERT INTO sized_orders SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 "
+            "FROM sized_orders WHERE venue = ? AND client_order_id = ?)",
+            [intent.venue, intent.parent_id, intent.ts, json.dumps(intent.sized),
+             intent.venue, intent.parent_id],
+        )  # fmt: skip
+
+
+def _row(intent: Intent, *, status: str, reason: str | None) -> dict[str, Any]:
+    """The ``orders`` row of ``intent``'s order, at ``status``."""
+    return {
+        "venue": intent.venue, "client_order_id": intent.client_order_id,
+        "parent_id": intent.parent_id, "leg": intent.leg, "symbol": intent.symbol,
+        "side": intent.side, "type": intent.type, "amount": intent.amount,
+        "price": intent.price, "trigger_price": intent.trigger_price,
+        "reduce_only": intent.reduce_only, "strategy": intent.strategy, "status": status,
+        "exchange_order_id": None, "filled": None, "average": None, "fee": None,
+        "reason": reason, "gates": json.dumps(intent.gates) if intent.gates else None,
+        "created_at": intent.ts, "updated_at": intent.ts,
+        "expected_price": intent.expected_price,
+    }  # fmt: skip
+
+
+def _known_ids(con: duckdb.DuckDBPyConnection, venue: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the journal has an order row of."""
+    rows = con.execute(
+        f"SELECT client_order_id FROM orders WHERE venue = ? AND client_order_id IN "
+        f"({', '.join('?' * len(ids))})",
+        [venue, *ids],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _update(con: duckdb.DuckDBPyConnection, venue: str, order: Order, ts: int) -> None:
     con.execute(
         "UPDATE orders SET status = ?, exchange_order_id = ?, filled = ?, average = ?, "
@@ -568,9 +658,8 @@ def _update(con: duckdb.DuckDBPyConnection, venue: str, order: Order, ts: int) -
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
-    """The order's row, replaced if it exists. A new one (the usual case: an order about to
-    leave) is a plain insert: DuckDB's ``INSERT OR REPLACE`` costs several times as much,
-    and this write stands between a decision and its request."""
+    """The order's row, replaced if it exists; a new one is a plain insert (DuckDB's ``INSERT
+    OR REPLACE`` costs several times as much)."""
     marks = ", ".join("?" * len(_ORDER_COLUMNS))
     known = con.execute(
         "SELECT 1 FROM orders WHERE venue = ? AND client_order_id = ?",
