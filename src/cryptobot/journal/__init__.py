@@ -1,6 +1,7 @@
-"""The DuckDB event journal: setups seen, signal decisions, backtest runs, breaker state, the
-paper broker's account and ``trade``'s orders, fills, positions, funding, account snapshots
-and events, each a table in ``cryptobot.duckdb`` written in one transaction; and the readers
+"""The DuckDB event journal: setups seen, signal decisions, breaker state, the paper broker's
+account and ``trade``'s orders, fills, positions, funding, account snapshots and events, each a
+table in ``cryptobot.duckdb`` written in one transaction; backtest runs as files beside it
+(``backtests``, ``run_rows``: a backtest never opens DuckDB); and the readers
 ``cryptobot journal`` shows them through (``query``, the round trips of ``roundtrips``, the
 workbook of ``export``).
 
@@ -16,5 +17,14 @@ __all__, __getattr__, __dir__ = surface(
         "setups": ("record_decisions", "record_setups", "signal_history"),
         "trading": ("OrderRow", "ReconcileRows", "TradeJournal"),
     },
-    modules=("account", "backtests", "breakers", "export", "paper", "query", "roundtrips"),
+    modules=(
+        "account",
+        "backtests",
+        "breakers",
+        "export",
+        "paper",
+        "query",
+        "roundtrips",
+        "run_rows",
+    ),
 )
