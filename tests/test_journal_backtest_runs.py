@@ -210,3 +210,19 @@ def test_a_summary_holding_nan_is_stored_as_strict_json(tmp_path: Path):
     run_id = _record(tmp_path, seed=4)  # its summary's sharpe is NaN
     text = run_rows.path(tmp_path, run_id).read_text()
     assert "NaN" not in text and '"sharpe": null' in text
+
+
+def test_a_damaged_row_file_is_not_listed_and_the_others_are(tmp_path: Path):
+    """Files a writer never leaves (it renames a whole, fsync'd file), made by hand: torn,
+    empty, not an object, a time that is not a number. The whole runs are listed; a damaged
+    one is not a run (as a killed one is not), and a wrong value reads as null."""
+    kept = [_record(tmp_path, seed=s) for s in (1, 2)]
+    folder = tmp_path / journal.FOLDER
+    (folder / f"torn{run_rows.SUFFIX}").write_text('{"run_id": "torn", "created_')
+    (folder / f"empty{run_rows.SUFFIX}").write_text("")
+    (folder / f"list{run_rows.SUFFIX}").write_text("[1, 2]\n")
+    odd = run_rows.path(tmp_path, kept[0]).read_text().replace('"created_at": ', '"created_at": "soon", "x": ')
+    (folder / f"odd{run_rows.SUFFIX}").write_text(odd.replace('"run_id": "', '"run_id": "odd'))
+    listed = journal.runs(tmp_path)
+    assert [r["run_id"] for r in listed if r["created_at"] is not None] == kept
+    assert [r["created_at"] for r in listed if r["run_id"].startswith("odd")] == [None]

@@ -87,5 +87,7 @@ def test_a_signed_url_in_an_error_or_a_log_line_loses_its_query_and_signature():
     url = "http://127.0.0.1:1/fapi/v1/order?symbol=BTCUSDT&timestamp=1&signature=ab12cd"
     text = describe(ccxt.NetworkError(f"binanceusdm GET {url}"))
     assert text == "NetworkError: binanceusdm GET http://127.0.0.1:1/fapi/v1/order"
-    line = redact(f"retrying {url} (SIGNATURE=ff00)", Secrets(api_key="key-1234", api_secret="secret-5678"))
+    line = redact(
+        f"retrying {url} (SIGNATURE=ff00)", Secrets(api_key="key-1234", api_secret="secret-5678")
+    )
     assert "ab12cd" not in line and "ff00" not in line and "signature=****" in line

@@ -41,13 +41,21 @@ def write(root: Path, row: Mapping[str, Any]) -> None:
 
 
 def source(root: Path) -> str | None:
-    """SQL reading every stored run row (None when there is none yet), for DuckDB."""
+    """SQL reading every stored run row (None when there is none yet), for DuckDB. The files
+    are read as text and parsed in SQL: ``read_json`` spends ~0.5 ms per file (1.1-1.6 s for
+    2,000 runs), text and ``::JSON`` 0.07 ms. A file that is not a JSON object (damaged by
+    hand; a writer never leaves one) is not listed, as a killed run is not."""
     folder = Path(root).resolve() / FOLDER
     if not any(folder.glob(f"*{SUFFIX}")):
         return None
     glob = (folder / f"*{SUFFIX}").as_posix().replace("'", "''")
-    types = ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS.items())
+    columns = ", ".join(
+        f"row -> '{name}' AS {name}"
+        if kind == "JSON"
+        else f"TRY_CAST(row ->> '{name}' AS {kind}) AS {name}"
+        for name, kind in COLUMNS.items()
+    )
     return (
-        f"SELECT {', '.join(COLUMNS)} FROM read_json('{glob}', "
-        f"format = 'newline_delimited', columns = {{{types}}})"
+        f"SELECT {columns} FROM (SELECT content::JSON AS row FROM read_text('{glob}') "
+        "WHERE CASE WHEN json_valid(content) THEN json_type(content) = 'OBJECT' ELSE false END)"
     )
