@@ -104,7 +104,7 @@ def test_backtest_ema_cross_cli_matches_the_reference_and_records_the_run(lake_d
     assert len(equity) == len(frame)
     assert pd.read_parquet(out.with_suffix("").with_suffix(".fills.parquet")).kind.iat[0] == "entry"
     (run,) = journal.runs(root)
-    assert run["strategy"] == "ema_cross" and json.loads(run["summary"])["trades"] == len(expected)
+    assert run["strategy"] == "ema_cross" and run["summary"]["trades"] == len(expected)
     stored = journal.read_run(root, run["run_id"], "trades")  # the -o file's trades, by run
     assert stored["net"].to_pylist() == trades.net.tolist()
     assert set(stored["run_id"].to_pylist()) == {run["run_id"]}

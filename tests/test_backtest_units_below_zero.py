@@ -84,7 +84,7 @@ def test_the_journal_records_how_the_run_was_made(lake):
     assert res.exit_code == 0, res.stderr
     res = cli(*args, "--units", str(UNITS), "-f", "json")
     assert res.exit_code == 0, res.stderr
-    first, second = (json.loads(r["request"]) for r in runs(lake.root))
+    first, second = (r["request"] for r in runs(lake.root))
     assert {
         "stepwise": False, "signal_filters": False, "funding": False, "breakers": False,
         "fee": 0.001, "slippage_bps": 3.0,

@@ -32,6 +32,8 @@ from cryptobot.risk.breakers import (
 from cryptobot.risk.context import current_breaker
 from tests.conftest import Cli
 
+ACCOUNT = "paper:paper"  # the configured account (mode paper, paper.account: paper)
+
 RISK = load_settings(env={}).risk
 H = 3_600_000
 T0 = parse_time("2025-03-03T00:00Z")  # a Monday
@@ -144,8 +146,11 @@ def test_lowering_a_limit_below_the_current_loss_blocks_at_once(data_dir):
     judged, actions = step(state, Clock(T0 + 2 * H), limits(daily_loss_pct=2.0))
     assert judged.mode is Mode.blocked and "limit 2%" in judged.reason and actions
     update = journal.Update(BreakerState().to_record(), state.to_record(), T0 + H, "e", [])
-    journal.save_state(data_dir, update)
-    assert current_breaker(data_dir, limits(daily_loss_pct=2.0), T0 + 2 * H).mode is Mode.blocked
+    journal.save_state(data_dir, update, account=ACCOUNT)
+    assert (
+        current_breaker(data_dir, limits(daily_loss_pct=2.0), T0 + 2 * H, account=ACCOUNT).mode
+        is Mode.blocked
+    )
 
 
 # ---- 2. a zero (or -0) first reading does not switch the limits off --------------------------
@@ -163,7 +168,7 @@ def test_minus_zero_is_stored_and_printed_as_zero(cli: Cli, data_dir):
     out = cli("risk", "equity", "-f", "json", "--", "-0").stdout
     row = json.loads(out)[0]
     assert "-0.0" not in out and row["last_equity"] == 0.0
-    stored = journal.load_state(data_dir)
+    stored = journal.load_state(data_dir, account=ACCOUNT)
     assert math.copysign(1.0, stored["last_equity"]) == 1.0
     cli("risk", "equity", "0")
     cli("risk", "equity", "1000")
@@ -223,7 +228,9 @@ def test_a_stored_state_that_is_not_a_state_blocks_until_a_reset(cli: Cli, data_
     assert later["mode"] == "blocked" and later["tripped_by"] == CORRUPT
     reset = json.loads(cli("risk", "reset", "-f", "json").stdout)[0]
     assert reset["mode"] == "active" and reset["entries_allowed"] is True
-    assert BreakerState.from_record(journal.load_state(data_dir)).mode is Mode.active
+    assert (
+        BreakerState.from_record(journal.load_state(data_dir, account=ACCOUNT)).mode is Mode.active
+    )
 
 
 def test_a_stop_with_a_bad_figure_stays_stopped_one_without_its_limits_is_corrupt():

@@ -29,6 +29,8 @@ from cryptobot.risk.context import current_breaker
 from tests.conftest import Cli
 from tests.test_risk_breakers_gates import order
 
+ACCOUNT = "paper:paper"  # the configured account (mode paper, paper.account: paper)
+
 RISK = load_settings(env={}).risk
 LIMIT = RISK.breakers.daily_loss_pct
 T0 = parse_time("2025-03-03T00:00Z")  # a Monday
@@ -98,23 +100,27 @@ def test_a_corrupt_halt_stays_halted_and_a_reset_starts_fresh_figures():
 def test_a_nan_written_to_the_journal_reads_back_as_blocked(tmp_path):
     poisoned = BreakerState(day="2025-03-03", day_start=math.nan, last_equity=1000.0).to_record()
     journal.save_state(
-        tmp_path, journal.Update(BreakerState().to_record(), poisoned, T0, "old bug", [])
+        tmp_path,
+        journal.Update(BreakerState().to_record(), poisoned, T0, "old bug", []),
+        account=ACCOUNT,
     )
-    assert math.isnan(journal.load_state(tmp_path)["day_start"])
-    state = current_breaker(tmp_path, RISK, T0 + 1)
+    assert math.isnan(journal.load_state(tmp_path, account=ACCOUNT)["day_start"])
+    state = current_breaker(tmp_path, RISK, T0 + 1, account=ACCOUNT)
     assert state.mode is Mode.blocked and not state.entries_allowed
 
 
 def test_cli_refuses_nan_equity_and_size_is_blocked_by_a_poisoned_journal(cli: Cli, data_dir):
     cli("risk", "equity", "1000")
-    before = journal.load_state(data_dir)
+    before = journal.load_state(data_dir, account=ACCOUNT)
     bad = cli("risk", "equity", "nan", ok=None)
     assert bad.exit_code in (1, 2) and "finite" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
-    assert journal.load_state(data_dir) == before
+    assert journal.load_state(data_dir, account=ACCOUNT) == before
 
     poisoned = dict(before, day_start=math.nan)
-    journal.save_state(data_dir, journal.Update(before, poisoned, T0, "old bug", []))
+    journal.save_state(
+        data_dir, journal.Update(before, poisoned, T0, "old bug", []), account=ACCOUNT
+    )
     status = json.loads(cli("risk", "status", "-f", "json").stdout)[0]
     assert status["mode"] == "blocked" and status["entries_allowed"] is False
     args = ("--symbol", "BTC/USDT:USDT", "--side", "long", "--entry", "95000", "--stop", "94200")

@@ -192,9 +192,10 @@ def test_an_ema_cross_backtest_loads_only_what_it_runs(tmp_path: Path):
 def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: Path):
     """ema_cross in units reads its candles as arrays, runs, prints, writes -o and records the
     run through Arrow buffers (``data/arrow.py``): no pandas, no portfolio driver, no risk
-    engine, no exchange factory, no Arrow compute functions (0.3 s of its start), and no rich
-    for its notes on a pipe (``cli.output.Notes``); the -o files are still read back by
-    pandas as the same frames."""
+    engine, no exchange factory, no Arrow compute functions (0.3 s of its start), no rich for
+    its notes on a pipe (``cli.output.Notes``) and no DuckDB (the run's row is a file,
+    ``journal.run_rows``); the -o files are still read back by pandas as the same frames, and
+    ``journal backtests`` lists the run."""
     import numpy as np
     import pandas as pd
 
@@ -212,7 +213,7 @@ def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: 
     )  # fmt: skip
     assert code == 0 and json.loads(stdout)[0]["trades"] > 10
     loaded = {"pandas", "pyarrow.compute", "cryptobot.backtest.portfolio", "cryptobot.risk",
-              "cryptobot.exchange", "rich"}  # fmt: skip
+              "cryptobot.exchange", "rich", "duckdb", "cryptobot.data.catalog"}  # fmt: skip
     # the kernel compiles the one cooldown rule and the one first-stop rule (plain Python in
     # risk/cooldown.py and risk/stops.py, behind the package's lazy surface): not the risk stack
     allowed = {"cryptobot.risk", "cryptobot.risk.cooldown", "cryptobot.risk.stops"}
@@ -221,6 +222,9 @@ def test_a_reference_backtest_loads_neither_pandas_nor_the_risk_stack(tmp_path: 
     trades = pd.read_parquet(out)
     assert len(trades) == json.loads(stdout)[0]["trades"] and trades.stop.notna().all()
     assert trades.side.isin(["long", "short"]).all() and trades.reason.iat[0] == "signal"
+    code, _, listed = _loaded(tmp_path, "journal", "backtests", "-f", "json")
+    (run,) = json.loads(listed)
+    assert code == 0 and run["summary"]["trades"] == len(trades)
 
 
 def test_a_dotenv_file_is_read_and_without_one_python_dotenv_is_not_loaded(tmp_path: Path):

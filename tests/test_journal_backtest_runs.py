@@ -1,13 +1,12 @@
-"""Backtest runs in the journal: the row in DuckDB, the trades and hourly equity in Parquet
-files beside it. Real processes: two recorders at once, and a recorder killed (-9) while it
-writes the files, before its commit and inside its transaction."""
+"""Backtest runs in the journal: the row, the trades and the hourly equity as files beside the
+DuckDB journal. Real processes: two recorders at once, and a recorder killed (-9) while it
+writes the Parquet files, before its row and while it writes its row. Journals written
+before this layout (rows in DuckDB's ``backtest_runs``) still list theirs."""
 
-import json
 import multiprocessing
 import os
 import signal
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from cryptobot.data import catalog
+from cryptobot.data import atomic, catalog
 from cryptobot.journal import backtests as journal
+from cryptobot.journal import run_rows
+from cryptobot.journal.query import Filters, select
 
 SPAWN = multiprocessing.get_context("spawn")
 START = 1_704_067_200_000
@@ -57,7 +58,7 @@ def _complete(root: Path) -> list[dict]:
         equity = journal.read_run(root, run["run_id"], "equity")
         assert set(trades["run_id"].to_pylist()) <= {run["run_id"]}
         assert set(equity["run_id"].to_pylist()) == {run["run_id"]}
-        assert trades.num_rows == json.loads(run["summary"])["trades"]
+        assert trades.num_rows == run["summary"]["trades"]
     return listed
 
 
@@ -69,7 +70,7 @@ def test_a_run_keeps_its_trades_and_hourly_equity_exactly(tmp_path: Path):
                               now_ms=START)  # fmt: skip
     (run,) = journal.runs(tmp_path)
     assert run["run_id"] == run_id and run["created_at"] == START
-    assert '"sharpe": null' in run["summary"]  # strict JSON
+    assert run["summary"]["sharpe"] is None  # strict JSON: NaN stored as null
     stored = journal.read_run(tmp_path, run_id, "trades").to_pandas()
     pd.testing.assert_frame_equal(
         stored.drop(columns="run_id"), trades[list(journal.TRADE_COLUMNS)], check_dtype=False
@@ -98,7 +99,7 @@ def _record_many(root: str, first_seed: int, count: int, start) -> None:
 
 def test_two_processes_recording_at_once_lose_no_run(tmp_path: Path):
     """Same request, same clock in both (the seeds differ only in the trades): the random part
-    of the id keeps them apart, DuckDB's lock takes their rows in turn."""
+    of the id keeps their files apart."""
     start = SPAWN.Barrier(2)
     procs = [SPAWN.Process(target=_record_many, args=(str(tmp_path), 100 * i, 15, start))
              for i in range(2)]  # fmt: skip
@@ -110,6 +111,7 @@ def test_two_processes_recording_at_once_lose_no_run(tmp_path: Path):
     listed = _complete(tmp_path)
     assert len(listed) == 30 and len({r["run_id"] for r in listed}) == 30
     assert len(list((tmp_path / journal.FOLDER).glob("*.parquet"))) == 60
+    assert not (tmp_path / catalog.DB_NAME).exists()  # a backtest never opens DuckDB
 
 
 # ---- killed mid-record ------------------------------------------------------------------------
@@ -129,38 +131,29 @@ def _killed_writing_files(root: str, ready) -> None:
     _record(Path(root), seed=7)
 
 
-def _killed_before_commit(root: str, ready) -> None:
-    def stalled(root, *args, **kwargs):
+def _killed_before_the_row(root: str, ready) -> None:
+    def stalled(*args, **kwargs):
         _stall(ready)
 
-    catalog.connect = stalled  # the files are written; the row is not
+    run_rows.write = stalled  # the Parquet files are written; the row is not
     _record(Path(root), seed=7)
 
 
-class _StallOnCommit:
-    def __init__(self, con, ready) -> None:
-        self.con, self.ready = con, ready
+def _killed_writing_the_row(root: str, ready) -> None:
+    replace = os.replace
 
-    def execute(self, sql, *args):
-        if sql == "COMMIT":
-            _stall(self.ready)
-        return self.con.execute(sql, *args)
+    def stalling(src, dst):
+        if str(dst).endswith(run_rows.SUFFIX):
+            Path(src).write_text('{"run_id": "half')  # a torn temp file, never renamed
+            _stall(ready)
+        replace(src, dst)
 
-
-def _killed_in_transaction(root: str, ready) -> None:
-    connect = catalog.connect
-
-    @contextmanager
-    def stalling(root, *args, **kwargs):
-        with connect(root, *args, **kwargs) as con:
-            yield _StallOnCommit(con, ready)
-
-    catalog.connect = stalling  # the row is inserted, its transaction not committed
+    atomic.os.replace = stalling  # this process only
     _record(Path(root), seed=7)
 
 
 @pytest.mark.parametrize(
-    "victim", [_killed_writing_files, _killed_before_commit, _killed_in_transaction]
+    "victim", [_killed_writing_files, _killed_before_the_row, _killed_writing_the_row]
 )
 def test_kill_9_mid_record_leaves_only_whole_runs_and_the_next_record_works(tmp_path, victim):
     kept = _record(tmp_path, seed=1)
@@ -174,6 +167,62 @@ def test_kill_9_mid_record_leaves_only_whole_runs_and_the_next_record_works(tmp_
         child.join()
     assert [r["run_id"] for r in _complete(tmp_path)] == [kept]  # the killed run is not there
 
-    after = _record(tmp_path, seed=2)  # the journal opens for writing again (lock released)
+    after = _record(tmp_path, seed=2)
 
     assert [r["run_id"] for r in _complete(tmp_path)] == [kept, after]
+
+
+def test_runs_in_a_journal_written_before_the_row_files_are_listed_with_the_new_ones(
+    tmp_path: Path,
+):
+    """An older cryptobot kept each run's row in DuckDB's ``backtest_runs`` (JSON as text):
+    ``journal backtests`` lists those and the file rows together, in time order, filters
+    applying to both; a run's JSON reads back as objects either way."""
+    with catalog.connect(tmp_path) as con:
+        con.execute(
+            "CREATE TABLE backtest_runs (run_id VARCHAR PRIMARY KEY, created_at BIGINT, "
+            "strategy VARCHAR, symbols VARCHAR, timeframe VARCHAR, start_ts BIGINT, "
+            "end_ts BIGINT, request VARCHAR, summary VARCHAR, benchmarks VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO backtest_runs VALUES ('old1', ?, 'momentum', 'ETH/USDT:USDT', '1h', "
+            "NULL, NULL, '{\"strategy\": \"momentum\"}', '{\"trades\": 3}', '{}')",
+            [START + 50],
+        )
+    new = _record(tmp_path, seed=1)
+    listed = journal.runs(tmp_path)
+    assert [r["run_id"] for r in listed] == [new, "old1"]  # created_at: START + 1, + 50
+    assert listed[1]["summary"] == {"trades": 3} and listed[0]["summary"]["trades"] == 50
+    eth = select(tmp_path, "backtests", Filters(symbol="ETH/USDT:USDT")).records
+    assert [r["run_id"] for r in eth] == ["old1"]
+
+
+def test_a_data_dir_with_runs_and_no_duckdb_journal_lists_them_and_creates_nothing(
+    tmp_path: Path,
+):
+    assert select(tmp_path, "backtests", Filters()).absent  # nothing at all yet
+    run_id = _record(tmp_path, seed=3)
+    assert [r["run_id"] for r in journal.runs(tmp_path)] == [run_id]
+    assert not (tmp_path / catalog.DB_NAME).exists()
+
+
+def test_a_summary_holding_nan_is_stored_as_strict_json(tmp_path: Path):
+    run_id = _record(tmp_path, seed=4)  # its summary's sharpe is NaN
+    text = run_rows.path(tmp_path, run_id).read_text()
+    assert "NaN" not in text and '"sharpe": null' in text
+
+
+def test_a_damaged_row_file_is_not_listed_and_the_others_are(tmp_path: Path):
+    """Files a writer never leaves (it renames a whole, fsync'd file), made by hand: torn,
+    empty, not an object, a time that is not a number. The whole runs are listed; a damaged
+    one is not a run (as a killed one is not), and a wrong value reads as null."""
+    kept = [_record(tmp_path, seed=s) for s in (1, 2)]
+    folder = tmp_path / journal.FOLDER
+    (folder / f"torn{run_rows.SUFFIX}").write_text('{"run_id": "torn", "created_')
+    (folder / f"empty{run_rows.SUFFIX}").write_text("")
+    (folder / f"list{run_rows.SUFFIX}").write_text("[1, 2]\n")
+    odd = run_rows.path(tmp_path, kept[0]).read_text().replace('"created_at": ', '"created_at": "soon", "x": ')
+    (folder / f"odd{run_rows.SUFFIX}").write_text(odd.replace('"run_id": "', '"run_id": "odd'))
+    listed = journal.runs(tmp_path)
+    assert [r["run_id"] for r in listed if r["created_at"] is not None] == kept
+    assert [r["created_at"] for r in listed if r["run_id"].startswith("odd")] == [None]

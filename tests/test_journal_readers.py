@@ -15,6 +15,7 @@ from cryptobot.data import catalog
 from cryptobot.journal import breakers as journal
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+ACCOUNT = "paper:paper"  # the configured account (mode paper, paper.account: paper)
 ROOT = SRC.parent
 
 HOLD = """
@@ -114,7 +115,7 @@ def test_readers_wait_for_a_writer_that_holds_its_connection_briefly(journaled: 
 def test_writers_in_two_processes_at_once_both_land(journaled: Path):
     risk_equity = [sys.executable, "-m", "cryptobot", "risk", "equity"]
     _all_succeed([[*risk_equity, str(amount), "-f", "json"] for amount in (990, 995)], journaled)
-    assert journal.load_state(journaled)["last_equity"] in (990.0, 995.0)
+    assert journal.load_state(journaled, account=ACCOUNT)["last_equity"] in (990.0, 995.0)
 
 
 def test_a_reader_never_creates_the_journal(data_dir: Path):
@@ -122,7 +123,10 @@ def test_a_reader_never_creates_the_journal(data_dir: Path):
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)[0]["mode"] == "active"
     assert not (data_dir / catalog.DB_NAME).exists()
-    assert journal.load_state(data_dir) is None and journal.events(data_dir) == []
+    assert (
+        journal.load_state(data_dir, account=ACCOUNT) is None
+        and journal.events(data_dir, account=ACCOUNT) == []
+    )
 
 
 def test_readers_open_read_only(journaled: Path):
@@ -144,7 +148,8 @@ root, first = Path(sys.argv[1]), int(sys.argv[2])
 risk = load_settings(env={}).risk
 for i in range(15):
     amount = 1000.0 + first + 2 * i
-    apply_event(root, Equity(1_740_960_000_000 + i, amount), risk, f"equity {amount}")
+    event = Equity(1_740_960_000_000 + i, amount)
+    apply_event(root, event, risk, f"equity {amount}", account="paper:paper")
 """
 
 
@@ -154,14 +159,17 @@ def test_two_processes_feeding_the_breaker_lose_no_update(data_dir: Path):
     _all_succeed(
         [[sys.executable, "-c", FEED, str(data_dir), str(first)] for first in (0, 1)], data_dir
     )
-    state = journal.load_state(data_dir)
+    state = journal.load_state(data_dir, account=ACCOUNT)
     assert state["peak_equity"] == 1000.0 + 1 + 2 * 14  # the highest of all 30 observations
 
 
 def test_a_refused_event_stores_nothing(data_dir: Path):
     first = _cryptobot(data_dir, "risk", "equity", "1000", "-f", "json")
     assert first.returncode == 0, first.stderr
-    before = journal.load_state(data_dir)
+    before = journal.load_state(data_dir, account=ACCOUNT)
     refused = _cryptobot(data_dir, "risk", "equity", "inf", "-f", "json")
     assert refused.returncode != 0 and refused.stderr.count("\n") == 1
-    assert journal.load_state(data_dir) == before and journal.events(data_dir) == []
+    assert (
+        journal.load_state(data_dir, account=ACCOUNT) == before
+        and journal.events(data_dir, account=ACCOUNT) == []
+    )

@@ -200,8 +200,11 @@ def test_a_dry_run_lists_the_cancels_and_changes_nothing(emu, journal):
 def trip(journal: Path, emu: BinanceEmulator, loss_pct: float) -> None:
     """Equity readings a minute apart losing ``loss_pct``: the journaled breaker trips."""
     risk = load_settings(env={}).risk
-    apply_event(journal, Equity(emu.now_ms - 60_000, 10_000.0), risk, "test")
-    apply_event(journal, Equity(emu.now_ms, 10_000.0 * (1 - loss_pct / 100)), risk, "test")
+    for ts, equity in (
+        (emu.now_ms - 60_000, 10_000.0),
+        (emu.now_ms, 10_000 * (1 - loss_pct / 100)),
+    ):
+        apply_event(journal, Equity(ts, equity), risk, "test", account="binanceusdm")
 
 
 def resting_bid(emu: BinanceEmulator, symbol: str, cid: str) -> None:

@@ -27,6 +27,8 @@ from cryptobot.risk.breakers import (
 from cryptobot.risk.orders import SizingSetup, size_orders
 from tests.test_risk_sizing import market as market_rules
 
+ACCOUNT = "paper:paper"  # the configured account (mode paper, paper.account: paper)
+
 DEFAULTS = load_settings()
 RISK = DEFAULTS.risk
 H = 3_600_000
@@ -174,10 +176,10 @@ def test_state_round_trips_through_the_journal(tmp_path):
     before = BreakerState().to_record()
     acts = [a.value for (_, acts) in actions for a in acts]
     update = journal.Update(before, state.to_record(), T0 + H, "equity 960", acts)
-    journal.save_state(tmp_path, update)
-    loaded = BreakerState.from_record(journal.load_state(tmp_path))
+    journal.save_state(tmp_path, update, account=ACCOUNT)
+    loaded = BreakerState.from_record(journal.load_state(tmp_path, account=ACCOUNT))
     assert loaded == state
-    (event,) = journal.events(tmp_path)
+    (event,) = journal.events(tmp_path, account=ACCOUNT)
     assert event["mode"] == "blocked" and "cancel_orders" in event["actions"]
 
 

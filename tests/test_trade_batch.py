@@ -27,6 +27,8 @@ from tests.test_ccxt_trading import adapter
 from tests.test_trade_live import BTC, btc_order
 from tests.trading import setup, sized, table
 
+ACCOUNT = "paper:paper"  # the configured account (mode paper, paper.account: paper)
+
 emu, journal = test_trade_live.emu, test_trade_live.journal  # the same fixtures
 SRC = Path(__file__).resolve().parents[1] / "src"
 SETTINGS = ("/fapi/v1/marginType", "/fapi/v1/leverage")
@@ -127,7 +129,9 @@ def test_a_held_journal_reads_inside_the_process_and_keeps_other_processes_out(j
                               sized=order.to_record()))  # fmt: skip
         rows.take_in()
         assert list(rows.orders_of(order.client_order_id)) == [order.client_order_id]
-        assert breaker_journal.load_state(journal) is None  # a read-only reader, in-process
+        assert (
+            breaker_journal.load_state(journal, account=ACCOUNT) is None
+        )  # a read-only reader, in-process
         assert rows.sized_order(order.client_order_id)["client_order_id"] == order.client_order_id
         outside = _read_from_another_process(journal)
         assert "busy" in outside  # DuckDB: no other process opens a file one holds
@@ -154,7 +158,7 @@ def test_a_held_journal_is_let_go_while_the_batch_waits(journal):
 def test_a_reader_inside_a_hold_never_creates_what_it_reads(tmp_path: Path):
     with catalog.held(tmp_path), catalog.reader(tmp_path) as con:
         assert con is not None  # the held file exists: the reader reads it
-    assert breaker_journal.load_state(tmp_path) is None
+    assert breaker_journal.load_state(tmp_path, account=ACCOUNT) is None
 
 
 def test_known_settings_are_skipped_and_a_refusal_forgets_them():

@@ -259,7 +259,7 @@ def trip(root: Path, state: BreakerState, *, ts: int) -> None:
     """The journaled breaker, tripped as ``state`` says."""
     change = breaker_journal.Update(before=BreakerState().to_record(), after=state.to_record(),
                                     ts=ts, event="test", actions=[])  # fmt: skip
-    breaker_journal.save_state(root, change)
+    breaker_journal.save_state(root, change, account=setup(root).venue)
 
 
 def test_a_tripped_breaker_still_lets_a_close_through(lake, journal):

@@ -16,6 +16,15 @@ from cryptobot.risk.breakers import BreakerState, Mode, Reset
 
 SEVERE = (Mode.halted, Mode.stopped)
 
+AccountOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="Whose breaker: the journal's name of the account (paper:main, binanceusdm,"
+        " replay:binanceusdm). Default: the configured one (mode, exchange, paper.account).",
+    ),
+]
+
 app = typer.Typer(
     help="Circuit breakers: status, equity observations, manual reset after a weekly halt.",
     no_args_is_help=True,
@@ -23,16 +32,19 @@ app = typer.Typer(
 
 
 @app.command("status", epilog="Example:\n\n  cryptobot risk status")
-def status(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+def status(
+    ctx: typer.Context, account: AccountOpt = None, fmt: FormatOpt = None, output: OutputOpt = None
+) -> None:
     """The breaker's mode, why, until when, and the latest trips (on a terminal)."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=False)
     from cryptobot.journal import breakers as breaker_journal
     from cryptobot.risk.context import current_breaker  # the journal loads when it runs
 
-    state = current_breaker(root, obj.settings.risk, _now(obj))
-    render([_row(state)], fmt, output, title="circuit breaker")
-    events = breaker_journal.events(root)
+    name = _account(obj, account)
+    state = current_breaker(root, obj.settings.risk, _now(obj), account=name)
+    render([_row(state, name)], fmt, output, title="circuit breaker")
+    events = breaker_journal.events(root, account=name)
     if events and wants_table(fmt=fmt, output=output):
         for e in events:
             e["ts"] = iso(e["ts"])
@@ -68,6 +80,7 @@ def equity(
             help="Account equity now, in the quote currency (finite, >= 0).",
         ),
     ],
+    account: AccountOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -77,26 +90,39 @@ def equity(
     root = obj.data_dir(create=True)
     from cryptobot.risk.context import observe_equity
 
-    state, actions = observe_equity(
-        root, equity=amount, now=_now(obj), risk=obj.settings.risk, label=f"equity {amount:g}"
-    )
-    render([_row(state) | {"actions": ",".join(actions)}], fmt, output, title="circuit breaker")
+    name = _account(obj, account)
+    state, actions = observe_equity(root, account=name, equity=amount, now=_now(obj),
+                                    risk=obj.settings.risk, label=f"equity {amount:g}")  # fmt: skip
+    render([_row(state, name) | {"actions": ",".join(actions)}], fmt, output,
+           title="circuit breaker")  # fmt: skip
 
 
 @app.command("reset", epilog="Example:\n\n  cryptobot risk reset")
-def reset(ctx: typer.Context, fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+def reset(
+    ctx: typer.Context, account: AccountOpt = None, fmt: FormatOpt = None, output: OutputOpt = None
+) -> None:
     """Release a weekly halt by hand (a daily block runs its course; a monthly stop needs a
     change of the loss limits, risk.breakers.*_loss_pct/usd)."""
     obj: AppContext = ctx.obj
     root = obj.data_dir(create=False)
     from cryptobot.risk.context import apply_event
 
-    state, _ = apply_event(root, Reset(_now(obj)), obj.settings.risk, "manual reset")
-    render([_row(state)], fmt, output, title="circuit breaker")
+    name = _account(obj, account)
+    state, _ = apply_event(root, Reset(_now(obj)), obj.settings.risk, "manual reset", account=name)
+    render([_row(state, name)], fmt, output, title="circuit breaker")
 
 
-def _row(state: BreakerState) -> dict:
+def _account(obj: AppContext, given: str | None) -> str:
+    from cryptobot.core.venues import configured_account
+
+    if given is not None and not given.strip():
+        raise typer.BadParameter("an account name, e.g. paper:main", param_hint="--account")
+    return given.strip() if given is not None else configured_account(obj.settings)
+
+
+def _row(state: BreakerState, account: str) -> dict:
     return {
+        "account": account,
         "mode": str(state.mode),
         "entries_allowed": state.entries_allowed,
         "tripped_by": state.tripped_by,

@@ -128,7 +128,7 @@ def size_command(
 
     An empty input gives an empty output (exit 0)."""
     # the lake and the account's journal load here, not with the module: --help stays quick
-    from cryptobot.core.venues import lake_exchange
+    from cryptobot.core.venues import configured_account, lake_exchange
     from cryptobot.data.lake import Lake
     from cryptobot.exchange.factory import command_now
     from cryptobot.risk.context import (
@@ -171,8 +171,9 @@ def size_command(
     # change, and this command's --risk-usd/--margin-mode flags are not one
     now = command_now(settings, wall_ms=int(time.time() * 1000))  # a replay's clock, if one
     account, growth = account_state(
-        root, exchange=exchange, symbols=symbols, equity=equity, risk=settings.risk, now=now
-    )
+        root, account=configured_account(settings), exchange=exchange, symbols=symbols,
+        equity=equity, risk=settings.risk, now=now,
+    )  # fmt: skip
     setup = SizingSetup(
         risk=risk,
         venue=venue,

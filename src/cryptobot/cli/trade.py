@@ -117,7 +117,8 @@ def trade_command(
 ) -> None:
     """Place sized orders on the venue (paper by default) with a reduce-only stop and the
     take-profit ladder, gated with the account's real state; idempotent by client order id."""
-    from cryptobot.engine.trade import LIVE_IN_FLIGHT_MS, TradeSetup, journal_venue
+    from cryptobot.core.venues import account_name
+    from cryptobot.engine.trade import LIVE_IN_FLIGHT_MS, TradeSetup
     from cryptobot.exchange.factory import live_switches
 
     closing = close_all or bool(close)
@@ -136,7 +137,7 @@ def trade_command(
     setup = TradeSetup(
         risk=settings.risk,
         root=root,
-        venue=journal_venue(settings, live=on_live),
+        venue=account_name(settings, live=on_live),
         prefix=settings.execution.client_order_prefix,
         split=split,
         execution=None if taker else settings.execution,

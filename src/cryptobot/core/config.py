@@ -337,14 +337,16 @@ def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s:]+(:[^/@\s]*)?@")
+_SIGNATURE = re.compile(r"(?i)(\bsignature=)[^&\s]+")
 
 
 def redact(text: str, secrets: Secrets) -> str:
-    """Remove any secret value from a message before it is shown or stored, and the
-    credentials of any URL written with them (``https://user:key@host``)."""
+    """Remove any secret value from a message before it is shown or stored, the credentials
+    of any URL written with them (``https://user:key@host``) and a signed request's signature
+    (good for another call while its receive window lasts)."""
     for value in secrets.values():
         text = text.replace(value, "****")
-    return _URL_CREDENTIALS.sub("****@", text)
+    return _SIGNATURE.sub(r"\1****", _URL_CREDENTIALS.sub("****@", text))
 
 
 def settings_yaml(settings: Settings) -> str:

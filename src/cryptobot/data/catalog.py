@@ -198,12 +198,22 @@ def has_schema(root: Path, schema: str) -> bool:
 
 
 @contextmanager
-def reader(root: Path, wait_s: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection | None]:
+def reader(
+    root: Path, wait_s: float = 10.0, *, files: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """A read-only connection, or None when there is no journal yet (a reader never creates
-    one: ``risk status`` on a fresh data dir leaves it as it was)."""
+    one: ``risk status`` on a fresh data dir leaves it as it was); with ``files`` (the caller
+    reads files beside the journal) an in-memory database instead of None."""
     path = Path(root) / DB_NAME
     if path.resolve() not in _HELD and not path.is_file():
-        yield None
+        if not files:
+            yield None
+            return
+        con = duckdb.connect()
+        try:
+            yield con
+        finally:
+            con.close()
         return
     with connect(root, read_only=True, wait_s=wait_s) as con:
         yield con

@@ -25,7 +25,6 @@ __all__, __getattr__, __dir__ = surface(
             "Outcome",
             "TradeSetup",
             "close_positions",
-            "journal_venue",
             "trade_orders",
         ),
         "trade_record": ("TradeOrder",),

@@ -59,16 +59,16 @@ async def carry_out(desk: "TradeDesk", *, now: int) -> list[Difference]:
 
 def _in_force(desk: "TradeDesk", *, now: int) -> tuple[BreakerState, tuple[Action, ...]]:
     """The breaker now and the actions of its trip (none while entries are allowed)."""
-    root, risk = desk.setup.root, desk.setup.risk
-    state = current_breaker(root, risk, now)
+    root, risk, account = desk.setup.root, desk.setup.risk, desk.setup.venue
+    state = current_breaker(root, risk, now, account=account)
     if state.entries_allowed or state.since is None:
         return state, ()
-    stored = trip_actions(root, ts=state.since, mode=state.mode.value)
+    stored = trip_actions(root, account=account, ts=state.since, mode=state.mode.value)
     if stored is not None:
         return state, tuple(Action(a) for a in stored)
     if desk.send.dry:
         return state, ()
-    return apply_event(root, Clock(now), risk, "trade: judged on reading")
+    return apply_event(root, Clock(now), risk, "trade: judged on reading", account=account)
 
 
 async def _act(desk: "TradeDesk", actions: tuple[Action, ...]) -> tuple[list[str], list[str]]:

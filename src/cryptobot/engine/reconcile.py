@@ -121,7 +121,8 @@ async def _observe_equity(desk: TradeDesk, *, now: int) -> None:
                               message=f"{setup.venue} stated the account's equity as "
                               f"{balance.total}: the breaker keeps its last reading")  # fmt: skip
         return
-    observe_equity(setup.root, equity=balance.total, now=now, risk=setup.risk,
+    observe_equity(setup.root, account=setup.venue, equity=balance.total, now=now,
+                   risk=setup.risk,
                    label=f"equity {balance.total:g} (reconcile {setup.venue})")  # fmt: skip
 
 

@@ -68,7 +68,7 @@ from cryptobot.core.account import Order, OrderRequest, Position
 from cryptobot.core.errors import CryptobotError, DataError
 from cryptobot.core.execution import ExecutionReport, ExecutionRequest
 from cryptobot.core.market import Market
-from cryptobot.core.settings import ExecutionRules, ExecutionSettings, RiskSettings, Settings
+from cryptobot.core.settings import ExecutionRules, ExecutionSettings, RiskSettings
 from cryptobot.data import locks
 from cryptobot.engine.bracket import ENTRY, Bracket, Leg, next_version, plan
 from cryptobot.engine.dispatch import Dispatch, DryRunDispatch, VenueDispatch
@@ -136,16 +136,6 @@ class Batch:
     working: list[Order]
     rows: dict[str, dict[str, OrderRow]]  # the journal's orders of each sized order, by id
     placed: set[str] = field(default_factory=set)  # sized orders this batch has gone through
-
-
-def journal_venue(settings: Settings, *, live: bool) -> str:
-    """The journal's name for the account orders go to (``exchange.factory.open_venue``'s
-    choice): the live exchange, the replay exchange's, or the paper account."""
-    if live:
-        return settings.exchange
-    if settings.exchange == "replay":
-        return f"replay:{settings.replay.source_exchange}"
-    return f"paper:{settings.paper.account}"
 
 
 @dataclass
@@ -396,6 +386,7 @@ class TradeDesk:
         tickers = await self.venue.fetch_tickers()
         base, _ = account_state(
             root=self.setup.root,
+            account=self.setup.venue,
             exchange=orders[0].exchange if orders else self.venue.id,
             symbols=sorted({o.symbol for o in orders}),
             equity=balance.total,
@@ -1056,7 +1047,6 @@ __all__ = [
     "TradeSetup",
     "close_leg",
     "close_positions",
-    "journal_venue",
     "open_desk",
     "trade_orders",
 ]

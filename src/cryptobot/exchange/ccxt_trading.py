@@ -573,12 +573,12 @@ def _mask_in_ccxt_logs(secrets: list[str]) -> None:
 
 
 def _text(exc: BaseException, code: int | None) -> str:
-    """One line about a failure: the venue's code and message, or the exception's kind; never
-    the request URL (it carries the signature)."""
+    """One line about a failure: the venue's code and message, or the exception's kind
+    (``describe``: never a URL's query, which carries the signature)."""
     if code is not None:
         _, msg = venue_answer(exc)
         return f"venue error {code} {msg}".rstrip()
-    return describe(exc).split("?")[0]
+    return describe(exc)
 
 
 def _order(raw: dict[str, Any], kind: OrderType | None, closes: bool) -> Order:

@@ -8,6 +8,7 @@ re-sent blindly: the caller must look the order up by its client order id instea
 import asyncio
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -67,6 +68,13 @@ def retry_after_of(exc: Exception) -> float | None:
     return getattr(exc, "retry_after", None)
 
 
+_QUERY = re.compile(r"(https?://[^\s?]*)\?\S*")
+
+
 def describe(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    """One line about a failure, for logs and errors: never a URL's query, where a signed
+    request carries its signature (ccxt puts the URL in the text of a dropped connection; a
+    signed URL is good for another call while its receive window lasts)."""
+    text = _QUERY.sub(r"\1", str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
+    text = text[:200]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,28 +1,26 @@
 """Backtest runs in the journal, so ``report`` can list and draw them later.
 
-DuckDB's ``backtest_runs`` holds one row per run (request, summary and benchmarks as JSON). The
-run's trade list and its equity curve at most hourly (the last value of each hour, so a year of
-1m bars stays small) are Parquet files beside the journal: ``backtests/<run_id>.trades.parquet``
-and ``backtests/<run_id>.equity.parquet``, each row carrying its ``run_id`` (any DuckDB client
-reads them all with ``read_parquet('backtests/*.trades.parquet')``).
+Each run is three files beside the journal, in ``backtests/``: its row (request, summary and
+benchmarks; ``journal.run_rows``, which says why a file and not a DuckDB row), its trade list
+``<run_id>.trades.parquet`` and its equity curve at most hourly ``<run_id>.equity.parquet``
+(the last value of each hour, so a year of 1m bars stays small), each Parquet row carrying its
+``run_id`` (any DuckDB client reads them all with ``read_parquet('backtests/*.trades.parquet')``).
 
-Why files: inserting a million-bar run's 46,000 trades into DuckDB and checkpointing them when
-the connection closed took 0.10-0.16 s of a 1.2 s backtest process, and grew the file every
-reader of the journal (``size``, ``risk status``) opens. One row commits in milliseconds.
+Why files for the trades: inserting a million-bar run's 46,000 trades into DuckDB and
+checkpointing them took 0.10-0.16 s of a 1.2 s backtest process, and grew the file every reader
+of the journal (``size``, ``risk status``) opens.
 
-Order and crashes: the files are written first (temp file + rename), then the row commits in
-one transaction. A process killed before the commit leaves files that no row names; readers
-list runs from the table only, so such a run is not half there, it is not there. Such files are
-never removed automatically: another process's files wait for its commit the same way, and a
-sweep could not tell the two apart. Two processes recording at once each write their own files
-(the run id holds a random part) and take DuckDB's write lock in turn (``catalog.connect``
-retries on it). Journals written before this layout keep their ``backtest_trades`` and
-``backtest_equity`` tables untouched.
+Order and crashes: the trades and the equity are written first, the row last (each temp file +
+rename). A process killed before the row leaves files that no row names; readers list runs from
+the rows only, so such a run is not half there, it is not there. Such files are never removed
+automatically: another process's files wait for its row the same way, and a sweep could not
+tell the two apart. Two processes recording at once write their own files (the run id holds a
+random part). Journals written before this layout keep their ``backtest_runs`` table (listed
+with the files) and their ``backtest_trades`` and ``backtest_equity`` tables untouched.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -33,22 +31,15 @@ import pyarrow.parquet as pq
 
 from cryptobot.core.periods import period_ends
 from cryptobot.core.setup import json_safe
-from cryptobot.data import catalog
 from cryptobot.data.arrow import column, numbers, text
 from cryptobot.data.atomic import atomic_write
+from cryptobot.journal import run_rows
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS backtest_runs (
-    run_id VARCHAR PRIMARY KEY, created_at BIGINT, strategy VARCHAR, symbols VARCHAR,
-    timeframe VARCHAR, start_ts BIGINT, end_ts BIGINT, request VARCHAR, summary VARCHAR,
-    benchmarks VARCHAR
-);
-"""
 HOUR_MS = 3_600_000
-FOLDER = "backtests"
+FOLDER = run_rows.FOLDER
 TRADE_COLUMNS = ("symbol", "side", "entry_time", "exit_time", "qty", "entry_price",
                  "exit_price", "net", "fees", "funding", "r", "reason")  # fmt: skip
 Part = Literal["trades", "equity"]
@@ -81,17 +72,14 @@ def save_run(
     for part, table in (("trades", rows), ("equity", curve)):
         table = table.add_column(0, "run_id", text(np.zeros(table.num_rows, np.int8), [run_id]))
         atomic_write(run_path(root, run_id, part), lambda tmp, t=table: _write(t, tmp))
-    with catalog.connect(root) as con:
-        con.execute(_SCHEMA)
-        con.execute("BEGIN")
-        con.execute(
-            "INSERT INTO backtest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, now_ms, request["strategy"], ",".join(request["symbols"]), timeframe,
-             int(stamps[0]) if len(stamps) else None, int(stamps[-1]) if len(stamps) else None,
-             json.dumps(json_safe(request), default=str), json.dumps(json_safe(summary)),
-             json.dumps(json_safe(benchmarks))],
-        )  # fmt: skip
-        con.execute("COMMIT")
+    run_rows.write(
+        root,
+        {"run_id": run_id, "created_at": now_ms, "strategy": request["strategy"],
+         "symbols": ",".join(request["symbols"]), "timeframe": timeframe,
+         "start_ts": int(stamps[0]) if len(stamps) else None,
+         "end_ts": int(stamps[-1]) if len(stamps) else None, "request": json_safe(request),
+         "summary": json_safe(summary), "benchmarks": json_safe(benchmarks)},
+    )  # fmt: skip
     return run_id
 
 
@@ -120,9 +108,7 @@ def hour_ends(stamps: np.ndarray) -> np.ndarray:
 
 
 def runs(root: Path) -> list[dict]:
-    with catalog.reader(root) as con:
-        if con is None or "backtest_runs" not in catalog.tables(con):
-            return []
-        cur = con.execute("SELECT * FROM backtest_runs ORDER BY created_at")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    """Every recorded run, oldest first, as ``journal backtests`` lists them (JSON decoded)."""
+    from cryptobot.journal.query import Filters, select
+
+    return select(root, "backtests", Filters()).records

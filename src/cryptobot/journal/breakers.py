@@ -1,9 +1,17 @@
 """Circuit-breaker state in the DuckDB journal, so every process sees the same trip.
 
-``breaker_state`` holds one row (the current state as JSON); ``breaker_events`` keeps every
-event that changed the mode or asked for actions, with its reason, for the journal and report.
-A state change and its event row are written in one transaction, together with the read of
-the state it was computed from (:func:`update_state`).
+One breaker per account (the journal's venue name: ``paper:main``, ``binanceusdm``,
+``replay:binanceusdm``): a paper run's equity and a live account's are different series, and
+one breaker fed both would judge a live drawdown against paper readings (a paper reading of
+10,000 after a live one of 450 hides the live loss). ``breaker_state`` holds one row per
+account (the current state as JSON); ``breaker_events`` keeps every event that changed the mode
+or asked for actions, with its account and reason, for the journal and report. A state change
+and its event row are written in one transaction, together with the read of the state it was
+computed from (:func:`update_state`).
+
+Journals written before breakers were per account hold one row named ``account``: an account
+with no row of its own starts from it (a trip stored then stays in force for every account),
+and their events (account null) are listed for every account.
 """
 
 import json
@@ -23,18 +31,22 @@ CREATE TABLE IF NOT EXISTS breaker_events (
     ts BIGINT, event VARCHAR, mode_before VARCHAR, mode VARCHAR, tripped_by VARCHAR,
     reason VARCHAR, actions VARCHAR
 );
+ALTER TABLE breaker_events ADD COLUMN IF NOT EXISTS account VARCHAR;
 """
-NAME = "account"
+SHARED = "account"  # the one row of a journal written before breakers were per account
+# the account's own row first, else the shared row of an older journal
+_STATE = "SELECT state FROM breaker_state WHERE name IN (?, ?) ORDER BY name = ? DESC LIMIT 1"
+_OF_ACCOUNT = "(account = ? OR account IS NULL)"
 
 
-def load_state(root: Path) -> object:
-    """The stored state record (``BreakerState.to_record``), or None before the first event.
-    Read-only, so ``size`` and ``risk status`` never wait behind each other."""
+def load_state(root: Path, *, account: str) -> object:
+    """The stored state record of ``account`` (``BreakerState.to_record``), or None before its
+    first event. Read-only, so ``size`` and ``risk status`` never wait behind each other."""
     with catalog.reader(root) as con:
         if con is None:
             return None
         try:  # no table yet: no state (asked this way, not of the catalog: 1 ms, not 20)
-            row = con.execute("SELECT state FROM breaker_state WHERE name = ?", [NAME]).fetchone()
+            row = con.execute(_STATE, [account, SHARED, account]).fetchone()
         except duckdb.CatalogException:
             return None
     return _decode(row[0]) if row else None
@@ -62,61 +74,79 @@ class Update:
     actions: list[str]
 
 
-def save_state(root: Path, update: Update) -> None:
-    """Store ``update.after``; log the event when the mode changed or it asked for actions."""
+def save_state(root: Path, update: Update, *, account: str) -> None:
+    """Store ``update.after`` as ``account``'s state, whatever was stored (an import, a
+    repair); log the event when the mode changed or it asked for actions."""
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
         con.execute("BEGIN")
-        _write(con, update)
+        _write(con, update, account=account)
         con.execute("COMMIT")
 
 
-def update_state(root: Path, change: Callable[[object], Update]) -> Update:
-    """Read the stored state, let ``change`` compute the next one, store it: one write
-    transaction, so two processes feeding events at once (cron and the daemon) cannot
+def update_state(root: Path, change: Callable[[object], Update], *, account: str) -> Update:
+    """Read ``account``'s stored state, let ``change`` compute the next one, store it: one
+    write transaction, so two processes feeding events at once (cron and the daemon) cannot
     overwrite each other's result. If ``change`` raises, nothing is stored."""
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
         con.execute("BEGIN")
-        row = con.execute("SELECT state FROM breaker_state WHERE name = ?", [NAME]).fetchone()
+        row = con.execute(_STATE, [account, SHARED, account]).fetchone()
         update = change(_decode(row[0]) if row else None)
-        _write(con, update)
+        _write(con, update, account=account)
         con.execute("COMMIT")
     return update
 
 
-def _write(con: duckdb.DuckDBPyConnection, update: Update) -> None:
+def _write(con: duckdb.DuckDBPyConnection, update: Update, *, account: str) -> None:
     con.execute(
         "INSERT OR REPLACE INTO breaker_state VALUES (?, ?, ?)",
-        [NAME, update.ts, json.dumps(update.after)],
+        [account, update.ts, json.dumps(update.after)],
     )
     if update.actions or update.before["mode"] != update.after["mode"]:
         after = update.after
         con.execute(
-            "INSERT INTO breaker_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO breaker_events (ts, event, mode_before, mode, tripped_by, reason, "
+            "actions, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [update.ts, update.event, update.before["mode"], after["mode"], after["tripped_by"],
-             after["reason"], json.dumps(update.actions)],
+             after["reason"], json.dumps(update.actions), account],
         )  # fmt: skip
 
 
-def events(root: Path, limit: int = 20) -> list[dict]:
+def events(root: Path, *, account: str, limit: int = 20) -> list[dict]:
+    """``account``'s latest breaker events, newest first (an older journal's too)."""
     with catalog.reader(root) as con:
         if con is None or "breaker_events" not in catalog.tables(con):
             return []
-        cur = con.execute("SELECT * FROM breaker_events ORDER BY ts DESC LIMIT ?", [limit])
+        has_account = "account" in _columns(con)
+        where = f"WHERE {_OF_ACCOUNT}" if has_account else ""
+        cur = con.execute(
+            f"SELECT * FROM breaker_events {where} ORDER BY ts DESC LIMIT ?",
+            [account, limit] if has_account else [limit],
+        )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def trip_actions(root: Path, *, ts: int, mode: str) -> list[str] | None:
-    """The actions the trip into ``mode`` at ``ts`` asked for (its ``breaker_events`` row), or
-    None when no such trip is stored (a state judged on reading, not written yet)."""
+def trip_actions(root: Path, *, account: str, ts: int, mode: str) -> list[str] | None:
+    """The actions ``account``'s trip into ``mode`` at ``ts`` asked for (its
+    ``breaker_events`` row), or None when no such trip is stored (a state judged on reading,
+    not written yet)."""
     with catalog.reader(root) as con:
         if con is None or "breaker_events" not in catalog.tables(con):
             return None
+        has_account = "account" in _columns(con)
         row = con.execute(
             "SELECT actions FROM breaker_events WHERE ts = ? AND mode = ? AND actions <> '[]' "
-            "ORDER BY rowid DESC LIMIT 1",
-            [ts, mode],
+            f"{'AND ' + _OF_ACCOUNT if has_account else ''} ORDER BY rowid DESC LIMIT 1",
+            [ts, mode, account] if has_account else [ts, mode],
         ).fetchone()
     return None if row is None else list(json.loads(row[0]))
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """``breaker_events``' columns: an older journal opened read-only lacks ``account``."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'breaker_events'"
+    ).fetchall()
+    return {row[0] for row in rows}

@@ -15,13 +15,14 @@ column null, and a table not written yet reads as no rows (:class:`Selection` sa
 """
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptobot.core.errors import CryptobotError
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
+from cryptobot.journal import run_rows
 
 if TYPE_CHECKING:  # duckdb loads when a kind is read, not for `journal --help`
     import duckdb
@@ -49,10 +50,13 @@ class Filters:
 class Kind:
     """How one kind is read: its table (or a query), the column its time filter and order
     use, the output columns in order, the SQL each filter tests (None: the filter does not
-    apply to it), which columns are times (ms) and which hold JSON text."""
+    apply to it), which columns are times (ms) and which hold JSON text. ``files``: the SQL
+    reading the kind's rows kept in files beside the journal (given the data dir; None when
+    there are none), listed with the table's."""
 
     table: str
     source: str
+    files: Callable[[Path], str | None] | None = None
     time: str
     columns: tuple[str, ...]
     symbol: str | None = "symbol"
@@ -106,7 +110,8 @@ KINDS: dict[str, Kind] = {
         tiebreak=("id",),
     ),
     "backtests": Kind(
-        table="backtest_runs", source=_table("backtest_runs"), time="created_at", venue=None,
+        table="backtest_runs", source=_table("backtest_runs"), files=run_rows.source,
+        time="created_at", venue=None,
         symbol="list_contains(string_split(symbols, ','), ?)",
         columns=("created_at", "run_id", "strategy", "symbols", "timeframe", "start_ts",
                  "end_ts", "request", "summary", "benchmarks"),
@@ -184,19 +189,25 @@ def select(root: Path, kind: str, filters: Filters) -> Selection:
     from cryptobot.data import catalog
 
     spec = KINDS[kind]
-    with catalog.reader(root) as con:
+    files = spec.files(root) if spec.files is not None else None
+    with catalog.reader(root, files=files is not None) as con:
         if con is None:
             return Selection([], absent=f"no journal in {root} yet")
-        if spec.table not in catalog.tables(con):
+        parts = [spec.source] if spec.table in catalog.tables(con) else []
+        parts += [files] if files is not None else []
+        if not parts:
             return Selection([], absent=f"the journal holds no {kind} yet")
-        rows = _query(con, spec, filters)
+        source = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
+        rows = _query(con, spec, filters, source=source)
     return Selection([_record(spec, row) for row in rows])
 
 
-def _query(con: "duckdb.DuckDBPyConnection", spec: Kind, filters: Filters) -> list[Record]:
+def _query(
+    con: "duckdb.DuckDBPyConnection", spec: Kind, filters: Filters, *, source: str
+) -> list[Record]:
     where, params = _where(spec, filters)
     order = ", ".join(f"{c} DESC" for c in (spec.time, *spec.tiebreak))
-    sql = f"SELECT * FROM ({spec.source}) WHERE {where} ORDER BY {order}"
+    sql = f"SELECT * FROM ({source}) WHERE {where} ORDER BY {order}"
     if filters.limit is not None:
         sql += f" LIMIT {int(filters.limit)}"
     cur = con.execute(sql, params)

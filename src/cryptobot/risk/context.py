@@ -96,10 +96,12 @@ def brackets_resolver(
     return resolve
 
 
-def current_breaker(root: Path | None, risk: RiskSettings, now: int) -> BreakerState:
-    """The journaled state judged now: the releases time (or a change of the loss limits) has
-    brought, and the trips the configured limits call for."""
-    record = breaker_journal.load_state(root) if root else None
+def current_breaker(
+    root: Path | None, risk: RiskSettings, now: int, *, account: str
+) -> BreakerState:
+    """``account``'s journaled state judged now: the releases time (or a change of the loss
+    limits) has brought, and the trips the configured limits call for."""
+    record = breaker_journal.load_state(root, account=account) if root else None
     return step(_stored(record), Clock(now), risk)[0]
 
 
@@ -110,10 +112,10 @@ def _stored(record: object) -> BreakerState:
 
 
 def apply_event(
-    root: Path, event: Event, risk: RiskSettings, label: str
+    root: Path, event: Event, risk: RiskSettings, label: str, *, account: str
 ) -> tuple[BreakerState, tuple[Action, ...]]:
-    """Feed one event to the journaled breaker: read, step and store in one transaction (two
-    processes at once cannot lose each other's trip)."""
+    """Feed one event to ``account``'s journaled breaker: read, step and store in one
+    transaction (two processes at once cannot lose each other's trip)."""
     outcome: list[tuple[BreakerState, tuple[Action, ...]]] = []
 
     def change(record: object) -> breaker_journal.Update:
@@ -123,33 +125,34 @@ def apply_event(
         acts = [a.value for a in actions]
         return breaker_journal.Update(before.to_record(), after.to_record(), event.ts, label, acts)
 
-    breaker_journal.update_state(root, change)
+    breaker_journal.update_state(root, change, account=account)
     return outcome[0]
 
 
 def observe_equity(
-    root: Path, *, equity: float, now: int, risk: RiskSettings, label: str
+    root: Path, *, account: str, equity: float, now: int, risk: RiskSettings, label: str
 ) -> tuple[BreakerState, tuple[Action, ...]]:
-    """One equity reading fed to the journaled breaker: ``risk equity`` (the trader's or a
-    cron's reading) and every reconcile (the venue's, ``engine.reconcile``) call this, so a
-    drawdown trips the breaker the same way whoever saw it. ``label`` names the reading in the
-    breaker's events."""
-    return apply_event(root, Equity(now, equity), risk, label)
+    """One equity reading of ``account`` fed to its journaled breaker: ``risk equity`` (the
+    trader's or a cron's reading) and every reconcile (the venue's, ``engine.reconcile``) call
+    this, so a drawdown trips the breaker the same way whoever saw it. ``label`` names the
+    reading in the breaker's events."""
+    return apply_event(root, Equity(now, equity), risk, label, account=account)
 
 
 def account_state(
     root: Path | None,
     *,
+    account: str,
     exchange: str,
     symbols: Iterable[str],
     equity: float | None,
     risk: RiskSettings,
     now: int,
 ) -> tuple[AccountState, LeverageContext]:
-    """The gates' account and the ladder's context. ``recent_loss`` is read only when dynamic
-    leverage is on (``risk.ladder``, its one reader): it derives the round trips from every
-    journaled fill, a cost ``trade``'s gates need not pay otherwise."""
-    breaker = current_breaker(root, risk, now)
+    """The gates' account (``account``'s breaker) and the ladder's context. ``recent_loss``
+    is read only when dynamic leverage is on (``risk.ladder``, its one reader): it derives the
+    round trips from every journaled fill, a cost ``trade``'s gates need not pay otherwise."""
+    breaker = current_breaker(root, risk, now, account=account)
     correlations = {}
     if root is not None:
         correlations = return_correlations(
