@@ -221,7 +221,8 @@ def test_a_damaged_row_file_is_not_listed_and_the_others_are(tmp_path: Path):
     (folder / f"torn{run_rows.SUFFIX}").write_text('{"run_id": "torn", "created_')
     (folder / f"empty{run_rows.SUFFIX}").write_text("")
     (folder / f"list{run_rows.SUFFIX}").write_text("[1, 2]\n")
-    odd = run_rows.path(tmp_path, kept[0]).read_text().replace('"created_at": ', '"created_at": "soon", "x": ')
+    odd = run_rows.path(tmp_path, kept[0]).read_text()
+    odd = odd.replace('"created_at": ', '"created_at": "soon", "x": ')
     (folder / f"odd{run_rows.SUFFIX}").write_text(odd.replace('"run_id": "', '"run_id": "odd'))
     listed = journal.runs(tmp_path)
     assert [r["run_id"] for r in listed if r["created_at"] is not None] == kept
