@@ -118,6 +118,13 @@ class TradeSetup:
     pause_s: float = 0.2  # between two look-ups
     stop_attempts: int = 3  # tries of a stop the venue certainly did not process
     max_wait_s: float = 5.0  # the longest Retry-After waited for before a stop counts as failed
+
+    def in_flight(self, *, sent_at: int, now: int) -> bool:
+        """Whether a request sent at ``sent_at`` and not found may still land at ``now``
+        (``in_flight_ms``: a live venue's patience). A time after ``now`` counts as now: an
+        intent is stamped on the venue's clock plus the time since it was read, and a replayed
+        clock starts each process at the same instant."""
+        return max(0, now - sent_at) < self.in_flight_ms
     sleep: Sleep = asyncio.sleep
     settings: VenueSettings = field(default_factory=VenueSettings)
     monotonic: Callable[[], float] | None = None  # the caller's steady clock (None: none)
@@ -795,7 +802,7 @@ class TradeDesk:
             return _State.VENUE, found
         if answered:
             return _State.DONE, None
-        if await self.venue.now() - row.updated_at < self.setup.in_flight_ms:
+        if self.setup.in_flight(sent_at=row.updated_at, now=await self.venue.now()):
             return _State.UNKNOWN, None
         await self.send.absent(leg, reason=f"the venue has no such order after "
                                f"{self.setup.lookups} look-ups: it was not placed")  # fmt: skip
