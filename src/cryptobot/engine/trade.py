@@ -125,6 +125,7 @@ class TradeSetup:
         intent is stamped on the venue's clock plus the time since it was read, and a replayed
         clock starts each process at the same instant."""
         return max(0, now - sent_at) < self.in_flight_ms
+
     sleep: Sleep = asyncio.sleep
     settings: VenueSettings = field(default_factory=VenueSettings)
     monotonic: Callable[[], float] | None = None  # the caller's steady clock (None: none)

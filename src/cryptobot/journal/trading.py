@@ -629,9 +629,7 @@ def _row(intent: Intent, *, status: str, reason: str | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _unsettled(
-    con: duckdb.DuckDBPyConnection, venue: str, intents: list[Intent]
-) -> list[Intent]:
+def _unsettled(con: duckdb.DuckDBPyConnection, venue: str, intents: list[Intent]) -> list[Intent]:
     """THE rule by which an intent stands for an order that may have been sent: no row of
     its id settles it yet. A row settles it when it is a sent order's (answered, or
     ``sending``/``unknown`` already) or was written at or after the intent (its answer, its

@@ -158,24 +158,25 @@ def account_state(
         correlations = return_correlations(
             Lake(root), exchange, symbols, risk.gates.correlation_lookback_days
         )
-    account = AccountState(equity=equity, correlations=correlations, breaker=breaker)
+    state = AccountState(equity=equity, correlations=correlations, breaker=breaker)
     growth = LeverageContext(
         equity=equity,
         start_equity=breaker.start_equity,
         peak_equity=max(breaker.peak_equity or 0.0, equity or 0.0) or None,
-        recent_loss=risk.dynamic_leverage.enabled and _last_trade_lost(root),
+        recent_loss=risk.dynamic_leverage.enabled and _last_trade_lost(root, account=account),
     )
-    return account, growth
+    return state, growth
 
 
-def _last_trade_lost(root: Path | None) -> bool:
-    """Whether the account's newest closed round trip (``journal.roundtrips.closed``: derived
-    from the fills ``trade`` journaled, any venue and symbol) lost money, net of fees and
-    funding (a trip whose pnl is unknown is not a loss)."""
+def _last_trade_lost(root: Path | None, *, account: str) -> bool:
+    """Whether ``account``'s newest closed round trip (``journal.roundtrips.closed``: derived
+    from the fills ``trade`` journaled, any symbol; a paper loss says nothing of a live
+    account) lost money, net of fees and funding (a trip whose pnl is unknown is not a
+    loss)."""
     if root is None:
         return False
     with catalog.reader(root) as con:
-        trips = roundtrips.closed(con)
+        trips = roundtrips.closed(con, venue=account)
     if not trips:
         return False
     return bool(max(trips, key=lambda t: t["closed_at"])["pnl"] < 0)
