@@ -280,3 +280,14 @@ def test_an_intent_stamped_ahead_of_a_replayed_clock_is_not_in_flight_forever():
     assert not paper.in_flight(sent_at=1_000_061, now=1_000_000)
     assert live.in_flight(sent_at=1_000_061, now=1_000_000)  # a live venue: still patient
     assert not live.in_flight(sent_at=1_000_000 - LIVE_IN_FLIGHT_MS, now=1_000_000)
+
+
+def test_two_accounts_whose_names_differ_in_a_dash_keep_their_intents_apart(emu, journal):
+    """``paper:a_b`` and ``paper:a-b`` (both valid paper accounts) once shared one file and one
+    lock: one account's run took in and emptied the other's intents (a review's find)."""
+    mine, other = TradeJournal(journal, "paper:a_b"), TradeJournal(journal, "paper:a-b")
+    assert mine.intents.path != other.intents.path
+    intent = _intent(emu, btc_order(emu, 9), venue="paper:a-b")
+    other.intents.append(intent)
+    assert mine.take_in() == 0  # not its file: nothing read, nothing emptied
+    assert [i.client_order_id for i in other.intents.read()] == [intent.client_order_id]

@@ -5,6 +5,7 @@ factory and the simulated venues behind it: 0.04 s of their start)."""
 
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from cryptobot.core.settings import Settings
@@ -31,6 +32,12 @@ def account_name(settings: "Settings", *, live: bool) -> str:
     if live:
         return settings.exchange
     return f"paper:{settings.paper.account}"
+
+
+def file_token(account: str) -> str:
+    """``account`` as a part of a file name, one name per account (``paper:a_b`` and
+    ``paper:a-b`` are two accounts, so two files and two locks): percent-encoded."""
+    return quote(account, safe="")
 
 
 def known_account(name: str) -> bool:

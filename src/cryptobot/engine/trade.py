@@ -69,6 +69,7 @@ from cryptobot.core.errors import CryptobotError, DataError
 from cryptobot.core.execution import ExecutionReport, ExecutionRequest
 from cryptobot.core.market import Market
 from cryptobot.core.settings import ExecutionRules, ExecutionSettings, RiskSettings
+from cryptobot.core.venues import file_token
 from cryptobot.data import locks
 from cryptobot.engine.bracket import ENTRY, Bracket, Leg, next_version, plan
 from cryptobot.engine.dispatch import Dispatch, DryRunDispatch, VenueDispatch
@@ -263,8 +264,7 @@ async def open_desk(
         dry = DryRunDispatch(now=await venue.now())
         yield TradeDesk(venue, setup=setup, dispatch=dry, journal=journal)
         return
-    safe = "".join(c if c.isalnum() else "-" for c in setup.venue)
-    with locks.exclusive(setup.root / f"trade-{safe}.lock"), journal.held():
+    with locks.exclusive(setup.root / f"trade-{file_token(setup.venue)}.lock"), journal.held():
         journal.take_in()  # a killed run's intents: looked up as its ``sending`` rows
         dispatch = VenueDispatch(venue, journal, setup.monotonic)
         yield TradeDesk(venue, setup=setup, dispatch=dispatch, journal=journal)

@@ -31,6 +31,7 @@ from typing import Any
 
 from cryptobot.core.account import OrderRequest
 from cryptobot.core.errors import DataError
+from cryptobot.core.venues import file_token
 
 log = logging.getLogger(__name__)
 SCHEMA = "intent/1"
@@ -149,8 +150,7 @@ class IntentLog:
 
     @property
     def path(self) -> Path:
-        safe = "".join(c if c.isalnum() else "-" for c in self.venue)
-        return Path(self.root) / "journal" / f"intents-{safe}.jsonl"
+        return Path(self.root) / "journal" / f"intents-{file_token(self.venue)}.jsonl"
 
     def append(self, intent: Intent) -> None:
         """``intent`` on disk (written and fsync'd) before this returns; ``IntentNotDurable``
