@@ -2,7 +2,8 @@
 breaker state, equity history for the ladder, open-order ids and return correlations.
 
 Everything is read from the lake and the journal; nothing here reaches an exchange, so ``size``
-works offline and in a pipe.
+works offline and in a pipe. The journal's modules (and DuckDB) load when a function reads it:
+a backtest uses the market rules here and never the journal.
 """
 
 from collections.abc import Callable, Iterable
@@ -11,12 +12,9 @@ from pathlib import Path
 
 from cryptobot.core.market import Market
 from cryptobot.core.settings import RiskSettings
-from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
 from cryptobot.fills import brackets as bracket_rules
 from cryptobot.fills.liquidation import Venue
-from cryptobot.journal import breakers as breaker_journal
-from cryptobot.journal import roundtrips
 from cryptobot.risk.bracket_files import read_file
 from cryptobot.risk.breakers import Action, BreakerState, Clock, Equity, Event, step
 from cryptobot.risk.correlation import return_correlations
@@ -101,6 +99,8 @@ def current_breaker(
 ) -> BreakerState:
     """``account``'s journaled state judged now: the releases time (or a change of the loss
     limits) has brought, and the trips the configured limits call for."""
+    from cryptobot.journal import breakers as breaker_journal
+
     record = breaker_journal.load_state(root, account=account) if root else None
     return step(_stored(record), Clock(now), risk)[0]
 
@@ -116,6 +116,8 @@ def apply_event(
 ) -> tuple[BreakerState, tuple[Action, ...]]:
     """Feed one event to ``account``'s journaled breaker: read, step and store in one
     transaction (two processes at once cannot lose each other's trip)."""
+    from cryptobot.journal import breakers as breaker_journal
+
     outcome: list[tuple[BreakerState, tuple[Action, ...]]] = []
 
     def change(record: object) -> breaker_journal.Update:
@@ -175,6 +177,9 @@ def _last_trade_lost(root: Path | None, *, account: str) -> bool:
     loss)."""
     if root is None:
         return False
+    from cryptobot.data import catalog
+    from cryptobot.journal import roundtrips
+
     with catalog.reader(root) as con:
         trips = roundtrips.closed(con, venue=account)
     if not trips:
