@@ -78,3 +78,35 @@ def test_a_trip_stored_before_breakers_were_per_account_binds_every_account(
     (newest, *_) = journal.events(data_dir, account=LIVE)
     assert newest["account"] == LIVE and newest["mode"] == "active"
     assert journal.events(data_dir, account=PAPER)[0]["account"] is None  # not LIVE's reset
+
+
+def test_an_untripped_shared_row_passes_on_nothing_not_even_its_equity(cli: Cli, data_dir):
+    """The older journal's breaker was fed a paper account's 10,000: a live account's first
+    reading of 450 is its own first reading, not a 95.5 % monthly loss (a review's find)."""
+    fed = BreakerState(last_equity=10_000.0, start_equity=10_000.0, peak_equity=10_000.0,
+                       day="2025-03-03", day_start=10_000.0, week="2025-W10",
+                       week_start=10_000.0, month="2025-03", month_start=10_000.0)  # fmt: skip
+    update = journal.Update(BreakerState().to_record(), fed.to_record(), T0, "old", [])
+    journal.save_state(data_dir, update, account=journal.SHARED)
+    row = json.loads(cli("risk", "equity", "450", "--account", LIVE, "-f", "json").stdout)[0]
+    assert row["mode"] == "active" and row["actions"] == ""
+    assert row["day_start_equity"] == 450.0
+
+
+def test_an_account_risk_cannot_name_is_a_usage_error(cli: Cli, data_dir: Path):
+    """The older journal's shared row (``account``), a typo of an exchange, a paper account
+    the config could not name, another kind: refused before anything is stored."""
+    for name in ("account", "binanceusdmm", "paper:", "paper:a b", "live:x", "ünï", "replay:a/b"):
+        bad = cli("risk", "equity", "1000", "--account", name, ok=None)
+        assert bad.exit_code == 2 and "is no account" in bad.stderr, name
+    assert not (data_dir / catalog.DB_NAME).exists()
+    for name in ("paper:a_b-1", "replay:bitget", "bybit"):
+        assert status(cli, "--account", name)["account"] == name
+
+
+def test_under_replay_the_configured_account_is_the_replay_one_in_either_mode():
+    from cryptobot.core.venues import configured_account
+
+    for mode in ("paper", "live"):
+        settings = load_settings(env={}, overrides={"exchange": "replay", "mode": mode})
+        assert configured_account(settings) == f"replay:{settings.replay.source_exchange}", mode

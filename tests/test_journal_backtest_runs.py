@@ -3,6 +3,7 @@ DuckDB journal. Real processes: two recorders at once, and a recorder killed (-9
 writes the Parquet files, before its row and while it writes its row. Journals written
 before this layout (rows in DuckDB's ``backtest_runs``) still list theirs."""
 
+import json
 import multiprocessing
 import os
 import signal
@@ -213,17 +214,30 @@ def test_a_summary_holding_nan_is_stored_as_strict_json(tmp_path: Path):
 
 
 def test_a_damaged_row_file_is_not_listed_and_the_others_are(tmp_path: Path):
-    """Files a writer never leaves (it renames a whole, fsync'd file), made by hand: torn,
-    empty, not an object, a time that is not a number. The whole runs are listed; a damaged
-    one is not a run (as a killed one is not), and a wrong value reads as null."""
+    """Files a writer never leaves (it renames a whole, fsync'd file last), made by hand: torn,
+    empty, not an object, not UTF-8, NaN in it, a copy under another name, a row without its
+    Parquet files. A damaged one is not a run (as a killed one is not); the whole ones are
+    listed, and a value of the wrong kind in a whole run reads as null (a time past the years
+    a date holds made every listing fail: a review's find)."""
     kept = [_record(tmp_path, seed=s) for s in (1, 2)]
     folder = tmp_path / journal.FOLDER
-    (folder / f"torn{run_rows.SUFFIX}").write_text('{"run_id": "torn", "created_')
-    (folder / f"empty{run_rows.SUFFIX}").write_text("")
-    (folder / f"list{run_rows.SUFFIX}").write_text("[1, 2]\n")
-    odd = run_rows.path(tmp_path, kept[0]).read_text()
-    odd = odd.replace('"created_at": ', '"created_at": "soon", "x": ')
-    (folder / f"odd{run_rows.SUFFIX}").write_text(odd.replace('"run_id": "', '"run_id": "odd'))
-    listed = journal.runs(tmp_path)
-    assert [r["run_id"] for r in listed if r["created_at"] is not None] == kept
-    assert [r["created_at"] for r in listed if r["run_id"].startswith("odd")] == [None]
+    whole = run_rows.path(tmp_path, kept[0]).read_text()
+    for name, text in (("torn", '{"run_id": "torn", "created_'), ("empty", ""),
+                       ("list", "[1, 2]"), ("nan", '{"run_id": "nan", "x": NaN}'),
+                       ("copy", whole)):  # fmt: skip
+        (folder / f"{name}{run_rows.SUFFIX}").write_text(text)
+    (folder / f"bytes{run_rows.SUFFIX}").write_bytes(b'{"run_id": "bytes\xff"}')
+    run_rows.path(tmp_path, kept[1]).with_name(f"lone{run_rows.SUFFIX}").write_text(
+        whole.replace(kept[0], "lone")  # its row, without its trades and equity files
+    )
+    assert [r["run_id"] for r in journal.runs(tmp_path)] == kept
+    odd = json.loads(whole) | {"created_at": "soon", "start_ts": 10**17, "strategy": 7}
+    run_rows.path(tmp_path, kept[0]).write_text(json.dumps(odd))
+    (first,) = [r for r in journal.runs(tmp_path) if r["run_id"] == kept[0]]
+    assert first["created_at"] is None and first["start_ts"] is None and first["strategy"] is None
+
+
+def test_runs_are_listed_from_a_data_dir_whose_name_looks_like_a_pattern(tmp_path: Path):
+    root = tmp_path / "runs[1]*?"
+    run_id = _record(root, seed=5)
+    assert [r["run_id"] for r in journal.runs(root)] == [run_id]

@@ -2,11 +2,12 @@
 output, checked the way an auditor would: the real ``cryptobot`` program run in its own process
 with ``-v`` (DEBUG logs on stderr) and live keys in its environment, against the emulator with
 faults on every trading path (retries, lost answers, refusals: the paths that log and raise),
-then every byte it printed and every file it left in the data dir grepped for the key, the
-secret and a request signature."""
+and one run that fails (its traceback printed); then every byte it printed and every file it
+left in the data dir grepped for the key, the secret and a request signature not masked."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.test_trade_live import BTCID, btc_order
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 BTC = "BTC/USDT:USDT"
+SIGNED = re.compile(r"signature=(?!\*\*\*\*)", re.IGNORECASE)  # a signature not masked
 
 
 @pytest.fixture
@@ -62,20 +64,24 @@ def test_a_live_session_at_debug_level_leaks_no_secret_anywhere(emu: BinanceEmul
         _run(env, "config", "show", "-f", "json"),
         _run(env | {"CRYPTOBOT__MODE": "paper"}, "trade", str(orders), "--live"),  # refused
     ]
+    emu.faults = Faults(kinds=("drop",), paths=("/fapi/v2/", "/fapi/v3/"), rate=1.0)
+    runs.append(_run(env, "trade", "--status", "--live"))  # fails: its traceback at -v
     printed = "\n".join(r.stdout + r.stderr for r in runs)
-    assert [r.returncode for r in runs[:-1]] == [0] * 8, printed[-3000:]
-    assert runs[-1].returncode != 0 and "mode: live" in runs[-1].stderr
+    assert [r.returncode for r in runs[:-2]] == [0] * 8, printed[-3000:]
+    assert runs[-2].returncode != 0 and "mode: live" in runs[-2].stderr
+    assert runs[-1].returncode == 1 and "Traceback" in runs[-1].stderr
+    assert runs[-1].stderr.rstrip().splitlines()[-1].startswith("error: ")
     assert "DEBUG" in printed or "debug" in printed.lower()  # the logs were there to be read
     assert json.loads(runs[1].stdout)[0]["status"] == "placed"
     for secret in (KEY, SECRET):
         assert secret not in printed
-    assert "signature=" not in printed
+    assert not SIGNED.search(printed)  # signature=**** where a URL is shown whole
     stored = [p for p in data.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".duckdb") for p in stored)
     for path in stored:
         raw = path.read_bytes()
         assert KEY.encode() not in raw and SECRET.encode() not in raw, path
-        assert b"signature=" not in raw, path
+        assert not SIGNED.search(raw.decode("latin-1")), path
 
 
 def test_a_signed_url_in_an_error_or_a_log_line_loses_its_query_and_signature():

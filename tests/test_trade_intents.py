@@ -231,3 +231,63 @@ def _record_line(emu: BinanceEmulator) -> str:
     record = sized(entry=last(emu), symbol=BTC, qty=0.02, stop_pct=1.0, cid=CID,
                    exchange=VENUE, target_qty=[0.005, 0.005, 0.005])  # fmt: skip
     return json.dumps(record) + "\n"
+
+
+@pytest.mark.parametrize("earlier", ["refused", "not_placed"])
+def test_an_id_sent_again_after_its_refusal_and_killed_is_looked_up_not_forgotten(
+    emu, journal, earlier
+):
+    """The id's earlier life (the breaker refused the entry; or it was certainly never placed)
+    left a row; a later run sends it again and is killed after the request left: its intent is
+    newer than that row, so it stands for an order that may exist. The next run looks it up,
+    finds it and protects the position (the row had hidden it, and the position was left
+    without a stop: a review's find)."""
+    order = btc_order(emu, 43)
+    cid = order.client_order_id
+    req = plan(order, _markets(emu)[BTC], split=None).entry.request
+    rows = TradeJournal(journal, VENUE)
+    rows.refused(req, parent_id=cid, strategy=order.strategy, ts=emu.now_ms - 60_000,
+                 reason="circuit_breaker: blocked")  # fmt: skip
+    if earlier == "not_placed":
+        rows.settled(cid, status="not_placed", reason="never placed", ts=emu.now_ms - 30_000)
+    IntentLog(journal, VENUE).append(_intent(emu, order))  # the second life's intent
+
+    async def send() -> None:  # its request reached the venue; the answer never came back
+        ex = adapter(emu)
+        try:
+            await ex.create_order(symbol=req.symbol, type=req.type, side=req.side,
+                                  amount=req.amount, price=req.price,
+                                  client_order_id=req.client_order_id)  # fmt: skip
+        finally:
+            await ex.close()
+
+    asyncio.run(send())
+    (row,) = rows.orders_of(cid).values()
+    assert row.status == "sending"  # every reader sees the order that may exist
+    (out,) = trade(emu, journal, [order])
+    assert _asked_for(emu, cid) >= 1 and _entries(emu, cid) == 1  # looked up, never re-sent
+    assert out.status in ("placed", "already_placed"), out.reason
+    stops = [c for c in emu.engine.book.open_conditionals() if c.client_id.endswith("-sl")]
+    assert len(stops) == 1  # the position has its stop
+
+
+def test_an_intent_stamped_ahead_of_a_replayed_clock_is_not_in_flight_forever():
+    """A replayed clock starts every process at the same instant; the intent of a killed run
+    is stamped a little after it: the next run must not wait for it forever."""
+    from tests.trading import setup
+
+    paper, live = setup(Path(".")), setup(Path("."), in_flight_ms=LIVE_IN_FLIGHT_MS)
+    assert not paper.in_flight(sent_at=1_000_061, now=1_000_000)
+    assert live.in_flight(sent_at=1_000_061, now=1_000_000)  # a live venue: still patient
+    assert not live.in_flight(sent_at=1_000_000 - LIVE_IN_FLIGHT_MS, now=1_000_000)
+
+
+def test_two_accounts_whose_names_differ_in_a_dash_keep_their_intents_apart(emu, journal):
+    """``paper:a_b`` and ``paper:a-b`` (both valid paper accounts) once shared one file and one
+    lock: one account's run took in and emptied the other's intents (a review's find)."""
+    mine, other = TradeJournal(journal, "paper:a_b"), TradeJournal(journal, "paper:a-b")
+    assert mine.intents.path != other.intents.path
+    intent = _intent(emu, btc_order(emu, 9), venue="paper:a-b")
+    other.intents.append(intent)
+    assert mine.take_in() == 0  # not its file: nothing read, nothing emptied
+    assert [i.client_order_id for i in other.intents.read()] == [intent.client_order_id]

@@ -224,9 +224,8 @@ class _Group(TyperGroup):
             sys.stderr.write("interrupted\n")
             ctx.exit(130)
         except Exception as exc:
-            if _verbose(ctx):
-                raise
-            _fail(ctx, f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)")
+            hint = "" if _verbose(ctx) else " (run with -v for the traceback)"
+            _fail(ctx, f"unexpected {type(exc).__name__}: {exc}{hint}")
 
     def main(
         self,
@@ -263,14 +262,16 @@ def _verbose(ctx: click.Context) -> bool:
 
 
 def _fail(ctx: click.Context, message: str) -> None:
+    """The error in one line, exit 1; with ``-v`` its traceback first. Both redacted: an
+    exception chained from ccxt carries the signed request's URL."""
     from cryptobot.core.config import Secrets, redact
 
-    text = redact(message, Secrets.from_env())
-    typer.echo(f"error: {text}", err=True)
+    secrets = Secrets.from_env()
     if _verbose(ctx):
         import traceback
 
-        traceback.print_exc(file=sys.stderr)
+        sys.stderr.write(redact(traceback.format_exc(), secrets))
+    typer.echo(f"error: {redact(message, secrets)}", err=True)
     ctx.exit(1)
 
 

@@ -20,7 +20,7 @@ AccountOpt = Annotated[
     str | None,
     typer.Option(
         "--account",
-        help="Whose breaker: the journal's name of the account (paper:main, binanceusdm,"
+        help="Whose breaker: the journal's name of the account (paper:paper, binanceusdm,"
         " replay:binanceusdm). Default: the configured one (mode, exchange, paper.account).",
     ),
 ]
@@ -113,11 +113,17 @@ def reset(
 
 
 def _account(obj: AppContext, given: str | None) -> str:
-    from cryptobot.core.venues import configured_account
+    from cryptobot.core.venues import CCXT_VENUES, configured_account, known_account
 
-    if given is not None and not given.strip():
-        raise typer.BadParameter("an account name, e.g. paper:main", param_hint="--account")
-    return given.strip() if given is not None else configured_account(obj.settings)
+    if given is None:
+        return configured_account(obj.settings)
+    if not known_account(given.strip()):
+        raise typer.BadParameter(
+            f"{given!r} is no account: paper:<name>, replay:<exchange> or one of "
+            f"{', '.join(CCXT_VENUES)}",
+            param_hint="--account",
+        )
+    return given.strip()
 
 
 def _row(state: BreakerState, account: str) -> dict:

@@ -33,8 +33,9 @@ __all__, __getattr__, __dir__ = surface(
         "signal": ("Signal",),
         "symbols": ("check_symbol", "id_to_symbol", "parse_symbols", "symbol_to_id"),
         "timeframes": ("last_closed_open", "parse_timeframes", "timeframe_ms"),
-        "timeutil": ("DAY_MS", "iso", "parse_duration", "parse_time"),
-        "venues": ("CCXT_VENUES", "VENUES", "account_name", "configured_account", "lake_exchange"),
+        "timeutil": ("DAY_MS", "LAST_MS", "iso", "parse_duration", "parse_time"),
+        "venues": ("CCXT_VENUES", "VENUES", "account_name", "configured_account", "file_token",
+                   "known_account", "lake_exchange"),
     },
     modules=("gc_policy", "jit", "lazy", "numba_cache"),
 )  # fmt: skip

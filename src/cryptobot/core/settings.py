@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from cryptobot.core.venues import VENUES
+from cryptobot.core.venues import PAPER_ACCOUNT, VENUES
 
 
 def _not_a_bool(value: object) -> object:
@@ -586,7 +586,7 @@ class BacktestSettings(Section):
 
 
 class PaperSettings(Section):
-    account: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    account: Annotated[str, Field(pattern=PAPER_ACCOUNT)]
     initial_balance: Positive
     timeframe: Timeframe
     spread_ticks: Annotated[Int, Field(ge=0, le=1000)]  # the simulated book around the close

@@ -6,6 +6,7 @@ from cryptobot.core.errors import CryptobotError
 from cryptobot.core.numbers import finite
 
 DAY_MS = 86_400_000
+LAST_MS = 253_402_300_800_000  # 10000-01-01: no time a datetime holds (or a journal keeps) is later
 
 
 def parse_time(text: str) -> int:

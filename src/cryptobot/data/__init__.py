@@ -9,7 +9,7 @@ from cryptobot.core.lazy import surface
 __all__, __getattr__, __dir__ = surface(
     __name__,
     names={
-        "atomic": ("atomic_write",),
+        "atomic": ("atomic_write", "sync_directory"),
         "fetcher": ("FetchPlan", "Fetcher", "Progress"),
         "importer": ("import_file",),
         "lake": ("Lake", "OHLCV", "WriteResult"),

@@ -1,4 +1,5 @@
-"""Crash-safe file replacement: write beside the target, fsync, then rename over it.
+"""Crash-safe file replacement: write beside the target, fsync, rename over it, fsync the
+directory.
 
 The temp file is created with mode 0666 filtered by the process umask, exactly as a plain
 ``open(path, "w")`` would be, so a lake written by one account stays readable by the others the
@@ -22,8 +23,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        sync_directory(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sync_directory(directory: Path) -> None:
+    """A rename (or a new file) in ``directory`` made durable: without it a power cut can
+    lose the entry while the data is on disk, and files written in order (a backtest run's
+    row after its trades) could come back out of order. ~0.6 ms here."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temps(directory: Path, *, name: str = "*") -> int:

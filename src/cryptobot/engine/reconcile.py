@@ -194,7 +194,7 @@ class _Cycle:
                 self.filled.add(row.symbol)
             return out
         setup = self.desk.setup
-        if await self.desk.venue.now() - row.updated_at < setup.in_flight_ms:
+        if setup.in_flight(sent_at=row.updated_at, now=await self.desk.venue.now()):
             return []  # it may still land: the next cycle asks again
         why = f"the venue has no such order after {setup.lookups} look-ups: it was not placed"
         await self.desk.send.absent(_leg(row), reason=why)

@@ -69,6 +69,7 @@ from cryptobot.core.errors import CryptobotError, DataError
 from cryptobot.core.execution import ExecutionReport, ExecutionRequest
 from cryptobot.core.market import Market
 from cryptobot.core.settings import ExecutionRules, ExecutionSettings, RiskSettings
+from cryptobot.core.venues import file_token
 from cryptobot.data import locks
 from cryptobot.engine.bracket import ENTRY, Bracket, Leg, next_version, plan
 from cryptobot.engine.dispatch import Dispatch, DryRunDispatch, VenueDispatch
@@ -118,6 +119,14 @@ class TradeSetup:
     pause_s: float = 0.2  # between two look-ups
     stop_attempts: int = 3  # tries of a stop the venue certainly did not process
     max_wait_s: float = 5.0  # the longest Retry-After waited for before a stop counts as failed
+
+    def in_flight(self, *, sent_at: int, now: int) -> bool:
+        """Whether a request sent at ``sent_at`` and not found may still land at ``now``
+        (``in_flight_ms``: a live venue's patience). A time after ``now`` counts as now: an
+        intent is stamped on the venue's clock plus the time since it was read, and a replayed
+        clock starts each process at the same instant."""
+        return max(0, now - sent_at) < self.in_flight_ms
+
     sleep: Sleep = asyncio.sleep
     settings: VenueSettings = field(default_factory=VenueSettings)
     monotonic: Callable[[], float] | None = None  # the caller's steady clock (None: none)
@@ -255,8 +264,7 @@ async def open_desk(
         dry = DryRunDispatch(now=await venue.now())
         yield TradeDesk(venue, setup=setup, dispatch=dry, journal=journal)
         return
-    safe = "".join(c if c.isalnum() else "-" for c in setup.venue)
-    with locks.exclusive(setup.root / f"trade-{safe}.lock"), journal.held():
+    with locks.exclusive(setup.root / f"trade-{file_token(setup.venue)}.lock"), journal.held():
         journal.take_in()  # a killed run's intents: looked up as its ``sending`` rows
         dispatch = VenueDispatch(venue, journal, setup.monotonic)
         yield TradeDesk(venue, setup=setup, dispatch=dispatch, journal=journal)
@@ -795,7 +803,7 @@ class TradeDesk:
             return _State.VENUE, found
         if answered:
             return _State.DONE, None
-        if await self.venue.now() - row.updated_at < self.setup.in_flight_ms:
+        if self.setup.in_flight(sent_at=row.updated_at, now=await self.venue.now()):
             return _State.UNKNOWN, None
         await self.send.absent(leg, reason=f"the venue has no such order after "
                                f"{self.setup.lookups} look-ups: it was not placed")  # fmt: skip

@@ -9,9 +9,11 @@ or asked for actions, with its account and reason, for the journal and report. A
 and its event row are written in one transaction, together with the read of the state it was
 computed from (:func:`update_state`).
 
-Journals written before breakers were per account hold one row named ``account``: an account
-with no row of its own starts from it (a trip stored then stays in force for every account),
-and their events (account null) are listed for every account.
+Journals written before breakers were per account hold one row named ``account`` (a name no
+account can take): an account with no row of its own starts from its trip, if it holds one (a
+halt stored then stays in force for every account until each is released), never from its
+equity figures (another account's readings, which would judge this account's losses); their
+events (account null) are listed for every account.
 """
 
 import json
@@ -35,13 +37,17 @@ ALTER TABLE breaker_events ADD COLUMN IF NOT EXISTS account VARCHAR;
 """
 SHARED = "account"  # the one row of a journal written before breakers were per account
 # the account's own row first, else the shared row of an older journal
-_STATE = "SELECT state FROM breaker_state WHERE name IN (?, ?) ORDER BY name = ? DESC LIMIT 1"
+_STATE = "SELECT name, state FROM breaker_state WHERE name IN (?, ?) ORDER BY name = ? DESC LIMIT 1"
+# a state's equity figures: what an account never takes from the shared row
+_FIGURES = ("start_equity", "peak_equity", "last_equity", "day", "day_start", "week",
+            "week_start", "month", "month_start")  # fmt: skip
 _OF_ACCOUNT = "(account = ? OR account IS NULL)"
 
 
 def load_state(root: Path, *, account: str) -> object:
     """The stored state record of ``account`` (``BreakerState.to_record``), or None before its
     first event. Read-only, so ``size`` and ``risk status`` never wait behind each other."""
+    _own(account)
     with catalog.reader(root) as con:
         if con is None:
             return None
@@ -49,7 +55,25 @@ def load_state(root: Path, *, account: str) -> object:
             row = con.execute(_STATE, [account, SHARED, account]).fetchone()
         except duckdb.CatalogException:
             return None
-    return _decode(row[0]) if row else None
+    return _stored(row)
+
+
+def _stored(row: tuple[str, str | None] | None) -> object:
+    """The state record of a ``(name, state)`` row: the account's own as stored; the shared
+    row of an older journal as an account starts from it (its trip only)."""
+    if row is None:
+        return None
+    record = _decode(row[1])
+    if row[0] != SHARED or not isinstance(record, dict) or "mode" not in record:
+        return record  # a corrupt shared state is judged as one (unsafe: blocked)
+    if record["mode"] == "active":
+        return None  # nothing in force: a fresh breaker
+    return record | {name: None for name in _FIGURES}
+
+
+def _own(account: str) -> None:
+    if account == SHARED:
+        raise ValueError(f"{SHARED!r} names an older journal's shared breaker, not an account")
 
 
 def _decode(text: str | None) -> object:
@@ -76,7 +100,8 @@ class Update:
 
 def save_state(root: Path, update: Update, *, account: str) -> None:
     """Store ``update.after`` as ``account``'s state, whatever was stored (an import, a
-    repair); log the event when the mode changed or it asked for actions."""
+    repair); log the event when the mode changed or it asked for actions (``SHARED``: an
+    older journal's shared row, as tests of one write it)."""
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
         con.execute("BEGIN")
@@ -88,11 +113,12 @@ def update_state(root: Path, change: Callable[[object], Update], *, account: str
     """Read ``account``'s stored state, let ``change`` compute the next one, store it: one
     write transaction, so two processes feeding events at once (cron and the daemon) cannot
     overwrite each other's result. If ``change`` raises, nothing is stored."""
+    _own(account)
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
         con.execute("BEGIN")
         row = con.execute(_STATE, [account, SHARED, account]).fetchone()
-        update = change(_decode(row[0]) if row else None)
+        update = change(_stored(row))
         _write(con, update, account=account)
         con.execute("COMMIT")
     return update

@@ -31,6 +31,8 @@ from typing import Any
 
 from cryptobot.core.account import OrderRequest
 from cryptobot.core.errors import DataError
+from cryptobot.core.venues import file_token
+from cryptobot.data.atomic import sync_directory
 
 log = logging.getLogger(__name__)
 SCHEMA = "intent/1"
@@ -149,8 +151,7 @@ class IntentLog:
 
     @property
     def path(self) -> Path:
-        safe = "".join(c if c.isalnum() else "-" for c in self.venue)
-        return Path(self.root) / "journal" / f"intents-{safe}.jsonl"
+        return Path(self.root) / "journal" / f"intents-{file_token(self.venue)}.jsonl"
 
     def append(self, intent: Intent) -> None:
         """``intent`` on disk (written and fsync'd) before this returns; ``IntentNotDurable``
@@ -186,7 +187,7 @@ class IntentLog:
             finally:
                 os.close(fd)
             if made:
-                _sync_dir(self.path.parent)
+                sync_directory(self.path.parent)
         except OSError as exc:
             raise self._refused(exc) from None
 
@@ -197,6 +198,8 @@ class IntentLog:
             text = self.path.read_bytes().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return []
+        except OSError as exc:  # a folder in its place, no permission: nothing can be known
+            raise self._refused(exc) from None
         return list(self._intents(text))
 
     def clear(self) -> None:
@@ -239,15 +242,6 @@ class IntentLog:
             f"cannot write the order intents file {self.path} ({exc.strerror or exc}): trade "
             "sends no order before its intent is on disk; make the data dir writable"
         )
-
-
-def _sync_dir(folder: Path) -> None:
-    """The folder's entries (a new file's name) on disk."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = ["Intent", "IntentLog", "IntentNotDurable"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptobot.core.errors import CryptobotError
-from cryptobot.core.timeutil import iso, parse_duration, parse_time
+from cryptobot.core.timeutil import LAST_MS, iso, parse_duration, parse_time
 from cryptobot.journal import run_rows
 
 if TYPE_CHECKING:  # duckdb loads when a kind is read, not for `journal --help`
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # duckdb loads when a kind is read, not for `journal --help`
 
 Record = dict[str, Any]
 DURATION_UNITS = ("m", "h", "d", "w")
-LAST_MS = 253_402_300_800_000  # 10000-01-01: no time a journal holds is later
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,12 +50,12 @@ class Kind:
     """How one kind is read: its table (or a query), the column its time filter and order
     use, the output columns in order, the SQL each filter tests (None: the filter does not
     apply to it), which columns are times (ms) and which hold JSON text. ``files``: the SQL
-    reading the kind's rows kept in files beside the journal (given the data dir; None when
-    there are none), listed with the table's."""
+    (and its parameters) reading the kind's rows kept in files beside the journal (given the
+    data dir; None when there are none), listed with the table's."""
 
     table: str
     source: str
-    files: Callable[[Path], str | None] | None = None
+    files: Callable[[Path], tuple[str, list[Any]] | None] | None = None
     time: str
     columns: tuple[str, ...]
     symbol: str | None = "symbol"
@@ -194,23 +193,27 @@ def select(root: Path, kind: str, filters: Filters) -> Selection:
         if con is None:
             return Selection([], absent=f"no journal in {root} yet")
         parts = [spec.source] if spec.table in catalog.tables(con) else []
-        parts += [files] if files is not None else []
+        parts += [files[0]] if files is not None else []
         if not parts:
             return Selection([], absent=f"the journal holds no {kind} yet")
         source = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
-        rows = _query(con, spec, filters, source=source)
+        rows = _query(con, spec, filters, source=(source, files[1] if files else []))
     return Selection([_record(spec, row) for row in rows])
 
 
 def _query(
-    con: "duckdb.DuckDBPyConnection", spec: Kind, filters: Filters, *, source: str
+    con: "duckdb.DuckDBPyConnection",
+    spec: Kind,
+    filters: Filters,
+    *,
+    source: tuple[str, list[Any]],
 ) -> list[Record]:
     where, params = _where(spec, filters)
     order = ", ".join(f"{c} DESC" for c in (spec.time, *spec.tiebreak))
-    sql = f"SELECT * FROM ({source}) WHERE {where} ORDER BY {order}"
+    sql = f"SELECT * FROM ({source[0]}) WHERE {where} ORDER BY {order}"
     if filters.limit is not None:
         sql += f" LIMIT {int(filters.limit)}"
-    cur = con.execute(sql, params)
+    cur = con.execute(sql, [*source[1], *params])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in reversed(cur.fetchall())]
 

@@ -87,11 +87,14 @@ def trades(root: Path, filters: Filters) -> Selection:
     return Selection(found)
 
 
-def closed(con: Any, *, symbols: Collection[str] | None = None) -> list[Record]:
-    """The closed round trips on ``symbols`` (None: every symbol), of every venue, oldest
-    first: the account's results the safety rules read (``signal``'s cooldown after a loss,
-    ``journal.setups.signal_history``; sizing's recent loss, ``risk.context``), so a loss
-    taken through ``trade`` is seen by them as ``journal trades`` shows it. ``con``: the
+def closed(
+    con: Any, *, symbols: Collection[str] | None = None, venue: str | None = None
+) -> list[Record]:
+    """The closed round trips on ``symbols`` (None: every symbol), of ``venue`` (an account's
+    journal name, or its kind; None: every venue), oldest first: the results the safety
+    rules read (``signal``'s cooldown after a loss, ``journal.setups.signal_history``;
+    sizing's recent loss, ``risk.context``, of its account), so a loss taken through
+    ``trade`` is seen by them as ``journal trades`` shows it. ``con``: the
     caller's read connection (``catalog.reader``; None: no journal yet), so ``signal`` opens
     the journal once. A journal without fills (``signal`` before any trade) is no trips, read
     without deriving anything."""
@@ -99,7 +102,7 @@ def closed(con: Any, *, symbols: Collection[str] | None = None) -> list[Record]:
         return []
     if "fills" not in catalog.tables(con):
         return []
-    fills, orders, payments = _read(con, venue=None, symbols=symbols)
+    fills, orders, payments = _read(con, venue=venue, symbols=symbols)
     trips = derive(fills, orders=orders, payments=payments)
     return [t for t in trips if t["closed_at"] is not None]
 

@@ -196,11 +196,8 @@ class TradeJournal:
         pending = self.intents.read()
         if pending:
             with self._writing() as con:
-                known = _known_ids(con, self.venue, [i.client_order_id for i in pending])
-                for intent in pending:
-                    if intent.client_order_id not in known:
-                        _sending(con, intent)
-                        known.add(intent.client_order_id)
+                for intent in _unsettled(con, self.venue, pending):
+                    _sending(con, intent)
         self.intents.clear()
         return len(pending)
 
@@ -320,17 +317,11 @@ class TradeJournal:
         intents = self.intents.read()
         if not intents:
             return []
-        known: set[str] = set()
         if con is not None and self._has(con, "orders"):
-            known = _known_ids(con, self.venue, [i.client_order_id for i in intents])
-        out: dict[str, OrderRow] = {}
-        for i in intents:
-            if i.client_order_id not in known:
-                out.setdefault(i.client_order_id, OrderRow(
-                    i.client_order_id, i.parent_id, i.leg, i.symbol, i.side, i.type, i.amount,
-                    "sending", None, i.ts, i.ts, None,
-                ))  # fmt: skip
-        return list(out.values())
+            intents = _unsettled(con, self.venue, intents)
+        return [OrderRow(i.client_order_id, i.parent_id, i.leg, i.symbol, i.side, i.type,
+                         i.amount, "sending", None, i.ts, i.ts, None)
+                for i in intents]  # fmt: skip
 
     def _read(self, sql: str, params: list[Any], *, table: str = "orders") -> list[tuple]:
         with catalog.reader(self.root) as con:
@@ -458,7 +449,7 @@ class TradeJournal:
         request it then did not send): its row ``not_placed``, so no run looks it up. A row
         already there (the id's earlier life) is left as it is."""
         with self._writing() as con:
-            if not _known_ids(con, self.venue, [intent.client_order_id]):
+            if not any(r[1] in SENT for r in _rows_of(con, self.venue, [intent])):
                 _upsert(con, _row(intent, status="not_placed", reason=reason))
 
     def settled(self, client_order_id: str, *, status: str, reason: str, ts: int) -> None:
@@ -638,14 +629,32 @@ def _row(intent: Intent, *, status: str, reason: str | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _known_ids(con: duckdb.DuckDBPyConnection, venue: str, ids: list[str]) -> set[str]:
-    """Which of ``ids`` the journal has an order row of."""
-    rows = con.execute(
-        f"SELECT client_order_id FROM orders WHERE venue = ? AND client_order_id IN "
-        f"({', '.join('?' * len(ids))})",
+def _unsettled(con: duckdb.DuckDBPyConnection, venue: str, intents: list[Intent]) -> list[Intent]:
+    """THE rule by which an intent stands for an order that may have been sent: no row of
+    its id settles it yet. A row settles it when it is a sent order's (answered, or
+    ``sending``/``unknown`` already) or was written at or after the intent (its answer, its
+    withdrawal); a row from before it is the id's earlier life (refused, not placed), which
+    the intent's send superseded. The newest unsettled intent of each id, in file order."""
+    rows = {cid: (status, updated) for cid, status, updated in _rows_of(con, venue, intents)}
+    out: dict[str, Intent] = {}
+    for intent in intents:
+        status, updated = rows.get(intent.client_order_id, (None, None))
+        if status is None or (status not in SENT and (updated or 0) < intent.ts):
+            out.pop(intent.client_order_id, None)
+            out[intent.client_order_id] = intent
+    return list(out.values())
+
+
+def _rows_of(
+    con: duckdb.DuckDBPyConnection, venue: str, intents: list[Intent]
+) -> list[tuple[str, str, int]]:
+    """(client id, status, updated at) of the journal's rows of the intents' ids."""
+    ids = sorted({i.client_order_id for i in intents})
+    return con.execute(
+        "SELECT client_order_id, status, updated_at FROM orders WHERE venue = ? AND "
+        f"client_order_id IN ({', '.join('?' * len(ids))})",
         [venue, *ids],
     ).fetchall()
-    return {r[0] for r in rows}
 
 
 def _update(con: duckdb.DuckDBPyConnection, venue: str, order: Order, ts: int) -> None:

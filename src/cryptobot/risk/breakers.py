@@ -59,6 +59,7 @@ from enum import StrEnum
 
 from cryptobot.core.errors import DataError
 from cryptobot.core.settings import BreakerSettings, RiskSettings
+from cryptobot.core.timeutil import LAST_MS
 
 HOUR_MS = 3_600_000
 CORRUPT = "corrupt_state"
@@ -70,7 +71,7 @@ LIMIT_KEYS = (
     "daily_loss_usd",
     "weekly_loss_usd",
 )
-MAX_TS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last moment a datetime can hold
+MAX_TS = LAST_MS - 1  # 9999-12-31T23:59:59.999Z, the last moment a datetime can hold
 
 
 class Mode(StrEnum):

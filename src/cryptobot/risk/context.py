@@ -2,7 +2,8 @@
 breaker state, equity history for the ladder, open-order ids and return correlations.
 
 Everything is read from the lake and the journal; nothing here reaches an exchange, so ``size``
-works offline and in a pipe.
+works offline and in a pipe. The journal's modules (and DuckDB) load when a function reads it:
+a backtest uses the market rules here and never the journal.
 """
 
 from collections.abc import Callable, Iterable
@@ -11,12 +12,9 @@ from pathlib import Path
 
 from cryptobot.core.market import Market
 from cryptobot.core.settings import RiskSettings
-from cryptobot.data import catalog
 from cryptobot.data.lake import Lake
 from cryptobot.fills import brackets as bracket_rules
 from cryptobot.fills.liquidation import Venue
-from cryptobot.journal import breakers as breaker_journal
-from cryptobot.journal import roundtrips
 from cryptobot.risk.bracket_files import read_file
 from cryptobot.risk.breakers import Action, BreakerState, Clock, Equity, Event, step
 from cryptobot.risk.correlation import return_correlations
@@ -101,6 +99,8 @@ def current_breaker(
 ) -> BreakerState:
     """``account``'s journaled state judged now: the releases time (or a change of the loss
     limits) has brought, and the trips the configured limits call for."""
+    from cryptobot.journal import breakers as breaker_journal
+
     record = breaker_journal.load_state(root, account=account) if root else None
     return step(_stored(record), Clock(now), risk)[0]
 
@@ -116,6 +116,8 @@ def apply_event(
 ) -> tuple[BreakerState, tuple[Action, ...]]:
     """Feed one event to ``account``'s journaled breaker: read, step and store in one
     transaction (two processes at once cannot lose each other's trip)."""
+    from cryptobot.journal import breakers as breaker_journal
+
     outcome: list[tuple[BreakerState, tuple[Action, ...]]] = []
 
     def change(record: object) -> breaker_journal.Update:
@@ -158,24 +160,28 @@ def account_state(
         correlations = return_correlations(
             Lake(root), exchange, symbols, risk.gates.correlation_lookback_days
         )
-    account = AccountState(equity=equity, correlations=correlations, breaker=breaker)
+    state = AccountState(equity=equity, correlations=correlations, breaker=breaker)
     growth = LeverageContext(
         equity=equity,
         start_equity=breaker.start_equity,
         peak_equity=max(breaker.peak_equity or 0.0, equity or 0.0) or None,
-        recent_loss=risk.dynamic_leverage.enabled and _last_trade_lost(root),
+        recent_loss=risk.dynamic_leverage.enabled and _last_trade_lost(root, account=account),
     )
-    return account, growth
+    return state, growth
 
 
-def _last_trade_lost(root: Path | None) -> bool:
-    """Whether the account's newest closed round trip (``journal.roundtrips.closed``: derived
-    from the fills ``trade`` journaled, any venue and symbol) lost money, net of fees and
-    funding (a trip whose pnl is unknown is not a loss)."""
+def _last_trade_lost(root: Path | None, *, account: str) -> bool:
+    """Whether ``account``'s newest closed round trip (``journal.roundtrips.closed``: derived
+    from the fills ``trade`` journaled, any symbol; a paper loss says nothing of a live
+    account) lost money, net of fees and funding (a trip whose pnl is unknown is not a
+    loss)."""
     if root is None:
         return False
+    from cryptobot.data import catalog
+    from cryptobot.journal import roundtrips
+
     with catalog.reader(root) as con:
-        trips = roundtrips.closed(con)
+        trips = roundtrips.closed(con, venue=account)
     if not trips:
         return False
     return bool(max(trips, key=lambda t: t["closed_at"])["pnl"] < 0)
