@@ -291,3 +291,25 @@ def test_two_accounts_whose_names_differ_in_a_dash_keep_their_intents_apart(emu,
     other.intents.append(intent)
     assert mine.take_in() == 0  # not its file: nothing read, nothing emptied
     assert [i.client_order_id for i in other.intents.read()] == [intent.client_order_id]
+
+
+def test_journal_orders_shows_an_order_a_killed_run_may_have_sent_before_any_run_folds_it(
+    emu, journal
+):
+    """A run killed after an intent's fsync: until the next ``trade`` takes it in, ``journal
+    orders`` (and export, report) showed nothing of an order that may be live on the venue."""
+    from cryptobot.journal.query import Filters, select
+
+    assert select(journal, "orders", Filters()).absent  # nothing at all yet
+    order = btc_order(emu, 11)
+    IntentLog(journal, VENUE).append(_intent(emu, order))
+    IntentLog(journal, "paper:a-b").append(_intent(emu, btc_order(emu, 12), venue="paper:a-b"))
+    shown = select(journal, "orders", Filters(venue=VENUE)).records
+    assert [(r["client_order_id"], r["status"], r["venue"]) for r in shown] == [
+        (order.client_order_id, "sending", VENUE)]  # fmt: skip
+    assert shown[0]["amount"] == order.qty and shown[0]["created_at"] == emu.now_ms
+    assert len(select(journal, "orders", Filters()).records) == 2  # both accounts'
+    trade(emu, journal, [order])  # the next run takes it in, looks it up, places it once
+    rows = select(journal, "orders", Filters(venue=VENUE)).records
+    entry = [r for r in rows if r["client_order_id"] == order.client_order_id]
+    assert len(entry) == 1 and entry[0]["status"] in ("open", "closed")

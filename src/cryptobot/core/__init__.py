@@ -35,7 +35,7 @@ __all__, __getattr__, __dir__ = surface(
         "timeframes": ("last_closed_open", "parse_timeframes", "timeframe_ms"),
         "timeutil": ("DAY_MS", "LAST_MS", "iso", "parse_duration", "parse_time"),
         "venues": ("CCXT_VENUES", "VENUES", "account_name", "configured_account", "file_token",
-                   "known_account", "lake_exchange"),
+                   "known_account", "lake_exchange", "token_account"),
     },
     modules=("gc_policy", "jit", "lazy", "numba_cache"),
 )  # fmt: skip

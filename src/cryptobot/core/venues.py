@@ -5,7 +5,7 @@ factory and the simulated venues behind it: 0.04 s of their start)."""
 
 import re
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 if TYPE_CHECKING:
     from cryptobot.core.settings import Settings
@@ -38,6 +38,11 @@ def file_token(account: str) -> str:
     """``account`` as a part of a file name, one name per account (``paper:a_b`` and
     ``paper:a-b`` are two accounts, so two files and two locks): percent-encoded."""
     return quote(account, safe="")
+
+
+def token_account(token: str) -> str:
+    """The account a :func:`file_token` names."""
+    return unquote(token)
 
 
 def known_account(name: str) -> bool:

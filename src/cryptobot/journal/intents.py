@@ -31,7 +31,7 @@ from typing import Any
 
 from cryptobot.core.account import OrderRequest
 from cryptobot.core.errors import DataError
-from cryptobot.core.venues import file_token
+from cryptobot.core.venues import file_token, token_account
 from cryptobot.data.atomic import sync_directory
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,9 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not strict JSON")
 
 
+_PREFIX, _SUFFIX = "intents-", ".jsonl"
+
+
 @dataclass(frozen=True)
 class IntentLog:
     """The intents file of ``venue`` in the data dir ``root``."""
@@ -151,7 +154,14 @@ class IntentLog:
 
     @property
     def path(self) -> Path:
-        return Path(self.root) / "journal" / f"intents-{file_token(self.venue)}.jsonl"
+        return Path(self.root) / "journal" / f"{_PREFIX}{file_token(self.venue)}{_SUFFIX}"
+
+    @classmethod
+    def every(cls, root: Path) -> list["IntentLog"]:
+        """The intents file of every account that has one in ``root`` (by name)."""
+        folder = Path(root) / "journal"
+        names = sorted(p.name for p in folder.glob(f"{_PREFIX}*{_SUFFIX}") if p.is_file())
+        return [cls(root, token_account(n[len(_PREFIX) : -len(_SUFFIX)])) for n in names]
 
     def append(self, intent: Intent) -> None:
         """``intent`` on disk (written and fsync'd) before this returns; ``IntentNotDurable``

@@ -49,13 +49,13 @@ class Filters:
 class Kind:
     """How one kind is read: its table (or a query), the column its time filter and order
     use, the output columns in order, the SQL each filter tests (None: the filter does not
-    apply to it), which columns are times (ms) and which hold JSON text. ``files``: the SQL
-    (and its parameters) reading the kind's rows kept in files beside the journal (given the
-    data dir; None when there are none), listed with the table's."""
+    apply to it), which columns are times (ms) and which hold JSON text. ``files``: the
+    kind's rows kept in files beside the journal and their columns' SQL types (given the
+    data dir and the read connection), listed with the table's."""
 
     table: str
     source: str
-    files: Callable[[Path], tuple[str, list[Any]] | None] | None = None
+    files: Callable[[Path, Any], tuple[list[Record], Mapping[str, str]]] | None = None
     time: str
     columns: tuple[str, ...]
     symbol: str | None = "symbol"
@@ -70,9 +70,21 @@ def _table(name: str) -> str:
     return f"SELECT * FROM {name}"
 
 
+def _run_rows(root: Path, con: Any) -> tuple[list[Record], Mapping[str, str]]:
+    """Backtest runs: rows in files only (``journal.run_rows``)."""
+    return run_rows.rows(root), run_rows.COLUMNS
+
+
+def _pending_orders(root: Path, con: Any) -> tuple[list[Record], Mapping[str, str]]:
+    """Orders a killed run may have sent, still in its intents file (``journal.trading``)."""
+    from cryptobot.journal.trading import ORDER_TYPES, pending_orders
+
+    return pending_orders(root, con), ORDER_TYPES
+
+
 KINDS: dict[str, Kind] = {
     "orders": Kind(
-        table="orders", source=_table("orders"), time="created_at",
+        table="orders", source=_table("orders"), files=_pending_orders, time="created_at",
         columns=("created_at", "updated_at", "venue", "symbol", "strategy", "client_order_id",
                  "parent_id", "leg", "side", "type", "amount", "price", "trigger_price",
                  "expected_price", "reduce_only", "status", "exchange_order_id", "filled",
@@ -109,7 +121,7 @@ KINDS: dict[str, Kind] = {
         tiebreak=("id",),
     ),
     "backtests": Kind(
-        table="backtest_runs", source=_table("backtest_runs"), files=run_rows.source,
+        table="backtest_runs", source=_table("backtest_runs"), files=_run_rows,
         time="created_at", venue=None,
         symbol="list_contains(string_split(symbols, ','), ?)",
         columns=("created_at", "run_id", "strategy", "symbols", "timeframe", "start_ts",
@@ -188,17 +200,31 @@ def select(root: Path, kind: str, filters: Filters) -> Selection:
     from cryptobot.data import catalog
 
     spec = KINDS[kind]
-    files = spec.files(root) if spec.files is not None else None
-    with catalog.reader(root, files=files is not None) as con:
-        if con is None:
+    with catalog.reader(root, files=spec.files is not None) as con:
+        tables = catalog.tables(con) if con is not None else set()
+        kept, types = spec.files(root, con) if spec.files is not None else ([], {})
+        if not (tables or kept):
             return Selection([], absent=f"no journal in {root} yet")
-        parts = [spec.source] if spec.table in catalog.tables(con) else []
-        parts += [files[0]] if files is not None else []
+        parts = [(spec.source, [])] if spec.table in tables else []
+        parts += [_json_rows(kept, types)] if kept else []
         if not parts:
             return Selection([], absent=f"the journal holds no {kind} yet")
-        source = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
-        rows = _query(con, spec, filters, source=(source, files[1] if files else []))
+        sql = " UNION ALL BY NAME ".join(f"({part})" for part, _ in parts)
+        rows = _query(con, spec, filters, source=(sql, [p for _, ps in parts for p in ps]))
     return Selection([_record(spec, row) for row in rows])
+
+
+def _json_rows(rows: list[Record], types: Mapping[str, str]) -> tuple[str, list[str]]:
+    """SQL (and its one parameter) of ``rows`` as a relation of the columns ``types`` names:
+    one JSON text DuckDB reads at once (~25 ms for 2,000 rows), not a statement per row."""
+    columns = ", ".join(
+        f"row -> '{name}' AS {name}"
+        if kind == "JSON"
+        else f"CAST(row ->> '{name}' AS {kind}) AS {name}"
+        for name, kind in types.items()
+    )
+    sql = f"SELECT {columns} FROM (SELECT unnest(CAST(? AS JSON)::JSON[]) AS row)"
+    return sql, [json.dumps(rows)]
 
 
 def _query(

@@ -42,24 +42,14 @@ def write(root: Path, row: Mapping[str, Any]) -> None:
     atomic_write(path(root, row["run_id"]), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def source(root: Path) -> tuple[str, list[str]] | None:
-    """SQL (and its one parameter) reading every stored run row, for DuckDB; None when there
-    is none yet. The files are read here, not by DuckDB's file functions: their paths would
-    be globs (a data dir named ``runs[1]`` listed nothing), one bad file failed the whole
-    read, and ``read_json`` spends ~0.5 ms a file (1.1-1.6 s for 2,000 runs). A row is
+def rows(root: Path) -> list[dict[str, Any]]:
+    """Every stored run's row (``journal backtests`` reads them with the journal's tables).
+    The files are read here, not by DuckDB's file functions: their paths
+    would be globs (a data dir named ``runs[1]`` listed nothing), one bad file failed the
+    whole read, and ``read_json`` spends ~0.5 ms a file (1.1-1.6 s for 2,000 runs). A row is
     listed only when it is whole (:func:`_whole`)."""
     folder = Path(root) / FOLDER
-    rows = [row for path in sorted(folder.glob(f"*{SUFFIX}")) if (row := _whole(path))]
-    if not rows:
-        return None
-    columns = ", ".join(
-        f"row -> '{name}' AS {name}"
-        if kind == "JSON"
-        else f"CAST(row ->> '{name}' AS {kind}) AS {name}"
-        for name, kind in COLUMNS.items()
-    )
-    sql = f"SELECT {columns} FROM (SELECT unnest(CAST(? AS JSON)::JSON[]) AS row)"
-    return sql, [json.dumps(rows)]
+    return [row for path in sorted(folder.glob(f"*{SUFFIX}")) if (row := _whole(path))]
 
 
 def _whole(path: Path) -> dict[str, Any] | None:

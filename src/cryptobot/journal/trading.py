@@ -116,11 +116,17 @@ LIQUIDATION = "liquidation"
 WORKING = ("sending", "unknown", "open")
 #: statuses of an order that was sent (or may have been): never sent again under its id
 SENT = ("sending", "unknown", "open", "closed", "canceled")
-_ORDER_COLUMNS = (
-    "venue", "client_order_id", "parent_id", "leg", "symbol", "side", "type", "amount", "price",
-    "trigger_price", "reduce_only", "strategy", "status", "exchange_order_id", "filled",
-    "average", "fee", "reason", "gates", "created_at", "updated_at", "expected_price",
-)  # fmt: skip
+#: The ``orders`` columns and their SQL types (the table's, ``expected_price`` added since).
+ORDER_TYPES = {
+    "venue": "VARCHAR", "client_order_id": "VARCHAR", "parent_id": "VARCHAR", "leg": "VARCHAR",
+    "symbol": "VARCHAR", "side": "VARCHAR", "type": "VARCHAR", "amount": "DOUBLE",
+    "price": "DOUBLE", "trigger_price": "DOUBLE", "reduce_only": "BOOLEAN",
+    "strategy": "VARCHAR", "status": "VARCHAR", "exchange_order_id": "VARCHAR",
+    "filled": "DOUBLE", "average": "DOUBLE", "fee": "DOUBLE", "reason": "VARCHAR",
+    "gates": "VARCHAR", "created_at": "BIGINT", "updated_at": "BIGINT",
+    "expected_price": "DOUBLE",
+}  # fmt: skip
+_ORDER_COLUMNS = tuple(ORDER_TYPES)
 
 
 @dataclass(frozen=True)
@@ -317,8 +323,8 @@ class TradeJournal:
         intents = self.intents.read()
         if not intents:
             return []
-        if con is not None and self._has(con, "orders"):
-            intents = _unsettled(con, self.venue, intents)
+        has_orders = con is not None and self._has(con, "orders")
+        intents = _unsettled(con if has_orders else None, self.venue, intents)
         return [OrderRow(i.client_order_id, i.parent_id, i.leg, i.symbol, i.side, i.type,
                          i.amount, "sending", None, i.ts, i.ts, None)
                 for i in intents]  # fmt: skip
@@ -629,13 +635,30 @@ def _row(intent: Intent, *, status: str, reason: str | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _unsettled(con: duckdb.DuckDBPyConnection, venue: str, intents: list[Intent]) -> list[Intent]:
+def pending_orders(root: Path, con: duckdb.DuckDBPyConnection | None) -> list[dict[str, Any]]:
+    """The ``sending`` rows that every account's intents stand for and the journal has not
+    taken in yet (:func:`_unsettled`, the rule of the fold and of the desk's readers), as the
+    fold will write them: what ``journal orders`` shows of an order a killed run may have
+    sent, before the next run looks it up. ``con``: a read connection (None: no journal)."""
+    has_orders = con is not None and "orders" in catalog.tables(con)
+    out = []
+    for log in IntentLog.every(root):
+        intents = _unsettled(con if has_orders else None, log.venue, log.read())
+        out += [_row(intent, status="sending", reason=None) for intent in intents]
+    return out
+
+
+def _unsettled(
+    con: duckdb.DuckDBPyConnection | None, venue: str, intents: list[Intent]
+) -> list[Intent]:
     """THE rule by which an intent stands for an order that may have been sent: no row of
     its id settles it yet. A row settles it when it is a sent order's (answered, or
     ``sending``/``unknown`` already) or was written at or after the intent (its answer, its
     withdrawal); a row from before it is the id's earlier life (refused, not placed), which
-    the intent's send superseded. The newest unsettled intent of each id, in file order."""
-    rows = {cid: (status, updated) for cid, status, updated in _rows_of(con, venue, intents)}
+    the intent's send superseded. The newest unsettled intent of each id, in file order.
+    ``con`` None: a journal without orders (every intent unsettled)."""
+    found = _rows_of(con, venue, intents) if con is not None and intents else []
+    rows = {cid: (status, updated) for cid, status, updated in found}
     out: dict[str, Intent] = {}
     for intent in intents:
         status, updated = rows.get(intent.client_order_id, (None, None))
