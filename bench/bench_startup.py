@@ -259,7 +259,7 @@ QUIET = "import gc; gc.disable(); import {}; gc.freeze()"  # as a backtest does 
 FLOOR = "numpy, pyarrow.parquet, numba"
 # talib as a backtest imports it: without pandas (cryptobot/analysis/ta.py)
 # typer._adapters: pydantic's types and validators, which typer's parameter coercion loads
-LIBRARIES = f"{FLOOR}, cryptobot.analysis.ta, duckdb, pydantic.main, yaml, typer, typer._adapters"
+LIBRARIES = f"{FLOOR}, cryptobot.analysis.ta, pydantic.main, yaml, typer, typer._adapters"
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:

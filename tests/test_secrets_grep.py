@@ -42,6 +42,7 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # ten real processes
 def test_a_live_session_at_debug_level_leaks_no_secret_anywhere(emu: BinanceEmulator,
                                                                  tmp_path: Path):  # fmt: skip
     data = tmp_path / "data"
