@@ -12,12 +12,10 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli
 from tests.emulator import BinanceEmulator
 from tests.test_trade_kill import COINS, _journal, env_for, finish, kill_after, orders
 
@@ -43,29 +41,16 @@ def account(emu: BinanceEmulator) -> dict[str, tuple]:
     return out
 
 
-def in_process(env: dict[str, str]) -> Callable[..., list[dict]]:
-    """``cryptobot ... --live -f jsonl`` run in-process: for the uninterrupted reference, where
-    no process is killed (a start of one costs about a second of CPU)."""
-    cli = Cli(env)
-    return lambda *args: [json.loads(x) for x in cli(*args, "--live", "-f", "jsonl").stdout
-                          .splitlines()]  # fmt: skip
-
-
-def in_processes(env: dict[str, str], cwd: Path) -> Callable[..., list[dict]]:
-    """The same as real processes, run to their end."""
-    return lambda *args: finish(cryptobot(env, *args, cwd=cwd))
-
-
-def settle(run: Callable[..., list[dict]], source: Path, emu: BinanceEmulator) -> list[dict]:
+def settle(env: dict[str, str], source: Path, emu: BinanceEmulator) -> list[dict]:
     """A re-run of the batch, then a reconcile: what a trader does after a crash."""
     emu.now_ms += 11_000  # what a killed process had in flight cannot land any more
-    done = run("trade", str(source), "--taker")
+    done = finish(cryptobot(env, "trade", str(source), "--taker", cwd=source.parent))
     assert {o["status"] for o in done} <= {"placed", "already_placed"}, done
-    return run("trade", "--reconcile")
+    return finish(cryptobot(env, "trade", "--reconcile", cwd=source.parent))
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # 8 to 23 processes of about 3 s each; more on a busy machine
+@pytest.mark.timeout(900)  # 8 to 30 processes of about 3 s each; more on a busy machine
 def test_kill_9_at_random_points_then_rerun_and_reconcile_end_as_one_clean_run(
     shared, tmp_path: Path
 ):
@@ -77,7 +62,7 @@ def test_kill_9_at_random_points_then_rerun_and_reconcile_end_as_one_clean_run(
     with BinanceEmulator(shared) as emu:  # the reference: one run, never interrupted
         source = clean / "orders.jsonl"
         source.write_text(orders(emu))
-        settle(in_process(env_for(emu, clean / "data", "live")), source, emu)
+        settle(env_for(emu, clean / "data", "live"), source, emu)
         reference = account(emu)
     with BinanceEmulator(shared) as emu:
         source = killed / "orders.jsonl"
@@ -87,7 +72,7 @@ def test_kill_9_at_random_points_then_rerun_and_reconcile_end_as_one_clean_run(
             args = ("trade", str(source), "--taker") if n % 3 != 2 else ("trade", "--reconcile")
             proc = cryptobot(env, *args, cwd=killed)
             kill_after(proc, emu, hits=len(emu.hits) + rng.randint(3, 40))
-        settle(in_processes(env, killed), source, emu)
+        settle(env, source, emu)
         assert account(emu) == reference
         placements = emu.engine.book.placements
         assert placements and max(placements.values()) == 1, placements

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from cryptobot.journal.trading import TradeJournal
-from tests.conftest import Cli, emulator_env
+from tests.conftest import emulator_env
 from tests.emulator import BinanceEmulator
 from tests.test_ccxt_trading import KEY, SECRET
 from tests.trading import sized
@@ -97,7 +97,7 @@ def test_kill_9_mid_batch_then_rerun_places_nothing_twice_and_leaves_no_position
         emu.now_ms += 15 * 60_000  # paper: the entries fill at the next 5m bars
         again = finish(trade(env, source, venue))
         assert [o["status"] for o in again] == ["already_placed"] * len(COINS), again
-        status = _status(env, venue)
+        status = finish(_status(env, venue))
         unjournaled = _journal(data_dir, "SELECT client_order_id, status FROM orders "
                                          "WHERE status IN ('sending', 'unknown')")  # fmt: skip
         assert unjournaled == []
@@ -112,11 +112,12 @@ def test_kill_9_mid_batch_then_rerun_places_nothing_twice_and_leaves_no_position
         assert all(s["reduce_only"] for s in row["stops"])
 
 
-def _status(env: dict[str, str], venue: str) -> list[dict]:
-    """``trade --status`` in-process (a read of the account the processes left: no process is
-    under test here, and a start of one costs about a second of CPU)."""
-    args = ["trade", "--status", "-f", "jsonl", *(["--live"] if venue == "live" else [])]
-    return [json.loads(line) for line in Cli(env)(*args).stdout.splitlines()]
+def _status(env: dict[str, str], venue: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "cryptobot", "trade", "--status", "-f", "jsonl"]
+    if venue == "live":
+        args.append("--live")
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
 
 
 def _journal(root: Path, sql: str) -> list[tuple]:
