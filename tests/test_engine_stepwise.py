@@ -67,13 +67,24 @@ def _both(lake, settings, **request):
     """Both runs; no funding is made up where none is stored (the fast path charges
     ``backtest.funding_fallback_rate`` over the hole between the file's two segments, the replay
     venue only what is stored: a difference of the data, not of the engines)."""
-    backtest = settings.backtest.model_copy(update={"funding_fallback_rate": 0.0})
-    settings = settings.model_copy(update={"backtest": backtest})
-    req = runner.Request(**{"symbols": [SYMBOL], "exchange": "sim", "timeframe": "1h", **request})
-    data = runner.load(lake, req, settings)
+    req, data, settings = _loaded(lake, settings, request)
     fast = runner.run(req, data, settings)
     step = runner.run(req, data, settings, drive=partial(drive, lake=lake))
     return fast, step
+
+
+def _fast(lake, settings, **request):
+    """The fast path's run alone, as :func:`_both` makes it."""
+    req, data, settings = _loaded(lake, settings, request)
+    return runner.run(req, data, settings)
+
+
+def _loaded(lake, settings, request: dict):
+    """The request, its data and the settings both runs take (no made-up funding)."""
+    backtest = settings.backtest.model_copy(update={"funding_fallback_rate": 0.0})
+    settings = settings.model_copy(update={"backtest": backtest})
+    req = runner.Request(**{"symbols": [SYMBOL], "exchange": "sim", "timeframe": "1h", **request})
+    return req, runner.load(lake, req, settings), settings
 
 
 def _numbered(result):
@@ -235,7 +246,7 @@ def test_a_breaker_trip_closes_the_position_at_the_next_open_in_both(lake, setti
 def test_a_window_ending_with_a_position_open_leaves_it_open_marked_at_the_close(lake, settings):
     """--to cuts the candles read: the last position is open at the end, marked at the last
     close with no exit fill, in both runs."""
-    full, _ = _both(lake, settings, strategy="momentum", risk_usd=3.0)
+    full = _fast(lake, settings, strategy="momentum", risk_usd=3.0)  # where to cut: no replay
     long = full.trades[full.trades.bars_held > 5].iloc[0]
     end = int(long.entry_time) + 3 * HOUR
     fast, step = _both(lake, settings, strategy="momentum", risk_usd=3.0, end=end)

@@ -93,9 +93,11 @@ def gap(emu: BinanceEmulator, rng: random.Random, symbols: list[str]) -> None:
 
 
 async def _short_sleep(seconds: float) -> None:
-    """The retry policy's pauses as they are (at most 0.05 s between look-ups), a
-    Retry-After cut to 0.05 s: the adapter's look-ups really wait for a late order to land."""
-    await asyncio.sleep(min(seconds, 0.05))
+    """The retry policy's pauses as they are (at most 0.05 s between look-ups: the adapter's
+    look-ups really wait for a late order to land), a Retry-After (1 s, above any pause of the
+    policy) cut to 0.01 s: a rate limit refuses a request unprocessed, so the wait it asks for
+    lets nothing land that the test waits for (it was 0.05 s: ~11 s of the run asleep)."""
+    await asyncio.sleep(0.01 if seconds >= 1 else seconds)
 
 
 def venue_of(emu: BinanceEmulator) -> CcxtTradingExchange:
