@@ -20,6 +20,12 @@ now makes fewer and cheaper temporaries: the bar block column-major (filled colu
 the close read by TA-Lib without a strided copy) and the EMA difference in place. In this
 script's order, interleaved, 7 runs each, min / median CPU: 0.080 / 0.083 and 0.082 / 0.088 s
 before, 0.062 / 0.071 and 0.061 / 0.068 s after (results identical).
+
+2026-12-01 14:27-14:29 UTC, idle (load 0.9-1.0), two runs of this script: (b) 0.1107 and
+0.0879 s (125x and 143x backtesting.py, 11.2x and 14.6x vectorbt), (c) 0.268 / 0.269 s vs
+vectorbt 1.012 / 1.085 s. The first run's (b) is over the 0.10 s line; backtesting.py's own
+(b) took 13.8 and 12.6 s (10.9 s the day before): the machine ran slower this afternoon, and
+no commit since touched the fast path.
 """
 
 import os

@@ -237,6 +237,32 @@ read only where a rate is charged); the settings' per-field bool check (0.006-0.
 validator's 0.03-0.05 s). The floor and ``--phases``' libraries now include ``typer._adapters``
 (pydantic's types, which typer's parameter coercion loads in every command): the real process
 loads them, and leaving them out was most of the ~0.14 s the phases did not account for.
+
+Eighth session (2026-12-01 afternoon, issue 16): a backtest process no longer imports or opens
+DuckDB. The run's row is a strict-JSON file written last beside its trades and equity
+(``journal.run_rows``), which ``journal backtests`` lists with an older journal's
+``backtest_runs`` rows; DuckDB's import, its instance start and the one-row commit were
+0.08-0.1 s of CPU (interleaved A/B, 9 runs each, separate numba caches, load 2.5: CPU median
+1.119 -> 1.040 s, wall 1.193 -> 1.115 s; at load 5: CPU 1.005 -> 0.925 s). The floor's
+libraries drop ``duckdb``. Today's idle figures (this script, 9 runs, 14:12 UTC, load 0.8;
+``import pandas`` 0.534 s): the backtest 1.376 s median (CPU 1.51 s), ``-o`` 1.282 s; phases
+(min / median): libraries 0.400 / 0.481, modules 0.094 / 0.143, registries 0.102 / 0.148,
+settings + read + bars 0.100 / 0.125, run 0.162 / 0.202, record 0.021 / 0.024 (was
+0.048-0.067), start and exit 0.077 / 0.093. **The 1.0 s target is not met on this machine
+today.** The same machine ran slower this afternoon than on earlier days, for every
+program: backtesting.py on bench_backtest's (b) took 12.6-13.8 s (10.9 s a day before), and
+the morning's runs of the code before this change (DuckDB still in it) measured 0.96-1.18 s
+wall at load ~1. Checked and left:
+(1) OpenBLAS's threads (numpy starts one per core at import): ``OPENBLAS_NUM_THREADS=1`` cuts
+~0.06 s of CPU from ``import numpy`` but no wall time on an idle machine (the spinning thread
+runs on the other core), so nothing is set; (2) numba's cache load without its registries
+(``refresh`` skipped on a cache hit): the kernel segfaults, the registries are needed; (3)
+numba's entry-point scan (0.009 s) and pydantic's plugin loader (``importlib.metadata``, 0.011
+s): both needed by their libraries; (4) the interpreter: Debian's PGO/LTO build of Python 3.11
+(``/usr/bin/python3``) runs the same backtest with 11 % less CPU than the venv's pyenv build
+(3.11.7 without ``--enable-optimizations``): 0.856 vs 0.961 s median, ``import pandas`` 0.419
+vs 0.447 s; the product does not choose its users' interpreter, but a distribution's or
+python.org's Python is the optimized kind.
 """
 
 import argparse
