@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cryptobot.core.account import Order
+from cryptobot.core.account import Order, OrderRequest
 from cryptobot.core.config import load_settings
 from cryptobot.core.market import Market
 from cryptobot.data import catalog
@@ -119,15 +119,19 @@ def test_a_maker_entry_leaves_without_a_look_up_with_its_row_and_sized_order_sto
     assert rows == [("open", True)]  # the sized order kept with the entry's row
 
 
-def test_a_held_journal_reads_inside_the_process_and_keeps_other_processes_out(journal):
-    rows = TradeJournal(journal, "binanceusdm")
-    order = btc_order_like()
+def _sending(rows: TradeJournal, order, **extra) -> OrderRequest:
+    """The entry of ``order`` intended and taken in (its ``sending`` row); its request."""
     req = plan(order, _market(order), split=None).entry.request
+    rows.intend(Intent.of(req, venue=rows.venue, parent_id=order.client_order_id, leg="entry",
+                          strategy="manual", ts=1, **extra))  # fmt: skip
+    rows.take_in()
+    return req
+
+
+def test_a_held_journal_reads_inside_the_process_and_keeps_other_processes_out(journal):
+    rows, order = TradeJournal(journal, "binanceusdm"), btc_order_like()
     with rows.held():
-        rows.intend(Intent.of(req, venue="binanceusdm", parent_id=order.client_order_id,
-                              leg="entry", strategy="manual", ts=1,
-                              sized=order.to_record()))  # fmt: skip
-        rows.take_in()
+        _sending(rows, order, sized=order.to_record())
         assert list(rows.orders_of(order.client_order_id)) == [order.client_order_id]
         assert (
             breaker_journal.load_state(journal, account=ACCOUNT) is None
@@ -139,13 +143,9 @@ def test_a_held_journal_reads_inside_the_process_and_keeps_other_processes_out(j
 
 
 def test_a_held_journal_is_let_go_while_the_batch_waits(journal):
-    rows = TradeJournal(journal, "binanceusdm")
-    order = btc_order_like()
-    req = plan(order, _market(order), split=None).entry.request
+    rows, order = TradeJournal(journal, "binanceusdm"), btc_order_like()
     with rows.held():
-        rows.intend(Intent.of(req, venue="binanceusdm", parent_id=order.client_order_id,
-                              leg="entry", strategy="manual", ts=1))  # fmt: skip
-        rows.take_in()
+        req = _sending(rows, order)
         with rows.let_go():
             assert _read_from_another_process(journal) == "sending"  # a reader gets in
         assert "busy" in _read_from_another_process(journal)  # held again after the wait

@@ -117,13 +117,13 @@ def _account(obj: AppContext, given: str | None) -> str:
 
     if given is None:
         return configured_account(obj.settings)
-    if not known_account(given.strip()):
+    if not known_account(name := given.strip()):
         raise typer.BadParameter(
             f"{given!r} is no account: paper:<name>, replay:<exchange> or one of "
             f"{', '.join(CCXT_VENUES)}",
             param_hint="--account",
         )
-    return given.strip()
+    return name
 
 
 def _row(state: BreakerState, account: str) -> dict:

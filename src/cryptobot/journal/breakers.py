@@ -1,6 +1,6 @@
 """Circuit-breaker state in the DuckDB journal, so every process sees the same trip.
 
-One breaker per account (the journal's venue name: ``paper:main``, ``binanceusdm``,
+One breaker per account (the journal's venue name: ``paper:paper``, ``binanceusdm``,
 ``replay:binanceusdm``): a paper run's equity and a live account's are different series, and
 one breaker fed both would judge a live drawdown against paper readings (a paper reading of
 10,000 after a live one of 450 hides the live loss). ``breaker_state`` holds one row per
