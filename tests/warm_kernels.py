@@ -34,6 +34,7 @@ RUNS = (
      "--stepwise"),
     ("--strategy", "bos_fvg_fib", "--risk-usd", "10", "--stepwise"),
 )  # fmt: skip
+OHLCV = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 TIMEFRAMES = {"1m": None, "5m": "5min", "15m": "15min", "1h": "1h", "1d": "1D"}
 
 
@@ -50,8 +51,7 @@ def market(root: Path, *, days: int = 30) -> None:
                         index=pd.date_range("2024-01-01", periods=n, freq="1min"))  # fmt: skip
     lake = Lake(root)
     for timeframe, rule in TIMEFRAMES.items():
-        frame = bars if rule is None else bars.resample(rule).agg(
-            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+        frame = bars if rule is None else bars.resample(rule).agg(OHLCV)
         frame = frame.dropna().rename_axis("ts").reset_index()
         frame.insert(0, "timestamp", frame.pop("ts").dt.as_unit("ms").astype("int64"))
         lake.write_candles("binanceusdm", SYMBOL, timeframe, frame)
@@ -62,8 +62,11 @@ def main() -> int:
         market(Path(tmp))
         runner, failed = CliRunner(), 0
         for args in RUNS:
-            done = runner.invoke(app, ["backtest", "--symbols", SYMBOL, "--no-journal",
-                                       "-f", "json", *args], env={"CRYPTOBOT_DATA_DIR": tmp})
+            done = runner.invoke(
+                app,
+                ["backtest", "--symbols", SYMBOL, "--no-journal", "-f", "json", *args],
+                env={"CRYPTOBOT_DATA_DIR": tmp},
+            )
             if done.exit_code:
                 failed += 1
                 print(f"warm_kernels: {' '.join(args)}: {done.output.strip()[-300:]}",
