@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## venv + pip install -e '.[dev]'
 
+# bytecode compiled first: with PYTHONDONTWRITEBYTECODE set (as on some CI hosts) every one of
+# the suite's hundreds of command processes would compile the sources again (~0.1 s of CPU each)
 test: $(STAMP) browser  ## the whole suite (offline: loopback emulator, ../shared/data when present)
+	$(BIN)/python -m compileall -q -j 0 src tests examples >/dev/null
 	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist loadgroup
 
 # a headless browser opens the setup-chart page in tests/test_setup_charts.py (skipped without it)

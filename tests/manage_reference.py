@@ -45,17 +45,21 @@ class Plan:
 
 
 def whole_steps(qty: float, fractions: list[float], step: float) -> list[float]:
-    """The README's ladder rule, step by step: each slice rounded down to whole steps, but at
-    least one step while steps remain (nearest target first); a 100 % ladder's last slice takes
-    what is left."""
+    """The README's ladder rule, in two passes: first one step to each slice with a share
+    while steps remain (nearest target first), then each slice's steps beyond its first (its
+    share rounded down to whole steps), nearest first, from what is left; a 100 % ladder's
+    last slice takes what is left."""
     if step <= 0:
         return [f * qty for f in fractions]
     steps = math.floor(qty / step + 1e-9)
     out, left = [], steps
     for f in fractions:
-        n = min(max(math.floor(f * steps + 1e-9), 1 if f > 0 else 0), left)
-        out.append(n)
-        left -= n
+        out.append(1 if f > 0 and left > 0 else 0)
+        left -= out[-1]
+    for j, f in enumerate(fractions):
+        extra = min(max(math.floor(f * steps + 1e-9) - out[j], 0), left) if out[j] else 0
+        out[j] += extra
+        left -= extra
     if fractions and sum(fractions) >= 1 - 1e-9:
         out[-1] += left
     return [n * step for n in out]

@@ -32,6 +32,16 @@ def test_every_venue_can_be_pointed_at_loopback(exchange_id: str):
         assert exchange.ohlcv_limit == settings.exchanges[exchange_id].ohlcv_limit
         urls = _urls(exchange._ccxt.urls["api"])
         assert urls and all(u.startswith("http://127.0.0.1:9") for u in urls)
+        # ccxt's 250 ms pause at close lets TLS connections shut; plain HTTP has none to wait for
+        assert exchange._ccxt.timeout_on_exit == 0
+    finally:
+        asyncio.run(exchange.close())
+
+
+def test_a_venue_over_tls_keeps_ccxts_pause_at_close():
+    exchange = open_exchange(load_settings(env={}, overrides={"exchange": "binanceusdm"}))
+    try:
+        assert exchange._ccxt.timeout_on_exit == 250
     finally:
         asyncio.run(exchange.close())
 

@@ -173,3 +173,24 @@ def test_a_refused_event_stores_nothing(data_dir: Path):
         journal.load_state(data_dir, account=ACCOUNT) == before
         and journal.events(data_dir, account=ACCOUNT) == []
     )
+
+
+@pytest.mark.parametrize("rows", [0, 1, 3, 251, 600])
+def test_rows_go_in_a_few_statements_as_row_by_row_inserts_would_leave_them(tmp_path, rows):
+    """``catalog.insert_rows`` (one statement per few hundred rows, not one per row): a key met
+    twice keeps its last row, as ``executemany`` leaves it; a conflict clause still applies."""
+    batch = [(f"id{i % 250}", i, "x" * (i % 3)) for i in range(rows)]
+    with catalog.connect(tmp_path) as con:
+        con.execute("CREATE TABLE t (id VARCHAR PRIMARY KEY, n BIGINT, s VARCHAR)")
+        con.execute("CREATE TABLE u (id VARCHAR PRIMARY KEY, n BIGINT, s VARCHAR)")
+        catalog.insert_rows(con, "INSERT OR REPLACE INTO t VALUES {values}", batch, key=(0,))
+        if batch:  # executemany refuses an empty list; insert_rows does nothing
+            con.executemany("INSERT OR REPLACE INTO u VALUES (?, ?, ?)", batch)
+        assert (
+            con.execute("SELECT * FROM t ORDER BY id").fetchall()
+            == con.execute("SELECT * FROM u ORDER BY id").fetchall()
+        )
+        catalog.insert_rows(con, "INSERT INTO t VALUES {values} ON CONFLICT (id) DO UPDATE SET "
+                            "n = excluded.n + 1000", batch[:2], key=(0,))  # fmt: skip
+        updated = dict(con.execute("SELECT id, n FROM t WHERE n >= 1000").fetchall())
+        assert updated == {key: 1000 + n for key, n, _ in batch[:2]}

@@ -24,6 +24,11 @@ QUARTERS = [0.25, 0.25, 0.25]
         (10, [0.3333, 0.3333, 0.3334], [3, 3, 4]),  # a 100 % ladder closes everything
         (2, [0.3333, 0.3333, 0.3334], [1, 1, 0]),
         (5, [0.5, 0.5], [2, 3]),
+        # a larger slice's steps beyond its first leave a later slice its one (hypothesis
+        # found the 40 % slice taking two and the last slice none)
+        (5, [0.01, 0.01, 0.01, 0.40, 0.01], [1, 1, 1, 1, 1]),
+        (6, [0.01, 0.01, 0.01, 0.40, 0.01], [1, 1, 1, 2, 1]),
+        (3, [0.6, 0.2, 0.2], [1, 1, 1]),
     ],
 )
 def test_ladder_in_whole_steps(steps, fractions, expected):

@@ -15,17 +15,20 @@ from cryptobot.core.config import load_settings
 from cryptobot.core.market import Market
 from cryptobot.data import catalog
 from cryptobot.engine.bracket import plan
-from cryptobot.engine.trade import TradeSetup, trade_orders
+from cryptobot.engine.trade import TradeDesk, TradeSetup, trade_orders
 from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.engine.venue_settings import LEVERAGE, MARGIN_MODE, VenueSettings
+from cryptobot.exchange.paper import PaperBroker
 from cryptobot.journal import breakers as breaker_journal
 from cryptobot.journal.intents import Intent
 from cryptobot.journal.trading import TradeJournal
 from tests import test_trade_live
 from tests.emulator import BinanceEmulator
 from tests.test_ccxt_trading import adapter
+from tests.test_execution import MIN, Ticking, venue_of
 from tests.test_trade_live import BTC, btc_order
 from tests.trading import setup, sized, table
+from tests.venues import T0
 
 ACCOUNT = "paper:paper"  # the configured account (mode paper, paper.account: paper)
 
@@ -153,6 +156,31 @@ def test_a_held_journal_is_let_go_while_the_batch_waits(journal):
                       order=_open_order(order))  # fmt: skip
         assert rows.orders_of(order.client_order_id)[order.client_order_id].status == "open"
     assert _read_from_another_process(journal) == "open"
+
+
+def test_a_replayed_wait_keeps_the_journal_and_a_real_one_lets_it_go(journal, tmp_path):
+    """Letting go and reopening cost 20-60 ms a wait: paid only where the wait lasts (a paper
+    broker on real time), never on a replayed clock, which moves at once."""
+    replay = venue_of(tmp_path / "lake", [(100.0, 100.1, 99.9, 100.0)] * 3)
+    paper = PaperBroker(replay, journal_dir=tmp_path / "paper", setup=replay.setup,
+                        clock=Ticking(T0 + MIN, step_ms=0))  # fmt: skip
+    rows = TradeJournal(journal, "sim")
+    seen: dict[str, str] = {}
+
+    async def wait_on(venue, name: str) -> None:
+        desk = TradeDesk(venue, setup=setup(journal), dispatch=None, journal=rows)
+        venue.wait = lambda s: _probe(seen, name, journal)  # what another process meets
+        await desk._wait(1.0)
+
+    with rows.held():
+        _sending(rows, btc_order_like())
+        asyncio.run(wait_on(replay, "replay"))
+        asyncio.run(wait_on(paper, "paper on real time"))
+    assert "busy" in seen["replay"] and seen["paper on real time"] == "sending", seen
+
+
+async def _probe(seen: dict[str, str], name: str, journal: Path) -> None:
+    seen[name] = _read_from_another_process(journal)
 
 
 def test_a_reader_inside_a_hold_never_creates_what_it_reads(tmp_path: Path):

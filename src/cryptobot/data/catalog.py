@@ -16,7 +16,7 @@ and is let go while the batch waits (:func:`released`: a maker order resting for
 """
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,8 @@ import duckdb
 from cryptobot.core.errors import CryptobotError
 
 DB_NAME = "cryptobot.duckdb"
+#: rows of one ``INSERT`` (:func:`insert_rows`): 250 to 1,000 run alike, fewer cost more
+_ROWS_PER_STATEMENT = 250
 T = TypeVar("T")
 
 
@@ -223,6 +225,27 @@ def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The tables and views of the journal (a read-only reader cannot create missing ones)."""
     rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
     return {row[0] for row in rows}
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    statement: str,
+    rows: Sequence[Sequence[Any]],
+    *,
+    key: Sequence[int],
+) -> None:
+    """Run ``statement`` (an ``INSERT`` whose ``{values}`` stands for the rows' ``VALUES``
+    list) over ``rows`` in a few statements, not one per row: DuckDB's ``executemany`` runs a
+    statement per row (1-4 ms each; a paper broker's call stores every book, a reconcile
+    every fill it read). One statement may not touch a key twice, so a key met again keeps
+    its last row, as row-by-row inserts would leave it (``key``: the key's positions in a
+    row)."""
+    latest = {tuple(row[i] for i in key): row for row in rows}
+    batch = list(latest.values())
+    for start in range(0, len(batch), _ROWS_PER_STATEMENT):
+        chunk = batch[start : start + _ROWS_PER_STATEMENT]
+        marks = ", ".join(["(" + ", ".join("?" * len(chunk[0])) + ")"] * len(chunk))
+        con.execute(statement.format(values=marks), [v for row in chunk for v in row])
 
 
 def refresh_views(root: Path) -> list[str]:

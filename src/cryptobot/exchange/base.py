@@ -62,6 +62,11 @@ class Exchange(ABC):
         maker-first executor) drives a replay as it would wait on a live one."""
         await asyncio.sleep(seconds)
 
+    def waits_in_real_time(self) -> bool:
+        """Whether :meth:`wait` lasts what it waits (a replayed clock moves at once): a caller
+        lets go of what other processes need (the journal) only over a wait that lasts."""
+        return True
+
     @abstractmethod
     async def load_markets(self, reload: bool = False) -> dict[str, Market]: ...
 

@@ -96,6 +96,9 @@ class CcxtExchange(Exchange):
         if self._venue.ws_base and isinstance(urls, dict) and "ws" in urls:
             urls["ws"] = _rebase(urls["ws"], self._venue.ws_base.rstrip("/"), scheme="wss?")
         client.urls["api"] = urls
+        base = self._venue.api_base if module is ccxt_async else self._venue.ws_base
+        if base and not base.startswith(("https:", "wss:")):
+            client.timeout_on_exit = 0  # its 250 ms at close let TLS connections shut: none here
         _install_error_hook(client)
         return client
 

@@ -152,6 +152,9 @@ class PaperBroker(SimulatedExchange):
         wait = getattr(self._clock, "wait", None)
         await (wait(seconds) if wait is not None else asyncio.sleep(seconds))
 
+    def waits_in_real_time(self) -> bool:
+        return getattr(self._clock, "wait", None) is None
+
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
         if self._markets is None or reload:
             self._markets = await self._prices.load_markets(reload)

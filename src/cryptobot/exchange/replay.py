@@ -106,6 +106,9 @@ class ReplayExchange(SimulatedExchange):
     async def wait(self, seconds: float) -> None:
         await self.clock.wait(seconds)
 
+    def waits_in_real_time(self) -> bool:
+        return False
+
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
         if self._markets is None or reload:
             stored = self._lake.read_markets(self.id)

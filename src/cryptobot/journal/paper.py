@@ -186,11 +186,13 @@ def _rows(
 def _upsert(con: duckdb.DuckDBPyConnection, table: str, account: str, rows: list[Any]) -> None:
     if not rows:
         return
-    names = [name for name, _ in _columns(_TABLES[table][0])]
-    marks = ", ".join("?" * (len(names) + 1))
-    con.executemany(
-        f"INSERT OR REPLACE INTO {table} (account, {', '.join(names)}) VALUES ({marks})",
-        [[account, *(getattr(r, n) for n in names)] for r in rows],
+    record, key = _TABLES[table]
+    names = ["account", *(name for name, _ in _columns(record))]
+    catalog.insert_rows(
+        con,
+        f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES {{values}}",
+        [[account, *(getattr(r, n) for n in names[1:])] for r in rows],
+        key=[names.index(k) for k in key],
     )
 
 

@@ -47,12 +47,14 @@ def record_setups(root: Path, setups: Iterable[Setup], seen_at: int) -> int:
         ensure_schema(con)
         con.execute("BEGIN")
         before = con.execute("SELECT count(*) FROM setups").fetchone()[0]
-        con.executemany(
-            "INSERT INTO setups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        catalog.insert_rows(
+            con,
+            "INSERT INTO setups VALUES {values} "
             "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, ts = excluded.ts, "
             "entry = excluded.entry, stop = excluded.stop, targets = excluded.targets, "
             "confidence = excluded.confidence, reasons = excluded.reasons",
             rows,
+            key=(0,),
         )
         after = con.execute("SELECT count(*) FROM setups").fetchone()[0]
         con.execute("COMMIT")
@@ -87,10 +89,8 @@ def record_decisions(root: Path, decisions: Iterable, decided_at: int, max_age_b
     with catalog.connect(root) as con:
         ensure_schema(con)
         con.execute("BEGIN")
-        con.executemany(
-            "INSERT OR REPLACE INTO signal_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        catalog.insert_rows(con, "INSERT OR REPLACE INTO signal_decisions VALUES {values}",
+                            rows, key=(0,))  # fmt: skip
         con.execute("COMMIT")
 
 

@@ -526,15 +526,11 @@ class TradeJournal:
         if not fills:
             return 0
         with self._writing() as con:
-            legs = dict(
-                (r[0], (r[1], r[2]))
-                for r in con.execute(
-                    "SELECT client_order_id, parent_id, leg FROM orders WHERE venue = ?",
-                    [self.venue],
-                ).fetchall()
-            )
-            before = con.execute("SELECT count(*) FROM fills WHERE venue = ?",
-                                 [self.venue]).fetchone()[0]  # fmt: skip
+            ids = sorted({f.client_order_id for f in fills if f.client_order_id})
+            legs = {r[0]: (r[1], r[2]) for r in con.execute(
+                "SELECT client_order_id, parent_id, leg FROM orders WHERE venue = ? "
+                "AND client_order_id IN (SELECT unnest(?::VARCHAR[]))", [self.venue, ids],
+            ).fetchall()}  # fmt: skip
             rows = [
                 [self.venue, f.id, f.client_order_id,
                  *legs.get(f.client_order_id, (None, None)), f.timestamp, f.symbol, f.side,
@@ -542,15 +538,15 @@ class TradeJournal:
                  f.realized_pnl]
                 for f in fills if f.client_order_id in legs or f.order_type == LIQUIDATION
             ]  # fmt: skip
-            if rows:
-                con.executemany(
-                    "INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ?, ?, ?)",
-                    rows,
-                )
-            after = con.execute("SELECT count(*) FROM fills WHERE venue = ?",
-                                [self.venue]).fetchone()[0]  # fmt: skip
-        return after - before
+            if not rows:
+                return 0
+            new = {row[1] for row in rows}
+            known = con.execute("SELECT count(*) FROM fills WHERE venue = ? AND id IN "
+                                "(SELECT unnest(?::VARCHAR[]))",
+                                [self.venue, sorted(new)]).fetchone()[0]  # fmt: skip
+            catalog.insert_rows(con, "INSERT OR REPLACE INTO fills VALUES {values}", rows,
+                                key=(0, 1))  # fmt: skip
+        return len(new) - known
 
     def positions(self, positions: Iterable[Position], *, ts: int) -> None:
         rows = [
@@ -561,10 +557,8 @@ class TradeJournal:
         if not rows:
             return
         with self._writing() as con:
-            con.executemany(
-                "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            catalog.insert_rows(con, "INSERT OR REPLACE INTO positions VALUES {values}", rows,
+                                key=(0, 1, 2))  # fmt: skip
 
     def payments(self, payments: Iterable[FundingPayment]) -> None:
         """Store funding payments (a payment stored before is replaced by itself)."""
@@ -573,9 +567,8 @@ class TradeJournal:
         if not rows:
             return
         with self._writing() as con:
-            con.executemany(
-                "INSERT OR REPLACE INTO funding_payments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+            catalog.insert_rows(con, "INSERT OR REPLACE INTO funding_payments VALUES {values}",
+                                rows, key=(0, 1))  # fmt: skip
 
     def snapshot(self, balance: Balance, *, ts: int) -> None:
         """The account's balance and equity at ``ts`` (``journal.account``)."""

@@ -9,9 +9,10 @@ moved because of bar t applies from bar t+1. Which rules a strategy's trades fol
   multiple of the initial risk (the distance from the entry fill to the initial stop). In whole
   steps of the market (``ladder_lots``): each slice is rounded down to the step, but a slice
   smaller than one step still gets one step while the position has steps left, nearest target
-  first, and what is left after the ladder trails (3 steps on a 25/25/25 ladder: 1, 1, 1 and
-  nothing trails; 2 steps: 1 at 1R, 1 at 2R). A ladder of 100 % closes the whole position: its
-  last target takes what the rounding left.
+  first (a larger slice's extra steps never take the one a later slice is owed: 5 steps on a
+  1/1/1/40/1 % ladder close 1 each), and what is left after the ladder trails (3 steps on a
+  25/25/25 ladder: 1, 1, 1 and nothing trails; 2 steps: 1 at 1R, 1 at 2R). A ladder of 100 %
+  closes the whole position: its last target takes what the rounding left.
 - **Breakeven**: once the best price since entry has reached ``breakeven_after_r`` R (the bar
   the 1R partial fills in, for a ladder starting at that R), the stop moves to the average
   entry price.

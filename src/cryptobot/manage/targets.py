@@ -106,8 +106,10 @@ def rung_quantities(*, qty: float, rungs: tuple[Rung, ...], step: float | None) 
 
 def ladder_lots_into(out: np.ndarray, qty: float, fracs: np.ndarray, step: float) -> None:
     """The quantity of each take-profit rung (``fracs`` of ``qty``, nearest first) written into
-    ``out``: whole ``step``s (0: exact fractions), at least one step for a rung with a share,
-    never more than is left, and a ladder of 100 % closes what rounding left on its last rung.
+    ``out``: whole ``step``s (0: exact fractions), at least one step for a rung with a share
+    while steps are left (nearest first: a larger rung's steps beyond its first never take the
+    one step a later rung is owed), never more than is left, and a ladder of 100 % closes
+    what rounding left on its last rung.
     The one source of the rule: ``manage.policy`` compiles it for the position's step."""
     out[:] = 0.0
     if not qty > 0.0:
@@ -118,10 +120,15 @@ def ladder_lots_into(out: np.ndarray, qty: float, fracs: np.ndarray, step: float
         return
     steps = math.floor(qty / step + 1e-9)
     left = steps
+    owed = 0  # one step each for the rungs with a share, nearest first
+    for j in range(fracs.shape[0]):
+        if fracs[j] > 0.0:
+            owed += 1
     for j in range(fracs.shape[0]):
         want = math.floor(fracs[j] * steps + 1e-9)
-        if want < 1 and fracs[j] > 0.0:
-            want = 1
+        if fracs[j] > 0.0:
+            owed -= 1
+            want = max(1, min(want, left - owed))  # more than one: not a later rung's step
         want = min(want, left)
         out[j] = want * step
         left -= want
