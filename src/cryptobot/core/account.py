@@ -10,6 +10,7 @@ the settle currency; times in ms since the epoch, UTC, on the venue's clock.
 the paper broker): what the journal stores so a paper account survives a restart.
 """
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -187,6 +188,15 @@ class AccountState:
     ledger: Ledger
     books: dict[str, Book] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)  # open, by client order id
+
+    def working_copy(self) -> "AccountState":
+        """A copy a call may change and drop (a simulated venue keeps it only if the call
+        succeeds): the ledger and books are records of plain values, copied one level; the
+        orders are frozen, shared. ``copy.deepcopy`` gave the same at ~10x the cost, most of
+        a replayed backtest's time."""
+        return AccountState(ledger=copy.copy(self.ledger),
+                            books={s: copy.copy(b) for s, b in self.books.items()},
+                            orders=dict(self.orders))  # fmt: skip
 
 
 __all__ = [

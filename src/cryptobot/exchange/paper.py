@@ -35,7 +35,6 @@ funding, isolated liquidation), exactly as the replay exchange fills them on sto
 """
 
 import asyncio
-import copy
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -291,7 +290,7 @@ class _CycleCall:
 
     def __init__(self, held: _JournalSession) -> None:
         self._held = held
-        self.state = copy.deepcopy(held.state)
+        self.state = held.state.working_copy()
 
     async def __aenter__(self) -> "_CycleCall":
         return self

@@ -17,7 +17,6 @@ stored funding times, isolated liquidation at fills.liquidation's price. Orders 
 memory, one per exchange object.
 """
 
-import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -249,7 +248,7 @@ class _MemorySession:
 
     def __init__(self, venue: ReplayExchange) -> None:
         self._venue = venue
-        self.state: AccountState = copy.deepcopy(venue._state)
+        self.state: AccountState = venue._state.working_copy()
         self._account: SimAccount | None = None
 
     async def find_order(self, client_order_id: str) -> Order | None:
