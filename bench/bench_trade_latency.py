@@ -68,6 +68,12 @@ sent, the emulator reading it); journal rows and the "sent before?" check 0.04 (
   when it may be sent again: an estimate ahead of a replayed clock loses fills, one behind a
   live clock makes a request look out of flight too early. The taker's book: it sizes each
   market child to ``max_book_impact_pct`` of what is shown; skipping it changes the rule.
+- **2026-12-01 16:27-16:31 UTC, idle, load ~1**: desk, order of a batch 6.15 and 5.38 ms (p90
+  7.4 / 6.9); traced: clock + book at once 3.19, the intent's fsync beside them 2.35, then
+  1.31 to the order's arrival. Not the GIL's switch interval: ``sys.setswitchinterval(0.0002)``
+  (client and emulator threads trading the lock 25x more often) gave 6.26 ms. Still > 5 ms;
+  what is left is two round trips through one process's client and emulator and ~1.3 ms of
+  ccxt building and signing the order.
 - **Costs moved, not removed**: the intent's row with the answer (one transaction, 10-16 ms
   at load 5) now follows each create, so a stop or the next order of the batch waits for it.
 """
