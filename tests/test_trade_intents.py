@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cryptobot.core.config import load_settings
+from cryptobot.core.errors import CryptobotError
 from cryptobot.engine.bracket import plan
 from cryptobot.engine.dispatch import VenueDispatch
 from cryptobot.engine.trade import LIVE_IN_FLIGHT_MS
@@ -133,6 +134,27 @@ def test_an_entry_announced_but_never_sent_is_journaled_not_placed_and_not_looke
     (again,) = trade(emu, journal, [order])  # at market this time
     assert again.status == "placed", again.reason
     assert _asked_for(emu, order.client_order_id) == asked  # certainly never sent: not asked
+    assert emu.engine.book.placements[order.client_order_id] == 1
+
+
+def test_an_entry_announced_then_the_clock_lost_is_not_placed_and_sent_later_unasked(emu, journal):
+    """The entry's intent goes to disk, then the venue's clock cannot be read: the run stops
+    having sent nothing, and says so in the journal (``not_placed``), so the next run sends
+    the entry without looking it up first (it looked 6 times when the intent stayed)."""
+    order = btc_order(emu, 11)
+
+    def clock_lost_after_the_settings(method: str, path: str) -> None:
+        if path == "/fapi/v1/leverage":
+            emu.faults = Faults(rate=1.0, kinds=("500",), paths=("/fapi/v1/time",))
+
+    emu.after = clock_lost_after_the_settings
+    with pytest.raises(CryptobotError, match="fetch time failed"):
+        trade(emu, journal, [order])
+    assert table(journal, "SELECT leg, status FROM orders") == [("entry", "not_placed")]
+    emu.after, emu.faults = None, Faults()
+    asked = _asked_for(emu, order.client_order_id)
+    (again,) = trade(emu, journal, [order])
+    assert again.status == "placed" and _asked_for(emu, order.client_order_id) == asked
     assert emu.engine.book.placements[order.client_order_id] == 1
 
 

@@ -20,7 +20,7 @@ __all__, __getattr__, __dir__ = surface(
         "jit": ("njit",),
         "legs": ("ENTRY_ORDERS", "RESENT_LEGS", "leg_of_order", "leg_order_id"),
         "market": ("BestBidAsk", "Market", "plain_tier"),
-        "numbers": ("finite", "plain", "record_number", "short"),
+        "numbers": ("finite", "plain", "record_number", "short", "strict_json"),
         "order": ("Intent", "SizedOrder"),
         "periods": ("period_ends",),
         "settings": ("BacktestSettings", "BosFvgFibSettings", "BreakerSettings",

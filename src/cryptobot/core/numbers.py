@@ -5,6 +5,7 @@
 limit it meets. Every number a user or a file hands in passes through :func:`finite` first.
 """
 
+import json
 import math
 from typing import Any
 
@@ -50,6 +51,24 @@ def record_number(
     if isinstance(value, str) and value.strip():
         raise ValueError(f"{name} must be a number, got {short(value)} (text, not a number)")
     return finite(value, name=name, gt=gt, ge=ge)
+
+
+def strict_json(text: str | bytes) -> Any:
+    """``text`` parsed as strict JSON: ValueError for ``NaN``/``Infinity`` and for a number
+    too large for a float (``1e400`` parses to ``inf`` otherwise), as strict parsers refuse
+    them. For files this program wrote and a hand may have edited (intents, run rows)."""
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not strict JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is not a finite number")
+    return number
 
 
 def short(value: Any) -> str:

@@ -58,7 +58,7 @@ Everything else (the intent's row with the answer, the stop, the ladder, fills) 
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -444,7 +444,11 @@ class TradeDesk:
         sized = self._sized(order)
         self.send.expect(bracket.entry, parent_id=order.client_order_id,
                          strategy=order.strategy, gates=verdict, sized=sized)  # fmt: skip
-        self.send.at(await self.venue.now())  # its row on the clock it leaves at
+        try:
+            self.send.at(await self.venue.now())  # its row on the clock it leaves at
+        except BaseException:
+            await self.send.unsent(bracket.entry)  # announced, never sent: not_placed
+            raise
         try:
             entry = await self.send.create(bracket.entry, parent_id=order.client_order_id,
                                            strategy=order.strategy, gates=verdict,
@@ -553,10 +557,7 @@ class TradeDesk:
         """The executor's wait on the venue, the journal let go meanwhile (a maker order may
         rest for a minute: ``journal`` and ``report`` must not wait for it); a replayed wait,
         over at once, keeps it (letting go and reopening cost 20-60 ms a wait)."""
-        if not self.venue.waits_in_real_time():
-            await self.venue.wait(seconds)
-            return
-        with self.journal.let_go():
+        with self.journal.let_go() if self.venue.waits_in_real_time() else nullcontext():
             await self.venue.wait(seconds)
 
     async def _cover_held(self, bracket: Bracket, guard: "_Guard", book: _Book,

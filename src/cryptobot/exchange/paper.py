@@ -148,8 +148,7 @@ class PaperBroker(SimulatedExchange):
     async def wait(self, seconds: float) -> None:
         """On the broker's clock: one that can be waited on (a replayed one, the prices'
         exchange) moves; any other tells real time, which passes by itself."""
-        wait = getattr(self._clock, "wait", None)
-        await (wait(seconds) if wait is not None else asyncio.sleep(seconds))
+        await (asyncio.sleep(seconds) if self.waits_in_real_time() else self._clock.wait(seconds))
 
     def waits_in_real_time(self) -> bool:
         return getattr(self._clock, "wait", None) is None

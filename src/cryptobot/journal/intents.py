@@ -31,6 +31,7 @@ from typing import Any
 
 from cryptobot.core.account import OrderRequest
 from cryptobot.core.errors import DataError
+from cryptobot.core.numbers import strict_json
 from cryptobot.core.venues import file_token, token_account
 from cryptobot.data.atomic import sync_directory
 
@@ -104,7 +105,7 @@ class Intent:
     @classmethod
     def parse(cls, text: str) -> "Intent":
         """An intent from its line; ValueError when it is not one."""
-        raw = json.loads(text, parse_constant=_no_constant)
+        raw = strict_json(text)
         if not isinstance(raw, dict) or raw.pop("schema", None) != SCHEMA:
             raise ValueError(f"not an {SCHEMA} record")
         intent = cls(**raw)
@@ -138,10 +139,6 @@ _CHECKS = {
 }  # fmt: skip
 
 
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not strict JSON")
-
-
 _PREFIX, _SUFFIX = "intents-", ".jsonl"
 
 
@@ -167,7 +164,10 @@ class IntentLog:
         """``intent`` on disk (written and fsync'd) before this returns; ``IntentNotDurable``
         when it cannot be (its request must not leave). One ``write`` per line, the file
         opened for appending: a line is never interleaved with another."""
-        data = intent.line()
+        try:
+            data = intent.line()
+        except ValueError as exc:  # a non-finite number: no line can hold it
+            raise IntentNotDurable(f"the order intent cannot be written: {exc}") from None
         try:
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptobot.core.numbers import strict_json
 from cryptobot.core.timeutil import LAST_MS
 from cryptobot.data.atomic import atomic_write
 
@@ -59,7 +60,7 @@ def _whole(path: Path) -> dict[str, Any] | None:
     killed one is not). A value of the wrong kind reads as null (a time outside the years a
     date can hold, a text that is not text); the JSON columns as they are."""
     try:
-        row = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_not_json)
+        row = strict_json(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
         return None
     run_id = row.get("run_id") if isinstance(row, dict) else None
@@ -76,7 +77,3 @@ def _whole(path: Path) -> dict[str, Any] | None:
             ok = kind == "JSON" or isinstance(value, str)
         out[name] = value if ok else None
     return out
-
-
-def _not_json(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
