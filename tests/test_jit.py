@@ -85,3 +85,20 @@ def test_nothing_is_blocked_when_the_module_is_loaded_already():
         "print(blocked, sys.modules['numba.core.typing.cffi_utils'].SUPPORTED)"
     )
     assert out == "False True"
+
+
+def test_constants_passed_by_compiled_callers_compile_the_callee_once():
+    """numba would compile ``scale`` once per literal (0.5, 2.0, True, False): each constant
+    a caller passes is typed as its literal. A fresh cache's backtest compiled ``_act`` ten
+    times that way."""
+    out = _python(
+        "import cryptobot.core.jit as jit\n"
+        "@jit.njit\n"
+        "def scale(x, k, flip):\n"
+        "    return -x * k if flip else x * k\n"
+        "@jit.njit\n"
+        "def caller(x):\n"
+        "    return scale(x, 0.5, True) + scale(x, 2.0, False) + scale(x, 3, False)\n"
+        "print(caller(4.0), [str(s) for s in scale.signatures])"
+    )
+    assert out == "18.0 ['(float64, float64, bool)', '(float64, int64, bool)']"

@@ -8,9 +8,13 @@ CI run has (a fresh machine; the cache folder is named after the sources' folder
 compiling them first (~40 s) and the rest loading them is cheaper. A failure here fails
 nothing: the tests that use a kernel compile it themselves and say what is wrong.
 
-Usage: python -m tests.warm_kernels
+vectorbt's kernels (``tests/test_backtest_libraries.py``, ~20 s of CPU on a fresh cache) are
+compiled beside ours, in a second process: the other CPU sits idle while this one runs.
+
+Usage: python -m tests.warm_kernels [--libraries]   (--libraries: vectorbt's only)
 """
 
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -57,7 +61,27 @@ def market(root: Path, *, days: int = 30) -> None:
         lake.write_candles("binanceusdm", SYMBOL, timeframe, frame)
 
 
+def libraries() -> int:
+    """vectorbt's kernels compiled by the reference comparison's own call, on a few days of
+    real bars (its trades with and without the stop)."""
+    from tests.conftest import BINANCE
+    from tests.test_backtest_libraries import vectorbt_run
+
+    frame = pd.read_parquet(BINANCE / "BTC_USDT_USDT" / "1m.parquet").iloc[:5_000]
+    for stop_atr in (None, 1.5):
+        vectorbt_run(frame, stop_atr)
+    return 0
+
+
 def main() -> int:
+    beside = subprocess.Popen([sys.executable, "-m", "tests.warm_kernels", "--libraries"])
+    try:
+        return max(ours(), beside.wait())
+    finally:
+        beside.kill()
+
+
+def ours() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         market(Path(tmp))
         runner, failed = CliRunner(), 0
@@ -75,4 +99,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(libraries() if sys.argv[1:] == ["--libraries"] else main())

@@ -5,9 +5,10 @@ Any key and secret do: the emulator checks that requests are signed, not by whom
 import re
 from typing import Any
 
-import ccxt
-
+from cryptobot.exchange.ccxt_modules import package
 from tests.emulator.binance_usdm import BinanceEmulator
+
+ccxt = package("ccxt")  # the one exchange loaded, as the product loads it
 
 
 def binance_client(emu: BinanceEmulator, *, timeout_ms: int = 2000, **options: Any) -> Any:

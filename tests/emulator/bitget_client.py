@@ -5,9 +5,10 @@ Any key, secret and passphrase do: the emulator checks that requests are signed,
 import re
 from typing import Any
 
-import ccxt
-
+from cryptobot.exchange.ccxt_modules import package
 from tests.emulator.bitget_usdt import BitgetEmulator
+
+ccxt = package("ccxt")  # the one exchange loaded, as the product loads it
 
 
 def bitget_client(emu: BitgetEmulator, *, timeout_ms: int = 2000, **options: Any) -> Any:

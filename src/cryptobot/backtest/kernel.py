@@ -273,7 +273,7 @@ def run_signals(candles, inputs, stop_price, stop_distance, rules, costs, units,
     k, nf, allowed = 0, 0, units.start
     sig, trades = inputs.signal, books.trades
     for t in range(units.start, units.end - 1):
-        side = int(sig[t])
+        side = np.int64(sig[t])  # the type entry_of gives: one specialisation
         if side == 0 or t < allowed:
             continue
         i0 = t + 1

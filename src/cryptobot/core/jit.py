@@ -72,6 +72,35 @@ import_blocking("numba", blocked="scipy")
 load_numba_without_scipy()
 import_blocking("numba.core.typing.cffi_utils", blocked=CFFI)
 
-from numba import njit  # noqa: E402
+import numba  # noqa: E402
+from numba.core import types as nbtypes  # noqa: E402
+
+
+def njit(fn: Callable | None = None, /, **options: object) -> Callable:
+    """numba's ``njit`` (same options), whose functions compile once per argument *type* when
+    compiled code calls them. numba types a constant argument as its literal (``_act(..., 0,
+    7, ...)`` is typed ``Literal[int](0)``, ``Literal[int](7)``) and compiled a callee again
+    for every combination of constants its callers pass: the step's ``_act`` ten times,
+    ``_reduce`` five, ``run_trade`` twice. That was most of the 40 s a fresh cache takes to
+    build the backtest. A literal is passed as its plain type instead; LLVM still sees the
+    constant where it inlines the callee, so the machine code is as fast."""
+
+    def compile_(py_func: Callable) -> Callable:
+        return plain_type_calls(numba.njit(**options)(py_func))
+
+    return compile_ if fn is None else compile_(fn)
+
+
+def plain_type_calls(dispatcher: Callable) -> Callable:
+    """``dispatcher`` resolving calls from compiled code with the arguments' plain types."""
+    resolve = dispatcher.get_call_template  # type: ignore[attr-defined]
+
+    def get_call_template(args: tuple, kws: dict) -> tuple:
+        return resolve(tuple(nbtypes.unliteral(a) for a in args),
+                       {k: nbtypes.unliteral(v) for k, v in kws.items()})  # fmt: skip
+
+    dispatcher.get_call_template = get_call_template  # type: ignore[attr-defined]
+    return dispatcher
+
 
 __all__ = ["njit", "with_callees"]

@@ -16,9 +16,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import ccxt
-import ccxt.async_support as ccxt_async
-
 from cryptobot.core.config import Secrets
 from cryptobot.core.errors import CryptobotError, ExchangeFailure, UnknownSymbolError
 from cryptobot.core.market import Market
@@ -26,10 +23,13 @@ from cryptobot.core.settings import ExchangeSettings
 from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.venues import CCXT_VENUES
 from cryptobot.exchange.base import Exchange, FundingRate, OhlcvRow, OpenInterest, Ticker
+from cryptobot.exchange.ccxt_modules import package
 from cryptobot.exchange.retry import RetryAfter, RetryPolicy, describe
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ccxt = package("ccxt")
+ccxt_async = package("ccxt.async_support")
 
 SUPPORTED = CCXT_VENUES
 #: Load only linear perpetual/futures markets: spot and options are not traded here.
@@ -201,9 +201,7 @@ class CcxtExchange(Exchange):
         next one when none is waiting. A dropped connection raises :class:`ExchangeFailure`;
         the next call reconnects and subscribes again."""
         if self._ws is None:
-            import ccxt.pro as ccxt_pro
-
-            self._ws = self._client(ccxt_pro)
+            self._ws = self._client(package("ccxt.pro"))
             markets = await self._call("load markets", self._ccxt.load_markets)
             self._ws.set_markets(markets)
         if waiting := self._new_liquidations(symbols):

@@ -35,8 +35,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-import ccxt
-
 from cryptobot.core.account import (
     Balance,
     Fill,
@@ -56,6 +54,7 @@ from cryptobot.core.settings import ExchangeSettings
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.ccxt_dialects import DIALECTS, Dialect, venue_answer
 from cryptobot.exchange.ccxt_exchange import CcxtExchange
+from cryptobot.exchange.ccxt_modules import package
 from cryptobot.exchange.errors import (
     AmendNotSupported,
     InvalidOrder,
@@ -71,6 +70,7 @@ from cryptobot.exchange.retry import RetryAfter, RetryPolicy, describe, retry_af
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ccxt = package("ccxt")
 BOOK_LEVELS = 5  # the order book depth asked for (a limit both venues accept)
 
 

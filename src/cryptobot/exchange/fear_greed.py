@@ -12,14 +12,16 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
-import ccxt
 import pandas as pd
 
 from cryptobot.core.errors import ExchangeFailure
 from cryptobot.core.timeutil import DAY_MS
 from cryptobot.data.sources import FEAR_GREED_SOURCE, rows_frame
 from cryptobot.exchange.ccxt_exchange import retry_after_seconds
+from cryptobot.exchange.ccxt_modules import package
 from cryptobot.exchange.retry import RetryAfter
+
+ccxt = package("ccxt")
 
 
 class FearGreedSource:

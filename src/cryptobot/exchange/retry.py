@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import ccxt
-
 from cryptobot.core.errors import ExchangeFailure
+from cryptobot.exchange.ccxt_modules import package
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ccxt = package("ccxt")
 
 #: Transient failures: ccxt's NetworkError covers timeouts, 429/418 (DDoSProtection,
 #: RateLimitExceeded), 5xx (ExchangeNotAvailable) and dropped connections.
