@@ -52,14 +52,16 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
+from types import MappingProxyType
 
 from cryptobot.core.errors import DataError
 from cryptobot.core.settings import BreakerSettings, RiskSettings
-from cryptobot.core.timeutil import LAST_MS
+from cryptobot.core.timeutil import DAY_MS, LAST_MS
 
 HOUR_MS = 3_600_000
 CORRUPT = "corrupt_state"
@@ -239,8 +241,14 @@ def _corrupt(state: BreakerState, problem: str) -> BreakerState:
 def limits_key(b: BreakerSettings) -> str:
     """A fingerprint of the loss limits, stored with a monthly stop: it changes only when one
     of ``LIMIT_KEYS`` does."""
-    limits = {name: getattr(b, name) for name in LIMIT_KEYS}
-    return hashlib.sha1(json.dumps(limits, sort_keys=True).encode()).hexdigest()[:12]
+    return _fingerprint(tuple(getattr(b, name) for name in LIMIT_KEYS))
+
+
+@lru_cache(maxsize=16)
+def _fingerprint(limits: tuple) -> str:
+    """(Every event takes the key, and a backtest feeds one per bar: hashed once per limits.)"""
+    named = dict(zip(LIMIT_KEYS, limits, strict=True))
+    return hashlib.sha1(json.dumps(named, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def step(
@@ -416,15 +424,22 @@ def _daily_block(
     return None
 
 
-def _labels(ts: int) -> dict[str, str]:
+def _labels(ts: int) -> Mapping[str, str]:
     """The UTC day, ISO week and calendar month ``ts`` falls in."""
-    moment = datetime.fromtimestamp(ts / 1000, UTC)
+    return _day_labels(ts // DAY_MS)
+
+
+@lru_cache(maxsize=64)
+def _day_labels(day: int) -> Mapping[str, str]:
+    """(Labels of a whole UTC day, made once: every event of a backtest asks for them, and
+    formatting dates was a sixth of a stepwise run.)"""
+    moment = datetime.fromtimestamp(day * DAY_MS / 1000, UTC)
     iso = moment.isocalendar()
-    return {
+    return MappingProxyType({
         "day": moment.strftime("%Y-%m-%d"),
         "week": f"{iso.year}-W{iso.week:02d}",
         "month": moment.strftime("%Y-%m"),
-    }
+    })  # fmt: skip
 
 
 def _roll_periods(state: BreakerState, ev: Equity) -> BreakerState:
@@ -448,7 +463,7 @@ def _positive(figure: float | None) -> bool:
 
 
 def _breach(
-    state: BreakerState, period: str, now: dict[str, str], pct: float, usd: float | None
+    state: BreakerState, period: str, now: Mapping[str, str], pct: float, usd: float | None
 ) -> str | None:
     """How far the latest equity is past the period's limit; None when it is not, or when the
     period has no positive start or is over (its next reading starts a new one)."""
