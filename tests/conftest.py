@@ -6,13 +6,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import settings
 from typer.testing import CliRunner
 
 from cryptobot.cli.app import app
+from tests.bars import walk_bars as walk_bars  # the test modules' one import
 from tests.emulator import BinanceEmulator
 from tests.emulator.binance_usdm import SHARED
 
@@ -167,20 +166,3 @@ def sample_market_config(tmp_path: Path, days: int) -> Path:
     )
     (tmp_path / "demo").mkdir()
     return config
-
-
-def walk_bars(start: int, n: int, step: int = 300_000, seed: int = 1) -> pd.DataFrame:
-    """``n`` valid OHLCV bars of a seeded random walk from ``start``, ``step`` ms apart."""
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(0.002 * rng.standard_normal(n).cumsum())
-    open_ = np.concatenate(([100.0], close[:-1]))
-    return pd.DataFrame(
-        {
-            "timestamp": start + step * np.arange(n, dtype="int64"),
-            "open": open_,
-            "high": np.maximum(open_, close) + 0.5,
-            "low": np.minimum(open_, close) - 0.5,
-            "close": close,
-            "volume": rng.uniform(1, 10, n),
-        }
-    )

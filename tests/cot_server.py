@@ -19,6 +19,7 @@ import json
 import re
 import threading
 import zipfile
+from functools import cache
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,10 @@ def api_name(header: str, legacy: bool) -> str | None:
     return name
 
 
-def api_rows(folder: str) -> list[dict[str, str]]:
-    """Every row of every zip in ``folder`` as the API would return it."""
+@cache
+def api_rows(folder: str) -> tuple[dict[str, str], ...]:
+    """Every row of every zip in ``folder`` as the API would return it (parsed once per
+    process: servers only read them, and hand out copies)."""
     legacy = folder.startswith("legacy")
     out = []
     for path in sorted((COT / folder).glob("*.zip")):
@@ -75,7 +78,7 @@ def api_rows(folder: str) -> list[dict[str, str]]:
                     row[name] = v.strip()
             row["report_date_as_yyyy_mm_dd"] += "T00:00:00.000"
             out.append(row)
-    return out
+    return tuple(out)
 
 
 class CftcServer(LoopbackServer):
@@ -84,18 +87,15 @@ class CftcServer(LoopbackServer):
         self.api_down = False
         self.drop_field: str | None = None
         self.zip_override: dict[str, bytes] = {}
-        self._rows: dict[str, list[dict[str, str]]] = {}
         self._lock = threading.Lock()
         super().__init__(_handler(self))
 
     def count(self, prefix: str) -> int:
         return sum(h.startswith(prefix) for h in self.hits)
 
-    def rows(self, dataset: str) -> list[dict[str, str]]:
+    def rows(self, dataset: str) -> tuple[dict[str, str], ...]:
         with self._lock:
-            if dataset not in self._rows:
-                self._rows[dataset] = api_rows(DATASETS[dataset])
-            return self._rows[dataset]
+            return api_rows(DATASETS[dataset])
 
     def query(self, dataset: str, q: dict[str, str]) -> list[dict[str, Any]]:
         where = q.get("$where", "")

@@ -1,6 +1,7 @@
 """The ccxt adapter is built for every supported venue without touching the network."""
 
 import asyncio
+import ssl
 
 import pytest
 
@@ -44,6 +45,21 @@ def test_a_venue_over_tls_keeps_ccxts_pause_at_close():
         assert exchange._ccxt.timeout_on_exit == 250
     finally:
         asyncio.run(exchange.close())
+
+
+def test_clients_share_one_tls_context_that_still_verifies():
+    """ccxt read its CA bundle for every client it opened (~30 ms each); one context now serves
+    every client of the process, and it checks certificates and host names as ccxt's did."""
+    settings = load_settings(env={}, overrides={"exchange": "binanceusdm"})
+    first, second = open_exchange(settings), open_exchange(settings)
+    try:
+        context = first._ccxt.ssl_context
+        assert context is second._ccxt.ssl_context
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 50  # ccxt's CA bundle, loaded
+    finally:
+        asyncio.run(first.close())
+        asyncio.run(second.close())
 
 
 def test_unknown_venue_is_a_clear_error():

@@ -18,19 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryptobot.core.errors import DataError
-from cryptobot.data import locks
-from cryptobot.data.atomic import atomic_write
 from cryptobot.data.lake import OHLCV, REVISIONS, Lake
 from cryptobot.data.validate import check_candles
+from tests import lake_writers
 from tests.conftest import BINANCE, Cli, walk_bars
+from tests.lake_writers import DAYS, JAN_2025, NOW, SYMBOL
 
 ROOT = Path(__file__).resolve().parents[1]
-SYMBOL = "BTC/USDT:USDT"
 SERIES = Path("candles/binanceusdm/BTC_USDT_USDT")
-JAN_2025 = 1_735_689_600_000
-NOW = 1_767_225_600_000  # 2026-01-01, the clock the lake tests pass in
 SPAWN = multiprocessing.get_context("spawn")
-DAYS = 3  # of 5m bars that concurrent writers share out, one hour per write
 
 
 def _snapshot(root: Path) -> dict[Path, bytes]:
@@ -225,29 +221,12 @@ def test_importing_a_bar_dated_2099_is_one_line_and_harmless(
 # ---- item 3: concurrent writers ----------------------------------------------------------------
 
 
-def _write_share(root: str, share: int, writers: int, start) -> None:
-    """One writer: every ``writers``-th hour of the month, one hour per write, plus its funding
-    rows and the markets file, so the writers interleave as much as they can."""
-    lake = Lake(root)
-    bars = walk_bars(JAN_2025, DAYS * 288, seed=7)
-    hours = (bars.timestamp - JAN_2025) // 3_600_000
-    start.wait()
-    for hour in range(share, DAYS * 24, writers):
-        lake.write_candles("x", SYMBOL, "5m", bars[hours == hour], now_ms=NOW, source="test")
-        if hour % (writers * 8) == share:
-            funding = pd.DataFrame(
-                {"timestamp": [JAN_2025 + hour * 3_600_000], "funding_rate": [1e-4]}
-            )
-            lake.write_funding("x", SYMBOL, funding)
-    lake.write_markets("x", [])
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("writers", [2, 2, 6])
 def test_concurrent_writers_lose_no_bar(tmp_path: Path, writers: int):
     start = SPAWN.Barrier(writers)
     procs = [
-        SPAWN.Process(target=_write_share, args=(str(tmp_path), i, writers, start))
+        SPAWN.Process(target=lake_writers.write_share, args=(str(tmp_path), i, writers, start))
         for i in range(writers)
     ]
     for proc in procs:
@@ -293,31 +272,14 @@ def test_two_cli_imports_at_once_keep_every_bar(tmp_path: Path):
     pd.testing.assert_frame_equal(stored, bars)
 
 
-def _hold_lock_then_write(root: str, ready, go) -> None:
-    """A writer that holds the series lock with its temp file on disk until told to finish."""
-    directory = Lake(root).candle_dir("x", SYMBOL, "5m")
-    bars = walk_bars(JAN_2025, 12)
-
-    def slow(tmp: Path) -> None:
-        ready.set()
-        go.wait()
-        bars.to_parquet(tmp, index=False)
-
-    with locks.exclusive(directory / ".lock"):
-        atomic_write(directory / "2025-01.parquet", slow)
-
-
-def _write_later_bars(root: str, started) -> None:
-    started.set()
-    Lake(root).write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025 + 12 * 300_000, 12), now_ms=NOW)
-
-
 def test_a_second_writer_waits_and_never_removes_a_live_temp_file(tmp_path: Path):
     ready, go, started = SPAWN.Event(), SPAWN.Event(), SPAWN.Event()
-    holder = SPAWN.Process(target=_hold_lock_then_write, args=(str(tmp_path), ready, go))
+    holder = SPAWN.Process(
+        target=lake_writers.hold_lock_then_write, args=(str(tmp_path), ready, go)
+    )
     holder.start()
     assert ready.wait(60)
-    second = SPAWN.Process(target=_write_later_bars, args=(str(tmp_path), started))
+    second = SPAWN.Process(target=lake_writers.write_later_bars, args=(str(tmp_path), started))
     second.start()
     try:
         assert started.wait(60)
@@ -340,21 +302,11 @@ def test_a_second_writer_waits_and_never_removes_a_live_temp_file(tmp_path: Path
 # ---- a writer killed mid-write -------------------------------------------------------------------
 
 
-def _stall_mid_write(root: str, ready) -> None:
-    def half(table, where, **kwargs) -> None:
-        Path(where).write_bytes(b"PAR1 half a file")
-        ready.set()
-        time.sleep(600)
-
-    pq.write_table = half  # this process only: it is killed before it could finish
-    Lake(root).write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 100), now_ms=NOW)
-
-
 def test_kill_9_mid_write_leaves_the_old_file_and_the_next_write_cleans_up(tmp_path: Path):
     lake = Lake(tmp_path)
     lake.write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 50), now_ms=NOW)
     ready = SPAWN.Event()
-    child = SPAWN.Process(target=_stall_mid_write, args=(str(tmp_path), ready))
+    child = SPAWN.Process(target=lake_writers.stall_mid_write, args=(str(tmp_path), ready))
     child.start()
     try:
         assert ready.wait(60)
@@ -388,7 +340,7 @@ _WRITE_EVERYTHING = """
 import os, sys
 import pandas as pd
 from cryptobot.data.lake import Lake
-from tests.test_lake_hardening import JAN_2025, NOW, SYMBOL, walk_bars
+from tests.lake_writers import JAN_2025, NOW, SYMBOL, walk_bars
 os.umask(int(sys.argv[2], 8))
 lake = Lake(sys.argv[1])
 lake.write_candles("x", SYMBOL, "5m", walk_bars(JAN_2025, 10), now_ms=NOW)

@@ -388,8 +388,8 @@ class BinanceEmulator(VenueServer):
         bars = self.bars(base, "5m")
         rows = []
         for t in (t for t in stamps if t + tf <= self.now_ms):
-            inside = bars[(bars[:, 0] >= t) & (bars[:, 0] < t + tf)]
-            volume, buy = float(inside[:, 5].sum()), self.taker_split(t)
+            first, end = np.searchsorted(bars[:, 0], [t, t + tf])  # the bars are in time order
+            volume, buy = float(bars[first:end, 5].sum()), self.taker_split(t)
             rows.append(
                 {
                     "buySellRatio": f"{buy / (1 - buy):.4f}",

@@ -16,6 +16,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from functools import cache
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,6 +68,21 @@ SPECS = {
 MALFORMED = b'[[1744000000000, "83000.1", "8'
 
 
+@cache
+def stored_bars(data_dir: Path, base: str, interval: str) -> np.ndarray:
+    """A stored candle file as rows [ts, o, h, l, c, v], oldest first, read once per process
+    (every emulator a test starts serves the same files) and read-only."""
+    path = data_dir / "candles" / "binance" / f"{base}_USDT_USDT" / f"{interval}.parquet"
+    if not path.exists():
+        return np.empty((0, 6))
+    cols = ["timestamp", "open", "high", "low", "close", "volume"]
+    rows = pq.read_table(path, columns=cols).to_pandas()[cols].to_numpy(dtype="float64")
+    order = np.argsort(rows[:, 0], kind="stable")
+    rows = rows[order] if (order != np.arange(len(order))).any() else rows
+    rows.flags.writeable = False
+    return rows
+
+
 class VenueServer(LoopbackServer, ABC):
     """The shared part of an emulated venue. A venue sets the headers and parameters below
     and answers its routes, its minimum notional and the bodies of its fault answers."""
@@ -84,7 +100,6 @@ class VenueServer(LoopbackServer, ABC):
         self.faults = Faults()
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], np.ndarray] = {}
         self.symbols = sorted(
             p.name.removesuffix("_USDT_USDT")
             for p in (data_dir / "candles" / "binance").glob("*_USDT_USDT")
@@ -120,27 +135,16 @@ class VenueServer(LoopbackServer, ABC):
     # ---- data ----------------------------------------------------------------------------
     def bars(self, base: str, interval: str) -> np.ndarray:
         """All bars of a file as rows [ts, o, h, l, c, v] (empty when there is no file)."""
-        key = (base, interval)
-        if key not in self._cache:
-            path = (
-                self.data_dir / "candles" / "binance" / f"{base}_USDT_USDT" / f"{interval}.parquet"
-            )
-            if path.exists():
-                t = pq.read_table(path).to_pandas()
-                cols = ["timestamp", "open", "high", "low", "close", "volume"]
-                self._cache[key] = t[cols].to_numpy(dtype="float64")
-            else:
-                self._cache[key] = np.empty((0, 6))
-        return self._cache[key]
+        return stored_bars(self.data_dir, base, interval)
 
     def visible(self, base: str, interval: str) -> np.ndarray:
         """Bars that have opened by the emulator's clock (the last one may still be open)."""
         bars = self.bars(base, interval)
-        return bars[bars[:, 0] <= self.now_ms]
+        return bars[: np.searchsorted(bars[:, 0], self.now_ms, side="right")]
 
     def closed(self, base: str, interval: str) -> np.ndarray:
         bars = self.bars(base, interval)
-        return bars[bars[:, 0] + TF_MS[interval] <= self.now_ms]
+        return bars[: np.searchsorted(bars[:, 0], self.now_ms - TF_MS[interval], side="right")]
 
     def funding(self, base: str) -> list[tuple[int, float]]:
         path = self.data_dir / "funding" / "binance" / f"{base}_USDT_USDT.parquet"

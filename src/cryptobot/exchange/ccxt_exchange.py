@@ -13,7 +13,9 @@ method for them). Liquidations: Binance's ``!forceOrder@arr`` stream through ccx
 
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from cryptobot.core.config import Secrets
@@ -99,6 +101,8 @@ class CcxtExchange(Exchange):
         base = self._venue.api_base if module is ccxt_async else self._venue.ws_base
         if base and not base.startswith(("https:", "wss:")):
             client.timeout_on_exit = 0  # its 250 ms at close let TLS connections shut: none here
+        if client.verify and not client.options.get("include_OS_certificates"):
+            client.ssl_context = tls_context(client.cafile)
         _install_error_hook(client)
         return client
 
@@ -262,6 +266,14 @@ class CcxtExchange(Exchange):
             ) from None
         except ccxt.BaseError as exc:
             raise ExchangeFailure(f"{what}: {describe(exc)}") from None
+
+
+@lru_cache(maxsize=4)
+def tls_context(cafile: str) -> ssl.SSLContext:
+    """The certificates ccxt's clients verify TLS with, loaded once per process: ccxt loads its
+    CA bundle again for every client it opens (~30 ms; the suite opened thousands), and one
+    context serves any number of connections. The same file, so the same checks."""
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _rebase(urls: Any, base: str, scheme: str = "https?") -> Any:
