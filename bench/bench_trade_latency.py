@@ -84,7 +84,8 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from itertools import pairwise
 from pathlib import Path
 
@@ -103,6 +104,7 @@ from cryptobot.exchange.ccxt_trading import CcxtTradingExchange  # noqa: E402
 from cryptobot.exchange.retry import RetryPolicy  # noqa: E402
 from cryptobot.journal.intents import Intent  # noqa: E402
 from cryptobot.journal.trading import TradeJournal  # noqa: E402
+from tests.emulator.remote import RemoteVenue  # noqa: E402
 from tests.live_venues import BTC, KEYS, VENUES, emulator, last  # noqa: E402
 from tests.trading import sized  # noqa: E402
 
@@ -126,14 +128,14 @@ async def stop(seconds: float) -> None:
 
 
 def sized_order(emu, venue: str, n: int) -> TradeOrder:
-    record = sized(entry=last(emu), symbol=BTC, qty=0.002, stop_pct=1.0, cid=f"cb-lat{n:020d}",
+    record = sized(entry=emu.last(), symbol=BTC, qty=0.002, stop_pct=1.0, cid=f"cb-lat{n:020d}",
                    exchange=venue, target_qty=[0.0005] * 3)  # fmt: skip
     return TradeOrder.from_record(record)
 
 
 def first_post(emu, venue: str, before: int) -> tuple[int, list]:
     """The requests the emulator answered before the order's arrival, and that arrival."""
-    hits = emu.hits[before:]
+    hits = emu.hits_from(before)
     first = next(i for i, h in enumerate(hits) if h.method == "POST" and h.path == PLACE[venue])
     return first, hits
 
@@ -147,7 +149,7 @@ async def clean_up(ex) -> None:
 async def one(emu, ex, venue: str, n: int, how: str, root: Path) -> tuple[float, int, list]:
     """Seconds from the call to the order's arrival, the requests before it, their trips."""
     order = sized_order(emu, venue, n)
-    before = len(emu.hits)
+    before = emu.count()
     began = time.monotonic()
     try:
         if how == "run":
@@ -182,7 +184,7 @@ async def desk_orders(emu, ex, venue: str, runs: int, root: Path, *, fresh: bool
             if fresh:
                 setup.settings.forget(BTC)
             batch = await desk.batch([order])
-            before = len(emu.hits)
+            before = emu.count()
             SPANS.clear()
             began = time.monotonic()
             with suppress(Measured):
@@ -198,11 +200,41 @@ async def desk_orders(emu, ex, venue: str, runs: int, root: Path, *, fresh: bool
     return out
 
 
+class InProcess:
+    """The emulator in this process, read as a :class:`RemoteVenue` is (``--in-process``)."""
+
+    def __init__(self, emu) -> None:
+        self.emu, self.url = emu, emu.url
+
+    def hits_from(self, start: int) -> list:
+        return self.emu.hits[start:]
+
+    def count(self) -> int:
+        return len(self.emu.hits)
+
+    def last(self) -> float:
+        return last(self.emu)
+
+
+@contextmanager
+def venue_server(venue: str, *, in_process: bool) -> Iterator[RemoteVenue | InProcess]:
+    """The emulated venue in a process of its own (an exchange does its work elsewhere), or in
+    this one, where its answering shares the client's interpreter lock."""
+    if in_process:
+        with emulator(venue) as emu:
+            yield InProcess(emu)
+    else:
+        with RemoteVenue(venue) as emu:
+            yield emu
+
+
 TRACES: dict[bool, list[dict[str, float]]] = {}  # per desk row (fresh or not): each run's spans
 
 
-async def measure(venue: str, how: str, runs: int) -> tuple[list[float], int, float]:
-    with emulator(venue) as emu, tempfile.TemporaryDirectory() as tmp:
+async def measure(
+    venue: str, how: str, runs: int, *, in_process: bool
+) -> tuple[list[float], int, float]:
+    with venue_server(venue, in_process=in_process) as emu, tempfile.TemporaryDirectory() as tmp:
         ex = adapter(emu, venue)
         try:
             await ex.load_markets()
@@ -322,6 +354,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--trace", action="store_true",
                         help="the desk rows' time split by step (medians)")  # fmt: skip
+    parser.add_argument("--in-process", action="store_true",
+                        help="the emulator in this process (as before 2026-12-01)")  # fmt: skip
     args = parser.parse_args()
     runs = args.runs
     if args.trace:
@@ -331,7 +365,7 @@ def main() -> None:
     for how in LABELS:
         for venue in VENUES if how in ("executor", "taker") else ("binanceusdm",):  # Bitget's
             # emulator serves no tickers, which the gates read
-            took, count, trip = asyncio.run(measure(venue, how, runs))
+            took, count, trip = asyncio.run(measure(venue, how, runs, in_process=args.in_process))
             ms = sorted(t * 1000 for t in took)
             median, p90 = statistics.median(ms), ms[int(0.9 * (len(ms) - 1))]
             print(f"{LABELS[how]:24s} {venue:12s} {median:10.2f} {p90:8.2f} {count:9d} "
