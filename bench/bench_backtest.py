@@ -26,6 +26,14 @@ before, 0.062 / 0.071 and 0.061 / 0.068 s after (results identical).
 vectorbt 1.012 / 1.085 s. The first run's (b) is over the 0.10 s line; backtesting.py's own
 (b) took 13.8 and 12.6 s (10.9 s the day before): the machine ran slower this afternoon, and
 no commit since touched the fast path.
+
+2026-12-01 18:53 and 19:17 UTC, idle (load ~1), two runs of this script on the same code: (b)
+**0.0650** and **0.1075** s (153x and 106x backtesting.py, 11.5x and 9.2x vectorbt; backtesting.py
+itself 9.9 and 11.4 s), (c) 0.208 / 0.177 s vs vectorbt 1.28 / 1.07 s. The kernels now compile
+once per argument type (core/jit.py), which changed nothing here: ``ours`` on (b) alone in a
+fresh process, interleaved with the version before, 0.047-0.057 s of CPU both. Glibc's
+allocator told to keep freed memory (``MALLOC_MMAP_THRESHOLD_``/``TRIM``/``TOP_PAD``) gave
+0.1063 s at 19:19: not the allocator, the machine's speed that minute.
 """
 
 import os
