@@ -5,7 +5,7 @@ A kernel compiled by one process is saved for every later one, but processes tha
 together each compile it: three workers and the command processes their first tests start
 each spent ~25 s of CPU compiling the backtest's kernels on a fresh cache, which is what every
 CI run has (a fresh machine; the cache folder is named after the sources' folder). One process
-compiling them first (~40 s) and the rest loading them is cheaper. A failure here fails
+compiling them first (~30 s) and the rest loading them is cheaper. A failure here fails
 nothing: the tests that use a kernel compile it themselves and say what is wrong.
 
 vectorbt's kernels (``tests/test_backtest_libraries.py``, ~20 s of CPU on a fresh cache) are

@@ -17,7 +17,10 @@ def _serve(venue: str, conn: Connection) -> None:
         conn.send(emu.url)
         while (ask := conn.recv()) is not None:
             what, start = ask
-            conn.send(emu.hits[start:] if what == "hits" else last(emu))
+            if what == "hits":
+                conn.send(emu.hits[start:])
+            else:
+                conn.send(len(emu.hits) if what == "count" else last(emu))
 
 
 class RemoteVenue:
@@ -51,7 +54,8 @@ class RemoteVenue:
         return self._conn.recv()
 
     def count(self) -> int:
-        return len(self.hits_from(0))
+        self._conn.send(("count", 0))
+        return self._conn.recv()
 
     def last(self) -> float:
         self._conn.send(("last", 0))

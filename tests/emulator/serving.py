@@ -77,8 +77,7 @@ def stored_bars(data_dir: Path, base: str, interval: str) -> np.ndarray:
         return np.empty((0, 6))
     cols = ["timestamp", "open", "high", "low", "close", "volume"]
     rows = pq.read_table(path, columns=cols).to_pandas()[cols].to_numpy(dtype="float64")
-    order = np.argsort(rows[:, 0], kind="stable")
-    rows = rows[order] if (order != np.arange(len(order))).any() else rows
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
     rows.flags.writeable = False
     return rows
 

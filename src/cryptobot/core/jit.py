@@ -81,8 +81,8 @@ def njit(fn: Callable | None = None, /, **options: object) -> Callable:
     compiled code calls them. numba types a constant argument as its literal (``_act(..., 0,
     7, ...)`` is typed ``Literal[int](0)``, ``Literal[int](7)``) and compiled a callee again
     for every combination of constants its callers pass: the step's ``_act`` ten times,
-    ``_reduce`` five, ``run_trade`` twice. That was most of the 40 s a fresh cache takes to
-    build the backtest. A literal is passed as its plain type instead; LLVM still sees the
+    ``_reduce`` five, ``run_trade`` twice: a quarter of the 40 s a fresh cache took to build
+    the backtest's kernels. A literal is passed as its plain type instead; LLVM still sees the
     constant where it inlines the callee, so the machine code is as fast."""
 
     def compile_(py_func: Callable) -> Callable:

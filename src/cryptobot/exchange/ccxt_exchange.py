@@ -271,8 +271,8 @@ class CcxtExchange(Exchange):
 @lru_cache(maxsize=4)
 def tls_context(cafile: str) -> ssl.SSLContext:
     """The certificates ccxt's clients verify TLS with, loaded once per process: ccxt loads its
-    CA bundle again for every client it opens (~30 ms; the suite opened thousands), and one
-    context serves any number of connections. The same file, so the same checks."""
+    CA bundle again for every client it opens (~25 ms each), and one context serves any number
+    of connections. The same file, so the same checks."""
     return ssl.create_default_context(cafile=cafile)
 
 

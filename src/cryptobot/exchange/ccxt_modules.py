@@ -2,7 +2,7 @@
 
 ccxt's package ``__init__`` files import every exchange they ship, one line each (``from
 ccxt.binance import binance``: 104 in ``ccxt``, 104 again in ``ccxt.async_support``, 76 in
-``ccxt.pro``). A ``trade`` or ``fetch`` process talks to one venue and paid ~0.5 s of its start
+``ccxt.pro``). A ``trade`` or ``fetch`` process talks to one venue and paid ~0.7 s of its start
 for the other 103 (upstream ccxt#29573). Here a package's ``__init__`` runs as ccxt wrote it but
 for those lines; a name they would have bound is imported on first use (``ccxt_async.bitget``),
 from the same module, so it is the same class. A source of another shape (a future ccxt that
@@ -40,10 +40,8 @@ def package(name: str) -> types.ModuleType:
     module.__class__ = _LazyPackage
     module.__dict__["_deferred"] = lazy
     sys.modules[name] = module
-    try:
-        exec(
-            compile(code, spec.origin, "exec"), module.__dict__
-        )  # ccxt's source less its exchange lines
+    try:  # ccxt's own source, less its exchange lines
+        exec(compile(code, spec.origin, "exec"), module.__dict__)
     except BaseException:
         del sys.modules[name]
         raise
