@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from cryptobot.cli.app import COMMANDS, load_command
-from tests.conftest import Cli
+from tests.conftest import Cli, emulator_env
+from tests.emulator import BinanceEmulator
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAVY = ("pandas", "ccxt", "numba", "pyarrow", "duckdb", "talib", "cryptobot.backtest")
@@ -29,10 +30,12 @@ sys.exit(code)
 """
 
 
-def _loaded(tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
+def _loaded(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, set[str], str]:
     """Run the CLI in a fresh interpreter; return its exit code, every module it imported and
     its stdout."""
-    env = os.environ | {"PYTHONPATH": str(SRC), "CRYPTOBOT_DATA_DIR": str(tmp_path)}
+    env = os.environ | {"PYTHONPATH": str(SRC), "CRYPTOBOT_DATA_DIR": str(tmp_path)} | (env or {})
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         env=env,
@@ -79,6 +82,18 @@ def test_size_imports_neither_ccxt_nor_numba_nor_the_backtest(tmp_path: Path):
     code, modules, out = _loaded(tmp_path, *args)
     assert code == 0 and json.loads(out)[0]["status"] == "sized"
     assert not {m for m in _heavy(modules) if not m.startswith(("pandas", "pyarrow", "duckdb"))}
+
+
+def test_trade_on_paper_and_risk_load_no_pandas(tmp_path: Path, emulator: BinanceEmulator):
+    """``trade`` on the paper venue and ``risk`` work on NumPy arrays (the correlated-exposure
+    gate's returns, the paper broker's funding): pandas (~0.35 s) stays unloaded, for each of
+    the cron and pipe starts; only the replay and stored exchanges read their candles with it."""
+    env = emulator_env(emulator, tmp_path)
+    for args in (("trade", "--status", "-f", "json"), ("risk", "equity", "1000"),
+                 ("risk", "status", "-f", "json")):  # fmt: skip
+        code, modules, out = _loaded(tmp_path, *args, env=env)
+        assert code == 0 and json.loads(out) is not None, args
+        assert not {m for m in modules if m == "pandas" or m.startswith("pandas.")}, args
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))

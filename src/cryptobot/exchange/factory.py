@@ -1,7 +1,9 @@
 """Choosing the exchange implementation from the settings.
 
 ccxt (sync and async, about half a second to import) loads only when a live venue is opened:
-``scan --offline``, replay and the stored exchange never need it.
+``scan --offline``, replay and the stored exchange never need it. The replay exchange (and
+the pandas it reads its candles with, ~0.35 s) loads only for those: a paper or live ``trade``
+or ``risk`` call does without it.
 
 Where orders go (``open_venue``), per DESIGN.md's live switches: ``exchange: replay`` trades on
 the replay exchange's own simulated account; any other venue is traded on paper, its live
@@ -14,6 +16,7 @@ is refused with the missing ones named, and nothing reaches an exchange.
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptobot.core.config import Secrets
 from cryptobot.core.errors import ConfigError
@@ -22,10 +25,12 @@ from cryptobot.core.timeutil import parse_time
 from cryptobot.core.venues import lake_exchange
 from cryptobot.data.lake import Lake
 from cryptobot.exchange.base import Clock, Exchange, TradingExchange
-from cryptobot.exchange.replay import ReplayClock, ReplayExchange
 from cryptobot.exchange.simulated import SimSetup
 from cryptobot.fills.costs import Costs
 from cryptobot.fills.liquidation import venue_of
+
+if TYPE_CHECKING:
+    from cryptobot.exchange.replay import ReplayExchange
 
 
 def open_exchange(settings: Settings, secrets: Secrets | None = None) -> Exchange:
@@ -158,7 +163,9 @@ def command_now(settings: Settings, *, wall_ms: int) -> int:
     return asyncio.run(_replay(settings).now())
 
 
-def _replay(settings: Settings) -> ReplayExchange:
+def _replay(settings: Settings) -> "ReplayExchange":
+    from cryptobot.exchange.replay import ReplayClock, ReplayExchange
+
     replay = settings.replay
     lake = Lake(Path(replay.source_dir or settings.data_dir))
     clock = ReplayClock(parse_time(replay.start)) if replay.start else None
@@ -182,4 +189,6 @@ def market_exchange(
 def stored_exchange(settings: Settings, lake: Lake) -> Exchange:
     """The data dir's own stored candles as an exchange (no network): what ``--offline``
     commands read. Its clock stands just after the newest stored bar."""
+    from cryptobot.exchange.replay import ReplayExchange
+
     return ReplayExchange(lake, lake_exchange(settings), setup=_replay_setup(settings))

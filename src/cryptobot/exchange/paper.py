@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from cryptobot.core.account import AccountState, Balance, Fill, FundingPayment, Order
 from cryptobot.core.errors import ConfigError
@@ -95,7 +94,7 @@ class CandleFeed:
             cursor = int(closed[-1][0]) + 1
         return out
 
-    async def _funding(self, symbol: str, since: int, until: int) -> pd.DataFrame:
+    async def _funding(self, symbol: str, since: int, until: int) -> dict[str, np.ndarray]:
         events: list[FundingRate] = []
         cursor, limit = since, self.exchange.funding_limit
         while True:
@@ -104,12 +103,10 @@ class CandleFeed:
             if len(page) < limit or not page or page[-1].timestamp >= until:
                 break
             cursor = page[-1].timestamp + 1
-        return pd.DataFrame(
-            {
-                "timestamp": np.array([e.timestamp for e in events], dtype=np.int64),
-                "funding_rate": np.array([e.funding_rate for e in events], dtype=np.float64),
-            }
-        )
+        return {
+            "timestamp": np.array([e.timestamp for e in events], dtype=np.int64),
+            "funding_rate": np.array([e.funding_rate for e in events], dtype=np.float64),
+        }
 
 
 class PaperBroker(SimulatedExchange):

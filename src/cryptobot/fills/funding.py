@@ -13,6 +13,7 @@ falling after it is charged on the first new bar).
 """
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +25,9 @@ FUNDING_INTERVAL_MS = 8 * 3_600_000
 
 
 def funding_charges(
-    ts: np.ndarray, funding: "pd.DataFrame | None", fallback_rate: float | None
+    ts: np.ndarray,
+    funding: "pd.DataFrame | Mapping[str, np.ndarray] | None",
+    fallback_rate: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per bar: the rate charged at its open and the price to charge it on; and the funding
     times at which ``fallback_rate`` was assumed for want of history. ``funding``: columns
@@ -53,10 +56,10 @@ def funding_charges(
 
 
 def _funding_events(
-    funding: "pd.DataFrame | None",
+    funding: "pd.DataFrame | Mapping[str, np.ndarray] | None",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stored funding as (times, rates, mark prices; NaN where none is stored)."""
-    if funding is None or len(funding) == 0:
+    if funding is None or len(funding) == 0 or len(funding["timestamp"]) == 0:
         return np.empty(0, np.int64), np.empty(0), np.empty(0)
     stamps = np.asarray(funding["timestamp"], dtype=np.int64)
     rates = np.asarray(funding["funding_rate"], dtype=np.float64)
