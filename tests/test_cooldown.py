@@ -95,7 +95,9 @@ def test_signal_refuses_what_the_backtest_skips(empty_lake, tf, minutes, offset)
 
 
 def test_compiled_and_python_rule_agree():
-    """The kernel's compiled copy is the same source (not a second rule)."""
+    """The kernel's loop calls the compiled twin of the same source (not a second rule)."""
+    compiled = cooldown.allowed_after.compiled()
     for args in [(3, -1.0, 5, 4), (3, 1.0, 5, 4), (9, -1.0, 5, 4), (3, -1.0, 5, 0)]:
-        assert kernel.allowed_after(*args) == cooldown.allowed_after(*args)
-    assert kernel.allowed_after.py_func is cooldown.allowed_after
+        assert compiled(*args) == cooldown.allowed_after(*args)
+    assert compiled.py_func is cooldown.allowed_after.py_func
+    assert kernel.allowed_after is cooldown.allowed_after

@@ -183,21 +183,21 @@ def test_no_r_no_targets():
 
 
 def test_the_python_and_the_compiled_rule_are_one_source():
-    from cryptobot.manage import policy, targets
+    from cryptobot.manage import targets
 
-    assert policy.target_prices_into.py_func.__code__ is targets.target_prices_into.__code__
-    assert policy.position_risk.py_func is targets.position_risk
+    compiled = targets.target_prices_into.compiled()
+    assert compiled.py_func is targets.target_prices_into.py_func
     out_py, out_jit = np.zeros(2), np.zeros(2)
     args = (-1, 100.0, 103.37, math.nan, math.nan, np.array([1.0, 2.5]), 0.5)
-    assert targets.target_prices_into(out_py, *args) == policy.target_prices_into(out_jit, *args)
+    assert targets.target_prices_into(out_py, *args) == compiled(out_jit, *args)
     assert out_py.tolist() == out_jit.tolist() == [97.0, 92.5]  # R from the stop on the tick (103)
 
 
 def test_an_infinite_price_is_left_for_the_caller_to_refuse():
     """An entry of 1e308 prices a rung at infinity: left as it is (``size`` then refuses the
     entry with its figures), not an OverflowError from the tick."""
-    from cryptobot.manage import policy, ticks
+    from cryptobot.manage import ticks
 
-    for on_tick in (ticks.on_tick, policy.on_tick):
+    for on_tick in (ticks.on_tick, ticks.on_tick.compiled()):
         assert on_tick(1, math.inf, 0.1, False) == math.inf
         assert on_tick(-1, -math.inf, 0.1, True) == -math.inf

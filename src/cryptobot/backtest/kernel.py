@@ -76,7 +76,8 @@ from cryptobot.manage.step import (  # noqa: F401  (bar columns: re-exported)
     open_position,
     step_bar,
 )
-from cryptobot.risk import cooldown, stops
+from cryptobot.risk.cooldown import allowed_after
+from cryptobot.risk.stops import initial_stop
 
 # trade rows
 TRADE_COLUMNS = (
@@ -105,11 +106,6 @@ Books = namedtuple("Books", ["pnl", "trades", "fills"])
 #: ``run_signals``' fixed-quantity trading: ``qty`` units on every eligible signal of bars
 #: ``start``..``end`` (exclusive), ``cooldown_bars`` after a loss, stops and targets on ``tick``
 Units = namedtuple("Units", ["qty", "leverage", "step", "start", "end", "cooldown_bars", "tick"])
-
-#: the cooldown after a loss (``risk.cooldown``: the one rule, compiled here for the loop)
-allowed_after = njit(cache=True, _nrt=False)(cooldown.allowed_after)
-#: a signal's first stop (``risk.stops``: the one rule, compiled here for the loop)
-initial_stop = njit(cache=True, _nrt=False)(stops.initial_stop)
 
 
 def entry_of(

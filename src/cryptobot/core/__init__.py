@@ -23,6 +23,7 @@ __all__, __getattr__, __dir__ = surface(
         "numbers": ("finite", "plain", "record_number", "short", "strict_json"),
         "order": ("Intent", "SizedOrder"),
         "periods": ("period_ends",),
+        "rules": ("Rule", "rule"),
         "settings": ("BacktestSettings", "BosFvgFibSettings", "BreakerSettings",
                      "BreakoutSettings", "CotBiasSettings", "CotCrowdSettings", "CrowdSettings",
                      "EmaCrossSettings", "ExecutionRules", "ExecutionSettings",
@@ -37,5 +38,5 @@ __all__, __getattr__, __dir__ = surface(
         "venues": ("CCXT_VENUES", "VENUES", "account_name", "configured_account", "file_token",
                    "known_account", "lake_exchange", "token_account"),
     },
-    modules=("gc_policy", "jit", "lazy", "numba_cache"),
+    modules=("gc_policy", "jit", "lazy", "numba_cache", "rules"),
 )  # fmt: skip

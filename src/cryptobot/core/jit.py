@@ -16,7 +16,6 @@ records cffi as absent; anything importing scipy or cffi later still gets it.
 
 import os
 import sys
-import types
 from collections.abc import Callable
 
 from cryptobot.core import numba_cache
@@ -45,18 +44,6 @@ def load_numba_without_scipy() -> bool:
     return import_blocking("numba.np.arraymath", blocked=BLAS)
 
 
-def with_callees(fn: Callable, **compiled: Callable) -> Callable:
-    """A copy of the plain-Python ``fn`` whose global names ``compiled`` (name=function) are
-    the compiled functions, for ``njit``: numba can only call compiled code, and a rule that
-    calls other rules stays one plain source that commands call without loading numba. Unlike
-    a closure, the copy keeps ``fn``'s name and code, so numba's cache finds it again."""
-    out = types.FunctionType(
-        fn.__code__, {**fn.__globals__, **compiled}, fn.__name__, fn.__defaults__
-    )
-    out.__qualname__, out.__module__, out.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
-    return out
-
-
 def load_registries() -> None:
     """Build numba's typing and lowering registries now: the first call of any kernel in a
     process does it (~0.1 s, even for a kernel loaded from the cache), and a command that is
@@ -74,6 +61,15 @@ import_blocking("numba.core.typing.cffi_utils", blocked=CFFI)
 
 import numba  # noqa: E402
 from numba.core import types as nbtypes  # noqa: E402
+from numba.extending import typeof_impl  # noqa: E402
+
+from cryptobot.core.rules import Rule  # noqa: E402
+
+
+@typeof_impl.register(Rule)
+def _typeof_rule(rule: Rule, context: object) -> nbtypes.Dispatcher:
+    """A rule (``core.rules``) that compiled code calls is its compiled twin."""
+    return nbtypes.Dispatcher(rule.compiled())
 
 
 def njit(fn: Callable | None = None, /, **options: object) -> Callable:
@@ -103,4 +99,4 @@ def plain_type_calls(dispatcher: Callable) -> Callable:
     return dispatcher
 
 
-__all__ = ["njit", "with_callees"]
+__all__ = ["njit"]

@@ -1,8 +1,9 @@
 """How an order fills against one OHLC bar: the only matching model (DESIGN.md §3).
 
-Every function works on scalars and is compiled by numba, so the backtest's hot loop, the paper
-broker and the replay exchange call the very same code. Sides are numbers: +1 buys (or a long
-position), -1 sells (or a short position).
+Every function works on scalars and is a ``core.rules.rule``: the backtest's compiled loop calls
+it compiled by numba; the paper broker and the replay exchange call the very same source as
+plain Python, without loading numba. Sides are numbers: +1 buys (or a long position), -1 sells
+(or a short position).
 
 Rules, in the order a bar is lived through:
 
@@ -37,7 +38,7 @@ import math
 
 import numpy as np
 
-from cryptobot.core.jit import njit
+from cryptobot.core.rules import rule
 from cryptobot.fills.costs import C_LIQUIDATION_FEE, C_MAKER, C_SLIPPAGE, C_SLIPPAGE_VOLUME, C_TAKER
 
 #: Kinds of fills, as stored in fills and trades.
@@ -63,7 +64,7 @@ KIND_NAMES = {
 }
 
 
-@njit(cache=True)
+@rule(cache=True)
 def slippage_bps(base_bps: float, qty: float, bar_volume: float, bps_per_pct: float) -> float:
     """Slippage of a market order: a base plus an impact growing with the share of the bar's
     volume the order takes (0 impact when the bar reports no volume)."""
@@ -72,12 +73,12 @@ def slippage_bps(base_bps: float, qty: float, bar_volume: float, bps_per_pct: fl
     return base_bps
 
 
-@njit(cache=True)
+@rule(cache=True)
 def market_price(reference: float, order_side: int, bps: float) -> float:
     return reference * (1.0 + order_side * bps * 1e-4)
 
 
-@njit(cache=True)
+@rule(cache=True)
 def in_bar(price: float, high: float, low: float) -> float:
     """``price`` held inside the bar's range: slippage makes a fill worse, but never at a price
     the bar did not trade (a 10 bps slip on a bar that opened at its low would otherwise sell
@@ -85,13 +86,13 @@ def in_bar(price: float, high: float, low: float) -> float:
     return min(max(price, low), high)
 
 
-@njit(cache=True)
+@rule(cache=True)
 def market_fill(reference: float, order_side: int, bps: float, high: float, low: float) -> float:
     """A market (or triggered stop) order's fill: the slipped price, held inside the bar."""
     return in_bar(market_price(reference, order_side, bps), high, low)
 
 
-@njit(cache=True)
+@rule(cache=True)
 def market_order_fill(
     reference: float,
     order_side: int,
@@ -107,7 +108,7 @@ def market_order_fill(
     return market_fill(reference, order_side, bps, high, low)
 
 
-@njit(cache=True)
+@rule(cache=True)
 def exit_fill(
     kind: int,
     price: float,
@@ -130,7 +131,7 @@ def exit_fill(
     return price, costs[C_LIQUIDATION_FEE]
 
 
-@njit(cache=True)
+@rule(cache=True)
 def takes(order_side: int, limit: float, price: float) -> bool:
     """Whether a limit order at ``limit`` trades at once against the market at ``price`` (a buy
     at or above it, a sell at or below it): a post-only order that would is refused, and a limit
@@ -138,14 +139,14 @@ def takes(order_side: int, limit: float, price: float) -> bool:
     return (limit - price) * order_side >= 0.0
 
 
-@njit(cache=True)
+@rule(cache=True)
 def limit_rate(took: bool, costs: np.ndarray) -> float:
     """The fee rate of a limit order's fill (take-profits included): the maker fee for an order
     that rested on the book, the taker fee for one that traded at once where it was placed."""
     return costs[C_TAKER] if took else costs[C_MAKER]
 
 
-@njit(cache=True)
+@rule(cache=True)
 def stop_trigger(order_side: int, trigger: float, open_: float, high: float, low: float) -> float:
     """Price a stop-market order is triggered at in this bar (before slippage), NaN if not.
 
@@ -166,7 +167,7 @@ def stop_trigger(order_side: int, trigger: float, open_: float, high: float, low
     return math.nan
 
 
-@njit(cache=True)
+@rule(cache=True)
 def limit_fill(
     order_side: int, limit: float, open_: float, high: float, low: float, through: bool
 ) -> float:
@@ -186,7 +187,7 @@ def limit_fill(
     return math.nan
 
 
-@njit(cache=True)
+@rule(cache=True)
 def lot(qty: float, step: float) -> float:
     """``qty`` rounded down to a multiple of the market's ``step`` (0: any quantity), so a
     partial exit is an order the exchange accepts and never larger than intended."""
@@ -195,18 +196,18 @@ def lot(qty: float, step: float) -> float:
     return math.floor(qty / step + 1e-9) * step
 
 
-@njit(cache=True)
+@rule(cache=True)
 def fee(price: float, qty: float, rate: float) -> float:
     return abs(price * qty) * rate
 
 
-@njit(cache=True)
+@rule(cache=True)
 def funding_cash(side: int, qty: float, price: float, rate: float) -> float:
     """Cash a position receives (positive) or pays (negative) at one funding timestamp."""
     return -side * abs(qty) * price * rate
 
 
-@njit(cache=True)
+@rule(cache=True)
 def beyond(side: int, price: float, level: float) -> bool:
     """Whether ``price`` is at or past ``level`` on the losing side of a ``side`` position."""
     if math.isnan(level):
@@ -214,7 +215,7 @@ def beyond(side: int, price: float, level: float) -> bool:
     return price <= level if side > 0 else price >= level
 
 
-@njit(cache=True)
+@rule(cache=True)
 def exits_in_bar(
     side: int,
     open_: float,
@@ -260,7 +261,7 @@ def exits_in_bar(
     return n
 
 
-@njit(cache=True)
+@rule(cache=True)
 def _target_exit(
     j: int,
     price: float,
@@ -276,7 +277,7 @@ def _target_exit(
     return n + 1
 
 
-@njit(cache=True)
+@rule(cache=True)
 def _adverse_exit(
     side: int,
     price: float,

@@ -51,10 +51,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cryptobot.core.jit import njit, with_callees
+from cryptobot.core.jit import njit
 from cryptobot.core.settings import ExitRule, ManageRules
 from cryptobot.fills.model import DIVERGENCE, EMA_CROSS, REGIME
-from cryptobot.manage import targets, ticks
+from cryptobot.manage.targets import ladder_lots_into
 
 #: the reason code each strategy exit is booked with (fills and trades)
 EXIT_REASONS: dict[ExitRule, int] = {
@@ -123,21 +123,6 @@ def ladder_lots(qty: float, fracs: np.ndarray, step: float) -> np.ndarray:
     out = np.zeros(fracs.shape[0])
     ladder_lots_into(out, qty, fracs, step)
     return out
-
-
-#: ``ladder_lots`` written into a position's own buffer (no allocation per trade): the rule's
-#: one source is ``manage.targets.ladder_lots_into`` (plain Python, so ``size`` prices a sized
-#: order's rungs by it without loading numba), compiled here
-ladder_lots_into = njit(cache=True, _nrt=False)(targets.ladder_lots_into)
-#: stops and targets on the price tick (``manage.ticks``: the one rule, compiled here)
-on_tick = njit(cache=True)(ticks.on_tick)
-#: the price distance of one R (``manage.targets.position_risk``: the one rule, compiled here)
-position_risk = njit(cache=True)(targets.position_risk)
-#: a position's take-profit prices: the rule ``size`` prices a sized order's rungs by
-#: (``manage.targets.target_prices_into``), compiled here with its callees compiled
-target_prices_into = njit(cache=True, _nrt=False)(
-    with_callees(targets.target_prices_into, on_tick=on_tick, position_risk=position_risk)
-)
 
 
 @njit(cache=True)

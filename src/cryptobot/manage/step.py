@@ -83,17 +83,16 @@ from cryptobot.manage.policy import (
     P_TIME_UNTIL_R,
     P_WEAK_MULT,
     Rules,
-    ladder_lots_into,
     margin_profit_pct,
-    on_tick,
     r_multiple,
-    target_prices_into,
     tighter,
     time_stopped,
     trail_multiple,
     trail_stop,
     weakened,
 )
+from cryptobot.manage.targets import ladder_lots_into, target_prices_into
+from cryptobot.manage.ticks import on_tick
 
 # bar columns
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "atr")

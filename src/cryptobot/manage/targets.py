@@ -3,8 +3,8 @@
 The backtest (and later ``manage``/``daemon``) closes a position by its strategy's management
 profile (``ManageSettings.for_strategy``): ``pct`` % of the original quantity at each ``r``
 multiple of the position's R. ``target_prices_into`` is the one rule that prices those rungs:
-the compiled position (``manage.step.open_position``, through ``manage.policy``'s compiled copy
-of this very source) and a sized order (``ladder_targets``, for ``size`` and ``trade``'s
+the compiled position (``manage.step.open_position``, through the compiled twin of this very
+source) and a sized order (``ladder_targets``, for ``size`` and ``trade``'s
 take-profit ladder) both call it, so a sized order's targets are exactly where the backtest's
 position takes its profits. R is ``position_risk``'s: the distance from the entry to the stop
 put on the tick; without a stop (a position opened by hand, an order sized by margin) the
@@ -15,8 +15,8 @@ else there is no R and no target. Each rung is put on the price tick by ``manage
 ``setup_targets``: they are what the detector saw, not what is done. A profile with no ladder
 gives no targets.
 
-Plain Python, so ``size`` prices an order without loading numba; ``manage.policy`` compiles
-these functions (``target_prices_into`` with its callees compiled) for the position's step.
+The rules are ``core.rules.rule``s: ``size`` prices an order by them as plain Python, without
+loading numba; the position's compiled step calls their compiled twins.
 """
 
 import math
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cryptobot.core.rules import rule
 from cryptobot.core.settings import ManageRules
 from cryptobot.manage.ticks import on_tick
 
@@ -63,6 +64,7 @@ def ladder_targets(
     return tuple(Rung(float(p), s.pct / 100.0) for p, s in zip(prices, steps, strict=True))
 
 
+@rule(cache=True)
 def position_risk(entry: float, stop: float, liquidation: float, manual_pct: float) -> float:
     """The price distance one R stands for: entry to the initial stop; without a stop (a
     position opened by hand), ``manual_pct`` % of the entry when set (NaN: not), else the
@@ -76,6 +78,7 @@ def position_risk(entry: float, stop: float, liquidation: float, manual_pct: flo
     return math.nan
 
 
+@rule(cache=True, _nrt=False)
 def target_prices_into(
     out: np.ndarray,
     side: int,
@@ -104,6 +107,7 @@ def rung_quantities(*, qty: float, rungs: tuple[Rung, ...], step: float | None) 
     return [float(q) for q in out]
 
 
+@rule(cache=True, _nrt=False)
 def ladder_lots_into(out: np.ndarray, qty: float, fracs: np.ndarray, step: float) -> None:
     """The quantity of each take-profit rung (``fracs`` of ``qty``, nearest first) written into
     ``out``: whole ``step``s (0: exact fractions), at least one step for a rung with a share

@@ -6,12 +6,14 @@ ticked prices; the kernel books its stops and targets at the same ticked levels,
 fill at the same prices. Each level is rounded towards the price it protects or takes profit
 from, never away: a long's stop rounds up and its target down (a short's the other way), so a
 stop never risks more than the sized distance and a target is never further than the ladder
-asked. A level already on the tick (up to float noise) stays where it is. Plain Python so
-that ``manage.targets`` prices a sized order's rungs without loading numba;
-``manage.policy`` compiles it for the position's step.
+asked. A level already on the tick (up to float noise) stays where it is. A
+``core.rules.rule``: ``manage.targets`` prices a sized order's rungs by it as plain Python,
+without loading numba; the position's compiled step calls its compiled twin.
 """
 
 import math
+
+from cryptobot.core.rules import rule
 
 #: how far from a whole number of ticks a level may be and still count as on the tick: a
 #: fixed part and one that grows with the number of ticks (a division's float noise does: a
@@ -21,6 +23,7 @@ TICK_TOLERANCE = 1e-9
 TICK_RELATIVE = 4e-15
 
 
+@rule(cache=True)
 def on_tick(side: int, price: float, tick: float, stop: bool) -> float:
     """A ``side`` position's ``stop`` level (else: a target) at ``price`` put on the ``tick``
     grid (no tick, 0, or a price that is not finite: unchanged, for the caller to refuse),

@@ -13,9 +13,12 @@ touched somewhere inside it, or a market exit at its open), and it must refuse e
 setups ``signal`` refuses on the same history. ``signal`` therefore puts the journal's exit time
 on its bar too (``bar_of``), which is at most one bar stricter than counting from the minute.
 
-The functions are plain Python on ints so ``signal`` calls them without loading numba, and the
-compiled loops compile the same source (``backtest.kernel`` wraps them in ``njit``): one rule.
+The functions are plain Python on ints so ``signal`` calls them without loading numba; the
+compiled loops call the compiled twin of the same source (``allowed_after`` is a
+``core.rules.rule``): one rule.
 """
+
+from cryptobot.core.rules import rule
 
 
 def cooldown_bars(cooldown_ms: int, bar_ms: int) -> int:
@@ -36,6 +39,7 @@ def cooling(signal_bar: int, loss_bar: int, bars: int) -> bool:
     return 0 <= signal_bar - loss_bar < bars
 
 
+@rule(cache=True, _nrt=False)
 def allowed_after(allowed: int, net: float, exit_bar: int, bars: int) -> int:
     """The first signal bar allowed after a trade that closed in ``exit_bar`` with ``net``:
     ``allowed`` (the driver's own rule: after the trade), later by the cooldown after a loss."""
