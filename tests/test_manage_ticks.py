@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryptobot.exchange.market_rules import snap
-from cryptobot.manage.policy import on_tick as compiled_on_tick
 from cryptobot.manage.ticks import on_tick
+
+compiled_on_tick = on_tick.compiled()  # what the position's compiled step calls
 
 TICKS = st.sampled_from([0.5, 0.1, 0.01, 0.05, 1e-5, 1.0, 5.0, 0.25])
 PRICES = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False)
