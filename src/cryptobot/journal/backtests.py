@@ -71,7 +71,7 @@ def save_run(
     rows = trades.select(list(TRADE_COLUMNS))
     for part, table in (("trades", rows), ("equity", curve)):
         table = table.add_column(0, "run_id", text(np.zeros(table.num_rows, np.int8), [run_id]))
-        atomic_write(run_path(root, run_id, part), lambda tmp, t=table: _write(t, tmp))
+        atomic_write(run_rows.part_path(root, run_id, part), lambda tmp, t=table: _write(t, tmp))
     run_rows.write(
         root,
         {"run_id": run_id, "created_at": now_ms, "strategy": request["strategy"],
@@ -91,14 +91,9 @@ def _write(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, use_dictionary=text)
 
 
-def run_path(root: Path, run_id: str, part: Part) -> Path:
-    """Where a recorded run's trades or hourly equity are stored."""
-    return Path(root) / FOLDER / f"{run_id}.{part}.parquet"
-
-
 def read_run(root: Path, run_id: str, part: Part) -> pa.Table:
     """A recorded run's trades or hourly equity (a run ``runs`` lists always has both)."""
-    return pq.read_table(run_path(root, run_id, part))
+    return pq.read_table(run_rows.part_path(root, run_id, part))
 
 
 def hour_ends(stamps: np.ndarray) -> np.ndarray:

@@ -141,33 +141,50 @@ def _write(con: duckdb.DuckDBPyConnection, update: Update, *, account: str) -> N
 
 def events(root: Path, *, account: str, limit: int = 20) -> list[dict]:
     """``account``'s latest breaker events, newest first (an older journal's too)."""
-    with catalog.reader(root) as con:
-        if con is None or "breaker_events" not in catalog.tables(con):
-            return []
-        has_account = "account" in _columns(con)
-        where = f"WHERE {_OF_ACCOUNT}" if has_account else ""
-        cur = con.execute(
-            f"SELECT * FROM breaker_events {where} ORDER BY ts DESC LIMIT ?",
-            [account, limit] if has_account else [limit],
-        )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    found = _select_events(root, account=account, select="*",
+                           tail="ORDER BY ts DESC LIMIT ?", tail_args=[limit])  # fmt: skip
+    if found is None:
+        return []
+    names, rows = found
+    return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 def trip_actions(root: Path, *, account: str, ts: int, mode: str) -> list[str] | None:
     """The actions ``account``'s trip into ``mode`` at ``ts`` asked for (its
     ``breaker_events`` row), or None when no such trip is stored (a state judged on reading,
     not written yet)."""
+    found = _select_events(
+        root, account=account, select="actions", where=["ts = ?", "mode = ?", "actions <> '[]'"],
+        args=[ts, mode], tail="ORDER BY rowid DESC LIMIT 1",
+    )  # fmt: skip
+    if not found or not found[1]:
+        return None
+    return list(json.loads(found[1][0][0]))
+
+
+def _select_events(
+    root: Path,
+    *,
+    account: str,
+    select: str,
+    where: list[str] | None = None,
+    args: list[object] | None = None,
+    tail: str,
+    tail_args: list[object] | None = None,
+) -> tuple[list[str], list[tuple]] | None:
+    """``SELECT select FROM breaker_events WHERE where... tail`` for ``account`` (an older
+    journal's rows, which name no account or lack the column, included): the column names and
+    the rows. None: no journal, or no events table in it."""
+    where, args = list(where or []), list(args or [])
     with catalog.reader(root) as con:
         if con is None or "breaker_events" not in catalog.tables(con):
             return None
-        has_account = "account" in _columns(con)
-        row = con.execute(
-            "SELECT actions FROM breaker_events WHERE ts = ? AND mode = ? AND actions <> '[]' "
-            f"{'AND ' + _OF_ACCOUNT if has_account else ''} ORDER BY rowid DESC LIMIT 1",
-            [ts, mode, account] if has_account else [ts, mode],
-        ).fetchone()
-    return None if row is None else list(json.loads(row[0]))
+        if "account" in _columns(con):
+            where, args = [*where, _OF_ACCOUNT], [*args, account]
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        cur = con.execute(f"SELECT {select} FROM breaker_events {clause}{tail}",
+                          [*args, *(tail_args or [])])  # fmt: skip
+        return [d[0] for d in cur.description], cur.fetchall()
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -36,6 +36,11 @@ def path(root: Path, run_id: str) -> Path:
     return Path(root) / FOLDER / f"{run_id}{SUFFIX}"
 
 
+def part_path(root: Path, run_id: str, part: str) -> Path:
+    """Where a recorded run's trades or hourly equity (``part``, one of :data:`PARTS`) are."""
+    return Path(root) / FOLDER / f"{run_id}.{part}.parquet"
+
+
 def write(root: Path, row: Mapping[str, Any]) -> None:
     """Store a run's row (keys: :data:`COLUMNS`; JSON values as objects). Strict JSON: a NaN
     or an infinity in it is a ``ValueError`` before anything is written."""
@@ -66,7 +71,7 @@ def _whole(path: Path) -> dict[str, Any] | None:
     run_id = row.get("run_id") if isinstance(row, dict) else None
     if not isinstance(run_id, str) or path.name != f"{run_id}{SUFFIX}":
         return None
-    if not all((path.parent / f"{run_id}.{part}.parquet").is_file() for part in PARTS):
+    if not all(part_path(path.parent.parent, run_id, part).is_file() for part in PARTS):
         return None
     out: dict[str, Any] = {}
     for name, kind in COLUMNS.items():
