@@ -91,23 +91,20 @@ def vectorbt_run(frame: pd.DataFrame, stop_atr: float | None):
     n = len(frame)
     long_in, short_in = np.zeros(n, bool), np.zeros(n, bool)
     long_in[1:], short_in[1:] = cross[:-1] > 0, cross[:-1] < 0  # executed at the next open
-    extra = {}
+    # NaN: no stop (vectorbt's own default). Passed as an array either way, with the bar's
+    # range, so both runs call vectorbt's simulation with the same argument types: it is not
+    # cached across processes (cache=False) and took ~11 s of CPU to compile per signature
+    sl = np.full(n, np.nan)
     if stop_atr:
-        sl = np.full(n, np.nan)
         sl[1:] = stop_atr * atr[:-1] / frame.open.to_numpy()[1:]  # a fraction of the fill price
         sl[~(long_in | short_in)] = np.nan
-        extra = {
-            "sl_stop": sl,
-            "open": frame.open,
-            "high": frame.high,
-            "low": frame.low,
-            "stop_entry_price": "fillprice",
-        }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pf = vbt.Portfolio.from_signals(
             frame.close, entries=long_in, short_entries=short_in, price=frame.open, size=1.0,
-            size_type="amount", fees=FEE, upon_opposite_entry="reverse", init_cash=1e9, **extra,
+            size_type="amount", fees=FEE, upon_opposite_entry="reverse", init_cash=1e9,
+            sl_stop=sl, open=frame.open, high=frame.high, low=frame.low,
+            stop_entry_price="fillprice",
         )  # fmt: skip
     return pf, pf.trades.records_readable
 
