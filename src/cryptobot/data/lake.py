@@ -200,7 +200,7 @@ class Lake:
             raise DataError(f"refusing to store {symbol} {timeframe}: {odd}")
         report = check_candles(bars, tf_ms=tf_ms)
         problems = report.problems(spacing=check_spacing) + _unclosed_bars(stamps, tf_ms, now_ms)
-        if check_spacing and not problems and len(np.unique(stamps)) == 1:
+        if check_spacing and not problems and stamps.size and (stamps == stamps[0]).all():
             lone = self._lone_bar(exchange, symbol, timeframe, int(stamps[0]), tf_ms)
             problems += [lone] if lone else []
         if problems:
@@ -209,7 +209,7 @@ class Lake:
         directory = self.candle_dir(exchange, symbol, timeframe)
         if bars.empty:  # nothing to merge: no lock file, no directory for a series never stored
             return WriteResult(0, _stored_rows(directory))
-        keys = _partition_keys(bars["timestamp"].to_numpy(), tf_ms)
+        parts = _partitions(bars["timestamp"].to_numpy(), tf_ms)
         with locks.exclusive(directory / _SERIES_LOCK):
             try:  # a write that changes values could not be recorded in a damaged log
                 self.candle_revisions(exchange, symbol, timeframe)
@@ -218,10 +218,10 @@ class Lake:
             remove_stale_temps(directory)
             before = _stored_rows(directory)
             plans = {
-                directory / f"{key}.parquet": merged_rows(
-                    directory / f"{key}.parquet", bars[keys == key], OHLCV
+                directory / f"{name}.parquet": merged_rows(
+                    directory / f"{name}.parquet", bars.iloc[rows], OHLCV
                 )
-                for key in np.unique(keys)
+                for name, rows in parts
             }
             result = _combine([r for _, r in plans.values()], stored=before)
             _write_recorded(plans, result, directory / REVISIONS, now_ms=now_ms, source=source)
@@ -738,10 +738,17 @@ def _read_parquet(
         raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
 
 
-def _partition_keys(ts: np.ndarray, tf_ms: int) -> np.ndarray:
-    """``YYYY-MM`` for intraday timeframes below 1h, ``YYYY`` from 1h up."""
+def _partitions(ts: np.ndarray, tf_ms: int) -> list[tuple[str, slice]]:
+    """The partitions the sorted times ``ts`` fall in, each named (``YYYY-MM`` for intraday
+    timeframes below 1h, ``YYYY`` from 1h up) with its slice of ``ts``: the names made once
+    a partition, not once a row (a name per row, then a sort of the names, was a fifth of
+    a write)."""
     unit = "M" if tf_ms < _HOUR_MS else "Y"
-    return np.datetime_as_string(ts.astype("datetime64[ms]").astype(f"datetime64[{unit}]"))
+    periods = ts.astype("datetime64[ms]").astype(f"datetime64[{unit}]")
+    starts = np.flatnonzero(np.r_[True, periods[1:] != periods[:-1]])
+    ends = np.r_[starts[1:], len(ts)]
+    names = np.datetime_as_string(periods[starts])
+    return [(str(n), slice(int(a), int(b))) for n, a, b in zip(names, starts, ends, strict=True)]
 
 
 def _partition_overlaps(stem: str, tf_ms: int, start: int | None, end: int | None) -> bool:
