@@ -157,8 +157,16 @@ def test_200_random_orders_under_faults_end_reconciled_without_a_duplicate(
 
         found, _ = asyncio.run(one_cycle())
         print(f"{len(emu.hits)} requests, {faulted} of {len(trading)} trading ones faulted")
-        assert not [d for d in found if d.failed], found
+        # a stop the price has passed meanwhile cannot be placed (the venue refuses one that
+        # would trigger at once): the position is then closed (issue 13, brackets), reported
+        # as failed since its stop was not placed. Safe, so allowed; whether the path leads
+        # there depends on which requests a loaded machine's timing let through (seen once)
+        closed = [d for d in found if d.failed and d.kind == "no_stop"
+                  and "was closed by a reduce-only market order" in d.action]  # fmt: skip
+        assert [d for d in found if d.failed and d not in closed] == [], found
         book, account = emu.engine.book, emu.account
+        for d in closed:
+            assert account.position(d.symbol.replace("/USDT:USDT", "USDT")).qty == 0, d
         assert len(sent) == ORDERS and faulted / len(trading) >= 0.30, (faulted, len(trading))
         assert {h.outcome for h in trading} >= {"429", "418", "500", "late", "drop", "slow"}
         # 0 duplicates: no client id placed twice; no position larger than one entry
