@@ -14,7 +14,7 @@ from cryptobot.data.lake import Lake
 TIMEFRAMES = ("1h", "15m", "5m")
 MIN_RETURNS = 30
 
-#: a symbol's log returns: the close time of each return's later bar, and the return
+#: a symbol's log returns: the open time of each return's later bar, and the return
 Returns = tuple[np.ndarray, np.ndarray]
 
 
