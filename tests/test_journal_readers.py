@@ -127,7 +127,7 @@ def test_readers_wait_for_a_writer_that_holds_its_connection_briefly(journaled: 
 
 
 def test_a_reader_gets_in_between_the_transactions_of_a_busy_writer(journaled: Path):
-    """The lock is free for 40 ms of every 240: a reader trying every 5-25 ms lands in a gap;
+    """The lock is free for 40 ms of every 240: a reader trying every 5-50 ms lands in a gap;
     one backing off to a try a second (as it did) missed them all within its wait, at times,
     on a loaded machine."""
     busy = subprocess.Popen([sys.executable, "-c", BUSY, str(journaled / catalog.DB_NAME)],
