@@ -190,7 +190,6 @@ def order(**changes) -> gates.OrderProposal:
         side="long",
         entry=95_000,
         notional=950,
-        margin=95,
         leverage=10,
         risk_usd=5,
         client_order_id="cb-1",
@@ -210,9 +209,9 @@ def test_every_gate_passes_a_modest_order():
     ("proposal", "account", "gate"),
     [
         (order(risk_usd=15), gates.AccountState(equity=1000.0), "max_risk_per_trade"),
-        (order(notional=20_000, margin=1000), gates.AccountState(equity=1e6), "max_order_notional"),
+        (order(notional=20_000, leverage=20), gates.AccountState(equity=1e6), "max_order_notional"),
         (
-            order(notional=2500, margin=125),
+            order(notional=2500, leverage=20),
             gates.AccountState(
                 equity=1000.0, positions=(gates.OpenPosition("ETH/USDT:USDT", "short", 100, 5),)
             ),
@@ -245,8 +244,16 @@ def test_every_gate_passes_a_modest_order():
             "one_position_per_symbol",
         ),
         (order(), gates.AccountState(equity=1e5, order_ids=frozenset({"cb-1"})), "duplicate_order"),
-        (order(margin=850), gates.AccountState(equity=1000.0), "reserve_cash"),
-        (order(margin=150), gates.AccountState(equity=1e4, free_margin=100.0), "free_margin"),
+        (
+            order(leverage=950 / 850),
+            gates.AccountState(equity=1000.0),
+            "reserve_cash",
+        ),  # margin 850
+        (
+            order(leverage=950 / 150),
+            gates.AccountState(equity=1e4, free_margin=100.0),  # 150
+            "free_margin",
+        ),
         (order(leverage=25), gates.AccountState(equity=1e5), "leverage_sanity"),
         (
             order(),
@@ -264,7 +271,7 @@ def test_each_gate_rejects_with_its_reason(proposal, account, gate):
 def test_a_reduce_only_close_passes_every_gate_far_from_the_last_price_at_any_leverage():
     """A breaker's close (``engine.breaker_actions``) in a fast market: the position's mark 6%
     from the last trade, opened by hand at 50x over the 20x cap, the account blocked. It goes."""
-    close = order(entry=89_300.0, leverage=50, margin=0.0, risk_usd=None, reduce_only=True)
+    close = order(entry=89_300.0, leverage=50, risk_usd=None, reduce_only=True)
     blocked = BreakerState(mode=Mode.blocked, reason="daily")
     account = gates.AccountState(equity=1e4, last_prices={"BTC/USDT:USDT": 95_000.0},
                                  breaker=blocked)  # fmt: skip
@@ -290,7 +297,6 @@ ORDERS = st.builds(
     order,
     side=st.sampled_from(["long", "short"]),
     notional=st.floats(1, 1e5),
-    margin=st.floats(0.1, 1e4),
     leverage=st.integers(1, 20),
     risk_usd=st.one_of(st.none(), st.floats(0.01, 100)),
 )

@@ -219,7 +219,7 @@ def test_correlated_exposure_uses_return_correlations_from_the_lake(shared, data
         positions=(gates.OpenPosition("BTC/USDT:USDT", "long", 900.0, 90.0),),
         correlations=corr,
     )
-    eth = gates.OrderProposal("ETH/USDT:USDT", "long", 1800.0, 800.0, 80.0, 10, 5.0, "cb-eth", 100)
+    eth = gates.OrderProposal("ETH/USDT:USDT", "long", 1800.0, 800.0, 10, 5.0, "cb-eth", 100)
     verdicts = {v.gate: v for v in gates.check(eth, account, risk)}
     assert not verdicts["correlated_exposure"].passed  # 900 + 800 > 150% of 1,000
     assert verdicts["total_exposure"].passed and verdicts["symbol_exposure"].passed

@@ -160,9 +160,10 @@ class Composer:
     def entered(self, i: int, *, side: int, notional: float, leverage: float) -> None:
         """Lane ``i`` holds a position (or an entry sent, at the price it was sent at): the
         gates see it, and its symbol takes no signal while it is held."""
-        symbol = self.lanes[i].symbol
-        name = "long" if side > 0 else "short"
-        self.held[i] = gates.OpenPosition(symbol, name, notional, notional / leverage)
+        self.held[i] = gates.OpenPosition.opening(
+            symbol=self.lanes[i].symbol, side="long" if side > 0 else "short", notional=notional,
+            leverage=leverage,
+        )  # fmt: skip
         self.allowed[i] = self.end
 
     def released(self, i: int, *, signal_bar: int, net: float, exit_bar: int) -> None:

@@ -421,7 +421,7 @@ class TradeDesk:
         share = amount / order.qty  # the venue's step may round below the sized quantity
         proposal = gates.OrderProposal(
             symbol=order.symbol, side=order.side, entry=order.entry, notional=notional,
-            margin=notional / order.leverage, leverage=order.leverage,
+            leverage=order.leverage,
             risk_usd=None if order.risk_usd is None else order.risk_usd * share,
             client_order_id=order.client_order_id,
             max_leverage=bracket_for(tiers, notional).max_leverage,
@@ -1005,7 +1005,7 @@ def close_leg(position: Position, *, prefix: str, venue: str) -> Leg:
 def _close_proposal(position: Position, leg: Leg) -> gates.OrderProposal:
     return gates.OrderProposal(
         symbol=position.symbol, side=position.side, entry=position.mark_price,
-        notional=position.notional, margin=0.0, leverage=position.leverage, risk_usd=None,
+        notional=position.notional, leverage=position.leverage, risk_usd=None,
         client_order_id=leg.client_order_id, max_leverage=max(position.leverage, 1.0),
         reduce_only=True,
     )  # fmt: skip

@@ -26,6 +26,16 @@ class OpenPosition:
     notional: float
     margin: float
 
+    @classmethod
+    def opening(
+        cls, *, symbol: str, side: Side, notional: float, leverage: float
+    ) -> "OpenPosition":
+        """The position an entry opens, as the gates see it: the one place its margin is
+        worked out (its notional at its leverage). The next order of a batch
+        (``AccountState.with_order``) and a backtest's composer (its desks' entries) both
+        see a new position through it; a position the venue reports carries the venue's."""
+        return cls(symbol, side, notional, notional / leverage)
+
 
 @dataclass(frozen=True)
 class OrderProposal:
@@ -33,12 +43,21 @@ class OrderProposal:
     side: Side
     entry: float
     notional: float
-    margin: float
     leverage: float
     risk_usd: float | None
     client_order_id: str
     max_leverage: float  # the market's bracket maximum for this notional
     reduce_only: bool = False
+
+    def opened(self) -> OpenPosition:
+        """The position this entry opens once placed."""
+        return OpenPosition.opening(symbol=self.symbol, side=self.side, notional=self.notional,
+                                    leverage=self.leverage)  # fmt: skip
+
+    @property
+    def margin(self) -> float:
+        """The margin this order puts up: none for a reduce-only order."""
+        return 0.0 if self.reduce_only else self.opened().margin
 
 
 @dataclass(frozen=True)
@@ -53,10 +72,9 @@ class AccountState:
 
     def with_order(self, order: OrderProposal) -> "AccountState":
         """The account as the next order of a batch sees it, once this one is placed."""
-        position = OpenPosition(order.symbol, order.side, order.notional, order.margin)
         return replace(
             self,
-            positions=(*self.positions, position),
+            positions=(*self.positions, order.opened()),
             order_ids=self.order_ids | {order.client_order_id},
             free_margin=None if self.free_margin is None else self.free_margin - order.margin,
         )

@@ -105,7 +105,6 @@ def _size_one(
         side=intent.side,
         entry=intent.entry,
         notional=sizing.notional,
-        margin=sizing.margin,
         leverage=sizing.leverage,
         risk_usd=sizing.risk_usd,
         client_order_id=cid,
