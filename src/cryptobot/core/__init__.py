@@ -33,7 +33,9 @@ __all__, __getattr__, __dir__ = surface(
         "setup": ("Setup", "Side", "check_stop", "check_targets", "json_safe", "setup_id"),
         "signal": ("Signal",),
         "symbols": ("check_symbol", "id_to_symbol", "parse_symbols", "symbol_to_id"),
-        "timeframes": ("last_closed_open", "parse_timeframes", "timeframe_ms"),
+        "timeframes": (
+            "bar_open", "last_closed_open", "off_grid", "parse_timeframes", "timeframe_ms",
+        ),
         "timeutil": ("DAY_MS", "LAST_MS", "iso", "parse_duration", "parse_time"),
         "venues": ("CCXT_VENUES", "VENUES", "account_name", "configured_account", "file_token",
                    "known_account", "lake_exchange", "token_account"),

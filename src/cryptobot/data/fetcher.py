@@ -22,7 +22,7 @@ import pandas as pd
 
 from cryptobot.core.errors import CryptobotError, UnknownSymbolError
 from cryptobot.core.settings import UniverseSettings
-from cryptobot.core.timeframes import last_closed_open, timeframe_ms
+from cryptobot.core.timeframes import bar_open, last_closed_open, timeframe_ms
 from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data import catalog
 from cryptobot.data.lake import OHLCV, Lake
@@ -126,7 +126,7 @@ class Fetcher:
     async def candles(self, symbol: str, tf: str, start: int, now: int) -> SeriesResult:
         tf_ms = timeframe_ms(tf)
         end = last_closed_open(now, tf_ms)
-        start = -(-start // tf_ms) * tf_ms  # first bar open at or after start
+        start = bar_open(start - 1, tf_ms) + tf_ms  # first bar open at or after start
         result = SeriesResult(symbol, tf)
         first = self.lake.first_candle_time(self.exchange.id, symbol, tf)
         last = self.lake.last_candle_time(self.exchange.id, symbol, tf)

@@ -34,6 +34,7 @@ from cryptobot.data.validate import implausible
 
 _TIME_NAMES = ("timestamp", "date", "time", "datetime", "open_time", "ts", "fundingtime")
 _SECONDS_BELOW = 100_000_000_000  # epoch values below this are seconds (before 1973 in ms)
+_MS_FRACTION = 0.01  # ms: a number further than this from a whole millisecond has a fraction
 #: what ``fetch --import --kind`` takes: the two candle kinds and every observation series
 CANDLE_KINDS = ("candles", "mark")
 
@@ -288,17 +289,44 @@ def _to_ms(col: pd.Series, where: Callable[[int], str]) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(col):
         stamps = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
         _refuse_missing(col, stamps.isna().to_numpy(), where)
-        return stamps.dt.as_unit("ms").astype("int64").to_numpy()
+        return _dates_ms(col, stamps, where)
     numbers = pd.to_numeric(col, errors="coerce")
     if pd.api.types.is_numeric_dtype(col) or (len(col) and pd.notna(numbers.iloc[0])):
-        _refuse_missing(col, ~np.isfinite(numbers.astype("float64").to_numpy()), where)
-        values = numbers.astype("int64").to_numpy()
-        return values * 1000 if len(values) and values.max() < _SECONDS_BELOW else values
+        floats = numbers.astype("float64").to_numpy()
+        _refuse_missing(col, ~np.isfinite(floats), where)
+        if pd.api.types.is_integer_dtype(numbers):  # exact, whatever their size
+            values = numbers.astype("int64").to_numpy()
+            return values * 1000 if len(values) and values.max() < _SECONDS_BELOW else values
+        seconds = len(floats) and floats.max() < _SECONDS_BELOW
+        ms = floats * 1000 if seconds else floats
+        whole = np.rint(ms)
+        _refuse_fraction(col, np.abs(ms - whole) > _MS_FRACTION, where)
+        return whole.astype("int64")
     with warnings.catch_warnings():  # pandas warns when it parses element by element
         warnings.simplefilter("ignore", UserWarning)
         parsed = pd.to_datetime(col, utc=True, errors="coerce")
     _refuse_missing(col, parsed.isna().to_numpy(), where)
-    return parsed.dt.as_unit("ms").astype("int64").to_numpy()
+    return _dates_ms(col, parsed, where)
+
+
+def _dates_ms(col: pd.Series, stamps: pd.Series, where: Callable[[int], str]) -> np.ndarray:
+    """UTC datetimes as int64 ms, read at their own resolution (no rounding first)."""
+    raw = stamps.astype("int64").to_numpy()
+    per_ms = {"s": None, "ms": 1, "us": 1_000, "ns": 1_000_000}[stamps.dt.unit]
+    if per_ms is None:
+        return raw * 1000
+    _refuse_fraction(col, raw % per_ms != 0, where)
+    return raw // per_ms
+
+
+def _refuse_fraction(col: pd.Series, fraction: np.ndarray, where: Callable[[int], str]) -> None:
+    """Raise naming the first time with a fraction of a millisecond: cutting it would move
+    the bar onto the grid (12:00:00.5 stored as 12:00:00) where a time half a bar off is
+    refused. A number's float error (seconds with three decimals) is far below the limit."""
+    if fraction.any():
+        row = int(np.flatnonzero(fraction)[0])
+        raise DataError(f"{where(col.index[row])}: time value {_shown(col.iloc[row])} is not a "
+                        "whole millisecond")  # fmt: skip
 
 
 def _refuse_missing(col: pd.Series, bad: np.ndarray, where: Callable[[int], str]) -> None:

@@ -390,9 +390,14 @@ def normalise_ohlcv(frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise DataError(f"candles need columns {OHLCV}; missing {missing}")
     out = frame[OHLCV].copy()
+    stamps = out["timestamp"].to_numpy()
+    if stamps.dtype.kind == "f" and not (np.isfinite(stamps) & (np.floor(stamps) == stamps)).all():
+        raise DataError("candle timestamps must be whole epoch milliseconds (a NaN, an "
+                        "infinity or a fraction cannot be stored)")  # fmt: skip
     out["timestamp"] = out["timestamp"].astype("int64")
     for col in OHLCV[1:]:
         out[col] = out[col].astype("float64")
+    out["volume"] += 0.0  # -0.0 stored as 0.0
     return out.reset_index(drop=True)
 
 

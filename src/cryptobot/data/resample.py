@@ -7,14 +7,14 @@ inside, is never presented as closed.
 
 import pandas as pd
 
-from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.core.timeframes import bar_open, timeframe_ms
 
 
 def resample(frame: pd.DataFrame, source: str, target: str) -> pd.DataFrame:
     step, size = timeframe_ms(target), timeframe_ms(source)
     if step % size:
         raise ValueError(f"{target} is not a whole multiple of {source}")
-    key = frame["timestamp"] // step * step
+    key = bar_open(frame["timestamp"], step)
     grouped = frame.groupby(key, sort=True)
     out = pd.DataFrame(
         {

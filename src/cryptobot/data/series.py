@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cryptobot.core.timeframes import off_grid
 from cryptobot.core.timeutil import iso
 from cryptobot.data.validate import implausible_times, span
 
@@ -194,7 +195,7 @@ def problems(
             found.append(f"{int(broken.sum())} rows with {col} {_allowed(col, kind)}{unit}")
             bad |= broken
     grid_ms = period_ms or kind.grid_ms
-    if grid_ms and (off := ts % grid_ms != 0).any():
+    if grid_ms and (off := off_grid(ts, grid_ms)).any():
         found.append(f"{int(off.sum())} timestamps off the {span(grid_ms)} grid{_why(kind)}")
         bad |= off
     if found:

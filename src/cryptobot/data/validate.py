@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from cryptobot.core.timeframes import off_grid
 from cryptobot.core.timeutil import iso
 
 
@@ -86,7 +87,7 @@ def check_candles(bars: Mapping[str, ArrayLike], *, tf_ms: int) -> CandleReport:
         ohlc_bad = (h < body_hi) | (lo > body_lo) | (h < lo)
         neg_vol = v < 0
         zero = v == 0
-    misaligned = ts % tf_ms != 0
+    misaligned = off_grid(ts, tf_ms)
     bad = nonfinite | nonpos | ohlc_bad | neg_vol | misaligned
     order = np.argsort(ts, kind="stable")
     sts = ts[order]

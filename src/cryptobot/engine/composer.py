@@ -46,6 +46,7 @@ from cryptobot.core.market import Market
 from cryptobot.core.order import Intent, SizedOrder
 from cryptobot.core.settings import RiskSettings
 from cryptobot.core.setup import setup_id
+from cryptobot.core.timeframes import off_grid
 from cryptobot.fills.brackets import Bracket
 from cryptobot.risk import breakers, cooldown, gates, stops
 from cryptobot.risk.orders import SizingSetup, size_orders
@@ -212,7 +213,7 @@ class Composer:
             mask[span] |= lane.signals.side[span] != 0
         if self.rules.use_breakers:
             closes = self.stamps[span] + self.bar_ms
-            mask[span[closes % max(HOUR_MS, self.bar_ms) == 0]] = True
+            mask[span[~off_grid(closes, max(HOUR_MS, self.bar_ms))]] = True
         if self.start <= self.end - 1:
             mask[self.end - 1] = True
         return mask

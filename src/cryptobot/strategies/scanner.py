@@ -24,7 +24,7 @@ from cryptobot.analysis.strength import relative_strength, universe_percentiles
 from cryptobot.core.errors import CryptobotError, DataError
 from cryptobot.core.settings import Settings
 from cryptobot.core.setup import Setup
-from cryptobot.core.timeframes import last_closed_open, timeframe_ms
+from cryptobot.core.timeframes import bar_open, last_closed_open, timeframe_ms
 from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data.fetcher import Fetcher, FetchPlan
 from cryptobot.data.lake import Lake
@@ -279,4 +279,4 @@ def seconds_to_next_close(now_ms: int, timeframe: str, grace_s: float = 2.0) -> 
     """Seconds from ``now_ms`` until the current ``timeframe`` bar has closed (plus a grace
     period for the exchange to publish it)."""
     tf_ms = timeframe_ms(timeframe)
-    return (tf_ms - now_ms % tf_ms) / 1000 + grace_s
+    return (bar_open(now_ms, tf_ms) + tf_ms - now_ms) / 1000 + grace_s

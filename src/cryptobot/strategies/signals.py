@@ -42,7 +42,7 @@ import pandas as pd
 from cryptobot.core.settings import CotBiasSettings, SignalSettings
 from cryptobot.core.setup import Setup
 from cryptobot.core.signal import Signal
-from cryptobot.core.timeframes import timeframe_ms
+from cryptobot.core.timeframes import bar_open, timeframe_ms
 from cryptobot.core.timeutil import iso
 from cryptobot.cot.bias import BiasBook
 from cryptobot.data.lake import Lake
@@ -222,7 +222,7 @@ def _last_bars(lake: Lake, s: Setup, timeframe: str, last_open: int, count: int)
     counted in bars (a hole in the history reaches further back), as the backtest's whole
     series has them before that bar (``filters``: the same warm-up)."""
     tf_ms = timeframe_ms(timeframe)
-    end = last_open // tf_ms * tf_ms
+    end = bar_open(last_open, tf_ms)
     start = end - (count - 1) * tf_ms
     frame = lake.read_candles(s.exchange, s.symbol, timeframe, start, end)
     if len(frame) < count:
