@@ -284,7 +284,7 @@ def test_a_reduce_only_close_passes_every_gate_far_from_the_last_price_at_any_le
 
 def test_recovery_mode_passes_the_breaker_gate_with_its_reduction():
     account = gates.AccountState(equity=1000.0, breaker=BreakerState(mode=Mode.recovery))
-    verdict = gates.check(order(), account, RISK)[0]
+    verdict = gates.check(order(size_mult=0.5), account, RISK)[0]  # sized in recovery
     assert verdict.passed and "size x0.5" in verdict.reason
 
 

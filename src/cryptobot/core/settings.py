@@ -349,6 +349,8 @@ class GateSettings(Section):
     max_price_deviation_pct: Pct
 
 
+#: a block or recovery longer than a year is a typo (1e300 hours would overflow every clock)
+_YEAR_HOURS = 366 * 24
 #: a loss limit of 0 % would trip on a flat account ("down 0.00%"): a limit is above zero
 LossLimitPct = Annotated[Float, Field(gt=0, le=100)]
 
@@ -359,8 +361,8 @@ class BreakerSettings(Section):
     monthly_loss_pct: LossLimitPct
     daily_loss_usd: Positive | None
     weekly_loss_usd: Positive | None
-    daily_block_hours: Positive
-    recovery_hours: NonNeg
+    daily_block_hours: Annotated[Float, Field(gt=0, le=_YEAR_HOURS)]
+    recovery_hours: Annotated[Float, Field(ge=0, le=_YEAR_HOURS)]
     recovery_size_mult: Annotated[Float, Field(gt=0, le=1)]
     flash_crash_pct: LossLimitPct
     flash_crash_window_s: Positive

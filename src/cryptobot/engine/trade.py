@@ -419,12 +419,14 @@ class TradeDesk:
         notional = amount * market.contract_size * order.entry
         tiers = for_market(market, venue_of(order.exchange), risk.max_leverage)
         share = amount / order.qty  # the venue's step may round below the sized quantity
+        # never less than the price risk of what is sent: a record's risk_usd is its word
+        at_stop = amount * market.contract_size * abs(order.entry - (order.stop or order.entry))
+        stated = 0.0 if order.risk_usd is None else order.risk_usd * share
         proposal = gates.OrderProposal(
             symbol=order.symbol, side=order.side, entry=order.entry, notional=notional,
-            leverage=order.leverage,
-            risk_usd=None if order.risk_usd is None else order.risk_usd * share,
+            leverage=order.leverage, risk_usd=max(stated, at_stop),
             client_order_id=order.client_order_id,
-            max_leverage=bracket_for(tiers, notional).max_leverage,
+            max_leverage=bracket_for(tiers, notional).max_leverage, size_mult=order.size_mult,
         )  # fmt: skip
         return proposal, gates.check(proposal, account, risk)
 

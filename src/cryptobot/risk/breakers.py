@@ -39,6 +39,10 @@ reading) against the new limits, so only a monthly limit above the loss, or a ne
 entries resume; a weekly loss past the new weekly limit halts instead. A daily block tripped
 with the stop runs its course, then its recovery.
 
+Time only moves forward: an equity reading dated on a day before the last reading's is
+refused (``DataError``, the state unchanged), so a clock set back cannot roll the periods back
+and forget a day's losses. A block ends at the latest at the last time a clock can show.
+
 Non-finite numbers never enter the state: a NaN equity compares false with every limit, so
 one ``risk equity nan`` used to leave the breaker ``active`` for the rest of the day whatever
 the losses. ``step`` refuses such events (:class:`~cryptobot.core.errors.DataError`, the state
@@ -51,6 +55,7 @@ at all) is read as ``blocked`` until a manual reset (``tripped_by="corrupt_state
 import hashlib
 import json
 import math
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -191,6 +196,7 @@ _TIMES = ("since", "until", "recovery_until", "flash_until")
 _FIGURES = ("start_equity", "peak_equity", "last_equity", "day_start", "week_start", "month_start")
 _LABELS = {"day": r"\d{4}-\d{2}-\d{2}", "week": r"\d{4}-W\d{2}", "month": r"\d{4}-\d{2}"}
 _TRIPS = ("daily", "weekly", "monthly", "flash_crash", "margin", CORRUPT)
+_LARGEST = 1.7e308  # a stored int beyond a float's range: ``math.isfinite`` would overflow
 
 
 def _valid(name: str, value: object) -> bool:
@@ -201,8 +207,8 @@ def _valid(name: str, value: object) -> bool:
         return isinstance(value, str) and value in Mode.__members__
     if name in _TIMES:
         return type(value) is int and 0 <= value <= MAX_TS
-    if name in _FIGURES:
-        return type(value) in (int, float) and math.isfinite(value)
+    if name in _FIGURES:  # an int too large for a float is no figure either
+        return type(value) in (int, float) and abs(value) <= _LARGEST and math.isfinite(value)
     if name in _LABELS:
         return isinstance(value, str) and re.fullmatch(_LABELS[name], value) is not None
     if name == "tripped_by":
@@ -257,6 +263,7 @@ def step(
     """The state after ``event`` and what the caller must do now; raises
     :class:`DataError` (nothing changed) for an event carrying NaN, infinity or a price <= 0."""
     _check(event)
+    _in_order(state, event)
     b = risk.breakers
     key = limits_key(b)
     state = _release(state, event.ts, key)
@@ -286,6 +293,13 @@ def run(
 
 
 def _check(event: Event) -> None:
+    try:
+        ts = operator.index(event.ts)  # an int, NumPy's too (a bool is no time)
+    except TypeError:
+        ts = None
+    if ts is None or isinstance(event.ts, bool) or not 0 <= ts <= MAX_TS:  # unstorable
+        raise DataError(f"breaker time {event.ts!r} is no time a clock shows (epoch ms from 1970 "
+                        "to 9999); the breaker state is unchanged")  # fmt: skip
     figures = {
         Equity: ("equity",),
         Price: ("price",),
@@ -304,6 +318,19 @@ def _check(event: Event) -> None:
             )
     if isinstance(event, Price) and event.price <= 0:
         raise DataError(f"breaker price must be positive, got {event.price!r}")
+
+
+def _in_order(state: BreakerState, event: Event) -> None:
+    """An equity reading dated on a UTC day before the last reading's is refused: the periods
+    would roll back to it, and a day's losses or block be forgotten when the clock returns
+    (a replay start set back, a host clock reset). Within a day the order does not matter."""
+    if isinstance(event, Equity) and state.day is not None:
+        day = _labels(event.ts)["day"]
+        if day < state.day:
+            raise DataError(
+                f"an equity reading dated {day} is earlier than the breaker's last one "
+                f"({state.day}): the clock went back? The breaker state is unchanged"
+            )
 
 
 def _release(state: BreakerState, ts: int, key: str) -> BreakerState:
@@ -416,9 +443,9 @@ def _daily_block(
     carried = state.tripped_by == "daily" or state.mode in (Mode.halted, Mode.stopped)
     if carried and state.until is not None and ts < state.until:
         return state.until, state.recovery_until or state.until
-    if breached:
-        until = ts + int(b.daily_block_hours * HOUR_MS)
-        return until, until + int(b.recovery_hours * HOUR_MS)
+    if breached:  # never past the last time a clock can show (a block of 1e300 hours)
+        until = min(ts + int(b.daily_block_hours * HOUR_MS), MAX_TS)
+        return until, min(until + int(b.recovery_hours * HOUR_MS), MAX_TS)
     if state.recovery_until is not None and ts < state.recovery_until:
         return ts, state.recovery_until
     return None
@@ -435,10 +462,10 @@ def _day_labels(day: int) -> Mapping[str, str]:
     formatting dates was a sixth of a stepwise run.)"""
     moment = datetime.fromtimestamp(day * DAY_MS / 1000, UTC)
     iso = moment.isocalendar()
-    return MappingProxyType({
-        "day": moment.strftime("%Y-%m-%d"),
-        "week": f"{iso.year}-W{iso.week:02d}",
-        "month": moment.strftime("%Y-%m"),
+    return MappingProxyType({  # four-digit years (``strftime`` writes year 1 as "1")
+        "day": f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}",
+        "week": f"{iso.year:04d}-W{iso.week:02d}",
+        "month": f"{moment.year:04d}-{moment.month:02d}",
     })  # fmt: skip
 
 

@@ -48,6 +48,7 @@ class OrderProposal:
     client_order_id: str
     max_leverage: float  # the market's bracket maximum for this notional
     reduce_only: bool = False
+    size_mult: float = 1.0  # the breaker's multiplier the order was sized under
 
     def opened(self) -> OpenPosition:
         """The position this entry opens once placed."""
@@ -119,6 +120,9 @@ def circuit_breaker(order: OrderProposal, account: AccountState, risk: RiskSetti
     if order.reduce_only or state.entries_allowed:
         mult = state.size_mult(risk.breakers)
         note = f"recovery mode: size x{mult:g}" if mult != 1 else str(state.mode)
+        if not order.reduce_only and order.size_mult > mult + 1e-9:  # sized before a trip
+            return Verdict("circuit_breaker", False, f"{note}, but the order was sized at "
+                           f"x{order.size_mult:g}: size it again")  # fmt: skip
         return _pass("circuit_breaker", note)
     return Verdict("circuit_breaker", False, f"{state.mode}: {state.reason}")
 

@@ -109,6 +109,7 @@ def _size_one(
         risk_usd=sizing.risk_usd,
         client_order_id=cid,
         max_leverage=sizing.bracket.max_leverage,
+        size_mult=request.size_mult,
     )
     verdicts = [_unread_breaker(v, setup) for v in gates.check(proposal, account, risk)]
     breaker = next(v for v in verdicts if v.gate == "circuit_breaker")
