@@ -158,6 +158,43 @@ def test_a_refused_order_is_one_line_and_exit_1_the_others_go_on(trader: Cli, la
     assert json.loads(row[2])["max_risk_per_trade"].startswith("REJECT")
 
 
+def test_a_record_understating_its_risk_is_judged_by_its_price_risk(trader: Cli, lake_dir: Path):
+    """A record's ``risk_usd`` is its word: one edited down to $0.01 (500 units, 2 % from the
+    stop) is judged by quantity x |entry - stop| and refused as the honest one is."""
+    forged = good(lake_dir, 4, symbol=Y, qty=500.0)
+    real = forged["risk_usd"]
+    done = trader("trade", "-", "--taker", "--format", "jsonl", ok=False,
+                  input=lines(forged | {"risk_usd": 0.01}))  # fmt: skip
+    assert done.exit_code == 1
+    (out,) = strict(done.stdout)
+    assert out["status"] == "refused" and out["reason"].startswith("max_risk_per_trade")
+    assert f"${real:,.2f} >" in out["reason"], (out["reason"], real)
+
+
+def test_in_recovery_mode_an_order_sized_at_full_size_is_refused(trader: Cli, lake_dir: Path):
+    """Sized before a daily trip (x1), traded in the recovery after it (x0.5): refused with the
+    breaker's word; the same order sized in recovery (``size_mult`` 0.5) goes out."""
+    from cryptobot.journal import breakers as journal
+    from cryptobot.risk.breakers import BreakerState, Mode
+
+    state = BreakerState(
+        mode=Mode.recovery,
+        tripped_by="daily",
+        since=NOW - HOUR,
+        reason="recovery after a daily stop",
+        recovery_until=NOW + 24 * HOUR,
+    )
+    update = journal.Update(BreakerState().to_record(), state.to_record(), NOW - HOUR, "test", [])
+    journal.save_state(lake_dir, update, account="replay:sim")  # fmt: skip
+    full = good(lake_dir, 5)
+    done = trader("trade", "-", "--taker", "--format", "jsonl", ok=False, input=lines(full))
+    (out,) = strict(done.stdout)
+    assert out["status"] == "refused" and "sized at x1: size it again" in out["reason"]
+    halved = good(lake_dir, 6, qty=1.0, size_mult=0.5)
+    done = trader("trade", "-", "--taker", "--format", "jsonl", input=lines(halved))
+    assert [o["status"] for o in strict(done.stdout)] == ["placed"]
+
+
 def test_dry_run_status_and_close_print_strict_json(trader: Cli, lake_dir: Path):
     text = lines(good(lake_dir, 1), good(lake_dir, 2, symbol=Y, side="short"))
     dry = strict(trader("trade", "-", "--dry-run", "--format", "jsonl", input=text).stdout)
