@@ -110,3 +110,18 @@ def test_a_sized_orders_size_mult_is_read_and_one_without_it_is_full_size():
     for bad in (0, 1.5, math.nan, "0.5", True):
         with pytest.raises(DataError, match="size_mult"):
             TradeOrder.from_record(_record(size_mult=bad))
+
+
+@pytest.mark.parametrize("first", [1e-300, 0.01, 0.99])
+def test_a_first_reading_under_a_dollar_does_not_switch_the_limits_off(first: float):
+    """A placeholder or a typo as the day's first reading: every later loss used to be a gain
+    against it. The periods start at the next reading of a dollar or more."""
+    state, _ = run(BreakerState(), [Equity(T0, first), Equity(T0 + H, 1000.0)], RISK)
+    assert state.day_start == state.week_start == state.month_start == 1000.0
+    state, _ = step(state, Equity(T0 + 2 * H, 100.0), RISK)
+    assert not state.entries_allowed and state.mode is Mode.stopped  # 90 % down
+
+
+def test_a_dollar_starts_the_periods():
+    state, _ = run(BreakerState(), [Equity(T0, 1.0), Equity(T0 + H, 0.5)], RISK)
+    assert state.day_start == 1.0 and state.mode is Mode.stopped  # down 50 % from a dollar

@@ -267,7 +267,7 @@ EVENTS = st.lists(
         st.sampled_from(["equity", "equity", "equity", "clock", "reset", "limits", "margin"]),
         st.sampled_from(GAPS_S),
         st.one_of(
-            st.sampled_from([0.0, -0.0, 1000.0]),
+            st.sampled_from([0.0, -0.0, 1e-300, 0.99, 1.0, 1000.0]),
             st.floats(min_value=800, max_value=1100),
             st.floats(min_value=0, max_value=2000),
         ),
@@ -279,7 +279,7 @@ EVENTS = st.lists(
 
 class _Account:
     """What the documented rules say about the account, kept apart from the state machine:
-    each period's start is its first reading above zero; a manual reset of a weekly halt
+    each period's start is its first reading of a dollar or more; a manual reset of a weekly halt
     starts the day and the week again from the last reading; nothing else moves a start."""
 
     def __init__(self) -> None:
@@ -290,7 +290,7 @@ class _Account:
     def reading(self, ts: int, equity: float) -> None:
         for period, label in _labels(ts).items():
             start = self.starts[period]
-            if label != self.labels[period] or start is None or start <= 0:
+            if label != self.labels[period] or start is None or start < 1.0:  # a dollar
                 self.labels[period], self.starts[period] = label, equity
         self.last = equity
 
@@ -306,7 +306,7 @@ class _Account:
             ("month", b.monthly_loss_pct, None),
         ):
             start = self.starts[period]
-            if self.labels[period] != now[period] or not start or start <= 0 or self.last is None:
+            if self.labels[period] != now[period] or not start or start < 1.0 or self.last is None:
                 continue
             lost = start - self.last
             if lost / start * 100 >= pct or (usd is not None and lost >= usd):

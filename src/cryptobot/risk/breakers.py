@@ -22,9 +22,12 @@ change of the loss limits releases it):
 * ``stopped`` - the monthly limit tripped: full stop until the loss limits change.
 
 Losses are measured from the equity at the first observation of the UTC day, ISO week and
-calendar month that is above zero: a period whose first reading is 0 (an empty account, a
-feed's placeholder) starts at the next positive one, so a zero start never switches the limits
-off (it used to, for the whole day, week and month). ``-0`` is stored as ``0``.
+calendar month of a dollar or more (``MIN_START``): a period whose first reading is 0 or a few
+cents (an empty account, a feed's placeholder, ``1e-300`` typed) starts at the next reading of
+a dollar or more, so such a start never switches the limits off (a zero did, for the whole day,
+week and month, and a tiny positive one did until 2026-12-01: every later loss was a gain
+against it). An account worth less than a dollar has no limits to count. ``-0`` is stored as
+``0``.
 
 Every step judges the stored figures against the limits in force, not only a new equity
 reading: a limit lowered below the current loss trips at once, and a released stop whose loss
@@ -79,6 +82,8 @@ LIMIT_KEYS = (
     "weekly_loss_usd",
 )
 MAX_TS = LAST_MS - 1  # 9999-12-31T23:59:59.999Z, the last moment a datetime can hold
+#: $: the least equity a period's losses are counted from (module docstring)
+MIN_START = 1.0
 
 
 class Mode(StrEnum):
@@ -470,33 +475,34 @@ def _day_labels(day: int) -> Mapping[str, str]:
 
 
 def _roll_periods(state: BreakerState, ev: Equity) -> BreakerState:
-    """Record the reading; a period starts at its first reading above zero (a start cleared
-    from a corrupt stored state is taken again from this observation)."""
+    """Record the reading; a period starts at its first reading of a dollar or more (a start
+    cleared from a corrupt stored state is taken again from this observation)."""
     equity = float(ev.equity) + 0.0  # -0.0 becomes 0.0; numpy scalars plain floats
     changes: dict = {
         "last_equity": equity,
         "peak_equity": max(equity, state.peak_equity or equity),
     }
-    if not _positive(state.start_equity):
+    if not _starts(state.start_equity):
         changes["start_equity"] = equity
     for period, label in _labels(ev.ts).items():
-        if label != getattr(state, period) or not _positive(getattr(state, f"{period}_start")):
+        if label != getattr(state, period) or not _starts(getattr(state, f"{period}_start")):
             changes.update({period: label, f"{period}_start": equity})
     return replace(state, **changes)
 
 
-def _positive(figure: float | None) -> bool:
-    return figure is not None and figure > 0
+def _starts(figure: float | None) -> bool:
+    """Whether ``figure`` can start a period: a dollar at least (``MIN_START``)."""
+    return figure is not None and figure >= MIN_START
 
 
 def _breach(
     state: BreakerState, period: str, now: Mapping[str, str], pct: float, usd: float | None
 ) -> str | None:
     """How far the latest equity is past the period's limit; None when it is not, or when the
-    period has no positive start or is over (its next reading starts a new one)."""
+    period has no start (``_starts``) or is over (its next reading starts a new one)."""
     start = getattr(state, f"{period}_start")
     current = getattr(state, period) == now[period]
-    if not current or not _positive(start) or state.last_equity is None:
+    if not current or not _starts(start) or state.last_equity is None:
         return None
     return _loss(start, state.last_equity, pct, usd)
 
