@@ -334,7 +334,8 @@ def _in_order(state: BreakerState, event: Event) -> None:
         if day < state.day:
             raise DataError(
                 f"an equity reading dated {day} is earlier than the breaker's last one "
-                f"({state.day}): the clock went back? The breaker state is unchanged"
+                f"({state.day}): the clock went back (a replay started earlier needs a data dir "
+                "of its own)? The breaker state is unchanged"
             )
 
 
