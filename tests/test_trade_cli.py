@@ -195,6 +195,24 @@ def test_in_recovery_mode_an_order_sized_at_full_size_is_refused(trader: Cli, la
     assert [o["status"] for o in strict(done.stdout)] == ["placed"]
 
 
+@pytest.mark.parametrize("taker", [True, False])
+def test_an_entry_the_venue_rejects_is_journaled_rejected_not_left_sending(
+    trader: Cli, lake_dir: Path, taker: bool
+):
+    """The intent written early (while the executor reads the venue) is stamped later than the
+    venue's clock; the rejection's row was stamped with the clock, so a reader took the intent
+    for a later send of the order and listed a phantom ``sending`` entry."""
+    bad = good(lake_dir, 7) | {"client_order_id": "cb bad id"}  # the venue refuses the space
+    done = trader("trade", "-", *(["--taker"] if taker else []), "--format", "jsonl", ok=False,
+                  input=lines(bad))  # fmt: skip
+    (out,) = strict(done.stdout)
+    assert out["status"] == "rejected", out
+    listed = strict(trader("journal", "orders", "--format", "jsonl").stdout)
+    entry = [o for o in listed if o["client_order_id"] == "cb bad id"]
+    assert [o["status"] for o in entry] == ["rejected"], entry
+    assert entry[0]["updated_at"] >= entry[0]["created_at"]
+
+
 def test_dry_run_status_and_close_print_strict_json(trader: Cli, lake_dir: Path):
     text = lines(good(lake_dir, 1), good(lake_dir, 2, symbol=Y, side="short"))
     dry = strict(trader("trade", "-", "--dry-run", "--format", "jsonl", input=text).stdout)

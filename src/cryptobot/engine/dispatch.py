@@ -141,14 +141,18 @@ class VenueDispatch:
         sized: dict[str, Any] | None = None,
     ) -> Order:  # fmt: skip
         req, name = leg.request, leg.name
-        intent = Intent.of(req, venue=self.journal.venue, parent_id=parent_id, leg=name,
-                           strategy=strategy, ts=self.ts, gates=gates,
-                           expected_price=leg.expected_price, sized=sized)  # fmt: skip
         early = self.early.pop(req.client_order_id or "", None)
         if early is not None:
+            intent = early[0]  # the one on file, stamped later than the venue's last reading
             await early[1]  # IntentNotDurable: nothing leaves
         else:
+            intent = Intent.of(req, venue=self.journal.venue, parent_id=parent_id, leg=name,
+                               strategy=strategy, ts=self.ts, gates=gates,
+                               expected_price=leg.expected_price, sized=sized)  # fmt: skip
             self.journal.intend(intent)  # IntentNotDurable: nothing leaves
+        # the answer's row is stamped no earlier than its intent, or a reader would take the
+        # intent for a later send of the order (a rejected entry shown as ``sending``)
+        ts = max(self.ts, intent.ts)
         try:
             order = await self.venue.create_order(
                 symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
@@ -159,11 +163,11 @@ class VenueDispatch:
             order = await self.venue.fetch_order(leg.client_order_id, symbol=req.symbol)
         except (OrderNotPlaced, OrderStatusUnknown, CryptobotError) as exc:
             status = {OrderNotPlaced: "not_placed", OrderStatusUnknown: "unknown"}
-            self.journal.failed(req, parent_id=parent_id, leg=name, ts=self.ts,
+            self.journal.failed(req, parent_id=parent_id, leg=name, ts=ts,
                                 status=status.get(type(exc), "rejected"),
                                 message=str(exc), intent=intent)  # fmt: skip
             raise
-        self.journal.answered(req, parent_id=parent_id, leg=name, ts=self.ts,
+        self.journal.answered(req, parent_id=parent_id, leg=name, ts=ts,
                               order=order, intent=intent)  # fmt: skip
         return order
 
