@@ -118,6 +118,10 @@ def test_the_table_shows_the_execution(trader: Cli, lake_dir: Path, tmp_path: Pa
         ({"stop": None, "entry": "x"}, "entry must be a number"),
         ({"target_qty": [1.0, 1.0, 1.0]}, "target_qty adds up to 3"),
         ({"schema": "signal/1"}, "expected sized_order/1 or sized_order/2"),
+        # an escape sequence would drive the terminal of whoever reads the errors or the journal
+        ({"client_order_id": "cb-\x1b]0;pwned\x07x"}, "client_order_id holds a control"),
+        ({"strategy": "a\x1b[31mred"}, "strategy holds a control character ('\\x1b')"),
+        ({"reason": "x\x00"}, "reason holds a control character"),
     ],
 )
 def test_a_bad_record_is_named_by_its_line_and_nothing_of_the_batch_is_sent(
@@ -128,7 +132,7 @@ def test_a_bad_record_is_named_by_its_line_and_nothing_of_the_batch_is_sent(
     refused = trader("trade", "-", input=text, ok=False)
     assert refused.exit_code == 1 and refused.stdout == ""
     assert refused.stderr.startswith("error: stdin line 2: ") and why in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
+    assert len(refused.stderr.strip().splitlines()) == 1 and "\x1b" not in refused.stderr
     assert not (lake_dir / "cryptobot.duckdb").exists() or table(
         lake_dir, "SELECT count(*) FROM order_requests") == [(0,)]  # fmt: skip
     # --taker: the good record enters at market (the maker-first executor's wait for a fill

@@ -14,6 +14,7 @@ and ``trade`` splits the quantity over them (``engine.bracket``). A record ``siz
 """
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -87,7 +88,7 @@ def _parse(r: Mapping[str, Any]) -> TradeOrder:
     return TradeOrder(
         client_order_id=_text(r, "client_order_id"),
         status=_choice(r.get("status"), ("sized", "refused"), "status"),
-        reason=str(r.get("reason") or ""),
+        reason=_printable(str(r.get("reason") or ""), "reason"),
         exchange=_text(r, "exchange"),
         symbol=symbol,
         side=side,
@@ -135,6 +136,16 @@ def _text(r: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name} is missing" if value in (None, "") else
                          f"{name} must be text, got {short(value)}")  # fmt: skip
+    return _printable(value, name)
+
+
+def _printable(value: str, name: str) -> str:
+    """``value`` without control characters: a record's text is journaled and printed, and
+    an escape sequence in a client id or a strategy name would drive the reader's terminal
+    (set its title, hide the lines after it) from ``trade``'s errors and ``journal``'s tables."""
+    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise ValueError(f"{name} holds a control character ({bad!r}): {value!r}")
     return value
 
 
