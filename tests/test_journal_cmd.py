@@ -172,6 +172,16 @@ def test_a_bad_since_is_one_line_and_exit_2(traded: Path, since: str):
     assert done.stderr.startswith("error: --since") and len(done.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("since", ["9" * 30 + "w", "9" * 20 + "d"])
+def test_a_duration_reaching_back_before_1970_lists_everything(traded: Path, since: str):
+    cli = journal(traded)
+    for kind in ("orders", "trades", "events"):
+        every = cli("journal", kind, "--format", "jsonl").stdout
+        assert cli("journal", kind, "--since", since, "--format", "jsonl").stdout == every
+    exported = cli("journal", "export", "--parquet-dir", str(traded / "x"), "--since", since)
+    assert exported.exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("args", "why"),
     [
@@ -179,6 +189,7 @@ def test_a_bad_since_is_one_line_and_exit_2(traded: Path, since: str):
         (("journal", "account", "--symbol", "X/USDT:USDT"), "--symbol does not apply"),
         (("journal", "orders", "--format", "json", "-o", "o.csv"), "disagree"),
         (("journal", "orders", "--limit", "0"), "--limit"),
+        (("journal", "orders", "--limit", "9" * 23), "--limit"),  # beyond DuckDB's LIMIT
         (("journal", "export"), "give one of --xlsx"),
         (("journal", "export", "--xlsx"), "--xlsx needs -o"),
         (("journal", "export", "--xlsx", "--parquet-dir", "d", "-o", "j.xlsx"), "give one of"),

@@ -90,7 +90,9 @@ VenueOpt = Annotated[
     typer.Option("--venue", "--exchange", help="One account: paper:main, replay:binanceusdm,"
                  " binanceusdm; or a kind of them: paper, replay."),
 ]  # fmt: skip
-LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="The newest N rows only.")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", min=1, max=2**62, help="The newest N rows only.")
+]  # (DuckDB's LIMIT takes at most a 64-bit number)
 JournalFormatOpt = Annotated[
     JournalFormat | None,
     typer.Option("--format", "-f", help="Output format (parquet: to -o FILE or a pipe)."),

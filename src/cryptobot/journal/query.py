@@ -152,8 +152,8 @@ def moment(text: str, *, now: int) -> int:
     """A ``--since``/``--until`` value in ms: a duration back from ``now`` (``7d``, ``12h``,
     ``2w``, ``30m``) or a time (ISO-8601, epoch ms). ``ValueError`` saying what is wrong."""
     text = text.strip()
-    if text[-1:].lower() in DURATION_UNITS:
-        return now - parse_duration(text)
+    if text[-1:].lower() in DURATION_UNITS:  # back before 1970 is everything (not a DuckDB error)
+        return max(now - parse_duration(text), 0)
     try:
         ms = parse_time(text)
     except CryptobotError:
