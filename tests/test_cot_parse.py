@@ -2,7 +2,9 @@
 
 import csv
 import io
+import re
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,6 +19,7 @@ from tests.conftest import Cli
 from tests.cot_server import COT
 
 ZIPS = sorted(COT.glob("*/*.zip"))
+LATEST = date(2030, 1, 1)  # "today" for the parser: no report can be dated after it
 needs_cot = pytest.mark.skipif(not ZIPS, reason="../shared/data/cot is not present")
 EXPECTED_TYPE = {
     "tff_futures_only": "tff_futures_only",
@@ -40,7 +43,7 @@ def test_every_shared_file_parses_every_market(path: Path) -> None:
     report, rows = read_zip(path.read_bytes(), path.name)
     assert report.name == EXPECTED_TYPE[path.parent.name]
     codes = {r["cftc_contract_market_code"].strip() for r in rows}
-    records = parse_records(rows, report, codes, path.name)
+    records = parse_records(rows, report, codes, path.name, latest=LATEST)
     assert len(records) == len(raw_rows(path)) > 1000
     assert "133741" in {r["code"] for r in records}
 
@@ -140,13 +143,13 @@ def test_a_bad_number_in_a_wanted_row_is_refused_with_the_row_named(bad: str) ->
     text = "\n".join([HEADER, _line("133741"), _line("146021", bad)])
     report, rows = rows_of_text(text, "x.txt")
     with pytest.raises(DataError, match=r"x.txt row 2 \(146021\).*(not a whole|missing)"):
-        parse_records(rows, report, {"133741", "146021"}, "x.txt")
+        parse_records(rows, report, {"133741", "146021"}, "x.txt", latest=LATEST)
 
 
 def test_a_bad_number_in_a_market_nobody_asked_for_does_not_stop_the_import() -> None:
     text = "\n".join([HEADER, _line("133741"), _line("099741", "NaN")])
     report, rows = rows_of_text(text, "x.txt")
-    records = parse_records(rows, report, {"133741"}, "x.txt")
+    records = parse_records(rows, report, {"133741"}, "x.txt", latest=LATEST)
     assert [r["code"] for r in records] == ["133741"]
     assert records[0]["asset_mgr_long"] == 5
 
@@ -187,3 +190,46 @@ def test_the_text_inside_a_zip_imports_too_and_keeps_its_raw_copy_apart(
     assert len(raw) == 2 and all(name.endswith("-FinFutYY.txt") for name in raw)
     stored = pq.read_table(data_dir / "cot" / "tff_futures_only.parquet").to_pandas()
     assert len(stored) == 208 + 164
+
+
+def _dated(day: str, code: str = "133741", value: str = "5") -> str:
+    return _line(code, value).replace("2023-10-10", day)
+
+
+@pytest.mark.parametrize(
+    ("day", "why"),
+    [
+        ("2031-10-07", "report date 2031-10-07 is after today (2030-01-01)"),
+        ("0001-01-02", "before the first COT report"),
+        ("2023-10-10T99:99junk", "not a YYYY-MM-DD date"),
+    ],
+)
+def test_a_report_from_the_future_or_the_distant_past_is_refused_with_its_row(day: str, why: str):
+    """A week dated after today can have been published by no one; stored, it also stopped
+    ``cot fetch`` for good (it asked only for weeks after it)."""
+    report, rows = rows_of_text("\n".join([HEADER, _dated("2023-10-10"), _dated(day)]), "x.txt")
+    with pytest.raises(DataError, match=r"x.txt row 2 \(133741\).*" + re.escape(why)):
+        parse_records(rows, report, {"133741"}, "x.txt", latest=LATEST)
+
+
+def test_the_apis_midnight_time_is_a_date():
+    report, rows = rows_of_text("\n".join([HEADER, _dated("2023-10-10T00:00:00.000")]), "x.txt")
+    (record,) = parse_records(rows, report, {"133741"}, "x.txt", latest=LATEST)
+    assert record["report_date"] == date(2023, 10, 10)
+
+
+def test_one_week_given_twice_with_different_figures_is_refused_naming_both_rows():
+    text = "\n".join([HEADER, _dated("2023-10-10"), _dated("2023-10-10", value="1")])
+    report, rows = rows_of_text(text, "x.txt")
+    with pytest.raises(DataError, match=r"x\.txt row 1 and x\.txt row 2 hold different figures"):
+        parse_records(rows, report, {"133741"}, "x.txt", latest=LATEST)
+    same = "\n".join([HEADER, _dated("2023-10-10"), _dated("2023-10-10")])
+    report, rows = rows_of_text(same, "x.txt")
+    assert len(parse_records(rows, report, {"133741"}, "x.txt", latest=LATEST)) == 1
+
+
+def test_a_count_too_large_for_a_column_is_refused_with_its_row():
+    text = "\n".join([HEADER, _dated("2023-10-10", value="9" * 20)])
+    report, rows = rows_of_text(text, "x.txt")
+    with pytest.raises(DataError, match=r"x.txt row 1 \(133741\).*too large"):
+        parse_records(rows, report, {"133741"}, "x.txt", latest=LATEST)

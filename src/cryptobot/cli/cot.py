@@ -126,7 +126,7 @@ def fetch_command(
     lake = CotLake(obj.data_dir(create=True))
     if import_path is not None:
         expect = report_named(report) if report else None
-        results = [import_file(lake, import_path, cfg=cfg, expect=expect)]
+        results = [import_file(lake, import_path, cfg=cfg, now_ms=_now(None), expect=expect)]
     else:
         names = report.split(",") if report else cfg.reports
         reports = [report_named(n.strip()) for n in names]

@@ -13,7 +13,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ _WORDS = {
     "postions": "positions",
 }
 _DATE_KEYS = ("report_date_as_yyyy_mm_dd", "as_of_date_in_form_yyyy_mm_dd")
+FIRST_REPORT = date(1986, 1, 1)  # the CFTC's historical files begin in 1986
 _OTHER_REPORTS = {
     "prod_merc_positions_long": "a disaggregated report",
     "m_money_positions_long": "a disaggregated report",
@@ -99,16 +100,35 @@ def read_zip(data: bytes, name: str) -> tuple[ReportType, list[dict[str, Any]]]:
 
 
 def parse_records(
-    rows: Iterable[Mapping[str, Any]], report: ReportType, codes: set[str], source: str
+    rows: Iterable[Mapping[str, Any]],
+    report: ReportType,
+    codes: set[str],
+    source: str,
+    *,
+    latest: date,
 ) -> list[dict[str, Any]]:
     """The rows of the wanted contract codes as records; others are skipped unread (a bad
-    value in a contract nobody asked for must not stop the import)."""
-    out = []
+    value in a contract nobody asked for must not stop the import). A report dated after
+    ``latest`` (the caller's today: none can have been published yet) or before the first
+    COT report, and one week of a contract given twice with different figures, are refused
+    naming the rows; a week repeated as it was is kept once."""
+    out: dict[tuple[str, date], tuple[str, dict[str, Any]]] = {}
     for i, row in enumerate(rows, start=1):
         code = str(row.get("cftc_contract_market_code", "")).strip()
-        if code in codes:
-            out.append(parse_row(row, report, f"{source} row {i}"))
-    return out
+        if code not in codes:
+            continue
+        where = f"{source} row {i}"
+        rec = parse_row(row, report, where)
+        day = rec["report_date"]
+        if not FIRST_REPORT <= day <= latest:
+            raise DataError(f"{where} ({code}): report date {day} is "
+                            + (f"after today ({latest})" if day > latest else
+                               f"before the first COT report ({FIRST_REPORT})"))  # fmt: skip
+        seen = out.get((code, day))
+        if seen is not None and seen[1] != rec:
+            raise DataError(f"{seen[0]} and {where} hold different figures for {code} on {day}")
+        out.setdefault((code, day), (where, rec))
+    return [rec for _, rec in out.values()]
 
 
 def _combined(rows: list[dict[str, Any]], name: str) -> bool:
@@ -127,10 +147,12 @@ def _text(row: Mapping[str, Any], key: str, where: str) -> str:
 
 
 def _date(row: Mapping[str, Any], where: str) -> date:
+    """The as-of date: ``2023-10-10``, or the API's ``2023-10-10T00:00:00.000``; anything
+    after the date must read as a time (``…T99:99junk`` is no date)."""
     key = next((k for k in _DATE_KEYS if row.get(k)), _DATE_KEYS[0])
     text = _text(row, key, where)
     try:
-        return date.fromisoformat(text[:10])
+        return datetime.fromisoformat(text).date()
     except ValueError:
         raise DataError(f"{where}: {key} is {text!r}, not a YYYY-MM-DD date") from None
 
@@ -139,4 +161,6 @@ def _count(row: Mapping[str, Any], key: str, where: str) -> int:
     text = _text(row, key, where)
     if not re.fullmatch(r"\d+", text):
         raise DataError(f"{where}: {key} is {text!r}, not a whole number of contracts")
+    if len(text) > 18:  # beyond what a 64-bit column holds, and any market's open interest
+        raise DataError(f"{where}: {key} is {text}, too large for a number of contracts")
     return int(text)

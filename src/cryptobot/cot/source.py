@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,13 +88,15 @@ def fetch_report(
     codes = set(cfg.markets.values())
     last = lake.last_dates(report)
     since = min(last[c] for c in codes) if codes <= set(last) else None
+    if since is not None:  # a week stored from the future (before such rows were refused)
+        since = min(since, now_ms)
     used = source
     try:
         if source == "zip":
             records, raws = _zip_records(report, cfg, http, codes, since, now_ms, warn)
         else:
             used = "api"
-            records, raws = _api_records(report, cfg, http, codes, since)
+            records, raws = _api_records(report, cfg, http, codes, since, now_ms)
     except Unreachable as exc:
         if source != "auto":
             raise
@@ -106,7 +108,12 @@ def fetch_report(
 
 
 def import_file(
-    lake: CotLake, path: Path, *, cfg: CotBiasSettings, expect: ReportType | None = None
+    lake: CotLake,
+    path: Path,
+    *,
+    cfg: CotBiasSettings,
+    now_ms: int,
+    expect: ReportType | None = None,
 ) -> FetchResult:
     """Store one of the CFTC's own files (a yearly zip or its text) without the network."""
     try:
@@ -119,7 +126,8 @@ def import_file(
         report, rows = rows_of_text(data.decode("latin-1"), path.name)
     if expect is not None and report != expect:
         raise DataError(f"{path.name} holds the {report.name} report, not {expect.name}")
-    records = parse_records(rows, report, set(cfg.markets.values()), path.name)
+    records = parse_records(rows, report, set(cfg.markets.values()), path.name,
+                            latest=_today(now_ms))  # fmt: skip
     # the zips are named per year; the text inside is not (annual.txt, FinFutYY.txt)
     raw_name = path.name if path.suffix.lower() == ".zip" else f"{_sha(data)}-{path.name}"
     result = lake.store(
@@ -133,7 +141,12 @@ def import_file(
 
 
 def _api_records(
-    report: ReportType, cfg: CotBiasSettings, http: Http, codes: set[str], since: int | None
+    report: ReportType,
+    cfg: CotBiasSettings,
+    http: Http,
+    codes: set[str],
+    since: int | None,
+    now_ms: int,
 ) -> tuple[Records, Raws]:
     where = "cftc_contract_market_code in(" + ",".join(f"'{c}'" for c in sorted(codes)) + ")"
     if since is not None:
@@ -155,7 +168,7 @@ def _api_records(
         page = _page(body, report, offset)
         where_page = f"{report.dataset} rows {offset + 1}-{offset + len(page)}"
         rows = [{fold(k): v for k, v in row.items()} for row in page]
-        records += parse_records(rows, report, codes, where_page)
+        records += parse_records(rows, report, codes, where_page, latest=_today(now_ms))
         if page:
             raws.append((f"api-{_sha(body)}.json", body))
         if len(page) < cfg.page_size:
@@ -199,7 +212,7 @@ def _zip_records(
         found, rows = read_zip(data, name)
         if found != report:
             raise DataError(f"{name} holds the {found.name} report, not {report.name}")
-        records += parse_records(rows, report, codes, name)
+        records += parse_records(rows, report, codes, name, latest=_today(now_ms))
         raws.append((name, data))
     if not raws:
         raise Unreachable(f"none of {', '.join(missing)} is at {cfg.files_base}")
@@ -214,6 +227,11 @@ def _result(
     last = lake.last_dates(report)
     newest = iso(max(last.values())) if last else None
     return FetchResult(report.name, source, requests, new, total, newest and newest[:10])
+
+
+def _today(now_ms: int) -> date:
+    """The UTC date of ``now_ms``: no report can be dated after it."""
+    return datetime.fromtimestamp(now_ms / 1000, UTC).date()
 
 
 def _sha(data: bytes) -> str:

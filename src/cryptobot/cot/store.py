@@ -71,12 +71,12 @@ class CotLake:
         """Keep ``raws`` as published and merge ``records`` (already validated) in."""
         frame = to_frame(report, records, calendar=calendar, source=source)
         with locks.exclusive(self.dir / ".lock"):
+            old = self.read(report)  # a damaged table refuses the import before anything is kept
             for name, data in raws:
                 atomic_write(self.raw_path(report, name), lambda tmp, d=data: tmp.write_bytes(d))
-            return self._merge(report, frame)
+            return self._merge(report, old, frame)
 
-    def _merge(self, report: ReportType, frame: pd.DataFrame) -> WriteResult:
-        old = self.read(report)
+    def _merge(self, report: ReportType, old: pd.DataFrame, frame: pd.DataFrame) -> WriteResult:
         merged = pd.concat([old, frame], ignore_index=True) if len(old) else frame
         merged = merged.drop_duplicates(KEY, keep="last").sort_values(KEY, ignore_index=True)
         new_rows = len(merged) - len(old)
