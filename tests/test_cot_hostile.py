@@ -312,3 +312,17 @@ def test_history_chart_is_checked_like_o(
     good = tmp_path / "c.html"
     cli("cot", "history", "--chart", str(good), "-f", "jsonl")
     assert good.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+@needs_cot
+def test_an_import_into_a_damaged_table_keeps_nothing(tmp_path: Path) -> None:
+    """The stored table is read before the raw file is kept: a refused import changes
+    nothing stored (the raw zip was written first, then the merge failed)."""
+    root = tmp_path / "lake"
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(root)})
+    cli("cot", "fetch", "--import", str(TFF[-1]), "-f", "json")
+    (root / "cot" / "tff_futures_only.parquet").write_bytes(b"not parquet")
+    before = _snapshot(root)
+    done = cli("cot", "fetch", "--import", str(TFF[0]), "-f", "json", ok=False)
+    assert done.exit_code == 1 and "cannot read" in done.stderr
+    assert _snapshot(root) == before
