@@ -122,6 +122,10 @@ def test_the_table_shows_the_execution(trader: Cli, lake_dir: Path, tmp_path: Pa
         ({"client_order_id": "cb-\x1b]0;pwned\x07x"}, "client_order_id holds a control"),
         ({"strategy": "a\x1b[31mred"}, "strategy holds a control character ('\\x1b')"),
         ({"reason": "x\x00"}, "reason holds a control character"),
+        # a formula in the journal's CSV, once a spreadsheet opens it
+        ({"strategy": '=HYPERLINK("http://evil","x")'}, "strategy must begin with a letter"),
+        ({"client_order_id": "-2-3"}, "client_order_id must begin with a letter or a digit"),
+        ({"symbol": "@SUM(1+1)"}, "symbol must begin with a letter or a digit"),
     ],
 )
 def test_a_bad_record_is_named_by_its_line_and_nothing_of_the_batch_is_sent(

@@ -136,6 +136,8 @@ def _text(r: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name} is missing" if value in (None, "") else
                          f"{name} must be text, got {short(value)}")  # fmt: skip
+    if not value[0].isalnum():  # = + - @ first: a formula in the journal's CSV in a spreadsheet
+        raise ValueError(f"{name} must begin with a letter or a digit, got {value[:40]!r}")
     return _printable(value, name)
 
 
