@@ -142,17 +142,17 @@ class VenueDispatch:
     ) -> Order:  # fmt: skip
         req, name = leg.request, leg.name
         early = self.early.pop(req.client_order_id or "", None)
+        # the answer's row is stamped no earlier than the intent on file (an early one is
+        # stamped later than the venue's last reading), or a reader would take that intent for
+        # a later send of the order (a rejected entry shown as ``sending``)
+        ts = self.ts if early is None else max(self.ts, early[0].ts)
+        intent = Intent.of(req, venue=self.journal.venue, parent_id=parent_id, leg=name,
+                           strategy=strategy, ts=ts, gates=gates,
+                           expected_price=leg.expected_price, sized=sized)  # fmt: skip
         if early is not None:
-            intent = early[0]  # the one on file, stamped later than the venue's last reading
             await early[1]  # IntentNotDurable: nothing leaves
         else:
-            intent = Intent.of(req, venue=self.journal.venue, parent_id=parent_id, leg=name,
-                               strategy=strategy, ts=self.ts, gates=gates,
-                               expected_price=leg.expected_price, sized=sized)  # fmt: skip
             self.journal.intend(intent)  # IntentNotDurable: nothing leaves
-        # the answer's row is stamped no earlier than its intent, or a reader would take the
-        # intent for a later send of the order (a rejected entry shown as ``sending``)
-        ts = max(self.ts, intent.ts)
         try:
             order = await self.venue.create_order(
                 symbol=req.symbol, type=req.type, side=req.side, amount=req.amount,
