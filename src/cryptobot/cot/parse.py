@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ def read_zip(data: bytes, name: str) -> tuple[ReportType, list[dict[str, Any]]]:
 def parse_records(
     rows: Iterable[Mapping[str, Any]],
     report: ReportType,
-    codes: set[str],
+    codes: Collection[str],
     source: str,
     *,
     latest: date,

@@ -91,18 +91,19 @@ def fetch_report(
     if since is not None:  # a week stored from the future (before such rows were refused)
         since = min(since, now_ms)
     used = source
+    ask = _Ask(report, cfg, http, frozenset(codes), since, now_ms)
     try:
         if source == "zip":
-            records, raws = _zip_records(report, cfg, http, codes, since, now_ms, warn)
+            records, raws = _zip_records(ask, warn)
         else:
             used = "api"
-            records, raws = _api_records(report, cfg, http, codes, since, now_ms)
+            records, raws = _api_records(ask)
     except Unreachable as exc:
         if source != "auto":
             raise
         warn(f"{exc}; falling back to the yearly zips")
         used = "zip"
-        records, raws = _zip_records(report, cfg, http, codes, since, now_ms, warn)
+        records, raws = _zip_records(ask, warn)
     result = lake.store(report, records, raws, calendar=calendar_of(cfg), source=used)
     return _result(lake, report, used, http.requests, result.new_rows, result.total_rows)
 
@@ -140,14 +141,21 @@ def import_file(
     return _result(lake, report, "import", 0, result.new_rows, result.total_rows)
 
 
-def _api_records(
-    report: ReportType,
-    cfg: CotBiasSettings,
-    http: Http,
-    codes: set[str],
-    since: int | None,
-    now_ms: int,
-) -> tuple[Records, Raws]:
+@dataclass(frozen=True)
+class _Ask:
+    """What one fetch asks for: the report, the settings, the client, the wanted contract
+    codes, the newest week stored of them (None: all history) and the caller's clock."""
+
+    report: ReportType
+    cfg: CotBiasSettings
+    http: Http
+    codes: frozenset[str]
+    since: int | None
+    now_ms: int
+
+
+def _api_records(ask: _Ask) -> tuple[Records, Raws]:
+    report, cfg, http, codes, since = ask.report, ask.cfg, ask.http, ask.codes, ask.since
     where = "cftc_contract_market_code in(" + ",".join(f"'{c}'" for c in sorted(codes)) + ")"
     if since is not None:
         where += f" AND report_date_as_yyyy_mm_dd > '{_floating(since)}'"
@@ -168,7 +176,7 @@ def _api_records(
         page = _page(body, report, offset)
         where_page = f"{report.dataset} rows {offset + 1}-{offset + len(page)}"
         rows = [{fold(k): v for k, v in row.items()} for row in page]
-        records += parse_records(rows, report, codes, where_page, latest=_today(now_ms))
+        records += parse_records(rows, report, codes, where_page, latest=_today(ask.now_ms))
         if page:
             raws.append((f"api-{_sha(body)}.json", body))
         if len(page) < cfg.page_size:
@@ -189,16 +197,9 @@ def _page(body: bytes, report: ReportType, offset: int) -> list[dict[str, Any]]:
     return page
 
 
-def _zip_records(
-    report: ReportType,
-    cfg: CotBiasSettings,
-    http: Http,
-    codes: set[str],
-    since: int | None,
-    now_ms: int,
-    warn: Callable[[str], None],
-) -> tuple[Records, Raws]:
-    this_year = datetime.fromtimestamp(now_ms / 1000, UTC).year
+def _zip_records(ask: _Ask, warn: Callable[[str], None]) -> tuple[Records, Raws]:
+    report, cfg, http, codes, since = ask.report, ask.cfg, ask.http, ask.codes, ask.since
+    this_year = datetime.fromtimestamp(ask.now_ms / 1000, UTC).year
     first = datetime.fromtimestamp(since / 1000, UTC).year if since is not None else cfg.first_year
     records: Records = []
     raws: Raws = []
@@ -212,7 +213,7 @@ def _zip_records(
         found, rows = read_zip(data, name)
         if found != report:
             raise DataError(f"{name} holds the {found.name} report, not {report.name}")
-        records += parse_records(rows, report, codes, name, latest=_today(now_ms))
+        records += parse_records(rows, report, codes, name, latest=_today(ask.now_ms))
         raws.append((name, data))
     if not raws:
         raise Unreachable(f"none of {', '.join(missing)} is at {cfg.files_base}")
