@@ -42,7 +42,12 @@ def finite(
 
 
 def record_number(
-    value: Any, *, name: str, gt: float | None = None, ge: float | None = None
+    value: Any,
+    *,
+    name: str,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
 ) -> float:
     """A number from a JSON or Parquet record, where a number has its own type: the string
     ``"1_0"`` or ``" 12.5 "`` is text, not a number (Python's ``float`` would read both), so
@@ -50,7 +55,7 @@ def record_number(
     numbers into numbers before they get here."""
     if isinstance(value, str) and value.strip():
         raise ValueError(f"{name} must be a number, got {short(value)} (text, not a number)")
-    return finite(value, name=name, gt=gt, ge=ge)
+    return finite(value, name=name, gt=gt, ge=ge, le=le)
 
 
 def strict_json(text: str | bytes) -> Any:

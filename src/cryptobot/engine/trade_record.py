@@ -103,7 +103,8 @@ def _parse(r: Mapping[str, Any]) -> TradeOrder:
         risk_usd=None if risk is None else record_number(risk, name="risk_usd", ge=0),
         targets=targets,
         target_qty=_rungs(r, schema=schema, targets=targets, qty=qty),
-        size_mult=_size_mult(r.get("size_mult", 1.0)),
+        # the breaker's multiplier it was sized under (a record of before: full size)
+        size_mult=record_number(r.get("size_mult", 1.0), name="size_mult", gt=0, le=1),
     )
 
 
@@ -120,15 +121,6 @@ def _rungs(
     if sum(rungs) > qty * (1 + 1e-9):
         raise ValueError(f"target_qty adds up to {sum(rungs):g}, more than the qty {qty:g}")
     return rungs
-
-
-def _size_mult(value: Any) -> float:
-    """The breaker's multiplier the order was sized under (absent in records of before it was
-    read: the full size, 1)."""
-    mult = record_number(value, name="size_mult", gt=0)
-    if mult > 1:
-        raise ValueError(f"size_mult must be at most 1, got {short(mult)}")
-    return mult
 
 
 def _text(r: Mapping[str, Any], name: str) -> str:
