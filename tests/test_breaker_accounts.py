@@ -110,3 +110,20 @@ def test_under_replay_the_configured_account_is_the_replay_one_in_either_mode():
     for mode in ("paper", "live"):
         settings = load_settings(env={}, overrides={"exchange": "replay", "mode": mode})
         assert configured_account(settings) == f"replay:{settings.replay.source_exchange}", mode
+
+
+def test_an_older_journal_whose_shared_row_is_lost_binds_every_account_by_its_events(
+    cli: Cli, data_dir: Path
+):
+    """Its events (no account column, read-only) still say a halt was in force."""
+    halted = BreakerState(mode=Mode.halted, tripped_by="weekly", reason="weekly loss 8%",
+                          since=T0)  # fmt: skip
+    update = journal.Update(BreakerState().to_record(), halted.to_record(), T0, "old", ["x"])
+    journal.save_state(data_dir, update, account=journal.SHARED)
+    with catalog.connect(data_dir) as con:
+        con.execute("ALTER TABLE breaker_events DROP COLUMN account")
+        con.execute("DELETE FROM breaker_state")
+    for account in (PAPER, LIVE):
+        row = status(cli, "--account", account)
+        assert row["mode"] == "blocked" and row["tripped_by"] == "corrupt_state", row
+        assert "last event left the breaker halted" in row["reason"]

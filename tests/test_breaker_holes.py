@@ -344,3 +344,31 @@ def test_no_sequence_leaves_entries_allowed_past_a_limit(events):
         assert not (past and state.entries_allowed), (past, state)
         assert math.copysign(1.0, state.last_equity or 1.0) == 1.0  # never -0.0
         assert BreakerState.from_record(json.loads(json.dumps(state.to_record()))) == state
+
+
+# ---- a lost state row: its events still tell a trip that was in force
+def _delete_state(root) -> None:
+    with duckdb.connect(str(root / "cryptobot.duckdb")) as con:
+        con.execute("DELETE FROM breaker_state")
+
+
+def test_a_deleted_state_row_of_a_tripped_breaker_blocks_until_a_reset(cli: Cli, data_dir):
+    cli("risk", "equity", "1000")
+    assert json.loads(cli("risk", "equity", "960", "-f", "json").stdout)[0]["mode"] == "blocked"
+    _delete_state(data_dir)
+    status = _status(cli)
+    assert status["mode"] == "blocked" and status["tripped_by"] == CORRUPT, status
+    assert "its row is missing, and its last event left the breaker blocked" in status["reason"]
+    order = _sized(cli)
+    assert order["status"] == "refused" and "stored breaker state is corrupt" in order["reason"]
+    later = json.loads(cli("risk", "equity", "1000", "-f", "json").stdout)[0]
+    assert later["mode"] == "blocked" and later["tripped_by"] == CORRUPT
+    assert json.loads(cli("risk", "reset", "-f", "json").stdout)[0]["mode"] == "active"
+    _delete_state(data_dir)  # released: its last event says active, so a fresh start is right
+    assert _status(cli)["mode"] == "active"
+
+
+def test_a_deleted_state_row_of_an_active_breaker_starts_fresh(cli: Cli, data_dir):
+    cli("risk", "equity", "1000")
+    _delete_state(data_dir)
+    assert _status(cli)["mode"] == "active"

@@ -42,6 +42,8 @@ _STATE = "SELECT name, state FROM breaker_state WHERE name IN (?, ?) ORDER BY na
 _FIGURES = ("start_equity", "peak_equity", "last_equity", "day", "day_start", "week",
             "week_start", "month", "month_start")  # fmt: skip
 _OF_ACCOUNT = "(account = ? OR account IS NULL)"
+# the mode the newest event left (events are appended: rowid is their order)
+_LAST_MODE = "SELECT mode FROM breaker_events {where} ORDER BY rowid DESC LIMIT 1"
 
 
 def load_state(root: Path, *, account: str) -> object:
@@ -52,10 +54,36 @@ def load_state(root: Path, *, account: str) -> object:
         if con is None:
             return None
         try:  # no table yet: no state (asked this way, not of the catalog: 1 ms, not 20)
-            row = con.execute(_STATE, [account, SHARED, account]).fetchone()
+            return _state_of(con, account)
         except duckdb.CatalogException:
             return None
-    return _stored(row)
+
+
+def _state_of(con: duckdb.DuckDBPyConnection, account: str) -> object:
+    """``account``'s stored state record (:func:`_stored`); with no row at all, None only
+    when its events agree: a row lost (deleted by hand, a restored older file) while its last
+    event left the breaker other than ``active`` reads as a corrupt state, blocked until a
+    reset, never as a fresh breaker that forgot a trip."""
+    row = con.execute(_STATE, [account, SHARED, account]).fetchone()
+    if row is not None:
+        return _stored(row)
+    if "account" in _columns(con):  # an older journal opened read-only lacks the column
+        last = con.execute(_LAST_MODE.format(where=f"WHERE {_OF_ACCOUNT}"), [account]).fetchone()
+    else:
+        last = con.execute(_LAST_MODE.format(where=""), []).fetchone()
+    return None if last is None or last[0] == "active" else Lost(last[0])
+
+
+@dataclass(frozen=True)
+class Lost:
+    """An account whose state row is gone while its events say a trip was in force: judged
+    as a corrupt state (``BreakerState.from_record`` reads its ``problem``)."""
+
+    last_mode: str
+
+    @property
+    def problem(self) -> str:
+        return f"its row is missing, and its last event left the breaker {self.last_mode}"
 
 
 def _stored(row: tuple[str, str | None] | None) -> object:
@@ -117,8 +145,7 @@ def update_state(root: Path, change: Callable[[object], Update], *, account: str
     with catalog.connect(root) as con:
         con.execute(_SCHEMA)
         con.execute("BEGIN")
-        row = con.execute(_STATE, [account, SHARED, account]).fetchone()
-        update = change(_stored(row))
+        update = change(_state_of(con, account))
         _write(con, update, account=account)
         con.execute("COMMIT")
     return update

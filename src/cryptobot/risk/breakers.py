@@ -51,8 +51,10 @@ one ``risk equity nan`` used to leave the breaker ``active`` for the rest of the
 the losses. ``step`` refuses such events (:class:`~cryptobot.core.errors.DataError`, the state
 unchanged). A stored state that is not a valid state (NaN or infinite figures, a field of the
 wrong type, an unknown mode, a time no clock can show, a missing or unknown key, not an object
-at all) is read as ``blocked`` until a manual reset (``tripped_by="corrupt_state"``), never as
-``active``; a halt or a stop that parses as one stays what it is.
+at all; a row lost while the account's last event left the breaker tripped, which the journal
+hands over as its ``problem``) is read as ``blocked`` until a manual reset
+(``tripped_by="corrupt_state"``), never as ``active``; a halt or a stop that parses as one
+stays what it is.
 """
 
 import hashlib
@@ -179,8 +181,8 @@ class BreakerState:
         """The stored state. Anything that is not a valid state is unsafe: its invalid fields
         are dropped (the next observations start fresh figures) and it comes back blocked
         until a reset, unless it is a valid halt or stop, which stays what it is."""
-        if not isinstance(record, dict):
-            return _corrupt(cls(), "it is not a JSON object")
+        if not isinstance(record, dict):  # a lost row says what it lost (``problem``)
+            return _corrupt(cls(), getattr(record, "problem", "it is not a JSON object"))
         names = [n for n in cls.__dataclass_fields__ if n != "prices"]
         problems = sorted(set(record) - set(names) - {"prices"})  # prices were never stored
         problems += [n for n in names if n not in record or not _valid(n, record[n])]
