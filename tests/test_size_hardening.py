@@ -198,3 +198,53 @@ def test_check_targets_accepts_exactly_the_profit_side(side, entry, target):
         assert not profit and "a target must be" in str(exc)
     else:
         assert profit
+
+
+# ---- a stop the tick puts onto the entry: size refuses what trade would refuse (one rule)
+@pytest.mark.parametrize(
+    ("side", "entry", "stop", "on"),
+    [("long", "95000.7", "95000.2", "95001"), ("short", "95000.2", "95000.7", "95000")],
+)
+def test_a_stop_the_tick_puts_past_the_entry_is_refused_as_trade_refuses_it(
+    cli: Cli, side, entry, stop, on
+):
+    flags = (
+        "--symbol",
+        "BTC/USDT:USDT",
+        "--side",
+        side,
+        "--entry",
+        entry,
+        "--stop",
+        stop,
+        "--risk-usd",
+        "1",
+        "--tick",
+        "1",
+        "--step",
+        "0.001",
+        "--min-notional",
+        "0",
+    )
+    order = json.loads(cli("size", "--no-journal", *flags, "-f", "json").stdout)[0]
+    assert order["status"] == "refused" and order["targets"] == []
+    assert order["reason"] == (f"the stop {stop} on the tick 1 is {on}, at the entry {entry} or "
+                               "past it (the venue's tick is coarser than the order)")  # fmt: skip
+
+
+@given(
+    long=st.booleans(),
+    entry=st.floats(1e-4, 1e6),
+    gap=st.floats(1e-9, 0.5),
+    tick=st.sampled_from([1e-5, 0.001, 0.01, 0.1, 0.5, 1.0, 5.0]),
+)
+def test_a_stop_passed_by_the_rule_lies_on_the_losing_side_once_on_the_tick(long, entry, gap, tick):
+    from cryptobot.manage.ticks import on_tick
+    from cryptobot.risk.orders import level_past_entry
+
+    sign = 1 if long else -1
+    stop = entry * (1 - sign * gap)
+    why = level_past_entry(side="long" if long else "short", entry=entry, stop=stop, targets=(),
+                           tick=tick)  # fmt: skip
+    on = on_tick(sign, stop, tick, True)
+    assert (why is None) == ((entry - on) * sign > 0), (why, on)

@@ -23,7 +23,7 @@ from cryptobot.core.errors import DataError
 from cryptobot.core.market import Market
 from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.manage.ticks import on_tick
-from cryptobot.risk.orders import leg_order_id
+from cryptobot.risk import leg_order_id, level_past_entry
 from cryptobot.risk.sizing import floor_to_step
 
 DEFAULT_SPLIT: tuple[float, ...] = (25.0, 25.0, 25.0, 25.0)
@@ -99,7 +99,10 @@ def plan(order: TradeOrder, market: Market, *, split: tuple[float, ...] | None) 
             f"{order.symbol}"
         )
     leg_id(order.client_order_id, "close", sent=99)  # the longest id a bracket can need
-    _check_tick(order, market)
+    why = level_past_entry(side=order.side, entry=order.entry, stop=order.stop,
+                           targets=order.targets, tick=market.tick_size)  # fmt: skip
+    if why is not None:
+        raise DataError(why)
     entry = OrderRequest(
         symbol=order.symbol, type="market", side="buy" if order.buy else "sell",
         amount=amount, client_order_id=order.client_order_id,
@@ -126,21 +129,6 @@ def _target(order: TradeOrder, market: Market, *, n: int, price: float, qty: flo
         client_order_id=leg_id(order.client_order_id, f"tp{n}"),
     )  # fmt: skip
     return Leg(f"tp{n}", req)
-
-
-def _check_tick(order: TradeOrder, market: Market) -> None:
-    """A stop or a target that the tick puts onto (or past) the entry is no stop or target
-    at all: the order is refused rather than sent without one."""
-    below = order.buy  # a long's stop is below the entry, its targets above
-    levels = [("stop", order.stop, below)] if order.stop is not None else []
-    levels += [("target", t, not below) for t in order.targets]
-    for name, price, under in levels:
-        on = price_on_tick(price, market, toward=order.entry)
-        if (on >= order.entry) if under else (on <= order.entry):
-            raise DataError(
-                f"the {name} {price:g} on the tick {market.tick_size:g} is {on:g}, at the "
-                f"entry {order.entry:g} or past it (the venue's tick is coarser than the order)"
-            )
 
 
 def ladder(

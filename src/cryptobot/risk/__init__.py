@@ -28,6 +28,7 @@ __all__, __getattr__, __dir__ = surface(
             "fill_order_ids",
             "leg_of_order",
             "leg_order_id",
+            "level_past_entry",
             "size_orders",
         ),
         "sizing": ("floor_to_step",),

@@ -21,6 +21,7 @@ from cryptobot.core.setup import check_targets
 from cryptobot.fills.brackets import Bracket
 from cryptobot.fills.liquidation import Venue
 from cryptobot.manage.targets import Rung, ladder_targets, rung_quantities
+from cryptobot.manage.ticks import on_tick
 from cryptobot.risk import gates
 from cryptobot.risk.ladder import LeverageContext, ladder_decision
 from cryptobot.risk.sizing import SizeRequest, Sizing, size_position, validate_request
@@ -168,12 +169,35 @@ def _size_with_ladder(
         rungs = _rungs(intent, market, setup, liquidation=sizing.liquidation_price)
         if rungs:
             sizing = _size(request, market, brackets, risk, setup, rungs)
-    why = next(filter(None, (_unplaceable(intent, r.price, market) for r in rungs or ())), None)
+    why = level_past_entry(side=intent.side, entry=intent.entry, stop=intent.stop,
+                           targets=(), tick=market.tick_size)  # fmt: skip
+    why = why or next(filter(None, (_unplaceable(intent, r.price, market) for r in rungs or ())),
+                      None)  # fmt: skip
     if why is not None:
         return replace(request, targets=()), replace(sizing, refused=sizing.refused or why), ()
     if rungs is not None:
         request = replace(request, targets=tuple(r.price for r in rungs))
     return request, sizing, rungs
+
+
+def level_past_entry(
+    *, side: str, entry: float, stop: float | None, targets: Iterable[float], tick: float | None
+) -> str | None:
+    """Why an order cannot be sent with its protection: a stop or a target that the market's
+    tick puts onto (or past) the entry is no stop or target at all (``manage.ticks.on_tick``
+    rounds each towards the entry, as the venue's order and the backtest's position have it).
+    The one rule ``size`` refuses by and ``trade`` refuses by again before it sends."""
+    sign = 1 if side == "long" else -1
+    levels = [("stop", stop, True)] if stop is not None else []
+    levels += [("target", t, False) for t in targets]
+    for name, price, is_stop in levels:
+        on = on_tick(sign, price, tick or 0.0, is_stop)
+        if (on - entry) * sign * (-1 if is_stop else 1) <= 0.0:
+            return (
+                f"the {name} {price:g} on the tick {tick or 0:g} is {on:g}, at the entry "
+                f"{entry:g} or past it (the venue's tick is coarser than the order)"
+            )
+    return None
 
 
 def _beyond(order: Intent | SizeRequest, price: float) -> bool:
