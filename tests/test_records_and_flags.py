@@ -120,6 +120,9 @@ FLAGS = ("--risk-usd", "1", "--step", "0.1", "--min-notional", "5")
         ({"stop": float("inf")}, "stop must be a finite number, got inf"),
         ({"targets": [float("-inf")]}, "target must be a finite number"),
         ({"confidence": float("nan")}, "confidence must be a finite number"),
+        ({"confidence": 99}, "confidence must be at most 5, got 99"),
+        ({"confidence": 1e308}, "confidence must be at most 5, got 1e+308"),
+        ({"confidence": 2.5}, "confidence must be a whole number, got 2.5"),
         ({"entry": "12,5"}, "entry must be a number, got '12,5'"),
         ({"entry": 14.0, "stop": 14.0}, "the stop equals the entry (14); no risk to size"),
         ({"stop": 15.0}, "long: the stop must be below the entry (15 vs 14)"),
@@ -253,3 +256,17 @@ def test_walk_forward_windows_must_be_finite_durations(cli: Cli, window):
     result = cli(*BACKTEST, "--walk-forward", "--train", window, ok=False)
     assert result.exit_code == 1 and "bad duration" in result.stderr
     assert "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["null\n", "42", '"x"\n', "Error: boom\n", "true"])
+@pytest.mark.parametrize("command", ["size", "signal"])
+def test_one_line_that_is_no_records_is_an_error_on_stdin_as_in_a_file(
+    cli: Cli, tmp_path, command, text
+):
+    piped = cli(command, "-", input=text, ok=False)
+    assert piped.exit_code == 1 and piped.stdout == ""
+    assert "stdin: " in piped.stderr and "is not records" in piped.stderr
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    assert "is not records" in cli(command, str(path), ok=False).stderr
+    assert cli(command, "-", input="a,b\n").stdout.strip() in ("", "[]")  # a header, no rows

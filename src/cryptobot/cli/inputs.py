@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from cryptobot.core.errors import CryptobotError, DataError
+from cryptobot.core.numbers import short
 
 T = TypeVar("T")
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -73,9 +74,22 @@ def _parse_text(text: str, kind: str, source: str) -> Numbered:
             raise DataError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         return _rows(data if isinstance(data, list) else [data], source)
     if kind == ".csv":
+        _one_word_is_no_csv(text, source)
         rows = csv.DictReader(io.StringIO(text, newline=""))
         return _rows([_csv_numbers(row) for row in rows], source)
     return _jsonl(text.splitlines(), source)
+
+
+def _one_word_is_no_csv(text: str, source: str) -> None:
+    """A single line with no comma is no CSV of records (a header of one column and no rows):
+    ``null`` or a log line (``Error: ...``) piped in by mistake. Read as an empty CSV, it
+    would end a pipe with exit 0 and nothing done."""
+    lines = text.strip().splitlines()
+    if len(lines) == 1 and "," not in lines[0]:
+        raise DataError(
+            f"{source}: {short(lines[0])} is not records (JSON Lines, a JSON array, or CSV "
+            "with a header and rows)"
+        )
 
 
 def parse_records(

@@ -113,7 +113,7 @@ class Setup:
                 targets=[
                     record_number(t, name="target", gt=0) for t in _list(record.get("targets"))
                 ],
-                confidence=int(record_number(record["confidence"], name="confidence", ge=0)),
+                confidence=_confidence(record["confidence"]),
                 reasons=json.loads(reasons) if isinstance(reasons, str) else dict(reasons),
             )
         except KeyError as exc:
@@ -147,6 +147,19 @@ def check_targets(*, symbol: str, side: str, entry: float, targets: Sequence[flo
             raise DataError(
                 f"{symbol} {side}: a target must be {where} the entry ({target:g} vs {entry:g})"
             )
+
+
+MAX_CONFIDENCE = 5  # every strategy scores 0..5 (``min_confidence``'s bounds too)
+
+
+def _confidence(value: object) -> int:
+    """A setup's score: a whole number 0..5. A fraction or a score out of range is no
+    strategy's (it would pass ``--min-confidence`` and the leverage ladder's confidence step
+    as a setup scored 5 does), so it is refused rather than cut."""
+    number = record_number(value, name="confidence", ge=0, le=MAX_CONFIDENCE)
+    if number != int(number):
+        raise ValueError(f"confidence must be a whole number, got {number:g}")
+    return int(number)
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
