@@ -58,3 +58,23 @@ def test_ranges_and_lists_parse_to_their_points():
     assert sweep.parse_spec("x=1,2.5") == ("x", [1, 2.5])
     with pytest.raises(ConfigError, match="more than 10000 points"):
         sweep.grid(["a=1:200", "b=1:200"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--strategy", "ema_cross", "--timeframe", "1h", "--stop-atr", "101"),
+         "ema_cross.stop_atr: Input should be less than or equal to 100"),
+        (("--strategy", "momentum", "--stop-atr", "1"), "momentum has no parameter stop_atr"),
+        (("--strategy", "ema_cross", "--symbols", ","), "',' names no symbol"),
+    ],
+)  # fmt: skip
+def test_a_flag_its_strategy_refuses_is_one_usage_line_before_any_data_loads(
+    broken_lake, flags, message
+):
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(broken_lake)})
+    symbols = () if "--symbols" in flags else ("--symbols", "BTC/USDT:USDT")
+    res = cli("backtest", *symbols, *flags, ok=None)
+    assert res.exit_code in (1, 2) and res.stdout == "", res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert message in line and "unexpected" not in line

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+from pydantic import ValidationError
 
 from cryptobot.backtest import metrics
 from cryptobot.backtest.bars import (
@@ -189,7 +190,12 @@ def strategy_params(req: Request, settings: Settings) -> Any:
     if strategy.any_timeframe and req.timeframe:
         timeframe_ms(req.timeframe)  # an unknown one is a clear error here
         values["timeframe"] = req.timeframe
-    return type(base).model_validate(values)
+    try:
+        return type(base).model_validate(values)
+    except ValidationError as exc:  # a flag past the section's bounds (--stop-atr 101)
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise ConfigError(f"{req.strategy}.{where}: {first['msg']}") from None
 
 
 def missing_stop(req: Request, settings: Settings, points: list[dict] | None = None) -> str | None:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
 from cryptobot.backtest import runner
 from cryptobot.core.errors import ConfigError
@@ -93,9 +92,8 @@ def point_checker(req: runner.Request, settings: Settings) -> Callable[[dict], N
         ((name, value),) = point.items()
         try:
             runner.strategy_params(replace(req, params={**req.params, **point}), settings)
-        except ValidationError as exc:
-            detail = exc.errors()[0]["msg"]
-            raise ConfigError(f"--sweep {name}={value}: {detail}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"--sweep {name}={value}: {exc}") from None
 
     return check
 

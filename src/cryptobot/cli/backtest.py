@@ -153,7 +153,7 @@ def backtest_command(
             "--stepwise",
             help="Run the composer bar by bar over the replay exchange (orders, fills read "
             "back, management per bar) instead of the fast path, to check they agree; prints "
-            "its speed. For now: ema_cross or momentum, one symbol, sized by --risk-usd or "
+            "its speed. Every strategy, one or more symbols, sized by --risk-usd or "
             "--risk-pct; not with --units, --detail, --fee, --no-funding, sweeps or "
             "walk-forward.",
         ),
@@ -198,6 +198,10 @@ def backtest_command(
         risk_pct=risk_pct, detail=detail, funding=not no_funding, breakers=not no_breakers,
         signal_filters=not no_signal_filters,
     )  # fmt: skip
+    try:  # a flag past its strategy's bounds (--stop-atr 101) is a usage error, before data
+        runner.strategy_params(req, settings)
+    except ConfigError as exc:
+        raise UsageError(str(exc), ctx=get_current_context(silent=True)) from None
     req = runner.with_defaults(req)
     req = replace(req, costs=_costs(req, settings, fee, slippage_bps), market_fees=fee is None)
     if stepwise:

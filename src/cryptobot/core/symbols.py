@@ -35,9 +35,13 @@ def id_to_symbol(symbol_id: str) -> str:
 
 
 def parse_symbols(text: str) -> list[str]:
-    """``"BTC/USDT:USDT,ETH/USDT:USDT"`` -> validated list without duplicates."""
+    """``"BTC/USDT:USDT,ETH/USDT:USDT"`` -> validated list without duplicates; a list that
+    names none (``","``, blanks) is an error, never "no symbols" (every caller reads an empty
+    list as "not given")."""
     out: list[str] = []
     for part in (p.strip() for p in text.split(",")):
         if part and part not in out:
             out.append(check_symbol(part))
+    if not out:
+        raise UnknownSymbolError(f"{text!r} names no symbol; write e.g. BTC/USDT:USDT")
     return out
