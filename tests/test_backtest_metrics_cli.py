@@ -62,6 +62,20 @@ def test_cagr_and_calmar_from_a_few_months_on():
     assert s["total_return_pct"] == pytest.approx(21.0)
 
 
+def test_a_curve_through_zero_reports_no_ratios_and_a_sweep_ranks_it_last():
+    """Daily 100, 60, -40, -60 (a --units run): -60 after -40 would read as a 50 % gain."""
+    for values in ([100.0, 60.0, -40.0, -60.0], [100.0, 60.0, 0.0, 130.0]):
+        equity = pd.DataFrame({"timestamp": np.arange(4) * 100 * DAY, "equity": values})
+        s = metrics.summary(equity, pd.DataFrame())
+        assert all(math.isnan(s[k]) for k in ("sharpe", "sortino", "cagr_pct", "calmar")), s
+        assert s["max_drawdown_pct"] >= 100.0 and s["total_return_pct"] == pytest.approx(values[-1] - 100.0)
+    from cryptobot.backtest import sweep
+
+    table = pd.DataFrame({"sharpe": [math.nan, 0.5], "max_drawdown_pct": [160.0, 20.0]})
+    assert sweep.ruined(table) == 1
+    assert list(sweep.better_first(table, "sharpe")["sharpe"].isna()) == [False, True]
+
+
 def test_exposure_of_a_trade_closed_after_the_window():
     """A window that ends before the data closes its trades at the next open, after its last
     bar: they count as held to that bar (this raised IndexError in walk-forward windows)."""

@@ -5,7 +5,10 @@ days (crypto trades every day); Sharpe = mean / standard deviation (ddof=1) x sq
 risk-free rate; Sortino uses the downside deviation sqrt(mean(min(r, 0)^2)); CAGR compounds over
 the calendar span of the curve and is not reported (NaN, null in JSON) for spans shorter than
 ``MIN_CAGR_DAYS``: a week's +5 % compounded to a year says nothing about a strategy; Calmar =
-CAGR / max drawdown (so it is not reported either); drawdown duration is the longest
+CAGR / max drawdown (so it is not reported either). A curve that reaches zero or below
+(``--units``, which trades without margin) reports no Sharpe, Sortino, CAGR or Calmar: returns
+on a wiped-out account are not returns (-600 after -400 reads as a 50 % gain), and a sweep
+would rank such a run first. Drawdown duration is the longest
 time from a peak to the recovery of that peak (or to the end). Exposure is the share of bars
 with a position open. Expectancy is the mean net PnL per closed trade; average R the mean of
 closed trades' R multiples.
@@ -42,13 +45,16 @@ def summary(equity: Table, trades: Table, exposure: float | None = None) -> dict
     stamps = column(equity, "timestamp", np.int64)
     start, end = (values[0], values[-1]) if len(values) else (math.nan, math.nan)
     days = (stamps[-1] - stamps[0]) / DAY_MS if len(stamps) > 1 else 0.0
-    daily = daily_returns(stamps, values)
+    # a curve at or below zero (--units trades without margin) has no returns from there on:
+    # a ratio of two negative equities reads as a gain, so its ratios are not reported
+    ruined = bool(np.any(values <= 0.0))
+    daily = np.empty(0) if ruined else daily_returns(stamps, values)
     dd, dd_days = max_drawdown(stamps, values)
     out = {
         "start_equity": start,
         "end_equity": end,
         "total_return_pct": (end / start - 1) * 100 if start else math.nan,
-        "cagr_pct": cagr(start, end, days),
+        "cagr_pct": math.nan if ruined else cagr(start, end, days),
         "max_drawdown_pct": dd,
         "max_drawdown_days": dd_days,
         "sharpe": sharpe(daily),

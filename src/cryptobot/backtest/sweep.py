@@ -105,6 +105,12 @@ def better_first(frame: pd.DataFrame, objective: str) -> pd.DataFrame:
     return frame.sort_values(objective, ascending=ascending, na_position="last", ignore_index=True)
 
 
+def ruined(frame: pd.DataFrame) -> int:
+    """How many runs' equity reached zero or below (a drawdown of 100 % or more: ``--units``
+    trades without margin); their ratios are null (``metrics``), so they rank last."""
+    return int((frame["max_drawdown_pct"] >= 100.0).sum())
+
+
 @dataclass(frozen=True)
 class _Job:
     req: runner.Request

@@ -199,7 +199,8 @@ def backtest_command(
         signal_filters=not no_signal_filters,
     )  # fmt: skip
     try:  # a flag past its strategy's bounds (--stop-atr 101) is a usage error, before data
-        runner.strategy_params(req, settings)
+        if params:
+            runner.strategy_params(req, settings)
     except ConfigError as exc:
         raise UsageError(str(exc), ctx=get_current_context(silent=True)) from None
     req = runner.with_defaults(req)
@@ -230,6 +231,11 @@ def backtest_command(
             err.say(", ".join(f"{k} {_fmt(v)}" for k, v in totals.items()))
             return
         table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs=jobs), objective)
+        if ruined := sweep.ruined(table):
+            err.warn(
+                f"{ruined} of {len(table)} points' equity fell to or below zero (--units "
+                "trades without margin): no sharpe, sortino, cagr or calmar for them"
+            )
         names = list(points[0])
         render(
             table[[*names, *SHOWN]].to_dict("records"), fmt, output, title=f"sweep by {objective}"
