@@ -67,6 +67,8 @@ def test_ranges_and_lists_parse_to_their_points():
          "ema_cross.stop_atr: Input should be less than or equal to 100"),
         (("--strategy", "momentum", "--stop-atr", "1"), "momentum has no parameter stop_atr"),
         (("--strategy", "ema_cross", "--symbols", ","), "',' names no symbol"),
+        (("--strategy", "ema_cross", "--units", "1e308"), "must be at most 1e+12, got 1e+308"),
+        (("--strategy", "ema_cross", "--slippage-bps", "1e308"), "must be at most 1000"),
     ],
 )  # fmt: skip
 def test_a_flag_its_strategy_refuses_is_one_usage_line_before_any_data_loads(

@@ -17,10 +17,11 @@ from typer._click.exceptions import UsageError
 from typer._click.globals import get_current_context
 
 from cryptobot.cli.context import AppContext
-from cryptobot.cli.numbers import FEE_RATE, NON_NEGATIVE, POSITIVE
+from cryptobot.cli.numbers import FEE_RATE, NON_NEGATIVE, POSITIVE, number
 from cryptobot.cli.output import Format, Notes, check_output, render, wants_table
 from cryptobot.core import gc_policy
 from cryptobot.core.errors import ConfigError, CryptobotError
+from cryptobot.core.numbers import MAX_SLIPPAGE_BPS, MAX_UNITS
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
 
@@ -76,7 +77,10 @@ def backtest_command(
     end: Annotated[str | None, Opt("--to", help="Last bar (ISO date/time, UTC).")] = None,
     units: Annotated[
         float | None,
-        Opt(parser=POSITIVE, help="Trade this many base units, no risk engine (ema_cross: 1)."),
+        Opt(
+            parser=number(gt=0, le=MAX_UNITS),
+            help="Trade this many base units, no risk engine (ema_cross: 1).",
+        ),
     ] = None,
     risk_usd: Annotated[
         float | None, Opt(parser=POSITIVE, help="Fixed $ risk per trade (> 0).")
@@ -110,7 +114,8 @@ def backtest_command(
         ),
     ] = None,
     slippage_bps: Annotated[
-        float | None, Opt(parser=NON_NEGATIVE, help="Market/stop slippage in bps.")
+        float | None,
+        Opt(parser=number(ge=0, le=MAX_SLIPPAGE_BPS), help="Market/stop slippage in bps."),
     ] = None,
     no_funding: Annotated[bool, Opt("--no-funding", help="Charge no funding.")] = False,
     no_breakers: Annotated[bool, Opt("--no-breakers", help="No circuit breakers.")] = False,

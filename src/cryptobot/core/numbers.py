@@ -9,6 +9,9 @@ import json
 import math
 from typing import Any
 
+MAX_SLIPPAGE_BPS = 1_000.0  # a fill 10 % off its price is another market, not slippage
+MAX_UNITS = 1e12  # base units a --units run trades: more than any market lists, still finite
+
 
 def finite(
     value: Any,

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from cryptobot.core.numbers import MAX_SLIPPAGE_BPS
 from cryptobot.core.venues import PAPER_ACCOUNT, VENUES
 
 
@@ -579,8 +580,8 @@ class FeeSettings(Section):
 
 class BacktestSettings(Section):
     initial_equity: Positive
-    slippage_bps: NonNeg
-    slippage_bps_per_pct_volume: NonNeg
+    slippage_bps: Annotated[Float, Field(ge=0, le=MAX_SLIPPAGE_BPS)]
+    slippage_bps_per_pct_volume: Annotated[Float, Field(ge=0, le=MAX_SLIPPAGE_BPS)]
     liquidation_fee: Annotated[Float, Field(ge=0, le=0.1)]
     limit_fill: Literal["touch", "through"]
     funding_fallback_rate: Annotated[Float, Field(ge=-0.01, le=0.01)]
