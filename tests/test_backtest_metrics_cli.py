@@ -68,7 +68,9 @@ def test_a_curve_through_zero_reports_no_ratios_and_a_sweep_ranks_it_last():
         equity = pd.DataFrame({"timestamp": np.arange(4) * 100 * DAY, "equity": values})
         s = metrics.summary(equity, pd.DataFrame())
         assert all(math.isnan(s[k]) for k in ("sharpe", "sortino", "cagr_pct", "calmar")), s
-        assert s["max_drawdown_pct"] >= 100.0 and s["total_return_pct"] == pytest.approx(values[-1] - 100.0)
+        assert s["max_drawdown_pct"] >= 100.0 and s["total_return_pct"] == pytest.approx(
+            values[-1] - 100.0
+        )
     from cryptobot.backtest import sweep
 
     table = pd.DataFrame({"sharpe": [math.nan, 0.5], "max_drawdown_pct": [160.0, 20.0]})

@@ -94,3 +94,37 @@ def _forced_at(result, ts: int) -> set[str]:
 def _numbered_late(result) -> list[int]:
     """Entry times of the trades with an exit in their entry bar (the pinned ones)."""
     return [t for t, _ in _late(_numbered(result), ["target", "stop", "breakeven", "trail"])]
+
+
+def test_an_exit_decided_at_a_close_its_stop_has_passed_frees_the_symbol_for_the_reversal(
+    lake, settings
+):
+    """BTC, 2025-03-17 12:00: the opposite cross closes the long at the next open while the
+    ATR trail already lies above that close. The fast path takes the short at that open; the
+    venue desk used to hold the symbol as if the trail's gap were still to fill, and dropped
+    the reversal without a word (a hostile pass's find)."""
+    fast, step = _both(lake, settings, strategy="ema_cross", symbols=["BTC/USDT:USDT"],
+                       risk_usd=5.0, params={"stop_atr": 1.3}, breakers=False,
+                       signal_filters=False, start=1_741_737_600_000,
+                       end=1_742_342_400_000)  # 2025-03-12 .. 03-19  # fmt: skip
+    reversal = 1_742_216_400_000  # 2025-03-17 13:00, the short
+    assert reversal in set(fast.trades.entry_time.astype(int))
+    assert _keys(fast.trades) == _keys(step.trades)
+    _check(fast, step, ["target", "stop", "breakeven", "trail"])
+
+
+def test_a_reversal_after_a_late_exit_is_sent_not_refused_for_its_leverage(lake, settings):
+    """A late exit leaves the venue holding the position until the next open; the reversal
+    sent at that close used to set its leverage first, which a venue refuses while a position
+    is open (10 entries lost in a quarter, 'venue: close its position...')."""
+    manage = settings.manage.overriding(
+        take_profit_ladder=[{"r": 0.5, "pct": 10}, {"r": 0.7, "pct": 30}, {"r": 1.5, "pct": 40}],
+        breakeven_after_r=0.4,
+        trailing_atr_tiers=[{"at_r": 0, "atr_mult": 3}, {"at_r": 0.6, "atr_mult": 0.5}],
+    )
+    settings = settings.model_copy(update={"manage": manage})
+    fast, step = _both(lake, settings, strategy="ema_cross", symbols=SYMBOLS, risk_usd=5.0,
+                       params={"stop_atr": 1.3}, breakers=False, signal_filters=False,
+                       end=1_743_465_600_000)  # 2025-04-01  # fmt: skip
+    assert not [why for why in step.refused if why.startswith("venue")], step.refused
+    assert len(step.trades) == len(fast.trades) > 250

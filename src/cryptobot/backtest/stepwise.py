@@ -447,15 +447,18 @@ class _Lane:
             return
         if fresh:
             await self._place_targets(tr)
+        closing = tr.closing
         await self._sync_stop(tr, t, funding, fresh=fresh, held=held)
         pending = tr.pos.pending
         if tr.closing:
+            if not closing and _exits(pending):  # the exit decided now sent the close
+                self._release(t, funding)
             return
         if pending == "scale_in":
             await self._scale_in(tr, t, held)
         else:
             await self._sync_leg_stops(tr, self._leg_stops_of(tr.pos))
-        if pending is not None and pending != "scale_in":
+        if _exits(pending):
             tr.closing = True
             await self._market_close(held, tr.entry.side, ids=tr.ids)
             self._release(t, funding)
@@ -534,7 +537,9 @@ class _Lane:
         f = order.figures
         contracts, leverage = float(f["qty"]), float(f["leverage"])
         try:
-            if self.trade is None:  # a venue keeps the leverage while a position is open
+            # a venue keeps the leverage while a position is open (one closing at this
+            # open too: a reversal, a late exit's leaving one)
+            if self.trade is None and self.leaving is None:
                 await self.venue.set_leverage(sb.symbol, leverage)
             placed = await self.venue.create_order(
                 symbol=sb.symbol, type="market", side="buy" if side > 0 else "sell",
@@ -628,9 +633,11 @@ class _Lane:
                 await self.venue.cancel_order(tr.stop_id)
         tr.stop_id, tr.stop_at = None, stop
         if beyond(tr.entry.side, float(self.sb.bars[t, kernel.CLOSE]), stop):
-            tr.closing, tr.gap = True, (t, self._marked(t, funding))
-            # the stop leg's, unless an exit decided at this close books it at that open
-            leg = "sl" if tr.pos.pending in (None, "scale_in") else "close"
+            # the stop leg's, held as a gap; unless an exit decided at this close books it at
+            # that open: then the symbol is released at this close, as for any such exit
+            exiting = _exits(tr.pos.pending)
+            tr.closing, tr.gap = True, None if exiting else (t, self._marked(t, funding))
+            leg = "close" if exiting else "sl"
             await self._market_close(held, tr.entry.side, ids=tr.ids, leg=leg)
         elif math.isfinite(stop):
             await self._resize_stop(tr, held)
@@ -750,6 +757,12 @@ class _Lane:
 
 
 __all__ = ["LATE_EXIT", "drive", "run_stepwise"]
+
+
+def _exits(pending: str | None) -> bool:
+    """Whether the position's pending decision closes it at the next open (a scale-in does
+    not)."""
+    return pending is not None and pending != "scale_in"
 
 
 def _venue_reason(exc: Exception) -> str:
