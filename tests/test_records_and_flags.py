@@ -121,6 +121,7 @@ FLAGS = ("--risk-usd", "1", "--step", "0.1", "--min-notional", "5")
         ({"targets": [float("-inf")]}, "target must be a finite number"),
         ({"confidence": float("nan")}, "confidence must be a finite number"),
         ({"confidence": 99}, "confidence must be at most 5, got 99"),
+        ({"entry": 10**400}, "entry must be a finite number, got 1000000"),
         ({"confidence": 1e308}, "confidence must be at most 5, got 1e+308"),
         ({"confidence": 2.5}, "confidence must be a whole number, got 2.5"),
         ({"entry": "12,5"}, "entry must be a number, got '12,5'"),

@@ -29,6 +29,8 @@ def finite(
         raise ValueError(f"{name} must be a number, got {short(value)}")
     try:
         number = float(value)
+    except OverflowError:  # an integer beyond a float's range (JSON and CSV allow one)
+        raise ValueError(f"{name} must be a finite number, got {short(value)}") from None
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {short(value)}") from None
     if not math.isfinite(number):

@@ -14,6 +14,7 @@ and ``trade`` splits the quantity over them (``engine.bracket``). A record ``siz
 """
 
 import json
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -23,8 +24,11 @@ from cryptobot.core.account import MARGIN_MODES, MarginMode
 from cryptobot.core.errors import DataError
 from cryptobot.core.numbers import record_number, short
 from cryptobot.core.setup import check_stop, check_targets
+from cryptobot.exchange.market_rules import CLIENT_ID_CHARS
 
 SCHEMAS = ("sized_order/1", "sized_order/2")
+
+_CLIENT_ID = re.compile(f"[{CLIENT_ID_CHARS}]+")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +90,7 @@ def _parse(r: Mapping[str, Any]) -> TradeOrder:
     check_targets(symbol=symbol, side=side, entry=entry, targets=targets)
     risk = r.get("risk_usd")
     return TradeOrder(
-        client_order_id=_text(r, "client_order_id"),
+        client_order_id=_client_id(r),
         status=_choice(r.get("status"), ("sized", "refused"), "status"),
         reason=_printable(str(r.get("reason") or ""), "reason"),
         exchange=_text(r, "exchange"),
@@ -131,6 +135,17 @@ def _text(r: Mapping[str, Any], name: str) -> str:
     if not value[0].isalnum():  # = + - @ first: a formula in the journal's CSV in a spreadsheet
         raise ValueError(f"{name} must begin with a letter or a digit, got {value[:40]!r}")
     return _printable(value, name)
+
+
+def _client_id(r: Mapping[str, Any]) -> str:
+    """The sized order's client id, in the characters venues take (its legs add ``-sl2``..;
+    the length is checked with the longest leg, ``engine.bracket``): refused when read, not
+    after ``--dry-run`` has shown requests no venue would accept."""
+    value = _text(r, "client_order_id")
+    if not _CLIENT_ID.fullmatch(value):
+        raise ValueError(f"client_order_id {short(value)} must be characters of "
+                         f"{CLIENT_ID_CHARS} only (what venues take)")  # fmt: skip
+    return value
 
 
 def _printable(value: str, name: str) -> str:

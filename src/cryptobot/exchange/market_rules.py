@@ -34,7 +34,8 @@ from cryptobot.exchange.errors import (
     TickViolation,
 )
 
-CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+CLIENT_ID_CHARS = "A-Za-z0-9.:/_-"  # what every venue takes in a client order id
+CLIENT_ID = re.compile(rf"^[{CLIENT_ID_CHARS}]{{1,36}}$")
 GRID_TOLERANCE = 1e-6  # of one step: float noise (0.1 + 0.2) is on the grid, a real offset is not
 
 
