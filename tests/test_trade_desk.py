@@ -292,3 +292,28 @@ def test_orders_no_venue_could_take_are_refused_and_journaled(lake, journal):
     rows = dict(table(journal, "SELECT client_order_id, status FROM orders"))
     assert rows == dict.fromkeys(records, "refused")
     assert run(venue.fetch_open_orders()) == []
+
+
+@pytest.mark.parametrize("paper", [False, True], ids=["replay", "paper"])
+def test_a_second_close_keeps_the_working_close_and_a_lost_one_is_sent_again(lake, journal, paper):
+    """A market close rests until the next bar on a simulated venue. A second ``--close``
+    used to cancel that close (and the stop reconcile put back), leaving the position open
+    and unprotected for good (a hostile pass's find)."""
+    clock = ReplayClock(NOW)
+    venue = paper_venue(lake, journal, clock) if paper else replay_venue(lake, NOW)
+    clock = clock if paper else venue.clock
+    desk = setup(journal, venue="paper:paper") if paper else setup(journal)
+    run(trade_orders(venue, [order_at(lake)], setup=desk, dry_run=False))
+    clock.move_to(NOW + 2 * HOUR)
+    (first,), _ = run(close_positions(venue, None, setup=desk, dry_run=False))
+    assert first.status == "closed"
+    (again,), _ = run(close_positions(venue, None, setup=desk, dry_run=False))
+    assert again.status == "already_placed" and "working" in again.reason
+    assert again.client_order_id == first.client_order_id and again.legs == []
+    working = [o.client_order_id for o in run(venue.fetch_open_orders())]
+    assert working == [first.client_order_id]  # the close, still working
+    run(venue.cancel_order(first.client_order_id))  # gone (by hand) while the position stands
+    (third,), _ = run(close_positions(venue, None, setup=desk, dry_run=False))
+    assert third.status == "closed" and third.client_order_id == f"{first.client_order_id}-2"
+    clock.move_to(NOW + 4 * HOUR)
+    assert run(venue.fetch_positions()) == []

@@ -877,12 +877,24 @@ class TradeDesk:
         self.send.at(await self.venue.now())
         if symbol not in markets:
             return out.end("refused", f"the venue lists no market {symbol}")
+        closes: set[str] = set()  # the closes working on the venue: kept, never canceled
         for position in held:
-            leg = close_leg(position, prefix=self.setup.prefix, venue=self.setup.venue)
-            out.client_order_id = leg.client_order_id
-            if leg.client_order_id in account.order_ids:
-                out.end("already_placed", "a close of this position was sent already")
+            first = close_leg(position, prefix=self.setup.prefix, venue=self.setup.venue)
+            working = [o for o in orders if _closes(first, o.client_order_id)]
+            if working:
+                closes |= {o.client_order_id for o in working}
+                out.client_order_id = working[-1].client_order_id
+                out.end("already_placed", "a close of this position is working on the venue")
                 continue
+            # sent before and gone while the position stands (canceled, partly filled): the
+            # next version closes what is held (reduce-only: it cannot close more)
+            version = 1
+            while close_leg(position, prefix=self.setup.prefix, venue=self.setup.venue,
+                            version=version).client_order_id in account.order_ids:  # fmt: skip
+                version += 1
+            leg = close_leg(position, prefix=self.setup.prefix, venue=self.setup.venue,
+                            version=version)  # fmt: skip
+            out.client_order_id = leg.client_order_id
             verdicts = gates.check(_close_proposal(position, leg), account, self.setup.risk)
             refusal = gates.first_rejection(verdicts)
             if refusal is not None:
@@ -894,7 +906,7 @@ class TradeDesk:
                 why = f"the close was not placed ({exc}); its orders are left in place"
                 return out.end("rejected", why)
             out.legs.append(LegResult.of(leg, "placed", closed))
-        for order in orders:
+        for order in (o for o in orders if o.client_order_id not in closes):
             action, status, note = "canceled", None, ""
             try:
                 status = (await self.send.cancel(order, parent_id=None, leg=None)).status
@@ -991,17 +1003,25 @@ def _legs(bracket: Bracket, venue: DeskVenue, out: Outcome, at: int) -> None:
     out.legs[at:at] = legs
 
 
-def close_leg(position: Position, *, prefix: str, venue: str) -> Leg:
+def close_leg(position: Position, *, prefix: str, venue: str, version: int = 1) -> Leg:
     """The reduce-only market order closing ``position``: its client id is derived from the
     venue, the symbol, the side and the time the venue gives the position (the time it opened
-    on a simulated venue), so a close sent again for the same position is the same order."""
+    on a simulated venue), so a close sent again for the same position is the same order;
+    ``version`` 2, 3..: a close sent again after the one before it was gone (``-2``..)."""
     key = f"{venue}|{position.symbol}|{position.side}|{position.timestamp}"
     cid = f"{prefix}-x-{hashlib.sha1(key.encode()).hexdigest()[:20]}"
+    cid = cid if version == 1 else f"{cid}-{version}"
     req = OrderRequest(
         symbol=position.symbol, type="market", side="sell" if position.side == "long" else "buy",
         amount=position.contracts, reduce_only=True, client_order_id=cid,
     )  # fmt: skip
     return Leg("close", req)
+
+
+def _closes(first: Leg, client_order_id: str | None) -> bool:
+    """Whether ``client_order_id`` is a version of the close ``first`` (its first version)."""
+    cid = first.client_order_id
+    return client_order_id == cid or (client_order_id or "").startswith(f"{cid}-")
 
 
 def _close_proposal(position: Position, leg: Leg) -> gates.OrderProposal:
