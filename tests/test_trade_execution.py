@@ -150,6 +150,45 @@ def test_a_run_that_died_mid_execution_is_gone_on_with_by_the_next(tmp_path):
     assert stop.amount == 1.0
 
 
+def test_a_tripped_breaker_stops_a_died_execution_from_going_on(tmp_path):
+    """As above, but the breaker trips between the runs: the re-run adopts the children,
+    cancels the one working, sends no further child (they open as much as a new entry) and
+    keeps the stop on what filled (a hostile pass's find: -e2 and -e3 were sent, blocked)."""
+    from cryptobot.journal import breakers as journal
+    from cryptobot.risk.breakers import BreakerState, Mode
+
+    root = tmp_path / "data"
+    venue = venue_of(tmp_path, [F] + [TOUCH] * 5, volume=10.0)
+    waits = 0
+
+    async def dies(seconds: float) -> None:
+        nonlocal waits
+        waits += 1
+        if waits == 3:
+            raise KeyboardInterrupt
+        venue.clock.advance(round(seconds * 1000))
+
+    venue.wait = dies
+    with pytest.raises(KeyboardInterrupt):
+        run(trade_orders(venue, [order()], setup=desk(root), dry_run=False))
+    del venue.wait
+    before = dict(venue.sent)
+    now = run(venue.now())
+    blocked = BreakerState(mode=Mode.blocked, tripped_by="daily", reason="daily loss 3.1%",
+                           since=now, until=now + 24 * 3_600_000)  # fmt: skip
+    change = journal.Update(BreakerState().to_record(), blocked.to_record(), now, "test", [])
+    journal.save_state(root, change, account=desk(root).venue)
+    (out,), _ = run(trade_orders(venue, [order()], setup=desk(root), dry_run=False))
+    assert out.status == "already_placed" and "not gone on with (circuit_breaker" in out.reason
+    entries = [cid for cid in venue.sent if cid == CID or cid.startswith(f"{CID}-e")]
+    assert entries == [cid for cid in before if cid == CID or cid.startswith(f"{CID}-e")]
+    working = run(venue.fetch_open_orders(SYMBOL))
+    assert not [o for o in working if o.type == "limit" and not o.reduce_only]
+    held = sum(p.contracts for p in run(venue.fetch_positions()))
+    stops = sum(o.amount for o in working if o.type == "stop_market")
+    assert held > 0 and stops >= held
+
+
 def test_taker_is_one_market_entry_as_before(tmp_path):
     venue = venue_of(tmp_path, [F, TOUCH, F])
     (out,), _ = run(trade_orders(venue, [order()], setup=setup(tmp_path / "d"), dry_run=False))

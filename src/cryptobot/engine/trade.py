@@ -320,7 +320,7 @@ class TradeDesk:
             why = "a request for it may still be in flight; re-run trade once it has settled"
             return out.end("unknown", f"the entry's status is unknown ({why})"), None
         if state is not _State.NEW:
-            await self._sent_before(bracket, state, entry, book, out)
+            await self._sent_before(bracket, state, entry, book, out, account=batch.account)
             return out, None
         proposal, verdicts = self._gate(bracket, batch.account)
         verdict = {v.gate: str(v) for v in verdicts}
@@ -364,10 +364,19 @@ class TradeDesk:
         return None
 
     async def _sent_before(
-        self, bracket: Bracket, state: _State, entry: Order | None, book: _Book, out: Outcome
+        self,
+        bracket: Bracket,
+        state: _State,
+        entry: Order | None,
+        book: _Book,
+        out: Outcome,
+        *,
+        account: gates.AccountState,
     ) -> None:
         """An entry sent before is never sent again: said (and journaled), and the position
-        it opened gets its protection checked (a run killed after the entry, a grown fill)."""
+        it opened gets its protection checked (a run killed after the entry, a grown fill).
+        An execution it left unfinished goes on only while the breaker allows entries: its
+        next orders (``-e2``..) open as much as a new entry does."""
         order = bracket.order
         rules = self._rules(order)
         out.end("already_placed", f"sent before ({state.value}): nothing sent again")
@@ -377,7 +386,10 @@ class TradeDesk:
                               client_order_id=order.client_order_id,
                               message=f"{order.symbol}: {out.reason}")  # fmt: skip
         if rules is not None and entry is not None:
-            await self._execute(bracket, rules, book, out, gates=None)
+            breaker = gates.circuit_breaker(self._gate(bracket, account)[0], account,
+                                            self.setup.risk)  # fmt: skip
+            halt = None if breaker.passed else f"circuit_breaker: {breaker.reason}"
+            await self._execute(bracket, rules, book, out, gates=None, halt=halt)
         elif entry is not None:
             await self._protect(bracket, entry, book, out)
 
@@ -503,13 +515,15 @@ class TradeDesk:
         *,
         gates: dict[str, str] | None,
         found: list[Order] | None = None,
+        halt: str | None = None,
     ) -> Order | None:
         """The entry through the maker-first executor, its stop and ladder following the fills
         (``_Guard``); ``gates`` None: an entry sent before, gone on with (its orders adopted by
         their ids, none sent again) unless its execution ended (journaled), then only looked
-        at; ``found``: its orders at the venue, as just looked up (``execute``'s). A dry run
-        ends at the executor's first wait: its first requests. The entry's orders as one
-        (``entry_of``); None when none was placed."""
+        at, or ``halt`` says why it may not go on (a tripped breaker): its working order is
+        canceled and what filled protected; ``found``: its orders at the venue, as just looked
+        up (``execute``'s). A dry run ends at the executor's first wait: its first requests.
+        The entry's orders as one (``entry_of``); None when none was placed."""
         order = bracket.order
         venue = DeskVenue(self.venue, self.send, bracket, gates=gates,
                           sized=None if gates is None else self._sized(order))  # fmt: skip
@@ -524,9 +538,13 @@ class TradeDesk:
             self.send.expect(bracket.entry, parent_id=order.client_order_id,
                              strategy=order.strategy, gates=gates, sized=venue.sized)  # fmt: skip
         try:
-            if gates is None and self.journal.execution_of(order.client_order_id) is not None:
+            if gates is None and (
+                halt is not None or self.journal.execution_of(order.client_order_id) is not None
+            ):
                 for found in await found_orders(venue, request=request):
                     venue.orders[found.client_order_id] = found
+                if halt is not None:
+                    await self._halted(venue, out, halt)
             else:
                 sleep = _dry_run_ends if self.send.dry else self._wait
                 report = await execute(venue, request=request, rules=rules, sleep=sleep,
@@ -542,6 +560,10 @@ class TradeDesk:
         except CryptobotError as exc:
             out.end("unknown", f"the execution stopped ({exc}); re-run trade to go on with it")
         await self.send.unsent(bracket.entry)  # announced, and the executor sent nothing
+        if gates is None and venue.placed:  # "nothing sent again" is the entry's own order
+            out.reason = (
+                f"{out.reason}; its unfinished execution went on ({len(venue.placed)} sent)"
+            )
         _legs(bracket, venue, out, at)
         for child in venue.orders.values():
             book.saw(child)
@@ -554,6 +576,15 @@ class TradeDesk:
         entry = entry_of(list(venue.orders.values()), step=bracket.market.step_size)
         await guard.settle(entry)
         return entry
+
+    async def _halted(self, venue: DeskVenue, out: Outcome, why: str) -> None:
+        """An unfinished execution that may not go on: its working order canceled (done
+        meanwhile: nothing to cancel), said in ``out``."""
+        working = venue.working()
+        if working is not None:
+            with suppress(OrderNotFound):
+                await venue.cancel_order(working.client_order_id, symbol=working.symbol)
+        out.reason = f"{out.reason}; its execution is not gone on with ({why})"
 
     async def _wait(self, seconds: float) -> None:
         """The executor's wait on the venue, the journal let go meanwhile (a maker order may
