@@ -290,3 +290,26 @@ def test_the_factory_trades_on_paper_unless_replay_and_refuses_live(tmp_path, mo
 def _table(journal: Path, name: str) -> list[tuple]:
     with duckdb.connect(str(journal / "cryptobot.duckdb"), read_only=True) as con:
         return con.execute(f"SELECT * FROM {name}").fetchall()
+
+
+def test_a_broker_on_a_live_venues_prices_waits_in_real_time(lake, tmp_path):
+    """The default paper venue prices off a live exchange, whose ``wait`` is a real sleep: a
+    trade run then lets go of the journal over each wait, so ``risk equity``, ``size`` and
+    ``journal`` get in. The broker took any clock with a ``wait`` for a replayed one and held
+    the journal for a whole maker-first run (a hostile pass's find)."""
+
+    class Live(ReplayExchange):
+        def waits_in_real_time(self) -> bool:
+            return True
+
+    setup = SimSetup(costs=Costs(), timeframe="1h")
+    clock = ReplayClock(T0)
+    on = {
+        "live prices": Live(lake, "sim", clock, setup=setup),
+        "replayed prices": ReplayExchange(lake, "sim", clock, setup=setup),
+    }
+    waits = {name: PaperBroker(prices, journal_dir=tmp_path, setup=setup).waits_in_real_time()
+             for name, prices in on.items()}  # fmt: skip
+    assert waits == {"live prices": True, "replayed prices": False}
+    replayed = PaperBroker(on["replayed prices"], journal_dir=tmp_path, setup=setup, clock=clock)
+    assert replayed.waits_in_real_time() is False  # a bare replay clock

@@ -148,7 +148,11 @@ class PaperBroker(SimulatedExchange):
         await (asyncio.sleep(seconds) if self.waits_in_real_time() else self._clock.wait(seconds))
 
     def waits_in_real_time(self) -> bool:
-        return getattr(self._clock, "wait", None) is None
+        """As its clock waits: a venue's says itself (a live exchange's prices wait in real
+        time, so a trade run lets go of the journal over each wait, ``engine.trade._wait``); a
+        bare clock with a ``wait`` is replayed; one without tells real time."""
+        own = getattr(self._clock, "waits_in_real_time", None)
+        return own() if own is not None else getattr(self._clock, "wait", None) is None
 
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
         if self._markets is None or reload:
