@@ -317,3 +317,27 @@ def test_a_second_close_keeps_the_working_close_and_a_lost_one_is_sent_again(lak
     assert third.status == "closed" and third.client_order_id == f"{first.client_order_id}-2"
     clock.move_to(NOW + 4 * HOUR)
     assert run(venue.fetch_positions()) == []
+
+
+def test_a_client_id_reused_for_another_trade_is_refused_not_reported_as_held(lake, journal):
+    """The same id with the other side, or other levels: refused with what was sent, nothing
+    sent or checked (its protection would follow the new record's stop and targets). The same
+    order sized again (another quantity) is the one sent: already placed, as before."""
+    venue = replay_venue(lake, NOW)
+    order = order_at(lake)
+    run(trade_orders(venue, [order], setup=setup(journal), dry_run=False))
+    sent = {o.client_order_id for o in run(venue.fetch_open_orders())}
+    flipped = TradeOrder.from_record(
+        order.to_record() | {"side": "short", "stop": order.entry * 1.02,
+                             "targets": [order.entry * (1 - k / 100) for k in (1, 2, 3)]}
+    )  # fmt: skip
+    (out,), _ = run(trade_orders(venue, [flipped], setup=setup(journal), dry_run=False))
+    assert out.status == "refused" and out.legs == []
+    assert "was sent before for another order (side long" in out.reason
+    assert {o.client_order_id for o in run(venue.fetch_open_orders())} == sent
+    events = table(journal, "SELECT level, kind FROM events WHERE kind = 'client_id_reused'")
+    assert events == [("WARNING", "client_id_reused")]
+    half = {"qty": order.qty / 2, "target_qty": [q / 2 for q in order.target_qty or ()] or None}
+    resized = TradeOrder.from_record(order.to_record() | half)
+    (again,), _ = run(trade_orders(venue, [resized], setup=setup(journal), dry_run=False))
+    assert again.status == "already_placed"

@@ -203,6 +203,12 @@ class Outcome:
         }  # fmt: skip
 
 
+_REUSED = (
+    "client_order_id {cid} was sent before for another order ({sent}; this record: "
+    "{mine}): nothing sent, nothing checked; give a new order its own id"
+)
+
+
 class _State(Enum):
     NEW = "not sent"
     VENUE = "the venue holds it"
@@ -320,6 +326,11 @@ class TradeDesk:
             why = "a request for it may still be in flight; re-run trade once it has settled"
             return out.end("unknown", f"the entry's status is unknown ({why})"), None
         if state is not _State.NEW:
+            if (other := self._reused(order, entry)) is not None:
+                await self.send.event(level="WARNING", kind="client_id_reused",
+                                      symbol=order.symbol, client_order_id=order.client_order_id,
+                                      message=f"{order.symbol}: {other}")  # fmt: skip
+                return out.end("refused", other), None
             await self._sent_before(bracket, state, entry, book, out, account=batch.account)
             return out, None
         proposal, verdicts = self._gate(bracket, batch.account)
@@ -343,6 +354,29 @@ class TradeDesk:
             entry = None
         sent = entry is not None or out.status == "unknown"  # an unknown entry may exist
         return out, proposal if sent else None
+
+    def _reused(self, order: TradeOrder, entry: Order | None) -> str | None:
+        """Why ``order`` is not the order sent before under its client id, if it is not: a
+        record that reuses the id for another trade (side, symbol, levels) would be reported,
+        and its protection checked, as if the venue held it. The sized order kept with the
+        entry says what was sent; without it, the venue's entry (its side and symbol). Its
+        size may differ (the same signal sized again): the first one stands."""
+        kept = self.journal.sized_order(order.client_order_id)
+        with suppress(DataError):
+            first = None if kept is None else TradeOrder.from_record(kept)
+            if first is not None:
+                names = ("exchange", "symbol", "side", "entry", "stop", "targets")
+                differ = [n for n in names if getattr(first, n) != getattr(order, n)]
+                sent = ", ".join(f"{n} {getattr(first, n)}" for n in differ)
+                mine = ", ".join(f"{n} {getattr(order, n)}" for n in differ)
+                if differ:
+                    return _REUSED.format(cid=order.client_order_id, sent=sent, mine=mine)
+                return None
+        side = "buy" if order.buy else "sell"
+        if entry is not None and (entry.symbol, entry.side) != (order.symbol, side):
+            return _REUSED.format(cid=order.client_order_id, sent=f"{entry.side} {entry.symbol}",
+                                  mine=f"{side} {order.symbol}")  # fmt: skip
+        return None
 
     async def _bracket(
         self, order: TradeOrder, markets: Mapping[str, Market], out: Outcome
