@@ -90,6 +90,15 @@ def test_the_report_is_journaled_with_the_order_and_its_orders_as_legs(tmp_path)
     assert legs == [(leg, "limit", "closed", 0.25) for leg in ("entry", "e2", "e3", "e4")]
     gates = table(root, "SELECT leg, gates IS NOT NULL FROM orders WHERE leg LIKE 'e%'")
     assert sorted(gates) == [("e2", False), ("e3", False), ("e4", False), ("entry", True)]
+    # the sized entry kept with the first child, so the round trip has its slippage (it had
+    # none on the maker-first path: a hostile pass's find)
+    expected = table(root, "SELECT leg, expected_price FROM orders WHERE leg LIKE 'e%'")
+    assert sorted(expected) == [("e2", None), ("e3", None), ("e4", None), ("entry", 100.0)]
+    from cryptobot.journal import roundtrips
+    from cryptobot.journal.query import Filters
+
+    (trip,) = roundtrips.trades(root, Filters()).records
+    assert trip["expected_price"] == 100.0 and trip["slippage_bps"] is not None
 
 
 def test_a_market_that_runs_away_ends_at_market_with_the_stop_on_all_of_it(tmp_path):

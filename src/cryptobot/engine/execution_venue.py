@@ -78,9 +78,10 @@ class DeskVenue:
         req = OrderRequest(symbol=symbol, type=type, side=side, amount=amount, price=price,
                            trigger_price=trigger_price, reduce_only=reduce_only,
                            post_only=post_only, client_order_id=cid)  # fmt: skip
-        leg = Leg(self._leg(cid), req)
+        first = self._leg(cid) == ENTRY  # its row carries the sized entry (its slippage)
+        leg = Leg(self._leg(cid), req,
+                  expected_price=self.bracket.entry.expected_price if first else None)  # fmt: skip
         self.placed.add(cid)
-        first = leg.name == ENTRY
         order = await self.send.create(leg, parent_id=self._parent,
                                        strategy=self.bracket.order.strategy,
                                        gates=self.gates if first else None,
