@@ -235,6 +235,25 @@ def test_a_daily_trip_cancels_opening_orders_and_closes_positions_once(emu, jour
     assert refused.status == "refused" and refused.reason.startswith("circuit_breaker")
 
 
+def test_a_venue_clock_behind_the_breakers_day_still_carries_out_the_trip(emu, journal):
+    """The breaker's last reading dated a day after the venue's clock (``risk equity`` on a
+    machine clock past midnight, the venue's just before): the reconcile's own reading is
+    refused (time only moves forward), which used to end the whole cycle with exit 1 and
+    leave the trip's actions undone (a hostile pass's find). Now a WARNING says so and the
+    cycle carries them out."""
+    order = btc_order(emu)
+    trade(emu, journal, [order])
+    risk = load_settings(env={}).risk
+    tomorrow = emu.now_ms + 86_400_000
+    for ts, equity in ((tomorrow, 10_000.0), (tomorrow + 60_000, 9_600.0)):
+        apply_event(journal, Equity(ts, equity), risk, "test", account="binanceusdm")
+    (done,) = reconciled(emu, journal)
+    assert done.kind == "breaker" and "BTC/USDT:USDT closed" in done.message
+    assert emu.account.position(BTCID).qty == 0
+    refused = table(journal, "SELECT level, message FROM events WHERE kind = 'equity_refused'")
+    assert len(refused) == 1 and refused[0][0] == "WARNING" and "last reading" in refused[0][1]
+
+
 def test_a_weekly_trip_flattens_everything_reduce_only_orders_included(emu, journal):
     trade(emu, journal, [btc_order(emu)])
     emu.engine.place_conditional(symbol=ETHID, side="SELL", kind="STOP_MARKET", qty=0.1,

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptobot.core.account import Order, OrderRequest, Position
-from cryptobot.core.errors import CryptobotError
+from cryptobot.core.errors import CryptobotError, DataError
 from cryptobot.engine.bracket import ENTRY, Leg
 from cryptobot.engine.breaker_actions import carry_out
 from cryptobot.engine.reconcile_report import Difference
@@ -121,9 +121,18 @@ async def _observe_equity(desk: TradeDesk, *, now: int) -> None:
                               message=f"{setup.venue} stated the account's equity as "
                               f"{balance.total}: the breaker keeps its last reading")  # fmt: skip
         return
-    observe_equity(setup.root, account=setup.venue, equity=balance.total, now=now,
-                   risk=setup.risk,
-                   label=f"equity {balance.total:g} (reconcile {setup.venue})")  # fmt: skip
+    try:
+        observe_equity(setup.root, account=setup.venue, equity=balance.total, now=now,
+                       risk=setup.risk,
+                       label=f"equity {balance.total:g} (reconcile {setup.venue})")  # fmt: skip
+    except DataError as exc:  # a reading the breaker refuses (dated before its last day: the
+        # venue's clock behind another reader's) must not stop the cycle and the actions a
+        # trip already in force asks for
+        message = (f"the breaker refused {setup.venue}'s equity {balance.total:g}: {exc}; "
+                   "it judges on its last reading")  # fmt: skip
+        await desk.send.event(level="WARNING", kind="equity_refused", symbol=None,
+                              client_order_id=None, data={"venue": setup.venue},
+                              message=message)  # fmt: skip
 
 
 @dataclass
