@@ -58,16 +58,22 @@ def test_a_blank_account_is_a_usage_error_that_stores_nothing(cli: Cli, data_dir
     assert journal.load_state(data_dir, account=PAPER) is None
 
 
-def test_a_trip_stored_before_breakers_were_per_account_binds_every_account(
-    cli: Cli, data_dir: Path
-):
-    """The older journal's one row (name ``account``) and its event (no account column)."""
+def _older_halt(data_dir: Path) -> None:
+    """A weekly halt as a journal written before breakers were per account holds it: the one
+    shared row (name ``account``) and its event, in a table without the account column."""
     halted = BreakerState(mode=Mode.halted, tripped_by="weekly", reason="weekly loss 8%",
                           since=T0)  # fmt: skip
     update = journal.Update(BreakerState().to_record(), halted.to_record(), T0, "old", ["x"])
     journal.save_state(data_dir, update, account=journal.SHARED)
-    with catalog.connect(data_dir) as con:  # as the older schema had it: no account column
+    with catalog.connect(data_dir) as con:
         con.execute("ALTER TABLE breaker_events DROP COLUMN account")
+
+
+def test_a_trip_stored_before_breakers_were_per_account_binds_every_account(
+    cli: Cli, data_dir: Path
+):
+    """The older journal's one row (name ``account``) and its event (no account column)."""
+    _older_halt(data_dir)
     for account in (PAPER, LIVE):
         assert status(cli, "--account", account)["mode"] == "halted"
         assert journal.events(data_dir, account=account)[0]["reason"] == "weekly loss 8%"
@@ -116,12 +122,8 @@ def test_an_older_journal_whose_shared_row_is_lost_binds_every_account_by_its_ev
     cli: Cli, data_dir: Path
 ):
     """Its events (no account column, read-only) still say a halt was in force."""
-    halted = BreakerState(mode=Mode.halted, tripped_by="weekly", reason="weekly loss 8%",
-                          since=T0)  # fmt: skip
-    update = journal.Update(BreakerState().to_record(), halted.to_record(), T0, "old", ["x"])
-    journal.save_state(data_dir, update, account=journal.SHARED)
+    _older_halt(data_dir)
     with catalog.connect(data_dir) as con:
-        con.execute("ALTER TABLE breaker_events DROP COLUMN account")
         con.execute("DELETE FROM breaker_state")
     for account in (PAPER, LIVE):
         row = status(cli, "--account", account)

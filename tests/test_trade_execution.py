@@ -130,11 +130,9 @@ def test_a_re_run_adopts_the_orders_and_sends_nothing_again(tmp_path):
     assert ("sl4", "kept") in [(leg.leg, leg.action) for leg in again.legs]
 
 
-def test_a_run_that_died_mid_execution_is_gone_on_with_by_the_next(tmp_path):
-    """The first run dies at its third wait (two children placed, one filled, the stop on it);
-    the re-run adopts both by their ids, finishes the entry and grows the stop: every id was
-    sent once and the report covers all four children."""
-    root = tmp_path / "data"
+def died_at_third_wait(tmp_path: Path, root: Path):
+    """A venue on which a first run died at its third wait (two children placed, one filled,
+    the stop on it), its ``wait`` back to the venue's own for the next run."""
     venue = venue_of(tmp_path, [F] + [TOUCH] * 5, volume=10.0)
     waits = 0
 
@@ -148,8 +146,17 @@ def test_a_run_that_died_mid_execution_is_gone_on_with_by_the_next(tmp_path):
     venue.wait = dies
     with pytest.raises(KeyboardInterrupt):
         run(trade_orders(venue, [order()], setup=desk(root), dry_run=False))
-    assert table(root, "SELECT count(*) FROM executions") == [(0,)]
     del venue.wait
+    return venue
+
+
+def test_a_run_that_died_mid_execution_is_gone_on_with_by_the_next(tmp_path):
+    """The first run dies at its third wait (two children placed, one filled, the stop on it);
+    the re-run adopts both by their ids, finishes the entry and grows the stop: every id was
+    sent once and the report covers all four children."""
+    root = tmp_path / "data"
+    venue = died_at_third_wait(tmp_path, root)
+    assert table(root, "SELECT count(*) FROM executions") == [(0,)]
     (out,), _ = run(trade_orders(venue, [order()], setup=desk(root), dry_run=False))
     assert out.status == "already_placed" and out.execution["status"] == "filled"
     assert [o["client_order_id"] for o in out.execution["orders"]] == [
@@ -167,20 +174,7 @@ def test_a_tripped_breaker_stops_a_died_execution_from_going_on(tmp_path):
     from cryptobot.risk.breakers import BreakerState, Mode
 
     root = tmp_path / "data"
-    venue = venue_of(tmp_path, [F] + [TOUCH] * 5, volume=10.0)
-    waits = 0
-
-    async def dies(seconds: float) -> None:
-        nonlocal waits
-        waits += 1
-        if waits == 3:
-            raise KeyboardInterrupt
-        venue.clock.advance(round(seconds * 1000))
-
-    venue.wait = dies
-    with pytest.raises(KeyboardInterrupt):
-        run(trade_orders(venue, [order()], setup=desk(root), dry_run=False))
-    del venue.wait
+    venue = died_at_third_wait(tmp_path, root)
     before = dict(venue.sent)
     now = run(venue.now())
     blocked = BreakerState(mode=Mode.blocked, tripped_by="daily", reason="daily loss 3.1%",
