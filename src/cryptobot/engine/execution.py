@@ -110,13 +110,16 @@ async def execute(
     taker: bool = False,
     watch: Watch | None = None,
     found: Sequence[Order] | None = None,
+    halt: str | None = None,
 ) -> ExecutionReport:
     """Work ``request`` onto ``venue`` by ``rules`` (the module's docstring) and report it;
     ``taker``: at market at once; ``watch``: awaited with the filled quantity as it grows (an
     exception it raises ends the run there, raised to the caller); ``found``: the entry's
     orders at the venue as the caller has just looked them up (``found_orders``' answer:
     ``trade`` looked its entry's id up before its gates), so they are not asked for twice
-    before the first order leaves; None: the executor asks."""
+    before the first order leaves; None: the executor asks. ``halt``: why no order may go
+    out (a tripped breaker): the run adopts what it finds, cancels the one working and ends
+    there, its report saying why (a later run then only looks at it)."""
     market = (await venue.load_markets()).get(request.symbol)
     if market is None:
         raise UnknownSymbolError(f"{venue.id} lists no market {request.symbol}")
@@ -129,6 +132,8 @@ async def execute(
         mode = "taker"
     await run.resume(found)
     try:
+        if halt is not None:
+            await run.halt(halt)
         if mode == "maker_first":
             await run.maker()
         await run.at_market()
@@ -249,6 +254,13 @@ class _Run:
             return await self.venue.fetch_order(cid, symbol=self.symbol)
         except OrderNotFound:
             return None
+
+    async def halt(self, why: str) -> None:
+        """No order may go out: the working one canceled (its fill counted), the run ended."""
+        order = self.working()
+        if order is not None:
+            await self._cancel(order)
+        raise self.stop("partial" if self.filled() > 0 else "unfilled", f"not gone on with: {why}")
 
     # ---- maker-first ------------------------------------------------------------------------
     async def maker(self) -> None:

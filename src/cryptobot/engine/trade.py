@@ -420,8 +420,8 @@ class TradeDesk:
                               client_order_id=order.client_order_id,
                               message=f"{order.symbol}: {out.reason}")  # fmt: skip
         if rules is not None and entry is not None:
-            breaker = gates.circuit_breaker(self._gate(bracket, account)[0], account,
-                                            self.setup.risk)  # fmt: skip
+            verdicts = self._gate(bracket, account)[1]
+            breaker = next(v for v in verdicts if v.gate == "circuit_breaker")
             halt = None if breaker.passed else f"circuit_breaker: {breaker.reason}"
             await self._execute(bracket, rules, book, out, gates=None, halt=halt)
         elif entry is not None:
@@ -554,10 +554,11 @@ class TradeDesk:
         """The entry through the maker-first executor, its stop and ladder following the fills
         (``_Guard``); ``gates`` None: an entry sent before, gone on with (its orders adopted by
         their ids, none sent again) unless its execution ended (journaled), then only looked
-        at, or ``halt`` says why it may not go on (a tripped breaker): its working order is
-        canceled and what filled protected; ``found``: its orders at the venue, as just looked
-        up (``execute``'s). A dry run ends at the executor's first wait: its first requests.
-        The entry's orders as one (``entry_of``); None when none was placed."""
+        at; ``halt``: why it may not go on (a tripped breaker): the executor cancels its
+        working order and ends it (journaled: later runs only look); ``found``: its orders at
+        the venue, as just looked up (``execute``'s). A dry run ends at the executor's first
+        wait: its first requests. The entry's orders as one (``entry_of``); None when none
+        was placed."""
         order = bracket.order
         venue = DeskVenue(self.venue, self.send, bracket, gates=gates,
                           sized=None if gates is None else self._sized(order))  # fmt: skip
@@ -572,17 +573,13 @@ class TradeDesk:
             self.send.expect(bracket.entry, parent_id=order.client_order_id,
                              strategy=order.strategy, gates=gates, sized=venue.sized)  # fmt: skip
         try:
-            if gates is None and (
-                halt is not None or self.journal.execution_of(order.client_order_id) is not None
-            ):
+            if gates is None and self.journal.execution_of(order.client_order_id) is not None:
                 for found in await found_orders(venue, request=request):
                     venue.orders[found.client_order_id] = found
-                if halt is not None:
-                    await self._halted(venue, out, halt)
             else:
                 sleep = _dry_run_ends if self.send.dry else self._wait
                 report = await execute(venue, request=request, rules=rules, sleep=sleep,
-                                       watch=guard.cover, found=found)  # fmt: skip
+                                       watch=guard.cover, found=found, halt=halt)  # fmt: skip
         except _NoStop as exc:
             _legs(bracket, venue, out, at)
             await self._unprotected(bracket, venue.working(), book, out, str(exc))
@@ -610,15 +607,6 @@ class TradeDesk:
         entry = entry_of(list(venue.orders.values()), step=bracket.market.step_size)
         await guard.settle(entry)
         return entry
-
-    async def _halted(self, venue: DeskVenue, out: Outcome, why: str) -> None:
-        """An unfinished execution that may not go on: its working order canceled (done
-        meanwhile: nothing to cancel), said in ``out``."""
-        working = venue.working()
-        if working is not None:
-            with suppress(OrderNotFound):
-                await venue.cancel_order(working.client_order_id, symbol=working.symbol)
-        out.reason = f"{out.reason}; its execution is not gone on with ({why})"
 
     async def _wait(self, seconds: float) -> None:
         """The executor's wait on the venue, the journal let go meanwhile (a maker order may
