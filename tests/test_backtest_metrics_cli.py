@@ -73,9 +73,11 @@ def test_a_curve_through_zero_reports_no_ratios_and_a_sweep_ranks_it_last():
         )
     from cryptobot.backtest import sweep
 
-    table = pd.DataFrame({"sharpe": [math.nan, 0.5], "max_drawdown_pct": [160.0, 20.0]})
+    table = pd.DataFrame({"sharpe": [math.nan, 0.5], "max_drawdown_pct": [160.0, 20.0],
+                          "total_return_pct": [60.0, 10.0]})  # recovered after zero  # fmt: skip
     assert sweep.ruined(table) == 1
-    assert list(sweep.better_first(table, "sharpe")["sharpe"].isna()) == [False, True]
+    for objective in ("sharpe", "total_return_pct", "max_drawdown_pct"):
+        assert list(sweep.better_first(table, objective)["max_drawdown_pct"]) == [20.0, 160.0]
 
 
 def test_exposure_of_a_trade_closed_after_the_window():

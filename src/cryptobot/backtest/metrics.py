@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 DAY_MS = 86_400_000
 YEAR_DAYS = 365.0
 MIN_CAGR_DAYS = 90.0
+#: a fall of 100 % or more from a peak: the equity reached zero or below (a wiped-out run)
+RUIN_DRAWDOWN_PCT = 100.0
 
 
 def summary(equity: Table, trades: Table, exposure: float | None = None) -> dict:
@@ -45,11 +47,11 @@ def summary(equity: Table, trades: Table, exposure: float | None = None) -> dict
     stamps = column(equity, "timestamp", np.int64)
     start, end = (values[0], values[-1]) if len(values) else (math.nan, math.nan)
     days = (stamps[-1] - stamps[0]) / DAY_MS if len(stamps) > 1 else 0.0
+    dd, dd_days = max_drawdown(stamps, values)
     # a curve at or below zero (--units trades without margin) has no returns from there on:
     # a ratio of two negative equities reads as a gain, so its ratios are not reported
-    ruined = bool(np.any(values <= 0.0))
+    ruined = dd >= RUIN_DRAWDOWN_PCT
     daily = np.empty(0) if ruined else daily_returns(stamps, values)
-    dd, dd_days = max_drawdown(stamps, values)
     out = {
         "start_equity": start,
         "end_equity": end,

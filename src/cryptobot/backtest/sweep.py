@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from cryptobot.backtest import runner
+from cryptobot.backtest import metrics, runner
 from cryptobot.core.errors import ConfigError
 from cryptobot.core.numbers import finite
 from cryptobot.core.settings import Settings
@@ -102,13 +102,16 @@ def better_first(frame: pd.DataFrame, objective: str) -> pd.DataFrame:
     if objective not in frame.columns:
         raise ConfigError(f"unknown objective {objective}; use a summary figure such as sharpe")
     ascending = objective in LOWER_IS_BETTER
-    return frame.sort_values(objective, ascending=ascending, na_position="last", ignore_index=True)
+    ranked = frame.sort_values(objective, ascending=ascending, na_position="last", kind="stable")
+    wiped = ranked["max_drawdown_pct"].to_numpy() >= metrics.RUIN_DRAWDOWN_PCT
+    # a wiped-out run ranks last by any objective (a recovery after zero can end on top)
+    return pd.concat([ranked[~wiped], ranked[wiped]], ignore_index=True)
 
 
 def ruined(frame: pd.DataFrame) -> int:
-    """How many runs' equity reached zero or below (a drawdown of 100 % or more: ``--units``
-    trades without margin); their ratios are null (``metrics``), so they rank last."""
-    return int((frame["max_drawdown_pct"] >= 100.0).sum())
+    """How many runs' equity reached zero or below (``metrics.RUIN_DRAWDOWN_PCT``); their
+    ratios are null (``metrics``) and they rank last (``better_first``)."""
+    return int((frame["max_drawdown_pct"] >= metrics.RUIN_DRAWDOWN_PCT).sum())
 
 
 @dataclass(frozen=True)

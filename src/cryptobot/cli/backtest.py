@@ -238,8 +238,8 @@ def backtest_command(
         table = sweep.better_first(sweep.sweep(req, data, settings, points, jobs=jobs), objective)
         if ruined := sweep.ruined(table):
             err.warn(
-                f"{ruined} of {len(table)} points' equity fell to or below zero (--units "
-                "trades without margin): no sharpe, sortino, cagr or calmar for them"
+                f"{ruined} of {len(table)} points' equity fell to or below zero: no sharpe, "
+                "sortino, cagr or calmar for them, and they rank last"
             )
         names = list(points[0])
         render(
