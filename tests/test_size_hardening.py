@@ -228,8 +228,10 @@ def test_a_stop_the_tick_puts_past_the_entry_is_refused_as_trade_refuses_it(
     )
     order = json.loads(cli("size", "--no-journal", *flags, "-f", "json").stdout)[0]
     assert order["status"] == "refused" and order["targets"] == []
-    assert order["reason"] == (f"the stop {stop} on the tick 1 is {on}, at the entry {entry} or "
-                               "past it (the venue's tick is coarser than the order)")  # fmt: skip
+    assert order["reason"] == (
+        f"stop on the entry's tick: the stop {stop} on the tick 1 is {on}, at the entry {entry} "
+        "or past it (the venue's tick is coarser than the order)"
+    )
 
 
 @given(

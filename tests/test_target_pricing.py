@@ -69,10 +69,14 @@ def _position_targets(manage, side, entry, stop, qty, tick, liquidation=None):
     return pos.targets[0].tolist(), pos.targets[1].tolist()
 
 
-def _untakeable(order, prices, *, sign, entry) -> bool:
+def _untakeable(order, prices, *, sign, entry, stop=None, tick=0.0) -> bool:
     """Whether the position has no ladder to take (then the order has none either): no R (the
     stop on the tick is the entry), or an R of about a tick that puts a rung on the entry (no
-    profit to take) or a short's far rung at or below zero (``size`` refuses such an order)."""
+    profit to take) or a short's far rung at or below zero (``size`` refuses such an order);
+    or the tick puts the stop past the entry (``size`` refuses that order, as ``trade`` does)."""
+    if stop is not None and sign * (entry - step.on_tick(sign, stop, tick, True)) < 0:
+        assert order.status == "refused" and order.reason.startswith("stop on the entry's tick")
+        return True
     if any(math.isnan(p) for p in prices) or all(p == entry for p in prices):
         assert order.intent.targets == () and order.figures["target_qty"] == []
         return True
@@ -103,7 +107,7 @@ def test_the_sized_orders_targets_are_the_compiled_positions(side, entry, stop_p
     manage = _manage(ladder)
     order = _sized(manage, side, entry, stop, tick)
     prices, qtys = _position_targets(manage, side, entry, stop, order.figures["qty"], tick)
-    if _untakeable(order, prices, sign=sign, entry=entry):
+    if _untakeable(order, prices, sign=sign, entry=entry, stop=stop, tick=tick):
         return
     assert list(order.intent.targets) == prices  # exactly: one rule, not two that agree
     if order.figures["qty"] > 0:
@@ -164,15 +168,17 @@ def test_a_rung_the_tick_puts_on_the_entry_refuses_the_order():
     """R 0.01 on a tick of 0.01: the 0.5R rung rounds down onto the entry."""
     order = _sized(_manage([(0.5, 50), (1.0, 50)]), "long", 1.0, 0.99, 0.01)
     assert order.status == "refused" and order.intent.targets == ()
-    assert order.reason == ("a take-profit rung on the tick 0.01 is 1, not beyond the entry 1: "
-                            "the stop is too close for this market")  # fmt: skip
+    assert order.reason == (
+        "target on the entry's tick: a take-profit rung on the tick 0.01 is 1, not beyond the "
+        "entry 1; the stop is too close for this market"
+    )
 
 
 def test_a_shorts_rung_at_or_below_zero_refuses_the_order():
     order = _sized(_manage([(1.0, 50), (6.0, 50)]), "short", 100.0, 117.0, 0.01)
     assert order.status == "refused" and order.intent.targets == ()
-    assert order.reason == ("a take-profit rung lies at -2, at or below zero: the stop is too "
-                            "far from the entry for this ladder")  # fmt: skip
+    assert order.reason == ("take-profit rung at or below zero: a rung lies at -2; the stop is "
+                            "too far from the entry for this ladder")  # fmt: skip
 
 
 def test_no_r_no_targets():

@@ -194,8 +194,9 @@ def level_past_entry(
         on = on_tick(sign, price, tick or 0.0, is_stop)
         if (on - entry) * sign * (-1 if is_stop else 1) <= 0.0:
             return (
-                f"the {name} {price:g} on the tick {tick or 0:g} is {on:g}, at the entry "
-                f"{entry:g} or past it (the venue's tick is coarser than the order)"
+                f"{name} on the entry's tick: the {name} {price:g} on the tick {tick or 0:g} is "
+                f"{on:g}, at the entry {entry:g} or past it (the venue's tick is coarser than "
+                "the order)"
             )
     return None
 
@@ -212,10 +213,11 @@ def _unplaceable(intent: Intent, price: float, market: Market) -> str | None:
     if _beyond(intent, price):
         return None
     if price <= 0.0:
-        return (f"a take-profit rung lies at {price:g}, at or below zero: the stop is too far "
-                "from the entry for this ladder")  # fmt: skip
-    return (f"a take-profit rung on the tick {market.tick_size or 0:g} is {price:g}, not beyond "
-            f"the entry {intent.entry:g}: the stop is too close for this market")  # fmt: skip
+        return (f"take-profit rung at or below zero: a rung lies at {price:g}; the stop is too "
+                "far from the entry for this ladder")  # fmt: skip
+    return (f"target on the entry's tick: a take-profit rung on the tick "
+            f"{market.tick_size or 0:g} is {price:g}, not beyond the entry {intent.entry:g}; "
+            "the stop is too close for this market")  # fmt: skip
 
 
 def _size(
