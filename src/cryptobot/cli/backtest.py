@@ -19,9 +19,8 @@ from typer._click.globals import get_current_context
 from cryptobot.cli.context import AppContext
 from cryptobot.cli.numbers import FEE_RATE, NON_NEGATIVE, POSITIVE, number
 from cryptobot.cli.output import Format, Notes, check_output, render, wants_table
-from cryptobot.core import gc_policy
+from cryptobot.core import MAX_SLIPPAGE_BPS, MAX_UNITS, gc_policy
 from cryptobot.core.errors import ConfigError, CryptobotError
-from cryptobot.core.numbers import MAX_SLIPPAGE_BPS, MAX_UNITS
 from cryptobot.core.symbols import parse_symbols
 from cryptobot.core.timeutil import iso, parse_duration, parse_time
 

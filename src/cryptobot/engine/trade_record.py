@@ -24,7 +24,7 @@ from cryptobot.core.account import MARGIN_MODES, MarginMode
 from cryptobot.core.errors import DataError
 from cryptobot.core.numbers import record_number, short
 from cryptobot.core.setup import check_stop, check_targets
-from cryptobot.exchange.market_rules import CLIENT_ID_CHARS
+from cryptobot.exchange import CLIENT_ID_CHARS
 
 SCHEMAS = ("sized_order/1", "sized_order/2")
 

@@ -23,7 +23,7 @@ __all__, __getattr__, __dir__ = surface(
             "sim_setup",
             "stored_exchange",
         ),
-        "market_rules": ("add_steps", "snap"),
+        "market_rules": ("CLIENT_ID_CHARS", "add_steps", "snap"),
         "replay": ("ReplayClock", "ReplayExchange"),
         "simulated": ("SimSetup",),
     },
