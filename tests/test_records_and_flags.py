@@ -259,7 +259,9 @@ def test_walk_forward_windows_must_be_finite_durations(cli: Cli, window):
     assert "unexpected" not in result.stderr
 
 
-@pytest.mark.parametrize("text", ["null\n", "42", '"x"\n', "Error: boom\n", "true"])
+@pytest.mark.parametrize(
+    "text", ["null\n", "42", '"x"\n', "Error: boom\n", "true", "Error: refused, retrying\n"]
+)
 @pytest.mark.parametrize("command", ["size", "signal"])
 def test_one_line_that_is_no_records_is_an_error_on_stdin_as_in_a_file(
     cli: Cli, tmp_path, command, text

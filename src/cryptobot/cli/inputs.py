@@ -23,6 +23,7 @@ T = TypeVar("T")
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _NOT_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)  # what a CSV writer spells
 Numbered = list[tuple[str, dict[str, Any]]]
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # a record's field name, as our writers name them
 
 
 class BadLine(dict):
@@ -81,11 +82,16 @@ def _parse_text(text: str, kind: str, source: str) -> Numbered:
 
 
 def _one_word_is_no_csv(text: str, source: str) -> None:
-    """A single line with no comma is no CSV of records (a header of one column and no rows):
-    ``null`` or a log line (``Error: ...``) piped in by mistake. Read as an empty CSV, it
-    would end a pipe with exit 0 and nothing done."""
+    """A single line that is no CSV header of records (one column, or names that are not
+    column names: a space, a colon) is no input at all: ``null`` or a log line (``Error:
+    connection refused, retrying``) piped in by mistake. Read as a CSV without rows, it would
+    end a pipe with exit 0 and nothing done. A header of column names alone is an empty
+    input."""
     lines = text.strip().splitlines()
-    if len(lines) == 1 and "," not in lines[0]:
+    if len(lines) != 1:
+        return
+    names = next(csv.reader([lines[0]]))
+    if len(names) < 2 or not all(_COLUMN.fullmatch(n) for n in names):
         raise DataError(
             f"{source}: {short(lines[0])} is not records (JSON Lines, a JSON array, or CSV "
             "with a header and rows)"
