@@ -315,6 +315,16 @@ def test_a_second_close_keeps_the_working_close_and_a_lost_one_is_sent_again(lak
     run(venue.cancel_order(first.client_order_id))  # gone (by hand) while the position stands
     (third,), _ = run(close_positions(venue, None, setup=desk, dry_run=False))
     assert third.status == "closed" and third.client_order_id == f"{first.client_order_id}-2"
+    assert third.legs[0].amount == 2.0
+    # that one canceled too and a close of half the position put in its place by hand: the
+    # next --close sends the rest as the next version (a working close that falls short)
+    run(venue.cancel_order(third.client_order_id))
+    by_hand = f"{first.client_order_id}-3"
+    run(venue.create_order(symbol=SYMBOL, type="market", side="sell", amount=1.0,
+                           reduce_only=True, client_order_id=by_hand))  # fmt: skip
+    (fourth,), _ = run(close_positions(venue, None, setup=desk, dry_run=False))
+    assert fourth.status == "closed" and fourth.client_order_id == f"{first.client_order_id}-4"
+    assert fourth.legs[0].amount == 1.0
     clock.move_to(NOW + 4 * HOUR)
     assert run(venue.fetch_positions()) == []
 

@@ -77,6 +77,7 @@ from cryptobot.engine.execution import execute, found_orders
 from cryptobot.engine.execution_venue import DeskVenue, entry_of
 from cryptobot.engine.trade_record import TradeOrder
 from cryptobot.engine.venue_settings import VenueSettings
+from cryptobot.exchange import add_steps
 from cryptobot.exchange.base import TradingExchange
 from cryptobot.exchange.errors import (
     OrderNotFound,
@@ -931,22 +932,25 @@ class TradeDesk:
         if symbol not in markets:
             return out.end("refused", f"the venue lists no market {symbol}")
         closes: set[str] = set()  # the closes working on the venue: kept, never canceled
+        step = markets[symbol].step_size
         for position in held:
             first = close_leg(position, prefix=self.setup.prefix, venue=self.setup.venue)
             working = [o for o in orders if _closes(first, o.client_order_id)]
-            if working:
-                closes |= {o.client_order_id for o in working}
+            closes |= {o.client_order_id for o in working}
+            covered = sum(o.amount - (o.filled or 0.0) for o in working)
+            rest = add_steps(position.contracts, -covered, step=step)
+            if working and rest <= 0:
                 out.client_order_id = working[-1].client_order_id
                 out.end("already_placed", "a close of this position is working on the venue")
                 continue
-            # sent before and gone while the position stands (canceled, partly filled): the
-            # next version closes what is held (reduce-only: it cannot close more)
+            # none working for all of it (gone while the position stands: canceled, partly
+            # filled; or the position grew): the next version closes the rest (reduce-only)
             version = 1
             while close_leg(position, prefix=self.setup.prefix, venue=self.setup.venue,
                             version=version).client_order_id in account.order_ids:  # fmt: skip
                 version += 1
             leg = close_leg(position, prefix=self.setup.prefix, venue=self.setup.venue,
-                            version=version)  # fmt: skip
+                            version=version, amount=rest)  # fmt: skip
             out.client_order_id = leg.client_order_id
             verdicts = gates.check(_close_proposal(position, leg), account, self.setup.risk)
             refusal = gates.first_rejection(verdicts)
@@ -1056,17 +1060,21 @@ def _legs(bracket: Bracket, venue: DeskVenue, out: Outcome, at: int) -> None:
     out.legs[at:at] = legs
 
 
-def close_leg(position: Position, *, prefix: str, venue: str, version: int = 1) -> Leg:
-    """The reduce-only market order closing ``position``: its client id is derived from the
-    venue, the symbol, the side and the time the venue gives the position (the time it opened
-    on a simulated venue), so a close sent again for the same position is the same order;
-    ``version`` 2, 3..: a close sent again after the one before it was gone (``-2``..)."""
+def close_leg(
+    position: Position, *, prefix: str, venue: str, version: int = 1, amount: float | None = None
+) -> Leg:
+    """The reduce-only market order closing ``position`` (``amount``: this much of it, the rest
+    a working close does not cover): its client id is derived from the venue, the symbol, the
+    side and the time the venue gives the position (the time it opened on a simulated venue),
+    so a close sent again for the same position is the same order; ``version`` 2, 3..: a close
+    sent again after the one before it was gone or fell short (``-2``..)."""
     key = f"{venue}|{position.symbol}|{position.side}|{position.timestamp}"
     cid = f"{prefix}-x-{hashlib.sha1(key.encode()).hexdigest()[:20]}"
     cid = cid if version == 1 else f"{cid}-{version}"
     req = OrderRequest(
         symbol=position.symbol, type="market", side="sell" if position.side == "long" else "buy",
-        amount=position.contracts, reduce_only=True, client_order_id=cid,
+        amount=position.contracts if amount is None else amount, reduce_only=True,
+        client_order_id=cid,
     )  # fmt: skip
     return Leg("close", req)
 
