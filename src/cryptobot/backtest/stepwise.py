@@ -68,6 +68,9 @@ Where a stepwise caller cannot equal the fast path (pinned by tests/test_engine_
 
 - **an entry sent at the same close as another symbol's**: the gates see it at the price it
   was sent at (its fill is still to come); the fast path sees its fill.
+- **an entry sent while the symbol's position still closes at that open** (a reversal, a late
+  exit): a venue keeps the leverage of an open position, so the new one takes it (counted in
+  ``notes`` where it differs from the sized leverage; the fast path books the sized one).
 
 Several symbols share the account, in the composer's order: at each close every symbol's bar
 is lived first, then the breaker is fed the account's equity, then the signals are sized
@@ -538,9 +541,12 @@ class _Lane:
         contracts, leverage = float(f["qty"]), float(f["leverage"])
         try:
             # a venue keeps the leverage while a position is open (one closing at this
-            # open too: a reversal, a late exit's leaving one)
-            if self.trade is None and self.leaving is None:
+            # open too: a reversal, a late exit's leaving one): counted where it differs
+            holding = self.trade or self.leaving
+            if holding is None:
                 await self.venue.set_leverage(sb.symbol, leverage)
+            elif holding.entry.leverage != leverage:
+                self.notes["entry at the leverage of the position it reverses"] += 1
             placed = await self.venue.create_order(
                 symbol=sb.symbol, type="market", side="buy" if side > 0 else "sell",
                 amount=contracts, client_order_id=order.client_order_id,
