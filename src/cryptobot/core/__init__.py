@@ -14,7 +14,7 @@ __all__, __getattr__, __dir__ = surface(
                     "Liquidity", "MARGIN_MODES", "MarginMode", "ORDER_TYPES", "Order",
                     "OrderRequest", "OrderSide", "OrderType", "Position", "side_sign"),
         "config": ("Secrets", "load_dotenv_file", "load_settings", "redact", "settings_yaml"),
-        "errors": ("ConfigError", "CryptobotError", "DataError", "ExchangeFailure",
+        "errors": ("ConfigError", "CryptobotError", "DataError", "ExchangeFailure", "OutOfOrder",
                    "UnknownSymbolError"),
         "execution": ("ExecutionReport", "ExecutionRequest", "ExecutionStatus"),
         "jit": ("njit",),

@@ -17,6 +17,11 @@ class DataError(CryptobotError):
     """Input data (a file, a record, a stored partition) is malformed or inconsistent."""
 
 
+class OutOfOrder(DataError):
+    """An event dated before what a stored state already holds (the circuit breaker's day):
+    refused, the state unchanged; a caller that only feeds it a reading may go on without."""
+
+
 class UnknownSymbolError(CryptobotError):
     """A symbol the exchange (or the stored markets) does not list."""
 

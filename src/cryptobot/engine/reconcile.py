@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptobot.core.account import Order, OrderRequest, Position
-from cryptobot.core.errors import CryptobotError, DataError
+from cryptobot.core.errors import CryptobotError, OutOfOrder
 from cryptobot.engine.bracket import ENTRY, Leg
 from cryptobot.engine.breaker_actions import carry_out
 from cryptobot.engine.reconcile_report import Difference
@@ -125,7 +125,7 @@ async def _observe_equity(desk: TradeDesk, *, now: int) -> None:
         observe_equity(setup.root, account=setup.venue, equity=balance.total, now=now,
                        risk=setup.risk,
                        label=f"equity {balance.total:g} (reconcile {setup.venue})")  # fmt: skip
-    except DataError as exc:  # a reading the breaker refuses (dated before its last day: the
+    except OutOfOrder as exc:  # a reading the breaker refuses (dated before its last day: the
         # venue's clock behind another reader's) must not stop the cycle and the actions a
         # trip already in force asks for
         message = (f"the breaker refused {setup.venue}'s equity {balance.total:g}: {exc}; "

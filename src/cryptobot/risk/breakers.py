@@ -69,7 +69,7 @@ from enum import StrEnum
 from functools import lru_cache
 from types import MappingProxyType
 
-from cryptobot.core.errors import DataError
+from cryptobot.core.errors import DataError, OutOfOrder
 from cryptobot.core.settings import BreakerSettings, RiskSettings
 from cryptobot.core.timeutil import DAY_MS, LAST_MS
 
@@ -334,7 +334,7 @@ def _in_order(state: BreakerState, event: Event) -> None:
     if isinstance(event, Equity) and state.day is not None:
         day = _labels(event.ts)["day"]
         if day < state.day:
-            raise DataError(
+            raise OutOfOrder(
                 f"an equity reading dated {day} is earlier than the breaker's last one "
                 f"({state.day}): the clock went back (a replay started earlier needs a data dir "
                 "of its own)? The breaker state is unchanged"
