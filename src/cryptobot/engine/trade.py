@@ -57,6 +57,7 @@ Everything else (the intent's row with the answer, the stop, the ladder, fills) 
 
 import asyncio
 import hashlib
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
@@ -206,8 +207,18 @@ class Outcome:
 
 _REUSED = (
     "client_order_id {cid} was sent before for another order ({sent}; this record: "
-    "{mine}): nothing sent, nothing checked; give a new order its own id"
+    "{mine}): nothing sent (the start-up reconcile keeps the protection of what was sent); "
+    "give a new order its own id"
 )
+
+
+def _alike(a: object, b: object) -> bool:
+    """Equal, prices to float noise (a record written to CSV or Parquet and read back)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9)
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(map(_alike, a, b))
+    return a == b
 
 
 class _State(Enum):
@@ -367,7 +378,7 @@ class TradeDesk:
             first = None if kept is None else TradeOrder.from_record(kept)
             if first is not None:
                 names = ("exchange", "symbol", "side", "entry", "stop", "targets")
-                differ = [n for n in names if getattr(first, n) != getattr(order, n)]
+                differ = [n for n in names if not _alike(getattr(first, n), getattr(order, n))]
                 sent = ", ".join(f"{n} {getattr(first, n)}" for n in differ)
                 mine = ", ".join(f"{n} {getattr(order, n)}" for n in differ)
                 if differ:
