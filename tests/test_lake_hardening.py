@@ -369,3 +369,17 @@ def test_files_follow_the_umask(tmp_path: Path, umask: int, file_mode: int, dir_
     }
     dirs = [p for p in root.rglob("*") if p.is_dir()]
     assert {oct(p.stat().st_mode & 0o777) for p in dirs} == {oct(dir_mode)}
+
+
+def test_a_lock_that_cannot_be_taken_is_one_clear_error(tmp_path):
+    """A data dir a writer cannot write (read-only, another user's, a file in the way) is a
+    DataError naming the lock, not "unexpected OSError" (``trade --status`` on paper on a
+    read-only mount said that: a hostile pass's find; root can write anywhere here, so a
+    file stands where the lock's folder should be)."""
+    from cryptobot.core.errors import DataError
+    from cryptobot.data.locks import exclusive
+
+    (tmp_path / "data").write_text("not a folder")
+    lock = exclusive(tmp_path / "data" / "paper-paper.lock")
+    with pytest.raises(DataError, match=r"cannot lock .*must be writable"), lock:
+        pass

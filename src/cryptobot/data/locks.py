@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cryptobot.core.errors import DataError
+
 
 @contextmanager
 def exclusive(lock_file: Path) -> Iterator[None]:
@@ -23,8 +25,14 @@ def exclusive(lock_file: Path) -> Iterator[None]:
 
     Blocks until the current holder finishes; lake writes take milliseconds to a second.
     """
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:  # a read-only or foreign data dir: a writer cannot work there
+        raise DataError(
+            f"cannot lock {lock_file} ({exc.strerror}): this command writes to the data dir, "
+            "which must be writable"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
