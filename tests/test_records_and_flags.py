@@ -260,8 +260,10 @@ def test_walk_forward_windows_must_be_finite_durations(cli: Cli, window):
 
 
 @pytest.mark.parametrize(
-    "text", ["null\n", "42", '"x"\n', "Error: boom\n", "true", "Error: refused, retrying\n"]
-)
+    "text",
+    ["null\n", "42", '"x"\n', "Error: boom\n", "true", "Error: refused, retrying\n",
+     "null,null\n", "ERROR,connection_refused\n"],
+)  # fmt: skip
 @pytest.mark.parametrize("command", ["size", "signal"])
 def test_one_line_that_is_no_records_is_an_error_on_stdin_as_in_a_file(
     cli: Cli, tmp_path, command, text
@@ -272,4 +274,16 @@ def test_one_line_that_is_no_records_is_an_error_on_stdin_as_in_a_file(
     path = tmp_path / "in.csv"
     path.write_text(text)
     assert "is not records" in cli(command, str(path), ok=False).stderr
-    assert cli(command, "-", input="a,b\n").stdout.strip() in ("", "[]")  # a header, no rows
+    for header in ("symbol,side\n", "\ufeffsymbol,side\n"):  # a header (a BOM too), no rows
+        assert cli(command, "-", input=header).stdout.strip() in ("", "[]")
+
+
+def test_a_csv_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    """Spreadsheets save CSV with a BOM: its first column is ``symbol``, not ``\\ufeffsymbol``."""
+    from cryptobot.cli.inputs import read_records
+
+    path = tmp_path / "orders.csv"
+    path.write_text("\ufeffsymbol,side\nBTC/USDT:USDT,long\n", encoding="utf-8")
+    assert read_records(str(path)) == [
+        (f"{path} row 1", {"symbol": "BTC/USDT:USDT", "side": "long"})
+    ]

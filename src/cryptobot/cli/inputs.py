@@ -42,7 +42,7 @@ def read_records(source: str, stdin: TextIO | None = None) -> Numbered:
     (``-f json``) or CSV with a header (``-f csv``), told apart by the first non-blank character
     (``[`` an array, ``{`` JSON Lines, anything else CSV), and read as the same file would be."""
     if source == "-":
-        text = (stdin or sys.stdin).read()
+        text = (stdin or sys.stdin).read().removeprefix("\ufeff")
         first = text.lstrip()[:1]
         kind = {"[": ".json", "{": ".jsonl", "": ".jsonl"}.get(first, ".csv")
         return _parse_text(text, kind, "stdin")
@@ -67,7 +67,9 @@ def read_records(source: str, stdin: TextIO | None = None) -> Numbered:
 
 
 def _parse_text(text: str, kind: str, source: str) -> Numbered:
-    """Records from the text of a ``.jsonl``/``.ndjson``, ``.json`` or ``.csv`` input."""
+    """Records from the text of a ``.jsonl``/``.ndjson``, ``.json`` or ``.csv`` input (a
+    leading byte-order mark, as spreadsheets save CSV, dropped)."""
+    text = text.removeprefix("\ufeff")
     if kind == ".json":
         try:
             data = json.loads(text or "[]")
@@ -82,16 +84,16 @@ def _parse_text(text: str, kind: str, source: str) -> Numbered:
 
 
 def _one_word_is_no_csv(text: str, source: str) -> None:
-    """A single line that is no CSV header of records (one column, or names that are not
-    column names: a space, a colon) is no input at all: ``null`` or a log line (``Error:
-    connection refused, retrying``) piped in by mistake. Read as a CSV without rows, it would
-    end a pipe with exit 0 and nothing done. A header of column names alone is an empty
+    """A single line that is no CSV header of records (names that are not column names, or
+    no ``symbol`` column, which every record has) is no input at all: ``null`` or a log line
+    (``Error: connection refused, retrying``) piped in by mistake. Read as a CSV without rows,
+    it would end a pipe with exit 0 and nothing done. A header of records alone is an empty
     input."""
     lines = text.strip().splitlines()
     if len(lines) != 1:
         return
     names = next(csv.reader([lines[0]]))
-    if len(names) < 2 or not all(_COLUMN.fullmatch(n) for n in names):
+    if "symbol" not in names or not all(_COLUMN.fullmatch(n) for n in names):
         raise DataError(
             f"{source}: {short(lines[0])} is not records (JSON Lines, a JSON array, or CSV "
             "with a header and rows)"
