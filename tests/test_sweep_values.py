@@ -68,6 +68,7 @@ def test_ranges_and_lists_parse_to_their_points():
         (("--strategy", "momentum", "--stop-atr", "1"), "momentum has no parameter stop_atr"),
         (("--strategy", "ema_cross", "--symbols", ","), "',' names no symbol"),
         (("--strategy", "ema_cross", "--units", "1e308"), "must be at most 1e+12, got 1e+308"),
+        (("--strategy", "ema_cross", "--units", "1.0000001e12"), "got 1000000100000.0"),
         (("--strategy", "ema_cross", "--slippage-bps", "1e308"), "must be at most 1000"),
     ],
 )  # fmt: skip

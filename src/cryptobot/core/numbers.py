@@ -37,13 +37,19 @@ def finite(
         raise ValueError(f"{name} must be a finite number, got {short(value)}")
     if gt is not None and not number > gt:
         bound = "positive" if gt == 0 else f"greater than {gt:g}"
-        raise ValueError(f"{name} must be {bound}, got {number:g}")
+        raise ValueError(f"{name} must be {bound}, got {_beside(number, gt)}")
     if ge is not None and not number >= ge:
         bound = "zero or more" if ge == 0 else f"at least {ge:g}"
-        raise ValueError(f"{name} must be {bound}, got {number:g}")
+        raise ValueError(f"{name} must be {bound}, got {_beside(number, ge)}")
     if le is not None and not number <= le:
-        raise ValueError(f"{name} must be at most {le:g}, got {number:g}")
+        raise ValueError(f"{name} must be at most {le:g}, got {_beside(number, le)}")
     return number
+
+
+def _beside(number: float, bound: float) -> str:
+    """``number`` for a message beside ``bound``: 6 digits, or all of them where 6 would print
+    the bound itself ("at most 1e+12, got 1e+12" for 1.0000001e12)."""
+    return repr(number) if number != bound and f"{number:g}" == f"{bound:g}" else f"{number:g}"
 
 
 def record_number(
