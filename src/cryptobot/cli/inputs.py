@@ -42,7 +42,7 @@ def read_records(source: str, stdin: TextIO | None = None) -> Numbered:
     (``-f json``) or CSV with a header (``-f csv``), told apart by the first non-blank character
     (``[`` an array, ``{`` JSON Lines, anything else CSV), and read as the same file would be."""
     if source == "-":
-        text = (stdin or sys.stdin).read().removeprefix("\ufeff")
+        text = (stdin or sys.stdin).read().removeprefix("\ufeff")  # a spreadsheet's BOM
         first = text.lstrip()[:1]
         kind = {"[": ".json", "{": ".jsonl", "": ".jsonl"}.get(first, ".csv")
         return _parse_text(text, kind, "stdin")
@@ -62,14 +62,13 @@ def read_records(source: str, stdin: TextIO | None = None) -> Numbered:
             raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
         return _rows(rows, str(path))
     if suffix in (".jsonl", ".ndjson", ".json", ".csv"):
-        return _parse_text(path.read_text(), suffix, str(path))
+        return _parse_text(path.read_text(encoding="utf-8-sig"), suffix, str(path))
     raise DataError(f"{path}: use a .jsonl, .json, .csv or .parquet file, or - for stdin")
 
 
 def _parse_text(text: str, kind: str, source: str) -> Numbered:
-    """Records from the text of a ``.jsonl``/``.ndjson``, ``.json`` or ``.csv`` input (a
-    leading byte-order mark, as spreadsheets save CSV, dropped)."""
-    text = text.removeprefix("\ufeff")
+    """Records from the text of a ``.jsonl``/``.ndjson``, ``.json`` or ``.csv`` input (read
+    without a byte-order mark, as spreadsheets save CSV)."""
     if kind == ".json":
         try:
             data = json.loads(text or "[]")
@@ -77,13 +76,13 @@ def _parse_text(text: str, kind: str, source: str) -> Numbered:
             raise DataError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         return _rows(data if isinstance(data, list) else [data], source)
     if kind == ".csv":
-        _one_word_is_no_csv(text, source)
+        _one_line_is_no_records(text, source)
         rows = csv.DictReader(io.StringIO(text, newline=""))
         return _rows([_csv_numbers(row) for row in rows], source)
     return _jsonl(text.splitlines(), source)
 
 
-def _one_word_is_no_csv(text: str, source: str) -> None:
+def _one_line_is_no_records(text: str, source: str) -> None:
     """A single line that is no CSV header of records (names that are not column names, or
     no ``symbol`` column, which every record has) is no input at all: ``null`` or a log line
     (``Error: connection refused, retrying``) piped in by mistake. Read as a CSV without rows,

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from cryptobot.core.numbers import MAX_SLIPPAGE_BPS
+from cryptobot.core.setup import MAX_CONFIDENCE
 from cryptobot.core.venues import PAPER_ACCOUNT, VENUES
 
 
@@ -110,7 +111,7 @@ class BosFvgFibSettings(Section):
     atr_period: Count
     fib_levels: list[Annotated[Float, Field(gt=0, lt=1)]]
     targets_r: list[Positive]
-    min_confidence: Annotated[Int, Field(ge=0, le=5)]
+    min_confidence: Annotated[Int, Field(ge=0, le=MAX_CONFIDENCE)]
     poi_max_age_bars: Count
     fvg_min_size_pct: Positive
     clear_break_atr: NonNeg
@@ -329,7 +330,7 @@ class LeverageLadderSettings(Section):
 class DynamicLeverageSettings(Section):
     enabled: bool
     high_confidence_bonus: Annotated[Int, Field(ge=0, le=10)]
-    high_confidence_min: Annotated[Int, Field(ge=0, le=5)]
+    high_confidence_min: Annotated[Int, Field(ge=0, le=MAX_CONFIDENCE)]
     low_volatility_max_pct: Positive
     low_volatility_bonus: Annotated[Int, Field(ge=0, le=10)]
     after_loss_penalty: Annotated[Int, Field(ge=0, le=10)]

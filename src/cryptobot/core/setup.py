@@ -149,7 +149,7 @@ def check_targets(*, symbol: str, side: str, entry: float, targets: Sequence[flo
             )
 
 
-MAX_CONFIDENCE = 5  # every strategy scores 0..5 (``min_confidence``'s bounds too)
+MAX_CONFIDENCE = 5  # every strategy scores 0..5 (the bound of the confidence settings too)
 
 
 def _confidence(value: object) -> int:

@@ -212,6 +212,14 @@ _REUSED = (
 )
 
 
+def _kept_order(record: dict[str, Any] | None) -> TradeOrder | None:
+    """The sized order kept with an entry, None when none is kept or it no longer reads."""
+    try:
+        return None if record is None else TradeOrder.from_record(record)
+    except DataError:
+        return None
+
+
 def _alike(a: object, b: object) -> bool:
     """Equal, prices to float noise (a record written to CSV or Parquet and read back)."""
     if isinstance(a, float) and isinstance(b, float):
@@ -373,22 +381,18 @@ class TradeDesk:
         and its protection checked, as if the venue held it. The sized order kept with the
         entry says what was sent; without it, the venue's entry (its side and symbol). Its
         size may differ (the same signal sized again): the first one stands."""
-        kept = self.journal.sized_order(order.client_order_id)
-        with suppress(DataError):
-            first = None if kept is None else TradeOrder.from_record(kept)
-            if first is not None:
-                names = ("exchange", "symbol", "side", "entry", "stop", "targets")
-                differ = [n for n in names if not _alike(getattr(first, n), getattr(order, n))]
-                sent = ", ".join(f"{n} {getattr(first, n)}" for n in differ)
-                mine = ", ".join(f"{n} {getattr(order, n)}" for n in differ)
-                if differ:
-                    return _REUSED.format(cid=order.client_order_id, sent=sent, mine=mine)
-                return None
-        side = "buy" if order.buy else "sell"
-        if entry is not None and (entry.symbol, entry.side) != (order.symbol, side):
-            return _REUSED.format(cid=order.client_order_id, sent=f"{entry.side} {entry.symbol}",
-                                  mine=f"{side} {order.symbol}")  # fmt: skip
-        return None
+        first = _kept_order(self.journal.sized_order(order.client_order_id))
+        if first is not None:
+            names = ("exchange", "symbol", "side", "entry", "stop", "targets")
+            differ = [n for n in names if not _alike(getattr(first, n), getattr(order, n))]
+            sent = ", ".join(f"{n} {getattr(first, n)}" for n in differ)
+            mine = ", ".join(f"{n} {getattr(order, n)}" for n in differ)
+        else:  # no kept order (an older journal): the venue's entry says its side and symbol
+            side = "buy" if order.buy else "sell"
+            differ = entry is not None and (entry.symbol, entry.side) != (order.symbol, side)
+            sent = "" if entry is None else f"{entry.side} {entry.symbol}"
+            mine = f"{side} {order.symbol}"
+        return _REUSED.format(cid=order.client_order_id, sent=sent, mine=mine) if differ else None
 
     async def _bracket(
         self, order: TradeOrder, markets: Mapping[str, Market], out: Outcome

@@ -42,8 +42,6 @@ _STATE = "SELECT name, state FROM breaker_state WHERE name IN (?, ?) ORDER BY na
 _FIGURES = ("start_equity", "peak_equity", "last_equity", "day", "day_start", "week",
             "week_start", "month", "month_start")  # fmt: skip
 _OF_ACCOUNT = "(account = ? OR account IS NULL)"
-# the mode the newest event left (events are appended: rowid is their order)
-_LAST_MODE = "SELECT mode FROM breaker_events {where} ORDER BY rowid DESC LIMIT 1"
 
 
 def load_state(root: Path, *, account: str) -> object:
@@ -67,11 +65,9 @@ def _state_of(con: duckdb.DuckDBPyConnection, account: str) -> object:
     row = con.execute(_STATE, [account, SHARED, account]).fetchone()
     if row is not None:
         return _stored(row)
-    if "account" in _columns(con):  # an older journal opened read-only lacks the column
-        last = con.execute(_LAST_MODE.format(where=f"WHERE {_OF_ACCOUNT}"), [account]).fetchone()
-    else:
-        last = con.execute(_LAST_MODE.format(where=""), []).fetchone()
-    return None if last is None or last[0] == "active" else Lost(last[0])
+    # the mode the newest event left (events are appended: rowid is their order)
+    _, last = _events_on(con, account=account, select="mode", tail="ORDER BY rowid DESC LIMIT 1")
+    return None if not last or last[0][0] == "active" else Lost(last[0][0])
 
 
 @dataclass(frozen=True)
@@ -202,16 +198,31 @@ def _select_events(
     """``SELECT select FROM breaker_events WHERE where... tail`` for ``account`` (an older
     journal's rows, which name no account or lack the column, included): the column names and
     the rows. None: no journal, or no events table in it."""
-    where, args = list(where or []), list(args or [])
     with catalog.reader(root) as con:
         if con is None or "breaker_events" not in catalog.tables(con):
             return None
-        if "account" in _columns(con):
-            where, args = [*where, _OF_ACCOUNT], [*args, account]
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
-        cur = con.execute(f"SELECT {select} FROM breaker_events {clause}{tail}",
-                          [*args, *(tail_args or [])])  # fmt: skip
-        return [d[0] for d in cur.description], cur.fetchall()
+        return _events_on(con, account=account, select=select, where=where, args=args,
+                          tail=tail, tail_args=tail_args)  # fmt: skip
+
+
+def _events_on(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    account: str,
+    select: str,
+    where: list[str] | None = None,
+    args: list[object] | None = None,
+    tail: str,
+    tail_args: list[object] | None = None,
+) -> tuple[list[str], list[tuple]]:
+    """:func:`_select_events` on an open connection whose journal has the events table."""
+    where, args = list(where or []), list(args or [])
+    if "account" in _columns(con):  # an older journal opened read-only lacks the column
+        where, args = [*where, _OF_ACCOUNT], [*args, account]
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    cur = con.execute(f"SELECT {select} FROM breaker_events {clause}{tail}",
+                      [*args, *(tail_args or [])])  # fmt: skip
+    return [d[0] for d in cur.description], cur.fetchall()
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> set[str]:
