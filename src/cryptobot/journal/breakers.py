@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -185,24 +186,13 @@ def trip_actions(root: Path, *, account: str, ts: int, mode: str) -> list[str] |
     return list(json.loads(found[1][0][0]))
 
 
-def _select_events(
-    root: Path,
-    *,
-    account: str,
-    select: str,
-    where: list[str] | None = None,
-    args: list[object] | None = None,
-    tail: str,
-    tail_args: list[object] | None = None,
-) -> tuple[list[str], list[tuple]] | None:
-    """``SELECT select FROM breaker_events WHERE where... tail`` for ``account`` (an older
-    journal's rows, which name no account or lack the column, included): the column names and
-    the rows. None: no journal, or no events table in it."""
+def _select_events(root: Path, **query: Any) -> tuple[list[str], list[tuple]] | None:
+    """:func:`_events_on` (``query``: its keywords) on a read connection of ``root``'s
+    journal. None: no journal, or no events table in it."""
     with catalog.reader(root) as con:
         if con is None or "breaker_events" not in catalog.tables(con):
             return None
-        return _events_on(con, account=account, select=select, where=where, args=args,
-                          tail=tail, tail_args=tail_args)  # fmt: skip
+        return _events_on(con, **query)
 
 
 def _events_on(
@@ -215,7 +205,9 @@ def _events_on(
     tail: str,
     tail_args: list[object] | None = None,
 ) -> tuple[list[str], list[tuple]]:
-    """:func:`_select_events` on an open connection whose journal has the events table."""
+    """``SELECT select FROM breaker_events WHERE where... tail`` for ``account`` (an older
+    journal's rows, which name no account or lack the column, included), on an open connection
+    whose journal has the events table: the column names and the rows."""
     where, args = list(where or []), list(args or [])
     if "account" in _columns(con):  # an older journal opened read-only lacks the column
         where, args = [*where, _OF_ACCOUNT], [*args, account]
