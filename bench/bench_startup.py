@@ -384,15 +384,11 @@ def phases() -> dict[str, float]:
     with gc_policy.loading():
         from cryptobot.backtest import runner
         from cryptobot.cli import backtest  # noqa: F401 (the command's module and its CLI)
-        from cryptobot.core import jit
         from cryptobot.core.config import load_settings
         from cryptobot.data.lake import Lake
         from cryptobot.journal import backtests as journal
-    lap("cryptobot modules")
-    with gc_policy.loading():
-        jit.load_registries()
     gc_policy.settled()
-    lap("numba registries")
+    lap("cryptobot modules")
     settings = load_settings(None, {})
     lake = Lake(Path(settings.data_dir))
     req = runner.with_defaults(runner.Request(strategy="ema_cross", symbols=[SYMBOL],
@@ -400,7 +396,7 @@ def phases() -> dict[str, float]:
     data = runner.load(lake, req, settings)
     lap("settings, lake read, bar arrays")
     result = runner.run(req, data, settings)
-    lap("run: signals, kernel, tables, metrics")
+    lap("run: kernels loaded, signals, trades, metrics")
     request = {"strategy": req.strategy, "symbols": req.symbols}
     journal.save_run(lake.root, request=request, timeframe=data.timeframe, summary=result.summary,
                      benchmarks=result.benchmarks, trades=result.trade_table,

@@ -165,14 +165,11 @@ def backtest_command(
 ) -> None:
     """Backtest a strategy over stored candles with slippage, fees, funding, liquidation,
     position management and the risk engine; prints the summary, records the run."""
-    with gc_policy.loading():  # the engine's libraries, and numba's registries for its kernels
+    with gc_policy.loading():  # the engine's libraries
         from cryptobot.backtest import runner
-        from cryptobot.core import jit
         from cryptobot.core.venues import lake_exchange
         from cryptobot.data.lake import Lake
         from cryptobot.journal import backtests as journal
-
-        jit.load_registries()
 
     obj: AppContext = ctx.obj
     settings = obj.settings

@@ -12,11 +12,14 @@ Likewise numba imports scipy at its own import only to check scipy's version (~0
 typing registry imports cffi (and its C parser, ~0.015 s) to type cffi functions, which no
 kernel here calls: both are imported with that module blocked, so numba skips the check and
 records cffi as absent; anything importing scipy or cffi later still gets it.
+
+A kernel found in the cache loads without numba's registries (:func:`loads_without_registries`).
 """
 
 import os
 import sys
 from collections.abc import Callable
+from functools import partial
 
 from cryptobot.core import numba_cache
 
@@ -44,15 +47,6 @@ def load_numba_without_scipy() -> bool:
     return import_blocking("numba.np.arraymath", blocked=BLAS)
 
 
-def load_registries() -> None:
-    """Build numba's typing and lowering registries now: the first call of any kernel in a
-    process does it (~0.1 s, even for a kernel loaded from the cache), and a command that is
-    about to run kernels does it here, while its start-up is quiet (core/gc_policy.py)."""
-    from numba.core.registry import cpu_target
-
-    cpu_target.target_context.refresh()
-
-
 # before numba's first import (it reads the variable once): only commands that compile pay it
 numba_cache.configure(os.environ)
 import_blocking("numba", blocked="scipy")
@@ -61,6 +55,8 @@ import_blocking("numba.core.typing.cffi_utils", blocked=CFFI)
 
 import numba  # noqa: E402
 from numba.core import types as nbtypes  # noqa: E402
+from numba.core.caching import Cache  # noqa: E402
+from numba.core.runtime import rtsys  # noqa: E402
 from numba.extending import typeof_impl  # noqa: E402
 
 from cryptobot.core.rules import Rule  # noqa: E402
@@ -82,9 +78,32 @@ def njit(fn: Callable | None = None, /, **options: object) -> Callable:
     constant where it inlines the callee, so the machine code is as fast."""
 
     def compile_(py_func: Callable) -> Callable:
-        return plain_type_calls(numba.njit(**options)(py_func))
+        return loads_without_registries(plain_type_calls(numba.njit(**options)(py_func)))
 
     return compile_ if fn is None else compile_(fn)
+
+
+def loads_without_registries(dispatcher: Callable) -> Callable:
+    """``dispatcher`` loading its cached machine code without building numba's registries.
+
+    Before every load from its cache numba refreshes the whole target context: the first time
+    in a process it imports and installs the typing and lowering of all of Python and NumPy
+    that numba supports (0.1-0.17 s of a backtest process, for two cached kernels). That is
+    what compiling needs; machine code loaded from the cache needs only numba's runtime (NRT:
+    its allocator and the helpers the code calls), which is initialised here instead. A miss
+    compiles as before, and numba's compiler refreshes the contexts itself first."""
+    cache = getattr(dispatcher, "_cache", None)
+    if isinstance(cache, Cache):  # not numba's NullCache of a function without cache=True
+        cache.load_overload = partial(_load_cached, cache)
+    return dispatcher
+
+
+def _load_cached(cache: Cache, sig: object, target_context: object) -> object:
+    """numba's ``Cache.load_overload`` with the runtime initialised in place of the refresh:
+    the compiled result, or None on a miss."""
+    rtsys.initialize(target_context)
+    with cache._guard_against_spurious_io_errors():
+        return cache._load_overload(sig, target_context)
 
 
 def plain_type_calls(dispatcher: Callable) -> Callable:
