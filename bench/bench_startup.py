@@ -396,7 +396,7 @@ def phases() -> dict[str, float]:
     data = runner.load(lake, req, settings)
     lap("settings, lake read, bar arrays")
     result = runner.run(req, data, settings)
-    lap("run: kernels loaded, signals, trades, metrics")
+    lap("run: kernels, signals, trades, metrics")
     request = {"strategy": req.strategy, "symbols": req.symbols}
     journal.save_run(lake.root, request=request, timeframe=data.timeframe, summary=result.summary,
                      benchmarks=result.benchmarks, trades=result.trade_table,

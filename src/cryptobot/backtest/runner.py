@@ -186,10 +186,13 @@ def strategy_params(req: Request, settings: Settings) -> Any:
     unknown = set(req.params) - set(type(base).model_fields)
     if unknown:
         raise ConfigError(f"{req.strategy} has no parameter {', '.join(sorted(unknown))}")
-    values = {**base.model_dump(), **req.params}
-    if strategy.any_timeframe and req.timeframe:
+    overrides = dict(req.params)
+    if strategy.any_timeframe and req.timeframe and req.timeframe != base.timeframe:
         timeframe_ms(req.timeframe)  # an unknown one is a clear error here
-        values["timeframe"] = req.timeframe
+        overrides["timeframe"] = req.timeframe
+    if not overrides:  # validated with the settings (a section's serializer and validator are
+        return base  # built on first use: 0.02 s a run saves)
+    values = {**dict(base), **overrides}  # the fields as they are: nested sections stay models
     try:
         return type(base).model_validate(values)
     except ValidationError as exc:  # a flag past the section's bounds (--stop-atr 101)
