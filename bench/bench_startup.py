@@ -287,6 +287,36 @@ worse: noise, not a gain; (2) glibc keeping freed memory (``MALLOC_MMAP_THRESHOL
 trim and top pad up): 1.203 -> 1.249 s, 20 % more page faults (the heap gets no huge pages).
 The dataclasses a backtest process creates (81: pydantic's 40, annotated_types' 13, ours 21)
 take 0.05-0.07 s, nearly all in the libraries'.
+
+Ninth session (2026-12-02 03:20-03:50 UTC, load 0.7-1.8 but a slow host: ``import pandas``
+0.57-0.74 s, where the first session saw 0.35 s). Done: a kernel found in numba's cache loads
+without numba's registries (``core.jit.loads_without_registries``). Before each cache load
+numba refreshes its whole target context, which the first time imports and installs the
+typing and lowering of everything numba supports; cached machine code needs only numba's
+runtime (NRT), which is now initialised in its place. The eighth session's segfault when
+skipping the refresh was that runtime left uninitialised (``ema_cross``'s crosses allocate
+through it). A miss compiles as before: numba's compiler refreshes the contexts itself. And a
+strategy section the run does not override is not dumped and validated again (-0.016 s).
+Outputs identical (summary JSON on the 1M-bar lake; tests/test_jit.py checks that a cached
+load builds no registry and that a function compiled afterwards still gets them, without
+scipy). Interleaved whole processes, before (33e46d5) and after, 15 runs each, separate numba
+caches, one lake (min / median):
+
+    case                            before          after
+    backtest 1,000,000 bars  wall   1.147 / 1.486   0.897 / 1.263 s
+                             cpu    1.278 / 1.620   1.028 / 1.396 s
+
+This script right after (9 runs, ``import pandas`` 0.567 s): the backtest 1.175 s median (2.07x
+pandas; 1.107-1.147 s at 1.74-1.83x in two runs before it), ``-o`` 1.403 s; phases (min /
+median): libraries 0.383 / 0.500, modules 0.099 / 0.153, settings + read + bars 0.130 /
+0.172, run (now with the two kernels' loads, 0.05 s) 0.209 / 0.262, record 0.021 / 0.030, start
+and exit 0.087 / 0.095. **The 1.0 s target is not met on this host today**; at the first
+session's ``import pandas`` (0.35 s) the same ratio would be 0.61-0.72 s. Checked and left:
+numba's array lowering imported only before a compile (``arraymath``, 0.01-0.04 s): a cached
+``run_signals`` needs it anyway (its environment names that module, and its import would
+then load scipy's BLAS unblocked, 0.13 s); typer 0.29 builds a pydantic adapter per parameter
+at parse (29 for backtest, 0.05 s at today's speed; only avoidable in typer); numba's own
+import (0.15-0.25 s: its decorators import the whole compiler) is the largest piece left.
 """
 
 import argparse
