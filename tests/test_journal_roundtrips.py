@@ -54,6 +54,21 @@ def test_a_short_with_slippage_split_entries_and_a_manual_close():
     assert trip["client_order_id"] == p and trip["exchange_order_id"] == f"x{p}"
 
 
+def test_the_venue_id_is_the_order_whose_fill_opened_the_trip():
+    """A maker-first entry whose post-only child was cancelled unfilled and whose ``-e2``
+    filled: the trip names ``-e2``'s venue id, not the cancelled child's."""
+    p = "cb-maker"
+    fills = [fill(3, "buy", 1.0, 100.1, cid=f"{p}-e2", parent=p, leg="e2")]
+    orders = dict([order(p, parent=p, leg="entry", expected=100.0),
+                   order(f"{p}-e2", parent=p, leg="e2")])  # fmt: skip
+    (trip,) = derive(fills, orders=orders)
+    assert trip["client_order_id"] == p and trip["exchange_order_id"] == f"x{p}-e2"
+    assert trip["expected_price"] == 100.0 and trip["strategy"] == "momentum"
+    unknown = [fill(3, "buy", 1.0, 100.1, cid=f"{p}-e3", parent=p, leg="e3")]
+    (trip,) = derive(unknown, orders=orders)  # a fill whose order the journal lacks: the entry's
+    assert trip["exchange_order_id"] == f"x{p}"
+
+
 def test_a_fill_crossing_zero_closes_one_trip_and_opens_the_next_with_the_rest():
     a, b = "cb-a", "cb-b"
     fills = [

@@ -12,16 +12,18 @@ position) closes one trip with the part that reaches zero and opens the next wit
 its exits. A trip still open at the end is listed with ``status: open`` and no exit.
 
 Each trip carries: the sized order it belongs to (``client_order_id``: the family of its first
-entry, ``core.legs.leg_of_order`` folding ``-e2``.. into the entry's id) with its strategy
-and the venue's id of that entry; side, quantity, the average entry and exit prices;
-``expected_price`` (the sized entry, where ``trade`` recorded it) and the slippage against it
-(``slippage_bps``: positive = paid more than expected, either side; ``slippage``: the money
-of it); fees (``fee_currency``: the settle currency, as ``core.account`` books fees); funding
-(the venue's payments on the symbol while the trip was open, each counted once); ``pnl`` (price
-move - fees + funding) and ``gross_pnl``; ``exit_reason`` (the leg of the fill that closed it:
-``stop``, ``tp<n>``, ``close``, ``manual`` for a ``trade --close``, ``liquidation``) and
-``exit_legs``, every exit's leg in order; ``linked_trades``: other order families whose fills
-fell into the trip (a manual close, a second sized order on the same position).
+entry, ``core.legs.leg_of_order`` folding ``-e2``.. into the entry's id) with its strategy and
+the venue's id of the order whose fill opened it (a maker-first entry's first child may have
+been cancelled unfilled, its ``-e2`` filled); side, quantity, the average entry and exit
+prices; ``expected_price`` (the sized entry, where ``trade`` recorded it) and the slippage
+against it (``slippage_bps``: positive = paid more than expected, either side; ``slippage``:
+the money of it); fees (``fee_currency``: the settle currency, as ``core.account`` books fees);
+funding (the venue's payments on the symbol while the trip was open, each counted once);
+``pnl`` (price move - fees + funding) and ``gross_pnl``; ``exit_reason`` (the leg of the fill
+that closed it: ``stop``, ``tp<n>``, ``close``, ``manual`` for a ``trade --close``,
+``liquidation``) and ``exit_legs``, every exit's leg in order; ``linked_trades``: other order
+families whose fills fell into the trip (a manual close, a second sized order on the same
+position).
 """
 
 import math
@@ -55,6 +57,7 @@ class _Trip:
     sign: int  # +1 long, -1 short
     family: str
     opened_at: int
+    opened_by: str | None  # the client id of the order whose fill opened it
     entry_qty: float = 0.0
     entry_cost: float = 0.0
     entry_value: float = 0.0  # sum of price x qty: the average price, whatever the contract
@@ -173,7 +176,8 @@ def _book(f: Mapping[str, Any], open_: dict[tuple[str, str], _Trip], done: list[
         trip = open_.get(key)
         if trip is None:
             trip = open_[key] = _Trip(venue=f["venue"], symbol=f["symbol"], sign=sign,
-                                      family=_family(f), opened_at=f["ts"])  # fmt: skip
+                                      family=_family(f), opened_at=f["ts"],
+                                      opened_by=f.get("client_order_id"))  # fmt: skip
         used = left if sign == trip.sign else min(left, trip.held)
         _part(trip, f, used, used / amount, entry=sign == trip.sign)
         left -= used
@@ -227,6 +231,7 @@ def _record(
     t: _Trip, orders: Mapping[tuple[str, str], Mapping[str, Any]], funding: float
 ) -> Record:
     entry_order = orders.get((t.venue, t.family), {})
+    opening = orders.get((t.venue, t.opened_by), entry_order) if t.opened_by else entry_order
     entry_price = t.entry_value / t.entry_qty
     exit_price = t.exit_value / t.exit_qty if t.exit_qty else None
     per_unit = t.entry_cost / t.entry_qty if t.entry_qty else math.nan
@@ -248,7 +253,7 @@ def _record(
         "pnl": gross - t.fee + funding,
         "exit_reason": exit_reason(last, orders) if last is not None else None,
         "exit_legs": [exit_reason(f, orders) for f in t.exits],
-        "client_order_id": t.family, "exchange_order_id": entry_order.get("exchange_order_id"),
+        "client_order_id": t.family, "exchange_order_id": opening.get("exchange_order_id"),
         "exit_client_order_id": last.get("client_order_id") if last is not None else None,
         "linked_trades": t.families,
     }  # fmt: skip
