@@ -307,6 +307,23 @@ def test_ema_cross_sized_by_risk_without_a_stop_is_a_usage_error(lake: Lake):
     assert mixed.exit_code == 2 and "needs a stop" in mixed.stderr
 
 
+def test_top_is_ranked_only_once_the_flags_are_good(tmp_path: Path):
+    """``--top`` reads the whole lake to rank it: a usage error comes first, as with
+    ``--symbols``, and a lake without candles is told only for good flags."""
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(tmp_path)})
+    base = ("-x", EX, "backtest", "--strategy", "ema_cross", "--top", "3", "--no-journal")
+    for flags, said in (
+        (("--risk-usd", "1"), "needs a stop"),
+        (("--risk-usd", "1", "--stop-atr", "101"), "stop_atr"),
+        (("--units", "1", "--stepwise"), "--stepwise"),
+    ):
+        result = cli(*base, *flags, ok=None)
+        assert result.exit_code == 2 and said in result.stderr, result.stderr
+    empty = cli(*base, "--risk-usd", "1", "--stop-atr", "2", ok=None)
+    assert empty.exit_code == 1 and "no stored 1h candles" in empty.stderr, empty.stderr
+    assert cli("-x", EX, "backtest", "--strategy", "ema_cross", ok=None).exit_code == 1
+
+
 def _record(strategy: str, symbol: str = "ETH/USDT:USDT") -> str:
     ts = 1_748_779_200_000
     setup = Setup("binanceusdm", symbol, strategy, "1h", "long", "triggered", ts, ts, 2500.0,

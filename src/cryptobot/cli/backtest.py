@@ -190,11 +190,13 @@ def backtest_command(
         raise CryptobotError(str(exc)) from None
     if risk_usd is not None and risk_pct is not None:
         raise CryptobotError("give one of --risk-usd, --risk-pct")
+    if not symbols and top is None:
+        raise CryptobotError("give --symbols or --top N")
     exchange = lake_exchange(settings)
-    chosen = _symbols(lake, exchange, symbols, top, timeframe, strategy, settings)
     params = {} if stop_atr is None else {"stop_atr": stop_atr}
-    req = runner.Request(
-        strategy=strategy, symbols=chosen, exchange=exchange, timeframe=timeframe,
+    req = runner.Request(  # --top's symbols are ranked once the flags are found good
+        strategy=strategy, symbols=parse_symbols(symbols) if symbols else [],
+        exchange=exchange, timeframe=timeframe,
         start=window[0], end=window[1], params=params, units=units, risk_usd=risk_usd,
         risk_pct=risk_pct, detail=detail, funding=not no_funding, breakers=not no_breakers,
         signal_filters=not no_signal_filters,
@@ -215,6 +217,8 @@ def backtest_command(
             f"strategies.{strategy}.{param}), or trade --units",
             ctx=get_current_context(silent=True),
         )
+    if not req.symbols:
+        req = replace(req, symbols=_top(lake, req, top, settings))
     data = runner.load(lake, req, settings)
     err = Notes(quiet=obj.quiet)  # -q: data and errors only
     for warning in data.warnings:
@@ -250,7 +254,7 @@ def backtest_command(
     if output is not None:
         _write(output, result)
     if not no_journal:
-        record = {"strategy": strategy, "symbols": chosen, "timeframe": data.timeframe,
+        record = {"strategy": strategy, "symbols": req.symbols, "timeframe": data.timeframe,
                   "from": start, "to": end, "units": units, "risk_usd": risk_usd,
                   "risk_pct": risk_pct, "params": params, "detail": detail,
                   # how it was run: a run is repeatable from its record alone
@@ -294,21 +298,17 @@ def _run_stepwise(req: runner.Request, data, settings: Settings, lake, err: Note
     return result
 
 
-def _symbols(lake, exchange, symbols, top, timeframe, strategy, settings) -> list[str]:
+def _top(lake, req: runner.Request, top: int, settings: Settings) -> list[str]:
+    """The ``top`` stored symbols by volume on the run's trigger timeframe."""
     from cryptobot.backtest import runner
-
-    if symbols:
-        return parse_symbols(symbols)
-    if top is None:
-        raise CryptobotError("give --symbols or --top N")
     from cryptobot.data.universe import top_stored  # the ranking only for --top
 
-    tf = timeframe or runner.trigger_timeframe(
-        runner.Request(strategy=strategy, symbols=[], exchange=exchange), settings
-    )
-    chosen = top_stored(lake, exchange, tf, top)
+    tf = runner.trigger_timeframe(req, settings)
+    chosen = top_stored(lake, req.exchange, tf, top)
     if not chosen:
-        raise CryptobotError(f"no stored {tf} candles on {exchange}; run `cryptobot fetch` first")
+        raise CryptobotError(
+            f"no stored {tf} candles on {req.exchange}; run `cryptobot fetch` first"
+        )
     return chosen
 
 
