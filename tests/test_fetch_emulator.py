@@ -233,6 +233,35 @@ def test_an_earlier_since_back_fills_funding_and_open_interest(emulator, data_di
         pd.testing.assert_frame_equal(twice, once)
 
 
+def test_holes_inside_the_window_are_asked_for_again(emulator, emu_cli: Cli, data_dir: Path):
+    """A back-fill killed after its first pages (written oldest first), a page that never
+    came, a scan's window fetched after a stale lake: each leaves stored bars on both sides of
+    a hole, which a later run used to skip for good (it asked only before the first bar and
+    after the last). Now the next run over the window fills it, funding's too."""
+    sym, now = "BTC/USDT:USDT", emulator.now_ms
+    emu_cli("fetch", "--symbols", sym, "--timeframes", "5m", "--days", "1", "--funding")
+    lake = Lake(data_dir)
+    bars = expected_bars(emulator, sym, "5m", 10)
+    early = bars[bars.timestamp < now - 6 * DAY]  # the killed back-fill's first pages
+    lake.write_candles("binanceusdm", sym, "5m", early, now_ms=now)
+    settled = [(t // 1000 * 1000, r) for t, r in emulator.funding("BTC") if t >= now - 10 * DAY]
+    rates = pd.DataFrame(settled, columns=["timestamp", "funding_rate"])
+    lake.write_funding("binanceusdm", sym, rates[rates.timestamp < now - 6 * DAY], now_ms=now)
+    status = emu_cli("fetch", "--status", "-f", "jsonl").stdout.splitlines()
+    assert {r["kind"]: r["gaps"] for r in map(json.loads, status)} == {"candles": 1, "funding": 1}
+    args = ("fetch", "--symbols", sym, "--timeframes", "5m", "--days", "10", "--funding")
+    rows = {
+        r["dataset"]: r for r in map(json.loads, emu_cli(*args, "-f", "jsonl").stdout.splitlines())
+    }
+    assert (rows["5m"]["new"], rows["5m"]["gaps"]) == (5 * 288, 0)  # five days between
+    pd.testing.assert_frame_equal(lake.read_candles("binanceusdm", sym, "5m"), bars)
+    funding = lake.read_funding("binanceusdm", sym)
+    assert list(zip(funding.timestamp, funding.funding_rate, strict=True)) == settled
+    klines = emulator.count("/fapi/v1/klines")
+    emu_cli(*args)  # nothing missing: no bar asked for again
+    assert emulator.count("/fapi/v1/klines") == klines
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -171,6 +171,8 @@ def test_status_lists_every_kind_and_names_a_damaged_file(tmp_path: Path):
         _write(lake, kind, _frame(kind))
     gappy = _frame("open_interest").drop(index=[2, 3])
     lake.write_open_interest("x", "ETH/USDT:USDT", "1h", gappy)
+    settled = _frame("funding", 4).assign(timestamp=JAN_2025 + HOUR * np.array([0, 8, 16, 32]))
+    lake.write_series("funding", "x", "ETH/USDT:USDT", None, settled, now_ms=NOW)
     marks = walk_bars(JAN_2025, 24, step=HOUR).assign(volume=0.0)
     lake.mark_prices().write_candles("x", SYMBOL, "1h", marks, now_ms=NOW)
     lake.write_candles("x", SYMBOL, "1h", walk_bars(JAN_2025, 24, step=HOUR), now_ms=NOW)
@@ -181,6 +183,7 @@ def test_status_lists_every_kind_and_names_a_damaged_file(tmp_path: Path):
         ("candles", SYMBOL),
         ("mark", SYMBOL),
         ("funding", SYMBOL),
+        ("funding", "ETH/USDT:USDT"),
         ("open_interest", SYMBOL),
         ("open_interest", "ETH/USDT:USDT"),
         ("long_short", SYMBOL),
@@ -189,7 +192,10 @@ def test_status_lists_every_kind_and_names_a_damaged_file(tmp_path: Path):
     }
     assert rows[("open_interest", "ETH/USDT:USDT")]["gaps"] == 1
     assert rows[("open_interest", "ETH/USDT:USDT")]["missing_bars"] == 2
-    assert rows[("funding", SYMBOL)]["gaps"] is None  # funding times are the venue's
+    assert rows[("funding", SYMBOL)]["gaps"] == 0  # hourly settlements
+    # 8-hourly, one settlement lost between 16h and 32h; how many rows: the venue's to say
+    assert (rows[("funding", "ETH/USDT:USDT")]["gaps"], rows[("funding", "ETH/USDT:USDT")]
+            ["missing_bars"]) == (1, None)  # fmt: skip
     assert rows[("mark", SYMBOL)]["zero_volume_bars"] is None
     assert rows[("fear_greed", None)]["exchange"] == "alternative_me"
     assert "cannot read" in rows[("taker_volume", SYMBOL)]["problems"]

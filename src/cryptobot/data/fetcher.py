@@ -2,15 +2,16 @@
 
 For each series (candles of a timeframe, funding, and the periodic series of
 :mod:`cryptobot.data.series`: open interest, long/short ratios, taker volume, Fear & Greed) the
-fetcher works out which ranges are missing -- before the first stored point when the requested
-start is earlier, and after the last one -- and pages through them with the source's largest
-page, each request starting one period after the previous page ended, so N bars cost
-ceil(N / limit) requests. A source's history limit (Binance keeps 30 days of its statistics)
-clips the start, so a cron job that runs more often than that accumulates what the venue
-forgets. Only bars that have closed by the exchange's clock are kept, and only observations
-known by it. Every page is written (atomically) as it arrives, so a run killed half-way resumes
-where it stopped. Symbols run concurrently, bounded by ``concurrency``; ccxt's throttle keeps
-the request rate within the venue's limits.
+fetcher works out which ranges of the requested window are missing -- before the first stored
+point when the requested start is earlier, every hole inside (:func:`missing_spans`), and after
+the last one -- and pages through them with the source's largest page, each request starting
+one period after the previous page ended, so N bars cost ceil(N / limit) requests. A source's
+history limit (Binance keeps 30 days of its statistics) clips the start, so a cron job that
+runs more often than that accumulates what the venue forgets. Only bars that have closed by the
+exchange's clock are kept, and only observations known by it. Every page is written
+(atomically) as it arrives, so a run killed half-way resumes where it stopped. Symbols run
+concurrently, bounded by ``concurrency``; ccxt's throttle keeps the request rate within the
+venue's limits.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from cryptobot.core.errors import CryptobotError, UnknownSymbolError
@@ -26,7 +28,7 @@ from cryptobot.core.timeframes import bar_open, last_closed_open, timeframe_ms
 from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data import catalog
 from cryptobot.data.lake import OHLCV, Lake
-from cryptobot.data.series import kind_of
+from cryptobot.data.series import FUNDING_HOLE_MS, kind_of
 from cryptobot.data.source import MarketDataSource
 from cryptobot.data.sources import CrowdSource, ExchangeSource
 from cryptobot.data.universe import top_symbols
@@ -128,9 +130,10 @@ class Fetcher:
         end = last_closed_open(now, tf_ms)
         start = bar_open(start - 1, tf_ms) + tf_ms  # first bar open at or after start
         result = SeriesResult(symbol, tf)
-        first = self.lake.first_candle_time(self.exchange.id, symbol, tf)
-        last = self.lake.last_candle_time(self.exchange.id, symbol, tf)
-        ranges = missing_ranges(first, last, start=start, end=end, step=tf_ms)
+        stored = self.lake.read_candle_columns(
+            self.exchange.id, symbol, tf, start - tf_ms, end, prices=()
+        )["timestamp"]
+        ranges = missing_spans(stored, start=start, end=end, step=tf_ms)
         planned = sum((hi - lo) // tf_ms + 1 for lo, hi in ranges)
         key = f"{symbol} {tf}"
         for lo, hi in ranges:
@@ -163,8 +166,9 @@ class Fetcher:
 
     async def funding(self, symbol: str, start: int, now: int) -> SeriesResult:
         result = SeriesResult(symbol, "funding")
-        first, last = _span(self.lake.read_funding(self.exchange.id, symbol))
-        for lo, hi in missing_ranges(first, last, start=start, end=now, step=1000):
+        stored = self.lake.read_funding(self.exchange.id, symbol).timestamp.to_numpy()
+        wanted = missing_spans(stored, start=start, end=now, step=1000, widest=FUNDING_HOLE_MS)
+        for lo, hi in wanted:
             await self._funding_pages(symbol, lo, hi, result, now)
         _describe_rows(result, self.lake.read_funding(self.exchange.id, symbol))
         return result
@@ -223,8 +227,8 @@ class Fetcher:
             start = max(start, now - source.max_days * DAY_MS + p_ms)
         start = -(-start // p_ms) * p_ms
         end = last_closed_open(now, p_ms) + (0 if spec.summed else p_ms)
-        first, last = _span(self.lake.read_series(kind, source.name, symbol, period))
-        for lo, hi in missing_ranges(first, last, start=start, end=end, step=p_ms):
+        stored = self.lake.read_series(kind, source.name, symbol, period).timestamp.to_numpy()
+        for lo, hi in missing_spans(stored, start=start, end=end, step=p_ms):
             cursor = lo
             while cursor <= hi:
                 n = min(source.page_limit, (hi - cursor) // p_ms + 1)
@@ -260,27 +264,28 @@ def _start(plan: FetchPlan, timeframe: str, start: int, now: int) -> int:
     return last_closed_open(now, tf_ms) - (plan.bars - 1) * tf_ms
 
 
-def missing_ranges(
-    first: int | None, last: int | None, *, start: int, end: int, step: int
+def missing_spans(
+    stored: np.ndarray, *, start: int, end: int, step: int, widest: int | None = None
 ) -> list[tuple[int, int]]:
-    """The inclusive spans of [start, end] a series stored over [first, last] lacks: before
-    its first point (an earlier --from back-fills) and after its last (a re-run resumes).
-    Holes inside the stored span are not re-asked: ``--status`` reports them."""
-    if first is None or last is None:
+    """The inclusive spans of [start, end] a series lacks, given its ``stored`` times (any
+    order; those from ``widest`` before ``start`` on are enough): before its first point (an
+    earlier --from back-fills), every hole inside (a back-fill killed or cut short by a page
+    that never came, a scan's window fetched after a stale lake: each a hole no later run
+    would fill if only the ends were asked for) and after its last (a re-run resumes).
+
+    A hole is two points further apart than ``widest`` (default ``step``, the grid of a
+    periodic series; funding: the longest interval a venue settles at); ``step`` is how far
+    from a stored point the next one is asked for. A real hole at the venue (an outage) is
+    asked for again on each run that covers it: one request, which brings nothing."""
+    widest = step if widest is None else widest
+    times = np.unique(stored[(stored >= start - widest) & (stored <= end)])
+    if not len(times):
         return [(start, end)] if start <= end else []
-    ranges = []
-    if start < first:
-        ranges.append((start, first - step))
-    resume = max(last + step, start)
-    if resume <= end:
-        ranges.append((resume, end))
-    return ranges
-
-
-def _span(stored: pd.DataFrame) -> tuple[int | None, int | None]:
-    if not len(stored):
-        return None, None
-    return int(stored.timestamp.min()), int(stored.timestamp.max())
+    spans = [(start, int(times[0]) - step)]
+    wide = np.flatnonzero(np.diff(times) > widest)
+    spans += [(max(int(times[i]) + step, start), int(times[i + 1]) - step) for i in wide]
+    spans.append((max(int(times[-1]) + step, start), end))
+    return [(lo, hi) for lo, hi in spans if lo <= hi]
 
 
 def _describe_rows(result: SeriesResult, stored: pd.DataFrame) -> None:

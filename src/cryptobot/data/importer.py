@@ -92,7 +92,7 @@ def import_file(
             kind, source, symbol, period, frame,
             now_ms=now_ms, origin=f"import {path}", check_spacing=True,
         )  # fmt: skip
-        extent = _extent(lake.read_series(kind, source, symbol, period), period)
+        extent = _extent(lake.read_series(kind, source, symbol, period), period, spec)
     return _summary(kind, source, symbol, period, len(frame), written) | extent
 
 
@@ -138,9 +138,9 @@ def _summary(
     }
 
 
-def _extent(stored: pd.DataFrame, period: str | None) -> dict[str, object]:
+def _extent(stored: pd.DataFrame, period: str | None, kind: Kind) -> dict[str, object]:
     ts = stored["timestamp"].to_numpy()
-    gaps, _ = holes(ts, timeframe_ms(period) if period else None)
+    gaps, _ = holes(ts, timeframe_ms(period) if period else None, kind=kind)
     return {
         "gaps": gaps,
         "first": iso(int(ts.min())) if len(ts) else None,

@@ -47,6 +47,12 @@ if TYPE_CHECKING:  # pandas loads when a series is written (the lake's readers o
 #: shared real histories never exceed 0.25 %. A rate above 5 % is a file in percent.
 FUNDING_CAP = 0.05
 
+#: Venues settle a contract's funding every 8 h at most (Binance, Bitget, Bybit, OKX; some
+#: contracts every 4 h or every hour): two stored settlements further apart than that (and a
+#: minute, for a stamp a little late) have lost one between them. ``fetch`` asks for it again,
+#: ``--status`` counts the gap.
+FUNDING_HOLE_MS = 8 * 3_600_000 + 60_000
+
 #: (low, high, low is allowed) of a column's values; None: unbounded on that side.
 Bounds = tuple[float | None, float | None, bool]
 
@@ -65,6 +71,8 @@ class Kind:
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: the grid an irregular kind's times still sit on (funding: the whole hour)
     grid_ms: int | None = None
+    #: the widest step between two of an irregular kind's times that loses none between them
+    hole_ms: int | None = None
     #: what a column's values mean, said when one is refused (a rate in percent, not a fraction)
     units: dict[str, str] = field(default_factory=dict)
 
@@ -106,6 +114,7 @@ KINDS: dict[str, Kind] = {
             periodic=False,
             aliases={"funding_rate": ("fundingrate", "rate"), "mark_price": ("markprice",)},
             grid_ms=3_600_000,
+            hole_ms=FUNDING_HOLE_MS,
             units={"funding_rate": "a fraction (0.0001 = 0.01 %), not a percent"},
         ),
         Kind(
@@ -264,10 +273,14 @@ def _closest(ts: np.ndarray) -> int | None:
     return int(steps.min()) if len(steps) else None
 
 
-def holes(ts: np.ndarray, period_ms: int | None) -> tuple[int | None, int | None]:
-    """(gaps, missing rows) of a periodic series; (None, None) for an irregular one."""
-    if not period_ms:
-        return None, None
+def holes(ts: np.ndarray, period_ms: int | None, *, kind: Kind | None = None
+          ) -> tuple[int | None, int | None]:  # fmt: skip
+    """(gaps, missing rows) of a periodic series; of an irregular ``kind`` with a widest step
+    (funding) the gaps, its missing rows unknown (None); (None, None) for another."""
     steps = np.diff(np.unique(ts))
+    if not period_ms:
+        if kind is None or kind.hole_ms is None:
+            return None, None
+        return int((steps > kind.hole_ms).sum()), None
     wide = steps[steps > period_ms]
     return len(wide), int((wide // period_ms - 1).sum())

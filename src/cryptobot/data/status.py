@@ -5,8 +5,9 @@ with the time of the latest such write in ``last_revision``).
 
 Every kind is listed (``kind``): candles, mark-price candles, and the observation series of
 :mod:`cryptobot.data.series` (funding, open interest, long/short ratios, taker volume, Fear &
-Greed), whose ``bars`` counts rows and ``gaps`` the holes in a periodic series (None for
-funding, whose times are the venue's). Liquidation recordings (:mod:`cryptobot.data.liquidations`)
+Greed), whose ``bars`` counts rows and ``gaps`` the holes in a periodic series, and in funding
+two settlements further apart than any venue's interval (8 h; its ``missing_bars`` None: the
+times are the venue's). Liquidation recordings (:mod:`cryptobot.data.liquidations`)
 are listed per exchange: ``bars`` counts events, ``gaps`` the breaks between recording spans.
 
 A series whose files cannot be read (a damaged Parquet file or revision log) or summarised (times
@@ -61,7 +62,7 @@ def _series_row(
         stored = lake.read_series(kind, source, symbol, period)
         ts = stored["timestamp"].to_numpy()
         period_ms = timeframe_ms(period) if period else None
-        gaps, missing = holes(ts, period_ms)
+        gaps, missing = holes(ts, period_ms, kind=spec)
         row |= {
             "bars": len(stored),
             "first": iso(int(ts.min())) if len(ts) else None,
