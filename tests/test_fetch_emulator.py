@@ -262,6 +262,75 @@ def test_holes_inside_the_window_are_asked_for_again(emulator, emu_cli: Cli, dat
     assert emulator.count("/fapi/v1/klines") == klines
 
 
+def test_a_funding_row_without_a_rate_fails_its_own_series_only(emulator, data_dir: Path):
+    """ccxt reads an empty rate as None: the run used to die on ``float(None)`` with nothing
+    printed and every other series cancelled. Now that series' row says why, with the
+    request it made, and the rest are stored."""
+    served = emulator.funding_rate
+
+    def blanked(q: dict[str, str]):
+        status, rows = served(q)
+        if q.get("symbol") == "ETHUSDT" and len(rows) > 1:
+            rows[1]["fundingRate"] = ""
+        return status, rows
+
+    emulator.funding_rate = blanked
+    symbols = "BTC/USDT:USDT,ETH/USDT:USDT"
+    args = ("fetch", "--symbols", symbols, "--timeframes", "1h", "--days", "5", "--funding")
+    result = Cli(emulator_env(emulator, data_dir))(*args, "-f", "jsonl", ok=False)
+    assert result.exit_code == 1 and "1 of 4 series failed" in result.stderr
+    rows = {(r["symbol"], r["dataset"]): r for r in map(json.loads, result.stdout.splitlines())}
+    bad = rows.pop(("ETH/USDT:USDT", "funding"))
+    assert "funding_rate" in bad["error"] and bad["requests"] == 1 and bad["total"] is None
+    assert all(r["error"] is None and r["new"] > 0 for r in rows.values())
+    lake = Lake(data_dir)
+    assert len(lake.read_funding("binanceusdm", "BTC/USDT:USDT")) == 5 * 3
+    assert len(lake.read_candles("binanceusdm", "ETH/USDT:USDT", "1h")) == 5 * 24
+
+
+def test_a_damaged_file_of_another_series_does_not_fail_the_fetch(emu_cli: Cli, data_dir: Path):
+    """The DuckDB views, refreshed after every fetch, cannot read a damaged partition: that
+    kind's view is skipped with a warning, and the fetch reports what it stored."""
+    base = ("fetch", "--timeframes", "1h", "--days", "2", "-f", "jsonl")
+    emu_cli(*base, "--symbols", "BTC/USDT:USDT")
+    (damaged, *_) = sorted((data_dir / "candles").rglob("*.parquet"))
+    damaged.write_bytes(b"garbage")
+    result = emu_cli(*base, "--symbols", "ETH/USDT:USDT")
+    (row,) = map(json.loads, result.stdout.splitlines())
+    assert (row["symbol"], row["new"], row["error"]) == ("ETH/USDT:USDT", 48, None)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("warning: no candles view:") and "fetch --status" in line
+
+
+def test_a_from_after_the_exchanges_clock_is_one_line(emulator, emu_cli: Cli):
+    """The machine's clock (2026 here) allows it, the exchange's (2025) does not: nothing
+    could be stored, which used to pass as a run with nothing new."""
+    result = emu_cli("fetch", "--symbols", "BTC/USDT:USDT", "--from", "2025-12-01", ok=False)
+    (line,) = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and "after the exchange's clock" in line
+
+
+def test_a_funding_page_limit_above_the_venues_cap_still_pages_to_the_end(emulator, data_dir):
+    """Binance serves at most 1,000 funding rows a page; a limit of 1,500 made the first
+    (full) page look short, and the history stopped there."""
+    env = emulator_env(emulator, data_dir) | {
+        "CRYPTOBOT__EXCHANGES__BINANCEUSDM__FUNDING_LIMIT": "1500"
+    }
+    Cli(env)(
+        "fetch",
+        "--symbols",
+        "BTC/USDT:USDT",
+        "--timeframes",
+        "1d",
+        "--since",
+        "2023-01-01",
+        "--funding",
+    )
+    stored = Lake(data_dir).read_funding("binanceusdm", "BTC/USDT:USDT")
+    served = [t // 1000 * 1000 for t, _ in emulator.funding("BTC") if t >= 1_672_531_200_000]
+    assert len(served) > 1000 and stored.timestamp.tolist() == served
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -15,6 +15,7 @@ a read-only open of a file another process holds), so a hold lasts one batch, ne
 and is let go while the batch waits (:func:`released`: a maker order resting for seconds).
 """
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ from typing import Any, TypeVar
 import duckdb
 
 from cryptobot.core.errors import CryptobotError
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "cryptobot.duckdb"
 #: rows of one ``INSERT`` (:func:`insert_rows`): 250 to 1,000 run alike, fewer cost more
@@ -249,7 +252,10 @@ def insert_rows(
 
 
 def refresh_views(root: Path) -> list[str]:
-    """(Re)create a view for every kind of record present; returns the view names."""
+    """(Re)create a view for every kind of record present; returns the view names. A kind
+    with a file DuckDB cannot read (a damaged partition) keeps no view, said in one warning:
+    the views are a convenience for queries, and a fetch that stored its series must not end
+    in an error for them (``fetch --status`` names the file)."""
     root = Path(root).resolve()
     made = []
     with connect(root) as con:
@@ -257,10 +263,15 @@ def refresh_views(root: Path) -> list[str]:
             if not any(root.glob(pattern)):
                 continue
             glob = (root / pattern).as_posix().replace("'", "''")
-            con.execute(
-                f"CREATE OR REPLACE VIEW {name} AS SELECT {columns} "
-                f"FROM read_parquet('{glob}', filename = true, union_by_name = true)"
-            )
+            try:
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {name} AS SELECT {columns} "
+                    f"FROM read_parquet('{glob}', filename = true, union_by_name = true)"
+                )
+            except duckdb.Error as exc:
+                reason = str(exc).strip().splitlines()[0]
+                log.warning("no %s view: %s (fetch --status names the file)", name, reason)
+                continue
             made.append(name)
     return made
 

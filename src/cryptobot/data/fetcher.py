@@ -58,8 +58,8 @@ class SeriesResult:
     symbol: str | None  # None: a series for the whole market (Fear & Greed)
     dataset: str  # a timeframe, "funding", or "<kind>:<period>" (open_interest:1h)
     new: int = 0
-    total: int = 0
-    gaps: int = 0
+    total: int | None = 0  # None: unknown (the series failed)
+    gaps: int | None = 0
     first: str | None = None
     last: str | None = None
     requests: int = 0
@@ -89,22 +89,32 @@ class Fetcher:
         self.lake.write_markets(self.exchange.id, list(markets.values()))
         symbols = await self.select(plan, markets)
         now = await self.exchange.now()
+        if plan.since is not None and plan.since > now:
+            raise CryptobotError(
+                f"--from {iso(plan.since)} is after the exchange's clock ({iso(now)}): "
+                "nothing there can be stored yet"
+            )
         start = plan.since if plan.since is not None else now - int(plan.days * DAY_MS)
         jobs = []
         period = plan.open_interest_period
         for symbol in symbols:
-            jobs += [
-                self._guard(symbol, tf, self.candles(symbol, tf, _start(plan, tf, start, now), now))
-                for tf in plan.timeframes
-            ]
+            for tf in plan.timeframes:
+                out = SeriesResult(symbol, tf)
+                begin = _start(plan, tf, start, now)
+                jobs.append(self._guard(out, self.candles(symbol, tf, begin, now, out)))
             if plan.funding or plan.crowd:
-                jobs.append(self._guard(symbol, "funding", self.funding(symbol, start, now)))
+                out = SeriesResult(symbol, "funding")
+                jobs.append(self._guard(out, self.funding(symbol, start, now, out)))
             for source, kind in self._series_wanted(plan, per_symbol=True):
-                job = self.series(source, kind, symbol=symbol, period=period, start=start, now=now)
-                jobs.append(self._guard(symbol, f"{kind}:{period}", job))
+                out = SeriesResult(symbol, f"{kind}:{kind_of(kind).period or period}")
+                job = self.series(source, kind, symbol=symbol, period=period, start=start,
+                                  now=now, result=out)  # fmt: skip
+                jobs.append(self._guard(out, job))
         for source, kind in self._series_wanted(plan, per_symbol=False):
-            job = self.series(source, kind, symbol=None, period=period, start=start, now=now)
-            jobs.append(self._guard(None, f"{kind}:{kind_of(kind).period}", job))
+            out = SeriesResult(None, f"{kind}:{kind_of(kind).period}")
+            job = self.series(source, kind, symbol=None, period=period, start=start, now=now,
+                              result=out)  # fmt: skip
+            jobs.append(self._guard(out, job))
         results = list(await asyncio.gather(*jobs))
         catalog.refresh_views(self.lake.root)
         return results
@@ -125,11 +135,12 @@ class Fetcher:
         log.info("top %d by 24h quote volume: %s", plan.top, ", ".join(chosen))
         return chosen
 
-    async def candles(self, symbol: str, tf: str, start: int, now: int) -> SeriesResult:
+    async def candles(
+        self, symbol: str, tf: str, start: int, now: int, result: SeriesResult
+    ) -> SeriesResult:
         tf_ms = timeframe_ms(tf)
         end = last_closed_open(now, tf_ms)
         start = bar_open(start - 1, tf_ms) + tf_ms  # first bar open at or after start
-        result = SeriesResult(symbol, tf)
         stored = self.lake.read_candle_columns(
             self.exchange.id, symbol, tf, start - tf_ms, end, prices=()
         )["timestamp"]
@@ -164,8 +175,9 @@ class Fetcher:
         self._progress(key, planned, planned)
         return result
 
-    async def funding(self, symbol: str, start: int, now: int) -> SeriesResult:
-        result = SeriesResult(symbol, "funding")
+    async def funding(
+        self, symbol: str, start: int, now: int, result: SeriesResult
+    ) -> SeriesResult:
         stored = self.lake.read_funding(self.exchange.id, symbol).timestamp.to_numpy()
         wanted = missing_spans(stored, start=start, end=now, step=1000, widest=FUNDING_HOLE_MS)
         for lo, hi in wanted:
@@ -192,7 +204,9 @@ class Fetcher:
                 written = self.lake.write_funding(self.exchange.id, symbol, frame, now_ms=now)
                 result.new += written.new_rows
                 cursor = rows[-1].timestamp + 1000
-            if len(rows) < limit:
+            # a short page ends the range only near its end: a venue serving fewer rows than
+            # asked (a limit set above its cap) has more to give from where it stopped
+            if not rows or (len(rows) < limit and hi - rows[-1].timestamp < FUNDING_HOLE_MS):
                 break
 
     def _series_wanted(self, plan: FetchPlan, *, per_symbol: bool) -> list[tuple]:
@@ -215,6 +229,7 @@ class Fetcher:
         period: str,
         start: int,
         now: int,
+        result: SeriesResult,
     ) -> SeriesResult:
         """Complete one periodic series from ``source`` within the history it keeps: up to the
         snapshot taken at the exchange's clock, or for a sum over a period (taker volume) up to
@@ -222,7 +237,6 @@ class Fetcher:
         spec = kind_of(kind)
         period = spec.period or period
         p_ms = timeframe_ms(period)
-        result = SeriesResult(symbol, f"{kind}:{period}")
         if source.max_days is not None:  # the oldest point the source still serves
             start = max(start, now - source.max_days * DAY_MS + p_ms)
         start = -(-start // p_ms) * p_ms
@@ -247,14 +261,20 @@ class Fetcher:
         _describe_rows(result, self.lake.read_series(kind, source.name, symbol, period))
         return result
 
-    async def _guard(self, symbol: str | None, dataset: str, job) -> SeriesResult:
-        """Run one series; a failure is recorded in its row and the others carry on."""
+    async def _guard(self, result: SeriesResult, job) -> SeriesResult:
+        """Run one series into ``result``; a failure is recorded in its row (with what was
+        stored and asked before it; its extent unknown) and the others carry on: one bad
+        series must not cost the rest their rows, whatever it raised."""
         async with self._slots:
             try:
                 return await job
-            except CryptobotError as exc:
-                log.error("%s %s: %s", symbol, dataset, exc)
-                return SeriesResult(symbol, dataset, error=str(exc))
+            except Exception as exc:  # any failure is this series' own
+                said = str(exc) if isinstance(exc, CryptobotError) else f"unexpected {exc!r}"
+                debug = log.isEnabledFor(logging.DEBUG)
+                log.error("%s %s: %s", result.symbol, result.dataset, said, exc_info=debug)
+                result.error, result.total, result.gaps = said, None, None
+                result.first = result.last = None
+                return result
 
 
 def _start(plan: FetchPlan, timeframe: str, start: int, now: int) -> int:

@@ -12,6 +12,7 @@ method for them). Liquidations: Binance's ``!forceOrder@arr`` stream through ccx
 """
 
 import logging
+import math
 import re
 import ssl
 from collections.abc import Awaitable, Callable
@@ -145,10 +146,12 @@ class CcxtExchange(Exchange):
             f"fetch {symbol} funding",
             lambda: self._ccxt.fetch_funding_rate_history(symbol, since, limit),
         )
-        return [
-            FundingRate(int(r["timestamp"]), float(r["fundingRate"]))
-            for r in _expect_list(rows, "funding")
-        ]
+        out = []
+        for r in _expect_list(rows, "funding"):
+            rate = _number(r.get("fundingRate"))  # none: NaN, which the lake refuses by name
+            out.append(FundingRate(_stamp(r.get("timestamp"), f"{symbol} funding"),
+                                   math.nan if rate is None else rate))  # fmt: skip
+        return out
 
     async def fetch_open_interest_history(
         self, symbol: str, period: str, since: int, limit: int
@@ -160,7 +163,9 @@ class CcxtExchange(Exchange):
         )
         return [
             OpenInterest(
-                int(r["timestamp"]), r.get("openInterestAmount"), r.get("openInterestValue")
+                _stamp(r.get("timestamp"), f"{symbol} open interest"),
+                r.get("openInterestAmount"),
+                r.get("openInterestValue"),
             )
             for r in _expect_list(rows, "open interest")
         ]
@@ -294,10 +299,19 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _stamp(value: Any, what: str) -> int:
+    """A row's time as integer ms; a row without a readable one is the venue's failure, named
+    (one series' error row, not a crash of the run)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ExchangeFailure(f"the exchange answered {what} with a row timed {value!r}") from None
+
+
 def _ratio_row(info: dict[str, Any], unified: dict[str, Any]) -> dict[str, Any]:
     """Binance's ``longShortRatio/longAccount/shortAccount`` (Bybit: ``buyRatio/sellRatio``)."""
     return {
-        "timestamp": int(unified.get("timestamp") or info.get("timestamp")),
+        "timestamp": _stamp(unified.get("timestamp") or info.get("timestamp"), "long/short"),
         "long_short_ratio": _number(unified.get("longShortRatio", info.get("longShortRatio"))),
         "long_account": _number(info.get("longAccount", info.get("buyRatio"))),
         "short_account": _number(info.get("shortAccount", info.get("sellRatio"))),
@@ -306,7 +320,7 @@ def _ratio_row(info: dict[str, Any], unified: dict[str, Any]) -> dict[str, Any]:
 
 def _taker_row(info: dict[str, Any], _: dict[str, Any]) -> dict[str, Any]:
     return {
-        "timestamp": int(info["timestamp"]),
+        "timestamp": _stamp(info.get("timestamp"), "taker volume"),
         "buy_volume": _number(info.get("buyVol")),
         "sell_volume": _number(info.get("sellVol")),
     }
