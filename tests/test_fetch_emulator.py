@@ -288,6 +288,26 @@ def test_a_funding_row_without_a_rate_fails_its_own_series_only(emulator, data_d
     assert len(lake.read_candles("binanceusdm", "ETH/USDT:USDT", "1h")) == 5 * 24
 
 
+def test_a_page_with_two_different_bars_for_one_time_is_refused(emulator, data_dir: Path):
+    """As ``--import`` refuses such a file: which bar is meant cannot be guessed. The same bar
+    twice is harmless."""
+    served = emulator.klines
+
+    def doubled(q: dict[str, str], close: float):
+        status, rows = served(q)
+        if isinstance(rows, list) and len(rows) > 2:
+            rows.append([*rows[1][:4], str(close) if close else rows[1][4], *rows[1][5:]])
+        return status, rows
+
+    args = ("fetch", "--symbols", "BTC/USDT:USDT", "--timeframes", "1h", "--days", "2")
+    for close, code in ((0, 0), (123.0, 1)):
+        emulator.klines = lambda q, close=close: doubled(q, close)
+        result = Cli(emulator_env(emulator, data_dir / str(code)))(*args, "-f", "jsonl", ok=None)
+        assert result.exit_code == code, result.stderr
+    (row,) = map(json.loads, result.stdout.splitlines())
+    assert "the exchange served two different 1h bars for" in row["error"]
+
+
 def test_a_damaged_file_of_another_series_does_not_fail_the_fetch(emu_cli: Cli, data_dir: Path):
     """The DuckDB views, refreshed after every fetch, cannot read a damaged partition: that
     kind's view is skipped with a warning, and the fetch reports what it stored."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cryptobot.core.errors import CryptobotError, UnknownSymbolError
+from cryptobot.core.errors import CryptobotError, DataError, UnknownSymbolError
 from cryptobot.core.settings import UniverseSettings
 from cryptobot.core.timeframes import bar_open, last_closed_open, timeframe_ms
 from cryptobot.core.timeutil import DAY_MS, iso
@@ -32,6 +32,7 @@ from cryptobot.data.series import FUNDING_HOLE_MS, kind_of
 from cryptobot.data.source import MarketDataSource
 from cryptobot.data.sources import CrowdSource, ExchangeSource
 from cryptobot.data.universe import top_symbols
+from cryptobot.data.validate import first_conflict
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,10 @@ class Fetcher:
                 if not rows:
                     break
                 frame = pd.DataFrame(rows, columns=OHLCV)
+                if clash := first_conflict(frame, frame["timestamp"].to_numpy()):
+                    raise DataError(
+                        f"the exchange served two different {tf} bars for {iso(clash[2])}"
+                    )
                 written = self.lake.write_candles(
                     self.exchange.id,
                     symbol,

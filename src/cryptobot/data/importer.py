@@ -30,7 +30,7 @@ from cryptobot.core.timeframes import timeframe_ms
 from cryptobot.core.timeutil import iso
 from cryptobot.data.lake import OHLCV, Lake, WriteResult
 from cryptobot.data.series import Kind, holes, kind_of, nearest_second
-from cryptobot.data.validate import implausible
+from cryptobot.data.validate import first_conflict, implausible
 
 _TIME_NAMES = ("timestamp", "date", "time", "datetime", "open_time", "ts", "fundingtime")
 _SECONDS_BELOW = 100_000_000_000  # epoch values below this are seconds (before 1973 in ms)
@@ -97,20 +97,17 @@ def import_file(
 
 
 def _refuse_conflicts(frame: pd.DataFrame, stamps: np.ndarray, path: str | Path) -> None:
-    """Refuse a file holding two rows for one time (``stamps``: as the lake files them) with
-    different values, naming both lines: which one is meant cannot be guessed, and keeping the
-    last would pick one silently. Identical repeats are harmless; the merge keeps one of them."""
-    rows = frame.assign(timestamp=stamps)
-    distinct = rows[rows.duplicated("timestamp", keep=False)].drop_duplicates()
-    clash = distinct[distinct.duplicated("timestamp", keep=False)]
-    if clash.empty:
+    """Refuse a file holding two rows for one time with different values
+    (``validate.first_conflict``), naming both lines: keeping the last would pick one
+    silently."""
+    clash = first_conflict(frame, stamps)
+    if clash is None:
         return
-    ts = clash["timestamp"].iloc[0]
-    first, second = clash.index[clash["timestamp"] == ts][:2]
+    first, second, ts = clash
     where = _where(Path(path))
     raise DataError(
         f"{where(first)} and {where(second)} hold different values for the same time"
-        f" {iso(int(ts))}; keep one of them (identical repeated rows are dropped)"
+        f" {iso(ts)}; keep one of them (identical repeated rows are dropped)"
     )
 
 

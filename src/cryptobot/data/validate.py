@@ -14,12 +14,16 @@ and long holes between source segments.
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from cryptobot.core.timeframes import off_grid
 from cryptobot.core.timeutil import iso
+
+if TYPE_CHECKING:  # the writers hand their frames in; the readers load no pandas
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,21 @@ def check_candles(bars: Mapping[str, ArrayLike], *, tf_ms: int) -> CandleReport:
 #: could not even be written as a date: it would break every later read of the series.
 FIRST_PLAUSIBLE_MS = 1_230_768_000_000  # 2009-01-01
 LAST_PLAUSIBLE_MS = 4_102_444_800_000  # 2100-01-01, excluded
+
+
+def first_conflict(frame: "pd.DataFrame", stamps: np.ndarray) -> tuple[int, int, int] | None:
+    """The index labels of the first two rows of ``frame`` that hold different values for one
+    time (``stamps``: as the lake files them), and that time; None when there are none. Which
+    one is meant cannot be guessed, so a writer refuses them; identical repeats are harmless
+    (the merge keeps one)."""
+    rows = frame.assign(timestamp=stamps)
+    distinct = rows[rows.duplicated("timestamp", keep=False)].drop_duplicates()
+    clash = distinct[distinct.duplicated("timestamp", keep=False)]
+    if clash.empty:
+        return None
+    ts = clash["timestamp"].iloc[0]
+    first, second = clash.index[clash["timestamp"] == ts][:2]
+    return first, second, int(ts)
 
 
 def implausible(ts: np.ndarray) -> np.ndarray:
