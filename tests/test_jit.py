@@ -134,3 +134,26 @@ def test_a_cached_kernel_loads_without_numbas_registries_and_a_later_compile_get
         " 'scipy.linalg' in sys.modules)"
     )
     assert out.splitlines() == ["0 1 0 []", "True True False"]
+
+
+def test_a_function_passed_to_a_kernel_is_typed_when_only_cached_loads_came_before(tmp_path):
+    """numba registers the type of a ctypes/cfunc function argument in a module its registries
+    import; a process that only loaded kernels from the cache built none (review finding)."""
+    (tmp_path / "kern.py").write_text(
+        "from cryptobot.core.jit import njit\n"
+        "@njit(cache=True)\ndef one(x):\n    return x + 1.0\n"
+        "@njit(cache=True)\ndef call(f, x):\n    return f(x)\n"
+    )
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import ctypes, ctypes.util\nfrom numba import types\nimport kern\n"
+        "libm = ctypes.CDLL(ctypes.util.find_library('m'))\n"
+        "class Cos(types.WrapperAddressProtocol):\n"
+        "    def __wrapper_address__(self):\n"
+        "        return ctypes.cast(libm.cos, ctypes.c_void_p).value\n"
+        "    def signature(self):\n"
+        "        return types.float64(types.float64)\n"
+        "print(kern.one(0.0), kern.call(Cos(), 0.0), len(kern.call.stats.cache_hits))"
+    )
+    assert _python(code).split()[:2] == ["1.0", "1.0"]  # compiles both, filling the cache
+    assert _python(code) == "1.0 1.0 1"

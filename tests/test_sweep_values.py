@@ -45,6 +45,16 @@ def test_a_good_sweep_gets_past_the_check_to_the_data(broken_lake):
     assert res.exit_code == 1 and "--sweep" not in res.stderr  # it reached the broken candles
 
 
+@pytest.mark.parametrize("timeframe", ["1h", "1m"])
+def test_ema_cross_takes_its_timeframe_from_the_run_never_from_a_sweep(broken_lake, timeframe):
+    """A swept timeframe was dropped for the run's silently; for a while it was refused only
+    when --timeframe equalled the section's (1h)."""
+    cli = Cli({"CRYPTOBOT_DATA_DIR": str(broken_lake)})
+    args = ("backtest", "--strategy", "ema_cross", "--symbols", "BTC/USDT:USDT", "--timeframe")
+    res = cli(*args, timeframe, "--units", "1", "--sweep", "timeframe=5", ok=None)
+    assert res.exit_code == 2 and "runs on the run's --timeframe" in res.stderr, res.stderr
+
+
 @pytest.mark.parametrize("spec", ["fast=2.5", "fast=0", "slow=-1", "stop_atr=0"])
 def test_the_ema_cross_reference_takes_whole_periods_and_a_positive_stop(broken_lake, spec):
     cli = Cli({"CRYPTOBOT_DATA_DIR": str(broken_lake)})

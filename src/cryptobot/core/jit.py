@@ -54,12 +54,18 @@ load_numba_without_scipy()
 import_blocking("numba.core.typing.cffi_utils", blocked=CFFI)
 
 import numba  # noqa: E402
+
+# the one typeof the registries add that an argument may need (a ctypes or cfunc function
+# passed to a kernel): registered here, as a cached load builds no registry (1 ms)
+import numba.experimental.function_type  # noqa: E402
 from numba.core import types as nbtypes  # noqa: E402
 from numba.core.caching import Cache  # noqa: E402
 from numba.core.runtime import rtsys  # noqa: E402
 from numba.extending import typeof_impl  # noqa: E402
 
 from cryptobot.core.rules import Rule  # noqa: E402
+
+_CACHE_STEPS = ("_load_overload", "_guard_against_spurious_io_errors")
 
 
 @typeof_impl.register(Rule)
@@ -93,7 +99,9 @@ def loads_without_registries(dispatcher: Callable) -> Callable:
     its allocator and the helpers the code calls), which is initialised here instead. A miss
     compiles as before, and numba's compiler refreshes the contexts itself first."""
     cache = getattr(dispatcher, "_cache", None)
-    if isinstance(cache, Cache):  # not numba's NullCache of a function without cache=True
+    # not numba's NullCache of a function without cache=True, nor a numba whose cache lacks
+    # the private steps used here (checked on 0.68): that one loads as numba does
+    if isinstance(cache, Cache) and all(hasattr(cache, n) for n in _CACHE_STEPS):
         cache.load_overload = partial(_load_cached, cache)
     return dispatcher
 
