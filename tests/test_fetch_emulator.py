@@ -249,6 +249,9 @@ def test_holes_inside_the_window_are_asked_for_again(emulator, emu_cli: Cli, dat
     lake.write_funding("binanceusdm", sym, rates[rates.timestamp < now - 6 * DAY], now_ms=now)
     status = emu_cli("fetch", "--status", "-f", "jsonl").stdout.splitlines()
     assert {r["kind"]: r["gaps"] for r in map(json.loads, status)} == {"candles": 1, "funding": 1}
+    short = ("fetch", "--symbols", sym, "--timeframes", "5m", "--days", "1", "--funding")
+    rows = {r["dataset"]: r for r in map(json.loads, emu_cli(*short).stdout.splitlines())}
+    assert (rows["5m"]["gaps"], rows["funding"]["gaps"]) == (1, 1)  # as --status counts them
     args = ("fetch", "--symbols", sym, "--timeframes", "5m", "--days", "10", "--funding")
     rows = {
         r["dataset"]: r for r in map(json.loads, emu_cli(*args, "-f", "jsonl").stdout.splitlines())
@@ -257,9 +260,10 @@ def test_holes_inside_the_window_are_asked_for_again(emulator, emu_cli: Cli, dat
     pd.testing.assert_frame_equal(lake.read_candles("binanceusdm", sym, "5m"), bars)
     funding = lake.read_funding("binanceusdm", sym)
     assert list(zip(funding.timestamp, funding.funding_rate, strict=True)) == settled
-    klines = emulator.count("/fapi/v1/klines")
-    emu_cli(*args)  # nothing missing: no bar asked for again
+    klines, rates = emulator.count("/fapi/v1/klines"), emulator.count("/fapi/v1/fundingRate")
+    emu_cli(*args)  # nothing missing: no bar asked for again, funding after its last only
     assert emulator.count("/fapi/v1/klines") == klines
+    assert emulator.count("/fapi/v1/fundingRate") == rates + 1
 
 
 def test_a_funding_row_without_a_rate_fails_its_own_series_only(emulator, data_dir: Path):
@@ -306,6 +310,27 @@ def test_a_page_with_two_different_bars_for_one_time_is_refused(emulator, data_d
         assert result.exit_code == code, result.stderr
     (row,) = map(json.loads, result.stdout.splitlines())
     assert "the exchange served two different 1h bars for" in row["error"]
+
+
+def test_a_page_with_two_different_funding_rates_for_one_time_is_refused(emulator, data_dir):
+    """As candle pages are: the later row used to replace the first silently (jitter of
+    400 ms put both on one second), and backtests charge funding from it."""
+    served = emulator.funding_rate
+
+    def doubled(q: dict[str, str]):
+        status, rows = served(q)
+        if len(rows) > 2:
+            rows.append({**rows[1], "fundingTime": rows[1]["fundingTime"] + 400,
+                         "fundingRate": "0.00033"})  # fmt: skip
+        return status, rows
+
+    emulator.funding_rate = doubled
+    args = ("fetch", "--symbols", "BTC/USDT:USDT", "--timeframes", "1h", "--days", "5")
+    result = Cli(emulator_env(emulator, data_dir))(*args, "--funding", "-f", "jsonl", ok=None)
+    rows = {r["dataset"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert result.exit_code == 1 and rows["1h"]["error"] is None
+    assert "two different funding rates for" in rows["funding"]["error"]
+    assert Lake(data_dir).read_funding("binanceusdm", "BTC/USDT:USDT").empty
 
 
 def test_a_damaged_file_of_another_series_does_not_fail_the_fetch(emu_cli: Cli, data_dir: Path):

@@ -32,3 +32,41 @@ def test_funding_settled_every_8h_is_asked_only_where_one_is_lost():
     assert missing_spans(late, start=0, end=24 * HOUR + 30_000, step=1000,
                          widest=FUNDING_HOLE_MS) == []  # fmt: skip
     assert missing_spans(settled[:0], start=start, end=9 * HOUR, step=1000) == [(start, 9 * HOUR)]
+
+
+def test_top_ranks_no_infinite_or_nan_volume():
+    """A venue answering "inf" or "1e400" (read as inf) put that market first."""
+    from cryptobot.core.market import Market
+    from cryptobot.core.settings import UniverseSettings
+    from cryptobot.data.source import Ticker
+    from cryptobot.data.universe import top_symbols
+
+    def market(base: str) -> Market:
+        return Market(symbol=f"{base}/USDT:USDT", id=f"{base}USDT", base=base, quote="USDT",
+                      settle="USDT", type="swap", linear=True, active=True, contract_size=1.0,
+                      tick_size=0.1, step_size=0.001, min_qty=0.001, min_notional=5.0,
+                      max_leverage=100.0, maker=0.0002, taker=0.0005)  # fmt: skip
+
+    volumes = {"BTC": 5e9, "ETH": float("nan"), "LTC": float("inf"), "XRP": 1e8}
+    markets = {f"{b}/USDT:USDT": market(b) for b in volumes}
+    tickers = {s: Ticker(s, 1.0, volumes[m.base], None) for s, m in markets.items()}
+    rules = UniverseSettings(quote="USDT", exclude_bases=["USDC"], min_quote_volume_24h=0.0)
+    ranked = top_symbols(markets, tickers, 4, rules)
+    assert ranked == ["BTC/USDT:USDT", "XRP/USDT:USDT"]
+
+
+def test_a_yaml_alias_bomb_in_the_config_is_one_short_line(tmp_path):
+    """Nested anchors under a known key: the error repeated the expanded value (254 MB on
+    stderr, 1.3 GB of memory, 27 s for one more level than this)."""
+    from tests.conftest import Cli
+
+    rows = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for name, inner in zip("bcdef", "abcde", strict=True):
+        rows.append(f"{name}: &{name} [{','.join([f'*{inner}'] * 9)}]")
+    rows.append(f"fetch:\n  timeframes: [{','.join(['*f'] * 9)}]")
+    config = tmp_path / "bomb.yaml"
+    config.write_text("\n".join(rows) + "\n")
+    result = Cli({})("-c", str(config), "config", "show", ok=None)
+    (line,) = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(line) < 20_000
+    assert "fetch.timeframes.0 must be one of" in line and line.endswith("more)")

@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import re
+import reprlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -167,13 +168,16 @@ def validate(
         with pydantic_plugins_off():  # the first call builds the validator (``defer_build``)
             return Settings.model_validate(data)
     except ValidationError as exc:
-        # every problem named, on one line: fixing one at a time and re-running is tedious
+        # every problem named, on one line: fixing one at a time and re-running is tedious;
+        # the first few of a flood (a YAML alias bomb's thousands of items) and their count
         by_origin: dict[str, dict[str, None]] = {}
-        for e in exc.errors():
+        errors = exc.errors()
+        for e in errors[:MAX_PROBLEMS]:
             origin = _origin(e["loc"], origins or {}, source)
             by_origin.setdefault(origin, {})[describe_error(e)] = None
         parts = [f"{origin}: {'; '.join(problems)}" for origin, problems in by_origin.items()]
-        raise ConfigError("; ".join(parts)) from None
+        more = f" (and {len(errors) - MAX_PROBLEMS} more)" if len(errors) > MAX_PROBLEMS else ""
+        raise ConfigError("; ".join(parts) + more) from None
 
 
 def _origin(loc: tuple[Any, ...], origins: dict[str, str], source: str) -> str:
@@ -193,6 +197,14 @@ REMOVED = {
     "first, and `cryptobot backtest --detail 1m` replays such bars through stored 1m candles "
     "(delete the key)",
 }
+
+
+MAX_PROBLEMS = 10  # a config error names at most this many problems
+
+#: a value as an error line shows it: a few items and characters of each (a YAML alias bomb
+#: under a known key expands to gigabytes in a plain repr)
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 3, 6, 6, 80
 
 
 def describe_error(err: dict[str, Any]) -> str:
@@ -219,7 +231,7 @@ def describe_error(err: dict[str, Any]) -> str:
         allowed = f"text matching {ctx.get('pattern')}"
     else:
         allowed = err["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
-    return f"{key} must be {allowed}, got {got!r}"
+    return f"{key} must be {allowed}, got {_SHORT.repr(got)}"
 
 
 def _range_phrase(loc: tuple[Any, ...]) -> str | None:

@@ -28,7 +28,7 @@ from cryptobot.core.timeframes import bar_open, last_closed_open, timeframe_ms
 from cryptobot.core.timeutil import DAY_MS, iso
 from cryptobot.data import catalog
 from cryptobot.data.lake import OHLCV, Lake
-from cryptobot.data.series import FUNDING_HOLE_MS, kind_of
+from cryptobot.data.series import FUNDING_HOLE_MS, holes, kind_of, nearest_second
 from cryptobot.data.source import MarketDataSource
 from cryptobot.data.sources import CrowdSource, ExchangeSource
 from cryptobot.data.universe import top_symbols
@@ -158,10 +158,7 @@ class Fetcher:
                 if not rows:
                     break
                 frame = pd.DataFrame(rows, columns=OHLCV)
-                if clash := first_conflict(frame, frame["timestamp"].to_numpy()):
-                    raise DataError(
-                        f"the exchange served two different {tf} bars for {iso(clash[2])}"
-                    )
+                _refuse_clash(frame, frame["timestamp"].to_numpy(), f"{tf} bars")
                 written = self.lake.write_candles(
                     self.exchange.id,
                     symbol,
@@ -187,7 +184,7 @@ class Fetcher:
         wanted = missing_spans(stored, start=start, end=now, step=1000, widest=FUNDING_HOLE_MS)
         for lo, hi in wanted:
             await self._funding_pages(symbol, lo, hi, result, now)
-        _describe_rows(result, self.lake.read_funding(self.exchange.id, symbol))
+        _describe_rows(result, self.lake.read_funding(self.exchange.id, symbol), kind="funding")
         return result
 
     async def _funding_pages(
@@ -206,6 +203,7 @@ class Fetcher:
                         "funding_rate": [r.funding_rate for r in rows],
                     }
                 )
+                _refuse_clash(frame, nearest_second(frame["timestamp"].to_numpy()), "funding rates")
                 written = self.lake.write_funding(self.exchange.id, symbol, frame, now_ms=now)
                 result.new += written.new_rows
                 cursor = rows[-1].timestamp + 1000
@@ -258,12 +256,14 @@ class Fetcher:
                 page = page[(page.timestamp >= cursor) & (page.timestamp <= hi)]
                 if page.empty:
                     break
+                _refuse_clash(page, nearest_second(page["timestamp"].to_numpy()), f"{kind} rows")
                 written = self.lake.write_series(
                     kind, source.name, symbol, period, page, now_ms=now, origin="fetch"
                 )
                 result.new += written.new_rows
                 cursor = int(page.timestamp.max()) + p_ms
-        _describe_rows(result, self.lake.read_series(kind, source.name, symbol, period))
+        stored = self.lake.read_series(kind, source.name, symbol, period)
+        _describe_rows(result, stored, kind=kind, period_ms=p_ms if spec.periodic else None)
         return result
 
     async def _guard(self, result: SeriesResult, job) -> SeriesResult:
@@ -280,6 +280,14 @@ class Fetcher:
                 result.error, result.total, result.gaps = said, None, None
                 result.first = result.last = None
                 return result
+
+
+def _refuse_clash(page: pd.DataFrame, stamps: np.ndarray, what: str) -> None:
+    """A page holding two different rows for one time (``stamps``: as the lake files them) is
+    the venue's error: which one is meant cannot be guessed (``--import`` refuses such a file
+    alike); the same row twice is harmless."""
+    if clash := first_conflict(page, stamps):
+        raise DataError(f"the exchange served two different {what} for {iso(clash[2])}")
 
 
 def _start(plan: FetchPlan, timeframe: str, start: int, now: int) -> int:
@@ -306,15 +314,21 @@ def missing_spans(
     times = np.unique(stored[(stored >= start - widest) & (stored <= end)])
     if not len(times):
         return [(start, end)] if start <= end else []
-    spans = [(start, int(times[0]) - step)]
+    # from ``start`` unless a point lies within ``widest`` of it (funding: no settlement lost)
+    spans = [(start, int(times[0]) - step)] if times[0] - (start - step) > widest else []
     wide = np.flatnonzero(np.diff(times) > widest)
     spans += [(max(int(times[i]) + step, start), int(times[i + 1]) - step) for i in wide]
     spans.append((max(int(times[-1]) + step, start), end))
     return [(lo, hi) for lo, hi in spans if lo <= hi]
 
 
-def _describe_rows(result: SeriesResult, stored: pd.DataFrame) -> None:
+def _describe_rows(
+    result: SeriesResult, stored: pd.DataFrame, *, kind: str, period_ms: int | None = None
+) -> None:
+    """The series' extent after the run, and the holes left in it (as ``--status`` counts
+    them: a periodic series' missing periods, funding's settlements more than 8 h apart)."""
     result.total = len(stored)
+    result.gaps, _ = holes(stored["timestamp"].to_numpy(), period_ms, kind=kind_of(kind))
     if len(stored):
         result.first = iso(int(stored.timestamp.min()))
         result.last = iso(int(stored.timestamp.max()))

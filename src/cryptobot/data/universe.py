@@ -1,6 +1,8 @@
 """Which symbols ``--top N`` means: linear perpetuals settled in the configured quote asset,
 stablecoin bases excluded, ranked by 24h quote volume."""
 
+import math
+
 from cryptobot.core.market import Market
 from cryptobot.core.settings import UniverseSettings
 from cryptobot.core.timeframes import timeframe_ms
@@ -24,6 +26,7 @@ def top_symbols(
         and m.quote == rules.quote
         and m.base.upper() not in excluded
         and s in tickers
+        and math.isfinite(tickers[s].quote_volume)  # an "inf" answered is no volume
         and tickers[s].quote_volume >= rules.min_quote_volume_24h
     ]
     eligible.sort(key=lambda s: (-tickers[s].quote_volume, s))
