@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptobot.data import catalog
 from cryptobot.data.lake import OHLCV, Lake
 from tests.conftest import Cli, emulator_env
 from tests.emulator import BinanceEmulator, Faults
@@ -292,6 +293,23 @@ def test_a_funding_row_without_a_rate_fails_its_own_series_only(emulator, data_d
     assert len(lake.read_candles("binanceusdm", "ETH/USDT:USDT", "1h")) == 5 * 24
 
 
+def test_capped_pages_of_a_4h_contract_fill_the_whole_hole(emulator, data_dir: Path):
+    """A page cut at the venue's cap that ends within 8 h of the hole's end stopped the paging
+    though a 4-hourly settlement was left there, and no later run saw a hole (review)."""
+    h4 = 4 * 3_600_000
+    times = [emulator.now_ms // h4 * h4 - i * h4 for i in range(1100)][::-1]
+    emulator.funding = lambda base: [(t, 1e-4) for t in times]  # settled every 4 h
+    kept = pd.DataFrame({"timestamp": times[:50] + times[1051:], "funding_rate": 1e-4})
+    lake = Lake(data_dir)
+    lake.write_funding("binanceusdm", "BTC/USDT:USDT", kept, now_ms=emulator.now_ms)
+    env = emulator_env(emulator, data_dir) | {
+        "CRYPTOBOT__EXCHANGES__BINANCEUSDM__FUNDING_LIMIT": "1500"  # above the cap of 1000
+    }
+    args = ("--symbols", "BTC/USDT:USDT", "--timeframes", "1d", "--days", "190", "--funding")
+    Cli(env)("fetch", *args)
+    assert lake.read_funding("binanceusdm", "BTC/USDT:USDT").timestamp.tolist() == times
+
+
 def test_a_page_with_two_different_bars_for_one_time_is_refused(emulator, data_dir: Path):
     """As ``--import`` refuses such a file: which bar is meant cannot be guessed. The same bar
     twice is harmless."""
@@ -345,6 +363,8 @@ def test_a_damaged_file_of_another_series_does_not_fail_the_fetch(emu_cli: Cli, 
     assert (row["symbol"], row["new"], row["error"]) == ("ETH/USDT:USDT", 48, None)
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("warning: no candles view:") and "fetch --status" in line
+    views = "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'"
+    assert ("candles",) not in catalog.query(data_dir, views)  # the old one would fail alike
 
 
 def test_a_from_after_the_exchanges_clock_is_one_line(emulator, emu_cli: Cli):

@@ -34,6 +34,18 @@ def test_funding_settled_every_8h_is_asked_only_where_one_is_lost():
     assert missing_spans(settled[:0], start=start, end=9 * HOUR, step=1000) == [(start, 9 * HOUR)]
 
 
+def test_an_earlier_start_back_fills_a_4h_contract_by_its_own_interval():
+    """A leading span is asked when a settlement can be missing before the first stored one:
+    one interval of the series away (its first step), not a fixed 8 h (review finding)."""
+    every4h = np.array([8, 12, 16, 20], dtype="int64") * HOUR
+    spans = missing_spans(every4h, start=4 * HOUR, end=21 * HOUR, step=1000,
+                          widest=FUNDING_HOLE_MS)  # fmt: skip
+    assert spans == [(4 * HOUR, 8 * HOUR - 1000), (20 * HOUR + 1000, 21 * HOUR)]
+    every8h = every4h[::2]  # 8h and 16h: 4h before the first is no missing settlement
+    assert missing_spans(every8h, start=4 * HOUR, end=17 * HOUR, step=1000,
+                         widest=FUNDING_HOLE_MS) == [(16 * HOUR + 1000, 17 * HOUR)]  # fmt: skip
+
+
 def test_top_ranks_no_infinite_or_nan_volume():
     """A venue answering "inf" or "1e400" (read as inf) put that market first."""
     from cryptobot.core.market import Market

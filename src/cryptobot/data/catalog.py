@@ -270,6 +270,7 @@ def refresh_views(root: Path) -> list[str]:
                 )
             except duckdb.Error as exc:
                 reason = str(exc).strip().splitlines()[0]
+                con.execute(f"DROP VIEW IF EXISTS {name}")  # an older one would fail alike
                 log.warning("no %s view: %s (fetch --status names the file)", name, reason)
                 continue
             made.append(name)

@@ -207,9 +207,9 @@ class Fetcher:
                 written = self.lake.write_funding(self.exchange.id, symbol, frame, now_ms=now)
                 result.new += written.new_rows
                 cursor = rows[-1].timestamp + 1000
-            # a short page ends the range only near its end: a venue serving fewer rows than
-            # asked (a limit set above its cap) has more to give from where it stopped
-            if not rows or (len(rows) < limit and hi - rows[-1].timestamp < FUNDING_HOLE_MS):
+            # a short page ends the range only within one of its intervals of the end: a venue
+            # serving fewer rows than asked (a limit set above its cap) has more from there
+            if not rows or (len(rows) < limit and hi - rows[-1].timestamp < _interval(rows)):
                 break
 
     def _series_wanted(self, plan: FetchPlan, *, per_symbol: bool) -> list[tuple]:
@@ -282,6 +282,13 @@ class Fetcher:
                 return result
 
 
+def _interval(rows: list) -> int:
+    """The funding interval a page shows (its last step), at most the longest a venue has."""
+    if len(rows) < 2:
+        return FUNDING_HOLE_MS
+    return min(FUNDING_HOLE_MS, rows[-1].timestamp - rows[-2].timestamp + 60_000)
+
+
 def _refuse_clash(page: pd.DataFrame, stamps: np.ndarray, what: str) -> None:
     """A page holding two different rows for one time (``stamps``: as the lake files them) is
     the venue's error: which one is meant cannot be guessed (``--import`` refuses such a file
@@ -314,8 +321,10 @@ def missing_spans(
     times = np.unique(stored[(stored >= start - widest) & (stored <= end)])
     if not len(times):
         return [(start, end)] if start <= end else []
-    # from ``start`` unless a point lies within ``widest`` of it (funding: no settlement lost)
-    spans = [(start, int(times[0]) - step)] if times[0] - (start - step) > widest else []
+    # from ``start`` when a point can be missing before the first: one interval of the series
+    # (its first step, at most ``widest``: funding settled every 8, 4 or 1 h) or more away
+    every = min(widest, int(times[1] - times[0])) if len(times) > 1 else step
+    spans = [(start, int(times[0]) - step)] if times[0] - start >= every else []
     wide = np.flatnonzero(np.diff(times) > widest)
     spans += [(max(int(times[i]) + step, start), int(times[i + 1]) - step) for i in wide]
     spans.append((max(int(times[-1]) + step, start), end))

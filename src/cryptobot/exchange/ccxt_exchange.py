@@ -138,7 +138,8 @@ class CcxtExchange(Exchange):
             f"fetch {symbol} {timeframe} candles",
             lambda: self._ccxt.fetch_ohlcv(symbol, timeframe, since, limit),
         )
-        return [r[:6] for r in _expect_list(rows, "candles")]
+        what = f"{symbol} {timeframe} candles"
+        return [[_stamp(r[0], what), *r[1:6]] for r in _expect_list(rows, "candles")]
 
     async def fetch_funding_history(self, symbol: str, since: int, limit: int) -> list[FundingRate]:
         await self._known(symbol)
