@@ -138,8 +138,7 @@ class CcxtExchange(Exchange):
             f"fetch {symbol} {timeframe} candles",
             lambda: self._ccxt.fetch_ohlcv(symbol, timeframe, since, limit),
         )
-        what = f"{symbol} {timeframe} candles"
-        return [[_stamp(r[0], what), *r[1:6]] for r in _expect_list(rows, "candles")]
+        return [r[:6] for r in _expect_list(rows, "candles")]  # ccxt drops rows with no time
 
     async def fetch_funding_history(self, symbol: str, since: int, limit: int) -> list[FundingRate]:
         await self._known(symbol)
