@@ -273,8 +273,9 @@ def _closest(ts: np.ndarray) -> int | None:
     return int(steps.min()) if len(steps) else None
 
 
-def holes(ts: np.ndarray, period_ms: int | None, *, kind: Kind | None = None
-          ) -> tuple[int | None, int | None]:  # fmt: skip
+def holes(
+    ts: np.ndarray, period_ms: int | None, *, kind: Kind | None = None
+) -> tuple[int | None, int | None]:
     """(gaps, missing rows) of a periodic series; of an irregular ``kind`` with a widest step
     (funding) the gaps, its missing rows unknown (None); (None, None) for another."""
     steps = np.diff(np.unique(ts))
